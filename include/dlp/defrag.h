@@ -1,0 +1,60 @@
+/*
+ * defrag.h - IPv4 and IPv6 fragment reassembly.
+ *
+ * Runs where packets are dispatched (before the flow hash: a non-first
+ * fragment has no ports, so it must be whole before it can be hashed to a
+ * worker). One table per thread; not thread-safe.
+ *
+ * Policy: overlapping fragments keep the bytes that arrived first (counted,
+ * and counted again when the bytes differ); a datagram not completed within
+ * the timeout is dropped (counted); the table is bounded in bytes and in
+ * datagrams, and when full the oldest datagram is dropped (counted).
+ */
+#ifndef DLP_DEFRAG_H
+#define DLP_DEFRAG_H
+
+#include <stdint.h>
+
+#include "dlp/packet.h"
+#include "dlp/rc.h"
+#include "dlp/stats.h"
+
+typedef struct dlp_defrag dlp_defrag_t;
+
+typedef struct dlp_defrag_config {
+    uint64_t memcap;         /* bytes held, all datagrams (DLP_DEFRAG_MEMCAP) */
+    uint32_t max_datagrams;  /* DLP_DEFRAG_MAX_DATAGRAMS */
+    uint32_t max_frags;      /* per datagram, DLP_DEFRAG_MAX_FRAGS */
+    uint64_t timeout_us;     /* DLP_DEFRAG_TIMEOUT_US */
+} dlp_defrag_config_t;
+
+/* Fills *c with the limits.h defaults. */
+void dlp_defrag_config_default(dlp_defrag_config_t *c);
+
+/*
+ * Returns an owned table, or NULL when out of memory. Counts into *st
+ * (DLP_STAT_FRAG_*), which it borrows and which must outlive it.
+ */
+dlp_defrag_t *dlp_defrag_new(const dlp_defrag_config_t *c, dlp_stats_t *st);
+void dlp_defrag_free(dlp_defrag_t *d);
+
+/*
+ * Adds the fragment *p (dlp_decode returned DLP_DEC_FRAGMENT); p->ts_us is
+ * the clock. Returns:
+ *   DLP_AGAIN  held, datagram not complete yet;
+ *   DLP_OK     complete: *out/*out_len is the whole IP datagram (IPv4 header
+ *              with offset 0 and MF clear; IPv6 fixed header with the
+ *              fragment header removed), owned by the table and valid until
+ *              the next call on it. Decode it with dlp_decode_ip().
+ *   DLP_EPROTO the fragment is invalid and was dropped.
+ *   DLP_ELIMIT the fragment could not be held within the bounds.
+ */
+DLP_MUST_CHECK dlp_rc_t dlp_defrag_add(dlp_defrag_t *d, const dlp_packet_t *p,
+                                       const uint8_t **out, uint32_t *out_len);
+
+/* Drops the datagrams older than now_us - timeout. */
+void dlp_defrag_expire(dlp_defrag_t *d, uint64_t now_us);
+
+uint64_t dlp_defrag_mem(const dlp_defrag_t *d);
+
+#endif

@@ -1,0 +1,142 @@
+/*
+ * flow.h - the per-worker flow table.
+ *
+ * Each worker owns one table and everything in it; no locks. Flows are
+ * keyed by the canonical 5-tuple (+ VLAN ids), live in one LRU list per
+ * timeout class, and end exactly once, through the table's end callback,
+ * for one of four reasons (fin, rst, timeout, shutdown). Time is packet
+ * time: a replayed capture times out as it would have live.
+ *
+ * Memory: the table charges each flow's own size plus whatever the upper
+ * layers charge to it (dlp_flow_charge). Before a flow is created, the
+ * oldest flows (least recently seen, whatever their class) are ended until
+ * the total is under the memcap (counted in FLOW_EVICTED; they end with
+ * reason "timeout" and DLP_FLOW_F_EVICTED set).
+ */
+#ifndef DLP_FLOW_H
+#define DLP_FLOW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dlp/packet.h"
+#include "dlp/rc.h"
+#include "dlp/stats.h"
+
+typedef enum {
+    DLP_FLOW_END_NONE = 0,
+    DLP_FLOW_END_FIN,
+    DLP_FLOW_END_RST,
+    DLP_FLOW_END_TIMEOUT,
+    DLP_FLOW_END_SHUTDOWN,
+} dlp_flow_end_t;
+
+/* "fin", "rst", "timeout", "shutdown" (INTERFACE.md). */
+const char *dlp_flow_end_str(dlp_flow_end_t r);
+
+/* Timeout classes; a flow is in exactly one. */
+typedef enum {
+    DLP_FLOW_TC_TCP_NEW = 0,  /* handshake not complete, no data yet */
+    DLP_FLOW_TC_TCP_EST,      /* established or carrying data */
+    DLP_FLOW_TC_TCP_CLOSING,  /* one FIN seen */
+    DLP_FLOW_TC_TCP_CLOSED,   /* both FINs, or RST: kept briefly for stragglers */
+    DLP_FLOW_TC_UDP,
+    DLP_FLOW_TC__COUNT
+} dlp_flow_tclass_t;
+
+#define DLP_FLOW_F_EVICTED 0x01  /* ended early by the memcap */
+#define DLP_FLOW_F_MIDSTREAM 0x02 /* TCP picked up without its SYN */
+#define DLP_FLOW_F_REUSED 0x04   /* ended because a new connection reused the tuple */
+
+/*
+ * A flow. Public fields are read by the worker; fields starting with '_'
+ * belong to the table. Direction 0 is from the initiator (the side that sent
+ * the first packet, or the SYN), direction 1 from the responder.
+ */
+typedef struct dlp_flow {
+    dlp_flow_key_t key;
+    uint64_t flow_id;         /* stable within a run, same for any --workers */
+    uint64_t first_ts_us;
+    uint64_t last_ts_us;
+    uint64_t pkts[2];
+    uint64_t bytes[2];        /* wire bytes of the frames */
+    uint8_t init_ep;          /* key endpoint (0/1) of the initiator */
+    uint8_t tclass;           /* dlp_flow_tclass_t */
+    uint8_t close_reason;     /* dlp_flow_end_t once a FIN/RST close was seen */
+    uint8_t end_reason;       /* dlp_flow_end_t, set before the end callback */
+    uint8_t flags;            /* DLP_FLOW_F_* */
+    void *user;               /* the worker's per-flow state; released in the end callback */
+    struct dlp_flow *_hnext;
+    struct dlp_flow *_prev, *_next;
+    uint64_t _mem;
+    uint32_t _hash;
+} dlp_flow_t;
+
+/* Address and port of the sender of direction 'dir'. */
+static inline const uint8_t *dlp_flow_addr(const dlp_flow_t *f, int dir)
+{
+    return f->key.addr[f->init_ep ^ dir];
+}
+static inline uint16_t dlp_flow_port(const dlp_flow_t *f, int dir)
+{
+    return f->key.port[f->init_ep ^ dir];
+}
+
+typedef struct dlp_flow_config {
+    uint64_t memcap;                        /* bytes, this table */
+    uint64_t timeout_us[DLP_FLOW_TC__COUNT];
+    bool vlan_in_key;
+    uint64_t id_seed;                       /* same seed -> same flow_ids */
+} dlp_flow_config_t;
+
+void dlp_flow_config_default(dlp_flow_config_t *c);
+
+/*
+ * Called exactly once per flow when it ends, with f->end_reason set; the
+ * flow is freed after it returns. The callback must release f->user and must
+ * not call back into the table.
+ */
+typedef void (*dlp_flow_end_cb)(void *ctx, dlp_flow_t *f);
+
+typedef struct dlp_flow_table dlp_flow_table_t;
+
+/* Returns an owned table or NULL. Borrows 'st' (counts FLOW_*). */
+dlp_flow_table_t *dlp_flow_table_new(const dlp_flow_config_t *c, dlp_stats_t *st,
+                                     dlp_flow_end_cb cb, void *cb_ctx);
+/* Frees the table; flows still in it are freed without callbacks, so call
+ * dlp_flow_table_end_all() first. Accepts NULL. */
+void dlp_flow_table_free(dlp_flow_table_t *t);
+
+/*
+ * Finds the flow of *p (decoded DLP_DEC_OK) or creates it. Counts the packet
+ * (pkts, bytes, last_ts_us) and moves the flow to the young end of its list.
+ * *dir receives the packet's direction; *created (may be NULL) whether the
+ * flow is new. A flow found idle past its class timeout is ended first
+ * (timeout) and a new one created. Returns NULL, counted, when no memory.
+ */
+dlp_flow_t *dlp_flow_table_get(dlp_flow_table_t *t, const dlp_packet_t *p, int *dir,
+                               bool *created);
+
+/* Moves f to timeout class c (young end). */
+void dlp_flow_set_class(dlp_flow_table_t *t, dlp_flow_t *f, dlp_flow_tclass_t c);
+
+/* Adds 'delta' bytes (may be negative) of upper-layer memory to f. */
+void dlp_flow_charge(dlp_flow_table_t *t, dlp_flow_t *f, int64_t delta);
+
+/* Ends f now with 'reason' (callback, then free). */
+void dlp_flow_table_end(dlp_flow_table_t *t, dlp_flow_t *f, dlp_flow_end_t reason);
+
+/*
+ * Ends every flow idle past its class timeout at packet time now_us. A flow
+ * with a close_reason ends with it, others with "timeout".
+ */
+void dlp_flow_table_expire(dlp_flow_table_t *t, uint64_t now_us);
+
+/* Ends every flow: with its close_reason if it has one, else 'reason'. */
+void dlp_flow_table_end_all(dlp_flow_table_t *t, dlp_flow_end_t reason);
+
+size_t dlp_flow_table_count(const dlp_flow_table_t *t);
+uint64_t dlp_flow_table_mem(const dlp_flow_table_t *t);
+
+#endif

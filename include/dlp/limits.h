@@ -1,0 +1,46 @@
+/*
+ * limits.h - every bound the sensor enforces, with its default. Each one is
+ * documented with its policy in docs/limits.md, counted in stats when hit,
+ * and forced by a unit test. Configuration can override the runtime ones.
+ *
+ * NOTE: when adding a limit here, add its row to docs/limits.md.
+ */
+#ifndef DLP_LIMITS_H
+#define DLP_LIMITS_H
+
+/* --- capture and dispatch ------------------------------------------------ */
+#define DLP_SNAPLEN (256 * 1024)           /* live capture: never truncate */
+#define DLP_BATCH_BYTES (256 * 1024)       /* one batch of packets to a worker */
+#define DLP_BATCHES_PER_WORKER 32          /* batches in flight per worker */
+#define DLP_TICK_US 1000000ULL             /* packet-time clock tick to workers */
+#define DLP_LIVE_FLUSH_US 2000             /* live: partial batch age before hand-off */
+
+/* --- decode ---------------------------------------------------------------- */
+#define DLP_VLAN_MAX 2                     /* 802.1Q + QinQ; a third tag is an error */
+#define DLP_IP6_EXT_MAX 8                  /* IPv6 extension headers per packet */
+
+/* --- IP fragment reassembly (one table per reader thread) ----------------- */
+#define DLP_DEFRAG_MEMCAP (32u * 1024 * 1024)
+#define DLP_DEFRAG_MAX_DATAGRAMS 4096      /* datagrams being reassembled */
+#define DLP_DEFRAG_MAX_FRAGS 256           /* fragments per datagram */
+#define DLP_DEFRAG_TIMEOUT_US (30ULL * 1000000) /* as Linux ipfrag_time */
+
+/* --- flows (one table per worker; the memcap is split between workers) ---- */
+#define DLP_FLOW_MEMCAP (1024ULL * 1024 * 1024)
+#define DLP_FLOW_TIMEOUT_TCP_NEW_US (60ULL * 1000000)
+#define DLP_FLOW_TIMEOUT_TCP_EST_US (600ULL * 1000000)
+#define DLP_FLOW_TIMEOUT_TCP_CLOSING_US (120ULL * 1000000)
+#define DLP_FLOW_TIMEOUT_TCP_CLOSED_US (10ULL * 1000000)
+#define DLP_FLOW_TIMEOUT_UDP_US (60ULL * 1000000)
+
+/* --- TCP reassembly --------------------------------------------------------- */
+#define DLP_REASM_OOO_BYTES_DIR (256u * 1024)   /* held out-of-order bytes per direction */
+#define DLP_REASM_OOO_SEGS_DIR 512              /* held out-of-order segments per direction */
+#define DLP_REASM_OOO_BYTES_WORKER (256u * 1024 * 1024) /* held bytes per worker */
+#define DLP_REASM_RETAIN_BYTES 2048             /* delivered bytes kept to compare retransmissions */
+#define DLP_REASM_WINDOW (16u * 1024 * 1024)    /* accept segments this far ahead of the stream */
+
+/* --- events ------------------------------------------------------------------ */
+#define DLP_EVENT_RING_SLOTS 4096               /* worker -> output records */
+
+#endif

@@ -1,0 +1,149 @@
+/*
+ * packet.h - the decoder: a captured frame -> a dlp_packet_t view of its
+ * layers (offsets, addresses, ports, TCP fields), and the flow key and
+ * symmetric hash derived from it.
+ *
+ * Pure: no allocation, no globals, no I/O; callable from any thread. The
+ * view borrows the frame bytes. A frame that cannot be decoded yields a
+ * dlp_decode_result_t naming why; the caller counts it (Suricata's decoder
+ * events) and skips the packet. Never crashes on any input.
+ */
+#ifndef DLP_PACKET_H
+#define DLP_PACKET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dlp/limits.h"
+
+/* Link types, as libpcap's DLT_ values for the ones we decode. */
+enum {
+    DLP_LINK_NULL = 0,        /* BSD loopback, host-order AF */
+    DLP_LINK_EN10MB = 1,      /* Ethernet, 802.1Q/802.1ad/QinQ tags */
+    DLP_LINK_RAW = 12,        /* raw IPv4/IPv6 (LINKTYPE_RAW 101 maps here) */
+    DLP_LINK_LOOP = 108,      /* OpenBSD loopback, network-order AF */
+    DLP_LINK_LINUX_SLL = 113, /* Linux cooked v1 */
+    DLP_LINK_IPV4 = 228,
+    DLP_LINK_IPV6 = 229,
+    DLP_LINK_LINUX_SLL2 = 276, /* Linux cooked v2 */
+};
+
+/*
+ * NOTE: when adding a result, add its name to dlp_decode_result_str() and
+ * keep DLP_DEC_ERR_FIRST..DLP_DEC__COUNT the errors.
+ */
+typedef enum {
+    DLP_DEC_OK = 0,        /* TCP or UDP packet, fully decoded */
+    DLP_DEC_NOT_IP,        /* ARP, LLDP, ... : not an error, nothing to do */
+    DLP_DEC_OTHER_L4,      /* ICMP, GRE, ESP, ...: IP, but no flow to scan */
+    DLP_DEC_FRAGMENT,      /* an IP fragment: hand it to dlp_defrag */
+    DLP_DEC_ERR_FIRST,
+    DLP_DEC_ERR_LINKTYPE = DLP_DEC_ERR_FIRST, /* link type not supported */
+    DLP_DEC_ERR_L2,        /* link header short or malformed */
+    DLP_DEC_ERR_VLAN,      /* more than DLP_VLAN_MAX tags, or short tag */
+    DLP_DEC_ERR_IP4,       /* bad IPv4 header (version, IHL, length, options) */
+    DLP_DEC_ERR_IP6,       /* bad IPv6 header */
+    DLP_DEC_ERR_IP6_EXT,   /* bad or too long IPv6 extension chain */
+    DLP_DEC_ERR_FRAG,      /* inconsistent fragment (offset+len > 65535 ...) */
+    DLP_DEC_ERR_TCP,       /* TCP header short or bad data offset */
+    DLP_DEC_ERR_UDP,       /* UDP header short or bad length */
+    DLP_DEC__COUNT
+} dlp_decode_result_t;
+
+const char *dlp_decode_result_str(dlp_decode_result_t r);
+
+#define DLP_TCP_FIN 0x01
+#define DLP_TCP_SYN 0x02
+#define DLP_TCP_RST 0x04
+#define DLP_TCP_PSH 0x08
+#define DLP_TCP_ACK 0x10
+#define DLP_TCP_URG 0x20
+
+#define DLP_PROTO_TCP 6
+#define DLP_PROTO_UDP 17
+
+/*
+ * A decoded packet. Addresses are 16 bytes, IPv4 stored IPv4-mapped.
+ * Layers are offsets into 'data' so a packet can be copied with its view.
+ */
+typedef struct dlp_packet {
+    uint64_t ts_us;         /* capture time, microseconds since the epoch */
+    const uint8_t *data;    /* the frame, borrowed */
+    uint32_t caplen;        /* bytes present in data */
+    uint32_t wirelen;       /* bytes on the wire */
+    uint16_t linktype;      /* DLP_LINK_* */
+    uint8_t ipver;          /* 4 or 6; 0 if not IP */
+    uint8_t proto;          /* L4 protocol number (after IPv6 extensions) */
+    uint32_t l3_off;        /* start of the IP header */
+    uint32_t l3_len;        /* IP header + payload per the IP length field,
+                             * clipped to what was captured */
+    uint32_t l4_off;        /* start of TCP/UDP header (valid if DLP_DEC_OK) */
+    uint32_t payload_off;   /* start of the L4 payload */
+    uint32_t payload_len;   /* payload bytes present (captured) */
+    uint32_t payload_wire;  /* payload bytes per the headers (>= payload_len
+                             * when the capture truncated the packet) */
+    uint8_t src[16], dst[16];
+    uint16_t sport, dport;  /* host order */
+    uint16_t vlan[DLP_VLAN_MAX];
+    uint8_t vlan_count;
+    uint8_t ttl;            /* IPv4 TTL or IPv6 hop limit */
+    uint8_t tcp_flags;
+    uint8_t frag_more;      /* fragment: more fragments follow */
+    uint32_t tcp_seq, tcp_ack;
+    uint16_t tcp_win;
+    uint16_t frag_off;      /* fragment: offset of this fragment's data, bytes */
+    uint32_t frag_id;       /* fragment: IPv4 id or IPv6 identification */
+    uint32_t frag_hdr_len;  /* fragment: bytes from l3_off to the fragment data */
+    uint8_t frag_nexthdr;   /* IPv6 fragment: next header after the fragment header */
+} dlp_packet_t;
+
+/*
+ * Decodes 'caplen' bytes of a frame of link type 'linktype' into *p.
+ * 'data' is borrowed and must outlive *p. Fills every field it reaches even
+ * on error (for diagnostics). For DLP_DEC_FRAGMENT, the L3 fields and frag_*
+ * are valid and L4 is not parsed.
+ */
+dlp_decode_result_t dlp_decode(dlp_packet_t *p, uint16_t linktype, const uint8_t *data,
+                               uint32_t caplen, uint32_t wirelen, uint64_t ts_us);
+
+/*
+ * Decodes a bare IP datagram (e.g. one dlp_defrag rebuilt) into *p while
+ * keeping the VLAN tags of 'outer' (may be NULL). linktype becomes DLP_LINK_RAW.
+ */
+dlp_decode_result_t dlp_decode_ip(dlp_packet_t *p, const uint8_t *data, uint32_t len,
+                                  uint64_t ts_us, const dlp_packet_t *outer);
+
+static inline const uint8_t *dlp_packet_payload(const dlp_packet_t *p)
+{
+    return p->data + p->payload_off;
+}
+static inline const uint8_t *dlp_packet_l3(const dlp_packet_t *p)
+{
+    return p->data + p->l3_off;
+}
+
+/*
+ * Flow identity. Canonical: endpoint 0 is the lower of (addr, port), so both
+ * directions give the same key. Padding is zeroed: compare with memcmp.
+ */
+typedef struct dlp_flow_key {
+    uint8_t addr[2][16];
+    uint16_t port[2];
+    uint16_t vlan[DLP_VLAN_MAX];
+    uint8_t proto;
+    uint8_t ipver;
+    uint8_t pad_[2];
+} dlp_flow_key_t;
+
+/*
+ * Builds the canonical key of *p. Returns 0 if the packet's source is
+ * endpoint 0 of the key, 1 if it is endpoint 1. 'with_vlan' false leaves
+ * the VLAN ids out (SPAN ports that tag the two directions differently).
+ */
+int dlp_flow_key_make(const dlp_packet_t *p, bool with_vlan, dlp_flow_key_t *k);
+
+/* Symmetric hash of the 5-tuple (VLANs ignored): both directions agree. */
+uint64_t dlp_packet_flow_hash(const dlp_packet_t *p);
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * reasm.h - TCP tracking and reassembly: an ordered byte stream per
+ * direction, pushed to a sink.
+ *
+ * Policy (docs/design.md, research/technical.md 4.4):
+ *  - in-order bytes go to the sink straight from the packet (no copy);
+ *  - out-of-order segments are copied and held, bounded per direction
+ *    (bytes, segments) and per worker (bytes);
+ *  - overlaps resolve first-wins; an overlap whose bytes differ from what
+ *    was delivered or held is counted and its bytes handed to the sink's
+ *    conflict() so they can be scanned too (the receiver may keep either);
+ *  - a hole is skipped, reported as gap(), counted, and the stream goes on,
+ *    when the peer acknowledges past it, when a bound is hit, or when the
+ *    session is closed; it never stalls a flow;
+ *  - a direction seen without its SYN is picked up at its first segment
+ *    (midstream); sequence numbers wrap (offsets are 64-bit);
+ *  - a segment far outside the window (DLP_REASM_WINDOW) is ignored, counted.
+ *
+ * Threading: a dlp_reasm_t and its sessions belong to one worker.
+ * Must not depend on: app/, match/, detect/, output/.
+ */
+#ifndef DLP_REASM_H
+#define DLP_REASM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dlp/packet.h"
+#include "dlp/rc.h"
+#include "dlp/stats.h"
+
+/*
+ * Receives one session's streams. 'dir' 0 is from the flow's initiator.
+ * 'off' is the stream offset of the first byte: bytes since the start of
+ * the direction's stream, counting skipped gaps. Every byte offset of a
+ * direction is reported exactly once, as data() or gap(), in order.
+ * Bytes passed in are borrowed for the duration of the call.
+ */
+typedef struct dlp_reasm_sink {
+    void (*data)(void *ctx, int dir, uint64_t off, const uint8_t *p, size_t n);
+    void (*gap)(void *ctx, int dir, uint64_t off, uint64_t len);
+    void (*conflict)(void *ctx, int dir, uint64_t off, const uint8_t *p, size_t n);
+    void (*end)(void *ctx, int dir); /* at most once per direction */
+} dlp_reasm_sink_t;
+
+typedef enum {
+    DLP_TCP_NONE = 0,
+    DLP_TCP_SYN_SENT,
+    DLP_TCP_SYN_RECV,
+    DLP_TCP_ESTABLISHED, /* handshake done, or midstream data seen */
+    DLP_TCP_CLOSING,     /* one FIN seen */
+    DLP_TCP_CLOSED,      /* both FINs seen */
+    DLP_TCP_RESET,       /* an acceptable RST seen */
+} dlp_tcp_state_t;
+
+typedef struct dlp_reasm_config {
+    uint32_t ooo_bytes_dir;     /* DLP_REASM_OOO_BYTES_DIR */
+    uint32_t ooo_segs_dir;      /* DLP_REASM_OOO_SEGS_DIR */
+    uint64_t ooo_bytes_worker;  /* DLP_REASM_OOO_BYTES_WORKER */
+    uint32_t retain_bytes;      /* DLP_REASM_RETAIN_BYTES */
+    uint32_t window;            /* DLP_REASM_WINDOW */
+} dlp_reasm_config_t;
+
+/* Per-direction figures for the flow event and tests. */
+typedef struct dlp_reasm_dir_info {
+    uint64_t delivered;    /* bytes handed to data() */
+    uint64_t gap_bytes;    /* bytes reported by gap() */
+    uint32_t gaps;         /* gap() calls */
+    uint32_t overlap_diff; /* conflicts reported */
+    uint8_t midstream;     /* picked up without a SYN */
+    uint8_t ended;         /* end() was called */
+} dlp_reasm_dir_info_t;
+
+typedef struct dlp_reasm dlp_reasm_t;
+typedef struct dlp_tcp_session dlp_tcp_session_t;
+
+void dlp_reasm_config_default(dlp_reasm_config_t *c);
+
+/* Per worker. Returns owned or NULL. Borrows 'st' (counts TCP_*, REASM_GAPS). */
+dlp_reasm_t *dlp_reasm_new(const dlp_reasm_config_t *c, dlp_stats_t *st);
+void dlp_reasm_free(dlp_reasm_t *r);
+
+/* Per flow. Returns owned or NULL when out of memory. */
+dlp_tcp_session_t *dlp_reasm_session_new(dlp_reasm_t *r);
+
+/*
+ * Feeds one decoded TCP segment of direction 'dir'. Calls the sink for every
+ * byte range it can now deliver. Returns DLP_OK, or DLP_DONE when *p is a
+ * SYN opening a new connection on a tuple whose old connection is over (or
+ * whose ISN differs): the caller ends the flow, then feeds *p to a new
+ * session. Never fails on bad input (it is counted).
+ */
+DLP_MUST_CHECK dlp_rc_t dlp_reasm_segment(dlp_reasm_t *r, dlp_tcp_session_t *s, int dir,
+                                          const dlp_packet_t *p, const dlp_reasm_sink_t *sink,
+                                          void *ctx);
+
+/*
+ * Ends the session: for each direction, held data is delivered (holes
+ * before it reported as gaps) and end() is called if not already. Then
+ * frees it. Accepts NULL.
+ */
+void dlp_reasm_session_close(dlp_reasm_t *r, dlp_tcp_session_t *s,
+                             const dlp_reasm_sink_t *sink, void *ctx);
+
+dlp_tcp_state_t dlp_reasm_state(const dlp_tcp_session_t *s);
+/* Bytes this session holds (struct, held segments, retained tails). */
+size_t dlp_reasm_session_mem(const dlp_tcp_session_t *s);
+void dlp_reasm_dir_info(const dlp_tcp_session_t *s, int dir, dlp_reasm_dir_info_t *out);
+
+#endif
