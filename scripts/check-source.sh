@@ -15,7 +15,7 @@ hits=$(grep -rnE '\b(strcpy|strcat|sprintf|vsprintf|strtok|gets|atoi|atol|alloca
 $hits"
 
 only_in() { # header-regex allowed-dir
-    h=$(grep -rlnE "#include[[:space:]]*<$1" sensor include 2>/dev/null | grep -v "^$2" || true)
+    h=$(grep -rlnE "#include[[:space:]]*<$1" sensor include 2>/dev/null | grep -vE "^$2" || true)
     [ -n "$h" ] && say "<$1> included outside $2: $h"
 }
 only_in 'ndpi' 'sensor/classify/'

@@ -6,7 +6,7 @@ set -eu
 
 PKGS="build-essential cmake pkg-config
 libpcap-dev libhyperscan-dev libndpi-dev libyaml-dev zlib1g-dev libssl-dev
-libjansson-dev libcmocka-dev python3-scapy rsyslog tcpreplay iproute2"
+libjansson-dev libcmocka-dev python3-scapy rsyslog tcpreplay iproute2 time"
 
 missing=""
 for p in $PKGS; do

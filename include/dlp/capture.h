@@ -25,6 +25,11 @@ typedef struct dlp_frame {
     uint16_t source;     /* index of the interface (live) */
 } dlp_frame_t;
 
+/* Live defaults (dlp_capture_live_opts_default) and the one bound of open_live. */
+#define DLP_CAPTURE_BUFFER_BYTES (64u * 1024 * 1024) /* kernel ring per interface */
+#define DLP_CAPTURE_TIMEOUT_MS 100                   /* TPACKET_V3 block timeout and poll() */
+#define DLP_CAPTURE_MAX_IFACES 64                    /* interfaces per live handle */
+
 typedef struct dlp_capture_live_opts {
     uint32_t snaplen;       /* DLP_SNAPLEN */
     uint32_t buffer_bytes;  /* kernel ring per handle */
@@ -46,7 +51,12 @@ typedef struct dlp_capture dlp_capture_t;
 dlp_capture_t *dlp_capture_open_files(const char *const *paths, size_t n, const char *bpf,
                                        dlp_stats_t *st, char *err, size_t errlen);
 
-/* Opens live interfaces (all polled by the one calling thread). */
+/*
+ * Opens live interfaces (all polled by the one calling thread; a frame's
+ * 'source' is the index of its interface in 'ifaces'). 'o' may be NULL for
+ * the defaults. At most DLP_CAPTURE_MAX_IFACES. A warning from activation is
+ * logged; an error returns NULL with "IFACE: reason" in err.
+ */
 dlp_capture_t *dlp_capture_open_live(const char *const *ifaces, size_t n, const char *bpf,
                                       const dlp_capture_live_opts_t *o, dlp_stats_t *st,
                                       char *err, size_t errlen);

@@ -11,7 +11,7 @@
  * layers charge to it (dlp_flow_charge). Before a flow is created, the
  * oldest flows (least recently seen, whatever their class) are ended until
  * the total is under the memcap (counted in FLOW_EVICTED; they end with
- * reason "timeout" and DLP_FLOW_F_EVICTED set).
+ * reason "timeout", or their close_reason, and DLP_FLOW_F_EVICTED set).
  */
 #ifndef DLP_FLOW_H
 #define DLP_FLOW_H
@@ -101,7 +101,13 @@ typedef void (*dlp_flow_end_cb)(void *ctx, dlp_flow_t *f);
 
 typedef struct dlp_flow_table dlp_flow_table_t;
 
-/* Returns an owned table or NULL. Borrows 'st' (counts FLOW_*). */
+/*
+ * Returns an owned table, or NULL when out of memory or when a timeout in
+ * 'c' is 0. Borrows 'st' (counts FLOW_*, moves the gauges FLOW_ACTIVE and
+ * FLOW_MEM by this table's deltas). The table's memory (dlp_flow_table_mem)
+ * is its bucket array plus each flow's size and charges; the array is
+ * charged from the start and grows only when the memcap leaves room.
+ */
 dlp_flow_table_t *dlp_flow_table_new(const dlp_flow_config_t *c, dlp_stats_t *st,
                                      dlp_flow_end_cb cb, void *cb_ctx);
 /* Frees the table; flows still in it are freed without callbacks, so call
@@ -114,6 +120,12 @@ void dlp_flow_table_free(dlp_flow_table_t *t);
  * *dir receives the packet's direction; *created (may be NULL) whether the
  * flow is new. A flow found idle past its class timeout is ended first
  * (timeout) and a new one created. Returns NULL, counted, when no memory.
+ * "Idle past its timeout" is the rule dlp_flow_table_expire() uses
+ * (p->ts_us - last_ts_us >= timeout), so the result does not depend on when
+ * expire last ran. A bare SYN (no ACK) on a flow in class TCP_CLOSED also
+ * ends it first (its close_reason, DLP_FLOW_F_REUSED, FLOW_REUSED): a new
+ * connection reusing the tuple. Creation first evicts the least recently
+ * seen flows while the memcap would be exceeded (FLOW_EVICTED).
  */
 dlp_flow_t *dlp_flow_table_get(dlp_flow_table_t *t, const dlp_packet_t *p, int *dir,
                                bool *created);
@@ -121,19 +133,23 @@ dlp_flow_t *dlp_flow_table_get(dlp_flow_table_t *t, const dlp_packet_t *p, int *
 /* Moves f to timeout class c (young end). */
 void dlp_flow_set_class(dlp_flow_table_t *t, dlp_flow_t *f, dlp_flow_tclass_t c);
 
-/* Adds 'delta' bytes (may be negative) of upper-layer memory to f. */
+/* Adds 'delta' bytes (may be negative) of upper-layer memory to f. Releasing
+ * more than was charged is a bug (asserted; clamped in release builds). The
+ * memcap is enforced at the next flow creation, not here. */
 void dlp_flow_charge(dlp_flow_table_t *t, dlp_flow_t *f, int64_t delta);
 
 /* Ends f now with 'reason' (callback, then free). */
 void dlp_flow_table_end(dlp_flow_table_t *t, dlp_flow_t *f, dlp_flow_end_t reason);
 
 /*
- * Ends every flow idle past its class timeout at packet time now_us. A flow
- * with a close_reason ends with it, others with "timeout".
+ * Ends every flow idle past its class timeout at packet time now_us
+ * (last_ts_us + timeout <= now_us), earliest deadline first. A flow with a
+ * close_reason ends with it, others with "timeout".
  */
 void dlp_flow_table_expire(dlp_flow_table_t *t, uint64_t now_us);
 
-/* Ends every flow: with its close_reason if it has one, else 'reason'. */
+/* Ends every flow, least recently seen first: with its close_reason if it
+ * has one, else 'reason'. */
 void dlp_flow_table_end_all(dlp_flow_table_t *t, dlp_flow_end_t reason);
 
 size_t dlp_flow_table_count(const dlp_flow_table_t *t);

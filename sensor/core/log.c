@@ -15,7 +15,8 @@ static _Atomic int g_level = DLP_LOG_INFO;
 
 void dlp_log_set_level(dlp_log_level_t lvl) { atomic_store(&g_level, (int)lvl); }
 
-static void vlog(dlp_log_level_t lvl, const char *suffix, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void vlog(dlp_log_level_t lvl, const char *suffix,
+                                                      const char *fmt, va_list ap)
 {
     static const char *const names[] = {"error", "warning", "info", "debug"};
     char line[1024];

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dlp/mem.h"
 #include "dlp/rc.h"
 
 struct dlp_ring {
@@ -37,10 +38,9 @@ dlp_ring_t *dlp_ring_new(size_t slot_size, size_t nslots)
         return NULL;
     while (n < nslots)
         n <<= 1;
-    r = aligned_alloc(DLP_CACHELINE, sizeof(*r));
+    r = dlp_calloc_aligned(sizeof(*r));
     if (r == NULL)
         goto fail;
-    memset(r, 0, sizeof(*r));
     r->slot_size = slot_size;
     r->mask = n - 1;
     r->slots = calloc(n, slot_size);

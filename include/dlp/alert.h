@@ -1,0 +1,99 @@
+/*
+ * alert.h - the records workers hand to the output thread.
+ *
+ * A record is a fixed-size value with no pointers (rule names are copied
+ * in, so a rules reload cannot pull anything from under the output thread).
+ * Each worker pushes onto its own bounded SPSC ring; the output thread is
+ * the only consumer. When the ring is full, a live sensor drops the record
+ * and counts it (capture never waits); a file replay waits instead, so a
+ * replay is complete and deterministic.
+ *
+ * A flow event is a sequence on one ring: zero or more DLP_EV_FLOW_RULE
+ * records (one per rule that matched in the flow), then DLP_EV_FLOW, which
+ * the output thread joins into one JSON object.
+ */
+#ifndef DLP_ALERT_H
+#define DLP_ALERT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dlp/rc.h"
+#include "dlp/ring.h"
+#include "dlp/stats.h"
+
+#define DLP_EV_MAX_MATCHES 16
+#define DLP_EV_NAME_LEN 64
+
+typedef enum {
+    DLP_EV_DLP = 1,   /* a rule's threshold met in a flow */
+    DLP_EV_FLOW_RULE, /* a rule's totals, part of the flow event that follows */
+    DLP_EV_FLOW,      /* end of a flow */
+} dlp_event_type_t;
+
+typedef struct dlp_ev_match {
+    uint64_t offset;                 /* in the decoded stream */
+    char masked[48];
+    char hmac[33];                   /* 32 hex digits */
+    uint8_t field;                   /* where it was found (app layer) */
+    uint8_t dir;                     /* 0 from the initiator */
+} dlp_ev_match_t;
+
+typedef struct dlp_ev_flowinfo {
+    uint64_t flow_id;
+    uint8_t src[16], dst[16];        /* dlp: the sender of the leaking bytes */
+    uint16_t sport, dport;
+    uint8_t proto, ipver;
+    uint16_t vlan[2];
+    char app_proto[32];
+} dlp_ev_flowinfo_t;
+
+typedef struct dlp_ev_rule {
+    uint32_t rule_id;
+    char name[DLP_EV_NAME_LEN];
+    uint8_t category, severity;
+    uint32_t count;                  /* distinct values */
+    uint8_t nmatches;
+    dlp_ev_match_t m[DLP_EV_MAX_MATCHES];
+} dlp_ev_rule_t;
+
+typedef struct dlp_ev_dir {
+    uint64_t pkts, bytes;            /* frames, wire bytes */
+    uint64_t stream_bytes;           /* reassembled (TCP) or datagram (UDP) bytes */
+    uint64_t inspected_bytes;        /* bytes handed to detection */
+    uint64_t gap_bytes;
+    uint32_t gaps;
+    uint32_t overlap_diff;
+    uint8_t egress;                  /* this direction leaves the home network */
+    uint8_t midstream;
+} dlp_ev_dir_t;
+
+typedef struct dlp_ev_flow {
+    uint64_t start_us;
+    uint8_t reason;                  /* dlp_flow_end_t */
+    uint8_t flags;                   /* DLP_FLOW_F_* */
+    uint8_t tcp_state;               /* dlp_tcp_state_t at the end */
+    uint16_t alerts;                 /* dlp events raised for this flow */
+    dlp_ev_dir_t dir[2];             /* [0] toserver (from the initiator) */
+} dlp_ev_flow_t;
+
+typedef struct dlp_event {
+    uint8_t type;                    /* dlp_event_type_t */
+    uint64_t ts_us;
+    dlp_ev_flowinfo_t fl;
+    union {
+        dlp_ev_rule_t rule;          /* DLP_EV_DLP, DLP_EV_FLOW_RULE */
+        dlp_ev_flow_t flow;          /* DLP_EV_FLOW */
+    } u;
+} dlp_event_t;
+
+/*
+ * Pushes *ev onto 'ring'. 'wait' true (file replay): waits for room, giving
+ * up only when *stop becomes true. Otherwise drops when full, counting
+ * DLP_STAT_EVENTS_DROPPED in 'st'. Returns true if the record was queued.
+ */
+bool dlp_alert_push(dlp_ring_t *ring, const dlp_event_t *ev, bool wait,
+                    const atomic_int *stop, dlp_stats_t *st);
+
+#endif

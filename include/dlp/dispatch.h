@@ -1,0 +1,71 @@
+/*
+ * dispatch.h - the packet path: one reader thread hands each packet to the
+ * worker that owns its flow; each worker runs its packets to completion.
+ *
+ *   reader (capture -> decode -> defrag -> symmetric flow hash)
+ *     --[per-worker SPSC ring of packet batches]--> worker i
+ *     <--[per-worker SPSC ring of empty batches]--
+ *   worker i (flow table -> TCP reassembly -> scan) --[event ring]--> output
+ *
+ * Batches amortise the ring operations: a batch carries many packets (each
+ * a decoded dlp_packet_t view followed by a copy of its bytes) plus in-band
+ * clock ticks, so every worker sees packet time advance at the same point
+ * of the input whatever the number of workers: timeouts, and therefore the
+ * events, do not depend on --workers.
+ *
+ * Reading files, the reader waits for an empty batch (nothing is dropped);
+ * live, it never waits: a packet with no room is dropped and counted.
+ */
+#ifndef DLP_DISPATCH_H
+#define DLP_DISPATCH_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dlp/capture.h"
+#include "dlp/config.h"
+#include "dlp/rc.h"
+#include "dlp/ring.h"
+#include "dlp/stats.h"
+
+typedef struct dlp_dispatch dlp_dispatch_t;
+
+/* What a worker needs from outside the packet path (later: rules, keys). */
+typedef struct dlp_dispatch_params {
+    const dlp_config_t *cfg;       /* borrowed, immutable */
+    dlp_capture_t *cap;            /* borrowed; used by the reader thread only */
+    unsigned workers;
+    bool file_mode;                /* wait instead of dropping */
+    atomic_int *stop;              /* set to stop early (signals) */
+} dlp_dispatch_params_t;
+
+/*
+ * Builds rings, batches and workers (not started). Returns owned or NULL,
+ * with a reason logged.
+ */
+dlp_dispatch_t *dlp_dispatch_new(const dlp_dispatch_params_t *p);
+
+/* Starts the worker threads. */
+DLP_MUST_CHECK dlp_rc_t dlp_dispatch_start(dlp_dispatch_t *d);
+
+/*
+ * Runs the reader in the calling thread until the input ends or *stop is
+ * set, then tells every worker to end its flows (shutdown) and joins them.
+ * Returns DLP_OK, or DLP_EIO if the capture failed.
+ */
+DLP_MUST_CHECK dlp_rc_t dlp_dispatch_run(dlp_dispatch_t *d);
+
+void dlp_dispatch_free(dlp_dispatch_t *d);
+
+/* For the output thread: the stats blocks (reader first) and event rings. */
+unsigned dlp_dispatch_nstats(const dlp_dispatch_t *d);
+const dlp_stats_t *dlp_dispatch_stats(const dlp_dispatch_t *d, unsigned i);
+unsigned dlp_dispatch_nrings(const dlp_dispatch_t *d);
+dlp_ring_t *dlp_dispatch_ring(const dlp_dispatch_t *d, unsigned i);
+/* Largest packet time the reader has seen (0 before the first packet). */
+uint64_t dlp_dispatch_packet_time(const dlp_dispatch_t *d);
+/* True once every worker has finished (its ring holds its last events). */
+bool dlp_dispatch_done(const dlp_dispatch_t *d);
+
+#endif

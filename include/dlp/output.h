@@ -1,0 +1,47 @@
+/*
+ * output.h - the cold path: event records -> JSON lines and syslog.
+ *
+ * Only the output thread (and main, before and after the packet path runs)
+ * calls these. Workers never do: they push records (alert.h) onto their
+ * rings and the output thread drains them here.
+ */
+#ifndef DLP_OUTPUT_H
+#define DLP_OUTPUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dlp/config.h"
+#include "dlp/rc.h"
+#include "dlp/ring.h"
+#include "dlp/stats.h"
+
+typedef struct dlp_output dlp_output_t;
+
+/*
+ * Opens the outputs 'cfg' asks for: JSON lines to cfg->json_path ("-" or
+ * NULL = stdout; files are created 0600 and appended to) and, when
+ * 'use_syslog', the local syslog. Returns owned, or NULL with a one-line
+ * reason in err.
+ */
+dlp_output_t *dlp_output_new(const dlp_config_t *cfg, bool use_syslog, char *err,
+                             size_t errlen);
+void dlp_output_free(dlp_output_t *o);
+
+/* Registers a worker's event ring (borrowed). */
+DLP_MUST_CHECK dlp_rc_t dlp_output_add_ring(dlp_output_t *o, dlp_ring_t *r);
+
+/* Writes every record queued on the rings. Returns how many were taken. */
+size_t dlp_output_drain(dlp_output_t *o);
+
+/*
+ * Writes a stats event from the summed counters 'total'. 'ts_us' is the
+ * event time (packet time for files), 'elapsed_s' the run time so far.
+ */
+void dlp_output_stats(dlp_output_t *o, const dlp_stats_t *total, uint64_t ts_us,
+                      double elapsed_s);
+
+void dlp_output_flush(dlp_output_t *o);
+
+#endif

@@ -1,0 +1,12 @@
+#!/bin/sh
+# make-all.sh OUTDIR - regenerates every capture of pcaps/ into OUTDIR (pcaps/README.md says
+# which script makes which file). Deterministic: the same bytes on every run.
+set -eu
+out=${1:?usage: make-all.sh OUTDIR}
+here=$(cd "$(dirname "$0")" && pwd)
+py=${DLP_PYTHON:-/usr/bin/python3}   # Debian's python has scapy; a pyenv one may not
+export PYTHONDONTWRITEBYTECODE=1 PYTHONHASHSEED=0
+mkdir -p "$out"
+for g in gen_tcp gen_link gen_ip gen_udp gen_pcapng gen_bad gen_demo; do
+    "$py" "$here/$g.py" "$out"
+done

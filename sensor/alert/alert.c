@@ -1,0 +1,27 @@
+/*
+ * alert.c - hand-off of event records from a worker to the output thread.
+ * Called by workers only; never blocks a live sensor.
+ */
+#include "dlp/alert.h"
+
+bool dlp_alert_push(dlp_ring_t *ring, const dlp_event_t *ev, bool wait,
+                    const atomic_int *stop, dlp_stats_t *st)
+{
+    dlp_backoff_t b;
+
+    if (dlp_ring_push(ring, ev))
+        return true;
+    if (!wait) {
+        dlp_stat_inc(st, DLP_STAT_EVENTS_DROPPED);
+        return false;
+    }
+    dlp_backoff_init(&b, 1000);
+    while (!dlp_ring_push(ring, ev)) {
+        if (stop != NULL && *stop) {
+            dlp_stat_inc(st, DLP_STAT_EVENTS_DROPPED);
+            return false;
+        }
+        dlp_backoff_wait(&b);
+    }
+    return true;
+}

@@ -1,0 +1,362 @@
+/*
+ * capture_file.c - frames from capture files: pcap (µs or ns, either byte
+ * order) and pcapng, given as files or directories of them.
+ *
+ * Design: open expands directories (their regular files with a capture
+ * magic, sorted by name with strcmp, not recursive) into one list of paths,
+ * then opens every file once with libpcap and compiles the filter for its
+ * link type, so any unusable input is reported before a packet is read.
+ * Reading re-opens the files one after the other: one pcap_t at a time.
+ * A read error inside a file (a truncated last record, a corrupt length) is
+ * counted, logged once for that file, and ends only that file.
+ *
+ * Invariants: 'cur' is NULL or the open handle of paths[idx]; frames borrow
+ * libpcap's buffer of 'cur', valid until the next call.
+ * Thread: the owning thread; dlp_capture_break() only sets the stop flag,
+ * checked between records.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "capture_int.h"
+#include "dlp/log.h"
+
+typedef struct file_capture {
+    dlp_capture_t base;
+    char **paths; /* owned; base.nfiles of them */
+    size_t cap;
+    char *bpf;  /* owned copy, or NULL */
+    size_t idx; /* file being read, or next to open */
+    pcap_t *cur;
+    int linktype;
+} file_capture_t;
+
+enum { MAGIC_LEN = 4 };
+
+static bool magic_is_capture(const uint8_t m[MAGIC_LEN])
+{
+    static const uint8_t magics[][MAGIC_LEN] = {
+        {0xa1, 0xb2, 0xc3, 0xd4}, {0xd4, 0xc3, 0xb2, 0xa1}, /* pcap, µs */
+        {0xa1, 0xb2, 0x3c, 0x4d}, {0x4d, 0x3c, 0xb2, 0xa1}, /* pcap, ns */
+        {0x0a, 0x0d, 0x0d, 0x0a},                           /* pcapng SHB */
+    };
+    for (size_t i = 0; i < DLP_ARRAY_LEN(magics); i++) {
+        if (memcmp(m, magics[i], MAGIC_LEN) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Returns 0 and whether the file starts with a capture magic, or an errno. */
+static int sniff_magic(const char *path, bool *is_capture)
+{
+    uint8_t m[MAGIC_LEN];
+    size_t got = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    *is_capture = false;
+    if (fd < 0)
+        return errno;
+    while (got < MAGIC_LEN) {
+        ssize_t r = read(fd, m + got, MAGIC_LEN - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            close(fd);
+            return e;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    *is_capture = got == MAGIC_LEN && magic_is_capture(m);
+    return 0;
+}
+
+static dlp_rc_t paths_push(file_capture_t *fc, const char *path)
+{
+    char *copy = NULL;
+
+    if (fc->base.nfiles == fc->cap) {
+        size_t ncap = fc->cap ? fc->cap * 2 : 16;
+        char **np = realloc(fc->paths, ncap * sizeof(*np));
+        if (np == NULL)
+            return DLP_ENOMEM;
+        fc->paths = np;
+        fc->cap = ncap;
+    }
+    copy = strdup(path);
+    if (copy == NULL)
+        return DLP_ENOMEM;
+    fc->paths[fc->base.nfiles++] = copy;
+    return DLP_OK;
+}
+
+static int cmp_path(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *join_path(const char *dir, const char *name)
+{
+    size_t dl = strlen(dir), nl = strlen(name);
+    bool slash = dl > 0 && dir[dl - 1] == '/';
+    char *p = malloc(dl + nl + 2);
+
+    if (p != NULL)
+        snprintf(p, dl + nl + 2, "%s%s%s", dir, slash ? "" : "/", name);
+    return p;
+}
+
+/* Adds dir/name if it is a regular file that starts with a capture magic. */
+static dlp_rc_t dir_consider(file_capture_t *fc, const char *dir, const char *name)
+{
+    struct stat sb;
+    bool is_cap = false;
+    dlp_rc_t rc = DLP_OK;
+    char *full = join_path(dir, name);
+
+    if (full == NULL)
+        return DLP_ENOMEM;
+    if (stat(full, &sb) == 0 && S_ISDIR(sb.st_mode))
+        dlp_log(DLP_LOG_INFO, "%s: skipped, a directory (not read recursively)", full);
+    else if (stat(full, &sb) != 0 || !S_ISREG(sb.st_mode))
+        dlp_log(DLP_LOG_INFO, "%s: skipped, not a regular file", full);
+    else if (sniff_magic(full, &is_cap) != 0 || !is_cap)
+        dlp_log(DLP_LOG_INFO, "%s: skipped, not a pcap or pcapng capture", full);
+    else
+        rc = paths_push(fc, full);
+    free(full);
+    return rc;
+}
+
+static dlp_rc_t add_dir(file_capture_t *fc, const char *dir, char *err, size_t errlen)
+{
+    size_t first = fc->base.nfiles;
+    dlp_rc_t rc = DLP_OK;
+    struct dirent *de;
+    DIR *d = opendir(dir);
+
+    if (d == NULL) {
+        dlp_capture__err(err, errlen, "%s: %s", dir, strerror(errno));
+        return DLP_EIO;
+    }
+    for (errno = 0; (de = readdir(d)) != NULL; errno = 0) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        rc = dir_consider(fc, dir, de->d_name);
+        if (rc != DLP_OK)
+            goto out;
+    }
+    if (errno != 0) {
+        dlp_capture__err(err, errlen, "%s: %s", dir, strerror(errno));
+        rc = DLP_EIO;
+        goto out;
+    }
+    if (fc->base.nfiles == first) {
+        dlp_capture__err(err, errlen, "%s: no capture files in directory", dir);
+        rc = DLP_EINVAL;
+        goto out;
+    }
+    /* One directory: every entry has the same prefix, so this is name order. */
+    qsort(fc->paths + first, fc->base.nfiles - first, sizeof(char *), cmp_path);
+out:
+    if (rc == DLP_ENOMEM)
+        dlp_capture__err(err, errlen, "%s: out of memory", dir);
+    closedir(d);
+    return rc;
+}
+
+static dlp_rc_t add_path(file_capture_t *fc, const char *path, char *err, size_t errlen)
+{
+    struct stat sb;
+
+    if (stat(path, &sb) != 0) {
+        dlp_capture__err(err, errlen, "%s: %s", path, strerror(errno));
+        return DLP_EIO;
+    }
+    if (S_ISDIR(sb.st_mode))
+        return add_dir(fc, path, err, errlen);
+    if (paths_push(fc, path) != DLP_OK) {
+        dlp_capture__err(err, errlen, "%s: out of memory", path);
+        return DLP_ENOMEM;
+    }
+    return DLP_OK;
+}
+
+/* Everything that can make a file unusable, checked before any packet is read. */
+static dlp_rc_t check_file(const file_capture_t *fc, const char *path, char *err, size_t errlen)
+{
+    char ebuf[PCAP_ERRBUF_SIZE] = "";
+    char msg[PCAP_ERRBUF_SIZE + 256];
+    struct stat sb;
+    bool is_cap = false;
+    int e;
+    pcap_t *p = NULL;
+    dlp_rc_t rc = DLP_EINVAL;
+
+    if (stat(path, &sb) != 0) {
+        dlp_capture__err(err, errlen, "%s: %s", path, strerror(errno));
+        return DLP_EIO;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        dlp_capture__err(err, errlen, "%s: not a regular file or directory", path);
+        return DLP_EINVAL;
+    }
+    if (sb.st_size == 0) {
+        dlp_capture__err(err, errlen, "%s: empty file", path);
+        return DLP_EINVAL;
+    }
+    if ((e = sniff_magic(path, &is_cap)) != 0) {
+        dlp_capture__err(err, errlen, "%s: %s", path, strerror(e));
+        return DLP_EIO;
+    }
+    p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
+    if (p == NULL) {
+        if (is_cap)
+            dlp_capture__err(err, errlen, "%s: %s", path, ebuf);
+        else
+            dlp_capture__err(err, errlen, "%s: not a pcap or pcapng capture (%s)", path, ebuf);
+        return DLP_EINVAL;
+    }
+    if (fc->bpf != NULL && dlp_capture__filter(p, fc->bpf, false, msg, sizeof(msg)) != DLP_OK) {
+        dlp_capture__err(err, errlen, "%s: %s", path, msg);
+        goto out;
+    }
+    rc = DLP_OK;
+out:
+    pcap_close(p);
+    return rc;
+}
+
+static void end_file(file_capture_t *fc)
+{
+    if (fc->cur != NULL)
+        pcap_close(fc->cur);
+    fc->cur = NULL;
+    fc->idx++;
+}
+
+/* A file that passed check_file() may still have changed since: not fatal. */
+static bool open_current(file_capture_t *fc)
+{
+    const char *path = fc->paths[fc->idx];
+    char ebuf[PCAP_ERRBUF_SIZE] = "";
+    char msg[PCAP_ERRBUF_SIZE + 256];
+    pcap_t *p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
+
+    if (p == NULL) {
+        dlp_log(DLP_LOG_WARN, "%s: %s", path, ebuf);
+        dlp_capture__count(&fc->base, DLP_STAT_CAP_READ_ERRORS, 1);
+        return false;
+    }
+    if (fc->bpf != NULL && dlp_capture__filter(p, fc->bpf, true, msg, sizeof(msg)) != DLP_OK) {
+        dlp_log(DLP_LOG_WARN, "%s: %s", path, msg);
+        dlp_capture__count(&fc->base, DLP_STAT_CAP_READ_ERRORS, 1);
+        pcap_close(p);
+        return false;
+    }
+    fc->cur = p;
+    fc->linktype = pcap_datalink(p);
+    dlp_capture__count(&fc->base, DLP_STAT_CAP_FILES, 1);
+    dlp_log(DLP_LOG_DEBUG, "%s: reading, link type %d", path, fc->linktype);
+    return true;
+}
+
+static void read_failed(file_capture_t *fc)
+{
+    const char *why = pcap_geterr(fc->cur);
+
+    if (strstr(why, "truncated") != NULL)
+        dlp_capture__count(&fc->base, DLP_STAT_CAP_TRUNCATED, 1);
+    else
+        dlp_capture__count(&fc->base, DLP_STAT_CAP_READ_ERRORS, 1);
+    dlp_log(DLP_LOG_WARN, "%s: %s", fc->paths[fc->idx], why);
+}
+
+static dlp_rc_t file_next(dlp_capture_t *c, dlp_frame_t *f)
+{
+    file_capture_t *fc = (file_capture_t *)c;
+    struct pcap_pkthdr *h;
+    const u_char *data;
+
+    while (!dlp_capture__stopped(c)) {
+        if (fc->cur == NULL) {
+            if (fc->idx >= c->nfiles)
+                return DLP_DONE;
+            if (!open_current(fc)) {
+                fc->idx++;
+                continue;
+            }
+        }
+        int r = pcap_next_ex(fc->cur, &h, &data);
+        if (r == 1) {
+            dlp_capture__frame(c, f, h, data, fc->linktype, 0);
+            return DLP_OK;
+        }
+        if (r == PCAP_ERROR)
+            read_failed(fc);
+        end_file(fc);
+    }
+    return DLP_DONE;
+}
+
+static void file_close(dlp_capture_t *c)
+{
+    file_capture_t *fc = (file_capture_t *)c;
+
+    if (fc->cur != NULL)
+        pcap_close(fc->cur);
+    for (size_t i = 0; i < c->nfiles; i++)
+        free(fc->paths[i]);
+    free(fc->paths);
+    free(fc->bpf);
+    free(fc);
+}
+
+static const dlp_capture_ops_t file_ops = {
+    .next = file_next,
+    .brk = NULL,
+    .poll_stats = NULL,
+    .close = file_close,
+};
+
+dlp_capture_t *dlp_capture_open_files(const char *const *paths, size_t n, const char *bpf,
+                                      dlp_stats_t *st, char *err, size_t errlen)
+{
+    file_capture_t *fc = NULL;
+
+    if (paths == NULL || n == 0) {
+        dlp_capture__err(err, errlen, "no capture file given");
+        return NULL;
+    }
+    fc = calloc(1, sizeof(*fc));
+    if (fc == NULL)
+        goto nomem;
+    dlp_capture__init(&fc->base, &file_ops, st, false);
+    if (bpf != NULL && bpf[0] != '\0' && (fc->bpf = strdup(bpf)) == NULL)
+        goto nomem;
+    for (size_t i = 0; i < n; i++) {
+        if (add_path(fc, paths[i], err, errlen) != DLP_OK)
+            goto fail;
+    }
+    for (size_t i = 0; i < fc->base.nfiles; i++) {
+        if (check_file(fc, fc->paths[i], err, errlen) != DLP_OK)
+            goto fail;
+    }
+    return &fc->base;
+nomem:
+    dlp_capture__err(err, errlen, "capture: out of memory");
+fail:
+    if (fc != NULL)
+        file_close(&fc->base);
+    return NULL;
+}

@@ -1,0 +1,81 @@
+/*
+ * config.c - defaults of the settings snapshot.
+ */
+#include "dlp/config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dlp/limits.h"
+
+dlp_rc_t dlp_strv_push(dlp_strv_t *sv, const char *s)
+{
+    char *dup = strdup(s);
+    char **v;
+
+    if (dup == NULL)
+        return DLP_ENOMEM;
+    v = realloc(sv->v, (sv->n + 1) * sizeof(*v));
+    if (v == NULL) {
+        free(dup);
+        return DLP_ENOMEM;
+    }
+    sv->v = v;
+    sv->v[sv->n++] = dup;
+    return DLP_OK;
+}
+
+void dlp_strv_fini(dlp_strv_t *sv)
+{
+    for (size_t i = 0; i < sv->n; i++)
+        free(sv->v[i]);
+    free(sv->v);
+    sv->v = NULL;
+    sv->n = 0;
+}
+
+dlp_rc_t dlp_config_init(dlp_config_t *c)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    dlp_rc_t rc;
+
+    memset(c, 0, sizeof(*c));
+    rc = dlp_cidr_set_parse(&c->home_net, DLP_DEFAULT_HOME_NET, NULL);
+    if (rc != DLP_OK)
+        return rc;
+    c->workers = ncpu > 0 ? (unsigned)ncpu : 1;
+    c->syslog = -1;
+    c->flow_memcap = DLP_FLOW_MEMCAP;
+    c->flow_timeout_us[0] = DLP_FLOW_TIMEOUT_TCP_NEW_US;
+    c->flow_timeout_us[1] = DLP_FLOW_TIMEOUT_TCP_EST_US;
+    c->flow_timeout_us[2] = DLP_FLOW_TIMEOUT_TCP_CLOSING_US;
+    c->flow_timeout_us[3] = DLP_FLOW_TIMEOUT_TCP_CLOSED_US;
+    c->flow_timeout_us[4] = DLP_FLOW_TIMEOUT_UDP_US;
+    c->vlan_in_key = true;
+    c->reasm_ooo_bytes_dir = DLP_REASM_OOO_BYTES_DIR;
+    c->reasm_ooo_segs_dir = DLP_REASM_OOO_SEGS_DIR;
+    c->reasm_ooo_bytes_worker = DLP_REASM_OOO_BYTES_WORKER;
+    c->reasm_retain_bytes = DLP_REASM_RETAIN_BYTES;
+    c->defrag_memcap = DLP_DEFRAG_MEMCAP;
+    c->defrag_timeout_us = DLP_DEFRAG_TIMEOUT_US;
+    c->event_ring_slots = DLP_EVENT_RING_SLOTS;
+    c->snaplen = DLP_SNAPLEN;
+    c->pcap_buffer_bytes = 64u * 1024 * 1024;
+    c->pcap_timeout_ms = 100;
+    c->promisc = true;
+    return DLP_OK;
+}
+
+void dlp_config_fini(dlp_config_t *c)
+{
+    dlp_strv_fini(&c->read_paths);
+    dlp_strv_fini(&c->ifaces);
+    dlp_strv_fini(&c->rule_paths);
+    free(c->bpf);
+    free(c->rules_cache_dir);
+    free(c->json_path);
+    free(c->hmac_key_file);
+    dlp_cidr_set_fini(&c->home_net);
+    memset(c, 0, sizeof(*c));
+}

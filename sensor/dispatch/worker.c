@@ -1,0 +1,401 @@
+/*
+ * worker.c - one worker thread: runs each packet of its flows to completion.
+ *
+ * Design: the worker owns its flow table, its TCP reassembly context and
+ * every flow's state (struct wflow, hung on dlp_flow_t.user); nothing here
+ * is shared, so nothing is locked. Packets arrive in batches from the reader
+ * (batch.h) together with in-band clock ticks, which drive the flow
+ * timeouts in packet time. Reassembled streams come back through the
+ * reasm sink below, which decides per direction whether the bytes leave the
+ * home network and are inspected. Events leave through the worker's own
+ * ring to the output thread (alert.h); the worker never does I/O.
+ *
+ * Threading: dlp_worker_main() runs in the worker's thread; the other
+ * functions are called by the control thread before start / after join.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "dispatch_int.h"
+#include "dlp/alert.h"
+#include "dlp/cidr.h"
+#include "dlp/flow.h"
+#include "dlp/log.h"
+#include "dlp/mem.h"
+#include "dlp/reasm.h"
+
+/* Per flow, per direction: what the flow event reports about inspection. */
+typedef struct wdir {
+    uint64_t stream_bytes;    /* reassembled or datagram bytes */
+    uint64_t inspected_bytes; /* of which handed to detection */
+    uint64_t gap_bytes;
+    uint32_t gaps;
+    uint32_t overlap_diff;
+    uint8_t egress;
+    uint8_t midstream;
+} wdir_t;
+
+/* The worker's state of one flow. */
+typedef struct wflow {
+    dlp_worker_t *w;
+    dlp_flow_t *f;
+    dlp_tcp_session_t *tcp;
+    wdir_t dir[2];
+    uint16_t alerts;
+    uint64_t charged; /* bytes charged to the flow table for this state */
+} wflow_t;
+
+struct dlp_worker {
+    dlp_worker_params_t p;
+    dlp_stats_t stats;
+    dlp_flow_table_t *flows;
+    dlp_reasm_t *reasm;
+    atomic_int finished;
+};
+
+static void sink_data(void *ctx, int dir, uint64_t off, const uint8_t *p, size_t n);
+static void sink_gap(void *ctx, int dir, uint64_t off, uint64_t len);
+static void sink_conflict(void *ctx, int dir, uint64_t off, const uint8_t *p, size_t n);
+static void sink_end(void *ctx, int dir);
+
+static const dlp_reasm_sink_t stream_sink = {
+    .data = sink_data,
+    .gap = sink_gap,
+    .conflict = sink_conflict,
+    .end = sink_end,
+};
+
+/* --- the reassembled streams ------------------------------------------- */
+
+static void inspect(wflow_t *wf, int dir, const uint8_t *p, size_t n)
+{
+    (void)p;
+    wf->dir[dir].inspected_bytes += n;
+    dlp_stat_add(&wf->w->stats, DLP_STAT_EGRESS_BYTES, n);
+}
+
+static void sink_data(void *ctx, int dir, uint64_t off, const uint8_t *p, size_t n)
+{
+    wflow_t *wf = ctx;
+
+    (void)off;
+    wf->dir[dir].stream_bytes += n;
+    if (wf->dir[dir].egress)
+        inspect(wf, dir, p, n);
+}
+
+static void sink_gap(void *ctx, int dir, uint64_t off, uint64_t len)
+{
+    wflow_t *wf = ctx;
+
+    (void)off;
+    wf->dir[dir].gaps++;
+    wf->dir[dir].gap_bytes += len;
+}
+
+static void sink_conflict(void *ctx, int dir, uint64_t off, const uint8_t *p, size_t n)
+{
+    wflow_t *wf = ctx;
+
+    (void)off;
+    (void)p;
+    (void)n;
+    wf->dir[dir].overlap_diff++;
+}
+
+static void sink_end(void *ctx, int dir)
+{
+    (void)ctx;
+    (void)dir;
+}
+
+/* --- flows ----------------------------------------------------------------- */
+
+/*
+ * Which directions leave the home network (INTERFACE.md: egress whichever
+ * side opened the connection), widened by configuration.
+ */
+static void set_egress(const dlp_config_t *cfg, const dlp_flow_t *f, wflow_t *wf)
+{
+    for (int d = 0; d < 2; d++) {
+        bool from_home = dlp_cidr_set_contains(&cfg->home_net, dlp_flow_addr(f, d));
+        bool to_home = dlp_cidr_set_contains(&cfg->home_net, dlp_flow_addr(f, !d));
+        wf->dir[d].egress = (from_home && !to_home) || (cfg->scan_internal && from_home) ||
+                            (cfg->scan_inbound && !from_home);
+    }
+}
+
+static wflow_t *flow_init(dlp_worker_t *w, dlp_flow_t *f)
+{
+    wflow_t *wf = calloc(1, sizeof(*wf));
+
+    if (wf == NULL) {
+        dlp_stat_inc(&w->stats, DLP_STAT_FLOW_ALLOC_FAIL);
+        return NULL;
+    }
+    wf->w = w;
+    wf->f = f;
+    set_egress(w->p.cfg, f, wf);
+    if (wf->dir[0].egress || wf->dir[1].egress)
+        dlp_stat_inc(&w->stats, DLP_STAT_EGRESS_FLOWS);
+    wf->charged = sizeof(*wf);
+    dlp_flow_charge(w->flows, f, (int64_t)wf->charged);
+    f->user = wf;
+    return wf;
+}
+
+static void recharge(dlp_worker_t *w, wflow_t *wf)
+{
+    uint64_t now = sizeof(*wf) + (wf->tcp ? dlp_reasm_session_mem(wf->tcp) : 0);
+
+    if (now != wf->charged) {
+        dlp_flow_charge(w->flows, wf->f, (int64_t)now - (int64_t)wf->charged);
+        wf->charged = now;
+    }
+}
+
+static void fill_flowinfo(const dlp_flow_t *f, dlp_ev_flowinfo_t *fl)
+{
+    fl->flow_id = f->flow_id;
+    memcpy(fl->src, dlp_flow_addr(f, 0), 16);
+    memcpy(fl->dst, dlp_flow_addr(f, 1), 16);
+    fl->sport = dlp_flow_port(f, 0);
+    fl->dport = dlp_flow_port(f, 1);
+    fl->proto = f->key.proto;
+    fl->ipver = f->key.ipver;
+    fl->vlan[0] = f->key.vlan[0];
+    fl->vlan[1] = f->key.vlan[1];
+}
+
+static void emit_flow_event(dlp_worker_t *w, const dlp_flow_t *f, const wflow_t *wf,
+                            uint8_t tcp_state)
+{
+    dlp_event_t ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.type = DLP_EV_FLOW;
+    ev.ts_us = f->last_ts_us;
+    fill_flowinfo(f, &ev.fl);
+    ev.u.flow.start_us = f->first_ts_us;
+    ev.u.flow.reason = f->end_reason;
+    ev.u.flow.flags = f->flags;
+    ev.u.flow.tcp_state = tcp_state;
+    ev.u.flow.alerts = wf->alerts;
+    for (int d = 0; d < 2; d++) {
+        dlp_ev_dir_t *ed = &ev.u.flow.dir[d];
+        ed->pkts = f->pkts[d];
+        ed->bytes = f->bytes[d];
+        ed->stream_bytes = wf->dir[d].stream_bytes;
+        ed->inspected_bytes = wf->dir[d].inspected_bytes;
+        ed->gap_bytes = wf->dir[d].gap_bytes;
+        ed->gaps = wf->dir[d].gaps;
+        ed->overlap_diff = wf->dir[d].overlap_diff;
+        ed->egress = wf->dir[d].egress;
+        ed->midstream = wf->dir[d].midstream;
+    }
+    dlp_alert_push(w->p.events, &ev, w->p.file_mode, w->p.stop, &w->stats);
+}
+
+/* The flow table's end callback: flush, report, release. */
+static void on_flow_end(void *ctx, dlp_flow_t *f)
+{
+    dlp_worker_t *w = ctx;
+    wflow_t *wf = f->user;
+    uint8_t tcp_state = 0;
+
+    if (wf == NULL)
+        return;
+    if (wf->tcp != NULL) {
+        tcp_state = (uint8_t)dlp_reasm_state(wf->tcp);
+        for (int d = 0; d < 2; d++) {
+            dlp_reasm_dir_info_t di;
+            dlp_reasm_dir_info(wf->tcp, d, &di);
+            wf->dir[d].midstream = di.midstream;
+        }
+        /* Flushes held data (after gaps) through the sink before freeing. */
+        dlp_reasm_session_close(w->reasm, wf->tcp, &stream_sink, wf);
+        wf->tcp = NULL;
+    }
+    if (wf->alerts > 0 || w->p.cfg->log_all_flows)
+        emit_flow_event(w, f, wf, tcp_state);
+    free(wf);
+    f->user = NULL;
+}
+
+static void set_tcp_class(dlp_worker_t *w, dlp_flow_t *f, dlp_tcp_state_t st)
+{
+    dlp_flow_tclass_t c;
+
+    switch (st) {
+    case DLP_TCP_ESTABLISHED: c = DLP_FLOW_TC_TCP_EST; break;
+    case DLP_TCP_CLOSING: c = DLP_FLOW_TC_TCP_CLOSING; break;
+    case DLP_TCP_CLOSED:
+        c = DLP_FLOW_TC_TCP_CLOSED;
+        f->close_reason = DLP_FLOW_END_FIN;
+        break;
+    case DLP_TCP_RESET:
+        c = DLP_FLOW_TC_TCP_CLOSED;
+        f->close_reason = DLP_FLOW_END_RST;
+        break;
+    default: c = DLP_FLOW_TC_TCP_NEW; break;
+    }
+    if (c != f->tclass)
+        dlp_flow_set_class(w->flows, f, c);
+}
+
+/* Returns false when the packet opens a new connection on the flow's tuple. */
+static bool handle_tcp(dlp_worker_t *w, dlp_flow_t *f, wflow_t *wf, int dir,
+                       const dlp_packet_t *p)
+{
+    dlp_rc_t rc;
+
+    if (wf->tcp == NULL) {
+        wf->tcp = dlp_reasm_session_new(w->reasm);
+        if (wf->tcp == NULL) {
+            dlp_stat_inc(&w->stats, DLP_STAT_FLOW_ALLOC_FAIL);
+            return true;
+        }
+    }
+    rc = dlp_reasm_segment(w->reasm, wf->tcp, dir, p, &stream_sink, wf);
+    if (rc == DLP_DONE)
+        return false;
+    set_tcp_class(w, f, dlp_reasm_state(wf->tcp));
+    recharge(w, wf);
+    return true;
+}
+
+static void handle_udp(wflow_t *wf, int dir, const dlp_packet_t *p)
+{
+    wf->dir[dir].stream_bytes += p->payload_len;
+    if (wf->dir[dir].egress && p->payload_len > 0) {
+        dlp_stat_add(&wf->w->stats, DLP_STAT_EGRESS_DGRAM_BYTES, p->payload_len);
+        wf->dir[dir].inspected_bytes += p->payload_len;
+    }
+}
+
+static void process_packet(dlp_worker_t *w, const dlp_packet_t *p)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        bool created = false;
+        int dir = 0;
+        dlp_flow_t *f = dlp_flow_table_get(w->flows, p, &dir, &created);
+        wflow_t *wf;
+
+        if (f == NULL)
+            return;
+        wf = created ? flow_init(w, f) : f->user;
+        if (wf == NULL)
+            return;
+        if (p->proto == DLP_PROTO_UDP) {
+            handle_udp(wf, dir, p);
+            return;
+        }
+        if (handle_tcp(w, f, wf, dir, p))
+            return;
+        /* A new connection reuses the tuple: end the old flow, start again. */
+        f->flags |= DLP_FLOW_F_REUSED;
+        dlp_stat_inc(&w->stats, DLP_STAT_FLOW_REUSED);
+        dlp_flow_table_end(w->flows, f,
+                           f->close_reason ? (dlp_flow_end_t)f->close_reason
+                                           : DLP_FLOW_END_TIMEOUT);
+    }
+}
+
+/* --- the loop -------------------------------------------------------------- */
+
+/* Returns false at the end-of-input record. */
+static bool process_batch(dlp_worker_t *w, dlp_batch_t *b)
+{
+    uint32_t pos = 0;
+
+    while (pos < b->used) {
+        rec_hdr_t *h = (rec_hdr_t *)(b->buf + pos);
+        pos += h->size;
+        if (h->kind == REC_PKT) {
+            rec_pkt_t *r = (rec_pkt_t *)h;
+            r->pkt.data = r->frame;
+            process_packet(w, &r->pkt);
+        } else if (h->kind == REC_TICK) {
+            dlp_flow_table_expire(w->flows, h->ts_us);
+        } else if (h->kind == REC_END) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void *dlp_worker_main(void *arg)
+{
+    dlp_worker_t *w = arg;
+    dlp_backoff_t bo;
+    bool more = true;
+
+    dlp_backoff_init(&bo, 1000);
+    while (more) {
+        dlp_batch_t *b;
+        if (!dlp_ring_pop(w->p.in, &b)) {
+            dlp_backoff_wait(&bo);
+            continue;
+        }
+        dlp_backoff_reset(&bo);
+        more = process_batch(w, b);
+        b->used = 0;
+        b->npkts = 0;
+        /* The empty ring holds every batch of this worker: never full. */
+        (void)dlp_ring_push(w->p.empty, &b);
+    }
+    dlp_flow_table_end_all(w->flows, DLP_FLOW_END_SHUTDOWN);
+    atomic_store_explicit(&w->finished, 1, memory_order_release);
+    return NULL;
+}
+
+/* --- life cycle ------------------------------------------------------------ */
+
+dlp_worker_t *dlp_worker_new(const dlp_worker_params_t *p)
+{
+    const dlp_config_t *cfg = p->cfg;
+    dlp_worker_t *w = dlp_calloc_aligned(sizeof(*w));
+    dlp_flow_config_t fc;
+    dlp_reasm_config_t rc;
+
+    if (w == NULL)
+        return NULL;
+    w->p = *p;
+    dlp_stats_init(&w->stats);
+    dlp_flow_config_default(&fc);
+    fc.memcap = cfg->flow_memcap / (cfg->workers ? cfg->workers : 1);
+    memcpy(fc.timeout_us, cfg->flow_timeout_us, sizeof(fc.timeout_us));
+    fc.vlan_in_key = cfg->vlan_in_key;
+    w->flows = dlp_flow_table_new(&fc, &w->stats, on_flow_end, w);
+    dlp_reasm_config_default(&rc);
+    rc.ooo_bytes_dir = cfg->reasm_ooo_bytes_dir;
+    rc.ooo_segs_dir = cfg->reasm_ooo_segs_dir;
+    rc.ooo_bytes_worker = cfg->reasm_ooo_bytes_worker / (cfg->workers ? cfg->workers : 1);
+    rc.retain_bytes = cfg->reasm_retain_bytes;
+    w->reasm = dlp_reasm_new(&rc, &w->stats);
+    if (w->flows == NULL || w->reasm == NULL) {
+        dlp_worker_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void dlp_worker_free(dlp_worker_t *w)
+{
+    if (w == NULL)
+        return;
+    /* Normally empty (the worker ended every flow); not on early errors. */
+    if (w->flows != NULL)
+        dlp_flow_table_end_all(w->flows, DLP_FLOW_END_SHUTDOWN);
+    dlp_flow_table_free(w->flows);
+    dlp_reasm_free(w->reasm);
+    free(w);
+}
+
+dlp_stats_t *dlp_worker_stats(dlp_worker_t *w) { return &w->stats; }
+
+bool dlp_worker_finished(const dlp_worker_t *w)
+{
+    return atomic_load_explicit(&((dlp_worker_t *)w)->finished, memory_order_acquire) != 0;
+}

@@ -1,0 +1,210 @@
+/*
+ * main.c - the command line (INTERFACE.md; tcpdump and Suricata
+ * conventions) and exit codes: 0 success, 1 runtime failure, 2 bad usage
+ * or bad input.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dlp/config.h"
+#include "dlp/log.h"
+#include "dlp/runtime.h"
+
+#define EXIT_USAGE 2
+
+enum {
+    OPT_HOME_NET = 256,
+    OPT_WORKERS,
+    OPT_JSON,
+    OPT_SYSLOG,
+    OPT_NO_SYSLOG,
+    OPT_HMAC_KEY,
+    OPT_STATS_INTERVAL,
+    OPT_LOG_FLOWS,
+    OPT_SCAN_INBOUND,
+    OPT_SCAN_INTERNAL,
+    OPT_NO_VLAN_KEY,
+};
+
+static const struct option long_opts[] = {
+    {"read", required_argument, NULL, 'r'},
+    {"interface", required_argument, NULL, 'i'},
+    {"home-net", required_argument, NULL, OPT_HOME_NET},
+    {"workers", required_argument, NULL, OPT_WORKERS},
+    {"json", required_argument, NULL, OPT_JSON},
+    {"syslog", no_argument, NULL, OPT_SYSLOG},
+    {"no-syslog", no_argument, NULL, OPT_NO_SYSLOG},
+    {"hmac-key-file", required_argument, NULL, OPT_HMAC_KEY},
+    {"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
+    {"log-flows", no_argument, NULL, OPT_LOG_FLOWS},
+    {"scan-inbound", no_argument, NULL, OPT_SCAN_INBOUND},
+    {"scan-internal", no_argument, NULL, OPT_SCAN_INTERNAL},
+    {"no-vlan-in-flow-key", no_argument, NULL, OPT_NO_VLAN_KEY},
+    {"verbose", no_argument, NULL, 'v'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+static void usage(FILE *f)
+{
+    fputs("usage: dlpsensor (-r PATH ... | -i IFACE ...) [options] [BPF filter]\n"
+          "\n"
+          "  -r, --read PATH          capture file (pcap/pcapng) or directory; repeatable\n"
+          "  -i, --interface IFACE    capture live on an interface; repeatable\n"
+          "      --home-net CIDRS     protected networks (default " DLP_DEFAULT_HOME_NET ")\n"
+          "      --workers N          worker threads (default: online CPUs)\n"
+          "      --json PATH          JSON-lines events to PATH ('-' = stdout, the default)\n"
+          "      --syslog/--no-syslog alerts to the local syslog (default: on for -i, off for -r)\n"
+          "      --hmac-key-file PATH key of the 'hmac' field (default: random per run)\n"
+          "      --stats-interval S   a stats event every S seconds (default: 60 live, only at\n"
+          "                           exit for files); SIGUSR1 asks for one now\n"
+          "      --log-flows          a flow event for every flow, not only alerted ones\n"
+          "      --scan-inbound       also inspect traffic entering the home network\n"
+          "      --scan-internal      also inspect traffic inside the home network\n"
+          "      --no-vlan-in-flow-key  ignore VLAN ids when tracking flows\n"
+          "  -v, --verbose / -q, --quiet   more / fewer log lines on stderr\n"
+          "  -h, --help / -V, --version\n"
+          "\n"
+          "Exit status: 0 success, 1 runtime failure, 2 bad usage or input.\n",
+          f);
+}
+
+__attribute__((format(printf, 1, 2))) static int bad(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("dlpsensor: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\n(dlpsensor --help for usage)\n", stderr);
+    return EXIT_USAGE;
+}
+
+static int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned *out)
+{
+    char *end = NULL;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < min || v > max)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int set_str(char **dst, const char *s)
+{
+    free(*dst);
+    *dst = strdup(s);
+    return *dst != NULL ? 0 : -1;
+}
+
+static int parse_home_net(dlp_config_t *c, const char *s)
+{
+    const char *badp = NULL;
+
+    dlp_cidr_set_fini(&c->home_net);
+    if (dlp_cidr_set_parse(&c->home_net, s, &badp) != DLP_OK)
+        return bad("--home-net: bad network '%s'", badp ? badp : s);
+    return 0;
+}
+
+/* Joins the trailing arguments into one BPF expression, as tcpdump does. */
+static int join_filter(dlp_config_t *c, int argc, char **argv)
+{
+    size_t len = 0;
+
+    for (int i = 0; i < argc; i++)
+        len += strlen(argv[i]) + 1;
+    if (len == 0)
+        return 0;
+    c->bpf = calloc(1, len);
+    if (c->bpf == NULL)
+        return -1;
+    for (int i = 0; i < argc; i++) {
+        if (i > 0)
+            strncat(c->bpf, " ", len - strlen(c->bpf) - 1);
+        strncat(c->bpf, argv[i], len - strlen(c->bpf) - 1);
+    }
+    return 0;
+}
+
+/* Returns -1 to go on, else an exit status. */
+static int parse_opt(dlp_config_t *c, int opt, const char *arg)
+{
+    switch (opt) {
+    case 'r': return dlp_strv_push(&c->read_paths, arg) == DLP_OK ? -1 : 1;
+    case 'i': return dlp_strv_push(&c->ifaces, arg) == DLP_OK ? -1 : 1;
+    case OPT_HOME_NET: return parse_home_net(c, arg) == 0 ? -1 : EXIT_USAGE;
+    case OPT_WORKERS:
+        return parse_uint(arg, 1, 256, &c->workers) == 0
+                   ? -1
+                   : bad("--workers: expected 1..256, got '%s'", arg);
+    case OPT_JSON: return set_str(&c->json_path, arg) == 0 ? -1 : 1;
+    case OPT_SYSLOG: c->syslog = 1; return -1;
+    case OPT_NO_SYSLOG: c->syslog = 0; return -1;
+    case OPT_HMAC_KEY: return set_str(&c->hmac_key_file, arg) == 0 ? -1 : 1;
+    case OPT_STATS_INTERVAL:
+        return parse_uint(arg, 0, 86400, &c->stats_interval_s) == 0
+                   ? -1
+                   : bad("--stats-interval: expected seconds (0..86400), got '%s'", arg);
+    case OPT_LOG_FLOWS: c->log_all_flows = true; return -1;
+    case OPT_SCAN_INBOUND: c->scan_inbound = true; return -1;
+    case OPT_SCAN_INTERNAL: c->scan_internal = true; return -1;
+    case OPT_NO_VLAN_KEY: c->vlan_in_key = false; return -1;
+    case 'v': dlp_log_set_level(DLP_LOG_DEBUG); return -1;
+    case 'q': dlp_log_set_level(DLP_LOG_ERR); return -1;
+    case 'h': usage(stdout); return 0;
+    case 'V': puts("dlpsensor " DLP_VERSION); return 0;
+    default: usage(stderr); return EXIT_USAGE;
+    }
+}
+
+static int parse_args(dlp_config_t *c, int argc, char **argv, bool *stats_set)
+{
+    int opt, st;
+
+    *stats_set = false;
+    while ((opt = getopt_long(argc, argv, "+r:i:vqhV", long_opts, NULL)) != -1) {
+        if (opt == OPT_STATS_INTERVAL)
+            *stats_set = true;
+        st = parse_opt(c, opt, optarg);
+        if (st >= 0)
+            return st;
+    }
+    if (join_filter(c, argc - optind, argv + optind) != 0)
+        return 1;
+    if (c->read_paths.n == 0 && c->ifaces.n == 0)
+        return bad("%s", "nothing to read: give -r PATH or -i IFACE");
+    if (c->read_paths.n > 0 && c->ifaces.n > 0)
+        return bad("%s", "-r and -i cannot be used together");
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    dlp_config_t cfg;
+    bool stats_set;
+    int status;
+
+    if (dlp_config_init(&cfg) != DLP_OK) {
+        fputs("dlpsensor: out of memory\n", stderr);
+        return 1;
+    }
+    status = parse_args(&cfg, argc, argv, &stats_set);
+    if (status < 0) {
+        if (!stats_set && cfg.ifaces.n > 0)
+            cfg.stats_interval_s = 60;
+        status = dlp_runtime_run(&cfg);
+    }
+    dlp_config_fini(&cfg);
+    return status;
+}

@@ -1,0 +1,352 @@
+/*
+ * output.c - event records -> JSON lines (jansson) and local syslog.
+ *
+ * Design: the output thread drains each worker's ring in turn. A flow event
+ * arrives as a run of DLP_EV_FLOW_RULE records followed by its DLP_EV_FLOW
+ * record on the same ring (rings are FIFO), so per-ring state collects the
+ * rule totals until the flow record closes them. Field names follow
+ * INTERFACE.md; where it is silent, Suricata's EVE names are used so
+ * existing pipelines read them without mapping.
+ *
+ * Threading: the output thread only (and the control thread when no output
+ * thread runs). Nothing here is on the packet path.
+ */
+#include "dlp/output.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "dlp/alert.h"
+#include "dlp/cidr.h"
+#include "dlp/flow.h"
+#include "dlp/reasm.h"
+#include "dlp/rules.h"
+#include "dlp/timefmt.h"
+
+typedef struct ring_src {
+    dlp_ring_t *ring;
+    json_t *pending_rules; /* DLP_EV_FLOW_RULE objects of the flow in progress */
+} ring_src_t;
+
+struct dlp_output {
+    FILE *json;
+    bool json_is_stdout;
+    bool syslog;
+    ring_src_t *src;
+    size_t nsrc;
+};
+
+/* --- JSON building blocks ------------------------------------------------ */
+
+static json_t *iso(uint64_t ts_us)
+{
+    char buf[40];
+    return json_string(dlp_time_iso(ts_us, buf, sizeof(buf)));
+}
+
+static json_t *ip(const uint8_t a[16])
+{
+    char buf[64];
+    return json_string(dlp_addr_str(a, buf, sizeof(buf)));
+}
+
+static const char *proto_name(uint8_t p)
+{
+    return p == 6 ? "TCP" : p == 17 ? "UDP" : "other";
+}
+
+/* The head every event shares: timestamp, event_type, the 5-tuple. */
+static json_t *event_head(uint64_t ts_us, const char *type, const dlp_ev_flowinfo_t *fl)
+{
+    json_t *o = json_object();
+
+    json_object_set_new(o, "timestamp", iso(ts_us));
+    json_object_set_new(o, "event_type", json_string(type));
+    if (fl == NULL)
+        return o;
+    json_object_set_new(o, "flow_id", json_integer((json_int_t)fl->flow_id));
+    json_object_set_new(o, "src_ip", ip(fl->src));
+    json_object_set_new(o, "src_port", json_integer(fl->sport));
+    json_object_set_new(o, "dest_ip", ip(fl->dst));
+    json_object_set_new(o, "dest_port", json_integer(fl->dport));
+    json_object_set_new(o, "proto", json_string(proto_name(fl->proto)));
+    json_object_set_new(o, "app_proto",
+                        json_string(fl->app_proto[0] ? fl->app_proto : "unknown"));
+    if (fl->vlan[0] != 0) {
+        json_t *v = json_array();
+        json_array_append_new(v, json_integer(fl->vlan[0]));
+        if (fl->vlan[1] != 0)
+            json_array_append_new(v, json_integer(fl->vlan[1]));
+        json_object_set_new(o, "vlan", v);
+    }
+    return o;
+}
+
+static json_t *matches_json(const dlp_ev_rule_t *r)
+{
+    json_t *a = json_array();
+
+    for (unsigned i = 0; i < r->nmatches && i < DLP_EV_MAX_MATCHES; i++) {
+        const dlp_ev_match_t *m = &r->m[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "masked", json_string(m->masked));
+        json_object_set_new(o, "hmac", json_string(m->hmac));
+        json_object_set_new(o, "offset", json_integer((json_int_t)m->offset));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+static json_t *rule_json(const dlp_ev_rule_t *r)
+{
+    json_t *o = json_object();
+
+    json_object_set_new(o, "rule", json_string(r->name));
+    json_object_set_new(o, "rule_id", json_integer(r->rule_id));
+    json_object_set_new(o, "category", json_string(dlp_category_name(r->category)));
+    json_object_set_new(o, "severity", json_string(dlp_severity_name(r->severity)));
+    json_object_set_new(o, "count", json_integer(r->count));
+    json_object_set_new(o, "matches", matches_json(r));
+    return o;
+}
+
+static json_t *dir_json(const dlp_ev_dir_t *d)
+{
+    json_t *o = json_object();
+
+    json_object_set_new(o, "egress", json_boolean(d->egress));
+    json_object_set_new(o, "stream_bytes", json_integer((json_int_t)d->stream_bytes));
+    json_object_set_new(o, "inspected_bytes", json_integer((json_int_t)d->inspected_bytes));
+    json_object_set_new(o, "gap_bytes", json_integer((json_int_t)d->gap_bytes));
+    json_object_set_new(o, "gaps", json_integer(d->gaps));
+    json_object_set_new(o, "overlap_different_data", json_integer(d->overlap_diff));
+    if (d->midstream)
+        json_object_set_new(o, "midstream", json_true());
+    return o;
+}
+
+static const char *tcp_state_name(uint8_t s)
+{
+    static const char *const names[] = {"none",        "syn_sent", "syn_recv", "established",
+                                        "closing",     "closed",   "reset"};
+    return s < DLP_ARRAY_LEN(names) ? names[s] : "unknown";
+}
+
+static json_t *flow_json(const dlp_event_t *ev, json_t *rules)
+{
+    const dlp_ev_flow_t *f = &ev->u.flow;
+    json_t *o = event_head(ev->ts_us, "flow", &ev->fl);
+    json_t *fo = json_object();
+    json_t *insp = json_object();
+
+    json_object_set_new(fo, "pkts_toserver", json_integer((json_int_t)f->dir[0].pkts));
+    json_object_set_new(fo, "pkts_toclient", json_integer((json_int_t)f->dir[1].pkts));
+    json_object_set_new(fo, "bytes_toserver", json_integer((json_int_t)f->dir[0].bytes));
+    json_object_set_new(fo, "bytes_toclient", json_integer((json_int_t)f->dir[1].bytes));
+    json_object_set_new(fo, "start", iso(f->start_us));
+    json_object_set_new(fo, "end", iso(ev->ts_us));
+    json_object_set_new(fo, "reason", json_string(dlp_flow_end_str(f->reason)));
+    json_object_set_new(fo, "alerted", json_boolean(f->alerts > 0));
+    if (ev->fl.proto == 6)
+        json_object_set_new(fo, "tcp_state", json_string(tcp_state_name(f->tcp_state)));
+    if (f->flags & DLP_FLOW_F_EVICTED)
+        json_object_set_new(fo, "evicted", json_true());
+    if (f->flags & DLP_FLOW_F_REUSED)
+        json_object_set_new(fo, "port_reused", json_true());
+    json_object_set_new(o, "flow", fo);
+    json_object_set_new(insp, "toserver", dir_json(&f->dir[0]));
+    json_object_set_new(insp, "toclient", dir_json(&f->dir[1]));
+    json_object_set_new(o, "inspection", insp);
+    json_object_set_new(o, "dlp_rules", rules != NULL ? rules : json_array());
+    return o;
+}
+
+/* --- sinks --------------------------------------------------------------- */
+
+static void write_json(dlp_output_t *o, json_t *ev)
+{
+    if (o->json != NULL) {
+        json_dumpf(ev, o->json, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6));
+        fputc('\n', o->json);
+        if (o->json_is_stdout)
+            fflush(o->json);
+    }
+    json_decref(ev);
+}
+
+static void syslog_dlp(const dlp_event_t *ev)
+{
+    const dlp_ev_rule_t *r = &ev->u.rule;
+    char src[64], dst[64], ms[DLP_EV_MAX_MATCHES * 50] = "";
+    size_t used = 0;
+
+    for (unsigned i = 0; i < r->nmatches && used < sizeof(ms) - 1; i++) {
+        int w = snprintf(ms + used, sizeof(ms) - used, "%s%s", i ? "," : "", r->m[i].masked);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    syslog(LOG_WARNING,
+           "dlp rule=%s rule_id=%u severity=%s count=%u src=%s:%u dest=%s:%u proto=%s "
+           "app_proto=%s flow_id=%llu matches=%s",
+           r->name, r->rule_id, dlp_severity_name(r->severity), r->count,
+           dlp_addr_str(ev->fl.src, src, sizeof(src)), ev->fl.sport,
+           dlp_addr_str(ev->fl.dst, dst, sizeof(dst)), ev->fl.dport, proto_name(ev->fl.proto),
+           ev->fl.app_proto[0] ? ev->fl.app_proto : "unknown",
+           (unsigned long long)ev->fl.flow_id, ms);
+}
+
+static void handle(dlp_output_t *o, ring_src_t *s, const dlp_event_t *ev)
+{
+    json_t *j;
+
+    switch (ev->type) {
+    case DLP_EV_DLP:
+        j = event_head(ev->ts_us, "dlp", &ev->fl);
+        json_object_set_new(j, "dlp", rule_json(&ev->u.rule));
+        write_json(o, j);
+        if (o->syslog)
+            syslog_dlp(ev);
+        break;
+    case DLP_EV_FLOW_RULE:
+        if (s->pending_rules == NULL)
+            s->pending_rules = json_array();
+        json_array_append_new(s->pending_rules, rule_json(&ev->u.rule));
+        break;
+    case DLP_EV_FLOW:
+        write_json(o, flow_json(ev, s->pending_rules));
+        s->pending_rules = NULL;
+        break;
+    default:
+        break;
+    }
+}
+
+size_t dlp_output_drain(dlp_output_t *o)
+{
+    static _Thread_local dlp_event_t ev;
+    size_t n = 0;
+
+    for (size_t i = 0; i < o->nsrc; i++) {
+        while (dlp_ring_pop(o->src[i].ring, &ev)) {
+            handle(o, &o->src[i], &ev);
+            n++;
+        }
+    }
+    if (n > 0 && o->json != NULL && !o->json_is_stdout)
+        fflush(o->json);
+    return n;
+}
+
+/* --- stats ----------------------------------------------------------------- */
+
+void dlp_output_stats(dlp_output_t *o, const dlp_stats_t *total, uint64_t ts_us,
+                      double elapsed_s)
+{
+    json_t *ev = event_head(ts_us, "stats", NULL);
+    json_t *st = json_object();
+
+    for (int i = 0; i < DLP_STAT__COUNT; i++) {
+        const char *g = dlp_stat_group((dlp_stat_id_t)i);
+        json_t *v = json_integer((json_int_t)dlp_stat_get(total, (dlp_stat_id_t)i));
+        json_t *grp;
+        if (g[0] == '\0') {
+            json_object_set_new(ev, dlp_stat_name((dlp_stat_id_t)i), v);
+            continue;
+        }
+        grp = json_object_get(st, g);
+        if (grp == NULL) {
+            grp = json_object();
+            json_object_set_new(st, g, grp);
+        }
+        json_object_set_new(grp, dlp_stat_name((dlp_stat_id_t)i), v);
+    }
+    json_object_set_new(ev, "elapsed_s", json_real(elapsed_s));
+    json_object_update(ev, st);
+    json_decref(st);
+    write_json(o, ev);
+    dlp_output_flush(o);
+}
+
+/* --- life cycle ------------------------------------------------------------ */
+
+static FILE *open_json(const char *path, char *err, size_t errlen)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    FILE *f;
+
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    f = fdopen(fd, "a");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        close(fd);
+    }
+    return f;
+}
+
+dlp_output_t *dlp_output_new(const dlp_config_t *cfg, bool use_syslog, char *err,
+                             size_t errlen)
+{
+    dlp_output_t *o = calloc(1, sizeof(*o));
+
+    if (o == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (cfg->json_path == NULL || strcmp(cfg->json_path, "-") == 0) {
+        o->json = stdout;
+        o->json_is_stdout = true;
+    } else {
+        o->json = open_json(cfg->json_path, err, errlen);
+        if (o->json == NULL) {
+            free(o);
+            return NULL;
+        }
+    }
+    o->syslog = use_syslog;
+    if (use_syslog)
+        openlog("dlpsensor", LOG_PID | LOG_NDELAY, LOG_LOCAL4);
+    return o;
+}
+
+dlp_rc_t dlp_output_add_ring(dlp_output_t *o, dlp_ring_t *r)
+{
+    ring_src_t *v = realloc(o->src, (o->nsrc + 1) * sizeof(*v));
+
+    if (v == NULL)
+        return DLP_ENOMEM;
+    o->src = v;
+    o->src[o->nsrc++] = (ring_src_t){.ring = r};
+    return DLP_OK;
+}
+
+void dlp_output_flush(dlp_output_t *o)
+{
+    if (o->json != NULL)
+        fflush(o->json);
+}
+
+void dlp_output_free(dlp_output_t *o)
+{
+    if (o == NULL)
+        return;
+    for (size_t i = 0; i < o->nsrc; i++)
+        json_decref(o->src[i].pending_rules);
+    free(o->src);
+    if (o->json != NULL && !o->json_is_stdout)
+        fclose(o->json);
+    else if (o->json != NULL)
+        fflush(o->json);
+    if (o->syslog)
+        closelog();
+    free(o);
+}

@@ -1,0 +1,119 @@
+/*
+ * email.c - e-mail addresses, in the form people and programs write them
+ * (not the full RFC 5322 grammar: no quoted local parts, no IP literals).
+ *
+ * local part: 1-64 of [A-Za-z0-9._%+-], not starting or ending with '.',
+ *             no "..";
+ * domain:     labels of 1-63 [A-Za-z0-9-], not starting or ending with '-',
+ *             at least two labels, the last (TLD) 2-24 letters;
+ * whole:      at most 254 bytes.
+ *
+ * The pattern anchors on "c@domain" with one local-part character (a bounded
+ * class repeat at the start of a pattern is slow, research/technical.md
+ * 2.3); the window validator widens left over the local part, drops an
+ * ellipsis's leading dots, and takes the domain as the whole run of domain
+ * characters after '@' (past the match when the window has the bytes),
+ * without trailing '.' or '-' (end of a sentence). A run that is not a valid
+ * domain as a whole is refused rather than cut to a prefix: "x@mail.ex.c0m"
+ * must not become "x@mail.ex".
+ */
+#include <string.h>
+
+#include "dlp/validate.h"
+#include "validate_int.h"
+
+#define EMAIL_LOCAL_MAX 64
+#define EMAIL_LABEL_MAX 63
+#define EMAIL_TLD_MIN 2
+#define EMAIL_TLD_MAX 24
+#define EMAIL_MAX 254
+
+static bool local_char(uint8_t c)
+{
+    return vd_alnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-';
+}
+
+static bool domain_char(uint8_t c)
+{
+    return vd_alnum(c) || c == '-' || c == '.';
+}
+
+static bool local_ok(const uint8_t *p, size_t n)
+{
+    if (n == 0 || n > EMAIL_LOCAL_MAX || p[0] == '.' || p[n - 1] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!local_char(p[i]) || (p[i] == '.' && p[i - 1] == '.'))
+            return false;
+    }
+    return true;
+}
+
+static bool label_ok(const uint8_t *p, size_t n, bool tld)
+{
+    if (n == 0 || n > EMAIL_LABEL_MAX || p[0] == '-' || p[n - 1] == '-')
+        return false;
+    if (tld && (n < EMAIL_TLD_MIN || n > EMAIL_TLD_MAX))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (tld ? !vd_alpha(p[i]) : !(vd_alnum(p[i]) || p[i] == '-'))
+            return false;
+    }
+    return true;
+}
+
+static bool domain_ok(const uint8_t *p, size_t n)
+{
+    size_t labels = 0, i = 0;
+    while (i <= n) {
+        size_t j = i;
+        while (j < n && p[j] != '.')
+            j++;
+        if (!label_ok(p + i, j - i, j == n))
+            return false;
+        labels++;
+        i = j + 1;
+    }
+    return labels >= 2;
+}
+
+bool dlp_email_ok(const uint8_t *p, size_t n)
+{
+    if (p == NULL || n > EMAIL_MAX)
+        return false;
+    const uint8_t *at = memchr(p, '@', n);
+    if (at == NULL)
+        return false;
+    size_t ln = (size_t)(at - p);
+    return local_ok(p, ln) && domain_ok(at + 1, n - ln - 1);
+}
+
+bool dlp_val__email(const uint8_t *win, size_t len, size_t start, size_t end, size_t *vs,
+                    size_t *ve)
+{
+    if (!vd_span_ok(win, len, start, end) || start == end)
+        return false;
+    const uint8_t *atp = memchr(win + start, '@', end - start);
+    if (atp == NULL)
+        return false;
+    size_t at = (size_t)(atp - win);
+    size_t s = at;
+    while (s > 0 && at - s <= EMAIL_LOCAL_MAX && local_char(win[s - 1]))
+        s--;
+    if (at - s > EMAIL_LOCAL_MAX || (s > 0 && win[s - 1] == '@'))
+        return false;
+    while (s < at && win[s] == '.')
+        s++;
+    size_t e = at + 1;
+    while (e < len && e - s <= EMAIL_MAX && domain_char(win[e]))
+        e++;
+    if (e - s > EMAIL_MAX)
+        return false;
+    while (e > at + 1 && (win[e - 1] == '.' || win[e - 1] == '-'))
+        e--;
+    if (!dlp_email_ok(win + s, e - s))
+        return false;
+    *vs = s;
+    *ve = e;
+    return true;
+}

@@ -1,0 +1,344 @@
+"""Integration: the real binary over the captures of pcaps/ (their contents and
+expected counters are in pcaps/README.md): capture, decode, defrag, flows,
+reassembly, egress marking, stats and flow events, exit codes."""
+
+import os
+import tempfile
+import unittest
+
+from sensor import PCAPS, canonical, pcap, run
+
+
+def flows(r):
+    return r.of("flow")
+
+
+def only_flow(t, r):
+    f = flows(r)
+    t.assertEqual(len(f), 1, f)
+    return f[0]
+
+
+class Basics(unittest.TestCase):
+    def test_http_basic_counters_and_flow_event(self):
+        r = run("-r", pcap("tcp-http-basic.pcap"), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        s = r.stats
+        self.assertEqual(s["packets"], 10)
+        self.assertEqual(s["flows"], 1)
+        self.assertEqual(s["decode_errors"], 0)
+        self.assertEqual(s["reassembly_gaps"], 0)
+        self.assertEqual(s["dropped"], 0)
+        self.assertEqual(s["alerts"], 0)
+        for k in ("bytes", "elapsed_s"):
+            self.assertIn(k, s)
+        f = only_flow(self, r)
+        self.assertEqual((f["src_ip"], f["src_port"], f["dest_ip"], f["dest_port"]),
+                         ("10.0.0.5", 40001, "198.51.100.7", 80))
+        self.assertEqual(f["proto"], "TCP")
+        self.assertEqual(f["flow"]["reason"], "fin")
+        self.assertEqual(f["flow"]["tcp_state"], "closed")
+        self.assertEqual(f["flow"]["pkts_toserver"] + f["flow"]["pkts_toclient"], 10)
+        ins = f["inspection"]
+        self.assertEqual(ins["toserver"]["stream_bytes"], 233)
+        self.assertTrue(ins["toserver"]["egress"])
+        self.assertEqual(ins["toserver"]["inspected_bytes"], 233)
+        self.assertEqual(ins["toclient"]["stream_bytes"], 159)
+        self.assertFalse(ins["toclient"]["egress"])
+        self.assertEqual(ins["toclient"]["inspected_bytes"], 0)
+        # Packet time, ISO 8601 with microseconds and offset.
+        self.assertEqual(f["timestamp"], "2023-11-14T22:13:20.009000+0000")
+
+    def test_no_flow_events_by_default_without_alerts(self):
+        r = run("-r", pcap("tcp-http-basic.pcap"))
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual(flows(r), [])
+        self.assertEqual(len(r.of("stats")), 1)
+
+    def test_home_net_decides_egress(self):
+        # With the outside server declared home, the client is the outsider.
+        r = run("-r", pcap("tcp-http-basic.pcap"), "--log-flows",
+                "--home-net", "198.51.100.0/24")
+        f = only_flow(self, r)
+        self.assertFalse(f["inspection"]["toserver"]["egress"])
+        self.assertTrue(f["inspection"]["toclient"]["egress"])
+        self.assertEqual(f["inspection"]["toclient"]["inspected_bytes"], 159)
+        r = run("-r", pcap("tcp-http-basic.pcap"), "--log-flows",
+                "--home-net", "10.0.0.0/8,198.51.100.0/24")
+        f = only_flow(self, r)
+        self.assertFalse(f["inspection"]["toserver"]["egress"])
+        self.assertFalse(f["inspection"]["toclient"]["egress"])
+        r = run("-r", pcap("tcp-http-basic.pcap"), "--log-flows",
+                "--home-net", "10.0.0.0/8,198.51.100.0/24", "--scan-internal")
+        f = only_flow(self, r)
+        self.assertTrue(f["inspection"]["toserver"]["egress"])
+        self.assertTrue(f["inspection"]["toclient"]["egress"])
+
+
+class LinkTypes(unittest.TestCase):
+    def check(self, name, packets=10, nflows=1, **decode):
+        r = run("-r", pcap(name), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        s = r.stats
+        self.assertEqual(s["packets"], packets, name)
+        self.assertEqual(s["flows"], nflows, name)
+        self.assertEqual(s["decode_errors"], 0, name)
+        for k, v in decode.items():
+            self.assertEqual(s["decode"][k], v, (name, k))
+        for f in flows(r):
+            if f["proto"] == "TCP":
+                self.assertEqual(f["flow"]["reason"], "fin", name)
+            self.assertEqual(f["inspection"]["toserver"]["gaps"], 0, name)
+        return r
+
+    def test_ethernet_vlan(self):
+        r = self.check("linktype-vlan.pcap", vlan=10)
+        self.assertEqual(flows(r)[0]["vlan"], [100])
+        self.assertEqual(flows(r)[0]["inspection"]["toserver"]["stream_bytes"], 172)
+
+    def test_ethernet_qinq(self):
+        r = self.check("linktype-qinq.pcap", vlan=10)
+        self.assertEqual(flows(r)[0]["vlan"], [200, 100])
+
+    def test_linux_cooked_v1(self):
+        self.check("linktype-sll.pcap", ipv4=10, tcp=10)
+
+    def test_linux_cooked_v2(self):
+        self.check("linktype-sll2.pcap", ipv4=10, tcp=10)
+
+    def test_raw_ip(self):
+        r = self.check("linktype-raw.pcap", packets=20, nflows=2, ipv4=10, ipv6=10)
+        self.assertEqual(sorted(f["src_ip"] for f in flows(r)), ["10.0.0.5", "fd00::5"])
+
+    def test_bsd_null(self):
+        self.check("linktype-null.pcap", ipv4=10)
+
+    def test_bsd_loop(self):
+        self.check("linktype-loop.pcap", ipv4=10)
+
+    def test_pcapng(self):
+        r = self.check("pcapng-mixed.pcapng", packets=12, nflows=2)
+        self.assertEqual(r.stats["flow"]["tcp"], 1)
+        self.assertEqual(r.stats["flow"]["udp"], 1)
+
+
+class IpLayer(unittest.TestCase):
+    def test_ipv6_extension_headers(self):
+        r = run("-r", pcap("ipv6-ext-headers.pcap"), "--log-flows")
+        s = r.stats
+        self.assertEqual(s["decode_errors"], 0)
+        self.assertEqual(s["decode"]["ipv6"], 10)
+        f = only_flow(self, r)
+        self.assertEqual(f["src_ip"], "fd00::5")
+        self.assertEqual(f["inspection"]["toserver"]["stream_bytes"], 182)
+        self.assertEqual(f["inspection"]["toclient"]["stream_bytes"], 107)
+
+    def check_frag(self, name):
+        r = run("-r", pcap(name), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        s = r.stats
+        self.assertEqual(s["packets"], 26)
+        d = s["defrag"]
+        self.assertEqual(d["fragments"], 15)
+        self.assertEqual(d["reassembled"], 5)
+        self.assertEqual(d["overlaps"], 1)
+        self.assertEqual(d["overlap_different_data"], 1)
+        self.assertEqual(d["timeouts"], 1)
+        self.assertEqual(d["memory"], 0)
+        self.assertEqual(s["flow"]["tcp"], 1)
+        self.assertEqual(s["flow"]["udp"], 4)
+        by_port = {f["src_port"]: f for f in flows(r)}
+        for port in (50001, 50002, 50003):
+            self.assertEqual(by_port[port]["inspection"]["toserver"]["stream_bytes"], 3000)
+        self.assertNotIn(50004, by_port)
+        tcp = by_port[40200]
+        self.assertEqual(tcp["inspection"]["toserver"]["stream_bytes"], 4000)
+        self.assertEqual(tcp["inspection"]["toclient"]["stream_bytes"], 108)
+        self.assertEqual(tcp["inspection"]["toserver"]["gaps"], 0)
+
+    def test_ipv4_fragments(self):
+        self.check_frag("frag-ipv4.pcap")
+
+    def test_ipv6_fragments(self):
+        self.check_frag("frag-ipv6.pcap")
+
+
+class Reassembly(unittest.TestCase):
+    def test_ooo_retransmission_overlap(self):
+        r = run("-r", pcap("tcp-ooo-retrans-overlap.pcap"), "--log-flows")
+        s = r.stats
+        self.assertEqual(s["reassembly_gaps"], 0)
+        self.assertEqual(s["tcp"]["out_of_order"], 1)
+        self.assertGreaterEqual(s["tcp"]["retransmissions"], 1)
+        self.assertEqual(s["tcp"]["overlap_different_data"], 1)
+        f = only_flow(self, r)
+        self.assertEqual(f["inspection"]["toserver"]["stream_bytes"], 5000)
+        self.assertEqual(f["inspection"]["toserver"]["overlap_different_data"], 1)
+        self.assertEqual(f["inspection"]["toclient"]["stream_bytes"], 148)
+
+    def test_gap_acked_past(self):
+        r = run("-r", pcap("tcp-gap-acked.pcap"), "--log-flows")
+        s = r.stats
+        self.assertEqual(s["reassembly_gaps"], 1)
+        self.assertEqual(s["tcp"]["gap_bytes"], 1000)
+        f = only_flow(self, r)
+        ts = f["inspection"]["toserver"]
+        self.assertEqual((ts["stream_bytes"], ts["gap_bytes"], ts["gaps"]), (5000, 1000, 1))
+        self.assertEqual(f["flow"]["reason"], "fin")
+
+    def test_midstream(self):
+        r = run("-r", pcap("tcp-midstream.pcap"), "--log-flows")
+        s = r.stats
+        self.assertGreaterEqual(s["tcp"]["midstream"], 1)
+        self.assertEqual(s["reassembly_gaps"], 0)
+        f = only_flow(self, r)
+        self.assertEqual(f["inspection"]["toserver"]["stream_bytes"], 2155)
+        self.assertEqual(f["inspection"]["toclient"]["stream_bytes"], 158)
+        self.assertTrue(f["inspection"]["toserver"]["midstream"])
+
+    def test_sequence_wrap(self):
+        r = run("-r", pcap("tcp-seq-wrap.pcap"), "--log-flows")
+        s = r.stats
+        self.assertEqual(s["reassembly_gaps"], 0)
+        self.assertEqual(s["tcp"]["out_of_window"], 0)
+        f = only_flow(self, r)
+        self.assertEqual(f["inspection"]["toserver"]["stream_bytes"], 5156)
+        self.assertEqual(f["inspection"]["toclient"]["stream_bytes"], 3031)
+        self.assertEqual(f["flow"]["reason"], "fin")
+
+
+class Flows(unittest.TestCase):
+    def test_timeouts_rst_fin_by_packet_time(self):
+        r = run("-r", pcap("tcp-many-flows-timeouts.pcap"), "--log-flows")
+        s = r.stats
+        self.assertEqual(s["flow"]["tcp"], 61)
+        self.assertEqual(s["flow"]["udp"], 6)
+        self.assertEqual(s["flows"], 67)
+        self.assertEqual(s["flow"]["end_fin"], 53)
+        self.assertEqual(s["flow"]["end_rst"], 5)
+        # 3 TCP idle > 600 s, 3 UDP idle > 60 s, 3 restarted UDP idle 610 s
+        # at the last packet: all by packet time.
+        self.assertEqual(s["flow"]["end_timeout"], 9)
+        self.assertEqual(s["flow"]["end_shutdown"], 0)
+        self.assertEqual(len(flows(r)), 67)
+        reasons = {}
+        for f in flows(r):
+            reasons[f["flow"]["reason"]] = reasons.get(f["flow"]["reason"], 0) + 1
+        self.assertEqual(reasons, {"fin": 53, "rst": 5, "timeout": 9})
+
+    def test_udp_dns(self):
+        r = run("-r", pcap("udp-dns.pcap"), "--log-flows")
+        self.assertEqual(r.stats["flow"]["udp"], 5)
+        self.assertEqual(r.stats["decode"]["udp"], 10)
+        for f in flows(r):
+            self.assertEqual(f["proto"], "UDP")
+            self.assertEqual(f["flow"]["reason"], "shutdown")
+
+    def test_bpf_filter(self):
+        r = run("-r", pcap("tcp-many-flows-timeouts.pcap"), "udp")
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual(r.stats["flow"]["tcp"], 0)
+        self.assertEqual(r.stats["flow"]["udp"], 6)
+        r = run("-r", pcap("tcp-many-flows-timeouts.pcap"), "tcp", "and", "port", "443")
+        self.assertEqual(r.stats["flow"]["tcp"], 5)
+        self.assertEqual(r.stats["flow"]["udp"], 0)
+
+    def test_same_events_whatever_the_worker_count(self):
+        names = sorted(n for n in os.listdir(PCAPS) if n.endswith((".pcap", ".pcapng")))
+        self.assertGreater(len(names), 10)
+        for name in names:
+            outs = []
+            for w in (1, 2, 5):
+                r = run("-r", pcap(name), "--log-flows", "--workers", str(w))
+                self.assertEqual(r.status, 0, r.stderr)
+                outs.append(canonical(flows(r), drop=()))
+                st = dict(r.stats)
+                for k in ("timestamp", "elapsed_s"):
+                    st.pop(k)
+                st["flow"] = {k: v for k, v in st["flow"].items() if k != "memory"}
+                outs[-1].append(repr(sorted(st.items())))
+            self.assertEqual(outs[0], outs[1], name)
+            self.assertEqual(outs[0], outs[2], name)
+
+
+class Inputs(unittest.TestCase):
+    def expect_fail(self, path, msg):
+        r = run("-r", path)
+        self.assertEqual(r.status, 2, r.stderr)
+        self.assertIn(msg, r.stderr)
+        errors = [l for l in r.stderr.splitlines() if ": info: " not in l]
+        self.assertEqual(len(errors), 1, r.stderr)
+        self.assertEqual(r.events, [])
+
+    def test_missing_file(self):
+        self.expect_fail(pcap("nonexistent.pcap"),
+                         "nonexistent.pcap: No such file or directory")
+
+    def test_empty_file(self):
+        self.expect_fail(pcap("bad/empty.pcap"), "bad/empty.pcap: empty file")
+
+    def test_garbage_file(self):
+        self.expect_fail(pcap("bad/garbage.pcap"), "bad/garbage.pcap: not a pcap or pcapng")
+
+    def test_text_file(self):
+        self.expect_fail(pcap("bad/not-a-capture.txt"), "not-a-capture.txt: not a pcap")
+
+    def test_directory_without_captures(self):
+        self.expect_fail(pcap("bad/no-captures-dir"), "no capture files in directory")
+
+    def test_bad_filter(self):
+        r = run("-r", pcap("tcp-http-basic.pcap"), "tcp", "porty", "80")
+        self.assertEqual(r.status, 2)
+        self.assertIn("tcp-http-basic.pcap: bad filter", r.stderr)
+
+    def test_bad_file_among_good_ones_fails_before_processing(self):
+        r = run("-r", pcap("tcp-http-basic.pcap"), "-r", pcap("bad/garbage.pcap"))
+        self.assertEqual(r.status, 2)
+        self.assertEqual(r.events, [])
+
+    def test_truncated_last_record_is_counted_not_fatal(self):
+        r = run("-r", pcap("bad/truncated-record.pcap"), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual(r.stats["packets"], 5)
+        self.assertEqual(r.stats["capture"]["truncated_records"], 1)
+        self.assertIn("truncated", r.stderr)
+        self.assertEqual(len(flows(r)), 1)
+
+    def test_header_only_capture_is_valid(self):
+        r = run("-r", pcap("bad/header-only.pcap"))
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual(r.stats["packets"], 0)
+
+    def test_directory_in_name_order_and_several_r(self):
+        r = run("-r", pcap("bad"))
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual(r.stats["capture"]["files"], 2)
+        self.assertEqual(r.stats["packets"], 5)
+        r = run("-r", pcap("tcp-http-basic.pcap"), "-r", pcap("udp-dns.pcap"), "--log-flows")
+        self.assertEqual(r.stats["capture"]["files"], 2)
+        self.assertEqual(r.stats["packets"], 20)
+        self.assertEqual(r.stats["flows"], 6)
+
+    def test_usage_errors(self):
+        for args in ([], ["-r", pcap("tcp-http-basic.pcap"), "-i", "lo"],
+                     ["-r", pcap("tcp-http-basic.pcap"), "--workers", "0"],
+                     ["-r", pcap("tcp-http-basic.pcap"), "--home-net", "10.0.0.0/99"],
+                     ["--no-such-option"]):
+            r = run(*args)
+            self.assertEqual(r.status, 2, (args, r.stderr))
+            self.assertTrue(r.stderr.strip(), args)
+
+    def test_json_output_file_mode_0600(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            import subprocess
+            from sensor import BINARY
+            out = os.path.join(tmp, "ev.json")
+            p = subprocess.run([BINARY, "-r", pcap("tcp-http-basic.pcap"), "--json", out],
+                               capture_output=True, text=True)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(os.stat(out).st_mode & 0o777, 0o600)
+
+
+if __name__ == "__main__":
+    from sensor import main
+    main()
