@@ -28,11 +28,16 @@ enum {
     OPT_SCAN_INBOUND,
     OPT_SCAN_INTERNAL,
     OPT_NO_VLAN_KEY,
+    OPT_RULES_CACHE,
+    OPT_NO_RULES_CACHE,
 };
 
 static const struct option long_opts[] = {
     {"read", required_argument, NULL, 'r'},
     {"interface", required_argument, NULL, 'i'},
+    {"rules", required_argument, NULL, 'R'},
+    {"rules-cache", required_argument, NULL, OPT_RULES_CACHE},
+    {"no-rules-cache", no_argument, NULL, OPT_NO_RULES_CACHE},
     {"home-net", required_argument, NULL, OPT_HOME_NET},
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"json", required_argument, NULL, OPT_JSON},
@@ -57,6 +62,10 @@ static void usage(FILE *f)
           "\n"
           "  -r, --read PATH          capture file (pcap/pcapng) or directory; repeatable\n"
           "  -i, --interface IFACE    capture live on an interface; repeatable\n"
+          "  -R, --rules PATH         rule file or directory of *.yaml; repeatable\n"
+          "                           (default: the bundled rules/)\n"
+          "      --rules-cache DIR    compiled-rules cache (default ~/.cache/dlpsensor)\n"
+          "      --no-rules-cache     always compile the rules\n"
           "      --home-net CIDRS     protected networks (default " DLP_DEFAULT_HOME_NET ")\n"
           "      --workers N          worker threads (default: online CPUs)\n"
           "      --json PATH          JSON-lines events to PATH ('-' = stdout, the default)\n"
@@ -143,6 +152,9 @@ static int parse_opt(dlp_config_t *c, int opt, const char *arg)
     switch (opt) {
     case 'r': return dlp_strv_push(&c->read_paths, arg) == DLP_OK ? -1 : 1;
     case 'i': return dlp_strv_push(&c->ifaces, arg) == DLP_OK ? -1 : 1;
+    case 'R': return dlp_strv_push(&c->rule_paths, arg) == DLP_OK ? -1 : 1;
+    case OPT_RULES_CACHE: return set_str(&c->rules_cache_dir, arg) == 0 ? -1 : 1;
+    case OPT_NO_RULES_CACHE: c->no_rules_cache = true; return -1;
     case OPT_HOME_NET: return parse_home_net(c, arg) == 0 ? -1 : EXIT_USAGE;
     case OPT_WORKERS:
         return parse_uint(arg, 1, 256, &c->workers) == 0
@@ -173,7 +185,7 @@ static int parse_args(dlp_config_t *c, int argc, char **argv, bool *stats_set)
     int opt, st;
 
     *stats_set = false;
-    while ((opt = getopt_long(argc, argv, "+r:i:vqhV", long_opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+r:i:R:vqhV", long_opts, NULL)) != -1) {
         if (opt == OPT_STATS_INTERVAL)
             *stats_set = true;
         st = parse_opt(c, opt, optarg);

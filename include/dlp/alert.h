@@ -26,6 +26,26 @@
 #define DLP_EV_MAX_MATCHES 16
 #define DLP_EV_NAME_LEN 64
 
+/*
+ * Where in the application a value was found (INTERFACE.md "field").
+ * NOTE: when adding one, add its name to dlp_field_name().
+ */
+typedef enum {
+    DLP_FIELD_RAW = 0,
+    DLP_FIELD__COUNT
+} dlp_field_t;
+
+const char *dlp_field_name(dlp_field_t f);
+
+/* Per-rule counters, one block per worker, summed for the stats event. */
+typedef enum {
+    DLP_RSTAT_CANDIDATES = 0, /* pattern matches */
+    DLP_RSTAT_REJECTED,       /* ... the validator refused */
+    DLP_RSTAT_VALUES,         /* distinct values in a flow */
+    DLP_RSTAT_ALERTS,         /* dlp events raised */
+    DLP_RSTAT__COUNT
+} dlp_rstat_t;
+
 typedef enum {
     DLP_EV_DLP = 1,   /* a rule's threshold met in a flow */
     DLP_EV_FLOW_RULE, /* a rule's totals, part of the flow event that follows */

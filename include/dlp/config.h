@@ -27,7 +27,8 @@ typedef struct dlp_config {
     dlp_strv_t ifaces;           /* -i */
     char *bpf;                   /* trailing arguments, joined */
     dlp_strv_t rule_paths;       /* -R */
-    char *rules_cache_dir;       /* compiled-rules cache; NULL = none */
+    char *rules_cache_dir;       /* compiled-rules cache; NULL = the default */
+    bool no_rules_cache;
     /* what is scanned */
     dlp_cidr_set_t home_net;
     bool scan_inbound;           /* also outside -> inside */

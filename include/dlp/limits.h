@@ -40,6 +40,13 @@
 #define DLP_REASM_RETAIN_BYTES 2048             /* delivered bytes kept to compare retransmissions */
 #define DLP_REASM_WINDOW (16u * 1024 * 1024)    /* accept segments this far ahead of the stream */
 
+/* --- detection ------------------------------------------------------------- */
+#define DLP_DETECT_PRE 128            /* bytes before a value kept for validators and context */
+#define DLP_DETECT_LOOKAHEAD 64       /* bytes after a match awaited before it is validated */
+#define DLP_DETECT_PENDING 64         /* candidates awaiting their lookahead, per stream */
+#define DLP_DETECT_MAX_DISTINCT 1024  /* distinct values remembered per (flow, rule) */
+#define DLP_DETECT_VALUE_MAX 256      /* longest value normalized and hashed */
+
 /* --- events ------------------------------------------------------------------ */
 #define DLP_EVENT_RING_SLOTS 4096               /* worker -> output records */
 

@@ -15,6 +15,7 @@
 #include "dlp/config.h"
 #include "dlp/rc.h"
 #include "dlp/ring.h"
+#include "dlp/rules.h"
 #include "dlp/stats.h"
 
 typedef struct dlp_output dlp_output_t;
@@ -36,11 +37,13 @@ DLP_MUST_CHECK dlp_rc_t dlp_output_add_ring(dlp_output_t *o, dlp_ring_t *r);
 size_t dlp_output_drain(dlp_output_t *o);
 
 /*
- * Writes a stats event from the summed counters 'total'. 'ts_us' is the
- * event time (packet time for files), 'elapsed_s' the run time so far.
+ * Writes a stats event from the summed counters 'total' and, when 'rs' is
+ * not NULL, the per-rule counters rstats[rule][dlp_rstat_t] under "rules".
+ * 'ts_us' is the event time (packet time for files), 'elapsed_s' the run
+ * time so far.
  */
-void dlp_output_stats(dlp_output_t *o, const dlp_stats_t *total, uint64_t ts_us,
-                      double elapsed_s);
+void dlp_output_stats(dlp_output_t *o, const dlp_stats_t *total, const dlp_ruleset_t *rs,
+                      const uint64_t *rstats, uint64_t ts_us, double elapsed_s);
 
 void dlp_output_flush(dlp_output_t *o);
 

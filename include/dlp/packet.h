@@ -103,6 +103,14 @@ typedef struct dlp_packet {
  * 'data' is borrowed and must outlive *p. Fills every field it reaches even
  * on error (for diagnostics). For DLP_DEC_FRAGMENT, the L3 fields and frag_*
  * are valid and L4 is not parsed.
+ *
+ * Details: fields not reached are 0, except src/dst, which are valid only
+ * when ipver != 0. For DLP_DEC_FRAGMENT, proto is the upper-layer protocol
+ * (IPv4 protocol, IPv6 fragment header's next header) and payload_off/_len/
+ * _wire describe the fragment data (payload_off == l3_off + frag_hdr_len).
+ * For DLP_DEC_OTHER_L4, l4_off == payload_off is the first byte after the IP
+ * headers and payload_len/_wire count the rest. Link types 14 and 101 are
+ * accepted as raw IP and stored as DLP_LINK_RAW.
  */
 dlp_decode_result_t dlp_decode(dlp_packet_t *p, uint16_t linktype, const uint8_t *data,
                                uint32_t caplen, uint32_t wirelen, uint64_t ts_us);

@@ -35,6 +35,11 @@
  * the direction's stream, counting skipped gaps. Every byte offset of a
  * direction is reported exactly once, as data() or gap(), in order.
  * Bytes passed in are borrowed for the duration of the call.
+ * All four callbacks are required; they must not call back into dlp_reasm_*
+ * for the same session. end() comes once per direction, after its last
+ * data()/gap(): when the FIN is reached, on an accepted RST, or at close
+ * (also for a direction that never sent anything). conflict() never comes
+ * after end().
  */
 typedef struct dlp_reasm_sink {
     void (*data)(void *ctx, int dir, uint64_t off, const uint8_t *p, size_t n);
@@ -53,12 +58,13 @@ typedef enum {
     DLP_TCP_RESET,       /* an acceptable RST seen */
 } dlp_tcp_state_t;
 
+/* The OOO bounds count payload bytes held; per-piece overhead is in session_mem. */
 typedef struct dlp_reasm_config {
     uint32_t ooo_bytes_dir;     /* DLP_REASM_OOO_BYTES_DIR */
     uint32_t ooo_segs_dir;      /* DLP_REASM_OOO_SEGS_DIR */
     uint64_t ooo_bytes_worker;  /* DLP_REASM_OOO_BYTES_WORKER */
     uint32_t retain_bytes;      /* DLP_REASM_RETAIN_BYTES */
-    uint32_t window;            /* DLP_REASM_WINDOW */
+    uint32_t window;            /* DLP_REASM_WINDOW; at most 2^30 */
 } dlp_reasm_config_t;
 
 /* Per-direction figures for the flow event and tests. */
@@ -76,8 +82,12 @@ typedef struct dlp_tcp_session dlp_tcp_session_t;
 
 void dlp_reasm_config_default(dlp_reasm_config_t *c);
 
-/* Per worker. Returns owned or NULL. Borrows 'st' (counts TCP_*, REASM_GAPS). */
+/*
+ * Per worker. Returns owned or NULL (no memory, or window > 2^30). Borrows
+ * 'st' (counts TCP_*, REASM_GAPS).
+ */
 dlp_reasm_t *dlp_reasm_new(const dlp_reasm_config_t *c, dlp_stats_t *st);
+/* Close every session first. Accepts NULL. */
 void dlp_reasm_free(dlp_reasm_t *r);
 
 /* Per flow. Returns owned or NULL when out of memory. */
@@ -96,8 +106,9 @@ DLP_MUST_CHECK dlp_rc_t dlp_reasm_segment(dlp_reasm_t *r, dlp_tcp_session_t *s, 
 
 /*
  * Ends the session: for each direction, held data is delivered (holes
- * before it reported as gaps) and end() is called if not already. Then
- * frees it. Accepts NULL.
+ * before it reported as gaps, and up to a FIN seen ahead) and end() is
+ * called if not already. Then frees it. Accepts NULL. With 'sink' NULL the
+ * session is freed without reporting anything.
  */
 void dlp_reasm_session_close(dlp_reasm_t *r, dlp_tcp_session_t *s,
                              const dlp_reasm_sink_t *sink, void *ctx);

@@ -85,6 +85,9 @@
     X(EGRESS_BYTES, "egress", "stream_bytes", C)                               \
     X(EGRESS_DGRAM_BYTES, "egress", "datagram_bytes", C)                       \
     X(EGRESS_FLOWS, "egress", "flows", C)                                      \
+    X(DETECT_SCAN_ERRORS, "detect", "scan_errors", C)                          \
+    X(DETECT_ALLOC_FAIL, "detect", "alloc_failures", C)                        \
+    X(DETECT_PENDING_FULL, "detect", "pending_full", C)                        \
     X(EVENTS_DROPPED, "output", "events_dropped", C)
 
 typedef enum {

@@ -4,6 +4,12 @@
  */
 #include "dlp/alert.h"
 
+const char *dlp_field_name(dlp_field_t f)
+{
+    static const char *const names[DLP_FIELD__COUNT] = {"raw"};
+    return (unsigned)f < DLP_FIELD__COUNT ? names[f] : "unknown";
+}
+
 bool dlp_alert_push(dlp_ring_t *ring, const dlp_event_t *ev, bool wait,
                     const atomic_int *stop, dlp_stats_t *st)
 {

@@ -26,6 +26,7 @@
 #include "dispatch_int.h"
 #include "dlp/alert.h"
 #include "dlp/defrag.h"
+#include "dlp/detect.h"
 #include "dlp/log.h"
 #include "dlp/mem.h"
 #include "dlp/packet.h"
@@ -340,6 +341,10 @@ static dlp_rc_t slot_init(dlp_dispatch_t *d, unsigned i)
         .events = ws->events,
         .file_mode = d->p.file_mode,
         .stop = d->p.stop,
+        .rules = d->p.rules,
+        .matcher = d->p.matcher,
+        .hmac_key = d->p.hmac_key,
+        .hmac_key_len = d->p.hmac_key_len,
     };
     ws->w = dlp_worker_new(&wp);
     return ws->w != NULL ? DLP_OK : DLP_ENOMEM;
@@ -413,6 +418,17 @@ const dlp_stats_t *dlp_dispatch_stats(const dlp_dispatch_t *d, unsigned i)
 
 unsigned dlp_dispatch_nrings(const dlp_dispatch_t *d) { return d->n; }
 dlp_ring_t *dlp_dispatch_ring(const dlp_dispatch_t *d, unsigned i) { return d->ws[i].events; }
+
+void dlp_dispatch_rule_stats(const dlp_dispatch_t *d, uint64_t *out, size_t nrules)
+{
+    for (unsigned i = 0; i < d->n; i++) {
+        size_t n = 0;
+        const _Atomic uint64_t *c = dlp_worker_rule_stats(d->ws[i].w, &n);
+        n = n < nrules ? n : nrules;
+        for (size_t k = 0; k < n * DLP_RSTAT__COUNT; k++)
+            out[k] += atomic_load_explicit(&c[k], memory_order_relaxed);
+    }
+}
 
 uint64_t dlp_dispatch_packet_time(const dlp_dispatch_t *d)
 {

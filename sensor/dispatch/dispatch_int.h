@@ -8,6 +8,8 @@
 #include <stdbool.h>
 
 #include "dlp/config.h"
+#include "dlp/match.h"
+#include "dlp/rules.h"
 #include "dlp/ring.h"
 #include "dlp/stats.h"
 
@@ -21,6 +23,10 @@ typedef struct dlp_worker_params {
     dlp_ring_t *events;  /* records to the output thread */
     bool file_mode;
     atomic_int *stop;
+    const dlp_ruleset_t *rules;
+    const dlp_matcher_t *matcher;
+    const uint8_t *hmac_key;
+    size_t hmac_key_len;
 } dlp_worker_params_t;
 
 dlp_worker_t *dlp_worker_new(const dlp_worker_params_t *p);
@@ -28,6 +34,8 @@ void dlp_worker_free(dlp_worker_t *w);
 /* Thread entry: runs until it receives the end-of-input record. */
 void *dlp_worker_main(void *w);
 dlp_stats_t *dlp_worker_stats(dlp_worker_t *w);
+/* Per-rule counters, [rule][dlp_rstat_t]; read relaxed from any thread. */
+const _Atomic uint64_t *dlp_worker_rule_stats(const dlp_worker_t *w, size_t *nrules);
 bool dlp_worker_finished(const dlp_worker_t *w);
 
 #endif

@@ -20,6 +20,7 @@
 #include "dispatch_int.h"
 #include "dlp/alert.h"
 #include "dlp/cidr.h"
+#include "dlp/detect.h"
 #include "dlp/flow.h"
 #include "dlp/log.h"
 #include "dlp/mem.h"
@@ -41,8 +42,9 @@ typedef struct wflow {
     dlp_worker_t *w;
     dlp_flow_t *f;
     dlp_tcp_session_t *tcp;
+    dlp_detect_flow_t *det;         /* at the first inspected byte */
+    dlp_detect_stream_t *raw[2];    /* the reassembled stream, per egress direction */
     wdir_t dir[2];
-    uint16_t alerts;
     uint64_t charged; /* bytes charged to the flow table for this state */
 } wflow_t;
 
@@ -51,6 +53,8 @@ struct dlp_worker {
     dlp_stats_t stats;
     dlp_flow_table_t *flows;
     dlp_reasm_t *reasm;
+    dlp_detect_t *detect;
+    uint64_t now_us; /* packet time of what is being processed */
     atomic_int finished;
 };
 
@@ -68,11 +72,35 @@ static const dlp_reasm_sink_t stream_sink = {
 
 /* --- the reassembled streams ------------------------------------------- */
 
+static void fill_flowinfo(const dlp_flow_t *f, dlp_ev_flowinfo_t *fl);
+
+/* The flow's detection state, made at its first inspected byte. */
+static dlp_detect_flow_t *detect_flow(wflow_t *wf)
+{
+    dlp_ev_flowinfo_t fi;
+
+    if (wf->det == NULL) {
+        memset(&fi, 0, sizeof(fi));
+        fill_flowinfo(wf->f, &fi);
+        wf->det = dlp_detect_flow_new(wf->w->detect, &fi);
+    }
+    return wf->det;
+}
+
 static void inspect(wflow_t *wf, int dir, const uint8_t *p, size_t n)
 {
-    (void)p;
+    dlp_worker_t *w = wf->w;
+
+    if (wf->raw[dir] == NULL) {
+        if (detect_flow(wf) == NULL)
+            return;
+        wf->raw[dir] = dlp_detect_stream_new(w->detect, wf->det, dir, DLP_FIELD_RAW);
+        if (wf->raw[dir] == NULL)
+            return;
+    }
     wf->dir[dir].inspected_bytes += n;
-    dlp_stat_add(&wf->w->stats, DLP_STAT_EGRESS_BYTES, n);
+    dlp_stat_add(&w->stats, DLP_STAT_EGRESS_BYTES, n);
+    dlp_detect_write(w->detect, wf->raw[dir], p, n, w->now_us);
 }
 
 static void sink_data(void *ctx, int dir, uint64_t off, const uint8_t *p, size_t n)
@@ -92,22 +120,26 @@ static void sink_gap(void *ctx, int dir, uint64_t off, uint64_t len)
     (void)off;
     wf->dir[dir].gaps++;
     wf->dir[dir].gap_bytes += len;
+    if (wf->raw[dir] != NULL)
+        dlp_detect_gap(wf->w->detect, wf->raw[dir], len, wf->w->now_us);
 }
 
 static void sink_conflict(void *ctx, int dir, uint64_t off, const uint8_t *p, size_t n)
 {
     wflow_t *wf = ctx;
 
-    (void)off;
-    (void)p;
-    (void)n;
     wf->dir[dir].overlap_diff++;
+    /* The receiver may have kept these bytes instead: scan them too. */
+    if (wf->dir[dir].egress && detect_flow(wf) != NULL)
+        dlp_detect_block(wf->w->detect, wf->det, dir, DLP_FIELD_RAW, p, n, off, wf->w->now_us);
 }
 
 static void sink_end(void *ctx, int dir)
 {
-    (void)ctx;
-    (void)dir;
+    wflow_t *wf = ctx;
+
+    dlp_detect_close(wf->w->detect, wf->raw[dir], wf->w->now_us);
+    wf->raw[dir] = NULL;
 }
 
 /* --- flows ----------------------------------------------------------------- */
@@ -147,7 +179,8 @@ static wflow_t *flow_init(dlp_worker_t *w, dlp_flow_t *f)
 
 static void recharge(dlp_worker_t *w, wflow_t *wf)
 {
-    uint64_t now = sizeof(*wf) + (wf->tcp ? dlp_reasm_session_mem(wf->tcp) : 0);
+    uint64_t now = sizeof(*wf) + (wf->tcp ? dlp_reasm_session_mem(wf->tcp) : 0) +
+                   dlp_detect_flow_mem(wf->det);
 
     if (now != wf->charged) {
         dlp_flow_charge(w->flows, wf->f, (int64_t)now - (int64_t)wf->charged);
@@ -171,8 +204,10 @@ static void fill_flowinfo(const dlp_flow_t *f, dlp_ev_flowinfo_t *fl)
 static void emit_flow_event(dlp_worker_t *w, const dlp_flow_t *f, const wflow_t *wf,
                             uint8_t tcp_state)
 {
-    dlp_event_t ev;
+    static _Thread_local dlp_event_t ev;
 
+    if (wf->det != NULL)
+        dlp_detect_flow_report(w->detect, wf->det, f->last_ts_us);
     memset(&ev, 0, sizeof(ev));
     ev.type = DLP_EV_FLOW;
     ev.ts_us = f->last_ts_us;
@@ -181,7 +216,7 @@ static void emit_flow_event(dlp_worker_t *w, const dlp_flow_t *f, const wflow_t 
     ev.u.flow.reason = f->end_reason;
     ev.u.flow.flags = f->flags;
     ev.u.flow.tcp_state = tcp_state;
-    ev.u.flow.alerts = wf->alerts;
+    ev.u.flow.alerts = dlp_detect_flow_alerts(wf->det);
     for (int d = 0; d < 2; d++) {
         dlp_ev_dir_t *ed = &ev.u.flow.dir[d];
         ed->pkts = f->pkts[d];
@@ -206,6 +241,7 @@ static void on_flow_end(void *ctx, dlp_flow_t *f)
 
     if (wf == NULL)
         return;
+    w->now_us = f->last_ts_us;
     if (wf->tcp != NULL) {
         tcp_state = (uint8_t)dlp_reasm_state(wf->tcp);
         for (int d = 0; d < 2; d++) {
@@ -217,8 +253,11 @@ static void on_flow_end(void *ctx, dlp_flow_t *f)
         dlp_reasm_session_close(w->reasm, wf->tcp, &stream_sink, wf);
         wf->tcp = NULL;
     }
-    if (wf->alerts > 0 || w->p.cfg->log_all_flows)
+    for (int d = 0; d < 2; d++)
+        sink_end(wf, d); /* UDP, or TCP streams the session did not end */
+    if (dlp_detect_flow_alerts(wf->det) > 0 || w->p.cfg->log_all_flows)
         emit_flow_event(w, f, wf, tcp_state);
+    dlp_detect_flow_free(w->detect, wf->det);
     free(wf);
     f->user = NULL;
 }
@@ -267,15 +306,22 @@ static bool handle_tcp(dlp_worker_t *w, dlp_flow_t *f, wflow_t *wf, int dir,
 
 static void handle_udp(wflow_t *wf, int dir, const dlp_packet_t *p)
 {
+    dlp_worker_t *w = wf->w;
+    uint64_t off = wf->dir[dir].stream_bytes;
+
     wf->dir[dir].stream_bytes += p->payload_len;
-    if (wf->dir[dir].egress && p->payload_len > 0) {
-        dlp_stat_add(&wf->w->stats, DLP_STAT_EGRESS_DGRAM_BYTES, p->payload_len);
-        wf->dir[dir].inspected_bytes += p->payload_len;
-    }
+    if (!wf->dir[dir].egress || p->payload_len == 0 || detect_flow(wf) == NULL)
+        return;
+    dlp_stat_add(&w->stats, DLP_STAT_EGRESS_DGRAM_BYTES, p->payload_len);
+    wf->dir[dir].inspected_bytes += p->payload_len;
+    dlp_detect_block(w->detect, wf->det, dir, DLP_FIELD_RAW, dlp_packet_payload(p),
+                     p->payload_len, off, w->now_us);
+    recharge(w, wf);
 }
 
 static void process_packet(dlp_worker_t *w, const dlp_packet_t *p)
 {
+    w->now_us = p->ts_us;
     for (int attempt = 0; attempt < 2; attempt++) {
         bool created = false;
         int dir = 0;
@@ -317,6 +363,7 @@ static bool process_batch(dlp_worker_t *w, dlp_batch_t *b)
             r->pkt.data = r->frame;
             process_packet(w, &r->pkt);
         } else if (h->kind == REC_TICK) {
+            w->now_us = h->ts_us;
             dlp_flow_table_expire(w->flows, h->ts_us);
         } else if (h->kind == REC_END) {
             return false;
@@ -374,7 +421,17 @@ dlp_worker_t *dlp_worker_new(const dlp_worker_params_t *p)
     rc.ooo_bytes_worker = cfg->reasm_ooo_bytes_worker / (cfg->workers ? cfg->workers : 1);
     rc.retain_bytes = cfg->reasm_retain_bytes;
     w->reasm = dlp_reasm_new(&rc, &w->stats);
-    if (w->flows == NULL || w->reasm == NULL) {
+    w->detect = dlp_detect_new(&(dlp_detect_params_t){
+        .rules = p->rules,
+        .matcher = p->matcher,
+        .hmac_key = p->hmac_key,
+        .hmac_key_len = p->hmac_key_len,
+        .events = p->events,
+        .wait = p->file_mode,
+        .stop = p->stop,
+        .stats = &w->stats,
+    });
+    if (w->flows == NULL || w->reasm == NULL || w->detect == NULL) {
         dlp_worker_free(w);
         return NULL;
     }
@@ -390,10 +447,16 @@ void dlp_worker_free(dlp_worker_t *w)
         dlp_flow_table_end_all(w->flows, DLP_FLOW_END_SHUTDOWN);
     dlp_flow_table_free(w->flows);
     dlp_reasm_free(w->reasm);
+    dlp_detect_free(w->detect);
     free(w);
 }
 
 dlp_stats_t *dlp_worker_stats(dlp_worker_t *w) { return &w->stats; }
+
+const _Atomic uint64_t *dlp_worker_rule_stats(const dlp_worker_t *w, size_t *nrules)
+{
+    return dlp_detect_rule_stats(w->detect, nrules);
+}
 
 bool dlp_worker_finished(const dlp_worker_t *w)
 {

@@ -98,6 +98,7 @@ static json_t *matches_json(const dlp_ev_rule_t *r)
         json_object_set_new(o, "masked", json_string(m->masked));
         json_object_set_new(o, "hmac", json_string(m->hmac));
         json_object_set_new(o, "offset", json_integer((json_int_t)m->offset));
+        json_object_set_new(o, "field", json_string(dlp_field_name(m->field)));
         json_array_append_new(a, o);
     }
     return a;
@@ -246,8 +247,27 @@ size_t dlp_output_drain(dlp_output_t *o)
 
 /* --- stats ----------------------------------------------------------------- */
 
-void dlp_output_stats(dlp_output_t *o, const dlp_stats_t *total, uint64_t ts_us,
-                      double elapsed_s)
+/* "rules": {"pii.credit_card": {"rule_id": 1001, "candidates": ..}, ..} */
+static json_t *rules_json(const dlp_ruleset_t *rs, const uint64_t *rstats)
+{
+    static const char *const names[DLP_RSTAT__COUNT] = {"candidates", "rejected", "values",
+                                                        "alerts"};
+    json_t *o = json_object();
+
+    for (size_t i = 0; i < rs->n; i++) {
+        json_t *r = json_object();
+        json_object_set_new(r, "rule_id", json_integer(rs->rules[i].id));
+        json_object_set_new(r, "enabled", json_boolean(rs->rules[i].enabled));
+        for (int k = 0; k < DLP_RSTAT__COUNT; k++)
+            json_object_set_new(r, names[k],
+                                json_integer((json_int_t)rstats[i * DLP_RSTAT__COUNT + k]));
+        json_object_set_new(o, rs->rules[i].name, r);
+    }
+    return o;
+}
+
+void dlp_output_stats(dlp_output_t *o, const dlp_stats_t *total, const dlp_ruleset_t *rs,
+                      const uint64_t *rstats, uint64_t ts_us, double elapsed_s)
 {
     json_t *ev = event_head(ts_us, "stats", NULL);
     json_t *st = json_object();
@@ -270,6 +290,8 @@ void dlp_output_stats(dlp_output_t *o, const dlp_stats_t *total, uint64_t ts_us,
     json_object_set_new(ev, "elapsed_s", json_real(elapsed_s));
     json_object_update(ev, st);
     json_decref(st);
+    if (rs != NULL && rstats != NULL)
+        json_object_set_new(ev, "rules", rules_json(rs, rstats));
     write_json(o, ev);
     dlp_output_flush(o);
 }

@@ -22,11 +22,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dlp/alert.h"
 #include "dlp/capture.h"
 #include "dlp/dispatch.h"
 #include "dlp/log.h"
+#include "dlp/match.h"
 #include "dlp/output.h"
+#include "dlp/rules.h"
 #include "dlp/timefmt.h"
+
+#include "runtime_int.h"
 
 static atomic_int g_stop;
 static atomic_int g_stats_now;
@@ -74,6 +79,7 @@ typedef struct out_ctx {
     bool live;
     uint64_t start_ns;
     dlp_stats_t cap_stats; /* written by the capture, in the reader thread */
+    dlp_detection_t det;
     atomic_int reader_done;
 } out_ctx_t;
 
@@ -86,9 +92,15 @@ static void write_stats(out_ctx_t *c)
     dlp_stats_accumulate(&total, &c->cap_stats);
     for (unsigned i = 0; i < dlp_dispatch_nstats(c->disp); i++)
         dlp_stats_accumulate(&total, dlp_dispatch_stats(c->disp, i));
+    uint64_t *rstats = calloc(c->det.rules->n * DLP_RSTAT__COUNT + 1, sizeof(*rstats));
+
+    if (rstats != NULL)
+        dlp_dispatch_rule_stats(c->disp, rstats, c->det.rules->n);
     if (ts == 0)
         ts = dlp_time_now_us();
-    dlp_output_stats(c->out, &total, ts, (double)(dlp_time_mono_ns() - c->start_ns) / 1e9);
+    dlp_output_stats(c->out, &total, c->det.rules, rstats, ts,
+                     (double)(dlp_time_mono_ns() - c->start_ns) / 1e9);
+    free(rstats);
 }
 
 static void *output_main(void *arg)
@@ -149,6 +161,10 @@ static int run_packet_path(out_ctx_t *c, dlp_capture_t *cap)
         .workers = c->cfg->workers,
         .file_mode = !c->live,
         .stop = &g_stop,
+        .rules = c->det.rules,
+        .matcher = c->det.matcher,
+        .hmac_key = c->det.key,
+        .hmac_key_len = c->det.key_len,
     };
     int status = 1;
     dlp_rc_t rc;
@@ -185,14 +201,20 @@ int dlp_runtime_run(const dlp_config_t *cfg)
     c.live = cfg->read_paths.n == 0;
     c.start_ns = dlp_time_mono_ns();
     dlp_stats_init(&c.cap_stats);
+    status = dlp_detection_load(cfg, &c.det);
+    if (status != 0)
+        return status;
     cap = open_capture(cfg, &c.cap_stats);
-    if (cap == NULL)
+    if (cap == NULL) {
+        dlp_detection_fini(&c.det);
         return 2;
+    }
     c.out = dlp_output_new(cfg, cfg->syslog == 1 || (cfg->syslog == -1 && c.live), err,
                            sizeof(err));
     if (c.out == NULL) {
         fprintf(stderr, "dlpsensor: %s\n", err);
         dlp_capture_close(cap);
+        dlp_detection_fini(&c.det);
         return 2;
     }
     atomic_store(&g_cap, cap);
@@ -201,5 +223,6 @@ int dlp_runtime_run(const dlp_config_t *cfg)
     atomic_store(&g_cap, NULL);
     dlp_output_free(c.out);
     dlp_capture_close(cap);
+    dlp_detection_fini(&c.det);
     return status;
 }

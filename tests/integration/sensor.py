@@ -39,11 +39,19 @@ def pcap(name):
     return os.path.join(PCAPS, name)
 
 
-def run(*args, timeout=300, env=None):
-    """Runs dlpsensor with args plus --json to a temp file; returns a Run."""
+KEY_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hmac-test.key")
+CACHE = os.path.join(BUILD, "test-rules-cache")
+
+
+def run(*args, timeout=300, env=None, key=True):
+    """Runs dlpsensor with args plus --json to a temp file (and, unless told
+    otherwise, the test HMAC key and a rules cache in the build tree)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "events.json")
-        cmd = [BINARY, "--json", out] + [str(a) for a in args]
+        cmd = [BINARY, "--json", out, "--rules-cache", CACHE]
+        if key:
+            cmd += ["--hmac-key-file", KEY_FILE]
+        cmd += [str(a) for a in args]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
         events = []
         if os.path.exists(out):

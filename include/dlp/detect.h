@@ -1,0 +1,85 @@
+/*
+ * detect.h - the final stage: bytes -> rule matches -> validated values ->
+ * per-(flow, rule) distinct values and thresholds -> alert records.
+ *
+ * A detect stream is one logical byte stream of a flow direction (the raw
+ * reassembled egress stream; later also decoded bodies, attachments ...).
+ * Matches are held until DLP_DETECT_LOOKAHEAD bytes after them have been
+ * seen (or the stream ends), then validated on a window around them: a
+ * validator can see the whole value (an e-mail's domain, an IBAN's length)
+ * and a value reported at several ends by the matcher counts once.
+ *
+ * Values are never kept: a value is normalized, keyed-hashed
+ * (HMAC-SHA256) and masked at once; only the hash prefix, the mask and the
+ * offset survive. Distinct values are counted per (flow, rule) by hash.
+ *
+ * Threading: dlp_detect_t and everything made from it belong to one worker.
+ */
+#ifndef DLP_DETECT_H
+#define DLP_DETECT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dlp/alert.h"
+#include "dlp/match.h"
+#include "dlp/rules.h"
+#include "dlp/stats.h"
+
+typedef struct dlp_detect_params {
+    const dlp_ruleset_t *rules;     /* borrowed, immutable */
+    const dlp_matcher_t *matcher;   /* borrowed, immutable */
+    const uint8_t *hmac_key;        /* borrowed */
+    size_t hmac_key_len;
+    dlp_ring_t *events;             /* this worker's ring to the output thread */
+    bool wait;                      /* files: wait for room on the ring */
+    const atomic_int *stop;
+    dlp_stats_t *stats;             /* this worker's counters */
+} dlp_detect_params_t;
+
+typedef struct dlp_detect dlp_detect_t;
+typedef struct dlp_detect_flow dlp_detect_flow_t;
+typedef struct dlp_detect_stream dlp_detect_stream_t;
+
+/* Per worker. Returns owned or NULL. */
+dlp_detect_t *dlp_detect_new(const dlp_detect_params_t *p);
+void dlp_detect_free(dlp_detect_t *d);
+
+/* Per-rule counters of this worker: [rule index][dlp_rstat_t], relaxed reads. */
+const _Atomic uint64_t *dlp_detect_rule_stats(const dlp_detect_t *d, size_t *nrules);
+
+/* Per flow; 'fi' in the flow's orientation (src = initiator). */
+dlp_detect_flow_t *dlp_detect_flow_new(dlp_detect_t *d, const dlp_ev_flowinfo_t *fi);
+void dlp_detect_flow_set_app(dlp_detect_flow_t *df, const char *app_proto);
+uint16_t dlp_detect_flow_alerts(const dlp_detect_flow_t *df);
+size_t dlp_detect_flow_mem(const dlp_detect_flow_t *df);
+/*
+ * Pushes one DLP_EV_FLOW_RULE record per rule that matched in the flow
+ * (for the flow event that the caller pushes next). ts_us: event time.
+ */
+void dlp_detect_flow_report(dlp_detect_t *d, dlp_detect_flow_t *df, uint64_t ts_us);
+/* Frees the flow state; its streams must be closed. Accepts NULL. */
+void dlp_detect_flow_free(dlp_detect_t *d, dlp_detect_flow_t *df);
+
+/* A logical stream of direction 'dir' (0 from the initiator). NULL when no memory. */
+dlp_detect_stream_t *dlp_detect_stream_new(dlp_detect_t *d, dlp_detect_flow_t *df, int dir,
+                                           dlp_field_t field);
+/* The next n bytes; now_us is packet time (for events). */
+void dlp_detect_write(dlp_detect_t *d, dlp_detect_stream_t *s, const uint8_t *p, size_t n,
+                      uint64_t now_us);
+/* len bytes are missing: no value may span them. */
+void dlp_detect_gap(dlp_detect_t *d, dlp_detect_stream_t *s, uint64_t len, uint64_t now_us);
+/* End of the stream: pending matches are decided; frees s. Accepts NULL. */
+void dlp_detect_close(dlp_detect_t *d, dlp_detect_stream_t *s, uint64_t now_us);
+size_t dlp_detect_stream_mem(const dlp_detect_stream_t *s);
+
+/*
+ * A self-contained buffer of direction 'dir' (a datagram, the other version
+ * of retransmitted bytes); 'off' is reported as the offset of p[0].
+ */
+void dlp_detect_block(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, dlp_field_t field,
+                      const uint8_t *p, size_t n, uint64_t off, uint64_t now_us);
+
+#endif

@@ -1,0 +1,523 @@
+/*
+ * detect.c - matches -> validated values -> distinct values per (flow,
+ * rule) -> dlp events.
+ *
+ * Design: the matcher reports where a rule's pattern matched, with the
+ * bytes before the match and up to DLP_MATCH_AFTER bytes after it that
+ * the current write holds. When DLP_DETECT_LOOKAHEAD bytes after it are
+ * there, the rule's validator decides at once, seeing both sides of the
+ * value; otherwise the match waits as a pending candidate until the next
+ * write (or the end of the stream, or a gap), and is decided on the bytes
+ * still in the matcher's tail plus the head of that write. A value is normalized,
+ * HMAC'd and masked immediately; the raw bytes are never stored or copied
+ * anywhere but the stack window. Distinct values are counted by the first
+ * 8 bytes of their HMAC; the first DLP_EV_MAX_MATCHES are kept for events.
+ *
+ * Invariants: a (flow, rule) raises at most one dlp event, when its count of
+ * distinct values first reaches the rule's threshold; values found later go
+ * to the flow event (dlp_detect_flow_report).
+ *
+ * Threading: one worker owns a dlp_detect_t and all its flows and streams.
+ */
+#include "dlp/detect.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dlp/limits.h"
+#include "dlp/validate.h"
+
+/*
+ * A candidate stays pending only while its lookahead is unscanned, so its
+ * bytes [start - PRE, end + LOOKAHEAD) are always within the tail the
+ * matcher keeps plus the next write.
+ */
+_Static_assert(DLP_DETECT_PRE + DLP_MATCH_TAIL + DLP_DETECT_LOOKAHEAD <= DLP_MATCH_KEEP,
+              "the matcher's tail must hold a value with its context on both sides");
+_Static_assert(DLP_DETECT_LOOKAHEAD <= DLP_MATCH_AFTER,
+              "the matcher's window must carry the lookahead when it is known");
+
+typedef struct cand {
+    uint32_t rule;
+    uint64_t start, end; /* stream offsets of the match */
+    uint64_t ts_us;      /* packet time of the write that matched */
+} cand_t;
+
+/* What a flow found for one rule. */
+typedef struct rstate {
+    struct rstate *next;
+    uint32_t rule;
+    uint32_t count;    /* distinct values */
+    uint8_t reported;  /* the dlp event was raised */
+    uint8_t nm;
+    dlp_ev_match_t m[DLP_EV_MAX_MATCHES];
+    uint64_t *seen;    /* fingerprints of the distinct values, unordered */
+    uint32_t nseen, capseen;
+} rstate_t;
+
+struct dlp_detect_flow {
+    dlp_ev_flowinfo_t fi;
+    rstate_t *rules;
+    uint16_t alerts;
+    size_t mem;
+};
+
+struct dlp_detect_stream {
+    dlp_detect_flow_t *df;
+    dlp_match_stream_t *ms;
+    uint8_t dir;
+    uint8_t field;
+    uint32_t npend;
+    cand_t *pend; /* DLP_DETECT_PENDING slots, allocated at the first match */
+};
+
+struct dlp_detect {
+    dlp_detect_params_t p;
+    dlp_match_scratch_t *scratch;
+    size_t nrules;
+    _Atomic uint64_t *rstats;
+    /* the scan in progress, for the matcher's callbacks */
+    dlp_detect_stream_t *cur;
+    dlp_detect_flow_t *cur_flow;
+    uint8_t cur_dir, cur_field;
+    bool immediate; /* end of data: decide candidates now, on the callback's window */
+    uint64_t now_us;
+    uint8_t win[DLP_DETECT_PRE + DLP_MATCH_TAIL + DLP_DETECT_LOOKAHEAD];
+};
+
+static void rstat_inc(dlp_detect_t *d, uint32_t rule, dlp_rstat_t k)
+{
+    _Atomic uint64_t *c = &d->rstats[rule * DLP_RSTAT__COUNT + k];
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+/* --- values ------------------------------------------------------------- */
+
+static void hmac_hex(const dlp_detect_t *d, const char *norm, size_t n, char hex[33],
+                     uint64_t *fp)
+{
+    static const char digits[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+
+    HMAC(EVP_sha256(), d->p.hmac_key, (int)d->p.hmac_key_len, (const unsigned char *)norm, n,
+         md, &mdlen);
+    for (int i = 0; i < 16; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 15];
+    }
+    hex[32] = '\0';
+    memcpy(fp, md, sizeof(*fp));
+}
+
+static rstate_t *rstate_get(dlp_detect_flow_t *df, uint32_t rule)
+{
+    rstate_t *rs;
+
+    for (rs = df->rules; rs != NULL; rs = rs->next)
+        if (rs->rule == rule)
+            return rs;
+    rs = calloc(1, sizeof(*rs));
+    if (rs == NULL)
+        return NULL;
+    rs->rule = rule;
+    rs->next = df->rules;
+    df->rules = rs;
+    df->mem += sizeof(*rs);
+    return rs;
+}
+
+/* Returns true if fp is new (and remembers it while there is room). */
+static bool rstate_add_fp(dlp_detect_flow_t *df, rstate_t *rs, uint64_t fp)
+{
+    for (uint32_t i = 0; i < rs->nseen; i++)
+        if (rs->seen[i] == fp)
+            return false;
+    if (rs->nseen == rs->capseen && rs->capseen < DLP_DETECT_MAX_DISTINCT) {
+        uint32_t cap = rs->capseen ? rs->capseen * 2 : 8;
+        uint64_t *v = realloc(rs->seen, cap * sizeof(*v));
+        if (v != NULL) {
+            df->mem += (cap - rs->capseen) * sizeof(*v);
+            rs->seen = v;
+            rs->capseen = cap;
+        }
+    }
+    /* Beyond the bound a value cannot be remembered: it counts as new. */
+    if (rs->nseen < rs->capseen)
+        rs->seen[rs->nseen++] = fp;
+    return true;
+}
+
+static void fill_rule(const dlp_rule_t *r, const rstate_t *rs, dlp_ev_rule_t *er)
+{
+    er->rule_id = r->id;
+    snprintf(er->name, sizeof(er->name), "%s", r->name);
+    er->category = (uint8_t)r->category;
+    er->severity = (uint8_t)r->severity;
+    er->count = rs->count;
+    er->nmatches = rs->nm;
+    memcpy(er->m, rs->m, rs->nm * sizeof(rs->m[0]));
+}
+
+/* The dlp event reports the leaking direction: src is its sender. */
+static void oriented(const dlp_ev_flowinfo_t *fi, int dir, dlp_ev_flowinfo_t *out)
+{
+    *out = *fi;
+    if (dir == 0)
+        return;
+    memcpy(out->src, fi->dst, 16);
+    memcpy(out->dst, fi->src, 16);
+    out->sport = fi->dport;
+    out->dport = fi->sport;
+}
+
+static void raise_alert(dlp_detect_t *d, dlp_detect_flow_t *df, const rstate_t *rs, int dir)
+{
+    static _Thread_local dlp_event_t ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.type = DLP_EV_DLP;
+    ev.ts_us = d->now_us;
+    oriented(&df->fi, dir, &ev.fl);
+    fill_rule(&d->p.rules->rules[rs->rule], rs, &ev.u.rule);
+    df->alerts++;
+    rstat_inc(d, rs->rule, DLP_RSTAT_ALERTS);
+    dlp_stat_inc(d->p.stats, DLP_STAT_ALERTS);
+    dlp_alert_push(d->p.events, &ev, d->p.wait, d->p.stop, d->p.stats);
+}
+
+/* A validated value at stream offset 'off'. */
+static void record_value(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_t field,
+                         uint32_t rule, const uint8_t *v, size_t n, uint64_t off)
+{
+    const dlp_rule_t *r = &d->p.rules->rules[rule];
+    char norm[DLP_DETECT_VALUE_MAX];
+    size_t nl = dlp_normalize(r->norm, v, n, norm, sizeof(norm));
+    char hex[33];
+    uint64_t fp;
+    rstate_t *rs = rstate_get(df, rule);
+
+    if (rs == NULL)
+        return;
+    hmac_hex(d, norm, nl, hex, &fp);
+    if (!rstate_add_fp(df, rs, fp))
+        return;
+    rs->count++;
+    rstat_inc(d, rule, DLP_RSTAT_VALUES);
+    if (rs->nm < DLP_EV_MAX_MATCHES) {
+        dlp_ev_match_t *m = &rs->m[rs->nm++];
+        m->offset = off;
+        memcpy(m->hmac, hex, sizeof(m->hmac));
+        dlp_mask(r->mask, norm, nl, m->masked, sizeof(m->masked));
+        m->field = field;
+        m->dir = (uint8_t)dir;
+    }
+    /* Nothing of the value may outlive this function but its mask and hash. */
+    memset(norm, 0, sizeof(norm));
+    if (!rs->reported && rs->count >= r->threshold) {
+        rs->reported = 1;
+        raise_alert(d, df, rs, dir);
+    }
+}
+
+/* Validates the candidate win[start, end) of 'rule'; win[0] is at stream offset base. */
+static void decide(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_t field,
+                   uint32_t rule, const uint8_t *win, size_t len, size_t start, size_t end,
+                   uint64_t base)
+{
+    const dlp_rule_t *r = &d->p.rules->rules[rule];
+    size_t vs = start, ve = end;
+
+    rstat_inc(d, rule, DLP_RSTAT_CANDIDATES);
+    if (!dlp_validate(r->validator, win, len, start, end, &vs, &ve)) {
+        rstat_inc(d, rule, DLP_RSTAT_REJECTED);
+        return;
+    }
+    record_value(d, df, dir, field, rule, win + vs, ve - vs, base + vs);
+}
+
+/* --- streams --------------------------------------------------------------- */
+
+/*
+ * Decides a pending candidate on the bytes around it: those still in the
+ * matcher's tail (everything before the write 'p') and the first bytes of
+ * 'p' (n may be 0: the stream ended or has a gap).
+ */
+static void finalize(dlp_detect_t *d, dlp_detect_stream_t *s, const cand_t *c, const uint8_t *p,
+                     size_t n)
+{
+    uint64_t off = dlp_match_stream_offset(s->ms);
+    uint64_t from = c->start > DLP_DETECT_PRE ? c->start - DLP_DETECT_PRE : 0;
+    uint64_t first = 0, now = d->now_us;
+    size_t k = dlp_match_stream_window(s->ms, from, off, d->win, &first);
+    size_t add = 0;
+
+    if (c->end + DLP_DETECT_LOOKAHEAD > off)
+        add = (size_t)(c->end + DLP_DETECT_LOOKAHEAD - off);
+    if (add > n)
+        add = n;
+    if (k + add > sizeof(d->win))
+        add = sizeof(d->win) - k;
+    if (add > 0)
+        memcpy(d->win + k, p, add);
+    if (first > c->start || first + k + add < c->end) {
+        /* Cannot happen within the bounds (static assert above); counted. */
+        dlp_stat_inc(d->p.stats, DLP_STAT_DETECT_PENDING_FULL);
+        return;
+    }
+    /* The event carries the time the value was seen, not decided. */
+    d->now_us = c->ts_us;
+    decide(d, s->df, s->dir, s->field, c->rule, d->win, k + add, (size_t)(c->start - first),
+           (size_t)(c->end - first), first);
+    d->now_us = now;
+    memset(d->win, 0, k + add);
+}
+
+/*
+ * Before the write p[0, n) is scanned: decides the candidates whose
+ * lookahead it completes (all of them when 'all'); the others stay.
+ */
+static void finalize_ready(dlp_detect_t *d, dlp_detect_stream_t *s, const uint8_t *p, size_t n,
+                           bool all)
+{
+    uint64_t end = dlp_match_stream_offset(s->ms) + n;
+    uint32_t keep = 0;
+
+    for (uint32_t i = 0; i < s->npend; i++) {
+        if (all || s->pend[i].end + DLP_DETECT_LOOKAHEAD <= end)
+            finalize(d, s, &s->pend[i], p, n);
+        else
+            s->pend[keep++] = s->pend[i];
+    }
+    s->npend = keep;
+}
+
+/* Returns false when the candidate cannot wait (no room): decide it now. */
+static bool add_pending(dlp_detect_t *d, dlp_detect_stream_t *s, uint32_t rule, uint64_t start,
+                        uint64_t end)
+{
+    for (uint32_t i = 0; i < s->npend; i++)
+        if (s->pend[i].rule == rule && s->pend[i].start == start && s->pend[i].end == end)
+            return true;
+    if (s->pend == NULL) {
+        s->pend = malloc(DLP_DETECT_PENDING * sizeof(*s->pend));
+        if (s->pend == NULL) {
+            dlp_stat_inc(d->p.stats, DLP_STAT_DETECT_ALLOC_FAIL);
+            return false;
+        }
+        s->df->mem += DLP_DETECT_PENDING * sizeof(*s->pend);
+    }
+    if (s->npend == DLP_DETECT_PENDING) {
+        /* A burst of matches at the very end of one write. */
+        dlp_stat_inc(d->p.stats, DLP_STAT_DETECT_PENDING_FULL);
+        return false;
+    }
+    s->pend[s->npend++] = (cand_t){.rule = rule, .start = start, .end = end, .ts_us = d->now_us};
+    return true;
+}
+
+static void on_match(void *ctx, uint32_t rule, const uint8_t *win, size_t win_len, size_t start,
+                     size_t end, uint64_t off)
+{
+    dlp_detect_t *d = ctx;
+
+    /* A block, the end of a stream, or the lookahead is in this write:
+     * everything the validator may look at is known. Otherwise the match
+     * waits for the next write, if there is room to wait. */
+    if (d->cur != NULL && !d->immediate && win_len < end + DLP_DETECT_LOOKAHEAD &&
+        add_pending(d, d->cur, rule, off, off + (end - start)))
+        return;
+    decide(d, d->cur_flow, d->cur_dir, d->cur_field, rule, win, win_len, start, end, off - start);
+}
+
+static void begin(dlp_detect_t *d, dlp_detect_stream_t *s, uint64_t now_us)
+{
+    d->cur = s;
+    d->cur_flow = s->df;
+    d->cur_dir = s->dir;
+    d->cur_field = s->field;
+    d->now_us = now_us;
+}
+
+void dlp_detect_write(dlp_detect_t *d, dlp_detect_stream_t *s, const uint8_t *p, size_t n,
+                      uint64_t now_us)
+{
+    if (s == NULL || n == 0)
+        return;
+    if (s->ms == NULL) {
+        s->ms = dlp_match_stream_open(d->p.matcher);
+        if (s->ms == NULL) {
+            dlp_stat_inc(d->p.stats, DLP_STAT_DETECT_ALLOC_FAIL);
+            return;
+        }
+        s->df->mem += dlp_match_stream_mem(s->ms);
+    }
+    begin(d, s, now_us);
+    if (s->npend > 0)
+        finalize_ready(d, s, p, n, false);
+    if (dlp_match_stream_scan(s->ms, d->scratch, p, n, on_match, d) != DLP_OK)
+        dlp_stat_inc(d->p.stats, DLP_STAT_DETECT_SCAN_ERRORS);
+    d->cur = NULL;
+}
+
+/* Decides everything pending, then lets the matcher deliver what it held
+ * back (end-of-data matches), deciding those on the spot. */
+static void flush_stream(dlp_detect_t *d, dlp_detect_stream_t *s, uint64_t gap, bool closing)
+{
+    begin(d, s, d->now_us);
+    if (s->npend > 0)
+        finalize_ready(d, s, NULL, 0, true);
+    d->immediate = true;
+    if (closing)
+        dlp_match_stream_close(s->ms, d->scratch, on_match, d);
+    else if (dlp_match_stream_gap(s->ms, d->scratch, gap, on_match, d) != DLP_OK)
+        dlp_stat_inc(d->p.stats, DLP_STAT_DETECT_SCAN_ERRORS);
+    d->immediate = false;
+    d->cur = NULL;
+}
+
+void dlp_detect_gap(dlp_detect_t *d, dlp_detect_stream_t *s, uint64_t len, uint64_t now_us)
+{
+    if (s == NULL || s->ms == NULL)
+        return;
+    d->now_us = now_us;
+    flush_stream(d, s, len, false);
+}
+
+void dlp_detect_close(dlp_detect_t *d, dlp_detect_stream_t *s, uint64_t now_us)
+{
+    if (s == NULL)
+        return;
+    d->now_us = now_us;
+    if (s->ms != NULL) {
+        s->df->mem -= dlp_match_stream_mem(s->ms);
+        flush_stream(d, s, 0, true);
+    }
+    if (s->pend != NULL)
+        s->df->mem -= DLP_DETECT_PENDING * sizeof(*s->pend);
+    s->df->mem -= sizeof(*s);
+    free(s->pend);
+    free(s);
+}
+
+dlp_detect_stream_t *dlp_detect_stream_new(dlp_detect_t *d, dlp_detect_flow_t *df, int dir,
+                                           dlp_field_t field)
+{
+    dlp_detect_stream_t *s = calloc(1, sizeof(*s));
+
+    (void)d;
+    if (s == NULL)
+        return NULL;
+    s->df = df;
+    s->dir = (uint8_t)dir;
+    s->field = (uint8_t)field;
+    df->mem += sizeof(*s);
+    return s;
+}
+
+size_t dlp_detect_stream_mem(const dlp_detect_stream_t *s)
+{
+    return s == NULL ? 0 : sizeof(*s) + (s->ms ? dlp_match_stream_mem(s->ms) : 0);
+}
+
+void dlp_detect_block(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, dlp_field_t field,
+                      const uint8_t *p, size_t n, uint64_t off, uint64_t now_us)
+{
+    if (n == 0)
+        return;
+    d->cur = NULL;
+    d->cur_flow = df;
+    d->cur_dir = (uint8_t)dir;
+    d->cur_field = (uint8_t)field;
+    d->now_us = now_us;
+    if (dlp_match_block(d->p.matcher, d->scratch, p, n, off, on_match, d) != DLP_OK)
+        dlp_stat_inc(d->p.stats, DLP_STAT_DETECT_SCAN_ERRORS);
+}
+
+/* --- flows ------------------------------------------------------------------ */
+
+dlp_detect_flow_t *dlp_detect_flow_new(dlp_detect_t *d, const dlp_ev_flowinfo_t *fi)
+{
+    dlp_detect_flow_t *df = calloc(1, sizeof(*df));
+
+    (void)d;
+    if (df == NULL)
+        return NULL;
+    df->fi = *fi;
+    df->mem = sizeof(*df);
+    return df;
+}
+
+void dlp_detect_flow_set_app(dlp_detect_flow_t *df, const char *app_proto)
+{
+    snprintf(df->fi.app_proto, sizeof(df->fi.app_proto), "%s", app_proto);
+}
+
+uint16_t dlp_detect_flow_alerts(const dlp_detect_flow_t *df) { return df ? df->alerts : 0; }
+size_t dlp_detect_flow_mem(const dlp_detect_flow_t *df) { return df ? df->mem : 0; }
+
+void dlp_detect_flow_report(dlp_detect_t *d, dlp_detect_flow_t *df, uint64_t ts_us)
+{
+    static _Thread_local dlp_event_t ev;
+
+    for (const rstate_t *rs = df->rules; rs != NULL; rs = rs->next) {
+        memset(&ev, 0, sizeof(ev));
+        ev.type = DLP_EV_FLOW_RULE;
+        ev.ts_us = ts_us;
+        ev.fl = df->fi;
+        fill_rule(&d->p.rules->rules[rs->rule], rs, &ev.u.rule);
+        dlp_alert_push(d->p.events, &ev, d->p.wait, d->p.stop, d->p.stats);
+    }
+}
+
+void dlp_detect_flow_free(dlp_detect_t *d, dlp_detect_flow_t *df)
+{
+    (void)d;
+    if (df == NULL)
+        return;
+    while (df->rules != NULL) {
+        rstate_t *rs = df->rules;
+        df->rules = rs->next;
+        free(rs->seen);
+        free(rs);
+    }
+    free(df);
+}
+
+/* --- life cycle -------------------------------------------------------------- */
+
+dlp_detect_t *dlp_detect_new(const dlp_detect_params_t *p)
+{
+    dlp_detect_t *d = calloc(1, sizeof(*d));
+
+    if (d == NULL)
+        return NULL;
+    d->p = *p;
+    d->nrules = p->rules->n;
+    d->scratch = dlp_match_scratch_new(p->matcher);
+    d->rstats = calloc(d->nrules * DLP_RSTAT__COUNT + 1, sizeof(*d->rstats));
+    if (d->scratch == NULL || d->rstats == NULL) {
+        dlp_detect_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void dlp_detect_free(dlp_detect_t *d)
+{
+    if (d == NULL)
+        return;
+    dlp_match_scratch_free(d->scratch);
+    free(d->rstats);
+    free(d);
+}
+
+const _Atomic uint64_t *dlp_detect_rule_stats(const dlp_detect_t *d, size_t *nrules)
+{
+    *nrules = d->nrules;
+    return d->rstats;
+}

@@ -1,0 +1,157 @@
+/*
+ * detection.c - the shared, immutable detection set-up: rules, the
+ * compiled matcher, the HMAC key. Built once by the control thread before
+ * any worker starts; a rule or key problem is reported in full and the
+ * sensor does not start (exit 2): it never runs a reduced rule set.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dlp/log.h"
+#include "runtime_int.h"
+
+static bool is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+const char *dlp_default_rules_dir(char *buf, size_t len)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    char *slash;
+
+    if (n > 0) {
+        exe[n] = '\0';
+        slash = strrchr(exe, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            /* build tree (build/dlpsensor) or an install (bin/dlpsensor) */
+            snprintf(buf, len, "%s/../rules", exe);
+            if (is_dir(buf))
+                return buf;
+            snprintf(buf, len, "%s/../share/dlpsensor/rules", exe);
+            if (is_dir(buf))
+                return buf;
+        }
+    }
+    snprintf(buf, len, "%s", DLP_DATADIR "/rules");
+    return buf;
+}
+
+/* The cache of compiled rules: --rules-cache, else the user's cache dir. */
+static const char *cache_dir(const dlp_config_t *cfg, char *buf, size_t len)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+
+    if (cfg->no_rules_cache)
+        return NULL;
+    if (cfg->rules_cache_dir != NULL)
+        return cfg->rules_cache_dir;
+    if (xdg != NULL && xdg[0] == '/')
+        snprintf(buf, len, "%s/dlpsensor", xdg);
+    else if (home != NULL && home[0] == '/')
+        snprintf(buf, len, "%s/.cache/dlpsensor", home);
+    else
+        return NULL;
+    return buf;
+}
+
+/* Reads the key file: its bytes, one trailing newline stripped. */
+static int read_key(const char *path, dlp_detection_t *det)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+
+    if (fd < 0) {
+        fprintf(stderr, "dlpsensor: %s: %s\n", path, strerror(errno));
+        return 2;
+    }
+    n = read(fd, det->key, sizeof(det->key));
+    close(fd);
+    if (n < 0) {
+        fprintf(stderr, "dlpsensor: %s: %s\n", path, strerror(errno));
+        return 2;
+    }
+    if ((size_t)n == sizeof(det->key)) {
+        fprintf(stderr, "dlpsensor: %s: key longer than %zu bytes\n", path, sizeof(det->key) - 1);
+        return 2;
+    }
+    if (n > 0 && det->key[n - 1] == '\n')
+        n--;
+    if (n == 0) {
+        fprintf(stderr, "dlpsensor: %s: empty key\n", path);
+        return 2;
+    }
+    det->key_len = (size_t)n;
+    return 0;
+}
+
+static int make_key(const dlp_config_t *cfg, dlp_detection_t *det)
+{
+    if (cfg->hmac_key_file != NULL)
+        return read_key(cfg->hmac_key_file, det);
+    det->key_len = 32;
+    if (getrandom(det->key, det->key_len, 0) != (ssize_t)det->key_len) {
+        fprintf(stderr, "dlpsensor: cannot get random bytes for the HMAC key: %s\n",
+                strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+static void print_errors(dlp_rules_errors_t *err)
+{
+    for (size_t i = 0; i < err->n; i++)
+        fprintf(stderr, "dlpsensor: %s\n", err->msg[i]);
+}
+
+int dlp_detection_load(const dlp_config_t *cfg, dlp_detection_t *det)
+{
+    char dirbuf[PATH_MAX], cachebuf[PATH_MAX];
+    const char *def[1];
+    const char *const *paths = (const char *const *)cfg->rule_paths.v;
+    size_t npaths = cfg->rule_paths.n;
+    dlp_rules_errors_t err = {0};
+    int status = make_key(cfg, det);
+
+    if (status != 0)
+        return status;
+    if (npaths == 0) {
+        def[0] = dlp_default_rules_dir(dirbuf, sizeof(dirbuf));
+        paths = def;
+        npaths = 1;
+    }
+    det->rules = dlp_rules_load(paths, npaths, &err);
+    if (det->rules != NULL)
+        det->matcher = dlp_matcher_new(det->rules, cache_dir(cfg, cachebuf, sizeof(cachebuf)),
+                                       &err);
+    if (det->rules == NULL || det->matcher == NULL) {
+        print_errors(&err);
+        dlp_rules_errors_fini(&err);
+        dlp_detection_fini(det);
+        return 2;
+    }
+    dlp_rules_errors_fini(&err);
+    const dlp_matcher_info_t *mi = dlp_matcher_info(det->matcher);
+    dlp_log(DLP_LOG_DEBUG, "rules: %zu loaded, %u patterns, %s in %.1f ms", det->rules->n,
+            mi->patterns, mi->from_cache ? "loaded from cache" : "compiled",
+            mi->from_cache ? mi->load_ms : mi->compile_ms);
+    return 0;
+}
+
+void dlp_detection_fini(dlp_detection_t *det)
+{
+    dlp_matcher_free(det->matcher);
+    dlp_ruleset_free(det->rules);
+    memset(det, 0, sizeof(*det));
+}

@@ -1,0 +1,33 @@
+/*
+ * runtime_int.h - what the files of runtime/ share.
+ */
+#ifndef DLP_RUNTIME_INT_H
+#define DLP_RUNTIME_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dlp/config.h"
+#include "dlp/match.h"
+#include "dlp/rules.h"
+
+/* The immutable detection set-up every worker shares. */
+typedef struct dlp_detection {
+    dlp_ruleset_t *rules;
+    dlp_matcher_t *matcher;
+    uint8_t key[1024];      /* HMAC key */
+    size_t key_len;
+} dlp_detection_t;
+
+/*
+ * Loads the rules (cfg->rule_paths or the bundled rules/), compiles them
+ * (through the cache) and reads or makes the HMAC key. Returns 0, or the
+ * exit status (2) after printing every problem on stderr.
+ */
+int dlp_detection_load(const dlp_config_t *cfg, dlp_detection_t *det);
+void dlp_detection_fini(dlp_detection_t *det);
+
+/* The rules directory used without -R: next to the binary, or installed. */
+const char *dlp_default_rules_dir(char *buf, size_t len);
+
+#endif

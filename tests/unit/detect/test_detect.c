@@ -1,0 +1,415 @@
+/*
+ * test_detect.c - the final stage: candidates -> validated, deduplicated,
+ * thresholded values -> records; masks and keyed hashes; lookahead across
+ * writes; gaps; blocks; and every shipped rule against its own examples
+ * through the real matcher, validators and detect (split at every offset).
+ */
+#include "dlp_test.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "dlp/detect.h"
+#include "dlp/limits.h"
+#include "dlp/match.h"
+#include "dlp/rules.h"
+
+static const uint8_t KEY[] = "test-key";
+
+typedef struct fx {
+    dlp_ruleset_t *rs;
+    dlp_matcher_t *m;
+    dlp_ring_t *ring;
+    dlp_stats_t st;
+    dlp_detect_t *d;
+} fx_t;
+
+static dlp_ruleset_t *load_rules(const char *yaml)
+{
+    char dir[] = "/tmp/dlp-detect-XXXXXX", path[64];
+    dlp_rules_errors_t err = {0};
+    const char *p[1];
+    dlp_ruleset_t *rs;
+    FILE *f;
+
+    if (yaml == NULL) {
+        static char src[512];
+        snprintf(src, sizeof(src), "%s/rules", getenv("DLP_SRC") ? getenv("DLP_SRC") : ".");
+        p[0] = src;
+        rs = dlp_rules_load(p, 1, &err);
+    } else {
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/r.yaml", dir);
+        f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(yaml, f);
+        fclose(f);
+        p[0] = path;
+        rs = dlp_rules_load(p, 1, &err);
+        remove(path);
+        rmdir(dir);
+    }
+    for (size_t i = 0; i < err.n; i++)
+        fprintf(stderr, "%s\n", err.msg[i]);
+    dlp_rules_errors_fini(&err);
+    assert_non_null(rs);
+    return rs;
+}
+
+static fx_t *fx_new(const char *yaml)
+{
+    fx_t *f = calloc(1, sizeof(*f));
+    dlp_rules_errors_t err = {0};
+
+    f->rs = load_rules(yaml);
+    f->m = dlp_matcher_new(f->rs, NULL, &err);
+    assert_non_null(f->m);
+    f->ring = dlp_ring_new(sizeof(dlp_event_t), 4096);
+    dlp_stats_init(&f->st);
+    f->d = dlp_detect_new(&(dlp_detect_params_t){
+        .rules = f->rs,
+        .matcher = f->m,
+        .hmac_key = KEY,
+        .hmac_key_len = sizeof(KEY) - 1,
+        .events = f->ring,
+        .wait = false,
+        .stop = NULL,
+        .stats = &f->st,
+    });
+    assert_non_null(f->d);
+    return f;
+}
+
+static void fx_free(fx_t *f)
+{
+    dlp_detect_free(f->d);
+    dlp_ring_free(f->ring);
+    dlp_matcher_free(f->m);
+    dlp_ruleset_free(f->rs);
+    free(f);
+}
+
+static dlp_detect_flow_t *flow(fx_t *f)
+{
+    dlp_ev_flowinfo_t fi;
+
+    memset(&fi, 0, sizeof(fi));
+    fi.flow_id = 42;
+    fi.src[15] = 1;
+    fi.dst[15] = 2;
+    fi.sport = 1111;
+    fi.dport = 80;
+    fi.proto = 6;
+    return dlp_detect_flow_new(f->d, &fi);
+}
+
+/* Records of type 'type' drained from the ring into out[]; returns how many. */
+static size_t drain(fx_t *f, int type, dlp_event_t *out, size_t cap)
+{
+    static dlp_event_t ev;
+    size_t n = 0;
+
+    while (dlp_ring_pop(f->ring, &ev))
+        if (ev.type == type && n < cap)
+            out[n++] = ev;
+    return n;
+}
+
+static void expect_hmac(const char *norm, const char *hex)
+{
+    unsigned char md[32];
+    unsigned int len = 0;
+    char want[33];
+
+    HMAC(EVP_sha256(), KEY, sizeof(KEY) - 1, (const unsigned char *)norm, strlen(norm), md,
+         &len);
+    for (int i = 0; i < 16; i++)
+        snprintf(want + 2 * i, 3, "%02x", md[i]);
+    assert_string_equal(hex, want);
+}
+
+/* Writes 'text' to a new stream of a new flow in writes of 'chunk' bytes; closes; reports. */
+static dlp_detect_flow_t *scan_text(fx_t *f, const char *text, size_t chunk)
+{
+    dlp_detect_flow_t *df = flow(f);
+    dlp_detect_stream_t *s = dlp_detect_stream_new(f->d, df, 0, DLP_FIELD_RAW);
+    size_t n = strlen(text);
+
+    for (size_t o = 0; o < n; o += chunk)
+        dlp_detect_write(f->d, s, (const uint8_t *)text + o, n - o < chunk ? n - o : chunk, 7);
+    dlp_detect_close(f->d, s, 9);
+    return df;
+}
+
+static void card_event_masked_and_hashed(void **state)
+{
+    fx_t *f = fx_new(NULL);
+    dlp_event_t ev[4];
+    dlp_detect_flow_t *df;
+
+    (void)state;
+    df = scan_text(f, "pay with 4539 1488 0343 6467 today", 1000);
+    assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 1);
+    assert_string_equal(ev[0].u.rule.name, "pii.credit_card");
+    assert_int_equal(ev[0].u.rule.rule_id, 1001);
+    assert_int_equal(ev[0].u.rule.count, 1);
+    assert_int_equal(ev[0].u.rule.nmatches, 1);
+    assert_string_equal(ev[0].u.rule.m[0].masked, "453914******6467");
+    assert_int_equal(ev[0].u.rule.m[0].offset, 9);
+    expect_hmac("4539148803436467", ev[0].u.rule.m[0].hmac);
+    assert_int_equal(ev[0].ts_us, 7);
+    assert_int_equal(ev[0].fl.flow_id, 42);
+    assert_int_equal(dlp_detect_flow_alerts(df), 1);
+    assert_int_equal(dlp_stat_get(&f->st, DLP_STAT_ALERTS), 1);
+    /* Nothing of the raw value in the record beyond its mask. */
+    assert_null(memmem(&ev[0], sizeof(ev[0]), "1488", 4));
+    assert_null(memmem(&ev[0], sizeof(ev[0]), "0343", 4));
+    dlp_detect_flow_free(f->d, df);
+    fx_free(f);
+}
+
+static void email_counted_once_whatever_the_split(void **state)
+{
+    static const char text[] = "From: alice.martin@mail.example.co.uk, to bob@example.org.";
+    fx_t *f = fx_new(NULL);
+    dlp_event_t ev[8];
+
+    (void)state;
+    for (size_t chunk = 1; chunk <= sizeof(text); chunk++) {
+        dlp_detect_flow_t *df = scan_text(f, text, chunk);
+        dlp_detect_flow_report(f->d, df, 1);
+        assert_int_equal(drain(f, DLP_EV_FLOW_RULE, ev, 8), 1);
+        assert_string_equal(ev[0].u.rule.name, "pii.email");
+        /* one value per address: a shorter domain reported earlier is not another */
+        assert_int_equal(ev[0].u.rule.count, 2);
+        assert_string_equal(ev[0].u.rule.m[0].masked, "a***@mail.example.co.uk");
+        assert_int_equal(ev[0].u.rule.m[0].offset, 6);
+        expect_hmac("alice.martin@mail.example.co.uk", ev[0].u.rule.m[0].hmac);
+        assert_string_equal(ev[0].u.rule.m[1].masked, "b***@example.org");
+        dlp_detect_flow_free(f->d, df);
+    }
+    fx_free(f);
+}
+
+static void threshold_and_later_values(void **state)
+{
+    static const char yaml[] =
+        "rules:\n"
+        "  - id: 7\n"
+        "    name: t.card\n"
+        "    description: cards, three before an alert\n"
+        "    category: linked\n"
+        "    severity: high\n"
+        "    patterns: ['\\b4[0-9]{15}\\b']\n"
+        "    validator: luhn\n"
+        "    threshold: 3\n";
+    fx_t *f = fx_new(yaml);
+    dlp_event_t ev[4];
+    dlp_detect_flow_t *df;
+
+    (void)state;
+    /* two distinct values (one repeated): below the threshold */
+    df = scan_text(f, "4539148803436467 4539148803436467 4111111111111111 ", 1000);
+    assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 0);
+    dlp_detect_flow_free(f->d, df);
+    /* a third distinct value raises one event; a fourth only counts */
+    df = scan_text(f, "4539148803436467 4111111111111111 4012888888881881 4222222222222 "
+                      "4916338506082832 x",
+                   5);
+    assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 1);
+    assert_int_equal(ev[0].u.rule.count, 3);
+    assert_int_equal(ev[0].u.rule.nmatches, 3);
+    dlp_detect_flow_report(f->d, df, 1);
+    assert_int_equal(drain(f, DLP_EV_FLOW_RULE, ev, 4), 1);
+    assert_int_equal(ev[0].u.rule.count, 4);
+    assert_int_equal(ev[0].u.rule.nmatches, 4);
+    dlp_detect_flow_free(f->d, df);
+    fx_free(f);
+}
+
+static void gap_breaks_values(void **state)
+{
+    fx_t *f = fx_new(NULL);
+    dlp_event_t ev[4];
+    dlp_detect_flow_t *df = flow(f);
+    dlp_detect_stream_t *s = dlp_detect_stream_new(f->d, df, 1, DLP_FIELD_RAW);
+
+    (void)state;
+    dlp_detect_write(f->d, s, DLP_STR_BYTES("card 45391488"), 1);
+    dlp_detect_gap(f->d, s, 100, 2);
+    dlp_detect_write(f->d, s, DLP_STR_BYTES("03436467 end"), 3);
+    dlp_detect_close(f->d, s, 4);
+    assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 0);
+    /* values after the gap are found at their true offset */
+    s = dlp_detect_stream_new(f->d, df, 1, DLP_FIELD_RAW);
+    dlp_detect_write(f->d, s, DLP_STR_BYTES("abc"), 1);
+    dlp_detect_gap(f->d, s, 100, 2);
+    dlp_detect_write(f->d, s, DLP_STR_BYTES("ssn 536-22-8417."), 3);
+    dlp_detect_close(f->d, s, 4);
+    assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 1);
+    assert_int_equal(ev[0].u.rule.m[0].offset, 107);
+    assert_string_equal(ev[0].u.rule.m[0].masked, "*****8417");
+    /* dir 1: the sender of the bytes is the flow's responder */
+    assert_int_equal(ev[0].fl.src[15], 2);
+    assert_int_equal(ev[0].fl.sport, 80);
+    dlp_detect_flow_free(f->d, df);
+    fx_free(f);
+}
+
+static void block_and_rule_stats(void **state)
+{
+    fx_t *f = fx_new(NULL);
+    dlp_event_t ev[4];
+    dlp_detect_flow_t *df = flow(f);
+    size_t nr = 0;
+    const _Atomic uint64_t *rst;
+    const dlp_rule_t *card = dlp_ruleset_find(f->rs, "pii.credit_card");
+    size_t ci = (size_t)(card - f->rs->rules);
+
+    (void)state;
+    dlp_detect_block(f->d, df, 0, DLP_FIELD_RAW,
+                     DLP_STR_BYTES("4539148803436468 AKIAIOSFODNN7EXAMPLE"), 500, 1);
+    assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 1);
+    assert_string_equal(ev[0].u.rule.name, "secret.aws_access_key");
+    assert_int_equal(ev[0].u.rule.m[0].offset, 517);
+    rst = dlp_detect_rule_stats(f->d, &nr);
+    assert_int_equal(nr, f->rs->n);
+    /* the Luhn-invalid card is a candidate the validator refused */
+    assert_int_equal(rst[ci * DLP_RSTAT__COUNT + DLP_RSTAT_CANDIDATES], 1);
+    assert_int_equal(rst[ci * DLP_RSTAT__COUNT + DLP_RSTAT_REJECTED], 1);
+    assert_int_equal(rst[ci * DLP_RSTAT__COUNT + DLP_RSTAT_VALUES], 0);
+    dlp_detect_flow_free(f->d, df);
+    fx_free(f);
+}
+
+static void private_key_begin_line(void **state)
+{
+    fx_t *f = fx_new(NULL);
+    dlp_event_t ev[4];
+    dlp_detect_flow_t *df;
+
+    (void)state;
+    df = scan_text(f, "x\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n", 3);
+    assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 1);
+    assert_string_equal(ev[0].u.rule.name, "secret.private_key");
+    assert_string_equal(ev[0].u.rule.m[0].masked, "-----BEGIN OPENSSH PRIVATE KEY-----");
+    expect_hmac("-----BEGIN OPENSSH PRIVATE KEY-----", ev[0].u.rule.m[0].hmac);
+    dlp_detect_flow_free(f->d, df);
+    fx_free(f);
+}
+
+static void distinct_values_are_bounded(void **state)
+{
+    fx_t *f = fx_new(NULL);
+    dlp_detect_flow_t *df = flow(f);
+    dlp_detect_stream_t *s = dlp_detect_stream_new(f->d, df, 0, DLP_FIELD_RAW);
+    dlp_event_t ev[2];
+    char buf[64];
+    size_t mem0;
+
+    (void)state;
+    for (int i = 0; i < DLP_DETECT_MAX_DISTINCT + 500; i++) {
+        int n = snprintf(buf, sizeof(buf), " u%d@example.com ", i);
+        dlp_detect_write(f->d, s, (const uint8_t *)buf, (size_t)n, 1);
+    }
+    mem0 = dlp_detect_flow_mem(df);
+    /* memory stops growing at the bound; the count goes on */
+    for (int i = 0; i < 500; i++) {
+        int n = snprintf(buf, sizeof(buf), " v%d@example.com ", i);
+        dlp_detect_write(f->d, s, (const uint8_t *)buf, (size_t)n, 1);
+    }
+    assert_int_equal(dlp_detect_flow_mem(df), mem0);
+    dlp_detect_close(f->d, s, 2);
+    while (drain(f, DLP_EV_DLP, ev, 2) > 0)
+        ;
+    dlp_detect_flow_report(f->d, df, 3);
+    assert_int_equal(drain(f, DLP_EV_FLOW_RULE, ev, 2), 1);
+    assert_int_equal(ev[0].u.rule.count, DLP_DETECT_MAX_DISTINCT + 1000);
+    assert_int_equal(ev[0].u.rule.nmatches, DLP_EV_MAX_MATCHES);
+    dlp_detect_flow_free(f->d, df);
+    fx_free(f);
+}
+
+/* --- the shipped rules against their own examples ------------------------- */
+
+/* Distinct values of rule 'name' found in 'text' written in 'chunk'-byte writes. */
+static uint32_t values_of(fx_t *f, const char *name, const char *text, size_t chunk)
+{
+    static dlp_event_t ev[32];
+    dlp_detect_flow_t *df = scan_text(f, text, chunk);
+    uint32_t count = 0;
+    size_t n;
+
+    dlp_detect_flow_report(f->d, df, 1);
+    n = drain(f, DLP_EV_FLOW_RULE, ev, 32);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(ev[i].u.rule.name, name) == 0)
+            count = ev[i].u.rule.count;
+    dlp_detect_flow_free(f->d, df);
+    return count;
+}
+
+static int check_example(fx_t *f, const dlp_rule_t *r, const char *ex, bool should)
+{
+    uint32_t whole = values_of(f, r->name, ex, strlen(ex) + 1);
+    int bad = 0;
+
+    if ((whole > 0) != should) {
+        fprintf(stderr, "%s:%u: rule %s: %s example \"%s\" gave %u values\n", r->file, r->line,
+                r->name, should ? "match" : "no_match", ex, whole);
+        return 1;
+    }
+    for (size_t chunk = 1; chunk < strlen(ex); chunk++) {
+        uint32_t got = values_of(f, r->name, ex, chunk);
+        if (got != whole) {
+            fprintf(stderr, "%s:%u: rule %s: example \"%s\": %u values in %zu-byte writes, "
+                            "%u in one\n",
+                    r->file, r->line, r->name, ex, got, chunk, whole);
+            bad = 1;
+            break;
+        }
+    }
+    return bad;
+}
+
+static void shipped_rules_examples(void **state)
+{
+    fx_t *f = fx_new(NULL);
+    int bad = 0;
+    size_t nex = 0;
+
+    (void)state;
+    assert_true(f->rs->n >= 6);
+    for (size_t i = 0; i < f->rs->n; i++) {
+        const dlp_rule_t *r = &f->rs->rules[i];
+        if (r->nex_match == 0 || r->nex_no_match == 0) {
+            fprintf(stderr, "%s:%u: rule %s has no examples\n", r->file, r->line, r->name);
+            bad++;
+        }
+        for (size_t k = 0; k < r->nex_match; k++, nex++)
+            bad += check_example(f, r, r->ex_match[k], true);
+        for (size_t k = 0; k < r->nex_no_match; k++, nex++)
+            bad += check_example(f, r, r->ex_no_match[k], false);
+    }
+    fprintf(stderr, "rule examples: %zu rules, %zu examples, %d failures\n", f->rs->n, nex, bad);
+    assert_int_equal(bad, 0);
+    fx_free(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(card_event_masked_and_hashed),
+        cmocka_unit_test(email_counted_once_whatever_the_split),
+        cmocka_unit_test(threshold_and_later_values),
+        cmocka_unit_test(gap_breaks_values),
+        cmocka_unit_test(block_and_rule_stats),
+        cmocka_unit_test(private_key_begin_line),
+        cmocka_unit_test(distinct_values_are_bounded),
+        cmocka_unit_test(shipped_rules_examples),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
