@@ -114,7 +114,7 @@ measure() {
         res=$("$PY" -c "$MEASURE_PY" "$TIMEOUT" "$o" "$OUT/$name.run$i.err" "$@")
         read -r wall _ rc <<<"$res"
         printf '%s\t%s\t%s\n' "$name" "$i" "$res" >>"$RESULTS"
-        printf '  %-12s run %d: %8.3f s  exit %s\n' "$name" "$i" "$wall" "$rc"
+        printf '  %-18s run %d: %8.3f s  exit %s\n' "$name" "$i" "$wall" "$rc"
         if [ "$rc" != 0 ]; then
             echo "bench: $name failed (exit $rc); stderr: $OUT/$name.run$i.err" >&2
             tail -n 5 "$OUT/$name.run$i.err" | sed 's/^/    /' >&2
@@ -134,9 +134,17 @@ measure pcapread "$OUT/pcapread" "$PCAPREAD" "$CAP"
 
 sensor_ran=0
 if [ -x "$SENSOR" ]; then
-    for n in $WORKERS; do
-        measure "sensor-w$n" "$OUT/sensor-w$n" \
-            "$SENSOR" -r "$CAP" --workers "$n" --json /dev/null --no-syslog
+    # "path": capture, decode, flows, reassembly, no rule (the packet path alone);
+    # "rules": the shipped rules (Hyperscan, validators, alerts). The compiled rules
+    # come from a cache warmed by the first run, so compilation is not timed.
+    for set in path rules; do
+        rules_dir="$HERE/../rules"
+        [ "$set" = path ] && rules_dir="$HERE/empty-rules.yaml"
+        for n in $WORKERS; do
+            measure "sensor-$set-w$n" "$OUT/sensor-$set-w$n" \
+                "$SENSOR" -r "$CAP" --workers "$n" --json - --no-syslog -R "$rules_dir" \
+                --rules-cache "$OUT/rules-cache"
+        done
     done
     sensor_ran=1
 else
@@ -194,19 +202,19 @@ print("capture: %s, %.1f MB, %s packets; %d CPUs; peak RSS by %s"
       % (os.path.join(out, "capture.pcap"), file_bytes / 1e6,
          packets if packets is not None else "?", os.cpu_count(), rss_how))
 print()
-hdr = "%-12s %5s %9s %12s %9s %10s  %s" % ("command", "runs", "wall s", "packets/s", "MB/s",
+hdr = "%-18s %5s %9s %12s %9s %10s  %s" % ("command", "runs", "wall s", "packets/s", "MB/s",
                                           "peak RSS", "sensor/pcapread")
 print(hdr)
 print("-" * len(hdr))
 base = None
 if "pcapread" in runs and all(r[2] == "0" for r in runs["pcapread"]):
     base = statistics.median(r[0] for r in runs["pcapread"])
-for name in ["cat", "pcapread"] + ["sensor-w" + w for w in workers.split()]:
+for name in ["cat", "pcapread"] + ["sensor-%s-w%s" % (k, w) for k in ("path", "rules") for w in workers.split()]:
     if name not in runs:
         continue
     ok = [r for r in runs[name] if r[2] == "0"]
     if not ok:
-        print("%-12s %5d  FAILED (exit %s)" % (name, len(runs[name]), runs[name][-1][2]))
+        print("%-18s %5d  FAILED (exit %s)" % (name, len(runs[name]), runs[name][-1][2]))
         continue
     wall = statistics.median(r[0] for r in ok)
     rss = max(r[1] for r in ok) / 1024.0
@@ -214,12 +222,12 @@ for name in ["cat", "pcapread"] + ["sensor-w" + w for w in workers.split()]:
     ratio = ""
     if base and name.startswith("sensor"):
         ratio = "%.2fx the time, %.1f %% of the speed" % (wall / base, 100.0 * base / wall)
-    print("%-12s %5d %9.3f %s %9.1f %7.1f MB  %s"
+    print("%-18s %5d %9.3f %s %9.1f %7.1f MB  %s"
           % (name, len(ok), wall, pps, file_bytes / 1e6 / wall, rss, ratio))
 
 if sensor_ran == "1":
     print()
-    for name in ["sensor-w" + w for w in workers.split()]:
+    for name in ["sensor-%s-w%s" % (k, w) for k in ("path", "rules") for w in workers.split()]:
         if not any(r[2] == "0" for r in runs.get(name, [])):
             continue
         st = stats_line(name)

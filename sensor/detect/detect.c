@@ -9,9 +9,12 @@
  * value; otherwise the match waits as a pending candidate until the next
  * write (or the end of the stream, or a gap), and is decided on the bytes
  * still in the matcher's tail plus the head of that write. A value is normalized,
- * HMAC'd and masked immediately; the raw bytes are never stored or copied
- * anywhere but the stack window. Distinct values are counted by the first
- * 8 bytes of their HMAC; the first DLP_EV_MAX_MATCHES are kept for events.
+ * fingerprinted and, when it is to be reported, HMAC'd and masked
+ * immediately; the raw bytes are never stored or copied anywhere but the
+ * stack window. Distinct values are counted by a 64-bit keyed fingerprint
+ * in a small hash set per (flow, rule); only the first DLP_EV_MAX_MATCHES
+ * of them are HMAC'd and kept for events (the HMAC is the costly part when
+ * a flow carries thousands of addresses).
  *
  * Invariants: a (flow, rule) raises at most one dlp event, when its count of
  * distinct values first reaches the rule's threshold; values found later go
@@ -21,12 +24,15 @@
  */
 #include "dlp/detect.h"
 
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dlp/hash.h"
 #include "dlp/limits.h"
 #include "dlp/validate.h"
 
@@ -54,8 +60,8 @@ typedef struct rstate {
     uint8_t reported;  /* the dlp event was raised */
     uint8_t nm;
     dlp_ev_match_t m[DLP_EV_MAX_MATCHES];
-    uint64_t *seen;    /* fingerprints of the distinct values, unordered */
-    uint32_t nseen, capseen;
+    uint64_t *seen;    /* open-addressed set of fingerprints (0 = empty slot) */
+    uint32_t nseen, capseen; /* entries, slots (a power of two) */
 } rstate_t;
 
 struct dlp_detect_flow {
@@ -77,6 +83,9 @@ struct dlp_detect_stream {
 struct dlp_detect {
     dlp_detect_params_t p;
     dlp_match_scratch_t *scratch;
+    EVP_MAC *mac_alg;
+    EVP_MAC_CTX *mac;       /* HMAC-SHA256 with the key, ready to re-init */
+    uint64_t fp_seed;       /* keyed seed of the dedup fingerprints */
     size_t nrules;
     _Atomic uint64_t *rstats;
     /* the scan in progress, for the matcher's callbacks */
@@ -97,21 +106,25 @@ static void rstat_inc(dlp_detect_t *d, uint32_t rule, dlp_rstat_t k)
 
 /* --- values ------------------------------------------------------------- */
 
-static void hmac_hex(const dlp_detect_t *d, const char *norm, size_t n, char hex[33],
-                     uint64_t *fp)
+static void hmac_hex(dlp_detect_t *d, const char *norm, size_t n, char hex[33])
 {
     static const char digits[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
+    size_t mdlen = 0;
 
-    HMAC(EVP_sha256(), d->p.hmac_key, (int)d->p.hmac_key_len, (const unsigned char *)norm, n,
-         md, &mdlen);
+    /* Re-initialising with no key reuses the prepared key schedule. */
+    if (EVP_MAC_init(d->mac, NULL, 0, NULL) != 1 ||
+        EVP_MAC_update(d->mac, (const unsigned char *)norm, n) != 1 ||
+        EVP_MAC_final(d->mac, md, &mdlen, sizeof(md)) != 1 || mdlen < 16) {
+        snprintf(hex, 33, "%s", "error");
+        return;
+    }
     for (int i = 0; i < 16; i++) {
         hex[2 * i] = digits[md[i] >> 4];
         hex[2 * i + 1] = digits[md[i] & 15];
     }
     hex[32] = '\0';
-    memcpy(fp, md, sizeof(*fp));
+    OPENSSL_cleanse(md, sizeof(md));
 }
 
 static rstate_t *rstate_get(dlp_detect_flow_t *df, uint32_t rule)
@@ -131,24 +144,49 @@ static rstate_t *rstate_get(dlp_detect_flow_t *df, uint32_t rule)
     return rs;
 }
 
+static void set_insert(uint64_t *slots, uint32_t cap, uint64_t fp)
+{
+    uint32_t i = (uint32_t)fp & (cap - 1);
+
+    while (slots[i] != 0)
+        i = (i + 1) & (cap - 1);
+    slots[i] = fp;
+}
+
+/* Doubles the set (load kept under 1/2). false when out of memory. */
+static bool set_grow(dlp_detect_flow_t *df, rstate_t *rs)
+{
+    uint32_t cap = rs->capseen ? rs->capseen * 2 : 16;
+    uint64_t *v = calloc(cap, sizeof(*v));
+
+    if (v == NULL)
+        return false;
+    for (uint32_t i = 0; i < rs->capseen; i++)
+        if (rs->seen[i] != 0)
+            set_insert(v, cap, rs->seen[i]);
+    df->mem += (size_t)(cap - rs->capseen) * sizeof(*v);
+    free(rs->seen);
+    rs->seen = v;
+    rs->capseen = cap;
+    return true;
+}
+
 /* Returns true if fp is new (and remembers it while there is room). */
 static bool rstate_add_fp(dlp_detect_flow_t *df, rstate_t *rs, uint64_t fp)
 {
-    for (uint32_t i = 0; i < rs->nseen; i++)
+    if (fp == 0)
+        fp = 1;
+    for (uint32_t i = (uint32_t)fp & (rs->capseen - 1); rs->capseen != 0 && rs->seen[i] != 0;
+         i = (i + 1) & (rs->capseen - 1))
         if (rs->seen[i] == fp)
             return false;
-    if (rs->nseen == rs->capseen && rs->capseen < DLP_DETECT_MAX_DISTINCT) {
-        uint32_t cap = rs->capseen ? rs->capseen * 2 : 8;
-        uint64_t *v = realloc(rs->seen, cap * sizeof(*v));
-        if (v != NULL) {
-            df->mem += (cap - rs->capseen) * sizeof(*v);
-            rs->seen = v;
-            rs->capseen = cap;
-        }
-    }
     /* Beyond the bound a value cannot be remembered: it counts as new. */
-    if (rs->nseen < rs->capseen)
-        rs->seen[rs->nseen++] = fp;
+    if (rs->nseen >= DLP_DETECT_MAX_DISTINCT)
+        return true;
+    if (2 * (rs->nseen + 1) > rs->capseen && !set_grow(df, rs))
+        return true;
+    set_insert(rs->seen, rs->capseen, fp);
+    rs->nseen++;
     return true;
 }
 
@@ -197,21 +235,20 @@ static void record_value(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_
     const dlp_rule_t *r = &d->p.rules->rules[rule];
     char norm[DLP_DETECT_VALUE_MAX];
     size_t nl = dlp_normalize(r->norm, v, n, norm, sizeof(norm));
-    char hex[33];
-    uint64_t fp;
     rstate_t *rs = rstate_get(df, rule);
 
     if (rs == NULL)
         return;
-    hmac_hex(d, norm, nl, hex, &fp);
-    if (!rstate_add_fp(df, rs, fp))
+    if (!rstate_add_fp(df, rs, dlp_hash_bytes(norm, nl, d->fp_seed))) {
+        memset(norm, 0, nl);
         return;
+    }
     rs->count++;
     rstat_inc(d, rule, DLP_RSTAT_VALUES);
     if (rs->nm < DLP_EV_MAX_MATCHES) {
         dlp_ev_match_t *m = &rs->m[rs->nm++];
         m->offset = off;
-        memcpy(m->hmac, hex, sizeof(m->hmac));
+        hmac_hex(d, norm, nl, m->hmac);
         dlp_mask(r->mask, norm, nl, m->masked, sizeof(m->masked));
         m->field = field;
         m->dir = (uint8_t)dir;
@@ -490,6 +527,28 @@ void dlp_detect_flow_free(dlp_detect_t *d, dlp_detect_flow_t *df)
 
 /* --- life cycle -------------------------------------------------------------- */
 
+/* Prepares HMAC-SHA256 with the key once (no per-value fetch or key schedule),
+ * and derives the fingerprint seed from the key (same key -> same output). */
+static dlp_rc_t mac_init(dlp_detect_t *d)
+{
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+        OSSL_PARAM_construct_end(),
+    };
+    char hex[33];
+
+    d->mac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (d->mac_alg == NULL)
+        return DLP_EIO;
+    d->mac = EVP_MAC_CTX_new(d->mac_alg);
+    if (d->mac == NULL || EVP_MAC_init(d->mac, d->p.hmac_key, d->p.hmac_key_len, params) != 1)
+        return DLP_EIO;
+    hmac_hex(d, "dlpsensor fingerprint seed", 26, hex);
+    d->fp_seed = dlp_hash_bytes(hex, 32, 0);
+    return DLP_OK;
+}
+
 dlp_detect_t *dlp_detect_new(const dlp_detect_params_t *p)
 {
     dlp_detect_t *d = calloc(1, sizeof(*d));
@@ -500,7 +559,7 @@ dlp_detect_t *dlp_detect_new(const dlp_detect_params_t *p)
     d->nrules = p->rules->n;
     d->scratch = dlp_match_scratch_new(p->matcher);
     d->rstats = calloc(d->nrules * DLP_RSTAT__COUNT + 1, sizeof(*d->rstats));
-    if (d->scratch == NULL || d->rstats == NULL) {
+    if (d->scratch == NULL || d->rstats == NULL || mac_init(d) != DLP_OK) {
         dlp_detect_free(d);
         return NULL;
     }
@@ -511,6 +570,8 @@ void dlp_detect_free(dlp_detect_t *d)
 {
     if (d == NULL)
         return;
+    EVP_MAC_CTX_free(d->mac);
+    EVP_MAC_free(d->mac_alg);
     dlp_match_scratch_free(d->scratch);
     free(d->rstats);
     free(d);

@@ -19,6 +19,7 @@
 #include "dlp/dispatch.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -380,11 +381,15 @@ fail:
 dlp_rc_t dlp_dispatch_start(dlp_dispatch_t *d)
 {
     for (unsigned i = 0; i < d->n; i++) {
+        char name[32];
         if (pthread_create(&d->ws[i].thread, NULL, dlp_worker_main, d->ws[i].w) != 0) {
             dlp_log(DLP_LOG_ERR, "cannot start worker thread %u", i);
             end_workers(d);
             return DLP_EIO;
         }
+        snprintf(name, sizeof(name), "dlp-worker%u", i);
+        name[15] = '\0'; /* the kernel's limit */
+        pthread_setname_np(d->ws[i].thread, name);
         d->ws[i].started = true;
     }
     return DLP_OK;

@@ -177,6 +177,7 @@ static int run_packet_path(out_ctx_t *c, dlp_capture_t *cap)
             goto out;
     if (pthread_create(&out_thread, NULL, output_main, c) != 0)
         goto out;
+    pthread_setname_np(out_thread, "dlp-output");
     rc = dlp_dispatch_start(c->disp);
     if (rc == DLP_OK)
         rc = dlp_dispatch_run(c->disp);

@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+"""gen_detect.py OUTDIR - captures for the detection tests (tests/integration/test_detection.py).
+
+Each capture isolates one way a value can travel, or fail to travel, through the sensor:
+split across out-of-order segments, hidden in a retransmission that disagrees with the
+first copy, cut by a capture gap, carried in UDP datagrams, answered by an inside server,
+kept inside the home network, over IPv6. Every value is synthetic (pcaps/README.md)."""
+import sys
+
+from tcpgen import Capture, TcpSession, http_post, http_response, out_path, udp_send
+
+IN1, IN2 = "10.0.0.31", "10.0.0.32"
+OUT1, OUT2 = "198.51.100.40", "203.0.113.41"
+CARD = b"4539148803436467"           # Luhn-valid synthetic Visa
+CARD2 = b"5425233430109903"          # Luhn-valid synthetic Mastercard
+SSN = b"536-22-8417"
+AWS = b"AKIAIOSFODNN7EXAMPLE"        # AWS's documentation example key id
+OK = http_response(b"ok\n", "text/plain")
+
+
+def exchange(cap, cip, sip, cport, sport, request, response=OK, mss=1460):
+    s = TcpSession(cap, cip, sip, cport, sport, mss=mss)
+    s.handshake()
+    s.send("c", request)
+    s.send("s", response)
+    s.close()
+    cap.clock.advance(0.1)
+    return s
+
+
+def card_out_of_order(outdir):
+    """A card number cut into three 40-byte segments sent 3, 1, 2 (with a duplicate of 1)."""
+    cap = Capture()
+    body = b"note=" + b"a" * 30 + b" card " + CARD + b" thanks " + b"b" * 30
+    req = http_post("pay.example.com", "/n", body, "text/plain")
+    s = TcpSession(cap, IN1, OUT1, 46001, 80, mss=40)
+    s.handshake()
+    head, tail = req[:-len(body)], body
+    s.send("c", head)
+    segs = s.plan("c", tail, mss=40)
+    for i in (2, 0, 0, 1):
+        seq, chunk = segs[i]
+        s.emit_seg("c", seq, chunk)
+    s.ack("s")
+    s.send("s", OK)
+    s.close()
+    cap.write_pcap(out_path(outdir, "detect-card-out-of-order.pcap"))
+
+
+def conflicting_retransmission(outdir):
+    """The first copy of a segment is harmless; a retransmission of the same bytes carries a
+    card number instead. First copy wins for the stream, but the other version is scanned."""
+    cap = Capture()
+    s = TcpSession(cap, IN1, OUT1, 46002, 80)
+    s.handshake()
+    innocent = b"ref=" + b"0" * len(CARD) + b"&x=1\n"
+    evil = b"ref=" + CARD + b"&x=1\n"
+    segs = s.plan("c", innocent)
+    seq, _ = segs[0]
+    s.emit_seg("c", seq, innocent)
+    s.emit_seg("c", seq, evil)
+    s.ack("s")
+    s.send("s", OK)
+    s.close()
+    cap.write_pcap(out_path(outdir, "detect-conflicting-retransmission.pcap"))
+
+
+def gap_splits_value(outdir):
+    """A card number whose middle segment never made it into the capture (the receiver ACKs
+    past it): no alert may be raised from the two halves; a whole SSN after the gap is found."""
+    cap = Capture()
+    s = TcpSession(cap, IN1, OUT1, 46003, 80, mss=8)
+    s.handshake()
+    data = b"x " + CARD + b" y. ssn " + SSN + b" end\n"
+    segs = s.plan("c", data, mss=8)
+    for i, (seq, chunk) in enumerate(segs):
+        if i == 1:            # bytes 8..16: the middle of the card number
+            continue
+        s.emit_seg("c", seq, chunk)
+        s.ack("s", ack=seq + len(chunk))
+    s.close()
+    cap.write_pcap(out_path(outdir, "detect-gap-splits-value.pcap"))
+
+
+def udp_datagrams(outdir):
+    """Egress syslog-like UDP datagrams carrying an AWS key id and a card; the same card in
+    an inbound datagram must not alert."""
+    cap = Capture()
+    udp_send(cap, IN1, OUT2, 51514, 514, b"<13>app: deploy key " + AWS + b" used\n", ipid=7)
+    udp_send(cap, IN1, OUT2, 51514, 514, b"<13>app: charged card " + CARD + b" ok\n", ipid=8)
+    udp_send(cap, OUT2, IN2, 40000, 5000, b"card " + CARD2 + b" inbound\n", ipid=9)
+    cap.write_pcap(out_path(outdir, "detect-udp-datagrams.pcap"))
+
+
+def inside_server_leaks(outdir):
+    """An outside client downloads from an inside server: the response leaves the network."""
+    cap = Capture()
+    req = b"GET /export.csv HTTP/1.1\r\nHost: files.corp.example\r\n\r\n"
+    resp = http_response(b"name,ssn\nJohn Smith," + SSN + b"\n", "text/csv")
+    exchange(cap, OUT1, IN2, 52000, 80, req, resp)
+    cap.write_pcap(out_path(outdir, "detect-inside-server-leaks.pcap"))
+
+
+def internal_and_ipv6(outdir):
+    """Inside-to-inside (not egress by default), then the same over IPv6 to the outside."""
+    cap = Capture()
+    body = b"ssn=" + SSN + b"&card=" + CARD2 + b"\n"
+    exchange(cap, IN1, IN2, 46010, 8080, http_post("hr.corp.example", "/p", body, "text/plain"))
+    exchange(cap, "fd00::31", "2001:db8::41", 46011, 443,
+             http_post("api.example.net", "/p", body, "text/plain"))
+    cap.write_pcap(out_path(outdir, "detect-internal-and-ipv6.pcap"))
+
+
+def secrets_and_threshold(outdir):
+    """One flow with an AWS key id and a private key header, one with three e-mail addresses
+    and one with two (for threshold tests)."""
+    cap = Capture()
+    key = (b"-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAsyntheticsyntheticsynthetic\n"
+           b"-----END RSA PRIVATE KEY-----\n")
+    exchange(cap, IN1, OUT1, 46020, 80,
+             http_post("paste.example.com", "/p", b"aws_key=" + AWS + b"\n" + key, "text/plain"))
+    three = b"to: a.one@example.com, b.two@example.org, c.three@example.net\n"
+    two = b"to: d.four@example.com, e.five@example.org, d.four@example.com\n"
+    exchange(cap, IN1, OUT1, 46021, 80, http_post("mail.example.com", "/s", three, "text/plain"))
+    exchange(cap, IN1, OUT1, 46022, 80, http_post("mail.example.com", "/s", two, "text/plain"))
+    cap.write_pcap(out_path(outdir, "detect-secrets-and-threshold.pcap"))
+
+
+def main():
+    outdir = sys.argv[1]
+    for gen in (card_out_of_order, conflicting_retransmission, gap_splits_value, udp_datagrams,
+                inside_server_leaks, internal_and_ipv6, secrets_and_threshold):
+        gen(outdir)
+
+
+if __name__ == "__main__":
+    main()

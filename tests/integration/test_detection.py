@@ -1,0 +1,244 @@
+"""Integration: detection end to end, the real binary over pcaps/detect-*.pcap and
+pcaps/demo.pcap (pcaps/README.md says what each carries): dlp and flow events per
+INTERFACE.md, masking and keyed hashes, egress only, values across out-of-order segments,
+conflicting retransmissions and gaps, thresholds, rule errors."""
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import tempfile
+import unittest
+
+from sensor import KEY_FILE, SRC, pcap, run
+
+RAW_VALUES = [b"4539148803436467", b"4539 1488 0343 6467", b"5425233430109903",
+              b"536-22-8417", b"AKIAIOSFODNN7EXAMPLE", b"alice.martin", b"a.one@example.com",
+              b"jane.doe@example.com", b"john.smith@example.org"]
+
+
+def key():
+    with open(KEY_FILE, "rb") as f:
+        k = f.read()
+    return k[:-1] if k.endswith(b"\n") else k
+
+
+def hmac32(norm):
+    return hmac.new(key(), norm.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def dlp(r):
+    return r.of("dlp")
+
+
+def rules_of(events):
+    return sorted(e["dlp"]["rule"] for e in events)
+
+
+class Events(unittest.TestCase):
+    def test_dlp_event_fields_per_interface(self):
+        r = run("-r", pcap("detect-card-out-of-order.pcap"))
+        self.assertEqual(r.status, 0, r.stderr)
+        (e,) = dlp(r)
+        self.assertRegex(e["timestamp"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+0000$")
+        for k, v in (("event_type", "dlp"), ("src_ip", "10.0.0.31"), ("src_port", 46001),
+                     ("dest_ip", "198.51.100.40"), ("dest_port", 80), ("proto", "TCP")):
+            self.assertEqual(e[k], v, k)
+        self.assertIsInstance(e["flow_id"], int)
+        self.assertIn("app_proto", e)
+        d = e["dlp"]
+        self.assertEqual((d["rule"], d["rule_id"], d["category"], d["severity"], d["count"]),
+                         ("pii.credit_card", 1001, "linked", "high", 1))
+        (m,) = d["matches"]
+        self.assertEqual(m["masked"], "453914******6467")
+        self.assertEqual(m["hmac"], hmac32("4539148803436467"))
+        self.assertRegex(m["hmac"], r"^[0-9a-f]{32}$")
+        self.assertEqual(m["field"], "raw")
+        self.assertIsInstance(m["offset"], int)
+        # The flow event that follows an alert carries the totals.
+        (f,) = r.of("flow")
+        self.assertEqual(f["flow_id"], e["flow_id"])
+        self.assertTrue(f["flow"]["alerted"])
+        self.assertEqual(f["dlp_rules"][0]["rule"], "pii.credit_card")
+        self.assertEqual(f["dlp_rules"][0]["matches"], d["matches"])
+        st = r.stats
+        self.assertEqual(st["alerts"], 1)
+        self.assertEqual(st["rules"]["pii.credit_card"]["alerts"], 1)
+        self.assertEqual(st["rules"]["pii.credit_card"]["values"], 1)
+
+    def test_offset_is_where_the_value_starts_in_the_stream(self):
+        import sys
+        sys.path.insert(0, os.path.join(SRC, "pcaps", "gen"))
+        from tcpgen import http_post  # the generator of the capture
+        body = b"note=" + b"a" * 30 + b" card 4539148803436467 thanks " + b"b" * 30
+        req = http_post("pay.example.com", "/n", body, "text/plain")
+        r = run("-r", pcap("detect-card-out-of-order.pcap"))
+        (e,) = dlp(r)
+        self.assertEqual(e["dlp"]["matches"][0]["offset"], req.index(b"4539148803436467"))
+
+    def test_no_raw_value_anywhere_in_the_output(self):
+        for name in ("demo.pcap", "detect-secrets-and-threshold.pcap",
+                     "detect-udp-datagrams.pcap", "detect-internal-and-ipv6.pcap"):
+            with tempfile.TemporaryDirectory() as tmp:
+                r = run("-r", pcap(name), "--log-flows")
+                blob = json.dumps(r.events).encode() + r.stderr.encode()
+                for v in RAW_VALUES:
+                    self.assertNotIn(v, blob, (name, v))
+
+    def test_hmac_key_file_and_random_key(self):
+        a = run("-r", pcap("detect-card-out-of-order.pcap"))
+        b = run("-r", pcap("detect-card-out-of-order.pcap"))
+        self.assertEqual(dlp(a)[0]["dlp"]["matches"][0]["hmac"],
+                         dlp(b)[0]["dlp"]["matches"][0]["hmac"])
+        c = run("-r", pcap("detect-card-out-of-order.pcap"), key=False)
+        d = run("-r", pcap("detect-card-out-of-order.pcap"), key=False)
+        hc = dlp(c)[0]["dlp"]["matches"][0]["hmac"]
+        self.assertNotEqual(hc, dlp(d)[0]["dlp"]["matches"][0]["hmac"])
+        self.assertNotEqual(hc, dlp(a)[0]["dlp"]["matches"][0]["hmac"])
+        with tempfile.TemporaryDirectory() as tmp:
+            k = os.path.join(tmp, "k")
+            with open(k, "wb"):
+                pass
+            e = run("-r", pcap("detect-card-out-of-order.pcap"), "--hmac-key-file", k, key=False)
+            self.assertEqual(e.status, 2)
+            self.assertIn("empty key", e.stderr)
+            e = run("-r", pcap("detect-card-out-of-order.pcap"), "--hmac-key-file",
+                    os.path.join(tmp, "none"), key=False)
+            self.assertEqual(e.status, 2)
+            self.assertIn("No such file", e.stderr)
+
+
+class Streams(unittest.TestCase):
+    def test_value_across_out_of_order_segments(self):
+        r = run("-r", pcap("detect-card-out-of-order.pcap"))
+        self.assertEqual(rules_of(dlp(r)), ["pii.credit_card"])
+        self.assertEqual(r.stats["tcp"]["out_of_order"], 1)
+        self.assertGreaterEqual(r.stats["tcp"]["retransmissions"], 1)
+
+    def test_conflicting_retransmission_is_scanned(self):
+        r = run("-r", pcap("detect-conflicting-retransmission.pcap"))
+        self.assertEqual(rules_of(dlp(r)), ["pii.credit_card"])
+        self.assertEqual(r.stats["tcp"]["overlap_different_data"], 1)
+
+    def test_no_value_across_a_gap(self):
+        r = run("-r", pcap("detect-gap-splits-value.pcap"), "--log-flows")
+        self.assertEqual(rules_of(dlp(r)), ["pii.us_ssn"])
+        self.assertEqual(r.stats["reassembly_gaps"], 1)
+        f = r.of("flow")[0]
+        self.assertEqual(f["inspection"]["toserver"]["gap_bytes"], 8)
+
+    def test_udp_datagrams_egress_only(self):
+        r = run("-r", pcap("detect-udp-datagrams.pcap"))
+        self.assertEqual(rules_of(dlp(r)), ["pii.credit_card", "secret.aws_access_key"])
+        for e in dlp(r):
+            self.assertEqual((e["src_ip"], e["proto"]), ("10.0.0.31", "UDP"))
+        self.assertNotIn("542523", json.dumps(r.events))
+
+
+class Direction(unittest.TestCase):
+    def test_inside_server_answering_outside_client(self):
+        r = run("-r", pcap("detect-inside-server-leaks.pcap"))
+        (e,) = dlp(r)
+        self.assertEqual(e["dlp"]["rule"], "pii.us_ssn")
+        # src is the sender of the leaking bytes: the inside server
+        self.assertEqual((e["src_ip"], e["src_port"]), ("10.0.0.32", 80))
+        self.assertEqual((e["dest_ip"], e["dest_port"]), ("198.51.100.40", 52000))
+
+    def test_internal_not_scanned_unless_asked_and_ipv6(self):
+        r = run("-r", pcap("detect-internal-and-ipv6.pcap"))
+        self.assertEqual(rules_of(dlp(r)), ["pii.credit_card", "pii.us_ssn"])
+        for e in dlp(r):
+            self.assertEqual((e["src_ip"], e["dest_ip"]), ("fd00::31", "2001:db8::41"))
+        r = run("-r", pcap("detect-internal-and-ipv6.pcap"), "--scan-internal")
+        self.assertEqual(len(dlp(r)), 4)
+        self.assertIn("10.0.0.31", [e["src_ip"] for e in dlp(r)])
+
+    def test_demo_inbound_flows_do_not_alert(self):
+        r = run("-r", pcap("demo.pcap"))
+        self.assertEqual(r.status, 0, r.stderr)
+        srcs = {e["src_ip"] for e in dlp(r)}
+        self.assertTrue(srcs)
+        self.assertTrue(all(s.startswith("10.") for s in srcs), srcs)
+        ports = {e["src_port"] for e in dlp(r)}
+        self.assertIn(45004, ports)   # the card split across segments
+        self.assertIn(45002, ports)   # SSN in JSON
+        self.assertNotIn(51000, ports)
+        self.assertNotIn(45006, ports)
+
+
+class Rules(unittest.TestCase):
+    def write(self, tmp, name, text):
+        p = os.path.join(tmp, name)
+        with open(p, "w") as f:
+            f.write(text)
+        return p
+
+    def test_threshold_from_a_rule_file(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            p = self.write(tmp, "t.yaml", """rules:
+  - id: 9001
+    name: test.email3
+    description: three addresses before an alert
+    category: linked
+    severity: low
+    patterns: ['[A-Za-z0-9._%+-]@[A-Za-z0-9-]{1,63}(?:\\.[A-Za-z0-9-]{1,63}){0,4}\\.[A-Za-z]{2,24}\\b']
+    validator: email
+    threshold: 3
+""")
+            r = run("-r", pcap("detect-secrets-and-threshold.pcap"), "-R", p)
+            self.assertEqual(r.status, 0, r.stderr)
+            (e,) = dlp(r)
+            self.assertEqual(e["src_port"], 46021)
+            self.assertEqual(e["dlp"]["count"], 3)
+            self.assertEqual(len(e["dlp"]["matches"]), 3)
+            self.assertEqual(list(r.stats["rules"]), ["test.email3"])
+
+    def test_bad_rule_file_exit_2_with_file_line(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            p = self.write(tmp, "bad.yaml", """rules:
+  - id: 9002
+    name: test.bad
+    description: a validator that does not exist
+    category: linked
+    severity: low
+    patterns: ['abc']
+    validator: nosuch
+  - id: 9003
+    name: test.bad2
+    description: an expression Hyperscan rejects
+    category: linked
+    severity: low
+    patterns: ['(abc']
+""")
+            r = run("-r", pcap("demo.pcap"), "-R", p)
+            self.assertEqual(r.status, 2)
+            self.assertEqual(r.events, [])
+            self.assertRegex(r.stderr, r"bad\.yaml:8: rule test\.bad: .*nosuch")
+            r = run("-r", pcap("demo.pcap"), "-R", p.replace("bad", "none"))
+            self.assertEqual(r.status, 2)
+            p2 = self.write(tmp, "bad2.yaml", """rules:
+  - id: 9003
+    name: test.bad2
+    description: an expression Hyperscan rejects
+    category: linked
+    severity: low
+    patterns: ['(abc']
+""")
+            r = run("-r", pcap("demo.pcap"), "-R", p2)
+            self.assertEqual(r.status, 2)
+            self.assertRegex(r.stderr, r"bad2\.yaml:7: rule test\.bad2: pattern 1: ")
+
+    def test_default_rules_are_the_bundled_ones(self):
+        r = run("-r", pcap("demo.pcap"))
+        names = set(r.stats["rules"])
+        for n in ("pii.credit_card", "pii.us_ssn", "pii.email", "pii.iban",
+                  "secret.aws_access_key", "secret.private_key"):
+            self.assertIn(n, names)
+        r2 = run("-r", pcap("demo.pcap"), "-R", os.path.join(SRC, "rules"))
+        self.assertEqual(r2.stats["rules"], r.stats["rules"])
+
+
+if __name__ == "__main__":
+    from sensor import main
+    main()
