@@ -22,6 +22,7 @@ enum {
     OPT_JSON,
     OPT_SYSLOG,
     OPT_NO_SYSLOG,
+    OPT_SYSLOG_REMOTE,
     OPT_HMAC_KEY,
     OPT_STATS_INTERVAL,
     OPT_LOG_FLOWS,
@@ -43,6 +44,7 @@ static const struct option long_opts[] = {
     {"json", required_argument, NULL, OPT_JSON},
     {"syslog", no_argument, NULL, OPT_SYSLOG},
     {"no-syslog", no_argument, NULL, OPT_NO_SYSLOG},
+    {"syslog-remote", required_argument, NULL, OPT_SYSLOG_REMOTE},
     {"hmac-key-file", required_argument, NULL, OPT_HMAC_KEY},
     {"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
     {"log-flows", no_argument, NULL, OPT_LOG_FLOWS},
@@ -70,6 +72,8 @@ static void usage(FILE *f)
           "      --workers N          worker threads (default: online CPUs)\n"
           "      --json PATH          JSON-lines events to PATH ('-' = stdout, the default)\n"
           "      --syslog/--no-syslog alerts to the local syslog (default: on for -i, off for -r)\n"
+          "      --syslog-remote URL  alerts also to a collector, RFC 5424: tcp://HOST:PORT\n"
+          "                           (octet-counted) or udp://HOST:PORT\n"
           "      --hmac-key-file PATH key of the 'hmac' field (default: random per run)\n"
           "      --stats-interval S   a stats event every S seconds (default: 60 live, only at\n"
           "                           exit for files); SIGUSR1 asks for one now\n"
@@ -163,6 +167,7 @@ static int parse_opt(dlp_config_t *c, int opt, const char *arg)
     case OPT_JSON: return set_str(&c->json_path, arg) == 0 ? -1 : 1;
     case OPT_SYSLOG: c->syslog = 1; return -1;
     case OPT_NO_SYSLOG: c->syslog = 0; return -1;
+    case OPT_SYSLOG_REMOTE: return set_str(&c->syslog_remote, arg) == 0 ? -1 : 1;
     case OPT_HMAC_KEY: return set_str(&c->hmac_key_file, arg) == 0 ? -1 : 1;
     case OPT_STATS_INTERVAL:
         return parse_uint(arg, 0, 86400, &c->stats_interval_s) == 0

@@ -38,6 +38,7 @@ typedef struct dlp_config {
     /* outputs */
     char *json_path;             /* "-" = stdout; NULL = stdout */
     int syslog;                  /* -1 default (on live, off files), 0, 1 */
+    char *syslog_remote;         /* --syslog-remote URL (RFC 5424 collector); NULL = none */
     char *hmac_key_file;
     unsigned stats_interval_s;   /* 0 = only at exit */
     bool log_all_flows;          /* a flow event for every flow, not only alerted ones */

@@ -22,9 +22,10 @@ typedef struct dlp_output dlp_output_t;
 
 /*
  * Opens the outputs 'cfg' asks for: JSON lines to cfg->json_path ("-" or
- * NULL = stdout; files are created 0600 and appended to) and, when
- * 'use_syslog', the local syslog. Returns owned, or NULL with a one-line
- * reason in err.
+ * NULL = stdout; files are created 0600 and appended to), the local syslog
+ * when 'use_syslog', and the remote collector cfg->syslog_remote
+ * ("udp://HOST:PORT" or "tcp://HOST:PORT", RFC 5424). Returns owned, or
+ * NULL with a one-line reason in err.
  */
 dlp_output_t *dlp_output_new(const dlp_config_t *cfg, bool use_syslog, char *err,
                              size_t errlen);
@@ -46,5 +47,8 @@ void dlp_output_stats(dlp_output_t *o, const dlp_stats_t *total, const dlp_rules
                       const uint64_t *rstats, uint64_t ts_us, double elapsed_s);
 
 void dlp_output_flush(dlp_output_t *o);
+
+/* The output thread's own counters (syslog.*), for the stats sum. */
+const dlp_stats_t *dlp_output_counters(const dlp_output_t *o);
 
 #endif

@@ -88,7 +88,7 @@
     X(DETECT_SCAN_ERRORS, "detect", "scan_errors", C)                          \
     X(DETECT_ALLOC_FAIL, "detect", "alloc_failures", C)                        \
     X(DETECT_PENDING_FULL, "detect", "pending_full", C)                        \
-    X(EVENTS_DROPPED, "output", "events_dropped", C)                          \
+    X(EVENTS_DROPPED, "output", "events_dropped", C)                           \
     X(SYSLOG_SENT, "syslog", "sent", C)                                        \
     X(SYSLOG_DROPPED, "syslog", "dropped", C)                                  \
     X(SYSLOG_TRUNCATED, "syslog", "truncated", C)                              \

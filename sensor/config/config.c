@@ -75,6 +75,7 @@ void dlp_config_fini(dlp_config_t *c)
     free(c->bpf);
     free(c->rules_cache_dir);
     free(c->json_path);
+    free(c->syslog_remote);
     free(c->hmac_key_file);
     dlp_cidr_set_fini(&c->home_net);
     memset(c, 0, sizeof(*c));

@@ -19,15 +19,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #include "dlp/alert.h"
 #include "dlp/cidr.h"
 #include "dlp/flow.h"
+#include "dlp/log.h"
+#include "dlp/mem.h"
 #include "dlp/reasm.h"
 #include "dlp/rules.h"
+#include "dlp/syslog.h"
 #include "dlp/timefmt.h"
+
+/* RFC 5424 SD-ID of alerts. 32473 is the documentation PEN (RFC 5612). */
+#define DLP_SYSLOG_SD_ID "dlp@32473"
 
 typedef struct ring_src {
     dlp_ring_t *ring;
@@ -37,7 +42,9 @@ typedef struct ring_src {
 struct dlp_output {
     FILE *json;
     bool json_is_stdout;
-    bool syslog;
+    dlp_syslog_t *syslog[2]; /* [0] local (--syslog), [1] remote (--syslog-remote) */
+    dlp_stats_t *st;         /* the output thread's counters (syslog.*) */
+    dlp_ratelimit_t syslog_rl;
     ring_src_t *src;
     size_t nsrc;
 };
@@ -181,26 +188,77 @@ static void write_json(dlp_output_t *o, json_t *ev)
     json_decref(ev);
 }
 
-static void syslog_dlp(const dlp_event_t *ev)
+static int syslog_severity(uint8_t sev)
+{
+    switch (sev) {
+    case DLP_SEV_CRITICAL: return DLP_SYSLOG_CRIT;
+    case DLP_SEV_HIGH: return DLP_SYSLOG_ERR;
+    case DLP_SEV_MEDIUM: return DLP_SYSLOG_WARNING;
+    default: return DLP_SYSLOG_NOTICE;
+    }
+}
+
+/* [dlp@32473 rule=".." rule_id=".." severity=".." count=".." src=".." ... flow_id=".."] */
+static const char *syslog_sd(const dlp_event_t *ev, const char *src, const char *dst, char *buf,
+                             size_t len)
 {
     const dlp_ev_rule_t *r = &ev->u.rule;
-    char src[64], dst[64], ms[DLP_EV_MAX_MATCHES * 50] = "";
-    size_t used = 0;
+    dlp_syslog_sd_t sd;
 
-    for (unsigned i = 0; i < r->nmatches && used < sizeof(ms) - 1; i++) {
-        int w = snprintf(ms + used, sizeof(ms) - used, "%s%s", i ? "," : "", r->m[i].masked);
+    dlp_syslog_sd_init(&sd, buf, len);
+    dlp_syslog_sd_begin(&sd, DLP_SYSLOG_SD_ID);
+    dlp_syslog_sd_param(&sd, "rule", r->name);
+    dlp_syslog_sd_param_u64(&sd, "rule_id", r->rule_id);
+    dlp_syslog_sd_param(&sd, "severity", dlp_severity_name(r->severity));
+    dlp_syslog_sd_param_u64(&sd, "count", r->count);
+    dlp_syslog_sd_param(&sd, "src", src);
+    dlp_syslog_sd_param_u64(&sd, "src_port", ev->fl.sport);
+    dlp_syslog_sd_param(&sd, "dest", dst);
+    dlp_syslog_sd_param_u64(&sd, "dest_port", ev->fl.dport);
+    dlp_syslog_sd_param(&sd, "proto", proto_name(ev->fl.proto));
+    dlp_syslog_sd_param(&sd, "app_proto", ev->fl.app_proto[0] ? ev->fl.app_proto : "unknown");
+    dlp_syslog_sd_param_u64(&sd, "flow_id", ev->fl.flow_id);
+    return dlp_syslog_sd_end(&sd) == DLP_OK ? buf : NULL;
+}
+
+/* "pii.credit_card: 2 values from 10.1.2.3:51234 to 198.51.100.7:80: 453914******6467, ..." */
+static void syslog_text(const dlp_event_t *ev, const char *src, const char *dst, char *buf,
+                        size_t len)
+{
+    const dlp_ev_rule_t *r = &ev->u.rule;
+    const char *lb = ev->fl.ipver == 6 ? "[" : "", *rb = ev->fl.ipver == 6 ? "]" : "";
+    int w = snprintf(buf, len, "%s: %u value%s from %s%s%s:%u to %s%s%s:%u:", r->name, r->count,
+                     r->count == 1 ? "" : "s", lb, src, rb, ev->fl.sport, lb, dst, rb,
+                     ev->fl.dport);
+    size_t used = w > 0 ? (size_t)w : 0;
+
+    for (unsigned i = 0; i < r->nmatches && i < DLP_EV_MAX_MATCHES && used < len; i++) {
+        w = snprintf(buf + used, len - used, "%s %s", i ? "," : "", r->m[i].masked);
         if (w < 0)
             break;
         used += (size_t)w;
     }
-    syslog(LOG_WARNING,
-           "dlp rule=%s rule_id=%u severity=%s count=%u src=%s:%u dest=%s:%u proto=%s "
-           "app_proto=%s flow_id=%llu matches=%s",
-           r->name, r->rule_id, dlp_severity_name(r->severity), r->count,
-           dlp_addr_str(ev->fl.src, src, sizeof(src)), ev->fl.sport,
-           dlp_addr_str(ev->fl.dst, dst, sizeof(dst)), ev->fl.dport, proto_name(ev->fl.proto),
-           ev->fl.app_proto[0] ? ev->fl.app_proto : "unknown",
-           (unsigned long long)ev->fl.flow_id, ms);
+}
+
+/* Masked values only: the event record never holds raw ones. */
+static void syslog_dlp(dlp_output_t *o, const dlp_event_t *ev)
+{
+    char src[64], dst[64], sdbuf[1024], msg[2048];
+    const char *sd;
+
+    dlp_addr_str(ev->fl.src, src, sizeof(src));
+    dlp_addr_str(ev->fl.dst, dst, sizeof(dst));
+    sd = syslog_sd(ev, src, dst, sdbuf, sizeof(sdbuf));
+    syslog_text(ev, src, dst, msg, sizeof(msg));
+    for (size_t i = 0; i < DLP_ARRAY_LEN(o->syslog); i++) {
+        if (o->syslog[i] == NULL)
+            continue;
+        dlp_rc_t rc = dlp_syslog_send(o->syslog[i], syslog_severity(ev->u.rule.severity),
+                                      ev->ts_us, "DLP_ALERT", sd, msg);
+        if (rc == DLP_EINVAL) /* a bug here: every other failure is a counted drop */
+            dlp_log_limited(&o->syslog_rl, DLP_LOG_WARN, "syslog: alert not sent: %s",
+                            dlp_rc_str(rc));
+    }
 }
 
 static void handle(dlp_output_t *o, ring_src_t *s, const dlp_event_t *ev)
@@ -212,8 +270,7 @@ static void handle(dlp_output_t *o, ring_src_t *s, const dlp_event_t *ev)
         j = event_head(ev->ts_us, "dlp", &ev->fl);
         json_object_set_new(j, "dlp", rule_json(&ev->u.rule));
         write_json(o, j);
-        if (o->syslog)
-            syslog_dlp(ev);
+        syslog_dlp(o, ev);
         break;
     case DLP_EV_FLOW_RULE:
         if (s->pending_rules == NULL)
@@ -234,6 +291,9 @@ size_t dlp_output_drain(dlp_output_t *o)
     static _Thread_local dlp_event_t ev;
     size_t n = 0;
 
+    for (size_t i = 0; i < DLP_ARRAY_LEN(o->syslog); i++)
+        if (o->syslog[i] != NULL)
+            (void)dlp_syslog_poll(o->syslog[i]);
     for (size_t i = 0; i < o->nsrc; i++) {
         while (dlp_ring_pop(o->src[i].ring, &ev)) {
             handle(o, &o->src[i], &ev);
@@ -315,29 +375,56 @@ static FILE *open_json(const char *path, char *err, size_t errlen)
     return f;
 }
 
+/* The local syslog when 'local', the remote collector when cfg->syslog_remote is set. */
+static bool open_syslog(dlp_output_t *o, const dlp_config_t *cfg, bool local, char *err,
+                        size_t errlen)
+{
+    dlp_syslog_config_t lc = {.target = NULL}; /* /dev/log, RFC 3164, local4 */
+    dlp_syslog_config_t rc = {.target = cfg->syslog_remote};
+
+    if (local) {
+        o->syslog[0] = dlp_syslog_new(&lc, o->st, err, errlen);
+        if (o->syslog[0] == NULL)
+            return false;
+    }
+    if (cfg->syslog_remote != NULL) {
+        o->syslog[1] = dlp_syslog_new(&rc, o->st, err, errlen);
+        if (o->syslog[1] == NULL)
+            return false;
+    }
+    return true;
+}
+
 dlp_output_t *dlp_output_new(const dlp_config_t *cfg, bool use_syslog, char *err,
                              size_t errlen)
 {
     dlp_output_t *o = calloc(1, sizeof(*o));
 
-    if (o == NULL) {
+    if (o == NULL || (o->st = dlp_calloc_aligned(sizeof(*o->st))) == NULL) {
         snprintf(err, errlen, "out of memory");
-        return NULL;
+        goto fail;
     }
+    dlp_stats_init(o->st);
+    o->syslog_rl = (dlp_ratelimit_t)DLP_RATELIMIT_INIT(60);
     if (cfg->json_path == NULL || strcmp(cfg->json_path, "-") == 0) {
         o->json = stdout;
         o->json_is_stdout = true;
     } else {
         o->json = open_json(cfg->json_path, err, errlen);
-        if (o->json == NULL) {
-            free(o);
-            return NULL;
-        }
+        if (o->json == NULL)
+            goto fail;
     }
-    o->syslog = use_syslog;
-    if (use_syslog)
-        openlog("dlpsensor", LOG_PID | LOG_NDELAY, LOG_LOCAL4);
+    if (!open_syslog(o, cfg, use_syslog, err, errlen))
+        goto fail;
     return o;
+fail:
+    dlp_output_free(o);
+    return NULL;
+}
+
+const dlp_stats_t *dlp_output_counters(const dlp_output_t *o)
+{
+    return o->st;
 }
 
 dlp_rc_t dlp_output_add_ring(dlp_output_t *o, dlp_ring_t *r)
@@ -368,7 +455,8 @@ void dlp_output_free(dlp_output_t *o)
         fclose(o->json);
     else if (o->json != NULL)
         fflush(o->json);
-    if (o->syslog)
-        closelog();
+    for (size_t i = 0; i < DLP_ARRAY_LEN(o->syslog); i++)
+        dlp_syslog_free(o->syslog[i]); /* TCP: up to 200 ms to flush */
+    free(o->st);
     free(o);
 }

@@ -90,6 +90,7 @@ static void write_stats(out_ctx_t *c)
 
     dlp_stats_init(&total);
     dlp_stats_accumulate(&total, &c->cap_stats);
+    dlp_stats_accumulate(&total, dlp_output_counters(c->out));
     for (unsigned i = 0; i < dlp_dispatch_nstats(c->disp); i++)
         dlp_stats_accumulate(&total, dlp_dispatch_stats(c->disp, i));
     uint64_t *rstats = calloc(c->det.rules->n * DLP_RSTAT__COUNT + 1, sizeof(*rstats));

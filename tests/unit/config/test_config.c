@@ -1,0 +1,59 @@
+/*
+ * test_config.c - the defaults of the settings snapshot (INTERFACE.md,
+ * limits.h) and the string lists it holds.
+ */
+#include "dlp_test.h"
+
+#include "dlp/config.h"
+#include "dlp/limits.h"
+
+static void defaults(void **state)
+{
+    dlp_config_t c;
+    dlp_cidr_t a;
+
+    (void)state;
+    assert_int_equal(dlp_config_init(&c), DLP_OK);
+    assert_true(c.workers >= 1);
+    assert_int_equal(c.syslog, -1);
+    assert_null(c.json_path);
+    assert_int_equal(c.home_net.n, 4);
+    for (const char *in = "10.9.8.7"; in; in = NULL) {
+        assert_int_equal(dlp_cidr_parse(in, &a), DLP_OK);
+        assert_true(dlp_cidr_set_contains(&c.home_net, a.addr));
+    }
+    assert_int_equal(dlp_cidr_parse("172.31.0.1", &a), DLP_OK);
+    assert_true(dlp_cidr_set_contains(&c.home_net, a.addr));
+    assert_int_equal(dlp_cidr_parse("fd00::1", &a), DLP_OK);
+    assert_true(dlp_cidr_set_contains(&c.home_net, a.addr));
+    assert_int_equal(dlp_cidr_parse("8.8.8.8", &a), DLP_OK);
+    assert_false(dlp_cidr_set_contains(&c.home_net, a.addr));
+    assert_int_equal(c.flow_memcap, DLP_FLOW_MEMCAP);
+    assert_int_equal(c.flow_timeout_us[1], DLP_FLOW_TIMEOUT_TCP_EST_US);
+    assert_int_equal(c.reasm_retain_bytes, DLP_REASM_RETAIN_BYTES);
+    assert_true(c.vlan_in_key);
+    dlp_config_fini(&c);
+}
+
+static void string_lists(void **state)
+{
+    dlp_strv_t sv = {0};
+
+    (void)state;
+    assert_int_equal(dlp_strv_push(&sv, "a.pcap"), DLP_OK);
+    assert_int_equal(dlp_strv_push(&sv, "b.pcap"), DLP_OK);
+    assert_int_equal(sv.n, 2);
+    assert_string_equal(sv.v[1], "b.pcap");
+    dlp_strv_fini(&sv);
+    assert_int_equal(sv.n, 0);
+    assert_null(sv.v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(defaults),
+        cmocka_unit_test(string_lists),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
