@@ -1,0 +1,257 @@
+/*
+ * test_output.c - event records -> JSON lines: a dlp event, a flow event
+ * assembled from its rule records, a stats event with grouped counters and
+ * per-rule counts; output files are created 0600.
+ */
+#include "dlp_test.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dlp/alert.h"
+#include "dlp/config.h"
+#include "dlp/flow.h"
+#include "dlp/output.h"
+
+typedef struct fx {
+    char dir[32], path[64];
+    dlp_config_t cfg;
+    dlp_ring_t *ring;
+    dlp_output_t *out;
+} fx_t;
+
+static fx_t *fx_new(void)
+{
+    fx_t *f = calloc(1, sizeof(*f));
+    char err[256];
+
+    snprintf(f->dir, sizeof(f->dir), "/tmp/dlp-out-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof(f->path), "%s/ev.json", f->dir);
+    assert_int_equal(dlp_config_init(&f->cfg), DLP_OK);
+    f->cfg.json_path = strdup(f->path);
+    f->ring = dlp_ring_new(sizeof(dlp_event_t), 16);
+    f->out = dlp_output_new(&f->cfg, false, err, sizeof(err));
+    assert_non_null(f->out);
+    assert_int_equal(dlp_output_add_ring(f->out, f->ring), DLP_OK);
+    return f;
+}
+
+/* Closes the output and returns the events written, one JSON value each. */
+static json_t *fx_events(fx_t *f)
+{
+    json_t *arr = json_array();
+    char line[8192];
+    FILE *in;
+
+    dlp_output_free(f->out);
+    f->out = NULL;
+    in = fopen(f->path, "r");
+    assert_non_null(in);
+    while (fgets(line, sizeof(line), in) != NULL) {
+        json_error_t e;
+        json_t *v = json_loads(line, 0, &e);
+        assert_non_null(v);
+        json_array_append_new(arr, v);
+    }
+    fclose(in);
+    return arr;
+}
+
+static void fx_free(fx_t *f)
+{
+    dlp_output_free(f->out);
+    dlp_ring_free(f->ring);
+    unlink(f->path);
+    rmdir(f->dir);
+    dlp_config_fini(&f->cfg);
+    free(f);
+}
+
+static void flowinfo(dlp_ev_flowinfo_t *fl)
+{
+    fl->flow_id = 1234567;
+    fl->src[10] = fl->src[11] = 0xff;
+    fl->src[12] = 10, fl->src[13] = 1, fl->src[14] = 2, fl->src[15] = 3;
+    fl->dst[10] = fl->dst[11] = 0xff;
+    fl->dst[12] = 198, fl->dst[13] = 51, fl->dst[14] = 100, fl->dst[15] = 7;
+    fl->sport = 51234;
+    fl->dport = 80;
+    fl->proto = 6;
+    fl->ipver = 4;
+}
+
+static void rule(dlp_ev_rule_t *r)
+{
+    r->rule_id = 1001;
+    snprintf(r->name, sizeof(r->name), "pii.credit_card");
+    r->category = DLP_CAT_LINKED;
+    r->severity = DLP_SEV_HIGH;
+    r->count = 2;
+    r->nmatches = 2;
+    snprintf(r->m[0].masked, sizeof(r->m[0].masked), "453914******6467");
+    snprintf(r->m[0].hmac, sizeof(r->m[0].hmac), "3f0c0000000000000000000000000032");
+    r->m[0].offset = 118;
+    snprintf(r->m[1].masked, sizeof(r->m[1].masked), "411111******1111");
+    r->m[1].offset = 300;
+}
+
+static void dlp_event_json(void **state)
+{
+    fx_t *f = fx_new();
+    static dlp_event_t ev;
+    json_t *all, *e, *d, *m;
+
+    (void)state;
+    ev.type = DLP_EV_DLP;
+    ev.ts_us = 1795933460123456ULL;
+    flowinfo(&ev.fl);
+    rule(&ev.u.rule);
+    assert_true(dlp_ring_push(f->ring, &ev));
+    assert_int_equal(dlp_output_drain(f->out), 1);
+    all = fx_events(f);
+    assert_int_equal(json_array_size(all), 1);
+    e = json_array_get(all, 0);
+    assert_string_equal(json_string_value(json_object_get(e, "timestamp")),
+                        "2026-11-29T06:24:20.123456+0000");
+    assert_string_equal(json_string_value(json_object_get(e, "event_type")), "dlp");
+    assert_int_equal(json_integer_value(json_object_get(e, "flow_id")), 1234567);
+    assert_string_equal(json_string_value(json_object_get(e, "src_ip")), "10.1.2.3");
+    assert_int_equal(json_integer_value(json_object_get(e, "src_port")), 51234);
+    assert_string_equal(json_string_value(json_object_get(e, "dest_ip")), "198.51.100.7");
+    assert_int_equal(json_integer_value(json_object_get(e, "dest_port")), 80);
+    assert_string_equal(json_string_value(json_object_get(e, "proto")), "TCP");
+    assert_string_equal(json_string_value(json_object_get(e, "app_proto")), "unknown");
+    d = json_object_get(e, "dlp");
+    assert_string_equal(json_string_value(json_object_get(d, "rule")), "pii.credit_card");
+    assert_int_equal(json_integer_value(json_object_get(d, "rule_id")), 1001);
+    assert_string_equal(json_string_value(json_object_get(d, "category")), "linked");
+    assert_string_equal(json_string_value(json_object_get(d, "severity")), "high");
+    assert_int_equal(json_integer_value(json_object_get(d, "count")), 2);
+    assert_int_equal(json_array_size(json_object_get(d, "matches")), 2);
+    m = json_array_get(json_object_get(d, "matches"), 0);
+    assert_string_equal(json_string_value(json_object_get(m, "masked")), "453914******6467");
+    assert_string_equal(json_string_value(json_object_get(m, "hmac")),
+                        "3f0c0000000000000000000000000032");
+    assert_int_equal(json_integer_value(json_object_get(m, "offset")), 118);
+    assert_string_equal(json_string_value(json_object_get(m, "field")), "raw");
+    json_decref(all);
+    fx_free(f);
+}
+
+static void flow_event_joins_its_rule_records(void **state)
+{
+    fx_t *f = fx_new();
+    static dlp_event_t ev;
+    json_t *all, *e, *fo, *rules;
+    struct stat st;
+
+    (void)state;
+    ev.type = DLP_EV_FLOW_RULE;
+    flowinfo(&ev.fl);
+    rule(&ev.u.rule);
+    assert_true(dlp_ring_push(f->ring, &ev));
+    memset(&ev, 0, sizeof(ev));
+    ev.type = DLP_EV_FLOW;
+    ev.ts_us = 2000000;
+    flowinfo(&ev.fl);
+    ev.u.flow.start_us = 1000000;
+    ev.u.flow.reason = DLP_FLOW_END_FIN;
+    ev.u.flow.alerts = 1;
+    ev.u.flow.tcp_state = 5;
+    ev.u.flow.dir[0] = (dlp_ev_dir_t){.pkts = 6, .bytes = 561, .stream_bytes = 233,
+                                      .inspected_bytes = 233, .egress = 1};
+    ev.u.flow.dir[1] = (dlp_ev_dir_t){.pkts = 4, .bytes = 379, .stream_bytes = 159,
+                                      .gap_bytes = 10, .gaps = 1};
+    assert_true(dlp_ring_push(f->ring, &ev));
+    assert_int_equal(dlp_output_drain(f->out), 2);
+    assert_int_equal(stat(f->path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    all = fx_events(f);
+    assert_int_equal(json_array_size(all), 1);
+    e = json_array_get(all, 0);
+    assert_string_equal(json_string_value(json_object_get(e, "event_type")), "flow");
+    fo = json_object_get(e, "flow");
+    assert_int_equal(json_integer_value(json_object_get(fo, "pkts_toserver")), 6);
+    assert_int_equal(json_integer_value(json_object_get(fo, "bytes_toclient")), 379);
+    assert_string_equal(json_string_value(json_object_get(fo, "reason")), "fin");
+    assert_string_equal(json_string_value(json_object_get(fo, "tcp_state")), "closed");
+    assert_string_equal(json_string_value(json_object_get(fo, "start")),
+                        "1970-01-01T00:00:01.000000+0000");
+    assert_true(json_is_true(json_object_get(fo, "alerted")));
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_object_get(e, "inspection"), "toclient"),
+                         "gap_bytes")),
+                     10);
+    rules = json_object_get(e, "dlp_rules");
+    assert_int_equal(json_array_size(rules), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(rules, 0), "count")), 2);
+    json_decref(all);
+    fx_free(f);
+}
+
+static void stats_event_json(void **state)
+{
+    fx_t *f = fx_new();
+    dlp_stats_t st;
+    dlp_rule_t r[1];
+    dlp_ruleset_t rs = {.rules = r, .n = 1};
+    uint64_t rstats[DLP_RSTAT__COUNT] = {5, 1, 4, 2};
+    json_t *all, *e, *rule0;
+
+    (void)state;
+    memset(r, 0, sizeof(r));
+    r[0].id = 1003;
+    r[0].name = (char *)"pii.email";
+    r[0].enabled = true;
+    dlp_stats_init(&st);
+    dlp_stat_add(&st, DLP_STAT_PACKETS, 10);
+    dlp_stat_add(&st, DLP_STAT_TCP_OOO, 3);
+    dlp_output_stats(f->out, &st, &rs, rstats, 5000000, 1.25);
+    all = fx_events(f);
+    e = json_array_get(all, 0);
+    assert_string_equal(json_string_value(json_object_get(e, "event_type")), "stats");
+    assert_int_equal(json_integer_value(json_object_get(e, "packets")), 10);
+    for (const char *k = "bytes flows dropped decode_errors reassembly_gaps alerts"; *k;) {
+        char key[32];
+        size_t n = strcspn(k, " ");
+        snprintf(key, sizeof(key), "%.*s", (int)n, k);
+        assert_non_null(json_object_get(e, key));
+        k += n + (k[n] == ' ');
+    }
+    assert_true(json_real_value(json_object_get(e, "elapsed_s")) == 1.25);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(e, "tcp"), "out_of_order")), 3);
+    rule0 = json_object_get(json_object_get(e, "rules"), "pii.email");
+    assert_int_equal(json_integer_value(json_object_get(rule0, "candidates")), 5);
+    assert_int_equal(json_integer_value(json_object_get(rule0, "alerts")), 2);
+    json_decref(all);
+    fx_free(f);
+}
+
+static void unwritable_json_path(void **state)
+{
+    dlp_config_t cfg;
+    char err[256] = "";
+
+    (void)state;
+    assert_int_equal(dlp_config_init(&cfg), DLP_OK);
+    cfg.json_path = strdup("/nonexistent-dir/ev.json");
+    assert_null(dlp_output_new(&cfg, false, err, sizeof(err)));
+    assert_string_equal(err, "/nonexistent-dir/ev.json: No such file or directory");
+    dlp_config_fini(&cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(dlp_event_json),
+        cmocka_unit_test(flow_event_joins_its_rule_records),
+        cmocka_unit_test(stats_event_json),
+        cmocka_unit_test(unwritable_json_path),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
