@@ -23,6 +23,8 @@ enum {
     OPT_SYSLOG,
     OPT_NO_SYSLOG,
     OPT_SYSLOG_REMOTE,
+    OPT_SYSLOG_SOCKET,
+    OPT_SYSLOG_FACILITY,
     OPT_HMAC_KEY,
     OPT_STATS_INTERVAL,
     OPT_LOG_FLOWS,
@@ -45,6 +47,8 @@ static const struct option long_opts[] = {
     {"syslog", no_argument, NULL, OPT_SYSLOG},
     {"no-syslog", no_argument, NULL, OPT_NO_SYSLOG},
     {"syslog-remote", required_argument, NULL, OPT_SYSLOG_REMOTE},
+    {"syslog-socket", required_argument, NULL, OPT_SYSLOG_SOCKET},
+    {"syslog-facility", required_argument, NULL, OPT_SYSLOG_FACILITY},
     {"hmac-key-file", required_argument, NULL, OPT_HMAC_KEY},
     {"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
     {"log-flows", no_argument, NULL, OPT_LOG_FLOWS},
@@ -74,6 +78,8 @@ static void usage(FILE *f)
           "      --syslog/--no-syslog alerts to the local syslog (default: on for -i, off for -r)\n"
           "      --syslog-remote URL  alerts also to a collector, RFC 5424: tcp://HOST:PORT\n"
           "                           (octet-counted) or udp://HOST:PORT\n"
+          "      --syslog-socket PATH the local syslog socket (default /dev/log)\n"
+          "      --syslog-facility F  syslog facility (default local0)\n"
           "      --hmac-key-file PATH key of the 'hmac' field (default: random per run)\n"
           "      --stats-interval S   a stats event every S seconds (default: 60 live, only at\n"
           "                           exit for files); SIGUSR1 asks for one now\n"
@@ -168,6 +174,8 @@ static int parse_opt(dlp_config_t *c, int opt, const char *arg)
     case OPT_SYSLOG: c->syslog = 1; return -1;
     case OPT_NO_SYSLOG: c->syslog = 0; return -1;
     case OPT_SYSLOG_REMOTE: return set_str(&c->syslog_remote, arg) == 0 ? -1 : 1;
+    case OPT_SYSLOG_SOCKET: return set_str(&c->syslog_socket, arg) == 0 ? -1 : 1;
+    case OPT_SYSLOG_FACILITY: return set_str(&c->syslog_facility, arg) == 0 ? -1 : 1;
     case OPT_HMAC_KEY: return set_str(&c->hmac_key_file, arg) == 0 ? -1 : 1;
     case OPT_STATS_INTERVAL:
         return parse_uint(arg, 0, 86400, &c->stats_interval_s) == 0

@@ -40,6 +40,8 @@ typedef struct dlp_config {
     int syslog;                  /* -1 default (on live, off files), 0, 1 */
     char *syslog_remote;         /* --syslog-remote URL (RFC 5424 collector); NULL = none */
     char *hmac_key_file;
+    char *syslog_socket;         /* local syslog socket; NULL = /dev/log */
+    char *syslog_facility;       /* "local0" by default */
     unsigned stats_interval_s;   /* 0 = only at exit */
     bool log_all_flows;          /* a flow event for every flow, not only alerted ones */
     /* limits (limits.h defaults) */

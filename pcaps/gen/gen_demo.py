@@ -156,6 +156,15 @@ def main():
     http_exchange(cap, "10.0.0.22", "198.51.100.23", 45006, 80,
                   http_get("bank.example.com", "/statement"), http_response(statement),
                   isn=66_000)
+    # egress, raw TCP (no application protocol): a line-based export to a partner
+    export = ("EXPORT customer=\"Jane Doe\" ssn=" + SSN + " card=" + CARD_SPACED +
+              " iban=" + IBAN.replace(" ", "") + "\r\nEND\r\n").encode()
+    http_exchange(cap, "10.0.0.25", "203.0.113.60", 45008, 9000, export, b"ACK\r\n",
+                  isn=99_000)
+    # inside to inside, must not alert: an internal HR service receives the same data
+    http_exchange(cap, "10.0.0.21", "10.0.0.90", 45009, 8080,
+                  http_post("hr.corp.example", "/employees", apply),
+                  http_response(OK_HTML), isn=111_000)
     cap.write_pcap(out_path(outdir, "demo.pcap"))
 
 

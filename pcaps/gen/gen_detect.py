@@ -7,7 +7,7 @@ first copy, cut by a capture gap, carried in UDP datagrams, answered by an insid
 kept inside the home network, over IPv6. Every value is synthetic (pcaps/README.md)."""
 import sys
 
-from tcpgen import Capture, TcpSession, http_post, http_response, out_path, udp_send
+from tcpgen import Capture, Link, TcpSession, http_post, http_response, out_path, udp_send
 
 IN1, IN2 = "10.0.0.31", "10.0.0.32"
 OUT1, OUT2 = "198.51.100.40", "203.0.113.41"
@@ -126,10 +126,64 @@ def secrets_and_threshold(outdir):
     cap.write_pcap(out_path(outdir, "detect-secrets-and-threshold.pcap"))
 
 
+# Ten Luhn-valid card numbers of several brands, generated at random for these tests
+# (not the published test numbers, which a later rule set may suppress).
+TEN_CARDS = [b"4526018159083012", b"4661318609139090", b"5396030824628190",
+             b"2231482199351815", b"379093786579753", b"6011432319487574",
+             b"3541491186252764", b"36018955597976", b"6212114710497465072",
+             b"4529170342366718"]
+
+
+def one_byte_segments(outdir):
+    """A card number and an SSN sent one byte per segment."""
+    cap = Capture()
+    s = TcpSession(cap, IN1, OUT1, 46030, 8000, mss=1)
+    s.handshake()
+    s.send("c", b"card=" + CARD + b";ssn=" + SSN + b";\n", ack_every=4, mss=1)
+    s.close()
+    cap.write_pcap(out_path(outdir, "detect-one-byte-segments.pcap"))
+
+
+def vlan_tagged(outdir):
+    """An 802.1Q-tagged egress flow carrying an IBAN and a card."""
+    cap = Capture(link=Link("ether", vlans=[42]))
+    body = b"iban=GB82 WEST 1234 5698 7654 32\ncard=" + CARD + b"\n"
+    exchange(cap, IN1, OUT1, 46031, 80, http_post("bank.example.com", "/t", body, "text/plain"))
+    cap.write_pcap(out_path(outdir, "detect-vlan.pcap"))
+
+
+def invalid_values(outdir):
+    """Look-alikes that must not alert: Luhn-invalid and unassigned card numbers, SSNs the
+    SSA never issues or that are published fakes, an IBAN with a wrong check digit, a
+    broken e-mail address."""
+    body = (b"order 4539148803436468 (Luhn fails), ref 1234567812345678, part 9999-8888-7777-6666\n"
+            b"ssn 078-05-1120; 987-65-4321; 000-12-3456; 666-12-3456; 912-34-5678; 123-45-6789; "
+            b"536-00-8417; 536-22-0000\n"
+            b"iban GB82 WEST 1234 5698 7654 33\n"
+            b"mail jane.doe@localhost, x@1.2.3.4\n")
+    cap = Capture()
+    exchange(cap, IN1, OUT1, 46032, 80, http_post("forms.example.com", "/f", body, "text/plain"))
+    cap.write_pcap(out_path(outdir, "detect-invalid-values.pcap"))
+
+
+def ten_cards(outdir):
+    """Ten different card numbers in one segment of one flow, then two of them again."""
+    cap = Capture()
+    body = b"\n".join(b"card %d: %s" % (i, c) for i, c in enumerate(TEN_CARDS)) + b"\n"
+    s = TcpSession(cap, IN1, OUT1, 46033, 80)
+    s.handshake()
+    s.send("c", http_post("shop.example.com", "/bulk", body, "text/plain"))
+    s.send("c", b"repeat " + TEN_CARDS[0] + b" " + TEN_CARDS[3] + b"\n")
+    s.send("s", OK)
+    s.close()
+    cap.write_pcap(out_path(outdir, "detect-ten-cards.pcap"))
+
+
 def main():
     outdir = sys.argv[1]
     for gen in (card_out_of_order, conflicting_retransmission, gap_splits_value, udp_datagrams,
-                inside_server_leaks, internal_and_ipv6, secrets_and_threshold):
+                inside_server_leaks, internal_and_ipv6, secrets_and_threshold, one_byte_segments,
+                vlan_tagged, invalid_values, ten_cards):
         gen(outdir)
 
 

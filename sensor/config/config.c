@@ -46,6 +46,9 @@ dlp_rc_t dlp_config_init(dlp_config_t *c)
         return rc;
     c->workers = ncpu > 0 ? (unsigned)ncpu : 1;
     c->syslog = -1;
+    c->syslog_facility = strdup("local0");
+    if (c->syslog_facility == NULL)
+        return DLP_ENOMEM;
     c->flow_memcap = DLP_FLOW_MEMCAP;
     c->flow_timeout_us[0] = DLP_FLOW_TIMEOUT_TCP_NEW_US;
     c->flow_timeout_us[1] = DLP_FLOW_TIMEOUT_TCP_EST_US;
@@ -77,6 +80,8 @@ void dlp_config_fini(dlp_config_t *c)
     free(c->json_path);
     free(c->syslog_remote);
     free(c->hmac_key_file);
+    free(c->syslog_socket);
+    free(c->syslog_facility);
     dlp_cidr_set_fini(&c->home_net);
     memset(c, 0, sizeof(*c));
 }

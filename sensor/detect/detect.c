@@ -17,8 +17,11 @@
  * a flow carries thousands of addresses).
  *
  * Invariants: a (flow, rule) raises at most one dlp event, when its count of
- * distinct values first reaches the rule's threshold; values found later go
- * to the flow event (dlp_detect_flow_report).
+ * distinct values first reaches the rule's threshold; the event goes out at
+ * the end of that write (or of the next one, when candidates of the write
+ * still wait for their lookahead), so values that arrived together are
+ * reported together; values found later go to the flow event
+ * (dlp_detect_flow_report).
  *
  * Threading: one worker owns a dlp_detect_t and all its flows and streams.
  */
@@ -57,7 +60,12 @@ typedef struct rstate {
     struct rstate *next;
     uint32_t rule;
     uint32_t count;    /* distinct values */
-    uint8_t reported;  /* the dlp event was raised */
+    uint8_t reported;  /* the dlp event was raised (or is due) */
+    uint8_t due;       /* the threshold was met: the event goes out after this write */
+    uint8_t due_dir;
+    const void *due_src; /* the stream whose write met it (NULL: a block) */
+    uint64_t due_until;  /* ... and that write's end offset */
+    uint64_t due_ts;     /* packet time the threshold was met */
     uint8_t nm;
     dlp_ev_match_t m[DLP_EV_MAX_MATCHES];
     uint64_t *seen;    /* open-addressed set of fingerprints (0 = empty slot) */
@@ -68,6 +76,7 @@ struct dlp_detect_flow {
     dlp_ev_flowinfo_t fi;
     rstate_t *rules;
     uint16_t alerts;
+    uint16_t due;      /* rules with an event due */
     size_t mem;
 };
 
@@ -92,6 +101,7 @@ struct dlp_detect {
     dlp_detect_stream_t *cur;
     dlp_detect_flow_t *cur_flow;
     uint8_t cur_dir, cur_field;
+    uint64_t write_end; /* stream offset after the write being scanned */
     bool immediate; /* end of data: decide candidates now, on the callback's window */
     uint64_t now_us;
     uint8_t win[DLP_DETECT_PRE + DLP_MATCH_TAIL + DLP_DETECT_LOOKAHEAD];
@@ -219,7 +229,7 @@ static void raise_alert(dlp_detect_t *d, dlp_detect_flow_t *df, const rstate_t *
 
     memset(&ev, 0, sizeof(ev));
     ev.type = DLP_EV_DLP;
-    ev.ts_us = d->now_us;
+    ev.ts_us = rs->due_ts;
     oriented(&df->fi, dir, &ev.fl);
     fill_rule(&d->p.rules->rules[rs->rule], rs, &ev.u.rule);
     df->alerts++;
@@ -256,8 +266,14 @@ static void record_value(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_
     /* Nothing of the value may outlive this function but its mask and hash. */
     memset(norm, 0, sizeof(norm));
     if (!rs->reported && rs->count >= r->threshold) {
+        /* Not sent yet: the other values of this write join the event. */
         rs->reported = 1;
-        raise_alert(d, df, rs, dir);
+        rs->due = 1;
+        rs->due_dir = (uint8_t)dir;
+        rs->due_src = d->cur;
+        rs->due_until = d->write_end;
+        rs->due_ts = d->now_us;
+        df->due++;
     }
 }
 
@@ -275,6 +291,31 @@ static void decide(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_t fiel
         return;
     }
     record_value(d, df, dir, field, rule, win + vs, ve - vs, base + vs);
+}
+
+/*
+ * Sends the events that are due: all of them when 'settled' (a block, a gap,
+ * the end of a stream), else those whose write has been scanned past by the
+ * lookahead, so every candidate of that write has been decided and a value
+ * at the very end of a segment still makes it into the same event.
+ */
+static void flush_alerts(dlp_detect_t *d, dlp_detect_flow_t *df, const dlp_detect_stream_t *s,
+                         bool settled)
+{
+    uint64_t off;
+
+    if (df->due == 0)
+        return;
+    off = !settled && s != NULL && s->ms != NULL ? dlp_match_stream_offset(s->ms) : 0;
+    for (rstate_t *rs = df->rules; rs != NULL; rs = rs->next) {
+        if (!rs->due)
+            continue;
+        if (!settled && rs->due_src == s && off < rs->due_until + DLP_DETECT_LOOKAHEAD)
+            continue;
+        rs->due = 0;
+        df->due--;
+        raise_alert(d, df, rs, rs->due_dir);
+    }
 }
 
 /* --- streams --------------------------------------------------------------- */
@@ -394,11 +435,13 @@ void dlp_detect_write(dlp_detect_t *d, dlp_detect_stream_t *s, const uint8_t *p,
         s->df->mem += dlp_match_stream_mem(s->ms);
     }
     begin(d, s, now_us);
+    d->write_end = dlp_match_stream_offset(s->ms) + n;
     if (s->npend > 0)
         finalize_ready(d, s, p, n, false);
     if (dlp_match_stream_scan(s->ms, d->scratch, p, n, on_match, d) != DLP_OK)
         dlp_stat_inc(d->p.stats, DLP_STAT_DETECT_SCAN_ERRORS);
     d->cur = NULL;
+    flush_alerts(d, s->df, s, false);
 }
 
 /* Decides everything pending, then lets the matcher deliver what it held
@@ -423,6 +466,7 @@ void dlp_detect_gap(dlp_detect_t *d, dlp_detect_stream_t *s, uint64_t len, uint6
         return;
     d->now_us = now_us;
     flush_stream(d, s, len, false);
+    flush_alerts(d, s->df, s, true);
 }
 
 void dlp_detect_close(dlp_detect_t *d, dlp_detect_stream_t *s, uint64_t now_us)
@@ -432,8 +476,10 @@ void dlp_detect_close(dlp_detect_t *d, dlp_detect_stream_t *s, uint64_t now_us)
     d->now_us = now_us;
     if (s->ms != NULL) {
         s->df->mem -= dlp_match_stream_mem(s->ms);
-        flush_stream(d, s, 0, true);
+        flush_stream(d, s, 0, true); /* frees s->ms */
+        s->ms = NULL;
     }
+    flush_alerts(d, s->df, s, true);
     if (s->pend != NULL)
         s->df->mem -= DLP_DETECT_PENDING * sizeof(*s->pend);
     s->df->mem -= sizeof(*s);
@@ -473,6 +519,7 @@ void dlp_detect_block(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, dlp_field
     d->now_us = now_us;
     if (dlp_match_block(d->p.matcher, d->scratch, p, n, off, on_match, d) != DLP_OK)
         dlp_stat_inc(d->p.stats, DLP_STAT_DETECT_SCAN_ERRORS);
+    flush_alerts(d, df, NULL, true);
 }
 
 /* --- flows ------------------------------------------------------------------ */

@@ -227,17 +227,20 @@ static void syslog_text(const dlp_event_t *ev, const char *src, const char *dst,
 {
     const dlp_ev_rule_t *r = &ev->u.rule;
     const char *lb = ev->fl.ipver == 6 ? "[" : "", *rb = ev->fl.ipver == 6 ? "]" : "";
-    int w = snprintf(buf, len, "%s: %u value%s from %s%s%s:%u to %s%s%s:%u:", r->name, r->count,
-                     r->count == 1 ? "" : "s", lb, src, rb, ev->fl.sport, lb, dst, rb,
-                     ev->fl.dport);
+    int w = snprintf(buf, len, "%s severity=%s %s%s%s:%u -> %s%s%s:%u app_proto=%s count=%u values=",
+                     r->name, dlp_severity_name(r->severity), lb, src, rb, ev->fl.sport, lb,
+                     dst, rb, ev->fl.dport, ev->fl.app_proto[0] ? ev->fl.app_proto : "unknown",
+                     r->count);
     size_t used = w > 0 ? (size_t)w : 0;
 
     for (unsigned i = 0; i < r->nmatches && i < DLP_EV_MAX_MATCHES && used < len; i++) {
-        w = snprintf(buf + used, len - used, "%s %s", i ? "," : "", r->m[i].masked);
+        w = snprintf(buf + used, len - used, "%s%s", i ? "," : "", r->m[i].masked);
         if (w < 0)
             break;
         used += (size_t)w;
     }
+    if (used < len)
+        snprintf(buf + used, len - used, " flow_id=%llu", (unsigned long long)ev->fl.flow_id);
 }
 
 /* Masked values only: the event record never holds raw ones. */
@@ -253,8 +256,12 @@ static void syslog_dlp(dlp_output_t *o, const dlp_event_t *ev)
     for (size_t i = 0; i < DLP_ARRAY_LEN(o->syslog); i++) {
         if (o->syslog[i] == NULL)
             continue;
+        /* The local line is for people: everything is in its text. The
+         * remote message carries the fields as structured data too. */
+        bool local = i == 0;
         dlp_rc_t rc = dlp_syslog_send(o->syslog[i], syslog_severity(ev->u.rule.severity),
-                                      ev->ts_us, "DLP_ALERT", sd, msg);
+                                      ev->ts_us, local ? NULL : "DLP_ALERT", local ? NULL : sd,
+                                      msg);
         if (rc == DLP_EINVAL) /* a bug here: every other failure is a counted drop */
             dlp_log_limited(&o->syslog_rl, DLP_LOG_WARN, "syslog: alert not sent: %s",
                             dlp_rc_str(rc));
@@ -379,8 +386,8 @@ static FILE *open_json(const char *path, char *err, size_t errlen)
 static bool open_syslog(dlp_output_t *o, const dlp_config_t *cfg, bool local, char *err,
                         size_t errlen)
 {
-    dlp_syslog_config_t lc = {.target = NULL}; /* /dev/log, RFC 3164, local4 */
-    dlp_syslog_config_t rc = {.target = cfg->syslog_remote};
+    dlp_syslog_config_t lc = {.target = cfg->syslog_socket, .facility = cfg->syslog_facility};
+    dlp_syslog_config_t rc = {.target = cfg->syslog_remote, .facility = cfg->syslog_facility};
 
     if (local) {
         o->syslog[0] = dlp_syslog_new(&lc, o->st, err, errlen);

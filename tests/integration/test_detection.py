@@ -136,6 +136,49 @@ class Streams(unittest.TestCase):
         self.assertNotIn("542523", json.dumps(r.events))
 
 
+    def test_one_byte_segments(self):
+        r = run("-r", pcap("detect-one-byte-segments.pcap"))
+        self.assertEqual(rules_of(dlp(r)), ["pii.credit_card", "pii.us_ssn"])
+        self.assertGreater(r.stats["tcp"]["segments"], 30)
+
+    def test_vlan(self):
+        r = run("-r", pcap("detect-vlan.pcap"))
+        self.assertEqual(rules_of(dlp(r)), ["pii.credit_card", "pii.iban"])
+        for e in dlp(r):
+            self.assertEqual(e["vlan"], [42])
+        iban = [e for e in dlp(r) if e["dlp"]["rule"] == "pii.iban"][0]
+        self.assertEqual(iban["dlp"]["matches"][0]["hmac"], hmac32("GB82WEST12345698765432"))
+        self.assertEqual(iban["dlp"]["matches"][0]["masked"], "GB82WE************5432")
+
+    def test_look_alikes_do_not_alert(self):
+        r = run("-r", pcap("detect-invalid-values.pcap"))
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual(dlp(r), [])
+        rules = r.stats["rules"]
+        # the patterns saw them, the validators refused them
+        self.assertGreaterEqual(rules["pii.credit_card"]["rejected"], 1)
+        self.assertGreaterEqual(rules["pii.us_ssn"]["rejected"], 8)
+        self.assertGreaterEqual(rules["pii.iban"]["rejected"], 1)
+        for k in ("pii.credit_card", "pii.us_ssn", "pii.iban", "pii.email"):
+            self.assertEqual(rules[k]["values"], 0, k)
+
+    def test_ten_cards_one_event(self):
+        cards = ["4526018159083012", "4661318609139090", "5396030824628190",
+                 "2231482199351815", "379093786579753", "6011432319487574",
+                 "3541491186252764", "36018955597976", "6212114710497465072",
+                 "4529170342366718"]
+        r = run("-r", pcap("detect-ten-cards.pcap"))
+        (e,) = dlp(r)
+        self.assertEqual(e["dlp"]["count"], 10)
+        self.assertEqual(sorted(m["hmac"] for m in e["dlp"]["matches"]),
+                         sorted(hmac32(c) for c in cards))
+        (f,) = r.of("flow")
+        (fr,) = f["dlp_rules"]
+        self.assertEqual(fr["count"], 10)   # the two repeated values are not new
+        self.assertEqual(len(fr["matches"]), 10)
+        self.assertEqual(r.stats["rules"]["pii.credit_card"]["values"], 10)
+
+
 class Direction(unittest.TestCase):
     def test_inside_server_answering_outside_client(self):
         r = run("-r", pcap("detect-inside-server-leaks.pcap"))
@@ -163,8 +206,10 @@ class Direction(unittest.TestCase):
         ports = {e["src_port"] for e in dlp(r)}
         self.assertIn(45004, ports)   # the card split across segments
         self.assertIn(45002, ports)   # SSN in JSON
-        self.assertNotIn(51000, ports)
-        self.assertNotIn(45006, ports)
+        self.assertIn(45008, ports)   # raw TCP, no application protocol
+        self.assertNotIn(51000, ports)  # inbound
+        self.assertNotIn(45006, ports)  # inbound (a response)
+        self.assertNotIn(45009, ports)  # inside to inside
 
 
 class Rules(unittest.TestCase):
@@ -228,6 +273,31 @@ class Rules(unittest.TestCase):
             r = run("-r", pcap("demo.pcap"), "-R", p2)
             self.assertEqual(r.status, 2)
             self.assertRegex(r.stderr, r"bad2\.yaml:7: rule test\.bad2: pattern 1: ")
+
+    def test_each_kind_of_rule_error(self):
+        head = "rules:\n  - id: %d\n    name: %s\n    description: d\n    category: linked\n" \
+               "    severity: low\n    patterns: ['abc%d']\n"
+        cases = [
+            ("unknown key", head % (1, "t.a", 1) + "    colour: red\n", r":8: rule t\.a: .*colour"),
+            ("wrong type", head % (1, "t.a", 1) + "    threshold: many\n", r":8: rule t\.a: .*threshold"),
+            ("bad validator", head % (1, "t.a", 1) + "    validator: nosuch\n", r":8: rule t\.a: .*nosuch"),
+            ("duplicate id", head % (1, "t.a", 1) + (head % (1, "t.b", 2)).replace("rules:\n", ""),
+             r"rule t\.b: .*(duplicate|already).*1"),
+            ("duplicate name", head % (1, "t.a", 1) + (head % (2, "t.a", 2)).replace("rules:\n", ""),
+             r"rule t\.a: .*(duplicate|already)"),
+            ("hyperscan", head.replace("abc%d", "(abc%d") % (1, "t.a", 1),
+             r":7: rule t\.a: pattern 1: "),
+            ("missing field", "rules:\n  - id: 3\n    name: t.c\n", r"rule t\.c: .*(missing|required)"),
+            ("yaml syntax", "rules: [\n", r"YAML"),
+        ]
+        with tempfile.TemporaryDirectory() as tmp:
+            for what, text, want in cases:
+                p = self.write(tmp, "e.yaml", text)
+                r = run("-r", pcap("demo.pcap"), "-R", p)
+                self.assertEqual(r.status, 2, (what, r.stderr))
+                self.assertEqual(r.events, [], what)
+                self.assertIn("e.yaml:", r.stderr, what)
+                self.assertRegex(r.stderr, want, what)
 
     def test_default_rules_are_the_bundled_ones(self):
         r = run("-r", pcap("demo.pcap"))

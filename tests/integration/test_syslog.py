@@ -30,18 +30,19 @@ class Syslog(unittest.TestCase):
         self.assertEqual(r.status, 0, r.stderr)
         self.assertEqual(len(msgs), r.stats["alerts"])
         self.assertEqual(r.stats["syslog"]["sent"], len(msgs))
-        card = [m for m in msgs if 'rule="pii.credit_card"' in m]
+        card = [m for m in msgs if 'rule="pii.credit_card"' in m and '45004' in m]
         self.assertEqual(len(card), 1)
         m = card[0]
-        # <PRI>1 TIMESTAMP HOST APP PROCID MSGID [SD] MSG ; local4 (20) * 8 + err (3)
-        self.assertRegex(m, r"^<163>1 2023-11-14T22:13:20\.\d{6}Z \S+ dlpsensor \d+ DLP_ALERT "
+        # <PRI>1 TIMESTAMP HOST APP PROCID MSGID [SD] MSG ; local0 (16) * 8 + err (3)
+        self.assertRegex(m, r"^<131>1 2023-11-14T22:13:20\.\d{6}Z \S+ dlpsensor \d+ DLP_ALERT "
                             r"\[dlp@32473 ")
         for k, v in (("rule_id", "1001"), ("severity", "high"), ("count", "1"),
                      ("src", "10.0.0.21"), ("src_port", "45004"), ("dest", "198.51.100.22"),
                      ("dest_port", "80"), ("proto", "TCP")):
             self.assertIn('%s="%s"' % (k, v), m)
-        self.assertRegex(m, r'flow_id="\d+"\] pii\.credit_card: 1 value from '
-                            r'10\.0\.0\.21:45004 to 198\.51\.100\.22:80: 453914\*{6}6467$')
+        self.assertRegex(m, r'flow_id="\d+"\] pii\.credit_card severity=high 10\.0\.0\.21:45004 '
+                            r'-> 198\.51\.100\.22:80 app_proto=unknown count=1 '
+                            r'values=453914\*{6}6467 flow_id=\d+$')
         for raw in ("4539148803436467", "536-22-8417", "jane.doe@example.com"):
             self.assertFalse(any(raw in x for x in msgs), raw)
 
@@ -61,7 +62,7 @@ class Syslog(unittest.TestCase):
         r = run("-r", pcap("demo.pcap"), "--syslog-remote", "tcp://127.0.0.1:%d" % port)
         self.assertEqual(r.status, 0, r.stderr)
         self.assertEqual(r.stats["syslog"]["sent"], 0)
-        self.assertEqual(r.stats["alerts"], 4)
+        self.assertEqual(r.stats["alerts"], 7)
 
 
 if __name__ == "__main__":

@@ -215,8 +215,11 @@ static void threshold_and_later_values(void **state)
     df = scan_text(f, "4539148803436467 4539148803436467 4111111111111111 ", 1000);
     assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 0);
     dlp_detect_flow_free(f->d, df);
-    /* a third distinct value raises one event; a fourth only counts */
+    /* a third distinct value raises one event; a fourth, well after it, only counts
+     * (values decided while the event waits for its write's lookahead would join it) */
     df = scan_text(f, "4539148803436467 4111111111111111 4012888888881881 4222222222222 "
+                      "................................................................."
+                      "................................................................."
                       "4916338506082832 x",
                    5);
     assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 1);
@@ -226,6 +229,23 @@ static void threshold_and_later_values(void **state)
     assert_int_equal(drain(f, DLP_EV_FLOW_RULE, ev, 4), 1);
     assert_int_equal(ev[0].u.rule.count, 4);
     assert_int_equal(ev[0].u.rule.nmatches, 4);
+    dlp_detect_flow_free(f->d, df);
+    fx_free(f);
+}
+
+static void values_of_one_write_share_the_event(void **state)
+{
+    fx_t *f = fx_new(NULL);
+    dlp_event_t ev[4];
+    dlp_detect_flow_t *df;
+
+    (void)state;
+    /* threshold 1 is met by the first card; the others arrive in the same write, the
+     * last one with too few bytes after it to be decided at once */
+    df = scan_text(f, "a 4539148803436467 b 4111111111111111 c 4012888888881881", 1000);
+    assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 1);
+    assert_int_equal(ev[0].u.rule.count, 3);
+    assert_int_equal(ev[0].u.rule.nmatches, 3);
     dlp_detect_flow_free(f->d, df);
     fx_free(f);
 }
@@ -405,6 +425,7 @@ int main(void)
         cmocka_unit_test(card_event_masked_and_hashed),
         cmocka_unit_test(email_counted_once_whatever_the_split),
         cmocka_unit_test(threshold_and_later_values),
+        cmocka_unit_test(values_of_one_write_share_the_event),
         cmocka_unit_test(gap_breaks_values),
         cmocka_unit_test(block_and_rule_stats),
         cmocka_unit_test(private_key_begin_line),
