@@ -36,6 +36,9 @@
 
 #include "match_int.h"
 
+/* Readable bytes Hyperscan may touch past the end of a scanned buffer. */
+#define DLP_MATCH_SLACK 64
+
 struct dlp_match_stream {
     const dlp_matcher_t *m;
     hs_stream_t *hs; /* NULL when the matcher has no patterns */
@@ -60,6 +63,7 @@ struct dlp_match_scratch {
     unsigned long long want_end;
     unsigned long long best;
     uint8_t win[DLP_MATCH_TAIL + DLP_MATCH_AFTER];
+    uint8_t pad[2 * DLP_MATCH_SLACK]; /* see near_page_end() */
 };
 
 dlp_match_scratch_t *dlp_match_scratch_new(const dlp_matcher_t *m)
@@ -227,6 +231,46 @@ static void set_call(dlp_match_scratch_t *s, const dlp_match_stream_t *st, const
     s->ctx = ctx;
 }
 
+/*
+ * Hyperscan 5.4's AVX512VBMI literal matcher reads up to 64 bytes past the
+ * end of the buffer it scans (vectorscan issue #322, fixed there in PR #333):
+ * harmless, unless the buffer ends right before an unmapped page, where it
+ * faults (tests/fuzz found it). True when 'end' is that close to a page
+ * boundary (4 KiB: larger pages are multiples of it).
+ */
+static bool near_page_end(const uint8_t *end)
+{
+    uintptr_t o = (uintptr_t)end & 4095u;
+
+    return o == 0 || o > 4096u - DLP_MATCH_SLACK;
+}
+
+static dlp_rc_t scan_piece(dlp_match_stream_t *st, dlp_match_scratch_t *s, const uint8_t *p,
+                           size_t c, dlp_match_cb cb, void *ctx)
+{
+    set_call(s, st, p, c, cb, ctx);
+    if (hs_scan_stream(st->hs, (const char *)p, (unsigned)c, 0, s->scan, on_stream_match, s) !=
+        HS_SUCCESS)
+        return DLP_EIO;
+    tail_push(st, p, c);
+    st->off += c;
+    return DLP_OK;
+}
+
+/* Scans p[0, c); a piece ending near a page boundary ends from a padded copy. */
+static dlp_rc_t scan_safe(dlp_match_stream_t *st, dlp_match_scratch_t *s, const uint8_t *p,
+                          size_t c, dlp_match_cb cb, void *ctx)
+{
+    size_t k = c < DLP_MATCH_SLACK ? c : DLP_MATCH_SLACK;
+
+    if (!near_page_end(p + c))
+        return scan_piece(st, s, p, c, cb, ctx);
+    if (c > k && scan_piece(st, s, p, c - k, cb, ctx) != DLP_OK)
+        return DLP_EIO;
+    memcpy(s->pad, p + c - k, k);
+    return scan_piece(st, s, s->pad, k, cb, ctx);
+}
+
 dlp_rc_t dlp_match_stream_scan(dlp_match_stream_t *st, dlp_match_scratch_t *s, const uint8_t *p,
                                size_t n, dlp_match_cb cb, void *ctx)
 {
@@ -239,12 +283,8 @@ dlp_rc_t dlp_match_stream_scan(dlp_match_stream_t *st, dlp_match_scratch_t *s, c
     while (n > 0) {
         size_t c = n < DLP_MATCH_CHUNK ? n : DLP_MATCH_CHUNK;
 
-        set_call(s, st, p, c, cb, ctx);
-        if (hs_scan_stream(st->hs, (const char *)p, (unsigned)c, 0, s->scan, on_stream_match, s) !=
-            HS_SUCCESS)
+        if (scan_safe(st, s, p, c, cb, ctx) != DLP_OK)
             return DLP_EIO;
-        tail_push(st, p, c);
-        st->off += c;
         p += c;
         n -= c;
     }
@@ -323,7 +363,8 @@ dlp_rc_t dlp_match_block(const dlp_matcher_t *m, dlp_match_scratch_t *s, const u
         return DLP_OK;
     if (s == NULL || s->m != m || cb == NULL)
         return DLP_EINVAL;
-    if (n > DLP_MATCH_CHUNK)
+    /* (the stream path pads a buffer ending near a page boundary: see scan_safe) */
+    if (n > DLP_MATCH_CHUNK || near_page_end(p + n))
         return block_by_stream(m, s, p, n, off, cb, ctx);
     s->st = NULL;
     s->cur = p;

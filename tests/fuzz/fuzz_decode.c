@@ -6,11 +6,9 @@
  * every rebuilt datagram is decoded again. Checks the decoder's invariants
  * (offsets within caplen) and the table's memcap; ASan/UBSan do the rest.
  *
- * Not wired into CMake (tests/CMakeLists.txt has no fuzz/ entry yet). Build:
- *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
- *     -Iinclude tests/fuzz/fuzz_decode.c sensor/decode/decode.c \
- *     sensor/decode/defrag.c sensor/core/hash.c sensor/stats/stats.c -o fuzz_decode
- *   ./fuzz_decode -max_len=2048
+ * Built by tests/fuzz/CMakeLists.txt: fuzz_decode_replay in every tree
+ * (ctest), the libFuzzer binary fuzz_decode with clang and -DDLP_FUZZ=ON:
+ *   build-fuzz/tests/fuzz/fuzz_decode -max_len=2048 NEW_DIR tests/fuzz/corpus/decode
  */
 #include <stdint.h>
 #include <stdlib.h>
