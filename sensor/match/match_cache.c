@@ -31,11 +31,11 @@
 #include "match_int.h"
 
 #define CACHE_MAGIC "DLPHSDB\n"
-#define CACHE_FORMAT 2u
+#define CACHE_FORMAT 3u
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define KEY_FORMAT                                                                                 \
-    "dlpsensor-match-cache/2 tail=" STR(DLP_MATCH_TAIL) " stream+block-som+per-pattern"
+    "dlpsensor-match-cache/3 tail=" STR(DLP_MATCH_TAIL) " stream-som-small+block-som"
 
 typedef struct cache_hdr {
     char magic[8];

@@ -7,16 +7,18 @@
  * something with HS_FLAG_UTF8, and UTF-8 mode has undefined results on
  * binary traffic (research/technical.md 2.3).
  *
- * Databases (match_int.h): streaming without SOM (small state, finds match
- * ends); block with SOM_LEFTMOST over all patterns (dlp_match_block); and
- * one block SOM database per pattern, re-scanned over a short window to
- * find a stream match's start. A pattern is accepted only if its matches
- * are non-empty and at most DLP_MATCH_MAX_WIDTH bytes: the window re-scan
- * recovers a start only inside the tail.
+ * Databases (match_int.h): streaming and block, both with SOM_LEFTMOST, so
+ * every match comes with its start. (Measured against a stream database
+ * without SOM plus a re-scan of a window for each match's start, on the
+ * bench capture: the same matches, 27-35 % less CPU on match-dense
+ * traffic, equal on sparse text, 14 bytes more state per stream; see the
+ * detection issue's note.) A pattern is accepted only if its matches are
+ * non-empty and at most DLP_MATCH_MAX_WIDTH bytes, so a match and its
+ * context fit in the tail the stream keeps.
  *
  * Errors: Hyperscan stops at the first bad expression of a multi-compile,
  * so every expression is first checked alone (hs_expression_info), then
- * compiled alone with SOM (which it needs anyway), and if a multi-compile
+ * compiled alone in the stream SOM mode, and if a multi-compile
  * still fails, each expression is compiled alone in that mode, so that
  * every bad one is reported as "FILE:LINE: rule NAME: pattern N: MESSAGE".
  *
@@ -103,8 +105,7 @@ static bool collect(build_t *b, dlp_matcher_t *m)
         }
     }
     m->npat = in->n = k;
-    m->ndb = k + 2;
-    m->pdb = m->db + DLP_MATCH_DB_PAT0;
+    m->ndb = DLP_MATCH_NDB;
     return true;
 }
 
@@ -184,18 +185,21 @@ static void report(build_t *b, const dlp_matcher_t *m, unsigned k, const hs_comp
 }
 
 /*
- * One block SOM database per pattern. A pattern that fails here but
- * compiles without SOM gets the hint; one that fails both, the plain error.
+ * Each pattern alone, in the stream SOM mode, to name every bad one. A
+ * pattern that fails here but compiles without SOM gets the hint; one that
+ * fails both, the plain error.
  */
 static void compile_per_pattern(build_t *b, dlp_matcher_t *m)
 {
     for (unsigned k = 0; k < m->npat; k++) {
         hs_compile_error_t *ce = NULL, *ce_plain = NULL;
-        hs_database_t *plain;
+        hs_database_t *plain, *one;
 
-        m->pdb[k] = try_one(b, k, HS_MODE_BLOCK, HS_FLAG_SOM_LEFTMOST, &ce);
-        if (m->pdb[k] != NULL)
+        one = try_one(b, k, DLP_MATCH_STREAM_MODE, HS_FLAG_SOM_LEFTMOST, &ce);
+        if (one != NULL) {
+            hs_free_database(one);
             continue;
+        }
         plain = try_one(b, k, HS_MODE_STREAM, 0, &ce_plain);
         report(b, m, k, plain != NULL ? ce : ce_plain, plain != NULL ? SOM_HINT : "");
         hs_free_database(plain);
@@ -258,7 +262,10 @@ static bool compile_all(build_t *b, dlp_matcher_t *m)
     uint64_t t0 = dlp_time_mono_ns();
 
     compile_per_pattern(b, m);
-    m->db[DLP_MATCH_DB_STREAM] = compile_mode(b, m, HS_MODE_STREAM, 0);
+    if (b->nerr > 0)
+        return false;
+    m->db[DLP_MATCH_DB_STREAM] =
+        compile_mode(b, m, DLP_MATCH_STREAM_MODE, HS_FLAG_SOM_LEFTMOST);
     if (b->nerr > 0)
         return false;
     m->db[DLP_MATCH_DB_BLOCK] = compile_mode(b, m, HS_MODE_BLOCK, HS_FLAG_SOM_LEFTMOST);
@@ -300,29 +307,26 @@ static bool build_cached(build_t *b, dlp_matcher_t *m, const char *cache_dir)
     return true;
 }
 
-/* Scratch prototypes (scan: stream + block; som: every per-pattern DB) and the sizes. */
+/* The scratch prototype (valid for both databases) and the sizes. */
 static bool alloc_protos(dlp_matcher_t *m)
 {
-    size_t a = 0, c = 0;
+    size_t a = 0;
 
     m->sdb = m->db[DLP_MATCH_DB_STREAM];
     m->bdb = m->db[DLP_MATCH_DB_BLOCK];
-    if (hs_alloc_scratch(m->sdb, &m->proto[0]) != HS_SUCCESS ||
-        hs_alloc_scratch(m->bdb, &m->proto[0]) != HS_SUCCESS)
+    if (hs_alloc_scratch(m->sdb, &m->proto) != HS_SUCCESS ||
+        hs_alloc_scratch(m->bdb, &m->proto) != HS_SUCCESS)
         return false;
     m->info.db_bytes = 0;
     for (unsigned i = 0; i < m->ndb; i++) {
-        if (i >= DLP_MATCH_DB_PAT0 && hs_alloc_scratch(m->db[i], &m->proto[1]) != HS_SUCCESS)
-            return false;
         if (hs_database_size(m->db[i], &a) != HS_SUCCESS)
             return false;
         m->info.db_bytes += a;
     }
     if (hs_stream_size(m->sdb, &m->info.stream_bytes) != HS_SUCCESS ||
-        hs_scratch_size(m->proto[0], &a) != HS_SUCCESS ||
-        hs_scratch_size(m->proto[1], &c) != HS_SUCCESS)
+        hs_scratch_size(m->proto, &a) != HS_SUCCESS)
         return false;
-    m->info.scratch_bytes = a + c;
+    m->info.scratch_bytes = a;
     return true;
 }
 
@@ -374,8 +378,7 @@ void dlp_matcher_free(dlp_matcher_t *m)
 {
     if (m == NULL)
         return;
-    hs_free_scratch(m->proto[0]);
-    hs_free_scratch(m->proto[1]);
+    hs_free_scratch(m->proto);
     for (unsigned i = 0; m->db != NULL && i < m->ndb; i++)
         hs_free_database(m->db[i]);
     free(m->db);

@@ -28,23 +28,22 @@ typedef struct dlp_match_pat {
 } dlp_match_pat_t;
 
 /*
- * db[] holds, in this order: the stream database (no SOM), the block SOM
- * database of all patterns (dlp_match_block), then one block SOM database
- * per pattern (the window re-scans: scanning one pattern over a window
- * costs a third of scanning all of them when the window is wide).
+ * db[] holds, in this order: the stream database and the block database
+ * (dlp_match_block), both reporting where matches start (SOM_LEFTMOST;
+ * the stream one with the small horizon: starts up to 2^16 bytes back).
  */
 #define DLP_MATCH_DB_STREAM 0
 #define DLP_MATCH_DB_BLOCK 1
-#define DLP_MATCH_DB_PAT0 2
+#define DLP_MATCH_NDB 2
+#define DLP_MATCH_STREAM_MODE (HS_MODE_STREAM | HS_MODE_SOM_HORIZON_SMALL)
 
 struct dlp_matcher {
     const dlp_ruleset_t *rs;
     hs_database_t **db;  /* ndb = npat + 2 entries; NULL when no patterns */
     hs_database_t *sdb;  /* db[DLP_MATCH_DB_STREAM] */
     hs_database_t *bdb;  /* db[DLP_MATCH_DB_BLOCK] */
-    hs_database_t **pdb; /* db + DLP_MATCH_DB_PAT0, indexed by pattern id */
     unsigned ndb;
-    hs_scratch_t *proto[2]; /* prototypes cloned by dlp_match_scratch_new */
+    hs_scratch_t *proto;    /* prototype cloned by dlp_match_scratch_new */
     dlp_match_pat_t *pat;
     unsigned npat;
     dlp_matcher_info_t info;
