@@ -81,8 +81,8 @@ static const char *const cities[16] = {"Berlin", "Madrid", "Rome",   "Paris",  "
                                        "Lyon",   "Munich", "Porto",  "Zurich"};
 static const char *const tlds[4] = {"example.com", "example.net", "example.org", "example"};
 static const char *const agents[4] = {
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/120.0.0.0 Safari/537.36",
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/120.0.0.0 Safari/537.36"),
     "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0", "curl/7.88.1",
     "python-requests/2.31.0"};
 
