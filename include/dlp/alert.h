@@ -31,7 +31,15 @@
  * NOTE: when adding one, add its name to dlp_field_name().
  */
 typedef enum {
-    DLP_FIELD_RAW = 0,
+    DLP_FIELD_RAW = 0,          /* "raw": a stream no decoder claimed */
+    DLP_FIELD_HTTP_URI,         /* "http.uri" */
+    DLP_FIELD_HTTP_HEADER,      /* "http.header" */
+    DLP_FIELD_HTTP_BODY,        /* "http.body" (parts of multipart bodies too) */
+    DLP_FIELD_SMTP_HEADER,      /* "smtp.header" */
+    DLP_FIELD_SMTP_BODY,        /* "smtp.body" */
+    DLP_FIELD_SMTP_ATTACHMENT,  /* "smtp.attachment" */
+    DLP_FIELD_FTP_DATA,         /* "ftp.data" */
+    DLP_FIELD_DNS_QUERY,        /* "dns.query" */
     DLP_FIELD__COUNT
 } dlp_field_t;
 
@@ -56,8 +64,9 @@ typedef struct dlp_ev_match {
     uint64_t offset;                 /* in the decoded stream */
     char masked[48];
     char hmac[33];                   /* 32 hex digits */
-    uint8_t field;                   /* where it was found (app layer) */
+    uint8_t field;                   /* where it was found (dlp_field_t) */
     uint8_t dir;                     /* 0 from the initiator */
+    char name[64];                   /* file name of the attachment or part, or "" */
 } dlp_ev_match_t;
 
 typedef struct dlp_ev_flowinfo {

@@ -47,6 +47,16 @@
 #define DLP_DETECT_MAX_DISTINCT 1024  /* distinct values remembered per (flow, rule) */
 #define DLP_DETECT_VALUE_MAX 256      /* longest value normalized and hashed */
 
+/* --- application layer ------------------------------------------------------- */
+#define DLP_CLASSIFY_MAX_PACKETS 32       /* packets fed to nDPI per flow before it gives up */
+#define DLP_APP_LINE_MAX 8192             /* request/status/command/header line */
+#define DLP_APP_HEADER_BLOCK_MAX (64u * 1024) /* all headers of one message */
+#define DLP_APP_MIME_DEPTH_MAX 8          /* nested multiparts */
+#define DLP_APP_DECOMP_MAX (64ULL * 1024 * 1024) /* decompressed bytes per body */
+#define DLP_APP_DECOMP_RATIO_MAX 100      /* decompressed / compressed bytes */
+#define DLP_APP_CHAIN_MAX 5               /* stages in one decoding chain */
+#define DLP_APP_SNIFF_BYTES 16            /* bytes of a direction looked at to choose a decoder */
+
 /* --- events ------------------------------------------------------------------ */
 #define DLP_EVENT_RING_SLOTS 4096               /* worker -> output records */
 

@@ -6,7 +6,17 @@
 
 const char *dlp_field_name(dlp_field_t f)
 {
-    static const char *const names[DLP_FIELD__COUNT] = {"raw"};
+    static const char *const names[DLP_FIELD__COUNT] = {
+        [DLP_FIELD_RAW] = "raw",
+        [DLP_FIELD_HTTP_URI] = "http.uri",
+        [DLP_FIELD_HTTP_HEADER] = "http.header",
+        [DLP_FIELD_HTTP_BODY] = "http.body",
+        [DLP_FIELD_SMTP_HEADER] = "smtp.header",
+        [DLP_FIELD_SMTP_BODY] = "smtp.body",
+        [DLP_FIELD_SMTP_ATTACHMENT] = "smtp.attachment",
+        [DLP_FIELD_FTP_DATA] = "ftp.data",
+        [DLP_FIELD_DNS_QUERY] = "dns.query",
+    };
     return (unsigned)f < DLP_FIELD__COUNT ? names[f] : "unknown";
 }
 

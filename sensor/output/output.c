@@ -106,6 +106,8 @@ static json_t *matches_json(const dlp_ev_rule_t *r)
         json_object_set_new(o, "hmac", json_string(m->hmac));
         json_object_set_new(o, "offset", json_integer((json_int_t)m->offset));
         json_object_set_new(o, "field", json_string(dlp_field_name(m->field)));
+        if (m->name[0] != '\0')
+            json_object_set_new(o, "filename", json_string(m->name));
         json_array_append_new(a, o);
     }
     return a;
