@@ -22,6 +22,7 @@
 #ifndef DLP_REASM_H
 #define DLP_REASM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -112,6 +113,14 @@ DLP_MUST_CHECK dlp_rc_t dlp_reasm_segment(dlp_reasm_t *r, dlp_tcp_session_t *s, 
  */
 void dlp_reasm_session_close(dlp_reasm_t *r, dlp_tcp_session_t *s,
                              const dlp_reasm_sink_t *sink, void *ctx);
+
+/*
+ * Whether direction 'dir' keeps the last retain_bytes delivered bytes to
+ * compare retransmissions with (default: yes). A direction nobody inspects
+ * can do without: its conflicting retransmissions are then counted as
+ * plain ones, and it costs no ring (a 2 KiB allocation per direction).
+ */
+void dlp_reasm_session_set_retain(dlp_tcp_session_t *s, int dir, bool retain);
 
 dlp_tcp_state_t dlp_reasm_state(const dlp_tcp_session_t *s);
 /* Bytes this session holds (struct, held segments, retained tails). */

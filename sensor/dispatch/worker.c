@@ -295,6 +295,8 @@ static bool handle_tcp(dlp_worker_t *w, dlp_flow_t *f, wflow_t *wf, int dir,
             dlp_stat_inc(&w->stats, DLP_STAT_FLOW_ALLOC_FAIL);
             return true;
         }
+        for (int d = 0; d < 2; d++)
+            dlp_reasm_session_set_retain(wf->tcp, d, wf->dir[d].egress);
     }
     rc = dlp_reasm_segment(w->reasm, wf->tcp, dir, p, &stream_sink, wf);
     if (rc == DLP_DONE)

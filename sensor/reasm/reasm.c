@@ -76,6 +76,7 @@ typedef struct dir {
     uint8_t ack_ok;
     uint8_t data; /* carried payload */
     uint8_t tail_failed;
+    uint8_t no_retain; /* the caller does not inspect this direction */
     dlp_reasm_dir_info_t info;
 } dir_t;
 
@@ -189,7 +190,7 @@ static void ring_copy_in(dir_t *d, uint64_t off, const uint8_t *p, size_t n)
 static void retain(const call_t *c, dir_t *d, const uint8_t *p, size_t n)
 {
     if (d->tail == NULL) {
-        if (d->tail_failed || c->r->cfg.retain_bytes == 0)
+        if (d->tail_failed || d->no_retain || c->r->cfg.retain_bytes == 0)
             return;
         d->tail = malloc(c->r->cfg.retain_bytes);
         if (d->tail == NULL) {
@@ -824,6 +825,11 @@ void dlp_reasm_session_close(dlp_reasm_t *r, dlp_tcp_session_t *s, const dlp_rea
         free(s->d[dir].tail);
     }
     free(s);
+}
+
+void dlp_reasm_session_set_retain(dlp_tcp_session_t *s, int dir, bool retain)
+{
+    s->d[dir & 1].no_retain = !retain;
 }
 
 dlp_tcp_state_t dlp_reasm_state(const dlp_tcp_session_t *s)
