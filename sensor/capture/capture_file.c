@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -34,8 +35,15 @@ typedef struct file_capture {
     char *bpf;  /* owned copy, or NULL */
     size_t idx; /* file being read, or next to open */
     pcap_t *cur;
+    char *iobuf; /* stdio buffer of cur's file */
     int linktype;
 } file_capture_t;
+
+/*
+ * libpcap reads files through stdio, whose default buffer is 4 KiB: a
+ * system call per 4 KiB. A large buffer cuts the reader's time noticeably.
+ */
+#define FILE_IOBUF (1u << 20)
 
 enum { MAGIC_LEN = 4 };
 
@@ -240,9 +248,33 @@ out:
 static void end_file(file_capture_t *fc)
 {
     if (fc->cur != NULL)
-        pcap_close(fc->cur);
+        pcap_close(fc->cur); /* closes the FILE: its buffer is free after */
     fc->cur = NULL;
+    free(fc->iobuf);
+    fc->iobuf = NULL;
     fc->idx++;
+}
+
+/* Opens path for reading with a FILE_IOBUF stdio buffer (fc->iobuf). */
+static pcap_t *open_buffered(file_capture_t *fc, const char *path, char *ebuf)
+{
+    FILE *f = fopen(path, "rb");
+    pcap_t *p;
+
+    if (f == NULL) {
+        snprintf(ebuf, PCAP_ERRBUF_SIZE, "%s", strerror(errno));
+        return NULL;
+    }
+    fc->iobuf = malloc(FILE_IOBUF);
+    if (fc->iobuf != NULL)
+        setvbuf(f, fc->iobuf, _IOFBF, FILE_IOBUF);
+    p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
+    if (p == NULL) {
+        fclose(f);
+        free(fc->iobuf);
+        fc->iobuf = NULL;
+    }
+    return p;
 }
 
 /* A file that passed check_file() may still have changed since: not fatal. */
@@ -251,7 +283,7 @@ static bool open_current(file_capture_t *fc)
     const char *path = fc->paths[fc->idx];
     char ebuf[PCAP_ERRBUF_SIZE] = "";
     char msg[PCAP_ERRBUF_SIZE + 256];
-    pcap_t *p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
+    pcap_t *p = open_buffered(fc, path, ebuf);
 
     if (p == NULL) {
         dlp_log(DLP_LOG_WARN, "%s: %s", path, ebuf);
@@ -262,6 +294,8 @@ static bool open_current(file_capture_t *fc)
         dlp_log(DLP_LOG_WARN, "%s: %s", path, msg);
         dlp_capture__count(&fc->base, DLP_STAT_CAP_READ_ERRORS, 1);
         pcap_close(p);
+        free(fc->iobuf);
+        fc->iobuf = NULL;
         return false;
     }
     fc->cur = p;
@@ -315,6 +349,7 @@ static void file_close(dlp_capture_t *c)
 
     if (fc->cur != NULL)
         pcap_close(fc->cur);
+    free(fc->iobuf);
     for (size_t i = 0; i < c->nfiles; i++)
         free(fc->paths[i]);
     free(fc->paths);
