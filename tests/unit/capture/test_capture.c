@@ -731,7 +731,7 @@ static void committed_captures_frames_and_link_types(void **state)
         {"tcp-many-flows-timeouts.pcap", 584, 1},
         {"udp-dns.pcap", 10, 1},
         {"pcapng-mixed.pcapng", 12, 1},
-        {"demo.pcap", 108, 1},
+        {"demo.pcap", 128, 1},
         {"bad/header-only.pcap", 0, 1},
     };
     dlp_frame_t f;
