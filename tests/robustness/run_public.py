@@ -17,8 +17,19 @@ import time
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import robust  # noqa: E402
 
-PUBLIC = os.environ.get("DLP_PUBLIC_PCAPS") or os.path.abspath(
-    os.path.join(robust.SRC, "..", "shared", "pcaps-public"))
+def find_public():
+    """DLP_PUBLIC_PCAPS, else ../shared/pcaps-public next to the source tree, else the
+    workplace's shared directory (a clean clone may live elsewhere)."""
+    if os.environ.get("DLP_PUBLIC_PCAPS"):
+        return os.environ["DLP_PUBLIC_PCAPS"]
+    for cand in (os.path.join(robust.SRC, "..", "shared", "pcaps-public"),
+                 "/work/shared/pcaps-public"):
+        if os.path.exists(os.path.join(cand, "MANIFEST.tsv")):
+            return os.path.abspath(cand)
+    return os.path.abspath(os.path.join(robust.SRC, "..", "shared", "pcaps-public"))
+
+
+PUBLIC = find_public()
 
 
 def manifest_paths(manifest):
