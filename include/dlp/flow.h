@@ -88,6 +88,7 @@ typedef struct dlp_flow_config {
     uint64_t timeout_us[DLP_FLOW_TC__COUNT];
     bool vlan_in_key;
     uint64_t id_seed;                       /* same seed -> same flow_ids */
+    uint64_t hash_seed;                     /* bucket hash seed; 0 = random */
 } dlp_flow_config_t;
 
 void dlp_flow_config_default(dlp_flow_config_t *c);
@@ -129,6 +130,17 @@ void dlp_flow_table_free(dlp_flow_table_t *t);
  */
 dlp_flow_t *dlp_flow_table_get(dlp_flow_table_t *t, const dlp_packet_t *p, int *dir,
                                bool *created);
+
+/*
+ * The same, for a caller that already made the packet's key (src_ep as
+ * dlp_flow_key_make returned) and its hash, dlp_flow_key_hash(key, seed)
+ * with this table's seed: the reader does it, off the worker's path.
+ */
+dlp_flow_t *dlp_flow_table_get_keyed(dlp_flow_table_t *t, const dlp_packet_t *p,
+                                     const dlp_flow_key_t *key, int src_ep, uint32_t hash,
+                                     int *dir, bool *created);
+uint32_t dlp_flow_key_hash(const dlp_flow_key_t *k, uint64_t seed);
+uint64_t dlp_flow_table_seed(const dlp_flow_table_t *t);
 
 /* Moves f to timeout class c (young end). */
 void dlp_flow_set_class(dlp_flow_table_t *t, dlp_flow_t *f, dlp_flow_tclass_t c);

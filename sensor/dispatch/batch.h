@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "dlp/limits.h"
+#include "dlp/flow.h"
 #include "dlp/packet.h"
 
 enum { REC_PKT = 1, REC_TICK = 2, REC_END = 3 };
@@ -26,6 +27,9 @@ typedef struct rec_hdr {
 typedef struct rec_pkt {
     rec_hdr_t h;
     dlp_packet_t pkt; /* pkt.data is fixed up by the worker to the copy below */
+    dlp_flow_key_t key; /* made by the reader: the worker's flow lookup is a probe */
+    uint32_t key_hash;
+    int32_t src_ep;
     uint8_t frame[];
 } rec_pkt_t;
 

@@ -20,6 +20,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/random.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,8 @@
 #include "dlp/alert.h"
 #include "dlp/defrag.h"
 #include "dlp/detect.h"
+#include "dlp/flow.h"
+#include "dlp/hash.h"
 #include "dlp/log.h"
 #include "dlp/mem.h"
 #include "dlp/packet.h"
@@ -52,6 +55,7 @@ struct dlp_dispatch {
     unsigned n;
     _Atomic uint64_t now_us;
     uint64_t last_tick_us;
+    uint64_t seed; /* per run: worker choice and flow-table buckets */
 };
 
 /* --- batches ----------------------------------------------------------- */
@@ -142,10 +146,31 @@ static void advance_clock(dlp_dispatch_t *d, uint64_t ts)
 
 /* --- packets ------------------------------------------------------------- */
 
+/*
+ * The worker of a packet: by its pair of addresses, in either order, so
+ * that every connection between two hosts - an FTP control connection and
+ * its data connections among them - meets in one worker, and the
+ * association of the two never depends on timing between threads (Zeek's
+ * clusters balance on the address pair for the same reason). Seeded per
+ * run: the spread cannot be aimed at.
+ */
+static uint32_t worker_of(const dlp_dispatch_t *d, const dlp_packet_t *p)
+{
+    const uint8_t *a = p->src, *b = p->dst;
+    uint64_t h;
+
+    if (memcmp(a, b, 16) > 0) {
+        a = p->dst;
+        b = p->src;
+    }
+    h = dlp_hash_bytes(a, 16, d->seed);
+    h = dlp_hash_mix64(h ^ dlp_hash_bytes(b, 16, d->seed));
+    return (uint32_t)(((h >> 32) * d->n) >> 32);
+}
+
 static void send_packet(dlp_dispatch_t *d, const dlp_packet_t *p)
 {
-    uint64_t h = dlp_packet_flow_hash(p);
-    wslot_t *ws = &d->ws[(uint32_t)(((h >> 32) * d->n) >> 32)];
+    wslot_t *ws = &d->ws[worker_of(d, p)];
     uint32_t need = rec_align((uint32_t)sizeof(rec_pkt_t) + p->caplen);
     rec_pkt_t *r;
 
@@ -164,6 +189,8 @@ static void send_packet(dlp_dispatch_t *d, const dlp_packet_t *p)
     r->h.size = need;
     r->h.ts_us = p->ts_us;
     r->pkt = *p;
+    r->src_ep = dlp_flow_key_make(p, d->p.cfg->vlan_in_key, &r->key);
+    r->key_hash = dlp_flow_key_hash(&r->key, d->seed);
     memcpy(r->frame, p->data, p->caplen);
     ws->cur->used += need;
     ws->cur->npkts++;
@@ -346,6 +373,7 @@ static dlp_rc_t slot_init(dlp_dispatch_t *d, unsigned i)
         .matcher = d->p.matcher,
         .hmac_key = d->p.hmac_key,
         .hmac_key_len = d->p.hmac_key_len,
+        .hash_seed = d->seed,
     };
     ws->w = dlp_worker_new(&wp);
     return ws->w != NULL ? DLP_OK : DLP_ENOMEM;
@@ -360,6 +388,9 @@ dlp_dispatch_t *dlp_dispatch_new(const dlp_dispatch_params_t *p)
         goto fail;
     d->p = *p;
     d->n = p->workers ? p->workers : 1;
+    if (getrandom(&d->seed, sizeof(d->seed), GRND_NONBLOCK) != sizeof(d->seed))
+        d->seed = dlp_hash_mix64(dlp_time_now_us() ^ (uint64_t)(uintptr_t)d);
+    d->seed |= 1; /* 0 asks the flow table for its own */
     dlp_stats_init(&d->stats);
     dlp_defrag_config_default(&dc);
     dc.memcap = p->cfg->defrag_memcap;

@@ -27,6 +27,7 @@ typedef struct dlp_worker_params {
     const dlp_matcher_t *matcher;
     const uint8_t *hmac_key;
     size_t hmac_key_len;
+    uint64_t hash_seed; /* flow-table bucket hash, as the reader computes it */
 } dlp_worker_params_t;
 
 dlp_worker_t *dlp_worker_new(const dlp_worker_params_t *p);

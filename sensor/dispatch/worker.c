@@ -321,13 +321,16 @@ static void handle_udp(wflow_t *wf, int dir, const dlp_packet_t *p)
     recharge(w, wf);
 }
 
-static void process_packet(dlp_worker_t *w, const dlp_packet_t *p)
+static void process_packet(dlp_worker_t *w, const rec_pkt_t *r)
 {
+    const dlp_packet_t *p = &r->pkt;
+
     w->now_us = p->ts_us;
     for (int attempt = 0; attempt < 2; attempt++) {
         bool created = false;
         int dir = 0;
-        dlp_flow_t *f = dlp_flow_table_get(w->flows, p, &dir, &created);
+        dlp_flow_t *f = dlp_flow_table_get_keyed(w->flows, p, &r->key, r->src_ep, r->key_hash,
+                                                 &dir, &created);
         wflow_t *wf;
 
         if (f == NULL)
@@ -363,7 +366,7 @@ static bool process_batch(dlp_worker_t *w, dlp_batch_t *b)
         if (h->kind == REC_PKT) {
             rec_pkt_t *r = (rec_pkt_t *)h;
             r->pkt.data = r->frame;
-            process_packet(w, &r->pkt);
+            process_packet(w, r);
         } else if (h->kind == REC_TICK) {
             w->now_us = h->ts_us;
             dlp_flow_table_expire(w->flows, h->ts_us);
@@ -416,6 +419,7 @@ dlp_worker_t *dlp_worker_new(const dlp_worker_params_t *p)
     fc.memcap = cfg->flow_memcap / (cfg->workers ? cfg->workers : 1);
     memcpy(fc.timeout_us, cfg->flow_timeout_us, sizeof(fc.timeout_us));
     fc.vlan_in_key = cfg->vlan_in_key;
+    fc.hash_seed = p->hash_seed;
     w->flows = dlp_flow_table_new(&fc, &w->stats, on_flow_end, w);
     dlp_reasm_config_default(&rc);
     rc.ooo_bytes_dir = cfg->reasm_ooo_bytes_dir;

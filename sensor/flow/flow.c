@@ -377,7 +377,10 @@ dlp_flow_table_t *dlp_flow_table_new(const dlp_flow_config_t *c, dlp_stats_t *st
     /* Bucket placement is invisible in any output (ordering comes from the
      * lists), so a per-run random seed costs nothing and resists chain
      * flooding; the address is a fallback, not a secret. */
-    if (getrandom(&t->hash_seed, sizeof(t->hash_seed), GRND_NONBLOCK) != sizeof(t->hash_seed))
+    if (c->hash_seed != 0)
+        t->hash_seed = c->hash_seed;
+    else if (getrandom(&t->hash_seed, sizeof(t->hash_seed), GRND_NONBLOCK) !=
+             sizeof(t->hash_seed))
         t->hash_seed = dlp_hash_mix64((uint64_t)(uintptr_t)t ^ c->id_seed);
     mem_add(t, (uint64_t)BUCKETS_INIT * sizeof(*t->buckets));
     return t;
@@ -406,11 +409,26 @@ void dlp_flow_table_free(dlp_flow_table_t *t)
     free(t);
 }
 
+uint32_t dlp_flow_key_hash(const dlp_flow_key_t *k, uint64_t seed)
+{
+    return (uint32_t)dlp_hash_bytes(k, sizeof(*k), seed);
+}
+
+uint64_t dlp_flow_table_seed(const dlp_flow_table_t *t) { return t->hash_seed; }
+
 dlp_flow_t *dlp_flow_table_get(dlp_flow_table_t *t, const dlp_packet_t *p, int *dir, bool *created)
 {
     dlp_flow_key_t k;
     int src_ep = dlp_flow_key_make(p, t->cfg.vlan_in_key, &k);
-    uint32_t h = key_hash(t, &k);
+
+    return dlp_flow_table_get_keyed(t, p, &k, src_ep, key_hash(t, &k), dir, created);
+}
+
+dlp_flow_t *dlp_flow_table_get_keyed(dlp_flow_table_t *t, const dlp_packet_t *p,
+                                     const dlp_flow_key_t *key, int src_ep, uint32_t h,
+                                     int *dir, bool *created)
+{
+    dlp_flow_key_t k = *key;
     dlp_flow_t *f = hash_find(t, &k, h);
     bool is_new = false;
 
