@@ -45,6 +45,26 @@ typedef enum {
 
 const char *dlp_field_name(dlp_field_t f);
 
+/*
+ * Why some bytes were not (fully) inspected; reported once per occurrence,
+ * summed per direction in the flow event ("inspection"), counted in stats.
+ * NOTE: when adding one, add its name to dlp_app_note_name() (alert/alert.c).
+ */
+typedef enum {
+    DLP_NOTE_GAP = 0,         /* bytes missing from the capture */
+    DLP_NOTE_ENCRYPTED,       /* TLS, STARTTLS, SSH...: content not inspectable */
+    DLP_NOTE_DECODER_ERROR,   /* malformed content: the decoder gave up on it */
+    DLP_NOTE_DECOMP_CAP,      /* decompressed output reached its cap */
+    DLP_NOTE_DECOMP_RATIO,    /* decompression ratio above the bomb bound */
+    DLP_NOTE_HEADER_CAP,      /* a header line or block over its bound */
+    DLP_NOTE_DEPTH_CAP,       /* MIME nesting or decoder chain too deep */
+    DLP_NOTE_UNSUPPORTED,     /* an encoding we do not decode (br, zstd, uuencode...) */
+    DLP_NOTE__COUNT
+} dlp_app_note_t;
+
+/* "gap", "encrypted", "decoder_error", ... */
+const char *dlp_app_note_name(dlp_app_note_t n);
+
 /* Per-rule counters, one block per worker, summed for the stats event. */
 typedef enum {
     DLP_RSTAT_CANDIDATES = 0, /* pattern matches */
@@ -76,6 +96,7 @@ typedef struct dlp_ev_flowinfo {
     uint8_t proto, ipver;
     uint16_t vlan[2];
     char app_proto[32];
+    char risks[160];                 /* nDPI flow risks, comma separated, or "" */
 } dlp_ev_flowinfo_t;
 
 typedef struct dlp_ev_rule {
@@ -88,6 +109,8 @@ typedef struct dlp_ev_rule {
 } dlp_ev_rule_t;
 
 typedef struct dlp_ev_dir {
+    uint32_t notes[DLP_NOTE__COUNT]; /* why bytes were not inspected: occurrences */
+    uint64_t uninspected_bytes;      /* bytes known not inspected (encrypted, skipped...) */
     uint64_t pkts, bytes;            /* frames, wire bytes */
     uint64_t stream_bytes;           /* reassembled (TCP) or datagram (UDP) bytes */
     uint64_t inspected_bytes;        /* bytes handed to detection */
@@ -99,6 +122,8 @@ typedef struct dlp_ev_dir {
 } dlp_ev_dir_t;
 
 typedef struct dlp_ev_flow {
+    char http_host[96];              /* Host header of the first request */
+    char tls_sni[96];                /* server name of a TLS/QUIC handshake (nDPI) */
     uint64_t start_us;
     uint8_t reason;                  /* dlp_flow_end_t */
     uint8_t flags;                   /* DLP_FLOW_F_* */

@@ -52,7 +52,8 @@ const _Atomic uint64_t *dlp_detect_rule_stats(const dlp_detect_t *d, size_t *nru
 
 /* Per flow; 'fi' in the flow's orientation (src = initiator). */
 dlp_detect_flow_t *dlp_detect_flow_new(dlp_detect_t *d, const dlp_ev_flowinfo_t *fi);
-void dlp_detect_flow_set_app(dlp_detect_flow_t *df, const char *app_proto);
+/* The flow's application label and nDPI risk names (either may be NULL: unchanged). */
+void dlp_detect_flow_set_app(dlp_detect_flow_t *df, const char *app_proto, const char *risks);
 uint16_t dlp_detect_flow_alerts(const dlp_detect_flow_t *df);
 size_t dlp_detect_flow_mem(const dlp_detect_flow_t *df);
 /*
@@ -63,9 +64,13 @@ void dlp_detect_flow_report(dlp_detect_t *d, dlp_detect_flow_t *df, uint64_t ts_
 /* Frees the flow state; its streams must be closed. Accepts NULL. */
 void dlp_detect_flow_free(dlp_detect_t *d, dlp_detect_flow_t *df);
 
-/* A logical stream of direction 'dir' (0 from the initiator). NULL when no memory. */
+/*
+ * A logical stream of direction 'dir' (0 from the initiator), of 'field'
+ * ('name': the file name of an attachment or part, or NULL; copied).
+ * NULL when no memory.
+ */
 dlp_detect_stream_t *dlp_detect_stream_new(dlp_detect_t *d, dlp_detect_flow_t *df, int dir,
-                                           dlp_field_t field);
+                                           dlp_field_t field, const char *name);
 /* The next n bytes; now_us is packet time (for events). */
 void dlp_detect_write(dlp_detect_t *d, dlp_detect_stream_t *s, const uint8_t *p, size_t n,
                       uint64_t now_us);

@@ -20,6 +20,24 @@ const char *dlp_field_name(dlp_field_t f)
     return (unsigned)f < DLP_FIELD__COUNT ? names[f] : "unknown";
 }
 
+const char *dlp_app_note_name(dlp_app_note_t n)
+{
+    static const char *const names[DLP_NOTE__COUNT] = {
+        [DLP_NOTE_GAP] = "gap",
+        [DLP_NOTE_ENCRYPTED] = "encrypted",
+        [DLP_NOTE_DECODER_ERROR] = "decoder_error",
+        [DLP_NOTE_DECOMP_CAP] = "decomp_cap",
+        [DLP_NOTE_DECOMP_RATIO] = "decomp_ratio",
+        [DLP_NOTE_HEADER_CAP] = "header_cap",
+        [DLP_NOTE_DEPTH_CAP] = "depth_cap",
+        [DLP_NOTE_UNSUPPORTED] = "unsupported",
+    };
+
+    if ((unsigned)n >= DLP_NOTE__COUNT || names[n] == NULL)
+        return "unknown";
+    return names[n];
+}
+
 bool dlp_alert_push(dlp_ring_t *ring, const dlp_event_t *ev, bool wait,
                     const atomic_int *stop, dlp_stats_t *st)
 {

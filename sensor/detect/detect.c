@@ -85,6 +85,7 @@ struct dlp_detect_stream {
     dlp_match_stream_t *ms;
     uint8_t dir;
     uint8_t field;
+    char name[64];
     uint32_t npend;
     cand_t *pend; /* DLP_DETECT_PENDING slots, allocated at the first match */
 };
@@ -101,6 +102,7 @@ struct dlp_detect {
     dlp_detect_stream_t *cur;
     dlp_detect_flow_t *cur_flow;
     uint8_t cur_dir, cur_field;
+    const char *cur_name; /* file name of the stream's content, or "" */
     uint64_t write_end; /* stream offset after the write being scanned */
     bool immediate; /* end of data: decide candidates now, on the callback's window */
     uint64_t now_us;
@@ -261,6 +263,7 @@ static void record_value(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_
         hmac_hex(d, norm, nl, m->hmac);
         dlp_mask(r->mask, norm, nl, m->masked, sizeof(m->masked));
         m->field = field;
+        snprintf(m->name, sizeof(m->name), "%s", d->cur_name != NULL ? d->cur_name : "");
         m->dir = (uint8_t)dir;
     }
     /* Nothing of the value may outlive this function but its mask and hash. */
@@ -418,6 +421,7 @@ static void begin(dlp_detect_t *d, dlp_detect_stream_t *s, uint64_t now_us)
     d->cur_flow = s->df;
     d->cur_dir = s->dir;
     d->cur_field = s->field;
+    d->cur_name = s->name;
     d->now_us = now_us;
 }
 
@@ -488,7 +492,7 @@ void dlp_detect_close(dlp_detect_t *d, dlp_detect_stream_t *s, uint64_t now_us)
 }
 
 dlp_detect_stream_t *dlp_detect_stream_new(dlp_detect_t *d, dlp_detect_flow_t *df, int dir,
-                                           dlp_field_t field)
+                                           dlp_field_t field, const char *name)
 {
     dlp_detect_stream_t *s = calloc(1, sizeof(*s));
 
@@ -498,6 +502,8 @@ dlp_detect_stream_t *dlp_detect_stream_new(dlp_detect_t *d, dlp_detect_flow_t *d
     s->df = df;
     s->dir = (uint8_t)dir;
     s->field = (uint8_t)field;
+    if (name != NULL)
+        snprintf(s->name, sizeof(s->name), "%s", name);
     df->mem += sizeof(*s);
     return s;
 }
@@ -516,6 +522,7 @@ void dlp_detect_block(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, dlp_field
     d->cur_flow = df;
     d->cur_dir = (uint8_t)dir;
     d->cur_field = (uint8_t)field;
+    d->cur_name = NULL;
     d->now_us = now_us;
     if (dlp_match_block(d->p.matcher, d->scratch, p, n, off, on_match, d) != DLP_OK)
         dlp_stat_inc(d->p.stats, DLP_STAT_DETECT_SCAN_ERRORS);
@@ -536,9 +543,12 @@ dlp_detect_flow_t *dlp_detect_flow_new(dlp_detect_t *d, const dlp_ev_flowinfo_t 
     return df;
 }
 
-void dlp_detect_flow_set_app(dlp_detect_flow_t *df, const char *app_proto)
+void dlp_detect_flow_set_app(dlp_detect_flow_t *df, const char *app_proto, const char *risks)
 {
-    snprintf(df->fi.app_proto, sizeof(df->fi.app_proto), "%s", app_proto);
+    if (app_proto != NULL)
+        snprintf(df->fi.app_proto, sizeof(df->fi.app_proto), "%s", app_proto);
+    if (risks != NULL)
+        snprintf(df->fi.risks, sizeof(df->fi.risks), "%s", risks);
 }
 
 uint16_t dlp_detect_flow_alerts(const dlp_detect_flow_t *df) { return df ? df->alerts : 0; }

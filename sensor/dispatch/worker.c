@@ -6,9 +6,10 @@
  * is shared, so nothing is locked. Packets arrive in batches from the reader
  * (batch.h) together with in-band clock ticks, which drive the flow
  * timeouts in packet time. Reassembled streams come back through the
- * reasm sink below, which decides per direction whether the bytes leave the
- * home network and are inspected. Events leave through the worker's own
- * ring to the output thread (alert.h); the worker never does I/O.
+ * reasm sink below and go to the flow's application layer (flowapp.c:
+ * classification, decoders, detection), which inspects the directions that
+ * leave the home network. Events leave through the worker's own ring to the
+ * output thread (alert.h); the worker never does I/O.
  *
  * Threading: dlp_worker_main() runs in the worker's thread; the other
  * functions are called by the control thread before start / after join.
@@ -20,8 +21,11 @@
 #include "dispatch_int.h"
 #include "dlp/alert.h"
 #include "dlp/cidr.h"
+#include "dlp/classify.h"
 #include "dlp/detect.h"
 #include "dlp/flow.h"
+#include "dlp/limits.h"
+#include "flowapp.h"
 #include "dlp/log.h"
 #include "dlp/mem.h"
 #include "dlp/reasm.h"
@@ -29,7 +33,6 @@
 /* Per flow, per direction: what the flow event reports about inspection. */
 typedef struct wdir {
     uint64_t stream_bytes;    /* reassembled or datagram bytes */
-    uint64_t inspected_bytes; /* of which handed to detection */
     uint64_t gap_bytes;
     uint32_t gaps;
     uint32_t overlap_diff;
@@ -42,8 +45,7 @@ typedef struct wflow {
     dlp_worker_t *w;
     dlp_flow_t *f;
     dlp_tcp_session_t *tcp;
-    dlp_detect_flow_t *det;         /* at the first inspected byte */
-    dlp_detect_stream_t *raw[2];    /* the reassembled stream, per egress direction */
+    fapp_t *app;                    /* classification, decoders, detection */
     wdir_t dir[2];
     uint64_t charged; /* bytes charged to the flow table for this state */
 } wflow_t;
@@ -54,6 +56,8 @@ struct dlp_worker {
     dlp_flow_table_t *flows;
     dlp_reasm_t *reasm;
     dlp_detect_t *detect;
+    dlp_classify_t *classify;
+    fapp_env_t env;  /* what the flows' application layers share */
     uint64_t now_us; /* packet time of what is being processed */
     atomic_int finished;
 };
@@ -72,45 +76,14 @@ static const dlp_reasm_sink_t stream_sink = {
 
 /* --- the reassembled streams ------------------------------------------- */
 
-static void fill_flowinfo(const dlp_flow_t *f, dlp_ev_flowinfo_t *fl);
-
-/* The flow's detection state, made at its first inspected byte. */
-static dlp_detect_flow_t *detect_flow(wflow_t *wf)
-{
-    dlp_ev_flowinfo_t fi;
-
-    if (wf->det == NULL) {
-        memset(&fi, 0, sizeof(fi));
-        fill_flowinfo(wf->f, &fi);
-        wf->det = dlp_detect_flow_new(wf->w->detect, &fi);
-    }
-    return wf->det;
-}
-
-static void inspect(wflow_t *wf, int dir, const uint8_t *p, size_t n)
-{
-    dlp_worker_t *w = wf->w;
-
-    if (wf->raw[dir] == NULL) {
-        if (detect_flow(wf) == NULL)
-            return;
-        wf->raw[dir] = dlp_detect_stream_new(w->detect, wf->det, dir, DLP_FIELD_RAW);
-        if (wf->raw[dir] == NULL)
-            return;
-    }
-    wf->dir[dir].inspected_bytes += n;
-    dlp_stat_add(&w->stats, DLP_STAT_EGRESS_BYTES, n);
-    dlp_detect_write(w->detect, wf->raw[dir], p, n, w->now_us);
-}
-
 static void sink_data(void *ctx, int dir, uint64_t off, const uint8_t *p, size_t n)
 {
     wflow_t *wf = ctx;
 
     (void)off;
     wf->dir[dir].stream_bytes += n;
-    if (wf->dir[dir].egress)
-        inspect(wf, dir, p, n);
+    if (wf->app != NULL)
+        fapp_data(wf->app, dir, p, n);
 }
 
 static void sink_gap(void *ctx, int dir, uint64_t off, uint64_t len)
@@ -120,8 +93,8 @@ static void sink_gap(void *ctx, int dir, uint64_t off, uint64_t len)
     (void)off;
     wf->dir[dir].gaps++;
     wf->dir[dir].gap_bytes += len;
-    if (wf->raw[dir] != NULL)
-        dlp_detect_gap(wf->w->detect, wf->raw[dir], len, wf->w->now_us);
+    if (wf->app != NULL)
+        fapp_gap(wf->app, dir, len);
 }
 
 static void sink_conflict(void *ctx, int dir, uint64_t off, const uint8_t *p, size_t n)
@@ -129,17 +102,16 @@ static void sink_conflict(void *ctx, int dir, uint64_t off, const uint8_t *p, si
     wflow_t *wf = ctx;
 
     wf->dir[dir].overlap_diff++;
-    /* The receiver may have kept these bytes instead: scan them too. */
-    if (wf->dir[dir].egress && detect_flow(wf) != NULL)
-        dlp_detect_block(wf->w->detect, wf->det, dir, DLP_FIELD_RAW, p, n, off, wf->w->now_us);
+    if (wf->app != NULL)
+        fapp_conflict(wf->app, dir, off, p, n);
 }
 
 static void sink_end(void *ctx, int dir)
 {
     wflow_t *wf = ctx;
 
-    dlp_detect_close(wf->w->detect, wf->raw[dir], wf->w->now_us);
-    wf->raw[dir] = NULL;
+    if (wf->app != NULL)
+        fapp_end(wf->app, dir);
 }
 
 /* --- flows ----------------------------------------------------------------- */
@@ -171,6 +143,9 @@ static wflow_t *flow_init(dlp_worker_t *w, dlp_flow_t *f)
     set_egress(w->p.cfg, f, wf);
     if (wf->dir[0].egress || wf->dir[1].egress)
         dlp_stat_inc(&w->stats, DLP_STAT_EGRESS_FLOWS);
+    wf->app = fapp_new(&w->env, f, (const bool[2]){wf->dir[0].egress, wf->dir[1].egress});
+    if (wf->app == NULL)
+        dlp_stat_inc(&w->stats, DLP_STAT_FLOW_ALLOC_FAIL);
     wf->charged = sizeof(*wf);
     dlp_flow_charge(w->flows, f, (int64_t)wf->charged);
     f->user = wf;
@@ -180,7 +155,7 @@ static wflow_t *flow_init(dlp_worker_t *w, dlp_flow_t *f)
 static void recharge(dlp_worker_t *w, wflow_t *wf)
 {
     uint64_t now = sizeof(*wf) + (wf->tcp ? dlp_reasm_session_mem(wf->tcp) : 0) +
-                   dlp_detect_flow_mem(wf->det);
+                   (wf->app ? fapp_mem(wf->app) : 0);
 
     if (now != wf->charged) {
         dlp_flow_charge(w->flows, wf->f, (int64_t)now - (int64_t)wf->charged);
@@ -206,8 +181,6 @@ static void emit_flow_event(dlp_worker_t *w, const dlp_flow_t *f, const wflow_t 
 {
     static _Thread_local dlp_event_t ev;
 
-    if (wf->det != NULL)
-        dlp_detect_flow_report(w->detect, wf->det, f->last_ts_us);
     memset(&ev, 0, sizeof(ev));
     ev.type = DLP_EV_FLOW;
     ev.ts_us = f->last_ts_us;
@@ -216,13 +189,14 @@ static void emit_flow_event(dlp_worker_t *w, const dlp_flow_t *f, const wflow_t 
     ev.u.flow.reason = f->end_reason;
     ev.u.flow.flags = f->flags;
     ev.u.flow.tcp_state = tcp_state;
-    ev.u.flow.alerts = dlp_detect_flow_alerts(wf->det);
+    ev.u.flow.alerts = wf->app ? fapp_alerts(wf->app) : 0;
+    if (wf->app != NULL) /* the rules' records first, then the flow's */
+        fapp_report(wf->app, &ev, f->last_ts_us);
     for (int d = 0; d < 2; d++) {
         dlp_ev_dir_t *ed = &ev.u.flow.dir[d];
         ed->pkts = f->pkts[d];
         ed->bytes = f->bytes[d];
         ed->stream_bytes = wf->dir[d].stream_bytes;
-        ed->inspected_bytes = wf->dir[d].inspected_bytes;
         ed->gap_bytes = wf->dir[d].gap_bytes;
         ed->gaps = wf->dir[d].gaps;
         ed->overlap_diff = wf->dir[d].overlap_diff;
@@ -253,11 +227,11 @@ static void on_flow_end(void *ctx, dlp_flow_t *f)
         dlp_reasm_session_close(w->reasm, wf->tcp, &stream_sink, wf);
         wf->tcp = NULL;
     }
-    for (int d = 0; d < 2; d++)
-        sink_end(wf, d); /* UDP, or TCP streams the session did not end */
-    if (dlp_detect_flow_alerts(wf->det) > 0 || w->p.cfg->log_all_flows)
+    if (wf->app != NULL)
+        fapp_finish(wf->app); /* UDP, or TCP streams the session did not end */
+    if ((wf->app != NULL && fapp_alerts(wf->app) > 0) || w->p.cfg->log_all_flows)
         emit_flow_event(w, f, wf, tcp_state);
-    dlp_detect_flow_free(w->detect, wf->det);
+    fapp_free(wf->app);
     free(wf);
     f->user = NULL;
 }
@@ -308,17 +282,13 @@ static bool handle_tcp(dlp_worker_t *w, dlp_flow_t *f, wflow_t *wf, int dir,
 
 static void handle_udp(wflow_t *wf, int dir, const dlp_packet_t *p)
 {
-    dlp_worker_t *w = wf->w;
     uint64_t off = wf->dir[dir].stream_bytes;
 
     wf->dir[dir].stream_bytes += p->payload_len;
-    if (!wf->dir[dir].egress || p->payload_len == 0 || detect_flow(wf) == NULL)
+    if (wf->app == NULL)
         return;
-    dlp_stat_add(&w->stats, DLP_STAT_EGRESS_DGRAM_BYTES, p->payload_len);
-    wf->dir[dir].inspected_bytes += p->payload_len;
-    dlp_detect_block(w->detect, wf->det, dir, DLP_FIELD_RAW, dlp_packet_payload(p),
-                     p->payload_len, off, w->now_us);
-    recharge(w, wf);
+    fapp_dgram(wf->app, dir, dlp_packet_payload(p), p->payload_len, off);
+    recharge(wf->w, wf);
 }
 
 static void process_packet(dlp_worker_t *w, const rec_pkt_t *r)
@@ -338,6 +308,8 @@ static void process_packet(dlp_worker_t *w, const rec_pkt_t *r)
         wf = created ? flow_init(w, f) : f->user;
         if (wf == NULL)
             return;
+        if (wf->app != NULL)
+            fapp_packet(wf->app, p);
         if (p->proto == DLP_PROTO_UDP) {
             handle_udp(wf, dir, p);
             return;
@@ -437,7 +409,15 @@ dlp_worker_t *dlp_worker_new(const dlp_worker_params_t *p)
         .stop = p->stop,
         .stats = &w->stats,
     });
-    if (w->flows == NULL || w->reasm == NULL || w->detect == NULL) {
+    w->classify = dlp_classify_new(DLP_CLASSIFY_MAX_PACKETS);
+    w->env = (fapp_env_t){
+        .detect = w->detect,
+        .classify = w->classify,
+        .stats = &w->stats,
+        .now_us = &w->now_us,
+    };
+    dlp_app_limits_default(&w->env.limits);
+    if (w->flows == NULL || w->reasm == NULL || w->detect == NULL || w->classify == NULL) {
         dlp_worker_free(w);
         return NULL;
     }
@@ -454,6 +434,7 @@ void dlp_worker_free(dlp_worker_t *w)
     dlp_flow_table_free(w->flows);
     dlp_reasm_free(w->reasm);
     dlp_detect_free(w->detect);
+    dlp_classify_free(w->classify);
     free(w);
 }
 

@@ -68,6 +68,20 @@ static const char *proto_name(uint8_t p)
     return p == 6 ? "TCP" : p == 17 ? "UDP" : "other";
 }
 
+/* "a,b,c" -> ["a","b","c"] */
+static json_t *risk_list(const char *s)
+{
+    json_t *a = json_array();
+
+    while (*s != '\0') {
+        size_t n = strcspn(s, ",");
+        if (n > 0)
+            json_array_append_new(a, json_stringn(s, n));
+        s += n + (s[n] == ',');
+    }
+    return a;
+}
+
 /* The head every event shares: timestamp, event_type, the 5-tuple. */
 static json_t *event_head(uint64_t ts_us, const char *type, const dlp_ev_flowinfo_t *fl)
 {
@@ -85,6 +99,8 @@ static json_t *event_head(uint64_t ts_us, const char *type, const dlp_ev_flowinf
     json_object_set_new(o, "proto", json_string(proto_name(fl->proto)));
     json_object_set_new(o, "app_proto",
                         json_string(fl->app_proto[0] ? fl->app_proto : "unknown"));
+    if (fl->risks[0] != '\0')
+        json_object_set_new(o, "ndpi_risks", risk_list(fl->risks));
     if (fl->vlan[0] != 0) {
         json_t *v = json_array();
         json_array_append_new(v, json_integer(fl->vlan[0]));
@@ -126,16 +142,33 @@ static json_t *rule_json(const dlp_ev_rule_t *r)
     return o;
 }
 
+/*
+ * What was inspected of one direction, and why anything was not: a quiet
+ * flow that was only partly seen must never read as a clean one. "complete"
+ * is true only for an inspected direction with no gap and no note.
+ */
 static json_t *dir_json(const dlp_ev_dir_t *d)
 {
-    json_t *o = json_object();
+    json_t *o = json_object(), *notes = json_object();
+    bool complete = d->egress && d->gaps == 0 && d->uninspected_bytes == 0;
 
     json_object_set_new(o, "egress", json_boolean(d->egress));
     json_object_set_new(o, "stream_bytes", json_integer((json_int_t)d->stream_bytes));
     json_object_set_new(o, "inspected_bytes", json_integer((json_int_t)d->inspected_bytes));
+    json_object_set_new(o, "uninspected_bytes", json_integer((json_int_t)d->uninspected_bytes));
     json_object_set_new(o, "gap_bytes", json_integer((json_int_t)d->gap_bytes));
     json_object_set_new(o, "gaps", json_integer(d->gaps));
     json_object_set_new(o, "overlap_different_data", json_integer(d->overlap_diff));
+    for (int i = 0; i < DLP_NOTE__COUNT; i++) {
+        if (d->notes[i] == 0)
+            continue;
+        json_object_set_new(notes, dlp_app_note_name((dlp_app_note_t)i),
+                            json_integer(d->notes[i]));
+        complete = false;
+    }
+    json_object_set_new(o, "not_inspected", notes);
+    if (d->egress)
+        json_object_set_new(o, "complete", json_boolean(complete));
     if (d->midstream)
         json_object_set_new(o, "midstream", json_true());
     return o;
@@ -170,6 +203,10 @@ static json_t *flow_json(const dlp_event_t *ev, json_t *rules)
     if (f->flags & DLP_FLOW_F_REUSED)
         json_object_set_new(fo, "port_reused", json_true());
     json_object_set_new(o, "flow", fo);
+    if (f->http_host[0] != '\0')
+        json_object_set_new(o, "http", json_pack("{s:s}", "hostname", f->http_host));
+    if (f->tls_sni[0] != '\0')
+        json_object_set_new(o, "tls", json_pack("{s:s}", "sni", f->tls_sni));
     json_object_set_new(insp, "toserver", dir_json(&f->dir[0]));
     json_object_set_new(insp, "toclient", dir_json(&f->dir[1]));
     json_object_set_new(o, "inspection", insp);

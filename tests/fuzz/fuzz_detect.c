@@ -117,7 +117,7 @@ static void drain(uint64_t stream_len)
 static uint64_t write_stream(dlp_detect_flow_t *df, const uint8_t *sizes, size_t k,
                              const uint8_t *body, size_t n)
 {
-    dlp_detect_stream_t *s = dlp_detect_stream_new(g.d, df, 0, DLP_FIELD_RAW);
+    dlp_detect_stream_t *s = dlp_detect_stream_new(g.d, df, 0, DLP_FIELD_RAW, NULL);
     uint64_t total = 0;
     size_t pos = 0, i = 0, gaps = 0;
 

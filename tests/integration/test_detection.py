@@ -54,7 +54,8 @@ class Events(unittest.TestCase):
         self.assertEqual(m["masked"], "453914******6467")
         self.assertEqual(m["hmac"], hmac32("4539148803436467"))
         self.assertRegex(m["hmac"], r"^[0-9a-f]{32}$")
-        self.assertEqual(m["field"], "raw")
+        self.assertEqual(m["field"], "http.body")
+        self.assertEqual(e["app_proto"], "HTTP")
         self.assertIsInstance(m["offset"], int)
         # The flow event that follows an alert carries the totals.
         (f,) = r.of("flow")
@@ -68,14 +69,18 @@ class Events(unittest.TestCase):
         self.assertEqual(st["rules"]["pii.credit_card"]["values"], 1)
 
     def test_offset_is_where_the_value_starts_in_the_stream(self):
-        import sys
-        sys.path.insert(0, os.path.join(SRC, "pcaps", "gen"))
-        from tcpgen import http_post  # the generator of the capture
+        # in the decoded HTTP body (text/plain: the body as sent)
         body = b"note=" + b"a" * 30 + b" card 4539148803436467 thanks " + b"b" * 30
-        req = http_post("pay.example.com", "/n", body, "text/plain")
         r = run("-r", pcap("detect-card-out-of-order.pcap"))
         (e,) = dlp(r)
-        self.assertEqual(e["dlp"]["matches"][0]["offset"], req.index(b"4539148803436467"))
+        self.assertEqual(e["dlp"]["matches"][0]["field"], "http.body")
+        self.assertEqual(e["dlp"]["matches"][0]["offset"], body.index(b"4539148803436467"))
+        # a raw stream (no application protocol): the offset in the TCP stream
+        r = run("-r", pcap("demo.pcap"))
+        raw = [e for e in dlp(r) if e["src_port"] == 45008 and e["dlp"]["rule"] == "pii.us_ssn"]
+        self.assertEqual(raw[0]["dlp"]["matches"][0]["field"], "raw")
+        self.assertEqual(raw[0]["dlp"]["matches"][0]["offset"],
+                         len(b'EXPORT customer="Jane Doe" ssn='))
 
     def test_no_raw_value_anywhere_in_the_output(self):
         for name in ("demo.pcap", "detect-secrets-and-threshold.pcap",

@@ -41,7 +41,7 @@ class Syslog(unittest.TestCase):
                      ("dest_port", "80"), ("proto", "TCP")):
             self.assertIn('%s="%s"' % (k, v), m)
         self.assertRegex(m, r'flow_id="\d+"\] pii\.credit_card severity=high 10\.0\.0\.21:45004 '
-                            r'-> 198\.51\.100\.22:80 app_proto=unknown count=1 '
+                            r'-> 198\.51\.100\.22:80 app_proto=HTTP count=1 '
                             r'values=453914\*{6}6467 flow_id=\d+$')
         for raw in ("4539148803436467", "536-22-8417", "jane.doe@example.com"):
             self.assertFalse(any(raw in x for x in msgs), raw)
@@ -62,7 +62,7 @@ class Syslog(unittest.TestCase):
         r = run("-r", pcap("demo.pcap"), "--syslog-remote", "tcp://127.0.0.1:%d" % port)
         self.assertEqual(r.status, 0, r.stderr)
         self.assertEqual(r.stats["syslog"]["sent"], 0)
-        self.assertEqual(r.stats["alerts"], 7)
+        self.assertEqual(r.stats["alerts"], 10)
 
 
 if __name__ == "__main__":

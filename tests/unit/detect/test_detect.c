@@ -135,7 +135,7 @@ static void expect_hmac(const char *norm, const char *hex)
 static dlp_detect_flow_t *scan_text(fx_t *f, const char *text, size_t chunk)
 {
     dlp_detect_flow_t *df = flow(f);
-    dlp_detect_stream_t *s = dlp_detect_stream_new(f->d, df, 0, DLP_FIELD_RAW);
+    dlp_detect_stream_t *s = dlp_detect_stream_new(f->d, df, 0, DLP_FIELD_RAW, NULL);
     size_t n = strlen(text);
 
     for (size_t o = 0; o < n; o += chunk)
@@ -255,7 +255,7 @@ static void gap_breaks_values(void **state)
     fx_t *f = fx_new(NULL);
     dlp_event_t ev[4];
     dlp_detect_flow_t *df = flow(f);
-    dlp_detect_stream_t *s = dlp_detect_stream_new(f->d, df, 1, DLP_FIELD_RAW);
+    dlp_detect_stream_t *s = dlp_detect_stream_new(f->d, df, 1, DLP_FIELD_RAW, NULL);
 
     (void)state;
     dlp_detect_write(f->d, s, DLP_STR_BYTES("card 45391488"), 1);
@@ -264,7 +264,7 @@ static void gap_breaks_values(void **state)
     dlp_detect_close(f->d, s, 4);
     assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 0);
     /* values after the gap are found at their true offset */
-    s = dlp_detect_stream_new(f->d, df, 1, DLP_FIELD_RAW);
+    s = dlp_detect_stream_new(f->d, df, 1, DLP_FIELD_RAW, NULL);
     dlp_detect_write(f->d, s, DLP_STR_BYTES("abc"), 1);
     dlp_detect_gap(f->d, s, 100, 2);
     dlp_detect_write(f->d, s, DLP_STR_BYTES("ssn 536-22-8417."), 3);
@@ -325,7 +325,7 @@ static void distinct_values_are_bounded(void **state)
 {
     fx_t *f = fx_new(NULL);
     dlp_detect_flow_t *df = flow(f);
-    dlp_detect_stream_t *s = dlp_detect_stream_new(f->d, df, 0, DLP_FIELD_RAW);
+    dlp_detect_stream_t *s = dlp_detect_stream_new(f->d, df, 0, DLP_FIELD_RAW, NULL);
     dlp_event_t ev[2];
     char buf[64];
     size_t mem0;

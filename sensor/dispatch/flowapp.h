@@ -1,0 +1,64 @@
+/*
+ * flowapp.h - a flow's application layer, in its worker (private to
+ * dispatch/): which decoder each direction's bytes go through, the content
+ * streams they end in (detection), what the flow event says about them.
+ *
+ * Threading: the worker that owns the flow.
+ */
+#ifndef DLP_FLOWAPP_H
+#define DLP_FLOWAPP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dlp/alert.h"
+#include "dlp/app.h"
+#include "dlp/classify.h"
+#include "dlp/detect.h"
+#include "dlp/flow.h"
+#include "dlp/stats.h"
+
+#define FAPP_EXPECT_MAX 64          /* announced FTP data connections per worker */
+#define FAPP_EXPECT_TTL_US (120ULL * 1000000)
+
+typedef struct fapp_expect {
+    dlp_app_expect_t e;
+    uint64_t until_us;
+} fapp_expect_t;
+
+/* What the flows of one worker share. */
+typedef struct fapp_env {
+    dlp_detect_t *detect;
+    dlp_classify_t *classify;       /* NULL: no nDPI (disabled) */
+    dlp_stats_t *stats;
+    dlp_app_limits_t limits;
+    const uint64_t *now_us;         /* the worker's packet clock */
+    fapp_expect_t expect[FAPP_EXPECT_MAX];
+} fapp_env_t;
+
+typedef struct fapp fapp_t;
+
+/* egress[d]: direction d is inspected. */
+fapp_t *fapp_new(fapp_env_t *env, const dlp_flow_t *f, const bool egress[2]);
+void fapp_free(fapp_t *a);
+
+/* Every packet of the flow, before reassembly (classification). */
+void fapp_packet(fapp_t *a, const dlp_packet_t *p);
+/* TCP: the ordered bytes of direction 'dir', gaps, the end of a direction. */
+void fapp_data(fapp_t *a, int dir, const uint8_t *p, size_t n);
+void fapp_gap(fapp_t *a, int dir, uint64_t len);
+void fapp_end(fapp_t *a, int dir);
+/* The other version of retransmitted bytes (scanned as a block). */
+void fapp_conflict(fapp_t *a, int dir, uint64_t off, const uint8_t *p, size_t n);
+/* UDP: one datagram; off = the direction's datagram bytes before it. */
+void fapp_dgram(fapp_t *a, int dir, const uint8_t *p, size_t n, uint64_t off);
+
+/* At flow end: closes what is open. Then the summary, then fapp_free. */
+void fapp_finish(fapp_t *a);
+uint16_t fapp_alerts(const fapp_t *a);
+/* Fills the flow event's application fields and per-direction inspection. */
+void fapp_report(fapp_t *a, dlp_event_t *ev, uint64_t ts_us);
+size_t fapp_mem(const fapp_t *a);
+
+#endif

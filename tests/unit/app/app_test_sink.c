@@ -1,0 +1,134 @@
+/*
+ * app_test_sink.c - the recording sink of decoder tests.
+ */
+#include "app_test_sink.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static ts_item_t *add(ts_sink_t *t, char kind, int field)
+{
+    ts_item_t *it;
+
+    if (t->n == TS_MAX_ITEMS) {
+        fprintf(stderr, "ts_sink: too many items\n");
+        abort();
+    }
+    it = &t->item[t->n++];
+    memset(it, 0, sizeof(*it));
+    it->kind = kind;
+    it->field = field;
+    return it;
+}
+
+static void append(ts_item_t *it, const uint8_t *p, size_t n)
+{
+    uint8_t *d = realloc(it->data, it->len + n + 1);
+
+    if (d == NULL)
+        abort();
+    if (n > 0)
+        memcpy(d + it->len, p, n);
+    it->len += n;
+    d[it->len] = '\0';
+    it->data = d;
+}
+
+static void *ts_open(void *ctx, dlp_field_t field, const char *name)
+{
+    ts_item_t *it = add(ctx, 'S', (int)field);
+
+    if (name != NULL)
+        snprintf(it->name, sizeof(it->name), "%s", name);
+    it->open = 1;
+    append(it, NULL, 0);
+    return it;
+}
+
+static void ts_write(void *ctx, void *h, const uint8_t *p, size_t n)
+{
+    (void)ctx;
+    append(h, p, n);
+}
+
+static void ts_close(void *ctx, void *h)
+{
+    (void)ctx;
+    ((ts_item_t *)h)->open = 0;
+}
+
+static void ts_block(void *ctx, dlp_field_t field, const uint8_t *p, size_t n)
+{
+    append(add(ctx, 'B', (int)field), p, n);
+}
+
+static void ts_note(void *ctx, dlp_app_note_t note, uint64_t bytes)
+{
+    add(ctx, 'N', (int)note)->bytes = bytes;
+}
+
+static void ts_meta(void *ctx, dlp_app_meta_t key, const uint8_t *v, size_t n)
+{
+    append(add(ctx, 'M', (int)key), v, n);
+}
+
+static void ts_expect(void *ctx, const dlp_app_expect_t *e)
+{
+    add(ctx, 'E', 0)->expect = *e;
+}
+
+const dlp_content_sink_t ts_sink_ops = {
+    .open = ts_open,
+    .write = ts_write,
+    .close = ts_close,
+    .block = ts_block,
+    .note = ts_note,
+    .meta = ts_meta,
+    .expect = ts_expect,
+};
+
+void ts_reset(ts_sink_t *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->item[i].data);
+    t->n = 0;
+}
+
+const char *ts_str(const ts_sink_t *t, size_t i)
+{
+    return i < t->n && t->item[i].data != NULL ? (const char *)t->item[i].data : "";
+}
+
+int ts_find(const ts_sink_t *t, char kind, int field, size_t from)
+{
+    for (size_t i = from; i < t->n; i++)
+        if (t->item[i].kind == kind && t->item[i].field == field)
+            return (int)i;
+    return -1;
+}
+
+int ts_equal(const ts_sink_t *a, const ts_sink_t *b)
+{
+    if (a->n != b->n)
+        return 0;
+    for (size_t i = 0; i < a->n; i++) {
+        const ts_item_t *x = &a->item[i], *y = &b->item[i];
+        if (x->kind != y->kind || x->field != y->field || strcmp(x->name, y->name) != 0 ||
+            x->len != y->len || x->bytes != y->bytes || x->open != y->open ||
+            (x->len > 0 && memcmp(x->data, y->data, x->len) != 0) ||
+            memcmp(&x->expect, &y->expect, sizeof(x->expect)) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+void ts_dump(const ts_sink_t *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const ts_item_t *it = &t->item[i];
+        fprintf(stderr, "  [%zu] %c field=%d name=\"%s\" len=%zu bytes=%llu open=%d: %.*s\n", i,
+                it->kind, it->field, it->name, it->len, (unsigned long long)it->bytes, it->open,
+                (int)(it->len > 200 ? 200 : it->len), it->data ? (char *)it->data : "");
+    }
+}

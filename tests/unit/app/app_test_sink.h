@@ -1,0 +1,44 @@
+/*
+ * app_test_sink.h - a dlp_content_sink_t for decoder tests: records every
+ * stream (field, name, bytes), block, note, meta and expectation, so a test
+ * can compare what one write produced with what any split produced.
+ */
+#ifndef APP_TEST_SINK_H
+#define APP_TEST_SINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dlp/app.h"
+
+#define TS_MAX_ITEMS 256
+
+typedef struct ts_item {
+    char kind;        /* 'S' stream, 'B' block, 'N' note, 'M' meta, 'E' expect */
+    int field;        /* dlp_field_t, or the note / meta key */
+    char name[64];    /* stream name */
+    uint8_t *data;    /* stream bytes, block or meta value (NUL-terminated copy) */
+    size_t len;
+    uint64_t bytes;   /* note */
+    int open;         /* stream still open */
+    dlp_app_expect_t expect;
+} ts_item_t;
+
+typedef struct ts_sink {
+    ts_item_t item[TS_MAX_ITEMS];
+    size_t n;
+} ts_sink_t;
+
+extern const dlp_content_sink_t ts_sink_ops;
+
+void ts_reset(ts_sink_t *t);
+/* Stream/block/meta i as a NUL-terminated string (for assert_string_equal). */
+const char *ts_str(const ts_sink_t *t, size_t i);
+/* The first item of kind/field, or -1. */
+int ts_find(const ts_sink_t *t, char kind, int field, size_t from);
+/* Same recorded output (kinds, fields, names, bytes, notes)? */
+int ts_equal(const ts_sink_t *a, const ts_sink_t *b);
+/* Prints the items (for failing tests). */
+void ts_dump(const ts_sink_t *t);
+
+#endif

@@ -1,0 +1,599 @@
+/*
+ * test_ftp.c - the FTP control connection decoder: passive (PASV with and
+ * without parentheses, EPSV) and active (PORT, EPRT v4 and v6) sessions,
+ * uploads and their file names, pipelined STOR, AUTH TLS, the NAT rule for
+ * announced addresses, the line bound, gaps, and every session written
+ * split at every offset (same output as one write per turn).
+ */
+#include "dlp_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "app_test_sink.h"
+#include "dlp/ftp.h"
+#include "dlp/limits.h"
+
+typedef struct turn {
+    int dir; /* 0 client -> server, 1 server -> client */
+    const char *text;
+} turn_t;
+
+typedef struct fx {
+    ts_sink_t s[2];
+    uint8_t client[16], server[16];
+    dlp_app_limits_t lim;
+} fx_t;
+
+static void v4(uint8_t a[16], uint8_t b0, uint8_t b1, uint8_t b2, uint8_t b3)
+{
+    memset(a, 0, 16);
+    a[10] = a[11] = 0xff;
+    a[12] = b0;
+    a[13] = b1;
+    a[14] = b2;
+    a[15] = b3;
+}
+
+static void v6_db8(uint8_t a[16], uint8_t last)
+{
+    memset(a, 0, 16);
+    a[0] = 0x20;
+    a[1] = 0x01;
+    a[2] = 0x0d;
+    a[3] = 0xb8;
+    a[15] = last;
+}
+
+static fx_t *fx_new(void)
+{
+    fx_t *x = calloc(1, sizeof(*x));
+    assert_non_null(x);
+    v4(x->client, 10, 0, 0, 5);
+    v4(x->server, 198, 51, 100, 7);
+    x->lim.line_max = DLP_APP_LINE_MAX;
+    return x;
+}
+
+static void fx_free(fx_t *x)
+{
+    ts_reset(&x->s[0]);
+    ts_reset(&x->s[1]);
+    free(x);
+}
+
+static dlp_ftp_t *ftp_new(fx_t *x)
+{
+    void *ctx[2] = {&x->s[0], &x->s[1]};
+    dlp_ftp_t *f = dlp_ftp_new(&ts_sink_ops, ctx, x->client, x->server, &x->lim);
+    assert_non_null(f);
+    return f;
+}
+
+/*
+ * Plays the turns; turn 'split_turn' is written in two pieces cut at
+ * 'split_at' (or byte by byte when split_at is SIZE_MAX). Returns the rc of
+ * the last write.
+ */
+static dlp_rc_t play(fx_t *x, const turn_t *t, size_t nt, size_t split_turn, size_t split_at)
+{
+    dlp_ftp_t *f = ftp_new(x);
+    dlp_rc_t rc = DLP_OK;
+
+    for (size_t i = 0; i < nt; i++) {
+        const uint8_t *p = (const uint8_t *)t[i].text;
+        size_t n = strlen(t[i].text);
+
+        if (i == split_turn && split_at == SIZE_MAX) {
+            for (size_t k = 0; k < n; k++)
+                rc = dlp_ftp_write(f, t[i].dir, p + k, 1);
+        } else if (i == split_turn) {
+            rc = dlp_ftp_write(f, t[i].dir, p, split_at);
+            if (rc == DLP_OK)
+                rc = dlp_ftp_write(f, t[i].dir, p + split_at, n - split_at);
+        } else {
+            rc = dlp_ftp_write(f, t[i].dir, p, n);
+        }
+    }
+    dlp_ftp_free(f);
+    return rc;
+}
+
+/* Every split of every turn gives the output of one write per turn. */
+static void check_splits(const turn_t *t, size_t nt)
+{
+    fx_t *ref = fx_new(), *x = fx_new();
+    dlp_rc_t rc_ref = play(ref, t, nt, SIZE_MAX, 0);
+
+    for (size_t i = 0; i < nt; i++) {
+        size_t n = strlen(t[i].text);
+        for (size_t k = 0; k <= n + 1; k++) {
+            dlp_rc_t rc = play(x, t, nt, i, k == n + 1 ? SIZE_MAX : k);
+            if (rc != rc_ref || !ts_equal(&ref->s[0], &x->s[0]) ||
+                !ts_equal(&ref->s[1], &x->s[1])) {
+                fprintf(stderr, "turn %zu split at %zu differs; expected:\n", i, k);
+                ts_dump(&ref->s[0]);
+                fprintf(stderr, "got:\n");
+                ts_dump(&x->s[0]);
+                fail();
+            }
+            ts_reset(&x->s[0]);
+            ts_reset(&x->s[1]);
+        }
+    }
+    fx_free(ref);
+    fx_free(x);
+}
+
+static void assert_expect(const ts_sink_t *s, size_t i, const uint8_t client[16],
+                          const uint8_t server[16], uint16_t port, int active, int upload)
+{
+    assert_true(i < s->n);
+    assert_int_equal(s->item[i].kind, 'E');
+    assert_memory_equal(s->item[i].expect.client, client, 16);
+    assert_memory_equal(s->item[i].expect.server, server, 16);
+    assert_int_equal(s->item[i].expect.port, port);
+    assert_int_equal(s->item[i].expect.active, active);
+    assert_int_equal(s->item[i].expect.upload, upload);
+}
+
+static void assert_meta(const ts_sink_t *s, size_t i, int key, const char *v)
+{
+    assert_true(i < s->n);
+    assert_int_equal(s->item[i].kind, 'M');
+    assert_int_equal(s->item[i].field, key);
+    assert_string_equal(ts_str(s, i), v);
+}
+
+static void assert_no_text(const ts_sink_t *s, const char *needle)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->item[i].data != NULL)
+            assert_null(strstr((const char *)s->item[i].data, needle));
+}
+
+/* clang-format off */
+static const turn_t pasv_session[] = {
+    {1, "220 FTP server ready\r\n"},
+    {0, "USER alice\r\n"},
+    {1, "331 Password required\r\n"},
+    {0, "PASS s3cr3t-pw\r\n"},
+    {1, "230 Logged in\r\n"},
+    {0, "TYPE I\r\n"},
+    {1, "200 Type set to I\r\n"},
+    {0, "PASV\r\n"},
+    {1, "227 Entering Passive Mode (198,51,100,7,19,137).\r\n"},
+    {0, "STOR report 2024.csv\r\n"},
+    {1, "150 Ok to send data.\r\n"},
+    {1, "226 Transfer complete.\r\n"},
+    {0, "QUIT\r\n"},
+    {1, "221 Goodbye.\r\n"},
+};
+/* clang-format on */
+
+static void test_pasv_upload(void **state)
+{
+    fx_t *x = fx_new();
+    (void)state;
+
+    assert_int_equal(play(x, pasv_session, DLP_ARRAY_LEN(pasv_session), SIZE_MAX, 0), DLP_OK);
+    assert_int_equal(x->s[0].n, 3);
+    assert_expect(&x->s[0], 0, x->client, x->server, 19 * 256 + 137, 0, 0);
+    assert_meta(&x->s[0], 1, DLP_META_FTP_FILENAME, "report 2024.csv");
+    assert_expect(&x->s[0], 2, x->client, x->server, 19 * 256 + 137, 0, 1);
+    assert_int_equal(x->s[1].n, 0);
+    assert_no_text(&x->s[0], "alice");
+    assert_no_text(&x->s[0], "s3cr3t");
+    fx_free(x);
+    check_splits(pasv_session, DLP_ARRAY_LEN(pasv_session));
+}
+
+static void test_pasv_without_parentheses(void **state)
+{
+    static const char *replies[] = {
+        "227 Entering Passive Mode 198,51,100,7,19,137\r\n",
+        "227 =198,51,100,7,19,137\n",
+        "227 Passive: 198, 51, 100, 7, 19, 137 (ok)\r\n",
+        "227 Entering Passive Mode (1234,5) 198,51,100,7,19,137\r\n",
+    };
+    (void)state;
+
+    for (size_t i = 0; i < DLP_ARRAY_LEN(replies); i++) {
+        fx_t *x = fx_new();
+        turn_t t[] = {{0, "PASV\r\n"}, {1, replies[i]}, {0, "RETR data.bin\r\n"}};
+        assert_int_equal(play(x, t, 3, SIZE_MAX, 0), DLP_OK);
+        assert_int_equal(x->s[0].n, 1);
+        assert_expect(&x->s[0], 0, x->client, x->server, 5001, 0, 0);
+        fx_free(x);
+    }
+}
+
+static void test_pasv_malformed(void **state)
+{
+    static const char *replies[] = {
+        "227 Entering Passive Mode (198,51,100,7,19)\r\n",     /* five numbers */
+        "227 Entering Passive Mode (198,51,100,256,19,1)\r\n", /* 256 */
+        "227 Entering Passive Mode (198,51,100,7,0,0)\r\n",    /* port 0 */
+        "227-Entering Passive Mode (198,51,100,7,19,137)\r\n", /* not a final reply line */
+        "2270 Entering Passive Mode (198,51,100,7,19,137)\r\n",
+        "229 Entering Extended Passive Mode (|||0|)\r\n",
+        "229 Entering Extended Passive Mode (|||70000|)\r\n",
+        "229 Entering Extended Passive Mode (||6446|)\r\n",
+    };
+    (void)state;
+
+    for (size_t i = 0; i < DLP_ARRAY_LEN(replies); i++) {
+        fx_t *x = fx_new();
+        turn_t t[] = {{0, "PASV\r\n"}, {1, replies[i]}};
+        assert_int_equal(play(x, t, 2, SIZE_MAX, 0), DLP_OK);
+        assert_int_equal(x->s[0].n, 0);
+        fx_free(x);
+    }
+}
+
+/* clang-format off */
+static const turn_t epsv_session[] = {
+    {0, "EPSV\r\n"},
+    {1, "229 Entering Extended Passive Mode (|||6446|)\r\n"},
+    {0, "APPE log.txt\r\n"},
+    {1, "150 Ok\r\n226 Done\r\n"},
+    {0, "EPSV\r\n"},
+    {1, "229 Entering Extended Passive Mode (!!!6447!)\r\n"},
+    {0, "RETR other.txt\r\n"},
+};
+/* clang-format on */
+
+static void test_epsv(void **state)
+{
+    fx_t *x = fx_new();
+    (void)state;
+
+    assert_int_equal(play(x, epsv_session, DLP_ARRAY_LEN(epsv_session), SIZE_MAX, 0), DLP_OK);
+    assert_int_equal(x->s[0].n, 4);
+    assert_expect(&x->s[0], 0, x->client, x->server, 6446, 0, 0);
+    assert_meta(&x->s[0], 1, DLP_META_FTP_FILENAME, "log.txt");
+    assert_expect(&x->s[0], 2, x->client, x->server, 6446, 0, 1);
+    assert_expect(&x->s[0], 3, x->client, x->server, 6447, 0, 0);
+    fx_free(x);
+    check_splits(epsv_session, DLP_ARRAY_LEN(epsv_session));
+}
+
+/* clang-format off */
+static const turn_t port_session[] = {
+    {0, "PORT 10,0,0,5,200,10\r\n"},
+    {1, "200 PORT command successful\r\n"},
+    {0, "stor secret.xlsx\r\n"},
+    {1, "150 Opening BINARY mode data connection\r\n"},
+    {1, "226 Transfer complete\r\n"},
+    {0, "STOR again.txt\r\n"},
+    {0, "EPRT |1|10.0.0.5|6275|\r\n"},
+    {0, "RETR in.txt\r\n"},
+    {0, "EPRT |1|10.0.0.5|6276|\r\n"},
+    {0, "STOU\r\n"},
+};
+/* clang-format on */
+
+static void test_port_eprt_v4(void **state)
+{
+    fx_t *x = fx_new();
+    (void)state;
+
+    assert_int_equal(play(x, port_session, DLP_ARRAY_LEN(port_session), SIZE_MAX, 0), DLP_OK);
+    assert_int_equal(x->s[0].n, 7);
+    assert_expect(&x->s[0], 0, x->client, x->server, 200 * 256 + 10, 1, 0);
+    assert_meta(&x->s[0], 1, DLP_META_FTP_FILENAME, "secret.xlsx");
+    assert_expect(&x->s[0], 2, x->client, x->server, 200 * 256 + 10, 1, 1);
+    /* after 226 the data connection is gone: the next STOR has nothing to re-announce */
+    assert_meta(&x->s[0], 3, DLP_META_FTP_FILENAME, "again.txt");
+    assert_expect(&x->s[0], 4, x->client, x->server, 6275, 1, 0);
+    assert_expect(&x->s[0], 5, x->client, x->server, 6276, 1, 0);
+    /* STOU without a name: no meta, but an upload */
+    assert_expect(&x->s[0], 6, x->client, x->server, 6276, 1, 1);
+    fx_free(x);
+    check_splits(port_session, DLP_ARRAY_LEN(port_session));
+}
+
+static void test_eprt_v6(void **state)
+{
+    fx_t *x = fx_new();
+    uint8_t want[16];
+    turn_t t[] = {
+        {0, "EPRT |2|2001:db8::5|5282|\r\n"},
+        {0, "STOR v6.bin\r\n"},
+        {0, "EPRT |2|2001:db8::zz|5283|\r\n"},
+        {0, "EPRT |3|2001:db8::5|5284|\r\n"},
+        {0, "EPRT |2|2001:db8::5|0|\r\n"},
+        {0, "EPSV\r\n"},
+        {1, "229 Entering Extended Passive Mode (|||50000|)\r\n"},
+    };
+    (void)state;
+
+    v6_db8(x->client, 5);
+    v6_db8(x->server, 9);
+    v6_db8(want, 5);
+    assert_int_equal(play(x, t, DLP_ARRAY_LEN(t), SIZE_MAX, 0), DLP_OK);
+    assert_int_equal(x->s[0].n, 4);
+    assert_expect(&x->s[0], 0, want, x->server, 5282, 1, 0);
+    assert_meta(&x->s[0], 1, DLP_META_FTP_FILENAME, "v6.bin");
+    assert_expect(&x->s[0], 2, want, x->server, 5282, 1, 1);
+    assert_expect(&x->s[0], 3, x->client, x->server, 50000, 0, 0);
+    fx_free(x);
+}
+
+/* A STOR sent before the 227 arrived: the reply's expectation is an upload already. */
+static void test_pipelined_stor(void **state)
+{
+    fx_t *x = fx_new();
+    turn_t t[] = {
+        {0, "PASV\r\nSTOR early.dat\r\n"},
+        {1, "227 Entering Passive Mode (198,51,100,7,4,1)\r\n"},
+    };
+    (void)state;
+
+    assert_int_equal(play(x, t, 2, SIZE_MAX, 0), DLP_OK);
+    assert_int_equal(x->s[0].n, 2);
+    assert_meta(&x->s[0], 0, DLP_META_FTP_FILENAME, "early.dat");
+    assert_expect(&x->s[0], 1, x->client, x->server, 1025, 0, 1);
+    fx_free(x);
+}
+
+/* clang-format off */
+static const turn_t tls_session[] = {
+    {1, "220 ready\r\n"},
+    {0, "AUTH TLS\r\n"},
+    {1, "234 AUTH TLS successful\r\n\x16\x03\x01"},
+    {0, "\x16\x03\x01\x02\x01\x01STOR hidden.txt\r\n"},
+};
+/* clang-format on */
+
+static void test_auth_tls(void **state)
+{
+    fx_t *x = fx_new();
+    dlp_ftp_t *f;
+    (void)state;
+
+    assert_int_equal(play(x, tls_session, DLP_ARRAY_LEN(tls_session), SIZE_MAX, 0), DLP_DONE);
+    assert_int_equal(x->s[0].n, 1);
+    assert_int_equal(x->s[0].item[0].kind, 'N');
+    assert_int_equal(x->s[0].item[0].field, DLP_NOTE_ENCRYPTED);
+    assert_int_equal(x->s[1].n, 1);
+    assert_int_equal(x->s[1].item[0].field, DLP_NOTE_ENCRYPTED);
+    fx_free(x);
+    check_splits(tls_session, DLP_ARRAY_LEN(tls_session));
+
+    /* the write that carries the 234 line returns DLP_DONE, later ones too */
+    x = fx_new();
+    f = ftp_new(x);
+    assert_int_equal(dlp_ftp_write(f, 1, DLP_STR_BYTES("234 Proceed\r\n")), DLP_DONE);
+    assert_int_equal(dlp_ftp_write(f, 0, DLP_STR_BYTES("STOR x\r\n")), DLP_DONE);
+    dlp_ftp_gap(f, 0, 10);
+    assert_int_equal(x->s[0].n, 1);
+    dlp_ftp_free(f);
+    fx_free(x);
+}
+
+/* NAT: the announced address is replaced only when it cannot be the right one. */
+static void test_nat_rule(void **state)
+{
+    static const struct {
+        uint8_t ctl[4], ann[4], want[4];
+        const char *reply;
+    } c[] = {
+        /* private announced, public control server: the control server */
+        {{203, 0, 113, 10},
+         {192, 168, 1, 10},
+         {203, 0, 113, 10},
+         "227 Entering Passive Mode (192,168,1,10,10,0)\r\n"},
+        {{203, 0, 113, 10},
+         {10, 1, 2, 3},
+         {203, 0, 113, 10},
+         "227 Entering Passive Mode (10,1,2,3,10,0)\r\n"},
+        {{203, 0, 113, 10},
+         {172, 20, 0, 1},
+         {203, 0, 113, 10},
+         "227 Entering Passive Mode (172,20,0,1,10,0)\r\n"},
+        /* 0.0.0.0: the control server, whatever it is */
+        {{192, 168, 1, 1},
+         {0, 0, 0, 0},
+         {192, 168, 1, 1},
+         "227 Entering Passive Mode (0,0,0,0,10,0)\r\n"},
+        /* both private (LAN): as announced */
+        {{192, 168, 1, 1},
+         {192, 168, 1, 10},
+         {192, 168, 1, 10},
+         "227 Entering Passive Mode (192,168,1,10,10,0)\r\n"},
+        /* another public address (server farm): as announced */
+        {{203, 0, 113, 10},
+         {198, 51, 100, 99},
+         {198, 51, 100, 99},
+         "227 Entering Passive Mode (198,51,100,99,10,0)\r\n"},
+        /* 172.32 is not private */
+        {{203, 0, 113, 10},
+         {172, 32, 0, 1},
+         {172, 32, 0, 1},
+         "227 Entering Passive Mode (172,32,0,1,10,0)\r\n"},
+    };
+    (void)state;
+
+    for (size_t i = 0; i < DLP_ARRAY_LEN(c); i++) {
+        fx_t *x = fx_new();
+        uint8_t want[16];
+        turn_t t[] = {{0, "PASV\r\n"}, {1, c[i].reply}};
+
+        v4(x->server, c[i].ctl[0], c[i].ctl[1], c[i].ctl[2], c[i].ctl[3]);
+        v4(want, c[i].want[0], c[i].want[1], c[i].want[2], c[i].want[3]);
+        assert_int_equal(play(x, t, 2, SIZE_MAX, 0), DLP_OK);
+        assert_int_equal(x->s[0].n, 1);
+        assert_expect(&x->s[0], 0, x->client, want, 2560, 0, 0);
+        fx_free(x);
+    }
+}
+
+/* Active mode behind NAT: the PORT address is private, the control client public. */
+static void test_nat_rule_port(void **state)
+{
+    fx_t *x = fx_new();
+    uint8_t pub[16];
+    turn_t t[] = {{0, "PORT 192,168,0,20,7,208\r\n"}, {0, "PORT 0,0,0,0,7,209\r\n"}};
+    (void)state;
+
+    v4(pub, 198, 18, 0, 1);
+    memcpy(x->client, pub, 16);
+    assert_int_equal(play(x, t, 2, SIZE_MAX, 0), DLP_OK);
+    assert_int_equal(x->s[0].n, 2);
+    assert_expect(&x->s[0], 0, pub, x->server, 2000, 1, 0);
+    assert_expect(&x->s[0], 1, pub, x->server, 2001, 1, 0);
+    fx_free(x);
+}
+
+/* clang-format off */
+static const turn_t long_session[] = {
+    /* 40 bytes before the LF: at the bound */
+    {0, "STOR 0123456789012345678901234567890123\r\n"},
+    /* 41 bytes: over it */
+    {0, "STOR 01234567890123456789012345678901234\r\n"},
+    {0, "STOR ok.txt\r\n"},
+    /* over the bound without CR, then one more line in the same write */
+    {0, "STOR 0123456789012345678901234567890123456789\nSTOR last.txt\n"},
+};
+/* clang-format on */
+
+static void test_line_bound(void **state)
+{
+    fx_t *x = fx_new();
+    (void)state;
+
+    x->lim.line_max = 40;
+    assert_int_equal(play(x, long_session, DLP_ARRAY_LEN(long_session), SIZE_MAX, 0), DLP_OK);
+    assert_int_equal(x->s[0].n, 5);
+    assert_meta(&x->s[0], 0, DLP_META_FTP_FILENAME, "0123456789012345678901234567890123");
+    assert_int_equal(x->s[0].item[1].kind, 'N');
+    assert_int_equal(x->s[0].item[1].field, DLP_NOTE_HEADER_CAP);
+    assert_int_equal(x->s[0].item[1].bytes, 41);
+    assert_meta(&x->s[0], 2, DLP_META_FTP_FILENAME, "ok.txt");
+    assert_int_equal(x->s[0].item[3].field, DLP_NOTE_HEADER_CAP);
+    assert_int_equal(x->s[0].item[3].bytes, 45);
+    assert_meta(&x->s[0], 4, DLP_META_FTP_FILENAME, "last.txt");
+    fx_free(x);
+
+    /* the same bound whatever the split (the buffer path and the direct path) */
+    {
+        fx_t *ref = fx_new(), *y = fx_new();
+        ref->lim.line_max = y->lim.line_max = 40;
+        (void)play(ref, long_session, DLP_ARRAY_LEN(long_session), SIZE_MAX, 0);
+        for (size_t i = 0; i < DLP_ARRAY_LEN(long_session); i++) {
+            size_t n = strlen(long_session[i].text);
+            for (size_t k = 0; k <= n + 1; k++) {
+                (void)play(y, long_session, DLP_ARRAY_LEN(long_session), i,
+                           k == n + 1 ? SIZE_MAX : k);
+                assert_true(ts_equal(&ref->s[0], &y->s[0]));
+                ts_reset(&y->s[0]);
+            }
+        }
+        fx_free(ref);
+        fx_free(y);
+    }
+}
+
+/* After a gap, the rest of the line is dropped; the next line is parsed. */
+static void test_gap_resync(void **state)
+{
+    fx_t *x = fx_new();
+    dlp_ftp_t *f = ftp_new(x);
+    (void)state;
+
+    assert_int_equal(dlp_ftp_write(f, 0, DLP_STR_BYTES("STOR first.txt\r\nSTO")), DLP_OK);
+    dlp_ftp_gap(f, 0, 100);
+    assert_int_equal(dlp_ftp_write(f, 0, DLP_STR_BYTES("R lost.txt\r")), DLP_OK);
+    assert_int_equal(dlp_ftp_write(f, 0, DLP_STR_BYTES("\nSTOR second.txt\r\n")), DLP_OK);
+    /* a gap in the server direction does not disturb the client's */
+    dlp_ftp_gap(f, 1, 7);
+    assert_int_equal(dlp_ftp_write(f, 1, DLP_STR_BYTES("227 (198,51,100,7,1,1)\r\n")), DLP_OK);
+    assert_int_equal(dlp_ftp_write(f, 1, DLP_STR_BYTES("227 (198,51,100,7,1,2)\r\n")), DLP_OK);
+    dlp_ftp_free(f);
+
+    assert_int_equal(x->s[0].n, 4);
+    assert_meta(&x->s[0], 0, DLP_META_FTP_FILENAME, "first.txt");
+    assert_int_equal(x->s[0].item[1].kind, 'N');
+    assert_int_equal(x->s[0].item[1].field, DLP_NOTE_GAP);
+    assert_int_equal(x->s[0].item[1].bytes, 100);
+    assert_meta(&x->s[0], 2, DLP_META_FTP_FILENAME, "second.txt");
+    /* the pending store makes the announced connection an upload */
+    assert_expect(&x->s[0], 3, x->client, x->server, 258, 0, 1);
+    assert_int_equal(x->s[1].n, 1);
+    assert_int_equal(x->s[1].item[0].field, DLP_NOTE_GAP);
+    assert_int_equal(x->s[1].item[0].bytes, 7);
+    fx_free(x);
+}
+
+/* A gap inside an overlong line reports the bytes of it seen so far. */
+static void test_gap_in_overlong_line(void **state)
+{
+    fx_t *x = fx_new();
+    dlp_ftp_t *f;
+    (void)state;
+
+    x->lim.line_max = 8;
+    f = ftp_new(x);
+    assert_int_equal(dlp_ftp_write(f, 0, DLP_STR_BYTES("STOR abcdefgh")), DLP_OK);
+    dlp_ftp_gap(f, 0, 5);
+    assert_int_equal(dlp_ftp_write(f, 0, DLP_STR_BYTES("xyz\r\nSTOR a\r\n")), DLP_OK);
+    dlp_ftp_free(f);
+    assert_int_equal(x->s[0].n, 3);
+    assert_int_equal(x->s[0].item[0].field, DLP_NOTE_HEADER_CAP);
+    assert_int_equal(x->s[0].item[0].bytes, 13);
+    assert_int_equal(x->s[0].item[1].field, DLP_NOTE_GAP);
+    assert_meta(&x->s[0], 2, DLP_META_FTP_FILENAME, "a");
+    fx_free(x);
+}
+
+static void test_bad_arguments(void **state)
+{
+    fx_t *x = fx_new();
+    dlp_ftp_t *f = ftp_new(x);
+    void *ctx[2] = {&x->s[0], &x->s[1]};
+    (void)state;
+
+    assert_int_equal(dlp_ftp_write(f, 2, DLP_STR_BYTES("x")), DLP_EINVAL);
+    assert_int_equal(dlp_ftp_write(f, 0, NULL, 0), DLP_OK);
+    assert_int_equal(dlp_ftp_write(NULL, 0, DLP_STR_BYTES("x")), DLP_EINVAL);
+    dlp_ftp_gap(f, 5, 1);
+    dlp_ftp_gap(NULL, 0, 1);
+    dlp_ftp_free(f);
+    dlp_ftp_free(NULL);
+    assert_null(dlp_ftp_new(NULL, ctx, x->client, x->server, &x->lim));
+    /* no limits: defaults */
+    f = dlp_ftp_new(&ts_sink_ops, ctx, x->client, x->server, NULL);
+    assert_non_null(f);
+    assert_int_equal(dlp_ftp_write(f, 0, DLP_STR_BYTES("PORT 1,2,3,4,5,6,7\r\n")), DLP_OK);
+    assert_int_equal(dlp_ftp_write(f, 0, DLP_STR_BYTES("PORT 1,2,3,4,5\r\n")), DLP_OK);
+    assert_int_equal(dlp_ftp_write(f, 0, DLP_STR_BYTES("PORTX 1,2,3,4,5,6\r\n")), DLP_OK);
+    assert_int_equal(dlp_ftp_write(f, 0, DLP_STR_BYTES("EPRT 1|1.2.3.4|5|\r\n")), DLP_OK);
+    assert_int_equal(dlp_ftp_write(f, 0, DLP_STR_BYTES("EPRT |1|1.2.3.4|5\r\n")), DLP_OK);
+    assert_int_equal(dlp_ftp_write(f, 0, DLP_STR_BYTES("EPRT |1||5|\r\n")), DLP_OK);
+    assert_int_equal(dlp_ftp_write(f, 1, DLP_STR_BYTES("22\r\n2\n\r\n\n")), DLP_OK);
+    dlp_ftp_free(f);
+    assert_int_equal(x->s[0].n, 0);
+    fx_free(x);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pasv_upload),
+        cmocka_unit_test(test_pasv_without_parentheses),
+        cmocka_unit_test(test_pasv_malformed),
+        cmocka_unit_test(test_epsv),
+        cmocka_unit_test(test_port_eprt_v4),
+        cmocka_unit_test(test_eprt_v6),
+        cmocka_unit_test(test_pipelined_stor),
+        cmocka_unit_test(test_auth_tls),
+        cmocka_unit_test(test_nat_rule),
+        cmocka_unit_test(test_nat_rule_port),
+        cmocka_unit_test(test_line_bound),
+        cmocka_unit_test(test_gap_resync),
+        cmocka_unit_test(test_gap_in_overlong_line),
+        cmocka_unit_test(test_bad_arguments),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,660 @@
+/*
+ * test_smtp.c - SMTP conversations (smtp.h).
+ *
+ * A conversation is a list of steps (client bytes, server bytes, a gap).
+ * It is played once with one write per step and checked item by item, then
+ * again with each step in turn split in two at every offset, and with
+ * 1-byte writes: the recorded output (one sink for both directions, so the
+ * order across directions is checked too) must be identical, and so must
+ * the return code of each step's last write.
+ */
+#include "dlp_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "app_test_sink.h"
+#include "dlp/limits.h"
+#include "dlp/smtp.h"
+
+#define HDR DLP_FIELD_SMTP_HEADER
+#define BODY DLP_FIELD_SMTP_BODY
+#define ATT DLP_FIELD_SMTP_ATTACHMENT
+#define FROM_DOM DLP_META_SMTP_MAIL_FROM_DOMAIN
+#define RCPT_DOM DLP_META_SMTP_RCPT_DOMAIN
+
+typedef struct exp {
+    char kind;
+    int field;
+    const char *name;
+    const char *data;
+    size_t len;
+    uint64_t bytes;
+} exp_t;
+
+/* clang-format off */
+#define E_S(f, nm, s) {'S', (f), (nm), (s), sizeof(s) - 1, 0}
+#define E_B(f, s) {'B', (f), "", (s), sizeof(s) - 1, 0}
+#define E_M(k, s) {'M', (k), "", (s), sizeof(s) - 1, 0}
+#define E_N(k, b) {'N', (k), "", "", 0, (b)}
+/* clang-format on */
+
+typedef struct step {
+    char kind; /* 'C' client, 'S' server, 'G' client gap, 'H' server gap */
+    const char *data;
+    size_t len;
+    dlp_rc_t rc; /* of the step's last write */
+} step_t;
+
+/* clang-format off */
+#define CL(s) {'C', (s), sizeof(s) - 1, DLP_OK}
+#define SV(s) {'S', (s), sizeof(s) - 1, DLP_OK}
+#define CL_DONE(s) {'C', (s), sizeof(s) - 1, DLP_DONE}
+#define SV_DONE(s) {'S', (s), sizeof(s) - 1, DLP_DONE}
+#define GAP0(n) {'G', NULL, (n), DLP_OK}
+#define GAP1(n) {'H', NULL, (n), DLP_OK}
+/* clang-format on */
+
+#define NO_SPLIT ((size_t)-1)
+
+static ts_sink_t base_ts, split_ts;
+
+static dlp_app_limits_t limits(void)
+{
+    dlp_app_limits_t l;
+
+    dlp_app_limits_default(&l);
+    return l;
+}
+
+static dlp_rc_t put(dlp_smtp_t *s, int dir, const uint8_t *p, size_t n, size_t k, int bytewise)
+{
+    dlp_rc_t rc = DLP_OK;
+
+    if (bytewise) {
+        for (size_t i = 0; i < n; i++)
+            rc = dlp_smtp_write(s, dir, p + i, 1);
+        return n > 0 ? rc : dlp_smtp_write(s, dir, p, 0);
+    }
+    if (k > n)
+        return dlp_smtp_write(s, dir, p, n);
+    rc = dlp_smtp_write(s, dir, p, k);
+    if (rc != DLP_OK && rc != DLP_DONE)
+        return rc;
+    return dlp_smtp_write(s, dir, p + k, n - k);
+}
+
+/* Plays the steps; step 'split' is cut at k, or all are 1-byte writes. */
+static void converse(const step_t *st, size_t ns, const dlp_app_limits_t *l, size_t split, size_t k,
+                     int bytewise, ts_sink_t *t)
+{
+    void *ctx[2] = {t, t};
+    dlp_smtp_t *s;
+
+    ts_reset(t);
+    s = dlp_smtp_new(&ts_sink_ops, ctx, l);
+    assert_non_null(s);
+    for (size_t i = 0; i < ns; i++) {
+        const uint8_t *p = (const uint8_t *)st[i].data;
+        dlp_rc_t rc;
+        if (st[i].kind == 'G' || st[i].kind == 'H') {
+            dlp_smtp_gap(s, st[i].kind == 'H', st[i].len);
+            continue;
+        }
+        rc = put(s, st[i].kind == 'S', p, st[i].len, i == split ? k : NO_SPLIT, bytewise);
+        if (rc != st[i].rc)
+            fprintf(stderr, "step %zu: rc %d, want %d\n", i, rc, st[i].rc);
+        assert_int_equal(rc, st[i].rc);
+    }
+    assert_true(dlp_smtp_mem(s) >= sizeof(void *));
+    dlp_smtp_end(s, 0);
+    dlp_smtp_end(s, 1);
+    dlp_smtp_free(s);
+}
+
+static void expect_items(const ts_sink_t *t, const exp_t *e, size_t ne)
+{
+    int ok = t->n == ne;
+
+    for (size_t i = 0; ok && i < ne; i++) {
+        const ts_item_t *it = &t->item[i];
+        ok = it->kind == e[i].kind && it->field == e[i].field && it->open == 0 &&
+             strcmp(it->name, e[i].name) == 0 && it->len == e[i].len &&
+             (e[i].len == 0 || memcmp(it->data, e[i].data, e[i].len) == 0) &&
+             it->bytes == e[i].bytes;
+        if (!ok)
+            fprintf(stderr, "item %zu differs (want %c field=%d name=\"%s\" len=%zu bytes=%llu)\n",
+                    i, e[i].kind, e[i].field, e[i].name, e[i].len, (unsigned long long)e[i].bytes);
+    }
+    if (!ok) {
+        fprintf(stderr, "got %zu items, want %zu:\n", t->n, ne);
+        ts_dump(t);
+    }
+    assert_true(ok);
+}
+
+static void check_splits(const step_t *st, size_t ns, const dlp_app_limits_t *l)
+{
+    for (size_t i = 0; i < ns; i++) {
+        if (st[i].kind == 'G' || st[i].kind == 'H')
+            continue;
+        for (size_t k = 0; k <= st[i].len; k++) {
+            converse(st, ns, l, i, k, 0, &split_ts);
+            if (!ts_equal(&base_ts, &split_ts)) {
+                fprintf(stderr, "step %zu split at %zu differs:\n", i, k);
+                ts_dump(&split_ts);
+                fail();
+            }
+        }
+    }
+    converse(st, ns, l, NO_SPLIT, 0, 1, &split_ts);
+    if (!ts_equal(&base_ts, &split_ts)) {
+        fprintf(stderr, "1-byte writes differ:\n");
+        ts_dump(&split_ts);
+        fail();
+    }
+}
+
+static void check(const step_t *st, size_t ns, const dlp_app_limits_t *l, const exp_t *e, size_t ne)
+{
+    converse(st, ns, l, NO_SPLIT, 0, 0, &base_ts);
+    expect_items(&base_ts, e, ne);
+    check_splits(st, ns, l);
+}
+
+#define CHECK(l, steps, ...)                                                                       \
+    do {                                                                                           \
+        static const exp_t e_[] = {__VA_ARGS__};                                                   \
+        check((steps), DLP_ARRAY_LEN(steps), (l), e_, DLP_ARRAY_LEN(e_));                          \
+    } while (0)
+
+/* --- a whole mail ------------------------------------------------------------ */
+
+#define MAIL_MSG                                                                                   \
+    "From: Alice Example <alice@example.com>\r\n"                                                  \
+    "To: Bob <bob@example.org>\r\n"                                                                \
+    "Subject: =?utf-8?Q?Customer_list?=\r\n"                                                       \
+    "MIME-Version: 1.0\r\n"                                                                        \
+    "Content-Type: multipart/mixed; boundary=\"----=_Part_0_1\"\r\n"                               \
+    "\r\n"                                                                                         \
+    "------=_Part_0_1\r\n"                                                                         \
+    "Content-Type: text/plain; charset=utf-8\r\n"                                                  \
+    "Content-Transfer-Encoding: quoted-printable\r\n"                                              \
+    "\r\n"                                                                                         \
+    "Hi Bob, the list is attached =E2=80=94 3 rows.\r\n"                                           \
+    "..and a line that starts with a dot.\r\n"                                                     \
+    "------=_Part_0_1\r\n"                                                                         \
+    "Content-Type: text/csv; name=\"customers.csv\"\r\n"                                           \
+    "Content-Transfer-Encoding: base64\r\n"                                                        \
+    "Content-Disposition: attachment; filename=\"customers.csv\"\r\n"                              \
+    "\r\n"                                                                                         \
+    "bmFtZSxkb2IsemlwDQpKb2huIFNtaXRoLDE5ODAtMDQtMTIsOTQxMDUNCk1hcmlhIEdhcmNpYSwx\r\n"             \
+    "OTc1LTExLTMwLDEwMDAxDQpXZWkgQ2hlbiwxOTkwLTAxLTA1LDYwNjE0DQo=\r\n"                             \
+    "------=_Part_0_1--\r\n"
+
+static void test_mail_with_csv_attachment(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t steps[] = {
+        SV("220 mx.example.org ESMTP\r\n"),
+        CL("EHLO client.example.com\r\n"),
+        SV("250-mx.example.org\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 SIZE 10240000\r\n"),
+        CL("MAIL FROM:<Alice@Example.COM> SIZE=1234 BODY=8BITMIME\r\n"),
+        SV("250 2.1.0 OK\r\n"),
+        CL("RCPT TO:<bob@example.org>\r\n"),
+        SV("250 2.1.5 OK\r\n"),
+        CL("DATA\r\n"),
+        SV("354 End data with <CR><LF>.<CR><LF>\r\n"),
+        CL(MAIL_MSG ".\r\n"),
+        SV("250 2.0.0 Ok: queued as 4F1D2\r\n"),
+        CL("QUIT\r\n"),
+        SV("221 2.0.0 Bye\r\n"),
+    };
+    (void)state;
+    CHECK(&l, steps, E_B(HDR, "MAIL FROM:<Alice@Example.COM>"), E_M(FROM_DOM, "example.com"),
+          E_B(HDR, "RCPT TO:<bob@example.org>"), E_M(RCPT_DOM, "example.org"),
+          E_B(HDR, "From: Alice Example <alice@example.com>"),
+          E_B(HDR, "To: Bob <bob@example.org>"), E_B(HDR, "Subject: Customer list"),
+          E_B(HDR, "MIME-Version: 1.0"),
+          E_B(HDR, "Content-Type: multipart/mixed; boundary=\"----=_Part_0_1\""),
+          E_S(BODY, "",
+              "Hi Bob, the list is attached \xe2\x80\x94 3 rows.\r\n"
+              ".and a line that starts with a dot."),
+          E_S(ATT, "customers.csv",
+              "name,dob,zip\r\n"
+              "John Smith,1980-04-12,94105\r\n"
+              "Maria Garcia,1975-11-30,10001\r\n"
+              "Wei Chen,1990-01-05,60614\r\n"));
+}
+
+static void test_dot_unstuffing(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t steps[] = {
+        CL("MAIL FROM:<a@x.example>\r\n"),
+        SV("250 ok\r\n"),
+        CL("RCPT TO:<b@y.example>\r\n"),
+        SV("250 ok\r\n"),
+        CL("DATA\r\n"),
+        SV("354 go\r\n"),
+        CL("Subject: dots\r\n"
+           "\r\n"
+           "..leading dot\r\n"
+           ".single\r\n"
+           "...\r\n"
+           "a\n.\nb\r\n"
+           ".\rX\r\n"
+           ". \r\n"
+           "end\r\n"
+           ".\r\n"
+           "QUIT\r\n"),
+        SV("250 ok\r\n221 bye\r\n"),
+    };
+    (void)state;
+    CHECK(&l, steps, E_B(HDR, "MAIL FROM:<a@x.example>"), E_M(FROM_DOM, "x.example"),
+          E_B(HDR, "RCPT TO:<b@y.example>"), E_M(RCPT_DOM, "y.example"), E_B(HDR, "Subject: dots"),
+          E_S(BODY, "", ".leading dot\r\nsingle\r\n..\r\na\n.\nb\r\n\rX\r\n \r\nend\r\n"));
+}
+
+static void test_bdat_binary(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t steps[] = {
+        CL("EHLO c.example\r\n"),
+        SV("250-mx\r\n250 CHUNKING\r\n"),
+        CL("MAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\n"),
+        SV("250 ok\r\n250 ok\r\n"),
+        /* 23 bytes: "Subject: bin\r\n" "\r\n" "A\r\n.\r\nB" */
+        CL("BDAT 23\r\nSubject: bin\r\n\r\nA\r\n.\r\nB"),
+        /* 10 bytes, a NUL and a CRLF.CRLF among them: not an end */
+        CL("BDAT 10 LAST\r\n\x00\xff\r\n.\r\nend"),
+        SV("250 23 bytes\r\n250 10 bytes, message ok\r\n"),
+        CL("MAIL FROM:<c@x.example>\r\nRCPT TO:<d@y.example>\r\n"
+           "BDAT 12\r\nSubject: z\r\nbdat 0 last\r\n"),
+        SV("250 ok\r\n250 ok\r\n250 12 bytes\r\n250 message ok\r\n"),
+        CL("QUIT\r\n"),
+    };
+    (void)state;
+    CHECK(&l, steps, E_B(HDR, "MAIL FROM:<a@x.example>"), E_M(FROM_DOM, "x.example"),
+          E_B(HDR, "RCPT TO:<b@y.example>"), E_M(RCPT_DOM, "y.example"), E_B(HDR, "Subject: bin"),
+          E_S(BODY, "", "A\r\n.\r\nB\x00\xff\r\n.\r\nend"), E_B(HDR, "MAIL FROM:<c@x.example>"),
+          E_M(FROM_DOM, "x.example"), E_B(HDR, "RCPT TO:<d@y.example>"), E_M(RCPT_DOM, "y.example"),
+          E_B(HDR, "Subject: z"));
+}
+
+static void test_pipelined_transaction(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t steps[] = {
+        SV("220 mx ESMTP\r\n"),
+        CL("EHLO c\r\n"),
+        SV("250-mx\r\n250 PIPELINING\r\n"),
+        CL("MAIL FROM:<@relay.example:a@X.Example>\r\n"
+           "RCPT TO:<b@y.example>\r\n"
+           "RCPT TO: <c@z.example> NOTIFY=NEVER\r\n"
+           "DATA\r\n"),
+        SV("250 ok\r\n250 ok\r\n550 5.1.1 no such user\r\n354 go\r\n"),
+        CL("Subject: p\r\n\r\nhello\r\n.\r\nQUIT\r\n"),
+        SV("250 ok\r\n221 bye\r\n"),
+    };
+    (void)state;
+    CHECK(&l, steps, E_B(HDR, "MAIL FROM:<a@X.Example>"), E_M(FROM_DOM, "x.example"),
+          E_B(HDR, "RCPT TO:<b@y.example>"), E_M(RCPT_DOM, "y.example"),
+          E_B(HDR, "RCPT TO:<c@z.example>"), E_M(RCPT_DOM, "z.example"), E_B(HDR, "Subject: p"),
+          E_S(BODY, "", "hello\r\n"));
+}
+
+static void test_data_rejected(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t steps[] = {
+        CL("MAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\nDATA\r\n"),
+        SV("250 ok\r\n550 no\r\n554 5.5.1 no valid recipients\r\n"),
+        CL("RSET\r\nSubject: not a message\r\n\r\nbody\r\n.\r\nQUIT\r\n"),
+        SV("250 ok\r\n500 what\r\n500 what\r\n500 what\r\n500 what\r\n221 bye\r\n"),
+    };
+    (void)state;
+    CHECK(&l, steps, E_B(HDR, "MAIL FROM:<a@x.example>"), E_M(FROM_DOM, "x.example"),
+          E_B(HDR, "RCPT TO:<b@y.example>"), E_M(RCPT_DOM, "y.example"));
+}
+
+/* Client bytes fed before the reply to DATA are held until it comes. */
+static void test_data_reply_late(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t accepted[] = {
+        CL("MAIL FROM:<a@x.example>\r\n"),         SV("250 ok\r\n"),           CL("DATA\r\n"),
+        CL("Subject: early\r\n\r\nbody\r\n.\r\n"), SV("354 go\r\n250 ok\r\n"),
+    };
+    static const step_t refused[] = {
+        CL("MAIL FROM:<a@x.example>\r\n"),
+        SV("250 ok\r\n"),
+        CL("DATA\r\n"),
+        CL("RCPT TO:<b@y.example>\r\n"),
+        SV("503 need RCPT\r\n250 ok\r\n"),
+    };
+    (void)state;
+    CHECK(&l, accepted, E_B(HDR, "MAIL FROM:<a@x.example>"), E_M(FROM_DOM, "x.example"),
+          E_B(HDR, "Subject: early"), E_S(BODY, "", "body\r\n"));
+    /* the held line is a command after all: reported once the 503 is seen */
+    CHECK(&l, refused, E_B(HDR, "MAIL FROM:<a@x.example>"), E_M(FROM_DOM, "x.example"),
+          E_B(HDR, "RCPT TO:<b@y.example>"), E_M(RCPT_DOM, "y.example"));
+}
+
+static void test_starttls(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t accepted[] = {
+        SV("220 mx ESMTP\r\n"),
+        CL("EHLO c\r\n"),
+        SV("250-mx\r\n250 STARTTLS\r\n"),
+        CL("STARTTLS\r\n"),
+        SV_DONE("220 2.0.0 Ready to start TLS\r\n"),
+        CL_DONE("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"),
+        SV_DONE("\x16\x03\x03\x00\x5a\x02"),
+    };
+    static const step_t refused[] = {
+        SV("220 mx ESMTP\r\n"),
+        CL("EHLO c\r\n"),
+        SV("250 mx\r\n"),
+        CL("STARTTLS\r\n"),
+        SV("454 4.7.0 TLS not available\r\n"),
+        CL("MAIL FROM:<a@x.example>\r\n"),
+        SV("250 ok\r\n"),
+    };
+    (void)state;
+    CHECK(&l, accepted, E_N(DLP_NOTE_ENCRYPTED, 0), E_N(DLP_NOTE_ENCRYPTED, 0));
+    CHECK(&l, refused, E_B(HDR, "MAIL FROM:<a@x.example>"), E_M(FROM_DOM, "x.example"));
+}
+
+static void test_auth_not_reported(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t steps[] = {
+        SV("220 mx ESMTP\r\n"),
+        CL("EHLO c\r\n"),
+        SV("250-mx\r\n250 AUTH PLAIN LOGIN\r\n"),
+        CL("AUTH PLAIN AGFsaWNlQGV4YW1wbGUuY29tAHNlY3JldA==\r\n"),
+        SV("535 5.7.8 bad credentials\r\n"),
+        CL("AUTH LOGIN\r\n"),
+        SV("334 VXNlcm5hbWU6\r\n"),
+        CL("YWxpY2VAZXhhbXBsZS5jb20=\r\n"),
+        SV("334 UGFzc3dvcmQ6\r\n"),
+        CL("MAIL FROM:<looks-like-a-command@example.com>\r\n"),
+        SV("535 5.7.8 bad\r\n"),
+        CL("AUTH PLAIN\r\n"),
+        SV("334 \r\n"),
+        CL("AGFsaWNlQGV4YW1wbGUuY29tAHNlY3JldA==\r\n"),
+        SV("235 2.7.0 ok\r\n"),
+        CL("MAIL FROM:<alice@example.com>\r\n"),
+        SV("250 ok\r\n"),
+    };
+    (void)state;
+    CHECK(&l, steps, E_B(HDR, "MAIL FROM:<alice@example.com>"), E_M(FROM_DOM, "example.com"));
+}
+
+static void test_gap_in_data(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t steps[] = {
+        CL("MAIL FROM:<a@x.example>\r\n"),
+        SV("250 ok\r\n"),
+        CL("RCPT TO:<b@y.example>\r\n"),
+        SV("250 ok\r\n"),
+        CL("DATA\r\n"),
+        SV("354 go\r\n"),
+        CL("Subject: first\r\n\r\nline one\r\nline tw"),
+        GAP0(1000),
+        CL("o lost\r\n.more lost\r\n.\r\n"),
+        SV("250 ok\r\n"),
+        CL("MAIL FROM:<c@x.example>\r\nRCPT TO:<d@y.example>\r\nDATA\r\n"),
+        SV("250 ok\r\n250 ok\r\n354 go\r\n"),
+        CL("Subject: second\r\n\r\nkept\r\n.\r\n"),
+        SV("250 ok\r\n"),
+    };
+    (void)state;
+    CHECK(&l, steps, E_B(HDR, "MAIL FROM:<a@x.example>"), E_M(FROM_DOM, "x.example"),
+          E_B(HDR, "RCPT TO:<b@y.example>"), E_M(RCPT_DOM, "y.example"), E_B(HDR, "Subject: first"),
+          E_S(BODY, "", "line one\r\nline tw"), E_N(DLP_NOTE_GAP, 1000),
+          E_B(HDR, "MAIL FROM:<c@x.example>"), E_M(FROM_DOM, "x.example"),
+          E_B(HDR, "RCPT TO:<d@y.example>"), E_M(RCPT_DOM, "y.example"),
+          E_B(HDR, "Subject: second"), E_S(BODY, "", "kept\r\n"));
+}
+
+static void test_gap_in_commands(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t steps[] = {
+        CL("MAIL FROM:<e@x.exa"),
+        GAP0(10),
+        CL("mple>\r\ngarbage after the gap\r\nRCPT TO:<f@y.example>\r\n"),
+        SV("250 ok\r\n"),
+        GAP1(7),
+        SV("0 ok\r\n"),
+        CL("DATA\r\n"),
+        SV("354 go\r\n"),
+        CL("Subject: after\r\n\r\n.\r\n"),
+    };
+    (void)state;
+    CHECK(&l, steps, E_N(DLP_NOTE_GAP, 10), E_B(HDR, "RCPT TO:<f@y.example>"),
+          E_M(RCPT_DOM, "y.example"), E_N(DLP_NOTE_GAP, 7), E_B(HDR, "Subject: after"));
+}
+
+/* The greeting answers no command, even when a command was seen before it. */
+static void test_greeting_early_command(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t steps[] = {
+        CL("EHLO c\r\n"),
+        SV("220 mx ESMTP\r\n"),
+        CL("AUTH LOGIN\r\n"),
+        SV("250 mx\r\n334 VXNlcm5hbWU6\r\n"),
+        CL("MAIL FROM:<username-response@example.com>\r\n"),
+        SV("235 ok\r\n"),
+        CL("MAIL FROM:<real@example.com>\r\n"),
+    };
+    (void)state;
+    CHECK(&l, steps, E_B(HDR, "MAIL FROM:<real@example.com>"), E_M(FROM_DOM, "example.com"));
+}
+
+/* After a gap, lines are commands again only from a known verb on. */
+static void test_resync_ignores_garbage(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t steps[] = {
+        CL("NOOP"),
+        GAP0(3),
+        CL("\r\ngarbage\r\nAUTH PLAIN\r\n"),
+        SV("334 \r\n"),
+        CL("AGFsaWNlAHNlY3JldA==\r\n"),
+        SV("235 ok\r\n"),
+        CL("MAIL FROM:<m@x.example>\r\n"),
+    };
+    (void)state;
+    CHECK(&l, steps, E_N(DLP_NOTE_GAP, 3), E_B(HDR, "MAIL FROM:<m@x.example>"),
+          E_M(FROM_DOM, "x.example"));
+}
+
+/* A client gap while DATA waits on its reply: the message is skipped to its end. */
+static void test_client_gap_while_waiting(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t steps[] = {
+        CL("DATA\r\n"),
+        CL("Subject: a\r\n\r\nbody start"),
+        GAP0(20),
+        CL(".\r\nRCPT TO:<in-message@x.example>\r\n.\r\nMAIL FROM:<z@x.example>\r\n"),
+        SV("354 go\r\n250 ok\r\n250 ok\r\n"),
+    };
+    (void)state;
+    CHECK(&l, steps, E_N(DLP_NOTE_GAP, 20), E_B(HDR, "MAIL FROM:<z@x.example>"),
+          E_M(FROM_DOM, "x.example"));
+}
+
+/* A reply lost in a gap while the client waits on DATA: assumed accepted. */
+static void test_server_gap_while_waiting(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t steps[] = {
+        CL("MAIL FROM:<a@x.example>\r\n"), SV("250 ok\r\n"), CL("DATA\r\n"),
+        CL("Subject: s\r\n\r\nx"),         GAP1(50),         CL("\r\n.\r\nQUIT\r\n"),
+        SV("250 ok\r\n221 bye\r\n"),
+    };
+    (void)state;
+    CHECK(&l, steps, E_B(HDR, "MAIL FROM:<a@x.example>"), E_M(FROM_DOM, "x.example"),
+          E_N(DLP_NOTE_GAP, 50), E_B(HDR, "Subject: s"), E_S(BODY, "", "x\r\n"));
+}
+
+static void test_gap_in_bdat(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t steps[] = {
+        CL("BDAT 20\r\n0123456789"),
+        GAP0(5),
+        CL("56789"),
+        CL("BDAT 5 LAST\r\nabcde"),
+        CL("BDAT 12 LAST\r\nSubject: n\r\n"),
+        CL("BDAT 4\r\nab"),
+        GAP0(10),
+        CL("xx\r\nRCPT TO:<g@y.example>\r\n"),
+    };
+    (void)state;
+    CHECK(&l, steps, E_S(BODY, "", "0123456789"), E_N(DLP_NOTE_GAP, 5), E_B(HDR, "Subject: n"),
+          E_S(BODY, "", "ab"), E_N(DLP_NOTE_GAP, 10), E_B(HDR, "RCPT TO:<g@y.example>"),
+          E_M(RCPT_DOM, "y.example"));
+}
+
+static void test_message_ends_with_connection(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t steps[] = {
+        CL("DATA\r\n"),
+        SV("354 go\r\n"),
+        CL("Subject: cut\r\n\r\npartial"),
+    };
+    (void)state;
+    CHECK(&l, steps, E_B(HDR, "Subject: cut"), E_S(BODY, "", "partial"));
+}
+
+static void test_command_line_cap(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t steps[] = {
+        CL("EHLO xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n"),
+        CL("MAIL FROM:<a@x.example>\r\n"),
+        SV("500 line too long\r\n250 ok\r\n"),
+        CL("DATA\r\n"),
+        SV("354 go\r\n"),
+        CL("Subject: "
+           "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\r\n\r\nb\r\n.\r\n"),
+    };
+    (void)state;
+    l.line_max = 64;
+    /* "EHLO " + 70 + CR: 76 bytes dropped; the Subject keeps 64 of its 71 + CR */
+    CHECK(&l, steps, E_N(DLP_NOTE_HEADER_CAP, 76), E_B(HDR, "MAIL FROM:<a@x.example>"),
+          E_M(FROM_DOM, "x.example"),
+          E_B(HDR, "Subject: yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"),
+          E_N(DLP_NOTE_HEADER_CAP, 8), E_S(BODY, "", "b\r\n"));
+}
+
+/* An address block shows at most 320 bytes of it (RFC 5321 allows 256). */
+static void test_address_bound(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static char cmd[512], want[512];
+    static step_t steps[] = {{'C', cmd, 0, DLP_OK}};
+    char local[400];
+    (void)state;
+    memset(local, 'u', 390);
+    local[390] = '\0';
+    steps[0].len = (size_t)snprintf(cmd, sizeof(cmd), "MAIL FROM:<%s@d.example>\r\n", local);
+    snprintf(want, sizeof(want), "MAIL FROM:<%.320s>", local);
+    converse(steps, 1, &l, NO_SPLIT, 0, 0, &base_ts);
+    assert_int_equal(base_ts.n, 2);
+    assert_string_equal(ts_str(&base_ts, 0), want);
+    assert_string_equal(ts_str(&base_ts, 1), "d.example"); /* from the whole address */
+    check_splits(steps, 1, &l);
+}
+
+/* Held client bytes past line_max: DATA assumed accepted, STARTTLS refused. */
+static void test_wait_hold_cap(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t data[] = {
+        CL("DATA\r\n"),
+        CL("Subject: over the hold bound\r\n\r\n0123456789012345678901234567890123456789\r\n"
+           ".\r\n"),
+        SV("354 go\r\n250 ok\r\n"),
+    };
+    static const step_t tls[] = {
+        CL("STARTTLS\r\n"),
+        CL("MAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\nRCPT TO:<c@z.example>\r\n"),
+        SV("454 no\r\n250 ok\r\n250 ok\r\n250 ok\r\n"),
+    };
+    (void)state;
+    l.line_max = 64;
+    CHECK(&l, data, E_B(HDR, "Subject: over the hold bound"),
+          E_S(BODY, "", "0123456789012345678901234567890123456789\r\n"));
+    CHECK(&l, tls, E_B(HDR, "MAIL FROM:<a@x.example>"), E_M(FROM_DOM, "x.example"),
+          E_B(HDR, "RCPT TO:<b@y.example>"), E_M(RCPT_DOM, "y.example"),
+          E_B(HDR, "RCPT TO:<c@z.example>"), E_M(RCPT_DOM, "z.example"));
+}
+
+/* More pipelined commands than the queue holds, then DATA. */
+static void test_pipeline_cap(void **state)
+{
+    dlp_app_limits_t l = limits();
+    enum { N = DLP_SMTP_PIPELINE_MAX + 6 };
+    static char cmds[N * 6 + 8], replies[N * 8 + 16];
+    static step_t steps[] = {
+        {'C', cmds, 0, DLP_OK},
+        {'S', replies, 0, DLP_OK},
+        CL("Subject: q\r\n\r\nz\r\n.\r\n"),
+        SV("250 ok\r\n"),
+    };
+    static const exp_t e[] = {E_B(HDR, "Subject: q"), E_S(BODY, "", "z\r\n")};
+    size_t c = 0, r = 0;
+    (void)state;
+    for (int i = 0; i < N; i++) {
+        memcpy(cmds + c, "NOOP\r\n", 6);
+        c += 6;
+        memcpy(replies + r, "250 ok\r\n", 8);
+        r += 8;
+    }
+    memcpy(cmds + c, "DATA\r\n", 6);
+    memcpy(replies + r, "354 go\r\n", 8);
+    steps[0].len = c + 6;
+    steps[1].len = r + 8;
+    check(steps, DLP_ARRAY_LEN(steps), &l, e, DLP_ARRAY_LEN(e));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mail_with_csv_attachment),
+        cmocka_unit_test(test_dot_unstuffing),
+        cmocka_unit_test(test_bdat_binary),
+        cmocka_unit_test(test_pipelined_transaction),
+        cmocka_unit_test(test_data_rejected),
+        cmocka_unit_test(test_data_reply_late),
+        cmocka_unit_test(test_starttls),
+        cmocka_unit_test(test_auth_not_reported),
+        cmocka_unit_test(test_gap_in_data),
+        cmocka_unit_test(test_gap_in_commands),
+        cmocka_unit_test(test_greeting_early_command),
+        cmocka_unit_test(test_resync_ignores_garbage),
+        cmocka_unit_test(test_client_gap_while_waiting),
+        cmocka_unit_test(test_server_gap_while_waiting),
+        cmocka_unit_test(test_gap_in_bdat),
+        cmocka_unit_test(test_message_ends_with_connection),
+        cmocka_unit_test(test_command_line_cap),
+        cmocka_unit_test(test_address_bound),
+        cmocka_unit_test(test_wait_hold_cap),
+        cmocka_unit_test(test_pipeline_cap),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+
+    ts_reset(&base_ts);
+    ts_reset(&split_ts);
+    return rc;
+}
