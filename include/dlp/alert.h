@@ -69,10 +69,20 @@ const char *dlp_app_note_name(dlp_app_note_t n);
 typedef enum {
     DLP_RSTAT_CANDIDATES = 0, /* pattern matches */
     DLP_RSTAT_REJECTED,       /* ... the validator refused */
+    DLP_RSTAT_FILTERED,       /* ... in a protocol or field the rule is not for */
+    DLP_RSTAT_CONTEXT,        /* ... required context missing, or excluding context present */
+    DLP_RSTAT_ALLOWED,        /* ... on an allow-list (value, hmac, address, host) */
+    DLP_RSTAT_TEST_VALUES,    /* ... a published test value (4111 1111 1111 1111 ...) */
     DLP_RSTAT_VALUES,         /* distinct values in a flow */
     DLP_RSTAT_ALERTS,         /* dlp events raised */
     DLP_RSTAT__COUNT
 } dlp_rstat_t;
+
+/* "candidates", "rejected", ... */
+const char *dlp_rstat_name(dlp_rstat_t k);
+
+typedef enum { DLP_CONF_LOW = 0, DLP_CONF_MEDIUM, DLP_CONF_HIGH } dlp_confidence_t;
+const char *dlp_confidence_name(dlp_confidence_t c);
 
 typedef enum {
     DLP_EV_DLP = 1,   /* a rule's threshold met in a flow */
@@ -86,6 +96,7 @@ typedef struct dlp_ev_match {
     char hmac[33];                   /* 32 hex digits */
     uint8_t field;                   /* where it was found (dlp_field_t) */
     uint8_t dir;                     /* 0 from the initiator */
+    uint8_t confidence;              /* dlp_confidence_t */
     char name[64];                   /* file name of the attachment or part, or "" */
 } dlp_ev_match_t;
 
@@ -103,7 +114,9 @@ typedef struct dlp_ev_rule {
     uint32_t rule_id;
     char name[DLP_EV_NAME_LEN];
     uint8_t category, severity;
-    uint32_t count;                  /* distinct values */
+    uint8_t confidence;              /* the highest of its matches */
+    uint8_t combination;             /* matches[].name are rule names, no values */
+    uint32_t count;                  /* distinct values (combination: categories) */
     uint8_t nmatches;
     dlp_ev_match_t m[DLP_EV_MAX_MATCHES];
 } dlp_ev_rule_t;

@@ -54,6 +54,12 @@ const _Atomic uint64_t *dlp_detect_rule_stats(const dlp_detect_t *d, size_t *nru
 dlp_detect_flow_t *dlp_detect_flow_new(dlp_detect_t *d, const dlp_ev_flowinfo_t *fi);
 /* The flow's application label and nDPI risk names (either may be NULL: unchanged). */
 void dlp_detect_flow_set_app(dlp_detect_flow_t *df, const char *app_proto, const char *risks);
+/*
+ * A destination host name of the flow (HTTP Host, TLS SNI, SMTP recipient
+ * domain; copied) for allow-lists by host: a value is allowed by host only
+ * when every host named in the flow so far is allowed.
+ */
+void dlp_detect_flow_add_host(dlp_detect_flow_t *df, const char *host);
 uint16_t dlp_detect_flow_alerts(const dlp_detect_flow_t *df);
 size_t dlp_detect_flow_mem(const dlp_detect_flow_t *df);
 /*

@@ -42,7 +42,7 @@
 
 /* --- detection ------------------------------------------------------------- */
 #define DLP_DETECT_PRE 128            /* bytes before a value kept for validators and context */
-#define DLP_DETECT_LOOKAHEAD 64       /* bytes after a match awaited before it is validated */
+#define DLP_DETECT_LOOKAHEAD 128      /* bytes after a match awaited before it is validated (>= the largest context window) */
 #define DLP_DETECT_PENDING 64         /* candidates awaiting their lookahead, per stream */
 #define DLP_DETECT_MAX_DISTINCT 1024  /* distinct values remembered per (flow, rule) */
 #define DLP_DETECT_VALUE_MAX 256      /* longest value normalized and hashed */

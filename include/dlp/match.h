@@ -40,7 +40,7 @@
  */
 #define DLP_MATCH_KEEP 768
 /* Bytes after a match the window carries when they are known. */
-#define DLP_MATCH_AFTER 64
+#define DLP_MATCH_AFTER 128
 
 typedef struct dlp_matcher dlp_matcher_t;
 typedef struct dlp_match_scratch dlp_match_scratch_t;

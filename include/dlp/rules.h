@@ -17,13 +17,24 @@
  *       category: linked          # linked | linkable | secret
  *       severity: high            # low | medium | high | critical
  *       patterns: ['\b4[0-9]{3}...']
- *       flags: [caseless]         # optional: caseless, dotall, multiline, ucp
+ *       flags: [caseless]         # optional: caseless, dotall, multiline (ucp: refused)
  *       validator: luhn           # optional, default none
  *       normalize: digits         # optional, default from the validator
  *       mask: number              # optional, default from the validator
  *       threshold: 1              # optional, default 1
  *       enabled: true             # optional, default true
  *       examples: {match: [...], no_match: [...]}
+ *       context: {words: [card, visa], window: 64, required: false}   # optional
+ *       exclude_context: {words: [test], window: 64}                  # optional
+ *       protocols: [HTTP, SMTP]   # optional, default all
+ *       fields: [http.body]       # optional, default all
+ *       allow: {values: [...], hmacs: [...], src: [...], dst: [...], hosts: [...]}
+ *       test_values: false        # optional, default false
+ *     - {id: 3100, name: pii.reidentification_risk, ..., category: linkable,
+ *        combination: {min_weight: 3, rules: {pii.dob: 1, pii.zip: 2}}}   # no patterns
+ *   allow: {...}                  # optional: global allow-lists, merged over files
+ *   overrides:                    # optional: changes to rules of any file, applied
+ *     - {name: pii.email, enabled: false}   # after every file is read, in load order
  */
 #ifndef DLP_RULES_H
 #define DLP_RULES_H
@@ -32,6 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dlp/cidr.h"
 #include "dlp/rc.h"
 #include "dlp/validate.h"
 
@@ -47,6 +59,18 @@
 #define DLP_RULE_PATTERNS_MAX 1024               /* patterns of one rule */
 #define DLP_RULE_PATTERN_MAX_LEN 8192            /* bytes of one pattern */
 #define DLP_RULE_THRESHOLD_MAX 1000              /* largest 'threshold' */
+#define DLP_RULE_CONTEXT_WORDS_MAX 64            /* words of one context: list */
+#define DLP_RULE_CONTEXT_WORD_MAX 48             /* bytes of one context word */
+#define DLP_RULE_PROTOCOLS_MAX 64                /* names in one protocols: list */
+#define DLP_RULE_PROTOCOL_NAME_MAX 32            /* bytes of one protocol name */
+#define DLP_RULE_ALLOW_MAX 4096                  /* items of one allow-list (values, hmacs,
+                                                  * src, dst or hosts), after merging */
+#define DLP_RULE_ALLOW_VALUE_MAX 256             /* bytes of one allowed value
+                                                  * (DLP_DETECT_VALUE_MAX) */
+#define DLP_RULE_HOST_MAX 253                    /* bytes of one allowed host name */
+#define DLP_RULE_COMBINATION_MAX 64              /* rules counted by one combination */
+#define DLP_RULE_WEIGHT_MAX 100                  /* largest weight in a combination */
+#define DLP_RULES_OVERRIDES_MAX 4096             /* overrides in one load */
 
 typedef enum {
     DLP_CAT_LINKED = 0,
@@ -73,6 +97,57 @@ typedef struct dlp_rule_pattern {
     unsigned line; /* line of the expression in its file */
 } dlp_rule_pattern_t;
 
+/*
+ * Context words (context: / exclude_context:): matched case-insensitively
+ * on word boundaries ("lic" does not match "public"; "social security"
+ * matches across one or more spaces or "_"/"-"), within 'window' bytes
+ * before the value's start or after its end. A field name carrying the
+ * value ("ssn": "…", card_number=…) is such a word.
+ */
+typedef struct dlp_rule_context {
+    char **words;
+    size_t nwords;
+    uint32_t window;           /* default DLP_RULE_CONTEXT_WINDOW, max DLP_RULE_CONTEXT_WINDOW_MAX */
+    bool required;             /* context: no word -> the value does not count */
+    const char *file;          /* where the words were written (the rule's file, or an */
+    unsigned line;             /* override's): the key's line; owned by the set */
+} dlp_rule_context_t;
+
+#define DLP_RULE_CONTEXT_WINDOW 64
+#define DLP_RULE_CONTEXT_WINDOW_MAX 128
+
+/*
+ * Allow-lists (allow:, per rule or global at the top of a file): a value
+ * matched here is suppressed (counted, not reported). A rule's values are
+ * normalized with the rule's normalization at load time; the global list's
+ * values (dlp_ruleset_t.allow) are kept as written, since each rule
+ * normalizes differently: normalize them per rule (dlp_normalize) when
+ * setting up. Lists of several blocks (files, overrides) are concatenated in
+ * load order; duplicates are kept. file/line: the first block's allow: key.
+ */
+typedef struct dlp_rule_allow {
+    char **values;             /* literal values, normalized as the rule normalizes */
+    size_t nvalues;
+    uint8_t (*hmacs)[16];      /* hmac field values (32 hex digits) */
+    size_t nhmacs;
+    dlp_cidr_set_t src;        /* the sender of the bytes (an inside host) */
+    dlp_cidr_set_t dst;        /* the receiver */
+    char **hosts;              /* destination host names: "a.example.com" or "*.example.com"
+                                * (HTTP Host, TLS SNI, SMTP recipient domain) */
+    size_t nhosts;
+    const char *file;          /* owned by the set; NULL when no block was given */
+    unsigned line;
+} dlp_rule_allow_t;
+
+/* A combination rule (pii.reidentification_risk): no patterns. */
+typedef struct dlp_rule_combination {
+    uint32_t min_weight;       /* k: the event fires when the weights found add up to it */
+    char **rules;              /* the linkable rules counted (names) */
+    uint32_t *weights;         /* their weights, default 1 */
+    size_t nrules;
+    unsigned line;             /* of the combination: key, in the rule's file */
+} dlp_rule_combination_t;
+
 typedef struct dlp_rule {
     uint32_t id;
     char *name;
@@ -91,6 +166,16 @@ typedef struct dlp_rule {
     size_t nex_match;
     char **ex_no_match;
     size_t nex_no_match;
+    dlp_rule_context_t context;        /* nwords 0: none */
+    dlp_rule_context_t exclude;        /* exclude_context: a word here suppresses */
+    char **protocols;                  /* app_proto names (nDPI's: "HTTP", "SMTP"...; a
+                                        * name also matches "NAME.<sub>"); none = all */
+    size_t nprotocols;
+    uint32_t fields;                   /* bit (1 << dlp_field_t) per field; 0 = all */
+    dlp_rule_allow_t allow;
+    bool test_values;                  /* report published test values (cards: 4111...)
+                                        * too; default false: suppressed, counted */
+    dlp_rule_combination_t combination; /* min_weight 0: not a combination rule */
     const char *file;          /* file the rule came from (owned by the set) */
     unsigned line;             /* line of the rule's first key */
 } dlp_rule_t;
@@ -98,6 +183,7 @@ typedef struct dlp_rule {
 typedef struct dlp_ruleset {
     dlp_rule_t *rules;         /* every rule loaded, enabled or not, by file order */
     size_t n;
+    dlp_rule_allow_t allow;    /* global allow-lists (top-level allow: of any file) */
     char **files;              /* files read, in order */
     size_t nfiles;
     uint8_t digest[32];        /* SHA-256 over the files' bytes, in order */

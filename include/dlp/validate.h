@@ -112,6 +112,13 @@ bool dlp_nino_ok(const uint8_t *p, size_t n);
 bool dlp_phone_ok(const uint8_t *p, size_t n);
 
 /*
+ * True if 'norm' (a normalized value) is a published test value for
+ * validator v: the test card numbers of the card brands and payment
+ * processors (4111 1111 1111 1111 ...). Nobody's data; suppressed by default.
+ */
+bool dlp_is_test_value(dlp_validator_t v, const char *norm);
+
+/*
  * Writes the normalized form of p[0..n) into out (NUL-terminated, truncated
  * to cap-1). Returns its length. Writes nothing and returns 0 when cap is 0;
  * an unknown 'how' gives "".

@@ -38,6 +38,27 @@ const char *dlp_app_note_name(dlp_app_note_t n)
     return names[n];
 }
 
+const char *dlp_rstat_name(dlp_rstat_t k)
+{
+    static const char *const names[DLP_RSTAT__COUNT] = {
+        [DLP_RSTAT_CANDIDATES] = "candidates",
+        [DLP_RSTAT_REJECTED] = "rejected",
+        [DLP_RSTAT_FILTERED] = "filtered",
+        [DLP_RSTAT_CONTEXT] = "context_suppressed",
+        [DLP_RSTAT_ALLOWED] = "allowed",
+        [DLP_RSTAT_TEST_VALUES] = "test_values",
+        [DLP_RSTAT_VALUES] = "values",
+        [DLP_RSTAT_ALERTS] = "alerts",
+    };
+    return (unsigned)k < DLP_RSTAT__COUNT ? names[k] : "unknown";
+}
+
+const char *dlp_confidence_name(dlp_confidence_t c)
+{
+    static const char *const names[] = {"low", "medium", "high"};
+    return (unsigned)c < DLP_ARRAY_LEN(names) ? names[c] : "low";
+}
+
 bool dlp_alert_push(dlp_ring_t *ring, const dlp_event_t *ev, bool wait,
                     const atomic_int *stop, dlp_stats_t *st)
 {

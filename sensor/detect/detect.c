@@ -35,9 +35,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "detect_int.h"
 #include "dlp/hash.h"
+
+/* Destination host names remembered per flow (HTTP Host, TLS SNI, SMTP
+ * recipient domains): enough for a flow; more are not remembered, and a
+ * host allow-list then never applies (every host must be allowed). */
+#define DETECT_HOSTS_MAX 8
 #include "dlp/limits.h"
 #include "dlp/validate.h"
+
+#define DETECT_HOSTS_MAX 8 /* destination host names remembered per flow */
 
 /*
  * A candidate stays pending only while its lookahead is unscanned, so its
@@ -67,14 +75,26 @@ typedef struct rstate {
     uint64_t due_until;  /* ... and that write's end offset */
     uint64_t due_ts;     /* packet time the threshold was met */
     uint8_t nm;
+    uint8_t confidence; /* the highest of its values' */
     dlp_ev_match_t m[DLP_EV_MAX_MATCHES];
     uint64_t *seen;    /* open-addressed set of fingerprints (0 = empty slot) */
     uint32_t nseen, capseen; /* entries, slots (a power of two) */
 } rstate_t;
 
+/* Per combination rule: the linkable rules found so far in the flow. */
+typedef struct cstate {
+    uint64_t found;    /* bit per position in the combination's rule list */
+    uint32_t weight;
+    uint8_t reported;
+} cstate_t;
+
 struct dlp_detect_flow {
     dlp_ev_flowinfo_t fi;
     rstate_t *rules;
+    cstate_t *combo;   /* [d->ncombo], at the first linkable value */
+    char *hosts[DETECT_HOSTS_MAX];
+    size_t nhosts;
+    bool hosts_overflow; /* a host was not remembered */
     uint16_t alerts;
     uint16_t due;      /* rules with an event due */
     size_t mem;
@@ -98,6 +118,12 @@ struct dlp_detect {
     uint64_t fp_seed;       /* keyed seed of the dedup fingerprints */
     size_t nrules;
     _Atomic uint64_t *rstats;
+    /* combination rules: their indexes, and for each rule where it counts */
+    uint32_t *combo_rule;   /* [ncombo] rule index of each combination rule */
+    size_t ncombo;
+    struct combo_ref {
+        uint32_t combo, pos, weight;
+    } **refs;               /* [nrules] -> list ended by combo == UINT32_MAX, or NULL */
     /* the scan in progress, for the matcher's callbacks */
     dlp_detect_stream_t *cur;
     dlp_detect_flow_t *cur_flow;
@@ -118,25 +144,42 @@ static void rstat_inc(dlp_detect_t *d, uint32_t rule, dlp_rstat_t k)
 
 /* --- values ------------------------------------------------------------- */
 
-static void hmac_hex(dlp_detect_t *d, const char *norm, size_t n, char hex[33])
+/* The first 16 bytes of HMAC-SHA256(key, norm). */
+static bool hmac16(dlp_detect_t *d, const char *norm, size_t n, uint8_t out[16])
 {
-    static const char digits[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     size_t mdlen = 0;
 
     /* Re-initialising with no key reuses the prepared key schedule. */
     if (EVP_MAC_init(d->mac, NULL, 0, NULL) != 1 ||
         EVP_MAC_update(d->mac, (const unsigned char *)norm, n) != 1 ||
-        EVP_MAC_final(d->mac, md, &mdlen, sizeof(md)) != 1 || mdlen < 16) {
-        snprintf(hex, 33, "%s", "error");
-        return;
-    }
+        EVP_MAC_final(d->mac, md, &mdlen, sizeof(md)) != 1 || mdlen < 16)
+        return false;
+    memcpy(out, md, 16);
+    OPENSSL_cleanse(md, sizeof(md));
+    return true;
+}
+
+static void hex16(const uint8_t md[16], char hex[33])
+{
+    static const char digits[] = "0123456789abcdef";
+
     for (int i = 0; i < 16; i++) {
         hex[2 * i] = digits[md[i] >> 4];
         hex[2 * i + 1] = digits[md[i] & 15];
     }
     hex[32] = '\0';
-    OPENSSL_cleanse(md, sizeof(md));
+}
+
+static void hmac_hex(dlp_detect_t *d, const char *norm, size_t n, char hex[33])
+{
+    uint8_t md[16];
+
+    if (!hmac16(d, norm, n, md)) {
+        snprintf(hex, 33, "%s", "error");
+        return;
+    }
+    hex16(md, hex);
 }
 
 static rstate_t *rstate_get(dlp_detect_flow_t *df, uint32_t rule)
@@ -208,6 +251,7 @@ static void fill_rule(const dlp_rule_t *r, const rstate_t *rs, dlp_ev_rule_t *er
     snprintf(er->name, sizeof(er->name), "%s", r->name);
     er->category = (uint8_t)r->category;
     er->severity = (uint8_t)r->severity;
+    er->confidence = rs->confidence;
     er->count = rs->count;
     er->nmatches = rs->nm;
     memcpy(er->m, rs->m, rs->nm * sizeof(rs->m[0]));
@@ -225,6 +269,10 @@ static void oriented(const dlp_ev_flowinfo_t *fi, int dir, dlp_ev_flowinfo_t *ou
     out->dport = fi->sport;
 }
 
+static void combination_found(dlp_detect_t *d, dlp_detect_flow_t *df, uint32_t rule, int dir);
+static void fill_combination(const dlp_detect_t *d, const dlp_detect_flow_t *df, uint32_t crule,
+                             dlp_ev_rule_t *er);
+
 static void raise_alert(dlp_detect_t *d, dlp_detect_flow_t *df, const rstate_t *rs, int dir)
 {
     static _Thread_local dlp_event_t ev;
@@ -234,43 +282,143 @@ static void raise_alert(dlp_detect_t *d, dlp_detect_flow_t *df, const rstate_t *
     ev.ts_us = rs->due_ts;
     oriented(&df->fi, dir, &ev.fl);
     fill_rule(&d->p.rules->rules[rs->rule], rs, &ev.u.rule);
+    if (d->p.rules->rules[rs->rule].combination.min_weight > 0)
+        fill_combination(d, df, rs->rule, &ev.u.rule);
     df->alerts++;
     rstat_inc(d, rs->rule, DLP_RSTAT_ALERTS);
     dlp_stat_inc(d->p.stats, DLP_STAT_ALERTS);
     dlp_alert_push(d->p.events, &ev, d->p.wait, d->p.stop, d->p.stats);
 }
 
-/* A validated value at stream offset 'off'. */
+
+/* Marks the rule's event due once its threshold is met (sent after this write). */
+static void threshold_check(dlp_detect_t *d, dlp_detect_flow_t *df, rstate_t *rs, int dir)
+{
+    if (rs->reported || rs->count < d->p.rules->rules[rs->rule].threshold)
+        return;
+    /* Not sent yet: the other values of this write join the event. */
+    rs->reported = 1;
+    rs->due = 1;
+    rs->due_dir = (uint8_t)dir;
+    rs->due_src = d->cur;
+    rs->due_until = d->write_end;
+    rs->due_ts = d->now_us;
+    df->due++;
+}
+
+/*
+ * A value that passed validation and policy, normalized, at stream offset
+ * 'off'; 'md' its keyed hash when already computed (else NULL).
+ */
 static void record_value(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_t field,
-                         uint32_t rule, const uint8_t *v, size_t n, uint64_t off)
+                         uint32_t rule, const char *norm, size_t nl, const uint8_t *md,
+                         dlp_confidence_t conf, uint64_t off)
 {
     const dlp_rule_t *r = &d->p.rules->rules[rule];
-    char norm[DLP_DETECT_VALUE_MAX];
-    size_t nl = dlp_normalize(r->norm, v, n, norm, sizeof(norm));
     rstate_t *rs = rstate_get(df, rule);
 
-    if (rs == NULL)
+    if (rs == NULL || !rstate_add_fp(df, rs, dlp_hash_bytes(norm, nl, d->fp_seed)))
         return;
-    if (!rstate_add_fp(df, rs, dlp_hash_bytes(norm, nl, d->fp_seed))) {
-        memset(norm, 0, nl);
-        return;
-    }
     rs->count++;
+    if (conf > rs->confidence)
+        rs->confidence = (uint8_t)conf;
     rstat_inc(d, rule, DLP_RSTAT_VALUES);
     if (rs->nm < DLP_EV_MAX_MATCHES) {
         dlp_ev_match_t *m = &rs->m[rs->nm++];
         m->offset = off;
-        hmac_hex(d, norm, nl, m->hmac);
+        if (md != NULL)
+            hex16(md, m->hmac);
+        else
+            hmac_hex(d, norm, nl, m->hmac);
         dlp_mask(r->mask, norm, nl, m->masked, sizeof(m->masked));
         m->field = field;
+        m->confidence = (uint8_t)conf;
         snprintf(m->name, sizeof(m->name), "%s", d->cur_name != NULL ? d->cur_name : "");
         m->dir = (uint8_t)dir;
     }
+    threshold_check(d, df, rs, dir);
+    if (d->refs[rule] != NULL)
+        combination_found(d, df, rule, dir);
+}
+
+static void policy_count(dlp_detect_t *d, uint32_t rule, dlp_policy_t pol)
+{
+    static const dlp_rstat_t stat[] = {
+        [DLP_POL_FILTERED] = DLP_RSTAT_FILTERED,
+        [DLP_POL_CONTEXT] = DLP_RSTAT_CONTEXT,
+        [DLP_POL_ALLOWED] = DLP_RSTAT_ALLOWED,
+        [DLP_POL_TEST_VALUE] = DLP_RSTAT_TEST_VALUES,
+    };
+    rstat_inc(d, rule, stat[pol]);
+}
+
+/* Validates the candidate win[start, end) of 'rule'; win[0] is at stream offset base. */
+static void decide(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_t field,
+                   uint32_t rule, const uint8_t *win, size_t len, size_t start, size_t end,
+                   uint64_t base)
+{
+    const dlp_rule_t *r = &d->p.rules->rules[rule];
+    char norm[DLP_DETECT_VALUE_MAX];
+    uint8_t md[16];
+    dlp_value_t v = {.r = r, .win = win, .len = len, .field = (dlp_field_t)field};
+    dlp_confidence_t conf = DLP_CONF_LOW;
+    dlp_policy_t pol;
+
+    rstat_inc(d, rule, DLP_RSTAT_CANDIDATES);
+    if (!dlp_validate(r->validator, win, len, start, end, &v.vs, &v.ve)) {
+        rstat_inc(d, rule, DLP_RSTAT_REJECTED);
+        return;
+    }
+    v.nl = dlp_normalize(r->norm, win + v.vs, v.ve - v.vs, norm, sizeof(norm));
+    v.norm = norm;
+    v.app_proto = df->fi.app_proto;
+    v.src = dir == 0 ? df->fi.src : df->fi.dst;
+    v.dst = dir == 0 ? df->fi.dst : df->fi.src;
+    v.hosts = (const char *const *)df->hosts;
+    v.nhosts = df->hosts_overflow ? 0 : df->nhosts;
+    if (dlp_detect__needs_hmac(d->p.rules, r) && hmac16(d, norm, v.nl, md))
+        v.hmac16 = md;
+    pol = dlp_detect__policy(d->p.rules, &v, &conf);
+    if (pol == DLP_POL_REPORT)
+        record_value(d, df, dir, field, rule, norm, v.nl, v.hmac16, conf, base + v.vs);
+    else
+        policy_count(d, rule, pol);
     /* Nothing of the value may outlive this function but its mask and hash. */
     memset(norm, 0, sizeof(norm));
-    if (!rs->reported && rs->count >= r->threshold) {
-        /* Not sent yet: the other values of this write join the event. */
+}
+
+/* --- re-identification ------------------------------------------------------ */
+
+/*
+ * A linkable rule found a new value: in each combination rule that counts
+ * it, its category is now present; when their weights reach the rule's
+ * min_weight, one event lists the categories (never values). Linked
+ * identifiers in the same flow raise its severity a step.
+ */
+static void combination_found(dlp_detect_t *d, dlp_detect_flow_t *df, uint32_t rule, int dir)
+{
+    if (df->combo == NULL) {
+        df->combo = calloc(d->ncombo, sizeof(*df->combo));
+        if (df->combo == NULL)
+            return;
+        df->mem += d->ncombo * sizeof(*df->combo);
+    }
+    for (const struct combo_ref *ref = d->refs[rule]; ref->combo != UINT32_MAX; ref++) {
+        cstate_t *cs = &df->combo[ref->combo];
+        uint32_t crule = d->combo_rule[ref->combo];
+        if (cs->found & (1ULL << ref->pos))
+            continue;
+        cs->found |= 1ULL << ref->pos;
+        cs->weight += ref->weight;
+        if (cs->reported || cs->weight < d->p.rules->rules[crule].combination.min_weight)
+            continue;
+        cs->reported = 1;
+        rstate_t *rs = rstate_get(df, crule);
+        if (rs == NULL)
+            continue;
         rs->reported = 1;
+        /* Several attributes together: stronger than any one pattern alone. */
+        rs->confidence = DLP_CONF_MEDIUM;
         rs->due = 1;
         rs->due_dir = (uint8_t)dir;
         rs->due_src = d->cur;
@@ -280,20 +428,27 @@ static void record_value(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_
     }
 }
 
-/* Validates the candidate win[start, end) of 'rule'; win[0] is at stream offset base. */
-static void decide(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_t field,
-                   uint32_t rule, const uint8_t *win, size_t len, size_t start, size_t end,
-                   uint64_t base)
+/* The event of a combination rule: the categories found, and the severity. */
+static void fill_combination(const dlp_detect_t *d, const dlp_detect_flow_t *df, uint32_t crule,
+                             dlp_ev_rule_t *er)
 {
-    const dlp_rule_t *r = &d->p.rules->rules[rule];
-    size_t vs = start, ve = end;
+    const dlp_rule_t *r = &d->p.rules->rules[crule];
+    size_t c = 0;
+    bool linked = false;
 
-    rstat_inc(d, rule, DLP_RSTAT_CANDIDATES);
-    if (!dlp_validate(r->validator, win, len, start, end, &vs, &ve)) {
-        rstat_inc(d, rule, DLP_RSTAT_REJECTED);
-        return;
-    }
-    record_value(d, df, dir, field, rule, win + vs, ve - vs, base + vs);
+    while (c < d->ncombo && d->combo_rule[c] != crule)
+        c++;
+    er->combination = 1;
+    er->nmatches = 0;
+    for (size_t i = 0; c < d->ncombo && i < r->combination.nrules; i++)
+        if ((df->combo[c].found & (1ULL << i)) && er->nmatches < DLP_EV_MAX_MATCHES)
+            snprintf(er->m[er->nmatches++].name, sizeof(er->m[0].name), "%s",
+                     r->combination.rules[i]);
+    er->count = er->nmatches;
+    for (const rstate_t *rs = df->rules; rs != NULL; rs = rs->next)
+        linked |= rs->count > 0 && d->p.rules->rules[rs->rule].category == DLP_CAT_LINKED;
+    if (linked && er->severity < DLP_SEV_CRITICAL)
+        er->severity++;
 }
 
 /*
@@ -551,6 +706,30 @@ void dlp_detect_flow_set_app(dlp_detect_flow_t *df, const char *app_proto, const
         snprintf(df->fi.risks, sizeof(df->fi.risks), "%s", risks);
 }
 
+void dlp_detect_flow_add_host(dlp_detect_flow_t *df, const char *host)
+{
+    size_t n = strlen(host);
+
+    while (n > 0 && host[n - 1] == '.') /* "example.com." names example.com */
+        n--;
+    if (n == 0 || n > DLP_RULE_HOST_MAX)
+        return;
+    for (size_t i = 0; i < df->nhosts; i++)
+        if (strlen(df->hosts[i]) == n && strncasecmp(df->hosts[i], host, n) == 0)
+            return;
+    if (df->nhosts == DETECT_HOSTS_MAX) {
+        df->hosts_overflow = true;
+        return;
+    }
+    df->hosts[df->nhosts] = strndup(host, n);
+    if (df->hosts[df->nhosts] == NULL) {
+        df->hosts_overflow = true;
+        return;
+    }
+    df->mem += n + 1;
+    df->nhosts++;
+}
+
 uint16_t dlp_detect_flow_alerts(const dlp_detect_flow_t *df) { return df ? df->alerts : 0; }
 size_t dlp_detect_flow_mem(const dlp_detect_flow_t *df) { return df ? df->mem : 0; }
 
@@ -564,6 +743,8 @@ void dlp_detect_flow_report(dlp_detect_t *d, dlp_detect_flow_t *df, uint64_t ts_
         ev.ts_us = ts_us;
         ev.fl = df->fi;
         fill_rule(&d->p.rules->rules[rs->rule], rs, &ev.u.rule);
+        if (d->p.rules->rules[rs->rule].combination.min_weight > 0)
+            fill_combination(d, df, rs->rule, &ev.u.rule);
         dlp_alert_push(d->p.events, &ev, d->p.wait, d->p.stop, d->p.stats);
     }
 }
@@ -579,6 +760,9 @@ void dlp_detect_flow_free(dlp_detect_t *d, dlp_detect_flow_t *df)
         free(rs->seen);
         free(rs);
     }
+    for (size_t i = 0; i < df->nhosts; i++)
+        free(df->hosts[i]);
+    free(df->combo);
     free(df);
 }
 
@@ -606,6 +790,51 @@ static dlp_rc_t mac_init(dlp_detect_t *d)
     return DLP_OK;
 }
 
+/* Appends (combo, pos, weight) to the list of rule 'rule'. */
+static dlp_rc_t combo_ref_add(dlp_detect_t *d, uint32_t rule, uint32_t combo, uint32_t pos,
+                              uint32_t weight)
+{
+    size_t n = 0;
+    struct combo_ref *l = d->refs[rule];
+
+    while (l != NULL && l[n].combo != UINT32_MAX)
+        n++;
+    l = realloc(l, (n + 2) * sizeof(*l));
+    if (l == NULL)
+        return DLP_ENOMEM;
+    l[n] = (struct combo_ref){combo, pos, weight};
+    l[n + 1].combo = UINT32_MAX;
+    d->refs[rule] = l;
+    return DLP_OK;
+}
+
+/* For each enabled combination rule, where each of its rules counts. A
+ * rule named there but absent or disabled simply never contributes. */
+static dlp_rc_t combos_init(dlp_detect_t *d)
+{
+    const dlp_ruleset_t *rs = d->p.rules;
+
+    d->refs = calloc(d->nrules + 1, sizeof(*d->refs));
+    d->combo_rule = calloc(d->nrules + 1, sizeof(*d->combo_rule));
+    if (d->refs == NULL || d->combo_rule == NULL)
+        return DLP_ENOMEM;
+    for (size_t c = 0; c < rs->n; c++) {
+        const dlp_rule_combination_t *cb = &rs->rules[c].combination;
+        if (cb->min_weight == 0 || !rs->rules[c].enabled)
+            continue;
+        for (size_t i = 0; i < cb->nrules && i < 64; i++) {
+            const dlp_rule_t *r = dlp_ruleset_find(rs, cb->rules[i]);
+            if (r == NULL || !r->enabled)
+                continue;
+            if (combo_ref_add(d, (uint32_t)(r - rs->rules), (uint32_t)d->ncombo, (uint32_t)i,
+                              cb->weights != NULL ? cb->weights[i] : 1) != DLP_OK)
+                return DLP_ENOMEM;
+        }
+        d->combo_rule[d->ncombo++] = (uint32_t)c;
+    }
+    return DLP_OK;
+}
+
 dlp_detect_t *dlp_detect_new(const dlp_detect_params_t *p)
 {
     dlp_detect_t *d = calloc(1, sizeof(*d));
@@ -616,7 +845,8 @@ dlp_detect_t *dlp_detect_new(const dlp_detect_params_t *p)
     d->nrules = p->rules->n;
     d->scratch = dlp_match_scratch_new(p->matcher);
     d->rstats = calloc(d->nrules * DLP_RSTAT__COUNT + 1, sizeof(*d->rstats));
-    if (d->scratch == NULL || d->rstats == NULL || mac_init(d) != DLP_OK) {
+    if (d->scratch == NULL || d->rstats == NULL || combos_init(d) != DLP_OK ||
+        mac_init(d) != DLP_OK) {
         dlp_detect_free(d);
         return NULL;
     }
@@ -630,6 +860,10 @@ void dlp_detect_free(dlp_detect_t *d)
     EVP_MAC_CTX_free(d->mac);
     EVP_MAC_free(d->mac_alg);
     dlp_match_scratch_free(d->scratch);
+    for (size_t i = 0; d->refs != NULL && i < d->nrules; i++)
+        free(d->refs[i]);
+    free(d->refs);
+    free(d->combo_rule);
     free(d->rstats);
     free(d);
 }

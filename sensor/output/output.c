@@ -118,12 +118,19 @@ static json_t *matches_json(const dlp_ev_rule_t *r)
     for (unsigned i = 0; i < r->nmatches && i < DLP_EV_MAX_MATCHES; i++) {
         const dlp_ev_match_t *m = &r->m[i];
         json_t *o = json_object();
+        if (r->combination) { /* the linkable rules found, never values */
+            json_object_set_new(o, "rule", json_string(m->name));
+            json_array_append_new(a, o);
+            continue;
+        }
         json_object_set_new(o, "masked", json_string(m->masked));
         json_object_set_new(o, "hmac", json_string(m->hmac));
         json_object_set_new(o, "offset", json_integer((json_int_t)m->offset));
         json_object_set_new(o, "field", json_string(dlp_field_name(m->field)));
         if (m->name[0] != '\0')
             json_object_set_new(o, "filename", json_string(m->name));
+        json_object_set_new(o, "confidence",
+                            json_string(dlp_confidence_name((dlp_confidence_t)m->confidence)));
         json_array_append_new(a, o);
     }
     return a;
@@ -138,6 +145,9 @@ static json_t *rule_json(const dlp_ev_rule_t *r)
     json_object_set_new(o, "category", json_string(dlp_category_name(r->category)));
     json_object_set_new(o, "severity", json_string(dlp_severity_name(r->severity)));
     json_object_set_new(o, "count", json_integer(r->count));
+    if (!r->combination)
+        json_object_set_new(o, "confidence",
+                            json_string(dlp_confidence_name((dlp_confidence_t)r->confidence)));
     json_object_set_new(o, "matches", matches_json(r));
     return o;
 }
@@ -356,8 +366,6 @@ size_t dlp_output_drain(dlp_output_t *o)
 /* "rules": {"pii.credit_card": {"rule_id": 1001, "candidates": ..}, ..} */
 static json_t *rules_json(const dlp_ruleset_t *rs, const uint64_t *rstats)
 {
-    static const char *const names[DLP_RSTAT__COUNT] = {"candidates", "rejected", "values",
-                                                        "alerts"};
     json_t *o = json_object();
 
     for (size_t i = 0; i < rs->n; i++) {
@@ -365,7 +373,7 @@ static json_t *rules_json(const dlp_ruleset_t *rs, const uint64_t *rstats)
         json_object_set_new(r, "rule_id", json_integer(rs->rules[i].id));
         json_object_set_new(r, "enabled", json_boolean(rs->rules[i].enabled));
         for (int k = 0; k < DLP_RSTAT__COUNT; k++)
-            json_object_set_new(r, names[k],
+            json_object_set_new(r, dlp_rstat_name((dlp_rstat_t)k),
                                 json_integer((json_int_t)rstats[i * DLP_RSTAT__COUNT + k]));
         json_object_set_new(o, rs->rules[i].name, r);
     }

@@ -212,12 +212,16 @@ static void threshold_and_later_values(void **state)
 
     (void)state;
     /* two distinct values (one repeated): below the threshold */
-    df = scan_text(f, "4539148803436467 4539148803436467 4111111111111111 ", 1000);
+    df = scan_text(f, "4539148803436467 4539148803436467 4526018159083012 ", 1000);
     assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 0);
     dlp_detect_flow_free(f->d, df);
     /* a third distinct value raises one event; a fourth, well after it, only counts
      * (values decided while the event waits for its write's lookahead would join it) */
-    df = scan_text(f, "4539148803436467 4111111111111111 4012888888881881 4222222222222 "
+    df = scan_text(f, "4539148803436467 4526018159083012 4661318609139090 4222222222222 "
+                      "................................................................."
+                      "................................................................."
+                      "................................................................."
+                      "................................................................."
                       "................................................................."
                       "................................................................."
                       "4916338506082832 x",
@@ -242,7 +246,7 @@ static void values_of_one_write_share_the_event(void **state)
     (void)state;
     /* threshold 1 is met by the first card; the others arrive in the same write, the
      * last one with too few bytes after it to be decided at once */
-    df = scan_text(f, "a 4539148803436467 b 4111111111111111 c 4012888888881881", 1000);
+    df = scan_text(f, "a 4539148803436467 b 4526018159083012 c 4661318609139090", 1000);
     assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 1);
     assert_int_equal(ev[0].u.rule.count, 3);
     assert_int_equal(ev[0].u.rule.nmatches, 3);

@@ -199,7 +199,8 @@ static void stats_event_json(void **state)
     dlp_stats_t st;
     dlp_rule_t r[1];
     dlp_ruleset_t rs = {.rules = r, .n = 1};
-    uint64_t rstats[DLP_RSTAT__COUNT] = {5, 1, 4, 2};
+    uint64_t rstats[DLP_RSTAT__COUNT] = {[DLP_RSTAT_CANDIDATES] = 5, [DLP_RSTAT_REJECTED] = 1,
+                                         [DLP_RSTAT_VALUES] = 4, [DLP_RSTAT_ALERTS] = 2};
     json_t *all, *e, *rule0;
 
     (void)state;

@@ -1,0 +1,58 @@
+/*
+ * detect_int.h - what the files of detect/ share (not public).
+ */
+#ifndef DLP_DETECT_INT_H
+#define DLP_DETECT_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dlp/alert.h"
+#include "dlp/rules.h"
+
+/* A validated value and what is known about where it travels. */
+typedef struct dlp_value {
+    const dlp_rule_t *r;
+    const uint8_t *win;      /* the window around it */
+    size_t len, vs, ve;      /* value = win[vs, ve) */
+    const char *norm;        /* normalized */
+    size_t nl;
+    const uint8_t *hmac16;   /* its keyed hash when an allow-list needs it, else NULL */
+    dlp_field_t field;
+    const char *app_proto;
+    const uint8_t *src, *dst;         /* sender and receiver of the bytes */
+    const char *const *hosts;         /* destination host names known for the flow */
+    size_t nhosts;
+} dlp_value_t;
+
+typedef enum {
+    DLP_POL_REPORT = 0,
+    DLP_POL_FILTERED,        /* not the rule's protocol or field */
+    DLP_POL_CONTEXT,         /* required context missing, or excluding context present */
+    DLP_POL_ALLOWED,         /* on an allow-list */
+    DLP_POL_TEST_VALUE,      /* a published test value */
+} dlp_policy_t;
+
+/*
+ * Decides what happens to a validated value of rule v->r under the rule's
+ * and the rule set's policies; *conf receives its confidence when it is
+ * reported. Pure.
+ */
+dlp_policy_t dlp_detect__policy(const dlp_ruleset_t *rs, const dlp_value_t *v,
+                                dlp_confidence_t *conf);
+
+/* Whether one of the context's words is within its window around win[vs, ve). */
+bool dlp_detect__context(const dlp_rule_context_t *c, const uint8_t *win, size_t len, size_t vs,
+                         size_t ve);
+
+/* Whether 'host' matches one of the allow-list host patterns. */
+bool dlp_detect__host_allowed(const dlp_rule_allow_t *a, const char *host);
+
+/* Whether an allow-list needs the value's keyed hash. */
+static inline bool dlp_detect__needs_hmac(const dlp_ruleset_t *rs, const dlp_rule_t *r)
+{
+    return r->allow.nhmacs > 0 || rs->allow.nhmacs > 0;
+}
+
+#endif

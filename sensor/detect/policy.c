@@ -1,0 +1,183 @@
+/*
+ * policy.c - what happens to a validated value: the rule's protocol and
+ * field restrictions, its context words (required, boosting, excluding),
+ * allow-lists (rule and global: values, keyed hashes, addresses, host
+ * names), published test values, and the confidence of what is reported.
+ *
+ * Context words match case-insensitively on word boundaries: a word must
+ * not continue into letters or digits on either side ("lic" never matches
+ * inside "public"), and a space inside a word matches any run of spaces,
+ * '_' or '-', so "card number" also finds card_number= and "Card-Number:".
+ * That is also how a field name carrying the value counts as context.
+ *
+ * Pure functions; any thread.
+ */
+#include <ctype.h>
+#include <string.h>
+
+#include "detect_int.h"
+
+static bool alnum(uint8_t c) { return isalnum(c) != 0; }
+static bool sep(uint8_t c) { return c == ' ' || c == '\t' || c == '_' || c == '-'; }
+
+/* Length of word w matched at p[0..), or 0. lim: bytes available. */
+static size_t word_at(const char *w, const uint8_t *p, size_t lim)
+{
+    size_t i = 0;
+
+    for (; *w != '\0'; w++) {
+        if (*w == ' ') {
+            if (i >= lim || !sep(p[i]))
+                return 0;
+            while (i < lim && sep(p[i]))
+                i++;
+            continue;
+        }
+        if (i >= lim || tolower(p[i]) != tolower((unsigned char)*w))
+            return 0;
+        i++;
+    }
+    return i;
+}
+
+/* A word of c in win[lo, hi), bounded by non-alphanumerics (window edges included). */
+static bool word_in(const dlp_rule_context_t *c, const uint8_t *win, size_t len, size_t lo,
+                    size_t hi)
+{
+    for (size_t i = lo; i < hi; i++) {
+        if (i > 0 && alnum(win[i - 1]))
+            continue;
+        for (size_t k = 0; k < c->nwords; k++) {
+            size_t n = word_at(c->words[k], win + i, hi - i);
+            if (n > 0 && (i + n >= len || !alnum(win[i + n])))
+                return true;
+        }
+    }
+    return false;
+}
+
+bool dlp_detect__context(const dlp_rule_context_t *c, const uint8_t *win, size_t len, size_t vs,
+                         size_t ve)
+{
+    size_t lo = vs > c->window ? vs - c->window : 0;
+    size_t hi = ve + c->window < len ? ve + c->window : len;
+
+    if (c->nwords == 0)
+        return false;
+    return word_in(c, win, len, lo, vs) || word_in(c, win, len, ve, hi);
+}
+
+bool dlp_detect__host_allowed(const dlp_rule_allow_t *a, const char *host)
+{
+    size_t hl = strlen(host);
+
+    for (size_t i = 0; i < a->nhosts; i++) {
+        const char *p = a->hosts[i];
+        size_t pl = strlen(p);
+        if (pl > 2 && p[0] == '*' && p[1] == '.') {
+            /* "*.example.com": a subdomain of example.com, or example.com itself */
+            if ((hl > pl - 1 && strcasecmp(host + hl - (pl - 1), p + 1) == 0) ||
+                strcasecmp(host, p + 2) == 0)
+                return true;
+        } else if (strcasecmp(host, p) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool value_listed(const dlp_rule_allow_t *a, const dlp_value_t *v, bool values)
+{
+    for (size_t i = 0; values && i < a->nvalues; i++)
+        if (strlen(a->values[i]) == v->nl && memcmp(a->values[i], v->norm, v->nl) == 0)
+            return true;
+    for (size_t i = 0; v->hmac16 != NULL && i < a->nhmacs; i++)
+        if (memcmp(a->hmacs[i], v->hmac16, 16) == 0)
+            return true;
+    return false;
+}
+
+/* Every destination host known for the flow is allowed (and there is one). */
+static bool hosts_allowed(const dlp_rule_allow_t *a, const dlp_value_t *v)
+{
+    if (a->nhosts == 0 || v->nhosts == 0)
+        return false;
+    for (size_t i = 0; i < v->nhosts; i++)
+        if (!dlp_detect__host_allowed(a, v->hosts[i]))
+            return false;
+    return true;
+}
+
+/* The global list's values are kept as written: normalized here the rule's way. */
+static bool global_value_listed(const dlp_rule_allow_t *a, const dlp_value_t *v)
+{
+    char norm[DLP_RULE_ALLOW_VALUE_MAX];
+
+    for (size_t i = 0; i < a->nvalues; i++) {
+        size_t n = dlp_normalize(v->r->norm, (const uint8_t *)a->values[i],
+                                 strlen(a->values[i]), norm, sizeof(norm));
+        if (n == v->nl && memcmp(norm, v->norm, n) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool allowed(const dlp_rule_allow_t *a, const dlp_value_t *v, bool global)
+{
+    if (global && a->nvalues > 0 && global_value_listed(a, v))
+        return true;
+    return value_listed(a, v, !global) || (a->src.n > 0 && dlp_cidr_set_contains(&a->src, v->src)) ||
+           (a->dst.n > 0 && dlp_cidr_set_contains(&a->dst, v->dst)) || hosts_allowed(a, v);
+}
+
+/* "TLS" also names "TLS.Google"; the comparison ignores case. */
+static bool protocol_ok(const dlp_rule_t *r, const char *app)
+{
+    if (r->nprotocols == 0)
+        return true;
+    for (size_t i = 0; i < r->nprotocols; i++) {
+        size_t n = strlen(r->protocols[i]);
+        if (strncasecmp(app, r->protocols[i], n) == 0 && (app[n] == '\0' || app[n] == '.'))
+            return true;
+    }
+    return false;
+}
+
+/* A checksum proves the most, a structure check less, a pattern least;
+ * a context word near the value raises it one step. */
+static dlp_confidence_t confidence(const dlp_rule_t *r, bool context)
+{
+    dlp_confidence_t c;
+
+    switch (r->validator) {
+    case DLP_VAL_LUHN:
+    case DLP_VAL_IBAN:
+    case DLP_VAL_AADHAAR: c = DLP_CONF_HIGH; break;
+    case DLP_VAL_NONE: c = r->category == DLP_CAT_SECRET ? DLP_CONF_MEDIUM : DLP_CONF_LOW; break;
+    default: c = DLP_CONF_MEDIUM; break;
+    }
+    if (context && c < DLP_CONF_HIGH)
+        c++;
+    return c;
+}
+
+dlp_policy_t dlp_detect__policy(const dlp_ruleset_t *rs, const dlp_value_t *v,
+                                dlp_confidence_t *conf)
+{
+    const dlp_rule_t *r = v->r;
+    bool ctx;
+
+    if ((r->fields != 0 && !(r->fields & (1u << v->field))) || !protocol_ok(r, v->app_proto))
+        return DLP_POL_FILTERED;
+    if (!r->test_values && dlp_is_test_value(r->validator, v->norm))
+        return DLP_POL_TEST_VALUE;
+    if (allowed(&r->allow, v, false) || allowed(&rs->allow, v, true))
+        return DLP_POL_ALLOWED;
+    if (dlp_detect__context(&r->exclude, v->win, v->len, v->vs, v->ve))
+        return DLP_POL_CONTEXT;
+    ctx = dlp_detect__context(&r->context, v->win, v->len, v->vs, v->ve);
+    if (r->context.required && !ctx)
+        return DLP_POL_CONTEXT;
+    *conf = confidence(r, ctx);
+    return DLP_POL_REPORT;
+}
