@@ -42,5 +42,12 @@ demo: build
 bench: build
 	@./bench/run.sh $(BUILD)
 
+# Installs the optimised build (docs/deploy.md): binary, rules, systemd unit,
+# man page, example configuration. Prefix: cmake -B build -DCMAKE_INSTALL_PREFIX=...
+# (default /usr/local); DESTDIR=DIR stages the files under DIR.
+.PHONY: install
+install: build
+	cmake --install $(BUILD)
+
 clean:
 	rm -rf $(BUILD) $(SAN)

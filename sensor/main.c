@@ -2,6 +2,10 @@
  * main.c - the command line (INTERFACE.md; tcpdump and Suricata
  * conventions) and exit codes: 0 success, 1 runtime failure, 2 bad usage
  * or bad input.
+ *
+ * Precedence: defaults < the -c file < the command line. argv is read
+ * twice: first for -c (and -h/-V, which skip the file), then, after the
+ * file is applied, for every option, so a flag wins wherever it stands.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -9,12 +13,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dlp/config.h"
 #include "dlp/log.h"
+#include "dlp/privdrop.h"
 #include "dlp/runtime.h"
 
 #define EXIT_USAGE 2
+#define SHORT_OPTS "+r:i:R:c:Tu:vqhV"
 
 enum {
     OPT_HOME_NET = 256,
@@ -36,6 +43,9 @@ enum {
 };
 
 static const struct option long_opts[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"check-config", no_argument, NULL, 'T'},
+    {"user", required_argument, NULL, 'u'},
     {"read", required_argument, NULL, 'r'},
     {"interface", required_argument, NULL, 'i'},
     {"rules", required_argument, NULL, 'R'},
@@ -65,7 +75,12 @@ static const struct option long_opts[] = {
 static void usage(FILE *f)
 {
     fputs("usage: dlpsensor (-r PATH ... | -i IFACE ...) [options] [BPF filter]\n"
+          "       dlpsensor -T [-c FILE] [options]\n"
           "\n"
+          "  -c, --config FILE        configuration file (YAML); flags override it\n"
+          "  -T, --check-config       load the configuration and the rules, compile them,\n"
+          "                           print a summary and exit (0 valid, 2 not)\n"
+          "  -u, --user USER[:GROUP]  drop root for USER once interfaces and outputs are open\n"
           "  -r, --read PATH          capture file (pcap/pcapng) or directory; repeatable\n"
           "  -i, --interface IFACE    capture live on an interface; repeatable\n"
           "  -R, --rules PATH         rule file or directory of *.yaml; repeatable\n"
@@ -145,6 +160,7 @@ static int join_filter(dlp_config_t *c, int argc, char **argv)
         len += strlen(argv[i]) + 1;
     if (len == 0)
         return 0;
+    free(c->bpf); /* the file's filter: the command line's replaces it */
     c->bpf = calloc(1, len);
     if (c->bpf == NULL)
         return -1;
@@ -156,13 +172,35 @@ static int join_filter(dlp_config_t *c, int argc, char **argv)
     return 0;
 }
 
+/* What the command line itself says, apart from the settings. */
+typedef struct cli {
+    const char *conf; /* -c */
+    bool check;       /* -T */
+    bool early;       /* -h or -V: answered without reading the file */
+    bool ifaces;      /* -i given: replaces the file's interfaces */
+    bool rules;       /* -R given: replaces the file's rule paths */
+} cli_t;
+
+/* A list flag: its first use replaces what the file put in the list. */
+static int push_cli(dlp_strv_t *sv, bool *seen, const char *arg)
+{
+    if (!*seen) {
+        dlp_strv_fini(sv);
+        *seen = true;
+    }
+    return dlp_strv_push(sv, arg) == DLP_OK ? -1 : 1;
+}
+
 /* Returns -1 to go on, else an exit status. */
-static int parse_opt(dlp_config_t *c, int opt, const char *arg)
+static int parse_opt(dlp_config_t *c, cli_t *cli, int opt, const char *arg)
 {
     switch (opt) {
+    case 'c':
+    case 'T': return -1; /* read by prescan() */
+    case 'u': return set_str(&c->user, arg) == 0 ? -1 : 1;
     case 'r': return dlp_strv_push(&c->read_paths, arg) == DLP_OK ? -1 : 1;
-    case 'i': return dlp_strv_push(&c->ifaces, arg) == DLP_OK ? -1 : 1;
-    case 'R': return dlp_strv_push(&c->rule_paths, arg) == DLP_OK ? -1 : 1;
+    case 'i': return push_cli(&c->ifaces, &cli->ifaces, arg);
+    case 'R': return push_cli(&c->rule_paths, &cli->rules, arg);
     case OPT_RULES_CACHE: return set_str(&c->rules_cache_dir, arg) == 0 ? -1 : 1;
     case OPT_NO_RULES_CACHE: c->no_rules_cache = true; return -1;
     case OPT_HOME_NET: return parse_home_net(c, arg) == 0 ? -1 : EXIT_USAGE;
@@ -178,6 +216,7 @@ static int parse_opt(dlp_config_t *c, int opt, const char *arg)
     case OPT_SYSLOG_FACILITY: return set_str(&c->syslog_facility, arg) == 0 ? -1 : 1;
     case OPT_HMAC_KEY: return set_str(&c->hmac_key_file, arg) == 0 ? -1 : 1;
     case OPT_STATS_INTERVAL:
+        c->stats_interval_set = true;
         return parse_uint(arg, 0, 86400, &c->stats_interval_s) == 0
                    ? -1
                    : bad("--stats-interval: expected seconds (0..86400), got '%s'", arg);
@@ -193,42 +232,96 @@ static int parse_opt(dlp_config_t *c, int opt, const char *arg)
     }
 }
 
-static int parse_args(dlp_config_t *c, int argc, char **argv, bool *stats_set)
+/* First pass over argv: -c, -T, -h, -V only (errors are the second pass's). */
+static void prescan(int argc, char **argv, cli_t *cli)
+{
+    int opt;
+
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, SHORT_OPTS, long_opts, NULL)) != -1) {
+        if (opt == 'c')
+            cli->conf = optarg;
+        else if (opt == 'T')
+            cli->check = true;
+        else if (opt == 'h' || opt == 'V')
+            cli->early = true;
+    }
+    opterr = 1;
+    optind = 0; /* glibc: 0 re-initialises getopt for the second pass */
+}
+
+/* Returns -1 to go on, else an exit status (every error printed). */
+static int load_config(dlp_config_t *c, const char *path)
+{
+    dlp_strv_t errs = {0};
+    dlp_rc_t rc = dlp_config_load_file(c, path, &errs);
+
+    for (size_t i = 0; i < errs.n; i++)
+        fprintf(stderr, "dlpsensor: %s\n", errs.v[i]);
+    dlp_strv_fini(&errs);
+    if (rc == DLP_ENOMEM) {
+        fputs("dlpsensor: out of memory\n", stderr);
+        return 1;
+    }
+    return rc == DLP_OK ? -1 : EXIT_USAGE;
+}
+
+/* -u: the user must exist now, and (unless only checking) we must be root to leave it. */
+static int check_user(const dlp_config_t *c, const cli_t *cli)
+{
+    dlp_privdrop_target_t t;
+    char err[256];
+
+    if (c->user == NULL)
+        return -1;
+    if (dlp_privdrop_resolve(c->user, &t, err, sizeof(err)) != DLP_OK)
+        return bad("-u %s: %s", c->user, err);
+    if (!cli->check && geteuid() != 0)
+        return bad("-u %s: only root can change user (running as uid %u)", c->user,
+                   (unsigned)geteuid());
+    return -1;
+}
+
+static int parse_args(dlp_config_t *c, cli_t *cli, int argc, char **argv)
 {
     int opt, st;
 
-    *stats_set = false;
-    while ((opt = getopt_long(argc, argv, "+r:i:R:vqhV", long_opts, NULL)) != -1) {
-        if (opt == OPT_STATS_INTERVAL)
-            *stats_set = true;
-        st = parse_opt(c, opt, optarg);
+    while ((opt = getopt_long(argc, argv, SHORT_OPTS, long_opts, NULL)) != -1) {
+        st = parse_opt(c, cli, opt, optarg);
         if (st >= 0)
             return st;
     }
     if (join_filter(c, argc - optind, argv + optind) != 0)
         return 1;
-    if (c->read_paths.n == 0 && c->ifaces.n == 0)
+    /* -r on the command line is a replay: the file's interfaces do not apply. */
+    if (c->read_paths.n > 0 && !cli->ifaces)
+        dlp_strv_fini(&c->ifaces);
+    if (!cli->check && c->read_paths.n == 0 && c->ifaces.n == 0)
         return bad("%s", "nothing to read: give -r PATH or -i IFACE");
     if (c->read_paths.n > 0 && c->ifaces.n > 0)
         return bad("%s", "-r and -i cannot be used together");
-    return -1;
+    return check_user(c, cli);
 }
 
 int main(int argc, char **argv)
 {
     dlp_config_t cfg;
-    bool stats_set;
-    int status;
+    cli_t cli = {0};
+    int status = -1;
 
     if (dlp_config_init(&cfg) != DLP_OK) {
         fputs("dlpsensor: out of memory\n", stderr);
         return 1;
     }
-    status = parse_args(&cfg, argc, argv, &stats_set);
+    prescan(argc, argv, &cli);
+    if (cli.conf != NULL && !cli.early)
+        status = load_config(&cfg, cli.conf);
+    if (status < 0)
+        status = parse_args(&cfg, &cli, argc, argv);
     if (status < 0) {
-        if (!stats_set && cfg.ifaces.n > 0)
+        if (!cfg.stats_interval_set && cfg.ifaces.n > 0)
             cfg.stats_interval_s = 60;
-        status = dlp_runtime_run(&cfg);
+        status = cli.check ? dlp_runtime_check(&cfg) : dlp_runtime_run(&cfg);
     }
     dlp_config_fini(&cfg);
     return status;

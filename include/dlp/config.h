@@ -43,6 +43,7 @@ typedef struct dlp_config {
     char *syslog_socket;         /* local syslog socket; NULL = /dev/log */
     char *syslog_facility;       /* "local0" by default */
     unsigned stats_interval_s;   /* 0 = only at exit */
+    bool stats_interval_set;     /* by the file or the command line; else main's live default */
     bool log_all_flows;          /* a flow event for every flow, not only alerted ones */
     /* limits (limits.h defaults) */
     uint64_t flow_memcap;
@@ -60,6 +61,8 @@ typedef struct dlp_config {
     uint32_t pcap_buffer_bytes;
     int pcap_timeout_ms;
     bool promisc;
+    /* process */
+    char *user;                  /* -u USER[:GROUP]: drop root after start-up; NULL = stay */
 } dlp_config_t;
 
 /* Fills *c with the defaults (limits.h, INTERFACE.md). */
@@ -68,5 +71,40 @@ void dlp_config_fini(dlp_config_t *c);
 
 /* The default home network of INTERFACE.md. */
 #define DLP_DEFAULT_HOME_NET "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+
+/* --- the configuration file (config_file.c; layout: dist/dlpsensor.yaml) --- */
+
+#define DLP_CONFIG_FILE_MAX (1024u * 1024) /* bytes: a larger file is refused */
+#define DLP_CONFIG_ERRORS_MAX 64           /* messages kept, then "too many errors" */
+
+/*
+ * Reads the YAML configuration file 'path' over *c (which holds the
+ * defaults): each key present replaces the field it names, lists included
+ * (capture.interfaces, rules.paths, home_net). The command line is applied
+ * afterwards by the caller, so it wins.
+ * Every problem is appended to 'errs' as "PATH:LINE: key.path: reason"
+ * ("PATH: reason" when the file cannot be read), at most
+ * DLP_CONFIG_ERRORS_MAX of them plus a last "PATH: too many errors".
+ * Unknown keys, duplicate keys, wrong types, values out of range, YAML
+ * aliases and more than one document are errors.
+ * Returns DLP_OK; DLP_EINVAL when errs got messages (*c may then be partly
+ * updated and must not be used to run); DLP_ENOMEM.
+ */
+DLP_MUST_CHECK dlp_rc_t dlp_config_load_file(dlp_config_t *c, const char *path,
+                                             dlp_strv_t *errs);
+
+/*
+ * A size in bytes: digits with an optional suffix k, m, g or t (powers of
+ * 1024, either case): "65536", "64k", "1G". DLP_EINVAL on anything else or
+ * on overflow.
+ */
+DLP_MUST_CHECK dlp_rc_t dlp_config_parse_size(const char *s, uint64_t *bytes);
+
+/*
+ * A duration in microseconds: digits with an optional unit ms, s, m, h or
+ * d; no unit means seconds: "30", "30s", "100ms", "10m". DLP_EINVAL on
+ * anything else or on overflow.
+ */
+DLP_MUST_CHECK dlp_rc_t dlp_config_parse_duration(const char *s, uint64_t *us);
 
 #endif

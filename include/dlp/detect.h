@@ -37,6 +37,10 @@ typedef struct dlp_detect_params {
     bool wait;                      /* files: wait for room on the ring */
     const atomic_int *stop;
     dlp_stats_t *stats;             /* this worker's counters */
+    /* Per-rule counters [slot][dlp_rstat_t] that outlive this object (reloads),
+     * and each rule's slot; NULL: its own, rule index = slot. */
+    _Atomic uint64_t *rstats;
+    const uint32_t *slots;
 } dlp_detect_params_t;
 
 typedef struct dlp_detect dlp_detect_t;
@@ -47,7 +51,8 @@ typedef struct dlp_detect_stream dlp_detect_stream_t;
 dlp_detect_t *dlp_detect_new(const dlp_detect_params_t *p);
 void dlp_detect_free(dlp_detect_t *d);
 
-/* Per-rule counters of this worker: [rule index][dlp_rstat_t], relaxed reads. */
+/* Per-rule counters: [slot][dlp_rstat_t] (params.rstats, or its own by rule
+ * index), relaxed reads. */
 const _Atomic uint64_t *dlp_detect_rule_stats(const dlp_detect_t *d, size_t *nrules);
 
 /* Per flow; 'fi' in the flow's orientation (src = initiator). */

@@ -25,7 +25,7 @@
 
 #include "dlp/capture.h"
 #include "dlp/config.h"
-#include "dlp/match.h"
+#include "dlp/engine.h"
 #include "dlp/rc.h"
 #include "dlp/ring.h"
 #include "dlp/stats.h"
@@ -39,8 +39,7 @@ typedef struct dlp_dispatch_params {
     unsigned workers;
     bool file_mode;                /* wait instead of dropping */
     atomic_int *stop;              /* set to stop early (signals) */
-    const dlp_ruleset_t *rules;    /* borrowed, immutable */
-    const dlp_matcher_t *matcher;  /* borrowed, immutable */
+    dlp_engine_current_t *engines; /* the rules in force (reloads publish here) */
     const uint8_t *hmac_key;       /* borrowed */
     size_t hmac_key_len;
 } dlp_dispatch_params_t;
@@ -69,10 +68,11 @@ const dlp_stats_t *dlp_dispatch_stats(const dlp_dispatch_t *d, unsigned i);
 unsigned dlp_dispatch_nrings(const dlp_dispatch_t *d);
 dlp_ring_t *dlp_dispatch_ring(const dlp_dispatch_t *d, unsigned i);
 /*
- * Sums the per-rule counters of every worker into out[rule][dlp_rstat_t]
- * (nrules * DLP_RSTAT__COUNT entries, zeroed by the caller).
+ * Sums the per-rule counters of every worker for the rules of e into
+ * out[rule][dlp_rstat_t] (e->rules->n * DLP_RSTAT__COUNT entries, zeroed by
+ * the caller). Counters are kept per rule name over the run (reloads).
  */
-void dlp_dispatch_rule_stats(const dlp_dispatch_t *d, uint64_t *out, size_t nrules);
+void dlp_dispatch_rule_stats(const dlp_dispatch_t *d, uint64_t *out, const dlp_engine_t *e);
 /* Largest packet time the reader has seen (0 before the first packet). */
 uint64_t dlp_dispatch_packet_time(const dlp_dispatch_t *d);
 /* True once every worker has finished (its ring holds its last events). */

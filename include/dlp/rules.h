@@ -90,7 +90,7 @@ typedef enum {
 #define DLP_RULE_F_CASELESS 0x01
 #define DLP_RULE_F_DOTALL 0x02
 #define DLP_RULE_F_MULTILINE 0x04
-#define DLP_RULE_F_UCP 0x08
+#define DLP_RULE_F_UCP 0x08 /* refused by the loader (needs UTF-8 mode); the matcher checks too */
 
 typedef struct dlp_rule_pattern {
     char *expr;
@@ -210,7 +210,11 @@ void dlp_rules_errors_fini(dlp_rules_errors_t *e);
  * read in name order). On success returns an owned ruleset; on any error
  * returns NULL and appends every problem found to 'err' (up to
  * DLP_RULES_ERRORS_MAX, then one "too many errors" line). Normalization
- * and mask default to the validator's (dlp_validator_get()). Control
+ * and mask default to the validator's (dlp_validator_get()). Once every
+ * file is read, the overrides of all files are applied in load order (a
+ * key given replaces the rule's value; allow: lists are appended), then
+ * each name a combination counts must be a linkable rule that is not
+ * itself a combination; these errors follow the files' own. Control
  * thread; the result is immutable and may be shared by any thread.
  */
 dlp_ruleset_t *dlp_rules_load(const char *const *paths, size_t n, dlp_rules_errors_t *err);

@@ -33,6 +33,7 @@
     X(CAP_IF_DROPS, "capture", "interface_drops", C)                           \
     X(CAP_RING_DROPS, "capture", "ring_drops", C)                              \
     X(CAP_SNAP_TRUNCATED, "capture", "snaplen_truncated", C)                   \
+    X(CAP_RECEIVED, "capture", "received", C)                                  \
     X(DEC_NOT_IP, "decode", "not_ip", C)                                       \
     X(DEC_OTHER_L4, "decode", "other_l4", C)                                   \
     X(DEC_IPV4, "decode", "ipv4", C)                                           \
@@ -88,6 +89,10 @@
     X(DETECT_SCAN_ERRORS, "detect", "scan_errors", C)                          \
     X(DETECT_ALLOC_FAIL, "detect", "alloc_failures", C)                        \
     X(DETECT_PENDING_FULL, "detect", "pending_full", C)                        \
+    X(RULES_RELOADS, "ruleset", "reloads", C)                                  \
+    X(RULES_RELOAD_FAILURES, "ruleset", "reload_failures", C)                  \
+    X(RULES_GENERATION, "ruleset", "generation", G)                            \
+    X(RULES_LOADED, "ruleset", "rules", G)                                     \
     X(EVENTS_DROPPED, "output", "events_dropped", C)                           \
     X(SYSLOG_SENT, "syslog", "sent", C)                                        \
     X(SYSLOG_DROPPED, "syslog", "dropped", C)                                  \

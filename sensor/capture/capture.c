@@ -91,6 +91,34 @@ void dlp_capture_poll_stats(dlp_capture_t *c)
         c->ops->poll_stats(c);
 }
 
+size_t dlp_capture_iface_count(const dlp_capture_t *c)
+{
+    return c->ops->iface_count != NULL ? c->ops->iface_count(c) : 0;
+}
+
+dlp_rc_t dlp_capture_iface_stats(const dlp_capture_t *c, size_t i, dlp_capture_iface_stats_t *out)
+{
+    if (c->ops->iface_stats == NULL)
+        return DLP_EINVAL;
+    return c->ops->iface_stats(c, i, out);
+}
+
+void dlp_capture_iface_stats_merge(dlp_capture_iface_stats_t *acc,
+                                   const dlp_capture_iface_stats_t *one)
+{
+    if (acc->name == NULL)
+        acc->name = one->name;
+    acc->received += one->received;
+    acc->kernel_drops += one->kernel_drops;
+    if (one->if_drops > acc->if_drops)
+        acc->if_drops = one->if_drops;
+}
+
+int32_t dlp_capture_fanout_group(const dlp_capture_t *c, size_t i)
+{
+    return c->ops->fanout_group != NULL ? c->ops->fanout_group(c, i) : -1;
+}
+
 size_t dlp_capture_file_count(const dlp_capture_t *c)
 {
     return c->nfiles;

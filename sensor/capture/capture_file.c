@@ -183,10 +183,20 @@ out:
     return rc;
 }
 
+/* "-" (standard input) or a named pipe: read once, as it comes. */
+static bool is_stream(const char *path)
+{
+    struct stat sb;
+
+    return strcmp(path, "-") == 0 || (stat(path, &sb) == 0 && S_ISFIFO(sb.st_mode));
+}
+
 static dlp_rc_t add_path(file_capture_t *fc, const char *path, char *err, size_t errlen)
 {
     struct stat sb;
 
+    if (strcmp(path, "-") == 0)
+        return paths_push(fc, path) == DLP_OK ? DLP_OK : DLP_ENOMEM;
     if (stat(path, &sb) != 0) {
         dlp_capture__err(err, errlen, "%s: %s", path, strerror(errno));
         return DLP_EIO;
@@ -211,6 +221,9 @@ static dlp_rc_t check_file(const file_capture_t *fc, const char *path, char *err
     pcap_t *p = NULL;
     dlp_rc_t rc = DLP_EINVAL;
 
+    /* A pipe cannot be read twice: its problems show when it is read. */
+    if (is_stream(path))
+        return DLP_OK;
     if (stat(path, &sb) != 0) {
         dlp_capture__err(err, errlen, "%s: %s", path, strerror(errno));
         return DLP_EIO;
@@ -258,7 +271,7 @@ static void end_file(file_capture_t *fc)
 /* Opens path for reading with a FILE_IOBUF stdio buffer (fc->iobuf). */
 static pcap_t *open_buffered(file_capture_t *fc, const char *path, char *ebuf)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = strcmp(path, "-") == 0 ? fdopen(dup(STDIN_FILENO), "rb") : fopen(path, "rb");
     pcap_t *p;
 
     if (f == NULL) {
@@ -362,6 +375,9 @@ static const dlp_capture_ops_t file_ops = {
     .brk = NULL,
     .poll_stats = NULL,
     .close = file_close,
+    .iface_count = NULL,
+    .iface_stats = NULL,
+    .fanout_group = NULL,
 };
 
 dlp_capture_t *dlp_capture_open_files(const char *const *paths, size_t n, const char *bpf,

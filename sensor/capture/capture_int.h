@@ -21,6 +21,10 @@ typedef struct dlp_capture_ops {
     void (*brk)(dlp_capture_t *c);
     void (*poll_stats)(dlp_capture_t *c);
     void (*close)(dlp_capture_t *c);
+    /* Live kinds only (NULL for files); any thread. */
+    size_t (*iface_count)(const dlp_capture_t *c);
+    dlp_rc_t (*iface_stats)(const dlp_capture_t *c, size_t i, dlp_capture_iface_stats_t *out);
+    int32_t (*fanout_group)(const dlp_capture_t *c, size_t i);
 } dlp_capture_ops_t;
 
 /* The first member of every kind of capture handle. */
@@ -43,6 +47,14 @@ void dlp_capture__err(char *err, size_t errlen, const char *fmt, ...)
  * writes the reason ("bad filter 'EXPR': ...") into msg.
  */
 dlp_rc_t dlp_capture__filter(pcap_t *p, const char *bpf, bool set, char *msg, size_t len);
+
+/*
+ * capture_fanout.c: joins packet socket fd (activated) to fanout group *group
+ * (0..DLP_FANOUT_GROUP_MAX) in 'mode'; DLP_FANOUT_GROUP_AUTO takes an unused
+ * id from the kernel and writes it back. On failure writes the reason into msg.
+ */
+dlp_rc_t dlp_capture__fanout_join(int fd, dlp_fanout_mode_t mode, int32_t *group, char *msg,
+                                  size_t len);
 
 /* Fills *f from a libpcap record; counts CAP_SNAP_TRUNCATED. */
 void dlp_capture__frame(dlp_capture_t *c, dlp_frame_t *f, const struct pcap_pkthdr *h,

@@ -1,6 +1,8 @@
 /*
  * capture_live.c - frames from network interfaces, one libpcap handle per
- * interface, all polled by the calling thread.
+ * interface, all polled by the calling thread; with fanout, each of those
+ * sockets also joins its interface's PACKET_FANOUT group (capture_fanout.c)
+ * after activation and before the filter.
  *
  * Design: each handle is activated without immediate mode (libpcap 1.10
  * would then fall back from TPACKET_V3 to V2), with a large ring and a block
@@ -10,13 +12,19 @@
  * their selectable descriptors plus an eventfd that dlp_capture_break()
  * writes, so a break wakes a waiting next() at once.
  *
- * Invariants: ifs[], pfds[] and wake_fd are fixed from open to close, so
- * break() may read them from another thread or a signal handler.
- * Thread: the owning thread, except break().
+ * Statistics: libpcap keeps 32-bit running totals; poll_stats() turns their
+ * increments into 64-bit totals (atomics with one writer, the owning thread),
+ * which iface_stats() reads from any thread.
+ *
+ * Invariants: ifs[] (except the totals), pfds[] and wake_fd are fixed from open
+ * to close, so break(), iface_stats() and fanout_group() may read them from
+ * another thread (break() from a signal handler too).
+ * Thread: the owning thread, except break(), iface_stats(), fanout_group().
  */
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -32,14 +40,20 @@ typedef struct live_if {
     pcap_t *p;
     char *name;
     int linktype;
-    u_int last_drop; /* libpcap's running totals at the last poll_stats */
+    int32_t group;   /* fanout group (the kernel's pick once joined if AUTO) */
+    u_int last_recv; /* libpcap's running totals at the last poll_stats */
+    u_int last_drop;
     u_int last_ifdrop;
+    _Atomic uint64_t recv, drop, ifdrop; /* 64-bit totals; written by poll_stats only */
 } live_if_t;
 
 typedef struct live_capture {
     dlp_capture_t base;
     live_if_t *ifs;
     size_t n;
+    bool fanout;
+    dlp_fanout_mode_t mode;
+    bool count_if_drops;
     struct pollfd *pfds; /* n interfaces, then wake_fd */
     int wake_fd;
     int timeout_ms;
@@ -53,6 +67,7 @@ void dlp_capture_live_opts_default(dlp_capture_live_opts_t *o)
     o->buffer_bytes = DLP_CAPTURE_BUFFER_BYTES;
     o->timeout_ms = DLP_CAPTURE_TIMEOUT_MS;
     o->promisc = true;
+    o->count_if_drops = true;
 }
 
 static void activate_reason(pcap_t *p, int status, char *buf, size_t len)
@@ -79,9 +94,9 @@ static dlp_rc_t configure(pcap_t *p, const dlp_capture_live_opts_t *o, char *msg
     return DLP_OK;
 }
 
-/* pcap_create .. pcap_setnonblock for ifs[i]; errors as "IFACE: reason". */
-static dlp_rc_t open_one(live_if_t *li, const char *bpf, const dlp_capture_live_opts_t *o,
-                         char *err, size_t errlen)
+/* pcap_create .. pcap_setnonblock for one interface; errors as "IFACE: reason". */
+static dlp_rc_t open_one(const live_capture_t *lc, live_if_t *li, const char *bpf,
+                         const dlp_capture_live_opts_t *o, char *err, size_t errlen)
 {
     char ebuf[PCAP_ERRBUF_SIZE] = "";
     char msg[PCAP_ERRBUF_SIZE + 256];
@@ -101,6 +116,9 @@ static dlp_rc_t open_one(live_if_t *li, const char *bpf, const dlp_capture_live_
         goto fail;
     if (status > 0)
         dlp_log(DLP_LOG_WARN, "%s: %s", li->name, msg);
+    if (lc->fanout && dlp_capture__fanout_join(pcap_fileno(li->p), lc->mode, &li->group, msg,
+                                               sizeof(msg)) != DLP_OK)
+        goto fail;
     if (bpf != NULL && dlp_capture__filter(li->p, bpf, true, msg, sizeof(msg)) != DLP_OK)
         goto fail;
     if (pcap_setnonblock(li->p, 1, ebuf) != 0) {
@@ -202,6 +220,17 @@ static void live_break(dlp_capture_t *c)
     }
 }
 
+/* Adds the increment of a u_int running total (right across its wrap) to a 64-bit total. */
+static u_int advance(u_int now, u_int *last, _Atomic uint64_t *total)
+{
+    u_int inc = now - *last;
+
+    *last = now;
+    atomic_store_explicit(total, atomic_load_explicit(total, memory_order_relaxed) + inc,
+                          memory_order_relaxed);
+    return inc;
+}
+
 static void live_poll_stats(dlp_capture_t *c)
 {
     live_capture_t *lc = (live_capture_t *)c;
@@ -211,15 +240,42 @@ static void live_poll_stats(dlp_capture_t *c)
         struct pcap_stat ps;
         if (pcap_stats(li->p, &ps) != 0)
             continue;
-        /* u_int running totals: unsigned subtraction is right across a wrap. */
-        u_int drop = ps.ps_drop - li->last_drop;
-        u_int ifdrop = ps.ps_ifdrop - li->last_ifdrop;
-        li->last_drop = ps.ps_drop;
-        li->last_ifdrop = ps.ps_ifdrop;
+        u_int recv = advance(ps.ps_recv, &li->last_recv, &li->recv);
+        u_int drop = advance(ps.ps_drop, &li->last_drop, &li->drop);
+        u_int ifdrop = advance(ps.ps_ifdrop, &li->last_ifdrop, &li->ifdrop);
+        dlp_capture__count(c, DLP_STAT_CAP_RECEIVED, recv);
         dlp_capture__count(c, DLP_STAT_CAP_KERNEL_DROPS, drop);
         dlp_capture__count(c, DLP_STAT_DROPPED, drop);
-        dlp_capture__count(c, DLP_STAT_CAP_IF_DROPS, ifdrop);
+        if (lc->count_if_drops)
+            dlp_capture__count(c, DLP_STAT_CAP_IF_DROPS, ifdrop);
     }
+}
+
+static size_t live_iface_count(const dlp_capture_t *c)
+{
+    return ((const live_capture_t *)c)->n;
+}
+
+static dlp_rc_t live_iface_stats(const dlp_capture_t *c, size_t i, dlp_capture_iface_stats_t *out)
+{
+    const live_capture_t *lc = (const live_capture_t *)c;
+    const live_if_t *li;
+
+    if (i >= lc->n)
+        return DLP_EINVAL;
+    li = &lc->ifs[i];
+    out->name = li->name;
+    out->received = atomic_load_explicit(&li->recv, memory_order_relaxed);
+    out->kernel_drops = atomic_load_explicit(&li->drop, memory_order_relaxed);
+    out->if_drops = atomic_load_explicit(&li->ifdrop, memory_order_relaxed);
+    return DLP_OK;
+}
+
+static int32_t live_fanout_group(const dlp_capture_t *c, size_t i)
+{
+    const live_capture_t *lc = (const live_capture_t *)c;
+
+    return lc->fanout && i < lc->n ? lc->ifs[i].group : -1;
 }
 
 static void live_close(dlp_capture_t *c)
@@ -243,9 +299,13 @@ static const dlp_capture_ops_t live_ops = {
     .brk = live_break,
     .poll_stats = live_poll_stats,
     .close = live_close,
+    .iface_count = live_iface_count,
+    .iface_stats = live_iface_stats,
+    .fanout_group = live_fanout_group,
 };
 
-static dlp_rc_t live_alloc(live_capture_t *lc, const char *const *ifaces, size_t n)
+static dlp_rc_t live_alloc(live_capture_t *lc, const char *const *ifaces, const int32_t *groups,
+                           size_t n)
 {
     lc->ifs = calloc(n, sizeof(*lc->ifs));
     lc->pfds = calloc(n + 1, sizeof(*lc->pfds));
@@ -253,49 +313,58 @@ static dlp_rc_t live_alloc(live_capture_t *lc, const char *const *ifaces, size_t
         return DLP_ENOMEM;
     lc->n = n;
     for (size_t i = 0; i < n; i++) {
-        lc->ifs[i].name = strdup(ifaces[i]);
-        if (lc->ifs[i].name == NULL)
+        live_if_t *li = &lc->ifs[i];
+        li->group = groups != NULL ? groups[i] : -1;
+        atomic_init(&li->recv, 0);
+        atomic_init(&li->drop, 0);
+        atomic_init(&li->ifdrop, 0);
+        li->name = strdup(ifaces[i]);
+        if (li->name == NULL)
             return DLP_ENOMEM;
     }
     return DLP_OK;
 }
 
-dlp_capture_t *dlp_capture_open_live(const char *const *ifaces, size_t n, const char *bpf,
-                                     const dlp_capture_live_opts_t *o, dlp_stats_t *st, char *err,
-                                     size_t errlen)
+/* Opens every interface of lc (allocated) and the wake-up eventfd. */
+static dlp_rc_t live_open_all(live_capture_t *lc, const char *bpf, const dlp_capture_live_opts_t *o,
+                              char *err, size_t errlen)
 {
-    dlp_capture_live_opts_t defaults;
-    live_capture_t *lc = NULL;
-
-    if (o == NULL) {
-        dlp_capture_live_opts_default(&defaults);
-        o = &defaults;
-    }
-    if (ifaces == NULL || check_opts(o, n, err, errlen) != DLP_OK)
-        return NULL;
-    if (bpf != NULL && bpf[0] == '\0')
-        bpf = NULL;
-    lc = calloc(1, sizeof(*lc));
-    if (lc == NULL)
-        goto nomem;
-    dlp_capture__init(&lc->base, &live_ops, st, true);
-    lc->wake_fd = -1;
-    lc->timeout_ms = o->timeout_ms;
-    if (live_alloc(lc, ifaces, n) != DLP_OK)
-        goto nomem;
-    for (size_t i = 0; i < n; i++) {
-        if (open_one(&lc->ifs[i], bpf, o, err, errlen) != DLP_OK)
-            goto fail;
+    for (size_t i = 0; i < lc->n; i++) {
+        if (open_one(lc, &lc->ifs[i], bpf, o, err, errlen) != DLP_OK)
+            return DLP_EIO;
         lc->pfds[i].fd = pcap_get_selectable_fd(lc->ifs[i].p);
         lc->pfds[i].events = POLLIN;
     }
     lc->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (lc->wake_fd < 0) {
         dlp_capture__err(err, errlen, "capture: eventfd: %s", strerror(errno));
-        goto fail;
+        return DLP_EIO;
     }
-    lc->pfds[n].fd = lc->wake_fd;
-    lc->pfds[n].events = POLLIN;
+    lc->pfds[lc->n].fd = lc->wake_fd;
+    lc->pfds[lc->n].events = POLLIN;
+    return DLP_OK;
+}
+
+/* Common to open_live (groups NULL) and open_fanout; arguments already checked. */
+static dlp_capture_t *live_open(const char *const *ifaces, const int32_t *groups, size_t n,
+                                dlp_fanout_mode_t mode, const char *bpf,
+                                const dlp_capture_live_opts_t *o, dlp_stats_t *st, char *err,
+                                size_t errlen)
+{
+    live_capture_t *lc = calloc(1, sizeof(*lc));
+
+    if (lc == NULL)
+        goto nomem;
+    dlp_capture__init(&lc->base, &live_ops, st, true);
+    lc->wake_fd = -1;
+    lc->timeout_ms = o->timeout_ms;
+    lc->fanout = groups != NULL;
+    lc->mode = mode;
+    lc->count_if_drops = o->count_if_drops;
+    if (live_alloc(lc, ifaces, groups, n) != DLP_OK)
+        goto nomem;
+    if (live_open_all(lc, bpf != NULL && bpf[0] != '\0' ? bpf : NULL, o, err, errlen) != DLP_OK)
+        goto fail;
     return &lc->base;
 nomem:
     dlp_capture__err(err, errlen, "capture: out of memory");
@@ -303,4 +372,64 @@ fail:
     if (lc != NULL)
         live_close(&lc->base);
     return NULL;
+}
+
+dlp_capture_t *dlp_capture_open_live(const char *const *ifaces, size_t n, const char *bpf,
+                                     const dlp_capture_live_opts_t *o, dlp_stats_t *st, char *err,
+                                     size_t errlen)
+{
+    dlp_capture_live_opts_t defaults;
+
+    if (o == NULL) {
+        dlp_capture_live_opts_default(&defaults);
+        o = &defaults;
+    }
+    if (ifaces == NULL || check_opts(o, n, err, errlen) != DLP_OK)
+        return NULL;
+    return live_open(ifaces, NULL, n, DLP_FANOUT_IPPAIR, bpf, o, st, err, errlen);
+}
+
+static dlp_rc_t check_fanout(const char *const *ifaces, const int32_t *groups, size_t n,
+                             dlp_fanout_mode_t mode, char *err, size_t errlen)
+{
+    if (mode != DLP_FANOUT_IPPAIR && mode != DLP_FANOUT_HASH) {
+        dlp_capture__err(err, errlen, "capture: unknown fanout mode %d", (int)mode);
+        return DLP_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (groups[i] != DLP_FANOUT_GROUP_AUTO &&
+            (groups[i] < 0 || groups[i] > DLP_FANOUT_GROUP_MAX)) {
+            dlp_capture__err(err, errlen, "%s: fanout group %ld out of range (0..%d)", ifaces[i],
+                             (long)groups[i], DLP_FANOUT_GROUP_MAX);
+            return DLP_EINVAL;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(ifaces[i], ifaces[j]) == 0) {
+                dlp_capture__err(err, errlen, "%s: interface given twice", ifaces[i]);
+                return DLP_EINVAL;
+            }
+        }
+    }
+    return DLP_OK;
+}
+
+dlp_capture_t *dlp_capture_open_fanout(const char *const *ifaces, const int32_t *groups, size_t n,
+                                       dlp_fanout_mode_t mode, const char *bpf,
+                                       const dlp_capture_live_opts_t *o, dlp_stats_t *st, char *err,
+                                       size_t errlen)
+{
+    dlp_capture_live_opts_t defaults;
+
+    if (o == NULL) {
+        dlp_capture_live_opts_default(&defaults);
+        o = &defaults;
+    }
+    if (ifaces == NULL || groups == NULL) {
+        dlp_capture__err(err, errlen, "no interface given");
+        return NULL;
+    }
+    if (check_opts(o, n, err, errlen) != DLP_OK ||
+        check_fanout(ifaces, groups, n, mode, err, errlen) != DLP_OK)
+        return NULL;
+    return live_open(ifaces, groups, n, mode, bpf, o, st, err, errlen);
 }

@@ -1,5 +1,5 @@
 /*
- * config.c - defaults of the settings snapshot.
+ * config.c - defaults of the settings snapshot (the file is config_file.c).
  */
 #include "dlp/config.h"
 
@@ -82,6 +82,7 @@ void dlp_config_fini(dlp_config_t *c)
     free(c->hmac_key_file);
     free(c->syslog_socket);
     free(c->syslog_facility);
+    free(c->user);
     dlp_cidr_set_fini(&c->home_net);
     memset(c, 0, sizeof(*c));
 }

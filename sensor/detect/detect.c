@@ -118,6 +118,7 @@ struct dlp_detect {
     uint64_t fp_seed;       /* keyed seed of the dedup fingerprints */
     size_t nrules;
     _Atomic uint64_t *rstats;
+    _Atomic uint64_t *own_rstats;
     /* combination rules: their indexes, and for each rule where it counts */
     uint32_t *combo_rule;   /* [ncombo] rule index of each combination rule */
     size_t ncombo;
@@ -137,7 +138,8 @@ struct dlp_detect {
 
 static void rstat_inc(dlp_detect_t *d, uint32_t rule, dlp_rstat_t k)
 {
-    _Atomic uint64_t *c = &d->rstats[rule * DLP_RSTAT__COUNT + k];
+    uint32_t slot = d->p.slots != NULL ? d->p.slots[rule] : rule;
+    _Atomic uint64_t *c = &d->rstats[slot * DLP_RSTAT__COUNT + k];
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
                           memory_order_relaxed);
 }
@@ -844,7 +846,9 @@ dlp_detect_t *dlp_detect_new(const dlp_detect_params_t *p)
     d->p = *p;
     d->nrules = p->rules->n;
     d->scratch = dlp_match_scratch_new(p->matcher);
-    d->rstats = calloc(d->nrules * DLP_RSTAT__COUNT + 1, sizeof(*d->rstats));
+    d->rstats = p->rstats;
+    if (d->rstats == NULL)
+        d->rstats = d->own_rstats = calloc(d->nrules * DLP_RSTAT__COUNT + 1, sizeof(*d->rstats));
     if (d->scratch == NULL || d->rstats == NULL || combos_init(d) != DLP_OK ||
         mac_init(d) != DLP_OK) {
         dlp_detect_free(d);
@@ -864,7 +868,7 @@ void dlp_detect_free(dlp_detect_t *d)
         free(d->refs[i]);
     free(d->refs);
     free(d->combo_rule);
-    free(d->rstats);
+    free(d->own_rstats);
     free(d);
 }
 

@@ -111,7 +111,7 @@ static bool hosts_allowed(const dlp_rule_allow_t *a, const dlp_value_t *v)
 /* The global list's values are kept as written: normalized here the rule's way. */
 static bool global_value_listed(const dlp_rule_allow_t *a, const dlp_value_t *v)
 {
-    char norm[DLP_RULE_ALLOW_VALUE_MAX];
+    char norm[DLP_RULE_ALLOW_VALUE_MAX + 1];
 
     for (size_t i = 0; i < a->nvalues; i++) {
         size_t n = dlp_normalize(v->r->norm, (const uint8_t *)a->values[i],

@@ -369,8 +369,7 @@ static dlp_rc_t slot_init(dlp_dispatch_t *d, unsigned i)
         .events = ws->events,
         .file_mode = d->p.file_mode,
         .stop = d->p.stop,
-        .rules = d->p.rules,
-        .matcher = d->p.matcher,
+        .engines = d->p.engines,
         .hmac_key = d->p.hmac_key,
         .hmac_key_len = d->p.hmac_key_len,
         .hash_seed = d->seed,
@@ -455,14 +454,14 @@ const dlp_stats_t *dlp_dispatch_stats(const dlp_dispatch_t *d, unsigned i)
 unsigned dlp_dispatch_nrings(const dlp_dispatch_t *d) { return d->n; }
 dlp_ring_t *dlp_dispatch_ring(const dlp_dispatch_t *d, unsigned i) { return d->ws[i].events; }
 
-void dlp_dispatch_rule_stats(const dlp_dispatch_t *d, uint64_t *out, size_t nrules)
+void dlp_dispatch_rule_stats(const dlp_dispatch_t *d, uint64_t *out, const dlp_engine_t *e)
 {
     for (unsigned i = 0; i < d->n; i++) {
-        size_t n = 0;
-        const _Atomic uint64_t *c = dlp_worker_rule_stats(d->ws[i].w, &n);
-        n = n < nrules ? n : nrules;
-        for (size_t k = 0; k < n * DLP_RSTAT__COUNT; k++)
-            out[k] += atomic_load_explicit(&c[k], memory_order_relaxed);
+        const _Atomic uint64_t *c = dlp_worker_rule_stats(d->ws[i].w);
+        for (size_t r = 0; r < e->rules->n; r++)
+            for (size_t k = 0; k < DLP_RSTAT__COUNT; k++)
+                out[r * DLP_RSTAT__COUNT + k] += atomic_load_explicit(
+                    &c[(size_t)e->slots[r] * DLP_RSTAT__COUNT + k], memory_order_relaxed);
     }
 }
 

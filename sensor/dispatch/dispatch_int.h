@@ -8,8 +8,7 @@
 #include <stdbool.h>
 
 #include "dlp/config.h"
-#include "dlp/match.h"
-#include "dlp/rules.h"
+#include "dlp/engine.h"
 #include "dlp/ring.h"
 #include "dlp/stats.h"
 
@@ -23,8 +22,7 @@ typedef struct dlp_worker_params {
     dlp_ring_t *events;  /* records to the output thread */
     bool file_mode;
     atomic_int *stop;
-    const dlp_ruleset_t *rules;
-    const dlp_matcher_t *matcher;
+    dlp_engine_current_t *engines;
     const uint8_t *hmac_key;
     size_t hmac_key_len;
     uint64_t hash_seed; /* flow-table bucket hash, as the reader computes it */
@@ -35,8 +33,9 @@ void dlp_worker_free(dlp_worker_t *w);
 /* Thread entry: runs until it receives the end-of-input record. */
 void *dlp_worker_main(void *w);
 dlp_stats_t *dlp_worker_stats(dlp_worker_t *w);
-/* Per-rule counters, [rule][dlp_rstat_t]; read relaxed from any thread. */
-const _Atomic uint64_t *dlp_worker_rule_stats(const dlp_worker_t *w, size_t *nrules);
+/* Per-rule counters, [slot][dlp_rstat_t] (dlp_engine_t.slots); read relaxed
+ * from any thread. */
+const _Atomic uint64_t *dlp_worker_rule_stats(const dlp_worker_t *w);
 bool dlp_worker_finished(const dlp_worker_t *w);
 
 #endif

@@ -70,6 +70,7 @@ typedef struct fdir {
 
 struct fapp {
     fapp_env_t *env;
+    dlp_detect_t *detect;      /* the rules the flow started under, for its life */
     const dlp_flow_t *f;
     dlp_classify_flow_t *cls;
     dlp_classify_result_t res;
@@ -113,7 +114,7 @@ static dlp_detect_flow_t *det_flow(fapp_t *a)
     snprintf(fi.app_proto, sizeof(fi.app_proto), "%s",
              a->kind == KIND_FTP_DATA ? "FTP-DATA" : a->res.app_proto);
     snprintf(fi.risks, sizeof(fi.risks), "%s", a->risks);
-    a->det = dlp_detect_flow_new(a->env->detect, &fi);
+    a->det = dlp_detect_flow_new(a->detect, &fi);
     return a->det;
 }
 
@@ -145,7 +146,7 @@ static void *det_open(void *ctx, dlp_field_t field, const char *name)
     (void)field;
     (void)name;
     if (cs->ds == NULL && det_flow(a) != NULL)
-        cs->ds = dlp_detect_stream_new(a->env->detect, a->det, cs->fd->dir, cs->field,
+        cs->ds = dlp_detect_stream_new(a->detect, a->det, cs->fd->dir, cs->field,
                                        cs->name[0] ? cs->name : NULL);
     return cs->ds != NULL ? cs : NULL;
 }
@@ -157,7 +158,7 @@ static void det_write(void *ctx, void *h, const uint8_t *p, size_t n)
     (void)ctx;
     cs->fd->inspected += n;
     dlp_stat_add(cs->fd->a->env->stats, DLP_STAT_EGRESS_BYTES, n);
-    dlp_detect_write(cs->fd->a->env->detect, cs->ds, p, n, *cs->fd->a->env->now_us);
+    dlp_detect_write(cs->fd->a->detect, cs->ds, p, n, *cs->fd->a->env->now_us);
 }
 
 static void det_close(void *ctx, void *h)
@@ -167,7 +168,7 @@ static void det_close(void *ctx, void *h)
     (void)ctx;
     if (cs->keep_ds)
         return;
-    dlp_detect_close(cs->fd->a->env->detect, cs->ds, *cs->fd->a->env->now_us);
+    dlp_detect_close(cs->fd->a->detect, cs->ds, *cs->fd->a->env->now_us);
     cs->ds = NULL;
 }
 
@@ -239,7 +240,7 @@ static void cstream_free(cstream_t *cs)
         return;
     chain_end(cs);
     if (cs->ds != NULL)
-        dlp_detect_close(cs->fd->a->env->detect, cs->ds, *cs->fd->a->env->now_us);
+        dlp_detect_close(cs->fd->a->detect, cs->ds, *cs->fd->a->env->now_us);
     free(cs);
 }
 
@@ -248,7 +249,7 @@ static void cstream_gap(cstream_t *cs, uint64_t len)
 {
     chain_end(cs);
     if (cs->ds != NULL)
-        dlp_detect_gap(cs->fd->a->env->detect, cs->ds, len, *cs->fd->a->env->now_us);
+        dlp_detect_gap(cs->fd->a->detect, cs->ds, len, *cs->fd->a->env->now_us);
     chain_new(cs);
 }
 
@@ -279,12 +280,29 @@ static void c_block(void *ctx, dlp_field_t field, const uint8_t *p, size_t n)
     if (!fd->egress || n == 0 || det_flow(a) == NULL)
         return;
     fd->inspected += n;
-    dlp_detect_block(a->env->detect, a->det, fd->dir, field, p, n, 0, *a->env->now_us);
+    dlp_detect_block(a->detect, a->det, fd->dir, field, p, n, 0, *a->env->now_us);
 }
 
 static void c_note(void *ctx, dlp_app_note_t n, uint64_t bytes)
 {
     note(ctx, n, bytes);
+}
+
+/* A destination name for host allow-lists: "name[:port]" or "[v6]:port" -> name. */
+static void add_host(fapp_t *a, const uint8_t *v, size_t n)
+{
+    char h[DLP_RULE_HOST_MAX + 1];
+    const uint8_t *colon = memchr(v, ':', n);
+
+    if (n > 0 && v[0] == '[')
+        return; /* an address literal: address allow-lists cover it */
+    if (colon != NULL)
+        n = (size_t)(colon - v);
+    if (n == 0 || n > DLP_RULE_HOST_MAX || det_flow(a) == NULL)
+        return;
+    memcpy(h, v, n);
+    h[n] = '\0';
+    dlp_detect_flow_add_host(a->det, h);
 }
 
 static void c_meta(void *ctx, dlp_app_meta_t key, const uint8_t *v, size_t n)
@@ -293,6 +311,8 @@ static void c_meta(void *ctx, dlp_app_meta_t key, const uint8_t *v, size_t n)
 
     if (key == DLP_META_HTTP_HOST && a->host[0] == '\0')
         snprintf(a->host, sizeof(a->host), "%.*s", (int)n, (const char *)v);
+    if (key == DLP_META_HTTP_HOST || key == DLP_META_SMTP_RCPT_DOMAIN)
+        add_host(a, v, n);
 }
 
 /* An announced data connection: kept until it comes or expires. */
@@ -531,7 +551,7 @@ void fapp_conflict(fapp_t *a, int dir, uint64_t off, const uint8_t *p, size_t n)
 
     /* The receiver may have kept these bytes instead: scan them too. */
     if (fd->egress && det_flow(a) != NULL)
-        dlp_detect_block(a->env->detect, a->det, dir, DLP_FIELD_RAW, p, n, off,
+        dlp_detect_block(a->detect, a->det, dir, DLP_FIELD_RAW, p, n, off,
                          *a->env->now_us);
 }
 
@@ -548,7 +568,7 @@ void fapp_dgram(fapp_t *a, int dir, const uint8_t *p, size_t n, uint64_t off)
         return;
     fd->inspected += n;
     dlp_stat_add(a->env->stats, DLP_STAT_EGRESS_DGRAM_BYTES, n);
-    dlp_detect_block(a->env->detect, a->det, dir, DLP_FIELD_RAW, p, n, off, *a->env->now_us);
+    dlp_detect_block(a->detect, a->det, dir, DLP_FIELD_RAW, p, n, off, *a->env->now_us);
 }
 
 /* --- classification ------------------------------------------------------------ */
@@ -568,6 +588,8 @@ static void take_verdict(fapp_t *a, const dlp_classify_result_t *r)
         }
         a->kind = KIND_ENCRYPTED;
     }
+    if (r->encrypted && r->host[0] != '\0')
+        add_host(a, (const uint8_t *)r->host, strlen(r->host));
     set_label(a);
 }
 
@@ -588,6 +610,7 @@ fapp_t *fapp_new(fapp_env_t *env, const dlp_flow_t *f, const bool egress[2])
     if (a == NULL)
         return NULL;
     a->env = env;
+    a->detect = env->detect;
     a->f = f;
     a->tcp = f->key.proto == DLP_PROTO_TCP;
     snprintf(a->res.app_proto, sizeof(a->res.app_proto), "unknown");
@@ -625,7 +648,7 @@ void fapp_free(fapp_t *a)
     default: break;
     }
     dlp_classify_flow_free(a->cls);
-    dlp_detect_flow_free(a->env->detect, a->det);
+    dlp_detect_flow_free(a->detect, a->det);
     free(a);
 }
 
@@ -634,7 +657,7 @@ uint16_t fapp_alerts(const fapp_t *a) { return dlp_detect_flow_alerts(a->det); }
 void fapp_report(fapp_t *a, dlp_event_t *ev, uint64_t ts_us)
 {
     if (a->det != NULL)
-        dlp_detect_flow_report(a->env->detect, a->det, ts_us);
+        dlp_detect_flow_report(a->detect, a->det, ts_us);
     snprintf(ev->fl.app_proto, sizeof(ev->fl.app_proto), "%s",
              a->kind == KIND_FTP_DATA ? "FTP-DATA" : a->res.app_proto);
     snprintf(ev->u.flow.http_host, sizeof(ev->u.flow.http_host), "%s", a->host);

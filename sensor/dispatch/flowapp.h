@@ -29,7 +29,7 @@ typedef struct fapp_expect {
 
 /* What the flows of one worker share. */
 typedef struct fapp_env {
-    dlp_detect_t *detect;
+    dlp_detect_t *detect;           /* of the rules in force: new flows take it */
     dlp_classify_t *classify;       /* NULL: no nDPI (disabled) */
     dlp_stats_t *stats;
     dlp_app_limits_t limits;

@@ -46,16 +46,33 @@ typedef struct wflow {
     dlp_flow_t *f;
     dlp_tcp_session_t *tcp;
     fapp_t *app;                    /* classification, decoders, detection */
+    uint8_t gen;                    /* index in w->gens of the rules it runs */
     wdir_t dir[2];
     uint64_t charged; /* bytes charged to the flow table for this state */
 } wflow_t;
+
+/*
+ * A rule generation this worker runs: the engine, the detection made from
+ * it, and how many flows still use it. Flows keep the generation they
+ * started under; an old one is let go when its last flow ends.
+ */
+#define WORKER_GENS 4
+
+typedef struct wgen {
+    dlp_engine_t *e;   /* NULL: free slot */
+    dlp_detect_t *d;
+    size_t nflows;
+} wgen_t;
 
 struct dlp_worker {
     dlp_worker_params_t p;
     dlp_stats_t stats;
     dlp_flow_table_t *flows;
     dlp_reasm_t *reasm;
-    dlp_detect_t *detect;
+    wgen_t gens[WORKER_GENS];
+    unsigned cur;                  /* the generation new flows get */
+    uint32_t failed_gen;           /* a generation this worker could not set up */
+    _Atomic uint64_t *rstats;      /* [DLP_RULE_SLOTS_MAX][dlp_rstat_t] */
     dlp_classify_t *classify;
     fapp_env_t env;  /* what the flows' application layers share */
     uint64_t now_us; /* packet time of what is being processed */
@@ -114,6 +131,71 @@ static void sink_end(void *ctx, int dir)
         fapp_end(wf->app, dir);
 }
 
+/* --- rule generations ------------------------------------------------------ */
+
+static dlp_detect_t *detect_for(dlp_worker_t *w, const dlp_engine_t *e)
+{
+    return dlp_detect_new(&(dlp_detect_params_t){
+        .rules = e->rules,
+        .matcher = e->matcher,
+        .hmac_key = w->p.hmac_key,
+        .hmac_key_len = w->p.hmac_key_len,
+        .events = w->p.events,
+        .wait = w->p.file_mode,
+        .stop = w->p.stop,
+        .stats = &w->stats,
+        .rstats = w->rstats,
+        .slots = e->slots,
+    });
+}
+
+static void gen_drop(wgen_t *g)
+{
+    dlp_detect_free(g->d);
+    dlp_engine_unref(g->e);
+    memset(g, 0, sizeof(*g));
+}
+
+static void gen_release(dlp_worker_t *w, unsigned i)
+{
+    wgen_t *g = &w->gens[i];
+
+    if (--g->nflows == 0 && i != w->cur)
+        gen_drop(g);
+}
+
+/*
+ * A reload published new rules: new flows get them from now on. Waits (the
+ * next batch retries) while every slot is held by flows of older rules.
+ */
+static void gen_switch(dlp_worker_t *w)
+{
+    uint32_t want = dlp_engine_current_gen(w->p.engines);
+    unsigned i = 0;
+    wgen_t *g;
+
+    if (want == w->failed_gen)
+        return;
+    while (i < WORKER_GENS && w->gens[i].e != NULL)
+        i++;
+    if (i == WORKER_GENS)
+        return;
+    g = &w->gens[i];
+    g->e = dlp_engine_current_get(w->p.engines);
+    g->d = detect_for(w, g->e);
+    if (g->d == NULL) {
+        /* Scratch for the new rules could not be had: keep the old ones. */
+        w->failed_gen = g->e->gen;
+        gen_drop(g);
+        dlp_stat_inc(&w->stats, DLP_STAT_DETECT_ALLOC_FAIL);
+        return;
+    }
+    if (w->gens[w->cur].nflows == 0)
+        gen_drop(&w->gens[w->cur]);
+    w->cur = i;
+    w->env.detect = g->d;
+}
+
 /* --- flows ----------------------------------------------------------------- */
 
 /*
@@ -140,6 +222,8 @@ static wflow_t *flow_init(dlp_worker_t *w, dlp_flow_t *f)
     }
     wf->w = w;
     wf->f = f;
+    wf->gen = (uint8_t)w->cur;
+    w->gens[w->cur].nflows++;
     set_egress(w->p.cfg, f, wf);
     if (wf->dir[0].egress || wf->dir[1].egress)
         dlp_stat_inc(&w->stats, DLP_STAT_EGRESS_FLOWS);
@@ -232,6 +316,7 @@ static void on_flow_end(void *ctx, dlp_flow_t *f)
     if ((wf->app != NULL && fapp_alerts(wf->app) > 0) || w->p.cfg->log_all_flows)
         emit_flow_event(w, f, wf, tcp_state);
     fapp_free(wf->app);
+    gen_release(w, wf->gen);
     free(wf);
     f->user = NULL;
 }
@@ -332,6 +417,9 @@ static bool process_batch(dlp_worker_t *w, dlp_batch_t *b)
 {
     uint32_t pos = 0;
 
+    if (dlp_engine_current_gen(w->p.engines) != w->gens[w->cur].e->gen)
+        gen_switch(w);
+
     while (pos < b->used) {
         rec_hdr_t *h = (rec_hdr_t *)(b->buf + pos);
         pos += h->size;
@@ -399,25 +487,20 @@ dlp_worker_t *dlp_worker_new(const dlp_worker_params_t *p)
     rc.ooo_bytes_worker = cfg->reasm_ooo_bytes_worker / (cfg->workers ? cfg->workers : 1);
     rc.retain_bytes = cfg->reasm_retain_bytes;
     w->reasm = dlp_reasm_new(&rc, &w->stats);
-    w->detect = dlp_detect_new(&(dlp_detect_params_t){
-        .rules = p->rules,
-        .matcher = p->matcher,
-        .hmac_key = p->hmac_key,
-        .hmac_key_len = p->hmac_key_len,
-        .events = p->events,
-        .wait = p->file_mode,
-        .stop = p->stop,
-        .stats = &w->stats,
-    });
+    w->rstats = calloc((size_t)DLP_RULE_SLOTS_MAX * DLP_RSTAT__COUNT, sizeof(*w->rstats));
+    if (w->rstats != NULL) {
+        w->gens[0].e = dlp_engine_current_get(p->engines);
+        w->gens[0].d = detect_for(w, w->gens[0].e);
+    }
     w->classify = dlp_classify_new(DLP_CLASSIFY_MAX_PACKETS);
     w->env = (fapp_env_t){
-        .detect = w->detect,
+        .detect = w->gens[0].d,
         .classify = w->classify,
         .stats = &w->stats,
         .now_us = &w->now_us,
     };
     dlp_app_limits_default(&w->env.limits);
-    if (w->flows == NULL || w->reasm == NULL || w->detect == NULL || w->classify == NULL) {
+    if (w->flows == NULL || w->reasm == NULL || w->gens[0].d == NULL || w->classify == NULL) {
         dlp_worker_free(w);
         return NULL;
     }
@@ -433,16 +516,18 @@ void dlp_worker_free(dlp_worker_t *w)
         dlp_flow_table_end_all(w->flows, DLP_FLOW_END_SHUTDOWN);
     dlp_flow_table_free(w->flows);
     dlp_reasm_free(w->reasm);
-    dlp_detect_free(w->detect);
+    for (unsigned i = 0; i < WORKER_GENS; i++)
+        gen_drop(&w->gens[i]);
+    free(w->rstats);
     dlp_classify_free(w->classify);
     free(w);
 }
 
 dlp_stats_t *dlp_worker_stats(dlp_worker_t *w) { return &w->stats; }
 
-const _Atomic uint64_t *dlp_worker_rule_stats(const dlp_worker_t *w, size_t *nrules)
+const _Atomic uint64_t *dlp_worker_rule_stats(const dlp_worker_t *w)
 {
-    return dlp_detect_rule_stats(w->detect, nrules);
+    return w->rstats;
 }
 
 bool dlp_worker_finished(const dlp_worker_t *w)

@@ -115,27 +115,40 @@ static void print_errors(dlp_rules_errors_t *err)
         fprintf(stderr, "dlpsensor: %s\n", err->msg[i]);
 }
 
-int dlp_detection_load(const dlp_config_t *cfg, dlp_detection_t *det)
+dlp_rc_t dlp_detection_compile(const dlp_config_t *cfg, dlp_ruleset_t **rules,
+                               dlp_matcher_t **matcher, dlp_rules_errors_t *err)
 {
     char dirbuf[PATH_MAX], cachebuf[PATH_MAX];
     const char *def[1];
     const char *const *paths = (const char *const *)cfg->rule_paths.v;
     size_t npaths = cfg->rule_paths.n;
-    dlp_rules_errors_t err = {0};
-    int status = make_key(cfg, det);
 
-    if (status != 0)
-        return status;
     if (npaths == 0) {
         def[0] = dlp_default_rules_dir(dirbuf, sizeof(dirbuf));
         paths = def;
         npaths = 1;
     }
-    det->rules = dlp_rules_load(paths, npaths, &err);
-    if (det->rules != NULL)
-        det->matcher = dlp_matcher_new(det->rules, cache_dir(cfg, cachebuf, sizeof(cachebuf)),
-                                       &err);
-    if (det->rules == NULL || det->matcher == NULL) {
+    *matcher = NULL;
+    *rules = dlp_rules_load(paths, npaths, err);
+    if (*rules == NULL)
+        return DLP_EINVAL;
+    *matcher = dlp_matcher_new(*rules, cache_dir(cfg, cachebuf, sizeof(cachebuf)), err);
+    if (*matcher == NULL) {
+        dlp_ruleset_free(*rules);
+        *rules = NULL;
+        return DLP_EINVAL;
+    }
+    return DLP_OK;
+}
+
+int dlp_detection_load(const dlp_config_t *cfg, dlp_detection_t *det)
+{
+    dlp_rules_errors_t err = {0};
+    int status = make_key(cfg, det);
+
+    if (status != 0)
+        return status;
+    if (dlp_detection_compile(cfg, &det->rules, &det->matcher, &err) != DLP_OK) {
         print_errors(&err);
         dlp_rules_errors_fini(&err);
         dlp_detection_fini(det);

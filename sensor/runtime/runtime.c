@@ -9,7 +9,10 @@
  * stats event.
  *
  * Signals only set flags (async-signal-safe); a second SIGINT/SIGTERM exits
- * at once. SIGUSR1 asks for a stats event now.
+ * at once. SIGUSR1 asks for a stats event now. SIGHUP reloads the rules:
+ * the control thread loads and compiles them off the packet path and
+ * publishes the new generation (engine.h); a rule set with errors is
+ * refused, its errors logged, and the rules in force stay.
  */
 #include "dlp/runtime.h"
 
@@ -25,9 +28,11 @@
 #include "dlp/alert.h"
 #include "dlp/capture.h"
 #include "dlp/dispatch.h"
+#include "dlp/engine.h"
 #include "dlp/log.h"
 #include "dlp/match.h"
 #include "dlp/output.h"
+#include "dlp/privdrop.h"
 #include "dlp/rules.h"
 #include "dlp/timefmt.h"
 
@@ -35,6 +40,7 @@
 
 static atomic_int g_stop;
 static atomic_int g_stats_now;
+static atomic_int g_reload;
 static dlp_capture_t *_Atomic g_cap;
 
 static void on_stop(int sig)
@@ -57,6 +63,12 @@ static void on_usr1(int sig)
     atomic_store(&g_stats_now, 1);
 }
 
+static void on_hup(int sig)
+{
+    (void)sig;
+    atomic_store(&g_reload, 1);
+}
+
 static void install_signals(void)
 {
     struct sigaction sa;
@@ -66,8 +78,13 @@ static void install_signals(void)
     sa.sa_handler = on_stop;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* Requests must not break a blocking read of the input (a pipe). */
+    sa.sa_flags = SA_RESTART;
     sa.sa_handler = on_usr1;
     sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
+    sa.sa_flags = 0;
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
 }
@@ -79,7 +96,10 @@ typedef struct out_ctx {
     bool live;
     uint64_t start_ns;
     dlp_stats_t cap_stats; /* written by the capture, in the reader thread */
-    dlp_detection_t det;
+    dlp_stats_t ctl_stats; /* written by the control thread (reloads) */
+    dlp_detection_t det;   /* the HMAC key */
+    dlp_engine_current_t engines;
+    dlp_rule_slots_t slots; /* control thread */
     atomic_int reader_done;
 } out_ctx_t;
 
@@ -90,18 +110,92 @@ static void write_stats(out_ctx_t *c)
 
     dlp_stats_init(&total);
     dlp_stats_accumulate(&total, &c->cap_stats);
+    dlp_stats_accumulate(&total, &c->ctl_stats);
     dlp_stats_accumulate(&total, dlp_output_counters(c->out));
     for (unsigned i = 0; i < dlp_dispatch_nstats(c->disp); i++)
         dlp_stats_accumulate(&total, dlp_dispatch_stats(c->disp, i));
-    uint64_t *rstats = calloc(c->det.rules->n * DLP_RSTAT__COUNT + 1, sizeof(*rstats));
+    dlp_engine_t *e = dlp_engine_current_get(&c->engines);
+    uint64_t *rstats = calloc(e->rules->n * DLP_RSTAT__COUNT + 1, sizeof(*rstats));
 
     if (rstats != NULL)
-        dlp_dispatch_rule_stats(c->disp, rstats, c->det.rules->n);
+        dlp_dispatch_rule_stats(c->disp, rstats, e);
     if (ts == 0)
         ts = dlp_time_now_us();
-    dlp_output_stats(c->out, &total, c->det.rules, rstats, ts,
+    dlp_output_stats(c->out, &total, e->rules, rstats, ts,
                      (double)(dlp_time_mono_ns() - c->start_ns) / 1e9);
     free(rstats);
+    dlp_engine_unref(e);
+}
+
+/* --- rule reloads --------------------------------------------------------- */
+
+/* Wraps rules and matcher as generation 'gen' (consumes them). */
+static dlp_engine_t *engine_make(out_ctx_t *c, dlp_ruleset_t *rules, dlp_matcher_t *m,
+                                 uint32_t gen, dlp_rules_errors_t *err)
+{
+    uint32_t *slots = NULL;
+    dlp_rc_t rc = dlp_rule_slots_assign(&c->slots, rules, &slots);
+
+    if (rc != DLP_OK) {
+        dlp_rules_errors_add(err, "more than %d distinct rule names over this run: restart "
+                                  "to load these rules", DLP_RULE_SLOTS_MAX);
+        dlp_matcher_free(m);
+        dlp_ruleset_free(rules);
+        return NULL;
+    }
+    return dlp_engine_new(rules, m, slots, gen);
+}
+
+static void set_ruleset_gauges(out_ctx_t *c, const dlp_engine_t *e)
+{
+    atomic_store_explicit(&c->ctl_stats.c[DLP_STAT_RULES_GENERATION], e->gen,
+                          memory_order_relaxed);
+    atomic_store_explicit(&c->ctl_stats.c[DLP_STAT_RULES_LOADED], e->rules->n,
+                          memory_order_relaxed);
+}
+
+static void reload(out_ctx_t *c)
+{
+    dlp_rules_errors_t err = {0};
+    dlp_ruleset_t *rules = NULL;
+    dlp_matcher_t *m = NULL;
+    dlp_engine_t *e = NULL;
+    uint32_t gen = dlp_engine_current_gen(&c->engines) + 1;
+    uint64_t t0 = dlp_time_mono_ns();
+
+    dlp_log(DLP_LOG_INFO, "SIGHUP: reloading the rules");
+    if (dlp_detection_compile(c->cfg, &rules, &m, &err) == DLP_OK)
+        e = engine_make(c, rules, m, gen, &err);
+    if (e == NULL) {
+        for (size_t i = 0; i < err.n; i++)
+            dlp_log(DLP_LOG_ERR, "reload: %s", err.msg[i]);
+        dlp_log(DLP_LOG_ERR, "reload refused (%zu error%s): the rules in force stay", err.n,
+                err.n == 1 ? "" : "s");
+        dlp_stat_inc(&c->ctl_stats, DLP_STAT_RULES_RELOAD_FAILURES);
+        dlp_rules_errors_fini(&err);
+        return;
+    }
+    dlp_rules_errors_fini(&err);
+    dlp_engine_current_set(&c->engines, e);
+    set_ruleset_gauges(c, e);
+    dlp_stat_inc(&c->ctl_stats, DLP_STAT_RULES_RELOADS);
+    dlp_log(DLP_LOG_INFO, "rules reloaded: generation %u, %zu rules, %.0f ms; new flows use "
+                          "them, open flows finish under the rules they started with",
+            gen, e->rules->n, (double)(dlp_time_mono_ns() - t0) / 1e6);
+}
+
+/* Reloads on SIGHUP, off the packet path, until the reader is done. */
+static void *control_main(void *arg)
+{
+    out_ctx_t *c = arg;
+
+    while (!atomic_load(&c->reader_done)) {
+        struct timespec ts = {0, 20000000};
+        if (atomic_exchange(&g_reload, 0))
+            reload(c);
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
 }
 
 static void *output_main(void *arg)
@@ -155,15 +249,14 @@ static dlp_capture_t *open_capture(const dlp_config_t *cfg, dlp_stats_t *st)
 
 static int run_packet_path(out_ctx_t *c, dlp_capture_t *cap)
 {
-    pthread_t out_thread;
+    pthread_t out_thread, ctl_thread;
     dlp_dispatch_params_t dp = {
         .cfg = c->cfg,
         .cap = cap,
         .workers = c->cfg->workers,
         .file_mode = !c->live,
         .stop = &g_stop,
-        .rules = c->det.rules,
-        .matcher = c->det.matcher,
+        .engines = &c->engines,
         .hmac_key = c->det.key,
         .hmac_key_len = c->det.key_len,
     };
@@ -179,10 +272,17 @@ static int run_packet_path(out_ctx_t *c, dlp_capture_t *cap)
     if (pthread_create(&out_thread, NULL, output_main, c) != 0)
         goto out;
     pthread_setname_np(out_thread, "dlp-output");
+    if (pthread_create(&ctl_thread, NULL, control_main, c) != 0) {
+        atomic_store(&c->reader_done, 1);
+        pthread_join(out_thread, NULL);
+        goto out;
+    }
+    pthread_setname_np(ctl_thread, "dlp-control");
     rc = dlp_dispatch_start(c->disp);
     if (rc == DLP_OK)
         rc = dlp_dispatch_run(c->disp);
     atomic_store(&c->reader_done, 1);
+    pthread_join(ctl_thread, NULL);
     pthread_join(out_thread, NULL);
     status = rc == DLP_OK ? 0 : 1;
 out:
@@ -191,10 +291,30 @@ out:
     return status;
 }
 
+/* The rules loaded at start become generation 1 (c->det keeps the key). */
+static int start_engine(out_ctx_t *c)
+{
+    dlp_rules_errors_t err = {0};
+    dlp_engine_t *e = engine_make(c, c->det.rules, c->det.matcher, 1, &err);
+
+    c->det.rules = NULL;
+    c->det.matcher = NULL;
+    if (e == NULL) {
+        for (size_t i = 0; i < err.n; i++)
+            fprintf(stderr, "dlpsensor: %s\n", err.msg[i]);
+        dlp_rules_errors_fini(&err);
+        dlp_rule_slots_fini(&c->slots);
+        return 1;
+    }
+    dlp_engine_current_init(&c->engines, e);
+    set_ruleset_gauges(c, e);
+    return 0;
+}
+
 int dlp_runtime_run(const dlp_config_t *cfg)
 {
     static out_ctx_t c; /* static: aligned counters, and signals reach it */
-    dlp_capture_t *cap;
+    dlp_capture_t *cap = NULL;
     char err[512] = "";
     int status;
 
@@ -203,28 +323,44 @@ int dlp_runtime_run(const dlp_config_t *cfg)
     c.live = cfg->read_paths.n == 0;
     c.start_ns = dlp_time_mono_ns();
     dlp_stats_init(&c.cap_stats);
+    dlp_stats_init(&c.ctl_stats);
     status = dlp_detection_load(cfg, &c.det);
     if (status != 0)
         return status;
-    cap = open_capture(cfg, &c.cap_stats);
-    if (cap == NULL) {
+    status = start_engine(&c);
+    if (status != 0) {
         dlp_detection_fini(&c.det);
-        return 2;
+        return status;
     }
+    status = 2;
+    cap = open_capture(cfg, &c.cap_stats);
+    if (cap == NULL)
+        goto out;
     c.out = dlp_output_new(cfg, cfg->syslog == 1 || (cfg->syslog == -1 && c.live), err,
                            sizeof(err));
     if (c.out == NULL) {
         fprintf(stderr, "dlpsensor: %s\n", err);
-        dlp_capture_close(cap);
-        dlp_detection_fini(&c.det);
-        return 2;
+        goto out;
+    }
+    /* Everything privileged is open (interfaces, outputs, key, cache); no
+     * thread has started yet. */
+    if (cfg->user != NULL) {
+        dlp_rc_t rc = dlp_privdrop(cfg->user, err, sizeof(err));
+        if (rc != DLP_OK) {
+            fprintf(stderr, "dlpsensor: -u %s: %s\n", cfg->user, err);
+            status = rc == DLP_EINVAL ? 2 : 1;
+            goto out;
+        }
     }
     atomic_store(&g_cap, cap);
     install_signals();
     status = run_packet_path(&c, cap);
     atomic_store(&g_cap, NULL);
+out:
     dlp_output_free(c.out);
     dlp_capture_close(cap);
+    dlp_engine_current_fini(&c.engines);
+    dlp_rule_slots_fini(&c.slots);
     dlp_detection_fini(&c.det);
     return status;
 }

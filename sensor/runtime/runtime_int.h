@@ -11,7 +11,8 @@
 #include "dlp/match.h"
 #include "dlp/rules.h"
 
-/* The immutable detection set-up every worker shares. */
+/* The detection set-up loaded at start (the runtime turns it into the first
+ * dlp_engine_t; reloads make the next ones with dlp_detection_compile). */
 typedef struct dlp_detection {
     dlp_ruleset_t *rules;
     dlp_matcher_t *matcher;
@@ -26,6 +27,14 @@ typedef struct dlp_detection {
  */
 int dlp_detection_load(const dlp_config_t *cfg, dlp_detection_t *det);
 void dlp_detection_fini(dlp_detection_t *det);
+
+/*
+ * Loads and compiles the rules as dlp_detection_load does (not the key):
+ * DLP_OK with *rules and *matcher set, or an error with every problem in
+ * 'err'. Any thread but the packet path's: takes as long as compiling.
+ */
+dlp_rc_t dlp_detection_compile(const dlp_config_t *cfg, dlp_ruleset_t **rules,
+                               dlp_matcher_t **matcher, dlp_rules_errors_t *err);
 
 /* The rules directory used without -R: next to the binary, or installed. */
 const char *dlp_default_rules_dir(char *buf, size_t len);

@@ -32,7 +32,9 @@ static void check_rule(const dlp_ruleset_t *rs, size_t i)
     const dlp_rule_t *r = &rs->rules[i];
 
     if (r->name == NULL || r->name[0] == '\0' || strlen(r->name) >= DLP_RULE_NAME_MAX ||
-        r->npatterns == 0 || r->npatterns > DLP_RULE_PATTERNS_MAX || r->patterns == NULL ||
+        (r->combination.min_weight == 0 && (r->npatterns == 0 || r->patterns == NULL)) ||
+        (r->combination.min_weight > 0 && (r->npatterns != 0 || r->combination.nrules == 0)) ||
+        r->npatterns > DLP_RULE_PATTERNS_MAX ||
         (unsigned)r->category >= DLP_CAT__COUNT || (unsigned)r->severity >= DLP_SEV__COUNT ||
         r->threshold < 1 || r->threshold > DLP_RULE_THRESHOLD_MAX || r->file == NULL)
         abort();

@@ -269,6 +269,10 @@ static void pcap_us_frames_and_end(void **state)
     assert_false(dlp_capture_is_live(c));
     assert_int_equal(dlp_capture_file_count(c), 1);
     assert_int_equal(stat_of(fx, DLP_STAT_CAP_FILES), 0); /* validation is not reading */
+    dlp_capture_iface_stats_t is;
+    assert_int_equal(dlp_capture_iface_count(c), 0);
+    assert_int_equal(dlp_capture_iface_stats(c, 0, &is), DLP_EINVAL);
+    assert_int_equal(dlp_capture_fanout_group(c, 0), -1);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(dlp_capture_next(c, &f), DLP_OK);
         assert_int_equal(f.caplen, 52);
@@ -800,8 +804,9 @@ static void live_defaults(void **state)
     dlp_capture_live_opts_default(&o);
     assert_int_equal(o.snaplen, 256 * 1024);
     assert_int_equal(o.buffer_bytes, 64u * 1024 * 1024);
-    assert_int_equal(o.timeout_ms, 100);
+    assert_int_equal(o.timeout_ms, 50);
     assert_true(o.promisc);
+    assert_true(o.count_if_drops);
 }
 
 /* The one bound of open_live: the count of interfaces, checked before opening any. */
@@ -880,6 +885,17 @@ static void live_lo_reads_datagrams(void **state)
     assert_int_equal(per_source[0], 5);
     assert_int_equal(per_source[1], 5);
     dlp_capture_poll_stats(c);
+    /* lo: the kernel counts each datagram twice (sent and looped back) */
+    assert_int_equal(dlp_capture_iface_count(c), 2);
+    for (size_t i = 0; i < 2; i++) {
+        dlp_capture_iface_stats_t is;
+        assert_int_equal(dlp_capture_iface_stats(c, i, &is), DLP_OK);
+        assert_string_equal(is.name, "lo");
+        assert_int_equal(is.received, 10);
+        assert_int_equal(is.kernel_drops, 0);
+        assert_int_equal(dlp_capture_fanout_group(c, i), -1);
+    }
+    assert_int_equal(stat_of(fx, DLP_STAT_CAP_RECEIVED), 20);
     assert_int_equal(stat_of(fx, DLP_STAT_CAP_KERNEL_DROPS), 0);
     assert_int_equal(stat_of(fx, DLP_STAT_DROPPED), 0);
     assert_int_equal(stat_of(fx, DLP_STAT_CAP_SNAP_TRUNCATED), 0);

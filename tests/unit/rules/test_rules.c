@@ -5,128 +5,22 @@
  * The tests run inside a fresh temporary directory (chdir), so files are
  * named relative to it and messages carry short, exact paths.
  */
-#include "dlp_test.h"
+#include "rules_fixture.h"
 
-#include <errno.h>
-#include <ftw.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
 
-#include "dlp/rules.h"
-
-static char tmpdir[] = "/tmp/dlp_rules_XXXXXX";
-static char origdir[4096];
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    if (getcwd(origdir, sizeof(origdir)) == NULL || mkdtemp(tmpdir) == NULL)
-        return -1;
-    return chdir(tmpdir);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    if (chdir(origdir) != 0)
-        return -1;
-    return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
-    assert_int_equal(fclose(f), 0);
-}
-
-/* Messages joined by newlines, so a failed comparison shows them all. */
-static char *join(const char *const *msg, size_t n)
-{
-    size_t len = 1;
-    for (size_t i = 0; i < n; i++)
-        len += strlen(msg[i]) + 1;
-    char *s = malloc(len), *o = s;
-    assert_non_null(s);
-    for (size_t i = 0; i < n; i++)
-        o += snprintf(o, len - (size_t)(o - s), "%s\n", msg[i]);
-    *o = '\0';
-    return s;
-}
-
-/* Loads 'paths' expecting failure with exactly the messages 'want'. */
-static void expect_errors_n(const char *const *paths, size_t n, const char *const *want,
-                            size_t nwant)
-{
-    dlp_rules_errors_t err = {0};
-    dlp_ruleset_t *rs = dlp_rules_load(paths, n, &err);
-    dlp_ruleset_free(rs);
-    char *got = join((const char *const *)err.msg, err.n);
-    char *exp = join(want, nwant);
-    dlp_rules_errors_fini(&err);
-    int same = strcmp(got, exp) == 0;
-    if (!same)
-        print_error("got:\n%s\nwant:\n%s", got, exp);
-    free(got);
-    free(exp);
-    assert_null(rs);
-    assert_true(same);
-}
-
-/* One file with 'text', expecting exactly the messages 'want'. */
-#define EXPECT(text, ...)                                                                          \
-    do {                                                                                           \
-        const char *const want_[] = {__VA_ARGS__};                                                 \
-        const char *const path_[] = {"e.yaml"};                                                    \
-        write_file("e.yaml", text);                                                                \
-        expect_errors_n(path_, 1, want_, DLP_ARRAY_LEN(want_));                                    \
-    } while (0)
-
-static dlp_ruleset_t *load_ok(const char *path)
-{
-    dlp_rules_errors_t err = {0};
-    const char *const paths[] = {path};
-    dlp_ruleset_t *rs = dlp_rules_load(paths, 1, &err);
-    for (size_t i = 0; i < err.n; i++)
-        print_error("unexpected: %s\n", err.msg[i]);
-    assert_int_equal(err.n, 0);
-    assert_non_null(rs);
-    dlp_rules_errors_fini(&err);
-    return rs;
-}
-
-/* The head of a rule with every required key; lines 2-7 of a file. */
-#define HEAD "rules:\n"
-#define RULE_A                                                                                     \
-    "  - id: 1\n"                                                                                  \
-    "    name: t.a\n"                                                                              \
-    "    description: test rule a\n"                                                               \
-    "    category: linked\n"                                                                       \
-    "    severity: low\n"                                                                          \
-    "    patterns: ['abc']\n"
-#define RULE_B                                                                                     \
-    "  - id: 2\n"                                                                                  \
-    "    name: t.b\n"                                                                              \
-    "    description: test rule b\n"                                                               \
-    "    category: secret\n"                                                                       \
-    "    severity: critical\n"                                                                     \
-    "    patterns: ['def']\n"
-
 /* ---- the shipped rules ----------------------------------------------------- */
 
+/*
+ * The shipped pack (rules/) is edited on its own schedule: this checks what
+ * must hold for any version of it (it loads; the first rules keep their ids,
+ * categories, validators, normalization and masks; every rule is complete),
+ * not its exact contents.
+ */
 static void shipped_rules(void **state)
 {
     (void)state;
@@ -140,51 +34,49 @@ static void shipped_rules(void **state)
         const char *name;
         uint32_t id;
         dlp_category_t cat;
-        dlp_severity_t sev;
         dlp_validator_t val;
         dlp_norm_t norm;
         dlp_mask_t mask;
     } want[] = {
-        {"pii.credit_card", 1001, DLP_CAT_LINKED, DLP_SEV_HIGH, DLP_VAL_LUHN, DLP_NORM_DIGITS,
-         DLP_MASK_NUMBER},
-        {"pii.us_ssn", 1002, DLP_CAT_LINKED, DLP_SEV_HIGH, DLP_VAL_US_SSN, DLP_NORM_DIGITS,
-         DLP_MASK_LAST4},
-        {"pii.email", 1003, DLP_CAT_LINKED, DLP_SEV_MEDIUM, DLP_VAL_EMAIL, DLP_NORM_LOWER,
-         DLP_MASK_EMAIL},
-        {"pii.iban", 1004, DLP_CAT_LINKED, DLP_SEV_HIGH, DLP_VAL_IBAN, DLP_NORM_UPPER_NOSPACE,
-         DLP_MASK_NUMBER},
-        {"secret.aws_access_key", 2001, DLP_CAT_SECRET, DLP_SEV_HIGH, DLP_VAL_NONE, DLP_NORM_NONE,
+        {"pii.credit_card", 1001, DLP_CAT_LINKED, DLP_VAL_LUHN, DLP_NORM_DIGITS, DLP_MASK_NUMBER},
+        {"pii.us_ssn", 1002, DLP_CAT_LINKED, DLP_VAL_US_SSN, DLP_NORM_DIGITS, DLP_MASK_LAST4},
+        {"pii.email", 1003, DLP_CAT_LINKED, DLP_VAL_EMAIL, DLP_NORM_LOWER, DLP_MASK_EMAIL},
+        {"pii.iban", 1004, DLP_CAT_LINKED, DLP_VAL_IBAN, DLP_NORM_UPPER_NOSPACE, DLP_MASK_NUMBER},
+        {"secret.aws_access_key", 2001, DLP_CAT_SECRET, DLP_VAL_NONE, DLP_NORM_NONE,
          DLP_MASK_PREFIX4},
-        {"secret.private_key", 2002, DLP_CAT_SECRET, DLP_SEV_CRITICAL, DLP_VAL_NONE, DLP_NORM_NONE,
-         DLP_MASK_CLEAR},
+        {"secret.private_key", 2002, DLP_CAT_SECRET, DLP_VAL_NONE, DLP_NORM_NONE, DLP_MASK_CLEAR},
     };
-    assert_int_equal(rs->n, DLP_ARRAY_LEN(want));
-    assert_int_equal(rs->nfiles, 2);
-    assert_non_null(strstr(rs->files[0], "/rules/pii.yaml"));
-    assert_non_null(strstr(rs->files[1], "/rules/secrets.yaml"));
-    for (size_t i = 0; i < rs->n; i++) {
-        const dlp_rule_t *r = &rs->rules[i];
-        assert_string_equal(r->name, want[i].name);
-        assert_ptr_equal(dlp_ruleset_find(rs, want[i].name), r);
+    assert_true(rs->n >= DLP_ARRAY_LEN(want));
+    assert_true(rs->nfiles >= 2);
+    for (size_t i = 0; i < DLP_ARRAY_LEN(want); i++) {
+        const dlp_rule_t *r = dlp_ruleset_find(rs, want[i].name);
+        if (r == NULL)
+            print_error("missing shipped rule %s\n", want[i].name);
+        assert_non_null(r);
         assert_int_equal(r->id, want[i].id);
         assert_int_equal(r->category, want[i].cat);
-        assert_int_equal(r->severity, want[i].sev);
         assert_int_equal(r->validator, want[i].val);
         assert_int_equal(r->norm, want[i].norm);
         assert_int_equal(r->mask, want[i].mask);
-        assert_int_equal(r->threshold, 1);
-        assert_true(r->enabled);
-        assert_int_equal(r->flags, 0);
-        assert_true(strlen(r->description) > 100);
+    }
+    for (size_t i = 0; i < rs->n; i++) {
+        const dlp_rule_t *r = &rs->rules[i];
+        size_t f = 0;
+        while (f < rs->nfiles && rs->files[f] != r->file)
+            f++;
+        assert_true(f < rs->nfiles);
+        assert_ptr_equal(dlp_ruleset_find(rs, r->name), r);
+        assert_true(strlen(r->description) > 20);
+        assert_int_equal(r->flags & DLP_RULE_F_UCP, 0);
+        if (r->combination.min_weight != 0) {
+            assert_int_equal(r->npatterns, 0);
+            assert_int_equal(r->category, DLP_CAT_LINKABLE);
+            continue;
+        }
         assert_true(r->npatterns >= 1);
-        assert_true(r->nex_match >= 5);
-        assert_true(r->nex_no_match >= 5);
-        assert_ptr_equal(r->file, rs->files[r->id < 2000 ? 0 : 1]);
         for (size_t p = 0; p < r->npatterns; p++)
             assert_true(r->patterns[p].line > r->line);
     }
-    assert_int_equal(dlp_ruleset_find(rs, "pii.credit_card")->npatterns, 8);
-    assert_int_equal(dlp_ruleset_find(rs, "pii.us_ssn")->npatterns, 2);
     assert_null(dlp_ruleset_find(rs, "pii.nope"));
     dlp_ruleset_free(rs);
 }
@@ -204,7 +96,7 @@ static const char good_yaml[] =
     "    patterns:\n"
     "      - '\\bfoo[0-9]+'\n"
     "      - \"bar\\tbaz\"\n"
-    "    flags: [caseless, dotall, multiline, ucp]\n"
+    "    flags: [caseless, dotall, multiline]\n"
     "    validator: luhn\n"
     "    mask: last4\n"
     "    threshold: 3\n"
@@ -243,8 +135,7 @@ static void good_file(void **state)
     assert_int_equal(r->patterns[0].line, 11);
     assert_string_equal(r->patterns[1].expr, "bar\tbaz");
     assert_int_equal(r->patterns[1].line, 12);
-    assert_int_equal(r->flags, DLP_RULE_F_CASELESS | DLP_RULE_F_DOTALL | DLP_RULE_F_MULTILINE |
-                                   DLP_RULE_F_UCP);
+    assert_int_equal(r->flags, DLP_RULE_F_CASELESS | DLP_RULE_F_DOTALL | DLP_RULE_F_MULTILINE);
     assert_int_equal(r->validator, DLP_VAL_LUHN);
     assert_int_equal(r->norm, DLP_NORM_DIGITS); /* the validator's default */
     assert_int_equal(r->mask, DLP_MASK_LAST4);  /* overridden */
@@ -480,7 +371,7 @@ static void err_enums(void **state)
                 "    mask: stars\n",
            "e.yaml:5: rule t.a: category: expected linked, linkable or secret, got 'personal'",
            "e.yaml:6: rule t.a: severity: expected low, medium, high or critical, got 'urgent'",
-           "e.yaml:8: rule t.a: flags: expected caseless, dotall, multiline or ucp, got 'utf8'",
+           "e.yaml:8: rule t.a: flags: expected caseless, dotall or multiline, got 'utf8'",
            "e.yaml:8: rule t.a: flags: duplicate flag 'caseless'",
            "e.yaml:9: rule t.a: validator: unknown validator 'crc32' (known: none, luhn, us_ssn, "
            "iban, email, aadhaar, uk_nino, phone)",
@@ -649,10 +540,11 @@ static void err_top_level(void **state)
     (void)state;
     EXPECT("- id: 1\n", "e.yaml:1: expected a mapping with the key 'rules', got a sequence");
     EXPECT("just text\n", "e.yaml:1: expected a mapping with the key 'rules', got 'just text'");
-    EXPECT("rule:\n  - id: 1\n", "e.yaml:1: unknown top-level key 'rule' (only 'rules' is allowed)",
-           "e.yaml:1: missing top-level key 'rules'");
+    EXPECT("rule:\n  - id: 1\n",
+           "e.yaml:1: unknown top-level key 'rule' (known: rules, allow, overrides)",
+           "e.yaml:1: missing top-level key: expected 'rules', 'allow' or 'overrides'");
     EXPECT("rules: []\nversion: 2\n",
-           "e.yaml:2: unknown top-level key 'version' (only 'rules' is allowed)");
+           "e.yaml:2: unknown top-level key 'version' (known: rules, allow, overrides)");
     EXPECT("rules:\n  id: 1\n", "e.yaml:2: rules: expected a sequence of rules, got a mapping");
     EXPECT("rules:\n  - 1001\n  - [a]\n" RULE_B,
            "e.yaml:2: rules: expected a rule (a mapping), got '1001'",
@@ -970,5 +862,5 @@ int main(void)
         cmocka_unit_test(bound_files),
         cmocka_unit_test(bound_file_size),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, rules_fixture_setup, rules_fixture_teardown);
 }

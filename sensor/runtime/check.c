@@ -1,0 +1,81 @@
+/*
+ * check.c - -T: the configuration and the rules are loaded and compiled
+ * exactly as a run would (same functions, same cache), and a one-line
+ * summary is printed; no capture or output is opened, so it can run on
+ * any machine, as any user, before a restart.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "dlp/cidr.h"
+#include "dlp/runtime.h"
+#include "runtime_int.h"
+
+/* "10.0.0.0/8,fc00::/7" (IPv4 prefixes are stored IPv4-mapped: /(96+n)). */
+static const char *home_net_str(const dlp_cidr_set_t *s, char *buf, size_t len)
+{
+    size_t used = 0;
+    char a[64];
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < s->n && used < len; i++) {
+        const dlp_cidr_t *c = &s->v[i];
+        unsigned bits = dlp_addr_is_v4(c->addr) && c->bits >= 96 ? c->bits - 96u : c->bits;
+        int w = snprintf(buf + used, len - used, "%s%s/%u", i ? "," : "",
+                         dlp_addr_str(c->addr, a, sizeof(a)), bits);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    return buf;
+}
+
+/* "live on eth1,eth2" or "reading 2 paths" or "no input given". */
+static const char *inputs_str(const dlp_config_t *cfg, char *buf, size_t len)
+{
+    size_t used;
+
+    if (cfg->read_paths.n > 0) {
+        snprintf(buf, len, "reading %zu path%s", cfg->read_paths.n,
+                 cfg->read_paths.n == 1 ? "" : "s");
+        return buf;
+    }
+    if (cfg->ifaces.n == 0) {
+        snprintf(buf, len, "no input given");
+        return buf;
+    }
+    used = (size_t)snprintf(buf, len, "live on ");
+    for (size_t i = 0; i < cfg->ifaces.n && used < len; i++) {
+        int w = snprintf(buf + used, len - used, "%s%s", i ? "," : "", cfg->ifaces.v[i]);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    return buf;
+}
+
+int dlp_runtime_check(const dlp_config_t *cfg)
+{
+    dlp_detection_t det;
+    const dlp_matcher_info_t *mi;
+    size_t enabled = 0;
+    char net[1024], in[512];
+    int status;
+
+    memset(&det, 0, sizeof(det));
+    status = dlp_detection_load(cfg, &det);
+    if (status != 0)
+        return status;
+    mi = dlp_matcher_info(det.matcher);
+    for (size_t i = 0; i < det.rules->n; i++)
+        enabled += det.rules->rules[i].enabled;
+    printf("dlpsensor: configuration OK: %zu rules (%zu enabled), %u patterns, %s %.1f ms; "
+           "%u workers; home net %s; %s%s%s\n",
+           det.rules->n, enabled, mi->patterns,
+           mi->from_cache ? "loaded from the cache in" : "compiled in",
+           mi->from_cache ? mi->load_ms : mi->compile_ms, cfg->workers,
+           home_net_str(&cfg->home_net, net, sizeof(net)), inputs_str(cfg, in, sizeof(in)),
+           cfg->user != NULL ? "; user " : "", cfg->user != NULL ? cfg->user : "");
+    dlp_detection_fini(&det);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
