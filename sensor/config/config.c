@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dlp/capture.h"
 #include "dlp/limits.h"
 
 dlp_rc_t dlp_strv_push(dlp_strv_t *sv, const char *s)
@@ -65,7 +66,7 @@ dlp_rc_t dlp_config_init(dlp_config_t *c)
     c->event_ring_slots = DLP_EVENT_RING_SLOTS;
     c->snaplen = DLP_SNAPLEN;
     c->pcap_buffer_bytes = 64u * 1024 * 1024;
-    c->pcap_timeout_ms = 100;
+    c->pcap_timeout_ms = DLP_CAPTURE_TIMEOUT_MS;
     c->promisc = true;
     return DLP_OK;
 }
