@@ -271,7 +271,8 @@ static void oriented(const dlp_ev_flowinfo_t *fi, int dir, dlp_ev_flowinfo_t *ou
     out->dport = fi->sport;
 }
 
-static void combination_found(dlp_detect_t *d, dlp_detect_flow_t *df, uint32_t rule, int dir);
+static void combination_found(dlp_detect_t *d, dlp_detect_flow_t *df, uint32_t rule, int dir,
+                              const dlp_value_t *v);
 static void fill_combination(const dlp_detect_t *d, const dlp_detect_flow_t *df, uint32_t crule,
                              dlp_ev_rule_t *er);
 
@@ -312,7 +313,7 @@ static void threshold_check(dlp_detect_t *d, dlp_detect_flow_t *df, rstate_t *rs
  * A value that passed validation and policy, normalized, at stream offset
  * 'off'; 'md' its keyed hash when already computed (else NULL).
  */
-static void record_value(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_t field,
+static bool record_value(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_t field,
                          uint32_t rule, const char *norm, size_t nl, const uint8_t *md,
                          dlp_confidence_t conf, uint64_t off)
 {
@@ -320,7 +321,7 @@ static void record_value(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_
     rstate_t *rs = rstate_get(df, rule);
 
     if (rs == NULL || !rstate_add_fp(df, rs, dlp_hash_bytes(norm, nl, d->fp_seed)))
-        return;
+        return false;
     rs->count++;
     if (conf > rs->confidence)
         rs->confidence = (uint8_t)conf;
@@ -339,8 +340,7 @@ static void record_value(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_
         m->dir = (uint8_t)dir;
     }
     threshold_check(d, df, rs, dir);
-    if (d->refs[rule] != NULL)
-        combination_found(d, df, rule, dir);
+    return true;
 }
 
 static void policy_count(dlp_detect_t *d, uint32_t rule, dlp_policy_t pol)
@@ -381,9 +381,11 @@ static void decide(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_t fiel
     if (dlp_detect__needs_hmac(d->p.rules, r) && hmac16(d, norm, v.nl, md))
         v.hmac16 = md;
     pol = dlp_detect__policy(d->p.rules, &v, &conf);
-    if (pol == DLP_POL_REPORT)
-        record_value(d, df, dir, field, rule, norm, v.nl, v.hmac16, conf, base + v.vs);
-    else
+    if (pol == DLP_POL_REPORT) {
+        if (record_value(d, df, dir, field, rule, norm, v.nl, v.hmac16, conf, base + v.vs) &&
+            d->refs[rule] != NULL)
+            combination_found(d, df, rule, dir, &v);
+    } else
         policy_count(d, rule, pol);
     /* Nothing of the value may outlive this function but its mask and hash. */
     memset(norm, 0, sizeof(norm));
@@ -397,7 +399,8 @@ static void decide(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_t fiel
  * min_weight, one event lists the categories (never values). Linked
  * identifiers in the same flow raise its severity a step.
  */
-static void combination_found(dlp_detect_t *d, dlp_detect_flow_t *df, uint32_t rule, int dir)
+static void combination_found(dlp_detect_t *d, dlp_detect_flow_t *df, uint32_t rule, int dir,
+                              const dlp_value_t *v)
 {
     if (df->combo == NULL) {
         df->combo = calloc(d->ncombo, sizeof(*df->combo));
@@ -410,6 +413,12 @@ static void combination_found(dlp_detect_t *d, dlp_detect_flow_t *df, uint32_t r
         uint32_t crule = d->combo_rule[ref->combo];
         if (cs->found & (1ULL << ref->pos))
             continue;
+        /* The combination's own protocols, fields and allow-lists decide
+         * whether this value counts towards it. */
+        if (!dlp_detect__combination_counts(d->p.rules, &d->p.rules->rules[crule], v)) {
+            rstat_inc(d, crule, DLP_RSTAT_FILTERED);
+            continue;
+        }
         cs->found |= 1ULL << ref->pos;
         cs->weight += ref->weight;
         if (cs->reported || cs->weight < d->p.rules->rules[crule].combination.min_weight)

@@ -42,6 +42,14 @@ typedef enum {
 dlp_policy_t dlp_detect__policy(const dlp_ruleset_t *rs, const dlp_value_t *v,
                                 dlp_confidence_t *conf);
 
+/*
+ * Whether value v (of a linkable rule) counts towards combination rule c:
+ * c's protocols and fields admit it, and none of c's (or the global)
+ * address and host allow-lists covers its flow.
+ */
+bool dlp_detect__combination_counts(const dlp_ruleset_t *rs, const dlp_rule_t *c,
+                                    const dlp_value_t *v);
+
 /* Whether one of the context's words is within its window around win[vs, ve). */
 bool dlp_detect__context(const dlp_rule_context_t *c, const uint8_t *win, size_t len, size_t vs,
                          size_t ve);

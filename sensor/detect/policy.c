@@ -108,6 +108,13 @@ static bool hosts_allowed(const dlp_rule_allow_t *a, const dlp_value_t *v)
     return true;
 }
 
+/* The sender, the receiver or the destination host is allowed. */
+static bool where_allowed(const dlp_rule_allow_t *a, const dlp_value_t *v)
+{
+    return (a->src.n > 0 && dlp_cidr_set_contains(&a->src, v->src)) ||
+           (a->dst.n > 0 && dlp_cidr_set_contains(&a->dst, v->dst)) || hosts_allowed(a, v);
+}
+
 /* The global list's values are kept as written: normalized here the rule's way. */
 static bool global_value_listed(const dlp_rule_allow_t *a, const dlp_value_t *v)
 {
@@ -126,8 +133,7 @@ static bool allowed(const dlp_rule_allow_t *a, const dlp_value_t *v, bool global
 {
     if (global && a->nvalues > 0 && global_value_listed(a, v))
         return true;
-    return value_listed(a, v, !global) || (a->src.n > 0 && dlp_cidr_set_contains(&a->src, v->src)) ||
-           (a->dst.n > 0 && dlp_cidr_set_contains(&a->dst, v->dst)) || hosts_allowed(a, v);
+    return value_listed(a, v, !global) || where_allowed(a, v);
 }
 
 /* "TLS" also names "TLS.Google"; the comparison ignores case. */
@@ -159,6 +165,14 @@ static dlp_confidence_t confidence(const dlp_rule_t *r, bool context)
     if (context && c < DLP_CONF_HIGH)
         c++;
     return c;
+}
+
+bool dlp_detect__combination_counts(const dlp_ruleset_t *rs, const dlp_rule_t *c,
+                                    const dlp_value_t *v)
+{
+    if ((c->fields != 0 && !(c->fields & (1u << v->field))) || !protocol_ok(c, v->app_proto))
+        return false;
+    return !where_allowed(&c->allow, v) && !where_allowed(&rs->allow, v);
 }
 
 dlp_policy_t dlp_detect__policy(const dlp_ruleset_t *rs, const dlp_value_t *v,

@@ -399,6 +399,90 @@ static int check_example(fx_t *f, const dlp_rule_t *r, const char *ex, bool shou
     return bad;
 }
 
+/* Three linkable rules (weights 2, 1, 1), a linked one, and the combination (k = 3). */
+static const char COMBO_YAML[] =
+    "rules:\n"
+    "  - {id: 1, name: t.dob, description: d, category: linkable, severity: low,\n"
+    "     patterns: ['dob=[0-9]{4}-[0-9]{2}-[0-9]{2}']}\n"
+    "  - {id: 2, name: t.zip, description: d, category: linkable, severity: low,\n"
+    "     patterns: ['zip=[0-9]{5}']}\n"
+    "  - {id: 3, name: t.gender, description: d, category: linkable, severity: low,\n"
+    "     patterns: ['gender=(male|female)']}\n"
+    "  - {id: 4, name: t.card, description: d, category: linked, severity: high,\n"
+    "     patterns: ['\\b4[0-9]{15}\\b'], validator: luhn}\n"
+    "  - id: 5\n"
+    "    name: t.reid\n"
+    "    description: d\n"
+    "    category: linkable\n"
+    "    severity: medium\n"
+    "    combination: {min_weight: 3, rules: {t.dob: 2, t.zip: 1, t.gender: 1}}\n";
+
+/* The combination's event in the ring (at most one), or NULL. */
+static const dlp_event_t *reid_event(fx_t *f, dlp_event_t *ev, size_t *nev)
+{
+    const dlp_event_t *found = NULL;
+
+    *nev = drain(f, DLP_EV_DLP, ev, 8);
+    for (size_t i = 0; i < *nev; i++)
+        if (strcmp(ev[i].u.rule.name, "t.reid") == 0) {
+            assert_null(found);
+            found = &ev[i];
+        }
+    return found;
+}
+
+static void reidentification_k_minus_one_and_k(void **state)
+{
+    fx_t *f = fx_new(COMBO_YAML);
+    dlp_event_t ev[8];
+    const dlp_event_t *r;
+    dlp_detect_flow_t *df;
+    size_t n;
+
+    (void)state;
+    /* weight 2 (zip + gender, and the same zip again): k - 1, no event */
+    df = scan_text(f, "zip=90210&gender=female&zip=90210&zip=90210", 7);
+    r = reid_event(f, ev, &n);
+    assert_null(r);
+    assert_int_equal(n, 2); /* t.zip and t.gender: their own events (threshold 1) */
+    dlp_detect_flow_free(f->d, df);
+    /* dob alone weighs 2: dob + zip = 3, one event naming the categories, no values */
+    df = scan_text(f, "dob=1984-03-12 zip=90210 gender=male", 5);
+    r = reid_event(f, ev, &n);
+    assert_non_null(r);
+    assert_int_equal(r->u.rule.combination, 1);
+    assert_int_equal(r->u.rule.count, 3); /* the third category joined before the flush */
+    assert_int_equal(r->u.rule.nmatches, 3);
+    assert_string_equal(r->u.rule.m[0].name, "t.dob");
+    assert_string_equal(r->u.rule.m[1].name, "t.zip");
+    assert_string_equal(r->u.rule.m[2].name, "t.gender");
+    assert_int_equal(r->u.rule.severity, DLP_SEV_MEDIUM);
+    assert_null(memmem(r, sizeof(*r), "1984", 4));
+    assert_null(memmem(r, sizeof(*r), "90210", 5));
+    dlp_detect_flow_free(f->d, df);
+    fx_free(f);
+}
+
+static void reidentification_with_a_linked_identifier_is_more_severe(void **state)
+{
+    fx_t *f = fx_new(COMBO_YAML);
+    dlp_event_t ev[8];
+    const dlp_event_t *r;
+    dlp_detect_flow_t *df;
+    size_t n;
+
+    (void)state;
+    df = scan_text(f, "card 4539148803436467 dob=1984-03-12 gender=female", 1000);
+    r = reid_event(f, ev, &n);
+    assert_non_null(r);
+    assert_int_equal(r->u.rule.severity, DLP_SEV_HIGH);
+    assert_int_equal(r->u.rule.count, 2);
+    /* once per flow, however many more values come */
+    dlp_detect_flow_report(f->d, df, 1);
+    dlp_detect_flow_free(f->d, df);
+    fx_free(f);
+}
+
 static void shipped_rules_examples(void **state)
 {
     fx_t *f = fx_new(NULL);
@@ -434,6 +518,8 @@ int main(void)
         cmocka_unit_test(block_and_rule_stats),
         cmocka_unit_test(private_key_begin_line),
         cmocka_unit_test(distinct_values_are_bounded),
+        cmocka_unit_test(reidentification_k_minus_one_and_k),
+        cmocka_unit_test(reidentification_with_a_linked_identifier_is_more_severe),
         cmocka_unit_test(shipped_rules_examples),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

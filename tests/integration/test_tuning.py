@@ -1,0 +1,130 @@
+#!/usr/bin/python3
+"""Tuning, end to end: a local override file (-R rules/ -R local.yaml) changes shipped rules;
+allow-lists by destination host (HTTP Host, SMTP recipient domain), by address, by keyed hash;
+published test cards suppressed and counted; exclude_context and protocol/field restrictions;
+the per-rule counters that tell a tuner why a value was not reported."""
+import hashlib
+import hmac
+import os
+import tempfile
+import unittest
+
+from sensor import KEY_FILE, SRC, pcap, run
+
+RULES = os.path.join(SRC, "rules")
+
+
+def hmac32(norm):
+    with open(KEY_FILE, "rb") as f:
+        key = f.read().rstrip(b"\n")
+    return hmac.new(key, norm.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def with_local(local_yaml, *args):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "local.yaml")
+        with open(path, "w") as f:
+            f.write(local_yaml)
+        return run("-R", RULES, "-R", path, *args)
+
+
+def cards(r):
+    return [m["masked"] for e in r.of("dlp") if e["dlp"]["rule"] == "pii.credit_card"
+            for m in e["dlp"]["matches"]]
+
+
+def card_stats(r):
+    return r.stats["rules"]["pii.credit_card"]
+
+
+class AllowLists(unittest.TestCase):
+    def test_http_host_wildcard(self):
+        local = ("overrides:\n  - name: pii.credit_card\n"
+                 "    allow: {hosts: ['*.example.com']}\n")
+        r = with_local(local, "-r", pcap("detect-card-out-of-order.pcap"))
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual(cards(r), [])
+        self.assertEqual(card_stats(r)["allowed"], 1)
+        self.assertEqual(card_stats(r)["alerts"], 0)
+
+    def test_http_host_exact_leaves_other_hosts(self):
+        local = ("overrides:\n  - name: pii.credit_card\n"
+                 "    allow: {hosts: [pay.example.com]}\n")
+        r = with_local(local, "-r", pcap("detect-card-out-of-order.pcap"),
+                       "-r", pcap("http-chunked-card.pcap"))
+        self.assertEqual(r.status, 0, r.stderr)
+        hosts = sorted(f["http"]["hostname"] for f in r.of("flow"))
+        self.assertEqual(hosts, ["chunks.example.com"])
+        self.assertEqual(cards(r), ["453914******6467"])
+        self.assertEqual(card_stats(r)["allowed"], 1)
+
+    def test_smtp_recipient_domain(self):
+        local = ("overrides:\n  - name: pii.credit_card\n"
+                 "    allow: {hosts: [example.net]}\n")
+        r = with_local(local, "-r", pcap("smtp-mime-qp-base64.pcap"))
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual(cards(r), [])
+        self.assertGreaterEqual(card_stats(r)["allowed"], 1)
+        # other rules are not affected by the card rule's list
+        self.assertIn("pii.us_ssn", [e["dlp"]["rule"] for e in r.of("dlp")])
+
+    def test_global_destination_address(self):
+        local = "allow:\n  dst: [198.51.100.40/32]\n"
+        r = with_local(local, "-r", pcap("detect-card-out-of-order.pcap"),
+                       "-r", pcap("http-chunked-card.pcap"))
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual([e["dest_ip"] for e in r.of("dlp")], ["198.51.100.50"])
+
+    def test_by_keyed_hash(self):
+        # the list holds the value's hmac, not the value
+        local = ("overrides:\n  - name: pii.credit_card\n"
+                 "    allow: {hmacs: ['%s']}\n" % hmac32("4539148803436467"))
+        r = with_local(local, "-r", pcap("policy-test-cards.pcap"))
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual(cards(r), ["491633******2832"])
+        self.assertEqual(card_stats(r)["allowed"], 1)
+
+    def test_by_value_as_written(self):
+        local = ("overrides:\n  - name: pii.credit_card\n"
+                 "    allow: {values: ['4916-3385-0608-2832']}\n")
+        r = with_local(local, "-r", pcap("policy-test-cards.pcap"))
+        self.assertEqual(cards(r), ["453914******6467"])
+
+
+class Suppression(unittest.TestCase):
+    def test_published_test_cards_counted_not_reported(self):
+        r = run("-r", pcap("policy-test-cards.pcap"))
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual(cards(r), ["453914******6467", "491633******2832"])
+        st = card_stats(r)
+        self.assertEqual((st["test_values"], st["values"], st["alerts"]), (2, 2, 1))
+
+    def test_test_values_reported_when_asked(self):
+        local = "overrides:\n  - name: pii.credit_card\n    test_values: true\n"
+        r = with_local(local, "-r", pcap("policy-test-cards.pcap"))
+        self.assertEqual(sorted(cards(r)), ["411111******1111", "453914******6467",
+                                            "491633******2832", "555555******4444"])
+        self.assertEqual(card_stats(r)["test_values"], 0)
+
+    def test_exclude_context(self):
+        local = ("overrides:\n  - name: pii.credit_card\n"
+                 "    exclude_context: {words: [order id], window: 12}\n")
+        r = with_local(local, "-r", pcap("policy-test-cards.pcap"))
+        self.assertEqual(cards(r), ["453914******6467"])
+        self.assertEqual(card_stats(r)["context_suppressed"], 1)
+
+    def test_protocols_and_fields(self):
+        local = ("overrides:\n  - name: pii.credit_card\n    protocols: [SMTP]\n"
+                 "  - name: pii.us_ssn\n    fields: [smtp.attachment]\n")
+        r = with_local(local, "-r", pcap("http-keepalive-three.pcap"),
+                       "-r", pcap("smtp-mime-qp-base64.pcap"))
+        self.assertEqual(r.status, 0, r.stderr)
+        got = sorted((e["app_proto"], e["dlp"]["rule"]) for e in r.of("dlp"))
+        self.assertNotIn(("HTTP", "pii.credit_card"), got)
+        self.assertIn(("SMTP", "pii.credit_card"), got)
+        self.assertNotIn("pii.us_ssn", [g[1] for g in got])
+        self.assertGreaterEqual(r.stats["rules"]["pii.us_ssn"]["filtered"], 2)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
