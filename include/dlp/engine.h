@@ -23,12 +23,11 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "dlp/limits.h"
 #include "dlp/match.h"
 #include "dlp/rc.h"
 #include "dlp/rules.h"
 
-/* Distinct rule names over a run (rules of every generation). */
-#define DLP_RULE_SLOTS_MAX 8192
 
 typedef struct dlp_engine {
     dlp_ruleset_t *rules;

@@ -46,6 +46,11 @@
 #define DLP_DETECT_PENDING 64         /* candidates awaiting their lookahead, per stream */
 #define DLP_DETECT_MAX_DISTINCT 1024  /* distinct values remembered per (flow, rule) */
 #define DLP_DETECT_VALUE_MAX 256      /* longest value normalized and hashed */
+#define DLP_DETECT_HOSTS_MAX 8        /* destination host names remembered per flow (host
+                                       * allow-lists apply only while all are known) */
+#define DLP_MATCH_TAIL 512            /* stream bytes kept before a match: > the widest pattern */
+#define DLP_MATCH_KEEP 768            /* stream bytes kept: widest match + PRE + LOOKAHEAD room */
+#define DLP_MATCH_AFTER 128           /* bytes after a match its window carries when known */
 
 /* --- application layer ------------------------------------------------------- */
 #define DLP_CLASSIFY_MAX_PACKETS 32       /* packets fed to nDPI per flow before it gives up */
@@ -56,6 +61,28 @@
 #define DLP_APP_DECOMP_RATIO_MAX 100      /* decompressed / compressed bytes */
 #define DLP_APP_CHAIN_MAX 5               /* stages in one decoding chain */
 #define DLP_APP_SNIFF_BYTES 16            /* bytes of a direction looked at to choose a decoder */
+#define DLP_APP_DECOMP_RATIO_FLOOR (1024u * 1024) /* output before the ratio cap applies */
+#define DLP_APP_MIME_LEVELS_MAX 64        /* ceiling on a configured MIME depth */
+#define DLP_APP_NAME_MAX 256              /* decoded file and field names kept */
+#define DLP_APP_RFC2231_SEGMENTS_MAX 16   /* continuations of one MIME parameter */
+#define DLP_MIME_BOUNDARY_MAX 128         /* a longer boundary: the part is one leaf */
+#define DLP_HTTP_PIPELINE_MAX 64          /* requests awaiting their response per connection */
+#define DLP_HTTP_BODY_LEN_MAX (1ULL << 40) /* a larger Content-Length/chunk: decoder error */
+#define DLP_SMTP_PIPELINE_MAX 64          /* pipelined commands awaiting their reply */
+#define DLP_DNS_QUESTIONS_MAX 16          /* questions read per message */
+#define DLP_DNS_POINTERS_MAX 16           /* compression pointers followed per name */
+#define DLP_DNS_NAMES_MAX 64              /* names scanned per message */
+#define DLP_FTP_EXPECT_MAX 64             /* announced FTP data connections per worker */
+#define DLP_FTP_EXPECT_TTL_US (120ULL * 1000000) /* ... kept this long (packet time) */
+
+/* --- rules ------------------------------------------------------------------- */
+#define DLP_RULE_SLOTS_MAX 8192           /* distinct rule names over a run (reloads) */
+
+/* --- syslog ------------------------------------------------------------------ */
+#define DLP_SYSLOG_MAX_MSG_BYTES 4096           /* one message, without the TCP frame */
+#define DLP_SYSLOG_MIN_MSG_BYTES 480            /* RFC 5424 6.1: receivers MUST take it */
+#define DLP_SYSLOG_LIMIT_MSG_BYTES (64u * 1024) /* largest accepted max_msg_bytes */
+#define DLP_SYSLOG_BUFFER_BYTES (1024u * 1024)  /* TCP queue while disconnected */
 
 /* --- events ------------------------------------------------------------------ */
 #define DLP_EVENT_RING_SLOTS 4096               /* worker -> output records */

@@ -22,25 +22,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dlp/limits.h"
 #include "dlp/rc.h"
 #include "dlp/rules.h"
 
-/* Bytes of stream kept before a match: > the widest bounded pattern. */
-#define DLP_MATCH_TAIL 512
 /*
  * Widest match a pattern may have (hs_expression_info max_width): wider or
  * unbounded patterns are rejected, since the start of their matches could
  * not be recovered from the tail.
  */
 #define DLP_MATCH_MAX_WIDTH (DLP_MATCH_TAIL - 1)
-/*
- * Bytes of stream each stream keeps (>= DLP_MATCH_TAIL): the widest match
- * plus room before it (DLP_DETECT_PRE) and after it (DLP_DETECT_LOOKAHEAD),
- * so a caller can re-read a match with context once more bytes arrived.
- */
-#define DLP_MATCH_KEEP 768
-/* Bytes after a match the window carries when they are known. */
-#define DLP_MATCH_AFTER 128
 
 typedef struct dlp_matcher dlp_matcher_t;
 typedef struct dlp_match_scratch dlp_match_scratch_t;

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "dlp/app.h"
+#include "dlp/limits.h"
 #include "dlp/rc.h"
 #include "dlp/stage.h"
 
@@ -36,7 +37,6 @@ typedef struct dlp_mime dlp_mime_t;
  * boundary is longer (or missing) is malformed: its body is passed on as
  * one leaf part, as is, and noted DLP_NOTE_DECODER_ERROR.
  */
-#define DLP_MIME_BOUNDARY_MAX 128
 
 typedef struct dlp_mime_params {
     const dlp_content_sink_t *sink;

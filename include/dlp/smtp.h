@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "dlp/app.h"
+#include "dlp/limits.h"
 #include "dlp/rc.h"
 
 typedef struct dlp_smtp dlp_smtp_t;
@@ -34,7 +35,6 @@ typedef struct dlp_smtp dlp_smtp_t;
  * ignored, except the one that answers a DATA or STARTTLS the client is
  * waiting on.
  */
-#define DLP_SMTP_PIPELINE_MAX 64
 
 /* dir 0 = client -> server, 1 = server -> client. */
 dlp_smtp_t *dlp_smtp_new(const dlp_content_sink_t *sink, void *const ctx[2],

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dlp/limits.h"
 #include "dlp/rc.h"
 #include "dlp/stats.h"
 
@@ -31,10 +32,6 @@
 #define DLP_SYSLOG_DEFAULT_TARGET "/dev/log"
 #define DLP_SYSLOG_DEFAULT_FACILITY 20 /* local4 */
 #define DLP_SYSLOG_DEFAULT_PORT 514
-#define DLP_SYSLOG_MAX_MSG_BYTES 4096           /* one message, without the TCP frame */
-#define DLP_SYSLOG_MIN_MSG_BYTES 480            /* RFC 5424 6.1: receivers MUST take it */
-#define DLP_SYSLOG_LIMIT_MSG_BYTES (64u * 1024) /* largest accepted max_msg_bytes */
-#define DLP_SYSLOG_BUFFER_BYTES (1024u * 1024)  /* TCP queue while disconnected */
 #define DLP_SYSLOG_BACKOFF_MIN_MS 100           /* TCP reconnect: first wait ... */
 #define DLP_SYSLOG_BACKOFF_MAX_MS 30000         /* ... doubling up to this */
 #define DLP_SYSLOG_LOCAL_RETRY_MS 1000          /* local socket: reconnect at most this often */

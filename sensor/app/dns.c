@@ -34,16 +34,14 @@
  * Thread: the flow's worker; dlp_dns_message and dlp_dns_is_query are pure.
  */
 #include "dlp/dns.h"
+#include "dlp/limits.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DNS_HDR_LEN 12
-#define DNS_QD_MAX 16                        /* questions per message */
 #define DNS_NAME_WIRE_MAX 255                /* RFC 1035 3.1, length bytes and root included */
-#define DNS_JUMPS_MAX 16                     /* compression pointers followed per name */
-#define DNS_NAMES_MAX 64                     /* names reported per message */
 #define DNS_TEXT_MAX (DNS_NAME_WIRE_MAX * 4) /* every byte as \DDD */
 #define DNS_RR_FIXED 10                      /* type, class, ttl, rdlength */
 #define DNS_Q_FIXED 4                        /* qtype, qclass */
@@ -54,7 +52,7 @@ typedef struct dns_walk {
     size_t off;
     const dlp_content_sink_t *sink; /* NULL: check only */
     void *ctx;
-    uint16_t seen[DNS_NAMES_MAX]; /* offset of the first label of each reported name */
+    uint16_t seen[DLP_DNS_NAMES_MAX]; /* offset of the first label of each reported name */
     unsigned nseen;
     bool capped;
 } dns_walk_t;
@@ -103,7 +101,7 @@ static bool name(dns_walk_t *w, char *text, size_t *tlen, size_t *first)
         if ((len & 0xc0) == 0xc0) {
             size_t target;
 
-            if (pos + 1 >= w->n || ++jumps > DNS_JUMPS_MAX)
+            if (pos + 1 >= w->n || ++jumps > DLP_DNS_POINTERS_MAX)
                 return false;
             target = (size_t)(len & 0x3f) << 8 | w->m[pos + 1];
             if (target < DNS_HDR_LEN || target >= seg)
@@ -143,7 +141,7 @@ static void report(dns_walk_t *w, const char *text, size_t tlen, size_t first)
     for (unsigned i = 0; i < w->nseen; i++)
         if (w->seen[i] == first)
             return;
-    if (w->nseen == DNS_NAMES_MAX) {
+    if (w->nseen == DLP_DNS_NAMES_MAX) {
         w->capped = true;
         if (w->sink->note != NULL)
             w->sink->note(w->ctx, DLP_NOTE_HEADER_CAP, w->n - w->off);
@@ -191,7 +189,7 @@ static bool walk(dns_walk_t *w, bool *is_query)
         return false;
     qd = be16(m + 4);
     *is_query = (m[2] & 0x80) == 0;
-    if (qd > DNS_QD_MAX || (qd == 0 && *is_query))
+    if (qd > DLP_DNS_QUESTIONS_MAX || (qd == 0 && *is_query))
         return false;
     if (!*is_query)
         w->sink = NULL;

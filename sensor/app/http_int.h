@@ -8,11 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Requests queued per connection awaiting their response; past it a
- * DLP_NOTE_DEPTH_CAP and responses are framed by their own headers. */
-#define DLP_HTTP_PIPELINE_MAX 64
-/* Content-Length or chunk size above this is a decoder error. */
-#define DLP_HTTP_BODY_LEN_MAX (1ULL << 40)
+#include "dlp/limits.h"
 
 typedef enum {
     DLP_HTTP_SNIFF_NO = 0,   /* not an HTTP/1.x request */

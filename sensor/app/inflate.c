@@ -14,7 +14,7 @@
  * Output goes through a fixed buffer (OUT_BUF) and is emitted as it fills.
  * Bounds: more than decomp_max output bytes -> exactly decomp_max bytes are
  * passed on, DLP_NOTE_DECOMP_CAP, the stage stops; once the output passed
- * RATIO_FLOOR bytes, output > decomp_ratio_max * input -> DLP_NOTE_DECOMP_RATIO,
+ * DLP_APP_DECOMP_RATIO_FLOOR bytes, output > decomp_ratio_max * input -> DLP_NOTE_DECOMP_RATIO,
  * the stage stops (small bodies may compress very well: a page of spaces).
  * A bound of 0 disables it. Corrupt data -> DLP_NOTE_DECODER_ERROR, stop;
  * a stream that ends early is noted the same way at end, and what was
@@ -38,11 +38,11 @@
 #define ZLIB_CONST
 #include <zlib.h>
 
+#include "dlp/limits.h"
 #include "dlp/stage.h"
 #include "stage_int.h"
 
 #define OUT_BUF (16u * 1024)
-#define RATIO_FLOOR (1024u * 1024)
 #define IN_STEP (1u << 30) /* zlib counts in uInt */
 
 enum { Z_SNIFF = 0, Z_RUN, Z_MEMBER, Z_TRAILING };
@@ -123,7 +123,7 @@ static dlp_rc_t deliver(inflate_stage_t *s, size_t n)
     rc = dlp_stage_emit(st, s->z->out, n);
     if (rc < 0)
         return rc;
-    if (s->ratio_max != 0 && s->total_out > RATIO_FLOOR &&
+    if (s->ratio_max != 0 && s->total_out > DLP_APP_DECOMP_RATIO_FLOOR &&
         s->total_in < UINT64_MAX / s->ratio_max && s->total_out > s->total_in * s->ratio_max) {
         dlp_stage_note(st, DLP_NOTE_DECOMP_RATIO, 0);
         return DLP_ELIMIT;

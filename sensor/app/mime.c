@@ -24,7 +24,7 @@
  * message's headers, reported like the top-level ones (one with a base64 or
  * quoted-printable encoding, not allowed by RFC 2046, is a leaf instead).
  * They do not count as depth: they keep no state of their own. Multiparts
- * nest up to mime_depth_max (clamped to LEVELS_MAX); a deeper multipart is
+ * nest up to mime_depth_max (clamped to DLP_APP_MIME_LEVELS_MAX); a deeper multipart is
  * one leaf: its whole body (inner boundaries and headers included) is passed
  * on raw and noted DLP_NOTE_DEPTH_CAP with its byte count, so it is still
  * inspected. A multipart without a usable boundary (missing, longer than
@@ -35,11 +35,12 @@
  * Smaller policies: the first Content-Type, Content-Disposition and
  * Content-Transfer-Encoding of an entity win; parts of multipart/digest
  * default to message/rfc822; "filename*" (RFC 2231) wins over "filename*0"..
- * (at most CONT_MAX segments), which wins over "filename"; names are kept up
- * to NAME_CAP bytes (the sink stage keeps 63).
+ * (at most DLP_APP_RFC2231_SEGMENTS_MAX segments), which wins over "filename"; names are kept up
+ * to DLP_APP_NAME_MAX bytes (the sink stage keeps 63).
  *
  * Thread: the worker that owns the flow.
  */
+#include "dlp/limits.h"
 #include "dlp/mime.h"
 
 #include <stdbool.h>
@@ -47,10 +48,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define LEVELS_MAX 64 /* ceiling on mime_depth_max */
-#define NAME_CAP 256  /* file and field names, decoded */
 #define LINE_MIN 256  /* first size of the header line buffer */
-#define CONT_MAX 16   /* RFC 2231 continuations of one parameter (each rescans the list) */
 #define HOLD_CAP (4 + DLP_MIME_BOUNDARY_MAX)
 
 enum { M_HDR, M_BODY, M_DELIM, M_END };
@@ -67,9 +65,9 @@ typedef struct entity {
     uint8_t form; /* a part of multipart/form-data */
     uint8_t blen; /* 0: no usable boundary */
     char boundary[DLP_MIME_BOUNDARY_MAX];
-    char filename[NAME_CAP]; /* Content-Disposition filename */
-    char ctname[NAME_CAP];   /* Content-Type name */
-    char field[NAME_CAP];    /* Content-Disposition name (form field) */
+    char filename[DLP_APP_NAME_MAX]; /* Content-Disposition filename */
+    char ctname[DLP_APP_NAME_MAX];   /* Content-Type name */
+    char field[DLP_APP_NAME_MAX];    /* Content-Disposition name (form field) */
 } entity_t;
 
 typedef struct level {
@@ -258,7 +256,7 @@ static long param_get(const uint8_t *s, size_t n, const char *attr, uint8_t *out
 {
     const uint8_t *semi = memchr(s, ';', n);
     size_t start = semi != NULL ? (size_t)(semi - s) + 1 : n, pos, o = 0;
-    uint8_t big[NAME_CAP + DLP_MIME_BOUNDARY_MAX];
+    uint8_t big[DLP_APP_NAME_MAX + DLP_MIME_BOUNDARY_MAX];
     param_t pr, plain = {0};
     bool have_plain = false, have_cont = false, enc;
     unsigned idx;
@@ -276,7 +274,7 @@ static long param_get(const uint8_t *s, size_t n, const char *attr, uint8_t *out
         }
     }
     if (have_cont) {
-        for (unsigned want = 0; want < CONT_MAX && o < sizeof(big); want++) {
+        for (unsigned want = 0; want < DLP_APP_RFC2231_SEGMENTS_MAX && o < sizeof(big); want++) {
             bool found = false;
             for (pos = start; !found && param_next(s, n, &pos, &pr);) {
                 found = param_kind(&pr, attr, &idx, &enc) == PK_CONT && idx == want;
@@ -303,14 +301,14 @@ out:
 /* A file or field name: parameter 'attr', RFC 2047 encoded words decoded. */
 static void name_get(const uint8_t *s, size_t n, const char *attr, char *out)
 {
-    uint8_t raw[NAME_CAP];
+    uint8_t raw[DLP_APP_NAME_MAX];
     long len = param_get(s, n, attr, raw, sizeof(raw));
     size_t k;
 
     if (len <= 0)
         return;
     k = strlen((const char *)raw);
-    k = dlp_rfc2047_decode(raw, k, (uint8_t *)out, NAME_CAP - 1);
+    k = dlp_rfc2047_decode(raw, k, (uint8_t *)out, DLP_APP_NAME_MAX - 1);
     out[k] = '\0';
 }
 
@@ -861,7 +859,7 @@ dlp_mime_t *dlp_mime_new(const dlp_mime_params_t *p)
     m->attach_field = p->attach_field;
     m->line_max = p->limits->line_max > 0 ? p->limits->line_max : 1;
     m->block_max = p->limits->header_block_max;
-    m->depth_max = p->limits->mime_depth_max < LEVELS_MAX ? p->limits->mime_depth_max : LEVELS_MAX;
+    m->depth_max = p->limits->mime_depth_max < DLP_APP_MIME_LEVELS_MAX ? p->limits->mime_depth_max : DLP_APP_MIME_LEVELS_MAX;
     m->lcap = m->line_max < LINE_MIN ? m->line_max : LINE_MIN;
     m->line = malloc(m->lcap);
     m->lv = calloc(m->depth_max > 0 ? m->depth_max : 1, sizeof(level_t));

@@ -37,15 +37,8 @@
 
 #include "detect_int.h"
 #include "dlp/hash.h"
-
-/* Destination host names remembered per flow (HTTP Host, TLS SNI, SMTP
- * recipient domains): enough for a flow; more are not remembered, and a
- * host allow-list then never applies (every host must be allowed). */
-#define DETECT_HOSTS_MAX 8
 #include "dlp/limits.h"
 #include "dlp/validate.h"
-
-#define DETECT_HOSTS_MAX 8 /* destination host names remembered per flow */
 
 /*
  * A candidate stays pending only while its lookahead is unscanned, so its
@@ -92,7 +85,7 @@ struct dlp_detect_flow {
     dlp_ev_flowinfo_t fi;
     rstate_t *rules;
     cstate_t *combo;   /* [d->ncombo], at the first linkable value */
-    char *hosts[DETECT_HOSTS_MAX];
+    char *hosts[DLP_DETECT_HOSTS_MAX];
     size_t nhosts;
     bool hosts_overflow; /* a host was not remembered */
     uint16_t alerts;
@@ -728,7 +721,7 @@ void dlp_detect_flow_add_host(dlp_detect_flow_t *df, const char *host)
     for (size_t i = 0; i < df->nhosts; i++)
         if (strlen(df->hosts[i]) == n && strncasecmp(df->hosts[i], host, n) == 0)
             return;
-    if (df->nhosts == DETECT_HOSTS_MAX) {
+    if (df->nhosts == DLP_DETECT_HOSTS_MAX) {
         df->hosts_overflow = true;
         return;
     }

@@ -321,7 +321,7 @@ static void c_expect(void *ctx, const dlp_app_expect_t *e)
     fapp_env_t *env = ((fdir_t *)ctx)->a->env;
     fapp_expect_t *slot = &env->expect[0];
 
-    for (size_t i = 0; i < FAPP_EXPECT_MAX; i++) {
+    for (size_t i = 0; i < DLP_FTP_EXPECT_MAX; i++) {
         fapp_expect_t *x = &env->expect[i];
         bool same = memcmp(&x->e.client, e->client, 16) == 0 &&
                     memcmp(&x->e.server, e->server, 16) == 0 && x->e.port == e->port;
@@ -331,7 +331,7 @@ static void c_expect(void *ctx, const dlp_app_expect_t *e)
             break;
     }
     slot->e = *e;
-    slot->until_us = *env->now_us + FAPP_EXPECT_TTL_US;
+    slot->until_us = *env->now_us + DLP_FTP_EXPECT_TTL_US;
 }
 
 static const dlp_content_sink_t content_sink = {
@@ -375,7 +375,7 @@ static bool expected_data(fapp_t *a)
     uint16_t rport = dlp_flow_port(a->f, 1);
     uint64_t now = *a->env->now_us;
 
-    for (size_t i = 0; i < FAPP_EXPECT_MAX; i++) {
+    for (size_t i = 0; i < DLP_FTP_EXPECT_MAX; i++) {
         fapp_expect_t *x = &a->env->expect[i];
         const uint8_t *from = x->e.active ? x->e.server : x->e.client;
         const uint8_t *to = x->e.active ? x->e.client : x->e.server;

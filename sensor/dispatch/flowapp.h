@@ -17,10 +17,9 @@
 #include "dlp/classify.h"
 #include "dlp/detect.h"
 #include "dlp/flow.h"
+#include "dlp/limits.h"
 #include "dlp/stats.h"
 
-#define FAPP_EXPECT_MAX 64          /* announced FTP data connections per worker */
-#define FAPP_EXPECT_TTL_US (120ULL * 1000000)
 
 typedef struct fapp_expect {
     dlp_app_expect_t e;
@@ -34,7 +33,7 @@ typedef struct fapp_env {
     dlp_stats_t *stats;
     dlp_app_limits_t limits;
     const uint64_t *now_us;         /* the worker's packet clock */
-    fapp_expect_t expect[FAPP_EXPECT_MAX];
+    fapp_expect_t expect[DLP_FTP_EXPECT_MAX];
 } fapp_env_t;
 
 typedef struct fapp fapp_t;
