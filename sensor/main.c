@@ -37,6 +37,7 @@ enum {
     OPT_LOG_FLOWS,
     OPT_SCAN_INBOUND,
     OPT_SCAN_INTERNAL,
+    OPT_NO_APP_LAYER,
     OPT_NO_VLAN_KEY,
     OPT_RULES_CACHE,
     OPT_NO_RULES_CACHE,
@@ -64,6 +65,7 @@ static const struct option long_opts[] = {
     {"log-flows", no_argument, NULL, OPT_LOG_FLOWS},
     {"scan-inbound", no_argument, NULL, OPT_SCAN_INBOUND},
     {"scan-internal", no_argument, NULL, OPT_SCAN_INTERNAL},
+    {"no-app-layer", no_argument, NULL, OPT_NO_APP_LAYER},
     {"no-vlan-in-flow-key", no_argument, NULL, OPT_NO_VLAN_KEY},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
@@ -101,6 +103,8 @@ static void usage(FILE *f)
           "      --log-flows          a flow event for every flow, not only alerted ones\n"
           "      --scan-inbound       also inspect traffic entering the home network\n"
           "      --scan-internal      also inspect traffic inside the home network\n"
+          "      --no-app-layer       no protocol decoding (nDPI, HTTP, SMTP, FTP, DNS):\n"
+          "                           every egress byte scanned as it travels\n"
           "      --no-vlan-in-flow-key  ignore VLAN ids when tracking flows\n"
           "  -v, --verbose / -q, --quiet   more / fewer log lines on stderr\n"
           "  -h, --help / -V, --version\n"
@@ -223,6 +227,7 @@ static int parse_opt(dlp_config_t *c, cli_t *cli, int opt, const char *arg)
     case OPT_LOG_FLOWS: c->log_all_flows = true; return -1;
     case OPT_SCAN_INBOUND: c->scan_inbound = true; return -1;
     case OPT_SCAN_INTERNAL: c->scan_internal = true; return -1;
+    case OPT_NO_APP_LAYER: c->no_app_layer = true; return -1;
     case OPT_NO_VLAN_KEY: c->vlan_in_key = false; return -1;
     case 'v': dlp_log_set_level(DLP_LOG_DEBUG); return -1;
     case 'q': dlp_log_set_level(DLP_LOG_ERR); return -1;

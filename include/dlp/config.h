@@ -33,6 +33,7 @@ typedef struct dlp_config {
     dlp_cidr_set_t home_net;
     bool scan_inbound;           /* also outside -> inside */
     bool scan_internal;          /* also inside -> inside */
+    bool no_app_layer;           /* raw streams and datagrams only: no nDPI, no decoders */
     /* threads */
     unsigned workers;
     /* outputs */

@@ -394,6 +394,8 @@ static kind_t sniff(const fapp_t *a, int dir, const uint8_t *p, size_t n, bool f
 {
     bool enough = final || n >= DLP_APP_SNIFF_BYTES || memchr(p, '\n', n) != NULL;
 
+    if (a->env->raw_only)
+        return KIND_RAW;
     if (n >= 2 && p[0] == 0x16 && p[1] == 0x03)
         return KIND_ENCRYPTED; /* a TLS handshake record, on any port */
     if (prefix(p, n, "SSH-", false))
@@ -561,7 +563,7 @@ void fapp_dgram(fapp_t *a, int dir, const uint8_t *p, size_t n, uint64_t off)
 
     if (!fd->egress || n == 0)
         return;
-    if ((port_is(a, 53) || dlp_dns_is_query(p, n)) &&
+    if (!a->env->raw_only && (port_is(a, 53) || dlp_dns_is_query(p, n)) &&
         dlp_dns_message(p, n, &content_sink, fd) == DLP_OK)
         return;
     if (det_flow(a) == NULL)
@@ -619,7 +621,7 @@ fapp_t *fapp_new(fapp_env_t *env, const dlp_flow_t *f, const bool egress[2])
         a->d[d].dir = d;
         a->d[d].egress = egress[d];
     }
-    if (env->classify != NULL)
+    if (env->classify != NULL && !env->raw_only)
         a->cls = dlp_classify_flow_new(env->classify);
     if (a->tcp && expected_data(a))
         a->kind = KIND_FTP_DATA;

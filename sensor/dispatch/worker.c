@@ -496,6 +496,7 @@ dlp_worker_t *dlp_worker_new(const dlp_worker_params_t *p)
     w->env = (fapp_env_t){
         .detect = w->gens[0].d,
         .classify = w->classify,
+        .raw_only = p->cfg->no_app_layer,
         .stats = &w->stats,
         .now_us = &w->now_us,
     };

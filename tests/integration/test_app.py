@@ -93,6 +93,29 @@ class Mail(unittest.TestCase):
         self.assertFalse(tls["inspection"]["toserver"]["complete"])
 
 
+class RawOnly(unittest.TestCase):
+    """--no-app-layer: no nDPI, no decoders; what travels encoded is not found, what
+    travels as plain text still is, always as field raw."""
+
+    def test_encoded_body_not_found_plain_text_still_is(self):
+        args = ("-r", pcap("http-gzip-body.pcap"), "-r", pcap("http-chunked-card.pcap"),
+                "-r", pcap("http-keepalive-three.pcap"))
+        full = run(*args)
+        raw = run("--no-app-layer", *args)
+        self.assertEqual(raw.status, 0, raw.stderr)
+        self.assertIn(("pii.us_ssn", "http.body", None), found(full))
+        got = found(raw)
+        self.assertTrue(got)
+        self.assertEqual({f for _, f, _ in got}, {"raw"})
+        # the gzip'd SSN (47002) and the card cut by chunk headers (47001) are not seen
+        # raw; the card of a plain form (47007) is
+        self.assertEqual(sorted((e["src_port"], e["dlp"]["rule"]) for e in dlp(raw)),
+                         [(47007, "pii.credit_card")])
+        self.assertEqual(sorted(e["src_port"] for e in dlp(full)
+                                if e["dlp"]["rule"] == "pii.credit_card"), [47001, 47007])
+        self.assertEqual({e["app_proto"] for e in dlp(raw)}, {"unknown"})
+
+
 class FtpDnsTls(unittest.TestCase):
     def test_ftp_passive_upload(self):
         r = run("-r", pcap("ftp-passive-upload.pcap"), "--log-flows")
