@@ -214,22 +214,26 @@ fi
 sensor_ran=0
 if [ -x "$SENSOR" ]; then
     # "path": capture, decode, flows, reassembly, no rule (the packet path alone);
-    # "rules": the shipped rules (Hyperscan, validators, alerts). The compiled rules
+    # "rules": the shipped rules (Hyperscan, validators, alerts); "raw": the same with
+    # --no-app-layer (no nDPI, no decoders), the baseline of the application layer's
+    # cost. The compiled rules
     # come from the cache matchonly warmed (same key: same expressions, flags, Hyperscan
     # and CPU; else the first rules run compiles, ~0.2 s). The configurations take turns
     # (run 1 of each, then run 2...): load that comes and goes on the machine then hits
     # them alike, which the ratios below need.
     declare -A done_with=()
     for i in $(seq 1 "$RUNS"); do
-        for set in path rules; do
+        for set in path rules raw; do
             rules_dir=$RULES
+            extra=()
             [ "$set" = path ] && rules_dir="$HERE/empty-rules.yaml"
+            [ "$set" = raw ] && extra=(--no-app-layer)
             for n in $WORKERS; do
                 name="sensor-$set-w$n"
                 [ -n "${done_with[$name]:-}" ] && continue
                 measure_one "$name" "$OUT/$name" "$i" \
                     "$SENSOR" -r "$CAP" --workers "$n" --json - --no-syslog -R "$rules_dir" \
-                    --rules-cache "$OUT/rules-cache" || done_with[$name]=1
+                    --rules-cache "$OUT/rules-cache" "${extra[@]}" || done_with[$name]=1
             done
         done
     done
@@ -308,7 +312,7 @@ def median_of(name):
 
 packets = pcapread_packets()
 gb = file_bytes / 1e9
-sensor_rows = ["sensor-%s-w%s" % (k, w) for k in ("path", "rules") for w in workers]
+sensor_rows = ["sensor-%s-w%s" % (k, w) for k in ("path", "rules", "raw") for w in workers]
 print()
 print("capture: %s, %.1f MB, %s packets; %d CPUs; peak RSS by %s"
       % (os.path.join(out, "capture.pcap"), file_bytes / 1e6,
@@ -384,6 +388,11 @@ if head and "block" in modes and "stream" in modes:
         print("  (best runs: sensor-rules-w1 %.1f %% of matching alone (block); medians are "
               "the figures, best runs show what load on the machine took away)"
               % (100 * t_block / r1[4]))
+        raw = median_of("sensor-raw-w1")
+        if raw:
+            print("  application layer (nDPI + decoders): rules-w1 against raw-w1 (--no-app-layer):"
+                  " %+.1f %% wall, %+.1f %% CPU" % (100 * (wall / raw[0] - 1),
+                                                   100 * (cpu / raw[1] - 1)))
 elif os.path.exists(os.path.join(out, "matchonly.out")):
     print("\nmatchonly printed no figures: see %s" % os.path.join(out, "matchonly.err"))
 
