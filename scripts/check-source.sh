@@ -23,7 +23,7 @@ only_in 'hs(/|_|\.h)' 'sensor/match/'
 only_in 'zlib\.h' 'sensor/app/'
 only_in 'pcap' 'sensor/capture/'
 only_in 'yaml\.h' 'sensor/(rules|config)/'
-only_in 'jansson\.h' 'sensor/(output|rules|config)/'
+only_in 'jansson\.h' 'sensor/(output|rules|config|tools)/'
 
 h=$(grep -rnE '#include[[:space:]]*"\.\./' sensor include 2>/dev/null || true)
 [ -n "$h" ] && say "relative include: $h"

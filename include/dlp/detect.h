@@ -66,6 +66,15 @@ void dlp_detect_flow_set_app(dlp_detect_flow_t *df, const char *app_proto, const
  */
 void dlp_detect_flow_add_host(dlp_detect_flow_t *df, const char *host);
 uint16_t dlp_detect_flow_alerts(const dlp_detect_flow_t *df);
+/*
+ * Evidence captures (evidence.h): fn(ctx, dir, off, len) is called for every
+ * occurrence of a value a rule's validator accepted in the flow, whatever the
+ * policy then decides (reported, allowed, out of context...): 'off' is where
+ * it starts in the stream being written (in a block: the block's 'off' plus
+ * its position), 'len' its length there. Nothing of the value is passed.
+ */
+typedef void (*dlp_detect_value_fn)(void *ctx, int dir, uint64_t off, size_t len);
+void dlp_detect_flow_set_value_hook(dlp_detect_flow_t *df, dlp_detect_value_fn fn, void *ctx);
 size_t dlp_detect_flow_mem(const dlp_detect_flow_t *df);
 /*
  * Pushes one DLP_EV_FLOW_RULE record per rule that matched in the flow

@@ -81,6 +81,14 @@ dlp_matcher_t *dlp_matcher_new(const dlp_ruleset_t *rs, const char *cache_dir,
 void dlp_matcher_free(dlp_matcher_t *m);
 const dlp_matcher_info_t *dlp_matcher_info(const dlp_matcher_t *m);
 
+/*
+ * The shortest and longest match of an expression compiled with a rule's
+ * flags (DLP_RULE_F_*), for the rule linter; *max_width is UINT32_MAX when
+ * unbounded. DLP_EINVAL when Hyperscan rejects it (dlp_matcher_new says why).
+ */
+DLP_MUST_CHECK dlp_rc_t dlp_match_expr_widths(const char *expr, unsigned rule_flags,
+                                              uint32_t *min_width, uint32_t *max_width);
+
 /* One per worker thread. */
 dlp_match_scratch_t *dlp_match_scratch_new(const dlp_matcher_t *m);
 void dlp_match_scratch_free(dlp_match_scratch_t *s);

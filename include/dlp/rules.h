@@ -21,6 +21,7 @@
  *       validator: luhn           # optional, default none
  *       normalize: digits         # optional, default from the validator
  *       mask: number              # optional, default from the validator
+ *       value: field              # optional: the value is what a named field holds
  *       threshold: 1              # optional, default 1
  *       enabled: true             # optional, default true
  *       examples: {match: [...], no_match: [...]}
@@ -160,6 +161,7 @@ typedef struct dlp_rule {
     dlp_validator_t validator;
     dlp_norm_t norm;
     dlp_mask_t mask;
+    dlp_value_span_t value;    /* which part of a match is the value (default: all) */
     uint32_t threshold;        /* distinct values in a flow before the event */
     bool enabled;
     char **ex_match;

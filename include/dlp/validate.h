@@ -57,6 +57,7 @@ typedef enum {
                            * when it has 2 or more, else nothing */
     DLP_MASK_CLEAR,       /* shown as is: only for values that are not data,
                            * e.g. a "-----BEGIN RSA PRIVATE KEY-----" line */
+    DLP_MASK_HIDDEN,      /* nothing but '*' (passwords) */
     DLP_MASK__COUNT
 } dlp_mask_t;
 
@@ -124,6 +125,33 @@ bool dlp_is_test_value(dlp_validator_t v, const char *norm);
  * an unknown 'how' gives "".
  */
 size_t dlp_normalize(dlp_norm_t how, const uint8_t *p, size_t n, char *out, size_t cap);
+
+/*
+ * Which part of a validated match is the value (rule key 'value').
+ * FIELD: the patterns match a named field ("dob": "1984-03-12",
+ * password=..., a CSV header's column name), and the value is what the
+ * field holds, so the same date counts once whether it travelled as JSON
+ * or as a form, and a mask shows nothing of the field's name:
+ *   - "scheme://user:SECRET@..." -> SECRET;
+ *   - else what follows the first ':', '=' or '>' (after spaces and
+ *     quotes; an "Authorization: Basic " or "Bearer " scheme skipped);
+ *   - else, when the match ends in a word, that last word (a label and its
+ *     value: "passport no X1234567"), else (a CSV header) the match;
+ * with spaces, quotes, ',', ';', '<' and line ends trimmed from both ends
+ * (and at the end also '&', '>' and other control or non-ASCII bytes: what
+ * ends an unquoted form or tag value).
+ * An empty result keeps the match.
+ */
+typedef enum {
+    DLP_VALUE_MATCH = 0,
+    DLP_VALUE_FIELD,
+    DLP_VALUE__COUNT
+} dlp_value_span_t;
+
+const char *dlp_value_span_name(dlp_value_span_t v);
+bool dlp_value_span_from_name(const char *s, dlp_value_span_t *out);
+/* Narrows the value win[*vs, *ve) as 'how' says. */
+void dlp_value_narrow(dlp_value_span_t how, const uint8_t *win, size_t *vs, size_t *ve);
 
 /*
  * Writes the masked form of a normalized value (NUL-terminated, truncated

@@ -91,6 +91,8 @@ struct dlp_detect_flow {
     uint16_t alerts;
     uint16_t due;      /* rules with an event due */
     size_t mem;
+    dlp_detect_value_fn value_fn; /* evidence captures: where values are */
+    void *value_ctx;
 };
 
 struct dlp_detect_stream {
@@ -364,6 +366,9 @@ static void decide(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_t fiel
         rstat_inc(d, rule, DLP_RSTAT_REJECTED);
         return;
     }
+    dlp_value_narrow(r->value, win, &v.vs, &v.ve);
+    if (df->value_fn != NULL) /* evidence: the value's place, whatever the policy says */
+        df->value_fn(df->value_ctx, dir, base + v.vs, v.ve - v.vs);
     v.nl = dlp_normalize(r->norm, win + v.vs, v.ve - v.vs, norm, sizeof(norm));
     v.norm = norm;
     v.app_proto = df->fi.app_proto;
@@ -735,6 +740,12 @@ void dlp_detect_flow_add_host(dlp_detect_flow_t *df, const char *host)
 }
 
 uint16_t dlp_detect_flow_alerts(const dlp_detect_flow_t *df) { return df ? df->alerts : 0; }
+
+void dlp_detect_flow_set_value_hook(dlp_detect_flow_t *df, dlp_detect_value_fn fn, void *ctx)
+{
+    df->value_fn = fn;
+    df->value_ctx = ctx;
+}
 size_t dlp_detect_flow_mem(const dlp_detect_flow_t *df) { return df ? df->mem : 0; }
 
 void dlp_detect_flow_report(dlp_detect_t *d, dlp_detect_flow_t *df, uint64_t ts_us)

@@ -77,6 +77,22 @@ static unsigned hs_flags(unsigned rule_flags)
     return f;
 }
 
+dlp_rc_t dlp_match_expr_widths(const char *expr, unsigned rule_flags, uint32_t *min_width,
+                               uint32_t *max_width)
+{
+    hs_expr_info_t *info = NULL;
+    hs_compile_error_t *ce = NULL;
+
+    if (hs_expression_info(expr, hs_flags(rule_flags), &info, &ce) != HS_SUCCESS) {
+        hs_free_compile_error(ce);
+        return DLP_EINVAL;
+    }
+    *min_width = info->min_width;
+    *max_width = info->max_width;
+    free(info); /* allocated with the default allocator (hs_set_allocator is never called) */
+    return DLP_OK;
+}
+
 /* Fills the inputs and the pattern table; false on ENOMEM. */
 static bool collect(build_t *b, dlp_matcher_t *m)
 {

@@ -45,6 +45,7 @@ enum {
     K_ALLOW,
     K_TEST_VALUES,
     K_COMBINATION,
+    K_VALUE,
     K__COUNT
 };
 
@@ -57,7 +58,7 @@ enum {
 #define VALUE_KEYS                                                                                 \
     (KBIT(K_PATTERNS) | KBIT(K_FLAGS) | KBIT(K_VALIDATOR) | KBIT(K_NORMALIZE) | KBIT(K_MASK) |     \
      KBIT(K_THRESHOLD) | KBIT(K_EXAMPLES) | KBIT(K_CONTEXT) | KBIT(K_EXCLUDE) |                    \
-     KBIT(K_TEST_VALUES))
+     KBIT(K_TEST_VALUES) | KBIT(K_VALUE))
 
 typedef struct pending {
     unsigned line;

@@ -335,6 +335,22 @@ static bool key_mask(reader_t *rd, rule_ctx_t *rc)
     return true;
 }
 
+static bool key_value(reader_t *rd, rule_ctx_t *rc)
+{
+    char q[QUOTE_BUF];
+    char *s = NULL;
+
+    if (!dlp_rules__string(rd, "value", SIZE_MAX, &s))
+        return false;
+    if (s == NULL)
+        return true;
+    if (!dlp_value_span_from_name(s, &rc->r.value))
+        dlp_rules__error(rd, ev_line(rd), "value: unknown value span %s (known: match, field)",
+                         dlp_rules__quote(s, strlen(s), q));
+    free(s);
+    return true;
+}
+
 static bool key_threshold(reader_t *rd, rule_ctx_t *rc)
 {
     bool ok;
@@ -864,6 +880,7 @@ const dlp_rules_key_t dlp_rules__keys[K__COUNT] = {
     [K_ALLOW] = {"allow", false, key_allow},
     [K_TEST_VALUES] = {"test_values", false, key_test_values},
     [K_COMBINATION] = {"combination", false, key_combination},
+    [K_VALUE] = {"value", false, key_value},
 };
 
 void dlp_rules__context_fini(dlp_rule_context_t *c)

@@ -181,6 +181,9 @@ size_t dlp_mask(dlp_mask_t how, const char *norm, size_t n, char *out, size_t ca
     case DLP_MASK_CLEAR:
         put(&o, s, n);
         break;
+    case DLP_MASK_HIDDEN:
+        keep_ends(&o, s, n, 0, 0);
+        break;
     default:
         break;
     }

@@ -35,6 +35,7 @@ static const char *const norm_names[DLP_NORM__COUNT] = {
 static const char *const mask_names[DLP_MASK__COUNT] = {
     [DLP_MASK_NUMBER] = "number",   [DLP_MASK_LAST4] = "last4", [DLP_MASK_EMAIL] = "email",
     [DLP_MASK_PREFIX4] = "prefix4", [DLP_MASK_FIRST] = "first", [DLP_MASK_CLEAR] = "clear",
+    [DLP_MASK_HIDDEN] = "hidden",
 };
 
 const dlp_validator_info_t *dlp_validator_find(const char *name, dlp_validator_t *id)

@@ -493,6 +493,8 @@ static void shipped_rules_examples(void **state)
     assert_true(f->rs->n >= 6);
     for (size_t i = 0; i < f->rs->n; i++) {
         const dlp_rule_t *r = &f->rs->rules[i];
+        if (r->combination.min_weight > 0)
+            continue; /* no values of its own: tested with its parts below */
         if (r->nex_match == 0 || r->nex_no_match == 0) {
             fprintf(stderr, "%s:%u: rule %s has no examples\n", r->file, r->line, r->name);
             bad++;

@@ -378,9 +378,11 @@ static void err_enums(void **state)
            "e.yaml:10: rule t.a: normalize: unknown normalization 'upper' (known: none, digits, "
            "upper_nospace, lower)",
            "e.yaml:11: rule t.a: mask: unknown mask 'stars' (known: number, last4, email, "
-           "prefix4, first, clear)");
+           "prefix4, first, clear, hidden)");
     EXPECT(HEAD RULE_A "    flags: caseless\n",
            "e.yaml:8: rule t.a: flags: expected a sequence, got 'caseless'");
+    EXPECT(HEAD RULE_A "    value: middle\n",
+           "e.yaml:8: rule t.a: value: unknown value span 'middle' (known: match, field)");
 }
 
 static void err_patterns(void **state)

@@ -55,7 +55,8 @@ static void norm_mask_names(void **state)
 {
     (void)state;
     static const char *const norms[] = {"none", "digits", "upper_nospace", "lower"};
-    static const char *const masks[] = {"number", "last4", "email", "prefix4", "first", "clear"};
+    static const char *const masks[] = {"number", "last4", "email", "prefix4", "first", "clear",
+                                          "hidden"};
     assert_int_equal(sizeof(norms) / sizeof(norms[0]), DLP_NORM__COUNT);
     assert_int_equal(sizeof(masks) / sizeof(masks[0]), DLP_MASK__COUNT);
     for (int i = 0; i < DLP_NORM__COUNT; i++) {
@@ -172,7 +173,54 @@ static void mask_exact(void **state)
             "\xff***"); /* invalid bytes: one each */
     mask_is(DLP_MASK_FIRST, "\xe6\x9d\x8e\xe5\xb0\x8f\xe9\xbe\x99", "\xe6\x9d\x8e**");
     mask_is(DLP_MASK_CLEAR, "-----BEGIN RSA PRIVATE KEY-----", "-----BEGIN RSA PRIVATE KEY-----");
+    mask_is(DLP_MASK_HIDDEN, "hunter2", "*******");
+    mask_is(DLP_MASK_HIDDEN, "correct horse battery staple", "************");
+    mask_is(DLP_MASK_HIDDEN, "x", "*");
     mask_is(DLP_MASK__COUNT, "secret", "");
+}
+
+/* The value of a named field: what the field holds, trimmed, never its name. */
+static void narrow_is(const char *match, const char *want)
+{
+    const uint8_t *w = (const uint8_t *)match;
+    size_t vs = 0, ve = strlen(match);
+
+    dlp_value_narrow(DLP_VALUE_FIELD, w, &vs, &ve);
+    assert_true(vs <= ve && ve <= strlen(match));
+    assert_int_equal(ve - vs, strlen(want));
+    assert_memory_equal(match + vs, want, strlen(want));
+}
+
+static void value_field_narrowing(void **state)
+{
+    size_t vs = 2, ve = 9;
+
+    (void)state;
+    narrow_is("\"dob\": \"1984-03-12\"", "1984-03-12");
+    narrow_is("dob=1984-03-12", "1984-03-12");
+    narrow_is("password=hunter22&", "hunter22");
+    narrow_is("<zip>94107<", "94107");
+    narrow_is("<DateOfBirth>1984-03-12", "1984-03-12");
+    narrow_is("DOB:  03/12/1984", "03/12/1984");
+    narrow_is("password='s3cr:et'", "s3cr:et");            /* the first separator */
+    narrow_is("https://ana:hunter22@db.example.com", "hunter22");
+    narrow_is("Authorization: Basic dXNlcjpwYXNz", "dXNlcjpwYXNz");
+    narrow_is("authorization: bearer abc.def", "abc.def");
+    narrow_is(",dob,", "dob");                                /* a CSV header's column */
+    narrow_is("\r\n\"zip\";", "zip");
+    narrow_is("Passport No. X1234567", "X1234567");           /* no separator: last word */
+    narrow_is("passport #X1234567", "X1234567");
+    narrow_is(",date of birth,", "date of birth");            /* a header ends in a separator */
+    narrow_is("dob= \"\"", "dob= \"\"");                    /* nothing held: the match */
+    /* MATCH leaves the span alone */
+    dlp_value_narrow(DLP_VALUE_MATCH, (const uint8_t *)"a dob=1 b", &vs, &ve);
+    assert_int_equal(vs, 2);
+    assert_int_equal(ve, 9);
+    dlp_value_span_t v = DLP_VALUE_MATCH;
+    assert_true(dlp_value_span_from_name("field", &v));
+    assert_int_equal(v, DLP_VALUE_FIELD);
+    assert_false(dlp_value_span_from_name("Field", &v));
+    assert_string_equal(dlp_value_span_name(DLP_VALUE_MATCH), "match");
 }
 
 static void mask_star_cap(void **state)
@@ -307,6 +355,7 @@ int main(void)
         cmocka_unit_test(normalize_exact), cmocka_unit_test(normalize_bounds),
         cmocka_unit_test(mask_exact),      cmocka_unit_test(mask_star_cap),
         cmocka_unit_test(mask_truncation), cmocka_unit_test(mask_never_reveals_more),
+        cmocka_unit_test(value_field_narrowing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

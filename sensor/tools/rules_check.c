@@ -1,0 +1,333 @@
+/*
+ * rules_check.c - `dlpsensor rules check [--strict] [PATH...]`.
+ *
+ * 1. Load the files as the sensor does (every loader error, its format).
+ * 2. Compile with no cache, every rule enabled (a disabled rule is checked
+ *    too, so it can be fixed before it is enabled). When the set does not
+ *    compile, each rule is compiled alone to find the bad ones, and the
+ *    others are compiled again so that their examples still run.
+ * 3. Run every example through the real detect stage, as one stream write,
+ *    as one block, and in writes of every size up to DLP_RULESCMD_SPLIT_MAX:
+ *    a match example must give a value of its rule, a no_match example
+ *    none, and all ways of writing must agree. An example is data of no
+ *    flow: `protocols`, `fields` and the address and host allow-lists do
+ *    not apply; context, exclude_context, value allow-lists and published
+ *    test values do, as in the sensor. Why a match example does not fire
+ *    comes from the rule's counters (rejected, context, allowed...).
+ * 4. Lint (rules_lint.c): warnings.
+ *
+ * Output: errors, then warnings, one per line; then "N rules, M examples,
+ * E errors, W warnings, compiled in X ms" ("not compiled" when the set does
+ * not compile). Exit 2 on any error (or warning, with --strict), else 0.
+ *
+ * Thread: main's.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dlp/validate.h"
+#include "rulescmd_int.h"
+
+/* The key of the example scans: no allow-list hmac can match it. */
+static const uint8_t CHECK_KEY[] = "dlpsensor rules check";
+
+typedef struct chk {
+    dlp_ruleset_t *rs;   /* as loaded */
+    dlp_ruleset_t *all;  /* every rule enabled, no flow-dependent policy */
+    dlp_ruleset_t *good; /* after a failed compile: the rules that compile alone */
+    dlp_matcher_t *m;    /* on 'all', or else on 'good' */
+    bool *bad;           /* [n]: its patterns do not compile */
+    bool compiled;
+    double compile_ms;
+    dlp_rules_errors_t errs, warns;
+    uint32_t *fires; /* [n * n], see dlp_rulescmd__lint_overlaps */
+    size_t nexamples;
+    dlp_rulescmd_scanner_t *sc;
+    dlp_rulescmd_found_t found;
+} chk_t;
+
+/* After a failed compile: which rules fail alone, and a matcher of the others. */
+static void compile_good(chk_t *c)
+{
+    dlp_matcher_t *one;
+
+    c->good = dlp_rulescmd__copy(c->all, 0);
+    if (c->good == NULL)
+        return;
+    for (size_t i = 0; i < c->good->n; i++)
+        c->good->rules[i].enabled = false;
+    for (size_t i = 0; i < c->good->n; i++) {
+        if (c->good->rules[i].npatterns == 0)
+            continue;
+        c->good->rules[i].enabled = true;
+        one = dlp_matcher_new(c->good, NULL, NULL);
+        c->bad[i] = one == NULL;
+        dlp_matcher_free(one);
+        c->good->rules[i].enabled = false;
+    }
+    for (size_t i = 0; i < c->good->n; i++)
+        c->good->rules[i].enabled = !c->bad[i];
+    c->m = dlp_matcher_new(c->good, NULL, NULL);
+}
+
+static void compile(chk_t *c)
+{
+    c->m = dlp_matcher_new(c->all, NULL, &c->errs);
+    if (c->m != NULL) {
+        c->compiled = true;
+        c->compile_ms = dlp_matcher_info(c->m)->compile_ms;
+        return;
+    }
+    compile_good(c);
+}
+
+static void snapshot(const chk_t *c, size_t rule, uint64_t out[DLP_RSTAT__COUNT])
+{
+    for (int k = 0; k < DLP_RSTAT__COUNT; k++)
+        out[k] = dlp_rulescmd__rstat(c->sc, rule, (dlp_rstat_t)k);
+}
+
+static void add_part(char *out, size_t cap, uint64_t n, const char *one, const char *many)
+{
+    size_t o = strlen(out);
+
+    if (n == 0 || o >= cap)
+        return;
+    snprintf(out + o, cap - o, "%s%" PRIu64 " %s", out[o - 1] == ':' ? " " : ", ", n,
+             n == 1 ? one : many);
+}
+
+/* What the context counter means for this rule. */
+static const char *context_why(const dlp_rule_t *r)
+{
+    if (r->context.required && r->exclude.nwords == 0)
+        return "without a required context word";
+    if (!r->context.required)
+        return "with an exclude_context word near";
+    return "without a required context word or with an exclude_context word near";
+}
+
+/* Why a match example gave no value, from its counters (d: after - before). */
+static void why_not(const dlp_rule_t *r, const uint64_t *d, char *out, size_t cap)
+{
+    char rej[96];
+    const dlp_validator_info_t *vi = dlp_validator_get(r->validator);
+
+    if (d[DLP_RSTAT_CANDIDATES] == 0) {
+        snprintf(out, cap, "no pattern matches it");
+        return;
+    }
+    snprintf(out, cap, "%" PRIu64 " candidate%s:", d[DLP_RSTAT_CANDIDATES],
+             d[DLP_RSTAT_CANDIDATES] == 1 ? "" : "s");
+    snprintf(rej, sizeof(rej), "rejected by the validator %s", vi ? vi->name : "?");
+    add_part(out, cap, d[DLP_RSTAT_REJECTED], rej, rej);
+    add_part(out, cap, d[DLP_RSTAT_FILTERED], "filtered by protocol or field",
+             "filtered by protocol or field");
+    add_part(out, cap, d[DLP_RSTAT_CONTEXT], context_why(r), context_why(r));
+    add_part(out, cap, d[DLP_RSTAT_ALLOWED], "on an allow-list", "on an allow-list");
+    add_part(out, cap, d[DLP_RSTAT_TEST_VALUES],
+             "published test value (reported only with test_values: true)",
+             "published test values (reported only with test_values: true)");
+    if (d[DLP_RSTAT_CONTEXT] > 0) {
+        const dlp_rule_context_t *cx = r->context.required ? &r->context : &r->exclude;
+        if (cx->file != NULL)
+            snprintf(out + strlen(out), cap - strlen(out), " (%s at %s:%u)",
+                     cx == &r->context ? "context" : "exclude_context", cx->file, cx->line);
+    }
+    if (out[strlen(out) - 1] == ':')
+        snprintf(out + strlen(out), cap - strlen(out), " none gave a value");
+}
+
+static const char *file_of(const dlp_rule_t *r)
+{
+    return r->file != NULL ? r->file : "(rules)";
+}
+
+/* Scans ex with rule i: its count of values, or -1 (out of memory, reported). */
+static long count_of(chk_t *c, size_t i, const char *ex, size_t chunk)
+{
+    if (dlp_rulescmd__scan(c->sc, (const uint8_t *)ex, strlen(ex), chunk, &c->found) != DLP_OK ||
+        c->found.lost) {
+        dlp_rules_errors_add(&c->errs, "rules check: out of memory");
+        return -1;
+    }
+    return c->found.count[i];
+}
+
+/* The same count as a block and in writes of every size up to DLP_RULESCMD_SPLIT_MAX. */
+static void check_splits(chk_t *c, size_t i, const char *kind, size_t k, const char *ex,
+                         const char *q, long whole)
+{
+    const dlp_rule_t *r = &c->all->rules[i];
+    size_t n = strlen(ex);
+    long got = count_of(c, i, ex, 0);
+
+    if (got >= 0 && got != whole) {
+        dlp_rules_errors_add(&c->errs,
+                             "%s:%u: rule %s: %s example %zu \"%s\": %ld value%s as "
+                             "a stream, %ld as a block",
+                             file_of(r), r->line, r->name, kind, k + 1, q, whole,
+                             whole == 1 ? "" : "s", got);
+        return;
+    }
+    for (size_t chunk = 1; chunk < n && chunk <= DLP_RULESCMD_SPLIT_MAX && got >= 0; chunk++) {
+        got = count_of(c, i, ex, chunk);
+        if (got >= 0 && got != whole) {
+            dlp_rules_errors_add(&c->errs,
+                                 "%s:%u: rule %s: %s example %zu \"%s\": %ld value%s "
+                                 "in one write, %ld in %zu-byte writes",
+                                 file_of(r), r->line, r->name, kind, k + 1, q, whole,
+                                 whole == 1 ? "" : "s", got, chunk);
+            return;
+        }
+    }
+}
+
+/* Other rules the match example also gave values of. */
+static void note_fires(chk_t *c, size_t i, size_t k)
+{
+    for (size_t j = 0; j < c->all->n; j++)
+        if (j != i && c->found.count[j] > 0 && c->fires[i * c->all->n + j] == 0)
+            c->fires[i * c->all->n + j] = (uint32_t)(k + 1);
+}
+
+static void check_example(chk_t *c, size_t i, size_t k, bool should)
+{
+    const dlp_rule_t *r = &c->all->rules[i];
+    const char *ex = should ? r->ex_match[k] : r->ex_no_match[k];
+    const char *kind = should ? "match" : "no_match";
+    uint64_t before[DLP_RSTAT__COUNT], after[DLP_RSTAT__COUNT];
+    char q[128], why[512];
+    long whole;
+
+    dlp_rulescmd__quote(ex, 60, q, sizeof(q));
+    snapshot(c, i, before);
+    whole = count_of(c, i, ex, strlen(ex) + 1);
+    if (whole < 0)
+        return;
+    snapshot(c, i, after);
+    c->nexamples++;
+    if (should)
+        note_fires(c, i, k);
+    if (should && whole == 0) {
+        for (int s = 0; s < DLP_RSTAT__COUNT; s++)
+            after[s] -= before[s];
+        why_not(r, after, why, sizeof(why));
+        dlp_rules_errors_add(&c->errs,
+                             "%s:%u: rule %s: match example %zu \"%s\" does not fire: "
+                             "%s",
+                             file_of(r), r->line, r->name, k + 1, q, why);
+        return;
+    }
+    if (!should && whole > 0) {
+        const char *masked = "";
+        for (size_t v = 0; v < c->found.n; v++)
+            if (c->found.v[v].rule == i) {
+                masked = c->found.v[v].masked;
+                break;
+            }
+        dlp_rules_errors_add(&c->errs,
+                             "%s:%u: rule %s: no_match example %zu \"%s\" fires: "
+                             "%ld value%s (%s)",
+                             file_of(r), r->line, r->name, k + 1, q, whole, whole == 1 ? "" : "s",
+                             masked);
+        return;
+    }
+    check_splits(c, i, kind, k, ex, q, whole);
+}
+
+static void run_examples(chk_t *c)
+{
+    for (size_t i = 0; i < c->all->n; i++) {
+        const dlp_rule_t *r = &c->all->rules[i];
+        if (r->combination.min_weight > 0 || r->npatterns == 0 || c->bad[i])
+            continue;
+        for (size_t k = 0; k < r->nex_match; k++)
+            check_example(c, i, k, true);
+        for (size_t k = 0; k < r->nex_no_match; k++)
+            check_example(c, i, k, false);
+    }
+}
+
+static unsigned lint(chk_t *c)
+{
+    unsigned n = 0;
+
+    for (size_t i = 0; i < c->rs->n; i++) {
+        if (!c->bad[i])
+            n += dlp_rulescmd__lint_widths(c->rs, i, &c->warns);
+        n += dlp_rulescmd__lint_examples(c->rs, i, &c->warns);
+        n += dlp_rulescmd__lint_duplicates(c->rs, i, &c->warns);
+        n += dlp_rulescmd__lint_context(c->rs, i, &c->warns);
+    }
+    return n + dlp_rulescmd__lint_overlaps(c->rs, c->fires, &c->warns);
+}
+
+static int report(const chk_t *c, const dlp_rulescmd_opts_t *o)
+{
+    char how[64];
+
+    for (size_t i = 0; i < c->errs.n; i++)
+        printf("%s\n", c->errs.msg[i]);
+    for (size_t i = 0; i < c->warns.n; i++)
+        printf("%s\n", c->warns.msg[i]);
+    if (c->compiled)
+        snprintf(how, sizeof(how), "compiled in %.0f ms", c->compile_ms);
+    else
+        snprintf(how, sizeof(how), "not compiled");
+    printf("%zu rule%s, %zu example%s, %zu error%s, %zu warning%s, %s\n", c->rs ? c->rs->n : 0,
+           c->rs && c->rs->n == 1 ? "" : "s", c->nexamples, c->nexamples == 1 ? "" : "s", c->errs.n,
+           c->errs.n == 1 ? "" : "s", c->warns.n, c->warns.n == 1 ? "" : "s", how);
+    return c->errs.n > 0 || (o->strict && c->warns.n > 0) ? 2 : 0;
+}
+
+static bool setup(chk_t *c)
+{
+    size_t n = c->rs->n;
+
+    c->all = dlp_rulescmd__copy(c->rs, RC_ENABLE_ALL | RC_NO_FIELDS | RC_NO_PROTOCOLS | RC_NO_ADDR);
+    c->bad = calloc(n + 1, sizeof(*c->bad));
+    c->fires = calloc(n * n + 1, sizeof(*c->fires));
+    return c->all != NULL && c->bad != NULL && c->fires != NULL;
+}
+
+int dlp_rulescmd__check(const dlp_rulescmd_opts_t *o)
+{
+    chk_t c;
+    int st = 1;
+
+    memset(&c, 0, sizeof(c));
+    c.rs = dlp_rulescmd__load(o, &c.errs);
+    if (c.rs == NULL) {
+        st = report(&c, o);
+        goto out;
+    }
+    if (!setup(&c)) {
+        fprintf(stderr, "dlpsensor rules: out of memory\n");
+        goto out;
+    }
+    compile(&c);
+    if (c.m != NULL) {
+        c.sc = dlp_rulescmd__scanner_new(c.all, c.m, CHECK_KEY, sizeof(CHECK_KEY) - 1);
+        if (c.sc == NULL) {
+            fprintf(stderr, "dlpsensor rules: out of memory\n");
+            goto out;
+        }
+        run_examples(&c);
+    }
+    lint(&c);
+    st = report(&c, o);
+out:
+    dlp_rulescmd__found_fini(&c.found);
+    dlp_rulescmd__scanner_free(c.sc);
+    dlp_matcher_free(c.m);
+    dlp_rulescmd__copy_free(c.good);
+    dlp_rulescmd__copy_free(c.all);
+    dlp_ruleset_free(c.rs);
+    free(c.bad);
+    free(c.fires);
+    dlp_rules_errors_fini(&c.errs);
+    dlp_rules_errors_fini(&c.warns);
+    return st;
+}
