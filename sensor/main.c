@@ -18,6 +18,7 @@
 #include "dlp/config.h"
 #include "dlp/log.h"
 #include "dlp/privdrop.h"
+#include "dlp/rulescmd.h"
 #include "dlp/runtime.h"
 
 #define EXIT_USAGE 2
@@ -35,12 +36,17 @@ enum {
     OPT_HMAC_KEY,
     OPT_STATS_INTERVAL,
     OPT_LOG_FLOWS,
+    OPT_EVIDENCE_DIR,
+    OPT_EVIDENCE_RAW,
     OPT_SCAN_INBOUND,
     OPT_SCAN_INTERNAL,
     OPT_NO_APP_LAYER,
     OPT_NO_VLAN_KEY,
     OPT_RULES_CACHE,
     OPT_NO_RULES_CACHE,
+    OPT_CAPTURE_THREADS,
+    OPT_CLUSTER_ID,
+    OPT_FANOUT_MODE,
 };
 
 static const struct option long_opts[] = {
@@ -54,6 +60,9 @@ static const struct option long_opts[] = {
     {"no-rules-cache", no_argument, NULL, OPT_NO_RULES_CACHE},
     {"home-net", required_argument, NULL, OPT_HOME_NET},
     {"workers", required_argument, NULL, OPT_WORKERS},
+    {"capture-threads", required_argument, NULL, OPT_CAPTURE_THREADS},
+    {"cluster-id", required_argument, NULL, OPT_CLUSTER_ID},
+    {"fanout-mode", required_argument, NULL, OPT_FANOUT_MODE},
     {"json", required_argument, NULL, OPT_JSON},
     {"syslog", no_argument, NULL, OPT_SYSLOG},
     {"no-syslog", no_argument, NULL, OPT_NO_SYSLOG},
@@ -63,6 +72,8 @@ static const struct option long_opts[] = {
     {"hmac-key-file", required_argument, NULL, OPT_HMAC_KEY},
     {"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
     {"log-flows", no_argument, NULL, OPT_LOG_FLOWS},
+    {"evidence-dir", required_argument, NULL, OPT_EVIDENCE_DIR},
+    {"evidence-raw", no_argument, NULL, OPT_EVIDENCE_RAW},
     {"scan-inbound", no_argument, NULL, OPT_SCAN_INBOUND},
     {"scan-internal", no_argument, NULL, OPT_SCAN_INTERNAL},
     {"no-app-layer", no_argument, NULL, OPT_NO_APP_LAYER},
@@ -78,6 +89,7 @@ static void usage(FILE *f)
 {
     fputs("usage: dlpsensor (-r PATH ... | -i IFACE ...) [options] [BPF filter]\n"
           "       dlpsensor -T [-c FILE] [options]\n"
+          "       dlpsensor rules check|test ...  (check and tune rules: rules --help)\n"
           "\n"
           "  -c, --config FILE        configuration file (YAML); flags override it\n"
           "  -T, --check-config       load the configuration and the rules, compile them,\n"
@@ -91,6 +103,11 @@ static void usage(FILE *f)
           "      --no-rules-cache     always compile the rules\n"
           "      --home-net CIDRS     protected networks (default " DLP_DEFAULT_HOME_NET ")\n"
           "      --workers N          worker threads (default: online CPUs)\n"
+          "      --capture-threads N  live: capture threads, each its own worker, sharing\n"
+          "                           each -i in a fanout group (default: --workers)\n"
+          "      --cluster-id ID      live: fanout group ID (+1 per further -i, 0..65535);\n"
+          "                           processes with the same ID share the interfaces\n"
+          "      --fanout-mode M      live: ippair (address pair, default) or hash (flow)\n"
           "      --json PATH          JSON-lines events to PATH ('-' = stdout, the default)\n"
           "      --syslog/--no-syslog alerts to the local syslog (default: on for -i, off for -r)\n"
           "      --syslog-remote URL  alerts also to a collector, RFC 5424: tcp://HOST:PORT\n"
@@ -101,6 +118,9 @@ static void usage(FILE *f)
           "      --stats-interval S   a stats event every S seconds (default: 60 live, only at\n"
           "                           exit for files); SIGUSR1 asks for one now\n"
           "      --log-flows          a flow event for every flow, not only alerted ones\n"
+          "      --evidence-dir DIR   the packets of each alerted flow to DIR/<flow_id>.pcap\n"
+          "                           (mode 0600), the values found overwritten with X\n"
+          "      --evidence-raw       evidence captures keep the values (personal data!)\n"
           "      --scan-inbound       also inspect traffic entering the home network\n"
           "      --scan-internal      also inspect traffic inside the home network\n"
           "      --no-app-layer       no protocol decoding (nDPI, HTTP, SMTP, FTP, DNS):\n"
@@ -212,6 +232,23 @@ static int parse_opt(dlp_config_t *c, cli_t *cli, int opt, const char *arg)
         return parse_uint(arg, 1, 256, &c->workers) == 0
                    ? -1
                    : bad("--workers: expected 1..256, got '%s'", arg);
+    case OPT_CAPTURE_THREADS:
+        return parse_uint(arg, 1, 256, &c->capture_threads) == 0
+                   ? -1
+                   : bad("--capture-threads: expected 1..256, got '%s'", arg);
+    case OPT_CLUSTER_ID: {
+        unsigned id;
+        if (parse_uint(arg, 0, 65535, &id) != 0)
+            return bad("--cluster-id: expected 0..65535, got '%s'", arg);
+        c->cluster_id = (int32_t)id;
+        c->cluster_id_set = true;
+        return -1;
+    }
+    case OPT_FANOUT_MODE:
+        if (strcmp(arg, "ippair") != 0 && strcmp(arg, "hash") != 0)
+            return bad("--fanout-mode: expected ippair or hash, got '%s'", arg);
+        c->fanout_mode = strcmp(arg, "hash") == 0; /* DLP_FANOUT_HASH is 1 */
+        return -1;
     case OPT_JSON: return set_str(&c->json_path, arg) == 0 ? -1 : 1;
     case OPT_SYSLOG: c->syslog = 1; return -1;
     case OPT_NO_SYSLOG: c->syslog = 0; return -1;
@@ -225,6 +262,8 @@ static int parse_opt(dlp_config_t *c, cli_t *cli, int opt, const char *arg)
                    ? -1
                    : bad("--stats-interval: expected seconds (0..86400), got '%s'", arg);
     case OPT_LOG_FLOWS: c->log_all_flows = true; return -1;
+    case OPT_EVIDENCE_DIR: return set_str(&c->evidence_dir, arg) == 0 ? -1 : 1;
+    case OPT_EVIDENCE_RAW: c->evidence_raw = true; return -1;
     case OPT_SCAN_INBOUND: c->scan_inbound = true; return -1;
     case OPT_SCAN_INTERNAL: c->scan_internal = true; return -1;
     case OPT_NO_APP_LAYER: c->no_app_layer = true; return -1;
@@ -314,6 +353,8 @@ int main(int argc, char **argv)
     cli_t cli = {0};
     int status = -1;
 
+    if (argc > 1 && strcmp(argv[1], "rules") == 0)
+        return dlp_rules_cmd(argc - 1, argv + 1);
     if (dlp_config_init(&cfg) != DLP_OK) {
         fputs("dlpsensor: out of memory\n", stderr);
         return 1;

@@ -88,7 +88,11 @@ typedef enum {
     DLP_EV_DLP = 1,   /* a rule's threshold met in a flow */
     DLP_EV_FLOW_RULE, /* a rule's totals, part of the flow event that follows */
     DLP_EV_FLOW,      /* end of a flow */
+    DLP_EV_EVIDENCE,  /* a flow's evidence capture (evidence.h): the record owns
+                       * u.evidence.flow; whoever takes it submits or frees it */
 } dlp_event_type_t;
+
+struct dlp_evidence_flow;
 
 typedef struct dlp_ev_match {
     uint64_t offset;                 /* in the decoded stream */
@@ -152,6 +156,9 @@ typedef struct dlp_event {
     union {
         dlp_ev_rule_t rule;          /* DLP_EV_DLP, DLP_EV_FLOW_RULE */
         dlp_ev_flow_t flow;          /* DLP_EV_FLOW */
+        struct {
+            struct dlp_evidence_flow *flow;
+        } evidence;                  /* DLP_EV_EVIDENCE */
     } u;
 } dlp_event_t;
 

@@ -46,6 +46,14 @@ typedef struct dlp_config {
     unsigned stats_interval_s;   /* 0 = only at exit */
     bool stats_interval_set;     /* by the file or the command line; else main's live default */
     bool log_all_flows;          /* a flow event for every flow, not only alerted ones */
+    /* evidence captures (evidence.h): outputs.evidence, --evidence-dir, --evidence-raw */
+    char *evidence_dir;          /* NULL: none */
+    bool evidence_raw;           /* keep the values (a warning is logged) */
+    uint64_t evidence_max_flow_bytes;
+    uint64_t evidence_max_total_bytes;
+    uint64_t evidence_prealert_bytes;
+    uint32_t evidence_prealert_pkts;
+    uint64_t evidence_memcap;    /* all workers together, split evenly */
     /* limits (limits.h defaults) */
     uint64_t flow_memcap;
     uint64_t flow_timeout_us[5]; /* per dlp_flow_tclass_t */
@@ -62,6 +70,10 @@ typedef struct dlp_config {
     uint32_t pcap_buffer_bytes;
     int pcap_timeout_ms;
     bool promisc;
+    unsigned capture_threads;    /* live pipelines (fanout members); 0 = as many as workers */
+    int32_t cluster_id;          /* fanout group of interface i: (cluster_id + i) & 0xffff */
+    bool cluster_id_set;         /* else the groups are the kernel's pick (AUTO) */
+    int fanout_mode;             /* dlp_fanout_mode_t (capture.h): 0 ippair, 1 hash */
     /* process */
     char *user;                  /* -u USER[:GROUP]: drop root after start-up; NULL = stay */
 } dlp_config_t;

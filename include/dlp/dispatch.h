@@ -1,8 +1,12 @@
 /*
- * dispatch.h - the packet path: one reader thread hands each packet to the
- * worker that owns its flow; each worker runs its packets to completion.
+ * dispatch.h - the packet path, in one of two shapes. Either way each flow
+ * belongs to one worker, which runs its packets to completion, and events
+ * leave through the worker's own ring to the output thread.
  *
- *   reader (capture -> decode -> defrag -> symmetric flow hash)
+ * Reader + workers (files): one reader thread hands each packet to the
+ * worker that owns its flow:
+ *
+ *   reader (capture -> decode -> defrag -> symmetric address-pair hash)
  *     --[per-worker SPSC ring of packet batches]--> worker i
  *     <--[per-worker SPSC ring of empty batches]--
  *   worker i (flow table -> TCP reassembly -> scan) --[event ring]--> output
@@ -11,10 +15,19 @@
  * a decoded dlp_packet_t view followed by a copy of its bytes) plus in-band
  * clock ticks, so every worker sees packet time advance at the same point
  * of the input whatever the number of workers: timeouts, and therefore the
- * events, do not depend on --workers.
+ * events, do not depend on --workers. The reader waits for an empty batch
+ * reading files (nothing is dropped); live, it never waits: a packet with
+ * no room is dropped and counted.
  *
- * Reading files, the reader waits for an empty batch (nothing is dropped);
- * live, it never waits: a packet with no room is dropped and counted.
+ * Pipelines (live, capture threads): the kernel already splits the traffic
+ * by flow (PACKET_FANOUT, capture.h), so there is no dispatcher: pipeline i
+ * is one thread that reads capture handle i, decodes, reassembles fragments
+ * and runs worker i on each packet in the same thread, with nothing in
+ * between. Its clock is the largest packet time it has seen, moved on by the
+ * wall clock when its handle is idle; each DLP_TICK_US of it expires flows.
+ * It takes up a new rule generation every DLP_PIPE_SYNC_PACKETS packets, at
+ * each tick, and whenever its handle is idle (every DLP_CAPTURE_TIMEOUT_MS), and
+ * polls its handle's counters every DLP_PIPE_STATS_US of its clock.
  */
 #ifndef DLP_DISPATCH_H
 #define DLP_DISPATCH_H
@@ -32,6 +45,9 @@
 
 typedef struct dlp_dispatch dlp_dispatch_t;
 
+#define DLP_PIPE_SYNC_PACKETS 64        /* pipeline: rule generation checked this often */
+#define DLP_PIPE_STATS_US 250000ULL     /* pipeline: capture counters polled this often */
+
 /* What a worker needs from outside the packet path (later: rules, keys). */
 typedef struct dlp_dispatch_params {
     const dlp_config_t *cfg;       /* borrowed, immutable */
@@ -42,6 +58,13 @@ typedef struct dlp_dispatch_params {
     dlp_engine_current_t *engines; /* the rules in force (reloads publish here) */
     const uint8_t *hmac_key;       /* borrowed */
     size_t hmac_key_len;
+    /*
+     * Pipelines instead of reader + workers when ncaps > 0: caps[i] (borrowed,
+     * live) is read by pipeline i, which is worker i; 'cap' and 'workers' are
+     * then unused. Each handle's own counters go where it was opened with.
+     */
+    dlp_capture_t *const *caps;
+    unsigned ncaps;
 } dlp_dispatch_params_t;
 
 /*
@@ -50,19 +73,23 @@ typedef struct dlp_dispatch_params {
  */
 dlp_dispatch_t *dlp_dispatch_new(const dlp_dispatch_params_t *p);
 
-/* Starts the worker threads. */
+/* Starts the worker threads (pipelines: the pipeline threads, which start reading). */
 DLP_MUST_CHECK dlp_rc_t dlp_dispatch_start(dlp_dispatch_t *d);
 
 /*
  * Runs the reader in the calling thread until the input ends or *stop is
  * set, then tells every worker to end its flows (shutdown) and joins them.
- * Returns DLP_OK, or DLP_EIO if the capture failed.
+ * Pipelines: waits until every pipeline has ended (its handle broken with
+ * dlp_capture_break, or *stop set), each one having ended its flows. A
+ * pipeline whose capture fails breaks the others' handles.
+ * Returns DLP_OK, or DLP_EIO if a capture failed.
  */
 DLP_MUST_CHECK dlp_rc_t dlp_dispatch_run(dlp_dispatch_t *d);
 
 void dlp_dispatch_free(dlp_dispatch_t *d);
 
-/* For the output thread: the stats blocks (reader first) and event rings. */
+/* For the output thread: the stats blocks (reader first; unused with pipelines) and
+ * event rings. */
 unsigned dlp_dispatch_nstats(const dlp_dispatch_t *d);
 const dlp_stats_t *dlp_dispatch_stats(const dlp_dispatch_t *d, unsigned i);
 unsigned dlp_dispatch_nrings(const dlp_dispatch_t *d);
@@ -73,7 +100,8 @@ dlp_ring_t *dlp_dispatch_ring(const dlp_dispatch_t *d, unsigned i);
  * the caller). Counters are kept per rule name over the run (reloads).
  */
 void dlp_dispatch_rule_stats(const dlp_dispatch_t *d, uint64_t *out, const dlp_engine_t *e);
-/* Largest packet time the reader has seen (0 before the first packet). */
+/* Largest packet time the reader has seen (0 before the first packet; pipelines:
+ * pipeline 0's clock). */
 uint64_t dlp_dispatch_packet_time(const dlp_dispatch_t *d);
 /* True once every worker has finished (its ring holds its last events). */
 bool dlp_dispatch_done(const dlp_dispatch_t *d);

@@ -83,6 +83,7 @@
 #define DLP_SYSLOG_MIN_MSG_BYTES 480            /* RFC 5424 6.1: receivers MUST take it */
 #define DLP_SYSLOG_LIMIT_MSG_BYTES (64u * 1024) /* largest accepted max_msg_bytes */
 #define DLP_SYSLOG_BUFFER_BYTES (1024u * 1024)  /* TCP queue while disconnected */
+#define DLP_SYSLOG_FILE_WAIT_MS 2000            /* reading files: per datagram, a full receiver */
 
 /* --- events ------------------------------------------------------------------ */
 #define DLP_EVENT_RING_SLOTS 4096               /* worker -> output records */

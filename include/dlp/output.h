@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dlp/capture.h"
 #include "dlp/config.h"
 #include "dlp/rc.h"
 #include "dlp/ring.h"
@@ -38,6 +39,13 @@ DLP_MUST_CHECK dlp_rc_t dlp_output_add_ring(dlp_output_t *o, dlp_ring_t *r);
 size_t dlp_output_drain(dlp_output_t *o);
 
 /*
+ * Waits until what the drains handed to slower writers is written (evidence
+ * captures: cfg->evidence_dir, written by their own thread), so the final
+ * stats count it. The output thread, after its last drain.
+ */
+void dlp_output_settle(dlp_output_t *o);
+
+/*
  * Writes a stats event from the summed counters 'total' and, when 'rs' is
  * not NULL, the per-rule counters rstats[rule][dlp_rstat_t] under "rules".
  * 'ts_us' is the event time (packet time for files), 'elapsed_s' the run
@@ -45,6 +53,15 @@ size_t dlp_output_drain(dlp_output_t *o);
  */
 void dlp_output_stats(dlp_output_t *o, const dlp_stats_t *total, const dlp_ruleset_t *rs,
                       const uint64_t *rstats, uint64_t ts_us, double elapsed_s);
+
+/*
+ * The same, with "interfaces": {NAME: {"received", "kernel_drops", "if_drops"}}
+ * from the n totals in 'ifs' (live capture, one per interface, merged over
+ * its sockets) when n > 0.
+ */
+void dlp_output_stats_ifaces(dlp_output_t *o, const dlp_stats_t *total, const dlp_ruleset_t *rs,
+                             const uint64_t *rstats, const dlp_capture_iface_stats_t *ifs,
+                             size_t n, uint64_t ts_us, double elapsed_s);
 
 void dlp_output_flush(dlp_output_t *o);
 

@@ -19,8 +19,8 @@ int dlp_runtime_run(const dlp_config_t *cfg);
  * -T: loads the rules and the HMAC key as dlp_runtime_run would, compiles
  * the rules (through the cache), and prints one summary line on stdout:
  * "dlpsensor: configuration OK: R rules (E enabled), P patterns, compiled
- * in X ms | loaded from the cache in X ms; W workers; home net CIDRS;
- * INPUTS[; user U]". Opens no capture and no output.
+ * in X ms | loaded from the cache in X ms; W workers | N capture threads
+ * (live); home net CIDRS; INPUTS[; user U]". Opens no capture and no output.
  * Returns 0, or the exit status (2) after printing every problem on stderr.
  */
 int dlp_runtime_check(const dlp_config_t *cfg);

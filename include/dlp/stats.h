@@ -86,6 +86,15 @@
     X(EGRESS_BYTES, "egress", "stream_bytes", C)                               \
     X(EGRESS_DGRAM_BYTES, "egress", "datagram_bytes", C)                       \
     X(EGRESS_FLOWS, "egress", "flows", C)                                      \
+    X(APP_UNINSPECTED_BYTES, "app", "uninspected_bytes", C)                    \
+    X(APP_NOTE_GAP, "app", "gap", C)                                           \
+    X(APP_NOTE_ENCRYPTED, "app", "encrypted", C)                               \
+    X(APP_NOTE_DECODER_ERROR, "app", "decoder_error", C)                       \
+    X(APP_NOTE_DECOMP_CAP, "app", "decomp_cap", C)                             \
+    X(APP_NOTE_DECOMP_RATIO, "app", "decomp_ratio", C)                         \
+    X(APP_NOTE_HEADER_CAP, "app", "header_cap", C)                             \
+    X(APP_NOTE_DEPTH_CAP, "app", "depth_cap", C)                               \
+    X(APP_NOTE_UNSUPPORTED, "app", "unsupported", C)                           \
     X(DETECT_SCAN_ERRORS, "detect", "scan_errors", C)                          \
     X(DETECT_ALLOC_FAIL, "detect", "alloc_failures", C)                        \
     X(DETECT_PENDING_FULL, "detect", "pending_full", C)                        \
@@ -98,7 +107,17 @@
     X(SYSLOG_DROPPED, "syslog", "dropped", C)                                  \
     X(SYSLOG_TRUNCATED, "syslog", "truncated", C)                              \
     X(SYSLOG_RECONNECTS, "syslog", "reconnects", C)                            \
-    X(SYSLOG_BUFFERED, "syslog", "buffered_bytes", G)
+    X(SYSLOG_BUFFERED, "syslog", "buffered_bytes", G)                          \
+    X(EVIDENCE_FILES, "evidence", "files", C)                                  \
+    X(EVIDENCE_BYTES, "evidence", "bytes", C)                                  \
+    X(EVIDENCE_REDACTED, "evidence", "redacted_bytes", C)                      \
+    X(EVIDENCE_FLOW_TRUNCATED, "evidence", "flow_truncated", C)                \
+    X(EVIDENCE_TOTAL_CAP, "evidence", "total_cap_reached", C)                  \
+    X(EVIDENCE_PREBUF_DROPS, "evidence", "dropped_prebuffer", C)               \
+    X(EVIDENCE_MEMCAP_DROPS, "evidence", "memcap_drops", C)                    \
+    X(EVIDENCE_QUEUE_DROPS, "evidence", "queue_drops", C)                      \
+    X(EVIDENCE_WRITE_ERRORS, "evidence", "write_errors", C)                    \
+    X(EVIDENCE_MEM, "evidence", "memory", G)
 
 typedef enum {
 #define DLP_STAT_ENUM_(id, g, n, k) DLP_STAT_##id,

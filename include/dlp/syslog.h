@@ -75,6 +75,13 @@ typedef struct dlp_syslog_config {
     uint32_t backoff_max_ms;
     uint32_t local_retry_ms;
     uint32_t connect_timeout_ms;
+    /*
+     * A datagram (local, UDP) the receiver has no room for: wait up to this
+     * long for room before dropping it. 0 (live) = drop at once. Reading
+     * files nothing is lost by waiting: a local daemon holds only
+     * net.unix.max_dgram_qlen (10) datagrams, fewer than one burst of alerts.
+     */
+    uint32_t full_wait_ms;
 } dlp_syslog_config_t;
 
 typedef struct dlp_syslog dlp_syslog_t;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "dlp/capture.h"
+#include "dlp/evidence.h"
 #include "dlp/limits.h"
 
 dlp_rc_t dlp_strv_push(dlp_strv_t *sv, const char *s)
@@ -68,6 +69,11 @@ dlp_rc_t dlp_config_init(dlp_config_t *c)
     c->pcap_buffer_bytes = 64u * 1024 * 1024;
     c->pcap_timeout_ms = DLP_CAPTURE_TIMEOUT_MS;
     c->promisc = true;
+    c->evidence_max_flow_bytes = DLP_EVIDENCE_MAX_FLOW_BYTES;
+    c->evidence_max_total_bytes = DLP_EVIDENCE_MAX_TOTAL_BYTES;
+    c->evidence_prealert_bytes = DLP_EVIDENCE_PREALERT_BYTES;
+    c->evidence_prealert_pkts = DLP_EVIDENCE_PREALERT_PKTS;
+    c->evidence_memcap = DLP_EVIDENCE_MEMCAP;
     return DLP_OK;
 }
 
@@ -84,6 +90,7 @@ void dlp_config_fini(dlp_config_t *c)
     free(c->syslog_socket);
     free(c->syslog_facility);
     free(c->user);
+    free(c->evidence_dir);
     dlp_cidr_set_fini(&c->home_net);
     memset(c, 0, sizeof(*c));
 }

@@ -61,6 +61,7 @@ typedef enum {
     K_FACILITY, /* a syslog facility name or 0..23 */
     K_SOCKET,   /* a local syslog socket: /PATH or unix:///PATH */
     K_REMOTE,   /* a syslog target: udp://, tcp://, /PATH, unix:///PATH */
+    K_FANOUT,   /* ippair or hash (dlp_fanout_mode_t) */
 } kind_t;
 
 typedef struct cfg_key {
@@ -83,6 +84,10 @@ static const cfg_key_t k_capture[] = {
     {.name = "timeout", .kind = K_DURATION, FIELD(pcap_timeout_ms), .min = US_MS,
      .max = 10 * US_S, .unit = US_MS},
     {.name = "promisc", .kind = K_BOOL, FIELD(promisc)},
+    {.name = "threads", .kind = K_COUNT, FIELD(capture_threads), .min = 0, .max = WORKERS_MAX},
+    {.name = "cluster_id", .kind = K_COUNT, FIELD(cluster_id), .min = 0, .max = 65535,
+     .mark = offsetof(dlp_config_t, cluster_id_set)},
+    {.name = "fanout", .kind = K_FANOUT, FIELD(fanout_mode)},
     {.name = NULL},
 };
 
@@ -108,6 +113,21 @@ static const cfg_key_t k_syslog[] = {
     {.name = NULL},
 };
 
+static const cfg_key_t k_evidence[] = {
+    {.name = "dir", .kind = K_STR, FIELD(evidence_dir)},
+    {.name = "raw", .kind = K_BOOL, FIELD(evidence_raw)},
+    {.name = "max_flow_bytes", .kind = K_SIZE, FIELD(evidence_max_flow_bytes), .min = 4 * KIB,
+     .max = GIB},
+    {.name = "max_total_bytes", .kind = K_SIZE, FIELD(evidence_max_total_bytes), .min = 64 * KIB,
+     .max = 64 * TIB},
+    {.name = "prealert_bytes", .kind = K_SIZE, FIELD(evidence_prealert_bytes), .min = 0,
+     .max = GIB},
+    {.name = "prealert_packets", .kind = K_COUNT, FIELD(evidence_prealert_pkts), .min = 0,
+     .max = 1000000},
+    {.name = "memcap", .kind = K_SIZE, FIELD(evidence_memcap), .min = MIB, .max = TIB},
+    {.name = NULL},
+};
+
 static const cfg_key_t k_outputs[] = {
     {.name = "json", .kind = K_STR, FIELD(json_path)},
     {.name = "log_flows", .kind = K_BOOL, FIELD(log_all_flows)},
@@ -117,6 +137,7 @@ static const cfg_key_t k_outputs[] = {
     {.name = "event_ring_slots", .kind = K_COUNT, FIELD(event_ring_slots), .min = 16,
      .max = 65536},
     {.name = "syslog", .kind = K_MAP, .sub = k_syslog},
+    {.name = "evidence", .kind = K_MAP, .sub = k_evidence},
     {.name = NULL},
 };
 
@@ -620,6 +641,19 @@ static void set_facility(loader_t *ld, const cfg_key_t *k, const yaml_node_t *n,
     store_str(ld, k, s);
 }
 
+static void set_fanout(loader_t *ld, const cfg_key_t *k, const yaml_node_t *n, const char *key)
+{
+    const char *s = scalar(ld, n, key, "ippair or hash");
+
+    if (s == NULL)
+        return;
+    if (strcmp(s, "ippair") != 0 && strcmp(s, "hash") != 0) {
+        ERR(ld, n, key, "expected ippair or hash, got '%.*s'", SHOW_MAX, s);
+        return;
+    }
+    *(int *)field(ld, k) = strcmp(s, "hash") == 0; /* DLP_FANOUT_HASH is 1 */
+}
+
 /* ---- lists ------------------------------------------------------------------- */
 
 /* Calls item() on each string of a sequence (or on a lone scalar); false if any failed. */
@@ -742,6 +776,7 @@ static void apply(loader_t *ld, const cfg_key_t *k, const yaml_node_t *v, const 
     case K_FACILITY: set_facility(ld, k, v, key); break;
     case K_SOCKET:
     case K_REMOTE: set_target(ld, k, v, key); break;
+    case K_FANOUT: set_fanout(ld, k, v, key); break;
     }
     if (k->mark != 0)
         *(bool *)((char *)ld->c + k->mark) = true;

@@ -1,20 +1,32 @@
 /*
- * dispatch.c - the reader: capture -> decode -> defrag -> worker batches,
- * and the set-up and tear-down of the packet path (dispatch.h).
+ * dispatch.c - the packet path in its two shapes (dispatch.h): the reader
+ * that fills worker batches (files), and the live pipelines that run their
+ * worker on each packet themselves; their set-up and tear-down.
  *
- * Design: the reader decodes every frame once (the view travels with the
- * copy of the frame, so workers never decode again), reassembles IP
- * fragments before hashing (a non-first fragment has no ports, so it
- * cannot be hashed to its flow's worker), and appends the packet to the
- * current batch of the worker its symmetric 5-tuple hash selects.
+ * Front end (both shapes, front_t): every frame is decoded once, IP
+ * fragments are reassembled before the flow key is made (a non-first
+ * fragment has no ports, so it cannot be keyed or hashed to its flow), and
+ * the decode counters go to the thread's own stats block.
  *
- * Time: the reader's clock is the largest packet time seen. Each time it
- * advances by DLP_TICK_US, a tick record goes to every worker, in band, at
- * the same position of the input for any number of workers.
+ * Reader: appends each packet (its decoded view, then a copy of its bytes)
+ * to the current batch of the worker its address pair selects.
  *
- * Threading: dlp_dispatch_run() runs in the reader's thread (main); the
- * workers run in their own threads; the getters are read by the output
- * thread and touch only atomics and rings.
+ * Pipelines: pipeline i reads capture handle i and calls worker i in the same
+ * thread. The kernel's fanout put every packet of a flow (IPPAIR: of an
+ * address pair) in this handle, so the worker sees whole flows; each pipeline
+ * has its own defragmenter (IPPAIR sends all fragments of a datagram to one
+ * member; HASH defragments IPv4 in the kernel).
+ *
+ * Time: a front's clock is the largest packet time seen. Each time it
+ * advances by DLP_TICK_US, a tick goes to the workers it feeds (the reader:
+ * in band to every worker, at the same position of the input for any number
+ * of workers). Live, an idle capture moves the clock to the wall clock, so
+ * flows on a quiet link still time out.
+ *
+ * Threading: dlp_dispatch_run() runs in the calling thread (main): the
+ * reader itself, or the wait for the pipelines; workers and pipelines run in
+ * their own threads; the getters are read by the output thread and touch
+ * only atomics and rings.
  */
 #include "dlp/dispatch.h"
 
@@ -36,27 +48,142 @@
 #include "dlp/packet.h"
 #include "dlp/timefmt.h"
 
+/* Frame -> packet, for one thread. */
+typedef struct front {
+    dlp_stats_t *st; /* the thread's counters */
+    dlp_defrag_t *defrag;
+    _Atomic uint64_t now_us; /* the clock; read by the output thread */
+    uint64_t last_tick_us;
+} front_t;
+
 typedef struct wslot {
-    dlp_worker_t *w;
+    _Alignas(DLP_CACHELINE) dlp_worker_t *w; /* slots apart: each front has its own writer */
+    dlp_dispatch_t *d;
+    unsigned i;
     pthread_t thread;
     bool started;
-    dlp_ring_t *full;   /* reader -> worker */
-    dlp_ring_t *empty;  /* worker -> reader */
     dlp_ring_t *events; /* worker -> output */
-    dlp_batch_t *cur;   /* batch being filled, or NULL */
-    dlp_batch_t **all;  /* every batch of this worker, for freeing */
+    /* reader + workers */
+    dlp_ring_t *full;  /* reader -> worker */
+    dlp_ring_t *empty; /* worker -> reader */
+    dlp_batch_t *cur;  /* batch being filled, or NULL */
+    dlp_batch_t **all; /* every batch of this worker, for freeing */
+    /* pipeline */
+    dlp_capture_t *cap;
+    front_t front;
+    uint64_t last_poll_us; /* capture counters, by the front's clock */
+    unsigned since_sync;   /* packets since the last rule-generation check */
+    bool failed;           /* the capture failed */
 } wslot_t;
 
 struct dlp_dispatch {
     dlp_dispatch_params_t p;
     dlp_stats_t stats; /* the reader's counters */
-    dlp_defrag_t *defrag;
+    front_t front;     /* the reader's */
     wslot_t *ws;
     unsigned n;
-    _Atomic uint64_t now_us;
-    uint64_t last_tick_us;
+    bool pipes;    /* pipelines, not reader + workers */
     uint64_t seed; /* per run: worker choice and flow-table buckets */
 };
+
+/* --- front end ------------------------------------------------------------ */
+
+static const dlp_stat_id_t decode_err_stat[DLP_DEC__COUNT] = {
+    [DLP_DEC_ERR_LINKTYPE] = DLP_STAT_DEC_ERR_LINKTYPE,
+    [DLP_DEC_ERR_L2] = DLP_STAT_DEC_ERR_L2,
+    [DLP_DEC_ERR_VLAN] = DLP_STAT_DEC_ERR_VLAN,
+    [DLP_DEC_ERR_IP4] = DLP_STAT_DEC_ERR_IP4,
+    [DLP_DEC_ERR_IP6] = DLP_STAT_DEC_ERR_IP6,
+    [DLP_DEC_ERR_IP6_EXT] = DLP_STAT_DEC_ERR_IP6_EXT,
+    [DLP_DEC_ERR_FRAG] = DLP_STAT_DEC_ERR_FRAG,
+    [DLP_DEC_ERR_TCP] = DLP_STAT_DEC_ERR_TCP,
+    [DLP_DEC_ERR_UDP] = DLP_STAT_DEC_ERR_UDP,
+};
+
+static void count_decoded(front_t *f, const dlp_packet_t *p)
+{
+    dlp_stat_inc(f->st, p->ipver == 4 ? DLP_STAT_DEC_IPV4 : DLP_STAT_DEC_IPV6);
+    dlp_stat_inc(f->st, p->proto == DLP_PROTO_TCP ? DLP_STAT_DEC_TCP : DLP_STAT_DEC_UDP);
+    if (p->vlan_count > 0)
+        dlp_stat_inc(f->st, DLP_STAT_DEC_VLAN);
+}
+
+/* Returns true if the (possibly rebuilt) packet should go to a worker. */
+static bool classify_result(front_t *f, dlp_decode_result_t r, const dlp_packet_t *p)
+{
+    switch (r) {
+    case DLP_DEC_OK:
+        count_decoded(f, p);
+        return true;
+    case DLP_DEC_NOT_IP:
+        dlp_stat_inc(f->st, DLP_STAT_DEC_NOT_IP);
+        return false;
+    case DLP_DEC_OTHER_L4:
+        dlp_stat_inc(f->st, DLP_STAT_DEC_OTHER_L4);
+        return false;
+    case DLP_DEC_FRAGMENT:
+        return false;
+    default:
+        dlp_stat_inc(f->st, DLP_STAT_DECODE_ERRORS);
+        if (r >= DLP_DEC_ERR_FIRST && r < DLP_DEC__COUNT)
+            dlp_stat_inc(f->st, decode_err_stat[r]);
+        return false;
+    }
+}
+
+/* A fragment: true with the whole datagram in *out once it is complete. */
+static bool front_fragment(front_t *f, const dlp_packet_t *frag, dlp_packet_t *out)
+{
+    const uint8_t *dgram = NULL;
+    uint32_t len = 0;
+
+    if (dlp_defrag_add(f->defrag, frag, &dgram, &len) != DLP_OK)
+        return false; /* held, or rejected and counted by defrag */
+    return classify_result(f, dlp_decode_ip(out, dgram, len, frag->ts_us, frag), out);
+}
+
+/*
+ * Decodes a frame (counted) into *out; true when it is a packet for a
+ * worker. *out borrows the frame, or the defragmenter's datagram, until the
+ * next call.
+ */
+static bool front_frame(front_t *f, const dlp_frame_t *fr, dlp_packet_t *out)
+{
+    dlp_packet_t p;
+    dlp_decode_result_t r;
+
+    r = dlp_decode(&p, fr->linktype, fr->data, fr->caplen, fr->wirelen, fr->ts_us);
+    if (r == DLP_DEC_FRAGMENT)
+        return front_fragment(f, &p, out);
+    if (!classify_result(f, r, &p))
+        return false;
+    *out = p;
+    return true;
+}
+
+/* Moves the clock to 'ts' if later; true when a tick is due (the caller sends it). */
+static bool front_clock(front_t *f, uint64_t ts)
+{
+    uint64_t now = atomic_load_explicit(&f->now_us, memory_order_relaxed);
+
+    if (ts <= now)
+        return false;
+    atomic_store_explicit(&f->now_us, ts, memory_order_relaxed);
+    if (f->last_tick_us == 0)
+        f->last_tick_us = ts;
+    return ts - f->last_tick_us >= DLP_TICK_US;
+}
+
+static uint64_t front_now(const front_t *f)
+{
+    return atomic_load_explicit(&((front_t *)f)->now_us, memory_order_relaxed);
+}
+
+static void front_count(front_t *f, const dlp_frame_t *fr)
+{
+    dlp_stat_inc(f->st, DLP_STAT_PACKETS);
+    dlp_stat_add(f->st, DLP_STAT_BYTES, fr->wirelen);
+}
 
 /* --- batches ----------------------------------------------------------- */
 
@@ -78,7 +205,7 @@ static void batch_reset(dlp_batch_t *b)
 }
 
 /* Takes an empty batch of 'ws', waiting for one if 'wait'. */
-static dlp_batch_t *take_empty(dlp_dispatch_t *d, wslot_t *ws, bool wait)
+static dlp_batch_t *take_empty(wslot_t *ws, bool wait)
 {
     dlp_batch_t *b;
     dlp_backoff_t bo;
@@ -87,7 +214,6 @@ static dlp_batch_t *take_empty(dlp_dispatch_t *d, wslot_t *ws, bool wait)
     while (!dlp_ring_pop(ws->empty, &b)) {
         if (!wait)
             return NULL;
-        (void)d;
         dlp_backoff_wait(&bo);
     }
     batch_reset(b);
@@ -104,7 +230,7 @@ static bool reserve(dlp_dispatch_t *d, wslot_t *ws, uint32_t need)
     if (ws->cur != NULL && ws->cur->used + need <= DLP_BATCH_BYTES)
         return true;
     flush(ws);
-    ws->cur = take_empty(d, ws, d->p.file_mode && !atomic_load(d->p.stop));
+    ws->cur = take_empty(ws, d->p.file_mode && !atomic_load(d->p.stop));
     return ws->cur != NULL;
 }
 
@@ -125,26 +251,19 @@ static void put_ctl(dlp_dispatch_t *d, wslot_t *ws, uint32_t kind, uint64_t ts)
 
 static void tick_all(dlp_dispatch_t *d, uint64_t ts)
 {
-    dlp_defrag_expire(d->defrag, ts);
+    dlp_defrag_expire(d->front.defrag, ts);
     for (unsigned i = 0; i < d->n; i++)
         put_ctl(d, &d->ws[i], REC_TICK, ts);
-    d->last_tick_us = ts;
+    d->front.last_tick_us = ts;
 }
 
 static void advance_clock(dlp_dispatch_t *d, uint64_t ts)
 {
-    uint64_t now = atomic_load_explicit(&d->now_us, memory_order_relaxed);
-
-    if (ts <= now)
-        return;
-    atomic_store_explicit(&d->now_us, ts, memory_order_relaxed);
-    if (d->last_tick_us == 0)
-        d->last_tick_us = ts;
-    else if (ts - d->last_tick_us >= DLP_TICK_US)
+    if (front_clock(&d->front, ts))
         tick_all(d, ts);
 }
 
-/* --- packets ------------------------------------------------------------- */
+/* --- the reader ------------------------------------------------------------ */
 
 /*
  * The worker of a packet: by its pair of addresses, in either order, so
@@ -196,75 +315,13 @@ static void send_packet(dlp_dispatch_t *d, const dlp_packet_t *p)
     ws->cur->npkts++;
 }
 
-static const dlp_stat_id_t decode_err_stat[DLP_DEC__COUNT] = {
-    [DLP_DEC_ERR_LINKTYPE] = DLP_STAT_DEC_ERR_LINKTYPE,
-    [DLP_DEC_ERR_L2] = DLP_STAT_DEC_ERR_L2,
-    [DLP_DEC_ERR_VLAN] = DLP_STAT_DEC_ERR_VLAN,
-    [DLP_DEC_ERR_IP4] = DLP_STAT_DEC_ERR_IP4,
-    [DLP_DEC_ERR_IP6] = DLP_STAT_DEC_ERR_IP6,
-    [DLP_DEC_ERR_IP6_EXT] = DLP_STAT_DEC_ERR_IP6_EXT,
-    [DLP_DEC_ERR_FRAG] = DLP_STAT_DEC_ERR_FRAG,
-    [DLP_DEC_ERR_TCP] = DLP_STAT_DEC_ERR_TCP,
-    [DLP_DEC_ERR_UDP] = DLP_STAT_DEC_ERR_UDP,
-};
-
-static void count_decoded(dlp_dispatch_t *d, const dlp_packet_t *p)
-{
-    dlp_stat_inc(&d->stats, p->ipver == 4 ? DLP_STAT_DEC_IPV4 : DLP_STAT_DEC_IPV6);
-    dlp_stat_inc(&d->stats, p->proto == DLP_PROTO_TCP ? DLP_STAT_DEC_TCP : DLP_STAT_DEC_UDP);
-    if (p->vlan_count > 0)
-        dlp_stat_inc(&d->stats, DLP_STAT_DEC_VLAN);
-}
-
-/* Returns true if the (possibly rebuilt) packet should go to a worker. */
-static bool classify_result(dlp_dispatch_t *d, dlp_decode_result_t r, const dlp_packet_t *p)
-{
-    switch (r) {
-    case DLP_DEC_OK:
-        count_decoded(d, p);
-        return true;
-    case DLP_DEC_NOT_IP:
-        dlp_stat_inc(&d->stats, DLP_STAT_DEC_NOT_IP);
-        return false;
-    case DLP_DEC_OTHER_L4:
-        dlp_stat_inc(&d->stats, DLP_STAT_DEC_OTHER_L4);
-        return false;
-    case DLP_DEC_FRAGMENT:
-        return false;
-    default:
-        dlp_stat_inc(&d->stats, DLP_STAT_DECODE_ERRORS);
-        if (r >= DLP_DEC_ERR_FIRST && r < DLP_DEC__COUNT)
-            dlp_stat_inc(&d->stats, decode_err_stat[r]);
-        return false;
-    }
-}
-
-static void handle_fragment(dlp_dispatch_t *d, const dlp_packet_t *frag)
-{
-    const uint8_t *dgram = NULL;
-    uint32_t len = 0;
-    dlp_packet_t whole;
-
-    if (dlp_defrag_add(d->defrag, frag, &dgram, &len) != DLP_OK)
-        return; /* held, or rejected and counted by defrag */
-    if (classify_result(d, dlp_decode_ip(&whole, dgram, len, frag->ts_us, frag), &whole))
-        send_packet(d, &whole);
-}
-
 static void handle_frame(dlp_dispatch_t *d, const dlp_frame_t *fr)
 {
     dlp_packet_t p;
-    dlp_decode_result_t r;
 
-    dlp_stat_inc(&d->stats, DLP_STAT_PACKETS);
-    dlp_stat_add(&d->stats, DLP_STAT_BYTES, fr->wirelen);
+    front_count(&d->front, fr);
     advance_clock(d, fr->ts_us);
-    r = dlp_decode(&p, fr->linktype, fr->data, fr->caplen, fr->wirelen, fr->ts_us);
-    if (r == DLP_DEC_FRAGMENT) {
-        handle_fragment(d, &p);
-        return;
-    }
-    if (classify_result(d, r, &p))
+    if (front_frame(&d->front, fr, &p))
         send_packet(d, &p);
 }
 
@@ -283,11 +340,8 @@ static void flush_aged(dlp_dispatch_t *d, bool all)
 
 static void idle_live(dlp_dispatch_t *d)
 {
-    uint64_t wall = dlp_time_now_us();
-
     /* No packets: the wall clock keeps flows timing out. */
-    if (wall > atomic_load_explicit(&d->now_us, memory_order_relaxed))
-        advance_clock(d, wall);
+    advance_clock(d, dlp_time_now_us());
     flush_aged(d, true);
 }
 
@@ -303,7 +357,7 @@ static void end_workers(dlp_dispatch_t *d)
         if (ws->cur != NULL && ws->cur->used + sizeof(*h) > DLP_BATCH_BYTES)
             flush(ws);
         if (ws->cur == NULL)
-            ws->cur = take_empty(d, ws, true);
+            ws->cur = take_empty(ws, true);
         h = (rec_hdr_t *)(ws->cur->buf + ws->cur->used);
         *h = (rec_hdr_t){.kind = REC_END, .size = sizeof(*h)};
         ws->cur->used += h->size;
@@ -316,7 +370,7 @@ static void end_workers(dlp_dispatch_t *d)
     }
 }
 
-dlp_rc_t dlp_dispatch_run(dlp_dispatch_t *d)
+static dlp_rc_t reader_run(dlp_dispatch_t *d)
 {
     dlp_rc_t ret = DLP_OK;
     bool live = !d->p.file_mode;
@@ -342,18 +396,111 @@ dlp_rc_t dlp_dispatch_run(dlp_dispatch_t *d)
     return ret;
 }
 
+/* --- pipelines ------------------------------------------------------------- */
+
+/*
+ * Every DLP_TICK_US of the pipeline's clock: fragments and flows time out, and
+ * a new rule generation is taken up; every DLP_PIPE_STATS_US: capture counters.
+ */
+static void pipe_clock(wslot_t *ws, uint64_t ts)
+{
+    uint64_t now;
+
+    if (front_clock(&ws->front, ts)) {
+        dlp_defrag_expire(ws->front.defrag, ts);
+        dlp_worker_tick(ws->w, ts);
+        dlp_worker_sync(ws->w); /* a slow link may take long to reach SYNC_PACKETS */
+        ws->front.last_tick_us = ts;
+    }
+    now = front_now(&ws->front);
+    if (now - ws->last_poll_us >= DLP_PIPE_STATS_US) {
+        dlp_capture_poll_stats(ws->cap);
+        ws->last_poll_us = now;
+    }
+}
+
+static void pipe_frame(wslot_t *ws, const dlp_frame_t *fr)
+{
+    const dlp_config_t *cfg = ws->d->p.cfg;
+    dlp_packet_t p;
+    rec_pkt_t r; /* the header only: r.pkt.data stays on the capture's frame */
+
+    front_count(&ws->front, fr);
+    pipe_clock(ws, fr->ts_us);
+    if (front_frame(&ws->front, fr, &p)) {
+        r.h = (rec_hdr_t){.kind = REC_PKT, .size = (uint32_t)sizeof(r), .ts_us = p.ts_us};
+        r.pkt = p;
+        r.src_ep = dlp_flow_key_make(&p, cfg->vlan_in_key, &r.key);
+        r.key_hash = dlp_flow_key_hash(&r.key, ws->d->seed);
+        dlp_worker_packet(ws->w, &r);
+    }
+    if (++ws->since_sync >= DLP_PIPE_SYNC_PACKETS) {
+        ws->since_sync = 0;
+        dlp_worker_sync(ws->w);
+    }
+}
+
+/* A capture failed: stop the other pipelines too (the run ends in error). */
+static void pipes_break(dlp_dispatch_t *d)
+{
+    for (unsigned i = 0; i < d->n; i++)
+        dlp_capture_break(d->ws[i].cap);
+}
+
+static void *pipe_main(void *arg)
+{
+    wslot_t *ws = arg;
+    dlp_dispatch_t *d = ws->d;
+
+    while (!atomic_load_explicit(d->p.stop, memory_order_relaxed)) {
+        dlp_frame_t fr;
+        dlp_rc_t rc = dlp_capture_next(ws->cap, &fr);
+        if (rc == DLP_OK) {
+            pipe_frame(ws, &fr);
+        } else if (rc == DLP_AGAIN) {
+            pipe_clock(ws, dlp_time_now_us());
+            dlp_worker_sync(ws->w);
+        } else {
+            if (rc != DLP_DONE) {
+                ws->failed = true;
+                pipes_break(d);
+            }
+            break;
+        }
+    }
+    dlp_capture_poll_stats(ws->cap);
+    dlp_worker_end(ws->w);
+    return NULL;
+}
+
+static dlp_rc_t pipes_run(dlp_dispatch_t *d)
+{
+    dlp_rc_t ret = DLP_OK;
+
+    for (unsigned i = 0; i < d->n; i++) {
+        wslot_t *ws = &d->ws[i];
+        if (ws->started)
+            pthread_join(ws->thread, NULL);
+        ws->started = false;
+        if (ws->failed)
+            ret = DLP_EIO;
+    }
+    return ret;
+}
+
+dlp_rc_t dlp_dispatch_run(dlp_dispatch_t *d)
+{
+    return d->pipes ? pipes_run(d) : reader_run(d);
+}
+
 /* --- set-up -------------------------------------------------------------- */
 
-static dlp_rc_t slot_init(dlp_dispatch_t *d, unsigned i)
+static dlp_rc_t batches_init(wslot_t *ws)
 {
-    wslot_t *ws = &d->ws[i];
-    dlp_worker_params_t wp;
-
     ws->full = dlp_ring_new(sizeof(dlp_batch_t *), DLP_BATCHES_PER_WORKER);
     ws->empty = dlp_ring_new(sizeof(dlp_batch_t *), DLP_BATCHES_PER_WORKER);
-    ws->events = dlp_ring_new(sizeof(dlp_event_t), d->p.cfg->event_ring_slots);
     ws->all = calloc(DLP_BATCHES_PER_WORKER, sizeof(*ws->all));
-    if (!ws->full || !ws->empty || !ws->events || !ws->all)
+    if (!ws->full || !ws->empty || !ws->all)
         return DLP_ENOMEM;
     for (unsigned b = 0; b < DLP_BATCHES_PER_WORKER; b++) {
         ws->all[b] = dlp_calloc_aligned(sizeof(dlp_batch_t));
@@ -361,8 +508,33 @@ static dlp_rc_t slot_init(dlp_dispatch_t *d, unsigned i)
             return DLP_ENOMEM;
         (void)dlp_ring_push(ws->empty, &ws->all[b]);
     }
+    return DLP_OK;
+}
+
+/* The defragmenter of a front; pipelines share the memcap. */
+static dlp_defrag_t *defrag_for(const dlp_dispatch_t *d, dlp_stats_t *st)
+{
+    dlp_defrag_config_t dc;
+
+    dlp_defrag_config_default(&dc);
+    dc.memcap = d->p.cfg->defrag_memcap / (d->pipes ? d->n : 1);
+    dc.timeout_us = d->p.cfg->defrag_timeout_us;
+    return dlp_defrag_new(&dc, st);
+}
+
+static dlp_rc_t slot_init(dlp_dispatch_t *d, unsigned i)
+{
+    wslot_t *ws = &d->ws[i];
+    dlp_worker_params_t wp;
+
+    ws->d = d;
+    ws->i = i;
+    ws->events = dlp_ring_new(sizeof(dlp_event_t), d->p.cfg->event_ring_slots);
+    if (ws->events == NULL || (!d->pipes && batches_init(ws) != DLP_OK))
+        return DLP_ENOMEM;
     wp = (dlp_worker_params_t){
         .index = i,
+        .nworkers = d->n,
         .cfg = d->p.cfg,
         .in = ws->full,
         .empty = ws->empty,
@@ -375,35 +547,43 @@ static dlp_rc_t slot_init(dlp_dispatch_t *d, unsigned i)
         .hash_seed = d->seed,
     };
     ws->w = dlp_worker_new(&wp);
-    return ws->w != NULL ? DLP_OK : DLP_ENOMEM;
+    if (ws->w == NULL)
+        return DLP_ENOMEM;
+    if (d->pipes) {
+        ws->cap = d->p.caps[i];
+        ws->front.st = dlp_worker_stats(ws->w); /* the same thread writes both */
+        ws->front.defrag = defrag_for(d, ws->front.st);
+        if (ws->front.defrag == NULL)
+            return DLP_ENOMEM;
+    }
+    return DLP_OK;
 }
 
 dlp_dispatch_t *dlp_dispatch_new(const dlp_dispatch_params_t *p)
 {
     dlp_dispatch_t *d = dlp_calloc_aligned(sizeof(*d));
-    dlp_defrag_config_t dc;
 
     if (d == NULL)
         goto fail;
     d->p = *p;
-    d->n = p->workers ? p->workers : 1;
+    d->pipes = p->ncaps > 0;
+    d->n = d->pipes ? p->ncaps : p->workers ? p->workers : 1;
     if (getrandom(&d->seed, sizeof(d->seed), GRND_NONBLOCK) != sizeof(d->seed))
         d->seed = dlp_hash_mix64(dlp_time_now_us() ^ (uint64_t)(uintptr_t)d);
     d->seed |= 1; /* 0 asks the flow table for its own */
     dlp_stats_init(&d->stats);
-    dlp_defrag_config_default(&dc);
-    dc.memcap = p->cfg->defrag_memcap;
-    dc.timeout_us = p->cfg->defrag_timeout_us;
-    d->defrag = dlp_defrag_new(&dc, &d->stats);
-    d->ws = calloc(d->n, sizeof(*d->ws));
-    if (d->defrag == NULL || d->ws == NULL)
+    d->front.st = &d->stats;
+    if (!d->pipes && (d->front.defrag = defrag_for(d, &d->stats)) == NULL)
+        goto fail;
+    d->ws = dlp_calloc_aligned((size_t)d->n * sizeof(*d->ws));
+    if (d->ws == NULL)
         goto fail;
     for (unsigned i = 0; i < d->n; i++)
         if (slot_init(d, i) != DLP_OK)
             goto fail;
     return d;
 fail:
-    dlp_log(DLP_LOG_ERR, "out of memory setting up %u workers", p->workers);
+    dlp_log(DLP_LOG_ERR, "out of memory setting up %u workers", d != NULL ? d->n : p->workers);
     dlp_dispatch_free(d);
     return NULL;
 }
@@ -411,16 +591,24 @@ fail:
 dlp_rc_t dlp_dispatch_start(dlp_dispatch_t *d)
 {
     for (unsigned i = 0; i < d->n; i++) {
+        wslot_t *ws = &d->ws[i];
         char name[32];
-        if (pthread_create(&d->ws[i].thread, NULL, dlp_worker_main, d->ws[i].w) != 0) {
-            dlp_log(DLP_LOG_ERR, "cannot start worker thread %u", i);
-            end_workers(d);
+        if (pthread_create(&ws->thread, NULL, d->pipes ? pipe_main : dlp_worker_main,
+                           d->pipes ? (void *)ws : (void *)ws->w) != 0) {
+            dlp_log(DLP_LOG_ERR, "cannot start %s thread %u", d->pipes ? "capture" : "worker",
+                    i);
+            if (d->pipes) {
+                pipes_break(d);
+                (void)pipes_run(d);
+            } else {
+                end_workers(d);
+            }
             return DLP_EIO;
         }
-        snprintf(name, sizeof(name), "dlp-worker%u", i);
+        snprintf(name, sizeof(name), d->pipes ? "dlp-capture%u" : "dlp-worker%u", i);
         name[15] = '\0'; /* the kernel's limit */
-        pthread_setname_np(d->ws[i].thread, name);
-        d->ws[i].started = true;
+        pthread_setname_np(ws->thread, name);
+        ws->started = true;
     }
     return DLP_OK;
 }
@@ -432,6 +620,7 @@ void dlp_dispatch_free(dlp_dispatch_t *d)
     for (unsigned i = 0; d->ws != NULL && i < d->n; i++) {
         wslot_t *ws = &d->ws[i];
         dlp_worker_free(ws->w);
+        dlp_defrag_free(ws->front.defrag);
         for (unsigned b = 0; ws->all != NULL && b < DLP_BATCHES_PER_WORKER; b++)
             free(ws->all[b]);
         free(ws->all);
@@ -440,7 +629,7 @@ void dlp_dispatch_free(dlp_dispatch_t *d)
         dlp_ring_free(ws->events);
     }
     free(d->ws);
-    dlp_defrag_free(d->defrag);
+    dlp_defrag_free(d->front.defrag);
     free(d);
 }
 
@@ -467,7 +656,7 @@ void dlp_dispatch_rule_stats(const dlp_dispatch_t *d, uint64_t *out, const dlp_e
 
 uint64_t dlp_dispatch_packet_time(const dlp_dispatch_t *d)
 {
-    return atomic_load_explicit(&((dlp_dispatch_t *)d)->now_us, memory_order_relaxed);
+    return front_now(d->pipes ? &d->ws[0].front : &d->front);
 }
 
 bool dlp_dispatch_done(const dlp_dispatch_t *d)

@@ -18,6 +18,18 @@
  * directions are parsed (a response needs its request) but not inspected.
  * Bytes not inspected and why are counted per direction for the flow event.
  *
+ * Evidence captures (evidence.h), when on: every value detection validates
+ * comes back through ev_value() as stream offsets of its direction to
+ * overwrite. Exact where the content bytes are the stream's own: a write to
+ * detection that points into the bytes of the decode() call in progress
+ * (the raw stream, bodies passed through, plain text runs of textnorm) is
+ * remembered in the content stream's map. Otherwise conservative: the whole
+ * span [lo, fed) its content can come from, lo being the direction's mark
+ * when it opened; the mark moves (from the next decode() call on) past an
+ * HTTP request line or header block and an SMTP envelope command, after
+ * which a message's content starts. Offsets: fed counts the stream bytes
+ * handed in, dpos those decode() took (sniffed bytes wait), both with gaps.
+ *
  * Threading: the worker that owns the flow.
  */
 #include "flowapp.h"
@@ -27,6 +39,7 @@
 #include <string.h>
 
 #include "dlp/dns.h"
+#include "dlp/evidence.h"
 #include "dlp/ftp.h"
 #include "dlp/http.h"
 #include "dlp/limits.h"
@@ -53,7 +66,28 @@ typedef struct cstream {
     dlp_field_t field;
     char name[64];
     uint8_t keep_ds;           /* raw stream: the detection stream outlives chains */
+    bool dw_started;           /* detection has its first byte (gaps count from then) */
+    uint64_t dw;               /* detection's offset: bytes written, gaps included */
+    uint64_t lo;               /* evidence: its content comes from stream offsets >= lo */
+    struct emap *map;          /* evidence: content offsets -> stream offsets; or NULL */
 } cstream_t;
+
+/* Evidence: recent writes to detection whose bytes are the stream's own. */
+#define EMAP_N 16
+typedef struct emap {
+    struct {
+        uint64_t c, r, n; /* content [c, c + n) is stream [r, r + n) */
+    } e[EMAP_N];
+    uint8_t next, count;
+} emap_t;
+
+/* What the detection call in progress scans, for ev_value(). */
+enum { VK_NONE = 0, VK_STREAM, VK_EXACT, VK_SPAN };
+typedef struct vctx {
+    uint8_t vk;
+    cstream_t *cs; /* VK_STREAM */
+    uint64_t lo, hi; /* VK_SPAN */
+} vctx_t;
 
 /* One direction of the flow. */
 typedef struct fdir {
@@ -66,6 +100,13 @@ typedef struct fdir {
     uint64_t inspected;        /* bytes written to detection */
     uint64_t uninspected;
     uint32_t notes[DLP_NOTE__COUNT];
+    /* stream offsets (evidence) */
+    uint64_t fed;              /* bytes handed in, data and gaps */
+    uint64_t dpos;             /* offset of the next byte decode() takes */
+    uint64_t mark, mark_next;  /* content opened from here on comes from offsets >= mark */
+    const uint8_t *buf;        /* the decode() call in progress: its bytes, at offset 'at' */
+    size_t bufn;
+    uint64_t at;
 } fdir_t;
 
 struct fapp {
@@ -88,10 +129,115 @@ struct fapp {
     fdir_t d[2];
     char host[96];
     char risks[160];
+    dlp_evidence_flow_t *evf;  /* evidence captures, or NULL */
+    const uint8_t *pkt_pl;     /* evidence: the packet in progress, its payload's first seq */
+    uint32_t pkt_len, pkt_seq;
+    vctx_t v;
 };
 
 static const dlp_content_sink_t content_sink;
 static const dlp_content_sink_t detect_sink;
+static void ev_value(void *ctx, int dir, uint64_t off, size_t len);
+static bool prefix(const uint8_t *p, size_t n, const char *s, bool nocase);
+
+/* --- evidence: where values are in the stream ------------------------------ */
+
+static vctx_t ev_begin(fapp_t *a, uint8_t vk, cstream_t *cs, uint64_t lo, uint64_t hi)
+{
+    vctx_t old = a->v;
+
+    a->v = (vctx_t){.vk = vk, .cs = cs, .lo = lo, .hi = hi};
+    return old;
+}
+
+/* A write to detection of bytes inside the decode() call in progress. */
+static void emap_note(cstream_t *cs, const uint8_t *p, size_t n)
+{
+    const fdir_t *fd = cs->fd;
+    uintptr_t b = (uintptr_t)fd->buf, q = (uintptr_t)p;
+    emap_t *m = cs->map;
+    unsigned last = (m->next + EMAP_N - 1) % EMAP_N;
+    uint64_t r;
+
+    if (fd->buf == NULL || n == 0 || q < b || q - b > fd->bufn || n > fd->bufn - (q - b))
+        return;
+    r = fd->at + (q - b);
+    if (m->count > 0 && m->e[last].c + m->e[last].n == cs->dw &&
+        m->e[last].r + m->e[last].n == r) {
+        m->e[last].n += n;
+        return;
+    }
+    m->e[m->next].c = cs->dw;
+    m->e[m->next].r = r;
+    m->e[m->next].n = n;
+    m->next = (uint8_t)((m->next + 1) % EMAP_N);
+    if (m->count < EMAP_N)
+        m->count++;
+}
+
+static int emap_at(const emap_t *m, uint64_t x)
+{
+    for (int i = 0; i < m->count; i++)
+        if (x >= m->e[i].c && x - m->e[i].c < m->e[i].n)
+            return i;
+    return -1;
+}
+
+/* Exact ranges of content [off, off + len), if every byte of it is mapped. */
+static bool emap_redact(fapp_t *a, const cstream_t *cs, int dir, uint64_t off, size_t len)
+{
+    const emap_t *m = cs->map;
+
+    if (m == NULL)
+        return false;
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint64_t x = off; x < off + len;) {
+            int i = emap_at(m, x);
+            uint64_t stop;
+            if (i < 0)
+                return false;
+            stop = m->e[i].c + m->e[i].n < off + len ? m->e[i].c + m->e[i].n : off + len;
+            if (pass == 1)
+                dlp_evidence_redact(a->evf, dir, m->e[i].r + (x - m->e[i].c),
+                                    m->e[i].r + (stop - m->e[i].c));
+            x = stop;
+        }
+    }
+    return true;
+}
+
+/* Detection validated a value at 'off' of what a->v says is being scanned. */
+static void ev_value(void *ctx, int dir, uint64_t off, size_t len)
+{
+    fapp_t *a = ctx;
+    uint64_t fed = a->d[dir & 1].fed;
+
+    switch (a->v.vk) {
+    case VK_STREAM:
+        if (!emap_redact(a, a->v.cs, dir, off, len))
+            dlp_evidence_redact(a->evf, dir, a->v.cs->lo, fed);
+        break;
+    case VK_EXACT: dlp_evidence_redact(a->evf, dir, off, off + len); break;
+    case VK_SPAN: dlp_evidence_redact(a->evf, dir, a->v.lo, a->v.hi); break;
+    default: dlp_evidence_redact(a->evf, dir, 0, UINT64_MAX); break;
+    }
+}
+
+/* The bytes after the decode() call in progress start a new message part:
+ * content opened from the next call on comes from offsets >= its start. */
+static void mark_after(fdir_t *fd)
+{
+    if (fd->buf != NULL && fd->at > fd->mark_next)
+        fd->mark_next = fd->at;
+}
+
+/* A request line (its URI), or an SMTP envelope command: a message follows. */
+static bool block_starts_message(dlp_field_t field, const uint8_t *p, size_t n)
+{
+    return field == DLP_FIELD_HTTP_URI ||
+           (field == DLP_FIELD_SMTP_HEADER &&
+            (prefix(p, n, "MAIL FROM:", false) || prefix(p, n, "RCPT TO:", false)));
+}
 
 /* --- detection ------------------------------------------------------------ */
 
@@ -115,6 +261,8 @@ static dlp_detect_flow_t *det_flow(fapp_t *a)
              a->kind == KIND_FTP_DATA ? "FTP-DATA" : a->res.app_proto);
     snprintf(fi.risks, sizeof(fi.risks), "%s", a->risks);
     a->det = dlp_detect_flow_new(a->detect, &fi);
+    if (a->det != NULL && a->evf != NULL)
+        dlp_detect_flow_set_value_hook(a->det, ev_value, a);
     return a->det;
 }
 
@@ -127,13 +275,27 @@ static void set_label(fapp_t *a)
                                 a->risks);
 }
 
+static void uninspected(fdir_t *fd, uint64_t bytes)
+{
+    fd->uninspected += bytes;
+    if (fd->egress)
+        dlp_stat_add(fd->a->env->stats, DLP_STAT_APP_UNINSPECTED_BYTES, bytes);
+}
+
+/* The flow event's notes per direction, and the run's egress totals in
+ * stats "app" (same order as dlp_app_note_t). */
 static void note(fdir_t *fd, dlp_app_note_t n, uint64_t bytes)
 {
+    _Static_assert(DLP_STAT_APP_NOTE_UNSUPPORTED - DLP_STAT_APP_NOTE_GAP ==
+                       DLP_NOTE_UNSUPPORTED - DLP_NOTE_GAP,
+                   "stats app.* follow dlp_app_note_t");
     if ((unsigned)n >= DLP_NOTE__COUNT)
         return;
     fd->notes[n]++;
+    if (fd->egress)
+        dlp_stat_inc(fd->a->env->stats, (dlp_stat_id_t)(DLP_STAT_APP_NOTE_GAP + n));
     if (n == DLP_NOTE_ENCRYPTED || n == DLP_NOTE_DEPTH_CAP || n == DLP_NOTE_DECOMP_CAP)
-        fd->uninspected += bytes;
+        uninspected(fd, bytes);
 }
 
 /* --- content streams: [textnorm] -> detection ------------------------------- */
@@ -154,21 +316,43 @@ static void *det_open(void *ctx, dlp_field_t field, const char *name)
 static void det_write(void *ctx, void *h, const uint8_t *p, size_t n)
 {
     cstream_t *cs = h;
+    fapp_t *a = cs->fd->a;
+    size_t m0;
+    vctx_t old;
 
     (void)ctx;
     cs->fd->inspected += n;
-    dlp_stat_add(cs->fd->a->env->stats, DLP_STAT_EGRESS_BYTES, n);
-    dlp_detect_write(cs->fd->a->detect, cs->ds, p, n, *cs->fd->a->env->now_us);
+    dlp_stat_add(a->env->stats, DLP_STAT_EGRESS_BYTES, n);
+    if (n == 0)
+        return;
+    m0 = cs->dw_started ? 0 : dlp_detect_stream_mem(cs->ds);
+    if (cs->map != NULL)
+        emap_note(cs, p, n);
+    cs->dw += n;
+    cs->dw_started = true;
+    old = ev_begin(a, VK_STREAM, cs, 0, 0);
+    dlp_detect_write(a->detect, cs->ds, p, n, *a->env->now_us);
+    a->v = old;
+    if (m0 != 0 && dlp_detect_stream_mem(cs->ds) == m0) {
+        /* Detection could not start the stream: it counts from 0 again. */
+        cs->dw = 0;
+        cs->dw_started = false;
+        if (cs->map != NULL)
+            memset(cs->map, 0, sizeof(*cs->map));
+    }
 }
 
 static void det_close(void *ctx, void *h)
 {
     cstream_t *cs = h;
+    vctx_t old;
 
     (void)ctx;
     if (cs->keep_ds)
         return;
+    old = ev_begin(cs->fd->a, VK_STREAM, cs, 0, 0);
     dlp_detect_close(cs->fd->a->detect, cs->ds, *cs->fd->a->env->now_us);
+    cs->fd->a->v = old;
     cs->ds = NULL;
 }
 
@@ -209,9 +393,14 @@ static cstream_t *cstream_new(fdir_t *fd, dlp_field_t field, const char *name, b
     cs->fd = fd;
     cs->field = field;
     cs->keep_ds = keep_ds;
+    /* The raw stream takes the call's bytes as they are; decoders may hold some. */
+    cs->lo = keep_ds && fd->buf != NULL ? fd->at : fd->mark;
+    if (fd->a->evf != NULL)
+        cs->map = calloc(1, sizeof(*cs->map)); /* NULL: conservative spans only */
     if (name != NULL)
         snprintf(cs->name, sizeof(cs->name), "%s", name);
     if (!chain_new(cs)) {
+        free(cs->map);
         free(cs);
         return NULL;
     }
@@ -236,20 +425,33 @@ static void chain_end(cstream_t *cs)
 
 static void cstream_free(cstream_t *cs)
 {
+    vctx_t old;
+
     if (cs == NULL)
         return;
     chain_end(cs);
-    if (cs->ds != NULL)
+    if (cs->ds != NULL) {
+        old = ev_begin(cs->fd->a, VK_STREAM, cs, 0, 0);
         dlp_detect_close(cs->fd->a->detect, cs->ds, *cs->fd->a->env->now_us);
+        cs->fd->a->v = old;
+    }
+    free(cs->map);
     free(cs);
 }
 
 /* A raw stream's gap: the normalisation restarts, detection skips len bytes. */
 static void cstream_gap(cstream_t *cs, uint64_t len)
 {
+    vctx_t old;
+
     chain_end(cs);
-    if (cs->ds != NULL)
+    if (cs->ds != NULL) {
+        if (cs->dw_started) /* as detection: a gap before its first byte is not counted */
+            cs->dw += len;
+        old = ev_begin(cs->fd->a, VK_STREAM, cs, 0, 0);
         dlp_detect_gap(cs->fd->a->detect, cs->ds, len, *cs->fd->a->env->now_us);
+        cs->fd->a->v = old;
+    }
     chain_new(cs);
 }
 
@@ -268,19 +470,30 @@ static void c_write(void *ctx, void *h, const uint8_t *p, size_t n)
 
 static void c_close(void *ctx, void *h)
 {
+    cstream_t *cs = h;
+
     (void)ctx;
-    cstream_free(h);
+    if (cs != NULL && cs->field == DLP_FIELD_HTTP_HEADER)
+        mark_after(cs->fd); /* a header block ended: its body or the next message follows */
+    cstream_free(cs);
 }
 
 static void c_block(void *ctx, dlp_field_t field, const uint8_t *p, size_t n)
 {
     fdir_t *fd = ctx;
     fapp_t *a = fd->a;
+    vctx_t old;
 
+    if (a->tcp && block_starts_message(field, p, n))
+        mark_after(fd);
     if (!fd->egress || n == 0 || det_flow(a) == NULL)
         return;
     fd->inspected += n;
+    /* A copy made by a decoder: its bytes came from the message so far.
+     * In a datagram (fapp_dgram set the span): the datagram. */
+    old = a->tcp ? ev_begin(a, VK_SPAN, NULL, fd->mark, fd->fed) : a->v;
     dlp_detect_block(a->detect, a->det, fd->dir, field, p, n, 0, *a->env->now_us);
+    a->v = old;
 }
 
 static void c_note(void *ctx, dlp_app_note_t n, uint64_t bytes)
@@ -453,33 +666,58 @@ static void raw_write(fdir_t *fd, dlp_field_t field, const uint8_t *p, size_t n)
         cstream_write(fd->raw, p, n);
 }
 
-static void decode(fapp_t *a, int dir, const uint8_t *p, size_t n)
+/* The flow's decoder on p[0, n); DLP_DONE: it let the connection go after *used bytes. */
+static dlp_rc_t run_decoder(fapp_t *a, int dir, const uint8_t *p, size_t n, size_t *used)
 {
     fdir_t *fd = &a->d[dir];
-    size_t used = n;
-    dlp_rc_t rc = DLP_OK;
 
     switch (a->kind) {
-    case KIND_HTTP: rc = dlp_http_write(a->p.http, dir, p, n, &used); break;
-    case KIND_SMTP: rc = dlp_smtp_write(a->p.smtp, dir, p, n); break;
-    case KIND_FTP: rc = dlp_ftp_write(a->p.ftp, dir, p, n); break;
+    case KIND_HTTP: return dlp_http_write(a->p.http, dir, p, n, used);
+    case KIND_SMTP: return dlp_smtp_write(a->p.smtp, dir, p, n);
+    case KIND_FTP: return dlp_ftp_write(a->p.ftp, dir, p, n);
     case KIND_DNS:
         if (dir == 0 && dlp_dns_stream_write(a->p.dns, p, n) != DLP_OK)
             a->kind = KIND_RAW;
-        return;
-    case KIND_FTP_DATA: raw_write(fd, DLP_FIELD_FTP_DATA, p, n); return;
-    case KIND_RAW: raw_write(fd, DLP_FIELD_RAW, p, n); return;
+        return DLP_OK;
+    case KIND_FTP_DATA: raw_write(fd, DLP_FIELD_FTP_DATA, p, n); return DLP_OK;
+    case KIND_RAW: raw_write(fd, DLP_FIELD_RAW, p, n); return DLP_OK;
     default: /* encrypted, or a decoder handed the connection over */
         if (fd->egress)
-            fd->uninspected += n;
-        return;
+            uninspected(fd, n);
+        return DLP_OK;
     }
+}
+
+/* p[0, n) is the stream at offsets [at, at + n). */
+static void decode_at(fapp_t *a, int dir, const uint8_t *p, size_t n, uint64_t at)
+{
+    fdir_t *fd = &a->d[dir];
+    size_t used = n;
+    dlp_rc_t rc;
+
+    fd->buf = p;
+    fd->bufn = n;
+    fd->at = at;
+    rc = run_decoder(a, dir, p, n, &used);
+    fd->buf = NULL;
     if (rc != DLP_DONE)
         return;
     /* HTTP upgraded (raw from here), SMTP/FTP went TLS (nothing to see). */
     a->kind = a->kind == KIND_HTTP ? KIND_RAW : KIND_DONE;
     if (used < n)
-        decode(a, dir, p + used, n - used);
+        decode_at(a, dir, p + used, n - used, at + used);
+}
+
+/* Every byte of a direction passes here once, in stream order. */
+static void decode(fapp_t *a, int dir, const uint8_t *p, size_t n)
+{
+    fdir_t *fd = &a->d[dir];
+    uint64_t at = fd->dpos;
+
+    fd->dpos += n;
+    if (fd->mark_next > fd->mark)
+        fd->mark = fd->mark_next;
+    decode_at(a, dir, p, n, at);
 }
 
 /* Holds the first bytes of a direction until the decoder is chosen. */
@@ -508,8 +746,21 @@ static void sniff_feed(fapp_t *a, int dir, const uint8_t *p, size_t n, bool fina
         decode(a, dir, p + take, n - take);
 }
 
+/* Evidence: bytes straight from the packet in progress tie its sequence
+ * numbers to stream offsets. */
+static void ev_anchor(const fapp_t *a, int dir, const uint8_t *p, uint64_t off)
+{
+    uintptr_t b = (uintptr_t)a->pkt_pl, q = (uintptr_t)p;
+
+    if (a->pkt_pl != NULL && q >= b && q - b < a->pkt_len)
+        dlp_evidence_anchor(a->evf, dir, a->pkt_seq + (uint32_t)(q - b), off);
+}
+
 void fapp_data(fapp_t *a, int dir, const uint8_t *p, size_t n)
 {
+    if (a->evf != NULL)
+        ev_anchor(a, dir, p, a->d[dir].fed);
+    a->d[dir].fed += n;
     if (a->kind == KIND_UNDECIDED)
         sniff_feed(a, dir, p, n, false);
     else
@@ -520,8 +771,10 @@ void fapp_gap(fapp_t *a, int dir, uint64_t len)
 {
     fdir_t *fd = &a->d[dir];
 
+    fd->fed += len;
     if (a->kind == KIND_UNDECIDED && fd->nsniff > 0)
         sniff_feed(a, dir, NULL, 0, true);
+    fd->dpos += len;
     note(fd, DLP_NOTE_GAP, len);
     if (a->kind == KIND_HTTP)
         dlp_http_gap(a->p.http, dir, len);
@@ -550,19 +803,19 @@ void fapp_end(fapp_t *a, int dir)
 void fapp_conflict(fapp_t *a, int dir, uint64_t off, const uint8_t *p, size_t n)
 {
     fdir_t *fd = &a->d[dir];
+    vctx_t old;
 
     /* The receiver may have kept these bytes instead: scan them too. */
-    if (fd->egress && det_flow(a) != NULL)
+    if (fd->egress && det_flow(a) != NULL) {
+        old = ev_begin(a, VK_EXACT, NULL, 0, 0);
         dlp_detect_block(a->detect, a->det, dir, DLP_FIELD_RAW, p, n, off,
                          *a->env->now_us);
+        a->v = old;
+    }
 }
 
-void fapp_dgram(fapp_t *a, int dir, const uint8_t *p, size_t n, uint64_t off)
+static void dgram_scan(fapp_t *a, fdir_t *fd, const uint8_t *p, size_t n, uint64_t off)
 {
-    fdir_t *fd = &a->d[dir];
-
-    if (!fd->egress || n == 0)
-        return;
     if (!a->env->raw_only && (port_is(a, 53) || dlp_dns_is_query(p, n)) &&
         dlp_dns_message(p, n, &content_sink, fd) == DLP_OK)
         return;
@@ -570,7 +823,19 @@ void fapp_dgram(fapp_t *a, int dir, const uint8_t *p, size_t n, uint64_t off)
         return;
     fd->inspected += n;
     dlp_stat_add(a->env->stats, DLP_STAT_EGRESS_DGRAM_BYTES, n);
-    dlp_detect_block(a->detect, a->det, dir, DLP_FIELD_RAW, p, n, off, *a->env->now_us);
+    dlp_detect_block(a->detect, a->det, fd->dir, DLP_FIELD_RAW, p, n, off, *a->env->now_us);
+}
+
+void fapp_dgram(fapp_t *a, int dir, const uint8_t *p, size_t n, uint64_t off)
+{
+    fdir_t *fd = &a->d[dir];
+    vctx_t old;
+
+    if (!fd->egress || n == 0)
+        return;
+    old = ev_begin(a, VK_SPAN, NULL, off, off + n); /* whatever is found: this datagram */
+    dgram_scan(a, fd, p, n, off);
+    a->v = old;
 }
 
 /* --- classification ------------------------------------------------------------ */
@@ -597,6 +862,11 @@ static void take_verdict(fapp_t *a, const dlp_classify_result_t *r)
 
 void fapp_packet(fapp_t *a, const dlp_packet_t *p)
 {
+    if (a->evf != NULL && a->tcp) {
+        a->pkt_pl = dlp_packet_payload(p);
+        a->pkt_len = p->payload_len;
+        a->pkt_seq = p->tcp_seq + ((p->tcp_flags & DLP_TCP_SYN) ? 1u : 0u);
+    }
     if (a->cls == NULL || a->classified)
         return;
     if (dlp_classify_packet(a->env->classify, a->cls, p))
@@ -628,8 +898,16 @@ fapp_t *fapp_new(fapp_env_t *env, const dlp_flow_t *f, const bool egress[2])
     return a;
 }
 
+void fapp_set_evidence(fapp_t *a, dlp_evidence_flow_t *evf)
+{
+    a->evf = evf;
+    if (a->det != NULL && evf != NULL)
+        dlp_detect_flow_set_value_hook(a->det, ev_value, a);
+}
+
 void fapp_finish(fapp_t *a)
 {
+    a->pkt_pl = NULL; /* what is flushed from now on comes from held copies */
     for (int d = 0; d < 2; d++)
         fapp_end(a, d);
     if (a->cls != NULL && !a->classified)

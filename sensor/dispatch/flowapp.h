@@ -16,6 +16,7 @@
 #include "dlp/app.h"
 #include "dlp/classify.h"
 #include "dlp/detect.h"
+#include "dlp/evidence.h"
 #include "dlp/flow.h"
 #include "dlp/limits.h"
 #include "dlp/stats.h"
@@ -53,6 +54,10 @@ void fapp_end(fapp_t *a, int dir);
 void fapp_conflict(fapp_t *a, int dir, uint64_t off, const uint8_t *p, size_t n);
 /* UDP: one datagram; off = the direction's datagram bytes before it. */
 void fapp_dgram(fapp_t *a, int dir, const uint8_t *p, size_t n, uint64_t off);
+
+/* Evidence captures: where the flow's values are goes to 'evf' (borrowed, it
+ * outlives a; NULL: off). */
+void fapp_set_evidence(fapp_t *a, dlp_evidence_flow_t *evf);
 
 /* At flow end: closes what is open. Then the summary, then fapp_free. */
 void fapp_finish(fapp_t *a);

@@ -5,14 +5,17 @@
  * every flow's state (struct wflow, hung on dlp_flow_t.user); nothing here
  * is shared, so nothing is locked. Packets arrive in batches from the reader
  * (batch.h) together with in-band clock ticks, which drive the flow
- * timeouts in packet time. Reassembled streams come back through the
- * reasm sink below and go to the flow's application layer (flowapp.c:
+ * timeouts in packet time; or, live, one by one from the pipeline thread
+ * that reads this worker's capture handle and calls the same entry points
+ * (dlp_worker_packet, _tick, _sync, _end) itself. Reassembled streams come
+ * back through the reasm sink below and go to the flow's application layer (flowapp.c:
  * classification, decoders, detection), which inspects the directions that
  * leave the home network. Events leave through the worker's own ring to the
  * output thread (alert.h); the worker never does I/O.
  *
- * Threading: dlp_worker_main() runs in the worker's thread; the other
- * functions are called by the control thread before start / after join.
+ * Threading: dlp_worker_main() or a pipeline thread is the worker's thread,
+ * the only caller of the entry points; new/free are called before start and
+ * after join; stats and finished are read from any thread.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +26,7 @@
 #include "dlp/cidr.h"
 #include "dlp/classify.h"
 #include "dlp/detect.h"
+#include "dlp/evidence.h"
 #include "dlp/flow.h"
 #include "dlp/limits.h"
 #include "flowapp.h"
@@ -46,6 +50,7 @@ typedef struct wflow {
     dlp_flow_t *f;
     dlp_tcp_session_t *tcp;
     fapp_t *app;                    /* classification, decoders, detection */
+    dlp_evidence_flow_t *evf;       /* evidence captures, or NULL */
     uint8_t gen;                    /* index in w->gens of the rules it runs */
     wdir_t dir[2];
     uint64_t charged; /* bytes charged to the flow table for this state */
@@ -75,6 +80,7 @@ struct dlp_worker {
     _Atomic uint64_t *rstats;      /* [DLP_RULE_SLOTS_MAX][dlp_rstat_t] */
     dlp_classify_t *classify;
     fapp_env_t env;  /* what the flows' application layers share */
+    dlp_evidence_worker_t *evw; /* evidence captures, or NULL */
     uint64_t now_us; /* packet time of what is being processed */
     atomic_int finished;
 };
@@ -230,6 +236,12 @@ static wflow_t *flow_init(dlp_worker_t *w, dlp_flow_t *f)
     wf->app = fapp_new(&w->env, f, (const bool[2]){wf->dir[0].egress, wf->dir[1].egress});
     if (wf->app == NULL)
         dlp_stat_inc(&w->stats, DLP_STAT_FLOW_ALLOC_FAIL);
+    /* evidence captures: every flow with an egress direction */
+    if (w->evw != NULL && (wf->dir[0].egress || wf->dir[1].egress)) {
+        wf->evf = dlp_evidence_flow_new(w->evw, f->flow_id);
+        if (wf->app != NULL)
+            fapp_set_evidence(wf->app, wf->evf);
+    }
     wf->charged = sizeof(*wf);
     dlp_flow_charge(w->flows, f, (int64_t)wf->charged);
     f->user = wf;
@@ -315,6 +327,8 @@ static void on_flow_end(void *ctx, dlp_flow_t *f)
         fapp_finish(wf->app); /* UDP, or TCP streams the session did not end */
     if ((wf->app != NULL && fapp_alerts(wf->app) > 0) || w->p.cfg->log_all_flows)
         emit_flow_event(w, f, wf, tcp_state);
+    /* evidence: an alerted flow's packets go to the writer, others are freed */
+    dlp_evidence_flow_end(w->evw, wf->evf, wf->app != NULL && fapp_alerts(wf->app) > 0);
     fapp_free(wf->app);
     gen_release(w, wf->gen);
     free(wf);
@@ -393,6 +407,9 @@ static void process_packet(dlp_worker_t *w, const rec_pkt_t *r)
         wf = created ? flow_init(w, f) : f->user;
         if (wf == NULL)
             return;
+        if (wf->evf != NULL) /* evidence: a copy of the packet */
+            dlp_evidence_packet(w->evw, wf->evf, p, dir,
+                                wf->app != NULL && fapp_alerts(wf->app) > 0);
         if (wf->app != NULL)
             fapp_packet(wf->app, p);
         if (p->proto == DLP_PROTO_UDP) {
@@ -410,26 +427,48 @@ static void process_packet(dlp_worker_t *w, const rec_pkt_t *r)
     }
 }
 
-/* --- the loop -------------------------------------------------------------- */
+/* --- entry points ------------------------------------------------------- */
+
+void dlp_worker_packet(dlp_worker_t *w, const rec_pkt_t *r)
+{
+    process_packet(w, r);
+}
+
+void dlp_worker_tick(dlp_worker_t *w, uint64_t now_us)
+{
+    w->now_us = now_us;
+    dlp_flow_table_expire(w->flows, now_us);
+}
+
+void dlp_worker_sync(dlp_worker_t *w)
+{
+    if (dlp_engine_current_gen(w->p.engines) != w->gens[w->cur].e->gen)
+        gen_switch(w);
+}
+
+void dlp_worker_end(dlp_worker_t *w)
+{
+    dlp_flow_table_end_all(w->flows, DLP_FLOW_END_SHUTDOWN);
+    atomic_store_explicit(&w->finished, 1, memory_order_release);
+}
+
+/* --- the batch loop -------------------------------------------------------- */
 
 /* Returns false at the end-of-input record. */
 static bool process_batch(dlp_worker_t *w, dlp_batch_t *b)
 {
     uint32_t pos = 0;
 
-    if (dlp_engine_current_gen(w->p.engines) != w->gens[w->cur].e->gen)
-        gen_switch(w);
-
+    dlp_worker_sync(w);
     while (pos < b->used) {
         rec_hdr_t *h = (rec_hdr_t *)(b->buf + pos);
         pos += h->size;
         if (h->kind == REC_PKT) {
             rec_pkt_t *r = (rec_pkt_t *)h;
             r->pkt.data = r->frame;
-            process_packet(w, r);
+            dlp_worker_packet(w, r);
         } else if (h->kind == REC_TICK) {
-            w->now_us = h->ts_us;
-            dlp_flow_table_expire(w->flows, h->ts_us);
+            dlp_worker_tick(w, h->ts_us);
         } else if (h->kind == REC_END) {
             return false;
         }
@@ -457,8 +496,7 @@ void *dlp_worker_main(void *arg)
         /* The empty ring holds every batch of this worker: never full. */
         (void)dlp_ring_push(w->p.empty, &b);
     }
-    dlp_flow_table_end_all(w->flows, DLP_FLOW_END_SHUTDOWN);
-    atomic_store_explicit(&w->finished, 1, memory_order_release);
+    dlp_worker_end(w);
     return NULL;
 }
 
@@ -467,6 +505,7 @@ void *dlp_worker_main(void *arg)
 dlp_worker_t *dlp_worker_new(const dlp_worker_params_t *p)
 {
     const dlp_config_t *cfg = p->cfg;
+    unsigned nw = p->nworkers ? p->nworkers : cfg->workers ? cfg->workers : 1;
     dlp_worker_t *w = dlp_calloc_aligned(sizeof(*w));
     dlp_flow_config_t fc;
     dlp_reasm_config_t rc;
@@ -476,7 +515,7 @@ dlp_worker_t *dlp_worker_new(const dlp_worker_params_t *p)
     w->p = *p;
     dlp_stats_init(&w->stats);
     dlp_flow_config_default(&fc);
-    fc.memcap = cfg->flow_memcap / (cfg->workers ? cfg->workers : 1);
+    fc.memcap = cfg->flow_memcap / nw;
     memcpy(fc.timeout_us, cfg->flow_timeout_us, sizeof(fc.timeout_us));
     fc.vlan_in_key = cfg->vlan_in_key;
     fc.hash_seed = p->hash_seed;
@@ -484,7 +523,7 @@ dlp_worker_t *dlp_worker_new(const dlp_worker_params_t *p)
     dlp_reasm_config_default(&rc);
     rc.ooo_bytes_dir = cfg->reasm_ooo_bytes_dir;
     rc.ooo_segs_dir = cfg->reasm_ooo_segs_dir;
-    rc.ooo_bytes_worker = cfg->reasm_ooo_bytes_worker / (cfg->workers ? cfg->workers : 1);
+    rc.ooo_bytes_worker = cfg->reasm_ooo_bytes_worker / nw;
     rc.retain_bytes = cfg->reasm_retain_bytes;
     w->reasm = dlp_reasm_new(&rc, &w->stats);
     w->rstats = calloc((size_t)DLP_RULE_SLOTS_MAX * DLP_RSTAT__COUNT, sizeof(*w->rstats));
@@ -501,7 +540,13 @@ dlp_worker_t *dlp_worker_new(const dlp_worker_params_t *p)
         .now_us = &w->now_us,
     };
     dlp_app_limits_default(&w->env.limits);
-    if (w->flows == NULL || w->reasm == NULL || w->gens[0].d == NULL || w->classify == NULL) {
+    if (cfg->evidence_dir != NULL) { /* evidence captures */
+        dlp_evidence_limits_t el;
+        dlp_evidence_limits_from(cfg, nw, &el);
+        w->evw = dlp_evidence_worker_new(&el, &w->stats, p->events, p->file_mode, p->stop);
+    }
+    if (w->flows == NULL || w->reasm == NULL || w->gens[0].d == NULL || w->classify == NULL ||
+        (cfg->evidence_dir != NULL && w->evw == NULL)) {
         dlp_worker_free(w);
         return NULL;
     }
@@ -516,6 +561,7 @@ void dlp_worker_free(dlp_worker_t *w)
     if (w->flows != NULL)
         dlp_flow_table_end_all(w->flows, DLP_FLOW_END_SHUTDOWN);
     dlp_flow_table_free(w->flows);
+    dlp_evidence_worker_free(w->evw); /* evidence: after the flows ended */
     dlp_reasm_free(w->reasm);
     for (unsigned i = 0; i < WORKER_GENS; i++)
         gen_drop(&w->gens[i]);

@@ -23,7 +23,9 @@
 
 #include "dlp/alert.h"
 #include "dlp/cidr.h"
+#include "dlp/evidence.h"
 #include "dlp/flow.h"
+#include "dlp/limits.h"
 #include "dlp/log.h"
 #include "dlp/mem.h"
 #include "dlp/reasm.h"
@@ -47,6 +49,7 @@ struct dlp_output {
     dlp_ratelimit_t syslog_rl;
     ring_src_t *src;
     size_t nsrc;
+    dlp_evidence_t *ev;      /* evidence captures: the writer thread, or NULL */
 };
 
 /* --- JSON building blocks ------------------------------------------------ */
@@ -145,9 +148,8 @@ static json_t *rule_json(const dlp_ev_rule_t *r)
     json_object_set_new(o, "category", json_string(dlp_category_name(r->category)));
     json_object_set_new(o, "severity", json_string(dlp_severity_name(r->severity)));
     json_object_set_new(o, "count", json_integer(r->count));
-    if (!r->combination)
-        json_object_set_new(o, "confidence",
-                            json_string(dlp_confidence_name((dlp_confidence_t)r->confidence)));
+    json_object_set_new(o, "confidence",
+                        json_string(dlp_confidence_name((dlp_confidence_t)r->confidence)));
     json_object_set_new(o, "matches", matches_json(r));
     return o;
 }
@@ -337,9 +339,28 @@ static void handle(dlp_output_t *o, ring_src_t *s, const dlp_event_t *ev)
         write_json(o, flow_json(ev, s->pending_rules));
         s->pending_rules = NULL;
         break;
+    case DLP_EV_EVIDENCE: /* the record owns the flow's capture: pass it on or free it */
+        if (o->ev == NULL)
+            dlp_evidence_flow_free(ev->u.evidence.flow);
+        else if (!dlp_evidence_submit(o->ev, ev->u.evidence.flow))
+            dlp_stat_inc(o->st, DLP_STAT_EVIDENCE_QUEUE_DROPS);
+        break;
     default:
         break;
     }
+}
+
+/* The writer thread's counters, copied into the output thread's (their one writer). */
+static void evidence_counters(dlp_output_t *o)
+{
+    static const dlp_stat_id_t ids[] = {DLP_STAT_EVIDENCE_FILES, DLP_STAT_EVIDENCE_BYTES,
+                                        DLP_STAT_EVIDENCE_REDACTED, DLP_STAT_EVIDENCE_TOTAL_CAP,
+                                        DLP_STAT_EVIDENCE_WRITE_ERRORS};
+
+    if (o->ev == NULL)
+        return;
+    for (size_t i = 0; i < DLP_ARRAY_LEN(ids); i++)
+        dlp_stat_set(o->st, ids[i], dlp_stat_get(dlp_evidence_counters(o->ev), ids[i]));
 }
 
 size_t dlp_output_drain(dlp_output_t *o)
@@ -358,7 +379,14 @@ size_t dlp_output_drain(dlp_output_t *o)
     }
     if (n > 0 && o->json != NULL && !o->json_is_stdout)
         fflush(o->json);
+    evidence_counters(o);
     return n;
+}
+
+void dlp_output_settle(dlp_output_t *o)
+{
+    dlp_evidence_settle(o->ev);
+    evidence_counters(o);
 }
 
 /* --- stats ----------------------------------------------------------------- */
@@ -380,8 +408,29 @@ static json_t *rules_json(const dlp_ruleset_t *rs, const uint64_t *rstats)
     return o;
 }
 
+static json_t *ifaces_json(const dlp_capture_iface_stats_t *ifs, size_t n)
+{
+    json_t *all = json_object();
+
+    for (size_t i = 0; i < n; i++) {
+        json_t *one = json_object();
+        json_object_set_new(one, "received", json_integer((json_int_t)ifs[i].received));
+        json_object_set_new(one, "kernel_drops", json_integer((json_int_t)ifs[i].kernel_drops));
+        json_object_set_new(one, "if_drops", json_integer((json_int_t)ifs[i].if_drops));
+        json_object_set_new(all, ifs[i].name != NULL ? ifs[i].name : "?", one);
+    }
+    return all;
+}
+
 void dlp_output_stats(dlp_output_t *o, const dlp_stats_t *total, const dlp_ruleset_t *rs,
                       const uint64_t *rstats, uint64_t ts_us, double elapsed_s)
+{
+    dlp_output_stats_ifaces(o, total, rs, rstats, NULL, 0, ts_us, elapsed_s);
+}
+
+void dlp_output_stats_ifaces(dlp_output_t *o, const dlp_stats_t *total, const dlp_ruleset_t *rs,
+                             const uint64_t *rstats, const dlp_capture_iface_stats_t *ifs,
+                             size_t n, uint64_t ts_us, double elapsed_s)
 {
     json_t *ev = event_head(ts_us, "stats", NULL);
     json_t *st = json_object();
@@ -406,6 +455,8 @@ void dlp_output_stats(dlp_output_t *o, const dlp_stats_t *total, const dlp_rules
     json_decref(st);
     if (rs != NULL && rstats != NULL)
         json_object_set_new(ev, "rules", rules_json(rs, rstats));
+    if (n > 0)
+        json_object_set_new(ev, "interfaces", ifaces_json(ifs, n));
     write_json(o, ev);
     dlp_output_flush(o);
 }
@@ -433,8 +484,12 @@ static FILE *open_json(const char *path, char *err, size_t errlen)
 static bool open_syslog(dlp_output_t *o, const dlp_config_t *cfg, bool local, char *err,
                         size_t errlen)
 {
-    dlp_syslog_config_t lc = {.target = cfg->syslog_socket, .facility = cfg->syslog_facility};
-    dlp_syslog_config_t rc = {.target = cfg->syslog_remote, .facility = cfg->syslog_facility};
+    /* Reading files, a full receiver is waited for (a while), as the event rings are. */
+    uint32_t wait_ms = cfg->ifaces.n == 0 ? DLP_SYSLOG_FILE_WAIT_MS : 0;
+    dlp_syslog_config_t lc = {
+        .target = cfg->syslog_socket, .facility = cfg->syslog_facility, .full_wait_ms = wait_ms};
+    dlp_syslog_config_t rc = {
+        .target = cfg->syslog_remote, .facility = cfg->syslog_facility, .full_wait_ms = wait_ms};
 
     if (local) {
         o->syslog[0] = dlp_syslog_new(&lc, o->st, err, errlen);
@@ -470,6 +525,13 @@ dlp_output_t *dlp_output_new(const dlp_config_t *cfg, bool use_syslog, char *err
     }
     if (!open_syslog(o, cfg, use_syslog, err, errlen))
         goto fail;
+    if (cfg->evidence_dir != NULL) {
+        dlp_evidence_limits_t el;
+        dlp_evidence_limits_from(cfg, 1, &el);
+        o->ev = dlp_evidence_new(cfg->evidence_dir, &el, cfg->read_paths.n > 0, err, errlen);
+        if (o->ev == NULL)
+            goto fail;
+    }
     return o;
 fail:
     dlp_output_free(o);
@@ -502,6 +564,7 @@ void dlp_output_free(dlp_output_t *o)
 {
     if (o == NULL)
         return;
+    dlp_evidence_free(o->ev); /* writes what was handed over first */
     for (size_t i = 0; i < o->nsrc; i++)
         json_decref(o->src[i].pending_rules);
     free(o->src);

@@ -90,6 +90,7 @@ struct dlp_syslog {
     uint64_t connect_deadline_ns;
     uint64_t connects;
     uint32_t backoff_ms, backoff_min_ms, backoff_max_ms, local_retry_ms, connect_timeout_ms;
+    uint32_t full_wait_ms;
     struct sockaddr_storage addrs[DLP_SYSLOG_MAX_ADDRS];
     socklen_t alens[DLP_SYSLOG_MAX_ADDRS];
     size_t naddr, ai;
@@ -670,14 +671,33 @@ static dlp_rc_t tcp_send(dlp_syslog_t *s, const char *frame, size_t n, uint64_t 
 
 /* --- datagrams ------------------------------------------------------------ */
 
+/* Waits up to full_wait_ms for the receiver to have room (a connected unix
+ * datagram socket polls writable when its peer's queue does). */
+static bool dgram_room(const dlp_syslog_t *s)
+{
+    struct pollfd pfd = {.fd = s->fd, .events = POLLOUT};
+
+    return s->full_wait_ms > 0 && poll(&pfd, 1, (int)s->full_wait_ms) == 1 &&
+           (pfd.revents & POLLOUT);
+}
+
 static dlp_rc_t dgram_send(dlp_syslog_t *s, const char *m, size_t n, uint64_t now)
 {
+    bool waited = false;
+
     if (s->tr == TR_LOCAL)
         (void)local_connect(s, now);
     for (int tries = 0; s->state == ST_CONNECTED && tries < 2; tries++) {
         if (send(s->fd, m, n, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
             dlp_stat_inc(s->st, DLP_STAT_SYSLOG_SENT);
             return DLP_OK;
+        }
+        if ((errno == EAGAIN || errno == EWOULDBLOCK) && !waited) {
+            waited = true;
+            if (dgram_room(s)) {
+                tries--; /* room now: the same attempt again */
+                continue;
+            }
         }
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS || errno == EMSGSIZE) {
             dlp_stat_inc(s->st, DLP_STAT_SYSLOG_DROPPED);
@@ -865,6 +885,7 @@ static bool apply_config(dlp_syslog_t *s, const dlp_syslog_config_t *c, char *er
     s->local_retry_ms = c->local_retry_ms != 0 ? c->local_retry_ms : DLP_SYSLOG_LOCAL_RETRY_MS;
     s->connect_timeout_ms =
         c->connect_timeout_ms != 0 ? c->connect_timeout_ms : DLP_SYSLOG_CONNECT_TIMEOUT_MS;
+    s->full_wait_ms = c->full_wait_ms;
     return true;
 }
 

@@ -69,11 +69,16 @@ int dlp_runtime_check(const dlp_config_t *cfg)
     mi = dlp_matcher_info(det.matcher);
     for (size_t i = 0; i < det.rules->n; i++)
         enabled += det.rules->rules[i].enabled;
+    /* Live, each capture thread is a worker (docs/design.md). */
+    bool live = cfg->read_paths.n == 0 && cfg->ifaces.n > 0;
+    unsigned threads = live && cfg->capture_threads > 0 ? cfg->capture_threads : cfg->workers;
+
     printf("dlpsensor: configuration OK: %zu rules (%zu enabled), %u patterns, %s %.1f ms; "
-           "%u workers; home net %s; %s%s%s\n",
+           "%u %s; home net %s; %s%s%s\n",
            det.rules->n, enabled, mi->patterns,
            mi->from_cache ? "loaded from the cache in" : "compiled in",
-           mi->from_cache ? mi->load_ms : mi->compile_ms, cfg->workers,
+           mi->from_cache ? mi->load_ms : mi->compile_ms, threads,
+           live ? "capture threads" : "workers",
            home_net_str(&cfg->home_net, net, sizeof(net)), inputs_str(cfg, in, sizeof(in)),
            cfg->user != NULL ? "; user " : "", cfg->user != NULL ? cfg->user : "");
     dlp_detection_fini(&det);

@@ -2,17 +2,27 @@
  * runtime.c - start-up, the output thread, signals, shutdown.
  *
  * Order: capture opened (bad input fails before anything runs), outputs
- * opened, workers started, then the reader runs in this thread while the
- * output thread drains the workers' event rings. At the end of the input
- * (or on SIGINT/SIGTERM) the reader tells the workers to end their flows,
- * joins them, and the output thread writes what is left and the final
- * stats event.
+ * opened, root dropped (-u), then threads started: files, workers fed by the
+ * reader running in this thread; live, one pipeline thread per capture
+ * handle (--capture-threads, each its own worker: dispatch.h), this thread
+ * waiting for them. Meanwhile the output thread drains the workers' event
+ * rings and writes periodic stats. At the end of the input (or on
+ * SIGINT/SIGTERM) every worker ends its flows (shutdown), the threads are
+ * joined, and the output thread writes what is left and the final stats.
  *
- * Signals only set flags (async-signal-safe); a second SIGINT/SIGTERM exits
- * at once. SIGUSR1 asks for a stats event now. SIGHUP reloads the rules:
- * the control thread loads and compiles them off the packet path and
- * publishes the new generation (engine.h); a rule set with errors is
- * refused, its errors logged, and the rules in force stay.
+ * Live handles: with one capture thread and no --cluster-id, one plain
+ * handle over every -i. Otherwise handle k (k < N) covers every interface,
+ * each joined to that interface's fanout group, opened in order k = 0, 1, ...
+ * so that every group has its members in the same order (capture.h): the
+ * groups are the kernel's picks for handle 0 (then reused), or
+ * (cluster-id + i) & 0xffff for interface i, which other processes given
+ * the same id join too. Handle 0 alone counts the interfaces' own drops.
+ *
+ * Signals only set flags and break every capture handle (async-signal-safe);
+ * a second SIGINT/SIGTERM exits at once. SIGUSR1 asks for a stats event now.
+ * SIGHUP reloads the rules: the control thread loads and compiles them off
+ * the packet path and publishes the new generation (engine.h); a rule set
+ * with errors is refused, its errors logged, and the rules in force stay.
  */
 #include "dlp/runtime.h"
 
@@ -31,6 +41,7 @@
 #include "dlp/engine.h"
 #include "dlp/log.h"
 #include "dlp/match.h"
+#include "dlp/mem.h"
 #include "dlp/output.h"
 #include "dlp/privdrop.h"
 #include "dlp/rules.h"
@@ -41,7 +52,10 @@
 static atomic_int g_stop;
 static atomic_int g_stats_now;
 static atomic_int g_reload;
-static dlp_capture_t *_Atomic g_cap;
+/* Every capture handle, for the signal handler to break (written before it is installed). */
+#define CAPTURE_THREADS_MAX 256 /* as --capture-threads */
+static dlp_capture_t *_Atomic g_caps[CAPTURE_THREADS_MAX];
+static atomic_uint g_ncaps;
 
 static void on_stop(int sig)
 {
@@ -52,9 +66,12 @@ static void on_stop(int sig)
         (void)w;
         _exit(1);
     }
-    dlp_capture_t *c = atomic_load(&g_cap);
-    if (c != NULL)
-        dlp_capture_break(c);
+    unsigned n = atomic_load(&g_ncaps);
+    for (unsigned i = 0; i < n; i++) {
+        dlp_capture_t *c = atomic_load(&g_caps[i]);
+        if (c != NULL)
+            dlp_capture_break(c);
+    }
 }
 
 static void on_usr1(int sig)
@@ -95,7 +112,9 @@ typedef struct out_ctx {
     dlp_dispatch_t *disp;
     bool live;
     uint64_t start_ns;
-    dlp_stats_t cap_stats; /* written by the capture, in the reader thread */
+    dlp_capture_t **caps;   /* files: one; live: one per capture thread */
+    unsigned ncaps;
+    dlp_stats_t *cap_stats; /* [ncaps]: each written by its handle's thread */
     dlp_stats_t ctl_stats; /* written by the control thread (reloads) */
     dlp_detection_t det;   /* the HMAC key */
     dlp_engine_current_t engines;
@@ -103,13 +122,32 @@ typedef struct out_ctx {
     atomic_int reader_done;
 } out_ctx_t;
 
+/* Live: each interface's totals, merged over the handles; returns how many. */
+static size_t iface_totals(const out_ctx_t *c, dlp_capture_iface_stats_t *ifs)
+{
+    size_t n = c->live && c->ncaps > 0 ? dlp_capture_iface_count(c->caps[0]) : 0;
+
+    for (size_t i = 0; i < n && i < DLP_CAPTURE_MAX_IFACES; i++) {
+        ifs[i] = (dlp_capture_iface_stats_t){0};
+        for (unsigned k = 0; k < c->ncaps; k++) {
+            dlp_capture_iface_stats_t one;
+            if (dlp_capture_iface_stats(c->caps[k], i, &one) == DLP_OK)
+                dlp_capture_iface_stats_merge(&ifs[i], &one);
+        }
+    }
+    return n < DLP_CAPTURE_MAX_IFACES ? n : DLP_CAPTURE_MAX_IFACES;
+}
+
 static void write_stats(out_ctx_t *c)
 {
     dlp_stats_t total;
+    dlp_capture_iface_stats_t ifs[DLP_CAPTURE_MAX_IFACES];
+    size_t nifs = iface_totals(c, ifs);
     uint64_t ts = c->live ? dlp_time_now_us() : dlp_dispatch_packet_time(c->disp);
 
     dlp_stats_init(&total);
-    dlp_stats_accumulate(&total, &c->cap_stats);
+    for (unsigned k = 0; k < c->ncaps; k++)
+        dlp_stats_accumulate(&total, &c->cap_stats[k]);
     dlp_stats_accumulate(&total, &c->ctl_stats);
     dlp_stats_accumulate(&total, dlp_output_counters(c->out));
     for (unsigned i = 0; i < dlp_dispatch_nstats(c->disp); i++)
@@ -121,8 +159,10 @@ static void write_stats(out_ctx_t *c)
         dlp_dispatch_rule_stats(c->disp, rstats, e);
     if (ts == 0)
         ts = dlp_time_now_us();
-    dlp_output_stats(c->out, &total, e->rules, rstats, ts,
-                     (double)(dlp_time_mono_ns() - c->start_ns) / 1e9);
+    /* "dropped" is every packet lost before inspection: the NIC's ones too. */
+    dlp_stat_add(&total, DLP_STAT_DROPPED, dlp_stat_get(&total, DLP_STAT_CAP_IF_DROPS));
+    dlp_output_stats_ifaces(c->out, &total, e->rules, rstats, ifs, nifs, ts,
+                            (double)(dlp_time_mono_ns() - c->start_ns) / 1e9);
     free(rstats);
     dlp_engine_unref(e);
 }
@@ -220,39 +260,114 @@ static void *output_main(void *arg)
             nanosleep(&ts, NULL);
         }
     }
+    dlp_output_settle(c->out); /* evidence captures: written before the last stats */
     write_stats(c);
     return NULL;
 }
 
-static dlp_capture_t *open_capture(const dlp_config_t *cfg, dlp_stats_t *st)
+static void live_opts(const dlp_config_t *cfg, dlp_capture_live_opts_t *o)
 {
-    char err[512] = "";
+    dlp_capture_live_opts_default(o);
+    o->snaplen = cfg->snaplen;
+    o->buffer_bytes = cfg->pcap_buffer_bytes;
+    o->timeout_ms = cfg->pcap_timeout_ms;
+    o->promisc = cfg->promisc;
+}
+
+/* Handle k of a live run (the header's "Live handles"); groups[] as handle 0 left them. */
+static dlp_capture_t *open_handle(out_ctx_t *c, unsigned k, int32_t *groups, char *err,
+                                  size_t errlen)
+{
+    const dlp_config_t *cfg = c->cfg;
+    const char *const *ifs = (const char *const *)cfg->ifaces.v;
+    dlp_capture_live_opts_t o;
     dlp_capture_t *cap;
 
-    if (cfg->read_paths.n > 0) {
-        cap = dlp_capture_open_files((const char *const *)cfg->read_paths.v, cfg->read_paths.n,
-                                     cfg->bpf, st, err, sizeof(err));
-    } else {
-        dlp_capture_live_opts_t o;
-        dlp_capture_live_opts_default(&o);
-        o.snaplen = cfg->snaplen;
-        o.buffer_bytes = cfg->pcap_buffer_bytes;
-        o.timeout_ms = cfg->pcap_timeout_ms;
-        o.promisc = cfg->promisc;
-        cap = dlp_capture_open_live((const char *const *)cfg->ifaces.v, cfg->ifaces.n, cfg->bpf,
-                                    &o, st, err, sizeof(err));
-    }
-    if (cap == NULL)
-        fprintf(stderr, "dlpsensor: %s\n", err);
+    live_opts(cfg, &o);
+    o.count_if_drops = k == 0;
+    if (c->ncaps == 1 && !cfg->cluster_id_set)
+        return dlp_capture_open_live(ifs, cfg->ifaces.n, cfg->bpf, &o, &c->cap_stats[k], err,
+                                     errlen);
+    cap = dlp_capture_open_fanout(ifs, groups, cfg->ifaces.n, (dlp_fanout_mode_t)cfg->fanout_mode,
+                                  cfg->bpf, &o, &c->cap_stats[k], err, errlen);
+    for (size_t i = 0; cap != NULL && k == 0 && i < cfg->ifaces.n; i++)
+        groups[i] = dlp_capture_fanout_group(cap, i);
     return cap;
 }
 
-static int run_packet_path(out_ctx_t *c, dlp_capture_t *cap)
+static void log_handles(const out_ctx_t *c, const int32_t *groups)
+{
+    const dlp_config_t *cfg = c->cfg;
+
+    for (size_t i = 0; i < cfg->ifaces.n; i++) {
+        if (c->ncaps == 1 && !cfg->cluster_id_set)
+            dlp_log(DLP_LOG_INFO, "%s: 1 capture thread", cfg->ifaces.v[i]);
+        else
+            dlp_log(DLP_LOG_INFO, "%s: %u capture threads in fanout group %d (%s)",
+                    cfg->ifaces.v[i], c->ncaps, (int)groups[i],
+                    cfg->fanout_mode == DLP_FANOUT_HASH ? "hash" : "ippair");
+    }
+}
+
+/* Opens the handles (c->ncaps set) and their counters; false after a message on stderr. */
+static bool open_capture(out_ctx_t *c)
+{
+    const dlp_config_t *cfg = c->cfg;
+    int32_t groups[DLP_CAPTURE_MAX_IFACES];
+    char err[512] = "";
+
+    c->caps = calloc(c->ncaps, sizeof(*c->caps));
+    c->cap_stats = dlp_calloc_aligned(c->ncaps * sizeof(*c->cap_stats));
+    if (c->caps == NULL || c->cap_stats == NULL) {
+        fprintf(stderr, "dlpsensor: out of memory\n");
+        return false;
+    }
+    for (unsigned k = 0; k < c->ncaps; k++)
+        dlp_stats_init(&c->cap_stats[k]);
+    if (!c->live) {
+        c->caps[0] = dlp_capture_open_files((const char *const *)cfg->read_paths.v,
+                                            cfg->read_paths.n, cfg->bpf, &c->cap_stats[0], err,
+                                            sizeof(err));
+    } else if (cfg->ifaces.n > DLP_CAPTURE_MAX_IFACES) {
+        snprintf(err, sizeof(err), "too many interfaces: %zu (at most %d)", cfg->ifaces.n,
+                 DLP_CAPTURE_MAX_IFACES);
+    } else {
+        for (size_t i = 0; i < cfg->ifaces.n; i++)
+            groups[i] = cfg->cluster_id_set ? (int32_t)(((uint32_t)cfg->cluster_id + i) & 0xffff)
+                                            : DLP_FANOUT_GROUP_AUTO;
+        for (unsigned k = 0; k < c->ncaps; k++)
+            if ((c->caps[k] = open_handle(c, k, groups, err, sizeof(err))) == NULL)
+                break;
+    }
+    for (unsigned k = 0; k < c->ncaps; k++) {
+        if (c->caps[k] == NULL) {
+            fprintf(stderr, "dlpsensor: %s\n", err);
+            return false;
+        }
+    }
+    if (c->live)
+        log_handles(c, groups);
+    return true;
+}
+
+static void close_capture(out_ctx_t *c)
+{
+    for (unsigned k = 0; c->caps != NULL && k < c->ncaps; k++)
+        dlp_capture_close(c->caps[k]);
+    free(c->caps);
+    free(c->cap_stats);
+    c->caps = NULL;
+    c->cap_stats = NULL;
+}
+
+static int run_packet_path(out_ctx_t *c)
 {
     pthread_t out_thread, ctl_thread;
     dlp_dispatch_params_t dp = {
         .cfg = c->cfg,
-        .cap = cap,
+        .cap = c->live ? NULL : c->caps[0],
+        .caps = c->live ? c->caps : NULL,
+        .ncaps = c->live ? c->ncaps : 0,
         .workers = c->cfg->workers,
         .file_mode = !c->live,
         .stop = &g_stop,
@@ -291,6 +406,14 @@ out:
     return status;
 }
 
+/* Live: --capture-threads, or as many as workers (each capture thread is a worker). */
+static unsigned capture_threads(const dlp_config_t *cfg)
+{
+    unsigned n = cfg->capture_threads ? cfg->capture_threads : cfg->workers;
+
+    return n == 0 ? 1 : n > CAPTURE_THREADS_MAX ? CAPTURE_THREADS_MAX : n;
+}
+
 /* The rules loaded at start become generation 1 (c->det keeps the key). */
 static int start_engine(out_ctx_t *c)
 {
@@ -314,15 +437,14 @@ static int start_engine(out_ctx_t *c)
 int dlp_runtime_run(const dlp_config_t *cfg)
 {
     static out_ctx_t c; /* static: aligned counters, and signals reach it */
-    dlp_capture_t *cap = NULL;
     char err[512] = "";
     int status;
 
     memset(&c, 0, sizeof(c));
     c.cfg = cfg;
     c.live = cfg->read_paths.n == 0;
+    c.ncaps = c.live ? capture_threads(cfg) : 1;
     c.start_ns = dlp_time_mono_ns();
-    dlp_stats_init(&c.cap_stats);
     dlp_stats_init(&c.ctl_stats);
     status = dlp_detection_load(cfg, &c.det);
     if (status != 0)
@@ -333,8 +455,7 @@ int dlp_runtime_run(const dlp_config_t *cfg)
         return status;
     }
     status = 2;
-    cap = open_capture(cfg, &c.cap_stats);
-    if (cap == NULL)
+    if (!open_capture(&c))
         goto out;
     c.out = dlp_output_new(cfg, cfg->syslog == 1 || (cfg->syslog == -1 && c.live), err,
                            sizeof(err));
@@ -352,13 +473,17 @@ int dlp_runtime_run(const dlp_config_t *cfg)
             goto out;
         }
     }
-    atomic_store(&g_cap, cap);
+    for (unsigned k = 0; k < c.ncaps; k++)
+        atomic_store(&g_caps[k], c.caps[k]);
+    atomic_store(&g_ncaps, c.ncaps);
     install_signals();
-    status = run_packet_path(&c, cap);
-    atomic_store(&g_cap, NULL);
+    status = run_packet_path(&c);
+    atomic_store(&g_ncaps, 0);
+    for (unsigned k = 0; k < c.ncaps; k++)
+        atomic_store(&g_caps[k], NULL);
 out:
     dlp_output_free(c.out);
-    dlp_capture_close(cap);
+    close_capture(&c);
     dlp_engine_current_fini(&c.engines);
     dlp_rule_slots_fini(&c.slots);
     dlp_detection_fini(&c.det);

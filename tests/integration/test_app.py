@@ -71,6 +71,10 @@ class Http(unittest.TestCase):
         self.assertEqual(ins["not_inspected"], {"decomp_ratio": 1})
         self.assertFalse(ins["complete"])
         self.assertLess(ins["inspected_bytes"], 4 << 20)
+        # the run's totals say the same, for whoever reads only stats
+        app = r.of("stats")[-1]["app"]
+        self.assertEqual(app["decomp_ratio"], 1)
+        self.assertEqual(app["encrypted"], 0)
 
 
 class Mail(unittest.TestCase):
@@ -138,6 +142,12 @@ class FtpDnsTls(unittest.TestCase):
         self.assertEqual(tls["dlp_rules"], [])
         self.assertGreater(tls["inspection"]["toserver"]["uninspected_bytes"], 0)
         self.assertEqual(tls["inspection"]["toserver"]["inspected_bytes"], 0)
+        # stats: egress directions only (the server's answer is not counted)
+        app = r.of("stats")[-1]["app"]
+        self.assertEqual(app["encrypted"], 1)
+        self.assertEqual(app["uninspected_bytes"],
+                         tls["inspection"]["toserver"]["uninspected_bytes"])
+        self.assertEqual(app["decomp_ratio"], 0)
 
 
 if __name__ == "__main__":

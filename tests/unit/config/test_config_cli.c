@@ -137,7 +137,7 @@ static void file_applies(void **state)
     assert_contains(f->out, "dlpsensor: configuration OK: ");
     assert_contains(f->out, " rules (");
     assert_contains(f->out, " patterns, ");
-    assert_contains(f->out, "; 3 workers; home net 10.1.0.0/16; live on eth9\n");
+    assert_contains(f->out, "; 3 capture threads; home net 10.1.0.0/16; live on eth9\n");
     assert_string_equal(f->err, "");
     /* the second run finds the compiled rules in the cache */
     assert_int_equal(run(f, "-T", "-c", f->conf, "-R", f->rules, "--rules-cache", f->cache,
@@ -155,11 +155,11 @@ static void command_line_wins(void **state)
     assert_int_equal(run(f, "--workers", "2", "--home-net", "192.168.7.0/24", "-c", f->conf,
                          "-T", "-R", f->rules, "--rules-cache", f->cache, NULL),
                      0);
-    assert_contains(f->out, "; 2 workers; home net 192.168.7.0/24; live on eth9\n");
+    assert_contains(f->out, "; 2 capture threads; home net 192.168.7.0/24; live on eth9\n");
     assert_int_equal(run(f, "-c", f->conf, "--workers", "5", "-T", "-R", f->rules,
                          "--rules-cache", f->cache, NULL),
                      0);
-    assert_contains(f->out, "; 5 workers; home net 10.1.0.0/16;");
+    assert_contains(f->out, "; 5 capture threads; home net 10.1.0.0/16;");
 }
 
 /* -i replaces the file's interfaces; -r (a replay) sets them aside; -R replaces rules.paths. */
@@ -246,6 +246,26 @@ static void user_checks(void **state)
     assert_contains(f->err, "user 'root' is uid 0");
 }
 
+/* The capture-thread flags take only what they say; anything else is bad usage. */
+static void capture_flags_checked(void **state)
+{
+    fx_t *f = *state;
+
+    assert_int_equal(run(f, "-T", "--capture-threads", "0", NULL), 2);
+    assert_contains(f->err, "dlpsensor: --capture-threads: expected 1..256, got '0'\n");
+    assert_int_equal(run(f, "-T", "--capture-threads", "257", NULL), 2);
+    assert_contains(f->err, "expected 1..256, got '257'\n");
+    assert_int_equal(run(f, "-T", "--cluster-id", "65536", NULL), 2);
+    assert_contains(f->err, "dlpsensor: --cluster-id: expected 0..65535, got '65536'\n");
+    assert_int_equal(run(f, "-T", "--cluster-id", "-1", NULL), 2);
+    assert_int_equal(run(f, "-T", "--fanout-mode", "flow", NULL), 2);
+    assert_contains(f->err, "dlpsensor: --fanout-mode: expected ippair or hash, got 'flow'\n");
+    assert_int_equal(run(f, "-T", "--capture-threads", "256", "--cluster-id", "0",
+                         "--fanout-mode", "hash", "-R", f->rules, "--rules-cache", f->cache,
+                         NULL),
+                     0);
+}
+
 /* -u without root is a usage error before anything is opened. */
 static void user_needs_root(void **state)
 {
@@ -280,6 +300,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(bad_rules_exit_2, setup, teardown),
         cmocka_unit_test_setup_teardown(user_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(user_needs_root, setup, teardown),
+        cmocka_unit_test_setup_teardown(capture_flags_checked, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -85,6 +85,9 @@ static void every_key(void **state)
                              "  buffer: 128m\n"
                              "  timeout: 250ms\n"
                              "  promisc: false\n"
+                             "  threads: 3\n"
+                             "  cluster_id: 65535\n"
+                             "  fanout: hash\n"
                              "home_net: [10.1.0.0/16, '2001:db8::/32']\n"
                              "scan: {inbound: yes, internal: on}\n"
                              "workers: 7\n"
@@ -128,6 +131,10 @@ static void every_key(void **state)
     assert_int_equal(c->pcap_buffer_bytes, 128u * 1024 * 1024);
     assert_int_equal(c->pcap_timeout_ms, 250);
     assert_false(c->promisc);
+    assert_int_equal(c->capture_threads, 3);
+    assert_true(c->cluster_id_set);
+    assert_int_equal(c->cluster_id, 65535);
+    assert_int_equal(c->fanout_mode, 1); /* DLP_FANOUT_HASH */
     assert_int_equal(c->home_net.n, 2);
     assert_int_equal(dlp_cidr_parse("10.1.200.3", &a), DLP_OK);
     assert_true(dlp_cidr_set_contains(&c->home_net, a.addr));
@@ -245,7 +252,11 @@ static const bad_case_t k_bad[] = {
      "tcp_closing, tcp_closed, udp)"},
     {"capture:\n  snaplen: 64k\n  iface: eth0\n",
      "3: capture.iface: unknown key (capture takes: interfaces, filter, snaplen, buffer, "
-     "timeout, promisc)"},
+     "timeout, promisc, threads, cluster_id, fanout)"},
+    {"capture:\n  fanout: flow\n", "2: capture.fanout: expected ippair or hash, got 'flow'"},
+    {"capture:\n  cluster_id: 65536\n",
+     "2: capture.cluster_id: 65536 is out of range (0..65535)"},
+    {"capture:\n  threads: 257\n", "2: capture.threads: 257 is out of range (0..256)"},
     {"workers: 2\nworkers: 3\n", "2: workers: duplicate key (first at line 1)"},
     {"flow: 3\n", "1: flow: expected a mapping, got '3'"},
     {"- a\n", "1: expected a mapping, got a sequence"},
@@ -509,6 +520,9 @@ static void shipped_example(void **state)
     assert_int_equal(c->pcap_buffer_bytes, d.pcap_buffer_bytes);
     assert_int_equal(c->pcap_timeout_ms, d.pcap_timeout_ms);
     assert_int_equal(c->promisc, d.promisc);
+    assert_int_equal(c->capture_threads, d.capture_threads);
+    assert_int_equal(c->cluster_id_set, d.cluster_id_set);
+    assert_int_equal(c->fanout_mode, d.fanout_mode);
     assert_int_equal(c->home_net.n, d.home_net.n);
     assert_memory_equal(c->home_net.v, d.home_net.v, d.home_net.n * sizeof(*d.home_net.v));
     assert_int_equal(c->scan_inbound, d.scan_inbound);

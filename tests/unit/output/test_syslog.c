@@ -13,6 +13,7 @@
 #include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -346,6 +347,58 @@ static void test_local_stalled_reader(void **state)
     assert_true(recv_dgram(srv, buf, sizeof(buf)) > 0);
     assert_int_equal(dlp_syslog_send(s, DLP_SYSLOG_WARNING, TS, NULL, NULL, "again"), DLP_OK);
     assert_int_equal(st(DLP_STAT_SYSLOG_SENT), ok + 1);
+    dlp_syslog_free(s);
+    close(srv);
+}
+
+typedef struct late_reader {
+    int fd;
+    unsigned delay_ms;
+} late_reader_t;
+
+static void *read_one_late(void *arg)
+{
+    late_reader_t *r = arg;
+    char buf[256];
+
+    sleep_ms(r->delay_ms);
+    (void)recv_dgram(r->fd, buf, sizeof(buf));
+    return NULL;
+}
+
+/* Reading files (full_wait_ms): a full queue is waited for, boundedly. */
+static void test_local_full_waits(void **state)
+{
+    char path[128];
+    dlp_syslog_config_t c = {.target = path, .full_wait_ms = 150};
+    late_reader_t lr;
+    pthread_t t;
+    dlp_syslog_t *s;
+    uint64_t t0;
+    unsigned ok = 0;
+    int srv;
+
+    (void)state;
+    path_in_dir(path, sizeof(path), "waits");
+    srv = unix_server(path, 1024);
+    s = new_sender(&c);
+    /* fill the queue: the first refusal has waited the whole bound, then dropped */
+    for (;;) {
+        t0 = now_ms();
+        if (dlp_syslog_send(s, DLP_SYSLOG_WARNING, TS, NULL, NULL, "fill") != DLP_OK)
+            break;
+        ok++;
+        assert_true(ok < 100000);
+    }
+    assert_true(now_ms() - t0 >= 140);
+    assert_int_equal(st(DLP_STAT_SYSLOG_DROPPED), 1);
+    /* the daemon catches up while the sender waits: nothing is lost */
+    lr = (late_reader_t){.fd = srv, .delay_ms = 30};
+    assert_int_equal(pthread_create(&t, NULL, read_one_late, &lr), 0);
+    assert_int_equal(dlp_syslog_send(s, DLP_SYSLOG_WARNING, TS, NULL, NULL, "late"), DLP_OK);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(st(DLP_STAT_SYSLOG_SENT), ok + 1);
+    assert_int_equal(st(DLP_STAT_SYSLOG_DROPPED), 1);
     dlp_syslog_free(s);
     close(srv);
 }
@@ -1248,6 +1301,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_local_3164_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_local_facility_app_and_5424, setup, teardown),
         cmocka_unit_test_setup_teardown(test_local_stalled_reader, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_local_full_waits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_local_no_daemon_then_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_udp_5424_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_udp_no_listener, setup, teardown),

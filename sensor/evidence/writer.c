@@ -1,0 +1,407 @@
+/*
+ * writer.c - evidence captures, the writer's side: the thread that turns a
+ * finished flow's buffer into DIR/<flow_id>.pcap (evidence.h).
+ *
+ * Design: the output thread submits flows on an SPSC queue; the writer
+ * thread overwrites the ranges' bytes (unless raw), builds the whole file
+ * image in memory (at most max_flow_bytes plus 16 bytes a packet), checks
+ * the run's total bound, then creates the file with O_CREAT|O_EXCL|
+ * O_NOFOLLOW and mode 0600 (so it never follows a planted link nor replaces
+ * a file, and umask cannot widen it) and writes it; a failed write removes
+ * the partial file. Once the total bound refuses a file, no file is written
+ * any more this run (counted, one warning a minute).
+ *
+ * Threading: dlp_evidence_new/free by the control thread, submit/settle by
+ * the output thread, everything else in the writer thread. The counters
+ * are the writer thread's alone.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dlp/evidence.h"
+#include "dlp/log.h"
+#include "dlp/mem.h"
+#include "evidence_int.h"
+
+#define PCAP_MAGIC_US 0xa1b2c3d4u
+#define PCAP_SNAPLEN 262144u
+#define LINKTYPE_ETHERNET 1u
+#define LINKTYPE_RAW 101u /* DLT_RAW (12 on Linux) in files */
+#define ETH_HDR 14u
+
+struct dlp_evidence {
+    dlp_stats_t st; /* first: cache-line aligned */
+    dlp_evidence_limits_t l;
+    int dirfd;
+    char dir[256];
+    bool wait;
+    dlp_ring_t *q; /* dlp_evidence_flow_t *, output thread -> writer */
+    pthread_t th;
+    bool running;
+    atomic_int quit;
+    uint64_t submitted; /* the submitting thread's */
+    _Atomic uint64_t done;
+    uint64_t total; /* file bytes written (writer thread) */
+    bool full;      /* the total bound refused a file */
+    dlp_ratelimit_t rl_full, rl_err;
+};
+
+/* --- redaction ---------------------------------------------------------------- */
+
+/* The first of the n sorted, disjoint ranges that ends after 'off'. */
+static uint16_t first_range(const ev_range_t *r, uint16_t n, uint64_t off)
+{
+    uint16_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        uint16_t mid = (uint16_t)(lo + (hi - lo) / 2);
+        if (r[mid].hi <= off)
+            lo = (uint16_t)(mid + 1);
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Overwrites r's payload bytes inside f's ranges; returns how many. */
+static uint64_t redact_rec(const dlp_evidence_flow_t *f, ev_rec_t *r)
+{
+    int d = r->dir & 1;
+    uint8_t *pl = ev_rec_frame(r) + r->payload_off;
+    uint64_t n = 0, off, end;
+
+    if (!dlp_evidence__offset(f, r, &off) || f->all[d]) {
+        memset(pl, 'X', r->payload_len);
+        return r->payload_len;
+    }
+    end = off + r->payload_len;
+    /* Offsets are unsigned: a packet before the stream's start wraps; it
+     * carries no stream byte, so no range can hold it. */
+    if (end < off)
+        return 0;
+    for (uint16_t i = first_range(f->r[d], f->nr[d], off); i < f->nr[d] && f->r[d][i].lo < end;
+         i++) {
+        uint64_t a = f->r[d][i].lo > off ? f->r[d][i].lo : off;
+        uint64_t b = f->r[d][i].hi < end ? f->r[d][i].hi : end;
+        if (a >= b)
+            continue;
+        if (!r->tcp) { /* a datagram is overwritten whole */
+            memset(pl, 'X', r->payload_len);
+            return r->payload_len;
+        }
+        memset(pl + (a - off), 'X', (size_t)(b - a));
+        n += b - a;
+    }
+    return n;
+}
+
+uint64_t dlp_evidence__redact_all(dlp_evidence_flow_t *f)
+{
+    ev_iter_t it;
+    ev_rec_t *r;
+    uint64_t n = 0;
+
+    dlp_evidence__iter(f, &it);
+    while ((r = dlp_evidence__next(&it)) != NULL)
+        if (r->payload_len > 0 && (f->nr[r->dir & 1] > 0 || f->all[r->dir & 1]))
+            n += redact_rec(f, r);
+    return n;
+}
+
+/* --- the pcap image ----------------------------------------------------------- */
+
+static uint32_t file_linktype(uint16_t dlt)
+{
+    return dlt == DLP_LINK_RAW ? LINKTYPE_RAW : dlt;
+}
+
+/* Bytes of r in a file of link type 'lt' (0: left out); *skip: frame bytes
+ * not written, *eth: a made-up Ethernet header goes first. */
+static uint32_t rec_len(const ev_rec_t *r, uint16_t lt, uint32_t *skip, bool *eth)
+{
+    *skip = 0;
+    *eth = false;
+    if (r->linktype == lt)
+        return r->caplen;
+    if (r->l3_off > r->caplen || (lt != DLP_LINK_RAW && lt != DLP_LINK_EN10MB))
+        return 0;
+    *skip = r->l3_off;
+    *eth = lt == DLP_LINK_EN10MB;
+    return r->caplen - r->l3_off + (*eth ? ETH_HDR : 0);
+}
+
+static uint8_t *put32(uint8_t *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+    return p + 4;
+}
+
+static uint8_t *put_header(uint8_t *p, uint32_t linktype)
+{
+    uint16_t ver[2] = {2, 4};
+
+    p = put32(p, PCAP_MAGIC_US);
+    memcpy(p, ver, sizeof(ver));
+    p += sizeof(ver);
+    p = put32(p, 0); /* thiszone */
+    p = put32(p, 0); /* sigfigs */
+    p = put32(p, PCAP_SNAPLEN);
+    return put32(p, linktype);
+}
+
+static uint8_t *put_rec(uint8_t *p, ev_rec_t *r, uint32_t len, uint32_t skip, bool eth)
+{
+    static const uint8_t mac[12] = {0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01};
+    uint32_t orig = r->wirelen - skip + (eth ? ETH_HDR : 0);
+
+    p = put32(p, (uint32_t)(r->ts_us / 1000000));
+    p = put32(p, (uint32_t)(r->ts_us % 1000000));
+    p = put32(p, len);
+    p = put32(p, orig > len ? orig : len);
+    if (eth) {
+        memcpy(p, mac, sizeof(mac));
+        p[12] = r->ipver == 6 ? 0x86 : 0x08;
+        p[13] = r->ipver == 6 ? 0xdd : 0x00;
+        p += ETH_HDR;
+    }
+    memcpy(p, ev_rec_frame(r) + skip, r->caplen - skip);
+    return p + (r->caplen - skip);
+}
+
+size_t dlp_evidence__render(const dlp_evidence_flow_t *f, uint8_t **out)
+{
+    ev_iter_t it;
+    ev_rec_t *r;
+    uint16_t lt = 0;
+    size_t size = 24;
+    uint32_t skip;
+    bool eth, first = true;
+    uint8_t *p;
+
+    *out = NULL;
+    dlp_evidence__iter(f, &it);
+    while ((r = dlp_evidence__next(&it)) != NULL) {
+        uint32_t len;
+        if (first)
+            lt = r->linktype;
+        first = false;
+        len = rec_len(r, lt, &skip, &eth);
+        size += len > 0 ? 16 + len : 0;
+    }
+    if (size == 24 || (*out = malloc(size)) == NULL)
+        return 0;
+    p = put_header(*out, file_linktype(lt));
+    dlp_evidence__iter(f, &it);
+    while ((r = dlp_evidence__next(&it)) != NULL) {
+        uint32_t len = rec_len(r, lt, &skip, &eth);
+        if (len > 0)
+            p = put_rec(p, r, len, skip, eth);
+    }
+    return size;
+}
+
+dlp_rc_t dlp_evidence__write_file(int dirfd, uint64_t flow_id, const uint8_t *buf, size_t n)
+{
+    char name[32];
+    int fd, err;
+
+    snprintf(name, sizeof(name), "%" PRIu64 ".pcap", flow_id);
+    fd = openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return DLP_EIO;
+    while (n > 0) {
+        ssize_t k = write(fd, buf, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            if (k == 0)
+                errno = EIO;
+            goto fail;
+        }
+        buf += k;
+        n -= (size_t)k;
+    }
+    if (close(fd) == 0)
+        return DLP_OK;
+    fd = -1;
+fail:
+    err = errno;
+    if (fd >= 0)
+        close(fd);
+    unlinkat(dirfd, name, 0);
+    errno = err;
+    return DLP_EIO;
+}
+
+/* --- the thread ------------------------------------------------------------------- */
+
+static void write_flow(dlp_evidence_t *e, dlp_evidence_flow_t *f)
+{
+    uint8_t *img = NULL;
+    size_t n;
+
+    if (!e->l.raw)
+        dlp_stat_add(&e->st, DLP_STAT_EVIDENCE_REDACTED, dlp_evidence__redact_all(f));
+    n = dlp_evidence__render(f, &img);
+    if (n == 0) {
+        dlp_stat_inc(&e->st, DLP_STAT_EVIDENCE_WRITE_ERRORS);
+        return;
+    }
+    if (e->full || e->total + n > e->l.max_total_bytes) {
+        e->full = true;
+        dlp_stat_inc(&e->st, DLP_STAT_EVIDENCE_TOTAL_CAP);
+        dlp_log_limited(&e->rl_full, DLP_LOG_WARN,
+                        "evidence: the run's bound of %" PRIu64 " bytes is reached: "
+                        "no more capture files are written",
+                        e->l.max_total_bytes);
+    } else if (dlp_evidence__write_file(e->dirfd, f->flow_id, img, n) != DLP_OK) {
+        int err = errno;
+        dlp_stat_inc(&e->st, DLP_STAT_EVIDENCE_WRITE_ERRORS);
+        dlp_log_limited(&e->rl_err, DLP_LOG_WARN, "evidence: %s/%" PRIu64 ".pcap: %s", e->dir,
+                        f->flow_id, strerror(err));
+    } else {
+        e->total += n;
+        dlp_stat_inc(&e->st, DLP_STAT_EVIDENCE_FILES);
+        dlp_stat_add(&e->st, DLP_STAT_EVIDENCE_BYTES, n);
+    }
+    free(img);
+}
+
+static void *writer_main(void *arg)
+{
+    dlp_evidence_t *e = arg;
+    dlp_evidence_flow_t *f;
+    dlp_backoff_t b;
+
+    dlp_backoff_init(&b, 2000);
+    for (;;) {
+        if (dlp_ring_pop(e->q, &f)) {
+            write_flow(e, f);
+            dlp_evidence_flow_free(f);
+            atomic_fetch_add_explicit(&e->done, 1, memory_order_release);
+            dlp_backoff_reset(&b);
+            continue;
+        }
+        if (atomic_load(&e->quit))
+            return NULL;
+        dlp_backoff_wait(&b);
+    }
+}
+
+bool dlp_evidence_submit(dlp_evidence_t *e, dlp_evidence_flow_t *f)
+{
+    dlp_backoff_t b;
+
+    if (!dlp_ring_push(e->q, &f)) {
+        if (!e->wait) {
+            dlp_evidence_flow_free(f);
+            return false;
+        }
+        dlp_backoff_init(&b, 1000);
+        while (!dlp_ring_push(e->q, &f))
+            dlp_backoff_wait(&b);
+    }
+    e->submitted++;
+    return true;
+}
+
+void dlp_evidence_settle(dlp_evidence_t *e)
+{
+    dlp_backoff_t b;
+
+    if (e == NULL || !e->running)
+        return;
+    dlp_backoff_init(&b, 1000);
+    while (atomic_load_explicit(&e->done, memory_order_acquire) < e->submitted)
+        dlp_backoff_wait(&b);
+}
+
+const dlp_stats_t *dlp_evidence_counters(const dlp_evidence_t *e)
+{
+    return &e->st;
+}
+
+/* --- life cycle --------------------------------------------------------------------- */
+
+/* Opens (or makes) the directory; false with the reason in err. */
+static bool open_dir(dlp_evidence_t *e, const char *dir, char *err, size_t errlen)
+{
+    struct stat st;
+
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "evidence directory %s: %s", dir, strerror(errno));
+        return false;
+    }
+    e->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (e->dirfd < 0 || fstat(e->dirfd, &st) != 0) {
+        snprintf(err, errlen, "evidence directory %s: %s", dir,
+                 errno == ENOTDIR ? "not a directory" : strerror(errno));
+        return false;
+    }
+    if (st.st_mode & 077)
+        dlp_log(DLP_LOG_WARN,
+                "evidence directory %s is open to other users (mode %03o): "
+                "its captures are sensitive",
+                dir, (unsigned)(st.st_mode & 0777));
+    return true;
+}
+
+dlp_evidence_t *dlp_evidence_new(const char *dir, const dlp_evidence_limits_t *l, bool wait,
+                                 char *err, size_t errlen)
+{
+    dlp_evidence_t *e = dlp_calloc_aligned(sizeof(*e));
+
+    if (e == NULL) {
+        snprintf(err, errlen, "evidence: out of memory");
+        return NULL;
+    }
+    dlp_stats_init(&e->st);
+    e->dirfd = -1;
+    e->l = *l;
+    e->wait = wait;
+    e->rl_full = (dlp_ratelimit_t)DLP_RATELIMIT_INIT(60);
+    e->rl_err = (dlp_ratelimit_t)DLP_RATELIMIT_INIT(10);
+    snprintf(e->dir, sizeof(e->dir), "%s", dir);
+    if (!open_dir(e, dir, err, errlen))
+        goto fail;
+    e->q = dlp_ring_new(sizeof(dlp_evidence_flow_t *), DLP_EVIDENCE_QUEUE);
+    if (e->q == NULL || pthread_create(&e->th, NULL, writer_main, e) != 0) {
+        snprintf(err, errlen, "evidence: cannot start the writer thread");
+        goto fail;
+    }
+    e->running = true;
+    pthread_setname_np(e->th, "dlp-evidence");
+    if (l->raw)
+        dlp_log(DLP_LOG_WARN,
+                "evidence captures keep raw values: the evidence directory holds personal data");
+    return e;
+fail:
+    dlp_evidence_free(e);
+    return NULL;
+}
+
+void dlp_evidence_free(dlp_evidence_t *e)
+{
+    dlp_evidence_flow_t *f;
+
+    if (e == NULL)
+        return;
+    if (e->running) {
+        dlp_evidence_settle(e);
+        atomic_store(&e->quit, 1);
+        pthread_join(e->th, NULL);
+    }
+    while (e->q != NULL && dlp_ring_pop(e->q, &f))
+        dlp_evidence_flow_free(f);
+    dlp_ring_free(e->q);
+    if (e->dirfd >= 0)
+        close(e->dirfd);
+    free(e);
+}

@@ -1,0 +1,61 @@
+"""Least privilege, live: started as root with -u nobody, the sensor has opened its
+capture handles (two capture threads) and its outputs, then given up root before
+starting any thread: the process and every one of its threads run as uid/gid 65534
+with no capability, and capture goes on (an alert arrives)."""
+
+import os
+import pwd
+import unittest
+
+from netlab import CARD_MASKED, Lab, Sensor, main, need_root, wait_for
+
+
+def status_fields(path):
+    out = {}
+    with open(path) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.split()
+    return out
+
+
+@need_root
+class PrivDrop(unittest.TestCase):
+    def test_user_nobody_every_thread(self):
+        try:
+            nobody = pwd.getpwnam("nobody")
+        except KeyError:
+            self.skipTest("no user nobody")
+        uid, gid = str(nobody.pw_uid), str(nobody.pw_gid)
+        with Lab() as lab:
+            lab.http_server()
+            s = Sensor(lab, lab.cns, ["-i", lab.cif, "--capture-threads", "2", "-u", "nobody",
+                                      "--home-net", lab.HOME_NET, "--no-syslog"], lab.tmp)
+            s.wait_ready()
+            tasks = os.listdir("/proc/%d/task" % s.pid)
+            names = set()
+            # main, output, control and two capture threads
+            self.assertGreaterEqual(len(tasks), 5, tasks)
+            for t in [None] + tasks:
+                path = "/proc/%d/status" % s.pid if t is None else \
+                    "/proc/%d/task/%s/status" % (s.pid, t)
+                st = status_fields(path)
+                names.add(st["Name"][0])
+                self.assertEqual(st["Uid"], [uid] * 4, (t, st["Uid"]))
+                self.assertEqual(st["Gid"], [gid] * 4, (t, st["Gid"]))
+                self.assertEqual(st["Groups"], [gid] if st["Groups"] else [], st["Groups"])
+                for cap in ("CapEff", "CapPrm", "CapInh", "CapAmb"):
+                    self.assertEqual(int(st[cap][0], 16), 0, (t, cap, st[cap]))
+            self.assertTrue({"dlp-capture0", "dlp-capture1"} <= names, names)
+            lab.post(1)
+            self.assertTrue(wait_for(lambda: any(
+                e["dlp"]["rule"] == "pii.credit_card" and
+                e["dlp"]["matches"][0]["masked"] == CARD_MASKED for e in s.events("dlp")), 15),
+                s.events())
+            self.assertEqual(s.stop(), 0, s.stderr())
+            final = s.last_stats()
+        self.assertGreater(final["interfaces"][lab.cif]["received"], 0)
+
+
+if __name__ == "__main__":
+    main()

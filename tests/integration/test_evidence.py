@@ -1,0 +1,387 @@
+"""Integration: evidence captures (--evidence-dir), the real binary over pcaps/. One
+file DIR/<flow_id>.pcap per flow that raised a dlp event and none for the others, mode
+0600, a pcap any reader takes (parsed here by hand), the flow's handshake in it, the
+values found overwritten with 'X' wherever and however they travelled (raw, split and
+retransmitted, gzip'd, base64'd, percent-encoded, in datagrams) while the rest stays
+readable; --evidence-raw keeps them; an existing file is never replaced; the bounds and
+the configuration keys (outputs.evidence) work."""
+
+import base64
+import gzip
+import hashlib
+import json
+import os
+import signal
+import socket
+import stat
+import struct
+import subprocess
+import tempfile
+import time
+import unittest
+
+from sensor import BINARY, CACHE, KEY_FILE, run, pcap
+
+CARD = b"4539148803436467"
+CARD_SPACED = b"4539 1488 0343 6467"
+CARD2 = b"5425233430109903"
+SSN = b"536-22-8417"
+AWS = b"AKIAIOSFODNN7EXAMPLE"
+EMAIL1, EMAIL2 = b"jane.doe@example.com", b"john.smith@example.org"
+IBAN = b"GB82WEST12345698765432"
+
+
+def slurp(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def sha(path):
+    return hashlib.sha256(slurp(path)).hexdigest()
+
+
+def read_pcap(path):
+    """[(ts, frame)] of a pcap with microsecond timestamps; checks the layout."""
+    data = slurp(path)
+    magic, vmaj, vmin, _, _, snap, lt = struct.unpack("<IHHiIII", data[:24])
+    assert magic == 0xa1b2c3d4 and (vmaj, vmin) == (2, 4), path
+    assert lt == 1, "link type %d" % lt
+    out, off = [], 24
+    while off < len(data):
+        sec, usec, incl, orig = struct.unpack("<IIII", data[off:off + 16])
+        assert usec < 1000000 and incl <= orig and incl <= snap, path
+        out.append((sec + usec / 1e6, data[off + 16:off + 16 + incl]))
+        off += 16 + incl
+    assert off == len(data), "trailing bytes in " + path
+    return out
+
+
+def tcp_fields(frame):
+    """(sport, dport, flags, seq, payload) of an Ethernet/IPv4|IPv6/TCP frame, or None."""
+    et = struct.unpack("!H", frame[12:14])[0]
+    if et == 0x0800:
+        ihl = (frame[14] & 15) * 4
+        proto, l4 = frame[23], 14 + ihl
+        end = 14 + struct.unpack("!H", frame[16:18])[0]
+    elif et == 0x86DD:
+        proto, l4 = frame[20], 54
+        end = l4 + struct.unpack("!H", frame[18:20])[0]
+    else:
+        return None
+    if proto == 17:
+        sport, dport = struct.unpack("!HH", frame[l4:l4 + 4])
+        return sport, dport, 0, 0, frame[l4 + 8:end]
+    if proto != 6:
+        return None
+    sport, dport, seq = struct.unpack("!HHI", frame[l4:l4 + 8])
+    doff, flags = frame[l4 + 12] >> 4, frame[l4 + 13]
+    return sport, dport, flags, seq, frame[l4 + doff * 4:end]
+
+
+def encodings(v):
+    """A value as it may travel: itself, percent-encoded, and base64 at each alignment."""
+    out = {v, v.replace(b"@", b"%40"), v.replace(b" ", b"+")}
+    for pad in range(3):
+        b = base64.b64encode(b"\0" * pad + v)[4 if pad else 0:]
+        out.add(b[4:-4] if len(b) > 12 else b)
+    return out
+
+
+def frame(src, dst, sport, dport, seq, ack, flags, payload=b""):
+    """An Ethernet/IPv4/TCP frame (checksums left 0: the sensor does not check them)."""
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp) + len(payload), 1, 0, 64, 6, 0,
+                     bytes(map(int, src.split("."))), bytes(map(int, dst.split("."))))
+    return b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + tcp + payload
+
+
+def upload_frames():
+    c, s, cp, sp = "10.0.0.50", "198.51.100.9", 43000, 9000
+    out = [frame(c, s, cp, sp, 1000, 0, 0x02), frame(s, c, sp, cp, 5000, 1001, 0x12),
+           frame(c, s, cp, sp, 1001, 5001, 0x10)]
+    seq = 1001
+    for i in range(20):
+        data = (b"card=" + CARD + b"\n" if i == 0 else b"") + b"%03d " % i * 250
+        data = data[:1000]
+        out.append(frame(c, s, cp, sp, seq, 5001, 0x18, data))
+        seq += len(data)
+    out.append(frame(c, s, cp, sp, seq, 5001, 0x11))
+    out.append(frame(s, c, sp, cp, 5001, seq + 1, 0x11))
+    out.append(frame(c, s, cp, sp, seq + 1, 5002, 0x10))
+    return out
+
+
+def write_pcap(path, frames):
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+        for i, fr in enumerate(frames):
+            f.write(struct.pack("<IIII", 1700000000, 1000 * i, len(fr), len(fr)) + fr)
+
+
+def check_flow(tc, path, values, keep=()):
+    """The file parses, opens with the TCP handshake (if TCP), holds none of the
+    values in any form, holds X runs, and still holds the bytes in 'keep'."""
+    pkts = read_pcap(path)
+    fields = [tcp_fields(f) for _, f in pkts]
+    blob = b"".join(f for _, f in pkts)
+    if fields[0][2] != 0:  # TCP: SYN, SYN-ACK, ACK first
+        tc.assertEqual([f[2] & 0x12 for f in fields[:3]], [0x02, 0x12, 0x10], path)
+    for v in values:
+        for enc in encodings(v):
+            tc.assertNotIn(enc, blob, "%s holds %r" % (path, enc))
+    tc.assertIn(b"XXXXXXXX", blob)
+    for k in keep:
+        tc.assertIn(k, blob, path)
+    return pkts
+
+
+class Evidence(unittest.TestCase):
+    def capture(self, name, *extra, expect_files=None):
+        """Runs over pcaps/NAME with --evidence-dir; returns (run, dir, {flow_id: path})."""
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        d = os.path.join(tmp.name, "ev")
+        r = run("-r", pcap(name), "--evidence-dir", d, "--log-flows", *extra)
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual(stat.S_IMODE(os.stat(d).st_mode), 0o700)
+        files = {int(f[:-5]): os.path.join(d, f) for f in os.listdir(d)}
+        self.assertTrue(all(f.endswith(".pcap") for f in os.listdir(d)))
+        alerted = {e["flow_id"] for e in r.of("dlp")}
+        quiet = {e["flow_id"] for e in r.of("flow")} - alerted
+        self.assertEqual(set(files), alerted, name)
+        self.assertFalse(quiet & set(files))
+        if expect_files is not None:
+            self.assertEqual(len(files), expect_files)
+        st = r.stats["evidence"]
+        self.assertEqual(st["files"], len(files))
+        self.assertEqual(st["bytes"], sum(os.path.getsize(p) for p in files.values()))
+        self.assertEqual(st["write_errors"], 0)
+        for p in files.values():
+            self.assertEqual(stat.S_IMODE(os.stat(p).st_mode), 0o600, p)
+        return r, d, files
+
+    def test_split_out_of_order_retransmitted_card(self):
+        r, d, files = self.capture("detect-card-out-of-order.pcap", expect_files=1)
+        (path,) = files.values()
+        pkts = check_flow(self, path, [CARD], keep=[b"POST /n HTTP/1.1", b"pay.example.com",
+                                                   b" thanks ", b"200 OK"])
+        self.assertEqual(len(pkts), 25)  # every packet, duplicate included
+        # exactly the card's 16 bytes and nothing else
+        client = [f[4] for f in map(tcp_fields, (p for _, p in pkts)) if f[1] == 80]
+        self.assertEqual(sum(c.count(b"X") for c in client), 16)
+        self.assertIn(b" card " + b"X" * 16 + b" thanks", b"".join(client))
+        self.assertEqual(r.stats["evidence"]["redacted_bytes"], 16)
+
+    def test_gzip_body_compressed_bytes_overwritten(self):
+        r, d, files = self.capture("http-gzip-body.pcap", expect_files=1)
+        (path,) = files.values()
+        check_flow(self, path, [SSN], keep=[b"HTTP/1.1 200 OK"])
+        blob = slurp(path)
+        body = [tcp_fields(f)[4] for _, f in read_pcap(pcap("http-gzip-body.pcap"))]
+        (seg,) = [b for b in body if b"\x1f\x8b\x08" in b]
+        z = seg[seg.index(b"\x1f\x8b\x08"):]
+        self.assertEqual(gzip.decompress(z).count(SSN), 1)
+        self.assertNotIn(b"\x1f\x8b\x08", blob)
+        # not 12 bytes of the compressed body are left: nothing can be decoded from it
+        for k in range(len(z) - 12):
+            self.assertNotIn(z[k:k + 12], blob)
+
+    def test_multipart_values_exact_rest_readable(self):
+        r, d, files = self.capture("http-multipart-csv.pcap", expect_files=1)
+        (path,) = files.values()
+        check_flow(self, path, [CARD, EMAIL1],
+                        keep=[b'filename="customers.csv"', b"name,email,card", b"Jane Doe,",
+                              b"Content-Length: 287"])
+        self.assertEqual(r.stats["evidence"]["redacted_bytes"], len(CARD) + len(EMAIL1))
+
+    def test_smtp_qp_and_base64(self):
+        r, d, files = self.capture("smtp-mime-qp-base64.pcap", expect_files=1)
+        (path,) = files.values()
+        att = base64.encodebytes(b"name,card\r\nJane Doe," + CARD2 + b"\r\n")
+        vals = [SSN, SSN[:6] + b"=\r\n" + SSN[6:], CARD, CARD2] + att.split()
+        check_flow(self, path, vals, keep=[b"220 mx.example.net ESMTP"])
+
+    def test_udp_datagrams_whole(self):
+        r, d, files = self.capture("detect-udp-datagrams.pcap", expect_files=1)
+        (path,) = files.values()
+        pkts = check_flow(self, path, [AWS, CARD])
+        payloads = [tcp_fields(f)[4] for _, f in pkts]
+        self.assertEqual(len(payloads), 2)
+        self.assertEqual(payloads, [b"X" * len(p) for p in payloads])
+
+    def test_demo_every_alerted_flow(self):
+        r, d, files = self.capture("demo.pcap", expect_files=6)
+        by_port = {e["src_port"]: e["flow_id"] for e in r.of("dlp")}
+        for port, vals, keep in [
+                (45001, [CARD_SPACED, EMAIL1], [b"<html><body>Order confirmed"]),
+                (45002, [SSN, EMAIL2], [b"POST /v1/profile HTTP/1.1", b'"John Smith"']),
+                (45003, [b"GB82 WEST 1234 5698 7654 32"], [b"HTTP/1.1 200 OK"]),
+                (45004, [CARD], [b"POST /upload HTTP/1.1", b"Meeting notes, synthetic."]),
+                (45005, [EMAIL1, b"1984-03-12", b"94107", b"Jane Doe,1984"],
+                 [b"220 mx.example.net ESMTP ready"]),
+                (45008, [SSN, CARD_SPACED, IBAN], [b'EXPORT customer="Jane Doe" ssn=', b"ACK"])]:
+            check_flow(self, files[by_port[port]], vals, keep)
+
+    def test_rescan_finds_nothing_raw_finds_all(self):
+        for name in ("demo.pcap", "detect-card-out-of-order.pcap", "http-gzip-body.pcap",
+                     "smtp-mime-qp-base64.pcap", "detect-udp-datagrams.pcap"):
+            r, d, files = self.capture(name)
+            again = run("-r", d)
+            self.assertEqual(again.status, 0, again.stderr)
+            self.assertEqual(again.of("dlp"), [], name)
+            r2, d2, files2 = self.capture(name, "--evidence-raw")
+            self.assertIn("evidence captures keep raw values", r2.stderr)
+            self.assertEqual(r2.stats["evidence"]["redacted_bytes"], 0)
+            again = run("-r", d2)
+            self.assertEqual(sorted((e["flow_id"], e["dlp"]["rule"]) for e in again.of("dlp")),
+                             sorted((e["flow_id"], e["dlp"]["rule"]) for e in r2.of("dlp")),
+                             name)
+
+    def test_raw_keeps_values(self):
+        r, d, files = self.capture("detect-card-out-of-order.pcap", "--evidence-raw")
+        (path,) = files.values()
+        frames = read_pcap(path)
+        self.assertIn(b" " + CARD + b" thanks", b"".join(f for _, f in frames))
+        self.assertEqual(frames, read_pcap(pcap("detect-card-out-of-order.pcap")))
+
+    def test_existing_files_never_replaced(self):
+        r, d, files = self.capture("demo.pcap", expect_files=6)
+        before = {p: sha(p) for p in files.values()}
+        again = run("-r", pcap("demo.pcap"), "--evidence-dir", d, "--evidence-raw")
+        self.assertEqual(again.status, 0, again.stderr)
+        self.assertEqual(again.stats["evidence"]["write_errors"], 6)
+        self.assertEqual(again.stats["evidence"]["files"], 0)
+        self.assertIn("File exists", again.stderr)
+        self.assertEqual(before, {p: sha(p) for p in files.values()})
+
+    def test_bad_directory_is_usage_error(self):
+        r = run("-r", pcap("demo.pcap"), "--evidence-dir", "/nonexistent-dlp/evidence")
+        self.assertEqual(r.status, 2)
+        self.assertIn("/nonexistent-dlp/evidence", r.stderr)
+
+    def config(self, text):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        path = os.path.join(tmp.name, "c.yaml")
+        with open(path, "w") as f:
+            f.write(text.replace("DIR", os.path.join(tmp.name, "ev")))
+        return path, os.path.join(tmp.name, "ev")
+
+    def test_config_keys_and_total_bound(self):
+        c, d = self.config("outputs:\n  evidence:\n    dir: DIR\n    max_total_bytes: 64k\n"
+                           "    max_flow_bytes: 1m\n    prealert_bytes: 128k\n"
+                           "    prealert_packets: 256\n    memcap: 64m\n    raw: false\n")
+        r = run("-c", c, "-r", pcap("reload-traffic.pcap"))
+        self.assertEqual(r.status, 0, r.stderr)
+        st = r.stats["evidence"]
+        n = len(os.listdir(d))
+        self.assertEqual(len(r.of("dlp")), 400)
+        self.assertEqual(st["files"], n)
+        self.assertGreater(n, 10)
+        self.assertLess(n, 400)
+        self.assertLessEqual(st["bytes"], 64 * 1024)
+        self.assertEqual(st["total_cap_reached"], 400 - n)
+        self.assertEqual(r.stderr.count("no more capture files are written"), 1)
+        bad, _ = self.config("outputs:\n  evidence:\n    dir: DIR\n    bogus: 1\n")
+        r = run("-c", bad, "-r", pcap("demo.pcap"))
+        self.assertEqual(r.status, 2)
+        self.assertIn("outputs.evidence.bogus: unknown key", r.stderr)
+
+    def test_per_flow_bound_and_prealert_buffer(self):
+        """A raw TCP upload: handshake, the card in the first of 20 data segments, FIN.
+        Two packets of pre-alert buffer lose the handshake (oldest first); 4 KiB per
+        flow keeps the packets up to the first that does not fit, and counts the rest."""
+        c, d = self.config("outputs:\n  evidence:\n    dir: DIR\n    max_flow_bytes: 4k\n"
+                           "    prealert_packets: 2\n")
+        frames = upload_frames()
+        src = os.path.join(os.path.dirname(c), "upload.pcap")
+        write_pcap(src, frames)
+        r = run("-c", c, "-r", src)
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual(len(r.of("dlp")), 1)
+        (name,) = os.listdir(d)
+        got = [p for _, p in read_pcap(os.path.join(d, name))]
+        # The event goes out once the value's lookahead is scanned (its segment or the
+        # next): the two packets before it are what the pre-alert buffer still holds.
+        k = frames.index(got[0].replace(b"card=" + b"X" * 16, b"card=" + CARD))
+        self.assertIn(k, (2, 3))
+        kept, size, truncated = frames[k:k + 2], len(frames[k]) + len(frames[k + 1]), 0
+        for f in frames[k + 2:]:
+            if truncated or size + len(f) > 4096:
+                truncated += 1  # from the first packet that does not fit on, nothing
+            else:
+                kept.append(f)
+                size += len(f)
+        st = r.stats["evidence"]
+        self.assertEqual(st["dropped_prebuffer"], k)
+        self.assertEqual(st["flow_truncated"], truncated)
+        self.assertGreater(truncated, 10)
+        self.assertEqual(len(got), len(kept))
+        self.assertEqual([g.replace(b"X", b"") for g in got],
+                         [f.replace(CARD, b"") for f in kept])
+        self.assertIn(b"card=" + b"X" * 16, b"".join(got))
+
+
+def wait_for(pred, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@unittest.skipUnless(os.geteuid() == 0, "live capture needs root")
+class Live(unittest.TestCase):
+    PORT = 47931
+
+    def test_live_tcp_post_on_loopback(self):
+        """A real client posts a card to a real server on lo while the sensor captures it:
+        at SIGINT the flow ends (shutdown) and its capture is written, redacted."""
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        out, d = os.path.join(tmp.name, "ev.json"), os.path.join(tmp.name, "ev")
+        srv = socket.socket()
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind(("127.0.0.2", self.PORT))
+        srv.listen(1)
+        self.addCleanup(srv.close)
+        p = subprocess.Popen(
+            [BINARY, "-i", "lo", "--json", out, "--hmac-key-file", KEY_FILE, "--rules-cache",
+             CACHE, "--home-net", "127.0.0.1/32", "--no-syslog", "--stats-interval", "1",
+             "--evidence-dir", d, "tcp", "port", str(self.PORT)],
+            stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertTrue(wait_for(lambda: os.path.exists(out) and b"stats" in slurp(out)))
+            c = socket.create_connection(("127.0.0.2", self.PORT),
+                                         source_address=("127.0.0.1", 0))
+            conn, _ = srv.accept()
+            body = b"card=" + CARD + b" thanks.\n"
+            c.sendall(b"POST /x HTTP/1.1\r\nHost: live.example\r\nContent-Length: %d\r\n\r\n"
+                      % len(body) + body)
+            got = b""
+            while not got.endswith(body):
+                got += conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            c.recv(4096)
+            c.close()
+            conn.close()
+            self.assertTrue(wait_for(lambda: b'"event_type":"dlp"' in slurp(out)), "no dlp event")
+        finally:
+            p.send_signal(signal.SIGINT)
+            _, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, err)
+        events = [json.loads(l) for l in slurp(out).decode().splitlines()]
+        (ev,) = [e for e in events if e["event_type"] == "dlp"]
+        names = os.listdir(d)
+        self.assertEqual(names, ["%d.pcap" % ev["flow_id"]])
+        path = os.path.join(d, names[0])
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        check_flow(self, path, [CARD], keep=[b"POST /x HTTP/1.1", b"live.example",
+                                                       b"HTTP/1.1 200 OK"])
+        self.assertIn(b"card=" + b"X" * 16 + b" thanks", slurp(path))
+        self.assertEqual(events[-1]["evidence"]["files"], 1)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,625 @@
+/*
+ * test_evidence.c - evidence captures: stream offsets <-> TCP sequence numbers
+ * (wrap, gaps, packets before the first anchor), redaction by sequence range
+ * across packet boundaries (split, out of order, retransmitted, overlapping),
+ * datagrams overwritten whole, ranges merged within their bound, every bound
+ * (pre-alert bytes and packets, per flow, per worker memcap, run total) hit
+ * with exact counters, the hand-over on the event ring, and the files (pcap
+ * layout, mode 0600, an existing file never replaced).
+ */
+#include "dlp_test.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dlp/alert.h"
+#include "dlp/evidence.h"
+#include "evidence_int.h"
+
+#define HDR 54 /* Ethernet + IPv4 + TCP (no options) */
+
+typedef struct fx {
+    dlp_stats_t st;
+    dlp_ring_t *events;
+    dlp_evidence_worker_t *w;
+    dlp_evidence_limits_t l;
+    uint8_t frame[2048];
+    dlp_packet_t p;
+} fx_t;
+
+static fx_t *fx_new(const dlp_evidence_limits_t *l)
+{
+    fx_t *f = aligned_alloc(64, (sizeof(fx_t) + 63) & ~(size_t)63);
+
+    assert_non_null(f);
+    memset(f, 0, sizeof(*f));
+    dlp_stats_init(&f->st);
+    if (l != NULL)
+        f->l = *l;
+    else
+        dlp_evidence_limits_default(&f->l);
+    f->events = dlp_ring_new(sizeof(dlp_event_t), 16);
+    f->w = dlp_evidence_worker_new(&f->l, &f->st, f->events, false, NULL);
+    assert_non_null(f->w);
+    return f;
+}
+
+/* Takes every evidence record off the ring and frees its flow. */
+static size_t fx_drain(fx_t *f)
+{
+    static dlp_event_t ev;
+    size_t n = 0;
+
+    while (dlp_ring_pop(f->events, &ev)) {
+        assert_int_equal(ev.type, DLP_EV_EVIDENCE);
+        dlp_evidence_flow_free(ev.u.evidence.flow);
+        n++;
+    }
+    return n;
+}
+
+static void fx_free(fx_t *f)
+{
+    fx_drain(f);
+    dlp_evidence_worker_free(f->w);
+    dlp_ring_free(f->events);
+    free(f);
+}
+
+static uint64_t cnt(fx_t *f, dlp_stat_id_t id)
+{
+    return dlp_stat_get(&f->st, id);
+}
+
+/* A TCP/IPv4 frame of direction dir carrying 'pl' at sequence number seq. */
+static const dlp_packet_t *tcp(fx_t *f, int dir, uint32_t seq, const char *pl, uint8_t flags)
+{
+    size_t n = strlen(pl);
+
+    memset(f->frame, 0, HDR);
+    f->frame[12] = 0x08;
+    f->frame[14] = 0x45;
+    f->frame[23] = 6;
+    memcpy(f->frame + HDR, pl, n);
+    memset(&f->p, 0, sizeof(f->p));
+    f->p.ts_us = 1700000000123456ULL + seq;
+    f->p.data = f->frame;
+    f->p.caplen = f->p.wirelen = (uint32_t)(HDR + n);
+    f->p.linktype = DLP_LINK_EN10MB;
+    f->p.ipver = 4;
+    f->p.proto = DLP_PROTO_TCP;
+    f->p.l3_off = 14;
+    f->p.l4_off = 34;
+    f->p.payload_off = HDR;
+    f->p.payload_len = (uint32_t)n;
+    f->p.tcp_seq = seq;
+    f->p.tcp_flags = flags;
+    f->p.sport = dir == 0 ? 40000 : 80;
+    f->p.dport = dir == 0 ? 80 : 40000;
+    return &f->p;
+}
+
+static const dlp_packet_t *udp(fx_t *f, const char *pl)
+{
+    tcp(f, 0, 0, pl, 0);
+    f->frame[23] = 17;
+    f->p.proto = DLP_PROTO_UDP;
+    f->p.payload_off = 42;
+    memmove(f->frame + 42, f->frame + HDR, f->p.payload_len);
+    f->p.caplen = f->p.wirelen = 42 + f->p.payload_len;
+    return &f->p;
+}
+
+/* The payloads of the kept packets after redaction, joined by '|'. */
+static const char *payloads(dlp_evidence_flow_t *ef, uint64_t *redacted)
+{
+    static char out[4096];
+    ev_iter_t it;
+    ev_rec_t *r;
+    size_t k = 0, i = 0;
+
+    *redacted = dlp_evidence__redact_all(ef);
+    dlp_evidence__iter(ef, &it);
+    while ((r = dlp_evidence__next(&it)) != NULL) {
+        if (i++ > 0)
+            out[k++] = '|';
+        memcpy(out + k, ev_rec_frame(r) + r->payload_off, r->payload_len);
+        k += r->payload_len;
+    }
+    out[k] = '\0';
+    return out;
+}
+
+/* --- offsets and redaction ------------------------------------------------ */
+
+/* A card cut over 3 segments, sent 3, 1, 1 (retransmitted), 2; seq wraps. */
+static void test_split_ooo_retransmitted_with_wrap(void **state)
+{
+    fx_t *f = fx_new(NULL);
+    dlp_evidence_flow_t *ef = dlp_evidence_flow_new(f->w, 7);
+    uint32_t isn = 0xfffffff0u; /* stream offset 0 is isn + 1 */
+    uint64_t red;
+
+    (void)state;
+    dlp_evidence_packet(f->w, ef, tcp(f, 0, isn, "", DLP_TCP_SYN), 0, false);
+    dlp_evidence_packet(f->w, ef, tcp(f, 0, isn + 1 + 20, "6467 thanks", 0), 0, false);
+    dlp_evidence_packet(f->w, ef, tcp(f, 0, isn + 1, "card=4539 ", 0), 0, false);
+    dlp_evidence_anchor(ef, 0, isn + 1, 0); /* delivered straight from that packet */
+    dlp_evidence_packet(f->w, ef, tcp(f, 0, isn + 1, "card=4539 ", 0), 0, false);
+    dlp_evidence_packet(f->w, ef, tcp(f, 0, isn + 1 + 10, "1488 0343 ", 0), 0, true);
+    dlp_evidence_packet(f->w, ef, tcp(f, 0, isn + 1 + 8, "39 1488 03", 0), 0, true);
+    /* "4539 1488 0343 6467" is at stream offsets [5, 24) */
+    dlp_evidence_redact(ef, 0, 5, 24);
+    assert_string_equal(payloads(ef, &red),
+                        "|XXXX thanks|card=XXXXX|card=XXXXX|XXXXXXXXXX|XXXXXXXXXX");
+    assert_int_equal(red, 4 + 5 + 5 + 10 + 10);
+    dlp_evidence_flow_end(f->w, ef, false);
+    assert_int_equal(fx_drain(f), 0);
+    assert_int_equal(cnt(f, DLP_STAT_EVIDENCE_MEM), 0);
+    fx_free(f);
+}
+
+/* Offsets after a gap, a late anchor, a direction without one, the other direction. */
+static void test_gap_and_unknown_mapping(void **state)
+{
+    fx_t *f = fx_new(NULL);
+    dlp_evidence_flow_t *ef = dlp_evidence_flow_new(f->w, 8);
+    uint64_t red;
+
+    (void)state;
+    /* before any anchor: resolved later from the first one */
+    dlp_evidence_packet(f->w, ef, tcp(f, 0, 1000, "aaaaSECRETbbbb", 0), 0, false);
+    /* 100 bytes never captured, then more */
+    dlp_evidence_packet(f->w, ef, tcp(f, 0, 1114, "ccSECRETdd", 0), 0, false);
+    dlp_evidence_anchor(ef, 0, 1114, 114);
+    dlp_evidence_packet(f->w, ef, tcp(f, 1, 5000, "response SECRET", 0), 1, false);
+    dlp_evidence_packet(f->w, ef, tcp(f, 1, 5015, "more", 0), 1, false);
+    dlp_evidence_redact(ef, 0, 4, 10);
+    dlp_evidence_redact(ef, 0, 116, 122);
+    /* direction 1: no anchor, so any range there takes its whole payloads */
+    dlp_evidence_redact(ef, 1, 9, 15);
+    assert_string_equal(payloads(ef, &red), "aaaaXXXXXXbbbb|ccXXXXXXdd|XXXXXXXXXXXXXXX|XXXX");
+    assert_int_equal(red, 6 + 6 + 15 + 4);
+    dlp_evidence_flow_end(f->w, ef, false);
+    fx_free(f);
+}
+
+/* Datagrams: offsets count payload bytes; one touched is overwritten whole. */
+static void test_datagrams_whole(void **state)
+{
+    fx_t *f = fx_new(NULL);
+    dlp_evidence_flow_t *ef = dlp_evidence_flow_new(f->w, 9);
+    uint64_t red;
+
+    (void)state;
+    dlp_evidence_packet(f->w, ef, udp(f, "first one"), 0, false);   /* [0, 9) */
+    dlp_evidence_packet(f->w, ef, udp(f, "key AKIA..."), 0, false); /* [9, 20) */
+    dlp_evidence_packet(f->w, ef, udp(f, "third"), 0, false);       /* [20, 25) */
+    dlp_evidence_redact(ef, 0, 13, 17);
+    assert_string_equal(payloads(ef, &red), "first one|XXXXXXXXXXX|third");
+    assert_int_equal(red, 11);
+    dlp_evidence_flow_end(f->w, ef, false);
+    fx_free(f);
+}
+
+/* Ranges stay sorted and disjoint; beyond the bound the closest merge (widen). */
+static void test_ranges_merge_within_bound(void **state)
+{
+    fx_t *f = fx_new(NULL);
+    dlp_evidence_flow_t *ef = dlp_evidence_flow_new(f->w, 10);
+    int n = DLP_EVIDENCE_RANGES_MAX + 10;
+
+    (void)state;
+    dlp_evidence_redact(ef, 0, 5, 5); /* empty: ignored */
+    assert_int_equal(ef->nr[0], 0);
+    dlp_evidence_redact(ef, 0, 10, 20);
+    dlp_evidence_redact(ef, 0, 20, 30); /* adjacent: one */
+    dlp_evidence_redact(ef, 0, 0, 5);
+    dlp_evidence_redact(ef, 0, 4, 12); /* overlaps both: one */
+    assert_int_equal(ef->nr[0], 1);
+    assert_int_equal(ef->r[0][0].lo, 0);
+    assert_int_equal(ef->r[0][0].hi, 30);
+    for (int i = n - 1; i >= 0; i--) /* [100 + 10 i, 102 + 10 i), last first */
+        dlp_evidence_redact(ef, 0, 100 + 10 * (uint64_t)i, 102 + 10 * (uint64_t)i);
+    /* at RANGES_MAX + 1 the smallest holes go until half of the bound is used */
+    assert_int_equal(ef->nr[0], DLP_EVIDENCE_RANGES_MAX / 2 + 10);
+    for (int i = 0; i < n; i++) { /* every byte ever given is still covered */
+        uint64_t x = 100 + 10 * (uint64_t)i;
+        int hit = 0;
+        for (int k = 0; k < ef->nr[0]; k++)
+            hit |= ef->r[0][k].lo <= x && x + 2 <= ef->r[0][k].hi;
+        assert_true(hit);
+    }
+    for (int k = 1; k < ef->nr[0]; k++)
+        assert_true(ef->r[0][k - 1].hi < ef->r[0][k].lo);
+    dlp_evidence_flow_end(f->w, ef, false);
+    assert_int_equal(cnt(f, DLP_STAT_EVIDENCE_MEM), 0);
+    fx_free(f);
+}
+
+/* --- bounds ------------------------------------------------------------------ */
+
+static uint32_t kept(dlp_evidence_flow_t *ef, uint32_t *first_seq)
+{
+    ev_iter_t it;
+    ev_rec_t *r;
+    uint32_t n = 0;
+
+    dlp_evidence__iter(ef, &it);
+    while ((r = dlp_evidence__next(&it)) != NULL) {
+        if (n == 0 && first_seq != NULL)
+            *first_seq = r->seq;
+        n++;
+    }
+    return n;
+}
+
+static void test_prealert_packets_bound(void **state)
+{
+    dlp_evidence_limits_t l;
+    fx_t *f;
+    dlp_evidence_flow_t *ef;
+    uint32_t first = 0;
+
+    (void)state;
+    dlp_evidence_limits_default(&l);
+    l.prealert_pkts = 4;
+    f = fx_new(&l);
+    ef = dlp_evidence_flow_new(f->w, 11);
+    for (uint32_t i = 0; i < 10; i++)
+        dlp_evidence_packet(f->w, ef, tcp(f, 0, 100 + 10 * i, "0123456789", 0), 0, false);
+    assert_int_equal(kept(ef, &first), 4);
+    assert_int_equal(first, 160); /* the oldest went first */
+    assert_int_equal(cnt(f, DLP_STAT_EVIDENCE_PREBUF_DROPS), 6);
+    /* alerted: kept from now on, the pre-alert ones included */
+    for (uint32_t i = 10; i < 13; i++)
+        dlp_evidence_packet(f->w, ef, tcp(f, 0, 100 + 10 * i, "0123456789", 0), 0, true);
+    assert_int_equal(kept(ef, NULL), 7);
+    assert_int_equal(cnt(f, DLP_STAT_EVIDENCE_PREBUF_DROPS), 6);
+    dlp_evidence_flow_end(f->w, ef, true);
+    assert_int_equal(fx_drain(f), 1);
+    fx_free(f);
+}
+
+static void test_prealert_bytes_and_flow_bounds(void **state)
+{
+    dlp_evidence_limits_t l;
+    fx_t *f;
+    dlp_evidence_flow_t *ef;
+    char pl[101];
+
+    (void)state;
+    memset(pl, 'a', 100);
+    pl[100] = '\0';
+    dlp_evidence_limits_default(&l);
+    l.prealert_bytes = 3 * (HDR + 100) + 10; /* three frames of 154 bytes */
+    l.max_flow_bytes = 5 * (HDR + 100);      /* five */
+    f = fx_new(&l);
+    ef = dlp_evidence_flow_new(f->w, 12);
+    dlp_evidence_anchor(ef, 0, 0, 0);
+    for (uint32_t i = 0; i < 8; i++)
+        dlp_evidence_packet(f->w, ef, tcp(f, 0, 100 * i, pl, 0), 0, false);
+    assert_int_equal(kept(ef, NULL), 3);
+    assert_int_equal(cnt(f, DLP_STAT_EVIDENCE_PREBUF_DROPS), 5);
+    for (uint32_t i = 8; i < 12; i++)
+        dlp_evidence_packet(f->w, ef, tcp(f, 0, 100 * i, pl, 0), 0, true);
+    assert_int_equal(kept(ef, NULL), 5);
+    assert_int_equal(ef->bytes, 5 * (HDR + 100));
+    assert_int_equal(cnt(f, DLP_STAT_EVIDENCE_FLOW_TRUNCATED), 2);
+    /* cut: even a packet that would fit is not kept any more */
+    dlp_evidence_packet(f->w, ef, tcp(f, 0, 1200, "", DLP_TCP_FIN), 0, true);
+    assert_int_equal(kept(ef, NULL), 5);
+    assert_int_equal(cnt(f, DLP_STAT_EVIDENCE_FLOW_TRUNCATED), 3);
+    /* ranges past what is kept (stream offsets up to 1000) are no use */
+    dlp_evidence_redact(ef, 0, 1005, 1010);
+    assert_int_equal(ef->nr[0], 0);
+    dlp_evidence_redact(ef, 0, 990, 5000);
+    assert_int_equal(ef->nr[0], 1);
+    assert_int_equal(ef->r[0][0].hi, 1000);
+    dlp_evidence_flow_end(f->w, ef, true);
+    assert_int_equal(fx_drain(f), 1);
+    fx_free(f);
+}
+
+/* The worker's memcap takes the least recently fed flow's buffer, those
+ * before their alert first; an alerted flow that loses it gets no file. */
+static void test_worker_memcap(void **state)
+{
+    dlp_evidence_limits_t l;
+    fx_t *f;
+    dlp_evidence_flow_t *a, *b, *c;
+    char pl[1001];
+
+    (void)state;
+    memset(pl, 'b', 1000);
+    pl[1000] = '\0';
+    dlp_evidence_limits_default(&l);
+    l.memcap = 17000; /* three first chunks (4 KiB), then one of 8 KiB more */
+    f = fx_new(&l);
+    a = dlp_evidence_flow_new(f->w, 21);
+    b = dlp_evidence_flow_new(f->w, 22);
+    c = dlp_evidence_flow_new(f->w, 23);
+    dlp_evidence_packet(f->w, a, tcp(f, 0, 1, pl, 0), 0, true); /* alerted, oldest */
+    dlp_evidence_packet(f->w, b, tcp(f, 0, 1, pl, 0), 0, false);
+    dlp_evidence_packet(f->w, c, tcp(f, 0, 1, pl, 0), 0, false);
+    assert_int_equal(cnt(f, DLP_STAT_EVIDENCE_MEMCAP_DROPS), 0);
+    /* a second chunk for c is over the cap: b (before its alert) goes, not a */
+    for (int i = 0; i < 4; i++)
+        dlp_evidence_packet(f->w, c, tcp(f, 0, 1001 + 1000 * (uint32_t)i, pl, 0), 0, false);
+    assert_int_equal(cnt(f, DLP_STAT_EVIDENCE_MEMCAP_DROPS), 1);
+    assert_null(b->first);
+    assert_non_null(a->first);
+    assert_int_equal(kept(c, NULL), 5);
+    assert_true(f->w->buffered <= l.memcap);
+    /* more for c: nothing before its alert is left but c itself; a goes next */
+    for (int i = 4; i < 12; i++)
+        dlp_evidence_packet(f->w, c, tcp(f, 0, 1001 + 1000 * (uint32_t)i, pl, 0), 0, false);
+    assert_true(f->w->buffered <= l.memcap);
+    assert_int_equal(a->dropped, 1);
+    assert_int_equal(cnt(f, DLP_STAT_EVIDENCE_MEM), f->w->buffered);
+    dlp_evidence_flow_end(f->w, a, true); /* dropped: no hand-over */
+    dlp_evidence_flow_end(f->w, b, false);
+    dlp_evidence_flow_end(f->w, c, false);
+    assert_int_equal(fx_drain(f), 0);
+    assert_int_equal(f->w->buffered, 0);
+    assert_int_equal(cnt(f, DLP_STAT_EVIDENCE_MEM), 0);
+    fx_free(f);
+}
+
+/* Live: no room on the event ring drops the capture, counted. */
+static void test_hand_over_ring_full(void **state)
+{
+    fx_t *f = fx_new(NULL);
+    size_t cap = dlp_ring_capacity(f->events);
+
+    (void)state;
+    for (size_t i = 0; i < cap + 2; i++) {
+        dlp_evidence_flow_t *ef = dlp_evidence_flow_new(f->w, 100 + i);
+        dlp_evidence_packet(f->w, ef, tcp(f, 0, 1, "x", 0), 0, true);
+        dlp_evidence_flow_end(f->w, ef, true);
+    }
+    assert_int_equal(cnt(f, DLP_STAT_EVIDENCE_QUEUE_DROPS), 2);
+    assert_int_equal(atomic_load(&f->w->inflight) > 0, 1);
+    assert_int_equal(fx_drain(f), cap);
+    assert_int_equal(atomic_load(&f->w->inflight), 0);
+    fx_free(f);
+}
+
+/* --- the writer ------------------------------------------------------------------ */
+
+static char g_dir[64];
+
+static int dir_setup(void **state)
+{
+    (void)state;
+    snprintf(g_dir, sizeof(g_dir), "/tmp/dlp-evidence-XXXXXX");
+    assert_non_null(mkdtemp(g_dir));
+    return 0;
+}
+
+static int dir_teardown(void **state)
+{
+    char cmd[128];
+
+    (void)state;
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
+    assert_int_equal(system(cmd), 0);
+    return 0;
+}
+
+/* An alerted flow with 'n' packets, handed over and submitted. */
+static void submit_flow(fx_t *f, dlp_evidence_t *e, uint64_t id, int n)
+{
+    static dlp_event_t ev;
+    dlp_evidence_flow_t *ef = dlp_evidence_flow_new(f->w, id);
+
+    for (int i = 0; i < n; i++)
+        dlp_evidence_packet(f->w, ef, tcp(f, 0, 1 + 10 * (uint32_t)i, "value=1234", 0), 0, true);
+    dlp_evidence_anchor(ef, 0, 1, 0);
+    dlp_evidence_redact(ef, 0, 6, 10);
+    dlp_evidence_flow_end(f->w, ef, true);
+    assert_true(dlp_ring_pop(f->events, &ev));
+    assert_int_equal(ev.type, DLP_EV_EVIDENCE);
+    assert_int_equal(ev.fl.flow_id, id);
+    assert_true(dlp_evidence_submit(e, ev.u.evidence.flow));
+}
+
+static uint8_t *slurp(const char *path, size_t *n)
+{
+    static uint8_t buf[65536];
+    int fd = open(path, O_RDONLY);
+    ssize_t k;
+
+    assert_true(fd >= 0);
+    k = read(fd, buf, sizeof(buf));
+    close(fd);
+    assert_true(k >= 0);
+    *n = (size_t)k;
+    return buf;
+}
+
+static void test_file_layout_and_mode(void **state)
+{
+    fx_t *f = fx_new(NULL);
+    char err[256], path[128];
+    dlp_evidence_t *e = dlp_evidence_new(g_dir, &f->l, true, err, sizeof(err));
+    struct stat st;
+    uint32_t u32;
+    uint16_t u16;
+    size_t n;
+    const uint8_t *b;
+
+    (void)state;
+    assert_non_null(e);
+    umask(0); /* the file's mode must not depend on it */
+    submit_flow(f, e, 4242, 2);
+    dlp_evidence_settle(e);
+    snprintf(path, sizeof(path), "%s/4242.pcap", g_dir);
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0600);
+    b = slurp(path, &n);
+    assert_int_equal(n, 24 + 2 * (16 + HDR + 10));
+    memcpy(&u32, b, 4);
+    assert_int_equal(u32, 0xa1b2c3d4u);
+    memcpy(&u16, b + 4, 2);
+    assert_int_equal(u16, 2);
+    memcpy(&u32, b + 20, 4);
+    assert_int_equal(u32, 1); /* Ethernet */
+    memcpy(&u32, b + 24, 4);
+    assert_int_equal(u32, 1700000000u);
+    memcpy(&u32, b + 28, 4);
+    assert_int_equal(u32, 123456 + 1);
+    memcpy(&u32, b + 32, 4);
+    assert_int_equal(u32, HDR + 10);
+    assert_memory_equal(b + 40 + HDR, "value=XXXX", 10);
+    assert_memory_equal(b + 40 + HDR + 10 + 16 + HDR, "value=1234", 10);
+    assert_int_equal(dlp_stat_get(dlp_evidence_counters(e), DLP_STAT_EVIDENCE_FILES), 1);
+    assert_int_equal(dlp_stat_get(dlp_evidence_counters(e), DLP_STAT_EVIDENCE_BYTES), n);
+    assert_int_equal(dlp_stat_get(dlp_evidence_counters(e), DLP_STAT_EVIDENCE_REDACTED), 4);
+    umask(022);
+    dlp_evidence_free(e);
+    assert_int_equal(atomic_load(&f->w->inflight), 0);
+    fx_free(f);
+}
+
+/* An existing file (or a link planted in its place) is never written through. */
+static void test_existing_file_refused(void **state)
+{
+    fx_t *f = fx_new(NULL);
+    char err[256], path[128], link[128];
+    dlp_evidence_t *e = dlp_evidence_new(g_dir, &f->l, true, err, sizeof(err));
+    size_t n;
+    int fd;
+
+    (void)state;
+    assert_non_null(e);
+    snprintf(path, sizeof(path), "%s/77.pcap", g_dir);
+    fd = open(path, O_CREAT | O_WRONLY, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "old", 3), 3);
+    close(fd);
+    snprintf(link, sizeof(link), "%s/78.pcap", g_dir);
+    assert_int_equal(symlink(path, link), 0);
+    submit_flow(f, e, 77, 1);
+    submit_flow(f, e, 78, 1);
+    dlp_evidence_settle(e);
+    assert_memory_equal(slurp(path, &n), "old", 3);
+    assert_int_equal(n, 3);
+    assert_int_equal(dlp_stat_get(dlp_evidence_counters(e), DLP_STAT_EVIDENCE_WRITE_ERRORS), 2);
+    assert_int_equal(dlp_stat_get(dlp_evidence_counters(e), DLP_STAT_EVIDENCE_FILES), 0);
+    dlp_evidence_free(e);
+    fx_free(f);
+}
+
+/* The run's total: a file that does not fit is not written, nor any after it. */
+static void test_total_bound(void **state)
+{
+    dlp_evidence_limits_t l;
+    fx_t *f;
+    char err[256], path[128];
+    dlp_evidence_t *e;
+    size_t one = 24 + 16 + HDR + 10;
+
+    (void)state;
+    dlp_evidence_limits_default(&l);
+    l.max_total_bytes = 2 * one + 1;
+    f = fx_new(&l);
+    e = dlp_evidence_new(g_dir, &l, true, err, sizeof(err));
+    assert_non_null(e);
+    submit_flow(f, e, 1, 1);
+    submit_flow(f, e, 2, 1);
+    submit_flow(f, e, 3, 1);
+    submit_flow(f, e, 4, 1);
+    dlp_evidence_settle(e);
+    assert_int_equal(dlp_stat_get(dlp_evidence_counters(e), DLP_STAT_EVIDENCE_FILES), 2);
+    assert_int_equal(dlp_stat_get(dlp_evidence_counters(e), DLP_STAT_EVIDENCE_BYTES), 2 * one);
+    assert_int_equal(dlp_stat_get(dlp_evidence_counters(e), DLP_STAT_EVIDENCE_TOTAL_CAP), 2);
+    snprintf(path, sizeof(path), "%s/3.pcap", g_dir);
+    assert_int_equal(access(path, F_OK), -1);
+    dlp_evidence_free(e);
+    fx_free(f);
+}
+
+/* Raw: nothing overwritten. A rebuilt fragment (raw IP) in an Ethernet file
+ * gets a made-up Ethernet header. */
+static void test_raw_and_linktypes(void **state)
+{
+    dlp_evidence_limits_t l;
+    fx_t *f;
+    dlp_evidence_flow_t *ef;
+    uint8_t *img;
+    size_t n;
+    uint64_t red;
+
+    (void)state;
+    dlp_evidence_limits_default(&l);
+    f = fx_new(&l);
+    ef = dlp_evidence_flow_new(f->w, 5);
+    dlp_evidence_packet(f->w, ef, udp(f, "abc"), 0, false);
+    udp(f, "defg");
+    memmove(f->frame, f->frame + 14, f->p.caplen - 14); /* as dlp_defrag hands it on */
+    f->p.caplen -= 14;
+    f->p.wirelen -= 14;
+    f->p.l3_off = 0;
+    f->p.payload_off -= 14;
+    f->p.linktype = DLP_LINK_RAW;
+    dlp_evidence_packet(f->w, ef, &f->p, 0, false);
+    n = dlp_evidence__render(ef, &img);
+    assert_int_equal(n, 24 + 16 + 45 + 16 + 46);
+    assert_memory_equal(img + 24 + 16 + 45 + 16 + 12, "\x08\x00", 2);
+    assert_memory_equal(img + n - 4, "defg", 4);
+    free(img);
+    dlp_evidence_flow_end(f->w, ef, false);
+    /* a raw-IP capture: the file says LINKTYPE_RAW (101) */
+    ef = dlp_evidence_flow_new(f->w, 6);
+    dlp_evidence_packet(f->w, ef, &f->p, 0, false);
+    assert_string_equal(payloads(ef, &red), "defg");
+    assert_int_equal(red, 0);
+    n = dlp_evidence__render(ef, &img);
+    assert_int_equal(n, 24 + 16 + 32);
+    assert_int_equal(img[20], 101);
+    free(img);
+    dlp_evidence_flow_end(f->w, ef, false);
+    fx_free(f);
+}
+
+static void test_bad_directory(void **state)
+{
+    dlp_evidence_limits_t l;
+    char err[256] = "", path[128];
+    int fd;
+
+    (void)state;
+    dlp_evidence_limits_default(&l);
+    assert_null(dlp_evidence_new("/nonexistent-dir/sub", &l, true, err, sizeof(err)));
+    assert_non_null(strstr(err, "/nonexistent-dir/sub"));
+    snprintf(path, sizeof(path), "%s/plainfile", g_dir);
+    fd = open(path, O_CREAT | O_WRONLY, 0600);
+    close(fd);
+    assert_null(dlp_evidence_new(path, &l, true, err, sizeof(err)));
+    assert_non_null(strstr(err, "not a directory"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_split_ooo_retransmitted_with_wrap),
+        cmocka_unit_test(test_gap_and_unknown_mapping),
+        cmocka_unit_test(test_datagrams_whole),
+        cmocka_unit_test(test_ranges_merge_within_bound),
+        cmocka_unit_test(test_prealert_packets_bound),
+        cmocka_unit_test(test_prealert_bytes_and_flow_bounds),
+        cmocka_unit_test(test_worker_memcap),
+        cmocka_unit_test(test_hand_over_ring_full),
+        cmocka_unit_test_setup_teardown(test_file_layout_and_mode, dir_setup, dir_teardown),
+        cmocka_unit_test_setup_teardown(test_existing_file_refused, dir_setup, dir_teardown),
+        cmocka_unit_test_setup_teardown(test_total_bound, dir_setup, dir_teardown),
+        cmocka_unit_test(test_raw_and_linktypes),
+        cmocka_unit_test_setup_teardown(test_bad_directory, dir_setup, dir_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,344 @@
+/*
+ * test_spans.c - where a flow's application layer (dispatch/flowapp.c) says
+ * the values are, for evidence captures, through the real decoders, rules
+ * and detection: exact stream offsets for bytes detection saw as they were
+ * sent (raw stream, plain HTTP bodies, multipart parts), for every split of
+ * the input into two segments; the conservative span of the message so far
+ * for decoded content (gzip, form-urlencoded) that leaves earlier messages
+ * alone; the whole datagram for UDP; retransmitted different bytes exactly;
+ * and the sequence anchor taken from the packet the bytes came from.
+ */
+#include "dlp_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <zlib.h>
+
+#include "dlp/detect.h"
+#include "dlp/evidence.h"
+#include "dlp/match.h"
+#include "dlp/rules.h"
+#include "evidence_int.h"
+#include "flowapp.h"
+
+#define CARD "4539 1488 0343 6467"
+#define CARD_LEN 19
+
+static const uint8_t KEY[] = "test-key";
+
+typedef struct fx {
+    dlp_stats_t st; /* first: aligned */
+    dlp_ruleset_t *rs;
+    dlp_matcher_t *m;
+    dlp_ring_t *ring;
+    dlp_detect_t *d;
+    fapp_env_t env;
+    uint64_t now;
+    dlp_flow_t flow;
+    dlp_evidence_worker_t *w;
+    dlp_evidence_flow_t *ef;
+    fapp_t *a;
+} fx_t;
+
+static fx_t *g; /* rules and matcher are loaded once */
+
+static int group_setup(void **state)
+{
+    char src[512];
+    const char *p[1] = {src};
+    dlp_rules_errors_t err = {0};
+    dlp_evidence_limits_t l;
+
+    (void)state;
+    g = aligned_alloc(64, (sizeof(*g) + 63) & ~(size_t)63);
+    memset(g, 0, sizeof(*g));
+    snprintf(src, sizeof(src), "%s/rules", getenv("DLP_SRC") ? getenv("DLP_SRC") : ".");
+    g->rs = dlp_rules_load(p, 1, &err);
+    assert_non_null(g->rs);
+    g->m = dlp_matcher_new(g->rs, NULL, &err);
+    assert_non_null(g->m);
+    dlp_rules_errors_fini(&err);
+    dlp_stats_init(&g->st);
+    g->ring = dlp_ring_new(sizeof(dlp_event_t), 4096);
+    g->d = dlp_detect_new(&(dlp_detect_params_t){.rules = g->rs,
+                                                 .matcher = g->m,
+                                                 .hmac_key = KEY,
+                                                 .hmac_key_len = sizeof(KEY) - 1,
+                                                 .events = g->ring,
+                                                 .stats = &g->st});
+    assert_non_null(g->d);
+    g->env.detect = g->d;
+    g->env.stats = &g->st;
+    g->env.now_us = &g->now;
+    dlp_app_limits_default(&g->env.limits);
+    dlp_evidence_limits_default(&l);
+    g->w = dlp_evidence_worker_new(&l, &g->st, g->ring, false, NULL);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    dlp_evidence_worker_free(g->w);
+    dlp_detect_free(g->d);
+    dlp_ring_free(g->ring);
+    dlp_matcher_free(g->m);
+    dlp_ruleset_free(g->rs);
+    free(g);
+    return 0;
+}
+
+/* A new flow 10.0.0.31:40000 -> 198.51.100.7:port (proto), egress from the initiator. */
+static void flow_start(uint8_t proto, uint16_t port)
+{
+    memset(&g->flow, 0, sizeof(g->flow));
+    g->flow.key.addr[0][10] = g->flow.key.addr[0][11] = 0xff;
+    g->flow.key.addr[0][12] = 10;
+    g->flow.key.addr[0][15] = 31;
+    g->flow.key.addr[1][10] = g->flow.key.addr[1][11] = 0xff;
+    g->flow.key.addr[1][12] = 198;
+    g->flow.key.addr[1][13] = 51;
+    g->flow.key.addr[1][14] = 100;
+    g->flow.key.addr[1][15] = 7;
+    g->flow.key.port[0] = 40000;
+    g->flow.key.port[1] = port;
+    g->flow.key.proto = proto;
+    g->flow.key.ipver = 4;
+    g->flow.flow_id = 1;
+    g->a = fapp_new(&g->env, &g->flow, (const bool[2]){true, false});
+    assert_non_null(g->a);
+    g->ef = dlp_evidence_flow_new(g->w, 1);
+    fapp_set_evidence(g->a, g->ef);
+}
+
+/* After fapp_finish. */
+static void flow_stop(void)
+{
+    static dlp_event_t ev;
+
+    fapp_free(g->a);
+    dlp_evidence_flow_end(g->w, g->ef, false);
+    while (dlp_ring_pop(g->ring, &ev))
+        ;
+}
+
+/* One in-order TCP segment of the initiator at stream offset off (seq 1000 + off). */
+static void segment(const uint8_t *p, size_t n, uint64_t off)
+{
+    dlp_packet_t pkt;
+
+    memset(&pkt, 0, sizeof(pkt));
+    pkt.data = p;
+    pkt.payload_off = 0;
+    pkt.payload_len = (uint32_t)n;
+    pkt.proto = DLP_PROTO_TCP;
+    pkt.tcp_seq = 1000 + (uint32_t)off;
+    fapp_packet(g->a, &pkt);
+    fapp_data(g->a, 0, p, n);
+}
+
+/* The ranges of direction 0 as "lo-hi lo-hi". */
+static const char *ranges(void)
+{
+    static char out[1024];
+    size_t k = 0;
+
+    out[0] = '\0';
+    for (int i = 0; i < g->ef->nr[0]; i++)
+        k += (size_t)snprintf(out + k, sizeof(out) - k, "%s%llu-%llu", i ? " " : "",
+                              (unsigned long long)g->ef->r[0][i].lo,
+                              (unsigned long long)g->ef->r[0][i].hi);
+    return out;
+}
+
+static size_t find(const char *hay, size_t n, const char *needle)
+{
+    size_t k = strlen(needle);
+
+    for (size_t i = 0; i + k <= n; i++)
+        if (memcmp(hay + i, needle, k) == 0)
+            return i;
+    fail_msg("'%s' not found", needle);
+    return 0;
+}
+
+/* --- exact --------------------------------------------------------------- */
+
+static void check_exact_all_splits(const char *msg, size_t n, const char *value, uint16_t port)
+{
+    size_t at = find(msg, n, value);
+    char want[64];
+
+    snprintf(want, sizeof(want), "%zu-%zu", at, at + strlen(value));
+    for (size_t cut = 0; cut <= n; cut++) {
+        flow_start(DLP_PROTO_TCP, port);
+        if (cut > 0)
+            segment((const uint8_t *)msg, cut, 0);
+        if (cut < n)
+            segment((const uint8_t *)msg + cut, n - cut, cut);
+        fapp_finish(g->a);
+        if (strcmp(ranges(), want) != 0)
+            fail_msg("cut %zu: ranges '%s', want '%s'", cut, ranges(), want);
+        /* the anchor: stream offset 0 is sequence number 1000 */
+        assert_true(g->ef->a_first[0].set);
+        assert_int_equal(g->ef->a_first[0].seq - (uint32_t)g->ef->a_first[0].off, 1000);
+        flow_stop();
+    }
+}
+
+static void test_raw_stream_exact(void **state)
+{
+    static const char msg[] = "EXPORT customer=x card=" CARD " end\r\nmore text follows here\r\n";
+
+    (void)state;
+    check_exact_all_splits(msg, sizeof(msg) - 1, CARD, 9000);
+}
+
+static void test_plain_http_body_exact(void **state)
+{
+    static const char msg[] = "POST /n HTTP/1.1\r\nHost: pay.example.com\r\n"
+                              "Content-Type: text/plain\r\nContent-Length: 36\r\n\r\n"
+                              "note card " CARD " thanks";
+
+    (void)state;
+    check_exact_all_splits(msg, sizeof(msg) - 1, CARD, 80);
+}
+
+static void test_chunked_multipart_exact(void **state)
+{
+    static const char c1[] = "--b7\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\n";
+    static const char c2[] = "row," CARD ",end\r\n--b7--\r\n";
+    char msg[512];
+    int n = snprintf(msg, sizeof(msg),
+                     "POST /up HTTP/1.1\r\nHost: files.example.com\r\n"
+                     "Content-Type: multipart/form-data; boundary=b7\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n%zx\r\n%s\r\n%zx\r\n%s\r\n0\r\n\r\n",
+                     sizeof(c1) - 1, c1, sizeof(c2) - 1, c2);
+
+    (void)state;
+    check_exact_all_splits(msg, (size_t)n, CARD, 80);
+}
+
+/* --- conservative ----------------------------------------------------------- */
+
+static size_t gzip(const char *in, uint8_t *out, size_t cap)
+{
+    z_stream z;
+
+    memset(&z, 0, sizeof(z));
+    assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)strlen(in);
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    deflateEnd(&z);
+    return z.total_out;
+}
+
+/* A first request without values stays; the second one's gzip body takes
+ * the span from its request line (the call after the first message's) on. */
+static void test_gzip_body_span_after_previous_message(void **state)
+{
+    static const char req1[] = "GET /a HTTP/1.1\r\nHost: x.example.com\r\n\r\n";
+    char req2[256];
+    uint8_t body[256], all[1024];
+    size_t nb = gzip("{\"card\": \"" CARD "\"}", body, sizeof(body));
+    size_t n1 = sizeof(req1) - 1, n2, nall;
+    char want[64];
+
+    (void)state;
+    n2 = (size_t)snprintf(req2, sizeof(req2),
+                          "POST /b HTTP/1.1\r\nHost: x.example.com\r\nContent-Encoding: gzip\r\n"
+                          "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                          nb);
+    nall = n1 + n2 + nb;
+    memcpy(all, req1, n1);
+    memcpy(all + n1, req2, n2);
+    memcpy(all + n1 + n2, body, nb);
+    flow_start(DLP_PROTO_TCP, 80);
+    segment(all, n1, 0);
+    segment(all + n1, n2, n1);
+    segment(all + n1 + n2, nb, n1 + n2);
+    fapp_finish(g->a);
+    snprintf(want, sizeof(want), "%zu-%zu", n1, nall);
+    assert_string_equal(ranges(), want);
+    flow_stop();
+    /* in one segment: the whole of it */
+    flow_start(DLP_PROTO_TCP, 80);
+    segment(all + n1, n2 + nb, 0);
+    fapp_finish(g->a);
+    snprintf(want, sizeof(want), "0-%zu", n2 + nb);
+    assert_string_equal(ranges(), want);
+    flow_stop();
+}
+
+/* Percent-decoded form fields: the span of the message so far. */
+static void test_form_span(void **state)
+{
+    static const char head[] = "POST /f HTTP/1.1\r\nHost: shop.example.com\r\n"
+                               "Content-Type: application/x-www-form-urlencoded\r\n"
+                               "Content-Length: 42\r\n\r\n";
+    static const char body[] = "name=Jane+Doe&card=4539+1488+0343+6467&x=1";
+    size_t nh = sizeof(head) - 1, nbody = sizeof(body) - 1;
+
+    (void)state;
+    assert_int_equal(nbody, 42);
+    flow_start(DLP_PROTO_TCP, 80);
+    segment((const uint8_t *)head, nh, 0);
+    segment((const uint8_t *)body, nbody, nh);
+    fapp_finish(g->a);
+    /* Where the header block ended in its segment is not known: one span from
+     * no later than the start of the decoder call it ended in, to the end. */
+    assert_int_equal(g->ef->nr[0], 1);
+    assert_true(g->ef->r[0][0].lo <= nh - sizeof("\r\n\r\n") + 1);
+    assert_int_equal(g->ef->r[0][0].hi, nh + nbody);
+    flow_stop();
+}
+
+/* --- datagrams and retransmissions -------------------------------------------- */
+
+static void test_datagram_whole(void **state)
+{
+    static const char d1[] = "<13>app: hello";
+    static const char d2[] = "<13>app: card " CARD " ok";
+    char want[64];
+
+    (void)state;
+    flow_start(DLP_PROTO_UDP, 514);
+    fapp_dgram(g->a, 0, (const uint8_t *)d1, sizeof(d1) - 1, 0);
+    fapp_dgram(g->a, 0, (const uint8_t *)d2, sizeof(d2) - 1, sizeof(d1) - 1);
+    fapp_finish(g->a);
+    snprintf(want, sizeof(want), "%zu-%zu", sizeof(d1) - 1, sizeof(d1) - 1 + sizeof(d2) - 1);
+    assert_string_equal(ranges(), want);
+    flow_stop();
+}
+
+/* The other version of retransmitted bytes: exact, at its own offsets. */
+static void test_conflict_exact(void **state)
+{
+    static const char msg[] = "EXPORT nothing to see here, really nothing\r\n";
+    static const char other[] = "see " CARD " here";
+
+    (void)state;
+    flow_start(DLP_PROTO_TCP, 9000);
+    segment((const uint8_t *)msg, sizeof(msg) - 1, 0);
+    fapp_conflict(g->a, 0, 22, (const uint8_t *)other, sizeof(other) - 1);
+    fapp_finish(g->a);
+    assert_string_equal(ranges(), "26-45");
+    flow_stop();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_raw_stream_exact),
+        cmocka_unit_test(test_plain_http_body_exact),
+        cmocka_unit_test(test_chunked_multipart_exact),
+        cmocka_unit_test(test_gzip_body_span_after_previous_message),
+        cmocka_unit_test(test_form_span),
+        cmocka_unit_test(test_datagram_whole),
+        cmocka_unit_test(test_conflict_exact),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
