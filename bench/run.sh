@@ -213,7 +213,8 @@ fi
 
 sensor_ran=0
 if [ -x "$SENSOR" ]; then
-    # "path": capture, decode, flows, reassembly, no rule (the packet path alone);
+    # "path": capture, decode, flows, reassembly, no rule, no application layer (the
+    # packet path alone: no nDPI, no decoders);
     # "rules": the shipped rules (Hyperscan, validators, alerts); "raw": the same with
     # --no-app-layer (no nDPI, no decoders), the baseline of the application layer's
     # cost. The compiled rules
@@ -226,7 +227,7 @@ if [ -x "$SENSOR" ]; then
         for set in path rules raw; do
             rules_dir=$RULES
             extra=()
-            [ "$set" = path ] && rules_dir="$HERE/empty-rules.yaml"
+            [ "$set" = path ] && rules_dir="$HERE/empty-rules.yaml" && extra=(--no-app-layer)
             [ "$set" = raw ] && extra=(--no-app-layer)
             for n in $WORKERS; do
                 name="sensor-$set-w$n"

@@ -531,7 +531,9 @@ dlp_worker_t *dlp_worker_new(const dlp_worker_params_t *p)
         w->gens[0].e = dlp_engine_current_get(p->engines);
         w->gens[0].d = detect_for(w, w->gens[0].e);
     }
-    w->classify = dlp_classify_new(DLP_CLASSIFY_MAX_PACKETS);
+    /* nDPI's start-up (its host and address lists) costs ~40 ms a worker: not without an app layer */
+    if (!cfg->no_app_layer)
+        w->classify = dlp_classify_new(DLP_CLASSIFY_MAX_PACKETS);
     w->env = (fapp_env_t){
         .detect = w->gens[0].d,
         .classify = w->classify,
@@ -545,7 +547,8 @@ dlp_worker_t *dlp_worker_new(const dlp_worker_params_t *p)
         dlp_evidence_limits_from(cfg, nw, &el);
         w->evw = dlp_evidence_worker_new(&el, &w->stats, p->events, p->file_mode, p->stop);
     }
-    if (w->flows == NULL || w->reasm == NULL || w->gens[0].d == NULL || w->classify == NULL ||
+    if (w->flows == NULL || w->reasm == NULL || w->gens[0].d == NULL ||
+        (!cfg->no_app_layer && w->classify == NULL) ||
         (cfg->evidence_dir != NULL && w->evw == NULL)) {
         dlp_worker_free(w);
         return NULL;
