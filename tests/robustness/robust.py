@@ -48,8 +48,13 @@ def sensor_env():
 
 
 def command(path, json_path):
+    """Every direction inspected (public captures rarely leave an RFC 1918 network) and
+    evidence written for every alerted flow, so that decoders, detection and the evidence
+    writer all meet the hostile bytes."""
+    evidence = os.path.join(os.path.dirname(json_path), "evidence")
     return [BINARY, "-r", path, "--workers", "2", "--log-flows", "--json", json_path,
-            "--hmac-key-file", KEY_FILE, "--rules-cache", CACHE]
+            "--hmac-key-file", KEY_FILE, "--rules-cache", CACHE,
+            "--scan-inbound", "--scan-internal", "--evidence-dir", evidence]
 
 
 class Result:
