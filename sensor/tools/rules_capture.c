@@ -325,27 +325,15 @@ static void print_json(const cap_t *c)
 
 static void print_counters(const cap_t *c)
 {
+    /* a capture: what fired first, then why the rest did not */
     static const dlp_rstat_t cols[] = {
         DLP_RSTAT_ALERTS,   DLP_RSTAT_VALUES,  DLP_RSTAT_CANDIDATES, DLP_RSTAT_REJECTED,
         DLP_RSTAT_FILTERED, DLP_RSTAT_CONTEXT, DLP_RSTAT_ALLOWED,    DLP_RSTAT_TEST_VALUES};
-    const char *head[] = {"RULE",     "ALERTS",  "VALUES",  "CANDIDATES", "REJECTED",
-                          "FILTERED", "CONTEXT", "ALLOWED", "TEST_VALUES"};
-    char num[DLP_ARRAY_LEN(cols)][24];
-    const char *row[1 + DLP_ARRAY_LEN(cols)];
     dlp_rulescmd_table_t tb;
 
-    dlp_rulescmd__table_init(&tb, 1 + DLP_ARRAY_LEN(cols));
-    dlp_rulescmd__table_row(&tb, head);
-    for (size_t i = 0; i < c->nrows; i++) {
-        if (c->rows[i].c[DLP_RSTAT_CANDIDATES] == 0 && c->rows[i].c[DLP_RSTAT_ALERTS] == 0)
-            continue;
-        row[0] = c->rows[i].name;
-        for (size_t k = 0; k < DLP_ARRAY_LEN(cols); k++) {
-            snprintf(num[k], sizeof(num[k]), "%" PRIu64, c->rows[i].c[cols[k]]);
-            row[1 + k] = num[k];
-        }
-        dlp_rulescmd__table_row(&tb, row);
-    }
+    dlp_rulescmd__counters_init(&tb, cols, DLP_ARRAY_LEN(cols));
+    for (size_t i = 0; i < c->nrows; i++)
+        dlp_rulescmd__counters_row(&tb, c->rows[i].name, c->rows[i].c, cols, DLP_ARRAY_LEN(cols));
     if (tb.nrows > 1)
         dlp_rulescmd__table_print(&tb, stdout, "");
     dlp_rulescmd__table_fini(&tb);

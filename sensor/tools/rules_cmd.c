@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -415,6 +416,39 @@ void dlp_rulescmd__table_print(const dlp_rulescmd_table_t *t, FILE *f, const cha
                 fprintf(f, "%-*s  ", (int)w[k], c);
         }
     }
+}
+
+void dlp_rulescmd__counters_init(dlp_rulescmd_table_t *t, const dlp_rstat_t *cols, size_t n)
+{
+    static const char *const names[DLP_RSTAT__COUNT] = {
+        [DLP_RSTAT_CANDIDATES] = "CANDIDATES", [DLP_RSTAT_REJECTED] = "REJECTED",
+        [DLP_RSTAT_FILTERED] = "FILTERED",     [DLP_RSTAT_CONTEXT] = "CONTEXT",
+        [DLP_RSTAT_ALLOWED] = "ALLOWED",       [DLP_RSTAT_TEST_VALUES] = "TEST_VALUES",
+        [DLP_RSTAT_VALUES] = "VALUES",         [DLP_RSTAT_ALERTS] = "ALERTS",
+    };
+    const char *head[1 + DLP_RSTAT__COUNT] = {"RULE"};
+
+    n = n < DLP_RSTAT__COUNT ? n : DLP_RSTAT__COUNT;
+    for (size_t k = 0; k < n; k++)
+        head[1 + k] = (unsigned)cols[k] < DLP_RSTAT__COUNT ? names[cols[k]] : "?";
+    dlp_rulescmd__table_init(t, 1 + n);
+    dlp_rulescmd__table_row(t, head);
+}
+
+void dlp_rulescmd__counters_row(dlp_rulescmd_table_t *t, const char *rule, const uint64_t *c,
+                                const dlp_rstat_t *cols, size_t n)
+{
+    char num[DLP_RSTAT__COUNT][24];
+    const char *row[1 + DLP_RSTAT__COUNT] = {rule};
+
+    if (c[DLP_RSTAT_CANDIDATES] == 0 && c[DLP_RSTAT_ALERTS] == 0)
+        return;
+    n = n < DLP_RSTAT__COUNT ? n : DLP_RSTAT__COUNT;
+    for (size_t k = 0; k < n; k++) {
+        snprintf(num[k], sizeof(num[k]), "%" PRIu64, c[cols[k]]);
+        row[1 + k] = num[k];
+    }
+    dlp_rulescmd__table_row(t, row);
 }
 
 void dlp_rulescmd__table_fini(dlp_rulescmd_table_t *t)

@@ -339,28 +339,16 @@ static void print_suppressed(const txt_t *t)
 
 static void print_counters(const txt_t *t)
 {
+    /* a text: the values' way through the policy, in its order */
     static const dlp_rstat_t cols[] = {
         DLP_RSTAT_CANDIDATES, DLP_RSTAT_REJECTED,    DLP_RSTAT_FILTERED, DLP_RSTAT_CONTEXT,
         DLP_RSTAT_ALLOWED,    DLP_RSTAT_TEST_VALUES, DLP_RSTAT_VALUES,   DLP_RSTAT_ALERTS};
-    const char *head[] = {"RULE",    "CANDIDATES",  "REJECTED", "FILTERED", "CONTEXT",
-                          "ALLOWED", "TEST_VALUES", "VALUES",   "ALERTS"};
-    char num[DLP_ARRAY_LEN(cols)][24];
-    const char *row[1 + DLP_ARRAY_LEN(cols)];
     dlp_rulescmd_table_t tb;
 
-    dlp_rulescmd__table_init(&tb, 1 + DLP_ARRAY_LEN(cols));
-    dlp_rulescmd__table_row(&tb, head);
-    for (size_t i = 0; i < t->rs->n; i++) {
-        const uint64_t *c = &t->rstats[i * DLP_RSTAT__COUNT];
-        if (c[DLP_RSTAT_CANDIDATES] == 0 && c[DLP_RSTAT_ALERTS] == 0)
-            continue;
-        row[0] = t->rs->rules[i].name;
-        for (size_t k = 0; k < DLP_ARRAY_LEN(cols); k++) {
-            snprintf(num[k], sizeof(num[k]), "%" PRIu64, c[cols[k]]);
-            row[1 + k] = num[k];
-        }
-        dlp_rulescmd__table_row(&tb, row);
-    }
+    dlp_rulescmd__counters_init(&tb, cols, DLP_ARRAY_LEN(cols));
+    for (size_t i = 0; i < t->rs->n; i++)
+        dlp_rulescmd__counters_row(&tb, t->rs->rules[i].name, &t->rstats[i * DLP_RSTAT__COUNT],
+                                   cols, DLP_ARRAY_LEN(cols));
     if (tb.nrows > 1) {
         printf("%scounters:\n", t->stream.n + t->nsupp > 0 ? "\n" : "");
         dlp_rulescmd__table_print(&tb, stdout, "");

@@ -74,6 +74,13 @@ bool dlp_rulescmd__table_row(dlp_rulescmd_table_t *t, const char *const *cells);
 void dlp_rulescmd__table_print(const dlp_rulescmd_table_t *t, FILE *f, const char *indent);
 void dlp_rulescmd__table_fini(dlp_rulescmd_table_t *t);
 
+/* Per-rule counters: a header "RULE" + the names of cols[0..n) (upper case),
+ * then one row per rule that had a candidate or an alert (counters indexed
+ * by dlp_rstat_t). */
+void dlp_rulescmd__counters_init(dlp_rulescmd_table_t *t, const dlp_rstat_t *cols, size_t n);
+void dlp_rulescmd__counters_row(dlp_rulescmd_table_t *t, const char *rule, const uint64_t *c,
+                                const dlp_rstat_t *cols, size_t n);
+
 /* --- rule-set copies (rules_scan.c) ----------------------------------------------- */
 
 /* What a copy relaxes (flags OR-ed). */
