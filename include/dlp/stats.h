@@ -86,6 +86,13 @@
     X(EGRESS_BYTES, "egress", "stream_bytes", C)                               \
     X(EGRESS_DGRAM_BYTES, "egress", "datagram_bytes", C)                       \
     X(EGRESS_FLOWS, "egress", "flows", C)                                      \
+    X(APP_FLOWS_HTTP, "app_flows", "http", C)                                  \
+    X(APP_FLOWS_SMTP, "app_flows", "smtp", C)                                  \
+    X(APP_FLOWS_FTP, "app_flows", "ftp", C)                                    \
+    X(APP_FLOWS_FTP_DATA, "app_flows", "ftp_data", C)                          \
+    X(APP_FLOWS_DNS, "app_flows", "dns", C)                                    \
+    X(APP_FLOWS_ENCRYPTED, "app_flows", "encrypted", C)                        \
+    X(APP_FLOWS_UNDECODED, "app_flows", "undecoded", C)                        \
     X(APP_UNINSPECTED_BYTES, "app", "uninspected_bytes", C)                    \
     X(APP_NOTE_GAP, "app", "gap", C)                                           \
     X(APP_NOTE_ENCRYPTED, "app", "encrypted", C)                               \

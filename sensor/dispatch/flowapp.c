@@ -116,6 +116,7 @@ struct fapp {
     dlp_classify_flow_t *cls;
     dlp_classify_result_t res;
     bool classified;
+    bool dns_dgrams;           /* a datagram decoded as DNS */
     kind_t kind;
     kind_t dec;                /* which decoder 'p' holds (kind moves on, dec stays) */
     bool tcp;
@@ -817,8 +818,10 @@ void fapp_conflict(fapp_t *a, int dir, uint64_t off, const uint8_t *p, size_t n)
 static void dgram_scan(fapp_t *a, fdir_t *fd, const uint8_t *p, size_t n, uint64_t off)
 {
     if (!a->env->raw_only && (port_is(a, 53) || dlp_dns_is_query(p, n)) &&
-        dlp_dns_message(p, n, &content_sink, fd) == DLP_OK)
+        dlp_dns_message(p, n, &content_sink, fd) == DLP_OK) {
+        a->dns_dgrams = true;
         return;
+    }
     if (det_flow(a) == NULL)
         return;
     fd->inspected += n;
@@ -914,10 +917,31 @@ void fapp_finish(fapp_t *a)
         take_verdict(a, dlp_classify_result(a->env->classify, a->cls, true));
 }
 
+/* stats app_flows: which decoder had the flow (what the sensor could read of it). */
+static void count_flow(const fapp_t *a)
+{
+    dlp_stat_id_t id = DLP_STAT_APP_FLOWS_UNDECODED;
+
+    if (a->kind == KIND_FTP_DATA)
+        id = DLP_STAT_APP_FLOWS_FTP_DATA;
+    else if (a->dec == KIND_HTTP)
+        id = DLP_STAT_APP_FLOWS_HTTP;
+    else if (a->dec == KIND_SMTP)
+        id = DLP_STAT_APP_FLOWS_SMTP;
+    else if (a->dec == KIND_FTP)
+        id = DLP_STAT_APP_FLOWS_FTP;
+    else if (a->dec == KIND_DNS || a->dns_dgrams)
+        id = DLP_STAT_APP_FLOWS_DNS;
+    else if (a->kind == KIND_ENCRYPTED)
+        id = DLP_STAT_APP_FLOWS_ENCRYPTED;
+    dlp_stat_inc(a->env->stats, id);
+}
+
 void fapp_free(fapp_t *a)
 {
     if (a == NULL)
         return;
+    count_flow(a);
     for (int d = 0; d < 2; d++)
         cstream_free(a->d[d].raw);
     switch (a->dec) {

@@ -118,6 +118,10 @@ class RawOnly(unittest.TestCase):
         self.assertEqual(sorted(e["src_port"] for e in dlp(full)
                                 if e["dlp"]["rule"] == "pii.credit_card"), [47001, 47007])
         self.assertEqual({e["app_proto"] for e in dlp(raw)}, {"unknown"})
+        # stats: no flow went through a decoder
+        flows = raw.of("stats")[-1]["app_flows"]
+        self.assertEqual(flows["undecoded"], raw.of("stats")[-1]["flows"])
+        self.assertEqual(full.of("stats")[-1]["app_flows"]["http"], 3)
 
 
 class FtpDnsTls(unittest.TestCase):
@@ -129,6 +133,8 @@ class FtpDnsTls(unittest.TestCase):
         for e in dlp(r):
             self.assertEqual(e["app_proto"], "FTP-DATA")
             self.assertEqual(e["dest_port"], 195 * 256 + 80)
+        flows = r.of("stats")[-1]["app_flows"]
+        self.assertEqual((flows["ftp"], flows["ftp_data"], flows["undecoded"]), (1, 1, 0))
 
     def test_dns_query_and_tls(self):
         r = run("-r", pcap("dns-tls.pcap"), "--log-flows")
@@ -143,6 +149,8 @@ class FtpDnsTls(unittest.TestCase):
         self.assertGreater(tls["inspection"]["toserver"]["uninspected_bytes"], 0)
         self.assertEqual(tls["inspection"]["toserver"]["inspected_bytes"], 0)
         # stats: egress directions only (the server's answer is not counted)
+        flows = r.of("stats")[-1]["app_flows"]
+        self.assertEqual((flows["dns"], flows["encrypted"], flows["undecoded"]), (1, 1, 0))
         app = r.of("stats")[-1]["app"]
         self.assertEqual(app["encrypted"], 1)
         self.assertEqual(app["uninspected_bytes"],
