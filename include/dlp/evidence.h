@@ -40,19 +40,11 @@
 #include <stdint.h>
 
 #include "dlp/config.h"
+#include "dlp/limits.h"
 #include "dlp/packet.h"
 #include "dlp/rc.h"
 #include "dlp/ring.h"
 #include "dlp/stats.h"
-
-/* Defaults (configuration: outputs.evidence). */
-#define DLP_EVIDENCE_MAX_FLOW_BYTES (1024u * 1024)           /* packet bytes per flow */
-#define DLP_EVIDENCE_MAX_TOTAL_BYTES (1024ULL * 1024 * 1024) /* file bytes per run */
-#define DLP_EVIDENCE_PREALERT_BYTES (256u * 1024)            /* per flow, before its alert */
-#define DLP_EVIDENCE_PREALERT_PKTS 512                       /* per flow, before its alert */
-#define DLP_EVIDENCE_MEMCAP (256ULL * 1024 * 1024)           /* all workers, split evenly */
-#define DLP_EVIDENCE_RANGES_MAX 4096 /* per flow direction; beyond, holes fill */
-#define DLP_EVIDENCE_QUEUE 256       /* flows waiting for the writer thread */
 
 typedef struct dlp_evidence_limits {
     uint64_t max_flow_bytes;  /* packet (frame) bytes kept per flow */

@@ -85,6 +85,15 @@
 #define DLP_SYSLOG_BUFFER_BYTES (1024u * 1024)  /* TCP queue while disconnected */
 #define DLP_SYSLOG_FILE_WAIT_MS 2000            /* reading files: per datagram, a full receiver */
 
+/* --- evidence captures (defaults of outputs.evidence) ----------------------------- */
+#define DLP_EVIDENCE_MAX_FLOW_BYTES (1024u * 1024)           /* packet bytes per flow */
+#define DLP_EVIDENCE_MAX_TOTAL_BYTES (1024ULL * 1024 * 1024) /* file bytes per run */
+#define DLP_EVIDENCE_PREALERT_BYTES (256u * 1024)            /* per flow, before its alert */
+#define DLP_EVIDENCE_PREALERT_PKTS 512                       /* per flow, before its alert */
+#define DLP_EVIDENCE_MEMCAP (256ULL * 1024 * 1024)           /* all workers, split evenly */
+#define DLP_EVIDENCE_RANGES_MAX 4096 /* value ranges per flow direction; beyond, holes fill */
+#define DLP_EVIDENCE_QUEUE 256       /* flows waiting for the writer thread */
+
 /* --- events ------------------------------------------------------------------ */
 #define DLP_EVENT_RING_SLOTS 4096               /* worker -> output records */
 

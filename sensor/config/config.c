@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "dlp/capture.h"
-#include "dlp/evidence.h"
 #include "dlp/limits.h"
 
 dlp_rc_t dlp_strv_push(dlp_strv_t *sv, const char *s)
