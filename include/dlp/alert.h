@@ -73,6 +73,7 @@ typedef enum {
     DLP_RSTAT_CONTEXT,        /* ... required context missing, or excluding context present */
     DLP_RSTAT_ALLOWED,        /* ... on an allow-list (value, hmac, address, host) */
     DLP_RSTAT_TEST_VALUES,    /* ... a published test value (4111 1111 1111 1111 ...) */
+    DLP_RSTAT_UNLISTED,       /* ... not on the rule's edm list */
     DLP_RSTAT_VALUES,         /* distinct values in a flow */
     DLP_RSTAT_ALERTS,         /* dlp events raised */
     DLP_RSTAT__COUNT

@@ -72,6 +72,7 @@
 #define DLP_RULE_COMBINATION_MAX 64              /* rules counted by one combination */
 #define DLP_RULE_WEIGHT_MAX 100                  /* largest weight in a combination */
 #define DLP_RULES_OVERRIDES_MAX 4096             /* overrides in one load */
+#define DLP_RULE_EDM_MAX (16u * 1024 * 1024)     /* keyed hashes of one rule's edm: */
 
 typedef enum {
     DLP_CAT_LINKED = 0,
@@ -140,6 +141,22 @@ typedef struct dlp_rule_allow {
     unsigned line;
 } dlp_rule_allow_t;
 
+/*
+ * Exact data match: the rule reports only values whose keyed hash (the
+ * 'hmac' field, --hmac-key-file) is listed: "one of our customers' cards",
+ * not any card, with no cleartext of the list on the sensor.
+ */
+typedef struct dlp_rule_edm {
+    bool on;                   /* edm: given (an empty list then reports nothing) */
+    uint8_t (*hmacs)[16];      /* sorted, unique */
+    size_t nhmacs;
+    const char *file;          /* of the edm: key (a rule's or an override's; owned by the set) */
+    unsigned line;
+} dlp_rule_edm_t;
+
+/* Whether h (16 bytes) is on the list (binary search). */
+bool dlp_rule_edm_has(const dlp_rule_edm_t *e, const uint8_t *h);
+
 /* A combination rule (pii.reidentification_risk): no patterns. */
 typedef struct dlp_rule_combination {
     uint32_t min_weight;       /* k: the event fires when the weights found add up to it */
@@ -175,6 +192,7 @@ typedef struct dlp_rule {
     size_t nprotocols;
     uint32_t fields;                   /* bit (1 << dlp_field_t) per field; 0 = all */
     dlp_rule_allow_t allow;
+    dlp_rule_edm_t edm;
     bool test_values;                  /* report published test values (cards: 4111...)
                                         * too; default false: suppressed, counted */
     dlp_rule_combination_t combination; /* min_weight 0: not a combination rule */

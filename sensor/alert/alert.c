@@ -47,6 +47,7 @@ const char *dlp_rstat_name(dlp_rstat_t k)
         [DLP_RSTAT_CONTEXT] = "context_suppressed",
         [DLP_RSTAT_ALLOWED] = "allowed",
         [DLP_RSTAT_TEST_VALUES] = "test_values",
+        [DLP_RSTAT_UNLISTED] = "unlisted",
         [DLP_RSTAT_VALUES] = "values",
         [DLP_RSTAT_ALERTS] = "alerts",
     };

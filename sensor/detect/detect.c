@@ -345,6 +345,7 @@ static void policy_count(dlp_detect_t *d, uint32_t rule, dlp_policy_t pol)
         [DLP_POL_CONTEXT] = DLP_RSTAT_CONTEXT,
         [DLP_POL_ALLOWED] = DLP_RSTAT_ALLOWED,
         [DLP_POL_TEST_VALUE] = DLP_RSTAT_TEST_VALUES,
+        [DLP_POL_UNLISTED] = DLP_RSTAT_UNLISTED,
     };
     rstat_inc(d, rule, stat[pol]);
 }

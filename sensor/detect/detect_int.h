@@ -32,6 +32,7 @@ typedef enum {
     DLP_POL_CONTEXT,         /* required context missing, or excluding context present */
     DLP_POL_ALLOWED,         /* on an allow-list */
     DLP_POL_TEST_VALUE,      /* a published test value */
+    DLP_POL_UNLISTED,        /* not on the rule's exact-data list */
 } dlp_policy_t;
 
 /*
@@ -57,10 +58,10 @@ bool dlp_detect__context(const dlp_rule_context_t *c, const uint8_t *win, size_t
 /* Whether 'host' matches one of the allow-list host patterns. */
 bool dlp_detect__host_allowed(const dlp_rule_allow_t *a, const char *host);
 
-/* Whether an allow-list needs the value's keyed hash. */
+/* Whether an allow-list or an exact-data list needs the value's keyed hash. */
 static inline bool dlp_detect__needs_hmac(const dlp_ruleset_t *rs, const dlp_rule_t *r)
 {
-    return r->allow.nhmacs > 0 || rs->allow.nhmacs > 0;
+    return r->allow.nhmacs > 0 || rs->allow.nhmacs > 0 || r->edm.on;
 }
 
 #endif

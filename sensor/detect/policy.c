@@ -2,7 +2,8 @@
  * policy.c - what happens to a validated value: the rule's protocol and
  * field restrictions, its context words (required, boosting, excluding),
  * allow-lists (rule and global: values, keyed hashes, addresses, host
- * names), published test values, and the confidence of what is reported.
+ * names), published test values, the exact-data list (edm: only listed
+ * keyed hashes are reported), and the confidence of what is reported.
  *
  * Context words match case-insensitively on word boundaries: a word must
  * not continue into letters or digits on either side ("lic" never matches
@@ -187,6 +188,13 @@ dlp_policy_t dlp_detect__policy(const dlp_ruleset_t *rs, const dlp_value_t *v,
         return DLP_POL_TEST_VALUE;
     if (allowed(&r->allow, v, false) || allowed(&rs->allow, v, true))
         return DLP_POL_ALLOWED;
+    if (r->edm.on) {
+        /* one of ours, known exactly: no context can make it more (or less) certain */
+        if (v->hmac16 == NULL || !dlp_rule_edm_has(&r->edm, v->hmac16))
+            return DLP_POL_UNLISTED;
+        *conf = DLP_CONF_HIGH;
+        return DLP_POL_REPORT;
+    }
     if (dlp_detect__context(&r->exclude, v->win, v->len, v->vs, v->ve))
         return DLP_POL_CONTEXT;
     ctx = dlp_detect__context(&r->context, v->win, v->len, v->vs, v->ve);

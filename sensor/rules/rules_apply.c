@@ -4,7 +4,7 @@
  * Also the merging of allow-lists (global blocks, overrides).
  *
  * Semantics of an override: each key it gives replaces the rule's value
- * entirely (context, exclude_context, protocols, fields, description...),
+ * entirely (context, exclude_context, protocols, fields, edm, description...),
  * except allow, whose lists are appended to the rule's. Later overrides
  * apply over earlier ones. The rule keeps its own file and line.
  *
@@ -213,6 +213,11 @@ static void override_replace(override_t *o, dlp_rule_t *r)
         dlp_rules__context_fini(&r->exclude);
         r->exclude = v->exclude;
         memset(&v->exclude, 0, sizeof(v->exclude));
+    }
+    if (o->keys & KBIT(K_EDM)) {
+        free(r->edm.hmacs);
+        r->edm = v->edm;
+        memset(&v->edm, 0, sizeof(v->edm));
     }
     if (o->keys & KBIT(K_PROTOCOLS)) {
         dlp_rules__free_strs(r->protocols, r->nprotocols);

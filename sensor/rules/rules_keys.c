@@ -14,8 +14,11 @@
  */
 #include "rules_int.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 #include "dlp/alert.h"
@@ -550,8 +553,15 @@ static bool key_fields(reader_t *rd, rule_ctx_t *rc)
 
 /* ---- allow ---------------------------------------------------------------- */
 
+/* A list of keyed hashes being read (hmac_take's l->arg). */
+typedef struct hlist {
+    uint8_t (**v)[16];
+    size_t *n;
+} hlist_t;
+
 typedef struct allow_read {
     dlp_rule_allow_t *a;
+    hlist_t hmacs;
     char keys[5][40]; /* "allow: values"... */
 } allow_read_t;
 
@@ -562,38 +572,51 @@ static int hexval(char c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-static bool hmac_take(reader_t *rd, strlist_t *l, char *s, unsigned line)
+/* s (n bytes) as 16 bytes; NULL, or what is wrong with it. */
+static const char *hmac_parse(const char *s, size_t n, uint8_t h[16])
 {
-    dlp_rule_allow_t *a = l->arg;
-    char q[QUOTE_BUF];
-    size_t n = strlen(s);
-    uint8_t h[16];
-    bool ok = n == 32;
-
-    if (!ok)
-        dlp_rules__error(rd, line, "%s: %s is not 32 hex digits (%zu characters)", l->key,
-                         dlp_rules__quote(s, n, q), n);
-    for (size_t i = 0; ok && i < 16; i++) {
+    if (n != 32)
+        return "is not 32 hex digits";
+    for (size_t i = 0; i < 16; i++) {
         int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            dlp_rules__error(rd, line, "%s: %s has characters outside [0-9a-f]", l->key,
-                             dlp_rules__quote(s, n, q));
-            ok = false;
-            break;
-        }
+        if (hi < 0 || lo < 0)
+            return "has characters outside [0-9a-f]";
         h[i] = (uint8_t)(hi << 4 | lo);
     }
-    free(s);
-    if (!ok)
-        return true;
-    void *p = dlp_rules__grow(a->hmacs, a->nhmacs, 1, sizeof(*a->hmacs));
+    return NULL;
+}
+
+static bool hmac_push(reader_t *rd, uint8_t (**v)[16], size_t *n, const uint8_t h[16])
+{
+    void *p = dlp_rules__grow(*v, *n, 1, sizeof(**v));
+
     if (p == NULL) {
         dlp_rules__oom(rd->ld);
         return false;
     }
-    a->hmacs = p;
-    memcpy(a->hmacs[a->nhmacs++], h, 16);
+    *v = p;
+    memcpy((*v)[(*n)++], h, 16);
     return true;
+}
+
+static bool hmac_take(reader_t *rd, strlist_t *l, char *s, unsigned line)
+{
+    hlist_t *hl = l->arg;
+    char q[QUOTE_BUF];
+    size_t n = strlen(s);
+    uint8_t h[16];
+    const char *bad = hmac_parse(s, n, h);
+    bool go = true;
+
+    if (bad != NULL && n != 32)
+        dlp_rules__error(rd, line, "%s: %s %s (%zu characters)", l->key,
+                         dlp_rules__quote(s, n, q), bad, n);
+    else if (bad != NULL)
+        dlp_rules__error(rd, line, "%s: %s %s", l->key, dlp_rules__quote(s, n, q), bad);
+    else
+        go = hmac_push(rd, hl->v, hl->n, h);
+    free(s);
+    return go;
 }
 
 static bool cidr_take(reader_t *rd, strlist_t *l, char *s, unsigned line)
@@ -672,7 +695,8 @@ static bool allow_entry(reader_t *rd, unsigned k, unsigned line, void *arg)
     case 1:
         l.noun = "hmac";
         l.take = hmac_take;
-        l.arg = a;
+        ar->hmacs = (hlist_t){.v = &a->hmacs, .n = &a->nhmacs};
+        l.arg = &ar->hmacs;
         break;
     case 2:
     case 3:
@@ -707,6 +731,125 @@ bool dlp_rules__read_allow(reader_t *rd, const char *key, dlp_rule_allow_t *a, u
 static bool key_allow(reader_t *rd, rule_ctx_t *rc)
 {
     return dlp_rules__read_allow(rd, "allow", &rc->r.allow, rd->key_line);
+}
+
+/* ---- edm (exact data match) ------------------------------------------------ */
+
+/* 'name' as written, or beside the rule file when relative. */
+static void edm_path(const reader_t *rd, const char *name, char *out, size_t cap)
+{
+    const char *slash = strrchr(rd->file, '/');
+
+    if (name[0] == '/' || slash == NULL)
+        snprintf(out, cap, "%s", name);
+    else
+        snprintf(out, cap, "%.*s/%s", (int)(slash - rd->file), rd->file, name);
+}
+
+/* One hash per line; blank lines and '#' comments skipped. The first bad
+ * line stops the file (the load fails anyway). */
+static bool edm_read_file(reader_t *rd, dlp_rule_edm_t *e, const char *path, unsigned line)
+{
+    FILE *f = fopen(path, "re");
+    char buf[256], q[QUOTE_BUF];
+    unsigned ln = 0;
+    bool go = true;
+
+    if (f == NULL) {
+        dlp_rules__error(rd, line, "edm: hmacs_file: %s: %s", path, strerror(errno));
+        return true;
+    }
+    while (go && fgets(buf, sizeof(buf), f) != NULL) {
+        size_t n = strcspn(buf, "\r\n#"), s = 0;
+        uint8_t h[16];
+        const char *bad;
+
+        ln++;
+        while (s < n && (buf[s] == ' ' || buf[s] == '\t'))
+            s++;
+        while (n > s && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+            n--;
+        if (n == s)
+            continue;
+        bad = hmac_parse(buf + s, n - s, h);
+        if (bad == NULL && e->nhmacs >= DLP_RULE_EDM_MAX) {
+            dlp_rules__error(rd, line, "edm: hmacs_file: %s:%u: more than %u hashes", path, ln,
+                             (unsigned)DLP_RULE_EDM_MAX);
+            break;
+        }
+        if (bad != NULL) {
+            dlp_rules__error(rd, line, "edm: hmacs_file: %s:%u: %s %s", path, ln,
+                             dlp_rules__quote(buf + s, n - s, q), bad);
+            break;
+        }
+        go = hmac_push(rd, &e->hmacs, &e->nhmacs, h);
+    }
+    fclose(f);
+    return go;
+}
+
+typedef struct edm_read {
+    rule_ctx_t *rc;
+    hlist_t hmacs;
+} edm_read_t;
+
+static bool edm_entry(reader_t *rd, unsigned k, unsigned line, void *arg)
+{
+    edm_read_t *er = arg;
+    dlp_rule_edm_t *e = &er->rc->r.edm;
+    char path[PATH_MAX];
+    char *s = NULL;
+
+    if (k == 0) {
+        strlist_t l = {.key = "edm: hmacs", .noun = "hmac", .max_items = DLP_RULE_EDM_MAX,
+                       .max_len = SIZE_MAX, .take = hmac_take, .arg = &er->hmacs};
+        er->hmacs = (hlist_t){.v = &e->hmacs, .n = &e->nhmacs};
+        return read_strlist(rd, &l, false);
+    }
+    if (!dlp_rules__string(rd, "edm: hmacs_file", PATH_MAX - 1, &s))
+        return false;
+    if (s == NULL)
+        return true;
+    edm_path(rd, s, path, sizeof(path));
+    free(s);
+    (void)line;
+    return edm_read_file(rd, e, path, ev_line(rd));
+}
+
+static int cmp_hmac(const void *a, const void *b)
+{
+    return memcmp(a, b, 16);
+}
+
+bool dlp_rule_edm_has(const dlp_rule_edm_t *e, const uint8_t *h)
+{
+    return e->nhmacs > 0 && bsearch(h, e->hmacs, e->nhmacs, 16, cmp_hmac) != NULL;
+}
+
+/* edm: {hmacs: [...], hmacs_file: PATH}: either or both; kept sorted and unique. */
+static bool key_edm(reader_t *rd, rule_ctx_t *rc)
+{
+    static const char *const names[] = {"hmacs", "hmacs_file"};
+    dlp_rule_edm_t *e = &rc->r.edm;
+    edm_read_t er = {.rc = rc};
+    uint32_t seen = 0;
+    bool was_map;
+    size_t k = 0;
+
+    e->on = true;
+    e->file = rd->file;
+    e->line = rd->key_line;
+    if (!dlp_rules__map(rd, "edm", names, 2, edm_entry, &er, &seen, &was_map))
+        return false;
+    if (was_map && seen == 0)
+        dlp_rules__error(rd, e->line, "edm: expected hmacs, hmacs_file or both");
+    if (e->nhmacs > 1)
+        qsort(e->hmacs, e->nhmacs, 16, cmp_hmac);
+    for (size_t i = 0; i < e->nhmacs; i++)
+        if (k == 0 || memcmp(e->hmacs[k - 1], e->hmacs[i], 16) != 0)
+            memmove(e->hmacs[k++], e->hmacs[i], 16);
+    e->nhmacs = k;
+    return true;
 }
 
 /* ---- combination ---------------------------------------------------------- */
@@ -881,6 +1024,7 @@ const dlp_rules_key_t dlp_rules__keys[K__COUNT] = {
     [K_TEST_VALUES] = {"test_values", false, key_test_values},
     [K_COMBINATION] = {"combination", false, key_combination},
     [K_VALUE] = {"value", false, key_value},
+    [K_EDM] = {"edm", false, key_edm},
 };
 
 void dlp_rules__context_fini(dlp_rule_context_t *c)
@@ -912,6 +1056,7 @@ void dlp_rules__rule_fini(dlp_rule_t *r)
     dlp_rules__context_fini(&r->exclude);
     dlp_rules__free_strs(r->protocols, r->nprotocols);
     dlp_rules__allow_fini(&r->allow);
+    free(r->edm.hmacs);
     dlp_rules__free_strs(r->combination.rules, r->combination.nrules);
     free(r->combination.weights);
     memset(r, 0, sizeof(*r));

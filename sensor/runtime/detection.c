@@ -115,6 +115,25 @@ static void print_errors(dlp_rules_errors_t *err)
         fprintf(stderr, "dlpsensor: %s\n", err->msg[i]);
 }
 
+/* An exact-data list holds keyed hashes: without the key they were made with
+ * (a random key per run) no value would ever be on it, silently. */
+static bool edm_keyed(const dlp_config_t *cfg, const dlp_ruleset_t *rs, dlp_rules_errors_t *err)
+{
+    bool ok = true;
+
+    for (size_t i = 0; cfg->hmac_key_file == NULL && i < rs->n; i++) {
+        const dlp_rule_t *r = &rs->rules[i];
+        if (!r->edm.on || !r->enabled)
+            continue;
+        dlp_rules_errors_add(err,
+                             "%s:%u: rule %s: edm: its hashes are keyed: give the sensor the "
+                             "key they were made with (--hmac-key-file)",
+                             r->edm.file, r->edm.line, r->name);
+        ok = false;
+    }
+    return ok;
+}
+
 dlp_rc_t dlp_detection_compile(const dlp_config_t *cfg, dlp_ruleset_t **rules,
                                dlp_matcher_t **matcher, dlp_rules_errors_t *err)
 {
@@ -132,6 +151,11 @@ dlp_rc_t dlp_detection_compile(const dlp_config_t *cfg, dlp_ruleset_t **rules,
     *rules = dlp_rules_load(paths, npaths, err);
     if (*rules == NULL)
         return DLP_EINVAL;
+    if (!edm_keyed(cfg, *rules, err)) {
+        dlp_ruleset_free(*rules);
+        *rules = NULL;
+        return DLP_EINVAL;
+    }
     *matcher = dlp_matcher_new(*rules, cache_dir(cfg, cachebuf, sizeof(cachebuf)), err);
     if (*matcher == NULL) {
         dlp_ruleset_free(*rules);

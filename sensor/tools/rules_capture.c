@@ -328,12 +328,17 @@ static void print_counters(const cap_t *c)
     /* a capture: what fired first, then why the rest did not */
     static const dlp_rstat_t cols[] = {
         DLP_RSTAT_ALERTS,   DLP_RSTAT_VALUES,  DLP_RSTAT_CANDIDATES, DLP_RSTAT_REJECTED,
-        DLP_RSTAT_FILTERED, DLP_RSTAT_CONTEXT, DLP_RSTAT_ALLOWED,    DLP_RSTAT_TEST_VALUES};
+        DLP_RSTAT_FILTERED, DLP_RSTAT_CONTEXT, DLP_RSTAT_ALLOWED,    DLP_RSTAT_TEST_VALUES,
+        DLP_RSTAT_UNLISTED};
+    size_t n = DLP_ARRAY_LEN(cols) - 1; /* UNLISTED: only when an edm: list held a value back */
     dlp_rulescmd_table_t tb;
 
-    dlp_rulescmd__counters_init(&tb, cols, DLP_ARRAY_LEN(cols));
     for (size_t i = 0; i < c->nrows; i++)
-        dlp_rulescmd__counters_row(&tb, c->rows[i].name, c->rows[i].c, cols, DLP_ARRAY_LEN(cols));
+        if (c->rows[i].c[DLP_RSTAT_UNLISTED] > 0)
+            n = DLP_ARRAY_LEN(cols);
+    dlp_rulescmd__counters_init(&tb, cols, n);
+    for (size_t i = 0; i < c->nrows; i++)
+        dlp_rulescmd__counters_row(&tb, c->rows[i].name, c->rows[i].c, cols, n);
     if (tb.nrows > 1)
         dlp_rulescmd__table_print(&tb, stdout, "");
     dlp_rulescmd__table_fini(&tb);

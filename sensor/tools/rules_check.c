@@ -126,6 +126,7 @@ static void why_not(const dlp_rule_t *r, const uint64_t *d, char *out, size_t ca
              "filtered by protocol or field");
     add_part(out, cap, d[DLP_RSTAT_CONTEXT], context_why(r), context_why(r));
     add_part(out, cap, d[DLP_RSTAT_ALLOWED], "on an allow-list", "on an allow-list");
+    add_part(out, cap, d[DLP_RSTAT_UNLISTED], "not on the edm list", "not on the edm list");
     add_part(out, cap, d[DLP_RSTAT_TEST_VALUES],
              "published test value (reported only with test_values: true)",
              "published test values (reported only with test_values: true)");
@@ -286,7 +287,9 @@ static bool setup(chk_t *c)
 {
     size_t n = c->rs->n;
 
-    c->all = dlp_rulescmd__copy(c->rs, RC_ENABLE_ALL | RC_NO_FIELDS | RC_NO_PROTOCOLS | RC_NO_ADDR);
+    /* edm lists are a site's data, not the rule's: examples show the shape */
+    c->all = dlp_rulescmd__copy(c->rs, RC_ENABLE_ALL | RC_NO_FIELDS | RC_NO_PROTOCOLS | RC_NO_ADDR |
+                                           RC_NO_EDM);
     c->bad = calloc(n + 1, sizeof(*c->bad));
     c->fires = calloc(n * n + 1, sizeof(*c->fires));
     return c->all != NULL && c->bad != NULL && c->fires != NULL;

@@ -425,6 +425,7 @@ void dlp_rulescmd__counters_init(dlp_rulescmd_table_t *t, const dlp_rstat_t *col
         [DLP_RSTAT_FILTERED] = "FILTERED",     [DLP_RSTAT_CONTEXT] = "CONTEXT",
         [DLP_RSTAT_ALLOWED] = "ALLOWED",       [DLP_RSTAT_TEST_VALUES] = "TEST_VALUES",
         [DLP_RSTAT_VALUES] = "VALUES",         [DLP_RSTAT_ALERTS] = "ALERTS",
+        [DLP_RSTAT_UNLISTED] = "UNLISTED",
     };
     const char *head[1 + DLP_RSTAT__COUNT] = {"RULE"};
 
@@ -433,6 +434,14 @@ void dlp_rulescmd__counters_init(dlp_rulescmd_table_t *t, const dlp_rstat_t *col
         head[1 + k] = (unsigned)cols[k] < DLP_RSTAT__COUNT ? names[cols[k]] : "?";
     dlp_rulescmd__table_init(t, 1 + n);
     dlp_rulescmd__table_row(t, head);
+}
+
+bool dlp_rulescmd__any_edm(const dlp_ruleset_t *rs)
+{
+    for (size_t i = 0; rs != NULL && i < rs->n; i++)
+        if (rs->rules[i].edm.on)
+            return true;
+    return false;
 }
 
 void dlp_rulescmd__counters_row(dlp_rulescmd_table_t *t, const char *rule, const uint64_t *c,

@@ -73,6 +73,8 @@ dlp_ruleset_t *dlp_rulescmd__copy(const dlp_ruleset_t *rs, unsigned how)
             r->exclude.nwords = 0;
         if (how & RC_TEST_VALUES)
             r->test_values = true;
+        if (how & RC_NO_EDM)
+            r->edm.on = false;
         relax_allow(&r->allow, how);
     }
     return c;

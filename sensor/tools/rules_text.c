@@ -11,10 +11,10 @@
  *
  * Suppressed values: the text is scanned again with policies switched off
  * one by one, in the reverse of the order the detect stage applies them
- * (filters, test values, allow-lists, exclude_context, required context):
- * a value first reported once policy P is off was suppressed by P
- * ("context_missing", "context_excluded", "allowed", "test_value",
- * "filtered"). Values are compared by rule and keyed hash. The detect stage
+ * (filters, test values, allow-lists, the edm list, exclude_context,
+ * required context): a value first reported once policy P is off was
+ * suppressed by P ("context_missing", "context_excluded", "unlisted",
+ * "allowed", "test_value", "filtered"). Values are compared by rule and keyed hash. The detect stage
  * lists the first DLP_EV_MAX_MATCHES values of a rule; past that, the
  * reasons of that rule are incomplete and a note says so. Candidates a
  * validator rejected are not values: they are only counted (the rule
@@ -32,7 +32,7 @@
 
 #include "rulescmd_int.h"
 
-#define LEVELS 6
+#define LEVELS 7
 
 typedef struct supp {
     dlp_rulescmd_value_t v;
@@ -108,6 +108,7 @@ static bool setup_levels(txt_t *t)
     add_level(t, base, NULL);
     add_level(t, base |= RC_NO_REQUIRED, "context_missing");
     add_level(t, base |= RC_NO_EXCLUDE, "context_excluded");
+    add_level(t, base |= RC_NO_EDM, "unlisted");
     add_level(t, base |= RC_NO_ALLOW, "allowed");
     add_level(t, base |= RC_TEST_VALUES, "test_value");
     if ((base & (RC_NO_FIELDS | RC_NO_PROTOCOLS)) != (RC_NO_FIELDS | RC_NO_PROTOCOLS))
@@ -342,13 +343,15 @@ static void print_counters(const txt_t *t)
     /* a text: the values' way through the policy, in its order */
     static const dlp_rstat_t cols[] = {
         DLP_RSTAT_CANDIDATES, DLP_RSTAT_REJECTED,    DLP_RSTAT_FILTERED, DLP_RSTAT_CONTEXT,
-        DLP_RSTAT_ALLOWED,    DLP_RSTAT_TEST_VALUES, DLP_RSTAT_VALUES,   DLP_RSTAT_ALERTS};
+        DLP_RSTAT_ALLOWED,    DLP_RSTAT_TEST_VALUES, DLP_RSTAT_VALUES,   DLP_RSTAT_ALERTS,
+        DLP_RSTAT_UNLISTED};
+    size_t n = DLP_ARRAY_LEN(cols) - (dlp_rulescmd__any_edm(t->rs) ? 0 : 1);
     dlp_rulescmd_table_t tb;
 
-    dlp_rulescmd__counters_init(&tb, cols, DLP_ARRAY_LEN(cols));
+    dlp_rulescmd__counters_init(&tb, cols, n);
     for (size_t i = 0; i < t->rs->n; i++)
         dlp_rulescmd__counters_row(&tb, t->rs->rules[i].name, &t->rstats[i * DLP_RSTAT__COUNT],
-                                   cols, DLP_ARRAY_LEN(cols));
+                                   cols, n);
     if (tb.nrows > 1) {
         printf("%scounters:\n", t->stream.n + t->nsupp > 0 ? "\n" : "");
         dlp_rulescmd__table_print(&tb, stdout, "");

@@ -78,6 +78,8 @@ void dlp_rulescmd__table_fini(dlp_rulescmd_table_t *t);
  * then one row per rule that had a candidate or an alert (counters indexed
  * by dlp_rstat_t). */
 void dlp_rulescmd__counters_init(dlp_rulescmd_table_t *t, const dlp_rstat_t *cols, size_t n);
+/* Whether a rule of rs has an edm: list (the UNLISTED column is shown then). */
+bool dlp_rulescmd__any_edm(const dlp_ruleset_t *rs);
 void dlp_rulescmd__counters_row(dlp_rulescmd_table_t *t, const char *rule, const uint64_t *c,
                                 const dlp_rstat_t *cols, size_t n);
 
@@ -92,6 +94,7 @@ void dlp_rulescmd__counters_row(dlp_rulescmd_table_t *t, const char *rule, const
 #define RC_NO_EXCLUDE 0x80u   /* exclude_context not applied */
 #define RC_NO_ALLOW 0x20u     /* no allow-list applied (rule and global) */
 #define RC_TEST_VALUES 0x40u  /* published test values reported */
+#define RC_NO_EDM 0x100u      /* edm: lists not applied */
 
 /*
  * A shallow copy of 'rs' with the policies 'how' relaxes turned off: its

@@ -329,6 +329,31 @@ class Text(unittest.TestCase):
         self.assertEqual(objs[-1], {"kind": "summary", "values": 3, "suppressed": 4,
                                     "rejected": 1})
 
+    def test_edm_unlisted_values_named(self):
+        # one card of the text on the rule's exact-data list: the other is "unlisted"
+        write(self.d, "ours.hmac", hmac32("4539148803436467") + "\n")
+        write(self.d, "edm.yaml", "overrides:\n  - name: acme.card\n"
+                                  "    edm: {hmacs_file: ours.hmac}\n")
+        p = rules("test", "r.yaml", "edm.yaml", "--rules-cache", CACHE, "--json",
+                  "--hmac-key-file", KEY_FILE, "--text", "t.txt", cwd=self.d)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        objs = [json.loads(l) for l in p.stdout.splitlines()]
+        cards = sorted((o["kind"], o["masked"], o.get("confidence", o.get("reason")))
+                       for o in objs if o.get("rule") == "acme.card" and "masked" in o)
+        self.assertEqual(cards, [
+            ("suppressed", "411111******1111", "test_value"),
+            ("suppressed", "452601******3012", "allowed"),
+            ("suppressed", "471630******8609", "unlisted"),
+            ("suppressed", "492942******1119", "unlisted"),  # edm is decided before context
+            ("value", "453914******6467", "high")])
+        (card,) = [o for o in objs if o["kind"] == "rule" and o["rule"] == "acme.card"]
+        self.assertEqual((card["unlisted"], card["context_suppressed"]), (2, 0))
+        # the table grows an UNLISTED column only when a rule has an edm: list
+        p = rules("test", "r.yaml", "edm.yaml", "--rules-cache", CACHE, "--hmac-key-file",
+                  KEY_FILE, "--text", "t.txt", cwd=self.d)
+        self.assertIn("UNLISTED", p.stdout)
+        self.assertNotIn("UNLISTED", self.run_text("--text", "t.txt"))
+
     def test_field_applies_the_fields_lists(self):
         out = self.run_text("--field", "http.header", "--text", "t.txt").splitlines()
         self.assertIn("140     5:5       acme.ssn   *****8417         filtered          "

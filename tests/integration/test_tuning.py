@@ -2,7 +2,8 @@
 """Tuning, end to end: a local override file (-R rules/ -R local.yaml) changes shipped rules;
 allow-lists by destination host (HTTP Host, SMTP recipient domain), by address, by keyed hash;
 published test cards suppressed and counted; exclude_context and protocol/field restrictions;
-the per-rule counters that tell a tuner why a value was not reported."""
+the per-rule counters that tell a tuner why a value was not reported; exact data match (edm:
+only the listed keyed hashes are reported)."""
 import hashlib
 import hmac
 import os
@@ -89,6 +90,74 @@ class AllowLists(unittest.TestCase):
                  "    allow: {values: ['4916-3385-0608-2832']}\n")
         r = with_local(local, "-r", pcap("policy-test-cards.pcap"))
         self.assertEqual(cards(r), ["453914******6467"])
+
+
+def with_files(files, *args, key=True):
+    """files: {name: text} written side by side; local.yaml among them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, text in files.items():
+            with open(os.path.join(tmp, name), "w") as f:
+                f.write(text)
+        return run("-R", RULES, "-R", os.path.join(tmp, "local.yaml"), *args, key=key)
+
+
+class ExactDataMatch(unittest.TestCase):
+    """edm: a list of keyed hashes ("our customers' cards"): only those are reported."""
+
+    LOCAL = ("overrides:\n  - name: pii.credit_card\n"
+             "    edm: {hmacs_file: cards.hmac}\n")
+
+    def all_cards(self):
+        r = run("-r", pcap("detect-ten-cards.pcap"), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        (rule,) = [x for f in r.of("flow") for x in f["dlp_rules"]
+                   if x["rule"] == "pii.credit_card"]
+        return {m["hmac"]: m["masked"] for m in rule["matches"]}
+
+    def test_only_listed_values_reported(self):
+        found = self.all_cards()
+        self.assertEqual(len(found), 10)
+        ours = sorted(found)[:3]
+        listed = "# customers, keyed with the sensor's key\n%s\n\n%s  \n%s\n%s\n" % (
+            ours[0], ours[1], ours[2], "0" * 32)
+        r = with_files({"local.yaml": self.LOCAL, "cards.hmac": listed},
+                       "-r", pcap("detect-ten-cards.pcap"), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        (rule,) = [x for f in r.of("flow") for x in f["dlp_rules"]
+                   if x["rule"] == "pii.credit_card"]
+        self.assertEqual(sorted(m["hmac"] for m in rule["matches"]), ours)
+        self.assertEqual({m["confidence"] for m in rule["matches"]}, {"high"})
+        self.assertEqual(card_stats(r)["unlisted"], 7)
+        self.assertEqual(card_stats(r)["values"], 3)
+
+    def test_inline_list_and_empty_file(self):
+        found = self.all_cards()
+        one = sorted(found)[0]
+        local = ("overrides:\n  - name: pii.credit_card\n"
+                 "    edm: {hmacs: ['%s'], hmacs_file: empty.hmac}\n" % one)
+        r = with_files({"local.yaml": local, "empty.hmac": "# nothing yet\n"},
+                       "-r", pcap("detect-ten-cards.pcap"))
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual(cards(r), [found[one]])
+
+    def test_no_key_is_an_error(self):
+        r = with_files({"local.yaml": self.LOCAL, "cards.hmac": "0" * 32 + "\n"},
+                       "-r", pcap("detect-ten-cards.pcap"), key=False)
+        self.assertEqual(r.status, 2)
+        self.assertRegex(r.stderr, r"local\.yaml:3: rule pii\.credit_card: edm: its hashes are "
+                                   r"keyed: give the sensor the key they were made with")
+
+    def test_bad_hash_line_names_both_files(self):
+        r = with_files({"local.yaml": self.LOCAL,
+                        "cards.hmac": "0" * 32 + "\n" + "1dcb4b4f467e304c5f5e42615ce857bX\n"},
+                       "-r", pcap("detect-ten-cards.pcap"))
+        self.assertEqual(r.status, 2)
+        self.assertRegex(r.stderr, r"local\.yaml:3: override pii\.credit_card: edm: hmacs_file: "
+                                   r"\S*cards\.hmac:2: '1dcb4b4f467e304c5f5e42615ce857bX' has "
+                                   r"characters outside \[0-9a-f\]")
+        r = with_files({"local.yaml": self.LOCAL}, "-r", pcap("detect-ten-cards.pcap"))
+        self.assertEqual(r.status, 2)
+        self.assertRegex(r.stderr, r"edm: hmacs_file: \S*cards\.hmac: No such file")
 
 
 class Suppression(unittest.TestCase):

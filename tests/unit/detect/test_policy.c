@@ -2,7 +2,8 @@
  * test_policy.c - what happens to a validated value: context words on word
  * boundaries and at the window's edges, exclusion, allow-lists (values,
  * keyed hashes, addresses, host names; per rule and global), published
- * test values, protocol and field restrictions, and confidence.
+ * test values, exact data match (edm), protocol and field restrictions, and
+ * confidence.
  */
 #include "dlp_test.h"
 
@@ -218,6 +219,47 @@ static void allow_by_value_and_hash(void **state)
     assert_int_equal(plain(&f, "pan 4539148803436467", &c), DLP_POL_REPORT);
 }
 
+/* edm: only values whose keyed hash is listed are reported, with high confidence. */
+static void exact_data_match(void **state)
+{
+    uint8_t list[3][16];
+    pfx_t f;
+    dlp_confidence_t c;
+
+    (void)state;
+    memset(list[0], 0x11, 16);
+    memset(list[1], 0xab, 16); /* the hash run() passes (f.hmacs[0]) */
+    memset(list[2], 0xcd, 16);
+    pfx_init(&f);
+    memset(f.hmacs[0], 0xab, 16);
+    f.r.edm = (dlp_rule_edm_t){.on = true, .hmacs = list, .nhmacs = 3};
+    assert_true(dlp_detect__needs_hmac(&f.rs, &f.r));
+    assert_true(dlp_rule_edm_has(&f.r.edm, list[2]));
+    assert_int_equal(plain(&f, "pan 4539148803436467", &c), DLP_POL_REPORT);
+    assert_int_equal(c, DLP_CONF_HIGH);
+    /* listed: context cannot make it more or less certain */
+    f.words[0] = "card";
+    f.r.context.words = f.words;
+    f.r.context.nwords = 1;
+    f.r.context.required = true;
+    assert_int_equal(plain(&f, "pan 4539148803436467", &c), DLP_POL_REPORT);
+    /* not listed (another hash), or no hash: held back */
+    f.hmacs[0][0] = 0xac;
+    assert_int_equal(plain(&f, "pan 4539148803436467", &c), DLP_POL_UNLISTED);
+    f.hmacs[0][0] = 0xab;
+    f.r.edm.nhmacs = 1; /* {0x11...}: an edm list without it */
+    assert_int_equal(plain(&f, "pan 4539148803436467", &c), DLP_POL_UNLISTED);
+    f.r.edm.nhmacs = 0; /* given, empty: nothing is reported */
+    assert_int_equal(plain(&f, "pan 4539148803436467", &c), DLP_POL_UNLISTED);
+    /* allow-lists and test values come first */
+    f.r.edm.nhmacs = 3;
+    f.values[0] = "4539148803436467";
+    f.r.allow.values = f.values;
+    f.r.allow.nvalues = 1;
+    assert_int_equal(plain(&f, "pan 4539148803436467", &c), DLP_POL_ALLOWED);
+    assert_int_equal(plain(&f, "pan 4111111111111111", &c), DLP_POL_TEST_VALUE);
+}
+
 static void allow_by_address(void **state)
 {
     pfx_t f;
@@ -309,6 +351,7 @@ int main(void)
         cmocka_unit_test(exclude_context_suppresses),
         cmocka_unit_test(test_values_suppressed_unless_asked),
         cmocka_unit_test(allow_by_value_and_hash),
+        cmocka_unit_test(exact_data_match),
         cmocka_unit_test(allow_by_address),
         cmocka_unit_test(allow_by_host),
         cmocka_unit_test(protocols_and_fields),

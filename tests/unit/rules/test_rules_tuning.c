@@ -333,6 +333,46 @@ static void allow_errors(void **state)
            "e.yaml:8: rule t.a: allow: values: expected a non-empty string, got null");
 }
 
+/* edm: inline hashes and a file beside the rule file, merged sorted and unique. */
+static void edm_parsed_and_errors(void **state)
+{
+    const char *a = "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a", *b = "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b",
+               *c = "0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c", *d = "0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d";
+    char text[512], file[512];
+    dlp_ruleset_t *rs;
+    uint8_t h[16];
+
+    (void)state;
+    snprintf(file, sizeof(file), "# customers\n\n%s\n%s\n\t %s  # trailing\r\n%s\n", b, a, c, a);
+    write_file("h.hmac", file);
+    snprintf(text, sizeof(text), HEAD RULE_A "    edm: {hmacs: [%s, %s], hmacs_file: h.hmac}\n", c,
+             d);
+    write_file("r.yaml", text);
+    rs = load_ok("r.yaml");
+    assert_true(rs->rules[0].edm.on);
+    assert_int_equal(rs->rules[0].edm.nhmacs, 4);
+    for (size_t i = 1; i < 4; i++)
+        assert_true(memcmp(rs->rules[0].edm.hmacs[i - 1], rs->rules[0].edm.hmacs[i], 16) < 0);
+    memset(h, 0x0d, 16);
+    assert_true(dlp_rule_edm_has(&rs->rules[0].edm, h));
+    memset(h, 0x0e, 16);
+    assert_false(dlp_rule_edm_has(&rs->rules[0].edm, h));
+    assert_false(rs->rules[1 % rs->n].edm.on && rs->n > 1);
+    dlp_ruleset_free(rs);
+
+    EXPECT(HEAD RULE_A "    edm: [a]\n", "e.yaml:8: rule t.a: edm: expected a mapping, got a sequence");
+    EXPECT(HEAD RULE_A "    edm: {}\n",
+           "e.yaml:8: rule t.a: edm: expected hmacs, hmacs_file or both");
+    EXPECT(HEAD RULE_A "    edm: {hmacs: ['0011']}\n",
+           "e.yaml:8: rule t.a: edm: hmacs: '0011' is not 32 hex digits (4 characters)");
+    EXPECT(HEAD RULE_A "    edm: {hmacs_file: missing.hmac}\n",
+           "e.yaml:8: rule t.a: edm: hmacs_file: missing.hmac: No such file or directory");
+    write_file("bad.hmac", "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a\n\n0a0a-not-a-hash\nzz\n");
+    EXPECT(HEAD RULE_A "    edm:\n      hmacs_file: bad.hmac\n",
+           "e.yaml:9: rule t.a: edm: hmacs_file: bad.hmac:3: '0a0a-not-a-hash' is not 32 hex "
+           "digits");
+}
+
 /* A rule with n items in its allow: list 'key', each a distinct valid item of 'len' bytes. */
 static void write_allow(const char *path, const char *key, unsigned n, size_t len, bool global)
 {
@@ -862,7 +902,7 @@ static void override_errors(void **state)
            "e.yaml:24: override: missing required key 'name'",
            "e.yaml:26: override t.a: key 'patterns' cannot be overridden (only: name, "
            "description, severity, threshold, enabled, context, exclude_context, protocols, "
-           "fields, allow, test_values)",
+           "fields, allow, test_values, edm)",
            "e.yaml:27: override t.a: unknown key 'colour'",
            "e.yaml:28: override t.a: severity: expected low, medium, high or critical, got "
            "'extreme'",
@@ -996,6 +1036,15 @@ static void readme_examples(void **state)
             rs = load_ok("x.yaml");
             assert_int_equal(dlp_ruleset_find(rs, "pii.reidentification_risk")->combination.nrules,
                              3);
+        } else if (strncmp(b, "overrides:\n", 11) == 0) { /* the edm example, its file beside */
+            char dir[4096];
+            snprintf(dir, sizeof(dir), "%s/rules", src);
+            write_file("customers-cards.hmac", "# exported nightly\n");
+            write_block("edm.yaml", "", b, n);
+            const char *const paths[] = {dir, "edm.yaml"};
+            rs = load_ok_n(paths, 2);
+            assert_true(dlp_ruleset_find(rs, "pii.credit_card")->edm.on);
+            assert_int_equal(dlp_ruleset_find(rs, "pii.credit_card")->edm.nhmacs, 1);
         } else {
             write_block("x.yaml", HEAD RULE_A, b, n);
             rs = load_ok("x.yaml");
@@ -1003,7 +1052,7 @@ static void readme_examples(void **state)
         dlp_ruleset_free(rs);
         p = e + 3;
     }
-    assert_int_equal(nblocks, 6);
+    assert_int_equal(nblocks, 7);
     free(text);
 }
 
@@ -1018,6 +1067,7 @@ int main(void)
         cmocka_unit_test(protocols_fields_errors),
         cmocka_unit_test(bound_protocols),
         cmocka_unit_test(allow_errors),
+        cmocka_unit_test(edm_parsed_and_errors),
         cmocka_unit_test(bound_allow),
         cmocka_unit_test(global_allow),
         cmocka_unit_test(bound_global_allow),
