@@ -73,6 +73,7 @@
 #define DLP_RULE_WEIGHT_MAX 100                  /* largest weight in a combination */
 #define DLP_RULES_OVERRIDES_MAX 4096             /* overrides in one load */
 #define DLP_RULE_EDM_MAX (16u * 1024 * 1024)     /* keyed hashes of one rule's edm: */
+#define DLP_RULE_EDM_FILE_MAX_BYTES (1024u * 1024 * 1024) /* one hmacs_file (a regular file) */
 
 typedef enum {
     DLP_CAT_LINKED = 0,

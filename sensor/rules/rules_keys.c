@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "dlp/alert.h"
 
@@ -754,9 +755,18 @@ static bool edm_read_file(reader_t *rd, dlp_rule_edm_t *e, const char *path, uns
     char buf[256], q[QUOTE_BUF];
     unsigned ln = 0;
     bool go = true;
+    struct stat st;
 
     if (f == NULL) {
         dlp_rules__error(rd, line, "edm: hmacs_file: %s: %s", path, strerror(errno));
+        return true;
+    }
+    /* not a device or a pipe that never ends, not a file beyond reason */
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
+        (uint64_t)st.st_size > DLP_RULE_EDM_FILE_MAX_BYTES) {
+        dlp_rules__error(rd, line, "edm: hmacs_file: %s: not a regular file of at most %u bytes",
+                         path, (unsigned)DLP_RULE_EDM_FILE_MAX_BYTES);
+        fclose(f);
         return true;
     }
     while (go && fgets(buf, sizeof(buf), f) != NULL) {

@@ -367,6 +367,9 @@ static void edm_parsed_and_errors(void **state)
            "e.yaml:8: rule t.a: edm: hmacs: '0011' is not 32 hex digits (4 characters)");
     EXPECT(HEAD RULE_A "    edm: {hmacs_file: missing.hmac}\n",
            "e.yaml:8: rule t.a: edm: hmacs_file: missing.hmac: No such file or directory");
+    EXPECT(HEAD RULE_A "    edm: {hmacs_file: /dev/zero}\n",
+           "e.yaml:8: rule t.a: edm: hmacs_file: /dev/zero: not a regular file of at most "
+           "1073741824 bytes");
     write_file("bad.hmac", "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a\n\n0a0a-not-a-hash\nzz\n");
     EXPECT(HEAD RULE_A "    edm:\n      hmacs_file: bad.hmac\n",
            "e.yaml:9: rule t.a: edm: hmacs_file: bad.hmac:3: '0a0a-not-a-hash' is not 32 hex "
