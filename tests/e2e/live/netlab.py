@@ -189,16 +189,18 @@ class Lab(Procs):
         ip("-n", self.sns, "route", "add", self.HOME_NET, "dev", self.sif)
         return addrs
 
-    def post(self, n=1, port=8080, card=CARD, tag="", sources=(), timeout=60):
+    def post(self, n=1, port=8080, card=CARD, tag="", sources=(), timeout=60, endpoints=False):
         """n POSTs, each on its own connection, from the client namespace (from the
-        'sources' addresses in turn); returns the client ports used."""
+        'sources' addresses in turn); returns the client ports used, or with 'endpoints'
+        the (address, port) pairs (two source addresses may get the same port)."""
         r = subprocess.run([IP, "netns", "exec", self.cns, PY, os.path.join(HERE, "traffic.py"),
                             "post", "http://%s:%d/upload" % (self.SERVER_IP, port), str(n),
                             card, tag, ",".join(sources)],
                            capture_output=True, text=True, timeout=timeout)
         if r.returncode != 0:
             raise RuntimeError("client failed: " + r.stderr)
-        return [int(x) for x in r.stdout.split()]
+        pairs = [(x.rsplit(":", 1)[0], int(x.rsplit(":", 1)[1])) for x in r.stdout.split()]
+        return pairs if endpoints else [p for _, p in pairs]
 
 
 class ReplayLab(Procs):

@@ -60,7 +60,7 @@ def post(url, n, card, tag="", sources=""):
         src = (srcs[i % len(srcs)], 0) if srcs else None
         c = http.client.HTTPConnection(u.hostname, u.port, timeout=10, source_address=src)
         c.connect()
-        ports.append(c.sock.getsockname()[1])
+        ports.append("%s:%d" % c.sock.getsockname()[:2])
         c.request("POST", u.path, body=body,
                   headers={"Content-Type": "application/x-www-form-urlencoded",
                            "Connection": "close"})
