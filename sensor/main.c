@@ -332,6 +332,11 @@ static int parse_args(dlp_config_t *c, cli_t *cli, int argc, char **argv)
     int opt, st;
 
     while ((opt = getopt_long(argc, argv, SHORT_OPTS, long_opts, NULL)) != -1) {
+        /* every option argument names something: "" would only fail later, namelessly */
+        if (optarg != NULL && optarg[0] == '\0')
+            return bad("%s: an empty argument", argv[optind - 1][0] != '\0'
+                                                     ? argv[optind - 1]
+                                                     : argv[optind - 2]);
         st = parse_opt(c, cli, opt, optarg);
         if (st >= 0)
             return st;

@@ -266,6 +266,19 @@ static void capture_flags_checked(void **state)
                      0);
 }
 
+/* An empty option argument is named, not left to fail later as ": No such file". */
+static void empty_arguments_named(void **state)
+{
+    fx_t *f = *state;
+
+    assert_int_equal(run(f, "-r", "", NULL), 2);
+    assert_contains(f->err, "dlpsensor: -r: an empty argument\n");
+    assert_int_equal(run(f, "-r", "x.pcap", "--json", "", NULL), 2);
+    assert_contains(f->err, "dlpsensor: --json: an empty argument\n");
+    assert_int_equal(run(f, "-r", "x.pcap", "--hmac-key-file=", NULL), 2);
+    assert_contains(f->err, "dlpsensor: --hmac-key-file=: an empty argument\n");
+}
+
 /* -u without root is a usage error before anything is opened. */
 static void user_needs_root(void **state)
 {
@@ -301,6 +314,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(user_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(user_needs_root, setup, teardown),
         cmocka_unit_test_setup_teardown(capture_flags_checked, setup, teardown),
+        cmocka_unit_test_setup_teardown(empty_arguments_named, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
