@@ -1,8 +1,9 @@
 /*
  * check.c - -T: the configuration and the rules are loaded and compiled
  * exactly as a run would (same functions, same cache), and a one-line
- * summary is printed; no capture or output is opened, so it can run on
- * any machine, as any user, before a restart.
+ * summary is printed, and a line saying where events would go; no capture
+ * or output is opened, so it can run on any machine, as any user, before a
+ * restart.
  */
 #include <stdio.h>
 #include <string.h>
@@ -54,6 +55,27 @@ static const char *inputs_str(const dlp_config_t *cfg, char *buf, size_t len)
     return buf;
 }
 
+/* Where events would go: "json events.json; syslog /dev/log (local0); ..." */
+static void print_outputs(const dlp_config_t *cfg, bool live)
+{
+    const char *json = cfg->json_path != NULL && strcmp(cfg->json_path, "-") != 0
+                           ? cfg->json_path
+                           : "stdout";
+    bool local = cfg->syslog == 1 || (cfg->syslog == -1 && live);
+
+    printf("dlpsensor: outputs: json %s; syslog %s%s%s%s", json,
+           local ? (cfg->syslog_socket != NULL ? cfg->syslog_socket : "/dev/log") : "off",
+           local ? " (" : "", local ? (cfg->syslog_facility ? cfg->syslog_facility : "local0") : "",
+           local ? ")" : "");
+    if (cfg->syslog_remote != NULL)
+        printf("; remote %s", cfg->syslog_remote);
+    if (cfg->evidence_dir != NULL)
+        printf("; evidence %s%s", cfg->evidence_dir, cfg->evidence_raw ? " (raw: values kept)" : "");
+    if (cfg->hmac_key_file == NULL)
+        printf("; hmac key random per run");
+    printf("\n");
+}
+
 int dlp_runtime_check(const dlp_config_t *cfg)
 {
     dlp_detection_t det;
@@ -81,6 +103,7 @@ int dlp_runtime_check(const dlp_config_t *cfg)
            live ? "capture threads" : "workers",
            home_net_str(&cfg->home_net, net, sizeof(net)), inputs_str(cfg, in, sizeof(in)),
            cfg->user != NULL ? "; user " : "", cfg->user != NULL ? cfg->user : "");
+    print_outputs(cfg, live);
     dlp_detection_fini(&det);
     return fflush(stdout) == 0 ? 0 : 1;
 }

@@ -138,6 +138,8 @@ static void file_applies(void **state)
     assert_contains(f->out, " rules (");
     assert_contains(f->out, " patterns, ");
     assert_contains(f->out, "; 3 capture threads; home net 10.1.0.0/16; live on eth9\n");
+    assert_contains(f->out, "dlpsensor: outputs: json stdout; syslog /dev/log (local0); hmac key "
+                            "random per run\n");
     assert_string_equal(f->err, "");
     /* the second run finds the compiled rules in the cache */
     assert_int_equal(run(f, "-T", "-c", f->conf, "-R", f->rules, "--rules-cache", f->cache,
