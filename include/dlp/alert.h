@@ -122,6 +122,9 @@ typedef struct dlp_ev_rule {
     uint8_t confidence;              /* the highest of its matches */
     uint8_t combination;             /* matches[].name are rule names, no values */
     uint32_t count;                  /* distinct values (combination: categories) */
+    uint32_t agg_values, agg_flows;  /* aggregate: met by agg_values distinct values from
+                                      * the sender to the receiver in agg_flows flows */
+    uint32_t agg_window_s;           /* ... within this window; 0: not by aggregation */
     uint8_t nmatches;
     dlp_ev_match_t m[DLP_EV_MAX_MATCHES];
 } dlp_ev_rule_t;

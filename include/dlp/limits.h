@@ -45,6 +45,7 @@
 #define DLP_DETECT_LOOKAHEAD 128      /* bytes after a match awaited before it is validated (>= the largest context window) */
 #define DLP_DETECT_PENDING 64         /* candidates awaiting their lookahead, per stream */
 #define DLP_DETECT_MAX_DISTINCT 1024  /* distinct values remembered per (flow, rule) */
+#define DLP_DETECT_AGG_MEMCAP (16u * 1024 * 1024) /* aggregate: state per worker (and rule set) */
 #define DLP_DETECT_VALUE_MAX 256      /* longest value normalized and hashed */
 #define DLP_DETECT_HOSTS_MAX 8        /* destination host names remembered per flow (host
                                        * allow-lists apply only while all are known) */

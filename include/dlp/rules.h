@@ -73,6 +73,9 @@
 #define DLP_RULE_WEIGHT_MAX 100                  /* largest weight in a combination */
 #define DLP_RULES_OVERRIDES_MAX 4096             /* overrides in one load */
 #define DLP_RULE_EDM_MAX (16u * 1024 * 1024)     /* keyed hashes of one rule's edm: */
+#define DLP_RULE_AGG_VALUES_MIN 2                /* aggregate: values */
+#define DLP_RULE_AGG_VALUES_MAX 10000
+#define DLP_RULE_AGG_WINDOW_MAX 86400            /* aggregate: window, seconds */
 #define DLP_RULE_EDM_FILE_MAX_BYTES (1024u * 1024 * 1024) /* one hmacs_file (a regular file) */
 
 typedef enum {
@@ -155,6 +158,16 @@ typedef struct dlp_rule_edm {
     unsigned line;
 } dlp_rule_edm_t;
 
+/*
+ * Distinct values across flows: the rule's event is also due in the flow
+ * where one sender has sent one receiver 'values' distinct values within
+ * 'window_s' seconds of packet time, however many flows carried them.
+ */
+typedef struct dlp_rule_aggregate {
+    uint32_t values;           /* 0: off; else DLP_RULE_AGG_VALUES_MIN..MAX */
+    uint32_t window_s;         /* 1..DLP_RULE_AGG_WINDOW_MAX */
+} dlp_rule_aggregate_t;
+
 /* Whether h (16 bytes) is on the list (binary search). */
 bool dlp_rule_edm_has(const dlp_rule_edm_t *e, const uint8_t *h);
 
@@ -194,6 +207,7 @@ typedef struct dlp_rule {
     uint32_t fields;                   /* bit (1 << dlp_field_t) per field; 0 = all */
     dlp_rule_allow_t allow;
     dlp_rule_edm_t edm;
+    dlp_rule_aggregate_t aggregate;
     bool test_values;                  /* report published test values (cards: 4111...)
                                         * too; default false: suppressed, counted */
     dlp_rule_combination_t combination; /* min_weight 0: not a combination rule */

@@ -105,6 +105,7 @@
     X(DETECT_SCAN_ERRORS, "detect", "scan_errors", C)                          \
     X(DETECT_ALLOC_FAIL, "detect", "alloc_failures", C)                        \
     X(DETECT_PENDING_FULL, "detect", "pending_full", C)                        \
+    X(DETECT_AGG_EVICTIONS, "detect", "aggregate_evictions", C)                \
     X(RULES_RELOADS, "ruleset", "reloads", C)                                  \
     X(RULES_RELOAD_FAILURES, "ruleset", "reload_failures", C)                  \
     X(RULES_GENERATION, "ruleset", "generation", G)                            \

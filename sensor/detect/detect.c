@@ -69,6 +69,7 @@ typedef struct rstate {
     uint64_t due_ts;     /* packet time the threshold was met */
     uint8_t nm;
     uint8_t confidence; /* the highest of its values' */
+    uint32_t agg_values, agg_flows; /* the rule's aggregate: was met in this flow */
     dlp_ev_match_t m[DLP_EV_MAX_MATCHES];
     uint64_t *seen;    /* open-addressed set of fingerprints (0 = empty slot) */
     uint32_t nseen, capseen; /* entries, slots (a power of two) */
@@ -120,6 +121,7 @@ struct dlp_detect {
     struct combo_ref {
         uint32_t combo, pos, weight;
     } **refs;               /* [nrules] -> list ended by combo == UINT32_MAX, or NULL */
+    dlp_agg_t *agg;         /* distinct values across flows (rules with aggregate:), or NULL */
     /* the scan in progress, for the matcher's callbacks */
     dlp_detect_stream_t *cur;
     dlp_detect_flow_t *cur_flow;
@@ -250,6 +252,9 @@ static void fill_rule(const dlp_rule_t *r, const rstate_t *rs, dlp_ev_rule_t *er
     er->severity = (uint8_t)r->severity;
     er->confidence = rs->confidence;
     er->count = rs->count;
+    er->agg_values = rs->agg_values;
+    er->agg_flows = rs->agg_flows;
+    er->agg_window_s = rs->agg_values > 0 ? r->aggregate.window_s : 0;
     er->nmatches = rs->nm;
     memcpy(er->m, rs->m, rs->nm * sizeof(rs->m[0]));
 }
@@ -289,10 +294,45 @@ static void raise_alert(dlp_detect_t *d, dlp_detect_flow_t *df, const rstate_t *
 }
 
 
-/* Marks the rule's event due once its threshold is met (sent after this write). */
-static void threshold_check(dlp_detect_t *d, dlp_detect_flow_t *df, rstate_t *rs, int dir)
+/*
+ * A new value of a rule with aggregate: counted for its sender and
+ * receiver across flows; true when that makes the rule's event due here.
+ */
+static bool aggregate_met(dlp_detect_t *d, dlp_detect_flow_t *df, rstate_t *rs, int dir,
+                          uint64_t fp)
 {
-    if (rs->reported || rs->count < d->p.rules->rules[rs->rule].threshold)
+    const dlp_rule_t *r = &d->p.rules->rules[rs->rule];
+    uint64_t evicted = 0;
+    uint32_t flows = 0;
+    dlp_agg_value_t v = {
+        .rule = rs->rule,
+        .src = dir == 0 ? df->fi.src : df->fi.dst,
+        .dst = dir == 0 ? df->fi.dst : df->fi.src,
+        .fp = fp,
+        .flow = df->fi.flow_id,
+        .ts_us = d->now_us,
+        .values = r->aggregate.values,
+        .window_us = (uint64_t)r->aggregate.window_s * 1000000u,
+    };
+    bool met;
+
+    if (d->agg == NULL || r->aggregate.values == 0)
+        return false;
+    met = dlp_agg_add(d->agg, &v, &flows, &evicted);
+    if (evicted > 0)
+        dlp_stat_add(d->p.stats, DLP_STAT_DETECT_AGG_EVICTIONS, evicted);
+    if (met) {
+        rs->agg_values = r->aggregate.values;
+        rs->agg_flows = flows;
+    }
+    return met;
+}
+
+/* Marks the rule's event due once its threshold is met (sent after this write). */
+static void threshold_check(dlp_detect_t *d, dlp_detect_flow_t *df, rstate_t *rs, int dir,
+                            bool aggregated)
+{
+    if (rs->reported || (rs->count < d->p.rules->rules[rs->rule].threshold && !aggregated))
         return;
     /* Not sent yet: the other values of this write join the event. */
     rs->reported = 1;
@@ -314,8 +354,9 @@ static bool record_value(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_
 {
     const dlp_rule_t *r = &d->p.rules->rules[rule];
     rstate_t *rs = rstate_get(df, rule);
+    uint64_t fp = dlp_hash_bytes(norm, nl, d->fp_seed);
 
-    if (rs == NULL || !rstate_add_fp(df, rs, dlp_hash_bytes(norm, nl, d->fp_seed)))
+    if (rs == NULL || !rstate_add_fp(df, rs, fp))
         return false;
     rs->count++;
     if (conf > rs->confidence)
@@ -334,7 +375,7 @@ static bool record_value(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_
         snprintf(m->name, sizeof(m->name), "%s", d->cur_name != NULL ? d->cur_name : "");
         m->dir = (uint8_t)dir;
     }
-    threshold_check(d, df, rs, dir);
+    threshold_check(d, df, rs, dir, aggregate_met(d, df, rs, dir, fp));
     return true;
 }
 
@@ -851,6 +892,18 @@ static dlp_rc_t combos_init(dlp_detect_t *d)
     return DLP_OK;
 }
 
+/* Only when a rule counts values across flows. */
+static dlp_rc_t agg_init(dlp_detect_t *d)
+{
+    for (size_t i = 0; i < d->nrules; i++) {
+        if (d->p.rules->rules[i].enabled && d->p.rules->rules[i].aggregate.values > 0) {
+            d->agg = dlp_agg_new(DLP_DETECT_AGG_MEMCAP, dlp_hash_mix64(d->fp_seed ^ 0xa66));
+            return d->agg != NULL ? DLP_OK : DLP_ENOMEM;
+        }
+    }
+    return DLP_OK;
+}
+
 dlp_detect_t *dlp_detect_new(const dlp_detect_params_t *p)
 {
     dlp_detect_t *d = calloc(1, sizeof(*d));
@@ -864,7 +917,7 @@ dlp_detect_t *dlp_detect_new(const dlp_detect_params_t *p)
     if (d->rstats == NULL)
         d->rstats = d->own_rstats = calloc(d->nrules * DLP_RSTAT__COUNT + 1, sizeof(*d->rstats));
     if (d->scratch == NULL || d->rstats == NULL || combos_init(d) != DLP_OK ||
-        mac_init(d) != DLP_OK) {
+        mac_init(d) != DLP_OK || agg_init(d) != DLP_OK) {
         dlp_detect_free(d);
         return NULL;
     }
@@ -878,6 +931,7 @@ void dlp_detect_free(dlp_detect_t *d)
     EVP_MAC_CTX_free(d->mac);
     EVP_MAC_free(d->mac_alg);
     dlp_match_scratch_free(d->scratch);
+    dlp_agg_free(d->agg);
     for (size_t i = 0; d->refs != NULL && i < d->nrules; i++)
         free(d->refs[i]);
     free(d->refs);

@@ -64,4 +64,30 @@ static inline bool dlp_detect__needs_hmac(const dlp_ruleset_t *rs, const dlp_rul
     return r->allow.nhmacs > 0 || rs->allow.nhmacs > 0 || r->edm.on;
 }
 
+/* --- aggregate.c: distinct values per rule, sender and receiver, across flows --- */
+
+typedef struct dlp_agg dlp_agg_t;
+
+typedef struct dlp_agg_value {
+    uint32_t rule;
+    const uint8_t *src, *dst; /* 16 bytes each: the sender and the receiver of the value */
+    uint64_t fp;              /* the value's fingerprint */
+    uint64_t flow;            /* flow_id */
+    uint64_t ts_us;           /* packet time */
+    uint32_t values;          /* the rule's aggregate: values ... */
+    uint64_t window_us;       /* ... within this window */
+} dlp_agg_value_t;
+
+/* memcap: bytes of state; past it the least recently touched pairs go. */
+dlp_agg_t *dlp_agg_new(size_t memcap, uint64_t seed);
+void dlp_agg_free(dlp_agg_t *a);
+/*
+ * A new value of the flow: true when it makes the pair's distinct values in
+ * the window reach v->values (the pair then starts counting anew), with
+ * *flows the number of flows they came in. *evicted grows by the pairs
+ * dropped for memory.
+ */
+bool dlp_agg_add(dlp_agg_t *a, const dlp_agg_value_t *v, uint32_t *flows, uint64_t *evicted);
+size_t dlp_agg_mem(const dlp_agg_t *a);
+
 #endif

@@ -151,6 +151,11 @@ static json_t *rule_json(const dlp_ev_rule_t *r)
     json_object_set_new(o, "confidence",
                         json_string(dlp_confidence_name((dlp_confidence_t)r->confidence)));
     json_object_set_new(o, "matches", matches_json(r));
+    if (r->agg_window_s > 0) /* met across flows: this many values from src to dest */
+        json_object_set_new(o, "aggregate",
+                            json_pack("{s:I,s:I,s:I}", "values", (json_int_t)r->agg_values, "flows",
+                                      (json_int_t)r->agg_flows, "window_s",
+                                      (json_int_t)r->agg_window_s));
     return o;
 }
 
@@ -262,6 +267,11 @@ static const char *syslog_sd(const dlp_event_t *ev, const char *src, const char 
     dlp_syslog_sd_param_u64(&sd, "rule_id", r->rule_id);
     dlp_syslog_sd_param(&sd, "severity", dlp_severity_name(r->severity));
     dlp_syslog_sd_param_u64(&sd, "count", r->count);
+    if (r->agg_window_s > 0) {
+        dlp_syslog_sd_param_u64(&sd, "aggregate_values", r->agg_values);
+        dlp_syslog_sd_param_u64(&sd, "aggregate_flows", r->agg_flows);
+        dlp_syslog_sd_param_u64(&sd, "window_s", r->agg_window_s);
+    }
     dlp_syslog_sd_param(&sd, "src", src);
     dlp_syslog_sd_param_u64(&sd, "src_port", ev->fl.sport);
     dlp_syslog_sd_param(&sd, "dest", dst);

@@ -214,6 +214,8 @@ static void override_replace(override_t *o, dlp_rule_t *r)
         r->exclude = v->exclude;
         memset(&v->exclude, 0, sizeof(v->exclude));
     }
+    if (o->keys & KBIT(K_AGGREGATE))
+        r->aggregate = v->aggregate;
     if (o->keys & KBIT(K_EDM)) {
         free(r->edm.hmacs);
         r->edm = v->edm;

@@ -836,6 +836,74 @@ bool dlp_rule_edm_has(const dlp_rule_edm_t *e, const uint8_t *h)
     return e->nhmacs > 0 && bsearch(h, e->hmacs, e->nhmacs, 16, cmp_hmac) != NULL;
 }
 
+/* ---- aggregate ------------------------------------------------------------- */
+
+/* "90", "90s", "10m", "2h", "1d": seconds in 1..max, or 0 when it is none of these. */
+static uint32_t duration_s(const char *s, uint32_t max)
+{
+    uint64_t v = 0, unit = 1;
+    size_t i = 0;
+
+    for (; s[i] >= '0' && s[i] <= '9' && v <= max; i++)
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    if (i == 0 || v > max)
+        return 0;
+    switch (s[i]) {
+    case '\0': break;
+    case 's': unit = 1; break;
+    case 'm': unit = 60; break;
+    case 'h': unit = 3600; break;
+    case 'd': unit = 86400; break;
+    default: return 0;
+    }
+    if (s[i] != '\0' && s[i + 1] != '\0')
+        return 0;
+    return v * unit >= 1 && v * unit <= max ? (uint32_t)(v * unit) : 0;
+}
+
+static bool agg_entry(reader_t *rd, unsigned k, unsigned line, void *arg)
+{
+    dlp_rule_aggregate_t *ag = arg;
+    char q[QUOTE_BUF];
+    char *s = NULL;
+    bool ok;
+
+    if (k == 0)
+        return dlp_rules__uint(rd, "aggregate: values", DLP_RULE_AGG_VALUES_MIN,
+                               DLP_RULE_AGG_VALUES_MAX, &ag->values, &ok);
+    if (!dlp_rules__string(rd, "aggregate: window", 32, &s))
+        return false;
+    if (s == NULL)
+        return true;
+    ag->window_s = duration_s(s, DLP_RULE_AGG_WINDOW_MAX);
+    if (ag->window_s == 0)
+        dlp_rules__error(rd, line,
+                         "aggregate: window: expected a duration from 1s to 1d (90, 90s, 10m, "
+                         "2h, 1d), got %s",
+                         dlp_rules__quote(s, strlen(s), q));
+    free(s);
+    return true;
+}
+
+/* aggregate: {values: N, window: DURATION}, both required. */
+static bool key_aggregate(reader_t *rd, rule_ctx_t *rc)
+{
+    static const char *const names[] = {"values", "window"};
+    dlp_rule_aggregate_t ag = {0};
+    unsigned line = rd->key_line;
+    uint32_t seen = 0;
+    bool was_map;
+
+    if (!dlp_rules__map(rd, "aggregate", names, 2, agg_entry, &ag, &seen, &was_map))
+        return false;
+    for (unsigned k = 0; was_map && k < 2; k++)
+        if (!(seen & (1u << k)))
+            dlp_rules__error(rd, line, "aggregate: missing required key '%s'", names[k]);
+    if (ag.values != 0 && ag.window_s != 0)
+        rc->r.aggregate = ag;
+    return true;
+}
+
 /* edm: {hmacs: [...], hmacs_file: PATH}: either or both; kept sorted and unique. */
 static bool key_edm(reader_t *rd, rule_ctx_t *rc)
 {
@@ -1035,6 +1103,7 @@ const dlp_rules_key_t dlp_rules__keys[K__COUNT] = {
     [K_COMBINATION] = {"combination", false, key_combination},
     [K_VALUE] = {"value", false, key_value},
     [K_EDM] = {"edm", false, key_edm},
+    [K_AGGREGATE] = {"aggregate", false, key_aggregate},
 };
 
 void dlp_rules__context_fini(dlp_rule_context_t *c)

@@ -138,6 +138,33 @@ static void dlp_event_json(void **state)
                         "3f0c0000000000000000000000000032");
     assert_int_equal(json_integer_value(json_object_get(m, "offset")), 118);
     assert_string_equal(json_string_value(json_object_get(m, "field")), "raw");
+    assert_null(json_object_get(d, "aggregate")); /* only when met across flows */
+    json_decref(all);
+    fx_free(f);
+}
+
+/* A rule met by aggregate: says how many values, in how many flows, in what window. */
+static void dlp_event_aggregate(void **state)
+{
+    fx_t *f = fx_new();
+    static dlp_event_t ev;
+    json_t *all, *a;
+
+    (void)state;
+    ev.type = DLP_EV_DLP;
+    ev.ts_us = 1795933460123456ULL;
+    flowinfo(&ev.fl);
+    rule(&ev.u.rule);
+    ev.u.rule.agg_values = 50;
+    ev.u.rule.agg_flows = 12;
+    ev.u.rule.agg_window_s = 600;
+    assert_true(dlp_ring_push(f->ring, &ev));
+    assert_int_equal(dlp_output_drain(f->out), 1);
+    all = fx_events(f);
+    a = json_object_get(json_object_get(json_array_get(all, 0), "dlp"), "aggregate");
+    assert_int_equal(json_integer_value(json_object_get(a, "values")), 50);
+    assert_int_equal(json_integer_value(json_object_get(a, "flows")), 12);
+    assert_int_equal(json_integer_value(json_object_get(a, "window_s")), 600);
     json_decref(all);
     fx_free(f);
 }
@@ -250,6 +277,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(dlp_event_json),
+        cmocka_unit_test(dlp_event_aggregate),
         cmocka_unit_test(flow_event_joins_its_rule_records),
         cmocka_unit_test(stats_event_json),
         cmocka_unit_test(unwritable_json_path),

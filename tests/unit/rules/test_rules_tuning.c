@@ -376,6 +376,42 @@ static void edm_parsed_and_errors(void **state)
            "digits");
 }
 
+/* aggregate: {values, window}: both required; durations 1s..1d. */
+static void aggregate_parsed_and_errors(void **state)
+{
+    static const struct {
+        const char *window;
+        uint32_t s;
+    } ok[] = {{"90", 90}, {"90s", 90}, {"10m", 600}, {"2h", 7200}, {"1d", 86400}};
+    char text[256];
+    dlp_ruleset_t *rs;
+
+    (void)state;
+    for (size_t i = 0; i < DLP_ARRAY_LEN(ok); i++) {
+        snprintf(text, sizeof(text), HEAD RULE_A "    aggregate: {values: 50, window: %s}\n",
+                 ok[i].window);
+        write_file("r.yaml", text);
+        rs = load_ok("r.yaml");
+        assert_int_equal(rs->rules[0].aggregate.values, 50);
+        assert_int_equal(rs->rules[0].aggregate.window_s, ok[i].s);
+        dlp_ruleset_free(rs);
+    }
+    EXPECT(HEAD RULE_A "    aggregate: {values: 1, window: 10m}\n",
+           "e.yaml:8: rule t.a: aggregate: values: expected an integer from 2 to 10000, got '1'");
+    EXPECT(HEAD RULE_A "    aggregate: {values: 5, window: 2d}\n",
+           "e.yaml:8: rule t.a: aggregate: window: expected a duration from 1s to 1d (90, 90s, "
+           "10m, 2h, 1d), got '2d'");
+    EXPECT(HEAD RULE_A "    aggregate: {values: 5, window: 10 m}\n",
+           "e.yaml:8: rule t.a: aggregate: window: expected a duration from 1s to 1d (90, 90s, "
+           "10m, 2h, 1d), got '10 m'");
+    EXPECT(HEAD RULE_A "    aggregate: {window: 0s}\n",
+           "e.yaml:8: rule t.a: aggregate: window: expected a duration from 1s to 1d (90, 90s, "
+           "10m, 2h, 1d), got '0s'",
+           "e.yaml:8: rule t.a: aggregate: missing required key 'values'");
+    EXPECT(HEAD RULE_A "    aggregate: 50\n",
+           "e.yaml:8: rule t.a: aggregate: expected a mapping, got '50'");
+}
+
 /* A rule with n items in its allow: list 'key', each a distinct valid item of 'len' bytes. */
 static void write_allow(const char *path, const char *key, unsigned n, size_t len, bool global)
 {
@@ -905,7 +941,7 @@ static void override_errors(void **state)
            "e.yaml:24: override: missing required key 'name'",
            "e.yaml:26: override t.a: key 'patterns' cannot be overridden (only: name, "
            "description, severity, threshold, enabled, context, exclude_context, protocols, "
-           "fields, allow, test_values, edm)",
+           "fields, allow, test_values, edm, aggregate)",
            "e.yaml:27: override t.a: unknown key 'colour'",
            "e.yaml:28: override t.a: severity: expected low, medium, high or critical, got "
            "'extreme'",
@@ -1039,15 +1075,17 @@ static void readme_examples(void **state)
             rs = load_ok("x.yaml");
             assert_int_equal(dlp_ruleset_find(rs, "pii.reidentification_risk")->combination.nrules,
                              3);
-        } else if (strncmp(b, "overrides:\n", 11) == 0) { /* the edm example, its file beside */
+        } else if (strncmp(b, "overrides:\n", 11) == 0) { /* edm, aggregate: on the pack */
             char dir[4096];
             snprintf(dir, sizeof(dir), "%s/rules", src);
             write_file("customers-cards.hmac", "# exported nightly\n");
-            write_block("edm.yaml", "", b, n);
-            const char *const paths[] = {dir, "edm.yaml"};
+            write_block("ovr.yaml", "", b, n);
+            const char *const paths[] = {dir, "ovr.yaml"};
             rs = load_ok_n(paths, 2);
-            assert_true(dlp_ruleset_find(rs, "pii.credit_card")->edm.on);
-            assert_int_equal(dlp_ruleset_find(rs, "pii.credit_card")->edm.nhmacs, 1);
+            const dlp_rule_t *card = dlp_ruleset_find(rs, "pii.credit_card");
+            assert_true(card->edm.on || card->aggregate.values == 50);
+            if (card->edm.on)
+                assert_int_equal(card->edm.nhmacs, 1);
         } else {
             write_block("x.yaml", HEAD RULE_A, b, n);
             rs = load_ok("x.yaml");
@@ -1055,7 +1093,7 @@ static void readme_examples(void **state)
         dlp_ruleset_free(rs);
         p = e + 3;
     }
-    assert_int_equal(nblocks, 7);
+    assert_int_equal(nblocks, 8);
     free(text);
 }
 
@@ -1071,6 +1109,7 @@ int main(void)
         cmocka_unit_test(bound_protocols),
         cmocka_unit_test(allow_errors),
         cmocka_unit_test(edm_parsed_and_errors),
+        cmocka_unit_test(aggregate_parsed_and_errors),
         cmocka_unit_test(bound_allow),
         cmocka_unit_test(global_allow),
         cmocka_unit_test(bound_global_allow),
