@@ -199,6 +199,7 @@ typedef struct dlp_rule {
     size_t nex_match;
     char **ex_no_match;
     size_t nex_no_match;
+    unsigned *ex_match_line, *ex_no_match_line; /* the line of each example, for messages */
     dlp_rule_context_t context;        /* nwords 0: none */
     dlp_rule_context_t exclude;        /* exclude_context: a word here suppresses */
     char **protocols;                  /* app_proto names (nDPI's: "HTTP", "SMTP"...; a

@@ -373,20 +373,38 @@ static bool key_test_values(reader_t *rd, rule_ctx_t *rc)
 
 /* ---- examples ------------------------------------------------------------- */
 
+/* An example, and its line (rules check names it). */
+static bool example_take(reader_t *rd, strlist_t *l, char *s, unsigned line)
+{
+    unsigned **lines = l->arg;
+    void *p = dlp_rules__grow(*lines, *l->n, 1, sizeof(**lines));
+
+    if (p == NULL) {
+        free(s);
+        dlp_rules__oom(rd->ld);
+        return false;
+    }
+    *lines = p;
+    (*lines)[*l->n] = line;
+    return dlp_rules__push_str(rd->ld, l->arr, l->n, s);
+}
+
 static bool example_entry(reader_t *rd, unsigned k, unsigned line, void *arg)
 {
     rule_ctx_t *rc = arg;
-    strlist_t l = {.max_items = SIZE_MAX, .max_len = SIZE_MAX};
+    strlist_t l = {.max_items = SIZE_MAX, .max_len = SIZE_MAX, .take = example_take};
 
     (void)line;
     if (k == 0) {
         l.key = "examples: match";
         l.arr = &rc->r.ex_match;
         l.n = &rc->r.nex_match;
+        l.arg = &rc->r.ex_match_line;
     } else {
         l.key = "examples: no_match";
         l.arr = &rc->r.ex_no_match;
         l.n = &rc->r.nex_no_match;
+        l.arg = &rc->r.ex_no_match_line;
     }
     return read_strlist(rd, &l, false);
 }
@@ -1131,6 +1149,8 @@ void dlp_rules__rule_fini(dlp_rule_t *r)
     free(r->patterns);
     dlp_rules__free_strs(r->ex_match, r->nex_match);
     dlp_rules__free_strs(r->ex_no_match, r->nex_no_match);
+    free(r->ex_match_line);
+    free(r->ex_no_match_line);
     dlp_rules__context_fini(&r->context);
     dlp_rules__context_fini(&r->exclude);
     dlp_rules__free_strs(r->protocols, r->nprotocols);

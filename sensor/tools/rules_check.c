@@ -156,6 +156,14 @@ static long count_of(chk_t *c, size_t i, const char *ex, size_t chunk)
     return c->found.count[i];
 }
 
+/* The line of example k ("match" or "no_match"), else the rule's. */
+static unsigned ex_line(const dlp_rule_t *r, const char *kind, size_t k)
+{
+    const unsigned *lines = kind[0] == 'm' ? r->ex_match_line : r->ex_no_match_line;
+
+    return lines != NULL ? lines[k] : r->line;
+}
+
 /* The same count as a block and in writes of every size up to DLP_RULESCMD_SPLIT_MAX. */
 static void check_splits(chk_t *c, size_t i, const char *kind, size_t k, const char *ex,
                          const char *q, long whole)
@@ -168,7 +176,7 @@ static void check_splits(chk_t *c, size_t i, const char *kind, size_t k, const c
         dlp_rules_errors_add(&c->errs,
                              "%s:%u: rule %s: %s example %zu \"%s\": %ld value%s as "
                              "a stream, %ld as a block",
-                             file_of(r), r->line, r->name, kind, k + 1, q, whole,
+                             file_of(r), ex_line(r, kind, k), r->name, kind, k + 1, q, whole,
                              whole == 1 ? "" : "s", got);
         return;
     }
@@ -178,8 +186,8 @@ static void check_splits(chk_t *c, size_t i, const char *kind, size_t k, const c
             dlp_rules_errors_add(&c->errs,
                                  "%s:%u: rule %s: %s example %zu \"%s\": %ld value%s "
                                  "in one write, %ld in %zu-byte writes",
-                                 file_of(r), r->line, r->name, kind, k + 1, q, whole,
-                                 whole == 1 ? "" : "s", got, chunk);
+                                 file_of(r), ex_line(r, kind, k), r->name, kind, k + 1, q,
+                                 whole, whole == 1 ? "" : "s", got, chunk);
             return;
         }
     }
@@ -218,7 +226,7 @@ static void check_example(chk_t *c, size_t i, size_t k, bool should)
         dlp_rules_errors_add(&c->errs,
                              "%s:%u: rule %s: match example %zu \"%s\" does not fire: "
                              "%s",
-                             file_of(r), r->line, r->name, k + 1, q, why);
+                             file_of(r), ex_line(r, kind, k), r->name, k + 1, q, why);
         return;
     }
     if (!should && whole > 0) {
@@ -231,8 +239,8 @@ static void check_example(chk_t *c, size_t i, size_t k, bool should)
         dlp_rules_errors_add(&c->errs,
                              "%s:%u: rule %s: no_match example %zu \"%s\" fires: "
                              "%ld value%s (%s)",
-                             file_of(r), r->line, r->name, k + 1, q, whole, whole == 1 ? "" : "s",
-                             masked);
+                             file_of(r), ex_line(r, kind, k), r->name, k + 1, q, whole,
+                             whole == 1 ? "" : "s", masked);
         return;
     }
     check_splits(c, i, kind, k, ex, q, whole);
