@@ -16,7 +16,8 @@ alerts = [e for e in events if e["event_type"] == "dlp"]
 print("\n%d alerts:" % len(alerts))
 for e in sorted(alerts, key=lambda e: e["timestamp"]):
     d = e["dlp"]
-    vals = ", ".join(m["masked"] for m in d["matches"])
+    # a combination event lists the rules it found, never values
+    vals = ", ".join(m.get("masked") or m.get("rule", "?") for m in d["matches"])
     print("  %s  %-22s %-8s %s:%s -> %s:%s %s  %s" % (
         e["timestamp"][11:23], d["rule"], d["severity"], e["src_ip"], e["src_port"],
         e["dest_ip"], e["dest_port"], e["proto"], vals))
