@@ -288,14 +288,16 @@ static void syslog_text(const dlp_event_t *ev, const char *src, const char *dst,
 {
     const dlp_ev_rule_t *r = &ev->u.rule;
     const char *lb = ev->fl.ipver == 6 ? "[" : "", *rb = ev->fl.ipver == 6 ? "]" : "";
-    int w = snprintf(buf, len, "%s severity=%s %s%s%s:%u -> %s%s%s:%u app_proto=%s count=%u values=",
+    int w = snprintf(buf, len, "%s severity=%s %s%s%s:%u -> %s%s%s:%u app_proto=%s count=%u %s=",
                      r->name, dlp_severity_name(r->severity), lb, src, rb, ev->fl.sport, lb,
                      dst, rb, ev->fl.dport, ev->fl.app_proto[0] ? ev->fl.app_proto : "unknown",
-                     r->count);
+                     r->count, r->combination ? "rules" : "values");
     size_t used = w > 0 ? (size_t)w : 0;
 
+    /* a combination names the rules it found: it has no values */
     for (unsigned i = 0; i < r->nmatches && i < DLP_EV_MAX_MATCHES && used < len; i++) {
-        w = snprintf(buf + used, len - used, "%s%s", i ? "," : "", r->m[i].masked);
+        w = snprintf(buf + used, len - used, "%s%s", i ? "," : "",
+                     r->combination ? r->m[i].name : r->m[i].masked);
         if (w < 0)
             break;
         used += (size_t)w;

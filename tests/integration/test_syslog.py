@@ -45,6 +45,10 @@ class Syslog(unittest.TestCase):
                             r'values=453914\*{6}6467 flow_id=\d+$')
         for raw in ("4539148803436467", "536-22-8417", "jane.doe@example.com"):
             self.assertFalse(any(raw in x for x in msgs), raw)
+        # a combination event has no values: it names the linkable rules it found
+        (reid,) = [m for m in msgs if 'rule="pii.reidentification_risk"' in m]
+        self.assertRegex(reid, r" count=3 rules=pii\.date_of_birth,pii\.postal_code,"
+                               r"pii\.gender flow_id=\d+$")
 
     def test_bad_target_is_a_usage_error(self):
         r = run("-r", pcap("demo.pcap"), "--syslog-remote", "ftp://nowhere")
