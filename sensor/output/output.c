@@ -50,6 +50,8 @@ struct dlp_output {
     ring_src_t *src;
     size_t nsrc;
     dlp_evidence_t *ev;      /* evidence captures: the writer thread, or NULL */
+    char *line;              /* the JSON line being written, grown as needed */
+    size_t line_cap;
 };
 
 /* --- JSON building blocks ------------------------------------------------ */
@@ -233,13 +235,38 @@ static json_t *flow_json(const dlp_event_t *ev, json_t *rules)
 
 /* --- sinks --------------------------------------------------------------- */
 
+/* The event as one line in o->line; its length with the newline, 0 when out of memory. */
+static size_t encode_line(dlp_output_t *o, const json_t *ev)
+{
+    const size_t flags = JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6);
+    size_t n = json_dumpb(ev, o->line, o->line_cap, flags);
+
+    if (n == 0)
+        return 0;
+    if (n + 1 > o->line_cap) { /* rare: a flow event with many long values */
+        char *p = realloc(o->line, n + 1);
+        if (p == NULL)
+            return 0;
+        o->line = p;
+        o->line_cap = n + 1;
+        n = json_dumpb(ev, o->line, o->line_cap, flags);
+    }
+    o->line[n] = '\n';
+    return n + 1;
+}
+
+/* Encoded whole, then one fwrite: jansson's own file writer hands stdio a
+ * few bytes at a time (1.3 % of the bench run in _IO_fwrite alone). */
 static void write_json(dlp_output_t *o, json_t *ev)
 {
-    if (o->json != NULL) {
-        json_dumpf(ev, o->json, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6));
-        fputc('\n', o->json);
+    size_t n;
+
+    if (o->json != NULL && (n = encode_line(o, ev)) > 0) {
+        fwrite(o->line, 1, n, o->json);
         if (o->json_is_stdout)
             fflush(o->json);
+    } else if (o->json != NULL) {
+        dlp_stat_inc(o->st, DLP_STAT_EVENTS_DROPPED); /* no memory to encode it */
     }
     json_decref(ev);
 }
@@ -587,5 +614,6 @@ void dlp_output_free(dlp_output_t *o)
     for (size_t i = 0; i < DLP_ARRAY_LEN(o->syslog); i++)
         dlp_syslog_free(o->syslog[i]); /* TCP: up to 200 ms to flush */
     free(o->st);
+    free(o->line);
     free(o);
 }
