@@ -1,6 +1,8 @@
 /*
  * app_test_sink.c - the recording sink of decoder tests.
  */
+#include "dlp_test.h"
+
 #include "app_test_sink.h"
 
 #include <stdio.h>
@@ -131,4 +133,25 @@ void ts_dump(const ts_sink_t *t)
                 it->kind, it->field, it->name, it->len, (unsigned long long)it->bytes, it->open,
                 (int)(it->len > 200 ? 200 : it->len), it->data ? (char *)it->data : "");
     }
+}
+
+void ts_check_items(const ts_sink_t *t, const exp_t *e, size_t ne)
+{
+    int ok = t->n == ne;
+
+    for (size_t i = 0; ok && i < ne; i++) {
+        const ts_item_t *it = &t->item[i];
+        ok = it->kind == e[i].kind && it->field == e[i].field && it->open == 0 &&
+             strcmp(it->name, e[i].name) == 0 && it->len == e[i].len &&
+             (e[i].len == 0 || memcmp(it->data, e[i].data, e[i].len) == 0) &&
+             it->bytes == e[i].bytes;
+        if (!ok)
+            fprintf(stderr, "item %zu differs (want %c field=%d name=\"%s\" len=%zu bytes=%llu)\n",
+                    i, e[i].kind, e[i].field, e[i].name, e[i].len, (unsigned long long)e[i].bytes);
+    }
+    if (!ok) {
+        fprintf(stderr, "got %zu items, want %zu:\n", t->n, ne);
+        ts_dump(t);
+    }
+    assert_true(ok);
 }

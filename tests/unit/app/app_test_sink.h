@@ -41,4 +41,17 @@ int ts_equal(const ts_sink_t *a, const ts_sink_t *b);
 /* Prints the items (for failing tests). */
 void ts_dump(const ts_sink_t *t);
 
+/* One expected item: kind, field, name, bytes (data/len) or note bytes. */
+typedef struct exp {
+    char kind;
+    int field;
+    const char *name;
+    const char *data;
+    size_t len;
+    uint64_t bytes;
+} exp_t;
+
+/* Fails the test (after printing both) unless t holds exactly e[0, ne), all closed. */
+void ts_check_items(const ts_sink_t *t, const exp_t *e, size_t ne);
+
 #endif

@@ -19,14 +19,6 @@
 #define ATT DLP_FIELD_SMTP_ATTACHMENT
 #define NONE DLP_FIELD__COUNT
 
-typedef struct exp {
-    char kind;
-    int field;
-    const char *name;
-    const char *data;
-    size_t len;
-    uint64_t bytes;
-} exp_t;
 
 /* clang-format off */
 #define E_S(f, nm, s) {'S', (f), (nm), (s), sizeof(s) - 1, 0}
@@ -74,26 +66,6 @@ static void walk(dlp_mime_params_t p, const uint8_t *in, size_t n, size_t k, int
     dlp_mime_free(m);
 }
 
-static void expect_items(const ts_sink_t *t, const exp_t *e, size_t ne)
-{
-    int ok = t->n == ne;
-
-    for (size_t i = 0; ok && i < ne; i++) {
-        const ts_item_t *it = &t->item[i];
-        ok = it->kind == e[i].kind && it->field == e[i].field && it->open == 0 &&
-             strcmp(it->name, e[i].name) == 0 && it->len == e[i].len &&
-             (e[i].len == 0 || memcmp(it->data, e[i].data, e[i].len) == 0) &&
-             it->bytes == e[i].bytes;
-        if (!ok)
-            fprintf(stderr, "item %zu differs (want %c field=%d name=\"%s\" len=%zu bytes=%llu)\n",
-                    i, e[i].kind, e[i].field, e[i].name, e[i].len, (unsigned long long)e[i].bytes);
-    }
-    if (!ok) {
-        fprintf(stderr, "got %zu items, want %zu:\n", t->n, ne);
-        ts_dump(t);
-    }
-    assert_true(ok);
-}
 
 /* Every split in two and 1-byte writes give what one write gave. */
 static void check_splits(dlp_mime_params_t p, const uint8_t *in, size_t n)
@@ -119,7 +91,7 @@ static void check(dlp_mime_params_t p, const char *in, const exp_t *e, size_t ne
     size_t n = strlen(in);
 
     walk(p, (const uint8_t *)in, n, n, 0, &base_ts);
-    expect_items(&base_ts, e, ne);
+    ts_check_items(&base_ts, e, ne);
     check_splits(p, (const uint8_t *)in, n);
 }
 
@@ -703,7 +675,7 @@ static void test_form_data_stage(void **state)
     size_t n = sizeof(in) - 1;
     (void)state;
     stage_walk(ct, (const uint8_t *)in, n, n, 0, &base_ts);
-    expect_items(&base_ts, e, DLP_ARRAY_LEN(e));
+    ts_check_items(&base_ts, e, DLP_ARRAY_LEN(e));
     for (size_t k = 0; k <= n; k++) {
         stage_walk(ct, (const uint8_t *)in, n, k, 0, &split_ts);
         assert_true(ts_equal(&base_ts, &split_ts));

@@ -23,14 +23,6 @@
 #define FROM_DOM DLP_META_SMTP_MAIL_FROM_DOMAIN
 #define RCPT_DOM DLP_META_SMTP_RCPT_DOMAIN
 
-typedef struct exp {
-    char kind;
-    int field;
-    const char *name;
-    const char *data;
-    size_t len;
-    uint64_t bytes;
-} exp_t;
 
 /* clang-format off */
 #define E_S(f, nm, s) {'S', (f), (nm), (s), sizeof(s) - 1, 0}
@@ -112,26 +104,6 @@ static void converse(const step_t *st, size_t ns, const dlp_app_limits_t *l, siz
     dlp_smtp_free(s);
 }
 
-static void expect_items(const ts_sink_t *t, const exp_t *e, size_t ne)
-{
-    int ok = t->n == ne;
-
-    for (size_t i = 0; ok && i < ne; i++) {
-        const ts_item_t *it = &t->item[i];
-        ok = it->kind == e[i].kind && it->field == e[i].field && it->open == 0 &&
-             strcmp(it->name, e[i].name) == 0 && it->len == e[i].len &&
-             (e[i].len == 0 || memcmp(it->data, e[i].data, e[i].len) == 0) &&
-             it->bytes == e[i].bytes;
-        if (!ok)
-            fprintf(stderr, "item %zu differs (want %c field=%d name=\"%s\" len=%zu bytes=%llu)\n",
-                    i, e[i].kind, e[i].field, e[i].name, e[i].len, (unsigned long long)e[i].bytes);
-    }
-    if (!ok) {
-        fprintf(stderr, "got %zu items, want %zu:\n", t->n, ne);
-        ts_dump(t);
-    }
-    assert_true(ok);
-}
 
 static void check_splits(const step_t *st, size_t ns, const dlp_app_limits_t *l)
 {
@@ -158,7 +130,7 @@ static void check_splits(const step_t *st, size_t ns, const dlp_app_limits_t *l)
 static void check(const step_t *st, size_t ns, const dlp_app_limits_t *l, const exp_t *e, size_t ne)
 {
     converse(st, ns, l, NO_SPLIT, 0, 0, &base_ts);
-    expect_items(&base_ts, e, ne);
+    ts_check_items(&base_ts, e, ne);
     check_splits(st, ns, l);
 }
 
