@@ -25,10 +25,12 @@ typedef struct dlp_output dlp_output_t;
  * Opens the outputs 'cfg' asks for: JSON lines to cfg->json_path ("-" or
  * NULL = stdout; files are created 0600 and appended to), the local syslog
  * when 'use_syslog', and the remote collector cfg->syslog_remote
- * ("udp://HOST:PORT" or "tcp://HOST:PORT", RFC 5424). Returns owned, or
- * NULL with a one-line reason in err.
+ * ("udp://HOST:PORT" or "tcp://HOST:PORT", RFC 5424). 'live': capture is
+ * never to wait on an output; reading files a full syslog receiver or
+ * evidence queue is waited for. Returns owned, or NULL with a one-line
+ * reason in err.
  */
-dlp_output_t *dlp_output_new(const dlp_config_t *cfg, bool use_syslog, char *err,
+dlp_output_t *dlp_output_new(const dlp_config_t *cfg, bool use_syslog, bool live, char *err,
                              size_t errlen);
 void dlp_output_free(dlp_output_t *o);
 

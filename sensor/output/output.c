@@ -520,11 +520,11 @@ static FILE *open_json(const char *path, char *err, size_t errlen)
 }
 
 /* The local syslog when 'local', the remote collector when cfg->syslog_remote is set. */
-static bool open_syslog(dlp_output_t *o, const dlp_config_t *cfg, bool local, char *err,
-                        size_t errlen)
+static bool open_syslog(dlp_output_t *o, const dlp_config_t *cfg, bool local, bool live,
+                        char *err, size_t errlen)
 {
     /* Reading files, a full receiver is waited for (a while), as the event rings are. */
-    uint32_t wait_ms = cfg->ifaces.n == 0 ? DLP_SYSLOG_FILE_WAIT_MS : 0;
+    uint32_t wait_ms = live ? 0 : DLP_SYSLOG_FILE_WAIT_MS;
     dlp_syslog_config_t lc = {
         .target = cfg->syslog_socket, .facility = cfg->syslog_facility, .full_wait_ms = wait_ms};
     dlp_syslog_config_t rc = {
@@ -543,7 +543,7 @@ static bool open_syslog(dlp_output_t *o, const dlp_config_t *cfg, bool local, ch
     return true;
 }
 
-dlp_output_t *dlp_output_new(const dlp_config_t *cfg, bool use_syslog, char *err,
+dlp_output_t *dlp_output_new(const dlp_config_t *cfg, bool use_syslog, bool live, char *err,
                              size_t errlen)
 {
     dlp_output_t *o = calloc(1, sizeof(*o));
@@ -562,12 +562,12 @@ dlp_output_t *dlp_output_new(const dlp_config_t *cfg, bool use_syslog, char *err
         if (o->json == NULL)
             goto fail;
     }
-    if (!open_syslog(o, cfg, use_syslog, err, errlen))
+    if (!open_syslog(o, cfg, use_syslog, live, err, errlen))
         goto fail;
     if (cfg->evidence_dir != NULL) {
         dlp_evidence_limits_t el;
         dlp_evidence_limits_from(cfg, 1, &el);
-        o->ev = dlp_evidence_new(cfg->evidence_dir, &el, cfg->read_paths.n > 0, err, errlen);
+        o->ev = dlp_evidence_new(cfg->evidence_dir, &el, !live, err, errlen);
         if (o->ev == NULL)
             goto fail;
     }

@@ -457,7 +457,7 @@ int dlp_runtime_run(const dlp_config_t *cfg)
     status = 2;
     if (!open_capture(&c))
         goto out;
-    c.out = dlp_output_new(cfg, cfg->syslog == 1 || (cfg->syslog == -1 && c.live), err,
+    c.out = dlp_output_new(cfg, cfg->syslog == 1 || (cfg->syslog == -1 && c.live), c.live, err,
                            sizeof(err));
     if (c.out == NULL) {
         fprintf(stderr, "dlpsensor: %s\n", err);

@@ -34,7 +34,7 @@ static fx_t *fx_new(void)
     assert_int_equal(dlp_config_init(&f->cfg), DLP_OK);
     f->cfg.json_path = strdup(f->path);
     f->ring = dlp_ring_new(sizeof(dlp_event_t), 16);
-    f->out = dlp_output_new(&f->cfg, false, err, sizeof(err));
+    f->out = dlp_output_new(&f->cfg, false, false, err, sizeof(err));
     assert_non_null(f->out);
     assert_int_equal(dlp_output_add_ring(f->out, f->ring), DLP_OK);
     return f;
@@ -268,7 +268,7 @@ static void unwritable_json_path(void **state)
     (void)state;
     assert_int_equal(dlp_config_init(&cfg), DLP_OK);
     cfg.json_path = strdup("/nonexistent-dir/ev.json");
-    assert_null(dlp_output_new(&cfg, false, err, sizeof(err)));
+    assert_null(dlp_output_new(&cfg, false, false, err, sizeof(err)));
     assert_string_equal(err, "/nonexistent-dir/ev.json: No such file or directory");
     dlp_config_fini(&cfg);
 }
