@@ -185,33 +185,34 @@ static uint32_t pair_flows(const apair_t *p)
     return k;
 }
 
-bool dlp_agg_add(dlp_agg_t *a, const dlp_agg_value_t *v, uint32_t *flows, uint64_t *evicted)
+dlp_agg_rc_t dlp_agg_add(dlp_agg_t *a, const dlp_agg_value_t *v, uint32_t *flows,
+                         uint64_t *evicted)
 {
     apair_t *p = pair_get(a, v->rule, v->src, v->dst);
-    bool reached = false;
+    dlp_agg_rc_t rc = DLP_AGG_COUNTED;
 
     if (p == NULL)
-        return false;
+        return DLP_AGG_NOMEM;
     while (p->n > 0 && p->v[p->head].ts_us + v->window_us < v->ts_us) {
         p->head++;
         p->n--;
     }
     for (uint32_t i = 0; i < p->n; i++)
         if (p->v[p->head + i].fp == v->fp)
-            return false; /* seen in the window: not a new value */
+            return DLP_AGG_COUNTED; /* seen in the window: not a new value */
     if (!pair_reserve(a, p))
-        return false;
+        return DLP_AGG_NOMEM;
     p->v[p->head + p->n++] = (aval_t){.fp = v->fp, .flow = v->flow, .ts_us = v->ts_us};
     if (p->n >= v->values) {
         *flows = pair_flows(p);
         p->head = p->n = 0; /* the next event takes as many new values */
-        reached = true;
+        rc = DLP_AGG_MET;
     }
     while (a->mem > a->memcap && a->lru != NULL && a->lru != p) {
         pair_drop(a, a->lru);
         (*evicted)++;
     }
-    return reached;
+    return rc;
 }
 
 size_t dlp_agg_mem(const dlp_agg_t *a)

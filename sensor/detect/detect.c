@@ -304,6 +304,10 @@ static bool aggregate_met(dlp_detect_t *d, dlp_detect_flow_t *df, rstate_t *rs, 
     const dlp_rule_t *r = &d->p.rules->rules[rs->rule];
     uint64_t evicted = 0;
     uint32_t flows = 0;
+    dlp_agg_rc_t rc;
+
+    if (d->agg == NULL || r->aggregate.values == 0)
+        return false;
     dlp_agg_value_t v = {
         .rule = rs->rule,
         .src = dir == 0 ? df->fi.src : df->fi.dst,
@@ -314,18 +318,17 @@ static bool aggregate_met(dlp_detect_t *d, dlp_detect_flow_t *df, rstate_t *rs, 
         .values = r->aggregate.values,
         .window_us = (uint64_t)r->aggregate.window_s * 1000000u,
     };
-    bool met;
 
-    if (d->agg == NULL || r->aggregate.values == 0)
-        return false;
-    met = dlp_agg_add(d->agg, &v, &flows, &evicted);
+    rc = dlp_agg_add(d->agg, &v, &flows, &evicted);
     if (evicted > 0)
         dlp_stat_add(d->p.stats, DLP_STAT_DETECT_AGG_EVICTIONS, evicted);
-    if (met) {
-        rs->agg_values = r->aggregate.values;
-        rs->agg_flows = flows;
-    }
-    return met;
+    if (rc == DLP_AGG_NOMEM)
+        dlp_stat_inc(d->p.stats, DLP_STAT_DETECT_ALLOC_FAIL);
+    if (rc != DLP_AGG_MET)
+        return false;
+    rs->agg_values = r->aggregate.values;
+    rs->agg_flows = flows;
+    return true;
 }
 
 /* Marks the rule's event due once its threshold is met (sent after this write). */

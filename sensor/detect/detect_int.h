@@ -81,13 +81,16 @@ typedef struct dlp_agg_value {
 /* memcap: bytes of state; past it the least recently touched pairs go. */
 dlp_agg_t *dlp_agg_new(size_t memcap, uint64_t seed);
 void dlp_agg_free(dlp_agg_t *a);
+typedef enum { DLP_AGG_COUNTED = 0, DLP_AGG_MET, DLP_AGG_NOMEM } dlp_agg_rc_t;
+
 /*
- * A new value of the flow: true when it makes the pair's distinct values in
- * the window reach v->values (the pair then starts counting anew), with
- * *flows the number of flows they came in. *evicted grows by the pairs
- * dropped for memory.
+ * A new value of the flow: DLP_AGG_MET when it makes the pair's distinct
+ * values in the window reach v->values (the pair then starts counting anew),
+ * with *flows the number of flows they came in; DLP_AGG_NOMEM when it could
+ * not be counted. *evicted grows by the pairs dropped for memory.
  */
-bool dlp_agg_add(dlp_agg_t *a, const dlp_agg_value_t *v, uint32_t *flows, uint64_t *evicted);
+dlp_agg_rc_t dlp_agg_add(dlp_agg_t *a, const dlp_agg_value_t *v, uint32_t *flows,
+                         uint64_t *evicted);
 size_t dlp_agg_mem(const dlp_agg_t *a);
 
 #endif

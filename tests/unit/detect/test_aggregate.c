@@ -19,10 +19,11 @@ static bool add(dlp_agg_t *a, const uint8_t *src, const uint8_t *dst, uint64_t f
     dlp_agg_value_t v = {.rule = 7, .src = src, .dst = dst, .fp = fp, .flow = flow, .ts_us = ts,
                          .values = 3, .window_us = 600 * S};
     uint64_t evicted = 0;
-    bool met = dlp_agg_add(a, &v, flows, &evicted);
+    dlp_agg_rc_t rc = dlp_agg_add(a, &v, flows, &evicted);
 
     assert_int_equal(evicted, 0);
-    return met;
+    assert_int_not_equal(rc, DLP_AGG_NOMEM);
+    return rc == DLP_AGG_MET;
 }
 
 static void counts_distinct_values_across_flows(void **state)
@@ -82,14 +83,14 @@ static void memory_bound_drops_old_pairs(void **state)
         memcpy(dst + 12, &i, 4);
         dlp_agg_value_t v = {.rule = 1, .src = g_a, .dst = dst, .fp = i, .flow = i, .ts_us = i,
                              .values = 3, .window_us = 600 * S};
-        assert_false(dlp_agg_add(a, &v, &flows, &evicted));
+        assert_int_equal(dlp_agg_add(a, &v, &flows, &evicted), DLP_AGG_COUNTED);
         assert_true(dlp_agg_mem(a) <= 16 * 1024);
     }
     assert_true(evicted > 900);
     /* the most recent pair is still counted */
     dlp_agg_value_t v = {.rule = 1, .src = g_a, .dst = dst, .fp = 5000, .flow = 1, .ts_us = 2000,
                          .values = 2, .window_us = 600 * S};
-    assert_true(dlp_agg_add(a, &v, &flows, &evicted));
+    assert_int_equal(dlp_agg_add(a, &v, &flows, &evicted), DLP_AGG_MET);
     dlp_agg_free(a);
 }
 
