@@ -62,6 +62,8 @@
 #define DLP_APP_DECOMP_RATIO_MAX 100      /* decompressed / compressed bytes */
 #define DLP_APP_CHAIN_MAX 5               /* stages in one decoding chain */
 #define DLP_APP_SNIFF_BYTES 16            /* bytes of a direction looked at to choose a decoder */
+#define DLP_APP_JOIN_BYTES 4096           /* small content writes joined into one scan (worker) */
+#define DLP_APP_JOIN_PIECE 512            /* longest write that waits to be joined */
 #define DLP_APP_DECOMP_RATIO_FLOOR (1024u * 1024) /* output before the ratio cap applies */
 #define DLP_APP_MIME_LEVELS_MAX 64        /* ceiling on a configured MIME depth */
 #define DLP_APP_NAME_MAX 256              /* decoded file and field names kept */

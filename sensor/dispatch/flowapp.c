@@ -67,6 +67,7 @@ typedef struct cstream {
     char name[64];
     uint8_t keep_ds;           /* raw stream: the detection stream outlives chains */
     bool dw_started;           /* detection has its first byte (gaps count from then) */
+    bool ds_started;           /* ... and has scanned it (joined writes wait: join()) */
     uint64_t dw;               /* detection's offset: bytes written, gaps included */
     uint64_t lo;               /* evidence: its content comes from stream offsets >= lo */
     struct emap *map;          /* evidence: content offsets -> stream offsets; or NULL */
@@ -314,33 +315,76 @@ static void *det_open(void *ctx, dlp_field_t field, const char *name)
     return cs->ds != NULL ? cs : NULL;
 }
 
-static void det_write(void *ctx, void *h, const uint8_t *p, size_t n)
+/* Detection scans p[0, n), the next bytes of cs's content. */
+static void det_scan(cstream_t *cs, const uint8_t *p, size_t n)
 {
-    cstream_t *cs = h;
     fapp_t *a = cs->fd->a;
-    size_t m0;
-    vctx_t old;
+    size_t m0 = cs->ds_started ? 0 : dlp_detect_stream_mem(cs->ds);
+    vctx_t old = ev_begin(a, VK_STREAM, cs, 0, 0);
 
-    (void)ctx;
-    cs->fd->inspected += n;
-    dlp_stat_add(a->env->stats, DLP_STAT_EGRESS_BYTES, n);
-    if (n == 0)
-        return;
-    m0 = cs->dw_started ? 0 : dlp_detect_stream_mem(cs->ds);
-    if (cs->map != NULL)
-        emap_note(cs, p, n);
-    cs->dw += n;
-    cs->dw_started = true;
-    old = ev_begin(a, VK_STREAM, cs, 0, 0);
+    cs->ds_started = true;
     dlp_detect_write(a->detect, cs->ds, p, n, *a->env->now_us);
     a->v = old;
     if (m0 != 0 && dlp_detect_stream_mem(cs->ds) == m0) {
         /* Detection could not start the stream: it counts from 0 again. */
         cs->dw = 0;
         cs->dw_started = false;
+        cs->ds_started = false;
         if (cs->map != NULL)
             memset(cs->map, 0, sizeof(*cs->map));
     }
+}
+
+/* Scans what waits to be joined. */
+static void join_flush(fapp_env_t *env)
+{
+    cstream_t *cs = env->join_cs;
+    size_t n = env->join_n;
+
+    env->join_cs = NULL;
+    env->join_n = 0;
+    if (n > 0)
+        det_scan(cs, env->join_buf, n);
+}
+
+/*
+ * Every write to detection is a Hyperscan call, whose fixed cost is most of
+ * it for a 40-byte header line. So within a decoder call (decode_at), writes
+ * of up to DLP_APP_JOIN_PIECE bytes to one stream wait in the worker's
+ * buffer and are scanned together; whatever touches detection otherwise
+ * (another stream, a close, a gap, a block, the end of the call) scans them
+ * first, so order and packet time stay as they were.
+ */
+static void join(cstream_t *cs, const uint8_t *p, size_t n)
+{
+    fapp_env_t *env = cs->fd->a->env;
+
+    if (env->join_cs != cs || n > sizeof(env->join_buf) - env->join_n)
+        join_flush(env);
+    if (!env->joining || n > DLP_APP_JOIN_PIECE) {
+        det_scan(cs, p, n);
+        return;
+    }
+    memcpy(env->join_buf + env->join_n, p, n);
+    env->join_n += n;
+    env->join_cs = cs;
+}
+
+static void det_write(void *ctx, void *h, const uint8_t *p, size_t n)
+{
+    cstream_t *cs = h;
+    fapp_t *a = cs->fd->a;
+
+    (void)ctx;
+    cs->fd->inspected += n;
+    dlp_stat_add(a->env->stats, DLP_STAT_EGRESS_BYTES, n);
+    if (n == 0)
+        return;
+    if (cs->map != NULL)
+        emap_note(cs, p, n); /* by address: before the bytes are copied */
+    cs->dw += n;
+    cs->dw_started = true;
+    join(cs, p, n);
 }
 
 static void det_close(void *ctx, void *h)
@@ -351,6 +395,7 @@ static void det_close(void *ctx, void *h)
     (void)ctx;
     if (cs->keep_ds)
         return;
+    join_flush(cs->fd->a->env);
     old = ev_begin(cs->fd->a, VK_STREAM, cs, 0, 0);
     dlp_detect_close(cs->fd->a->detect, cs->ds, *cs->fd->a->env->now_us);
     cs->fd->a->v = old;
@@ -431,6 +476,7 @@ static void cstream_free(cstream_t *cs)
     if (cs == NULL)
         return;
     chain_end(cs);
+    join_flush(cs->fd->a->env);
     if (cs->ds != NULL) {
         old = ev_begin(cs->fd->a, VK_STREAM, cs, 0, 0);
         dlp_detect_close(cs->fd->a->detect, cs->ds, *cs->fd->a->env->now_us);
@@ -446,6 +492,7 @@ static void cstream_gap(cstream_t *cs, uint64_t len)
     vctx_t old;
 
     chain_end(cs);
+    join_flush(cs->fd->a->env);
     if (cs->ds != NULL) {
         if (cs->dw_started) /* as detection: a gap before its first byte is not counted */
             cs->dw += len;
@@ -489,6 +536,7 @@ static void c_block(void *ctx, dlp_field_t field, const uint8_t *p, size_t n)
         mark_after(fd);
     if (!fd->egress || n == 0 || det_flow(a) == NULL)
         return;
+    join_flush(a->env);
     fd->inspected += n;
     /* A copy made by a decoder: its bytes came from the message so far.
      * In a datagram (fapp_dgram set the span): the datagram. */
@@ -699,7 +747,10 @@ static void decode_at(fapp_t *a, int dir, const uint8_t *p, size_t n, uint64_t a
     fd->buf = p;
     fd->bufn = n;
     fd->at = at;
+    a->env->joining = true;
     rc = run_decoder(a, dir, p, n, &used);
+    join_flush(a->env);
+    a->env->joining = false;
     fd->buf = NULL;
     if (rc != DLP_DONE)
         return;

@@ -36,6 +36,11 @@ typedef struct fapp_env {
     dlp_app_limits_t limits;
     const uint64_t *now_us;         /* the worker's packet clock */
     fapp_expect_t expect[DLP_FTP_EXPECT_MAX];
+    /* flowapp.c: small writes to one detection stream during a decoder call */
+    bool joining;
+    void *join_cs;
+    size_t join_n;
+    uint8_t join_buf[DLP_APP_JOIN_BYTES];
 } fapp_env_t;
 
 typedef struct fapp fapp_t;

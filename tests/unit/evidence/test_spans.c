@@ -296,6 +296,45 @@ static void test_form_span(void **state)
     flow_stop();
 }
 
+/*
+ * Header lines reach detection one by one and wait to be scanned together
+ * within a decoder call (flowapp.c join()); the body's stream comes next
+ * in the same call. For every split into two segments, both values are
+ * found once, one event is raised, and the evidence covers both.
+ */
+static void test_header_lines_then_body(void **state)
+{
+    static const char msg[] = "POST /u HTTP/1.1\r\nHost: a.example.com\r\nX-Card: " CARD
+                              "\r\nX-Other: 1\r\nContent-Type: text/plain\r\n"
+                              "Content-Length: 34\r\n\r\nsecond card 4916 3385 0608 2832 ok";
+    size_t n = sizeof(msg) - 1, at1 = find(msg, n, CARD), at2 = find(msg, n, "4916");
+    size_t rule = (size_t)(dlp_ruleset_find(g->rs, "pii.credit_card") - g->rs->rules), nr;
+    const _Atomic uint64_t *rst = dlp_detect_rule_stats(g->d, &nr);
+    static dlp_event_t ev;
+
+    (void)state;
+    assert_true(rule < nr);
+    for (size_t cut = 0; cut <= n; cut++) {
+        uint64_t values = rst[rule * DLP_RSTAT__COUNT + DLP_RSTAT_VALUES];
+        int events = 0;
+        flow_start(DLP_PROTO_TCP, 80);
+        if (cut > 0)
+            segment((const uint8_t *)msg, cut, 0);
+        if (cut < n)
+            segment((const uint8_t *)msg + cut, n - cut, cut);
+        fapp_finish(g->a);
+        assert_int_equal(rst[rule * DLP_RSTAT__COUNT + DLP_RSTAT_VALUES] - values, 2);
+        assert_true(g->ef->nr[0] >= 1);
+        assert_true(g->ef->r[0][0].lo <= at1);
+        assert_true(g->ef->r[0][g->ef->nr[0] - 1].hi >= at2 + CARD_LEN);
+        while (dlp_ring_pop(g->ring, &ev))
+            events += ev.type == DLP_EV_DLP && strcmp(ev.u.rule.name, "pii.credit_card") == 0;
+        if (events != 1)
+            fail_msg("cut %zu: %d events", cut, events);
+        flow_stop();
+    }
+}
+
 /* --- datagrams and retransmissions -------------------------------------------- */
 
 static void test_datagram_whole(void **state)
@@ -337,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_chunked_multipart_exact),
         cmocka_unit_test(test_gzip_body_span_after_previous_message),
         cmocka_unit_test(test_form_span),
+        cmocka_unit_test(test_header_lines_then_body),
         cmocka_unit_test(test_datagram_whole),
         cmocka_unit_test(test_conflict_exact),
     };
