@@ -104,6 +104,10 @@ struct dlp_detect_stream {
     char name[64];
     uint32_t npend;
     cand_t *pend; /* DLP_DETECT_PENDING slots, allocated at the first match */
+    /* the last candidate that gave a value: its rule, match start, value end */
+    bool last_ok;
+    uint32_t last_rule;
+    uint64_t last_start, last_vend;
 };
 
 struct dlp_detect {
@@ -394,10 +398,14 @@ static void policy_count(dlp_detect_t *d, uint32_t rule, dlp_policy_t pol)
     rstat_inc(d, rule, stat[pol]);
 }
 
-/* Validates the candidate win[start, end) of 'rule'; win[0] is at stream offset base. */
-static void decide(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_t field,
+/*
+ * Validates the candidate win[start, end) of 'rule'; win[0] is at stream
+ * offset base. True when it is a value (whatever the policy then says), its
+ * end in *vend.
+ */
+static bool decide(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_t field,
                    uint32_t rule, const uint8_t *win, size_t len, size_t start, size_t end,
-                   uint64_t base)
+                   uint64_t base, uint64_t *vend)
 {
     const dlp_rule_t *r = &d->p.rules->rules[rule];
     char norm[DLP_DETECT_VALUE_MAX];
@@ -409,9 +417,10 @@ static void decide(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_t fiel
     rstat_inc(d, rule, DLP_RSTAT_CANDIDATES);
     if (!dlp_validate(r->validator, win, len, start, end, &v.vs, &v.ve)) {
         rstat_inc(d, rule, DLP_RSTAT_REJECTED);
-        return;
+        return false;
     }
     dlp_value_narrow(r->value, win, &v.vs, &v.ve);
+    *vend = base + v.ve;
     if (df->value_fn != NULL) /* evidence: the value's place, whatever the policy says */
         df->value_fn(df->value_ctx, dir, base + v.vs, v.ve - v.vs);
     v.nl = dlp_normalize(r->norm, win + v.vs, v.ve - v.vs, norm, sizeof(norm));
@@ -432,6 +441,34 @@ static void decide(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_t fiel
         policy_count(d, rule, pol);
     /* Nothing of the value may outlive this function but its mask and hash. */
     memset(norm, 0, sizeof(norm));
+    return true;
+}
+
+/*
+ * decide() for a candidate of stream s (NULL: a block) at stream offsets
+ * [mstart, mend). A pattern can end at several places inside one value
+ * ("x@mail.example" and "x@mail.example.com": a \b after each label): a
+ * candidate with the start of the stream's last value's match that ends
+ * within that value is that value again, counted as a candidate and not
+ * decided twice (the validator would widen it to the same bytes).
+ */
+static void decide_cand(dlp_detect_t *d, dlp_detect_stream_t *s, dlp_detect_flow_t *df, int dir,
+                        uint8_t field, uint32_t rule, const uint8_t *win, size_t len,
+                        size_t start, size_t end, uint64_t base)
+{
+    uint64_t mstart = base + start, mend = base + end, vend = 0;
+
+    if (s != NULL && s->last_ok && s->last_rule == rule && s->last_start == mstart &&
+        mend <= s->last_vend) {
+        rstat_inc(d, rule, DLP_RSTAT_CANDIDATES);
+        return;
+    }
+    if (!decide(d, df, dir, field, rule, win, len, start, end, base, &vend) || s == NULL)
+        return;
+    s->last_ok = true;
+    s->last_rule = rule;
+    s->last_start = mstart;
+    s->last_vend = vend;
 }
 
 /* --- re-identification ------------------------------------------------------ */
@@ -561,8 +598,8 @@ static void finalize(dlp_detect_t *d, dlp_detect_stream_t *s, const cand_t *c, c
     }
     /* The event carries the time the value was seen, not decided. */
     d->now_us = c->ts_us;
-    decide(d, s->df, s->dir, s->field, c->rule, d->win, k + add, (size_t)(c->start - first),
-           (size_t)(c->end - first), first);
+    decide_cand(d, s, s->df, s->dir, s->field, c->rule, d->win, k + add,
+                (size_t)(c->start - first), (size_t)(c->end - first), first);
     d->now_us = now;
     memset(d->win, 0, k + add);
 }
@@ -621,7 +658,8 @@ static void on_match(void *ctx, uint32_t rule, const uint8_t *win, size_t win_le
     if (d->cur != NULL && !d->immediate && win_len < end + DLP_DETECT_LOOKAHEAD &&
         add_pending(d, d->cur, rule, off, off + (end - start)))
         return;
-    decide(d, d->cur_flow, d->cur_dir, d->cur_field, rule, win, win_len, start, end, off - start);
+    decide_cand(d, d->cur, d->cur_flow, d->cur_dir, d->cur_field, rule, win, win_len, start, end,
+                off - start);
 }
 
 static void begin(dlp_detect_t *d, dlp_detect_stream_t *s, uint64_t now_us)
