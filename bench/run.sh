@@ -311,6 +311,26 @@ def median_of(name):
             max(r[1] for r in ok), len(ok), min(r[0] for r in ok))
 
 
+def worker_split(a, b):
+    """What the workers' own CPU time (stats "workers", last run) says about w2 over w1."""
+    s1, s2 = stats_line("sensor-rules-w1"), stats_line("sensor-rules-w2")
+    w1 = (s1 or {}).get("workers") or []
+    w2 = (s2 or {}).get("workers") or []
+    if len(w1) != 1 or len(w2) != 2:
+        return
+    c1 = w1[0]["cpu_ms"] / 1000.0
+    c2 = [w["cpu_ms"] / 1000.0 for w in w2]
+    p2 = [w["packets"] for w in w2]
+    print("      worker threads (last runs' stats): 1 worker %.2f CPU s; 2 workers %.2f + %.2f "
+          "CPU s (%.0f/%.0f %% of the packets)" % (c1, c2[0], c2[1], 100.0 * p2[0] / sum(p2),
+                                                  100.0 * p2[1] / sum(p2)))
+    other = b[1] - sum(c2)  # reader, output, start-up: the rest of the process's CPU
+    print("      the second worker's limits here: its busier worker alone allows %.2fx; with "
+          "%.2f CPU s of reader, output and start-up sharing the %d CPUs, at most %.2fx"
+          % (c1 / max(c2), other, os.cpu_count(),
+             a[0] / max(max(c2), (sum(c2) + other) / max(1, os.cpu_count()))))
+
+
 packets = pcapread_packets()
 gb = file_bytes / 1e9
 sensor_rows = ["sensor-%s-w%s" % (k, w) for k in ("path", "rules", "raw") for w in workers]
@@ -386,6 +406,8 @@ if head and "block" in modes and "stream" in modes:
                 print("  sensor-%s-w2 over w1: %.2fx faster%s" % (kind, sp, tgt))
                 print("      CPUs busy %.2f with 1 worker, %.2f with 2; best runs: %.2fx"
                       % (a[1] / a[0], b[1] / b[0], a[4] / b[4]))
+                if kind == "rules":
+                    worker_split(a, b)
         print("  (best runs: sensor-rules-w1 %.1f %% of matching alone (block); medians are "
               "the figures, best runs show what load on the machine took away)"
               % (100 * t_block / r1[4]))
@@ -394,6 +416,8 @@ if head and "block" in modes and "stream" in modes:
             print("  application layer (nDPI + decoders): rules-w1 against raw-w1 (--no-app-layer):"
                   " %+.1f %% wall, %+.1f %% CPU" % (100 * (wall / raw[0] - 1),
                                                    100 * (cpu / raw[1] - 1)))
+            print("  sensor-raw-w1 (reassembled streams scanned as they are, no decoders): "
+                  "%.1f %% of matching alone (block)" % (100 * t_block / raw[0]))
 elif os.path.exists(os.path.join(out, "matchonly.out")):
     print("\nmatchonly printed no figures: see %s" % os.path.join(out, "matchonly.err"))
 

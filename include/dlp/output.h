@@ -56,14 +56,25 @@ void dlp_output_settle(dlp_output_t *o);
 void dlp_output_stats(dlp_output_t *o, const dlp_stats_t *total, const dlp_ruleset_t *rs,
                       const uint64_t *rstats, uint64_t ts_us, double elapsed_s);
 
+/* Everything one stats event reports. */
+typedef struct dlp_output_stats_in {
+    const dlp_stats_t *total;                /* summed counters */
+    const dlp_ruleset_t *rs;                 /* with rstats: "rules"; or NULL */
+    const uint64_t *rstats;                  /* [rule][dlp_rstat_t] */
+    const dlp_capture_iface_stats_t *ifs;    /* live: "interfaces", one per interface */
+    size_t nifs;
+    const dlp_stats_t *const *workers;       /* "workers": each one's kind-W counters */
+    size_t nworkers;
+    uint64_t ts_us;
+    double elapsed_s;
+} dlp_output_stats_in_t;
+
 /*
- * The same, with "interfaces": {NAME: {"received", "kernel_drops", "if_drops"}}
- * from the n totals in 'ifs' (live capture, one per interface, merged over
- * its sockets) when n > 0.
+ * The same, from 'in': "interfaces": {NAME: {"received", "kernel_drops",
+ * "if_drops"}} when nifs > 0 (merged over an interface's sockets), and
+ * "workers": [{"packets", "cpu_ms"}, ...] in worker order when nworkers > 0.
  */
-void dlp_output_stats_ifaces(dlp_output_t *o, const dlp_stats_t *total, const dlp_ruleset_t *rs,
-                             const uint64_t *rstats, const dlp_capture_iface_stats_t *ifs,
-                             size_t n, uint64_t ts_us, double elapsed_s);
+void dlp_output_stats_event(dlp_output_t *o, const dlp_output_stats_in_t *in);
 
 void dlp_output_flush(dlp_output_t *o);
 

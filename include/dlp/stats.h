@@ -13,11 +13,13 @@
 #define DLP_STATS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "dlp/rc.h"
 
-/* X(ID, group, name, kind) ; kind: C = counter (summed), G = gauge (summed, current) */
+/* X(ID, group, name, kind) ; kind: C = counter (summed), G = gauge (summed, current),
+ * W = one worker's own (listed per worker under "workers", not summed) */
 #define DLP_STATS_LIST(X)                                                      \
     X(PACKETS, "", "packets", C)                                               \
     X(BYTES, "", "bytes", C)                                                   \
@@ -125,7 +127,9 @@
     X(EVIDENCE_MEMCAP_DROPS, "evidence", "memcap_drops", C)                    \
     X(EVIDENCE_QUEUE_DROPS, "evidence", "queue_drops", C)                      \
     X(EVIDENCE_WRITE_ERRORS, "evidence", "write_errors", C)                    \
-    X(EVIDENCE_MEM, "evidence", "memory", G)
+    X(EVIDENCE_MEM, "evidence", "memory", G)                                   \
+    X(WORKER_PACKETS, "workers", "packets", W)                                 \
+    X(WORKER_CPU_MS, "workers", "cpu_ms", W)
 
 typedef enum {
 #define DLP_STAT_ENUM_(id, g, n, k) DLP_STAT_##id,
@@ -165,5 +169,7 @@ void dlp_stats_init(dlp_stats_t *s);
 void dlp_stats_accumulate(dlp_stats_t *dst, const dlp_stats_t *src);
 const char *dlp_stat_name(dlp_stat_id_t id);
 const char *dlp_stat_group(dlp_stat_id_t id);
+/* Kind W: a worker's own figure, reported per worker, meaningless summed. */
+bool dlp_stat_per_worker(dlp_stat_id_t id);
 
 #endif

@@ -19,6 +19,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "batch.h"
 #include "dispatch_int.h"
@@ -431,11 +432,23 @@ static void process_packet(dlp_worker_t *w, const rec_pkt_t *r)
 
 void dlp_worker_packet(dlp_worker_t *w, const rec_pkt_t *r)
 {
+    dlp_stat_inc(&w->stats, DLP_STAT_WORKER_PACKETS);
     process_packet(w, r);
+}
+
+/* The calling thread's CPU time: the worker's, called from its own thread. */
+static void note_cpu(dlp_worker_t *w)
+{
+    struct timespec t;
+
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) == 0)
+        dlp_stat_set(&w->stats, DLP_STAT_WORKER_CPU_MS,
+                     (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u);
 }
 
 void dlp_worker_tick(dlp_worker_t *w, uint64_t now_us)
 {
+    note_cpu(w);
     w->now_us = now_us;
     dlp_flow_table_expire(w->flows, now_us);
 }
@@ -449,6 +462,7 @@ void dlp_worker_sync(dlp_worker_t *w)
 void dlp_worker_end(dlp_worker_t *w)
 {
     dlp_flow_table_end_all(w->flows, DLP_FLOW_END_SHUTDOWN);
+    note_cpu(w);
     atomic_store_explicit(&w->finished, 1, memory_order_release);
 }
 

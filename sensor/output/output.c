@@ -461,23 +461,44 @@ static json_t *ifaces_json(const dlp_capture_iface_stats_t *ifs, size_t n)
     return all;
 }
 
+/* [{counter: value}] of each worker's kind-W counters. */
+static json_t *workers_json(const dlp_stats_t *const *ws, size_t n)
+{
+    json_t *all = json_array();
+
+    for (size_t w = 0; w < n; w++) {
+        json_t *one = json_object();
+        for (int i = 0; i < DLP_STAT__COUNT; i++)
+            if (dlp_stat_per_worker((dlp_stat_id_t)i))
+                json_object_set_new(
+                    one, dlp_stat_name((dlp_stat_id_t)i),
+                    json_integer((json_int_t)dlp_stat_get(ws[w], (dlp_stat_id_t)i)));
+        json_array_append_new(all, one);
+    }
+    return all;
+}
+
 void dlp_output_stats(dlp_output_t *o, const dlp_stats_t *total, const dlp_ruleset_t *rs,
                       const uint64_t *rstats, uint64_t ts_us, double elapsed_s)
 {
-    dlp_output_stats_ifaces(o, total, rs, rstats, NULL, 0, ts_us, elapsed_s);
+    dlp_output_stats_in_t in = {
+        .total = total, .rs = rs, .rstats = rstats, .ts_us = ts_us, .elapsed_s = elapsed_s};
+
+    dlp_output_stats_event(o, &in);
 }
 
-void dlp_output_stats_ifaces(dlp_output_t *o, const dlp_stats_t *total, const dlp_ruleset_t *rs,
-                             const uint64_t *rstats, const dlp_capture_iface_stats_t *ifs,
-                             size_t n, uint64_t ts_us, double elapsed_s)
+void dlp_output_stats_event(dlp_output_t *o, const dlp_output_stats_in_t *in)
 {
-    json_t *ev = event_head(ts_us, "stats", NULL);
+    json_t *ev = event_head(in->ts_us, "stats", NULL);
     json_t *st = json_object();
 
     for (int i = 0; i < DLP_STAT__COUNT; i++) {
         const char *g = dlp_stat_group((dlp_stat_id_t)i);
-        json_t *v = json_integer((json_int_t)dlp_stat_get(total, (dlp_stat_id_t)i));
+        json_t *v;
         json_t *grp;
+        if (dlp_stat_per_worker((dlp_stat_id_t)i))
+            continue;
+        v = json_integer((json_int_t)dlp_stat_get(in->total, (dlp_stat_id_t)i));
         if (g[0] == '\0') {
             json_object_set_new(ev, dlp_stat_name((dlp_stat_id_t)i), v);
             continue;
@@ -489,13 +510,15 @@ void dlp_output_stats_ifaces(dlp_output_t *o, const dlp_stats_t *total, const dl
         }
         json_object_set_new(grp, dlp_stat_name((dlp_stat_id_t)i), v);
     }
-    json_object_set_new(ev, "elapsed_s", json_real(elapsed_s));
+    json_object_set_new(ev, "elapsed_s", json_real(in->elapsed_s));
     json_object_update(ev, st);
     json_decref(st);
-    if (rs != NULL && rstats != NULL)
-        json_object_set_new(ev, "rules", rules_json(rs, rstats));
-    if (n > 0)
-        json_object_set_new(ev, "interfaces", ifaces_json(ifs, n));
+    if (in->rs != NULL && in->rstats != NULL)
+        json_object_set_new(ev, "rules", rules_json(in->rs, in->rstats));
+    if (in->nifs > 0)
+        json_object_set_new(ev, "interfaces", ifaces_json(in->ifs, in->nifs));
+    if (in->nworkers > 0)
+        json_object_set_new(ev, "workers", workers_json(in->workers, in->nworkers));
     write_json(o, ev);
     dlp_output_flush(o);
 }

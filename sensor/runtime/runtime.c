@@ -154,6 +154,9 @@ static void write_stats(out_ctx_t *c)
         dlp_stats_accumulate(&total, dlp_dispatch_stats(c->disp, i));
     dlp_engine_t *e = dlp_engine_current_get(&c->engines);
     uint64_t *rstats = calloc(e->rules->n * DLP_RSTAT__COUNT + 1, sizeof(*rstats));
+    unsigned nw = dlp_dispatch_nstats(c->disp) - 1; /* [0] is the reader's */
+    const dlp_stats_t **workers = calloc(nw + 1, sizeof(*workers));
+    dlp_output_stats_in_t in;
 
     if (rstats != NULL)
         dlp_dispatch_rule_stats(c->disp, rstats, e);
@@ -161,8 +164,19 @@ static void write_stats(out_ctx_t *c)
         ts = dlp_time_now_us();
     /* "dropped" is every packet lost before inspection: the NIC's ones too. */
     dlp_stat_add(&total, DLP_STAT_DROPPED, dlp_stat_get(&total, DLP_STAT_CAP_IF_DROPS));
-    dlp_output_stats_ifaces(c->out, &total, e->rules, rstats, ifs, nifs, ts,
-                            (double)(dlp_time_mono_ns() - c->start_ns) / 1e9);
+    for (unsigned i = 0; workers != NULL && i < nw; i++)
+        workers[i] = dlp_dispatch_stats(c->disp, i + 1);
+    in = (dlp_output_stats_in_t){.total = &total,
+                                 .rs = e->rules,
+                                 .rstats = rstats,
+                                 .ifs = ifs,
+                                 .nifs = nifs,
+                                 .workers = workers,
+                                 .nworkers = workers != NULL ? nw : 0,
+                                 .ts_us = ts,
+                                 .elapsed_s = (double)(dlp_time_mono_ns() - c->start_ns) / 1e9};
+    dlp_output_stats_event(c->out, &in);
+    free(workers);
     free(rstats);
     dlp_engine_unref(e);
 }

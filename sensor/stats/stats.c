@@ -14,6 +14,13 @@ static const char *const groups[] = {
 #undef G_
 };
 
+enum { KIND_C, KIND_G, KIND_W };
+static const unsigned char kinds[] = {
+#define K_(id, g, n, k) KIND_##k,
+    DLP_STATS_LIST(K_)
+#undef K_
+};
+
 void dlp_stats_init(dlp_stats_t *s)
 {
     for (int i = 0; i < DLP_STAT__COUNT; i++)
@@ -28,3 +35,4 @@ void dlp_stats_accumulate(dlp_stats_t *dst, const dlp_stats_t *src)
 
 const char *dlp_stat_name(dlp_stat_id_t id) { return names[id]; }
 const char *dlp_stat_group(dlp_stat_id_t id) { return groups[id]; }
+bool dlp_stat_per_worker(dlp_stat_id_t id) { return kinds[id] == KIND_W; }

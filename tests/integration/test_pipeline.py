@@ -25,6 +25,8 @@ class Basics(unittest.TestCase):
         self.assertEqual(r.status, 0, r.stderr)
         s = r.stats
         self.assertEqual(s["packets"], 10)
+        # every packet went to a worker
+        self.assertEqual(sum(w["packets"] for w in s["workers"]), 10)
         self.assertEqual(s["flows"], 1)
         self.assertEqual(s["decode_errors"], 0)
         self.assertEqual(s["reassembly_gaps"], 0)
@@ -258,6 +260,10 @@ class Flows(unittest.TestCase):
                 self.assertEqual(r.status, 0, r.stderr)
                 outs.append(canonical(flows(r), drop=()))
                 st = dict(r.stats)
+                ws = st.pop("workers")
+                self.assertEqual(len(ws), w, name)
+                self.assertLessEqual(sum(x["packets"] for x in ws), st["packets"], name)
+                self.assertTrue(all(x["cpu_ms"] >= 0 for x in ws), name)
                 for k in ("timestamp", "elapsed_s"):
                     st.pop(k)
                 st["flow"] = {k: v for k, v in st["flow"].items() if k != "memory"}

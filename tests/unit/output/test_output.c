@@ -260,6 +260,37 @@ static void stats_event_json(void **state)
     fx_free(f);
 }
 
+/* Each worker's own counters, in worker order; never summed among the totals. */
+static void stats_event_workers(void **state)
+{
+    fx_t *f = fx_new();
+    dlp_stats_t total, w[2];
+    const dlp_stats_t *ws[2] = {&w[0], &w[1]};
+    dlp_output_stats_in_t in = {.total = &total, .workers = ws, .nworkers = 2, .ts_us = 1};
+    json_t *all, *e, *arr;
+
+    (void)state;
+    dlp_stats_init(&total);
+    for (int i = 0; i < 2; i++) {
+        dlp_stats_init(&w[i]);
+        dlp_stat_add(&w[i], DLP_STAT_WORKER_PACKETS, 100u + (uint64_t)i);
+        dlp_stat_set(&w[i], DLP_STAT_WORKER_CPU_MS, 7u * (uint64_t)(i + 1));
+        dlp_stats_accumulate(&total, &w[i]);
+    }
+    dlp_output_stats_event(f->out, &in);
+    all = fx_events(f);
+    e = json_array_get(all, 0);
+    arr = json_object_get(e, "workers");
+    assert_true(json_is_array(arr));
+    assert_int_equal(json_array_size(arr), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 0), "packets")), 100);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 1), "packets")), 101);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 1), "cpu_ms")), 14);
+    assert_int_equal(json_object_size(json_array_get(arr, 0)), 2);
+    json_decref(all);
+    fx_free(f);
+}
+
 static void unwritable_json_path(void **state)
 {
     dlp_config_t cfg;
@@ -280,6 +311,7 @@ int main(void)
         cmocka_unit_test(dlp_event_aggregate),
         cmocka_unit_test(flow_event_joins_its_rule_records),
         cmocka_unit_test(stats_event_json),
+        cmocka_unit_test(stats_event_workers),
         cmocka_unit_test(unwritable_json_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
