@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "dlp/packet.h"
 #include "dlp/rc.h"
@@ -68,7 +69,7 @@ typedef struct dlp_flow {
     uint8_t flags;            /* DLP_FLOW_F_* */
     void *user;               /* the worker's per-flow state; released in the end callback */
     struct dlp_flow *_hnext;
-    struct dlp_flow *_prev, *_next;
+    TAILQ_ENTRY(dlp_flow) _lru; /* its class's list, least recently seen first */
     uint64_t _mem;
     uint32_t _hash;
 } dlp_flow_t;

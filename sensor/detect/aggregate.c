@@ -20,6 +20,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "dlp/hash.h"
 #include "detect_int.h"
@@ -30,7 +31,7 @@ typedef struct aval {
 
 typedef struct apair {
     struct apair *hnext;         /* hash chain */
-    struct apair *prev, *next;   /* recency: head = most recent */
+    TAILQ_ENTRY(apair) recency;  /* most recent first */
     uint32_t rule;
     uint8_t src[16], dst[16];
     aval_t *v;
@@ -40,7 +41,7 @@ typedef struct apair {
 struct dlp_agg {
     apair_t **bucket;
     size_t nbuckets; /* a power of two */
-    apair_t *mru, *lru;
+    TAILQ_HEAD(apair_list, apair) recent;
     size_t mem, memcap;
     uint64_t seed;
 };
@@ -57,6 +58,7 @@ dlp_agg_t *dlp_agg_new(size_t memcap, uint64_t seed)
         free(a);
         return NULL;
     }
+    TAILQ_INIT(&a->recent);
     a->memcap = memcap;
     a->seed = seed;
     return a;
@@ -77,30 +79,6 @@ static size_t bucket_of(const dlp_agg_t *a, uint32_t rule, const uint8_t *src, c
     return (size_t)dlp_hash_bytes(k, sizeof(k), a->seed) & (a->nbuckets - 1);
 }
 
-static void lru_unlink(dlp_agg_t *a, apair_t *p)
-{
-    if (p->prev != NULL)
-        p->prev->next = p->next;
-    else
-        a->mru = p->next;
-    if (p->next != NULL)
-        p->next->prev = p->prev;
-    else
-        a->lru = p->prev;
-    p->prev = p->next = NULL;
-}
-
-static void lru_front(dlp_agg_t *a, apair_t *p)
-{
-    p->next = a->mru;
-    p->prev = NULL;
-    if (a->mru != NULL)
-        a->mru->prev = p;
-    a->mru = p;
-    if (a->lru == NULL)
-        a->lru = p;
-}
-
 static void pair_drop(dlp_agg_t *a, apair_t *p)
 {
     apair_t **pp = &a->bucket[bucket_of(a, p->rule, p->src, p->dst)];
@@ -108,7 +86,7 @@ static void pair_drop(dlp_agg_t *a, apair_t *p)
     while (*pp != p)
         pp = &(*pp)->hnext;
     *pp = p->hnext;
-    lru_unlink(a, p);
+    TAILQ_REMOVE(&a->recent, p, recency);
     a->mem -= pair_mem(p);
     free(p->v);
     free(p);
@@ -123,8 +101,8 @@ static apair_t *pair_get(dlp_agg_t *a, uint32_t rule, const uint8_t *src, const 
         if (p->rule == rule && memcmp(p->src, src, 16) == 0 && memcmp(p->dst, dst, 16) == 0)
             break;
     if (p != NULL) {
-        lru_unlink(a, p);
-        lru_front(a, p);
+        TAILQ_REMOVE(&a->recent, p, recency);
+        TAILQ_INSERT_HEAD(&a->recent, p, recency);
         return p;
     }
     p = calloc(1, sizeof(*p));
@@ -135,7 +113,7 @@ static apair_t *pair_get(dlp_agg_t *a, uint32_t rule, const uint8_t *src, const 
     memcpy(p->dst, dst, 16);
     p->hnext = a->bucket[b];
     a->bucket[b] = p;
-    lru_front(a, p);
+    TAILQ_INSERT_HEAD(&a->recent, p, recency);
     a->mem += pair_mem(p);
     return p;
 }
@@ -208,8 +186,9 @@ dlp_agg_rc_t dlp_agg_add(dlp_agg_t *a, const dlp_agg_value_t *v, uint32_t *flows
         p->head = p->n = 0; /* the next event takes as many new values */
         rc = DLP_AGG_MET;
     }
-    while (a->mem > a->memcap && a->lru != NULL && a->lru != p) {
-        pair_drop(a, a->lru);
+    for (apair_t *old; a->mem > a->memcap &&
+                       (old = TAILQ_LAST(&a->recent, apair_list)) != NULL && old != p;) {
+        pair_drop(a, old);
         (*evicted)++;
     }
     return rc;
@@ -224,8 +203,8 @@ void dlp_agg_free(dlp_agg_t *a)
 {
     if (a == NULL)
         return;
-    while (a->mru != NULL)
-        pair_drop(a, a->mru);
+    while (!TAILQ_EMPTY(&a->recent))
+        pair_drop(a, TAILQ_FIRST(&a->recent));
     free(a->bucket);
     free(a);
 }

@@ -70,20 +70,9 @@ static void charge(dlp_evidence_worker_t *w, dlp_evidence_flow_t *f, int64_t del
 
 static void list_remove(dlp_evidence_worker_t *w, dlp_evidence_flow_t *f)
 {
-    ev_list_t *l;
-
     if (f->list == EV_LIST_NONE)
         return;
-    l = &w->lists[f->list - 1];
-    if (f->prev != NULL)
-        f->prev->next = f->next;
-    else
-        l->head = f->next;
-    if (f->next != NULL)
-        f->next->prev = f->prev;
-    else
-        l->tail = f->prev;
-    f->prev = f->next = NULL;
+    TAILQ_REMOVE(&w->lists[f->list - 1], f, lru);
     f->list = EV_LIST_NONE;
 }
 
@@ -93,15 +82,10 @@ static void touch(dlp_evidence_worker_t *w, dlp_evidence_flow_t *f)
     uint8_t want = f->alerted ? EV_LIST_ALERTED : EV_LIST_PRE;
     ev_list_t *l = &w->lists[want - 1];
 
-    if (f->list == want && l->tail == f)
+    if (f->list == want && TAILQ_LAST(l, ev_list) == f)
         return;
     list_remove(w, f);
-    f->prev = l->tail;
-    if (l->tail != NULL)
-        l->tail->next = f;
-    else
-        l->head = f;
-    l->tail = f;
+    TAILQ_INSERT_TAIL(l, f, lru);
     f->list = want;
 }
 
@@ -151,9 +135,9 @@ static void enforce_memcap(dlp_evidence_worker_t *w, dlp_evidence_flow_t *cur)
     while (w->buffered + infl > w->l.memcap) {
         dlp_evidence_flow_t *v = NULL;
         for (int l = 0; l < 2 && v == NULL; l++) {
-            v = w->lists[l].head;
+            v = TAILQ_FIRST(&w->lists[l]);
             if (v == cur)
-                v = v->next;
+                v = TAILQ_NEXT(v, lru);
         }
         if (v == NULL)
             v = cur;
@@ -535,6 +519,8 @@ dlp_evidence_worker_t *dlp_evidence_worker_new(const dlp_evidence_limits_t *l, d
     w->events = events;
     w->wait = wait;
     w->stop = stop;
+    TAILQ_INIT(&w->lists[0]);
+    TAILQ_INIT(&w->lists[1]);
     atomic_init(&w->inflight, 0);
     atomic_init(&w->refs, 1);
     return w;

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "dlp/evidence.h"
 
@@ -52,7 +53,7 @@ typedef struct ev_anchor {
 
 struct dlp_evidence_flow {
     dlp_evidence_worker_t *w;
-    struct dlp_evidence_flow *prev, *next; /* on the worker's list 'list' */
+    TAILQ_ENTRY(dlp_evidence_flow) lru; /* on the worker's list 'list' */
     uint64_t flow_id;
     ev_chunk_t *first, *last;
     uint64_t bytes; /* frame bytes kept */
@@ -74,9 +75,8 @@ struct dlp_evidence_flow {
 
 enum { EV_LIST_NONE = 0, EV_LIST_PRE, EV_LIST_ALERTED };
 
-typedef struct ev_list {
-    dlp_evidence_flow_t *head, *tail; /* head: least recently fed */
-} ev_list_t;
+/* First: least recently fed. */
+typedef TAILQ_HEAD(ev_list, dlp_evidence_flow) ev_list_t;
 
 struct dlp_evidence_worker {
     dlp_evidence_limits_t l;

@@ -45,8 +45,7 @@ struct dlp_flow_table {
     size_t count;
     uint64_t mem;
     uint64_t hash_seed;
-    dlp_flow_t *head[DLP_FLOW_TC__COUNT]; /* least recently seen */
-    dlp_flow_t *tail[DLP_FLOW_TC__COUNT];
+    TAILQ_HEAD(flow_list, dlp_flow) lru[DLP_FLOW_TC__COUNT]; /* least recently seen first */
 };
 
 const char *dlp_flow_end_str(dlp_flow_end_t r)
@@ -97,30 +96,12 @@ static void mem_sub(dlp_flow_table_t *t, uint64_t n)
 
 static void list_append(dlp_flow_table_t *t, dlp_flow_t *f)
 {
-    int c = f->tclass;
-
-    f->_next = NULL;
-    f->_prev = t->tail[c];
-    if (t->tail[c])
-        t->tail[c]->_next = f;
-    else
-        t->head[c] = f;
-    t->tail[c] = f;
+    TAILQ_INSERT_TAIL(&t->lru[f->tclass], f, _lru);
 }
 
 static void list_unlink(dlp_flow_table_t *t, dlp_flow_t *f)
 {
-    int c = f->tclass;
-
-    if (f->_prev)
-        f->_prev->_next = f->_next;
-    else
-        t->head[c] = f->_next;
-    if (f->_next)
-        f->_next->_prev = f->_prev;
-    else
-        t->tail[c] = f->_prev;
-    f->_prev = f->_next = NULL;
+    TAILQ_REMOVE(&t->lru[f->tclass], f, _lru);
 }
 
 /* The least recently seen flow of all classes; ties go to the lower class. */
@@ -129,7 +110,7 @@ static dlp_flow_t *oldest_flow(const dlp_flow_table_t *t)
     dlp_flow_t *best = NULL;
 
     for (int c = 0; c < DLP_FLOW_TC__COUNT; c++) {
-        dlp_flow_t *h = t->head[c];
+        dlp_flow_t *h = TAILQ_FIRST(&t->lru[c]);
         if (h && (!best || h->last_ts_us < best->last_ts_us))
             best = h;
     }
@@ -366,6 +347,8 @@ dlp_flow_table_t *dlp_flow_table_new(const dlp_flow_config_t *c, dlp_stats_t *st
     t = calloc(1, sizeof(*t));
     if (!t)
         goto fail;
+    for (int k = 0; k < DLP_FLOW_TC__COUNT; k++)
+        TAILQ_INIT(&t->lru[k]);
     t->buckets = calloc(BUCKETS_INIT, sizeof(*t->buckets));
     if (!t->buckets)
         goto fail;
@@ -396,11 +379,10 @@ void dlp_flow_table_free(dlp_flow_table_t *t)
     if (!t)
         return;
     for (int c = 0; c < DLP_FLOW_TC__COUNT; c++) {
-        dlp_flow_t *f = t->head[c];
-        while (f) {
-            dlp_flow_t *next = f->_next;
+        dlp_flow_t *f;
+        while ((f = TAILQ_FIRST(&t->lru[c])) != NULL) {
+            TAILQ_REMOVE(&t->lru[c], f, _lru);
             free(f);
-            f = next;
         }
     }
     dlp_stat_sub(t->st, DLP_STAT_FLOW_ACTIVE, t->count);
@@ -489,7 +471,7 @@ void dlp_flow_table_expire(dlp_flow_table_t *t, uint64_t now_us)
         dlp_flow_t *best = NULL;
         uint64_t best_dl = 0;
         for (int c = 0; c < DLP_FLOW_TC__COUNT; c++) {
-            dlp_flow_t *h = t->head[c];
+            dlp_flow_t *h = TAILQ_FIRST(&t->lru[c]);
             if (!h || !is_dead(t, h, now_us))
                 continue;
             uint64_t dl = h->last_ts_us + t->cfg.timeout_us[c];
