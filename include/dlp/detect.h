@@ -41,7 +41,15 @@ typedef struct dlp_detect_params {
      * and each rule's slot; NULL: its own, rule index = slot. */
     _Atomic uint64_t *rstats;
     const uint32_t *slots;
+    /* Distinct values counted across flows (rules with aggregate:), kept by
+     * the caller so that a reload does not start them afresh: made at the
+     * first rule generation that needs them, shared by the later ones (by
+     * rule slot), freed with dlp_detect_agg_free(). NULL: its own. */
+    struct dlp_agg **agg;
 } dlp_detect_params_t;
+
+typedef struct dlp_agg dlp_agg_t;
+void dlp_detect_agg_free(dlp_agg_t *a);
 
 typedef struct dlp_detect dlp_detect_t;
 typedef struct dlp_detect_flow dlp_detect_flow_t;

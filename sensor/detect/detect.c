@@ -126,6 +126,7 @@ struct dlp_detect {
         uint32_t combo, pos, weight;
     } **refs;               /* [nrules] -> list ended by combo == UINT32_MAX, or NULL */
     dlp_agg_t *agg;         /* distinct values across flows (rules with aggregate:), or NULL */
+    dlp_agg_t *own_agg;     /* ... when the caller keeps none (params.agg NULL) */
     /* the scan in progress, for the matcher's callbacks */
     dlp_detect_stream_t *cur;
     dlp_detect_flow_t *cur_flow;
@@ -313,7 +314,7 @@ static bool aggregate_met(dlp_detect_t *d, dlp_detect_flow_t *df, rstate_t *rs, 
     if (d->agg == NULL || r->aggregate.values == 0)
         return false;
     dlp_agg_value_t v = {
-        .rule = rs->rule,
+        .rule = d->p.slots != NULL ? d->p.slots[rs->rule] : rs->rule, /* stable over reloads */
         .src = dir == 0 ? df->fi.src : df->fi.dst,
         .dst = dir == 0 ? df->fi.dst : df->fi.src,
         .fp = fp,
@@ -933,16 +934,25 @@ static dlp_rc_t combos_init(dlp_detect_t *d)
     return DLP_OK;
 }
 
-/* Only when a rule counts values across flows. */
+/* Only when a rule counts values across flows: the caller's, or its own. */
 static dlp_rc_t agg_init(dlp_detect_t *d)
 {
+    dlp_agg_t **home = d->p.agg != NULL ? d->p.agg : &d->own_agg;
+
     for (size_t i = 0; i < d->nrules; i++) {
         if (d->p.rules->rules[i].enabled && d->p.rules->rules[i].aggregate.values > 0) {
-            d->agg = dlp_agg_new(DLP_DETECT_AGG_MEMCAP, dlp_hash_mix64(d->fp_seed ^ 0xa66));
+            if (*home == NULL)
+                *home = dlp_agg_new(DLP_DETECT_AGG_MEMCAP, dlp_hash_mix64(d->fp_seed ^ 0xa66));
+            d->agg = *home;
             return d->agg != NULL ? DLP_OK : DLP_ENOMEM;
         }
     }
     return DLP_OK;
+}
+
+void dlp_detect_agg_free(dlp_agg_t *a)
+{
+    dlp_agg_free(a);
 }
 
 dlp_detect_t *dlp_detect_new(const dlp_detect_params_t *p)
@@ -972,7 +982,7 @@ void dlp_detect_free(dlp_detect_t *d)
     EVP_MAC_CTX_free(d->mac);
     EVP_MAC_free(d->mac_alg);
     dlp_match_scratch_free(d->scratch);
-    dlp_agg_free(d->agg);
+    dlp_agg_free(d->own_agg);
     for (size_t i = 0; d->refs != NULL && i < d->nrules; i++)
         free(d->refs[i]);
     free(d->refs);

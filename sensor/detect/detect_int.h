@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "dlp/alert.h"
+#include "dlp/detect.h"
 #include "dlp/rules.h"
 
 /* A validated value and what is known about where it travels. */
@@ -66,7 +67,6 @@ static inline bool dlp_detect__needs_hmac(const dlp_ruleset_t *rs, const dlp_rul
 
 /* --- aggregate.c: distinct values per rule, sender and receiver, across flows --- */
 
-typedef struct dlp_agg dlp_agg_t;
 
 typedef struct dlp_agg_value {
     uint32_t rule;

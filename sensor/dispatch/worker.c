@@ -79,6 +79,7 @@ struct dlp_worker {
     unsigned cur;                  /* the generation new flows get */
     uint32_t failed_gen;           /* a generation this worker could not set up */
     _Atomic uint64_t *rstats;      /* [DLP_RULE_SLOTS_MAX][dlp_rstat_t] */
+    dlp_agg_t *agg;                /* aggregate: counts, over every rule generation */
     dlp_classify_t *classify;
     fapp_env_t env;  /* what the flows' application layers share */
     dlp_evidence_worker_t *evw; /* evidence captures, or NULL */
@@ -153,6 +154,7 @@ static dlp_detect_t *detect_for(dlp_worker_t *w, const dlp_engine_t *e)
         .stats = &w->stats,
         .rstats = w->rstats,
         .slots = e->slots,
+        .agg = &w->agg,
     });
 }
 
@@ -582,6 +584,7 @@ void dlp_worker_free(dlp_worker_t *w)
     dlp_reasm_free(w->reasm);
     for (unsigned i = 0; i < WORKER_GENS; i++)
         gen_drop(&w->gens[i]);
+    dlp_detect_agg_free(w->agg); /* after every generation that shared it */
     free(w->rstats);
     dlp_classify_free(w->classify);
     free(w);

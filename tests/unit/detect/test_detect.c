@@ -363,6 +363,74 @@ static void distinct_values_are_bounded(void **state)
     fx_free(f);
 }
 
+/*
+ * aggregate: counts kept by the caller (the worker) outlive a rule
+ * generation: after a reload that moved the rule to another index, the
+ * third distinct value across flows still raises the event. The counts are
+ * keyed by the rule's slot, which names keep over reloads.
+ */
+static void aggregate_counts_outlive_a_reload(void **state)
+{
+    static const char one[] = "rules:\n"
+                              "  - id: 7\n"
+                              "    name: t.tok\n"
+                              "    description: tokens, three to one receiver are an event\n"
+                              "    category: secret\n"
+                              "    severity: high\n"
+                              "    patterns: ['\\btok-[0-9]{4}\\b']\n"
+                              "    threshold: 10\n"
+                              "    aggregate: {values: 3, window: 10m}\n";
+    static const char two[] = "rules:\n"
+                              "  - id: 8\n"
+                              "    name: t.other\n"
+                              "    description: a rule before it moves its index\n"
+                              "    category: secret\n"
+                              "    severity: low\n"
+                              "    patterns: ['\\bzzq-[0-9]{4}\\b']\n"
+                              "  - id: 7\n"
+                              "    name: t.tok\n"
+                              "    description: tokens, three to one receiver are an event\n"
+                              "    category: secret\n"
+                              "    severity: high\n"
+                              "    patterns: ['\\btok-[0-9]{4}\\b']\n"
+                              "    threshold: 10\n"
+                              "    aggregate: {values: 3, window: 10m}\n";
+    static const uint32_t slots1[] = {0}, slots2[] = {1, 0};
+    fx_t *g1 = fx_new(one), *g2 = fx_new(two);
+    dlp_agg_t *agg = NULL;
+    dlp_detect_t *d[2];
+    dlp_event_t ev[4];
+
+    (void)state;
+    for (int i = 0; i < 2; i++) {
+        fx_t *f = i == 0 ? g1 : g2;
+        d[i] = dlp_detect_new(&(dlp_detect_params_t){.rules = f->rs,
+                                                     .matcher = f->m,
+                                                     .hmac_key = KEY,
+                                                     .hmac_key_len = sizeof(KEY) - 1,
+                                                     .events = f->ring,
+                                                     .stats = &f->st,
+                                                     .slots = i == 0 ? slots1 : slots2,
+                                                     .agg = &agg});
+        assert_non_null(d[i]);
+        /* the fixture's own detect goes; this one takes its place */
+        dlp_detect_free(f->d);
+        f->d = d[i];
+    }
+    assert_non_null(agg);
+    /* generation 1: two values in one flow */
+    dlp_detect_flow_free(g1->d, scan_text(g1, "tok-0001 tok-0002", 100));
+    assert_int_equal(drain(g1, DLP_EV_DLP, ev, 4), 0);
+    /* generation 2 (the rule is now index 1): a third value, another flow */
+    dlp_detect_flow_free(g2->d, scan_text(g2, "tok-0003", 100));
+    assert_int_equal(drain(g2, DLP_EV_DLP, ev, 4), 1);
+    assert_string_equal(ev[0].u.rule.name, "t.tok");
+    assert_int_equal(ev[0].u.rule.agg_values, 3);
+    fx_free(g1);
+    fx_free(g2);
+    dlp_detect_agg_free(agg);
+}
+
 /* --- the shipped rules against their own examples ------------------------- */
 
 /* Distinct values of rule 'name' found in 'text' written in 'chunk'-byte writes. */
@@ -521,6 +589,7 @@ int main(void)
         cmocka_unit_test(card_event_masked_and_hashed),
         cmocka_unit_test(email_counted_once_whatever_the_split),
         cmocka_unit_test(threshold_and_later_values),
+        cmocka_unit_test(aggregate_counts_outlive_a_reload),
         cmocka_unit_test(values_of_one_write_share_the_event),
         cmocka_unit_test(gap_breaks_values),
         cmocka_unit_test(block_and_rule_stats),
