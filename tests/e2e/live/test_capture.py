@@ -51,6 +51,12 @@ class Capture(unittest.TestCase):
         self.assertEqual(final["capture"]["received"], iface["received"])
         self.assertGreaterEqual(final["packets"], 3 * 6)   # handshake, request, answer, close
         self.assertEqual(final["alerts"], 6)
+        # one entry per capture thread's worker; the IP packets went to them (not ARP)
+        self.assertEqual(len(final["workers"]), 2)
+        handed = sum(w["packets"] for w in final["workers"])
+        self.assertLessEqual(handed, final["packets"])
+        self.assertGreaterEqual(handed, 3 * 6)
+        self.assertTrue(all(w["cpu_ms"] >= 0 for w in final["workers"]))
 
 
 if __name__ == "__main__":
