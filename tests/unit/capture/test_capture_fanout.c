@@ -592,24 +592,45 @@ static void close_all(fixture_t *fx, dlp_capture_t **h, int n)
 
 /* --- tests: traffic ------------------------------------------------------------------- */
 
+/* One traffic case: the handles' interfaces and groups, where each direction is written. */
+typedef struct traffic {
+    dlp_fanout_mode_t mode;
+    int max_tags;
+    const char *ifs[2];
+    int32_t groups[2];
+    int nifs;
+    int sock[2], idx[2];
+} traffic_t;
+
+/*
+ * Opens the group on t's interfaces, sends NFLOWS flows both ways, checks that
+ * every packet came back once and that pairs (IPPAIR) or flows stay whole in
+ * one handle. The handles stay open in h for the caller's own checks.
+ */
+static void run_traffic(fixture_t *fx, const traffic_t *t, seen_t *s, dlp_capture_t **h)
+{
+    static flow_t fl[NFLOWS];
+
+    make_flows(fl, t->max_tags);
+    open_group(fx, t->ifs, t->groups, t->nifs, t->mode, h);
+    for (int k = 0; k < NH; k++)
+        for (int i = 0; i < t->nifs; i++)
+            assert_int_equal(dlp_capture_fanout_group(h[k], i), t->groups[i]);
+    send_flows(fl, t->sock, t->idx);
+    collect(h, NH, s, NFLOWS * 2 * PKTS_PER_DIR);
+    assert_int_equal(s->total, NFLOWS * 2 * PKTS_PER_DIR);
+    check_split(fl, s, t->mode == DLP_FANOUT_IPPAIR);
+}
+
 /* Both directions received (a tap): pairs and flows stay whole, per the documented hash. */
 static void run_rx(fixture_t *fx, dlp_fanout_mode_t mode, int max_tags)
 {
-    static flow_t fl[NFLOWS];
     static seen_t s;
     dlp_capture_t *h[NH];
-    const char *ifs[] = {fx->a};
-    int32_t groups[] = {fx->group};
-    const int sock[2] = {fx->to_a, fx->to_a}, idx[2] = {g_idx_b, g_idx_b};
+    traffic_t t = {mode, max_tags, {fx->a}, {fx->group}, 1, {fx->to_a, fx->to_a},
+                   {g_idx_b, g_idx_b}};
 
-    make_flows(fl, max_tags);
-    open_group(fx, ifs, groups, 1, mode, h);
-    assert_int_equal(dlp_capture_fanout_group(h[0], 0), fx->group);
-    assert_int_equal(dlp_capture_fanout_group(h[1], 0), fx->group);
-    send_flows(fl, sock, idx);
-    collect(h, NH, &s, NFLOWS * 2 * PKTS_PER_DIR);
-    assert_int_equal(s.total, NFLOWS * 2 * PKTS_PER_DIR);
-    check_split(fl, &s, mode == DLP_FANOUT_IPPAIR);
+    run_traffic(fx, &t, &s, h);
     close_all(fx, h, NH);
 }
 
@@ -647,19 +668,12 @@ static void hash_rx_flows_whole(void **state)
  */
 static void run_rx_tx(fixture_t *fx, dlp_fanout_mode_t mode, int max_tags)
 {
-    static flow_t fl[NFLOWS];
     static seen_t s;
     dlp_capture_t *h[NH];
-    const char *ifs[] = {fx->a};
-    int32_t groups[] = {fx->group};
-    const int sock[2] = {fx->to_a, fx->on_a}, idx[2] = {g_idx_b, g_idx_a};
+    traffic_t t = {mode, max_tags, {fx->a}, {fx->group}, 1, {fx->to_a, fx->on_a},
+                   {g_idx_b, g_idx_a}};
 
-    make_flows(fl, max_tags);
-    open_group(fx, ifs, groups, 1, mode, h);
-    send_flows(fl, sock, idx);
-    collect(h, NH, &s, NFLOWS * 2 * PKTS_PER_DIR);
-    assert_int_equal(s.total, NFLOWS * 2 * PKTS_PER_DIR);
-    check_split(fl, &s, mode == DLP_FANOUT_IPPAIR);
+    run_traffic(fx, &t, &s, h);
     close_all(fx, h, NH);
 }
 
@@ -691,21 +705,13 @@ static void hash_received_and_transmitted(void **state)
  */
 static void run_two_ifaces(fixture_t *fx, dlp_fanout_mode_t mode)
 {
-    static flow_t fl[NFLOWS];
     static seen_t s;
     dlp_capture_t *h[NH];
-    const char *ifs[] = {fx->a, fx->c};
-    int32_t groups[] = {fx->group, fx->group + 1};
-    const int sock[2] = {fx->to_a, fx->to_c}, idx[2] = {g_idx_b, g_idx_d};
+    traffic_t t = {mode, 1, {fx->a, fx->c}, {fx->group, fx->group + 1}, 2,
+                   {fx->to_a, fx->to_c}, {g_idx_b, g_idx_d}};
 
-    make_flows(fl, 1);
-    open_group(fx, ifs, groups, 2, mode, h);
+    run_traffic(fx, &t, &s, h);
     assert_int_equal(dlp_capture_iface_count(h[0]), 2);
-    assert_int_equal(dlp_capture_fanout_group(h[1], 1), fx->group + 1);
-    send_flows(fl, sock, idx);
-    collect(h, NH, &s, NFLOWS * 2 * PKTS_PER_DIR);
-    assert_int_equal(s.total, NFLOWS * 2 * PKTS_PER_DIR);
-    check_split(fl, &s, mode == DLP_FANOUT_IPPAIR);
     for (int id = 0; id < NFLOWS; id++) {
         for (int dir = 0; dir < 2; dir++)
             assert_int_equal(s.source[id][dir][0], dir);
