@@ -477,21 +477,18 @@ static void durations(void **state)
 {
     uint64_t v = 0;
 
+    static const struct {
+        const char *text;
+        uint64_t us;
+    } ok[] = {{"30", 30000000ULL},      {"30s", 30000000ULL}, {"100ms", 100000ULL},
+              {"10m", 600000000ULL},    {"2h", 7200000000ULL}, {"1d", 86400000000ULL},
+              {"0", 0}};
+
     (void)state;
-    assert_int_equal(dlp_config_parse_duration("30", &v), DLP_OK);
-    assert_int_equal(v, 30000000ULL);
-    assert_int_equal(dlp_config_parse_duration("30s", &v), DLP_OK);
-    assert_int_equal(v, 30000000ULL);
-    assert_int_equal(dlp_config_parse_duration("100ms", &v), DLP_OK);
-    assert_int_equal(v, 100000ULL);
-    assert_int_equal(dlp_config_parse_duration("10m", &v), DLP_OK);
-    assert_int_equal(v, 600000000ULL);
-    assert_int_equal(dlp_config_parse_duration("2h", &v), DLP_OK);
-    assert_int_equal(v, 7200000000ULL);
-    assert_int_equal(dlp_config_parse_duration("1d", &v), DLP_OK);
-    assert_int_equal(v, 86400000000ULL);
-    assert_int_equal(dlp_config_parse_duration("0", &v), DLP_OK);
-    assert_int_equal(v, 0);
+    for (size_t i = 0; i < DLP_ARRAY_LEN(ok); i++) {
+        assert_int_equal(dlp_config_parse_duration(ok[i].text, &v), DLP_OK);
+        assert_int_equal(v, ok[i].us);
+    }
     static const char *const bad[] = {"", "s", "5x", "5S", "5 s", "1.5s", "-1",
                                       "5us", "5min", "213503983d" /* > 2^64 us */};
     for (size_t i = 0; i < DLP_ARRAY_LEN(bad); i++) {
