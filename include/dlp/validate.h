@@ -63,6 +63,7 @@ typedef enum {
 
 /* Most '*' a mask writes for the hidden characters. */
 #define DLP_MASK_STARS_MAX 12
+#define DLP_MASK_HIDDEN_STARS 8 /* mask: hidden, whatever the value's length */
 
 /*
  * Validates the candidate win[start, end) (end <= len; the window ends at or

@@ -182,7 +182,8 @@ size_t dlp_mask(dlp_mask_t how, const char *norm, size_t n, char *out, size_t ca
         put(&o, s, n);
         break;
     case DLP_MASK_HIDDEN:
-        keep_ends(&o, s, n, 0, 0);
+        /* Always as many stars: a password's length narrows a guess too. */
+        stars(&o, DLP_MASK_HIDDEN_STARS);
         break;
     default:
         break;

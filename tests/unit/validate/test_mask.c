@@ -173,9 +173,10 @@ static void mask_exact(void **state)
             "\xff***"); /* invalid bytes: one each */
     mask_is(DLP_MASK_FIRST, "\xe6\x9d\x8e\xe5\xb0\x8f\xe9\xbe\x99", "\xe6\x9d\x8e**");
     mask_is(DLP_MASK_CLEAR, "-----BEGIN RSA PRIVATE KEY-----", "-----BEGIN RSA PRIVATE KEY-----");
-    mask_is(DLP_MASK_HIDDEN, "hunter2", "*******");
-    mask_is(DLP_MASK_HIDDEN, "correct horse battery staple", "************");
-    mask_is(DLP_MASK_HIDDEN, "x", "*");
+    /* whatever the length */
+    mask_is(DLP_MASK_HIDDEN, "hunter2", "********");
+    mask_is(DLP_MASK_HIDDEN, "correct horse battery staple", "********");
+    mask_is(DLP_MASK_HIDDEN, "x", "********");
     mask_is(DLP_MASK__COUNT, "secret", "");
 }
 
