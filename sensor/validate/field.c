@@ -42,10 +42,11 @@ static const uint8_t *find(const uint8_t *p, size_t n, const char *s)
     return memmem(p, n, s, strlen(s));
 }
 
-/* A pattern may end on the byte that ends an unquoted value. */
-static bool trim_end_char(uint8_t c)
+/* A pattern may end on the one byte that ends an unquoted value (the
+ * password pattern's terminator: '&', '>', a control or a non-ASCII byte). */
+static bool terminator(uint8_t c)
 {
-    return trim_char(c) || c == '&' || c == '>' || c < 0x20 || c >= 0x7f;
+    return c == '&' || c == '>' || c < 0x20 || c >= 0x7f;
 }
 
 /* "scheme://user:SECRET@": SECRET's span, or false. */
@@ -111,9 +112,11 @@ void dlp_value_narrow(dlp_value_span_t how, const uint8_t *win, size_t *vs, size
         return;
     if (!url_password(p, n, &s, &e) && !after_separator(p, n, &s))
         s = last_word(p, n);
+    if (e > s && terminator(p[e - 1]) && !trim_char(p[e - 1]))
+        e--;
     while (s < e && trim_char(p[s]))
         s++;
-    while (e > s && trim_end_char(p[e - 1]))
+    while (e > s && trim_char(p[e - 1]))
         e--;
     if (s == e)
         return;

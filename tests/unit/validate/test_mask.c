@@ -213,6 +213,9 @@ static void value_field_narrowing(void **state)
     narrow_is("passport #X1234567", "X1234567");
     narrow_is(",date of birth,", "date of birth");            /* a header ends in a separator */
     narrow_is("dob= \"\"", "dob= \"\"");                    /* nothing held: the match */
+    /* a value ending in a non-ASCII character keeps it; one terminator byte goes */
+    narrow_is("\"first_name\": \"Andr\xc3\xa9\"", "Andr\xc3\xa9");
+    narrow_is("password=hunter22\xa0", "hunter22");
     /* MATCH leaves the span alone */
     dlp_value_narrow(DLP_VALUE_MATCH, (const uint8_t *)"a dob=1 b", &vs, &ve);
     assert_int_equal(vs, 2);
