@@ -765,12 +765,17 @@ static void edm_path(const reader_t *rd, const char *name, char *out, size_t cap
         snprintf(out, cap, "%.*s/%s", (int)(slash - rd->file), rd->file, name);
 }
 
-/* One hash per line; blank lines and '#' comments skipped. The first bad
- * line stops the file (the load fails anyway). */
+/*
+ * One hash per line; blank lines and '#' comments skipped. The first bad
+ * line stops the file (the load fails anyway). A bad line is named by its
+ * number and length, never quoted: pointed at the wrong file (the customer
+ * list itself), it would hold the very values the hashes are there to hide.
+ */
 static bool edm_read_file(reader_t *rd, dlp_rule_edm_t *e, const char *path, unsigned line)
 {
     FILE *f = fopen(path, "re");
-    char buf[256], q[QUOTE_BUF];
+    char *buf = NULL;
+    size_t cap = 0;
     unsigned ln = 0;
     bool go = true;
     struct stat st;
@@ -787,7 +792,7 @@ static bool edm_read_file(reader_t *rd, dlp_rule_edm_t *e, const char *path, uns
         fclose(f);
         return true;
     }
-    while (go && fgets(buf, sizeof(buf), f) != NULL) {
+    while (go && getline(&buf, &cap, f) >= 0) {
         size_t n = strcspn(buf, "\r\n#"), s = 0;
         uint8_t h[16];
         const char *bad;
@@ -806,12 +811,15 @@ static bool edm_read_file(reader_t *rd, dlp_rule_edm_t *e, const char *path, uns
             break;
         }
         if (bad != NULL) {
-            dlp_rules__error(rd, line, "edm: hmacs_file: %s:%u: %s %s", path, ln,
-                             dlp_rules__quote(buf + s, n - s, q), bad);
+            dlp_rules__error(rd, line, "edm: hmacs_file: %s:%u: the line %s (%zu characters)",
+                             path, ln, bad, n - s);
             break;
         }
         go = hmac_push(rd, &e->hmacs, &e->nhmacs, h);
     }
+    if (ferror(f))
+        dlp_rules__error(rd, line, "edm: hmacs_file: %s: %s", path, strerror(errno));
+    free(buf);
     fclose(f);
     return go;
 }

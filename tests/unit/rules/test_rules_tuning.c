@@ -369,10 +369,25 @@ static void edm_parsed_and_errors(void **state)
     EXPECT(HEAD RULE_A "    edm: {hmacs_file: /dev/zero}\n",
            "e.yaml:8: rule t.a: edm: hmacs_file: /dev/zero: not a regular file of at most "
            "1073741824 bytes");
+    /* a bad line is never quoted: the file may be the customer list itself */
     write_file("bad.hmac", "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a\n\n0a0a-not-a-hash\nzz\n");
     EXPECT(HEAD RULE_A "    edm:\n      hmacs_file: bad.hmac\n",
-           "e.yaml:9: rule t.a: edm: hmacs_file: bad.hmac:3: '0a0a-not-a-hash' is not 32 hex "
-           "digits");
+           "e.yaml:9: rule t.a: edm: hmacs_file: bad.hmac:3: the line is not 32 hex digits "
+           "(15 characters)");
+    write_file("bad.hmac", "Jane Doe,4539148803436467\n");
+    EXPECT(HEAD RULE_A "    edm:\n      hmacs_file: bad.hmac\n",
+           "e.yaml:9: rule t.a: edm: hmacs_file: bad.hmac:1: the line is not 32 hex digits "
+           "(25 characters)");
+    /* a long comment line keeps the next lines' numbers right */
+    {
+        char big[700] = "# ";
+        memset(big + 2, 'a', 600);
+        snprintf(big + 602, sizeof(big) - 602, "\n0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a\nzz\n");
+        write_file("bad.hmac", big);
+    }
+    EXPECT(HEAD RULE_A "    edm:\n      hmacs_file: bad.hmac\n",
+           "e.yaml:9: rule t.a: edm: hmacs_file: bad.hmac:3: the line is not 32 hex digits "
+           "(2 characters)");
 }
 
 /* aggregate: {values, window}: both required; durations 1s..1d. */
