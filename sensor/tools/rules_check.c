@@ -166,7 +166,7 @@ static unsigned ex_line(const dlp_rule_t *r, const char *kind, size_t k)
 
 /* The same count as a block and in writes of every size up to DLP_RULESCMD_SPLIT_MAX. */
 static void check_splits(chk_t *c, size_t i, const char *kind, size_t k, const char *ex,
-                         const char *q, long whole)
+                         long whole)
 {
     const dlp_rule_t *r = &c->all->rules[i];
     size_t n = strlen(ex);
@@ -174,9 +174,9 @@ static void check_splits(chk_t *c, size_t i, const char *kind, size_t k, const c
 
     if (got >= 0 && got != whole) {
         dlp_rules_errors_add(&c->errs,
-                             "%s:%u: rule %s: %s example %zu \"%s\": %ld value%s as "
-                             "a stream, %ld as a block",
-                             file_of(r), ex_line(r, kind, k), r->name, kind, k + 1, q, whole,
+                             "%s:%u: rule %s: %s example %zu: %ld value%s as a stream, "
+                             "%ld as a block",
+                             file_of(r), ex_line(r, kind, k), r->name, kind, k + 1, whole,
                              whole == 1 ? "" : "s", got);
         return;
     }
@@ -184,10 +184,10 @@ static void check_splits(chk_t *c, size_t i, const char *kind, size_t k, const c
         got = count_of(c, i, ex, chunk);
         if (got >= 0 && got != whole) {
             dlp_rules_errors_add(&c->errs,
-                                 "%s:%u: rule %s: %s example %zu \"%s\": %ld value%s "
-                                 "in one write, %ld in %zu-byte writes",
-                                 file_of(r), ex_line(r, kind, k), r->name, kind, k + 1, q,
-                                 whole, whole == 1 ? "" : "s", got, chunk);
+                                 "%s:%u: rule %s: %s example %zu: %ld value%s in one write, "
+                                 "%ld in %zu-byte writes",
+                                 file_of(r), ex_line(r, kind, k), r->name, kind, k + 1, whole,
+                                 whole == 1 ? "" : "s", got, chunk);
             return;
         }
     }
@@ -207,10 +207,11 @@ static void check_example(chk_t *c, size_t i, size_t k, bool should)
     const char *ex = should ? r->ex_match[k] : r->ex_no_match[k];
     const char *kind = should ? "match" : "no_match";
     uint64_t before[DLP_RSTAT__COUNT], after[DLP_RSTAT__COUNT];
-    char q[128], why[512];
+    char why[512];
     long whole;
 
-    dlp_rulescmd__quote(ex, 60, q, sizeof(q));
+    /* Messages name the example by its line, never quote it: an example may
+     * be a real value someone pasted in (rulescmd.h: no raw value printed). */
     snapshot(c, i, before);
     whole = count_of(c, i, ex, strlen(ex) + 1);
     if (whole < 0)
@@ -224,9 +225,8 @@ static void check_example(chk_t *c, size_t i, size_t k, bool should)
             after[s] -= before[s];
         why_not(r, after, why, sizeof(why));
         dlp_rules_errors_add(&c->errs,
-                             "%s:%u: rule %s: match example %zu \"%s\" does not fire: "
-                             "%s",
-                             file_of(r), ex_line(r, kind, k), r->name, k + 1, q, why);
+                             "%s:%u: rule %s: match example %zu does not fire: %s",
+                             file_of(r), ex_line(r, kind, k), r->name, k + 1, why);
         return;
     }
     if (!should && whole > 0) {
@@ -237,13 +237,12 @@ static void check_example(chk_t *c, size_t i, size_t k, bool should)
                 break;
             }
         dlp_rules_errors_add(&c->errs,
-                             "%s:%u: rule %s: no_match example %zu \"%s\" fires: "
-                             "%ld value%s (%s)",
-                             file_of(r), ex_line(r, kind, k), r->name, k + 1, q, whole,
+                             "%s:%u: rule %s: no_match example %zu fires: %ld value%s (%s)",
+                             file_of(r), ex_line(r, kind, k), r->name, k + 1, whole,
                              whole == 1 ? "" : "s", masked);
         return;
     }
-    check_splits(c, i, kind, k, ex, q, whole);
+    check_splits(c, i, kind, k, ex, whole);
 }
 
 static void run_examples(chk_t *c)

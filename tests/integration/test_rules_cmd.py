@@ -93,10 +93,9 @@ AFTER_LOAD = [
       "no_match recommended)"],
      "1 rule, 0 examples, 1 error, 1 warning, not compiled"),
     ("j-examples.yaml", "rules:\n" + rule(100011, "acme.examples", EXAMPLE_EXTRA),
-     ['j-examples.yaml:11: rule acme.examples: match example 2 "ACME-1234567" does not fire: '
+     ["j-examples.yaml:11: rule acme.examples: match example 2 does not fire: "
       "no pattern matches it",
-      'j-examples.yaml:12: rule acme.examples: no_match example 2 "id ACME-87654321 here" '
-      "fires: 1 value (****4321)",
+      "j-examples.yaml:12: rule acme.examples: no_match example 2 fires: 1 value (****4321)",
       "j-examples.yaml:2: rule acme.examples: warning: only 2 match examples (at least 8 "
       "recommended)",
       "j-examples.yaml:2: rule acme.examples: warning: only 2 no_match examples (at least 8 "
@@ -167,9 +166,11 @@ class Check(unittest.TestCase):
             p = rules("check", "badge.yaml", "local.yaml", cwd=d)
             self.assertEqual(p.returncode, 2)
             self.assertEqual(p.stdout.splitlines()[0],
-                             'badge.yaml:11: rule acme.badge: match example 2 "ACME-87654321" '
-                             "does not fire: 1 candidate: 1 without a required context word "
+                             "badge.yaml:11: rule acme.badge: match example 2 does not fire: "
+                             "1 candidate: 1 without a required context word "
                              "(context at local.yaml:3)")
+            # an example is named by its line, never quoted (it may be a real value)
+            self.assertNotIn("87654321", p.stdout + p.stderr)
 
 
 LINT = ("rules:\n" + rule(100101, "acme.badge", (
