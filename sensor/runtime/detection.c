@@ -66,48 +66,48 @@ static const char *cache_dir(const dlp_config_t *cfg, char *buf, size_t len)
     return buf;
 }
 
-/* Reads the key file: its bytes, one trailing newline stripped. */
-static int read_key(const char *path, dlp_detection_t *det)
+int dlp_hmac_key_read(const char *who, const char *path, uint8_t *key, size_t cap, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     ssize_t n;
 
     if (fd < 0) {
-        fprintf(stderr, "dlpsensor: %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "%s: %s: %s\n", who, path, strerror(errno));
         return 2;
     }
-    n = read(fd, det->key, sizeof(det->key));
+    n = read(fd, key, cap);
     close(fd);
     if (n < 0) {
-        fprintf(stderr, "dlpsensor: %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "%s: %s: %s\n", who, path, strerror(errno));
         return 2;
     }
-    if ((size_t)n == sizeof(det->key)) {
-        fprintf(stderr, "dlpsensor: %s: key longer than %zu bytes\n", path, sizeof(det->key) - 1);
+    if ((size_t)n == cap) {
+        fprintf(stderr, "%s: %s: key longer than %zu bytes\n", who, path, cap - 1);
         return 2;
     }
-    if (n > 0 && det->key[n - 1] == '\n')
+    if (n > 0 && key[n - 1] == '\n')
         n--;
     if (n == 0) {
-        fprintf(stderr, "dlpsensor: %s: empty key\n", path);
+        fprintf(stderr, "%s: %s: empty key\n", who, path);
         return 2;
     }
-    det->key_len = (size_t)n;
+    *len = (size_t)n;
     return 0;
 }
 
-static int make_key(const dlp_config_t *cfg, dlp_detection_t *det)
+int dlp_hmac_key_make(const char *who, const char *path, uint8_t *key, size_t cap, size_t *len)
 {
-    if (cfg->hmac_key_file != NULL)
-        return read_key(cfg->hmac_key_file, det);
-    det->key_len = 32;
-    if (getrandom(det->key, det->key_len, 0) != (ssize_t)det->key_len) {
-        fprintf(stderr, "dlpsensor: cannot get random bytes for the HMAC key: %s\n",
+    if (path != NULL)
+        return dlp_hmac_key_read(who, path, key, cap, len);
+    *len = cap < 32 ? cap : 32;
+    if (getrandom(key, *len, 0) != (ssize_t)*len) {
+        fprintf(stderr, "%s: cannot get random bytes for the HMAC key: %s\n", who,
                 strerror(errno));
         return 1;
     }
     return 0;
 }
+
 
 static void print_errors(dlp_rules_errors_t *err)
 {
@@ -117,11 +117,11 @@ static void print_errors(dlp_rules_errors_t *err)
 
 /* An exact-data list holds keyed hashes: without the key they were made with
  * (a random key per run) no value would ever be on it, silently. */
-static bool edm_keyed(const dlp_config_t *cfg, const dlp_ruleset_t *rs, dlp_rules_errors_t *err)
+bool dlp_detection_edm_keyed(bool have_key, const dlp_ruleset_t *rs, dlp_rules_errors_t *err)
 {
     bool ok = true;
 
-    for (size_t i = 0; cfg->hmac_key_file == NULL && i < rs->n; i++) {
+    for (size_t i = 0; !have_key && i < rs->n; i++) {
         const dlp_rule_t *r = &rs->rules[i];
         if (!r->edm.on || !r->enabled)
             continue;
@@ -151,7 +151,7 @@ dlp_rc_t dlp_detection_compile(const dlp_config_t *cfg, dlp_ruleset_t **rules,
     *rules = dlp_rules_load(paths, npaths, err);
     if (*rules == NULL)
         return DLP_EINVAL;
-    if (!edm_keyed(cfg, *rules, err)) {
+    if (!dlp_detection_edm_keyed(cfg->hmac_key_file != NULL, *rules, err)) {
         dlp_ruleset_free(*rules);
         *rules = NULL;
         return DLP_EINVAL;
@@ -168,7 +168,8 @@ dlp_rc_t dlp_detection_compile(const dlp_config_t *cfg, dlp_ruleset_t **rules,
 int dlp_detection_load(const dlp_config_t *cfg, dlp_detection_t *det)
 {
     dlp_rules_errors_t err = {0};
-    int status = make_key(cfg, det);
+    int status = dlp_hmac_key_make("dlpsensor", cfg->hmac_key_file, det->key, sizeof(det->key),
+                                   &det->key_len);
 
     if (status != 0)
         return status;

@@ -36,6 +36,19 @@ void dlp_detection_fini(dlp_detection_t *det);
 dlp_rc_t dlp_detection_compile(const dlp_config_t *cfg, dlp_ruleset_t **rules,
                                dlp_matcher_t **matcher, dlp_rules_errors_t *err);
 
+/*
+ * The HMAC key: the file's bytes (one trailing newline stripped, at most
+ * cap - 1), or with no path 32 random bytes. 0, or the exit status after a
+ * message on stderr prefixed with 'who'. The sensor and `rules test` read it
+ * alike, so that the hashes they print agree.
+ */
+int dlp_hmac_key_read(const char *who, const char *path, uint8_t *key, size_t cap, size_t *len);
+int dlp_hmac_key_make(const char *who, const char *path, uint8_t *key, size_t cap, size_t *len);
+
+/* An exact-data list holds keyed hashes: without the key they were made with no
+ * value would ever be on it. false (and an error per such rule) without a key. */
+bool dlp_detection_edm_keyed(bool have_key, const dlp_ruleset_t *rs, dlp_rules_errors_t *err);
+
 /* The rules directory used without -R: next to the binary, or installed. */
 const char *dlp_default_rules_dir(char *buf, size_t len);
 

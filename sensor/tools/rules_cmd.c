@@ -299,34 +299,6 @@ out:
     return st;
 }
 
-int dlp_rulescmd__read_key(const char *path, uint8_t *key, size_t cap, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n;
-
-    if (fd < 0) {
-        fprintf(stderr, "dlpsensor rules: %s: %s\n", path, strerror(errno));
-        return 2;
-    }
-    n = read(fd, key, cap);
-    close(fd);
-    if (n < 0 || (size_t)n == cap) {
-        if (n < 0)
-            fprintf(stderr, "dlpsensor rules: %s: %s\n", path, strerror(errno));
-        else
-            fprintf(stderr, "dlpsensor rules: %s: key longer than %zu bytes\n", path, cap - 1);
-        return 2;
-    }
-    if (n > 0 && key[n - 1] == '\n')
-        n--;
-    if (n == 0) {
-        fprintf(stderr, "dlpsensor rules: %s: empty key\n", path);
-        return 2;
-    }
-    *len = (size_t)n;
-    return 0;
-}
-
 void dlp_rulescmd__quote(const char *text, size_t max, char *out, size_t cap)
 {
     size_t o = 0, i;

@@ -28,9 +28,9 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "rulescmd_int.h"
+#include "runtime_int.h"
 
 #define LEVELS 7
 
@@ -58,29 +58,24 @@ typedef struct txt {
     bool *incomplete; /* [n]: more values than listed */
 } txt_t;
 
+/* As the sensor: an exact-data list without its key is refused, not run empty. */
 static int load(txt_t *t)
 {
     dlp_rules_errors_t err = {0};
 
     t->rs = dlp_rulescmd__load(t->o, &err);
-    if (t->rs != NULL)
+    if (t->rs != NULL && dlp_detection_edm_keyed(t->o->key_file != NULL, t->rs, &err))
         t->m = dlp_matcher_new(t->rs, t->o->cache_dir, &err);
     for (size_t i = 0; i < err.n; i++)
-        fprintf(stderr, "dlpsensor: %s\n", err.msg[i]);
+        fprintf(stderr, "dlpsensor rules: %s\n", err.msg[i]);
     dlp_rules_errors_fini(&err);
     return t->m != NULL ? 0 : 2;
 }
 
 static int make_key(txt_t *t)
 {
-    if (t->o->key_file != NULL)
-        return dlp_rulescmd__read_key(t->o->key_file, t->key, sizeof(t->key), &t->key_len);
-    t->key_len = 32;
-    if (getrandom(t->key, t->key_len, 0) != (ssize_t)t->key_len) {
-        fprintf(stderr, "dlpsensor rules: cannot get random bytes for the HMAC key\n");
-        return 1;
-    }
-    return 0;
+    return dlp_hmac_key_make("dlpsensor rules", t->o->key_file, t->key, sizeof(t->key),
+                             &t->key_len);
 }
 
 static void add_level(txt_t *t, unsigned how, const char *reason)

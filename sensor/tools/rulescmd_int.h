@@ -52,9 +52,6 @@ dlp_ruleset_t *dlp_rulescmd__load(const dlp_rulescmd_opts_t *o, dlp_rules_errors
 /* Reads a whole file ("-": stdin), at most 'max' bytes. Returns 0, or 2 after a message. */
 int dlp_rulescmd__read_file(const char *path, size_t max, uint8_t **buf, size_t *len);
 
-/* The sensor's key file rules: its bytes, one trailing newline stripped, not empty.
- * Returns 0, or 2 after a message. */
-int dlp_rulescmd__read_key(const char *path, uint8_t *key, size_t cap, size_t *len);
 
 /* "text" quoted for a message: C escapes, at most 'max' bytes shown, then "...". */
 void dlp_rulescmd__quote(const char *text, size_t max, char *out, size_t cap);

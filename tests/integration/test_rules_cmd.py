@@ -354,6 +354,12 @@ class Text(unittest.TestCase):
                   KEY_FILE, "--text", "t.txt", cwd=self.d)
         self.assertIn("UNLISTED", p.stdout)
         self.assertNotIn("UNLISTED", self.run_text("--text", "t.txt"))
+        # without the key the list was made with, refused as the sensor refuses it
+        # (a random key would put every value off the list, silently)
+        p = rules("test", "r.yaml", "edm.yaml", "--rules-cache", CACHE, "--text", "t.txt",
+                  cwd=self.d)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("rule acme.card: edm: its hashes are keyed", p.stderr)
 
     def test_field_applies_the_fields_lists(self):
         out = self.run_text("--field", "http.header", "--text", "t.txt").splitlines()
@@ -393,7 +399,7 @@ class Text(unittest.TestCase):
                          (2, "dlpsensor rules: missing.txt: No such file or directory\n"))
         p = rules("test", "missing.yaml", "--text", "t.txt", cwd=self.d)
         self.assertEqual((p.returncode, p.stderr),
-                         (2, "dlpsensor: missing.yaml: No such file or directory\n"))
+                         (2, "dlpsensor rules: missing.yaml: No such file or directory\n"))
 
 
 COUNTERS = ("alerts", "values", "candidates", "rejected", "filtered", "context_suppressed",
