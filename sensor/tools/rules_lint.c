@@ -84,7 +84,9 @@ const char *dlp_rulescmd__common_word(const char *word)
     char low[DLP_RULE_CONTEXT_WORD_MAX + 1];
     size_t n = strlen(word);
 
-    if (n == 0 || n > DLP_RULE_CONTEXT_WORD_MAX || strchr(word, ' ') != NULL)
+    /* Three letters or fewer: an acronym or abbreviation ('pan', 'tin', 'ssn'),
+     * written whole on purpose, not a stem meant to match inside words. */
+    if (n <= 3 || n > DLP_RULE_CONTEXT_WORD_MAX || strchr(word, ' ') != NULL)
         return NULL;
     for (size_t i = 0; i <= n; i++)
         low[i] = (char)tolower((unsigned char)word[i]);
@@ -241,7 +243,10 @@ unsigned dlp_rulescmd__lint_overlaps(const dlp_ruleset_t *rs, const uint32_t *fi
         for (size_t a = 0; a < b; a++) {
             uint32_t ab = fires[a * rs->n + b], ba = fires[b * rs->n + a];
             const dlp_rule_t *ra = &rs->rules[a], *rb = &rs->rules[b];
-            if (ab == 0 || ba == 0)
+            /* Linkable rules are meant to meet in one record (a CSV header names
+             * several fields) and be counted together by a combination rule. */
+            if (ab == 0 || ba == 0 ||
+                (ra->category == DLP_CAT_LINKABLE && rb->category == DLP_CAT_LINKABLE))
                 continue;
             dlp_rules_errors_add(out,
                                  "%s:%u: rule %s: warning: overlaps rule %s (%s:%u): its "

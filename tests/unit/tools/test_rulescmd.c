@@ -179,10 +179,13 @@ static void common_words(void **state)
     char longw[DLP_RULE_CONTEXT_WORD_MAX + 2];
 
     (void)state;
-    assert_string_equal(dlp_rulescmd__common_word("lic"), "license");
-    assert_string_equal(dlp_rulescmd__common_word("LIC"), "license");
+    assert_string_equal(dlp_rulescmd__common_word("licen"), "license");
+    assert_string_equal(dlp_rulescmd__common_word("LICEN"), "license");
     assert_string_equal(dlp_rulescmd__common_word("ublic"), "public");
-    assert_string_equal(dlp_rulescmd__common_word("tin"), "continue");
+    /* three letters or fewer: an acronym, written whole on purpose */
+    assert_null(dlp_rulescmd__common_word("lic"));
+    assert_null(dlp_rulescmd__common_word("tin"));
+    assert_null(dlp_rulescmd__common_word("pan"));
     assert_null(dlp_rulescmd__common_word("public")); /* the word itself */
     assert_null(dlp_rulescmd__common_word("call"));   /* only "called": an inflection */
     assert_null(dlp_rulescmd__common_word("ssn"));
@@ -197,13 +200,13 @@ static void context_words_linted(void **state)
 {
     dlp_ruleset_t *rs = load(
         "rules:\n" RULE("1", "t.a", "['ACME-[0-9]{8}']") "    context:\n"
-                                                         "      words: [badge, lic, id number]\n"
+                                                         "      words: [badge, licen, id number]\n"
                                                          "    exclude_context:\n"
                                                          "      words: [ampl]\n");
     dlp_rules_errors_t out = {0};
     static const char *const want[] = {
-        "@:8: rule t.a: warning: context word 'lic' is part of the common word 'license': words "
-        "are matched whole, so 'license' does not count (a tuning hint)",
+        "@:8: rule t.a: warning: context word 'licen' is part of the common word 'license': "
+        "words are matched whole, so 'license' does not count (a tuning hint)",
         "@:10: rule t.a: warning: exclude_context word 'ampl' is part of the common word "
         "'example': words are matched whole, so 'example' does not count (a tuning hint)",
     };
@@ -238,6 +241,16 @@ static void overlaps_need_both_ways(void **state)
     snprintf(line, sizeof(line), "%.*s%s%.*s%s%s", (int)(a - want[0]), want[0], g_path,
              (int)(b - a - 1), a + 1, g_path, b + 1);
     assert_string_equal(out.msg[0], line);
+    dlp_rules_errors_fini(&out);
+    dlp_ruleset_free(rs);
+    /* two linkable rules meeting in one record (a CSV header) is the design */
+    rs = load("rules:\n" RULE("1", "t.a", "['AAAA']") RULE("2", "t.b", "['BBBB']"));
+    rs->rules[0].category = rs->rules[1].category = DLP_CAT_LINKABLE;
+    memset(fires, 0, sizeof(fires));
+    fires[0 * 2 + 1] = fires[1 * 2 + 0] = 1;
+    assert_int_equal(dlp_rulescmd__lint_overlaps(rs, fires, &out), 0);
+    rs->rules[1].category = DLP_CAT_LINKED;
+    assert_int_equal(dlp_rulescmd__lint_overlaps(rs, fires, &out), 1);
     dlp_rules_errors_fini(&out);
     dlp_ruleset_free(rs);
 }
