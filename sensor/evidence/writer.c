@@ -75,17 +75,24 @@ static uint64_t redact_rec(const dlp_evidence_flow_t *f, ev_rec_t *r)
 {
     int d = r->dir & 1;
     uint8_t *pl = ev_rec_frame(r) + r->payload_off;
-    uint64_t n = 0, off, end;
+    uint64_t n = 0, off, end, len = r->payload_len;
 
     if (!dlp_evidence__offset(f, r, &off) || f->all[d]) {
         memset(pl, 'X', r->payload_len);
         return r->payload_len;
     }
-    end = off + r->payload_len;
-    /* Offsets are unsigned: a packet before the stream's start wraps; it
-     * carries no stream byte, so no range can hold it. */
-    if (end < off)
-        return 0;
+    /* A packet that starts before the stream's first byte (picked up
+     * midstream, then an older retransmission) wraps: only its bytes from
+     * offset 0 on were seen as stream, and only they can be in a range. */
+    if ((int64_t)off < 0) {
+        uint64_t before = (uint64_t)0 - off;
+        if (before >= len)
+            return 0;
+        pl += before;
+        len -= before;
+        off = 0;
+    }
+    end = off + len;
     for (uint16_t i = first_range(f->r[d], f->nr[d], off); i < f->nr[d] && f->r[d][i].lo < end;
          i++) {
         uint64_t a = f->r[d][i].lo > off ? f->r[d][i].lo : off;
@@ -159,7 +166,7 @@ static uint8_t *put_header(uint8_t *p, uint32_t linktype)
 static uint8_t *put_rec(uint8_t *p, ev_rec_t *r, uint32_t len, uint32_t skip, bool eth)
 {
     static const uint8_t mac[12] = {0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01};
-    uint32_t orig = r->wirelen - skip + (eth ? ETH_HDR : 0);
+    uint32_t orig = (r->wirelen > skip ? r->wirelen - skip : 0) + (eth ? ETH_HDR : 0);
 
     p = put32(p, (uint32_t)(r->ts_us / 1000000));
     p = put32(p, (uint32_t)(r->ts_us % 1000000));
