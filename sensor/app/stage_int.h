@@ -75,23 +75,10 @@ static inline void ob_put_n(dlp_obuf_t *o, const uint8_t *p, size_t n)
     }
 }
 
-/*
- * A run of input bytes no longer than this joins bytes already in the buffer
- * instead of going out on its own: binary content has a NUL or 0xEF about
- * every 128 bytes, and each emitted piece is one Hyperscan call further down,
- * which costs more than the copy. Longer runs are emitted from the input
- * without a copy (evidence maps emitted bytes back to the stream by address).
- */
-#define DLP_OBUF_JOIN 512
-
-/* Emits p[0, n) after what the buffer holds. */
+/* Emits p[0, n) straight from the input, after what the buffer holds (short
+ * pieces are joined further down, by address: flowapp.c join()). */
 static inline void ob_direct(dlp_obuf_t *o, const uint8_t *p, size_t n)
 {
-    if (o->n > 0 && n <= DLP_OBUF_JOIN && n <= DLP_OBUF - o->n) {
-        memcpy(o->b + o->n, p, n);
-        o->n += n;
-        return;
-    }
     ob_flush(o);
     if (n > 0 && o->rc >= 0)
         o->rc = dlp_stage_emit(o->st, p, n);

@@ -348,43 +348,40 @@ static void join_flush(fapp_env_t *env)
 }
 
 /*
- * Every write to detection is a Hyperscan call, whose fixed cost is most of
- * it for a 40-byte header line. So within a decoder call (decode_at), writes
- * of up to DLP_APP_JOIN_PIECE bytes to one stream wait in the worker's
- * buffer and are scanned together; whatever touches detection otherwise
- * (another stream, a close, a gap, a block, the end of the call) scans them
+ * Writes to detection (det_write): each scan is a Hyperscan call, whose fixed
+ * cost is most of it for a 40-byte header line or a run of text between two
+ * NULs. So within a decoder call (decode_at), writes of up to
+ * DLP_APP_JOIN_PIECE bytes to one stream wait in the worker's buffer and are
+ * scanned together; whatever touches detection otherwise (another stream, a
+ * close, a gap, a block, a longer write, the end of the call) scans them
  * first, so order and packet time stay as they were.
  */
-static void join(cstream_t *cs, const uint8_t *p, size_t n)
+static void det_write(void *ctx, void *h, const uint8_t *p, size_t n)
 {
+    cstream_t *cs = h;
     fapp_env_t *env = cs->fd->a->env;
+    bool wait = cs->fd->buf != NULL && n <= DLP_APP_JOIN_PIECE; /* in decode_at() */
 
-    if (env->join_cs != cs || n > sizeof(env->join_buf) - env->join_n)
+    (void)ctx;
+    cs->fd->inspected += n;
+    dlp_stat_add(env->stats, DLP_STAT_EGRESS_BYTES, n);
+    if (n == 0)
+        return;
+    /* What waits goes first: if it cannot start the stream, the counting
+     * starts over (det_scan) before this write is counted. */
+    if (env->join_cs != cs || !wait || n > sizeof(env->join_buf) - env->join_n)
         join_flush(env);
-    if (!env->joining || n > DLP_APP_JOIN_PIECE) {
+    if (cs->map != NULL)
+        emap_note(cs, p, n); /* by address: before the bytes are copied */
+    cs->dw += n;
+    cs->dw_started = true;
+    if (!wait) {
         det_scan(cs, p, n);
         return;
     }
     memcpy(env->join_buf + env->join_n, p, n);
     env->join_n += n;
     env->join_cs = cs;
-}
-
-static void det_write(void *ctx, void *h, const uint8_t *p, size_t n)
-{
-    cstream_t *cs = h;
-    fapp_t *a = cs->fd->a;
-
-    (void)ctx;
-    cs->fd->inspected += n;
-    dlp_stat_add(a->env->stats, DLP_STAT_EGRESS_BYTES, n);
-    if (n == 0)
-        return;
-    if (cs->map != NULL)
-        emap_note(cs, p, n); /* by address: before the bytes are copied */
-    cs->dw += n;
-    cs->dw_started = true;
-    join(cs, p, n);
 }
 
 static void det_close(void *ctx, void *h)
@@ -747,10 +744,8 @@ static void decode_at(fapp_t *a, int dir, const uint8_t *p, size_t n, uint64_t a
     fd->buf = p;
     fd->bufn = n;
     fd->at = at;
-    a->env->joining = true;
     rc = run_decoder(a, dir, p, n, &used);
     join_flush(a->env);
-    a->env->joining = false;
     fd->buf = NULL;
     if (rc != DLP_DONE)
         return;

@@ -37,8 +37,7 @@ typedef struct fapp_env {
     const uint64_t *now_us;         /* the worker's packet clock */
     fapp_expect_t expect[DLP_FTP_EXPECT_MAX];
     /* flowapp.c: small writes to one detection stream during a decoder call */
-    bool joining;
-    void *join_cs;
+    struct cstream *join_cs;
     size_t join_n;
     uint8_t join_buf[DLP_APP_JOIN_BYTES];
 } fapp_env_t;

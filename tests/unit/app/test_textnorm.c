@@ -303,35 +303,6 @@ static void zero_copy(void **state)
     assert_int_equal(k.n[1], sizeof(utf8) - 1);
 }
 
-/*
- * Binary content has a NUL or 0xEF every few hundred bytes: the short runs
- * between them join the buffer instead of going out one by one (each piece
- * costs a Hyperscan call), while a long run still goes out without a copy.
- */
-static void binary_runs_joined(void **state)
-{
-    static uint8_t bin[3000];
-    ptr_sink_t k = {0};
-    dlp_stage_t *st =
-        dlp_stage_textnorm_new(dlp_stage_sink_new(&ptr_ops, &k, DLP_FIELD_HTTP_BODY, NULL));
-
-    (void)state;
-    for (size_t i = 0; i < sizeof(bin); i++)
-        bin[i] = i % 100 == 50 ? 0 : (uint8_t)(0x80 + i % 64); /* no text, no EF: no runs */
-    memset(bin + 2000, 'a', 1000); /* then a long plain run */
-    assert_int_equal(dlp_stage_write(st, bin, sizeof(bin)), DLP_OK);
-    assert_int_equal(dlp_stage_end(st), DLP_OK);
-    dlp_stage_free_chain(st);
-    /* [0, 50) direct; the NULs and the 99-byte runs between them joined, up to the
-     * last NUL at 1950; the run after it, 1049 bytes long, direct */
-    assert_int_equal(k.writes, 3);
-    assert_ptr_equal(k.p[0], bin);
-    assert_int_equal(k.n[0], 50);
-    assert_int_equal(k.n[1], 1901);
-    assert_ptr_equal(k.p[2], bin + 1951);
-    assert_int_equal(k.n[2], 1049);
-}
-
 /* --- throughput (printed, not asserted) -------------------------------------------------- */
 
 static uint64_t null_bytes;
@@ -397,7 +368,7 @@ int main(void)
         cmocka_unit_test(utf16be_card),    cmocka_unit_test(run_threshold),
         cmocka_unit_test(fullwidth),       cmocka_unit_test(binary_with_nuls),
         cmocka_unit_test(random_vs_model), cmocka_unit_test(zero_copy),
-        cmocka_unit_test(binary_runs_joined), cmocka_unit_test(throughput),
+        cmocka_unit_test(throughput),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -194,6 +194,15 @@ static void test_raw_stream_exact(void **state)
     check_exact_all_splits(msg, sizeof(msg) - 1, CARD, 9000);
 }
 
+/* A NUL before the value (binary content): the text after it still maps exactly. */
+static void test_raw_stream_after_a_nul_exact(void **state)
+{
+    static const char msg[] = "EXPORT x\0card=" CARD " end\r\nmore text follows here\r\n";
+
+    (void)state;
+    check_exact_all_splits(msg, sizeof(msg) - 1, CARD, 9000);
+}
+
 static void test_plain_http_body_exact(void **state)
 {
     static const char msg[] = "POST /n HTTP/1.1\r\nHost: pay.example.com\r\n"
@@ -372,6 +381,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_raw_stream_exact),
+        cmocka_unit_test(test_raw_stream_after_a_nul_exact),
         cmocka_unit_test(test_plain_http_body_exact),
         cmocka_unit_test(test_chunked_multipart_exact),
         cmocka_unit_test(test_gzip_body_span_after_previous_message),
