@@ -101,6 +101,10 @@ void dlp_evidence_anchor(dlp_evidence_flow_t *f, int dir, uint32_t seq, uint64_t
  */
 void dlp_evidence_redact(dlp_evidence_flow_t *f, int dir, uint64_t lo, uint64_t hi);
 
+/* Every payload byte of direction 'dir' is overwritten (a direction that is not
+ * inspected: nothing in it is known to hold no value). */
+void dlp_evidence_redact_dir(dlp_evidence_flow_t *f, int dir);
+
 /*
  * The flow ended: when 'alerted' and packets were kept, its buffer is handed
  * over (a DLP_EV_EVIDENCE record on the events ring), otherwise freed. f is

@@ -244,6 +244,11 @@ static wflow_t *flow_init(dlp_worker_t *w, dlp_flow_t *f)
         wf->evf = dlp_evidence_flow_new(w->evw, f->flow_id);
         if (wf->app != NULL)
             fapp_set_evidence(wf->app, wf->evf);
+        /* The other way is not scanned, so nothing in it is known to be clean
+         * (a server's answer echoes what it was sent): its payload goes. */
+        for (int d = 0; d < 2; d++)
+            if (!wf->dir[d].egress)
+                dlp_evidence_redact_dir(wf->evf, d);
     }
     wf->charged = sizeof(*wf);
     dlp_flow_charge(w->flows, f, (int64_t)wf->charged);

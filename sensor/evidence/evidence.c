@@ -354,6 +354,12 @@ static bool ranges_room(dlp_evidence_flow_t *f, int d)
     return true;
 }
 
+void dlp_evidence_redact_dir(dlp_evidence_flow_t *f, int dir)
+{
+    if (f != NULL)
+        f->all[dir & 1] = 1;
+}
+
 void dlp_evidence_redact(dlp_evidence_flow_t *f, int dir, uint64_t lo, uint64_t hi)
 {
     ev_range_t *r;

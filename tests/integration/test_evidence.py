@@ -120,12 +120,17 @@ def write_pcap(path, frames):
 
 def check_flow(tc, path, values, keep=()):
     """The file parses, opens with the TCP handshake (if TCP), holds none of the
-    values in any form, holds X runs, and still holds the bytes in 'keep'."""
+    values in any form, holds X runs, still holds the bytes in 'keep', and the
+    replies' payload (the direction not inspected) is all X."""
     pkts = read_pcap(path)
     fields = [tcp_fields(f) for _, f in pkts]
     blob = b"".join(f for _, f in pkts)
     if fields[0][2] != 0:  # TCP: SYN, SYN-ACK, ACK first
         tc.assertEqual([f[2] & 0x12 for f in fields[:3]], [0x02, 0x12, 0x10], path)
+    client = fields[0][0]
+    for f in fields:
+        if f[0] != client:
+            tc.assertEqual(f[4], b"X" * len(f[4]), "%s: a reply keeps its payload" % path)
     for v in values:
         for enc in encodings(v):
             tc.assertNotIn(enc, blob, "%s holds %r" % (path, enc))
@@ -164,18 +169,21 @@ class Evidence(unittest.TestCase):
         r, d, files = self.capture("detect-card-out-of-order.pcap", expect_files=1)
         (path,) = files.values()
         pkts = check_flow(self, path, [CARD], keep=[b"POST /n HTTP/1.1", b"pay.example.com",
-                                                   b" thanks ", b"200 OK"])
+                                                   b" thanks "])
         self.assertEqual(len(pkts), 25)  # every packet, duplicate included
-        # exactly the card's 16 bytes and nothing else
-        client = [f[4] for f in map(tcp_fields, (p for _, p in pkts)) if f[1] == 80]
+        # of the request, exactly the card's 16 bytes; the reply whole
+        fields = [tcp_fields(p) for _, p in pkts]
+        client = [f[4] for f in fields if f[1] == 80]
+        reply = sum(len(f[4]) for f in fields if f[0] == 80)
+        self.assertGreater(reply, 0)
         self.assertEqual(sum(c.count(b"X") for c in client), 16)
         self.assertIn(b" card " + b"X" * 16 + b" thanks", b"".join(client))
-        self.assertEqual(r.stats["evidence"]["redacted_bytes"], 16)
+        self.assertEqual(r.stats["evidence"]["redacted_bytes"], 16 + reply)
 
     def test_gzip_body_compressed_bytes_overwritten(self):
         r, d, files = self.capture("http-gzip-body.pcap", expect_files=1)
         (path,) = files.values()
-        check_flow(self, path, [SSN], keep=[b"HTTP/1.1 200 OK"])
+        check_flow(self, path, [SSN])  # the request as decoded: its span; the reply whole
         blob = slurp(path)
         body = [tcp_fields(f)[4] for _, f in read_pcap(pcap("http-gzip-body.pcap"))]
         (seg,) = [b for b in body if b"\x1f\x8b\x08" in b]
@@ -189,17 +197,18 @@ class Evidence(unittest.TestCase):
     def test_multipart_values_exact_rest_readable(self):
         r, d, files = self.capture("http-multipart-csv.pcap", expect_files=1)
         (path,) = files.values()
-        check_flow(self, path, [CARD, EMAIL1],
-                        keep=[b'filename="customers.csv"', b"name,email,card", b"Jane Doe,",
-                              b"Content-Length: 287"])
-        self.assertEqual(r.stats["evidence"]["redacted_bytes"], len(CARD) + len(EMAIL1))
+        pkts = check_flow(self, path, [CARD, EMAIL1],
+                          keep=[b'filename="customers.csv"', b"name,email,card", b"Jane Doe,",
+                                b"Content-Length: 287"])
+        reply = sum(len(f[4]) for f in (tcp_fields(p) for _, p in pkts) if f[0] == 80)
+        self.assertEqual(r.stats["evidence"]["redacted_bytes"], len(CARD) + len(EMAIL1) + reply)
 
     def test_smtp_qp_and_base64(self):
         r, d, files = self.capture("smtp-mime-qp-base64.pcap", expect_files=1)
         (path,) = files.values()
         att = base64.encodebytes(b"name,card\r\nJane Doe," + CARD2 + b"\r\n")
         vals = [SSN, SSN[:6] + b"=\r\n" + SSN[6:], CARD, CARD2] + att.split()
-        check_flow(self, path, vals, keep=[b"220 mx.example.net ESMTP"])
+        check_flow(self, path, vals, keep=[b"QUIT\r\n"])
 
     def test_udp_datagrams_whole(self):
         r, d, files = self.capture("detect-udp-datagrams.pcap", expect_files=1)
@@ -213,13 +222,13 @@ class Evidence(unittest.TestCase):
         r, d, files = self.capture("demo.pcap", expect_files=6)
         by_port = {e["src_port"]: e["flow_id"] for e in r.of("dlp")}
         for port, vals, keep in [
-                (45001, [CARD_SPACED, EMAIL1], [b"<html><body>Order confirmed"]),
+                (45001, [CARD_SPACED, EMAIL1], []),
                 (45002, [SSN, EMAIL2], [b"POST /v1/profile HTTP/1.1", b'"John Smith"']),
-                (45003, [b"GB82 WEST 1234 5698 7654 32"], [b"HTTP/1.1 200 OK"]),
+                (45003, [b"GB82 WEST 1234 5698 7654 32"], []),
                 (45004, [CARD], [b"POST /upload HTTP/1.1", b"Meeting notes, synthetic."]),
                 (45005, [EMAIL1, b"1984-03-12", b"94107", b"Jane Doe,1984"],
-                 [b"220 mx.example.net ESMTP ready"]),
-                (45008, [SSN, CARD_SPACED, IBAN], [b'EXPORT customer="Jane Doe" ssn=', b"ACK"])]:
+                 [b"QUIT\r\n"]),
+                (45008, [SSN, CARD_SPACED, IBAN], [b'EXPORT customer="Jane Doe" ssn='])]:
             check_flow(self, files[by_port[port]], vals, keep)
 
     def test_rescan_finds_nothing_raw_finds_all(self):
@@ -377,8 +386,7 @@ class Live(unittest.TestCase):
         self.assertEqual(names, ["%d.pcap" % ev["flow_id"]])
         path = os.path.join(d, names[0])
         self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
-        check_flow(self, path, [CARD], keep=[b"POST /x HTTP/1.1", b"live.example",
-                                                       b"HTTP/1.1 200 OK"])
+        check_flow(self, path, [CARD], keep=[b"POST /x HTTP/1.1", b"live.example"])
         self.assertIn(b"card=" + b"X" * 16 + b" thanks", slurp(path))
         self.assertEqual(events[-1]["evidence"]["files"], 1)
 
