@@ -139,4 +139,7 @@ void dlp_evidence_settle(dlp_evidence_t *e);
 /* The writer's counters (evidence.files, bytes, ...), read relaxed. */
 const dlp_stats_t *dlp_evidence_counters(const dlp_evidence_t *e);
 
+/* Whether this process can create files in the directory (after -u). */
+bool dlp_evidence_writable(const dlp_evidence_t *e);
+
 #endif

@@ -78,6 +78,9 @@ void dlp_output_stats_event(dlp_output_t *o, const dlp_output_stats_in_t *in);
 
 void dlp_output_flush(dlp_output_t *o);
 
+/* Evidence captures are on and this process cannot write their files (-u). */
+bool dlp_output_evidence_unwritable(const dlp_output_t *o);
+
 /* The output thread's own counters (syslog.*), for the stats sum. */
 const dlp_stats_t *dlp_output_counters(const dlp_output_t *o);
 

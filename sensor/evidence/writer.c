@@ -12,7 +12,8 @@
  * any more this run (counted, one warning a minute).
  *
  * Threading: dlp_evidence_new/free by the control thread, submit/settle by
- * the output thread, everything else in the writer thread. The counters
+ * the output thread (the first submit starts the writer thread), everything
+ * else in the writer thread. The counters
  * are the writer thread's alone.
  */
 #include <errno.h>
@@ -302,10 +303,32 @@ static void *writer_main(void *arg)
     }
 }
 
+/*
+ * The writer thread starts with the first flow, on the output thread: after
+ * the privilege drop (-u), which a thread started earlier would escape
+ * (no_new_privs and the capability sets are per thread).
+ */
+static bool start(dlp_evidence_t *e)
+{
+    if (e->running)
+        return true;
+    if (pthread_create(&e->th, NULL, writer_main, e) != 0) {
+        dlp_log(DLP_LOG_ERR, "evidence: cannot start the writer thread");
+        return false;
+    }
+    e->running = true;
+    pthread_setname_np(e->th, "dlp-evidence");
+    return true;
+}
+
 bool dlp_evidence_submit(dlp_evidence_t *e, dlp_evidence_flow_t *f)
 {
     dlp_backoff_t b;
 
+    if (!start(e)) {
+        dlp_evidence_flow_free(f);
+        return false;
+    }
     if (!dlp_ring_push(e->q, &f)) {
         if (!e->wait) {
             dlp_evidence_flow_free(f);
@@ -333,6 +356,11 @@ void dlp_evidence_settle(dlp_evidence_t *e)
 const dlp_stats_t *dlp_evidence_counters(const dlp_evidence_t *e)
 {
     return &e->st;
+}
+
+bool dlp_evidence_writable(const dlp_evidence_t *e)
+{
+    return faccessat(e->dirfd, ".", W_OK | X_OK, AT_EACCESS) == 0;
 }
 
 /* --- life cycle --------------------------------------------------------------------- */
@@ -379,12 +407,10 @@ dlp_evidence_t *dlp_evidence_new(const char *dir, const dlp_evidence_limits_t *l
     if (!open_dir(e, dir, err, errlen))
         goto fail;
     e->q = dlp_ring_new(sizeof(dlp_evidence_flow_t *), DLP_EVIDENCE_QUEUE);
-    if (e->q == NULL || pthread_create(&e->th, NULL, writer_main, e) != 0) {
-        snprintf(err, errlen, "evidence: cannot start the writer thread");
+    if (e->q == NULL) {
+        snprintf(err, errlen, "evidence: out of memory");
         goto fail;
     }
-    e->running = true;
-    pthread_setname_np(e->th, "dlp-evidence");
     if (l->raw)
         dlp_log(DLP_LOG_WARN,
                 "evidence captures keep raw values: the evidence directory holds personal data");

@@ -390,6 +390,11 @@ static void handle(dlp_output_t *o, ring_src_t *s, const dlp_event_t *ev)
 }
 
 /* The writer thread's counters, copied into the output thread's (their one writer). */
+bool dlp_output_evidence_unwritable(const dlp_output_t *o)
+{
+    return o->ev != NULL && !dlp_evidence_writable(o->ev);
+}
+
 static void evidence_counters(dlp_output_t *o)
 {
     static const dlp_stat_id_t ids[] = {DLP_STAT_EVIDENCE_FILES, DLP_STAT_EVIDENCE_BYTES,

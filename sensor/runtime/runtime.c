@@ -31,7 +31,10 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -448,6 +451,34 @@ static int start_engine(out_ctx_t *c)
     return 0;
 }
 
+/*
+ * -u with evidence captures: the writer, running as USER, creates the files.
+ * A directory the sensor makes is made here, before the drop, and given to
+ * USER; one that exists must be writable by USER, checked after the drop
+ * rather than found out at the first alert.
+ */
+static int evidence_dir_for_user(const dlp_config_t *cfg, char *err, size_t errlen)
+{
+    dlp_privdrop_target_t t;
+    int fd, rc = 0;
+
+    if (cfg->user == NULL || cfg->evidence_dir == NULL)
+        return 0;
+    if (dlp_privdrop_resolve(cfg->user, &t, err, errlen) != DLP_OK)
+        return 0; /* dlp_privdrop says it, with its exit status */
+    if (mkdir(cfg->evidence_dir, 0700) != 0)
+        return 0; /* exists (checked after the drop), or the output says why */
+    fd = open(cfg->evidence_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fchown(fd, t.uid, t.gid) != 0) {
+        snprintf(err, errlen, "evidence directory %s: cannot give it to %s: %s",
+                 cfg->evidence_dir, cfg->user, strerror(errno));
+        rc = 1;
+    }
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
 int dlp_runtime_run(const dlp_config_t *cfg)
 {
     static out_ctx_t c; /* static: aligned counters, and signals reach it */
@@ -471,6 +502,12 @@ int dlp_runtime_run(const dlp_config_t *cfg)
     status = 2;
     if (!open_capture(&c))
         goto out;
+    status = evidence_dir_for_user(cfg, err, sizeof(err));
+    if (status != 0) {
+        fprintf(stderr, "dlpsensor: %s\n", err);
+        goto out;
+    }
+    status = 2;
     c.out = dlp_output_new(cfg, cfg->syslog == 1 || (cfg->syslog == -1 && c.live), c.live, err,
                            sizeof(err));
     if (c.out == NULL) {
@@ -478,12 +515,17 @@ int dlp_runtime_run(const dlp_config_t *cfg)
         goto out;
     }
     /* Everything privileged is open (interfaces, outputs, key, cache); no
-     * thread has started yet. */
+     * thread has started yet (the evidence writer starts with its first flow). */
     if (cfg->user != NULL) {
         dlp_rc_t rc = dlp_privdrop(cfg->user, err, sizeof(err));
         if (rc != DLP_OK) {
             fprintf(stderr, "dlpsensor: -u %s: %s\n", cfg->user, err);
             status = rc == DLP_EINVAL ? 2 : 1;
+            goto out;
+        }
+        if (dlp_output_evidence_unwritable(c.out)) {
+            fprintf(stderr, "dlpsensor: evidence directory %s: not writable by %s\n",
+                    cfg->evidence_dir, cfg->user);
             goto out;
         }
     }

@@ -1,7 +1,9 @@
 """Least privilege, live: started as root with -u nobody, the sensor has opened its
 capture handles (two capture threads) and its outputs, then given up root before
 starting any thread: the process and every one of its threads run as uid/gid 65534
-with no capability, and capture goes on (an alert arrives)."""
+with no capability, capture goes on (an alert arrives), and its evidence capture is
+written (the directory given to nobody). An evidence directory nobody cannot write
+is refused at start."""
 
 import os
 import pwd
@@ -29,8 +31,11 @@ class PrivDrop(unittest.TestCase):
         uid, gid = str(nobody.pw_uid), str(nobody.pw_gid)
         with Lab() as lab:
             lab.http_server()
+            # made by the sensor as root, given to nobody: the writer thread can fill it
+            ev = os.path.join(lab.tmp, "evidence")
             s = Sensor(lab, lab.cns, ["-i", lab.cif, "--capture-threads", "2", "-u", "nobody",
-                                      "--home-net", lab.HOME_NET, "--no-syslog"], lab.tmp)
+                                      "--home-net", lab.HOME_NET, "--no-syslog",
+                                      "--evidence-dir", ev], lab.tmp)
             s.wait_ready()
             tasks = os.listdir("/proc/%d/task" % s.pid)
             names = set()
@@ -54,7 +59,27 @@ class PrivDrop(unittest.TestCase):
                 s.events())
             self.assertEqual(s.stop(), 0, s.stderr())
             final = s.last_stats()
+            files = os.listdir(ev)
+            self.assertEqual(os.stat(ev).st_uid, nobody.pw_uid)
+            # the writer thread, started after the drop, ran as nobody too
+            self.assertTrue(files and all(os.stat(os.path.join(ev, f)).st_uid == nobody.pw_uid
+                                          for f in files), files)
         self.assertGreater(final["interfaces"][lab.cif]["received"], 0)
+        self.assertEqual(final["evidence"]["write_errors"], 0)
+        self.assertEqual(final["evidence"]["files"], len(files))
+
+    def test_existing_evidence_dir_not_writable_refused(self):
+        try:
+            pwd.getpwnam("nobody")
+        except KeyError:
+            self.skipTest("no user nobody")
+        with Lab() as lab:
+            ev = os.path.join(lab.tmp, "root-evidence")
+            os.mkdir(ev, 0o700)
+            s = Sensor(lab, lab.cns, ["-i", lab.cif, "-u", "nobody", "--home-net", lab.HOME_NET,
+                                      "--no-syslog", "--evidence-dir", ev], lab.tmp)
+            self.assertEqual(s.proc.wait(timeout=20), 2, s.stderr())
+            self.assertIn("evidence directory %s: not writable by nobody" % ev, s.stderr())
 
 
 if __name__ == "__main__":
