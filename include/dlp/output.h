@@ -78,6 +78,9 @@ void dlp_output_stats_event(dlp_output_t *o, const dlp_output_stats_in_t *in);
 
 void dlp_output_flush(dlp_output_t *o);
 
+/* A write of the JSON events failed this run (counted in events_dropped). */
+bool dlp_output_json_failed(const dlp_output_t *o);
+
 /* Evidence captures are on and this process cannot write their files (-u). */
 bool dlp_output_evidence_unwritable(const dlp_output_t *o);
 

@@ -47,6 +47,8 @@ struct dlp_output {
     dlp_syslog_t *syslog[2]; /* [0] local (--syslog), [1] remote (--syslog-remote) */
     dlp_stats_t *st;         /* the output thread's counters (syslog.*) */
     dlp_ratelimit_t syslog_rl;
+    dlp_ratelimit_t json_rl;
+    bool json_failed;        /* a write or flush of the JSON file failed this run */
     ring_src_t *src;
     size_t nsrc;
     dlp_evidence_t *ev;      /* evidence captures: the writer thread, or NULL */
@@ -255,6 +257,17 @@ static size_t encode_line(dlp_output_t *o, const json_t *ev)
     return n + 1;
 }
 
+/* A write or flush of the JSON output failed (a full disk, a closed pipe):
+ * counted, said once a minute, and the run ends with status 1. */
+static void json_lost(dlp_output_t *o)
+{
+    dlp_stat_inc(o->st, DLP_STAT_EVENTS_DROPPED);
+    dlp_log_limited(&o->json_rl, DLP_LOG_ERR, "json output: events are being lost: %s",
+                    strerror(errno));
+    o->json_failed = true;
+    clearerr(o->json);
+}
+
 /* Encoded whole, then one fwrite: jansson's own file writer hands stdio a
  * few bytes at a time (1.3 % of the bench run in _IO_fwrite alone). */
 static void write_json(dlp_output_t *o, json_t *ev)
@@ -262,9 +275,9 @@ static void write_json(dlp_output_t *o, json_t *ev)
     size_t n;
 
     if (o->json != NULL && (n = encode_line(o, ev)) > 0) {
-        fwrite(o->line, 1, n, o->json);
-        if (o->json_is_stdout)
-            fflush(o->json);
+        if (fwrite(o->line, 1, n, o->json) != n ||
+            (o->json_is_stdout && fflush(o->json) != 0))
+            json_lost(o);
     } else if (o->json != NULL) {
         dlp_stat_inc(o->st, DLP_STAT_EVENTS_DROPPED); /* no memory to encode it */
     }
@@ -421,8 +434,8 @@ size_t dlp_output_drain(dlp_output_t *o)
             n++;
         }
     }
-    if (n > 0 && o->json != NULL && !o->json_is_stdout)
-        fflush(o->json);
+    if (n > 0 && o->json != NULL && !o->json_is_stdout && fflush(o->json) != 0)
+        json_lost(o);
     evidence_counters(o);
     return n;
 }
@@ -582,6 +595,7 @@ dlp_output_t *dlp_output_new(const dlp_config_t *cfg, bool use_syslog, bool live
     }
     dlp_stats_init(o->st);
     o->syslog_rl = (dlp_ratelimit_t)DLP_RATELIMIT_INIT(60);
+    o->json_rl = (dlp_ratelimit_t)DLP_RATELIMIT_INIT(60);
     if (cfg->json_path == NULL || strcmp(cfg->json_path, "-") == 0) {
         o->json = stdout;
         o->json_is_stdout = true;
@@ -623,8 +637,13 @@ dlp_rc_t dlp_output_add_ring(dlp_output_t *o, dlp_ring_t *r)
 
 void dlp_output_flush(dlp_output_t *o)
 {
-    if (o->json != NULL)
-        fflush(o->json);
+    if (o->json != NULL && fflush(o->json) != 0)
+        json_lost(o);
+}
+
+bool dlp_output_json_failed(const dlp_output_t *o)
+{
+    return o->json_failed;
 }
 
 void dlp_output_free(dlp_output_t *o)
@@ -635,8 +654,8 @@ void dlp_output_free(dlp_output_t *o)
     for (size_t i = 0; i < o->nsrc; i++)
         json_decref(o->src[i].pending_rules);
     free(o->src);
-    if (o->json != NULL && !o->json_is_stdout)
-        fclose(o->json);
+    if (o->json != NULL && !o->json_is_stdout && fclose(o->json) != 0)
+        dlp_log(DLP_LOG_ERR, "json output: the last events are lost: %s", strerror(errno));
     else if (o->json != NULL)
         fflush(o->json);
     for (size_t i = 0; i < DLP_ARRAY_LEN(o->syslog); i++)

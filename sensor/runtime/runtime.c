@@ -534,6 +534,8 @@ int dlp_runtime_run(const dlp_config_t *cfg)
     atomic_store(&g_ncaps, c.ncaps);
     install_signals();
     status = run_packet_path(&c);
+    if (status == 0 && dlp_output_json_failed(c.out))
+        status = 1; /* events were lost (said when it happened) */
     atomic_store(&g_ncaps, 0);
     for (unsigned k = 0; k < c.ncaps; k++)
         atomic_store(&g_caps[k], NULL);

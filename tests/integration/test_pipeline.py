@@ -349,6 +349,17 @@ class Inputs(unittest.TestCase):
             self.assertEqual(p.returncode, 0, p.stderr)
             self.assertEqual(os.stat(out).st_mode & 0o777, 0o600)
 
+    def test_json_output_full_is_an_error(self):
+        # events that cannot be written are said and counted, and the run fails
+        import subprocess
+        from sensor import BINARY
+        for out in ("/dev/full", "-"):
+            with open("/dev/full", "w") as full:
+                p = subprocess.run([BINARY, "-r", pcap("demo.pcap"), "--no-syslog", "--json", out],
+                                   stdout=full, stderr=subprocess.PIPE, text=True)
+            self.assertEqual(p.returncode, 1, out)
+            self.assertIn("json output: events are being lost: No space left on device", p.stderr)
+
 
 if __name__ == "__main__":
     from sensor import main
