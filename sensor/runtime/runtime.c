@@ -55,7 +55,7 @@
 static atomic_int g_stop;
 static atomic_int g_stats_now;
 static atomic_int g_reload;
-/* Every capture handle, for the signal handler to break (written before it is installed). */
+/* Every capture handle, for the signal handler to break (atomic: it may run before they exist). */
 #define CAPTURE_THREADS_MAX 256 /* as --capture-threads */
 static dlp_capture_t *_Atomic g_caps[CAPTURE_THREADS_MAX];
 static atomic_uint g_ncaps;
@@ -491,6 +491,9 @@ int dlp_runtime_run(const dlp_config_t *cfg)
     c.ncaps = c.live ? capture_threads(cfg) : 1;
     c.start_ns = dlp_time_mono_ns();
     dlp_stats_init(&c.ctl_stats);
+    /* Before the rules compile (seconds): a SIGHUP then (systemctl reload)
+     * must not kill the process; it is taken up once running, as a stop is. */
+    install_signals();
     status = dlp_detection_load(cfg, &c.det);
     if (status != 0)
         return status;
@@ -532,7 +535,6 @@ int dlp_runtime_run(const dlp_config_t *cfg)
     for (unsigned k = 0; k < c.ncaps; k++)
         atomic_store(&g_caps[k], c.caps[k]);
     atomic_store(&g_ncaps, c.ncaps);
-    install_signals();
     status = run_packet_path(&c);
     if (status == 0 && dlp_output_json_failed(c.out))
         status = 1; /* events were lost (said when it happened) */

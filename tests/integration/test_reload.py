@@ -194,6 +194,19 @@ class Reload(unittest.TestCase):
             self.s.proc.wait()
         self.tmpdir.cleanup()
 
+    def test_sighup_while_the_rules_compile_does_not_kill(self):
+        # the full pack compiles for half a second without a cache: a reload
+        # asked for then (systemctl reload at start) is taken up once running
+        p = subprocess.Popen([sensor.BINARY, "-r", sensor.pcap("demo.pcap"), "--no-syslog",
+                              "--json", "-", "-R", os.path.join(sensor.SRC, "rules"),
+                              "--rules-cache", os.path.join(self.tmp, "empty-cache")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.1)
+        p.send_signal(signal.SIGHUP)
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn('"event_type":"stats"', out)
+
     def test_new_rule_fires_after_the_swap_and_open_flows_keep_theirs(self):
         write_rules(self.rules, "rules:" + CARD_RULE)
         self.s = Piped(self.tmp, self.rules, "--workers", "2")
