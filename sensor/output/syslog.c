@@ -91,6 +91,7 @@ struct dlp_syslog {
     uint64_t connects;
     uint32_t backoff_ms, backoff_min_ms, backoff_max_ms, local_retry_ms, connect_timeout_ms;
     uint32_t full_wait_ms;
+    bool stalled;             /* a wait for room timed out: no more waits until a send works */
     struct sockaddr_storage addrs[DLP_SYSLOG_MAX_ADDRS];
     socklen_t alens[DLP_SYSLOG_MAX_ADDRS];
     size_t naddr, ai;
@@ -671,14 +672,22 @@ static dlp_rc_t tcp_send(dlp_syslog_t *s, const char *frame, size_t n, uint64_t 
 
 /* --- datagrams ------------------------------------------------------------ */
 
-/* Waits up to full_wait_ms for the receiver to have room (a connected unix
- * datagram socket polls writable when its peer's queue does). */
-static bool dgram_room(const dlp_syslog_t *s)
+/*
+ * Waits up to full_wait_ms for the receiver to have room (a connected unix
+ * datagram socket polls writable when its peer's queue does). After one wait
+ * ran out the receiver is stuck: the next datagrams are dropped at once
+ * instead of each waiting as long, until one is taken again.
+ */
+static bool dgram_room(dlp_syslog_t *s)
 {
     struct pollfd pfd = {.fd = s->fd, .events = POLLOUT};
 
-    return s->full_wait_ms > 0 && poll(&pfd, 1, (int)s->full_wait_ms) == 1 &&
-           (pfd.revents & POLLOUT);
+    if (s->full_wait_ms == 0 || s->stalled)
+        return false;
+    if (poll(&pfd, 1, (int)s->full_wait_ms) == 1 && (pfd.revents & POLLOUT))
+        return true;
+    s->stalled = true;
+    return false;
 }
 
 static dlp_rc_t dgram_send(dlp_syslog_t *s, const char *m, size_t n, uint64_t now)
@@ -690,6 +699,7 @@ static dlp_rc_t dgram_send(dlp_syslog_t *s, const char *m, size_t n, uint64_t no
     for (int tries = 0; s->state == ST_CONNECTED && tries < 2; tries++) {
         if (send(s->fd, m, n, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
             dlp_stat_inc(s->st, DLP_STAT_SYSLOG_SENT);
+            s->stalled = false;
             return DLP_OK;
         }
         if ((errno == EAGAIN || errno == EWOULDBLOCK) && !waited) {

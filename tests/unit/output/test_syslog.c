@@ -366,7 +366,8 @@ static void *read_one_late(void *arg)
     return NULL;
 }
 
-/* Reading files (full_wait_ms): a full queue is waited for, boundedly. */
+/* Reading files (full_wait_ms): a full queue is waited for, boundedly; once a
+ * wait ran out, not again until the receiver takes a datagram. */
 static void test_local_full_waits(void **state)
 {
     char path[128];
@@ -392,13 +393,25 @@ static void test_local_full_waits(void **state)
     }
     assert_true(now_ms() - t0 >= 140);
     assert_int_equal(st(DLP_STAT_SYSLOG_DROPPED), 1);
+    /* the receiver is stuck: the next datagram is dropped without another wait */
+    t0 = now_ms();
+    assert_int_not_equal(dlp_syslog_send(s, DLP_SYSLOG_WARNING, TS, NULL, NULL, "stuck"), DLP_OK);
+    assert_true(now_ms() - t0 < 100);
+    assert_int_equal(st(DLP_STAT_SYSLOG_DROPPED), 2);
+    /* it reads again: the next datagram goes, and waits are back */
+    {
+        char buf[256];
+        assert_true(recv_dgram(srv, buf, sizeof(buf)) > 0);
+    }
+    assert_int_equal(dlp_syslog_send(s, DLP_SYSLOG_WARNING, TS, NULL, NULL, "room"), DLP_OK);
+    ok++;
     /* the daemon catches up while the sender waits: nothing is lost */
     lr = (late_reader_t){.fd = srv, .delay_ms = 30};
     assert_int_equal(pthread_create(&t, NULL, read_one_late, &lr), 0);
     assert_int_equal(dlp_syslog_send(s, DLP_SYSLOG_WARNING, TS, NULL, NULL, "late"), DLP_OK);
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_int_equal(st(DLP_STAT_SYSLOG_SENT), ok + 1);
-    assert_int_equal(st(DLP_STAT_SYSLOG_DROPPED), 1);
+    assert_int_equal(st(DLP_STAT_SYSLOG_DROPPED), 2);
     dlp_syslog_free(s);
     close(srv);
 }
