@@ -47,14 +47,6 @@ size_t dlp_output_drain(dlp_output_t *o);
  */
 void dlp_output_settle(dlp_output_t *o);
 
-/*
- * Writes a stats event from the summed counters 'total' and, when 'rs' is
- * not NULL, the per-rule counters rstats[rule][dlp_rstat_t] under "rules".
- * 'ts_us' is the event time (packet time for files), 'elapsed_s' the run
- * time so far.
- */
-void dlp_output_stats(dlp_output_t *o, const dlp_stats_t *total, const dlp_ruleset_t *rs,
-                      const uint64_t *rstats, uint64_t ts_us, double elapsed_s);
 
 /* Everything one stats event reports. */
 typedef struct dlp_output_stats_in {
@@ -70,7 +62,10 @@ typedef struct dlp_output_stats_in {
 } dlp_output_stats_in_t;
 
 /*
- * The same, from 'in': "interfaces": {NAME: {"received", "kernel_drops",
+ * Writes a stats event from the summed counters in->total; when in->rs is
+ * not NULL, the per-rule counters rstats[rule][dlp_rstat_t] under "rules";
+ * ts_us is the event time (packet time for files), elapsed_s the run time so
+ * far; "interfaces": {NAME: {"received", "kernel_drops",
  * "if_drops"}} when nifs > 0 (merged over an interface's sockets), and
  * "workers": [{"packets", "cpu_ms"}, ...] in worker order when nworkers > 0.
  */

@@ -496,15 +496,6 @@ static json_t *workers_json(const dlp_stats_t *const *ws, size_t n)
     return all;
 }
 
-void dlp_output_stats(dlp_output_t *o, const dlp_stats_t *total, const dlp_ruleset_t *rs,
-                      const uint64_t *rstats, uint64_t ts_us, double elapsed_s)
-{
-    dlp_output_stats_in_t in = {
-        .total = total, .rs = rs, .rstats = rstats, .ts_us = ts_us, .elapsed_s = elapsed_s};
-
-    dlp_output_stats_event(o, &in);
-}
-
 void dlp_output_stats_event(dlp_output_t *o, const dlp_output_stats_in_t *in)
 {
     json_t *ev = event_head(in->ts_us, "stats", NULL);

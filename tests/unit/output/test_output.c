@@ -238,7 +238,11 @@ static void stats_event_json(void **state)
     dlp_stats_init(&st);
     dlp_stat_add(&st, DLP_STAT_PACKETS, 10);
     dlp_stat_add(&st, DLP_STAT_TCP_OOO, 3);
-    dlp_output_stats(f->out, &st, &rs, rstats, 5000000, 1.25);
+    dlp_output_stats_event(f->out, &(dlp_output_stats_in_t){.total = &st,
+                                                            .rs = &rs,
+                                                            .rstats = rstats,
+                                                            .ts_us = 5000000,
+                                                            .elapsed_s = 1.25});
     all = fx_events(f);
     e = json_array_get(all, 0);
     assert_string_equal(json_string_value(json_object_get(e, "event_type")), "stats");
