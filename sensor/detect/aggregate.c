@@ -8,15 +8,16 @@
  * each with its time and flow; those older than the window fall off the
  * front. When the count reaches the rule's 'values' the pair starts over,
  * so a steady leak raises one event per 'values' distinct values, not one
- * per flow. Memory is bounded per detect instance: past the cap the pairs
- * touched least recently are dropped (counted).
+ * per flow. Memory is bounded per worker: past the cap the pairs touched
+ * least recently are dropped (counted). The worker keeps one for all its
+ * rule generations, keyed by rule slot, so a reload does not start it afresh.
  *
  * Reading files every flow of a pair is in one worker (dispatch by address
  * pair), so the counts do not depend on --workers. Live with
  * --fanout-mode hash, or several processes, a pair is split and counted in
  * parts.
  *
- * Thread: the worker that owns the detect instance.
+ * Thread: the worker that owns it.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -427,8 +427,10 @@ dlp_flow_t *dlp_flow_table_get_keyed(dlp_flow_table_t *t, const dlp_packet_t *p,
     f->bytes[d] += p->wirelen;
     if (p->ts_us > f->last_ts_us)
         f->last_ts_us = p->ts_us;
-    list_unlink(t, f);
-    list_append(t, f);
+    if (TAILQ_NEXT(f, _lru) != NULL) { /* to the young end, unless there already */
+        list_unlink(t, f);
+        list_append(t, f);
+    }
     if (dir)
         *dir = d;
     if (created)
