@@ -96,6 +96,13 @@ struct dlp_detect_flow {
     void *value_ctx;
 };
 
+/* The last candidate that gave a value: its rule, match start, value end
+ * (a value ends after offset 0: vend 0 is none). */
+typedef struct last_value {
+    uint32_t rule;
+    uint64_t start, vend;
+} last_value_t;
+
 struct dlp_detect_stream {
     dlp_detect_flow_t *df;
     dlp_match_stream_t *ms;
@@ -104,10 +111,7 @@ struct dlp_detect_stream {
     char name[64];
     uint32_t npend;
     cand_t *pend; /* DLP_DETECT_PENDING slots, allocated at the first match */
-    /* the last candidate that gave a value: its rule, match start, value end */
-    bool last_ok;
-    uint32_t last_rule;
-    uint64_t last_start, last_vend;
+    last_value_t last;
 };
 
 struct dlp_detect {
@@ -127,6 +131,7 @@ struct dlp_detect {
     } **refs;               /* [nrules] -> list ended by combo == UINT32_MAX, or NULL */
     dlp_agg_t *agg;         /* distinct values across flows (rules with aggregate:), or NULL */
     dlp_agg_t *own_agg;     /* ... when the caller keeps none (params.agg NULL) */
+    last_value_t block_last; /* decide_cand() in the block scan in progress */
     /* the scan in progress, for the matcher's callbacks */
     dlp_detect_stream_t *cur;
     dlp_detect_flow_t *cur_flow;
@@ -446,30 +451,25 @@ static bool decide(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_t fiel
 }
 
 /*
- * decide() for a candidate of stream s (NULL: a block) at stream offsets
- * [mstart, mend). A pattern can end at several places inside one value
- * ("x@mail.example" and "x@mail.example.com": a \b after each label): a
- * candidate with the start of the stream's last value's match that ends
- * within that value is that value again, counted as a candidate and not
- * decided twice (the validator would widen it to the same bytes).
+ * decide() for a candidate at stream offsets [mstart, mend); 'last' is the
+ * last value its stream (or block scan) gave. A pattern can end at several
+ * places inside one value ("x@mail.example" and "x@mail.example.com": a \b
+ * after each label): a candidate with the start of the last value's match
+ * that ends within that value is that value again, counted as a candidate
+ * and not decided twice (the validator would widen it to the same bytes).
  */
-static void decide_cand(dlp_detect_t *d, dlp_detect_stream_t *s, dlp_detect_flow_t *df, int dir,
+static void decide_cand(dlp_detect_t *d, last_value_t *last, dlp_detect_flow_t *df, int dir,
                         uint8_t field, uint32_t rule, const uint8_t *win, size_t len,
                         size_t start, size_t end, uint64_t base)
 {
     uint64_t mstart = base + start, mend = base + end, vend = 0;
 
-    if (s != NULL && s->last_ok && s->last_rule == rule && s->last_start == mstart &&
-        mend <= s->last_vend) {
+    if (last->vend != 0 && last->rule == rule && last->start == mstart && mend <= last->vend) {
         rstat_inc(d, rule, DLP_RSTAT_CANDIDATES);
         return;
     }
-    if (!decide(d, df, dir, field, rule, win, len, start, end, base, &vend) || s == NULL)
-        return;
-    s->last_ok = true;
-    s->last_rule = rule;
-    s->last_start = mstart;
-    s->last_vend = vend;
+    if (decide(d, df, dir, field, rule, win, len, start, end, base, &vend))
+        *last = (last_value_t){.rule = rule, .start = mstart, .vend = vend};
 }
 
 /* --- re-identification ------------------------------------------------------ */
@@ -599,7 +599,7 @@ static void finalize(dlp_detect_t *d, dlp_detect_stream_t *s, const cand_t *c, c
     }
     /* The event carries the time the value was seen, not decided. */
     d->now_us = c->ts_us;
-    decide_cand(d, s, s->df, s->dir, s->field, c->rule, d->win, k + add,
+    decide_cand(d, &s->last, s->df, s->dir, s->field, c->rule, d->win, k + add,
                 (size_t)(c->start - first), (size_t)(c->end - first), first);
     d->now_us = now;
     memset(d->win, 0, k + add);
@@ -659,7 +659,8 @@ static void on_match(void *ctx, uint32_t rule, const uint8_t *win, size_t win_le
     if (d->cur != NULL && !d->immediate && win_len < end + DLP_DETECT_LOOKAHEAD &&
         add_pending(d, d->cur, rule, off, off + (end - start)))
         return;
-    decide_cand(d, d->cur, d->cur_flow, d->cur_dir, d->cur_field, rule, win, win_len, start, end,
+    decide_cand(d, d->cur != NULL ? &d->cur->last : &d->block_last, d->cur_flow, d->cur_dir,
+                d->cur_field, rule, win, win_len, start, end,
                 off - start);
 }
 
@@ -772,6 +773,7 @@ void dlp_detect_block(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, dlp_field
     d->cur_field = (uint8_t)field;
     d->cur_name = NULL;
     d->now_us = now_us;
+    d->block_last = (last_value_t){0};
     if (dlp_match_block(d->p.matcher, d->scratch, p, n, off, on_match, d) != DLP_OK)
         dlp_stat_inc(d->p.stats, DLP_STAT_DETECT_SCAN_ERRORS);
     flush_alerts(d, df, NULL, true);

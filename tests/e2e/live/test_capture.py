@@ -56,7 +56,6 @@ class Capture(unittest.TestCase):
         handed = sum(w["packets"] for w in final["workers"])
         self.assertLessEqual(handed, final["packets"])
         self.assertGreaterEqual(handed, 3 * 6)
-        self.assertTrue(all(w["cpu_ms"] >= 0 for w in final["workers"]))
 
 
 if __name__ == "__main__":

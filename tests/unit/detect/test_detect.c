@@ -421,6 +421,9 @@ static void aggregate_counts_outlive_a_reload(void **state)
     /* generation 1: two values in one flow */
     dlp_detect_flow_free(g1->d, scan_text(g1, "tok-0001 tok-0002", 100));
     assert_int_equal(drain(g1, DLP_EV_DLP, ev, 4), 0);
+    /* generation 1 is gone (its last flow ended): the counts are not its */
+    dlp_detect_free(g1->d);
+    g1->d = NULL;
     /* generation 2 (the rule is now index 1): a third value, another flow */
     dlp_detect_flow_free(g2->d, scan_text(g2, "tok-0003", 100));
     assert_int_equal(drain(g2, DLP_EV_DLP, ev, 4), 1);
@@ -429,6 +432,29 @@ static void aggregate_counts_outlive_a_reload(void **state)
     fx_free(g1);
     fx_free(g2);
     dlp_detect_agg_free(agg);
+}
+
+/* The same in one block scan (a decoded copy, a datagram): one address, one value. */
+static void block_value_counted_once_past_the_bound(void **state)
+{
+    fx_t *f = fx_new(NULL);
+    dlp_detect_flow_t *df = flow(f);
+    size_t n = 0, cap = 40 * (DLP_DETECT_MAX_DISTINCT + 100);
+    char *buf = malloc(cap);
+    dlp_event_t ev[2];
+
+    (void)state;
+    for (int i = 0; i < DLP_DETECT_MAX_DISTINCT + 100; i++)
+        n += (size_t)snprintf(buf + n, cap - n, " w%d@mail.example.com ", i);
+    dlp_detect_block(f->d, df, 0, DLP_FIELD_RAW, (const uint8_t *)buf, n, 0, 1);
+    while (drain(f, DLP_EV_DLP, ev, 2) > 0)
+        ;
+    dlp_detect_flow_report(f->d, df, 2);
+    assert_int_equal(drain(f, DLP_EV_FLOW_RULE, ev, 2), 1);
+    assert_int_equal(ev[0].u.rule.count, DLP_DETECT_MAX_DISTINCT + 100);
+    free(buf);
+    dlp_detect_flow_free(f->d, df);
+    fx_free(f);
 }
 
 /* --- the shipped rules against their own examples ------------------------- */
@@ -552,7 +578,13 @@ static void reidentification_with_a_linked_identifier_is_more_severe(void **stat
     assert_int_equal(r->u.rule.severity, DLP_SEV_HIGH);
     assert_int_equal(r->u.rule.count, 2);
     /* once per flow, however many more values come */
-    dlp_detect_flow_report(f->d, df, 1);
+    {
+        static const char more[] = "zip=10115 dob=1990-01-02 gender=male";
+        dlp_detect_stream_t *s = dlp_detect_stream_new(f->d, df, 0, DLP_FIELD_RAW, NULL);
+        dlp_detect_write(f->d, s, (const uint8_t *)more, sizeof(more) - 1, 8);
+        dlp_detect_close(f->d, s, 9);
+    }
+    assert_null(reid_event(f, ev, &n));
     dlp_detect_flow_free(f->d, df);
     fx_free(f);
 }
@@ -595,6 +627,7 @@ int main(void)
         cmocka_unit_test(block_and_rule_stats),
         cmocka_unit_test(private_key_begin_line),
         cmocka_unit_test(distinct_values_are_bounded),
+        cmocka_unit_test(block_value_counted_once_past_the_bound),
         cmocka_unit_test(reidentification_k_minus_one_and_k),
         cmocka_unit_test(reidentification_with_a_linked_identifier_is_more_severe),
         cmocka_unit_test(shipped_rules_examples),
