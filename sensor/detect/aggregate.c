@@ -5,10 +5,11 @@
  * over a window of packet time, it does.
  *
  * A pair keeps the fingerprints of its values in the order first seen,
- * each with its time and flow; those older than the window fall off the
- * front. When the count reaches the rule's 'values' the pair starts over,
- * so a steady leak raises one event per 'values' distinct values, not one
- * per flow. Memory is bounded per worker: past the cap the pairs touched
+ * each with its time and flow, and a set of them for the lookup; those older
+ * than the window fall off the front. When 'values' new ones have come since
+ * the last event, one is raised and the count starts over (the values stay
+ * remembered for the window), so a steady leak raises one event per 'values'
+ * distinct values, not one per flow. Memory is bounded per worker: past the cap the pairs touched
  * least recently are dropped (counted). The worker keeps one for all its
  * rule generations, keyed by rule slot, so a reload does not start it afresh.
  *
@@ -36,7 +37,10 @@ typedef struct apair {
     uint32_t rule;
     uint8_t src[16], dst[16];
     aval_t *v;
-    uint32_t head, n, cap;       /* live values v[head, head + n) */
+    uint32_t head, n, cap;       /* live values v[head, head + n), oldest first */
+    uint32_t counted;            /* the last 'counted' of them came after the last event */
+    uint64_t *set;               /* their fingerprints (0 stored as 1), linear probing */
+    uint32_t setcap;             /* a power of two, more than twice n; 0: none yet */
 } apair_t;
 
 struct dlp_agg {
@@ -67,7 +71,73 @@ dlp_agg_t *dlp_agg_new(size_t memcap, uint64_t seed)
 
 static size_t pair_mem(const apair_t *p)
 {
-    return sizeof(*p) + (size_t)p->cap * sizeof(aval_t);
+    return sizeof(*p) + (size_t)p->cap * sizeof(aval_t) + (size_t)p->setcap * sizeof(uint64_t);
+}
+
+/* --- a pair's fingerprint set: the window's values, looked up in O(1) -------- */
+
+static uint64_t set_key(uint64_t fp)
+{
+    return fp != 0 ? fp : 1;
+}
+
+static uint32_t set_slot(const apair_t *p, uint64_t k)
+{
+    uint32_t i = (uint32_t)(k ^ (k >> 32)) & (p->setcap - 1);
+
+    while (p->set[i] != 0 && p->set[i] != k)
+        i = (i + 1) & (p->setcap - 1);
+    return i;
+}
+
+static bool set_has(const apair_t *p, uint64_t fp)
+{
+    return p->setcap != 0 && p->set[set_slot(p, set_key(fp))] != 0;
+}
+
+/* Room for one more key (load kept under 1/2); false when out of memory. */
+static bool set_reserve(dlp_agg_t *a, apair_t *p)
+{
+    uint32_t cap = p->setcap ? p->setcap : 16;
+    uint64_t *old = p->set;
+    uint32_t oldcap = p->setcap;
+
+    while (2 * (p->n + 1) > cap)
+        cap *= 2;
+    if (cap == p->setcap)
+        return true;
+    p->set = calloc(cap, sizeof(*p->set));
+    if (p->set == NULL) {
+        p->set = old;
+        return false;
+    }
+    p->setcap = cap;
+    for (uint32_t i = 0; i < oldcap; i++)
+        if (old[i] != 0)
+            p->set[set_slot(p, old[i])] = old[i];
+    free(old);
+    a->mem += (size_t)(cap - oldcap) * sizeof(uint64_t);
+    return true;
+}
+
+/* Removes k, moving back the keys after it that its slot let pass. */
+static void set_del(apair_t *p, uint64_t fp)
+{
+    uint32_t mask = p->setcap - 1, i, j;
+    uint64_t k = set_key(fp);
+
+    if (p->setcap == 0 || p->set[i = set_slot(p, k)] == 0)
+        return;
+    for (j = (i + 1) & mask; p->set[j] != 0; j = (j + 1) & mask) {
+        uint64_t m = p->set[j];
+        uint32_t home = (uint32_t)(m ^ (m >> 32)) & mask;
+        /* m may move to i when i lies cyclically in [home, j) */
+        if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+            p->set[i] = m;
+            i = j;
+        }
+    }
+    p->set[i] = 0;
 }
 
 static size_t bucket_of(const dlp_agg_t *a, uint32_t rule, const uint8_t *src, const uint8_t *dst)
@@ -89,6 +159,7 @@ static void pair_drop(dlp_agg_t *a, apair_t *p)
     *pp = p->hnext;
     TAILQ_REMOVE(&a->recent, p, recency);
     a->mem -= pair_mem(p);
+    free(p->set);
     free(p->v);
     free(p);
 }
@@ -147,18 +218,20 @@ static int cmp_u64(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
-/* Distinct flows among the pair's live values (once per event: sorting is fine). */
+/* Distinct flows among the values counted for this event (once per event:
+ * sorting is fine); 0 when out of memory. */
 static uint32_t pair_flows(const apair_t *p)
 {
-    uint64_t *f = malloc((size_t)p->n * sizeof(*f) + 1);
+    uint64_t *f = malloc((size_t)p->counted * sizeof(*f) + 1);
+    const aval_t *v = p->v + p->head + (p->n - p->counted);
     uint32_t k = 0;
 
     if (f == NULL)
         return 0;
-    for (uint32_t i = 0; i < p->n; i++)
-        f[i] = p->v[p->head + i].flow;
-    qsort(f, p->n, sizeof(*f), cmp_u64);
-    for (uint32_t i = 0; i < p->n; i++)
+    for (uint32_t i = 0; i < p->counted; i++)
+        f[i] = v[i].flow;
+    qsort(f, p->counted, sizeof(*f), cmp_u64);
+    for (uint32_t i = 0; i < p->counted; i++)
         k += i == 0 || f[i] != f[i - 1];
     free(f);
     return k;
@@ -173,18 +246,23 @@ dlp_agg_rc_t dlp_agg_add(dlp_agg_t *a, const dlp_agg_value_t *v, uint32_t *flows
     if (p == NULL)
         return DLP_AGG_NOMEM;
     while (p->n > 0 && p->v[p->head].ts_us + v->window_us < v->ts_us) {
+        set_del(p, p->v[p->head].fp);
         p->head++;
         p->n--;
+        if (p->counted > p->n)
+            p->counted = p->n;
     }
-    for (uint32_t i = 0; i < p->n; i++)
-        if (p->v[p->head + i].fp == v->fp)
-            return DLP_AGG_COUNTED; /* seen in the window: not a new value */
-    if (!pair_reserve(a, p))
+    if (set_has(p, v->fp))
+        return DLP_AGG_COUNTED; /* seen in the window: not a new value */
+    if (!pair_reserve(a, p) || !set_reserve(a, p))
         return DLP_AGG_NOMEM;
     p->v[p->head + p->n++] = (aval_t){.fp = v->fp, .flow = v->flow, .ts_us = v->ts_us};
-    if (p->n >= v->values) {
+    p->set[set_slot(p, set_key(v->fp))] = set_key(v->fp);
+    if (++p->counted >= v->values) {
         *flows = pair_flows(p);
-        p->head = p->n = 0; /* the next event takes as many new values */
+        /* The next event takes as many new values; these stay remembered for
+         * the window, so sending them again does not count. */
+        p->counted = 0;
         rc = DLP_AGG_MET;
     }
     for (apair_t *old; a->mem > a->memcap &&

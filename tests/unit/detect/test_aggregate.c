@@ -40,11 +40,14 @@ static void counts_distinct_values_across_flows(void **state)
     assert_false(add(a, g_a, g_b, 14, 5, 4 * S, &flows));
     assert_true(add(a, g_a, g_b, 15, 5, 5 * S, &flows));
     assert_int_equal(flows, 2); /* flows 1 and 5 */
-    /* it starts over: three new values for the next event */
+    /* it starts over: three new values for the next event; one already counted
+     * in the window, sent again, is not new */
     assert_false(add(a, g_a, g_b, 11, 6, 6 * S, &flows));
+    assert_false(add(a, g_a, g_b, 15, 6, 6 * S, &flows));
     assert_false(add(a, g_a, g_b, 16, 7, 7 * S, &flows));
-    assert_true(add(a, g_a, g_b, 17, 8, 8 * S, &flows));
-    assert_int_equal(flows, 3);
+    assert_false(add(a, g_a, g_b, 17, 8, 8 * S, &flows));
+    assert_true(add(a, g_a, g_b, 18, 8, 9 * S, &flows));
+    assert_int_equal(flows, 2); /* flows 7 and 8 brought 16, 17, 18 */
     assert_true(dlp_agg_mem(a) > 0);
     dlp_agg_free(a);
 }
@@ -66,6 +69,55 @@ static void values_leave_the_window(void **state)
     assert_false(add(a, g_a, g_b, 32, 5, 1000 * S, &flows));
     assert_true(add(a, g_a, g_b, 33, 5, 1600 * S, &flows));
     assert_int_equal(flows, 1);
+    dlp_agg_free(a);
+}
+
+/*
+ * Against a plain model (a list scanned whole): random values from a small
+ * range, so that the set sees collisions, repeats, and removals as values
+ * leave the window, over many events.
+ */
+static void matches_a_model(void **state)
+{
+    enum { OPS = 20000, RANGE = 300, K = 7 };
+    static uint64_t mfp[OPS], mts[OPS];
+    dlp_agg_t *a = dlp_agg_new(1 << 24, 4);
+    size_t head = 0, n = 0, counted = 0, met = 0;
+    uint64_t x = 88172645463325252ULL, ts = 0;
+
+    (void)state;
+    for (int op = 0; op < OPS; op++) {
+        uint32_t flows = 0;
+        uint64_t fp;
+        bool seen = false, want;
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        fp = 2 + x % RANGE;
+        ts += x % 3 * S;
+        while (n > 0 && mts[head] + 60 * S < ts) {
+            head++;
+            n--;
+            if (counted > n)
+                counted = n;
+        }
+        for (size_t i = head; i < head + n && !seen; i++)
+            seen = mfp[i] == fp;
+        want = false;
+        if (!seen) {
+            mfp[head + n] = fp;
+            mts[head + n] = ts;
+            n++;
+            if (++counted >= K) {
+                counted = 0;
+                want = true;
+                met++;
+            }
+        }
+        dlp_agg_value_t v = {.rule = 9, .src = g_a, .dst = g_b, .fp = fp, .flow = 1,
+                             .ts_us = ts, .values = K, .window_us = 60 * S};
+        uint64_t evicted = 0;
+        assert_int_equal(dlp_agg_add(a, &v, &flows, &evicted) == DLP_AGG_MET, want);
+    }
+    assert_true(met > 100);
     dlp_agg_free(a);
 }
 
@@ -105,6 +157,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(counts_distinct_values_across_flows),
         cmocka_unit_test(values_leave_the_window),
+        cmocka_unit_test(matches_a_model),
         cmocka_unit_test(memory_bound_drops_old_pairs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
