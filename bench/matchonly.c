@@ -11,7 +11,7 @@
  * Then, each timed --runs times (median; CLOCK_MONOTONIC and CLOCK_PROCESS_CPUTIME_ID):
  *   block   dlp_match_block over the buffer in 64 KiB pieces (the block SOM database)
  *   stream  one dlp_match_stream, written in 1448-byte pieces, then closed (the streaming
- *           database, the tail buffer and the start-of-match window re-scan)
+ *           SOM database and the per-stream tail, as the sensor runs them)
  * The callback only counts. Prints one key=value line per figure (run.sh parses them).
  */
 #include <stdio.h>

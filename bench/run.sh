@@ -5,8 +5,9 @@
 # the parameters change), warms the page cache, then runs each command BENCH_RUNS times
 # and reports the median wall time: cat (the disk/page-cache floor), pcapread (the libpcap
 # floor), matchonly (the sensor's matcher alone over the capture's egress payload, timed
-# inside; it also warms the rule cache) and dlpsensor with --workers 1 and 2, without
-# rules and with the shipped rules, the four taking turns. Then the targets: the 1-worker
+# inside; it also warms the rule cache) and dlpsensor with --workers 1 and 2: without
+# rules, with the shipped rules, and with them under --no-app-layer, the six taking turns.
+# Then the targets: the 1-worker
 # rules run against matching alone, 2 workers against 1.
 # Each run is timed (CLOCK_MONOTONIC) by a fresh /usr/bin/python3 process, its CPU time
 # (user + sys) by the rusage of wait4() there; peak RSS comes from /usr/bin/time -f %M when
@@ -186,7 +187,7 @@ measure cat - cat "$CAP"
 measure pcapread "$OUT/pcapread" "$PCAPREAD" "$CAP"
 
 # Matching alone: one matchonly process times its own BENCH_RUNS repetitions (block, then
-# stream + re-scan) and prints their medians; the capture load and the rules are not timed.
+# SOM stream) and prints their medians; the capture load and the rules are not timed.
 rm -f "$OUT/matchonly.out" "$OUT/matchonly.err" "$OUT/som_vs_tail.out"
 if [ "$match_built" = yes ] && [ -x "$MATCHONLY" ]; then
     res=$("$PY" -c "$MEASURE_PY" "$TIMEOUT" "$OUT/matchonly.out" "$OUT/matchonly.err" \
@@ -377,7 +378,7 @@ if head and "block" in modes and "stream" in modes:
     print("(TCP+UDP payload from 10/8 to outside, concatenated, no reassembly); median of %s; "
           "MB/s and CPU s/GB per egress byte" % modes["block"]["runs"])
     for key, label in (("block", "block  (dlp_match_block, 64 KiB pieces)"),
-                       ("stream", "stream (1448 B writes: tail + SOM re-scan)")):
+                       ("stream", "stream (1448 B writes: SOM stream + tail)")):
         d = modes[key]
         print("  %-44s %7.3f s %8.1f MB/s %7.2f CPU s/GB %9s matches"
               % (label, float(d["wall_s"]), float(d["mb_per_s"]), float(d["cpu_s_per_gb"]),
@@ -394,7 +395,7 @@ if head and "block" in modes and "stream" in modes:
         print("  sensor-rules-w1: %.1f MB/s of egress = %.1f %% of matching alone (block)  "
               "[target >= 50 %%: %s]" % (egress / 1e6 / wall, pct, "met" if pct >= 50 else
                                          "MISSED"))
-        print("                   %.1f %% of stream + re-scan; by CPU time %.1f %% "
+        print("                   %.1f %% of the SOM stream; by CPU time %.1f %% "
               "(matcher block CPU / sensor user+sys)" % (pct_s, pct_cpu))
         for kind in ("rules", "path"):
             a = median_of("sensor-%s-w1" % kind)

@@ -1,8 +1,9 @@
 /*
  * som_vs_tail - how to recover where a stream match starts: Hyperscan's own start-of-match
- * (SOM) in the streaming database, or the sensor's design (a streaming database without
- * SOM, a per-stream tail, and a block SOM re-scan of a short window per match:
- * sensor/match/match.c). bench/README.md has the reading.
+ * (SOM) in the streaming database, or the sensor's earlier design (a streaming database
+ * without SOM, a per-stream tail, and a block SOM re-scan of a short window per match).
+ * This comparison made the matcher switch to SOM (sensor/match/match.c); the "sensor"
+ * variant is now the SOM design with the tail. bench/README.md has the reading.
  *
  *   som_vs_tail RULES_PATH CAPTURE [--home-net-prefix 10.] [--runs 5] [--lorem-mb 64]
  *                                  [--text-min 95]

@@ -45,7 +45,7 @@
 #define DLP_DETECT_LOOKAHEAD 128      /* bytes after a match awaited before it is validated (>= the largest context window) */
 #define DLP_DETECT_PENDING 64         /* candidates awaiting their lookahead, per stream */
 #define DLP_DETECT_MAX_DISTINCT 1024  /* distinct values remembered per (flow, rule) */
-#define DLP_DETECT_AGG_MEMCAP (16u * 1024 * 1024) /* aggregate: state per worker (and rule set) */
+#define DLP_DETECT_AGG_MEMCAP (16u * 1024 * 1024) /* aggregate: state per worker, all rule generations */
 #define DLP_DETECT_VALUE_MAX 256      /* longest value normalized and hashed */
 #define DLP_DETECT_HOSTS_MAX 8        /* destination host names remembered per flow (host
                                        * allow-lists apply only while all are known) */
@@ -84,7 +84,7 @@
 /* --- syslog ------------------------------------------------------------------ */
 #define DLP_SYSLOG_MAX_MSG_BYTES 4096           /* one message, without the TCP frame */
 #define DLP_SYSLOG_MIN_MSG_BYTES 480            /* RFC 5424 6.1: receivers MUST take it */
-#define DLP_SYSLOG_LIMIT_MSG_BYTES (64u * 1024) /* largest accepted max_msg_bytes */
+#define DLP_SYSLOG_LIMIT_MSG_BYTES (64u * 1024) /* largest max_msg_bytes (API; no config key) */
 #define DLP_SYSLOG_BUFFER_BYTES (1024u * 1024)  /* TCP queue while disconnected */
 #define DLP_SYSLOG_FILE_WAIT_MS 2000            /* reading files: per datagram, a full receiver */
 

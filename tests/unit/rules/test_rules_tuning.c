@@ -1081,7 +1081,7 @@ static void readme_examples(void **state)
                         "rules:\n"
                         "  - {id: 93001, name: pii.date_of_birth, description: d,"
                         " category: linkable, severity: low, patterns: [x]}\n"
-                        "  - {id: 93002, name: pii.us_zip, description: d,"
+                        "  - {id: 93002, name: pii.postal_code, description: d,"
                         " category: linkable, severity: low, patterns: [x]}\n"
                         "  - {id: 93003, name: pii.gender, description: d,"
                         " category: linkable, severity: low, patterns: [x]}\n",
@@ -1097,6 +1097,11 @@ static void readme_examples(void **state)
             const char *const paths[] = {dir, "ovr.yaml"};
             rs = load_ok_n(paths, 2);
             const dlp_rule_t *card = dlp_ruleset_find(rs, "pii.credit_card");
+            /* each README block sets what it shows */
+            if (memmem(b, n, "edm:", 4) != NULL)
+                assert_true(card->edm.on);
+            if (memmem(b, n, "aggregate:", 10) != NULL)
+                assert_int_equal(card->aggregate.values, 50);
             assert_true(card->edm.on || card->aggregate.values == 50);
             if (card->edm.on)
                 assert_int_equal(card->edm.nhmacs, 1);
