@@ -169,7 +169,8 @@ typedef struct dlp_event {
 /*
  * Pushes *ev onto 'ring'. 'wait' true (file replay): waits for room, giving
  * up only when *stop becomes true. Otherwise drops when full, counting
- * DLP_STAT_EVENTS_DROPPED in 'st'. Returns true if the record was queued.
+ * DLP_STAT_EVENTS_DROPPED in 'st' (NULL: the caller counts its own). Returns
+ * true if the record was queued.
  */
 bool dlp_alert_push(dlp_ring_t *ring, const dlp_event_t *ev, bool wait,
                     const atomic_int *stop, dlp_stats_t *st);

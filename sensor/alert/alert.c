@@ -67,17 +67,17 @@ bool dlp_alert_push(dlp_ring_t *ring, const dlp_event_t *ev, bool wait,
 
     if (dlp_ring_push(ring, ev))
         return true;
-    if (!wait) {
-        dlp_stat_inc(st, DLP_STAT_EVENTS_DROPPED);
-        return false;
-    }
-    dlp_backoff_init(&b, 1000);
-    while (!dlp_ring_push(ring, ev)) {
-        if (stop != NULL && *stop) {
-            dlp_stat_inc(st, DLP_STAT_EVENTS_DROPPED);
-            return false;
+    if (wait) {
+        dlp_backoff_init(&b, 1000);
+        while (!dlp_ring_push(ring, ev)) {
+            if (stop != NULL && *stop)
+                goto dropped;
+            dlp_backoff_wait(&b);
         }
-        dlp_backoff_wait(&b);
+        return true;
     }
-    return true;
+dropped:
+    if (st != NULL)
+        dlp_stat_inc(st, DLP_STAT_EVENTS_DROPPED);
+    return false;
 }

@@ -468,23 +468,12 @@ static void wait_writer(dlp_evidence_worker_t *w, uint64_t need)
 static bool hand_over(dlp_evidence_worker_t *w, dlp_evidence_flow_t *f)
 {
     static _Thread_local dlp_event_t ev;
-    dlp_backoff_t b;
 
     memset(&ev, 0, sizeof(ev));
     ev.type = DLP_EV_EVIDENCE;
     ev.fl.flow_id = f->flow_id;
     ev.u.evidence.flow = f;
-    if (dlp_ring_push(w->events, &ev))
-        return true;
-    if (!w->wait)
-        return false;
-    dlp_backoff_init(&b, 1000);
-    while (!dlp_ring_push(w->events, &ev)) {
-        if (w->stop != NULL && atomic_load(w->stop))
-            return false;
-        dlp_backoff_wait(&b);
-    }
-    return true;
+    return dlp_alert_push(w->events, &ev, w->wait, w->stop, NULL); /* drops: queue_drops */
 }
 
 void dlp_evidence_flow_end(dlp_evidence_worker_t *w, dlp_evidence_flow_t *f, bool alerted)
