@@ -77,7 +77,8 @@ struct dlp_worker {
     dlp_reasm_t *reasm;
     wgen_t gens[WORKER_GENS];
     unsigned cur;                  /* the generation new flows get */
-    uint32_t failed_gen;           /* a generation this worker could not set up */
+    uint64_t gen_retry_us;         /* a new generation failed: not again before (packet time) */
+    dlp_ratelimit_t gen_rl;        /* "new rules wait" */
     _Atomic uint64_t *rstats;      /* [DLP_RULE_SLOTS_MAX][dlp_rstat_t] */
     dlp_agg_t *agg;                /* aggregate: counts, over every rule generation */
     dlp_classify_t *classify;
@@ -175,26 +176,30 @@ static void gen_release(dlp_worker_t *w, unsigned i)
 
 /*
  * A reload published new rules: new flows get them from now on. Waits (the
- * next batch retries) while every slot is held by flows of older rules.
+ * next batch retries) while every slot is held by flows of older rules, and
+ * says so; after a failure to set them up, tries again a tick later.
  */
 static void gen_switch(dlp_worker_t *w)
 {
-    uint32_t want = dlp_engine_current_gen(w->p.engines);
     unsigned i = 0;
     wgen_t *g;
 
-    if (want == w->failed_gen)
+    if (w->now_us < w->gen_retry_us)
         return;
     while (i < WORKER_GENS && w->gens[i].e != NULL)
         i++;
-    if (i == WORKER_GENS)
+    if (i == WORKER_GENS) {
+        dlp_log_limited(&w->gen_rl, DLP_LOG_WARN,
+                        "worker %u: new rules wait: %d older rule sets still have open flows",
+                        w->p.index, WORKER_GENS);
         return;
+    }
     g = &w->gens[i];
     g->e = dlp_engine_current_get(w->p.engines);
     g->d = detect_for(w, g->e);
     if (g->d == NULL) {
         /* Scratch for the new rules could not be had: keep the old ones. */
-        w->failed_gen = g->e->gen;
+        w->gen_retry_us = w->now_us + DLP_TICK_US;
         gen_drop(g);
         dlp_stat_inc(&w->stats, DLP_STAT_DETECT_ALLOC_FAIL);
         return;
@@ -534,6 +539,7 @@ dlp_worker_t *dlp_worker_new(const dlp_worker_params_t *p)
     if (w == NULL)
         return NULL;
     w->p = *p;
+    w->gen_rl = (dlp_ratelimit_t)DLP_RATELIMIT_INIT(60);
     dlp_stats_init(&w->stats);
     dlp_flow_config_default(&fc);
     fc.memcap = cfg->flow_memcap / nw;
