@@ -195,8 +195,15 @@ static dlp_rc_t add_path(file_capture_t *fc, const char *path, char *err, size_t
 {
     struct stat sb;
 
-    if (strcmp(path, "-") == 0)
+    if (strcmp(path, "-") == 0) {
+        for (size_t i = 0; i < fc->base.nfiles; i++)
+            if (strcmp(fc->paths[i], "-") == 0) {
+                /* its header was checked at open: a second read would find neither */
+                dlp_capture__err(err, errlen, "-: standard input can be read once");
+                return DLP_EINVAL;
+            }
         return paths_push(fc, path) == DLP_OK ? DLP_OK : DLP_ENOMEM;
+    }
     if (stat(path, &sb) != 0) {
         dlp_capture__err(err, errlen, "%s: %s", path, strerror(errno));
         return DLP_EIO;
@@ -271,11 +278,14 @@ static void end_file(file_capture_t *fc)
 /* Opens path for reading with a FILE_IOBUF stdio buffer (fc->iobuf). */
 static pcap_t *open_buffered(file_capture_t *fc, const char *path, char *ebuf)
 {
-    FILE *f = strcmp(path, "-") == 0 ? fdopen(dup(STDIN_FILENO), "rb") : fopen(path, "rb");
+    int fd = strcmp(path, "-") == 0 ? dup(STDIN_FILENO) : -1;
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : strcmp(path, "-") == 0 ? NULL : fopen(path, "rb");
     pcap_t *p;
 
     if (f == NULL) {
         snprintf(ebuf, PCAP_ERRBUF_SIZE, "%s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return NULL;
     }
     fc->iobuf = malloc(FILE_IOBUF);

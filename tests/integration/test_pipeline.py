@@ -349,6 +349,15 @@ class Inputs(unittest.TestCase):
             self.assertEqual(p.returncode, 0, p.stderr)
             self.assertEqual(os.stat(out).st_mode & 0o777, 0o600)
 
+    def test_stdin_read_once(self):
+        import subprocess
+        from sensor import BINARY
+        with open(pcap("demo.pcap"), "rb") as f:
+            p = subprocess.run([BINARY, "-r", "-", "-r", "-", "--no-syslog", "--json", "/dev/null"],
+                               stdin=f, capture_output=True, text=True)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("-: standard input can be read once", p.stderr)
+
     def test_json_output_full_is_an_error(self):
         # events that cannot be written are said and counted, and the run fails
         import subprocess
