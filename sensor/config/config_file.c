@@ -189,6 +189,21 @@ static const cfg_key_t k_top[] = {
     {.name = NULL},
 };
 
+/* Each table's keys fit the loader's duplicate check (seen[KEYS_MAX]). */
+#define TABLE_FITS(t) _Static_assert(DLP_ARRAY_LEN(t) - 1 <= KEYS_MAX, #t ": more than KEYS_MAX keys")
+TABLE_FITS(k_capture);
+TABLE_FITS(k_scan);
+TABLE_FITS(k_rules);
+TABLE_FITS(k_syslog);
+TABLE_FITS(k_evidence);
+TABLE_FITS(k_outputs);
+TABLE_FITS(k_timeouts);
+TABLE_FITS(k_flow);
+TABLE_FITS(k_reasm);
+TABLE_FITS(k_defrag);
+TABLE_FITS(k_top);
+#undef TABLE_FITS
+
 /* As sensor/output/syslog.c (the config area cannot link output/). */
 static const char *const k_facilities[24] = {
     "kern",   "user",   "mail",     "daemon", "auth",   "syslog",   "lpr",     "news",
