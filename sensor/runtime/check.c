@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dlp/capture.h"
 #include "dlp/cidr.h"
 #include "dlp/runtime.h"
 #include "runtime_int.h"
@@ -95,12 +96,18 @@ int dlp_runtime_check(const dlp_config_t *cfg)
     bool live = cfg->read_paths.n == 0 && cfg->ifaces.n > 0;
     unsigned threads = live && cfg->capture_threads > 0 ? cfg->capture_threads : cfg->workers;
 
+    char group[64] = "", id[16] = "auto";
+    if (cfg->cluster_id_set)
+        snprintf(id, sizeof(id), "%d", (int)cfg->cluster_id);
+    if (live)
+        snprintf(group, sizeof(group), " (fanout %s, group %s)",
+                 cfg->fanout_mode == DLP_FANOUT_HASH ? "hash" : "ippair", id);
     printf("dlpsensor: configuration OK: %zu rules (%zu enabled), %u patterns, %s %.1f ms; "
-           "%u %s; home net %s; %s%s%s\n",
+           "%u %s%s; home net %s; %s%s%s\n",
            det.rules->n, enabled, mi->patterns,
            mi->from_cache ? "loaded from the cache in" : "compiled in",
            mi->from_cache ? mi->load_ms : mi->compile_ms, threads,
-           live ? "capture threads" : "workers",
+           live ? "capture threads" : "workers", group,
            home_net_str(&cfg->home_net, net, sizeof(net)), inputs_str(cfg, in, sizeof(in)),
            cfg->user != NULL ? "; user " : "", cfg->user != NULL ? cfg->user : "");
     print_outputs(cfg, live);

@@ -137,7 +137,8 @@ static void file_applies(void **state)
     assert_contains(f->out, "dlpsensor: configuration OK: ");
     assert_contains(f->out, " rules (");
     assert_contains(f->out, " patterns, ");
-    assert_contains(f->out, "; 3 capture threads; home net 10.1.0.0/16; live on eth9\n");
+    assert_contains(f->out, "; 3 capture threads (fanout ippair, group auto); home net 10.1.0.0/16; "
+                            "live on eth9\n");
     assert_contains(f->out, "dlpsensor: outputs: json stdout; syslog /dev/log (local0); hmac key "
                             "random per run\n");
     assert_string_equal(f->err, "");
@@ -157,11 +158,12 @@ static void command_line_wins(void **state)
     assert_int_equal(run(f, "--workers", "2", "--home-net", "192.168.7.0/24", "-c", f->conf,
                          "-T", "-R", f->rules, "--rules-cache", f->cache, NULL),
                      0);
-    assert_contains(f->out, "; 2 capture threads; home net 192.168.7.0/24; live on eth9\n");
+    assert_contains(f->out, "; 2 capture threads (fanout ippair, group auto); home net "
+                            "192.168.7.0/24; live on eth9\n");
     assert_int_equal(run(f, "-c", f->conf, "--workers", "5", "-T", "-R", f->rules,
                          "--rules-cache", f->cache, NULL),
                      0);
-    assert_contains(f->out, "; 5 capture threads; home net 10.1.0.0/16;");
+    assert_contains(f->out, "; 5 capture threads (fanout ippair, group auto); home net 10.1.0.0/16;");
 }
 
 /* -i replaces the file's interfaces; -r (a replay) sets them aside; -R replaces rules.paths. */
@@ -262,10 +264,14 @@ static void capture_flags_checked(void **state)
     assert_int_equal(run(f, "-T", "--cluster-id", "-1", NULL), 2);
     assert_int_equal(run(f, "-T", "--fanout-mode", "flow", NULL), 2);
     assert_contains(f->err, "dlpsensor: --fanout-mode: expected ippair or hash, got 'flow'\n");
-    assert_int_equal(run(f, "-T", "--capture-threads", "256", "--cluster-id", "0",
+    assert_int_equal(run(f, "-T", "-i", "lo", "--capture-threads", "256", "--cluster-id", "0",
                          "--fanout-mode", "hash", "-R", f->rules, "--rules-cache", f->cache,
                          NULL),
                      0);
+    assert_contains(f->out, "; 256 capture threads (fanout hash, group 0); ");
+    assert_int_equal(run(f, "-T", "-i", "lo", "-R", f->rules, "--rules-cache", f->cache, NULL),
+                     0);
+    assert_contains(f->out, " capture threads (fanout ippair, group auto); ");
 }
 
 /* An empty option argument is named, not left to fail later as ": No such file". */
