@@ -76,7 +76,7 @@ static bool read_keys(reader_t *rd, rule_ctx_t *rc, uint32_t allowed)
     }
 }
 
-static seen_t *seen_find(loader_t *ld, uint32_t id, const char *name)
+seen_t *dlp_rules__seen_find(const loader_t *ld, uint32_t id, const char *name)
 {
     for (size_t i = 0; i < ld->nseen; i++) {
         seen_t *s = &ld->seen[i];
@@ -92,10 +92,10 @@ static void check_unique(reader_t *rd, rule_ctx_t *rc)
     loader_t *ld = rd->ld;
     seen_t *s;
 
-    if (rc->id_ok && (s = seen_find(ld, rc->r.id, NULL)) != NULL)
+    if (rc->id_ok && (s = dlp_rules__seen_find(ld, rc->r.id, NULL)) != NULL)
         dlp_rules__error(rd, rc->key_line[K_ID], "duplicate id %u (first used at %s:%u)",
                          (unsigned)rc->r.id, s->file, s->id_line);
-    if (rc->name_ok && (s = seen_find(ld, 0, rc->r.name)) != NULL)
+    if (rc->name_ok && (s = dlp_rules__seen_find(ld, 0, rc->r.name)) != NULL)
         dlp_rules__error(rd, rc->key_line[K_NAME], "duplicate name (first used at %s:%u)", s->file,
                          s->name_line);
     if (!rc->id_ok && !rc->name_ok)

@@ -109,23 +109,16 @@ bool dlp_rules__allow_merge(dlp_rule_allow_t *dst, dlp_rule_allow_t *src, const 
 
 /* ---- overrides ------------------------------------------------------------ */
 
+/* The loader's own set, so writable. */
 static dlp_rule_t *find_rule(dlp_ruleset_t *rs, const char *name)
 {
-    for (size_t i = 0; i < rs->n; i++) {
-        if (strcmp(rs->rules[i].name, name) == 0)
-            return &rs->rules[i];
-    }
-    return NULL;
+    return (dlp_rule_t *)dlp_ruleset_find(rs, name);
 }
 
 /* A rule of that name was read, with errors (so it is not in the set). */
 static bool was_seen(const loader_t *ld, const char *name)
 {
-    for (size_t i = 0; i < ld->nseen; i++) {
-        if (ld->seen[i].name != NULL && strcmp(ld->seen[i].name, name) == 0)
-            return true;
-    }
-    return false;
+    return dlp_rules__seen_find(ld, 0, name) != NULL;
 }
 
 /* What a combination rule cannot take; true if the override gives none of it. */

@@ -135,6 +135,8 @@ typedef struct reader {
 /* ---- rules_read.c: errors ------------------------------------------------ */
 
 void dlp_rules__oom(loader_t *ld);
+/* A rule read so far with this id (id != 0) or this name (non-NULL), or NULL. */
+seen_t *dlp_rules__seen_find(const loader_t *ld, uint32_t id, const char *name);
 /* An error of the load (not held for any rule). */
 void dlp_rules__lerror(loader_t *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* An error at 'line' of the current file, held for the rule being read if any. */
