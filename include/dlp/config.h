@@ -120,4 +120,8 @@ DLP_MUST_CHECK dlp_rc_t dlp_config_parse_size(const char *s, uint64_t *bytes);
  */
 DLP_MUST_CHECK dlp_rc_t dlp_config_parse_duration(const char *s, uint64_t *us);
 
+/* syslog facility number of a name ("local4") or of "0".."23"; -1 if unknown
+ * (the config file checks it, the syslog sender uses it). */
+int dlp_config_facility(const char *name);
+
 #endif

@@ -128,9 +128,6 @@ DLP_MUST_CHECK dlp_rc_t dlp_syslog_send(dlp_syslog_t *s, int severity, uint64_t 
  */
 bool dlp_syslog_poll(dlp_syslog_t *s);
 
-/* Facility number of a name ("local4") or of "0".."23"; -1 if unknown. */
-int dlp_syslog_facility(const char *name);
-
 /*
  * STRUCTURED-DATA builder over a caller buffer:
  *   dlp_syslog_sd_t b;

@@ -3,6 +3,7 @@
  */
 #include "dlp/config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -92,4 +93,29 @@ void dlp_config_fini(dlp_config_t *c)
     free(c->evidence_dir);
     dlp_cidr_set_fini(&c->home_net);
     memset(c, 0, sizeof(*c));
+}
+
+/* syslog(3)'s facilities, in number order. */
+static const char *const facilities[24] = {
+    "kern",   "user",   "mail",     "daemon", "auth",   "syslog",   "lpr",     "news",
+    "uucp",   "cron",   "authpriv", "ftp",    "ntp",    "security", "console", "solaris-cron",
+    "local0", "local1", "local2",   "local3", "local4", "local5",   "local6",  "local7"};
+
+int dlp_config_facility(const char *name)
+{
+    char *end;
+    long v;
+
+    if (name == NULL || name[0] == '\0')
+        return -1;
+    for (int i = 0; i < (int)DLP_ARRAY_LEN(facilities); i++)
+        if (strcmp(name, facilities[i]) == 0)
+            return i;
+    if (name[0] < '0' || name[0] > '9')
+        return -1;
+    errno = 0;
+    v = strtol(name, &end, 10);
+    if (errno != 0 || *end != '\0' || v < 0 || v > 23)
+        return -1;
+    return (int)v;
 }

@@ -204,12 +204,6 @@ TABLE_FITS(k_defrag);
 TABLE_FITS(k_top);
 #undef TABLE_FITS
 
-/* As sensor/output/syslog.c (the config area cannot link output/). */
-static const char *const k_facilities[24] = {
-    "kern",   "user",   "mail",     "daemon", "auth",   "syslog",   "lpr",     "news",
-    "uucp",   "cron",   "authpriv", "ftp",    "ntp",    "security", "console", "solaris-cron",
-    "local0", "local1", "local2",   "local3", "local4", "local5",   "local6",  "local7"};
-
 typedef struct loader {
     dlp_config_t *c;
     const char *path;
@@ -630,18 +624,6 @@ static void set_target(loader_t *ld, const cfg_key_t *k, const yaml_node_t *n, c
         store_str(ld, k, s);
 }
 
-static bool valid_facility(const char *s)
-{
-    uint64_t v;
-    const char *end;
-
-    for (size_t i = 0; i < DLP_ARRAY_LEN(k_facilities); i++)
-        if (strcmp(s, k_facilities[i]) == 0)
-            return true;
-    end = parse_digits(s, &v);
-    return end != NULL && *end == '\0' && v <= 23;
-}
-
 static void set_facility(loader_t *ld, const cfg_key_t *k, const yaml_node_t *n,
                          const char *key)
 {
@@ -649,7 +631,7 @@ static void set_facility(loader_t *ld, const cfg_key_t *k, const yaml_node_t *n,
 
     if (s == NULL)
         return;
-    if (!valid_facility(s)) {
+    if (dlp_config_facility(s) < 0) {
         ERR(ld, n, key, "unknown facility '%.*s' (kern .. local7, or 0..23)", SHOW_MAX, s);
         return;
     }

@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dlp/config.h"
 #include "dlp/log.h"
 #include "dlp/timefmt.h"
 
@@ -105,11 +106,6 @@ struct dlp_syslog {
     uint64_t gauge; /* what this sender added to SYSLOG_BUFFERED */
 };
 
-static const char *const k_facilities[24] = {
-    "kern",   "user",   "mail",     "daemon", "auth",   "syslog",   "lpr",     "news",
-    "uucp",   "cron",   "authpriv", "ftp",    "ntp",    "security", "console", "solaris-cron",
-    "local0", "local1", "local2",   "local3", "local4", "local5",   "local6",  "local7"};
-
 /* --- small helpers -------------------------------------------------------- */
 
 static bool printable_ascii(const char *p, size_t maxlen)
@@ -144,25 +140,6 @@ static void gauge_update(dlp_syslog_t *s)
     else if (cur < s->gauge)
         dlp_stat_sub(s->st, DLP_STAT_SYSLOG_BUFFERED, s->gauge - cur);
     s->gauge = cur;
-}
-
-int dlp_syslog_facility(const char *name)
-{
-    char *end;
-    long v;
-
-    if (name == NULL || name[0] == '\0')
-        return -1;
-    for (int i = 0; i < (int)DLP_ARRAY_LEN(k_facilities); i++)
-        if (strcmp(name, k_facilities[i]) == 0)
-            return i;
-    if (name[0] < '0' || name[0] > '9')
-        return -1;
-    errno = 0;
-    v = strtol(name, &end, 10);
-    if (errno != 0 || *end != '\0' || v < 0 || v > 23)
-        return -1;
-    return (int)v;
 }
 
 /* --- byte ring of whole TCP frames ---------------------------------------- */
@@ -861,7 +838,7 @@ static bool apply_config(dlp_syslog_t *s, const dlp_syslog_config_t *c, char *er
     if (!parse_target(s, c->target, err, errlen))
         return false;
     s->facility =
-        c->facility != NULL ? dlp_syslog_facility(c->facility) : DLP_SYSLOG_DEFAULT_FACILITY;
+        c->facility != NULL ? dlp_config_facility(c->facility) : DLP_SYSLOG_DEFAULT_FACILITY;
     if (s->facility < 0) {
         snprintf(err, errlen, "syslog facility \"%s\": unknown (kern .. local7 or 0..23)",
                  c->facility);

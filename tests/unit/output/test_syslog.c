@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "dlp/stats.h"
+#include "dlp/config.h"
 #include "dlp/syslog.h"
 
 #define WAIT_MS 5000
@@ -1204,20 +1205,20 @@ static void test_invalid_send_args(void **state)
 static void test_facility_names(void **state)
 {
     (void)state;
-    assert_int_equal(dlp_syslog_facility("kern"), 0);
-    assert_int_equal(dlp_syslog_facility("auth"), 4);
-    assert_int_equal(dlp_syslog_facility("authpriv"), 10);
-    assert_int_equal(dlp_syslog_facility("local0"), 16);
-    assert_int_equal(dlp_syslog_facility("local4"), 20);
-    assert_int_equal(dlp_syslog_facility("local7"), 23);
-    assert_int_equal(dlp_syslog_facility("0"), 0);
-    assert_int_equal(dlp_syslog_facility("23"), 23);
-    assert_int_equal(dlp_syslog_facility("24"), -1);
-    assert_int_equal(dlp_syslog_facility("-1"), -1);
-    assert_int_equal(dlp_syslog_facility("4x"), -1);
-    assert_int_equal(dlp_syslog_facility("LOCAL4"), -1);
-    assert_int_equal(dlp_syslog_facility(""), -1);
-    assert_int_equal(dlp_syslog_facility(NULL), -1);
+    assert_int_equal(dlp_config_facility("kern"), 0);
+    assert_int_equal(dlp_config_facility("auth"), 4);
+    assert_int_equal(dlp_config_facility("authpriv"), 10);
+    assert_int_equal(dlp_config_facility("local0"), 16);
+    assert_int_equal(dlp_config_facility("local4"), 20);
+    assert_int_equal(dlp_config_facility("local7"), 23);
+    assert_int_equal(dlp_config_facility("0"), 0);
+    assert_int_equal(dlp_config_facility("23"), 23);
+    assert_int_equal(dlp_config_facility("24"), -1);
+    assert_int_equal(dlp_config_facility("-1"), -1);
+    assert_int_equal(dlp_config_facility("4x"), -1);
+    assert_int_equal(dlp_config_facility("LOCAL4"), -1);
+    assert_int_equal(dlp_config_facility(""), -1);
+    assert_int_equal(dlp_config_facility(NULL), -1);
 }
 
 /* --- STRUCTURED-DATA builder ---------------------------------------------- */
