@@ -23,10 +23,14 @@
  * SIGHUP reloads the rules: the control thread loads and compiles them off
  * the packet path and publishes the new generation (engine.h); a rule set
  * with errors is refused, its errors logged, and the rules in force stay.
+ * The control thread sleeps on a semaphore that SIGHUP and the end of the
+ * input post (sem_post is async-signal-safe): a reload starts at once, and
+ * the end of a run does not wait for a polling period.
  */
 #include "dlp/runtime.h"
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -55,6 +59,7 @@
 static atomic_int g_stop;
 static atomic_int g_stats_now;
 static atomic_int g_reload;
+static sem_t g_ctl_wake; /* SIGHUP and the end of the input wake the control thread */
 /* Every capture handle, for the signal handler to break (atomic: it may run before they exist). */
 #define CAPTURE_THREADS_MAX 256 /* as --capture-threads */
 static dlp_capture_t *_Atomic g_caps[CAPTURE_THREADS_MAX];
@@ -87,12 +92,14 @@ static void on_hup(int sig)
 {
     (void)sig;
     atomic_store(&g_reload, 1);
+    sem_post(&g_ctl_wake);
 }
 
 static void install_signals(void)
 {
     struct sigaction sa;
 
+    sem_init(&g_ctl_wake, 0, 0); /* before the handler that posts it */
     memset(&sa, 0, sizeof(sa));
     sigemptyset(&sa.sa_mask);
     sa.sa_handler = on_stop;
@@ -246,13 +253,20 @@ static void *control_main(void *arg)
 {
     out_ctx_t *c = arg;
 
-    while (!atomic_load(&c->reader_done)) {
-        struct timespec ts = {0, 20000000};
+    for (;;) {
         if (atomic_exchange(&g_reload, 0))
             reload(c);
-        nanosleep(&ts, NULL);
+        if (atomic_load(&c->reader_done))
+            return NULL;
+        while (sem_wait(&g_ctl_wake) != 0 && errno == EINTR)
+            ;
     }
-    return NULL;
+}
+
+static void reader_finished(out_ctx_t *c)
+{
+    atomic_store(&c->reader_done, 1);
+    sem_post(&g_ctl_wake);
 }
 
 static void *output_main(void *arg)
@@ -405,7 +419,7 @@ static int run_packet_path(out_ctx_t *c)
         goto out;
     pthread_setname_np(out_thread, "dlp-output");
     if (pthread_create(&ctl_thread, NULL, control_main, c) != 0) {
-        atomic_store(&c->reader_done, 1);
+        reader_finished(c);
         pthread_join(out_thread, NULL);
         goto out;
     }
@@ -413,7 +427,7 @@ static int run_packet_path(out_ctx_t *c)
     rc = dlp_dispatch_start(c->disp);
     if (rc == DLP_OK)
         rc = dlp_dispatch_run(c->disp);
-    atomic_store(&c->reader_done, 1);
+    reader_finished(c);
     pthread_join(ctl_thread, NULL);
     pthread_join(out_thread, NULL);
     status = rc == DLP_OK ? 0 : 1;
