@@ -246,10 +246,9 @@ static int parse_opt(dlp_config_t *c, cli_t *cli, int opt, const char *arg)
         return -1;
     }
     case OPT_FANOUT_MODE:
-        if (strcmp(arg, "ippair") != 0 && strcmp(arg, "hash") != 0)
-            return bad("--fanout-mode: expected ippair or hash, got '%s'", arg);
-        c->fanout_mode = strcmp(arg, "hash") == 0; /* DLP_FANOUT_HASH is 1 */
-        return -1;
+        return dlp_config_parse_fanout(arg, &c->fanout_mode) == DLP_OK
+                   ? -1
+                   : bad("--fanout-mode: expected " DLP_CONFIG_FANOUT_NAMES ", got '%s'", arg);
     case OPT_JSON: return set_str(&c->json_path, arg) == 0 ? -1 : 1;
     case OPT_SYSLOG: c->syslog = 1; return -1;
     case OPT_NO_SYSLOG: c->syslog = 0; return -1;

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dlp/capture.h"
 #include "dlp/cidr.h"
 #include "dlp/rc.h"
 
@@ -73,7 +74,7 @@ typedef struct dlp_config {
     unsigned capture_threads;    /* live pipelines (fanout members); 0 = as many as workers */
     int32_t cluster_id;          /* fanout group of interface i: (cluster_id + i) & 0xffff */
     bool cluster_id_set;         /* else the groups are the kernel's pick (AUTO) */
-    int fanout_mode;             /* dlp_fanout_mode_t (capture.h): 0 ippair, 1 hash */
+    dlp_fanout_mode_t fanout_mode; /* --fanout-mode, capture.fanout */
     /* process */
     char *user;                  /* -u USER[:GROUP]: drop root after start-up; NULL = stay */
 } dlp_config_t;
@@ -119,6 +120,15 @@ DLP_MUST_CHECK dlp_rc_t dlp_config_parse_size(const char *s, uint64_t *bytes);
  * anything else or on overflow.
  */
 DLP_MUST_CHECK dlp_rc_t dlp_config_parse_duration(const char *s, uint64_t *us);
+
+/*
+ * The live fanout mode named 's' ("ippair" or "hash": DLP_CONFIG_FANOUT_NAMES)
+ * into *mode; DLP_EINVAL on any other name. The config file and the command
+ * line both parse it here; dlp_config_fanout_name() is the reverse.
+ */
+#define DLP_CONFIG_FANOUT_NAMES "ippair or hash"
+DLP_MUST_CHECK dlp_rc_t dlp_config_parse_fanout(const char *s, dlp_fanout_mode_t *mode);
+const char *dlp_config_fanout_name(dlp_fanout_mode_t mode);
 
 /* syslog facility number of a name ("local4") or of "0".."23"; -1 if unknown
  * (the config file checks it, the syslog sender uses it). */

@@ -1,5 +1,6 @@
 /*
- * config.c - defaults of the settings snapshot (the file is config_file.c).
+ * config.c - defaults of the settings snapshot, and the name tables the
+ * file and the command line share (the file is config_file.c).
  */
 #include "dlp/config.h"
 
@@ -118,4 +119,29 @@ int dlp_config_facility(const char *name)
     if (errno != 0 || *end != '\0' || v < 0 || v > 23)
         return -1;
     return (int)v;
+}
+
+/* The names of dlp_fanout_mode_t, for the file, the command line and -T. */
+static const struct {
+    const char *name;
+    dlp_fanout_mode_t mode;
+} fanouts[] = {{"ippair", DLP_FANOUT_IPPAIR}, {"hash", DLP_FANOUT_HASH}};
+
+dlp_rc_t dlp_config_parse_fanout(const char *s, dlp_fanout_mode_t *mode)
+{
+    for (size_t i = 0; s != NULL && i < DLP_ARRAY_LEN(fanouts); i++) {
+        if (strcmp(s, fanouts[i].name) == 0) {
+            *mode = fanouts[i].mode;
+            return DLP_OK;
+        }
+    }
+    return DLP_EINVAL;
+}
+
+const char *dlp_config_fanout_name(dlp_fanout_mode_t mode)
+{
+    for (size_t i = 0; i < DLP_ARRAY_LEN(fanouts); i++)
+        if (fanouts[i].mode == mode)
+            return fanouts[i].name;
+    return "?";
 }

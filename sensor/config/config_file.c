@@ -640,15 +640,16 @@ static void set_facility(loader_t *ld, const cfg_key_t *k, const yaml_node_t *n,
 
 static void set_fanout(loader_t *ld, const cfg_key_t *k, const yaml_node_t *n, const char *key)
 {
-    const char *s = scalar(ld, n, key, "ippair or hash");
+    const char *s = scalar(ld, n, key, DLP_CONFIG_FANOUT_NAMES);
+    dlp_fanout_mode_t mode;
 
     if (s == NULL)
         return;
-    if (strcmp(s, "ippair") != 0 && strcmp(s, "hash") != 0) {
-        ERR(ld, n, key, "expected ippair or hash, got '%.*s'", SHOW_MAX, s);
+    if (dlp_config_parse_fanout(s, &mode) != DLP_OK) {
+        ERR(ld, n, key, "expected " DLP_CONFIG_FANOUT_NAMES ", got '%.*s'", SHOW_MAX, s);
         return;
     }
-    *(int *)field(ld, k) = strcmp(s, "hash") == 0; /* DLP_FANOUT_HASH is 1 */
+    *(dlp_fanout_mode_t *)field(ld, k) = mode;
 }
 
 /* ---- lists ------------------------------------------------------------------- */

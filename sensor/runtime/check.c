@@ -101,7 +101,7 @@ int dlp_runtime_check(const dlp_config_t *cfg)
         snprintf(id, sizeof(id), "%d", (int)cfg->cluster_id);
     if (live)
         snprintf(group, sizeof(group), " (fanout %s, group %s)",
-                 cfg->fanout_mode == DLP_FANOUT_HASH ? "hash" : "ippair", id);
+                 dlp_config_fanout_name(cfg->fanout_mode), id);
     printf("dlpsensor: configuration OK: %zu rules (%zu enabled), %u patterns, %s %.1f ms; "
            "%u %s%s; home net %s; %s%s%s\n",
            det.rules->n, enabled, mi->patterns,

@@ -319,8 +319,8 @@ static dlp_capture_t *open_handle(out_ctx_t *c, unsigned k, int32_t *groups, cha
     if (c->ncaps == 1 && !cfg->cluster_id_set)
         return dlp_capture_open_live(ifs, cfg->ifaces.n, cfg->bpf, &o, &c->cap_stats[k], err,
                                      errlen);
-    cap = dlp_capture_open_fanout(ifs, groups, cfg->ifaces.n, (dlp_fanout_mode_t)cfg->fanout_mode,
-                                  cfg->bpf, &o, &c->cap_stats[k], err, errlen);
+    cap = dlp_capture_open_fanout(ifs, groups, cfg->ifaces.n, cfg->fanout_mode, cfg->bpf, &o,
+                                  &c->cap_stats[k], err, errlen);
     for (size_t i = 0; cap != NULL && k == 0 && i < cfg->ifaces.n; i++)
         groups[i] = dlp_capture_fanout_group(cap, i);
     return cap;
@@ -336,7 +336,7 @@ static void log_handles(const out_ctx_t *c, const int32_t *groups)
         else
             dlp_log(DLP_LOG_INFO, "%s: %u capture threads in fanout group %d (%s)",
                     cfg->ifaces.v[i], c->ncaps, (int)groups[i],
-                    cfg->fanout_mode == DLP_FANOUT_HASH ? "hash" : "ippair");
+                    dlp_config_fanout_name(cfg->fanout_mode));
     }
 }
 

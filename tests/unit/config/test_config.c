@@ -1,6 +1,6 @@
 /*
  * test_config.c - the defaults of the settings snapshot (INTERFACE.md,
- * limits.h) and the string lists it holds.
+ * limits.h), the string lists it holds, and the fanout mode names.
  */
 #include "dlp_test.h"
 
@@ -32,6 +32,7 @@ static void defaults(void **state)
     assert_int_equal(c.flow_timeout_us[1], DLP_FLOW_TIMEOUT_TCP_EST_US);
     assert_int_equal(c.reasm_retain_bytes, DLP_REASM_RETAIN_BYTES);
     assert_true(c.vlan_in_key);
+    assert_int_equal(c.fanout_mode, DLP_FANOUT_IPPAIR);
     dlp_config_fini(&c);
 }
 
@@ -49,11 +50,30 @@ static void string_lists(void **state)
     assert_null(sv.v);
 }
 
+/* One table both ways: every name parses to the mode that prints as it. */
+static void fanout_names(void **state)
+{
+    dlp_fanout_mode_t m = DLP_FANOUT_IPPAIR;
+
+    (void)state;
+    assert_int_equal(dlp_config_parse_fanout("hash", &m), DLP_OK);
+    assert_int_equal(m, DLP_FANOUT_HASH);
+    assert_string_equal(dlp_config_fanout_name(m), "hash");
+    assert_int_equal(dlp_config_parse_fanout("ippair", &m), DLP_OK);
+    assert_int_equal(m, DLP_FANOUT_IPPAIR);
+    assert_string_equal(dlp_config_fanout_name(m), "ippair");
+    for (const char *const *s = (const char *const[]){"flow", "HASH", "", "hash ", NULL}; *s;
+         s++)
+        assert_int_equal(dlp_config_parse_fanout(*s, &m), DLP_EINVAL);
+    assert_int_equal(m, DLP_FANOUT_IPPAIR); /* untouched by a bad name */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults),
         cmocka_unit_test(string_lists),
+        cmocka_unit_test(fanout_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -134,7 +134,7 @@ static void every_key(void **state)
     assert_int_equal(c->capture_threads, 3);
     assert_true(c->cluster_id_set);
     assert_int_equal(c->cluster_id, 65535);
-    assert_int_equal(c->fanout_mode, 1); /* DLP_FANOUT_HASH */
+    assert_int_equal(c->fanout_mode, DLP_FANOUT_HASH);
     assert_int_equal(c->home_net.n, 2);
     assert_int_equal(dlp_cidr_parse("10.1.200.3", &a), DLP_OK);
     assert_true(dlp_cidr_set_contains(&c->home_net, a.addr));
