@@ -218,8 +218,23 @@ static int cmp_u64(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
+/* Distinct flows among the values counted without a buffer: each value's
+ * flow is looked for among those before it. Quadratic in 'values' (at most
+ * 10000), so only for when the buffer cannot be had. */
+static uint32_t flows_scan(const aval_t *v, uint32_t n)
+{
+    uint32_t k = 0, j;
+
+    for (uint32_t i = 0; i < n; i++) {
+        for (j = 0; j < i && v[j].flow != v[i].flow; j++)
+            ;
+        k += j == i;
+    }
+    return k;
+}
+
 /* Distinct flows among the values counted for this event (once per event:
- * sorting is fine); 0 when out of memory. */
+ * sorting is fine). */
 static uint32_t pair_flows(const apair_t *p)
 {
     uint64_t *f = malloc((size_t)p->counted * sizeof(*f) + 1);
@@ -227,7 +242,7 @@ static uint32_t pair_flows(const apair_t *p)
     uint32_t k = 0;
 
     if (f == NULL)
-        return 0;
+        return flows_scan(v, p->counted);
     for (uint32_t i = 0; i < p->counted; i++)
         f[i] = v[i].flow;
     qsort(f, p->counted, sizeof(*f), cmp_u64);

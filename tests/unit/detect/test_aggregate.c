@@ -1,10 +1,13 @@
 /*
  * test_aggregate.c - distinct values per rule, sender and receiver across
  * flows: counting, repeats, the window, starting over after an event, the
- * flows counted, pairs kept apart, and the memory bound.
+ * flows counted (also when their sort buffer cannot be had: malloc is
+ * wrapped at link time, -Wl,--wrap=malloc), pairs kept apart, and the
+ * memory bound.
  */
 #include "dlp_test.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "detect_int.h"
@@ -12,6 +15,18 @@
 #define S 1000000ULL /* one second in microseconds */
 
 static uint8_t g_a[16], g_b[16], g_c[16];
+static bool g_malloc_fails;
+static unsigned g_malloc_failed;
+
+void *__real_malloc(size_t n);
+void *__wrap_malloc(size_t n)
+{
+    if (g_malloc_fails) {
+        g_malloc_failed++;
+        return NULL;
+    }
+    return __real_malloc(n);
+}
 
 static bool add(dlp_agg_t *a, const uint8_t *src, const uint8_t *dst, uint64_t fp, uint64_t flow,
                 uint64_t ts, uint32_t *flows)
@@ -121,6 +136,32 @@ static void matches_a_model(void **state)
     dlp_agg_free(a);
 }
 
+/* Interleaved flows, with and without memory for the sort: the same count. */
+static void flows_counted_without_memory(void **state)
+{
+    (void)state;
+    for (int fails = 0; fails < 2; fails++) {
+        dlp_agg_t *a = dlp_agg_new(1 << 20, 5);
+        uint64_t evicted = 0;
+        uint32_t flows = 0;
+        dlp_agg_rc_t rc = DLP_AGG_COUNTED;
+
+        assert_non_null(a);
+        for (uint64_t i = 0; i < 100; i++) {
+            dlp_agg_value_t v = {.rule = 2, .src = g_a, .dst = g_b, .fp = 100 + i,
+                                 .flow = 40 + i * 5 % 7, .ts_us = i, .values = 100,
+                                 .window_us = 600 * S};
+            g_malloc_fails = fails;
+            rc = dlp_agg_add(a, &v, &flows, &evicted);
+            g_malloc_fails = false;
+        }
+        assert_int_equal(rc, DLP_AGG_MET);
+        assert_int_equal(flows, 7);
+        assert_int_equal(g_malloc_failed > 0, fails); /* the buffer was refused */
+        dlp_agg_free(a);
+    }
+}
+
 /* Past the memory bound the pairs touched least recently are dropped. */
 static void memory_bound_drops_old_pairs(void **state)
 {
@@ -158,6 +199,7 @@ int main(void)
         cmocka_unit_test(counts_distinct_values_across_flows),
         cmocka_unit_test(values_leave_the_window),
         cmocka_unit_test(matches_a_model),
+        cmocka_unit_test(flows_counted_without_memory),
         cmocka_unit_test(memory_bound_drops_old_pairs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
