@@ -20,7 +20,9 @@ int dlp_runtime_run(const dlp_config_t *cfg);
  * the rules (through the cache), and prints one summary line on stdout:
  * "dlpsensor: configuration OK: R rules (E enabled), P patterns, compiled
  * in X ms | loaded from the cache in X ms; W workers | N capture threads
- * (live); home net CIDRS; INPUTS[; user U]". Opens no capture and no output.
+ * (live)[ (fanout MODE, group G|auto)]; home net CIDRS; INPUTS[; user U]",
+ * the threads and the fanout decided as a run would, and a second line with
+ * the outputs. Opens no capture and no output.
  * Returns 0, or the exit status (2) after printing every problem on stderr.
  */
 int dlp_runtime_check(const dlp_config_t *cfg);

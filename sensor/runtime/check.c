@@ -62,7 +62,7 @@ static void print_outputs(const dlp_config_t *cfg, bool live)
     const char *json = cfg->json_path != NULL && strcmp(cfg->json_path, "-") != 0
                            ? cfg->json_path
                            : "stdout";
-    bool local = cfg->syslog == 1 || (cfg->syslog == -1 && live);
+    bool local = dlp_runtime__syslog_local(cfg, live);
 
     printf("dlpsensor: outputs: json %s; syslog %s%s%s%s", json,
            local ? (cfg->syslog_socket != NULL ? cfg->syslog_socket : "/dev/log") : "off",
@@ -93,13 +93,14 @@ int dlp_runtime_check(const dlp_config_t *cfg)
     for (size_t i = 0; i < det.rules->n; i++)
         enabled += det.rules->rules[i].enabled;
     /* Live, each capture thread is a worker (docs/design.md). */
-    bool live = cfg->read_paths.n == 0 && cfg->ifaces.n > 0;
-    unsigned threads = live && cfg->capture_threads > 0 ? cfg->capture_threads : cfg->workers;
+    bool live = dlp_runtime__live(cfg);
+    unsigned threads = live ? dlp_runtime__capture_threads(cfg) : cfg->workers;
 
     char group[64] = "", id[16] = "auto";
-    if (cfg->cluster_id_set)
-        snprintf(id, sizeof(id), "%d", (int)cfg->cluster_id);
-    if (live)
+    int32_t g0 = dlp_runtime__fanout_group(cfg, 0);
+    if (g0 != DLP_FANOUT_GROUP_AUTO)
+        snprintf(id, sizeof(id), "%d", (int)g0);
+    if (live && dlp_runtime__fanout(cfg, threads))
         snprintf(group, sizeof(group), " (fanout %s, group %s)",
                  dlp_config_fanout_name(cfg->fanout_mode), id);
     printf("dlpsensor: configuration OK: %zu rules (%zu enabled), %u patterns, %s %.1f ms; "

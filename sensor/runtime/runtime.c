@@ -296,6 +296,36 @@ static void *output_main(void *arg)
     return NULL;
 }
 
+/* --- decisions -T reports too (runtime_int.h) ----------------------------- */
+
+bool dlp_runtime__live(const dlp_config_t *cfg)
+{
+    return cfg->read_paths.n == 0 && cfg->ifaces.n > 0;
+}
+
+unsigned dlp_runtime__capture_threads(const dlp_config_t *cfg)
+{
+    unsigned n = cfg->capture_threads ? cfg->capture_threads : cfg->workers;
+
+    return n == 0 ? 1 : n > CAPTURE_THREADS_MAX ? CAPTURE_THREADS_MAX : n;
+}
+
+bool dlp_runtime__fanout(const dlp_config_t *cfg, unsigned threads)
+{
+    return threads > 1 || cfg->cluster_id_set;
+}
+
+int32_t dlp_runtime__fanout_group(const dlp_config_t *cfg, size_t i)
+{
+    return cfg->cluster_id_set ? (int32_t)(((uint32_t)cfg->cluster_id + i) & 0xffff)
+                               : DLP_FANOUT_GROUP_AUTO;
+}
+
+bool dlp_runtime__syslog_local(const dlp_config_t *cfg, bool live)
+{
+    return cfg->syslog == 1 || (cfg->syslog == -1 && live);
+}
+
 static void live_opts(const dlp_config_t *cfg, dlp_capture_live_opts_t *o)
 {
     dlp_capture_live_opts_default(o);
@@ -316,7 +346,7 @@ static dlp_capture_t *open_handle(out_ctx_t *c, unsigned k, int32_t *groups, cha
 
     live_opts(cfg, &o);
     o.count_if_drops = k == 0;
-    if (c->ncaps == 1 && !cfg->cluster_id_set)
+    if (!dlp_runtime__fanout(cfg, c->ncaps))
         return dlp_capture_open_live(ifs, cfg->ifaces.n, cfg->bpf, &o, &c->cap_stats[k], err,
                                      errlen);
     cap = dlp_capture_open_fanout(ifs, groups, cfg->ifaces.n, cfg->fanout_mode, cfg->bpf, &o,
@@ -331,7 +361,7 @@ static void log_handles(const out_ctx_t *c, const int32_t *groups)
     const dlp_config_t *cfg = c->cfg;
 
     for (size_t i = 0; i < cfg->ifaces.n; i++) {
-        if (c->ncaps == 1 && !cfg->cluster_id_set)
+        if (!dlp_runtime__fanout(cfg, c->ncaps))
             dlp_log(DLP_LOG_INFO, "%s: 1 capture thread", cfg->ifaces.v[i]);
         else
             dlp_log(DLP_LOG_INFO, "%s: %u capture threads in fanout group %d (%s)",
@@ -364,8 +394,7 @@ static bool open_capture(out_ctx_t *c)
                  DLP_CAPTURE_MAX_IFACES);
     } else {
         for (size_t i = 0; i < cfg->ifaces.n; i++)
-            groups[i] = cfg->cluster_id_set ? (int32_t)(((uint32_t)cfg->cluster_id + i) & 0xffff)
-                                            : DLP_FANOUT_GROUP_AUTO;
+            groups[i] = dlp_runtime__fanout_group(cfg, i);
         for (unsigned k = 0; k < c->ncaps; k++)
             if ((c->caps[k] = open_handle(c, k, groups, err, sizeof(err))) == NULL)
                 break;
@@ -437,14 +466,6 @@ out:
     return status;
 }
 
-/* Live: --capture-threads, or as many as workers (each capture thread is a worker). */
-static unsigned capture_threads(const dlp_config_t *cfg)
-{
-    unsigned n = cfg->capture_threads ? cfg->capture_threads : cfg->workers;
-
-    return n == 0 ? 1 : n > CAPTURE_THREADS_MAX ? CAPTURE_THREADS_MAX : n;
-}
-
 /* The rules loaded at start become generation 1 (c->det keeps the key). */
 static int start_engine(out_ctx_t *c)
 {
@@ -501,8 +522,8 @@ int dlp_runtime_run(const dlp_config_t *cfg)
 
     memset(&c, 0, sizeof(c));
     c.cfg = cfg;
-    c.live = cfg->read_paths.n == 0;
-    c.ncaps = c.live ? capture_threads(cfg) : 1;
+    c.live = dlp_runtime__live(cfg);
+    c.ncaps = c.live ? dlp_runtime__capture_threads(cfg) : 1;
     c.start_ns = dlp_time_mono_ns();
     dlp_stats_init(&c.ctl_stats);
     /* Before the rules compile (seconds): a SIGHUP then (systemctl reload)
@@ -525,7 +546,7 @@ int dlp_runtime_run(const dlp_config_t *cfg)
         goto out;
     }
     status = 2;
-    c.out = dlp_output_new(cfg, cfg->syslog == 1 || (cfg->syslog == -1 && c.live), c.live, err,
+    c.out = dlp_output_new(cfg, dlp_runtime__syslog_local(cfg, c.live), c.live, err,
                            sizeof(err));
     if (c.out == NULL) {
         fprintf(stderr, "dlpsensor: %s\n", err);

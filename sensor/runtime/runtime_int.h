@@ -52,4 +52,20 @@ bool dlp_detection_edm_keyed(bool have_key, const dlp_ruleset_t *rs, dlp_rules_e
 /* The rules directory used without -R: next to the binary, or installed. */
 const char *dlp_default_rules_dir(char *buf, size_t len);
 
+/*
+ * What the runtime decides from the settings, and -T reports (runtime.c): one
+ * copy each, so that the summary says what a start would do.
+ * live: capture from interfaces (no -r). capture_threads: live handles, each
+ * its own worker (--capture-threads, else --workers; 1..256). fanout: the
+ * handles join fanout groups (more than one, or --cluster-id); else one plain
+ * handle. fanout_group: the group of interface i (--cluster-id + i, or
+ * DLP_FANOUT_GROUP_AUTO). syslog_local: alerts to the local syslog
+ * (--syslog/--no-syslog, else on when live).
+ */
+bool dlp_runtime__live(const dlp_config_t *cfg);
+unsigned dlp_runtime__capture_threads(const dlp_config_t *cfg);
+bool dlp_runtime__fanout(const dlp_config_t *cfg, unsigned threads);
+int32_t dlp_runtime__fanout_group(const dlp_config_t *cfg, size_t i);
+bool dlp_runtime__syslog_local(const dlp_config_t *cfg, bool live);
+
 #endif

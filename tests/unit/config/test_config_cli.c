@@ -269,9 +269,19 @@ static void capture_flags_checked(void **state)
                          NULL),
                      0);
     assert_contains(f->out, "; 256 capture threads (fanout hash, group 0); ");
-    assert_int_equal(run(f, "-T", "-i", "lo", "-R", f->rules, "--rules-cache", f->cache, NULL),
+    assert_int_equal(run(f, "-T", "-i", "lo", "--capture-threads", "2", "-R", f->rules,
+                         "--rules-cache", f->cache, NULL),
                      0);
-    assert_contains(f->out, " capture threads (fanout ippair, group auto); ");
+    assert_contains(f->out, "; 2 capture threads (fanout ippair, group auto); ");
+    /* what the runtime opens: one thread is a plain handle, unless a group is named */
+    assert_int_equal(run(f, "-T", "-i", "lo", "--capture-threads", "1", "-R", f->rules,
+                         "--rules-cache", f->cache, NULL),
+                     0);
+    assert_contains(f->out, "; 1 capture threads; home net ");
+    assert_int_equal(run(f, "-T", "-i", "lo", "--capture-threads", "1", "--cluster-id", "7", "-R",
+                         f->rules, "--rules-cache", f->cache, NULL),
+                     0);
+    assert_contains(f->out, "; 1 capture threads (fanout ippair, group 7); ");
 }
 
 /* An empty option argument is named, not left to fail later as ": No such file". */
