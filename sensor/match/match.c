@@ -199,29 +199,26 @@ static bool near_page_end(const uint8_t *end)
 }
 
 static dlp_rc_t scan_piece(dlp_match_stream_t *st, dlp_match_scratch_t *s, const uint8_t *p,
-                           size_t c, dlp_match_cb cb, void *ctx)
+                           size_t c)
 {
-    set_call(s, st, p, c, cb, ctx);
-    if (hs_scan_stream(st->hs, (const char *)p, (unsigned)c, 0, s->scan, on_stream_match, s) !=
-        HS_SUCCESS)
-        return DLP_EIO;
-    tail_push(st, p, c);
-    st->off += c;
-    return DLP_OK;
+    return hs_scan_stream(st->hs, (const char *)p, (unsigned)c, 0, s->scan, on_stream_match, s) ==
+                   HS_SUCCESS
+               ? DLP_OK
+               : DLP_EIO;
 }
 
 /* Scans p[0, c); a piece ending near a page boundary ends from a padded copy. */
 static dlp_rc_t scan_safe(dlp_match_stream_t *st, dlp_match_scratch_t *s, const uint8_t *p,
-                          size_t c, dlp_match_cb cb, void *ctx)
+                          size_t c)
 {
     size_t k = c < DLP_MATCH_SLACK ? c : DLP_MATCH_SLACK;
 
     if (!near_page_end(p + c))
-        return scan_piece(st, s, p, c, cb, ctx);
-    if (c > k && scan_piece(st, s, p, c - k, cb, ctx) != DLP_OK)
+        return scan_piece(st, s, p, c);
+    if (c > k && scan_piece(st, s, p, c - k) != DLP_OK)
         return DLP_EIO;
     memcpy(s->pad, p + c - k, k);
-    return scan_piece(st, s, s->pad, k, cb, ctx);
+    return scan_piece(st, s, s->pad, k);
 }
 
 dlp_rc_t dlp_match_stream_scan(dlp_match_stream_t *st, dlp_match_scratch_t *s, const uint8_t *p,
@@ -233,14 +230,25 @@ dlp_rc_t dlp_match_stream_scan(dlp_match_stream_t *st, dlp_match_scratch_t *s, c
     }
     if (s == NULL || s->m != st->m || cb == NULL)
         return DLP_EINVAL;
-    while (n > 0) {
-        size_t c = n < DLP_MATCH_CHUNK ? n : DLP_MATCH_CHUNK;
+    /*
+     * Every piece's matches see the whole write: where Hyperscan's calls are
+     * cut (a page boundary, DLP_MATCH_CHUNK) must not change a window, or
+     * the results would depend on where the write lies in memory. So the
+     * tail takes the write only once all of it is scanned.
+     */
+    set_call(s, st, p, n, cb, ctx);
+    for (size_t done = 0; done < n;) {
+        size_t c = n - done < DLP_MATCH_CHUNK ? n - done : DLP_MATCH_CHUNK;
 
-        if (scan_safe(st, s, p, c, cb, ctx) != DLP_OK)
+        if (scan_safe(st, s, p + done, c) != DLP_OK) {
+            tail_push(st, p, done);
+            st->off += done;
             return DLP_EIO;
-        p += c;
-        n -= c;
+        }
+        done += c;
     }
+    tail_push(st, p, n);
+    st->off += n;
     return DLP_OK;
 }
 

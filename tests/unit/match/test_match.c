@@ -115,6 +115,7 @@ typedef struct hitlog {
     uint64_t ref_off;
     size_t bad;       /* windows that break the contract */
     size_t lookahead; /* windows holding the byte after the match */
+    size_t wsum;      /* the windows' lengths, added up */
     uint8_t last_win[DLP_MATCH_TAIL + DLP_MATCH_AFTER];
     size_t last_wl, last_start, last_end;
 } hitlog_t;
@@ -139,6 +140,7 @@ static void on_hit(void *ctx, uint32_t rule, const uint8_t *win, size_t wl, size
         l->bad++;
     if (wl > end)
         l->lookahead++;
+    l->wsum += wl;
     if (l->ref != NULL)
         check_window(l, win, wl, start, end, off);
     if (l->n == l->cap) {
@@ -353,6 +355,48 @@ static void test_split_three_writes_every_offset(void **state)
         }
     }
     fx_free(f);
+}
+
+/*
+ * A write ending near a page boundary is scanned by Hyperscan in two calls
+ * (see scan_safe in match.c). The windows must not see the cut: the same
+ * bytes anywhere in memory give the same windows, or what a validator sees,
+ * and when an event goes out, would depend on where a packet landed in a
+ * batch (and so on the number of workers).
+ */
+static void test_window_same_near_page_end(void **state)
+{
+    enum { PAGE = 4096, N = 240 };
+    uint8_t *mem = aligned_alloc(PAGE, 3 * PAGE);
+    uint8_t text[N];
+    const char *mail = "bob@example.com";
+    size_t wl_far, wsum_far, n_far;
+    fx_t *f = fx_new(MAIN_SET, R__N, NULL);
+
+    (void)state;
+    assert_non_null(mem);
+    memset(text, ' ', N);
+    memcpy(text + 100, mail, strlen(mail)); /* ends 125 bytes before the write's end */
+    _Static_assert(DLP_MATCH_TAIL >= 115 && DLP_MATCH_AFTER >= 125, "one window holds all of it");
+    memcpy(mem + 300, text, N);             /* far from a page end */
+    scan_split(f, mem + 300, N, NULL, 0);
+    n_far = f->log.n;
+    wl_far = f->log.last_wl;
+    wsum_far = f->log.wsum;
+    assert_int_equal(n_far, 1);
+    assert_int_equal(wl_far, N); /* from the write's start (tail empty) to its end */
+    for (size_t before = 0; before < 64; before += 7) {
+        uint8_t *p = mem + 2 * PAGE - N - before; /* ends 'before' bytes before a page */
+        memcpy(p, text, N);
+        log_reset(&f->log);
+        f->log.wsum = 0;
+        scan_split(f, p, N, NULL, 0);
+        assert_int_equal(f->log.n, n_far);
+        assert_int_equal(f->log.last_wl, wl_far);
+        assert_int_equal(f->log.wsum, wsum_far);
+    }
+    fx_free(f);
+    free(mem);
 }
 
 static void test_one_byte_writes(void **state)
@@ -1254,6 +1298,7 @@ int main(void)
         cmocka_unit_test(test_split_two_writes_every_offset),
         cmocka_unit_test(test_split_three_writes_every_offset),
         cmocka_unit_test(test_one_byte_writes),
+        cmocka_unit_test(test_window_same_near_page_end),
         cmocka_unit_test(test_late_word_boundary_next_write),
         cmocka_unit_test(test_late_word_boundary_by_close),
         cmocka_unit_test(test_late_word_boundary_refuted),
