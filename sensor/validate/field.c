@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "dlp/validate.h"
+#include "validate_int.h"
 
 static const char *const span_names[DLP_VALUE__COUNT] = {
     [DLP_VALUE_MATCH] = "match",
@@ -31,10 +32,12 @@ bool dlp_value_span_from_name(const char *s, dlp_value_span_t *out)
     return false;
 }
 
+/* What surrounds a field's value without being part of it. */
+static const char trim_set[] = " \t\"',;<\r\n";
+
 static bool trim_char(uint8_t c)
 {
-    return c == ' ' || c == '\t' || c == '"' || c == '\'' || c == ',' || c == ';' ||
-           c == '<' || c == '\r' || c == '\n';
+    return c != '\0' && strchr(trim_set, c) != NULL;
 }
 
 static const uint8_t *find(const uint8_t *p, size_t n, const char *s)
@@ -114,10 +117,7 @@ void dlp_value_narrow(dlp_value_span_t how, const uint8_t *win, size_t *vs, size
         s = last_word(p, n);
     if (e > s && terminator(p[e - 1]) && !trim_char(p[e - 1]))
         e--;
-    while (s < e && trim_char(p[s]))
-        s++;
-    while (e > s && trim_char(p[e - 1]))
-        e--;
+    dlp_val__trim(p, &s, &e, trim_set);
     if (s == e)
         return;
     *ve = *vs + e;
