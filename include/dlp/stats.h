@@ -7,7 +7,8 @@
  *
  * NOTE: a counter added to DLP_STATS_LIST appears in the "stats" event under
  * its group ("" = top level) with its name; INTERFACE.md names the top-level
- * ones that must stay.
+ * ones that must stay. DROPPED is not counted where packets are lost: the
+ * reporter sets it on the summed snapshot to dlp_stats_dropped().
  */
 #ifndef DLP_STATS_H
 #define DLP_STATS_H
@@ -171,5 +172,9 @@ const char *dlp_stat_name(dlp_stat_id_t id);
 const char *dlp_stat_group(dlp_stat_id_t id);
 /* Kind W: a worker's own figure, reported per worker, meaningless summed. */
 bool dlp_stat_per_worker(dlp_stat_id_t id);
+/* "dropped": every packet lost before inspection, from the counters of each
+ * place that loses them: the kernel's socket buffer, the NIC (interface_drops),
+ * the reader's rings. Any thread, on a summed snapshot. */
+uint64_t dlp_stats_dropped(const dlp_stats_t *s);
 
 #endif

@@ -245,7 +245,6 @@ static void live_poll_stats(dlp_capture_t *c)
         u_int ifdrop = advance(ps.ps_ifdrop, &li->last_ifdrop, &li->ifdrop);
         dlp_capture__count(c, DLP_STAT_CAP_RECEIVED, recv);
         dlp_capture__count(c, DLP_STAT_CAP_KERNEL_DROPS, drop);
-        dlp_capture__count(c, DLP_STAT_DROPPED, drop);
         if (lc->count_if_drops)
             dlp_capture__count(c, DLP_STAT_CAP_IF_DROPS, ifdrop);
     }

@@ -172,8 +172,7 @@ static void write_stats(out_ctx_t *c)
         dlp_dispatch_rule_stats(c->disp, rstats, e);
     if (ts == 0)
         ts = dlp_time_now_us();
-    /* "dropped" is every packet lost before inspection: the NIC's ones too. */
-    dlp_stat_add(&total, DLP_STAT_DROPPED, dlp_stat_get(&total, DLP_STAT_CAP_IF_DROPS));
+    dlp_stat_set(&total, DLP_STAT_DROPPED, dlp_stats_dropped(&total));
     for (unsigned i = 0; workers != NULL && i < nw; i++)
         workers[i] = dlp_dispatch_stats(c->disp, i + 1);
     in = (dlp_output_stats_in_t){.total = &total,

@@ -36,3 +36,9 @@ void dlp_stats_accumulate(dlp_stats_t *dst, const dlp_stats_t *src)
 const char *dlp_stat_name(dlp_stat_id_t id) { return names[id]; }
 const char *dlp_stat_group(dlp_stat_id_t id) { return groups[id]; }
 bool dlp_stat_per_worker(dlp_stat_id_t id) { return kinds[id] == KIND_W; }
+
+uint64_t dlp_stats_dropped(const dlp_stats_t *s)
+{
+    return dlp_stat_get(s, DLP_STAT_CAP_KERNEL_DROPS) + dlp_stat_get(s, DLP_STAT_CAP_IF_DROPS) +
+           dlp_stat_get(s, DLP_STAT_CAP_RING_DROPS);
+}

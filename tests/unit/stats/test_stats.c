@@ -49,11 +49,28 @@ static void interface_names_are_top_level(void **state)
                          strcmp(dlp_stat_group(i), dlp_stat_group(j)) == 0);
 }
 
+/* "dropped" is the sum of the places that lose packets, whatever the counter itself holds. */
+static void dropped_is_derived(void **state)
+{
+    dlp_stats_t s;
+
+    (void)state;
+    dlp_stats_init(&s);
+    assert_int_equal(dlp_stats_dropped(&s), 0);
+    dlp_stat_add(&s, DLP_STAT_CAP_KERNEL_DROPS, 5);
+    dlp_stat_add(&s, DLP_STAT_CAP_IF_DROPS, 7);
+    dlp_stat_add(&s, DLP_STAT_CAP_RING_DROPS, 11);
+    dlp_stat_add(&s, DLP_STAT_DROPPED, 100);
+    dlp_stat_add(&s, DLP_STAT_EVENTS_DROPPED, 1000); /* events, not packets */
+    assert_int_equal(dlp_stats_dropped(&s), 23);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(add_set_sub_and_accumulate),
         cmocka_unit_test(interface_names_are_top_level),
+        cmocka_unit_test(dropped_is_derived),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
