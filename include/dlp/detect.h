@@ -59,8 +59,12 @@ typedef struct dlp_detect_stream dlp_detect_stream_t;
 dlp_detect_t *dlp_detect_new(const dlp_detect_params_t *p);
 void dlp_detect_free(dlp_detect_t *d);
 
-/* Per-rule counters: [slot][dlp_rstat_t] (params.rstats, or its own by rule
- * index), relaxed reads. */
+/*
+ * The per-rule counters of a detector made without params.rstats: its own,
+ * [rule][dlp_rstat_t], *nrules rows (its rule count); relaxed reads. Given
+ * params.rstats it returns those, indexed by slot, which *nrules does not
+ * bound: their owner reads them instead (no caller asks it then).
+ */
 const _Atomic uint64_t *dlp_detect_rule_stats(const dlp_detect_t *d, size_t *nrules);
 
 /* Per flow; 'fi' in the flow's orientation (src = initiator). */
