@@ -204,6 +204,7 @@ typedef struct cli {
     bool early;       /* -h or -V: answered without reading the file */
     bool ifaces;      /* -i given: replaces the file's interfaces */
     bool rules;       /* -R given: replaces the file's rule paths */
+    dlp_privdrop_target_t user; /* -u resolved, once (valid when the config has a user) */
 } cli_t;
 
 /* A list flag: its first use replaces what the file put in the list. */
@@ -310,15 +311,15 @@ static int load_config(dlp_config_t *c, const char *path)
     return rc == DLP_OK ? -1 : EXIT_USAGE;
 }
 
-/* -u: the user must exist now, and (unless only checking) we must be root to leave it. */
-static int check_user(const dlp_config_t *c, const cli_t *cli)
+/* -u: the user must exist now, and (unless only checking) we must be root to leave it.
+ * The run is given what is resolved here, so that a lookup cannot differ later. */
+static int check_user(const dlp_config_t *c, cli_t *cli)
 {
-    dlp_privdrop_target_t t;
     char err[256];
 
     if (c->user == NULL)
         return -1;
-    if (dlp_privdrop_resolve(c->user, &t, err, sizeof(err)) != DLP_OK)
+    if (dlp_privdrop_resolve(c->user, &cli->user, err, sizeof(err)) != DLP_OK)
         return bad("-u %s: %s", c->user, err);
     if (!cli->check && geteuid() != 0)
         return bad("-u %s: only root can change user (running as uid %u)", c->user,
@@ -378,7 +379,8 @@ int main(int argc, char **argv)
     if (status < 0) {
         if (!cfg.stats_interval_set && cfg.ifaces.n > 0)
             cfg.stats_interval_s = 60;
-        status = cli.check ? dlp_runtime_check(&cfg) : dlp_runtime_run(&cfg);
+        status = cli.check ? dlp_runtime_check(&cfg)
+                           : dlp_runtime_run(&cfg, cfg.user != NULL ? &cli.user : NULL);
     }
     dlp_config_fini(&cfg);
     return status;

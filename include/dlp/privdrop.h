@@ -32,9 +32,10 @@ DLP_MUST_CHECK dlp_rc_t dlp_privdrop_resolve(const char *spec, dlp_privdrop_targ
                                              size_t errlen);
 
 /*
- * Becomes 'spec' for good: supplementary groups (the user's, or only
- * GROUP), then gid, then uid (real, effective and saved), all capability
- * sets cleared, and no_new_privs set. Then verifies it: getresuid and
+ * Becomes 't' for good: supplementary groups (the user's, or only GROUP),
+ * then gid, then uid (real, effective and saved), all capability sets
+ * cleared, and no_new_privs set. 't' is resolved once, when the command
+ * line is read, and passed on: a second lookup could find another user. Then verifies it: getresuid and
  * getresgid all equal the target, setuid(0) and setgid(0) fail, the
  * groups are as asked, and no capability is left (effective, permitted,
  * inheritable).
@@ -42,11 +43,10 @@ DLP_MUST_CHECK dlp_rc_t dlp_privdrop_resolve(const char *spec, dlp_privdrop_targ
  * outputs are open and before the other threads start (ids change for
  * every thread through glibc either way; no_new_privs and the inheritable
  * set are per thread, inherited by threads started later).
- * Returns DLP_OK; DLP_EINVAL (usage: bad or unknown user or group, not
- * running as root: exit 2) with the reason in err; DLP_EIO when a call
- * failed or the check found privileges left (exit 1; the process may be
- * half-dropped and must exit).
+ * Returns DLP_OK; DLP_EINVAL (usage: not running as root: exit 2) with the
+ * reason in err; DLP_EIO when a call failed or the check found privileges
+ * left (exit 1; the process may be half-dropped and must exit).
  */
-DLP_MUST_CHECK dlp_rc_t dlp_privdrop(const char *spec, char *err, size_t errlen);
+DLP_MUST_CHECK dlp_rc_t dlp_privdrop(const dlp_privdrop_target_t *t, char *err, size_t errlen);
 
 #endif

@@ -6,14 +6,17 @@
 #define DLP_RUNTIME_H
 
 #include "dlp/config.h"
+#include "dlp/privdrop.h"
 
 /*
  * Runs the sensor as 'cfg' says until the input ends or SIGINT/SIGTERM.
+ * 'user': cfg->user as the caller resolved it (dlp_privdrop_resolve), root
+ * is left for it once everything is open; NULL (cfg->user NULL) stays as is.
  * Returns the process exit status: 0 success, 1 runtime failure, 2 bad
  * input (an unreadable capture, an output that cannot be opened), with a
  * one-line message on stderr.
  */
-int dlp_runtime_run(const dlp_config_t *cfg);
+int dlp_runtime_run(const dlp_config_t *cfg, const dlp_privdrop_target_t *user);
 
 /*
  * -T: loads the rules and the HMAC key as dlp_runtime_run would, compiles

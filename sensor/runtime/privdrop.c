@@ -241,17 +241,14 @@ static dlp_rc_t verify(const dlp_privdrop_target_t *t, char *err, size_t errlen)
     return DLP_EIO;
 }
 
-dlp_rc_t dlp_privdrop(const char *spec, char *err, size_t errlen)
+dlp_rc_t dlp_privdrop(const dlp_privdrop_target_t *t, char *err, size_t errlen)
 {
-    dlp_privdrop_target_t t;
-    dlp_rc_t rc = dlp_privdrop_resolve(spec, &t, err, errlen);
+    dlp_rc_t rc;
 
-    if (rc != DLP_OK)
-        return rc;
     if (geteuid() != 0) {
         snprintf(err, errlen, "only root can change user (running as uid %u)", (unsigned)geteuid());
         return DLP_EINVAL;
     }
-    rc = become(&t, err, errlen);
-    return rc == DLP_OK ? verify(&t, err, errlen) : rc;
+    rc = become(t, err, errlen);
+    return rc == DLP_OK ? verify(t, err, errlen) : rc;
 }

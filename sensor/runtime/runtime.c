@@ -491,19 +491,17 @@ static int start_engine(out_ctx_t *c)
  * USER; one that exists must be writable by USER, checked after the drop
  * rather than found out at the first alert.
  */
-static int evidence_dir_for_user(const dlp_config_t *cfg, char *err, size_t errlen)
+static int evidence_dir_for_user(const dlp_config_t *cfg, const dlp_privdrop_target_t *user,
+                                 char *err, size_t errlen)
 {
-    dlp_privdrop_target_t t;
     int fd, rc = 0;
 
-    if (cfg->user == NULL || cfg->evidence_dir == NULL)
+    if (user == NULL || cfg->evidence_dir == NULL)
         return 0;
-    if (dlp_privdrop_resolve(cfg->user, &t, err, errlen) != DLP_OK)
-        return 0; /* dlp_privdrop says it, with its exit status */
     if (mkdir(cfg->evidence_dir, 0700) != 0)
         return 0; /* exists (checked after the drop), or the output says why */
     fd = open(cfg->evidence_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0 || fchown(fd, t.uid, t.gid) != 0) {
+    if (fd < 0 || fchown(fd, user->uid, user->gid) != 0) {
         snprintf(err, errlen, "evidence directory %s: cannot give it to %s: %s",
                  cfg->evidence_dir, cfg->user, strerror(errno));
         rc = 1;
@@ -513,7 +511,7 @@ static int evidence_dir_for_user(const dlp_config_t *cfg, char *err, size_t errl
     return rc;
 }
 
-int dlp_runtime_run(const dlp_config_t *cfg)
+int dlp_runtime_run(const dlp_config_t *cfg, const dlp_privdrop_target_t *user)
 {
     static out_ctx_t c; /* static: aligned counters, and signals reach it */
     char err[512] = "";
@@ -539,7 +537,7 @@ int dlp_runtime_run(const dlp_config_t *cfg)
     status = 2;
     if (!open_capture(&c))
         goto out;
-    status = evidence_dir_for_user(cfg, err, sizeof(err));
+    status = evidence_dir_for_user(cfg, user, err, sizeof(err));
     if (status != 0) {
         fprintf(stderr, "dlpsensor: %s\n", err);
         goto out;
@@ -553,8 +551,8 @@ int dlp_runtime_run(const dlp_config_t *cfg)
     }
     /* Everything privileged is open (interfaces, outputs, key, cache); no
      * thread has started yet (the evidence writer starts with its first flow). */
-    if (cfg->user != NULL) {
-        dlp_rc_t rc = dlp_privdrop(cfg->user, err, sizeof(err));
+    if (user != NULL) {
+        dlp_rc_t rc = dlp_privdrop(user, err, sizeof(err));
         if (rc != DLP_OK) {
             fprintf(stderr, "dlpsensor: -u %s: %s\n", cfg->user, err);
             status = rc == DLP_EINVAL ? 2 : 1;

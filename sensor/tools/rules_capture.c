@@ -435,7 +435,7 @@ int dlp_rulescmd__capture(const dlp_rulescmd_opts_t *o)
     if (st == 0) {
         st = configure(&cfg, o, path);
         if (st == 0)
-            st = dlp_runtime_run(&cfg);
+            st = dlp_runtime_run(&cfg, NULL);
         if (st == 0)
             st = summarise(&c, path);
         unlink(path);

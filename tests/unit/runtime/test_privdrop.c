@@ -132,8 +132,10 @@ static int child_checks(const char *spec, uid_t uid, gid_t gid, const gid_t *gro
     char err[256];
     uid_t r, e, s;
     gid_t rg, eg, sg, g[64];
+    dlp_privdrop_target_t t;
 
-    if (dlp_privdrop(spec, err, sizeof(err)) != DLP_OK) {
+    if (dlp_privdrop_resolve(spec, &t, err, sizeof(err)) != DLP_OK ||
+        dlp_privdrop(&t, err, sizeof(err)) != DLP_OK) {
         fprintf(stderr, "dlp_privdrop(%s): %s\n", spec, err);
         return C_DROP;
     }
@@ -213,10 +215,12 @@ static void refused_when_not_root(void **state)
     pid = fork();
     if (pid == 0) {
         char err[256] = "";
+        dlp_privdrop_target_t t;
         if (setgroups(0, NULL) != 0 || setresgid(NOGROUP, NOGROUP, NOGROUP) != 0 ||
             setresuid(NOBODY, NOBODY, NOBODY) != 0)
             _exit(100);
-        if (dlp_privdrop("nobody", err, sizeof(err)) != DLP_EINVAL)
+        if (dlp_privdrop_resolve("nobody", &t, err, sizeof(err)) != DLP_OK ||
+            dlp_privdrop(&t, err, sizeof(err)) != DLP_EINVAL)
             _exit(1);
         _exit(strcmp(err, "only root can change user (running as uid 65534)") == 0 ? 0 : 2);
     }
@@ -226,14 +230,16 @@ static void refused_when_not_root(void **state)
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* A spec that does not resolve gives no target to drop to. */
 static void unknown_user_changes_nothing(void **state)
 {
+    dlp_privdrop_target_t t;
     char err[256] = "";
 
     (void)state;
-    assert_int_equal(dlp_privdrop("no-such-user-dlp", err, sizeof(err)), DLP_EINVAL);
+    assert_int_equal(dlp_privdrop_resolve("no-such-user-dlp", &t, err, sizeof(err)), DLP_EINVAL);
     assert_string_equal(err, "unknown user 'no-such-user-dlp'");
-    assert_int_equal(dlp_privdrop("root", err, sizeof(err)), DLP_EINVAL);
+    assert_int_equal(dlp_privdrop_resolve("root", &t, err, sizeof(err)), DLP_EINVAL);
     /* the test process itself is untouched */
     if (getuid() == 0)
         assert_int_equal(geteuid(), 0);
