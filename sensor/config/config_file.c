@@ -69,23 +69,41 @@ typedef struct cfg_key {
     kind_t kind;
     size_t off, size;          /* the field in dlp_config_t */
     uint64_t min, max;         /* K_COUNT: value; K_SIZE: bytes; K_DURATION: microseconds */
-    uint64_t unit;             /* K_DURATION: microseconds per stored unit */
+    uint64_t unit;             /* K_DURATION: microseconds per stored unit (NUM: 1) */
     size_t mark;               /* offset of a bool set when the key is given; 0 = none */
     const struct cfg_key *sub; /* K_MAP */
 } cfg_key_t;
 
-#define FIELD(f) .off = offsetof(dlp_config_t, f), .size = sizeof(((dlp_config_t *)NULL)->f)
+#define FIELD_SIZE(f) sizeof(((dlp_config_t *)NULL)->f)
+#define FIELD(f) .off = offsetof(dlp_config_t, f), .size = FIELD_SIZE(f)
+
+/*
+ * The field and range of a K_COUNT or K_SIZE row (NUM), or of a K_DURATION
+ * row stored in 'unit' microseconds (DURATION). store_uint() writes 8 bytes,
+ * or 4 (uint32_t, unsigned, int) when the largest value stored fits
+ * INT32_MAX; each row checks that at compile time: C11 allows a
+ * _Static_assert among a struct's members, and the sizeof of that struct
+ * puts it inside the row's initializer.
+ */
+#define NUM_ROW(f, lo, hi, u)                                                                      \
+    .off = offsetof(dlp_config_t, f), .min = (lo), .max = (hi), .unit = (u),                       \
+    .size = FIELD_SIZE(f) + 0 * sizeof(struct {                                                    \
+        _Static_assert(FIELD_SIZE(f) == 8 || (FIELD_SIZE(f) == 4 && (hi) / (u) <= INT32_MAX),      \
+                       #f ": a number field is 8 bytes, or 4 with values within INT32_MAX");       \
+        char ok_;                                                                                  \
+    })
+#define NUM(f, lo, hi) NUM_ROW(f, lo, hi, 1)
+#define DURATION(f, lo, hi, u) NUM_ROW(f, lo, hi, u)
 
 static const cfg_key_t k_capture[] = {
     {.name = "interfaces", .kind = K_IFACES, FIELD(ifaces)},
     {.name = "filter", .kind = K_STR, FIELD(bpf)},
-    {.name = "snaplen", .kind = K_SIZE, FIELD(snaplen), .min = 64, .max = DLP_SNAPLEN},
-    {.name = "buffer", .kind = K_SIZE, FIELD(pcap_buffer_bytes), .min = MIB, .max = GIB},
-    {.name = "timeout", .kind = K_DURATION, FIELD(pcap_timeout_ms), .min = US_MS,
-     .max = 10 * US_S, .unit = US_MS},
+    {.name = "snaplen", .kind = K_SIZE, NUM(snaplen, 64, DLP_SNAPLEN)},
+    {.name = "buffer", .kind = K_SIZE, NUM(pcap_buffer_bytes, MIB, GIB)},
+    {.name = "timeout", .kind = K_DURATION, DURATION(pcap_timeout_ms, US_MS, 10 * US_S, US_MS)},
     {.name = "promisc", .kind = K_BOOL, FIELD(promisc)},
-    {.name = "threads", .kind = K_COUNT, FIELD(capture_threads), .min = 0, .max = WORKERS_MAX},
-    {.name = "cluster_id", .kind = K_COUNT, FIELD(cluster_id), .min = 0, .max = 65535,
+    {.name = "threads", .kind = K_COUNT, NUM(capture_threads, 0, WORKERS_MAX)},
+    {.name = "cluster_id", .kind = K_COUNT, NUM(cluster_id, 0, 65535),
      .mark = offsetof(dlp_config_t, cluster_id_set)},
     {.name = "fanout", .kind = K_FANOUT, FIELD(fanout_mode)},
     {.name = NULL},
@@ -116,34 +134,28 @@ static const cfg_key_t k_syslog[] = {
 static const cfg_key_t k_evidence[] = {
     {.name = "dir", .kind = K_STR, FIELD(evidence_dir)},
     {.name = "raw", .kind = K_BOOL, FIELD(evidence_raw)},
-    {.name = "max_flow_bytes", .kind = K_SIZE, FIELD(evidence_max_flow_bytes), .min = 4 * KIB,
-     .max = GIB},
-    {.name = "max_total_bytes", .kind = K_SIZE, FIELD(evidence_max_total_bytes), .min = 64 * KIB,
-     .max = 64 * TIB},
-    {.name = "prealert_bytes", .kind = K_SIZE, FIELD(evidence_prealert_bytes), .min = 0,
-     .max = GIB},
-    {.name = "prealert_packets", .kind = K_COUNT, FIELD(evidence_prealert_pkts), .min = 0,
-     .max = 1000000},
-    {.name = "memcap", .kind = K_SIZE, FIELD(evidence_memcap), .min = MIB, .max = TIB},
+    {.name = "max_flow_bytes", .kind = K_SIZE, NUM(evidence_max_flow_bytes, 4 * KIB, GIB)},
+    {.name = "max_total_bytes", .kind = K_SIZE, NUM(evidence_max_total_bytes, 64 * KIB, 64 * TIB)},
+    {.name = "prealert_bytes", .kind = K_SIZE, NUM(evidence_prealert_bytes, 0, GIB)},
+    {.name = "prealert_packets", .kind = K_COUNT, NUM(evidence_prealert_pkts, 0, 1000000)},
+    {.name = "memcap", .kind = K_SIZE, NUM(evidence_memcap, MIB, TIB)},
     {.name = NULL},
 };
 
 static const cfg_key_t k_outputs[] = {
     {.name = "json", .kind = K_STR, FIELD(json_path)},
     {.name = "log_flows", .kind = K_BOOL, FIELD(log_all_flows)},
-    {.name = "stats_interval", .kind = K_DURATION, FIELD(stats_interval_s), .min = 0,
-     .max = US_D, .unit = US_S, .mark = offsetof(dlp_config_t, stats_interval_set)},
+    {.name = "stats_interval", .kind = K_DURATION, DURATION(stats_interval_s, 0, US_D, US_S),
+     .mark = offsetof(dlp_config_t, stats_interval_set)},
     {.name = "hmac_key_file", .kind = K_STR, FIELD(hmac_key_file)},
-    {.name = "event_ring_slots", .kind = K_COUNT, FIELD(event_ring_slots), .min = 16,
-     .max = 65536},
+    {.name = "event_ring_slots", .kind = K_COUNT, NUM(event_ring_slots, 16, 65536)},
     {.name = "syslog", .kind = K_MAP, .sub = k_syslog},
     {.name = "evidence", .kind = K_MAP, .sub = k_evidence},
     {.name = NULL},
 };
 
 #define TIMEOUT(n, i)                                                                        \
-    {.name = n, .kind = K_DURATION, FIELD(flow_timeout_us[i]), .min = US_S, .max = US_D,   \
-     .unit = 1}
+    {.name = n, .kind = K_DURATION, DURATION(flow_timeout_us[i], US_S, US_D, 1)}
 
 static const cfg_key_t k_timeouts[] = {
     TIMEOUT("tcp_new", 0),     TIMEOUT("tcp_established", 1), TIMEOUT("tcp_closing", 2),
@@ -151,27 +163,23 @@ static const cfg_key_t k_timeouts[] = {
 };
 
 static const cfg_key_t k_flow[] = {
-    {.name = "memcap", .kind = K_SIZE, FIELD(flow_memcap), .min = MIB, .max = TIB},
+    {.name = "memcap", .kind = K_SIZE, NUM(flow_memcap, MIB, TIB)},
     {.name = "vlan_in_key", .kind = K_BOOL, FIELD(vlan_in_key)},
     {.name = "timeouts", .kind = K_MAP, .sub = k_timeouts},
     {.name = NULL},
 };
 
 static const cfg_key_t k_reasm[] = {
-    {.name = "memcap", .kind = K_SIZE, FIELD(reasm_ooo_bytes_worker), .min = 0, .max = TIB},
-    {.name = "ooo_bytes_per_direction", .kind = K_SIZE, FIELD(reasm_ooo_bytes_dir), .min = 0,
-     .max = GIB},
-    {.name = "ooo_segments_per_direction", .kind = K_COUNT, FIELD(reasm_ooo_segs_dir),
-     .min = 0, .max = 65536},
-    {.name = "retain_bytes", .kind = K_SIZE, FIELD(reasm_retain_bytes), .min = 0,
-     .max = 64 * KIB},
+    {.name = "memcap", .kind = K_SIZE, NUM(reasm_ooo_bytes_worker, 0, TIB)},
+    {.name = "ooo_bytes_per_direction", .kind = K_SIZE, NUM(reasm_ooo_bytes_dir, 0, GIB)},
+    {.name = "ooo_segments_per_direction", .kind = K_COUNT, NUM(reasm_ooo_segs_dir, 0, 65536)},
+    {.name = "retain_bytes", .kind = K_SIZE, NUM(reasm_retain_bytes, 0, 64 * KIB)},
     {.name = NULL},
 };
 
 static const cfg_key_t k_defrag[] = {
-    {.name = "memcap", .kind = K_SIZE, FIELD(defrag_memcap), .min = 64 * KIB, .max = 64 * GIB},
-    {.name = "timeout", .kind = K_DURATION, FIELD(defrag_timeout_us), .min = US_S,
-     .max = 10 * US_MIN, .unit = 1},
+    {.name = "memcap", .kind = K_SIZE, NUM(defrag_memcap, 64 * KIB, 64 * GIB)},
+    {.name = "timeout", .kind = K_DURATION, DURATION(defrag_timeout_us, US_S, 10 * US_MIN, 1)},
     {.name = NULL},
 };
 
@@ -442,16 +450,23 @@ static void *field(loader_t *ld, const cfg_key_t *k)
     return (char *)ld->c + k->off;
 }
 
-static void store_uint(loader_t *ld, const cfg_key_t *k, uint64_t v)
+/* The row's NUM() or DURATION() checked the width at compile time; a number
+ * row written with FIELD() instead is still refused here rather than written
+ * at a width its field does not have. */
+static void store_uint(loader_t *ld, const cfg_key_t *k, const yaml_node_t *n, const char *key,
+                       uint64_t v)
 {
     if (k->size == sizeof(uint64_t)) {
         uint64_t x = v;
         memcpy(field(ld, k), &x, sizeof(x));
-    } else {
-        /* 4-byte fields (uint32_t, unsigned, int): every range fits INT32_MAX, and a
-         * non-negative value has the same representation in the signed type. */
+    } else if (k->size == sizeof(uint32_t) && k->max / (k->unit ? k->unit : 1) <= INT32_MAX) {
+        /* uint32_t, unsigned or int: a non-negative value within INT32_MAX has the
+         * same representation in the signed type. */
         uint32_t x = (uint32_t)v;
         memcpy(field(ld, k), &x, sizeof(x));
+    } else {
+        ERR(ld, n, key, "internal error: a %zu-byte field for a number up to %llu", k->size,
+            (unsigned long long)k->max);
     }
 }
 
@@ -528,7 +543,7 @@ static void set_number(loader_t *ld, const cfg_key_t *k, const yaml_node_t *n, c
             k->unit == US_S ? "seconds" : "milliseconds");
         return;
     }
-    store_uint(ld, k, k->kind == K_DURATION ? v / k->unit : v);
+    store_uint(ld, k, n, key, k->kind == K_DURATION ? v / k->unit : v);
 }
 
 static void set_bool(loader_t *ld, const cfg_key_t *k, const yaml_node_t *n, const char *key)
