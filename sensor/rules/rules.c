@@ -139,22 +139,13 @@ static void normalize_allow(reader_t *rd, rule_ctx_t *rc)
 {
     dlp_rule_allow_t *a = &rc->r.allow;
     char q[QUOTE_BUF];
+    int r = 1;
 
-    for (size_t i = 0; i < a->nvalues; i++) {
-        char *v = dlp_rules__normalized(a->values[i], rc->r.norm);
-        if (v == NULL) {
-            dlp_rules__oom(rd->ld);
-            return;
-        }
-        if (v[0] == '\0') {
+    for (size_t i = 0; i < a->nvalues && r >= 0; i++) {
+        if ((r = dlp_rules__normalize(rd->ld, &a->values[i], rc->r.norm)) == 0)
             dlp_rules__error(rd, a->line, "allow: values: %s is empty once normalized (%s)",
                              dlp_rules__quote(a->values[i], strlen(a->values[i]), q),
                              dlp_norm_name(rc->r.norm));
-            free(v);
-            continue;
-        }
-        free(a->values[i]);
-        a->values[i] = v;
     }
 }
 

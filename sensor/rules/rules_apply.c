@@ -18,14 +18,23 @@
 
 #include <stdlib.h>
 
-char *dlp_rules__normalized(const char *s, dlp_norm_t how)
+int dlp_rules__normalize(loader_t *ld, char **s, dlp_norm_t how)
 {
-    size_t n = strlen(s);
+    size_t n = strlen(*s);
     char *out = malloc(n + 1); /* no normalization lengthens a value */
 
-    if (out != NULL)
-        dlp_normalize(how, (const uint8_t *)s, n, out, n + 1);
-    return out;
+    if (out == NULL) {
+        dlp_rules__oom(ld);
+        return -1;
+    }
+    dlp_normalize(how, (const uint8_t *)*s, n, out, n + 1);
+    if (out[0] == '\0') {
+        free(out);
+        return 0;
+    }
+    free(*s);
+    *s = out;
+    return 1;
 }
 
 /* ---- allow-lists ---------------------------------------------------------- */
@@ -155,24 +164,16 @@ static bool override_normalize(loader_t *ld, override_t *o, dlp_norm_t norm)
     bool ok = true;
 
     for (size_t i = 0; i < a->nvalues; i++) {
-        char *v = dlp_rules__normalized(a->values[i], norm);
-        if (v == NULL) {
-            dlp_rules__oom(ld);
+        int r = dlp_rules__normalize(ld, &a->values[i], norm);
+        if (r < 0)
             return false;
-        }
-        if (v[0] == '\0') {
-            dlp_rules__lerror(ld,
-                              "%s:%u: override %s: allow: values: %s is empty once "
-                              "normalized (%s)",
-                              o->file, a->line, o->r.name,
-                              dlp_rules__quote(a->values[i], strlen(a->values[i]), q),
-                              dlp_norm_name(norm));
-            free(v);
-            ok = false;
+        if (r > 0)
             continue;
-        }
-        free(a->values[i]);
-        a->values[i] = v;
+        dlp_rules__lerror(ld, "%s:%u: override %s: allow: values: %s is empty once normalized (%s)",
+                          o->file, a->line, o->r.name,
+                          dlp_rules__quote(a->values[i], strlen(a->values[i]), q),
+                          dlp_norm_name(norm));
+        ok = false;
     }
     return ok;
 }

@@ -254,8 +254,11 @@ extern const char *const dlp_rules__sev_names[DLP_SEV__COUNT];
 
 /* ---- rules_apply.c ------------------------------------------------------- */
 
-/* s normalized with 'how' (malloc'd; may be ""), or NULL when out of memory. */
-char *dlp_rules__normalized(const char *s, dlp_norm_t how);
+/*
+ * Replaces *s with its form normalized by 'how': 1; 0 when that is empty
+ * (*s kept as written); -1 when out of memory (reported: ld->stop).
+ */
+int dlp_rules__normalize(loader_t *ld, char **s, dlp_norm_t how);
 /*
  * Appends src's lists to dst's (src is emptied, its strings moved). False
  * when a list would pass DLP_RULE_ALLOW_MAX ('*which' names it, nothing is
