@@ -1,9 +1,11 @@
 /*
  * test_rules_oom.c - the rule loader when memory runs out: every allocation
  * of the loader (malloc, calloc, realloc, strdup, strndup, wrapped at link
- * time with -Wl,--wrap) fails in turn while a file using every key loads.
- * Each load must fail cleanly, saying so, and free everything (LeakSanitizer
- * checks at exit in the sanitized build); the last one succeeds.
+ * time with -Wl,--wrap) fails in turn while a file using every key loads,
+ * with an edm hashes file, and overrides of the keys that allocate. Each load
+ * must fail cleanly, saying so, and free everything (LeakSanitizer checks at
+ * exit in the sanitized build); the last one succeeds. What libc allocates
+ * for itself (fopen, getline of the edm file) is not wrapped.
  */
 #include "rules_fixture.h"
 
@@ -71,6 +73,11 @@ static const char rules_yaml[] =
     "      dst: [192.0.2.0/24]\n"
     "      hosts: [a.example.com, '*.example.org']\n"
     "    test_values: true\n"
+    "    normalize: digits\n"
+    "    mask: last4\n"
+    "    value: field\n"
+    "    edm: {hmacs: ['0123456789abcdef0123456789abcdef'], hmacs_file: edm.txt}\n"
+    "    aggregate: {values: 50, window: 10m}\n"
     "  - {id: 2, name: t.dob, description: d, category: linkable, severity: low, patterns: [x]}\n"
     "  - {id: 3, name: t.zip, description: d, category: linkable, severity: low, patterns: [y]}\n"
     "  - id: 4\n"
@@ -93,16 +100,28 @@ static const char local_yaml[] =
     "    protocols: [HTTP]\n"
     "    allow: {values: ['6011 0000 0000 0004'], hmacs: ['ffeeddccbbaa99887766554433221100'],\n"
     "            src: [172.16.0.0/12], dst: ['2001:db8::/32'], hosts: [b.example.com]}\n"
+    "    edm: {hmacs: ['ffeeddccbbaa99887766554433221100', '00112233445566778899aabbccddeeff']}\n"
+    "    aggregate: {values: 3, window: 1h}\n"
     "  - {name: t.risk, severity: low, allow: {hosts: [c.example.com]}}\n"
     "allow:\n"
     "  values: ['4000 0000 0000 0002']\n"
     "  hmacs: ['0123456789abcdef0123456789abcdef']\n"
     "  dst: [198.51.100.0/24]\n";
 
+/* Enough hashes for the list to grow more than once. */
+static const char edm_txt[] = "# customers\n"
+                              "00000000000000000000000000000001\n"
+                              "00000000000000000000000000000002\n"
+                              "00000000000000000000000000000003\n"
+                              "00000000000000000000000000000004\n"
+                              "00000000000000000000000000000005\n"
+                              "00000000000000000000000000000006\n";
+
 static void oom_every_allocation(void **state)
 {
     (void)state;
     write_file("a.yaml", rules_yaml);
+    write_file("edm.txt", edm_txt);
     assert_int_equal(mkdir("d", 0700), 0);
     write_file("d/local.yaml", local_yaml);
     const char *const paths[] = {"a.yaml", "d"};
@@ -117,8 +136,15 @@ static void oom_every_allocation(void **state)
         if (count < target) { /* no allocation failed: the whole load succeeded */
             assert_non_null(rs);
             assert_int_equal(err.n, 0);
-            assert_false(dlp_ruleset_find(rs, "t.card")->enabled);
-            assert_int_equal(dlp_ruleset_find(rs, "t.card")->allow.nhosts, 3);
+            const dlp_rule_t *card = dlp_ruleset_find(rs, "t.card");
+            assert_false(card->enabled);
+            assert_int_equal(card->allow.nhosts, 3);
+            assert_int_equal(card->norm, DLP_NORM_DIGITS);
+            assert_int_equal(card->mask, DLP_MASK_LAST4);
+            assert_int_equal(card->value, DLP_VALUE_FIELD);
+            assert_int_equal(card->edm.nhmacs, 2); /* the override's list replaced the rule's */
+            assert_int_equal(card->aggregate.values, 3);
+            assert_int_equal(card->aggregate.window_s, 3600);
             dlp_ruleset_free(rs);
             break;
         }
