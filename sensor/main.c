@@ -379,8 +379,8 @@ int main(int argc, char **argv)
     if (status < 0) {
         if (!cfg.stats_interval_set && cfg.ifaces.n > 0)
             cfg.stats_interval_s = 60;
-        status = cli.check ? dlp_runtime_check(&cfg)
-                           : dlp_runtime_run(&cfg, cfg.user != NULL ? &cli.user : NULL);
+        const dlp_privdrop_target_t *user = cfg.user != NULL ? &cli.user : NULL;
+        status = cli.check ? dlp_runtime_check(&cfg, user) : dlp_runtime_run(&cfg, user);
     }
     dlp_config_fini(&cfg);
     return status;

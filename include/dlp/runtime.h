@@ -25,9 +25,10 @@ int dlp_runtime_run(const dlp_config_t *cfg, const dlp_privdrop_target_t *user);
  * in X ms | loaded from the cache in X ms; W workers | N capture threads
  * (live)[ (fanout MODE, group G|auto)]; home net CIDRS; INPUTS[; user U]",
  * the threads and the fanout decided as a run would, and a second line with
- * the outputs. Opens no capture and no output.
+ * the outputs. Opens no capture and no output. 'user' as dlp_runtime_run's:
+ * a rules cache directory made as root is given to that user, as a run does.
  * Returns 0, or the exit status (2) after printing every problem on stderr.
  */
-int dlp_runtime_check(const dlp_config_t *cfg);
+int dlp_runtime_check(const dlp_config_t *cfg, const dlp_privdrop_target_t *user);
 
 #endif

@@ -5,6 +5,7 @@
  * or output is opened, so it can run on any machine, as any user, before a
  * restart.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -77,16 +78,16 @@ static void print_outputs(const dlp_config_t *cfg, bool live)
     printf("\n");
 }
 
-int dlp_runtime_check(const dlp_config_t *cfg)
+int dlp_runtime_check(const dlp_config_t *cfg, const dlp_privdrop_target_t *user)
 {
     dlp_detection_t det;
     const dlp_matcher_info_t *mi;
     size_t enabled = 0;
-    char net[1024], in[512];
+    char net[1024], in[512], cache[PATH_MAX];
     int status;
 
     memset(&det, 0, sizeof(det));
-    status = dlp_detection_load(cfg, &det);
+    status = dlp_detection_load(cfg, dlp_detection_cache_dir(cfg, cache, sizeof(cache)), user, &det);
     if (status != 0)
         return status;
     mi = dlp_matcher_info(det.matcher);

@@ -4,6 +4,7 @@
  * any worker starts; a rule or key problem is reported in full and the
  * sensor does not start (exit 2): it never runs a reduced rule set.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -47,8 +48,7 @@ const char *dlp_default_rules_dir(char *buf, size_t len)
     return buf;
 }
 
-/* The cache of compiled rules: --rules-cache, else the user's cache dir. */
-static const char *cache_dir(const dlp_config_t *cfg, char *buf, size_t len)
+const char *dlp_detection_cache_dir(const dlp_config_t *cfg, char *buf, size_t len)
 {
     const char *xdg = getenv("XDG_CACHE_HOME");
     const char *home = getenv("HOME");
@@ -109,6 +109,56 @@ int dlp_hmac_key_make(const char *who, const char *path, uint8_t *key, size_t ca
 }
 
 
+/*
+ * -u and the rules cache, as the evidence directory: the rules compile into
+ * the cache as root, before the drop, and reloads compile as USER after it.
+ * A cache directory this process makes is made here, before the compile
+ * (mode 0700, as the matcher would), and cache_give() hands it to USER with
+ * what the compile wrote into it: nothing else can be in it yet. Returns its
+ * fd, or -1 when it was not made now: it exists (the run checks after the
+ * drop that USER can use it), or its parent does not (the matcher makes
+ * both, root's).
+ */
+static int cache_make(const char *dir, const dlp_privdrop_target_t *user)
+{
+    if (user == NULL || dir == NULL || geteuid() != 0 || mkdir(dir, 0700) != 0)
+        return -1;
+    return open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+/* fd's directory and its entries to USER; 0 or an errno. */
+static int chown_tree(int fd, const dlp_privdrop_target_t *user)
+{
+    int dfd = fchown(fd, user->uid, user->gid) == 0 ? dup(fd) : -1;
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    const struct dirent *e;
+    int err = d != NULL ? 0 : errno;
+
+    if (d == NULL && dfd >= 0)
+        close(dfd);
+    while (err == 0 && (e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+            fchownat(fd, e->d_name, user->uid, user->gid, AT_SYMLINK_NOFOLLOW) != 0)
+            err = errno;
+    if (d != NULL)
+        closedir(d);
+    return err;
+}
+
+/* Not fatal: without it reloads compile, as they would with no cache. */
+static void cache_give(int fd, const char *dir, const dlp_privdrop_target_t *user)
+{
+    int err;
+
+    if (fd < 0)
+        return;
+    err = chown_tree(fd, user);
+    if (err != 0)
+        dlp_log(DLP_LOG_WARN, "rules cache %s: cannot give it to %s: %s", dir, user->user,
+                strerror(err));
+    close(fd);
+}
+
 static void print_errors(dlp_rules_errors_t *err)
 {
     for (size_t i = 0; i < err->n; i++)
@@ -134,10 +184,10 @@ bool dlp_detection_edm_keyed(bool have_key, const dlp_ruleset_t *rs, dlp_rules_e
     return ok;
 }
 
-dlp_rc_t dlp_detection_compile(const dlp_config_t *cfg, dlp_ruleset_t **rules,
+dlp_rc_t dlp_detection_compile(const dlp_config_t *cfg, const char *cache, dlp_ruleset_t **rules,
                                dlp_matcher_t **matcher, dlp_rules_errors_t *err)
 {
-    char dirbuf[PATH_MAX], cachebuf[PATH_MAX];
+    char dirbuf[PATH_MAX];
     const char *def[1];
     const char *const *paths = (const char *const *)cfg->rule_paths.v;
     size_t npaths = cfg->rule_paths.n;
@@ -156,7 +206,7 @@ dlp_rc_t dlp_detection_compile(const dlp_config_t *cfg, dlp_ruleset_t **rules,
         *rules = NULL;
         return DLP_EINVAL;
     }
-    *matcher = dlp_matcher_new(*rules, cache_dir(cfg, cachebuf, sizeof(cachebuf)), err);
+    *matcher = dlp_matcher_new(*rules, cache, err);
     if (*matcher == NULL) {
         dlp_ruleset_free(*rules);
         *rules = NULL;
@@ -165,15 +215,21 @@ dlp_rc_t dlp_detection_compile(const dlp_config_t *cfg, dlp_ruleset_t **rules,
     return DLP_OK;
 }
 
-int dlp_detection_load(const dlp_config_t *cfg, dlp_detection_t *det)
+int dlp_detection_load(const dlp_config_t *cfg, const char *cache,
+                       const dlp_privdrop_target_t *user, dlp_detection_t *det)
 {
     dlp_rules_errors_t err = {0};
     int status = dlp_hmac_key_make("dlpsensor", cfg->hmac_key_file, det->key, sizeof(det->key),
                                    &det->key_len);
+    int cache_fd;
+    dlp_rc_t rc;
 
     if (status != 0)
         return status;
-    if (dlp_detection_compile(cfg, &det->rules, &det->matcher, &err) != DLP_OK) {
+    cache_fd = cache_make(cache, user);
+    rc = dlp_detection_compile(cfg, cache, &det->rules, &det->matcher, &err);
+    cache_give(cache_fd, cache, user);
+    if (rc != DLP_OK) {
         print_errors(&err);
         dlp_rules_errors_fini(&err);
         dlp_detection_fini(det);

@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -127,6 +128,8 @@ typedef struct out_ctx {
     dlp_stats_t *cap_stats; /* [ncaps]: each written by its handle's thread */
     dlp_stats_t ctl_stats; /* written by the control thread (reloads) */
     dlp_detection_t det;   /* the HMAC key */
+    const char *cache;     /* compiled rules, for reloads: cache_buf, cfg's, or NULL */
+    char cache_buf[PATH_MAX];
     dlp_engine_current_t engines;
     dlp_rule_slots_t slots; /* control thread */
     atomic_int reader_done;
@@ -227,7 +230,7 @@ static void reload(out_ctx_t *c)
     uint64_t t0 = dlp_time_mono_ns();
 
     dlp_log(DLP_LOG_INFO, "SIGHUP: reloading the rules");
-    if (dlp_detection_compile(c->cfg, &rules, &m, &err) == DLP_OK)
+    if (dlp_detection_compile(c->cfg, c->cache, &rules, &m, &err) == DLP_OK)
         e = engine_make(c, rules, m, gen, &err);
     if (e == NULL) {
         for (size_t i = 0; i < err.n; i++)
@@ -511,6 +514,17 @@ static int evidence_dir_for_user(const dlp_config_t *cfg, const dlp_privdrop_tar
     return rc;
 }
 
+/* -u: reloads compile as USER. A cache USER cannot use would fail, and warn, at
+ * every reload: said once here instead, and reloads compile without it. */
+static void cache_after_drop(out_ctx_t *c, const char *who)
+{
+    if (c->cache == NULL || access(c->cache, R_OK | W_OK | X_OK) == 0)
+        return;
+    dlp_log(DLP_LOG_INFO, "rules cache %s: not usable by %s (%s): reloads compile without it",
+            c->cache, who, strerror(errno));
+    c->cache = NULL;
+}
+
 int dlp_runtime_run(const dlp_config_t *cfg, const dlp_privdrop_target_t *user)
 {
     static out_ctx_t c; /* static: aligned counters, and signals reach it */
@@ -526,7 +540,8 @@ int dlp_runtime_run(const dlp_config_t *cfg, const dlp_privdrop_target_t *user)
     /* Before the rules compile (seconds): a SIGHUP then (systemctl reload)
      * must not kill the process; it is taken up once running, as a stop is. */
     install_signals();
-    status = dlp_detection_load(cfg, &c.det);
+    c.cache = dlp_detection_cache_dir(cfg, c.cache_buf, sizeof(c.cache_buf));
+    status = dlp_detection_load(cfg, c.cache, user, &c.det);
     if (status != 0)
         return status;
     status = start_engine(&c);
@@ -563,6 +578,7 @@ int dlp_runtime_run(const dlp_config_t *cfg, const dlp_privdrop_target_t *user)
                     cfg->evidence_dir, cfg->user);
             goto out;
         }
+        cache_after_drop(&c, cfg->user);
     }
     for (unsigned k = 0; k < c.ncaps; k++)
         atomic_store(&g_caps[k], c.caps[k]);

@@ -9,6 +9,7 @@
 
 #include "dlp/config.h"
 #include "dlp/match.h"
+#include "dlp/privdrop.h"
 #include "dlp/rules.h"
 
 /* The detection set-up loaded at start (the runtime turns it into the first
@@ -21,11 +22,22 @@ typedef struct dlp_detection {
 } dlp_detection_t;
 
 /*
- * Loads the rules (cfg->rule_paths or the bundled rules/), compiles them
- * (through the cache) and reads or makes the HMAC key. Returns 0, or the
- * exit status (2) after printing every problem on stderr.
+ * The directory of compiled rules: --rules-cache, else $XDG_CACHE_HOME/dlpsensor
+ * or ~/.cache/dlpsensor; NULL with --no-rules-cache (or no home). The run
+ * decides it once and passes it to every compile.
  */
-int dlp_detection_load(const dlp_config_t *cfg, dlp_detection_t *det);
+const char *dlp_detection_cache_dir(const dlp_config_t *cfg, char *buf, size_t len);
+
+/*
+ * Loads the rules (cfg->rule_paths or the bundled rules/), compiles them
+ * (through 'cache', a directory or NULL for none) and reads or makes the
+ * HMAC key. With 'user' (-u) and root, a cache directory it makes is given
+ * to that user with the compiled rules in it, so that reloads after the
+ * drop use it. Returns 0, or the exit status (2) after printing every
+ * problem on stderr.
+ */
+int dlp_detection_load(const dlp_config_t *cfg, const char *cache,
+                       const dlp_privdrop_target_t *user, dlp_detection_t *det);
 void dlp_detection_fini(dlp_detection_t *det);
 
 /*
@@ -33,7 +45,7 @@ void dlp_detection_fini(dlp_detection_t *det);
  * DLP_OK with *rules and *matcher set, or an error with every problem in
  * 'err'. Any thread but the packet path's: takes as long as compiling.
  */
-dlp_rc_t dlp_detection_compile(const dlp_config_t *cfg, dlp_ruleset_t **rules,
+dlp_rc_t dlp_detection_compile(const dlp_config_t *cfg, const char *cache, dlp_ruleset_t **rules,
                                dlp_matcher_t **matcher, dlp_rules_errors_t *err);
 
 /*
