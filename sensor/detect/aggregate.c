@@ -273,7 +273,9 @@ dlp_agg_rc_t dlp_agg_add(dlp_agg_t *a, const dlp_agg_value_t *v, uint32_t *flows
         return DLP_AGG_NOMEM;
     p->v[p->head + p->n++] = (aval_t){.fp = v->fp, .flow = v->flow, .ts_us = v->ts_us};
     p->set[set_slot(p, set_key(v->fp))] = set_key(v->fp);
-    if (++p->counted >= v->values) {
+    /* A flow that raised the rule cannot raise it again (one dlp event per flow
+     * and rule): the count met waits for the pair's next value in another flow. */
+    if (++p->counted >= v->values && !v->held) {
         *flows = pair_flows(p);
         /* The next event takes as many new values; these stay remembered for
          * the window, so sending them again does not count. */

@@ -327,6 +327,7 @@ static bool aggregate_met(dlp_detect_t *d, dlp_detect_flow_t *df, rstate_t *rs, 
         .ts_us = d->now_us,
         .values = r->aggregate.values,
         .window_us = (uint64_t)r->aggregate.window_s * 1000000u,
+        .held = rs->reported != 0,
     };
 
     rc = dlp_agg_add(d->agg, &v, &flows, &evicted);

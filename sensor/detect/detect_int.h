@@ -76,6 +76,7 @@ typedef struct dlp_agg_value {
     uint64_t ts_us;           /* packet time */
     uint32_t values;          /* the rule's aggregate: values ... */
     uint64_t window_us;       /* ... within this window */
+    bool held;                /* the flow already raised the rule: a count met waits */
 } dlp_agg_value_t;
 
 /* memcap: bytes of state; past it the least recently touched pairs go. */

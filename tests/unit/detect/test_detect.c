@@ -434,6 +434,61 @@ static void aggregate_counts_outlive_a_reload(void **state)
     dlp_detect_agg_free(agg);
 }
 
+/*
+ * aggregate: the value that brings the count across flows to 'values' may
+ * come in a flow that already raised the rule (a long upload that met its
+ * own threshold first). That flow cannot raise it again (one dlp event per
+ * flow and rule), and the count must not be lost: the next value to the same
+ * receiver in another flow raises it.
+ */
+static void aggregate_met_in_a_flow_that_already_alerted(void **state)
+{
+    static const char yaml[] = "rules:\n"
+                               "  - id: 7\n"
+                               "    name: t.tok\n"
+                               "    description: tokens, two in a flow or four to one receiver\n"
+                               "    category: secret\n"
+                               "    severity: high\n"
+                               "    patterns: ['\\btok-[0-9]{4}\\b']\n"
+                               "    threshold: 2\n"
+                               "    aggregate: {values: 4, window: 10m}\n";
+    fx_t *f = fx_new(yaml);
+    dlp_detect_flow_t *a, *b;
+    dlp_ev_flowinfo_t fi;
+    dlp_event_t ev[4];
+
+    (void)state;
+    memset(&fi, 0, sizeof(fi));
+    fi.src[15] = 1;
+    fi.dst[15] = 2;
+    fi.proto = 6;
+    fi.flow_id = 1;
+    a = dlp_detect_flow_new(f->d, &fi);
+    fi.flow_id = 2;
+    b = dlp_detect_flow_new(f->d, &fi);
+    assert_non_null(a);
+    assert_non_null(b);
+    dlp_detect_block(f->d, a, 0, DLP_FIELD_RAW, DLP_STR_BYTES("tok-0001 tok-0002"), 0, 1);
+    assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 1); /* a's own threshold */
+    assert_int_equal(ev[0].u.rule.agg_values, 0);
+    dlp_detect_block(f->d, b, 0, DLP_FIELD_RAW, DLP_STR_BYTES("tok-0003"), 0, 2);
+    assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 0);
+    /* the fourth value to the receiver, in a: a has raised the rule */
+    dlp_detect_block(f->d, a, 0, DLP_FIELD_RAW, DLP_STR_BYTES("tok-0004"), 100, 3);
+    assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 0);
+    assert_int_equal(dlp_detect_flow_alerts(a), 1);
+    /* the next one, in b, raises it there */
+    dlp_detect_block(f->d, b, 0, DLP_FIELD_RAW, DLP_STR_BYTES("tok-0005"), 100, 4);
+    assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 1);
+    assert_int_equal(ev[0].fl.flow_id, 2);
+    assert_int_equal(ev[0].u.rule.count, 2);
+    assert_int_equal(ev[0].u.rule.agg_values, 4);
+    assert_int_equal(ev[0].u.rule.agg_flows, 2);
+    dlp_detect_flow_free(f->d, a);
+    dlp_detect_flow_free(f->d, b);
+    fx_free(f);
+}
+
 /* The same in one block scan (a decoded copy, a datagram): one address, one value. */
 static void block_value_counted_once_past_the_bound(void **state)
 {
@@ -622,6 +677,7 @@ int main(void)
         cmocka_unit_test(email_counted_once_whatever_the_split),
         cmocka_unit_test(threshold_and_later_values),
         cmocka_unit_test(aggregate_counts_outlive_a_reload),
+        cmocka_unit_test(aggregate_met_in_a_flow_that_already_alerted),
         cmocka_unit_test(values_of_one_write_share_the_event),
         cmocka_unit_test(gap_breaks_values),
         cmocka_unit_test(block_and_rule_stats),
