@@ -60,6 +60,7 @@ typedef struct dlp_flow {
     uint64_t flow_id;         /* stable within a run, same for any --workers */
     uint64_t first_ts_us;
     uint64_t last_ts_us;
+    uint64_t seen_us;         /* the input's clock at its last packet: what times it out */
     uint64_t pkts[2];
     uint64_t bytes[2];        /* wire bytes of the frames */
     uint8_t init_ep;          /* key endpoint (0/1) of the initiator */

@@ -69,6 +69,7 @@ const char *dlp_decode_result_str(dlp_decode_result_t r);
  */
 typedef struct dlp_packet {
     uint64_t ts_us;         /* capture time, microseconds since the epoch */
+    uint64_t clock_us;      /* the input's clock here: the largest ts_us so far (0: ts_us) */
     const uint8_t *data;    /* the frame, borrowed */
     uint32_t caplen;        /* bytes present in data */
     uint32_t wirelen;       /* bytes on the wire */

@@ -65,6 +65,7 @@
 
 /* packet_reset() zeroes [ipver, src) and [sport, end): the frame fields come first. */
 _Static_assert(offsetof(dlp_packet_t, ts_us) < offsetof(dlp_packet_t, ipver) &&
+                   offsetof(dlp_packet_t, clock_us) < offsetof(dlp_packet_t, ipver) &&
                    offsetof(dlp_packet_t, data) < offsetof(dlp_packet_t, ipver) &&
                    offsetof(dlp_packet_t, caplen) < offsetof(dlp_packet_t, ipver) &&
                    offsetof(dlp_packet_t, wirelen) < offsetof(dlp_packet_t, ipver) &&
@@ -99,6 +100,7 @@ static void packet_reset(dlp_packet_t *p, const uint8_t *data, uint32_t caplen, 
                          uint64_t ts_us)
 {
     p->ts_us = ts_us;
+    p->clock_us = 0;
     p->data = data;
     p->caplen = caplen;
     p->wirelen = wirelen;

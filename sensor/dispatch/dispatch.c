@@ -334,8 +334,10 @@ static void handle_frame(dlp_dispatch_t *d, const dlp_frame_t *fr)
 
     front_count(&d->front, fr);
     advance_clock(d, fr->ts_us);
-    if (front_frame(&d->front, fr, &p))
+    if (front_frame(&d->front, fr, &p)) {
+        p.clock_us = front_now(&d->front);
         send_packet(d, &p);
+    }
 }
 
 /* Live: hand over batches that have waited long enough, so that a quiet
@@ -441,6 +443,7 @@ static void pipe_frame(wslot_t *ws, const dlp_frame_t *fr)
     front_count(&ws->front, fr);
     pipe_clock(ws, fr->ts_us);
     if (front_frame(&ws->front, fr, &p)) {
+        p.clock_us = front_now(&ws->front);
         r.h = (rec_hdr_t){.kind = REC_PKT, .size = (uint32_t)sizeof(r), .ts_us = p.ts_us};
         r.pkt = p;
         r.src_ep = dlp_flow_key_make(&p, cfg->vlan_in_key, &r.key);

@@ -117,9 +117,21 @@ static dlp_flow_t *oldest_flow(const dlp_flow_table_t *t)
     return best;
 }
 
+/*
+ * Idle time is measured on the input's clock (the largest packet time so far),
+ * not on the flow's own packet times: a capture whose time goes backwards
+ * (merged or stitched files) would otherwise leave the LRU lists out of time
+ * order, and which dead flows hide behind a live one would depend on the
+ * other flows in the table, that is on the number of workers.
+ */
+static uint64_t packet_clock(const dlp_packet_t *p)
+{
+    return p->clock_us > p->ts_us ? p->clock_us : p->ts_us;
+}
+
 static bool is_dead(const dlp_flow_table_t *t, const dlp_flow_t *f, uint64_t now_us)
 {
-    return now_us >= f->last_ts_us && now_us - f->last_ts_us >= t->cfg.timeout_us[f->tclass];
+    return now_us >= f->seen_us && now_us - f->seen_us >= t->cfg.timeout_us[f->tclass];
 }
 
 /* ---- hash chains ---------------------------------------------------------- */
@@ -265,6 +277,7 @@ static void flow_init(dlp_flow_table_t *t, dlp_flow_t *f, const dlp_packet_t *p,
     uint8_t syn_ack = DLP_TCP_SYN | DLP_TCP_ACK;
 
     f->first_ts_us = f->last_ts_us = p->ts_us;
+    f->seen_us = packet_clock(p);
     f->flow_id = flow_id(t, &f->key, p->ts_us);
     f->init_ep = (uint8_t)src_ep;
     if (tcp && (p->tcp_flags & syn_ack) == syn_ack)
@@ -312,7 +325,7 @@ fail:
  */
 static bool replace_stale(dlp_flow_table_t *t, dlp_flow_t *f, const dlp_packet_t *p)
 {
-    if (is_dead(t, f, p->ts_us)) {
+    if (is_dead(t, f, packet_clock(p))) {
         flow_end(t, f, close_or(f, DLP_FLOW_END_TIMEOUT));
         return true;
     }
@@ -427,6 +440,8 @@ dlp_flow_t *dlp_flow_table_get_keyed(dlp_flow_table_t *t, const dlp_packet_t *p,
     f->bytes[d] += p->wirelen;
     if (p->ts_us > f->last_ts_us)
         f->last_ts_us = p->ts_us;
+    if (packet_clock(p) > f->seen_us)
+        f->seen_us = packet_clock(p);
     if (TAILQ_NEXT(f, _lru) != NULL) { /* to the young end, unless there already */
         list_unlink(t, f);
         list_append(t, f);

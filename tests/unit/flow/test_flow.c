@@ -511,6 +511,36 @@ static void backwards_time_keeps_last(void **state)
     fx_free(x);
 }
 
+/*
+ * A capture whose time goes backwards (stitched files): a flow's idle time runs
+ * on the input's clock, so its expiry does not depend on which other flows
+ * share the table (which, with workers, depends on their number). Flow B
+ * arrives after A with an older time stamp; alone, or behind A, it lives
+ * as long as the clock says.
+ */
+static void backwards_time_expiry_same_alone_or_behind(void **state)
+{
+    (void)state;
+    fx_t *alone = fx_new(NULL), *behind = fx_new(NULL);
+    dlp_packet_t b = pkt(UDP, 1, 9, 2, 53, 0, 100);
+
+    b.clock_us = 50000; /* the input has reached 50 ms; B's own time is 0.1 ms */
+    udp_flow(behind, 8, 50000); /* A, at the clock */
+    assert_non_null(dlp_flow_table_get(alone->t, &b, NULL, NULL));
+    assert_non_null(dlp_flow_table_get(behind->t, &b, NULL, NULL));
+    /* past B's own time + timeout, not past the clock's */
+    dlp_flow_table_expire(alone->t, 100 + TO_UDP + 1);
+    dlp_flow_table_expire(behind->t, 100 + TO_UDP + 1);
+    assert_int_equal(dlp_flow_table_count(alone->t), 1);
+    assert_int_equal(dlp_flow_table_count(behind->t), 2);
+    dlp_flow_table_expire(alone->t, 50000 + TO_UDP);
+    dlp_flow_table_expire(behind->t, 50000 + TO_UDP);
+    assert_int_equal(dlp_flow_table_count(alone->t), 0);
+    assert_int_equal(dlp_flow_table_count(behind->t), 0);
+    fx_free(alone);
+    fx_free(behind);
+}
+
 static void syn_on_closed_flow_is_reuse(void **state)
 {
     (void)state;
@@ -876,6 +906,7 @@ int main(void)
         cmocka_unit_test(class_change_moves_list),
         cmocka_unit_test(idle_flow_at_lookup_is_replaced),
         cmocka_unit_test(backwards_time_keeps_last),
+        cmocka_unit_test(backwards_time_expiry_same_alone_or_behind),
         cmocka_unit_test(syn_on_closed_flow_is_reuse),
         cmocka_unit_test(memcap_evicts_oldest_first),
         cmocka_unit_test(memcap_counts_charges),
