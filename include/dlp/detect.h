@@ -60,10 +60,9 @@ dlp_detect_t *dlp_detect_new(const dlp_detect_params_t *p);
 void dlp_detect_free(dlp_detect_t *d);
 
 /*
- * The per-rule counters of a detector made without params.rstats: its own,
- * [rule][dlp_rstat_t], *nrules rows (its rule count); relaxed reads. Given
- * params.rstats it returns those, indexed by slot, which *nrules does not
- * bound: their owner reads them instead (no caller asks it then).
+ * The per-rule counters of a detector made without params.rstats (asserted:
+ * those are indexed by slot, and their owner reads them): its own,
+ * [rule][dlp_rstat_t], *nrules rows (its rule count); relaxed reads.
  */
 const _Atomic uint64_t *dlp_detect_rule_stats(const dlp_detect_t *d, size_t *nrules);
 

@@ -27,6 +27,7 @@
  */
 #include "dlp/detect.h"
 
+#include <assert.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -996,6 +997,8 @@ void dlp_detect_free(dlp_detect_t *d)
 
 const _Atomic uint64_t *dlp_detect_rule_stats(const dlp_detect_t *d, size_t *nrules)
 {
+    /* Counters given in params are indexed by slot: their owner reads them. */
+    assert(d->own_rstats != NULL);
     *nrules = d->nrules;
-    return d->rstats;
+    return d->own_rstats;
 }
