@@ -33,13 +33,6 @@
  * Packets that are IP fragments (not reassembled) are not fed: nDPI drops
  * them anyway, and they must not use up the packet budget.
  *
- * Only what the flow itself showed names it: nDPI also correlates sessions
- * through caches in its module (STUN, Ookla, Zoom, Teams, BitTorrent...,
- * keyed by address and port, confidence NDPI_CONFIDENCE_DPI_CACHE), and
- * which other flows a worker's module saw depends on the number of workers:
- * the same capture would get other labels with --workers 3. Such an
- * application is dropped (the master protocol the flow showed stays).
- *
  * Thread: a dlp_classify_t and its flows belong to one worker;
  * dlp_classify_new/free may be called from any thread.
  */
@@ -183,14 +176,6 @@ static bool proto_known(ndpi_protocol p)
     return p.app_protocol != NDPI_PROTOCOL_UNKNOWN || p.master_protocol != NDPI_PROTOCOL_UNKNOWN;
 }
 
-/* nDPI's verdict without what it took from other sessions (see the header). */
-static ndpi_protocol own_verdict(const struct ndpi_flow_struct *nf, ndpi_protocol p)
-{
-    if (nf->confidence == NDPI_CONFIDENCE_DPI_CACHE)
-        p.app_protocol = NDPI_PROTOCOL_UNKNOWN;
-    return p;
-}
-
 /* Copies nDPI's host name, bounded, non-printable bytes as '?'. */
 static void copy_host(char *dst, size_t cap, const char *src, size_t src_cap)
 {
@@ -226,7 +211,7 @@ static void give_up(dlp_classify_t *c, dlp_classify_flow_t *cf)
 {
     uint8_t guessed = 0;
 
-    cf->proto = own_verdict(cf->nf, ndpi_detection_giveup(c->nd, cf->nf, 1, &guessed));
+    cf->proto = ndpi_detection_giveup(c->nd, cf->nf, 1, &guessed);
     finish(c, cf, guessed != 0);
 }
 
@@ -240,12 +225,10 @@ bool dlp_classify_packet(dlp_classify_t *c, dlp_classify_flow_t *cf, const dlp_p
         p->l3_len == 0 || p->l3_off > p->caplen || p->l3_len > p->caplen - p->l3_off)
         return false;
     len = p->l3_len < CLASSIFY_IP_MAX ? p->l3_len : CLASSIFY_IP_MAX;
-    cf->proto = own_verdict(cf->nf, ndpi_detection_process_packet(c->nd, cf->nf, dlp_packet_l3(p),
-                                                                  (unsigned short)len,
-                                                                  p->ts_us / 1000));
+    cf->proto = ndpi_detection_process_packet(c->nd, cf->nf, dlp_packet_l3(p), (unsigned short)len,
+                                              p->ts_us / 1000);
     cf->fed++;
-    /* A verdict from a cache is final for nDPI too: feeding on changes nothing. */
-    if (proto_known(cf->proto) || cf->nf->confidence == NDPI_CONFIDENCE_DPI_CACHE) {
+    if (proto_known(cf->proto)) {
         finish(c, cf, false);
         return true;
     }
