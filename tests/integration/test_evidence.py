@@ -331,6 +331,199 @@ class Evidence(unittest.TestCase):
         self.assertIn(b"card=" + b"X" * 16, b"".join(got))
 
 
+def tcp_flow(cport, segments, skip=(), sport=9000, c="10.0.0.50", s="198.51.100.9"):
+    """Handshake, the client's segments in order (those at the indexes in 'skip' left out
+    of the capture: the receiver's loss, a gap), FINs. Returns (frames, client stream,
+    {index: stream offset of segment index})."""
+    out = [frame(c, s, cport, sport, 1000, 0, 0x02), frame(s, c, sport, cport, 5000, 1001, 0x12),
+           frame(c, s, cport, sport, 1001, 5001, 0x10)]
+    seq, at = 1001, {}
+    for i, data in enumerate(segments):
+        at[i] = seq - 1001
+        if i not in skip:
+            out.append(frame(c, s, cport, sport, seq, 5001, 0x18, data))
+        seq += len(data)
+    out += [frame(c, s, cport, sport, seq, 5001, 0x11), frame(s, c, sport, cport, 5001, seq + 1, 0x11),
+            frame(c, s, cport, sport, seq + 1, 5002, 0x10)]
+    return out, b"".join(segments), at
+
+
+def client_stream(path, cport, size):
+    """The client's stream as the evidence file holds it: a list of 'size' byte values,
+    None where no packet of the file carries the offset."""
+    got = [None] * size
+    for _, fr in read_pcap(path):
+        f = tcp_fields(fr)
+        if f[0] != cport or not f[4]:
+            continue
+        off = f[3] - 1001
+        for k, b in enumerate(f[4]):
+            got[off + k] = b
+    return got
+
+
+class Redaction(unittest.TestCase):
+    """Cases a review asked for, each over a capture made here and checked byte by byte
+    in the evidence file: UTF-16 text before a value and values that are UTF-16 (the
+    normaliser's output offsets are not the packets'), a value written to detection in
+    more pieces than the evidence map of a content stream holds (16), and missing
+    segments (gaps) in a raw stream around a value. The reported value, in every form it
+    travelled, is in no file; each byte that carried it is 'X'; where detection saw the
+    value's bytes as sent (a raw stream, a plain body), every other byte is intact."""
+
+    def run_flows(self, flows):
+        """flows: {client port: (frames, stream, values)}; one capture, one run. Returns
+        {client port: (path, evidence stream)}, after the common checks."""
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        d, src = os.path.join(tmp.name, "ev"), os.path.join(tmp.name, "in.pcap")
+        write_pcap(src, [fr for port in sorted(flows) for fr in flows[port][0]])
+        r = run("-r", src, "--evidence-dir", d, "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual(r.stats["evidence"]["write_errors"], 0)
+        alerted = {e["src_port"] for e in r.of("dlp")}
+        self.assertEqual(alerted, set(flows), "every flow raises its value")
+        out = {}
+        for name in os.listdir(d):
+            path = os.path.join(d, name)
+            port = tcp_fields(read_pcap(path)[0][1])[0]
+            frames, stream, values = flows[port]
+            blob = slurp(path)
+            for v in values:
+                self.assertFalse(v in blob, "port %d: the file holds %r" % (port, v))
+            out[port] = (path, client_stream(path, port, len(stream)))
+        self.assertEqual(set(out), set(flows))
+        return out
+
+    def assert_covered(self, port, got, stream, spans):
+        """Every byte at the stream offsets in 'spans' [(lo, hi)] is in the file, as X."""
+        for lo, hi in spans:
+            self.assertEqual(bytes(b if b is not None else 0 for b in got[lo:hi]),
+                             b"X" * (hi - lo), "port %d: [%d, %d) of %r" % (port, lo, hi, stream))
+
+    def assert_exact(self, port, got, stream, spans, missing=()):
+        """The file holds the stream (but the offsets in 'missing' [(lo, hi)]), X in
+        'spans' and nowhere else."""
+        want = bytearray(stream)
+        for lo, hi in spans:
+            want[lo:hi] = b"X" * (hi - lo)
+        want = list(want)
+        for lo, hi in missing:
+            want[lo:hi] = [None] * (hi - lo)
+        self.assertEqual(bytes(b if b is not None else 0x2a for b in got),
+                         bytes(b if b is not None else 0x2a for b in want), "port %d" % port)
+
+    def test_utf16_text_before_value_and_utf16_values(self):
+        le, be = "Notes for this account: ".encode("utf-16-le"), "Notes: ".encode("utf-16-be")
+        card_le, card_be = CARD.decode().encode("utf-16-le"), CARD.decode().encode("utf-16-be")
+        ascii_tail = b"\ncard=" + CARD + b" thanks, see you\n"
+        flows, exact, covered = {}, {}, {}
+
+        def add(port, segs, values, spans, is_exact):
+            frames, stream, _ = tcp_flow(port, segs)
+            flows[port] = (frames, stream, values)
+            (exact if is_exact else covered)[port] = spans(stream)
+
+        def at(v):
+            return lambda s: [(s.index(v), s.index(v) + len(v))]
+
+        # UTF-16 text, then the value in ASCII: the value's raw bytes exactly
+        add(46001, [le + ascii_tail], [CARD], at(CARD), True)
+        add(46002, [be + ascii_tail], [CARD], at(CARD), True)
+        add(46003, [le, ascii_tail], [CARD], at(CARD), True)
+        add(46004, [b"x" + le + b"\0" + ascii_tail], [CARD], at(CARD), False)  # a stray NUL
+        # split at every offset of the text's end and the value's start (the normaliser
+        # holds undecided bytes from one write to the next)
+        msg = le + ascii_tail
+        for k in range(len(le) - 9, len(le) + 12):
+            add(46100 + k, [msg[:k], msg[k:]], [CARD], at(CARD), False)
+        # the value itself UTF-16: each of its raw bytes overwritten
+        for i, (enc, cv) in enumerate([("utf-16-le", card_le), ("utf-16-be", card_be)]):
+            whole = ("note: card=" + CARD.decode() + " thanks\n").encode(enc)
+            add(46010 + i, [whole], [CARD, cv], at(cv), False)
+            add(46012 + i, [le + whole if enc == "utf-16-le" else be + whole], [CARD, cv],
+                at(cv), False)
+            add(46014 + i, [b"ascii text: " + whole], [CARD, cv], at(cv), False)
+            for k in (1, 2, 9, 21, 22, 23):  # split inside the value
+                add(46200 + 50 * i + k, [whole[:whole.index(cv) + k], whole[whole.index(cv) + k:]],
+                    [CARD, cv], at(cv), False)
+        files = self.run_flows(flows)
+        for port, spans in exact.items():  # the UTF-16 text is not a value: intact
+            self.assert_exact(port, files[port][1], flows[port][1], spans)
+        for port, spans in covered.items():
+            self.assert_covered(port, files[port][1], flows[port][1], spans)
+
+    def test_value_in_more_pieces_than_the_map_holds(self):
+        """The evidence map of a content stream keeps its last 16 writes (EMAP_N in
+        dispatch/flowapp.c): writes that continue the previous one in both the content
+        and the stream extend it, others take a slot. A value written in more pieces
+        than that must still be overwritten whole (the message's span instead)."""
+        flows, exact, covered = {}, {}, {}
+        card_le = CARD.decode().encode("utf-16-le")
+        # a raw stream in 1-byte segments: contiguous writes, one entry: exact
+        msg = b"note card=" + CARD + b" thanks\n"
+        frames, stream, _ = tcp_flow(46301, [msg[i:i + 1] for i in range(len(msg))])
+        flows[46301] = (frames, stream, [CARD])
+        exact[46301] = [(stream.index(CARD), stream.index(CARD) + 16)]
+        # the same, UTF-16LE, 1-byte segments (the normaliser's copies, in 1-byte writes)
+        msg = ("note card=" + CARD.decode() + " thanks\n").encode("utf-16-le")
+        frames, stream, _ = tcp_flow(46302, [msg[i:i + 1] for i in range(len(msg))])
+        flows[46302] = (frames, stream, [CARD, card_le])
+        covered[46302] = [(stream.index(card_le), stream.index(card_le) + 32)]
+        # an HTTP body in 1-byte chunks: the value in 16 to 28 writes of the chunked
+        # stage, each from the packet but not contiguous in it (the chunk lines between)
+        for port, body, segsize in [(46303, b"card=" + CARD + b" thanks", 0),
+                                    (46304, b"card " + CARD_SPACED + b" thanks", 0),
+                                    (46305, b"card=" + CARD + b" thanks", 7),
+                                    (46306, b"c=" + CARD, 0)]:
+            chunks = b"".join(b"1\r\n" + body[i:i + 1] + b"\r\n" for i in range(len(body)))
+            req = (b"POST /upload HTTP/1.1\r\nHost: up.example\r\nContent-Type: text/plain\r\n"
+                   b"Transfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n")
+            segs = [req] if not segsize else [req[i:i + segsize] for i in
+                                               range(0, len(req), segsize)]
+            frames, stream, _ = tcp_flow(port, segs, sport=80)
+            v = CARD if CARD in body else CARD_SPACED
+            start = len(req) - len(chunks) - 5 + 6 * body.index(v)  # "1\r\nD\r\n" each
+            digits = [(start + 6 * k + 3, start + 6 * k + 4) for k in range(len(v))]
+            self.assertEqual(bytes(stream[lo] for lo, _ in digits), v)
+            flows[port] = (frames, stream, [CARD, CARD_SPACED])
+            # 16 pieces and nothing after them fit the map: exact; more: the span
+            (exact if port == 46306 else covered)[port] = digits
+        files = self.run_flows(flows)
+        for port, spans in exact.items():
+            self.assert_exact(port, files[port][1], flows[port][1], spans)
+        for port, spans in covered.items():
+            self.assert_covered(port, files[port][1], flows[port][1], spans)
+
+    def test_gaps_in_raw_stream_around_value(self):
+        """Segments missing from the capture before and after a value in a raw stream:
+        the value's bytes exactly, every byte that was captured otherwise intact."""
+        flows, spec = {}, {}
+        a, b, e = b"first part, before the loss\n", b"LOST " * 40, b"after the second loss\n"
+        cases = {
+            46401: ([a, b, b"mid text card=" + CARD + b" thanks\n", b, e], {1, 3}),
+            46402: ([a, b, b"card=" + CARD + b" thanks\n", b, e], {1, 3}),  # right after
+            46403: ([a, b, b"text card=" + CARD, b, e], {1, 3}),  # right before the next
+            46404: ([a, b"card=" + CARD, b, b" " + CARD2 + b" end\n"], {2}),  # both sides
+            # the first bytes lost: nothing reaches detection from its packet (all is
+            # delivered from reassembly's copies), so no sequence number is tied to a
+            # stream offset and the direction's payload is overwritten whole
+            46405: ([b, b"card=" + CARD + b"\n", b, e], {0, 2}),
+            46406: ([a, b, "note: ".encode("utf-16-le") + b"card=" + CARD, b, e], {1, 3}),
+        }
+        for port, (segs, skip) in cases.items():
+            frames, stream, at = tcp_flow(port, segs, skip=skip)
+            vals = [v for v in (CARD, CARD2) if v in stream]
+            flows[port] = (frames, stream, vals)
+            spans = [(stream.index(v), stream.index(v) + len(v)) for v in vals]
+            if port == 46405:
+                spans = [(at[i], at[i] + len(segs[i])) for i in at if i not in skip]
+            spec[port] = (spans, [(at[i], at[i] + len(segs[i])) for i in skip])
+        files = self.run_flows(flows)
+        for port, (spans, missing) in spec.items():
+            self.assert_exact(port, files[port][1], flows[port][1], spans, missing)
+
+
 def wait_for(pred, timeout=10.0):
     end = time.time() + timeout
     while time.time() < end:
