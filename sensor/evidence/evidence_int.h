@@ -111,16 +111,20 @@ bool dlp_evidence__offset(const dlp_evidence_flow_t *f, const ev_rec_t *r, uint6
 uint64_t dlp_evidence__redact_all(dlp_evidence_flow_t *f);
 
 /*
- * The pcap image of f (24-byte header, then each packet). Packets of another
+ * The pcap image of f: a 24-byte header, then each packet. Packets of another
  * link type than the first (rebuilt IP fragments are raw IP) are written as
  * their IP datagram, behind a made-up Ethernet header in an Ethernet file;
- * in other files they are left out. Returns the length (0: no memory, *out
- * NULL); *out is malloc'd.
+ * in other files they are left out.
+ *
+ * _size: its length (0: no packet in it). _render: the image in memory (the
+ * tests), *out malloc'd; the length, or 0 with *out NULL. _write_file:
+ * creates DIR/<flow_id>.pcap (0600, O_EXCL, O_NOFOLLOW) under dirfd and
+ * writes the image through buf[0, cap); DLP_OK, or DLP_EIO with errno set
+ * (the partial file removed).
  */
+size_t dlp_evidence__size(const dlp_evidence_flow_t *f);
 size_t dlp_evidence__render(const dlp_evidence_flow_t *f, uint8_t **out);
-
-/* Creates DIR/<flow_id>.pcap (0600, O_EXCL, O_NOFOLLOW) under dirfd and
- * writes buf. DLP_OK, or DLP_EIO with errno set (the partial file removed). */
-dlp_rc_t dlp_evidence__write_file(int dirfd, uint64_t flow_id, const uint8_t *buf, size_t n);
+dlp_rc_t dlp_evidence__write_file(int dirfd, const dlp_evidence_flow_t *f, uint8_t *buf,
+                                  size_t cap);
 
 #endif

@@ -3,13 +3,14 @@
  * finished flow's buffer into DIR/<flow_id>.pcap (evidence.h).
  *
  * Design: the output thread submits flows on an SPSC queue; the writer
- * thread overwrites the ranges' bytes (unless raw), builds the whole file
- * image in memory (at most max_flow_bytes plus 16 bytes a packet), checks
- * the run's total bound, then creates the file with O_CREAT|O_EXCL|
- * O_NOFOLLOW and mode 0600 (so it never follows a planted link nor replaces
- * a file, and umask cannot widen it) and writes it; a failed write removes
- * the partial file. Once the total bound refuses a file, no file is written
- * any more this run (counted, one warning a minute).
+ * thread overwrites the ranges' bytes (unless raw), computes the file's
+ * size, checks the run's total bound, then creates the file with O_CREAT|
+ * O_EXCL|O_NOFOLLOW and mode 0600 (so it never follows a planted link nor
+ * replaces a file, and umask cannot widen it) and writes the records
+ * through one fixed buffer of EV_WBUF bytes: the flow's buffer, already
+ * charged to its worker's memcap, is not copied whole again. A failed write
+ * removes the partial file. Once the total bound refuses a file, no file is
+ * written any more this run (counted, one warning a minute).
  *
  * Threading: dlp_evidence_new/free by the control thread, submit/settle by
  * the output thread (the first submit starts the writer thread), everything
@@ -36,6 +37,7 @@
 #define LINKTYPE_ETHERNET 1u
 #define LINKTYPE_RAW 101u /* DLT_RAW (12 on Linux) in files */
 #define ETH_HDR 14u
+#define EV_WBUF (64u * 1024) /* the writer's output buffer */
 
 struct dlp_evidence {
     dlp_stats_t st; /* first: cache-line aligned */
@@ -52,6 +54,7 @@ struct dlp_evidence {
     uint64_t total; /* file bytes written (writer thread) */
     bool full;      /* the total bound refused a file */
     dlp_ratelimit_t rl_full, rl_err;
+    uint8_t *wbuf; /* EV_WBUF bytes (writer thread) */
 };
 
 /* --- redaction ---------------------------------------------------------------- */
@@ -145,106 +148,163 @@ static uint32_t rec_len(const ev_rec_t *r, uint16_t lt, uint32_t *skip, bool *et
     return r->caplen - r->l3_off + (*eth ? ETH_HDR : 0);
 }
 
-static uint8_t *put32(uint8_t *p, uint32_t v)
+/* Where the image goes: buf[0, cap), written to fd each time it fills
+ * (fd -1: cap holds the whole image). */
+typedef struct wbuf {
+    uint8_t *b;
+    size_t n, cap;
+    int fd;
+    int err; /* errno of the first failed write; nothing is written after it */
+} wbuf_t;
+
+static void wb_flush(wbuf_t *w)
 {
-    memcpy(p, &v, 4);
-    return p + 4;
+    const uint8_t *p = w->b;
+
+    while (w->n > 0 && w->err == 0) {
+        ssize_t k = write(w->fd, p, w->n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            w->err = k == 0 ? EIO : errno;
+            break;
+        }
+        p += k;
+        w->n -= (size_t)k;
+    }
+    w->n = 0;
 }
 
-static uint8_t *put_header(uint8_t *p, uint32_t linktype)
+static void wb_put(wbuf_t *w, const void *p, size_t n)
+{
+    const uint8_t *q = p;
+
+    while (n > 0 && w->err == 0) {
+        size_t k = w->cap - w->n < n ? w->cap - w->n : n;
+        if (k == 0) { /* in memory, and the image is longer than its size said */
+            w->err = ENOSPC;
+            break;
+        }
+        memcpy(w->b + w->n, q, k);
+        w->n += k;
+        q += k;
+        n -= k;
+        if (w->n == w->cap && w->fd >= 0)
+            wb_flush(w);
+    }
+}
+
+static void wb_put32(wbuf_t *w, uint32_t v)
+{
+    wb_put(w, &v, 4);
+}
+
+static void put_header(wbuf_t *w, uint32_t linktype)
 {
     uint16_t ver[2] = {2, 4};
 
-    p = put32(p, PCAP_MAGIC_US);
-    memcpy(p, ver, sizeof(ver));
-    p += sizeof(ver);
-    p = put32(p, 0); /* thiszone */
-    p = put32(p, 0); /* sigfigs */
-    p = put32(p, PCAP_SNAPLEN);
-    return put32(p, linktype);
+    wb_put32(w, PCAP_MAGIC_US);
+    wb_put(w, ver, sizeof(ver));
+    wb_put32(w, 0); /* thiszone */
+    wb_put32(w, 0); /* sigfigs */
+    wb_put32(w, PCAP_SNAPLEN);
+    wb_put32(w, linktype);
 }
 
-static uint8_t *put_rec(uint8_t *p, ev_rec_t *r, uint32_t len, uint32_t skip, bool eth)
+static void put_rec(wbuf_t *w, ev_rec_t *r, uint32_t len, uint32_t skip, bool eth)
 {
     static const uint8_t mac[12] = {0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01};
     uint32_t orig = (r->wirelen > skip ? r->wirelen - skip : 0) + (eth ? ETH_HDR : 0);
+    uint8_t type[2] = {r->ipver == 6 ? 0x86 : 0x08, r->ipver == 6 ? 0xdd : 0x00};
 
-    p = put32(p, (uint32_t)(r->ts_us / 1000000));
-    p = put32(p, (uint32_t)(r->ts_us % 1000000));
-    p = put32(p, len);
-    p = put32(p, orig > len ? orig : len);
+    wb_put32(w, (uint32_t)(r->ts_us / 1000000));
+    wb_put32(w, (uint32_t)(r->ts_us % 1000000));
+    wb_put32(w, len);
+    wb_put32(w, orig > len ? orig : len);
     if (eth) {
-        memcpy(p, mac, sizeof(mac));
-        p[12] = r->ipver == 6 ? 0x86 : 0x08;
-        p[13] = r->ipver == 6 ? 0xdd : 0x00;
-        p += ETH_HDR;
+        wb_put(w, mac, sizeof(mac));
+        wb_put(w, type, sizeof(type));
     }
-    memcpy(p, ev_rec_frame(r) + skip, r->caplen - skip);
-    return p + (r->caplen - skip);
+    wb_put(w, ev_rec_frame(r) + skip, r->caplen - skip);
 }
 
-size_t dlp_evidence__render(const dlp_evidence_flow_t *f, uint8_t **out)
+/* The file's link type: its first packet's. */
+static uint16_t first_linktype(const dlp_evidence_flow_t *f)
+{
+    ev_iter_t it;
+    const ev_rec_t *r;
+
+    dlp_evidence__iter(f, &it);
+    r = dlp_evidence__next(&it);
+    return r != NULL ? r->linktype : 0;
+}
+
+size_t dlp_evidence__size(const dlp_evidence_flow_t *f)
 {
     ev_iter_t it;
     ev_rec_t *r;
-    uint16_t lt = 0;
+    uint16_t lt = first_linktype(f);
     size_t size = 24;
     uint32_t skip;
-    bool eth, first = true;
-    uint8_t *p;
+    bool eth;
 
-    *out = NULL;
     dlp_evidence__iter(f, &it);
     while ((r = dlp_evidence__next(&it)) != NULL) {
-        uint32_t len;
-        if (first)
-            lt = r->linktype;
-        first = false;
-        len = rec_len(r, lt, &skip, &eth);
+        uint32_t len = rec_len(r, lt, &skip, &eth);
         size += len > 0 ? 16 + len : 0;
     }
-    if (size == 24 || (*out = malloc(size)) == NULL)
-        return 0;
-    p = put_header(*out, file_linktype(lt));
+    return size == 24 ? 0 : size;
+}
+
+static void put_image(const dlp_evidence_flow_t *f, wbuf_t *w)
+{
+    ev_iter_t it;
+    ev_rec_t *r;
+    uint16_t lt = first_linktype(f);
+    uint32_t skip;
+    bool eth;
+
+    put_header(w, file_linktype(lt));
     dlp_evidence__iter(f, &it);
     while ((r = dlp_evidence__next(&it)) != NULL) {
         uint32_t len = rec_len(r, lt, &skip, &eth);
         if (len > 0)
-            p = put_rec(p, r, len, skip, eth);
+            put_rec(w, r, len, skip, eth);
     }
+}
+
+size_t dlp_evidence__render(const dlp_evidence_flow_t *f, uint8_t **out)
+{
+    size_t size = dlp_evidence__size(f);
+    wbuf_t w = {.fd = -1};
+
+    *out = NULL;
+    if (size == 0 || (*out = malloc(size)) == NULL)
+        return 0;
+    w.b = *out;
+    w.cap = size;
+    put_image(f, &w);
     return size;
 }
 
-dlp_rc_t dlp_evidence__write_file(int dirfd, uint64_t flow_id, const uint8_t *buf, size_t n)
+dlp_rc_t dlp_evidence__write_file(int dirfd, const dlp_evidence_flow_t *f, uint8_t *buf,
+                                  size_t cap)
 {
     char name[32];
-    int fd, err;
+    wbuf_t w = {.b = buf, .cap = cap};
 
-    snprintf(name, sizeof(name), "%" PRIu64 ".pcap", flow_id);
-    fd = openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
+    snprintf(name, sizeof(name), "%" PRIu64 ".pcap", f->flow_id);
+    w.fd = openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (w.fd < 0)
         return DLP_EIO;
-    while (n > 0) {
-        ssize_t k = write(fd, buf, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            if (k == 0)
-                errno = EIO;
-            goto fail;
-        }
-        buf += k;
-        n -= (size_t)k;
-    }
-    if (close(fd) == 0)
+    put_image(f, &w);
+    wb_flush(&w);
+    if (close(w.fd) != 0 && w.err == 0)
+        w.err = errno;
+    if (w.err == 0)
         return DLP_OK;
-    fd = -1;
-fail:
-    err = errno;
-    if (fd >= 0)
-        close(fd);
     unlinkat(dirfd, name, 0);
-    errno = err;
+    errno = w.err;
     return DLP_EIO;
 }
 
@@ -252,12 +312,11 @@ fail:
 
 static void write_flow(dlp_evidence_t *e, dlp_evidence_flow_t *f)
 {
-    uint8_t *img = NULL;
     size_t n;
 
     if (!e->l.raw)
         dlp_stat_add(&e->st, DLP_STAT_EVIDENCE_REDACTED, dlp_evidence__redact_all(f));
-    n = dlp_evidence__render(f, &img);
+    n = dlp_evidence__size(f);
     if (n == 0) {
         dlp_stat_inc(&e->st, DLP_STAT_EVIDENCE_WRITE_ERRORS);
         return;
@@ -269,7 +328,7 @@ static void write_flow(dlp_evidence_t *e, dlp_evidence_flow_t *f)
                         "evidence: the run's bound of %" PRIu64 " bytes is reached: "
                         "no more capture files are written",
                         e->l.max_total_bytes);
-    } else if (dlp_evidence__write_file(e->dirfd, f->flow_id, img, n) != DLP_OK) {
+    } else if (dlp_evidence__write_file(e->dirfd, f, e->wbuf, EV_WBUF) != DLP_OK) {
         int err = errno;
         dlp_stat_inc(&e->st, DLP_STAT_EVIDENCE_WRITE_ERRORS);
         dlp_log_limited(&e->rl_err, DLP_LOG_WARN, "evidence: %s/%" PRIu64 ".pcap: %s", e->dir,
@@ -279,7 +338,6 @@ static void write_flow(dlp_evidence_t *e, dlp_evidence_flow_t *f)
         dlp_stat_inc(&e->st, DLP_STAT_EVIDENCE_FILES);
         dlp_stat_add(&e->st, DLP_STAT_EVIDENCE_BYTES, n);
     }
-    free(img);
 }
 
 static void *writer_main(void *arg)
@@ -407,7 +465,8 @@ dlp_evidence_t *dlp_evidence_new(const char *dir, const dlp_evidence_limits_t *l
     if (!open_dir(e, dir, err, errlen))
         goto fail;
     e->q = dlp_ring_new(sizeof(dlp_evidence_flow_t *), DLP_EVIDENCE_QUEUE);
-    if (e->q == NULL) {
+    e->wbuf = malloc(EV_WBUF);
+    if (e->q == NULL || e->wbuf == NULL) {
         snprintf(err, errlen, "evidence: out of memory");
         goto fail;
     }
@@ -434,6 +493,7 @@ void dlp_evidence_free(dlp_evidence_t *e)
     while (e->q != NULL && dlp_ring_pop(e->q, &f))
         dlp_evidence_flow_free(f);
     dlp_ring_free(e->q);
+    free(e->wbuf);
     if (e->dirfd >= 0)
         close(e->dirfd);
     free(e);

@@ -5,7 +5,8 @@
  * datagrams overwritten whole, ranges merged within their bound, every bound
  * (pre-alert bytes and packets, per flow, per worker memcap, run total) hit
  * with exact counters, the hand-over on the event ring, and the files (pcap
- * layout, mode 0600, an existing file never replaced).
+ * layout, mode 0600, an existing file never replaced, a file longer than the
+ * writer's buffer written through it byte for byte as the image in memory).
  */
 #include "dlp_test.h"
 
@@ -535,6 +536,95 @@ static void test_existing_file_refused(void **state)
     fx_free(f);
 }
 
+static uint8_t *slurp_all(const char *path, size_t *n)
+{
+    struct stat st;
+    uint8_t *b;
+    int fd = open(path, O_RDONLY);
+
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &st), 0);
+    b = malloc((size_t)st.st_size + 1);
+    assert_non_null(b);
+    assert_int_equal(read(fd, b, (size_t)st.st_size), st.st_size);
+    close(fd);
+    *n = (size_t)st.st_size;
+    return b;
+}
+
+/*
+ * The file is written through a fixed buffer, not built whole: for any buffer
+ * size (one that cuts every record, a record header, the made-up Ethernet
+ * header) the file is the image render() builds, and through the writer
+ * thread a file several times its 64 KiB buffer comes out whole.
+ */
+static void test_file_streamed_through_buffer(void **state)
+{
+    fx_t *f = fx_new(NULL);
+    char err[256], path[128], pl[1001];
+    dlp_evidence_t *e;
+    dlp_evidence_flow_t *ef = dlp_evidence_flow_new(f->w, 5150);
+    static const size_t caps[] = {1, 7, 16, 1000, 65536, 1 << 20};
+    static uint8_t buf[1 << 20];
+    uint8_t *img, *b;
+    size_t n, m;
+    int dfd;
+
+    (void)state;
+    for (int i = 0; i < 200; i++) {
+        memset(pl, 'a' + i % 26, sizeof(pl) - 1);
+        pl[sizeof(pl) - 1] = '\0';
+        tcp(f, 0, 1 + 1000 * (uint32_t)i, pl, 0);
+        if (i == 50) { /* a rebuilt fragment: raw IP behind a made-up Ethernet header */
+            memmove(f->frame, f->frame + 14, f->p.caplen - 14);
+            f->p.caplen -= 14;
+            f->p.wirelen -= 14;
+            f->p.l3_off = 0;
+            f->p.l4_off -= 14;
+            f->p.payload_off -= 14;
+            f->p.linktype = DLP_LINK_RAW;
+        }
+        dlp_evidence_packet(f->w, ef, &f->p, 0, true);
+    }
+    dlp_evidence_anchor(ef, 0, 1, 0);
+    dlp_evidence_redact(ef, 0, 990, 1010);
+    dlp_evidence_redact(ef, 0, 150000, 150001);
+    assert_int_equal(dlp_evidence__redact_all(ef), 21);
+    n = dlp_evidence__render(ef, &img);
+    assert_int_equal(n, dlp_evidence__size(ef));
+    assert_int_equal(n, 24 + 200 * (16 + HDR + 1000));
+    dfd = open(g_dir, O_RDONLY | O_DIRECTORY);
+    assert_true(dfd >= 0);
+    snprintf(path, sizeof(path), "%s/5150.pcap", g_dir);
+    for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+        assert_int_equal(dlp_evidence__write_file(dfd, ef, buf, caps[i]), DLP_OK);
+        b = slurp_all(path, &m);
+        assert_int_equal(m, n);
+        assert_memory_equal(b, img, n);
+        free(b);
+        /* an existing file: refused, left as it is */
+        assert_int_equal(dlp_evidence__write_file(dfd, ef, buf, caps[i]), DLP_EIO);
+        assert_int_equal(unlink(path), 0);
+    }
+    close(dfd);
+    free(img);
+    dlp_evidence_flow_end(f->w, ef, false);
+
+    e = dlp_evidence_new(g_dir, &f->l, true, err, sizeof(err));
+    assert_non_null(e);
+    submit_flow(f, e, 4343, 4000);
+    dlp_evidence_settle(e);
+    snprintf(path, sizeof(path), "%s/4343.pcap", g_dir);
+    b = slurp_all(path, &m);
+    assert_int_equal(m, 24 + 4000 * (16 + HDR + 10));
+    assert_memory_equal(b + 24 + 16 + HDR, "value=XXXX", 10);
+    assert_memory_equal(b + m - 10, "value=1234", 10);
+    assert_int_equal(dlp_stat_get(dlp_evidence_counters(e), DLP_STAT_EVIDENCE_BYTES), m);
+    free(b);
+    dlp_evidence_free(e);
+    fx_free(f);
+}
+
 /* The run's total: a file that does not fit is not written, nor any after it. */
 static void test_total_bound(void **state)
 {
@@ -635,6 +725,8 @@ int main(void)
         cmocka_unit_test(test_hand_over_ring_full),
         cmocka_unit_test_setup_teardown(test_file_layout_and_mode, dir_setup, dir_teardown),
         cmocka_unit_test_setup_teardown(test_existing_file_refused, dir_setup, dir_teardown),
+        cmocka_unit_test_setup_teardown(test_file_streamed_through_buffer, dir_setup,
+                                        dir_teardown),
         cmocka_unit_test_setup_teardown(test_total_bound, dir_setup, dir_teardown),
         cmocka_unit_test(test_raw_and_linktypes),
         cmocka_unit_test_setup_teardown(test_bad_directory, dir_setup, dir_teardown),
