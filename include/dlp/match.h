@@ -19,6 +19,7 @@
 #ifndef DLP_MATCH_H
 #define DLP_MATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -78,6 +79,18 @@ typedef struct dlp_matcher_info {
  */
 dlp_matcher_t *dlp_matcher_new(const dlp_ruleset_t *rs, const char *cache_dir,
                                dlp_rules_errors_t *err);
+
+/*
+ * dlp_matcher_new, and each rule an error names gets bad_rule[i] = true
+ * (bad_rule: rs->n entries, or NULL; nothing is cleared), so that a caller
+ * can drop those rules and compile the others without compiling each rule
+ * alone (`rules check`). A failure that names no rule ("does not compile
+ * as a whole") marks none. The checks stop at the first stage with an
+ * error, so a rule may be named only once the rules named before it are
+ * dropped.
+ */
+dlp_matcher_t *dlp_matcher_new_blame(const dlp_ruleset_t *rs, const char *cache_dir,
+                                     dlp_rules_errors_t *err, bool *bad_rule);
 void dlp_matcher_free(dlp_matcher_t *m);
 const dlp_matcher_info_t *dlp_matcher_info(const dlp_matcher_t *m);
 

@@ -39,6 +39,7 @@ typedef struct build {
     dlp_match_input_t in;
     uint32_t *pnum; /* 1-based pattern number within its rule, per id */
     bool *bad;      /* per id: already reported */
+    bool *bad_rule; /* per rule, may be NULL: named by an error */
     unsigned nerr;
 } build_t;
 
@@ -54,6 +55,8 @@ static void pat_error(build_t *b, const dlp_match_pat_t *p, uint32_t pnum, const
     dlp_rules_errors_add(b->err, "%s:%u: rule %s: pattern %u: %s", rule_file(r),
                          r->patterns[pnum - 1].line, r->name ? r->name : "?", (unsigned)pnum, msg);
     b->nerr++;
+    if (b->bad_rule != NULL)
+        b->bad_rule[p->rule] = true;
 }
 
 static unsigned count_patterns(const dlp_ruleset_t *rs)
@@ -138,6 +141,8 @@ static void check_rules(build_t *b)
                              "bytes",
                              rule_file(r), r->line, r->name ? r->name : "?");
         b->nerr++;
+        if (b->bad_rule != NULL)
+            b->bad_rule[i] = true;
     }
 }
 
@@ -358,9 +363,15 @@ static void build_fini(build_t *b)
 dlp_matcher_t *dlp_matcher_new(const dlp_ruleset_t *rs, const char *cache_dir,
                                dlp_rules_errors_t *err)
 {
+    return dlp_matcher_new_blame(rs, cache_dir, err, NULL);
+}
+
+dlp_matcher_t *dlp_matcher_new_blame(const dlp_ruleset_t *rs, const char *cache_dir,
+                                     dlp_rules_errors_t *err, bool *bad_rule)
+{
     dlp_rules_errors_t discard = {0};
     dlp_matcher_t *m = calloc(1, sizeof(*m));
-    build_t b = {.rs = rs, .err = err ? err : &discard};
+    build_t b = {.rs = rs, .err = err ? err : &discard, .bad_rule = bad_rule};
     bool ok = false;
 
     if (m == NULL || !collect(&b, m)) {

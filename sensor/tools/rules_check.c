@@ -4,8 +4,8 @@
  * 1. Load the files as the sensor does (every loader error, its format).
  * 2. Compile with no cache, every rule enabled (a disabled rule is checked
  *    too, so it can be fixed before it is enabled). When the set does not
- *    compile, each rule is compiled alone to find the bad ones, and the
- *    others are compiled again so that their examples still run.
+ *    compile, the rules its errors name are dropped and the others
+ *    compiled again so that their examples still run (compile_good).
  * 3. Run every example through the real detect stage, as one stream write,
  *    as one block, and in writes of every size up to DLP_RULESCMD_SPLIT_MAX:
  *    a match example must give a value of its rule, a no_match example
@@ -47,18 +47,31 @@ typedef struct chk {
     dlp_rulescmd_found_t found;
 } chk_t;
 
-/* After a failed compile: which rules fail alone, and a matcher of the others. */
-static void compile_good(chk_t *c)
+/* Enables in c->good the rules not known to be bad; how many are bad. */
+static size_t enable_good(chk_t *c)
+{
+    size_t nbad = 0;
+
+    for (size_t i = 0; i < c->good->n; i++) {
+        c->good->rules[i].enabled = !c->bad[i];
+        nbad += c->bad[i];
+    }
+    return nbad;
+}
+
+/*
+ * Each rule alone: the old way, one matcher per rule, O(n) compiles. Only
+ * when a compile fails naming no rule, which is the only way to find the
+ * bad ones then.
+ */
+static void compile_alone(chk_t *c)
 {
     dlp_matcher_t *one;
 
-    c->good = dlp_rulescmd__copy(c->all, 0);
-    if (c->good == NULL)
-        return;
     for (size_t i = 0; i < c->good->n; i++)
         c->good->rules[i].enabled = false;
     for (size_t i = 0; i < c->good->n; i++) {
-        if (c->good->rules[i].npatterns == 0)
+        if (c->good->rules[i].npatterns == 0 || c->bad[i])
             continue;
         c->good->rules[i].enabled = true;
         one = dlp_matcher_new(c->good, NULL, NULL);
@@ -66,14 +79,42 @@ static void compile_good(chk_t *c)
         dlp_matcher_free(one);
         c->good->rules[i].enabled = false;
     }
-    for (size_t i = 0; i < c->good->n; i++)
-        c->good->rules[i].enabled = !c->bad[i];
+}
+
+/*
+ * After a failed compile: a matcher of the rules that compile alone. The
+ * matcher names the rule of each error (every error is about one pattern
+ * or one rule alone), so those are dropped and the rest compiled again,
+ * without the errors, which were reported once. Its checks stop at the
+ * first stage that fails, so a later compile may name more: a few rounds
+ * at most (one per stage), not one compile per rule, which took seconds
+ * at a few thousand rules.
+ */
+static void compile_good(chk_t *c)
+{
+    size_t nbad, now;
+
+    c->good = dlp_rulescmd__copy(c->all, 0);
+    if (c->good == NULL)
+        return;
+    nbad = enable_good(c);
+    for (;;) {
+        c->m = dlp_matcher_new_blame(c->good, NULL, NULL, c->bad);
+        if (c->m != NULL)
+            return;
+        now = enable_good(c);
+        if (now == nbad)
+            break;
+        nbad = now;
+    }
+    compile_alone(c);
+    enable_good(c);
     c->m = dlp_matcher_new(c->good, NULL, NULL);
 }
 
 static void compile(chk_t *c)
 {
-    c->m = dlp_matcher_new(c->all, NULL, &c->errs);
+    c->m = dlp_matcher_new_blame(c->all, NULL, &c->errs, c->bad);
     if (c->m != NULL) {
         c->compiled = true;
         c->compile_ms = dlp_matcher_info(c->m)->compile_ms;

@@ -157,6 +157,33 @@ class Check(unittest.TestCase):
                     self.assertRegex(lines[-1], r"^1 rule, 4 examples, 2 errors, 2 warnings, "
                                                 r"compiled in \d+ ms$")
 
+    def test_bad_rules_of_two_stages_skipped_others_run(self):
+        # The matcher stops at its first failing stage: acme.lookbehind is named (the only
+        # error shown), acme.som (too large with start of match) only once it is dropped.
+        # Both are left out, and the examples of the two good rules still run.
+        som = ("'\\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\\.[A-Za-z0-9-]{1,63}){0,4}"
+               "\\.[A-Za-z]{2,24}\\b'")
+        text = ("rules:\n" +
+                rule(100030, "acme.good", "    examples:\n      match: ['badge ACME-12345678']\n"
+                     "      no_match: ['ACME-1234', 'id ACME-87654321 here']\n") +
+                rule(100031, "acme.lookbehind", "    examples:\n      match: ['ACME-12345678']\n",
+                     "['ACME-(?<=x)[0-9]{8}']") +
+                rule(100032, "acme.som", "    examples:\n      match: ['mail a@b.example']\n"
+                     "      no_match: ['no mail']\n", "[%s]" % som) +
+                rule(100033, "acme.other", "    examples:\n      match: ['ZED-123456']\n"
+                     "      no_match: ['ZED-12345']\n", "['\\bZED-[0-9]{6}\\b']"))
+        with tempfile.TemporaryDirectory() as d:
+            write(d, "multi.yaml", text)
+            p = rules("check", "multi.yaml", cwd=d)
+            self.assertEqual(p.returncode, 2)
+            lines = p.stdout.splitlines()
+            self.assertEqual(lines[:2], [
+                "multi.yaml:16: rule acme.lookbehind: pattern 1: Zero-width assertions are not "
+                "supported.",
+                "multi.yaml:10: rule acme.good: no_match example 2 fires: 1 value (ACME*********)"])
+            self.assertNotIn("acme.som: pattern", p.stdout)
+            self.assertEqual(lines[-1], "4 rules, 5 examples, 2 errors, 8 warnings, not compiled")
+
     def test_example_suppressed_by_an_override_names_the_cause(self):
         with tempfile.TemporaryDirectory() as d:
             write(d, "badge.yaml", "rules:\n" + rule(100020, "acme.badge", (

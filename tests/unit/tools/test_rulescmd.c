@@ -255,6 +255,47 @@ static void overlaps_need_both_ways(void **state)
     dlp_ruleset_free(rs);
 }
 
+/* --- the bad rules of a failed compile ------------------------------------------------------ */
+
+/* dlp_matcher_new_blame, as rules check uses it: each round names the rules of the first stage
+ * that fails (here the syntax check, then start-of-match), dropping them lets the rest compile. */
+static void blame_names_the_rules_round_by_round(void **state)
+{
+    dlp_ruleset_t *rs = load(
+        "rules:\n" RULE("1", "t.good", "['\\bACME-[0-9]{8}\\b']")
+            RULE("2", "t.lookbehind", "['ACME-(?<=x)[0-9]{8}']")
+                RULE("3", "t.som", "['\\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}"
+                                   "(?:\\.[A-Za-z0-9-]{1,63}){0,4}\\.[A-Za-z]{2,24}\\b']")
+                    RULE("4", "t.other", "['\\bZED-[0-9]{6}\\b']"));
+    static const char *const want[] = {
+        "@:13: rule t.lookbehind: pattern 1: Zero-width assertions are not supported.",
+    };
+    dlp_rules_errors_t err = {0};
+    bool bad[4] = {false};
+    dlp_matcher_t *m;
+
+    (void)state;
+    assert_null(dlp_matcher_new_blame(rs, NULL, &err, bad));
+    expect_lines(&err, want, DLP_ARRAY_LEN(want));
+    assert_false(bad[0] || bad[2] || bad[3]);
+    assert_true(bad[1]);
+    rs->rules[1].enabled = false;
+    assert_null(dlp_matcher_new_blame(rs, NULL, NULL, bad));
+    assert_true(bad[1]); /* never cleared */
+    assert_true(bad[2]);
+    assert_false(bad[0] || bad[3]);
+    rs->rules[2].enabled = false;
+    m = dlp_matcher_new_blame(rs, NULL, NULL, bad);
+    assert_non_null(m);
+    assert_int_equal(dlp_matcher_info(m)->patterns, 2);
+    dlp_matcher_free(m);
+    /* no list: dlp_matcher_new */
+    rs->rules[1].enabled = true;
+    assert_null(dlp_matcher_new_blame(rs, NULL, NULL, NULL));
+    dlp_rules_errors_fini(&err);
+    dlp_ruleset_free(rs);
+}
+
 /* --- copies and the scanner ----------------------------------------------------------------- */
 
 static const char card_rules[] =
@@ -433,6 +474,7 @@ int main(void)
         cmocka_unit_test(common_words),
         cmocka_unit_test(context_words_linted),
         cmocka_unit_test(overlaps_need_both_ways),
+        cmocka_unit_test(blame_names_the_rules_round_by_round),
         cmocka_unit_test(copies_relax_only_what_they_say),
         cmocka_unit_test(scanner_levels),
         cmocka_unit_test(scanner_counters),
