@@ -41,7 +41,9 @@ typedef struct chk {
     bool compiled;
     double compile_ms;
     dlp_rules_errors_t errs, warns;
-    uint32_t *fires; /* [n * n], see dlp_rulescmd__lint_overlaps */
+    dlp_rulescmd_fire_t *fires; /* see dlp_rulescmd__lint_overlaps */
+    size_t nfires, capfires;
+    uint32_t *noted; /* [n]: 1 + the last rule whose examples were found to fire this one */
     size_t nexamples;
     dlp_rulescmd_scanner_t *sc;
     dlp_rulescmd_found_t found;
@@ -234,12 +236,38 @@ static void check_splits(chk_t *c, size_t i, const char *kind, size_t k, const c
     }
 }
 
-/* Other rules the match example also gave values of. */
+/* Appends (from, to, example); false when out of memory. */
+static bool add_fire(chk_t *c, size_t from, size_t to, size_t example)
+{
+    if (c->nfires == c->capfires) {
+        size_t cap = c->capfires ? 2 * c->capfires : 64;
+        dlp_rulescmd_fire_t *v = realloc(c->fires, cap * sizeof(*v));
+        if (v == NULL)
+            return false;
+        c->fires = v;
+        c->capfires = cap;
+    }
+    c->fires[c->nfires++] = (dlp_rulescmd_fire_t){
+        .from = (uint32_t)from, .to = (uint32_t)to, .example = (uint32_t)example};
+    return true;
+}
+
+/*
+ * Other rules the match example k of rule i also gave values of, the first
+ * example only per pair. The examples of one rule are run one after the
+ * other (run_examples), so noted[] tells whether rule i already noted j.
+ */
 static void note_fires(chk_t *c, size_t i, size_t k)
 {
-    for (size_t j = 0; j < c->all->n; j++)
-        if (j != i && c->found.count[j] > 0 && c->fires[i * c->all->n + j] == 0)
-            c->fires[i * c->all->n + j] = (uint32_t)(k + 1);
+    for (size_t j = 0; j < c->all->n; j++) {
+        if (j == i || c->found.count[j] == 0 || c->noted[j] == i + 1)
+            continue;
+        c->noted[j] = (uint32_t)(i + 1);
+        if (!add_fire(c, i, j, k + 1)) {
+            dlp_rules_errors_add(&c->errs, "rules check: out of memory");
+            return;
+        }
+    }
 }
 
 static void check_example(chk_t *c, size_t i, size_t k, bool should)
@@ -310,7 +338,7 @@ static unsigned lint(chk_t *c)
         n += dlp_rulescmd__lint_duplicates(c->rs, i, &c->warns);
         n += dlp_rulescmd__lint_context(c->rs, i, &c->warns);
     }
-    return n + dlp_rulescmd__lint_overlaps(c->rs, c->fires, &c->warns);
+    return n + dlp_rulescmd__lint_overlaps(c->rs, c->fires, c->nfires, &c->warns);
 }
 
 static int report(const chk_t *c, const dlp_rulescmd_opts_t *o)
@@ -339,8 +367,8 @@ static bool setup(chk_t *c)
     c->all = dlp_rulescmd__copy(c->rs, RC_ENABLE_ALL | RC_NO_FIELDS | RC_NO_PROTOCOLS | RC_NO_ADDR |
                                            RC_NO_EDM);
     c->bad = calloc(n + 1, sizeof(*c->bad));
-    c->fires = calloc(n * n + 1, sizeof(*c->fires));
-    return c->all != NULL && c->bad != NULL && c->fires != NULL;
+    c->noted = calloc(n + 1, sizeof(*c->noted));
+    return c->all != NULL && c->bad != NULL && c->noted != NULL;
 }
 
 int dlp_rulescmd__check(const dlp_rulescmd_opts_t *o)
@@ -378,6 +406,7 @@ out:
     dlp_ruleset_free(c.rs);
     free(c.bad);
     free(c.fires);
+    free(c.noted);
     dlp_rules_errors_fini(&c.errs);
     dlp_rules_errors_fini(&c.warns);
     return st;

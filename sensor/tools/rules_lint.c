@@ -234,28 +234,49 @@ unsigned dlp_rulescmd__lint_context(const dlp_ruleset_t *rs, size_t i, dlp_rules
            lint_words(r, &r->exclude, "exclude_context", out);
 }
 
-unsigned dlp_rulescmd__lint_overlaps(const dlp_ruleset_t *rs, const uint32_t *fires,
-                                     dlp_rules_errors_t *out)
+static int fire_cmp(const void *pa, const void *pb)
 {
-    unsigned n = 0;
+    const dlp_rulescmd_fire_t *a = pa, *b = pb;
 
-    for (size_t b = 0; b < rs->n; b++) {
-        for (size_t a = 0; a < b; a++) {
-            uint32_t ab = fires[a * rs->n + b], ba = fires[b * rs->n + a];
-            const dlp_rule_t *ra = &rs->rules[a], *rb = &rs->rules[b];
-            /* Linkable rules are meant to meet in one record (a CSV header names
-             * several fields) and be counted together by a combination rule. */
-            if (ab == 0 || ba == 0 ||
-                (ra->category == DLP_CAT_LINKABLE && rb->category == DLP_CAT_LINKABLE))
-                continue;
-            dlp_rules_errors_add(out,
-                                 "%s:%u: rule %s: warning: overlaps rule %s (%s:%u): its "
-                                 "match example %u also fires %s, and match example %u "
-                                 "of %s fires this rule (judged from the examples only)",
-                                 file_of(rb), rb->line, rb->name, ra->name, file_of(ra), ra->line,
-                                 ba, ra->name, ab, ra->name);
-            n++;
-        }
+    if (a->from != b->from)
+        return a->from < b->from ? -1 : 1;
+    return a->to < b->to ? -1 : a->to > b->to;
+}
+
+unsigned dlp_rulescmd__lint_overlaps(const dlp_ruleset_t *rs, dlp_rulescmd_fire_t *fires,
+                                     size_t n, dlp_rules_errors_t *out)
+{
+    unsigned nw = 0;
+
+    /* Sorted by (from, to), the entries b -> a with a < b come by b, then a:
+     * each pair once, at its later rule, in rule order whatever order the
+     * examples were run in. */
+    if (n > 1)
+        qsort(fires, n, sizeof(*fires), fire_cmp);
+    for (size_t e = 0; e < n; e++) {
+        size_t b = fires[e].from, a = fires[e].to;
+        dlp_rulescmd_fire_t key = {.from = (uint32_t)a, .to = (uint32_t)b};
+        const dlp_rulescmd_fire_t *back;
+        const dlp_rule_t *ra, *rb;
+
+        if (a >= b || b >= rs->n)
+            continue;
+        back = bsearch(&key, fires, n, sizeof(*fires), fire_cmp);
+        if (back == NULL)
+            continue;
+        ra = &rs->rules[a];
+        rb = &rs->rules[b];
+        /* Linkable rules are meant to meet in one record (a CSV header names
+         * several fields) and be counted together by a combination rule. */
+        if (ra->category == DLP_CAT_LINKABLE && rb->category == DLP_CAT_LINKABLE)
+            continue;
+        dlp_rules_errors_add(out,
+                             "%s:%u: rule %s: warning: overlaps rule %s (%s:%u): its "
+                             "match example %u also fires %s, and match example %u "
+                             "of %s fires this rule (judged from the examples only)",
+                             file_of(rb), rb->line, rb->name, ra->name, file_of(ra), ra->line,
+                             fires[e].example, ra->name, back->example, ra->name);
+        nw++;
     }
-    return n;
+    return nw;
 }

@@ -167,12 +167,20 @@ unsigned dlp_rulescmd__lint_examples(const dlp_ruleset_t *rs, size_t i, dlp_rule
 unsigned dlp_rulescmd__lint_duplicates(const dlp_ruleset_t *rs, size_t i, dlp_rules_errors_t *out);
 /* A context or exclude_context word that is part of a common English word. */
 unsigned dlp_rulescmd__lint_context(const dlp_ruleset_t *rs, size_t i, dlp_rules_errors_t *out);
+/* A match example of rule 'from' that also gives a value of rule 'to'. */
+typedef struct dlp_rulescmd_fire {
+    uint32_t from, to;
+    uint32_t example; /* 1-based number of the first such match example of 'from' */
+} dlp_rulescmd_fire_t;
+
 /*
- * Rules whose examples fire each other: fires[a * rs->n + b] is the 1-based
- * number of the first match example of rule a that also gives a value of
- * rule b (0: none). Reported once per pair, at the later rule.
+ * Rules whose examples fire each other, from fires[0..n): at most one entry
+ * per (from, to), in any order (sorted here, in place). A list, not an
+ * n x n matrix: only the pairs that fire cost memory, and at 4096 rules a
+ * matrix is 64 MiB of mostly zeros. Reported once per pair, at the later
+ * rule.
  */
-unsigned dlp_rulescmd__lint_overlaps(const dlp_ruleset_t *rs, const uint32_t *fires,
-                                     dlp_rules_errors_t *out);
+unsigned dlp_rulescmd__lint_overlaps(const dlp_ruleset_t *rs, dlp_rulescmd_fire_t *fires,
+                                     size_t n, dlp_rules_errors_t *out);
 
 #endif

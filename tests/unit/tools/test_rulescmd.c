@@ -225,7 +225,7 @@ static void overlaps_need_both_ways(void **state)
     dlp_ruleset_t *rs = load("rules:\n" RULE("1", "t.a", "['AAAA']") RULE("2", "t.b", "['BBBB']")
                                  RULE("3", "t.c", "['CCCC']"));
     dlp_rules_errors_t out = {0};
-    uint32_t fires[9] = {0};
+    dlp_rulescmd_fire_t fires[3];
     static const char *const want[] = {
         "@:14: rule t.c: warning: overlaps rule t.a (@:2): its match example 2 also fires t.a, "
         "and match example 3 of t.a fires this rule (judged from the examples only)",
@@ -233,10 +233,10 @@ static void overlaps_need_both_ways(void **state)
     char line[512];
 
     (void)state;
-    fires[0 * 3 + 1] = 1; /* a fires b, b never fires a: no overlap */
-    fires[0 * 3 + 2] = 3; /* a and c fire each other */
-    fires[2 * 3 + 0] = 2;
-    assert_int_equal(dlp_rulescmd__lint_overlaps(rs, fires, &out), 1);
+    fires[0] = (dlp_rulescmd_fire_t){0, 1, 1}; /* a fires b, b never fires a: no overlap */
+    fires[1] = (dlp_rulescmd_fire_t){0, 2, 3}; /* a and c fire each other */
+    fires[2] = (dlp_rulescmd_fire_t){2, 0, 2};
+    assert_int_equal(dlp_rulescmd__lint_overlaps(rs, fires, 3, &out), 1);
     const char *a = strchr(want[0], '@'), *b = strchr(a + 1, '@');
     snprintf(line, sizeof(line), "%.*s%s%.*s%s%s", (int)(a - want[0]), want[0], g_path,
              (int)(b - a - 1), a + 1, g_path, b + 1);
@@ -246,11 +246,45 @@ static void overlaps_need_both_ways(void **state)
     /* two linkable rules meeting in one record (a CSV header) is the design */
     rs = load("rules:\n" RULE("1", "t.a", "['AAAA']") RULE("2", "t.b", "['BBBB']"));
     rs->rules[0].category = rs->rules[1].category = DLP_CAT_LINKABLE;
-    memset(fires, 0, sizeof(fires));
-    fires[0 * 2 + 1] = fires[1 * 2 + 0] = 1;
-    assert_int_equal(dlp_rulescmd__lint_overlaps(rs, fires, &out), 0);
+    fires[0] = (dlp_rulescmd_fire_t){0, 1, 1};
+    fires[1] = (dlp_rulescmd_fire_t){1, 0, 1};
+    assert_int_equal(dlp_rulescmd__lint_overlaps(rs, fires, 2, &out), 0);
     rs->rules[1].category = DLP_CAT_LINKED;
-    assert_int_equal(dlp_rulescmd__lint_overlaps(rs, fires, &out), 1);
+    assert_int_equal(dlp_rulescmd__lint_overlaps(rs, fires, 2, &out), 1);
+    dlp_rules_errors_fini(&out);
+    dlp_ruleset_free(rs);
+}
+
+/* The pairs in any order: one line per pair, by the later rule, then the earlier one (the order
+ * of the n x n walk the list replaced); no pair: nothing. */
+static void overlaps_in_rule_order(void **state)
+{
+    dlp_ruleset_t *rs = load("rules:\n" RULE("1", "t.a", "['AAAA']") RULE("2", "t.b", "['BBBB']")
+                                 RULE("3", "t.c", "['CCCC']") RULE("4", "t.d", "['DDDD']"));
+    dlp_rules_errors_t out = {0};
+    dlp_rulescmd_fire_t fires[] = {
+        {3, 1, 4}, {2, 0, 1}, {1, 3, 2}, {0, 3, 5}, {3, 0, 6}, {0, 2, 7}, {2, 1, 8},
+    };
+    static const char *const want[] = {"t.c overlaps t.a: 1 7", "t.d overlaps t.a: 6 5",
+                                       "t.d overlaps t.b: 4 2"};
+    char line[128];
+    unsigned b1, b2;
+    char rb[8], ra[8];
+
+    (void)state;
+    assert_int_equal(dlp_rulescmd__lint_overlaps(rs, fires, 0, &out), 0);
+    assert_int_equal(dlp_rulescmd__lint_overlaps(rs, fires, DLP_ARRAY_LEN(fires), &out), 3);
+    assert_int_equal(out.n, 3);
+    for (size_t i = 0; i < out.n; i++) {
+        const char *m = strstr(out.msg[i], ": rule ");
+        assert_non_null(m);
+        assert_int_equal(sscanf(m, ": rule %7[a-z.]: warning: overlaps rule %7[a-z.] (%*[^)]): "
+                                   "its match example %u also fires %*s and match example %u",
+                                rb, ra, &b1, &b2),
+                         4);
+        snprintf(line, sizeof(line), "%s overlaps %s: %u %u", rb, ra, b1, b2);
+        assert_string_equal(line, want[i]);
+    }
     dlp_rules_errors_fini(&out);
     dlp_ruleset_free(rs);
 }
@@ -474,6 +508,7 @@ int main(void)
         cmocka_unit_test(common_words),
         cmocka_unit_test(context_words_linted),
         cmocka_unit_test(overlaps_need_both_ways),
+        cmocka_unit_test(overlaps_in_rule_order),
         cmocka_unit_test(blame_names_the_rules_round_by_round),
         cmocka_unit_test(copies_relax_only_what_they_say),
         cmocka_unit_test(scanner_levels),
