@@ -11,7 +11,7 @@
 /* --- capture and dispatch ------------------------------------------------ */
 #define DLP_SNAPLEN (256 * 1024)           /* live capture: never truncate */
 #define DLP_BATCH_BYTES (256 * 1024)       /* one batch of packets to a worker */
-#define DLP_BATCHES_PER_WORKER 32          /* batches in flight per worker */
+#define DLP_BATCHES_PER_WORKER 8           /* batches in flight per worker (2 MiB) */
 #define DLP_TICK_US 1000000ULL             /* packet-time clock tick to workers */
 #define DLP_LIVE_FLUSH_US 2000             /* live: partial batch age before hand-off */
 

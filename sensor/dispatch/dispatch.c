@@ -519,7 +519,7 @@ static dlp_rc_t batches_init(wslot_t *ws)
         return DLP_ENOMEM;
     for (unsigned b = 0; b < DLP_BATCHES_PER_WORKER; b++) {
         /* Not zeroed: only the header is read before records are written, and
-         * clearing 8 MiB per worker was most of the start-up of a short run. */
+         * clearing the batches was most of the start-up of a short run. */
         ws->all[b] = aligned_alloc(DLP_CACHELINE, (sizeof(dlp_batch_t) + DLP_CACHELINE - 1) &
                                                       ~(size_t)(DLP_CACHELINE - 1));
         if (ws->all[b] == NULL)
