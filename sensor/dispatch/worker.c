@@ -474,6 +474,11 @@ void dlp_worker_sync(dlp_worker_t *w)
 void dlp_worker_end(dlp_worker_t *w)
 {
     dlp_flow_table_end_all(w->flows, DLP_FLOW_END_SHUTDOWN);
+    /* The nDPI module is the largest thing to free (its host lists and
+     * automata): here, in parallel with the other workers, rather than by the
+     * main thread one worker after the other once all have ended. */
+    dlp_classify_free(w->classify);
+    w->classify = NULL;
     note_cpu(w);
     atomic_store_explicit(&w->finished, 1, memory_order_release);
 }
