@@ -262,4 +262,15 @@ const dlp_rule_t *dlp_ruleset_find(const dlp_ruleset_t *rs, const char *name);
 const char *dlp_category_name(dlp_category_t c);
 const char *dlp_severity_name(dlp_severity_t s);
 
+/*
+ * The field names a rule's fields: list accepts (dlp_field_name(), alert.h),
+ * for every other reader of a field name (the tools' --field), so that one
+ * table decides what is known and what the errors list.
+ * dlp_rules_field_parse: the field named 's' (a dlp_field_t) into *field;
+ * false if none is. dlp_rules_field_names: all of them, ", "-separated, into
+ * out (cut to fit cap).
+ */
+bool dlp_rules_field_parse(const char *s, int *field);
+void dlp_rules_field_names(char *out, size_t cap);
+
 #endif

@@ -538,23 +538,38 @@ static const char *field_name_of(unsigned i)
     return dlp_field_name((dlp_field_t)i);
 }
 
+bool dlp_rules_field_parse(const char *s, int *field)
+{
+    for (int f = 0; f < DLP_FIELD__COUNT; f++) {
+        if (strcmp(s, dlp_field_name((dlp_field_t)f)) == 0) {
+            *field = f;
+            return true;
+        }
+    }
+    return false;
+}
+
+void dlp_rules_field_names(char *out, size_t cap)
+{
+    list_names(out, cap, field_name_of, DLP_FIELD__COUNT);
+}
+
 static bool field_take(reader_t *rd, strlist_t *l, char *s, unsigned line)
 {
     uint32_t *mask = l->arg;
     char q[QUOTE_BUF], names[256];
-    unsigned f = 0;
+    int f = 0;
 
-    while (f < DLP_FIELD__COUNT && strcmp(s, dlp_field_name((dlp_field_t)f)) != 0)
-        f++;
-    if (f == DLP_FIELD__COUNT) {
-        list_names(names, sizeof(names), field_name_of, DLP_FIELD__COUNT);
+    if (!dlp_rules_field_parse(s, &f)) {
+        dlp_rules_field_names(names, sizeof(names));
         dlp_rules__error(rd, line, "fields: unknown field %s (known: %s)",
                          dlp_rules__quote(s, strlen(s), q), names);
-    } else if (*mask & (1u << f)) {
-        dlp_rules__error(rd, line, "fields: duplicate field %s", dlp_rules__quote(s, strlen(s), q));
-    }
-    if (f < DLP_FIELD__COUNT)
+    } else {
+        if (*mask & (1u << f))
+            dlp_rules__error(rd, line, "fields: duplicate field %s",
+                             dlp_rules__quote(s, strlen(s), q));
         *mask |= 1u << f;
+    }
     free(s);
     return true;
 }

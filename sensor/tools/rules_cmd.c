@@ -129,15 +129,12 @@ static int parse_samples(const char *s, unsigned *out)
 
 static int parse_field(const char *s, int *out)
 {
-    for (int f = 0; f < DLP_FIELD__COUNT; f++) {
-        if (strcmp(dlp_field_name((dlp_field_t)f), s) == 0) {
-            *out = f;
-            return -1;
-        }
-    }
-    return bad("--field: unknown field '%s' (known: raw, http.uri, http.header, http.body, "
-               "smtp.header, smtp.body, smtp.attachment, ftp.data, dns.query)",
-               s);
+    char names[256];
+
+    if (dlp_rules_field_parse(s, out))
+        return -1;
+    dlp_rules_field_names(names, sizeof(names));
+    return bad("--field: unknown field '%s' (known: %s)", s, names);
 }
 
 static int push(dlp_strv_t *sv, const char *s)

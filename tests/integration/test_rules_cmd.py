@@ -585,6 +585,14 @@ class Usage(unittest.TestCase):
             self.assertEqual(p.stdout, "", args)
             self.assertIn("dlpsensor rules", p.stderr)
 
+    def test_unknown_field_lists_the_known(self):
+        p = rules("test", "--text", "-", "--field", "body")
+        self.assertEqual(p.returncode, 2)
+        self.assertEqual(p.stderr.splitlines()[0],
+                         "dlpsensor rules: --field: unknown field 'body' (known: raw, http.uri, "
+                         "http.header, http.body, smtp.header, smtp.body, smtp.attachment, "
+                         "ftp.data, dns.query)")
+
 
 if __name__ == "__main__":
     main()
