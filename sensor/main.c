@@ -7,7 +7,6 @@
  * twice: first for -c (and -h/-V, which skip the file), then, after the
  * file is applied, for every option, so a flag wins wherever it stands.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <malloc.h>
@@ -146,32 +145,17 @@ __attribute__((format(printf, 1, 2))) static int bad(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
-static int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned *out)
-{
-    char *end = NULL;
-    unsigned long v;
-
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < min || v > max)
-        return -1;
-    *out = (unsigned)v;
-    return 0;
-}
-
+/* -1 to go on, else an exit status: the option's value copied into *dst. */
 static int set_str(char **dst, const char *s)
 {
-    free(*dst);
-    *dst = strdup(s);
-    return *dst != NULL ? 0 : -1;
+    return dlp_config_set_str(dst, s) == DLP_OK ? -1 : 1;
 }
 
 static int parse_home_net(dlp_config_t *c, const char *s)
 {
     const char *badp = NULL;
 
-    dlp_cidr_set_fini(&c->home_net);
-    if (dlp_cidr_set_parse(&c->home_net, s, &badp) != DLP_OK)
+    if (dlp_config_set_home_net(c, s, &badp) != DLP_OK)
         return bad("--home-net: bad network '%s'", badp ? badp : s);
     return 0;
 }
@@ -223,24 +207,24 @@ static int parse_opt(dlp_config_t *c, cli_t *cli, int opt, const char *arg)
     switch (opt) {
     case 'c':
     case 'T': return -1; /* read by prescan() */
-    case 'u': return set_str(&c->user, arg) == 0 ? -1 : 1;
+    case 'u': return set_str(&c->user, arg);
     case 'r': return dlp_strv_push(&c->read_paths, arg) == DLP_OK ? -1 : 1;
     case 'i': return push_cli(&c->ifaces, &cli->ifaces, arg);
     case 'R': return push_cli(&c->rule_paths, &cli->rules, arg);
-    case OPT_RULES_CACHE: return set_str(&c->rules_cache_dir, arg) == 0 ? -1 : 1;
+    case OPT_RULES_CACHE: return set_str(&c->rules_cache_dir, arg);
     case OPT_NO_RULES_CACHE: c->no_rules_cache = true; return -1;
     case OPT_HOME_NET: return parse_home_net(c, arg) == 0 ? -1 : EXIT_USAGE;
     case OPT_WORKERS:
-        return parse_uint(arg, 1, 256, &c->workers) == 0
+        return dlp_config_parse_uint(arg, 1, 256, &c->workers) == DLP_OK
                    ? -1
                    : bad("--workers: expected 1..256, got '%s'", arg);
     case OPT_CAPTURE_THREADS:
-        return parse_uint(arg, 1, 256, &c->capture_threads) == 0
+        return dlp_config_parse_uint(arg, 1, 256, &c->capture_threads) == DLP_OK
                    ? -1
                    : bad("--capture-threads: expected 1..256, got '%s'", arg);
     case OPT_CLUSTER_ID: {
         unsigned id;
-        if (parse_uint(arg, 0, 65535, &id) != 0)
+        if (dlp_config_parse_uint(arg, 0, 65535, &id) != DLP_OK)
             return bad("--cluster-id: expected 0..65535, got '%s'", arg);
         c->cluster_id = (int32_t)id;
         c->cluster_id_set = true;
@@ -250,20 +234,20 @@ static int parse_opt(dlp_config_t *c, cli_t *cli, int opt, const char *arg)
         return dlp_config_parse_fanout(arg, &c->fanout_mode) == DLP_OK
                    ? -1
                    : bad("--fanout-mode: expected " DLP_CONFIG_FANOUT_NAMES ", got '%s'", arg);
-    case OPT_JSON: return set_str(&c->json_path, arg) == 0 ? -1 : 1;
+    case OPT_JSON: return set_str(&c->json_path, arg);
     case OPT_SYSLOG: c->syslog = 1; return -1;
     case OPT_NO_SYSLOG: c->syslog = 0; return -1;
-    case OPT_SYSLOG_REMOTE: return set_str(&c->syslog_remote, arg) == 0 ? -1 : 1;
-    case OPT_SYSLOG_SOCKET: return set_str(&c->syslog_socket, arg) == 0 ? -1 : 1;
-    case OPT_SYSLOG_FACILITY: return set_str(&c->syslog_facility, arg) == 0 ? -1 : 1;
-    case OPT_HMAC_KEY: return set_str(&c->hmac_key_file, arg) == 0 ? -1 : 1;
+    case OPT_SYSLOG_REMOTE: return set_str(&c->syslog_remote, arg);
+    case OPT_SYSLOG_SOCKET: return set_str(&c->syslog_socket, arg);
+    case OPT_SYSLOG_FACILITY: return set_str(&c->syslog_facility, arg);
+    case OPT_HMAC_KEY: return set_str(&c->hmac_key_file, arg);
     case OPT_STATS_INTERVAL:
         c->stats_interval_set = true;
-        return parse_uint(arg, 0, 86400, &c->stats_interval_s) == 0
+        return dlp_config_parse_uint(arg, 0, 86400, &c->stats_interval_s) == DLP_OK
                    ? -1
                    : bad("--stats-interval: expected seconds (0..86400), got '%s'", arg);
     case OPT_LOG_FLOWS: c->log_all_flows = true; return -1;
-    case OPT_EVIDENCE_DIR: return set_str(&c->evidence_dir, arg) == 0 ? -1 : 1;
+    case OPT_EVIDENCE_DIR: return set_str(&c->evidence_dir, arg);
     case OPT_EVIDENCE_RAW: c->evidence_raw = true; return -1;
     case OPT_SCAN_INBOUND: c->scan_inbound = true; return -1;
     case OPT_SCAN_INTERNAL: c->scan_internal = true; return -1;

@@ -130,6 +130,24 @@ DLP_MUST_CHECK dlp_rc_t dlp_config_parse_duration(const char *s, uint64_t *us);
 DLP_MUST_CHECK dlp_rc_t dlp_config_parse_fanout(const char *s, dlp_fanout_mode_t *mode);
 const char *dlp_config_fanout_name(dlp_fanout_mode_t mode);
 
+/*
+ * Helpers for the settings that command lines set (main's options and
+ * `rules test -r`, which runs the sensor), so both read a value the same way.
+ *
+ * dlp_config_parse_uint: a whole decimal string (strtoul's syntax, but no
+ * leading '-') in min..max into *out; DLP_EINVAL on anything else.
+ * dlp_config_set_str: *dst (freed) becomes a copy of 's', or NULL when 's'
+ * is NULL; DLP_ENOMEM leaves *dst NULL.
+ * dlp_config_set_home_net: c->home_net is replaced by the list 's'
+ * (dlp_cidr_set_parse(), which sets *bad on DLP_EINVAL: the caller
+ * starts it at NULL).
+ */
+DLP_MUST_CHECK dlp_rc_t dlp_config_parse_uint(const char *s, unsigned long min, unsigned long max,
+                                              unsigned *out);
+DLP_MUST_CHECK dlp_rc_t dlp_config_set_str(char **dst, const char *s);
+DLP_MUST_CHECK dlp_rc_t dlp_config_set_home_net(dlp_config_t *c, const char *s,
+                                                const char **bad);
+
 /* syslog facility number of a name ("local4") or of "0".."23"; -1 if unknown
  * (the config file checks it, the syslog sender uses it). */
 int dlp_config_facility(const char *name);

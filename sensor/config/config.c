@@ -1,6 +1,7 @@
 /*
- * config.c - defaults of the settings snapshot, and the name tables the
- * file and the command line share (the file is config_file.c).
+ * config.c - defaults of the settings snapshot, and the name tables and
+ * value helpers the file and the command lines share (the file is
+ * config_file.c).
  */
 #include "dlp/config.h"
 
@@ -144,4 +145,32 @@ const char *dlp_config_fanout_name(dlp_fanout_mode_t mode)
         if (fanouts[i].mode == mode)
             return fanouts[i].name;
     return "?";
+}
+
+dlp_rc_t dlp_config_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned *out)
+{
+    char *end = NULL;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    /* strtoul negates "-1" into a huge value instead of failing */
+    if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < min || v > max)
+        return DLP_EINVAL;
+    *out = (unsigned)v;
+    return DLP_OK;
+}
+
+dlp_rc_t dlp_config_set_str(char **dst, const char *s)
+{
+    free(*dst);
+    *dst = s != NULL ? strdup(s) : NULL;
+    return s == NULL || *dst != NULL ? DLP_OK : DLP_ENOMEM;
+}
+
+dlp_rc_t dlp_config_set_home_net(dlp_config_t *c, const char *s, const char **bad)
+{
+    /* the list replaces the default (or the file's), it does not add to it */
+    dlp_cidr_set_fini(&c->home_net);
+    return dlp_cidr_set_parse(&c->home_net, s, bad);
 }

@@ -53,13 +53,6 @@ typedef struct cap {
 
 /* --- the sensor run -------------------------------------------------------------- */
 
-static int set_str(char **dst, const char *s)
-{
-    free(*dst);
-    *dst = s != NULL ? strdup(s) : NULL;
-    return s == NULL || *dst != NULL ? 0 : 1;
-}
-
 /* 0, or an exit status after a message. */
 static int configure(dlp_config_t *c, const dlp_rulescmd_opts_t *o, const char *json_path)
 {
@@ -78,15 +71,14 @@ static int configure(dlp_config_t *c, const dlp_rulescmd_opts_t *o, const char *
     c->scan_inbound = o->scan_inbound;
     c->scan_internal = o->scan_internal;
     if (st == 0)
-        st = set_str(&c->rules_cache_dir, o->cache_dir) || set_str(&c->json_path, json_path) ||
-             set_str(&c->hmac_key_file, o->key_file);
-    if (st == 0 && o->home_net != NULL) {
-        dlp_cidr_set_fini(&c->home_net);
-        if (dlp_cidr_set_parse(&c->home_net, o->home_net, &badp) != DLP_OK) {
-            fprintf(stderr, "dlpsensor rules: --home-net: bad network '%s'\n",
-                    badp ? badp : o->home_net);
-            return 2;
-        }
+        st = dlp_config_set_str(&c->rules_cache_dir, o->cache_dir) != DLP_OK ||
+             dlp_config_set_str(&c->json_path, json_path) != DLP_OK ||
+             dlp_config_set_str(&c->hmac_key_file, o->key_file) != DLP_OK;
+    if (st == 0 && o->home_net != NULL &&
+        dlp_config_set_home_net(c, o->home_net, &badp) != DLP_OK) {
+        fprintf(stderr, "dlpsensor rules: --home-net: bad network '%s'\n",
+                badp ? badp : o->home_net);
+        return 2;
     }
     if (st != 0)
         fprintf(stderr, "dlpsensor rules: out of memory\n");

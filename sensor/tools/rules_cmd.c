@@ -116,14 +116,8 @@ __attribute__((format(printf, 1, 2))) static int bad(const char *fmt, ...)
 
 static int parse_samples(const char *s, unsigned *out)
 {
-    char *end = NULL;
-    unsigned long v;
-
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v > DLP_RULESCMD_SAMPLES_MAX)
+    if (dlp_config_parse_uint(s, 0, DLP_RULESCMD_SAMPLES_MAX, out) != DLP_OK)
         return bad("--samples: expected 0..%d, got '%s'", DLP_RULESCMD_SAMPLES_MAX, s);
-    *out = (unsigned)v;
     return -1;
 }
 

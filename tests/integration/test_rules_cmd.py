@@ -593,6 +593,11 @@ class Usage(unittest.TestCase):
                          "http.header, http.body, smtp.header, smtp.body, smtp.attachment, "
                          "ftp.data, dns.query)")
 
+    def test_capture_bad_home_net(self):
+        p = rules("test", "-r", "x.pcap", "--home-net", "10.0.0.0/8,zz")
+        self.assertEqual(p.returncode, 2)
+        self.assertEqual(p.stderr, "dlpsensor rules: --home-net: bad network 'zz'\n")
+
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,7 @@
 /*
  * test_config.c - the defaults of the settings snapshot (INTERFACE.md,
- * limits.h), the string lists it holds, and the fanout mode names.
+ * limits.h), the string lists it holds, the fanout mode names, and the
+ * value helpers the command lines share.
  */
 #include "dlp_test.h"
 
@@ -68,12 +69,55 @@ static void fanout_names(void **state)
     assert_int_equal(m, DLP_FANOUT_IPPAIR); /* untouched by a bad name */
 }
 
+/* The command lines' value helpers (main's options, rules test -r). */
+static void cli_uint(void **state)
+{
+    unsigned v = 7;
+
+    (void)state;
+    assert_int_equal(dlp_config_parse_uint("0", 0, 10, &v), DLP_OK);
+    assert_int_equal(v, 0);
+    assert_int_equal(dlp_config_parse_uint("256", 1, 256, &v), DLP_OK);
+    assert_int_equal(v, 256);
+    for (const char *const *s =
+             (const char *const[]){"", "-1", "257", "0", "1x", "x", "99999999999999999999", NULL};
+         *s; s++)
+        assert_int_equal(dlp_config_parse_uint(*s, 1, 256, &v), DLP_EINVAL);
+    assert_int_equal(v, 256); /* untouched by a bad value */
+}
+
+static void cli_str_and_home_net(void **state)
+{
+    dlp_config_t c;
+    const char *bad = NULL;
+    dlp_cidr_t a;
+
+    (void)state;
+    assert_int_equal(dlp_config_init(&c), DLP_OK);
+    assert_int_equal(dlp_config_set_str(&c.json_path, "a.json"), DLP_OK);
+    assert_int_equal(dlp_config_set_str(&c.json_path, "b.json"), DLP_OK);
+    assert_string_equal(c.json_path, "b.json");
+    assert_int_equal(dlp_config_set_str(&c.json_path, NULL), DLP_OK);
+    assert_null(c.json_path);
+    /* a list replaces the default, it is not added to it */
+    assert_int_equal(dlp_config_set_home_net(&c, "192.0.2.0/24", &bad), DLP_OK);
+    assert_int_equal(c.home_net.n, 1);
+    assert_int_equal(dlp_cidr_parse("10.1.1.1", &a), DLP_OK);
+    assert_false(dlp_cidr_set_contains(&c.home_net, a.addr));
+    assert_int_equal(dlp_config_set_home_net(&c, "10.0.0.0/8,nope", &bad), DLP_EINVAL);
+    assert_non_null(bad);
+    assert_string_equal(bad, "nope");
+    dlp_config_fini(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults),
         cmocka_unit_test(string_lists),
         cmocka_unit_test(fanout_names),
+        cmocka_unit_test(cli_uint),
+        cmocka_unit_test(cli_str_and_home_net),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
