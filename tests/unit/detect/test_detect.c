@@ -92,12 +92,13 @@ static void fx_free(fx_t *f)
     free(f);
 }
 
-static dlp_detect_flow_t *flow(fx_t *f)
+/* A flow from 10..1 to 10..2, port 80; flow_id() for another flow of that pair. */
+static dlp_detect_flow_t *flow_id(fx_t *f, uint64_t id)
 {
     dlp_ev_flowinfo_t fi;
 
     memset(&fi, 0, sizeof(fi));
-    fi.flow_id = 42;
+    fi.flow_id = id;
     fi.src[15] = 1;
     fi.dst[15] = 2;
     fi.sport = 1111;
@@ -105,6 +106,22 @@ static dlp_detect_flow_t *flow(fx_t *f)
     fi.proto = 6;
     return dlp_detect_flow_new(f->d, &fi);
 }
+
+static dlp_detect_flow_t *flow(fx_t *f)
+{
+    return flow_id(f, 42);
+}
+
+/* t.tok: tokens counted in a flow (threshold) and to one receiver (aggregate). */
+#define TOK_RULE(threshold, values)                                                       \
+    "  - id: 7\n"                                                                         \
+    "    name: t.tok\n"                                                                   \
+    "    description: tokens, in a flow or to one receiver\n"                             \
+    "    category: secret\n"                                                              \
+    "    severity: high\n"                                                                \
+    "    patterns: ['\\btok-[0-9]{4}\\b']\n"                                             \
+    "    threshold: " #threshold "\n"                                                     \
+    "    aggregate: {values: " #values ", window: 10m}\n"
 
 /* Records of type 'type' drained from the ring into out[]; returns how many. */
 static size_t drain(fx_t *f, int type, dlp_event_t *out, size_t cap)
@@ -371,30 +388,14 @@ static void distinct_values_are_bounded(void **state)
  */
 static void aggregate_counts_outlive_a_reload(void **state)
 {
-    static const char one[] = "rules:\n"
-                              "  - id: 7\n"
-                              "    name: t.tok\n"
-                              "    description: tokens, three to one receiver are an event\n"
-                              "    category: secret\n"
-                              "    severity: high\n"
-                              "    patterns: ['\\btok-[0-9]{4}\\b']\n"
-                              "    threshold: 10\n"
-                              "    aggregate: {values: 3, window: 10m}\n";
+    static const char one[] = "rules:\n" TOK_RULE(10, 3);
     static const char two[] = "rules:\n"
                               "  - id: 8\n"
                               "    name: t.other\n"
                               "    description: a rule before it moves its index\n"
                               "    category: secret\n"
                               "    severity: low\n"
-                              "    patterns: ['\\bzzq-[0-9]{4}\\b']\n"
-                              "  - id: 7\n"
-                              "    name: t.tok\n"
-                              "    description: tokens, three to one receiver are an event\n"
-                              "    category: secret\n"
-                              "    severity: high\n"
-                              "    patterns: ['\\btok-[0-9]{4}\\b']\n"
-                              "    threshold: 10\n"
-                              "    aggregate: {values: 3, window: 10m}\n";
+                              "    patterns: ['\\bzzq-[0-9]{4}\\b']\n" TOK_RULE(10, 3);
     static const uint32_t slots1[] = {0}, slots2[] = {1, 0};
     fx_t *g1 = fx_new(one), *g2 = fx_new(two);
     dlp_agg_t *agg = NULL;
@@ -443,29 +444,11 @@ static void aggregate_counts_outlive_a_reload(void **state)
  */
 static void aggregate_met_in_a_flow_that_already_alerted(void **state)
 {
-    static const char yaml[] = "rules:\n"
-                               "  - id: 7\n"
-                               "    name: t.tok\n"
-                               "    description: tokens, two in a flow or four to one receiver\n"
-                               "    category: secret\n"
-                               "    severity: high\n"
-                               "    patterns: ['\\btok-[0-9]{4}\\b']\n"
-                               "    threshold: 2\n"
-                               "    aggregate: {values: 4, window: 10m}\n";
-    fx_t *f = fx_new(yaml);
-    dlp_detect_flow_t *a, *b;
-    dlp_ev_flowinfo_t fi;
+    fx_t *f = fx_new("rules:\n" TOK_RULE(2, 4));
+    dlp_detect_flow_t *a = flow_id(f, 1), *b = flow_id(f, 2);
     dlp_event_t ev[4];
 
     (void)state;
-    memset(&fi, 0, sizeof(fi));
-    fi.src[15] = 1;
-    fi.dst[15] = 2;
-    fi.proto = 6;
-    fi.flow_id = 1;
-    a = dlp_detect_flow_new(f->d, &fi);
-    fi.flow_id = 2;
-    b = dlp_detect_flow_new(f->d, &fi);
     assert_non_null(a);
     assert_non_null(b);
     dlp_detect_block(f->d, a, 0, DLP_FIELD_RAW, DLP_STR_BYTES("tok-0001 tok-0002"), 0, 1);
