@@ -5,8 +5,8 @@
  * exceeds the bucket count) keyed by the canonical dlp_flow_key_t, plus one
  * doubly-linked list per timeout class, oldest at the head. A flow moves to
  * the tail of its list on every packet, and each class has a single timeout,
- * so each list is ordered by last_ts_us and expiry and eviction only ever
- * look at list heads: O(1) per packet, O(ended) per expire.
+ * so each list is ordered by seen_us and expiry and eviction only ever look
+ * at list heads: O(1) per packet, O(ended) per expire.
  *
  * Invariants: a flow is in exactly one bucket chain and one class list;
  * t->mem = bucket array + sum of f->_mem; the FLOW_ACTIVE and FLOW_MEM
@@ -14,11 +14,12 @@
  * through flow_end() (callback exactly once) or, without callback, through
  * dlp_flow_table_free().
  *
- * Time is packet time. A flow is dead at time T once T - last_ts_us >=
- * timeout[class], both for expire() and for a lookup that finds it, so the
- * outcome does not depend on when expire() last ran. Timestamps that go
- * backwards do not move last_ts_us back; a list may then be locally out of
- * order and such a flow expires late by at most the regression.
+ * Time is packet time, as the input's clock: seen_us is the largest packet
+ * time of the input at the flow's last packet (packet_clock()), so it grows
+ * in list order even where the capture's time goes backwards. A flow is dead
+ * at time T once T - seen_us >= timeout[class], both for expire() and for a
+ * lookup that finds it, so the outcome does not depend on when expire() last
+ * ran. last_ts_us, the flow's own latest packet time, only dates events.
  *
  * Thread: one worker owns the table; no locks, no globals.
  */
@@ -111,7 +112,7 @@ static dlp_flow_t *oldest_flow(const dlp_flow_table_t *t)
 
     for (int c = 0; c < DLP_FLOW_TC__COUNT; c++) {
         dlp_flow_t *h = TAILQ_FIRST(&t->lru[c]);
-        if (h && (!best || h->last_ts_us < best->last_ts_us))
+        if (h && (!best || h->seen_us < best->seen_us))
             best = h;
     }
     return best;
@@ -491,7 +492,7 @@ void dlp_flow_table_expire(dlp_flow_table_t *t, uint64_t now_us)
             dlp_flow_t *h = TAILQ_FIRST(&t->lru[c]);
             if (!h || !is_dead(t, h, now_us))
                 continue;
-            uint64_t dl = h->last_ts_us + t->cfg.timeout_us[c];
+            uint64_t dl = h->seen_us + t->cfg.timeout_us[c];
             if (!best || dl < best_dl) {
                 best = h;
                 best_dl = dl;

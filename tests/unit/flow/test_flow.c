@@ -541,6 +541,23 @@ static void backwards_time_expiry_same_alone_or_behind(void **state)
     fx_free(behind);
 }
 
+/* Flows of different classes end in the order of their deadlines on the input's clock. */
+static void backwards_time_expiry_order_by_clock(void **state)
+{
+    (void)state;
+    fx_t *x = fx_new(NULL);
+    dlp_packet_t u = pkt(UDP, 1, 21, 2, 53, 0, 100), t = pkt(TCP, 1, 22, 2, 80, SYN, 9000);
+
+    u.clock_us = t.clock_us = 10000;
+    assert_non_null(dlp_flow_table_get(x->t, &u, NULL, NULL)); /* dead at 10000 + TO_UDP */
+    assert_non_null(dlp_flow_table_get(x->t, &t, NULL, NULL)); /* dead at 10000 + TO_NEW */
+    dlp_flow_table_expire(x->t, 20000);
+    assert_int_equal(x->rec.n, 2);
+    assert_int_equal(x->rec.port[0], 22);
+    assert_int_equal(x->rec.port[1], 21);
+    fx_free(x);
+}
+
 static void syn_on_closed_flow_is_reuse(void **state)
 {
     (void)state;
@@ -907,6 +924,7 @@ int main(void)
         cmocka_unit_test(idle_flow_at_lookup_is_replaced),
         cmocka_unit_test(backwards_time_keeps_last),
         cmocka_unit_test(backwards_time_expiry_same_alone_or_behind),
+        cmocka_unit_test(backwards_time_expiry_order_by_clock),
         cmocka_unit_test(syn_on_closed_flow_is_reuse),
         cmocka_unit_test(memcap_evicts_oldest_first),
         cmocka_unit_test(memcap_counts_charges),
