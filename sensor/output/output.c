@@ -645,10 +645,10 @@ void dlp_output_free(dlp_output_t *o)
     for (size_t i = 0; i < o->nsrc; i++)
         json_decref(o->src[i].pending_rules);
     free(o->src);
-    if (o->json != NULL && !o->json_is_stdout && fclose(o->json) != 0)
-        dlp_log(DLP_LOG_ERR, "json output: the last events are lost: %s", strerror(errno));
-    else if (o->json != NULL)
+    if (o->json_is_stdout)
         fflush(o->json);
+    else if (o->json != NULL && fclose(o->json) != 0) /* closed either way */
+        dlp_log(DLP_LOG_ERR, "json output: the last events are lost: %s", strerror(errno));
     for (size_t i = 0; i < DLP_ARRAY_LEN(o->syslog); i++)
         dlp_syslog_free(o->syslog[i]); /* TCP: up to 200 ms to flush */
     free(o->st);

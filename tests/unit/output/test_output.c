@@ -6,6 +6,7 @@
 #include "dlp_test.h"
 
 #include <jansson.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -15,6 +16,16 @@
 #include "dlp/config.h"
 #include "dlp/flow.h"
 #include "dlp/output.h"
+
+/*
+ * Freed memory is overwritten (the sanitizer's fill, or glibc's perturb byte
+ * without it), so that a use of the JSON file after dlp_output_free closed
+ * it crashes instead of reading what fclose left there.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "max_free_fill_size=4096"; }
+#endif
 
 typedef struct fx {
     char dir[32], path[64];
@@ -295,6 +306,18 @@ static void stats_event_workers(void **state)
     fx_free(f);
 }
 
+/* free() closes the file, and touches it no more after (the fill above makes a
+ * flush of the closed FILE crash). */
+static void free_closes_the_file(void **state)
+{
+    fx_t *f = fx_new();
+
+    (void)state;
+    dlp_output_free(f->out);
+    f->out = NULL;
+    fx_free(f);
+}
+
 static void unwritable_json_path(void **state)
 {
     dlp_config_t cfg;
@@ -316,7 +339,9 @@ int main(void)
         cmocka_unit_test(flow_event_joins_its_rule_records),
         cmocka_unit_test(stats_event_json),
         cmocka_unit_test(stats_event_workers),
+        cmocka_unit_test(free_closes_the_file),
         cmocka_unit_test(unwritable_json_path),
     };
+    (void)mallopt(M_PERTURB, 0xa5); /* see __asan_default_options */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
