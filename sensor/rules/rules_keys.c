@@ -791,6 +791,7 @@ static bool edm_read_file(reader_t *rd, dlp_rule_edm_t *e, const char *path, uns
     FILE *f = fopen(path, "re");
     char *buf = NULL;
     size_t cap = 0;
+    ssize_t got = 0;
     unsigned ln = 0;
     bool go = true;
     struct stat st;
@@ -807,7 +808,7 @@ static bool edm_read_file(reader_t *rd, dlp_rule_edm_t *e, const char *path, uns
         fclose(f);
         return true;
     }
-    while (go && getline(&buf, &cap, f) >= 0) {
+    while (go && (got = getline(&buf, &cap, f)) >= 0) {
         size_t n = strcspn(buf, "\r\n#"), s = 0;
         uint8_t h[16];
         const char *bad;
@@ -832,8 +833,16 @@ static bool edm_read_file(reader_t *rd, dlp_rule_edm_t *e, const char *path, uns
         }
         go = hmac_push(rd, &e->hmacs, &e->nhmacs, h);
     }
-    if (ferror(f))
-        dlp_rules__error(rd, line, "edm: hmacs_file: %s: %s", path, strerror(errno));
+    /* getline's -1 is the end, a read error or no memory for a long line:
+     * only the end may pass, or the list would load cut short */
+    if (got < 0 && !feof(f)) {
+        if (errno == ENOMEM) {
+            dlp_rules__oom(rd->ld);
+            go = false;
+        } else {
+            dlp_rules__error(rd, line, "edm: hmacs_file: %s: %s", path, strerror(errno));
+        }
+    }
     free(buf);
     fclose(f);
     return go;

@@ -5,10 +5,12 @@
  * with an edm hashes file, and overrides of the keys that allocate. Each load
  * must fail cleanly, saying so, and free everything (LeakSanitizer checks at
  * exit in the sanitized build); the last one succeeds. What libc allocates
- * for itself (fopen, getline of the edm file) is not wrapped.
+ * for itself (fopen) is not wrapped; getline, which grows the edm file's
+ * line, is (its -1 with ENOMEM must not pass for the end of the file).
  */
 #include "rules_fixture.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -20,6 +22,7 @@ void *__real_calloc(size_t n, size_t size);
 void *__real_realloc(void *p, size_t n);
 char *__real_strdup(const char *s);
 char *__real_strndup(const char *s, size_t n);
+ssize_t __real_getline(char **line, size_t *cap, FILE *f);
 
 static bool fail_now(void)
 {
@@ -49,6 +52,16 @@ char *__wrap_strdup(const char *s)
 char *__wrap_strndup(const char *s, size_t n)
 {
     return fail_now() ? NULL : __real_strndup(s, n);
+}
+
+/* As glibc's when it cannot grow the line: -1, errno ENOMEM, no error flag. */
+ssize_t __wrap_getline(char **line, size_t *cap, FILE *f)
+{
+    if (fail_now()) {
+        errno = ENOMEM;
+        return -1;
+    }
+    return __real_getline(line, cap, f);
 }
 
 static const char rules_yaml[] =
