@@ -35,7 +35,7 @@ static const uint8_t CHECK_KEY[] = "dlpsensor rules check";
 typedef struct chk {
     dlp_ruleset_t *rs;   /* as loaded */
     dlp_ruleset_t *all;  /* every rule enabled, no flow-dependent policy */
-    dlp_ruleset_t *good; /* after a failed compile: the rules that compile alone */
+    dlp_ruleset_t *good; /* after a failed compile: the rules it did not name */
     dlp_matcher_t *m;    /* on 'all', or else on 'good' */
     bool *bad;           /* [n]: its patterns do not compile */
     bool compiled;
@@ -62,56 +62,25 @@ static size_t enable_good(chk_t *c)
 }
 
 /*
- * Each rule alone: the old way, one matcher per rule, O(n) compiles. Only
- * when a compile fails naming no rule, which is the only way to find the
- * bad ones then.
- */
-static void compile_alone(chk_t *c)
-{
-    dlp_matcher_t *one;
-
-    for (size_t i = 0; i < c->good->n; i++)
-        c->good->rules[i].enabled = false;
-    for (size_t i = 0; i < c->good->n; i++) {
-        if (c->good->rules[i].npatterns == 0 || c->bad[i])
-            continue;
-        c->good->rules[i].enabled = true;
-        one = dlp_matcher_new(c->good, NULL, NULL);
-        c->bad[i] = one == NULL;
-        dlp_matcher_free(one);
-        c->good->rules[i].enabled = false;
-    }
-}
-
-/*
- * After a failed compile: a matcher of the rules that compile alone. The
- * matcher names the rule of each error (every error is about one pattern
- * or one rule alone), so those are dropped and the rest compiled again,
- * without the errors, which were reported once. Its checks stop at the
- * first stage that fails, so a later compile may name more: a few rounds
- * at most (one per stage), not one compile per rule, which took seconds
- * at a few thousand rules.
+ * After a failed compile: a matcher of the other rules. The matcher names
+ * the rule of each error (every error is about one pattern or one rule), so
+ * those are dropped and the rest compiled again, without the errors, which
+ * were reported once. Its checks stop at the first stage that fails, so a
+ * later compile may name more: a few rounds at most (one per stage). A
+ * compile that fails naming no rule ("does not compile as a whole") leaves
+ * no matcher: the examples are not run, the error says why.
  */
 static void compile_good(chk_t *c)
 {
-    size_t nbad, now;
+    size_t nbad;
 
     c->good = dlp_rulescmd__copy(c->all, 0);
     if (c->good == NULL)
         return;
-    nbad = enable_good(c);
-    for (;;) {
+    do {
+        nbad = enable_good(c);
         c->m = dlp_matcher_new_blame(c->good, NULL, NULL, c->bad);
-        if (c->m != NULL)
-            return;
-        now = enable_good(c);
-        if (now == nbad)
-            break;
-        nbad = now;
-    }
-    compile_alone(c);
-    enable_good(c);
-    c->m = dlp_matcher_new(c->good, NULL, NULL);
+    } while (c->m == NULL && enable_good(c) > nbad);
 }
 
 static void compile(chk_t *c)
