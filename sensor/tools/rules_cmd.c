@@ -11,7 +11,6 @@
  * Thread: main's.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -20,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "dlp/rulescmd.h"
 #include "rulescmd_int.h"
@@ -288,35 +286,6 @@ out:
     if (!in)
         fclose(f);
     return st;
-}
-
-void dlp_rulescmd__quote(const char *text, size_t max, char *out, size_t cap)
-{
-    size_t o = 0, i;
-    char esc[8];
-
-    for (i = 0; text[i] != '\0' && i < max; i++) {
-        unsigned char c = (unsigned char)text[i];
-        if (c == '"' || c == '\\')
-            snprintf(esc, sizeof(esc), "\\%c", c);
-        else if (c == '\n')
-            snprintf(esc, sizeof(esc), "\\n");
-        else if (c == '\t')
-            snprintf(esc, sizeof(esc), "\\t");
-        else if (c < 0x20 || c >= 0x7f)
-            snprintf(esc, sizeof(esc), "\\x%02x", c);
-        else
-            snprintf(esc, sizeof(esc), "%c", c);
-        if (o + strlen(esc) + 4 >= cap)
-            break;
-        memcpy(out + o, esc, strlen(esc));
-        o += strlen(esc);
-    }
-    if (text[i] != '\0' && o + 4 < cap) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o] = '\0';
 }
 
 void dlp_rulescmd__json_line(FILE *f, void *json_obj)

@@ -52,10 +52,6 @@ dlp_ruleset_t *dlp_rulescmd__load(const dlp_rulescmd_opts_t *o, dlp_rules_errors
 /* Reads a whole file ("-": stdin), at most 'max' bytes. Returns 0, or 2 after a message. */
 int dlp_rulescmd__read_file(const char *path, size_t max, uint8_t **buf, size_t *len);
 
-
-/* "text" quoted for a message: C escapes, at most 'max' bytes shown, then "...". */
-void dlp_rulescmd__quote(const char *text, size_t max, char *out, size_t cap);
-
 /* Prints one JSON object on one line (and frees it). */
 void dlp_rulescmd__json_line(FILE *f, void *json_obj);
 

@@ -483,21 +483,6 @@ static void command_line_refusals(void **state)
                      2);
 }
 
-static void quote_escapes_and_truncates(void **state)
-{
-    char out[64];
-
-    (void)state;
-    dlp_rulescmd__quote("a\"b\\c\n\x01", 60, out, sizeof(out));
-    assert_string_equal(out, "a\\\"b\\\\c\\n\\x01");
-    dlp_rulescmd__quote("abcdefgh", 4, out, sizeof(out));
-    assert_string_equal(out, "abcd...");
-    dlp_rulescmd__quote("abcdefgh", 8, out, sizeof(out));
-    assert_string_equal(out, "abcdefgh");
-    dlp_rulescmd__quote("abcdefghijklmnop", 60, out, 8);
-    assert_string_equal(out, "abc...");
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -514,7 +499,6 @@ int main(void)
         cmocka_unit_test(scanner_levels),
         cmocka_unit_test(scanner_counters),
         cmocka_unit_test(command_line_refusals),
-        cmocka_unit_test(quote_escapes_and_truncates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
