@@ -80,6 +80,7 @@ typedef struct emap {
         uint64_t c, r, n; /* content [c, c + n) is stream [r, r + n) */
     } e[EMAP_N];
     uint8_t next, count;
+    uint8_t pending; /* slots taken by writes not scanned yet (det_write) */
 } emap_t;
 
 /* What the detection call in progress scans, for ev_value(). */
@@ -173,6 +174,7 @@ static void emap_note(cstream_t *cs, const uint8_t *p, size_t n)
     m->e[m->next].r = r;
     m->e[m->next].n = n;
     m->next = (uint8_t)((m->next + 1) % EMAP_N);
+    m->pending++;
     if (m->count < EMAP_N)
         m->count++;
 }
@@ -323,6 +325,8 @@ static void det_scan(cstream_t *cs, const uint8_t *p, size_t n)
     vctx_t old = ev_begin(a, VK_STREAM, cs, 0, 0);
 
     cs->ds_started = true;
+    if (cs->map != NULL)
+        cs->map->pending = 0;
     dlp_detect_write(a->detect, cs->ds, p, n, *a->env->now_us);
     a->v = old;
     if (m0 != 0 && dlp_detect_stream_mem(cs->ds) == m0) {
@@ -368,8 +372,12 @@ static void det_write(void *ctx, void *h, const uint8_t *p, size_t n)
     if (n == 0)
         return;
     /* What waits goes first: if it cannot start the stream, the counting
-     * starts over (det_scan) before this write is counted. */
-    if (env->join_cs != cs || !wait || n > sizeof(env->join_buf) - env->join_n)
+     * starts over (det_scan) before this write is counted. It goes too before
+     * its slots of the evidence map are half of them: a value in it must
+     * still be mapped when it is scanned (and the writes before it, as an
+     * unjoined scan would find them). */
+    if (env->join_cs != cs || !wait || n > sizeof(env->join_buf) - env->join_n ||
+        (cs->map != NULL && cs->map->pending >= EMAP_N / 2))
         join_flush(env);
     if (cs->map != NULL)
         emap_note(cs, p, n); /* by address: before the bytes are copied */

@@ -203,6 +203,29 @@ static void test_raw_stream_after_a_nul_exact(void **state)
     check_exact_all_splits(msg, sizeof(msg) - 1, CARD, 9000);
 }
 
+/*
+ * A value in one write of a chunked body (with its lookahead: decided when
+ * it is scanned), then many short chunks in the same decoder call: the
+ * writes wait to be scanned together (flowapp.c det_write), and each takes a
+ * slot of the stream's evidence map (16). The value's slot must still be
+ * there when it is scanned: its bytes exactly, not the message's span.
+ */
+static void test_value_then_many_short_writes_exact(void **state)
+{
+    static const char msg[] = "POST /n HTTP/1.1\r\nHost: pay.example.com\r\n"
+                              "Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              "A4\r\nnote card " CARD " thanks; the rest of this chunk is plain"
+                              " text, long enough for the lookahead that decides the value without the"
+                              " short chunks after it.\n\r\n"
+                              "1\r\na\r\n1\r\nb\r\n1\r\nc\r\n1\r\nd\r\n1\r\ne\r\n1\r\nf\r\n"
+                              "1\r\ng\r\n1\r\nh\r\n1\r\ni\r\n1\r\nj\r\n1\r\nk\r\n1\r\nl\r\n"
+                              "1\r\nm\r\n1\r\nn\r\n1\r\no\r\n1\r\np\r\n1\r\nq\r\n1\r\nr\r\n"
+                              "1\r\ns\r\n1\r\nt\r\n1\r\nu\r\n1\r\nv\r\n0\r\n\r\n";
+
+    (void)state;
+    check_exact_all_splits(msg, sizeof(msg) - 1, CARD, 80);
+}
+
 static void test_plain_http_body_exact(void **state)
 {
     static const char msg[] = "POST /n HTTP/1.1\r\nHost: pay.example.com\r\n"
@@ -382,6 +405,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_raw_stream_exact),
         cmocka_unit_test(test_raw_stream_after_a_nul_exact),
+        cmocka_unit_test(test_value_then_many_short_writes_exact),
         cmocka_unit_test(test_plain_http_body_exact),
         cmocka_unit_test(test_chunked_multipart_exact),
         cmocka_unit_test(test_gzip_body_span_after_previous_message),
