@@ -20,9 +20,10 @@
  *  - the writer (dlp_evidence_t), its own thread: takes the flows the output
  *    thread passes on (dlp_evidence_submit), overwrites every payload byte at
  *    a stream offset inside a range (the whole payload for a UDP datagram, or
- *    for a TCP direction whose sequence mapping is unknown), and writes the
- *    file: created 0600 with O_EXCL|O_NOFOLLOW (an existing file is never
- *    replaced), pcap with microsecond timestamps and the capture's link type,
+ *    for a TCP direction whose sequence mapping is unknown; and a TCP
+ *    packet's bytes before its direction's first stream byte, which detection
+ *    never saw), and writes the file: created 0600 with O_EXCL|O_NOFOLLOW
+ *    (an existing file is never replaced), pcap with microsecond timestamps and the capture's link type,
  *    within the run's total bound.
  *
  * A flow is written once, at its end, when every range is known: a value

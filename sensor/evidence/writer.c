@@ -86,12 +86,17 @@ static uint64_t redact_rec(const dlp_evidence_flow_t *f, ev_rec_t *r)
         return r->payload_len;
     }
     /* A packet that starts before the stream's first byte (picked up
-     * midstream, then an older retransmission) wraps: only its bytes from
-     * offset 0 on were seen as stream, and only they can be in a range. */
+     * midstream, then an older retransmission) wraps: its bytes before
+     * offset 0 never reached detection (nothing known of them: overwritten,
+     * as a value may have started there); the rest as the ranges say. */
     if ((int64_t)off < 0) {
         uint64_t before = (uint64_t)0 - off;
-        if (before >= len)
-            return 0;
+        if (before >= len) {
+            memset(pl, 'X', len);
+            return len;
+        }
+        memset(pl, 'X', (size_t)before);
+        n = before;
         pl += before;
         len -= before;
         off = 0;
@@ -104,13 +109,21 @@ static uint64_t redact_rec(const dlp_evidence_flow_t *f, ev_rec_t *r)
         if (a >= b)
             continue;
         if (!r->tcp) { /* a datagram is overwritten whole */
-            memset(pl, 'X', r->payload_len);
+            memset(ev_rec_frame(r) + r->payload_off, 'X', r->payload_len);
             return r->payload_len;
         }
         memset(pl + (a - off), 'X', (size_t)(b - a));
         n += b - a;
     }
     return n;
+}
+
+/* A TCP packet with bytes before its direction's first stream byte. */
+static bool before_start(const dlp_evidence_flow_t *f, const ev_rec_t *r)
+{
+    uint64_t off;
+
+    return r->tcp && dlp_evidence__offset(f, r, &off) && (int64_t)off < 0;
 }
 
 uint64_t dlp_evidence__redact_all(dlp_evidence_flow_t *f)
@@ -121,7 +134,8 @@ uint64_t dlp_evidence__redact_all(dlp_evidence_flow_t *f)
 
     dlp_evidence__iter(f, &it);
     while ((r = dlp_evidence__next(&it)) != NULL)
-        if (r->payload_len > 0 && (f->nr[r->dir & 1] > 0 || f->all[r->dir & 1]))
+        if (r->payload_len > 0 &&
+            (f->nr[r->dir & 1] > 0 || f->all[r->dir & 1] || before_start(f, r)))
             n += redact_rec(f, r);
     return n;
 }

@@ -163,8 +163,10 @@ static void test_split_ooo_retransmitted_with_wrap(void **state)
     fx_free(f);
 }
 
-/* Picked up midstream at seq 1000 (offset 0); an older retransmission
- * straddles the start: its bytes from offset 0 on are overwritten. */
+/* Picked up midstream at seq 1000 (offset 0); older retransmissions: their
+ * bytes before offset 0 never reached detection (a value may start there):
+ * overwritten, in a direction without a range too; from offset 0 on, as the
+ * ranges say. */
 static void test_packet_before_the_stream_start(void **state)
 {
     fx_t *f = fx_new(NULL);
@@ -177,8 +179,16 @@ static void test_packet_before_the_stream_start(void **state)
     dlp_evidence_packet(f->w, ef, tcp(f, 0, 990, "0123456789SECRET", 0), 0, false);
     dlp_evidence_packet(f->w, ef, tcp(f, 0, 980, "before all", 0), 0, false);
     dlp_evidence_redact(ef, 0, 0, 6);
-    assert_string_equal(payloads(ef, &red), "XXXXXX and more|0123456789XXXXXX|before all");
-    assert_int_equal(red, 12);
+    assert_string_equal(payloads(ef, &red), "XXXXXX and more|XXXXXXXXXXXXXXXX|XXXXXXXXXX");
+    assert_int_equal(red, 32);
+    dlp_evidence_flow_end(f->w, ef, false);
+
+    ef = dlp_evidence_flow_new(f->w, 10); /* nothing found in it */
+    dlp_evidence_packet(f->w, ef, tcp(f, 0, 1000, "1488 0343 6467 end", 0), 0, false);
+    dlp_evidence_anchor(ef, 0, 1000, 0);
+    dlp_evidence_packet(f->w, ef, tcp(f, 0, 995, "4539 1488", 0), 0, false);
+    assert_string_equal(payloads(ef, &red), "1488 0343 6467 end|XXXXX1488");
+    assert_int_equal(red, 5);
     dlp_evidence_flow_end(f->w, ef, false);
     fx_free(f);
 }
