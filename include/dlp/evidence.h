@@ -23,8 +23,8 @@
  *    for a TCP direction whose sequence mapping is unknown; and a TCP
  *    packet's bytes before its direction's first stream byte, which detection
  *    never saw), and writes the file: created 0600 with O_EXCL|O_NOFOLLOW
- *    (an existing file is never replaced), pcap with microsecond timestamps and the capture's link type,
- *    within the run's total bound.
+ *    (an existing file is never replaced), pcap with microsecond timestamps
+ *    and the capture's link type, within the run's total bound.
  *
  * A flow is written once, at its end, when every range is known: a value
  * found late in a flow can still lie in a packet buffered early (its
