@@ -32,6 +32,8 @@
 
 #define CACHE_MAGIC "DLPHSDB\n"
 #define CACHE_FORMAT 3u
+/* Far above any rule set the loader accepts (4 096 rules: tens of MB of databases). */
+#define DLP_MATCH_CACHE_MAX_BYTES ((off_t)512 << 20)
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define KEY_FORMAT                                                                                 \
@@ -106,17 +108,25 @@ static void cache_path(char *out, size_t cap, const char *dir, const uint8_t key
     snprintf(out, cap, "%s/%s.hsdb", dir, hex);
 }
 
-/* The whole file, or NULL. */
+/*
+ * The whole file, or NULL. Only a regular file of this user's, not through a
+ * link, and not huge: with -u the cache directory belongs to the user the
+ * sensor runs as, and what it holds is read by the next start as root and
+ * handed to Hyperscan's deserialiser, which is not built for hostile input
+ * (and a FIFO there would hang the start). A file of another user's is
+ * compiled anew instead.
+ */
 static uint8_t *read_all(const char *path, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     uint8_t *buf = NULL;
     struct stat sb;
     size_t got = 0;
 
     if (fd < 0)
         return NULL;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size < (off_t)sizeof(cache_hdr_t))
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid() ||
+        sb.st_size < (off_t)sizeof(cache_hdr_t) || sb.st_size > DLP_MATCH_CACHE_MAX_BYTES)
         goto fail;
     buf = malloc((size_t)sb.st_size);
     if (buf == NULL)

@@ -967,6 +967,45 @@ static void test_cache(void **state)
     rm_rf(root);
 }
 
+/*
+ * With -u the cache directory is the sensor user's, and the next start as root
+ * reads it: a FIFO (would hang the start), a link, or a file of another user's
+ * in place of the cache file is not loaded; the rules compile anew.
+ */
+static void test_cache_only_own_regular_files(void **state)
+{
+    char root[] = "/tmp/dlp-match-cacheXXXXXX", file[600], moved[700];
+    fx_t *f;
+
+    (void)state;
+    assert_non_null(mkdtemp(root));
+    fx_free(fx_new(MAIN_SET, R__N, root));
+    cache_file(root, file, sizeof(file));
+    snprintf(moved, sizeof(moved), "%s.saved", file);
+    assert_int_equal(rename(file, moved), 0);
+    assert_int_equal(mkfifo(file, 0600), 0);
+    f = fx_new(MAIN_SET, R__N, root);
+    assert_int_equal(dlp_matcher_info(f->m)->from_cache, 0);
+    fx_free(f);
+    assert_int_equal(unlink(file), 0);
+    assert_int_equal(symlink(moved, file), 0);
+    f = fx_new(MAIN_SET, R__N, root);
+    assert_int_equal(dlp_matcher_info(f->m)->from_cache, 0);
+    fx_free(f);
+    if (geteuid() == 0) {
+        assert_int_equal(unlink(file), 0);
+        assert_int_equal(rename(moved, file), 0);
+        assert_int_equal(chown(file, 65534, 65534), 0);
+        f = fx_new(MAIN_SET, R__N, root);
+        assert_int_equal(dlp_matcher_info(f->m)->from_cache, 0);
+        fx_free(f);
+        f = fx_new(MAIN_SET, R__N, root); /* rewritten as ours by the compile */
+        assert_int_equal(dlp_matcher_info(f->m)->from_cache, 1);
+        fx_free(f);
+    }
+    rm_rf(root);
+}
+
 /* A byte flipped, then the file cut short: each time recompiled and rewritten. */
 static void test_cache_corrupt(void **state)
 {
@@ -1322,6 +1361,7 @@ int main(void)
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_cache),
         cmocka_unit_test(test_cache_corrupt),
+        cmocka_unit_test(test_cache_only_own_regular_files),
         cmocka_unit_test(test_cache_key_inputs),
         cmocka_unit_test(test_cache_unwritable),
         cmocka_unit_test(test_differential_random),
