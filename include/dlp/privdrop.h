@@ -34,8 +34,9 @@ DLP_MUST_CHECK dlp_rc_t dlp_privdrop_resolve(const char *spec, dlp_privdrop_targ
 /*
  * Becomes 't' for good: supplementary groups (the user's, or only GROUP),
  * then gid, then uid (real, effective and saved), all capability sets
- * cleared, and no_new_privs set. 't' is resolved once, when the command
- * line is read, and passed on: a second lookup could find another user. Then verifies it: getresuid and
+ * cleared, and no_new_privs set. 't' (uid, gid) is resolved once, when the
+ * command line is read, and passed on; only the user's supplementary groups
+ * are looked up by name here (initgroups). Then verifies it: getresuid and
  * getresgid all equal the target, setuid(0) and setgid(0) fail, the
  * groups are as asked, and no capability is left (effective, permitted,
  * inheritable).
