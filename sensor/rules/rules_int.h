@@ -130,6 +130,7 @@ typedef struct reader {
     bool fatal;        /* YAML syntax error: the rest of the file is unreadable */
     rule_ctx_t *rc;    /* rule or override being read: its errors wait for its name */
     unsigned key_line; /* line of the key whose value is being read */
+    bool hide_values;  /* examples: a scalar is described, never quoted (a real value?) */
 } reader_t;
 
 /* ---- rules_read.c: errors ------------------------------------------------ */

@@ -409,10 +409,17 @@ static bool example_entry(reader_t *rd, unsigned k, unsigned line, void *arg)
     return read_strlist(rd, &l, false);
 }
 
+/* An example may be a real value someone pasted in: an error describes a
+ * misplaced one ("a string"), never quotes it, as rules check never does. */
 static bool key_examples(reader_t *rd, rule_ctx_t *rc)
 {
     static const char *const names[] = {"match", "no_match"};
-    return dlp_rules__map(rd, "examples", names, 2, example_entry, rc, NULL, NULL);
+    bool ok;
+
+    rd->hide_values = true;
+    ok = dlp_rules__map(rd, "examples", names, 2, example_entry, rc, NULL, NULL);
+    rd->hide_values = false;
+    return ok;
 }
 
 /* ---- context, exclude_context --------------------------------------------- */

@@ -313,6 +313,8 @@ const char *dlp_rules__kind(const reader_t *rd, char out[KIND_BUF])
             return "null";
         if (ev_len(rd) == 0)
             return "an empty string";
+        if (rd->hide_values)
+            return "a string";
         if (rd->ev.data.scalar.style != YAML_PLAIN_SCALAR_STYLE) {
             memcpy(out, "a quoted string ", 16);
             dlp_rules__quote(ev_str(rd), ev_len(rd), out + 16);

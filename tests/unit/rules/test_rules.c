@@ -427,8 +427,17 @@ static void err_examples(void **state)
                        "      no_match: b\n"
                        "      match: [{x: y}]\n",
            "e.yaml:9: rule t.a: examples: unknown key 'matches'",
-           "e.yaml:10: rule t.a: examples: no_match: expected a sequence, got 'b'",
+           "e.yaml:10: rule t.a: examples: no_match: expected a sequence, got a string",
            "e.yaml:11: rule t.a: examples: match: expected a non-empty string, got a mapping");
+    /* a misplaced example is described, never quoted: it may be a real value */
+    EXPECT(HEAD RULE_A "    examples: '4539 1488 0343 6467'\n",
+           "e.yaml:8: rule t.a: examples: expected a mapping, got a string");
+    EXPECT(HEAD RULE_A "    examples:\n"
+                       "      match: 4539148803436467\n",
+           "e.yaml:9: rule t.a: examples: match: expected a sequence, got a string");
+    /* the other keys still quote what they got */
+    EXPECT(HEAD RULE_A "    examples: {match: [a]}\n    enabled: maybe\n",
+           "e.yaml:9: rule t.a: enabled: expected true or false, got 'maybe'");
 }
 
 static void err_nul_and_tags(void **state)
