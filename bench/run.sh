@@ -218,19 +218,23 @@ if [ -x "$SENSOR" ]; then
     # packet path alone: no nDPI, no decoders);
     # "rules": the shipped rules (Hyperscan, validators, alerts); "raw": the same with
     # --no-app-layer (no nDPI, no decoders), the baseline of the application layer's
-    # cost. The compiled rules
+    # cost; "onereader" (2 workers only): the rules with one reader thread feeding the
+    # workers (--file-readers one), where the default on 2 CPUs is each worker reading
+    # the capture itself. The compiled rules
     # come from the cache matchonly warmed (same key: same expressions, flags, Hyperscan
     # and CPU; else the first rules run compiles, ~0.2 s). The configurations take turns
     # (run 1 of each, then run 2...): load that comes and goes on the machine then hits
     # them alike, which the ratios below need.
     declare -A done_with=()
     for i in $(seq 1 "$RUNS"); do
-        for set in path rules raw; do
+        for set in path rules raw onereader; do
             rules_dir=$RULES
             extra=()
             [ "$set" = path ] && rules_dir="$HERE/empty-rules.yaml" && extra=(--no-app-layer)
             [ "$set" = raw ] && extra=(--no-app-layer)
+            [ "$set" = onereader ] && extra=(--file-readers one)
             for n in $WORKERS; do
+                [ "$set" = onereader ] && [ "$n" != 2 ] && continue
                 name="sensor-$set-w$n"
                 [ -n "${done_with[$name]:-}" ] && continue
                 measure_one "$name" "$OUT/$name" "$i" \
@@ -322,12 +326,12 @@ def worker_split(a, b):
     c1 = w1[0]["cpu_ms"] / 1000.0
     c2 = [w["cpu_ms"] / 1000.0 for w in w2]
     p2 = [w["packets"] for w in w2]
-    print("      worker threads (last runs' stats): 1 worker %.2f CPU s; 2 workers %.2f + %.2f "
-          "CPU s (%.0f/%.0f %% of the packets)" % (c1, c2[0], c2[1], 100.0 * p2[0] / sum(p2),
+    print("      worker threads (last runs' stats; reading included where workers read): "
+          "1 worker %.2f CPU s; 2 workers %.2f + %.2f CPU s (%.0f/%.0f %% of the packets)" % (c1, c2[0], c2[1], 100.0 * p2[0] / sum(p2),
                                                   100.0 * p2[1] / sum(p2)))
-    other = b[1] - sum(c2)  # reader, output, start-up: the rest of the process's CPU
+    other = b[1] - sum(c2)  # reader if any, output, start-up: the rest of the process's CPU
     print("      the second worker's limits here: its busier worker alone allows %.2fx; with "
-          "%.2f CPU s of reader, output and start-up sharing the %d CPUs, at most %.2fx"
+          "%.2f CPU s of other threads and start-up sharing the %d CPUs, at most %.2fx"
           % (c1 / max(c2), other, os.cpu_count(),
              a[0] / max(max(c2), (sum(c2) + other) / max(1, os.cpu_count()))))
 
@@ -335,6 +339,7 @@ def worker_split(a, b):
 packets = pcapread_packets()
 gb = file_bytes / 1e9
 sensor_rows = ["sensor-%s-w%s" % (k, w) for k in ("path", "rules", "raw") for w in workers]
+sensor_rows.append("sensor-onereader-w2")
 print()
 print("capture: %s, %.1f MB, %s packets; %d CPUs; peak RSS by %s"
       % (os.path.join(out, "capture.pcap"), file_bytes / 1e6,
@@ -343,7 +348,7 @@ print("load average (1, 5, 15 min): before %s, after %s" % (load_before, load_af
 print("(CPUs free: what two spinning processes got; below ~1.8 on 2 CPUs, other work competes "
       "and the 2-worker figures mean little)")
 print()
-hdr = "%-16s %4s %7s %10s %8s %8s %5s %8s  %s" % ("command", "runs", "wall s", "packets/s",
+hdr = "%-19s %4s %7s %10s %8s %8s %5s %8s  %s" % ("command", "runs", "wall s", "packets/s",
                                                  "MB/s", "CPU s/GB", "CPUs", "peak RSS",
                                                  "sensor/pcapread")
 print(hdr)
@@ -355,14 +360,14 @@ for name in ["cat", "pcapread"] + sensor_rows:
         continue
     m = median_of(name)
     if m is None:
-        print("%-16s %4d  FAILED (exit %s)" % (name, len(runs[name]), runs[name][-1][2]))
+        print("%-19s %4d  FAILED (exit %s)" % (name, len(runs[name]), runs[name][-1][2]))
         continue
     wall, cpu, rss, n, _ = m
     pps = "%10.0f" % (packets / wall) if packets else "%10s" % "?"
     ratio = ""
     if base and name.startswith("sensor"):
         ratio = "%.2fx the time, %.1f %% of the speed" % (wall / base, 100.0 * base / wall)
-    print("%-16s %4d %7.3f %s %8.1f %8.2f %5.2f %5.1f MB  %s"
+    print("%-19s %4d %7.3f %s %8.1f %8.2f %5.2f %5.1f MB  %s"
           % (name, n, wall, pps, file_bytes / 1e6 / wall, cpu / gb, cpu / wall, rss / 1024.0,
              ratio))
 
@@ -409,6 +414,10 @@ if head and "block" in modes and "stream" in modes:
                       % (a[1] / a[0], b[1] / b[0], a[4] / b[4]))
                 if kind == "rules":
                     worker_split(a, b)
+                    one = median_of("sensor-onereader-w2")
+                    if one:
+                        print("      with one reader thread feeding the 2 workers "
+                              "(--file-readers one): %.3f s, %.2fx" % (one[0], a[0] / one[0]))
         print("  (best runs: sensor-rules-w1 %.1f %% of matching alone (block); medians are "
               "the figures, best runs show what load on the machine took away)"
               % (100 * t_block / r1[4]))

@@ -47,6 +47,7 @@ enum {
     OPT_CAPTURE_THREADS,
     OPT_CLUSTER_ID,
     OPT_FANOUT_MODE,
+    OPT_FILE_READERS,
 };
 
 static const struct option long_opts[] = {
@@ -63,6 +64,7 @@ static const struct option long_opts[] = {
     {"capture-threads", required_argument, NULL, OPT_CAPTURE_THREADS},
     {"cluster-id", required_argument, NULL, OPT_CLUSTER_ID},
     {"fanout-mode", required_argument, NULL, OPT_FANOUT_MODE},
+    {"file-readers", required_argument, NULL, OPT_FILE_READERS},
     {"json", required_argument, NULL, OPT_JSON},
     {"syslog", no_argument, NULL, OPT_SYSLOG},
     {"no-syslog", no_argument, NULL, OPT_NO_SYSLOG},
@@ -108,6 +110,9 @@ static void usage(FILE *f)
           "      --cluster-id ID      live: fanout group ID (+1 per further -i, 0..65535);\n"
           "                           processes with the same ID share the interfaces\n"
           "      --fanout-mode M      live: ippair (address pair, default) or hash (flow)\n"
+          "      --file-readers M     -r: one reader thread feeds the workers (one), each\n"
+          "                           worker reads the files itself (each), or auto: each\n"
+          "                           when there is no CPU left for a reader (default)\n"
           "      --json PATH          JSON-lines events to PATH ('-' = stdout, the default)\n"
           "      --syslog/--no-syslog alerts to the local syslog (default: on for -i, off for -r)\n"
           "      --syslog-remote URL  alerts also to a collector, RFC 5424: tcp://HOST:PORT\n"
@@ -234,6 +239,11 @@ static int parse_opt(dlp_config_t *c, cli_t *cli, int opt, const char *arg)
         return dlp_config_parse_fanout(arg, &c->fanout_mode) == DLP_OK
                    ? -1
                    : bad("--fanout-mode: expected " DLP_CONFIG_FANOUT_NAMES ", got '%s'", arg);
+    case OPT_FILE_READERS:
+        return dlp_config_parse_file_readers(arg, &c->file_readers) == DLP_OK
+                   ? -1
+                   : bad("--file-readers: expected " DLP_CONFIG_FILE_READERS_NAMES ", got '%s'",
+                         arg);
     case OPT_JSON: return set_str(&c->json_path, arg);
     case OPT_SYSLOG: c->syslog = 1; return -1;
     case OPT_NO_SYSLOG: c->syslog = 0; return -1;

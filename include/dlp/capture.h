@@ -71,6 +71,19 @@ dlp_capture_t *dlp_capture_open_files(const char *const *paths, size_t n, const 
                                        dlp_stats_t *st, char *err, size_t errlen);
 
 /*
+ * Another handle over the files of 'c' (from dlp_capture_open_files): the
+ * same paths in the same order, the same filter, read from the start. For
+ * workers that each read the whole input (dispatch.h): it counts and logs
+ * nothing, as 'c' reads the same records and reports them. 'c' must read no
+ * pipe (dlp_capture_path_is_stream). Returns an owned handle, or NULL (out
+ * of memory).
+ */
+dlp_capture_t *dlp_capture_files_again(const dlp_capture_t *c);
+
+/* True for a -r path that can be read only once: "-" (stdin) or a FIFO. */
+bool dlp_capture_path_is_stream(const char *path);
+
+/*
  * Opens live interfaces (all polled by the one calling thread; a frame's
  * 'source' is the index of its interface in 'ifaces'). 'o' may be NULL for
  * the defaults. At most DLP_CAPTURE_MAX_IFACES. A warning from activation is

@@ -22,6 +22,20 @@ typedef struct dlp_strv {
 DLP_MUST_CHECK dlp_rc_t dlp_strv_push(dlp_strv_t *sv, const char *s);
 void dlp_strv_fini(dlp_strv_t *sv);
 
+/*
+ * Who reads capture files (-r). ONE: a reader thread decodes every packet
+ * and hands it to its worker in batches. EACH: every worker reads all of the
+ * input itself and keeps the packets of its own address pairs (dispatch.h):
+ * no thread beside the workers, no copy. AUTO: EACH when the workers leave
+ * no CPU free for a reader (workers + 1 > CPUs), else ONE. Pipes and FIFOs
+ * can be read only once: always ONE.
+ */
+typedef enum dlp_file_readers {
+    DLP_FILE_READERS_AUTO = 0,
+    DLP_FILE_READERS_ONE,
+    DLP_FILE_READERS_EACH,
+} dlp_file_readers_t;
+
 typedef struct dlp_config {
     /* inputs */
     dlp_strv_t read_paths;       /* -r */
@@ -75,6 +89,7 @@ typedef struct dlp_config {
     int32_t cluster_id;          /* fanout group of interface i: (cluster_id + i) & 0xffff */
     bool cluster_id_set;         /* else the groups are the kernel's pick (AUTO) */
     dlp_fanout_mode_t fanout_mode; /* --fanout-mode, capture.fanout */
+    dlp_file_readers_t file_readers; /* --file-readers, capture.file_readers */
     /* process */
     char *user;                  /* -u USER[:GROUP]: drop root after start-up; NULL = stay */
 } dlp_config_t;
@@ -129,6 +144,11 @@ DLP_MUST_CHECK dlp_rc_t dlp_config_parse_duration(const char *s, uint64_t *us);
 #define DLP_CONFIG_FANOUT_NAMES "ippair or hash"
 DLP_MUST_CHECK dlp_rc_t dlp_config_parse_fanout(const char *s, dlp_fanout_mode_t *mode);
 const char *dlp_config_fanout_name(dlp_fanout_mode_t mode);
+
+/* Who reads capture files ("auto", "one" or "each"), as dlp_config_parse_fanout. */
+#define DLP_CONFIG_FILE_READERS_NAMES "auto, one or each"
+DLP_MUST_CHECK dlp_rc_t dlp_config_parse_file_readers(const char *s, dlp_file_readers_t *r);
+const char *dlp_config_file_readers_name(dlp_file_readers_t r);
 
 /*
  * Helpers for the settings that command lines set (main's options and

@@ -19,8 +19,10 @@
  * reading files (nothing is dropped); live, it never waits: a packet with
  * no room is dropped and counted.
  *
- * Pipelines (live, capture threads): the kernel already splits the traffic
- * by flow (PACKET_FANOUT, capture.h), so there is no dispatcher: pipeline i
+ * Pipelines (live, capture threads; files read by each worker): the kernel
+ * already splits the traffic by flow (PACKET_FANOUT, capture.h), or each
+ * pipeline reads all of the files and skips the packets of the others' address
+ * pairs (the same choice the reader makes), so there is no dispatcher: pipeline i
  * is one thread that reads capture handle i, decodes, reassembles fragments
  * and runs worker i on each packet in the same thread, with nothing in
  * between. Its clock is the largest packet time it has seen, moved on by the
@@ -65,6 +67,13 @@ typedef struct dlp_dispatch_params {
      */
     dlp_capture_t *const *caps;
     unsigned ncaps;
+    /*
+     * Files read by every pipeline (dlp_capture_files_again): each keeps the
+     * frames whose address pair is its own (the reader's choice of worker), and
+     * frames without addresses go to pipeline 0; every pipeline's clock moves
+     * with every frame, so ticks fall where the reader would put them.
+     */
+    bool share;
 } dlp_dispatch_params_t;
 
 /*

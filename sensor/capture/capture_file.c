@@ -8,7 +8,10 @@
  * link type, so any unusable input is reported before a packet is read.
  * Reading re-opens the files one after the other: one pcap_t at a time.
  * A read error inside a file (a truncated last record, a corrupt length) is
- * counted, logged once for that file, and ends only that file.
+ * counted, logged once for that file, and ends only that file. A handle made
+ * by dlp_capture_files_again() reads the same list again for another worker;
+ * it is 'quiet' (logs nothing, counts into a block of its own), since the
+ * first handle meets and reports the same problems.
  *
  * Invariants: 'cur' is NULL or the open handle of paths[idx]; frames borrow
  * libpcap's buffer of 'cur', valid until the next call.
@@ -27,6 +30,7 @@
 
 #include "capture_int.h"
 #include "dlp/log.h"
+#include "dlp/mem.h"
 
 typedef struct file_capture {
     dlp_capture_t base;
@@ -37,6 +41,8 @@ typedef struct file_capture {
     pcap_t *cur;
     char *iobuf; /* stdio buffer of cur's file */
     int linktype;
+    bool quiet;          /* a second reader of the same files (dlp_capture_files_again) */
+    dlp_stats_t *own_st; /* its counters, which nobody reads */
 } file_capture_t;
 
 /*
@@ -184,7 +190,7 @@ out:
 }
 
 /* "-" (standard input) or a named pipe: read once, as it comes. */
-static bool is_stream(const char *path)
+bool dlp_capture_path_is_stream(const char *path)
 {
     struct stat sb;
 
@@ -229,7 +235,7 @@ static dlp_rc_t check_file(const file_capture_t *fc, const char *path, char *err
     dlp_rc_t rc = DLP_EINVAL;
 
     /* A pipe cannot be read twice: its problems show when it is read. */
-    if (is_stream(path))
+    if (dlp_capture_path_is_stream(path))
         return DLP_OK;
     if (stat(path, &sb) != 0) {
         dlp_capture__err(err, errlen, "%s: %s", path, strerror(errno));
@@ -309,12 +315,14 @@ static bool open_current(file_capture_t *fc)
     pcap_t *p = open_buffered(fc, path, ebuf);
 
     if (p == NULL) {
-        dlp_log(DLP_LOG_WARN, "%s: %s", path, ebuf);
+        if (!fc->quiet)
+            dlp_log(DLP_LOG_WARN, "%s: %s", path, ebuf);
         dlp_capture__count(&fc->base, DLP_STAT_CAP_READ_ERRORS, 1);
         return false;
     }
     if (fc->bpf != NULL && dlp_capture__filter(p, fc->bpf, true, msg, sizeof(msg)) != DLP_OK) {
-        dlp_log(DLP_LOG_WARN, "%s: %s", path, msg);
+        if (!fc->quiet)
+            dlp_log(DLP_LOG_WARN, "%s: %s", path, msg);
         dlp_capture__count(&fc->base, DLP_STAT_CAP_READ_ERRORS, 1);
         pcap_close(p);
         free(fc->iobuf);
@@ -324,7 +332,8 @@ static bool open_current(file_capture_t *fc)
     fc->cur = p;
     fc->linktype = pcap_datalink(p);
     dlp_capture__count(&fc->base, DLP_STAT_CAP_FILES, 1);
-    dlp_log(DLP_LOG_DEBUG, "%s: reading, link type %d", path, fc->linktype);
+    if (!fc->quiet)
+        dlp_log(DLP_LOG_DEBUG, "%s: reading, link type %d", path, fc->linktype);
     return true;
 }
 
@@ -336,7 +345,8 @@ static void read_failed(file_capture_t *fc)
         dlp_capture__count(&fc->base, DLP_STAT_CAP_TRUNCATED, 1);
     else
         dlp_capture__count(&fc->base, DLP_STAT_CAP_READ_ERRORS, 1);
-    dlp_log(DLP_LOG_WARN, "%s: %s", fc->paths[fc->idx], why);
+    if (!fc->quiet)
+        dlp_log(DLP_LOG_WARN, "%s: %s", fc->paths[fc->idx], why);
 }
 
 static dlp_rc_t file_next(dlp_capture_t *c, dlp_frame_t *f)
@@ -377,6 +387,7 @@ static void file_close(dlp_capture_t *c)
         free(fc->paths[i]);
     free(fc->paths);
     free(fc->bpf);
+    free(fc->own_st);
     free(fc);
 }
 
@@ -419,5 +430,27 @@ nomem:
 fail:
     if (fc != NULL)
         file_close(&fc->base);
+    return NULL;
+}
+
+dlp_capture_t *dlp_capture_files_again(const dlp_capture_t *c)
+{
+    const file_capture_t *orig = (const file_capture_t *)c;
+    file_capture_t *fc = calloc(1, sizeof(*fc));
+
+    if (fc == NULL)
+        return NULL;
+    fc->quiet = true;
+    fc->own_st = dlp_calloc_aligned(sizeof(*fc->own_st));
+    dlp_capture__init(&fc->base, &file_ops, fc->own_st, false);
+    if (fc->own_st == NULL || (orig->bpf != NULL && (fc->bpf = strdup(orig->bpf)) == NULL))
+        goto fail;
+    dlp_stats_init(fc->own_st);
+    for (size_t i = 0; i < c->nfiles; i++)
+        if (paths_push(fc, orig->paths[i]) != DLP_OK)
+            goto fail;
+    return &fc->base;
+fail:
+    file_close(&fc->base);
     return NULL;
 }

@@ -147,6 +147,32 @@ const char *dlp_config_fanout_name(dlp_fanout_mode_t mode)
     return "?";
 }
 
+static const struct {
+    const char *name;
+    dlp_file_readers_t r;
+} file_readers[] = {{"auto", DLP_FILE_READERS_AUTO},
+                    {"one", DLP_FILE_READERS_ONE},
+                    {"each", DLP_FILE_READERS_EACH}};
+
+dlp_rc_t dlp_config_parse_file_readers(const char *s, dlp_file_readers_t *r)
+{
+    for (size_t i = 0; s != NULL && i < DLP_ARRAY_LEN(file_readers); i++) {
+        if (strcmp(s, file_readers[i].name) == 0) {
+            *r = file_readers[i].r;
+            return DLP_OK;
+        }
+    }
+    return DLP_EINVAL;
+}
+
+const char *dlp_config_file_readers_name(dlp_file_readers_t r)
+{
+    for (size_t i = 0; i < DLP_ARRAY_LEN(file_readers); i++)
+        if (file_readers[i].r == r)
+            return file_readers[i].name;
+    return "?";
+}
+
 dlp_rc_t dlp_config_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned *out)
 {
     char *end = NULL;

@@ -62,6 +62,7 @@ typedef enum {
     K_SOCKET,   /* a local syslog socket: /PATH or unix:///PATH */
     K_REMOTE,   /* a syslog target: udp://, tcp://, /PATH, unix:///PATH */
     K_FANOUT,   /* ippair or hash (dlp_fanout_mode_t) */
+    K_READERS,  /* auto, one or each (dlp_file_readers_t) */
 } kind_t;
 
 typedef struct cfg_key {
@@ -106,6 +107,7 @@ static const cfg_key_t k_capture[] = {
     {.name = "cluster_id", .kind = K_COUNT, NUM(cluster_id, 0, 65535),
      .mark = offsetof(dlp_config_t, cluster_id_set)},
     {.name = "fanout", .kind = K_FANOUT, FIELD(fanout_mode)},
+    {.name = "file_readers", .kind = K_READERS, FIELD(file_readers)},
     {.name = NULL},
 };
 
@@ -667,6 +669,20 @@ static void set_fanout(loader_t *ld, const cfg_key_t *k, const yaml_node_t *n, c
     *(dlp_fanout_mode_t *)field(ld, k) = mode;
 }
 
+static void set_readers(loader_t *ld, const cfg_key_t *k, const yaml_node_t *n, const char *key)
+{
+    const char *s = scalar(ld, n, key, DLP_CONFIG_FILE_READERS_NAMES);
+    dlp_file_readers_t r;
+
+    if (s == NULL)
+        return;
+    if (dlp_config_parse_file_readers(s, &r) != DLP_OK) {
+        ERR(ld, n, key, "expected " DLP_CONFIG_FILE_READERS_NAMES ", got '%.*s'", SHOW_MAX, s);
+        return;
+    }
+    *(dlp_file_readers_t *)field(ld, k) = r;
+}
+
 /* ---- lists ------------------------------------------------------------------- */
 
 /* Calls item() on each string of a sequence (or on a lone scalar); false if any failed. */
@@ -790,6 +806,7 @@ static void apply(loader_t *ld, const cfg_key_t *k, const yaml_node_t *v, const 
     case K_SOCKET:
     case K_REMOTE: set_target(ld, k, v, key); break;
     case K_FANOUT: set_fanout(ld, k, v, key); break;
+    case K_READERS: set_readers(ld, k, v, key); break;
     }
     if (k->mark != 0)
         *(bool *)((char *)ld->c + k->mark) = true;

@@ -15,7 +15,10 @@
  * thread. The kernel's fanout put every packet of a flow (IPPAIR: of an
  * address pair) in this handle, so the worker sees whole flows; each pipeline
  * has its own defragmenter (IPPAIR sends all fragments of a datagram to one
- * member; HASH defragments IPv4 in the kernel).
+ * member; HASH defragments IPv4 in the kernel). Reading files ('share'), every
+ * handle gives every frame and the pipeline keeps those worker_of() gives it,
+ * choosing by the fragment's addresses before reassembly, as the reader's
+ * choice after it would; it counts only what it keeps.
  *
  * Time: a front's clock is the largest packet time seen. Each time it
  * advances by DLP_TICK_US, a tick goes to the workers it feeds (the reader:
@@ -142,6 +145,18 @@ static bool front_fragment(front_t *f, const dlp_packet_t *frag, dlp_packet_t *o
     return classify_result(f, dlp_decode_ip(out, dgram, len, frag->ts_us, frag), out);
 }
 
+/* front_frame() for a frame already decoded into *p with result r. */
+static bool front_decoded(front_t *f, dlp_decode_result_t r, const dlp_packet_t *p,
+                          dlp_packet_t *out)
+{
+    if (r == DLP_DEC_FRAGMENT)
+        return front_fragment(f, p, out);
+    if (!classify_result(f, r, p))
+        return false;
+    *out = *p;
+    return true;
+}
+
 /*
  * Decodes a frame (counted) into *out; true when it is a packet for a
  * worker. *out borrows the frame, or the defragmenter's datagram, until the
@@ -153,12 +168,7 @@ static bool front_frame(front_t *f, const dlp_frame_t *fr, dlp_packet_t *out)
     dlp_decode_result_t r;
 
     r = dlp_decode(&p, fr->linktype, fr->data, fr->caplen, fr->wirelen, fr->ts_us);
-    if (r == DLP_DEC_FRAGMENT)
-        return front_fragment(f, &p, out);
-    if (!classify_result(f, r, &p))
-        return false;
-    *out = p;
-    return true;
+    return front_decoded(f, r, &p, out);
 }
 
 /* Moves the clock to 'ts' if later; true when a tick is due (the caller sends it). */
@@ -436,12 +446,16 @@ static void pipe_clock(wslot_t *ws, uint64_t ts)
 static void pipe_frame(wslot_t *ws, const dlp_frame_t *fr)
 {
     const dlp_config_t *cfg = ws->d->p.cfg;
-    dlp_packet_t p;
+    dlp_packet_t raw, p;
+    dlp_decode_result_t dr;
     rec_pkt_t r; /* the header only: r.pkt.data stays on the capture's frame */
 
+    pipe_clock(ws, fr->ts_us); /* every frame: the same clock in every pipeline */
+    dr = dlp_decode(&raw, fr->linktype, fr->data, fr->caplen, fr->wirelen, fr->ts_us);
+    if (ws->d->p.share && (raw.ipver != 0 ? worker_of(ws->d, &raw) : 0) != ws->i)
+        goto out;
     front_count(&ws->front, fr);
-    pipe_clock(ws, fr->ts_us);
-    if (front_frame(&ws->front, fr, &p)) {
+    if (front_decoded(&ws->front, dr, &raw, &p)) {
         p.clock_us = front_now(&ws->front);
         r.h = (rec_hdr_t){.kind = REC_PKT, .size = (uint32_t)sizeof(r), .ts_us = p.ts_us};
         r.pkt = p;
@@ -449,6 +463,7 @@ static void pipe_frame(wslot_t *ws, const dlp_frame_t *fr)
         r.key_hash = dlp_flow_key_hash(&r.key, ws->d->seed);
         dlp_worker_packet(ws->w, &r);
     }
+out:
     if (++ws->since_sync >= DLP_PIPE_SYNC_PACKETS) {
         ws->since_sync = 0;
         dlp_worker_sync(ws->w);

@@ -104,6 +104,10 @@ int dlp_runtime_check(const dlp_config_t *cfg, const dlp_privdrop_target_t *user
     if (live && dlp_runtime__fanout(cfg, threads))
         snprintf(group, sizeof(group), " (fanout %s, group %s)",
                  dlp_config_fanout_name(cfg->fanout_mode), id);
+    else if (!live)
+        snprintf(group, sizeof(group), dlp_runtime__file_readers(cfg, dlp_runtime__cpus()) > 1
+                                           ? " (each reads the input)"
+                                           : " (fed by one reader)");
     printf("dlpsensor: configuration OK: %zu rules (%zu enabled), %u patterns, %s %.1f ms; "
            "%u %s%s; home net %s; %s%s%s\n",
            det.rules->n, enabled, mi->patterns,

@@ -30,6 +30,7 @@
 #include "dlp/runtime.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -123,7 +124,7 @@ typedef struct out_ctx {
     dlp_dispatch_t *disp;
     bool live;
     uint64_t start_ns;
-    dlp_capture_t **caps;   /* files: one; live: one per capture thread */
+    dlp_capture_t **caps;   /* one per capture thread, or per file reader */
     unsigned ncaps;
     dlp_stats_t *cap_stats; /* [ncaps]: each written by its handle's thread */
     dlp_stats_t ctl_stats; /* written by the control thread (reloads) */
@@ -312,6 +313,37 @@ unsigned dlp_runtime__capture_threads(const dlp_config_t *cfg)
     return n == 0 ? 1 : n > CAPTURE_THREADS_MAX ? CAPTURE_THREADS_MAX : n;
 }
 
+unsigned dlp_runtime__cpus(void)
+{
+    cpu_set_t set;
+    long n;
+
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        return (unsigned)CPU_COUNT(&set);
+    n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+/*
+ * A reader thread is free work while it has a CPU of its own; when the
+ * workers take every CPU it competes with them, and reading the input in
+ * each worker (each skips the packets of the others) costs less than the
+ * reader's copies and hand-overs (docs/design.md, "Who reads the files").
+ */
+unsigned dlp_runtime__file_readers(const dlp_config_t *cfg, unsigned cpus)
+{
+    unsigned w = cfg->workers ? cfg->workers : 1;
+
+    if (w > CAPTURE_THREADS_MAX || cfg->file_readers == DLP_FILE_READERS_ONE)
+        return 1;
+    for (size_t i = 0; i < cfg->read_paths.n; i++)
+        if (dlp_capture_path_is_stream(cfg->read_paths.v[i]))
+            return 1;
+    if (cfg->file_readers == DLP_FILE_READERS_EACH)
+        return w;
+    return w + 1 > cpus ? w : 1;
+}
+
 bool dlp_runtime__fanout(const dlp_config_t *cfg, unsigned threads)
 {
     return threads > 1 || cfg->cluster_id_set;
@@ -391,6 +423,9 @@ static bool open_capture(out_ctx_t *c)
         c->caps[0] = dlp_capture_open_files((const char *const *)cfg->read_paths.v,
                                             cfg->read_paths.n, cfg->bpf, &c->cap_stats[0], err,
                                             sizeof(err));
+        for (unsigned k = 1; c->caps[0] != NULL && k < c->ncaps; k++)
+            if ((c->caps[k] = dlp_capture_files_again(c->caps[0])) == NULL)
+                snprintf(err, sizeof(err), "out of memory");
     } else if (cfg->ifaces.n > DLP_CAPTURE_MAX_IFACES) {
         snprintf(err, sizeof(err), "too many interfaces: %zu (at most %d)", cfg->ifaces.n,
                  DLP_CAPTURE_MAX_IFACES);
@@ -428,8 +463,9 @@ static int run_packet_path(out_ctx_t *c)
     dlp_dispatch_params_t dp = {
         .cfg = c->cfg,
         .cap = c->live ? NULL : c->caps[0],
-        .caps = c->live ? c->caps : NULL,
-        .ncaps = c->live ? c->ncaps : 0,
+        .caps = c->live || c->ncaps > 1 ? c->caps : NULL,
+        .ncaps = c->live || c->ncaps > 1 ? c->ncaps : 0,
+        .share = !c->live && c->ncaps > 1, /* each worker reads the files */
         .workers = c->cfg->workers,
         .file_mode = !c->live,
         .stop = &g_stop,
@@ -534,7 +570,8 @@ int dlp_runtime_run(const dlp_config_t *cfg, const dlp_privdrop_target_t *user)
     memset(&c, 0, sizeof(c));
     c.cfg = cfg;
     c.live = dlp_runtime__live(cfg);
-    c.ncaps = c.live ? dlp_runtime__capture_threads(cfg) : 1;
+    c.ncaps = c.live ? dlp_runtime__capture_threads(cfg)
+                     : dlp_runtime__file_readers(cfg, dlp_runtime__cpus());
     c.start_ns = dlp_time_mono_ns();
     dlp_stats_init(&c.ctl_stats);
     /* Before the rules compile (seconds): a SIGHUP then (systemctl reload)

@@ -76,6 +76,11 @@ const char *dlp_default_rules_dir(char *buf, size_t len);
  */
 bool dlp_runtime__live(const dlp_config_t *cfg);
 unsigned dlp_runtime__capture_threads(const dlp_config_t *cfg);
+/* Files: how many handles read them, 1 (a reader) or one per worker (config.h,
+ * dlp_file_readers_t); 'cpus' as dlp_runtime__cpus(). */
+unsigned dlp_runtime__file_readers(const dlp_config_t *cfg, unsigned cpus);
+/* The CPUs this process may run on. */
+unsigned dlp_runtime__cpus(void);
 bool dlp_runtime__fanout(const dlp_config_t *cfg, unsigned threads);
 int32_t dlp_runtime__fanout_group(const dlp_config_t *cfg, size_t i);
 bool dlp_runtime__syslog_local(const dlp_config_t *cfg, bool live);

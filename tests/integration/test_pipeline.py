@@ -2,6 +2,7 @@
 expected counters are in pcaps/README.md): capture, decode, defrag, flows,
 reassembly, egress marking, stats and flow events, exit codes."""
 
+import json
 import os
 import tempfile
 import unittest
@@ -251,12 +252,16 @@ class Flows(unittest.TestCase):
         self.assertEqual(r.stats["flow"]["udp"], 0)
 
     def test_same_events_whatever_the_worker_count(self):
+        """Events and counters (but the per-worker split) of every capture are the same for
+        any --workers, whether one reader feeds the workers or each reads the files."""
         names = sorted(n for n in os.listdir(PCAPS) if n.endswith((".pcap", ".pcapng")))
         self.assertGreater(len(names), 10)
+        runs = ((1, "one"), (2, "one"), (2, "each"), (5, "each"))
         for name in names:
             outs = []
-            for w in (1, 2, 5):
-                r = run("-r", pcap(name), "--log-flows", "--workers", str(w))
+            for w, readers in runs:
+                r = run("-r", pcap(name), "--log-flows", "--workers", str(w),
+                        "--file-readers", readers)
                 self.assertEqual(r.status, 0, r.stderr)
                 outs.append(canonical(flows(r), drop=()))
                 st = dict(r.stats)
@@ -268,8 +273,8 @@ class Flows(unittest.TestCase):
                     st.pop(k)
                 st["flow"] = {k: v for k, v in st["flow"].items() if k != "memory"}
                 outs[-1].append(repr(sorted(st.items())))
-            self.assertEqual(outs[0], outs[1], name)
-            self.assertEqual(outs[0], outs[2], name)
+            for o, how in zip(outs[1:], runs[1:]):
+                self.assertEqual(outs[0], o, (name, how))
 
     def test_same_flows_whatever_the_worker_count_when_time_goes_backwards(self):
         """A public capture stitched from files years apart (arkime_synthetic: 230 of 918
@@ -279,8 +284,8 @@ class Flows(unittest.TestCase):
         if not os.path.exists(path):
             self.skipTest("public captures not found (DLP_PUBLIC_PCAPS)")
         outs = []
-        for w in (1, 2, 3, 5):
-            r = run("-r", path, "--log-flows", "--workers", str(w))
+        for w, readers in ((1, "one"), (2, "one"), (3, "one"), (3, "each"), (5, "each")):
+            r = run("-r", path, "--log-flows", "--workers", str(w), "--file-readers", readers)
             self.assertEqual(r.status, 0, r.stderr)
             outs.append(canonical(flows(r), drop=()))
         self.assertGreater(len(outs[0]), 50)
@@ -324,12 +329,16 @@ class Inputs(unittest.TestCase):
         self.assertEqual(r.events, [])
 
     def test_truncated_last_record_is_counted_not_fatal(self):
-        r = run("-r", pcap("bad/truncated-record.pcap"), "--log-flows")
-        self.assertEqual(r.status, 0, r.stderr)
-        self.assertEqual(r.stats["packets"], 5)
-        self.assertEqual(r.stats["capture"]["truncated_records"], 1)
-        self.assertIn("truncated", r.stderr)
-        self.assertEqual(len(flows(r)), 1)
+        # said and counted once, however many workers read the file
+        for w, readers in ((1, "one"), (3, "one"), (3, "each")):
+            r = run("-r", pcap("bad/truncated-record.pcap"), "--log-flows", "--workers", str(w),
+                    "--file-readers", readers)
+            self.assertEqual(r.status, 0, r.stderr)
+            self.assertEqual(r.stats["packets"], 5)
+            self.assertEqual(r.stats["capture"]["truncated_records"], 1)
+            self.assertEqual(r.stats["capture"]["files"], 1)
+            self.assertEqual(r.stderr.count("truncated dump file"), 1, r.stderr)
+            self.assertEqual(len(flows(r)), 1)
 
     def test_header_only_capture_is_valid(self):
         r = run("-r", pcap("bad/header-only.pcap"))
@@ -337,14 +346,29 @@ class Inputs(unittest.TestCase):
         self.assertEqual(r.stats["packets"], 0)
 
     def test_directory_in_name_order_and_several_r(self):
-        r = run("-r", pcap("bad"))
-        self.assertEqual(r.status, 0, r.stderr)
-        self.assertEqual(r.stats["capture"]["files"], 2)
-        self.assertEqual(r.stats["packets"], 5)
-        r = run("-r", pcap("tcp-http-basic.pcap"), "-r", pcap("udp-dns.pcap"), "--log-flows")
-        self.assertEqual(r.stats["capture"]["files"], 2)
-        self.assertEqual(r.stats["packets"], 20)
-        self.assertEqual(r.stats["flows"], 6)
+        for readers in ("one", "each"):
+            r = run("-r", pcap("bad"), "--workers", "2", "--file-readers", readers)
+            self.assertEqual(r.status, 0, r.stderr)
+            self.assertEqual(r.stats["capture"]["files"], 2)
+            self.assertEqual(r.stats["packets"], 5)
+            r = run("-r", pcap("tcp-http-basic.pcap"), "-r", pcap("udp-dns.pcap"), "--log-flows",
+                    "--workers", "2", "--file-readers", readers)
+            self.assertEqual(r.stats["capture"]["files"], 2)
+            self.assertEqual(r.stats["packets"], 20)
+            self.assertEqual(r.stats["flows"], 6)
+
+    def test_stdin_is_read_by_one_reader(self):
+        # a pipe can be read once: --file-readers each falls back to one reader
+        import subprocess
+        from sensor import BINARY
+        with open(pcap("tcp-http-basic.pcap"), "rb") as f:
+            p = subprocess.run([BINARY, "-r", "-", "--workers", "2", "--file-readers", "each",
+                                "--no-syslog", "--json", "-", "--log-flows"],
+                               stdin=f, capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        stats = [json.loads(l) for l in p.stdout.splitlines() if '"stats"' in l][-1]
+        self.assertEqual(stats["capture"]["files"], 1)
+        self.assertEqual(sum(w["packets"] for w in stats["workers"]), stats["packets"])
 
     def test_usage_errors(self):
         for args in ([], ["-r", pcap("tcp-http-basic.pcap"), "-i", "lo"],

@@ -684,6 +684,48 @@ static void bpf_filters_frames(void **state)
     dlp_capture_close(c);
 }
 
+/*
+ * A second handle (each worker reading the files) gives the same frames from
+ * the start, through the same filter and files, while counting nothing into
+ * the first handle's block; it outlives the first. Pipes are the inputs that
+ * cannot be read twice.
+ */
+static void files_again_same_frames_counted_once(void **state)
+{
+    fixture_t *fx = *state;
+    wbuf_t w;
+    uint8_t fr[128], tags[16], tags2[16];
+    assert_int_equal(mkdir(tpath(fx, "d"), 0755), 0);
+    pcap_header(&w, 0, 0, LT_EN10MB);
+    for (int i = 0; i < 6; i++) {
+        size_t len = udp_frame(fr, i % 2 ? 80 : 53, (uint8_t)(0x30 + i), 8);
+        pcap_record(&w, TS0 + (uint32_t)i, 0, fr, (uint32_t)len, (uint32_t)len);
+    }
+    w.n -= 5; /* the last record cut short */
+    write_file(tpath(fx, "d/1.pcap"), w.b, w.n);
+    write_udp_pcap(tpath(fx, "d/2.pcap"), 2, 53, 0x60);
+    char *d = tpath_dup(fx, "d");
+    dlp_capture_t *c = open1(fx, d, "udp dst port 53");
+    assert_non_null(c);
+    dlp_capture_t *again = dlp_capture_files_again(c);
+    assert_non_null(again);
+    assert_int_equal(dlp_capture_file_count(again), 2);
+    const uint8_t expect[] = {0x30, 0x32, 0x34, 0x60, 0x61};
+    assert_int_equal(read_tags(c, tags, 16), 5);
+    assert_memory_equal(tags, expect, 5);
+    dlp_capture_close(c);
+    assert_int_equal(read_tags(again, tags2, 16), 5);
+    assert_memory_equal(tags2, expect, 5);
+    dlp_capture_close(again);
+    assert_int_equal(stat_of(fx, DLP_STAT_CAP_FILES), 2);
+    assert_int_equal(stat_of(fx, DLP_STAT_CAP_TRUNCATED), 1);
+    assert_true(dlp_capture_path_is_stream("-"));
+    assert_false(dlp_capture_path_is_stream(d));
+    assert_int_equal(mkfifo(tpath(fx, "fifo"), 0600), 0);
+    assert_true(dlp_capture_path_is_stream(fx->path));
+    free(d);
+}
+
 static void break_stops_file_reading(void **state)
 {
     fixture_t *fx = *state;
@@ -1033,6 +1075,7 @@ int main(void)
         T(bpf_bad_expression),
         T(bpf_checked_per_link_type),
         T(bpf_filters_frames),
+        T(files_again_same_frames_counted_once),
         T(break_stops_file_reading),
         T(committed_captures_frames_and_link_types),
         T(committed_bad_inputs),

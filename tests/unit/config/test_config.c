@@ -34,6 +34,7 @@ static void defaults(void **state)
     assert_int_equal(c.reasm_retain_bytes, DLP_REASM_RETAIN_BYTES);
     assert_true(c.vlan_in_key);
     assert_int_equal(c.fanout_mode, DLP_FANOUT_IPPAIR);
+    assert_int_equal(c.file_readers, DLP_FILE_READERS_AUTO);
     dlp_config_fini(&c);
 }
 
@@ -67,6 +68,22 @@ static void fanout_names(void **state)
          s++)
         assert_int_equal(dlp_config_parse_fanout(*s, &m), DLP_EINVAL);
     assert_int_equal(m, DLP_FANOUT_IPPAIR); /* untouched by a bad name */
+}
+
+static void file_readers_names(void **state)
+{
+    static const char *const names[] = {"auto", "one", "each"};
+    dlp_file_readers_t r = DLP_FILE_READERS_ONE;
+
+    (void)state;
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(dlp_config_parse_file_readers(names[i], &r), DLP_OK);
+        assert_string_equal(dlp_config_file_readers_name(r), names[i]);
+    }
+    assert_int_equal(r, DLP_FILE_READERS_EACH);
+    assert_int_equal(dlp_config_parse_file_readers("ONE", &r), DLP_EINVAL);
+    assert_int_equal(dlp_config_parse_file_readers(NULL, &r), DLP_EINVAL);
+    assert_int_equal(r, DLP_FILE_READERS_EACH);
 }
 
 /* The command lines' value helpers (main's options, rules test -r). */
@@ -116,6 +133,7 @@ int main(void)
         cmocka_unit_test(defaults),
         cmocka_unit_test(string_lists),
         cmocka_unit_test(fanout_names),
+        cmocka_unit_test(file_readers_names),
         cmocka_unit_test(cli_uint),
         cmocka_unit_test(cli_str_and_home_net),
     };

@@ -284,6 +284,34 @@ static void capture_flags_checked(void **state)
     assert_contains(f->out, "; 1 capture threads (fanout ippair, group 7); ");
 }
 
+/* -T says who reads the files, as a start would: a pipe is read by one reader. */
+static void file_readers_reported(void **state)
+{
+    fx_t *f = *state;
+    char pcap[512];
+
+    snprintf(pcap, sizeof(pcap), "%s/pcaps/demo.pcap", getenv("DLP_SRC"));
+    assert_int_equal(run(f, "-T", "--file-readers", "some", NULL), 2);
+    assert_contains(f->err, "dlpsensor: --file-readers: expected auto, one or each, got 'some'\n");
+    assert_int_equal(run(f, "-T", "-r", pcap, "--workers", "3", "--file-readers", "each", "-R",
+                         f->rules, "--rules-cache", f->cache, NULL),
+                     0);
+    assert_contains(f->out, "; 3 workers (each reads the input); ");
+    assert_int_equal(run(f, "-T", "-r", pcap, "--workers", "3", "--file-readers", "one", "-R",
+                         f->rules, "--rules-cache", f->cache, NULL),
+                     0);
+    assert_contains(f->out, "; 3 workers (fed by one reader); ");
+    assert_int_equal(run(f, "-T", "-r", "-", "--workers", "3", "--file-readers", "each", "-R",
+                         f->rules, "--rules-cache", f->cache, NULL),
+                     0);
+    assert_contains(f->out, "; 3 workers (fed by one reader); ");
+    /* auto: each reads when the workers leave no CPU to a reader */
+    assert_int_equal(run(f, "-T", "-r", pcap, "--workers", "256", "-R", f->rules,
+                         "--rules-cache", f->cache, NULL),
+                     0);
+    assert_contains(f->out, "; 256 workers (each reads the input); ");
+}
+
 /* An empty option argument is named, not left to fail later as ": No such file". */
 static void empty_arguments_named(void **state)
 {
@@ -332,6 +360,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(user_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(user_needs_root, setup, teardown),
         cmocka_unit_test_setup_teardown(capture_flags_checked, setup, teardown),
+        cmocka_unit_test_setup_teardown(file_readers_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(empty_arguments_named, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -88,6 +88,7 @@ static void every_key(void **state)
                              "  threads: 3\n"
                              "  cluster_id: 65535\n"
                              "  fanout: hash\n"
+                             "  file_readers: each\n"
                              "home_net: [10.1.0.0/16, '2001:db8::/32']\n"
                              "scan: {inbound: yes, internal: on}\n"
                              "workers: 7\n"
@@ -135,6 +136,7 @@ static void every_key(void **state)
     assert_true(c->cluster_id_set);
     assert_int_equal(c->cluster_id, 65535);
     assert_int_equal(c->fanout_mode, DLP_FANOUT_HASH);
+    assert_int_equal(c->file_readers, DLP_FILE_READERS_EACH);
     assert_int_equal(c->home_net.n, 2);
     assert_int_equal(dlp_cidr_parse("10.1.200.3", &a), DLP_OK);
     assert_true(dlp_cidr_set_contains(&c->home_net, a.addr));
@@ -252,8 +254,10 @@ static const bad_case_t k_bad[] = {
      "tcp_closing, tcp_closed, udp)"},
     {"capture:\n  snaplen: 64k\n  iface: eth0\n",
      "3: capture.iface: unknown key (capture takes: interfaces, filter, snaplen, buffer, "
-     "timeout, promisc, threads, cluster_id, fanout)"},
+     "timeout, promisc, threads, cluster_id, fanout, file_readers)"},
     {"capture:\n  fanout: flow\n", "2: capture.fanout: expected ippair or hash, got 'flow'"},
+    {"capture:\n  file_readers: all\n",
+     "2: capture.file_readers: expected auto, one or each, got 'all'"},
     {"capture:\n  cluster_id: 65536\n",
      "2: capture.cluster_id: 65536 is out of range (0..65535)"},
     {"capture:\n  threads: 257\n", "2: capture.threads: 257 is out of range (0..256)"},
