@@ -789,9 +789,10 @@ static void edm_path(const reader_t *rd, const char *name, char *out, size_t cap
 
 /*
  * One hash per line; blank lines and '#' comments skipped. The first bad
- * line stops the file (the load fails anyway). A bad line is named by its
- * number and length, never quoted: pointed at the wrong file (the customer
- * list itself), it would hold the very values the hashes are there to hide.
+ * line (one with a NUL byte too) stops the file (the load fails anyway). A
+ * bad line is named by its number and length, never quoted: pointed at the
+ * wrong file (the customer list itself), it would hold the very values the
+ * hashes are there to hide.
  */
 static bool edm_read_file(reader_t *rd, dlp_rule_edm_t *e, const char *path, unsigned line)
 {
@@ -821,6 +822,17 @@ static bool edm_read_file(reader_t *rd, dlp_rule_edm_t *e, const char *path, uns
         const char *bad;
 
         ln++;
+        /* strcspn would end the line at a NUL, and a hash cut there never matches */
+        if (memchr(buf, '\0', (size_t)got) != NULL) {
+            size_t len = (size_t)got;
+            while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+                len--;
+            dlp_rules__error(rd, line,
+                             "edm: hmacs_file: %s:%u: the line has a NUL byte "
+                             "(%zu characters)",
+                             path, ln, len);
+            break;
+        }
         while (s < n && (buf[s] == ' ' || buf[s] == '\t'))
             s++;
         while (n > s && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))

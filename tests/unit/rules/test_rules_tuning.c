@@ -388,6 +388,19 @@ static void edm_parsed_and_errors(void **state)
     EXPECT(HEAD RULE_A "    edm:\n      hmacs_file: bad.hmac\n",
            "e.yaml:9: rule t.a: edm: hmacs_file: bad.hmac:3: the line is not 32 hex digits "
            "(2 characters)");
+    /* a NUL byte is an error, not the line's end: a hash cut there never matches */
+    {
+        static const char nul[] = "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a\n"
+                                  "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b\0"
+                                  "0c0c\r\n";
+        FILE *f = fopen("bad.hmac", "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(nul, 1, sizeof(nul) - 1, f), sizeof(nul) - 1);
+        assert_int_equal(fclose(f), 0);
+    }
+    EXPECT(HEAD RULE_A "    edm:\n      hmacs_file: bad.hmac\n",
+           "e.yaml:9: rule t.a: edm: hmacs_file: bad.hmac:2: the line has a NUL byte "
+           "(37 characters)");
 }
 
 /* aggregate: {values, window}: both required; durations 1s..1d. */
