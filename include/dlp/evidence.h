@@ -132,7 +132,9 @@ void dlp_evidence_free(dlp_evidence_t *e);
 
 /*
  * One caller thread (the output thread): takes f (from a DLP_EV_EVIDENCE
- * record). Returns false when it was dropped (queue full, live), f freed.
+ * record). Returns false when it was dropped, f freed: the queue is full
+ * (live), or the writer thread could not be started (tried again at most
+ * every 10 s; logged once, then rate-limited). The caller counts the drop.
  */
 bool dlp_evidence_submit(dlp_evidence_t *e, dlp_evidence_flow_t *f);
 /* The submitting thread: waits until every flow submitted is written. */

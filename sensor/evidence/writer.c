@@ -30,6 +30,7 @@
 #include "dlp/evidence.h"
 #include "dlp/log.h"
 #include "dlp/mem.h"
+#include "dlp/timefmt.h"
 #include "evidence_int.h"
 
 #define PCAP_MAGIC_US 0xa1b2c3d4u
@@ -38,6 +39,7 @@
 #define LINKTYPE_RAW 101u /* DLT_RAW (12 on Linux) in files */
 #define ETH_HDR 14u
 #define EV_WBUF (64u * 1024) /* the writer's output buffer */
+#define EV_START_RETRY_S 10u /* after a failed start, the next attempt no sooner */
 
 struct dlp_evidence {
     dlp_stats_t st; /* first: cache-line aligned */
@@ -55,6 +57,11 @@ struct dlp_evidence {
     bool full;      /* the total bound refused a file */
     dlp_ratelimit_t rl_full, rl_err;
     uint8_t *wbuf; /* EV_WBUF bytes (writer thread) */
+    /* The failed starts of the writer thread (the submitting thread's). */
+    uint64_t start_fails;   /* attempts since the last success */
+    uint64_t start_drops;   /* flows dropped since the first failed attempt */
+    uint64_t start_next_ns; /* no attempt before (monotonic) */
+    dlp_ratelimit_t rl_start;
 };
 
 /* --- redaction ---------------------------------------------------------------- */
@@ -379,15 +386,50 @@ static void *writer_main(void *arg)
  * The writer thread starts with the first flow, on the output thread: after
  * the privilege drop (-u), which a thread started earlier would escape
  * (no_new_privs and the capability sets are per thread).
+ *
+ * A start that fails (EAGAIN: out of threads or memory) is tried again at
+ * most once per EV_START_RETRY_S, not at each submit: a retry per flow would
+ * cost a clone() and a log line per flow just when the system is short of
+ * both. The first failure is logged; the next ones, rate-limited, with the
+ * counts. Flows submitted meanwhile are dropped: submit returns false, and
+ * its caller counts evidence.queue_drops.
  */
 static bool start(dlp_evidence_t *e)
 {
+    uint64_t now;
+    int rc;
+
     if (e->running)
         return true;
-    if (pthread_create(&e->th, NULL, writer_main, e) != 0) {
-        dlp_log(DLP_LOG_ERR, "evidence: cannot start the writer thread");
+    now = dlp_time_mono_ns();
+    if (e->start_fails > 0 && now < e->start_next_ns) {
+        e->start_drops++;
         return false;
     }
+    rc = pthread_create(&e->th, NULL, writer_main, e);
+    if (rc != 0) {
+        e->start_fails++;
+        e->start_drops++;
+        e->start_next_ns = now + EV_START_RETRY_S * 1000000000ull;
+        if (e->start_fails == 1)
+            dlp_log(DLP_LOG_ERR,
+                    "evidence: cannot start the writer thread: %s; evidence is dropped "
+                    "(evidence.queue_drops), tried again every %u s",
+                    strerror(rc), EV_START_RETRY_S);
+        else
+            dlp_log_limited(&e->rl_start, DLP_LOG_ERR,
+                            "evidence: still cannot start the writer thread: %s "
+                            "(%" PRIu64 " attempts, %" PRIu64 " flows dropped)",
+                            strerror(rc), e->start_fails, e->start_drops);
+        return false;
+    }
+    if (e->start_fails > 0)
+        dlp_log(DLP_LOG_WARN,
+                "evidence: the writer thread started after %" PRIu64 " failed attempts "
+                "(%" PRIu64 " flows dropped)",
+                e->start_fails, e->start_drops);
+    e->start_fails = 0;
+    e->start_drops = 0;
     e->running = true;
     pthread_setname_np(e->th, "dlp-evidence");
     return true;
@@ -475,6 +517,7 @@ dlp_evidence_t *dlp_evidence_new(const char *dir, const dlp_evidence_limits_t *l
     e->wait = wait;
     e->rl_full = (dlp_ratelimit_t)DLP_RATELIMIT_INIT(60);
     e->rl_err = (dlp_ratelimit_t)DLP_RATELIMIT_INIT(10);
+    e->rl_start = (dlp_ratelimit_t)DLP_RATELIMIT_INIT(60);
     snprintf(e->dir, sizeof(e->dir), "%s", dir);
     if (!open_dir(e, dir, err, errlen))
         goto fail;

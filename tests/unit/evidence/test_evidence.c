@@ -6,11 +6,15 @@
  * (pre-alert bytes and packets, per flow, per worker memcap, run total) hit
  * with exact counters, the hand-over on the event ring, and the files (pcap
  * layout, mode 0600, an existing file never replaced, a file longer than the
- * writer's buffer written through it byte for byte as the image in memory).
+ * writer's buffer written through it byte for byte as the image in memory),
+ * and a writer thread that cannot start (retried every 10 s, logged once,
+ * then with the counts).
  */
 #include "dlp_test.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -21,6 +25,27 @@
 #include "evidence_int.h"
 
 #define HDR 54 /* Ethernet + IPv4 + TCP (no options) */
+
+/* Link-time seams (-Wl,--wrap, tests/unit/evidence/CMakeLists.txt): the
+ * writer thread's start fails while g_create_fail; the monotonic clock runs
+ * g_clock_skew ns ahead. */
+static bool g_create_fail;
+static unsigned g_creates;
+static uint64_t g_clock_skew;
+
+int __real_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
+uint64_t __real_dlp_time_mono_ns(void);
+
+int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg)
+{
+    g_creates++;
+    return g_create_fail ? EAGAIN : __real_pthread_create(t, a, fn, arg);
+}
+
+uint64_t __wrap_dlp_time_mono_ns(void)
+{
+    return __real_dlp_time_mono_ns() + g_clock_skew;
+}
 
 typedef struct fx {
     dlp_stats_t st;
@@ -441,8 +466,9 @@ static int dir_teardown(void **state)
     return 0;
 }
 
-/* An alerted flow with 'n' packets, handed over and submitted. */
-static void submit_flow(fx_t *f, dlp_evidence_t *e, uint64_t id, int n)
+/* An alerted flow with 'n' packets "value=1234" (its 1234 a value), as the
+ * output thread takes it off the event ring. */
+static dlp_evidence_flow_t *handed_over(fx_t *f, uint64_t id, int n)
 {
     static dlp_event_t ev;
     dlp_evidence_flow_t *ef = dlp_evidence_flow_new(f->w, id);
@@ -455,7 +481,82 @@ static void submit_flow(fx_t *f, dlp_evidence_t *e, uint64_t id, int n)
     assert_true(dlp_ring_pop(f->events, &ev));
     assert_int_equal(ev.type, DLP_EV_EVIDENCE);
     assert_int_equal(ev.fl.flow_id, id);
-    assert_true(dlp_evidence_submit(e, ev.u.evidence.flow));
+    return ev.u.evidence.flow;
+}
+
+/* The same, submitted. */
+static void submit_flow(fx_t *f, dlp_evidence_t *e, uint64_t id, int n)
+{
+    assert_true(dlp_evidence_submit(e, handed_over(f, id, n)));
+}
+
+/*
+ * The writer thread cannot start: the flows are dropped (submit false, freed)
+ * and the start is tried again only after 10 s, not at every submit; the
+ * first failure is logged, later ones rate-limited with the counts; once it
+ * starts, flows are written again.
+ */
+static void test_writer_start_fails(void **state)
+{
+    fx_t *f = fx_new(NULL);
+    char err[256], path[128], line[512];
+    dlp_evidence_t *e = dlp_evidence_new(g_dir, &f->l, false, err, sizeof(err));
+    FILE *log = tmpfile();
+    int saved = dup(2);
+    unsigned nerr = 0, creates[4], dropped = 0;
+    bool counted = false, late[2];
+
+    (void)state;
+    assert_non_null(e);
+    assert_non_null(log);
+    assert_true(saved >= 0);
+    /* stderr to a file, to count the log lines; no assertion until it is back */
+    assert_true(dup2(fileno(log), 2) >= 0);
+    g_create_fail = true;
+    g_creates = 0;
+    for (uint64_t i = 0; i < 100; i++)
+        dropped += !dlp_evidence_submit(e, handed_over(f, 600 + i, 1));
+    creates[0] = g_creates;
+    g_clock_skew += 11000000000ull; /* the next attempt is due */
+    dropped += !dlp_evidence_submit(e, handed_over(f, 700, 1));
+    creates[1] = g_creates;
+    g_create_fail = false;
+    dropped += !dlp_evidence_submit(e, handed_over(f, 701, 1)); /* not due yet */
+    creates[2] = g_creates;
+    g_clock_skew += 11000000000ull;
+    late[0] = dlp_evidence_submit(e, handed_over(f, 702, 1));
+    late[1] = dlp_evidence_submit(e, handed_over(f, 703, 1)); /* running */
+    creates[3] = g_creates;
+    dlp_evidence_settle(e);
+    fflush(stderr);
+    assert_true(dup2(saved, 2) >= 0);
+    close(saved);
+
+    assert_int_equal(dropped, 102);
+    assert_true(late[0] && late[1]);
+    assert_int_equal(creates[0], 1);
+    assert_int_equal(creates[1], 2);
+    assert_int_equal(creates[2], 2);
+    assert_int_equal(creates[3], 3);
+    rewind(log);
+    while (fgets(line, sizeof(line), log) != NULL)
+        if (strstr(line, "start the writer thread") != NULL) {
+            nerr++;
+            /* the second attempt's line says how much was lost */
+            counted |= strstr(line, "2 attempts, 101 flows dropped") != NULL;
+        }
+    fclose(log);
+    assert_int_equal(nerr, 2);
+    assert_true(counted);
+    snprintf(path, sizeof(path), "%s/702.pcap", g_dir);
+    assert_int_equal(access(path, F_OK), 0);
+    snprintf(path, sizeof(path), "%s/600.pcap", g_dir);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(dlp_stat_get(dlp_evidence_counters(e), DLP_STAT_EVIDENCE_FILES), 2);
+    dlp_evidence_free(e);
+    assert_int_equal(atomic_load(&f->w->inflight), 0); /* the dropped ones freed */
+    g_clock_skew = 0;
+    fx_free(f);
 }
 
 static uint8_t *slurp(const char *path, size_t *n)
@@ -738,6 +839,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_file_streamed_through_buffer, dir_setup,
                                         dir_teardown),
         cmocka_unit_test_setup_teardown(test_total_bound, dir_setup, dir_teardown),
+        cmocka_unit_test_setup_teardown(test_writer_start_fails, dir_setup, dir_teardown),
         cmocka_unit_test(test_raw_and_linktypes),
         cmocka_unit_test_setup_teardown(test_bad_directory, dir_setup, dir_teardown),
     };
