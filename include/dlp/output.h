@@ -73,7 +73,16 @@ void dlp_output_stats_event(dlp_output_t *o, const dlp_output_stats_in_t *in);
 
 void dlp_output_flush(dlp_output_t *o);
 
-/* A write of the JSON events failed this run (counted in events_dropped). */
+/*
+ * Flushes the JSON events and closes their file (stdout: flushes it), so
+ * that a loss there is known before the exit status is: said, and
+ * dlp_output_json_failed() is true after. Nothing is written to JSON after
+ * it. The output thread must be done; dlp_output_free() does it if not done.
+ */
+void dlp_output_close_json(dlp_output_t *o);
+
+/* A write, flush or the close of the JSON events failed this run (the events
+ * lost in a failed write or flush are counted in events_dropped). */
 bool dlp_output_json_failed(const dlp_output_t *o);
 
 /* Evidence captures are on and this process cannot write their files (-u). */

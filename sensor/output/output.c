@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -48,7 +49,8 @@ struct dlp_output {
     dlp_stats_t *st;         /* the output thread's counters (syslog.*) */
     dlp_ratelimit_t syslog_rl;
     dlp_ratelimit_t json_rl;
-    bool json_failed;        /* a write or flush of the JSON file failed this run */
+    bool json_failed;        /* a write, flush or the close of the JSON file failed this run */
+    size_t json_unflushed;   /* events stdio holds, not yet written out */
     ring_src_t *src;
     size_t nsrc;
     dlp_evidence_t *ev;      /* evidence captures: the writer thread, or NULL */
@@ -258,14 +260,42 @@ static size_t encode_line(dlp_output_t *o, const json_t *ev)
 }
 
 /* A write or flush of the JSON output failed (a full disk, a closed pipe):
- * counted, said once a minute, and the run ends with status 1. */
-static void json_lost(dlp_output_t *o)
+ * 'events' counted, said once a minute, and the run ends with status 1. */
+static void json_lost(dlp_output_t *o, size_t events)
 {
-    dlp_stat_inc(o->st, DLP_STAT_EVENTS_DROPPED);
+    dlp_stat_add(o->st, DLP_STAT_EVENTS_DROPPED, events);
     dlp_log_limited(&o->json_rl, DLP_LOG_ERR, "json output: events are being lost: %s",
                     strerror(errno));
     o->json_failed = true;
+    /* stdio drops its buffer when the write of it fails (glibc): every
+     * event it held is gone, whether or not part of its bytes reached the file */
+    o->json_unflushed = 0;
     clearerr(o->json);
+}
+
+static void json_flush(dlp_output_t *o)
+{
+    if (fflush(o->json) != 0)
+        json_lost(o, o->json_unflushed);
+    o->json_unflushed = 0;
+}
+
+/* One line handed to stdio. A line that made stdio write its buffer out
+ * leaves at most its own tail behind: the events before it are written. */
+static void put_line(dlp_output_t *o, size_t n)
+{
+    size_t before = __fpending(o->json);
+
+    if (fwrite(o->line, 1, n, o->json) != n) {
+        json_lost(o, o->json_unflushed + 1);
+        return;
+    }
+    if (__fpending(o->json) == before + n)
+        o->json_unflushed++;
+    else
+        o->json_unflushed = __fpending(o->json) > 0;
+    if (o->json_is_stdout)
+        json_flush(o);
 }
 
 /* Encoded whole, then one fwrite: jansson's own file writer hands stdio a
@@ -275,9 +305,7 @@ static void write_json(dlp_output_t *o, json_t *ev)
     size_t n;
 
     if (o->json != NULL && (n = encode_line(o, ev)) > 0) {
-        if (fwrite(o->line, 1, n, o->json) != n ||
-            (o->json_is_stdout && fflush(o->json) != 0))
-            json_lost(o);
+        put_line(o, n);
     } else if (o->json != NULL) {
         dlp_stat_inc(o->st, DLP_STAT_EVENTS_DROPPED); /* no memory to encode it */
     }
@@ -434,8 +462,8 @@ size_t dlp_output_drain(dlp_output_t *o)
             n++;
         }
     }
-    if (n > 0 && o->json != NULL && !o->json_is_stdout && fflush(o->json) != 0)
-        json_lost(o);
+    if (n > 0 && o->json != NULL && !o->json_is_stdout)
+        json_flush(o);
     evidence_counters(o);
     return n;
 }
@@ -628,8 +656,22 @@ dlp_rc_t dlp_output_add_ring(dlp_output_t *o, dlp_ring_t *r)
 
 void dlp_output_flush(dlp_output_t *o)
 {
-    if (o->json != NULL && fflush(o->json) != 0)
-        json_lost(o);
+    if (o->json != NULL)
+        json_flush(o);
+}
+
+void dlp_output_close_json(dlp_output_t *o)
+{
+    if (o->json == NULL)
+        return;
+    json_flush(o); /* its failure is said and counted there, the file still open */
+    /* what the file system reports only at close (NFS, quotas) loses events
+     * already written: how many is not known, the run fails all the same */
+    if (!o->json_is_stdout && fclose(o->json) != 0) { /* closed either way */
+        dlp_log(DLP_LOG_ERR, "json output: the last events are lost: %s", strerror(errno));
+        o->json_failed = true;
+    }
+    o->json = NULL;
 }
 
 bool dlp_output_json_failed(const dlp_output_t *o)
@@ -645,10 +687,7 @@ void dlp_output_free(dlp_output_t *o)
     for (size_t i = 0; i < o->nsrc; i++)
         json_decref(o->src[i].pending_rules);
     free(o->src);
-    if (o->json_is_stdout)
-        fflush(o->json);
-    else if (o->json != NULL && fclose(o->json) != 0) /* closed either way */
-        dlp_log(DLP_LOG_ERR, "json output: the last events are lost: %s", strerror(errno));
+    dlp_output_close_json(o);
     for (size_t i = 0; i < DLP_ARRAY_LEN(o->syslog); i++)
         dlp_syslog_free(o->syslog[i]); /* TCP: up to 200 ms to flush */
     free(o->st);

@@ -621,6 +621,7 @@ int dlp_runtime_run(const dlp_config_t *cfg, const dlp_privdrop_target_t *user)
         atomic_store(&g_caps[k], c.caps[k]);
     atomic_store(&g_ncaps, c.ncaps);
     status = run_packet_path(&c);
+    dlp_output_close_json(c.out); /* its last events are written, or lost, before the status */
     if (status == 0 && dlp_output_json_failed(c.out))
         status = 1; /* events were lost (said when it happened) */
     atomic_store(&g_ncaps, 0);

@@ -1,10 +1,13 @@
 /*
  * test_output.c - event records -> JSON lines: a dlp event, a flow event
  * assembled from its rule records, a stats event with grouped counters and
- * per-rule counts; output files are created 0600.
+ * per-rule counts; output files are created 0600; a failed write, flush or
+ * close of the JSON file counts the events it lost and fails the run.
  */
 #include "dlp_test.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -27,6 +30,52 @@ const char *__asan_default_options(void);
 const char *__asan_default_options(void) { return "max_free_fill_size=4096"; }
 #endif
 
+/*
+ * Linked with --wrap=fflush,--wrap=fclose: a failure the kernel gives only
+ * on some file systems (EIO, a quota at close on NFS), made on demand. The
+ * failing fflush writes nothing and keeps what stdio holds; 'g_lines_out'
+ * says how many lines the file had then, the events that did reach it.
+ */
+int __real_fflush(FILE *f);
+int __wrap_fflush(FILE *f);
+int __real_fclose(FILE *f);
+int __wrap_fclose(FILE *f);
+static const char *g_fail_flush_of; /* the file whose flush fails, or NULL */
+static bool g_fail_close;
+static size_t g_lines_out;
+
+static size_t lines_in(const char *path)
+{
+    FILE *in = fopen(path, "r");
+    size_t n = 0;
+    int c;
+
+    assert_non_null(in);
+    while ((c = fgetc(in)) != EOF)
+        n += c == '\n';
+    __real_fclose(in);
+    return n;
+}
+
+int __wrap_fflush(FILE *f)
+{
+    if (g_fail_flush_of == NULL || f == NULL)
+        return __real_fflush(f);
+    g_lines_out = lines_in(g_fail_flush_of);
+    errno = EIO;
+    return EOF;
+}
+
+int __wrap_fclose(FILE *f)
+{
+    int rc = __real_fclose(f);
+
+    if (!g_fail_close)
+        return rc;
+    errno = EIO;
+    return EOF;
+}
+
 typedef struct fx {
     char dir[32], path[64];
     dlp_config_t cfg;
@@ -34,7 +83,8 @@ typedef struct fx {
     dlp_output_t *out;
 } fx_t;
 
-static fx_t *fx_new(void)
+/* JSON events to 'json_path', or to a fresh file when NULL. */
+static fx_t *fx_new_json(const char *json_path)
 {
     fx_t *f = calloc(1, sizeof(*f));
     char err[256];
@@ -43,12 +93,17 @@ static fx_t *fx_new(void)
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->path, sizeof(f->path), "%s/ev.json", f->dir);
     assert_int_equal(dlp_config_init(&f->cfg), DLP_OK);
-    f->cfg.json_path = strdup(f->path);
+    f->cfg.json_path = strdup(json_path != NULL ? json_path : f->path);
     f->ring = dlp_ring_new(sizeof(dlp_event_t), 16);
     f->out = dlp_output_new(&f->cfg, false, false, err, sizeof(err));
     assert_non_null(f->out);
     assert_int_equal(dlp_output_add_ring(f->out, f->ring), DLP_OK);
     return f;
+}
+
+static fx_t *fx_new(void)
+{
+    return fx_new_json(NULL);
 }
 
 /* Closes the output and returns the events written, one JSON value each. */
@@ -318,6 +373,86 @@ static void free_closes_the_file(void **state)
     fx_free(f);
 }
 
+/* Pushes n dlp events (about 450 bytes each as JSON) and drains them. */
+static void drain_events(fx_t *f, size_t n)
+{
+    static dlp_event_t ev;
+
+    ev.type = DLP_EV_DLP;
+    ev.ts_us = 1795933460123456ULL;
+    flowinfo(&ev.fl);
+    rule(&ev.u.rule);
+    for (size_t i = 0; i < n; i++)
+        assert_true(dlp_ring_push(f->ring, &ev));
+    assert_int_equal(dlp_output_drain(f->out), n);
+}
+
+static uint64_t dropped(const fx_t *f)
+{
+    return dlp_stat_get(dlp_output_counters(f->out), DLP_STAT_EVENTS_DROPPED);
+}
+
+/* A full disk: every event is lost, whether its write failed or the flush of
+ * the stdio buffer it sat in did (one drop per failed call is too few). */
+static void full_disk_counts_every_event_lost(void **state)
+{
+    fx_t *f = fx_new_json("/dev/full");
+
+    (void)state;
+    drain_events(f, 12); /* more than one stdio buffer: writes and the flush fail */
+    assert_int_equal(dropped(f), 12);
+    assert_true(dlp_output_json_failed(f->out));
+    fx_free(f);
+}
+
+/* A failed flush loses what stdio still held, not the events it wrote out
+ * when its buffer filled. */
+static void failed_flush_counts_what_stdio_held(void **state)
+{
+    fx_t *f = fx_new();
+
+    (void)state;
+    g_fail_flush_of = f->path;
+    drain_events(f, 12);
+    g_fail_flush_of = NULL;
+    assert_true(g_lines_out > 0 && g_lines_out < 12); /* the buffer was written once */
+    assert_int_equal(dropped(f), 12 - g_lines_out);
+    assert_true(dlp_output_json_failed(f->out));
+    fx_free(f);
+}
+
+/* A close that fails is known before the exit status is decided, and said. */
+static void failed_close_fails_the_run(void **state)
+{
+    fx_t *f = fx_new();
+    char log[64], text[512] = "";
+    int fd, saved = dup(STDERR_FILENO);
+    FILE *in;
+
+    (void)state;
+    snprintf(log, sizeof(log), "%s/stderr", f->dir);
+    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0 && saved >= 0);
+    drain_events(f, 2);
+    assert_false(dlp_output_json_failed(f->out));
+    g_fail_close = true;
+    dup2(fd, STDERR_FILENO);
+    dlp_output_close_json(f->out);
+    dup2(saved, STDERR_FILENO);
+    g_fail_close = false;
+    close(saved);
+    close(fd);
+    assert_true(dlp_output_json_failed(f->out));
+    in = fopen(log, "r");
+    assert_non_null(in);
+    assert_true(fread(text, 1, sizeof(text) - 1, in) > 0);
+    fclose(in);
+    unlink(log);
+    assert_non_null(strstr(text, "json output: the last events are lost: Input/output error"));
+    assert_int_equal(lines_in(f->path), 2);
+    fx_free(f); /* closed once: free closes nothing more */
+}
+
 static void unwritable_json_path(void **state)
 {
     dlp_config_t cfg;
@@ -341,6 +476,9 @@ int main(void)
         cmocka_unit_test(stats_event_workers),
         cmocka_unit_test(free_closes_the_file),
         cmocka_unit_test(unwritable_json_path),
+        cmocka_unit_test(full_disk_counts_every_event_lost),
+        cmocka_unit_test(failed_flush_counts_what_stdio_held),
+        cmocka_unit_test(failed_close_fails_the_run),
     };
     (void)mallopt(M_PERTURB, 0xa5); /* see __asan_default_options */
     return cmocka_run_group_tests(tests, NULL, NULL);
