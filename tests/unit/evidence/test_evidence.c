@@ -5,8 +5,9 @@
  * datagrams overwritten whole, ranges merged within their bound, every bound
  * (pre-alert bytes and packets, per flow, per worker memcap, run total) hit
  * with exact counters, the hand-over on the event ring, and the files (pcap
- * layout, mode 0600, an existing file never replaced, a file longer than the
- * writer's buffer written through it byte for byte as the image in memory),
+ * layout, mode 0600, a raw-IP capture's values overwritten at its own offsets,
+ * an existing file never replaced, a file longer than the writer's buffer
+ * written through it byte for byte as the image in memory),
  * and a writer thread that cannot start (retried every 10 s, logged once,
  * then with the counts).
  */
@@ -136,6 +137,20 @@ static const dlp_packet_t *udp(fx_t *f, const char *pl)
     f->p.payload_off = 42;
     memmove(f->frame + 42, f->frame + HDR, f->p.payload_len);
     f->p.caplen = f->p.wirelen = 42 + f->p.payload_len;
+    return &f->p;
+}
+
+/* The frame in f as a raw-IP capture (or dlp_defrag) hands it on: no
+ * Ethernet header, the IP header at offset 0. */
+static const dlp_packet_t *to_raw_ip(fx_t *f)
+{
+    memmove(f->frame, f->frame + 14, f->p.caplen - 14);
+    f->p.caplen -= 14;
+    f->p.wirelen -= 14;
+    f->p.l3_off = 0;
+    f->p.l4_off -= 14;
+    f->p.payload_off -= 14;
+    f->p.linktype = DLP_LINK_RAW;
     return &f->p;
 }
 
@@ -736,6 +751,59 @@ static void test_file_streamed_through_buffer(void **state)
     fx_free(f);
 }
 
+/*
+ * A raw-IP capture (no link-layer header): in its file the value's bytes are
+ * overwritten at the payload's offset in that frame, not 14 bytes off, and
+ * every other byte is as it was sent.
+ */
+static void test_raw_ip_redacted_in_file(void **state)
+{
+    static const char pl[] = "card=4539148803436467 end"; /* the value at [5, 21) */
+    static const uint8_t addrs[8] = {10, 0, 0, 1, 192, 168, 7, 9};
+    fx_t *f = fx_new(NULL);
+    char err[256], path[128];
+    dlp_evidence_t *e = dlp_evidence_new(g_dir, &f->l, true, err, sizeof(err));
+    dlp_evidence_flow_t *ef = dlp_evidence_flow_new(f->w, 31);
+    static dlp_event_t ev;
+    uint8_t sent[128];
+    uint32_t len, u32;
+    size_t n;
+    const uint8_t *b;
+
+    (void)state;
+    assert_non_null(e);
+    tcp(f, 0, 5000, pl, 0);
+    to_raw_ip(f);
+    /* headers to keep as sent: the addresses, source port 40000 */
+    memcpy(f->frame + 12, addrs, sizeof(addrs));
+    f->frame[20] = 0x9c;
+    f->frame[21] = 0x40;
+    len = f->p.caplen;
+    assert_int_equal(len, 40 + sizeof(pl) - 1);
+    memcpy(sent, f->frame, len);
+    dlp_evidence_packet(f->w, ef, &f->p, 0, true);
+    dlp_evidence_anchor(ef, 0, 5000, 0);
+    dlp_evidence_redact(ef, 0, 5, 21);
+    dlp_evidence_flow_end(f->w, ef, true);
+    assert_true(dlp_ring_pop(f->events, &ev));
+    assert_true(dlp_evidence_submit(e, ev.u.evidence.flow));
+    dlp_evidence_settle(e);
+
+    snprintf(path, sizeof(path), "%s/31.pcap", g_dir);
+    b = slurp(path, &n);
+    assert_int_equal(n, 24 + 16 + len);
+    memcpy(&u32, b + 20, 4);
+    assert_int_equal(u32, 101); /* LINKTYPE_RAW */
+    memcpy(&u32, b + 32, 4);
+    assert_int_equal(u32, len);
+    memset(sent + 40 + 5, 'X', 16);
+    assert_memory_equal(b + 40, sent, len);
+    assert_memory_equal(b + 40 + 40, "card=XXXXXXXXXXXXXXXX end", sizeof(pl) - 1);
+    assert_int_equal(dlp_stat_get(dlp_evidence_counters(e), DLP_STAT_EVIDENCE_REDACTED), 16);
+    dlp_evidence_free(e);
+    fx_free(f);
+}
+
 /* The run's total: a file that does not fit is not written, nor any after it. */
 static void test_total_bound(void **state)
 {
@@ -838,6 +906,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_existing_file_refused, dir_setup, dir_teardown),
         cmocka_unit_test_setup_teardown(test_file_streamed_through_buffer, dir_setup,
                                         dir_teardown),
+        cmocka_unit_test_setup_teardown(test_raw_ip_redacted_in_file, dir_setup, dir_teardown),
         cmocka_unit_test_setup_teardown(test_total_bound, dir_setup, dir_teardown),
         cmocka_unit_test_setup_teardown(test_writer_start_fails, dir_setup, dir_teardown),
         cmocka_unit_test(test_raw_and_linktypes),
