@@ -117,7 +117,8 @@ uint64_t dlp_evidence__redact_all(dlp_evidence_flow_t *f);
  * in other files they are left out.
  *
  * _size: its length (0: no packet in it). _render: the image in memory (the
- * tests), *out malloc'd; the length, or 0 with *out NULL. _write_file:
+ * tests), built without _size, so that they can check it; *out malloc'd;
+ * the length, or 0 with *out NULL (no packet, out of memory). _write_file:
  * creates DIR/<flow_id>.pcap (0600, O_EXCL, O_NOFOLLOW) under dirfd and
  * writes the image through buf[0, cap); DLP_OK, or DLP_EIO with errno set
  * (the partial file removed).

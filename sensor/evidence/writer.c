@@ -170,7 +170,7 @@ static uint32_t rec_len(const ev_rec_t *r, uint16_t lt, uint32_t *skip, bool *et
 }
 
 /* Where the image goes: buf[0, cap), written to fd each time it fills
- * (fd -1: cap holds the whole image). */
+ * (fd -1: in memory, b grown as needed, malloc'd). */
 typedef struct wbuf {
     uint8_t *b;
     size_t n, cap;
@@ -196,15 +196,43 @@ static void wb_flush(wbuf_t *w)
     w->n = 0;
 }
 
+/* In memory: room for n more bytes (the capacity doubled); false with
+ * err ENOMEM. */
+static bool wb_grow(wbuf_t *w, size_t n)
+{
+    size_t cap = w->cap > 0 ? w->cap : 4096;
+    uint8_t *b;
+
+    while (cap - w->n < n) {
+        if (cap > SIZE_MAX / 2) {
+            w->err = ENOMEM;
+            return false;
+        }
+        cap *= 2;
+    }
+    if ((b = realloc(w->b, cap)) == NULL) {
+        w->err = ENOMEM;
+        return false;
+    }
+    w->b = b;
+    w->cap = cap;
+    return true;
+}
+
 static void wb_put(wbuf_t *w, const void *p, size_t n)
 {
     const uint8_t *q = p;
 
     while (n > 0 && w->err == 0) {
         size_t k = w->cap - w->n < n ? w->cap - w->n : n;
-        if (k == 0) { /* in memory, and the image is longer than its size said */
+        if (k == 0 && w->fd >= 0) { /* no buffer to write through */
             w->err = ENOSPC;
             break;
+        }
+        if (k == 0) {
+            if (!wb_grow(w, n))
+                break;
+            continue;
         }
         memcpy(w->b + w->n, q, k);
         w->n += k;
@@ -294,18 +322,21 @@ static void put_image(const dlp_evidence_flow_t *f, wbuf_t *w)
     }
 }
 
+/* The buffer grows with the image rather than being sized by _size: the
+ * tests compare the two, and an image that disagreed with _size came out
+ * cut short, or with uninitialised bytes at its end, as if whole. */
 size_t dlp_evidence__render(const dlp_evidence_flow_t *f, uint8_t **out)
 {
-    size_t size = dlp_evidence__size(f);
     wbuf_t w = {.fd = -1};
 
     *out = NULL;
-    if (size == 0 || (*out = malloc(size)) == NULL)
-        return 0;
-    w.b = *out;
-    w.cap = size;
     put_image(f, &w);
-    return size;
+    if (w.err != 0 || w.n <= 24) { /* out of memory, or no packet in it */
+        free(w.b);
+        return 0;
+    }
+    *out = w.b;
+    return w.n;
 }
 
 dlp_rc_t dlp_evidence__write_file(int dirfd, const dlp_evidence_flow_t *f, uint8_t *buf,

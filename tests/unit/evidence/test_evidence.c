@@ -833,6 +833,32 @@ static void test_total_bound(void **state)
     fx_free(f);
 }
 
+/* The image in memory, the tests' reference for _size and the files, is
+ * built on its own in a buffer that grows: none for a flow without packets;
+ * one twice its first buffer comes out whole, as long as _size says. */
+static void test_render_grows(void **state)
+{
+    fx_t *f = fx_new(NULL);
+    dlp_evidence_flow_t *ef = dlp_evidence_flow_new(f->w, 40);
+    uint8_t *img = f->frame;
+    size_t n, one = 16 + HDR + 10;
+
+    (void)state;
+    assert_int_equal(dlp_evidence__render(ef, &img), 0);
+    assert_null(img);
+    for (uint32_t i = 0; i < 100; i++)
+        dlp_evidence_packet(f->w, ef, tcp(f, 0, 1 + 10 * i, "value=1234", 0), 0, true);
+    n = dlp_evidence__render(ef, &img);
+    assert_non_null(img);
+    assert_int_equal(n, 24 + 100 * one);
+    assert_int_equal(n, dlp_evidence__size(ef));
+    for (size_t i = 0; i < 100; i++)
+        assert_memory_equal(img + 24 + i * one + 16 + HDR, "value=1234", 10);
+    free(img);
+    dlp_evidence_flow_end(f->w, ef, false);
+    fx_free(f);
+}
+
 /* Raw: nothing overwritten. A rebuilt fragment (raw IP) in an Ethernet file
  * gets a made-up Ethernet header. */
 static void test_raw_and_linktypes(void **state)
@@ -909,6 +935,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_raw_ip_redacted_in_file, dir_setup, dir_teardown),
         cmocka_unit_test_setup_teardown(test_total_bound, dir_setup, dir_teardown),
         cmocka_unit_test_setup_teardown(test_writer_start_fails, dir_setup, dir_teardown),
+        cmocka_unit_test(test_render_grows),
         cmocka_unit_test(test_raw_and_linktypes),
         cmocka_unit_test_setup_teardown(test_bad_directory, dir_setup, dir_teardown),
     };
