@@ -17,10 +17,12 @@
  * context fit in the tail the stream keeps.
  *
  * Errors: Hyperscan stops at the first bad expression of a multi-compile,
- * so every expression is first checked alone (hs_expression_info), then
- * compiled alone in the stream SOM mode, and if a multi-compile
- * still fails, each expression is compiled alone in that mode, so that
- * every bad one is reported as "FILE:LINE: rule NAME: pattern N: MESSAGE".
+ * so every expression is first checked alone (hs_expression_info); then,
+ * only when a multi-compile fails, each expression is compiled alone in
+ * that mode, so that every bad one is reported as "FILE:LINE: rule NAME:
+ * pattern N: MESSAGE". A multi-compile fails whenever one of its
+ * expressions fails alone, so a set that compiles costs no compile per
+ * pattern, and a set that does not, one pass (the stream one, first).
  *
  * Thread: control thread; the matcher is read-only afterwards.
  */
@@ -210,7 +212,7 @@ static void report(build_t *b, const dlp_matcher_t *m, unsigned k, const hs_comp
  * pattern that fails here but compiles without SOM gets the hint; one that
  * fails both, the plain error.
  */
-static void compile_per_pattern(build_t *b, dlp_matcher_t *m)
+static void compile_per_pattern(build_t *b, const dlp_matcher_t *m)
 {
     for (unsigned k = 0; k < m->npat; k++) {
         hs_compile_error_t *ce = NULL, *ce_plain = NULL;
@@ -229,13 +231,18 @@ static void compile_per_pattern(build_t *b, dlp_matcher_t *m)
     }
 }
 
-/* After a failed multi-compile: each expression not yet reported, alone, to name every bad one. */
+/*
+ * After a failed multi-compile: each expression not yet reported, alone, to
+ * name every bad one (in the stream SOM mode, with compile_per_pattern's hint).
+ */
 static void attribute(build_t *b, const dlp_matcher_t *m, unsigned mode, unsigned extra,
                       const hs_compile_error_t *multi)
 {
     unsigned before = b->nerr;
 
-    for (unsigned k = 0; k < m->npat; k++) {
+    if (mode == DLP_MATCH_STREAM_MODE && extra == HS_FLAG_SOM_LEFTMOST)
+        compile_per_pattern(b, m);
+    for (unsigned k = 0; mode == HS_MODE_BLOCK && k < m->npat; k++) {
         hs_compile_error_t *ce = NULL;
         hs_database_t *db;
 
@@ -282,9 +289,6 @@ static bool compile_all(build_t *b, dlp_matcher_t *m)
 {
     uint64_t t0 = dlp_time_mono_ns();
 
-    compile_per_pattern(b, m);
-    if (b->nerr > 0)
-        return false;
     m->db[DLP_MATCH_DB_STREAM] =
         compile_mode(b, m, DLP_MATCH_STREAM_MODE, HS_FLAG_SOM_LEFTMOST);
     if (b->nerr > 0)
