@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -481,22 +482,53 @@ static int dir_teardown(void **state)
     return 0;
 }
 
-/* An alerted flow with 'n' packets "value=1234" (its 1234 a value), as the
- * output thread takes it off the event ring. */
-static dlp_evidence_flow_t *handed_over(fx_t *f, uint64_t id, int n)
+/* A writer on g_dir. */
+static dlp_evidence_t *writer_new(const dlp_evidence_limits_t *l, bool wait)
+{
+    char err[256];
+    dlp_evidence_t *e = dlp_evidence_new(g_dir, l, wait, err, sizeof(err));
+
+    assert_non_null(e);
+    return e;
+}
+
+static uint64_t ecnt(const dlp_evidence_t *e, dlp_stat_id_t id)
+{
+    return dlp_stat_get(dlp_evidence_counters(e), id);
+}
+
+/* g_dir/<id>.pcap, in a static buffer (one at a time). */
+static const char *pcap_path(uint64_t id)
+{
+    static char path[128];
+
+    snprintf(path, sizeof(path), "%s/%" PRIu64 ".pcap", g_dir, id);
+    return path;
+}
+
+/* Ends the alerted flow ef: as the output thread takes it off the event ring. */
+static dlp_evidence_flow_t *end_alerted(fx_t *f, dlp_evidence_flow_t *ef)
 {
     static dlp_event_t ev;
+    uint64_t id = ef->flow_id;
+
+    dlp_evidence_flow_end(f->w, ef, true);
+    assert_true(dlp_ring_pop(f->events, &ev));
+    assert_int_equal(ev.type, DLP_EV_EVIDENCE);
+    assert_int_equal(ev.fl.flow_id, id);
+    return ev.u.evidence.flow;
+}
+
+/* An alerted flow with 'n' packets "value=1234" (its 1234 a value), ended. */
+static dlp_evidence_flow_t *handed_over(fx_t *f, uint64_t id, int n)
+{
     dlp_evidence_flow_t *ef = dlp_evidence_flow_new(f->w, id);
 
     for (int i = 0; i < n; i++)
         dlp_evidence_packet(f->w, ef, tcp(f, 0, 1 + 10 * (uint32_t)i, "value=1234", 0), 0, true);
     dlp_evidence_anchor(ef, 0, 1, 0);
     dlp_evidence_redact(ef, 0, 6, 10);
-    dlp_evidence_flow_end(f->w, ef, true);
-    assert_true(dlp_ring_pop(f->events, &ev));
-    assert_int_equal(ev.type, DLP_EV_EVIDENCE);
-    assert_int_equal(ev.fl.flow_id, id);
-    return ev.u.evidence.flow;
+    return end_alerted(f, ef);
 }
 
 /* The same, submitted. */
@@ -514,15 +546,14 @@ static void submit_flow(fx_t *f, dlp_evidence_t *e, uint64_t id, int n)
 static void test_writer_start_fails(void **state)
 {
     fx_t *f = fx_new(NULL);
-    char err[256], path[128], line[512];
-    dlp_evidence_t *e = dlp_evidence_new(g_dir, &f->l, false, err, sizeof(err));
+    char line[512];
+    dlp_evidence_t *e = writer_new(&f->l, false);
     FILE *log = tmpfile();
     int saved = dup(2);
     unsigned nerr = 0, creates[4], dropped = 0;
     bool counted = false, late[2];
 
     (void)state;
-    assert_non_null(e);
     assert_non_null(log);
     assert_true(saved >= 0);
     /* stderr to a file, to count the log lines; no assertion until it is back */
@@ -563,11 +594,9 @@ static void test_writer_start_fails(void **state)
     fclose(log);
     assert_int_equal(nerr, 2);
     assert_true(counted);
-    snprintf(path, sizeof(path), "%s/702.pcap", g_dir);
-    assert_int_equal(access(path, F_OK), 0);
-    snprintf(path, sizeof(path), "%s/600.pcap", g_dir);
-    assert_int_equal(access(path, F_OK), -1);
-    assert_int_equal(dlp_stat_get(dlp_evidence_counters(e), DLP_STAT_EVIDENCE_FILES), 2);
+    assert_int_equal(access(pcap_path(702), F_OK), 0);
+    assert_int_equal(access(pcap_path(600), F_OK), -1);
+    assert_int_equal(ecnt(e, DLP_STAT_EVIDENCE_FILES), 2);
     dlp_evidence_free(e);
     assert_int_equal(atomic_load(&f->w->inflight), 0); /* the dropped ones freed */
     g_clock_skew = 0;
@@ -591,8 +620,7 @@ static uint8_t *slurp(const char *path, size_t *n)
 static void test_file_layout_and_mode(void **state)
 {
     fx_t *f = fx_new(NULL);
-    char err[256], path[128];
-    dlp_evidence_t *e = dlp_evidence_new(g_dir, &f->l, true, err, sizeof(err));
+    dlp_evidence_t *e = writer_new(&f->l, true);
     struct stat st;
     uint32_t u32;
     uint16_t u16;
@@ -600,15 +628,13 @@ static void test_file_layout_and_mode(void **state)
     const uint8_t *b;
 
     (void)state;
-    assert_non_null(e);
     umask(0); /* the file's mode must not depend on it */
     submit_flow(f, e, 4242, 2);
     dlp_evidence_settle(e);
-    snprintf(path, sizeof(path), "%s/4242.pcap", g_dir);
-    assert_int_equal(lstat(path, &st), 0);
+    assert_int_equal(lstat(pcap_path(4242), &st), 0);
     assert_true(S_ISREG(st.st_mode));
     assert_int_equal(st.st_mode & 0777, 0600);
-    b = slurp(path, &n);
+    b = slurp(pcap_path(4242), &n);
     assert_int_equal(n, 24 + 2 * (16 + HDR + 10));
     memcpy(&u32, b, 4);
     assert_int_equal(u32, 0xa1b2c3d4u);
@@ -624,9 +650,9 @@ static void test_file_layout_and_mode(void **state)
     assert_int_equal(u32, HDR + 10);
     assert_memory_equal(b + 40 + HDR, "value=XXXX", 10);
     assert_memory_equal(b + 40 + HDR + 10 + 16 + HDR, "value=1234", 10);
-    assert_int_equal(dlp_stat_get(dlp_evidence_counters(e), DLP_STAT_EVIDENCE_FILES), 1);
-    assert_int_equal(dlp_stat_get(dlp_evidence_counters(e), DLP_STAT_EVIDENCE_BYTES), n);
-    assert_int_equal(dlp_stat_get(dlp_evidence_counters(e), DLP_STAT_EVIDENCE_REDACTED), 4);
+    assert_int_equal(ecnt(e, DLP_STAT_EVIDENCE_FILES), 1);
+    assert_int_equal(ecnt(e, DLP_STAT_EVIDENCE_BYTES), n);
+    assert_int_equal(ecnt(e, DLP_STAT_EVIDENCE_REDACTED), 4);
     umask(022);
     dlp_evidence_free(e);
     assert_int_equal(atomic_load(&f->w->inflight), 0);
@@ -637,27 +663,25 @@ static void test_file_layout_and_mode(void **state)
 static void test_existing_file_refused(void **state)
 {
     fx_t *f = fx_new(NULL);
-    char err[256], path[128], link[128];
-    dlp_evidence_t *e = dlp_evidence_new(g_dir, &f->l, true, err, sizeof(err));
+    char path[128];
+    dlp_evidence_t *e = writer_new(&f->l, true);
     size_t n;
     int fd;
 
     (void)state;
-    assert_non_null(e);
-    snprintf(path, sizeof(path), "%s/77.pcap", g_dir);
+    snprintf(path, sizeof(path), "%s", pcap_path(77));
     fd = open(path, O_CREAT | O_WRONLY, 0644);
     assert_true(fd >= 0);
     assert_int_equal(write(fd, "old", 3), 3);
     close(fd);
-    snprintf(link, sizeof(link), "%s/78.pcap", g_dir);
-    assert_int_equal(symlink(path, link), 0);
+    assert_int_equal(symlink(path, pcap_path(78)), 0);
     submit_flow(f, e, 77, 1);
     submit_flow(f, e, 78, 1);
     dlp_evidence_settle(e);
     assert_memory_equal(slurp(path, &n), "old", 3);
     assert_int_equal(n, 3);
-    assert_int_equal(dlp_stat_get(dlp_evidence_counters(e), DLP_STAT_EVIDENCE_WRITE_ERRORS), 2);
-    assert_int_equal(dlp_stat_get(dlp_evidence_counters(e), DLP_STAT_EVIDENCE_FILES), 0);
+    assert_int_equal(ecnt(e, DLP_STAT_EVIDENCE_WRITE_ERRORS), 2);
+    assert_int_equal(ecnt(e, DLP_STAT_EVIDENCE_FILES), 0);
     dlp_evidence_free(e);
     fx_free(f);
 }
@@ -687,7 +711,7 @@ static uint8_t *slurp_all(const char *path, size_t *n)
 static void test_file_streamed_through_buffer(void **state)
 {
     fx_t *f = fx_new(NULL);
-    char err[256], path[128], pl[1001];
+    char path[128], pl[1001];
     dlp_evidence_t *e;
     dlp_evidence_flow_t *ef = dlp_evidence_flow_new(f->w, 5150);
     static const size_t caps[] = {1, 7, 16, 1000, 65536, 1 << 20};
@@ -701,15 +725,8 @@ static void test_file_streamed_through_buffer(void **state)
         memset(pl, 'a' + i % 26, sizeof(pl) - 1);
         pl[sizeof(pl) - 1] = '\0';
         tcp(f, 0, 1 + 1000 * (uint32_t)i, pl, 0);
-        if (i == 50) { /* a rebuilt fragment: raw IP behind a made-up Ethernet header */
-            memmove(f->frame, f->frame + 14, f->p.caplen - 14);
-            f->p.caplen -= 14;
-            f->p.wirelen -= 14;
-            f->p.l3_off = 0;
-            f->p.l4_off -= 14;
-            f->p.payload_off -= 14;
-            f->p.linktype = DLP_LINK_RAW;
-        }
+        if (i == 50) /* a rebuilt fragment: raw IP behind a made-up Ethernet header */
+            to_raw_ip(f);
         dlp_evidence_packet(f->w, ef, &f->p, 0, true);
     }
     dlp_evidence_anchor(ef, 0, 1, 0);
@@ -721,7 +738,7 @@ static void test_file_streamed_through_buffer(void **state)
     assert_int_equal(n, 24 + 200 * (16 + HDR + 1000));
     dfd = open(g_dir, O_RDONLY | O_DIRECTORY);
     assert_true(dfd >= 0);
-    snprintf(path, sizeof(path), "%s/5150.pcap", g_dir);
+    snprintf(path, sizeof(path), "%s", pcap_path(5150));
     for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
         assert_int_equal(dlp_evidence__write_file(dfd, ef, buf, caps[i]), DLP_OK);
         b = slurp_all(path, &m);
@@ -736,16 +753,14 @@ static void test_file_streamed_through_buffer(void **state)
     free(img);
     dlp_evidence_flow_end(f->w, ef, false);
 
-    e = dlp_evidence_new(g_dir, &f->l, true, err, sizeof(err));
-    assert_non_null(e);
+    e = writer_new(&f->l, true);
     submit_flow(f, e, 4343, 4000);
     dlp_evidence_settle(e);
-    snprintf(path, sizeof(path), "%s/4343.pcap", g_dir);
-    b = slurp_all(path, &m);
+    b = slurp_all(pcap_path(4343), &m);
     assert_int_equal(m, 24 + 4000 * (16 + HDR + 10));
     assert_memory_equal(b + 24 + 16 + HDR, "value=XXXX", 10);
     assert_memory_equal(b + m - 10, "value=1234", 10);
-    assert_int_equal(dlp_stat_get(dlp_evidence_counters(e), DLP_STAT_EVIDENCE_BYTES), m);
+    assert_int_equal(ecnt(e, DLP_STAT_EVIDENCE_BYTES), m);
     free(b);
     dlp_evidence_free(e);
     fx_free(f);
@@ -761,17 +776,14 @@ static void test_raw_ip_redacted_in_file(void **state)
     static const char pl[] = "card=4539148803436467 end"; /* the value at [5, 21) */
     static const uint8_t addrs[8] = {10, 0, 0, 1, 192, 168, 7, 9};
     fx_t *f = fx_new(NULL);
-    char err[256], path[128];
-    dlp_evidence_t *e = dlp_evidence_new(g_dir, &f->l, true, err, sizeof(err));
+    dlp_evidence_t *e = writer_new(&f->l, true);
     dlp_evidence_flow_t *ef = dlp_evidence_flow_new(f->w, 31);
-    static dlp_event_t ev;
     uint8_t sent[128];
     uint32_t len, u32;
     size_t n;
     const uint8_t *b;
 
     (void)state;
-    assert_non_null(e);
     tcp(f, 0, 5000, pl, 0);
     to_raw_ip(f);
     /* headers to keep as sent: the addresses, source port 40000 */
@@ -784,13 +796,10 @@ static void test_raw_ip_redacted_in_file(void **state)
     dlp_evidence_packet(f->w, ef, &f->p, 0, true);
     dlp_evidence_anchor(ef, 0, 5000, 0);
     dlp_evidence_redact(ef, 0, 5, 21);
-    dlp_evidence_flow_end(f->w, ef, true);
-    assert_true(dlp_ring_pop(f->events, &ev));
-    assert_true(dlp_evidence_submit(e, ev.u.evidence.flow));
+    assert_true(dlp_evidence_submit(e, end_alerted(f, ef)));
     dlp_evidence_settle(e);
 
-    snprintf(path, sizeof(path), "%s/31.pcap", g_dir);
-    b = slurp(path, &n);
+    b = slurp(pcap_path(31), &n);
     assert_int_equal(n, 24 + 16 + len);
     memcpy(&u32, b + 20, 4);
     assert_int_equal(u32, 101); /* LINKTYPE_RAW */
@@ -799,7 +808,7 @@ static void test_raw_ip_redacted_in_file(void **state)
     memset(sent + 40 + 5, 'X', 16);
     assert_memory_equal(b + 40, sent, len);
     assert_memory_equal(b + 40 + 40, "card=XXXXXXXXXXXXXXXX end", sizeof(pl) - 1);
-    assert_int_equal(dlp_stat_get(dlp_evidence_counters(e), DLP_STAT_EVIDENCE_REDACTED), 16);
+    assert_int_equal(ecnt(e, DLP_STAT_EVIDENCE_REDACTED), 16);
     dlp_evidence_free(e);
     fx_free(f);
 }
@@ -809,7 +818,6 @@ static void test_total_bound(void **state)
 {
     dlp_evidence_limits_t l;
     fx_t *f;
-    char err[256], path[128];
     dlp_evidence_t *e;
     size_t one = 24 + 16 + HDR + 10;
 
@@ -817,18 +825,16 @@ static void test_total_bound(void **state)
     dlp_evidence_limits_default(&l);
     l.max_total_bytes = 2 * one + 1;
     f = fx_new(&l);
-    e = dlp_evidence_new(g_dir, &l, true, err, sizeof(err));
-    assert_non_null(e);
+    e = writer_new(&l, true);
     submit_flow(f, e, 1, 1);
     submit_flow(f, e, 2, 1);
     submit_flow(f, e, 3, 1);
     submit_flow(f, e, 4, 1);
     dlp_evidence_settle(e);
-    assert_int_equal(dlp_stat_get(dlp_evidence_counters(e), DLP_STAT_EVIDENCE_FILES), 2);
-    assert_int_equal(dlp_stat_get(dlp_evidence_counters(e), DLP_STAT_EVIDENCE_BYTES), 2 * one);
-    assert_int_equal(dlp_stat_get(dlp_evidence_counters(e), DLP_STAT_EVIDENCE_TOTAL_CAP), 2);
-    snprintf(path, sizeof(path), "%s/3.pcap", g_dir);
-    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(ecnt(e, DLP_STAT_EVIDENCE_FILES), 2);
+    assert_int_equal(ecnt(e, DLP_STAT_EVIDENCE_BYTES), 2 * one);
+    assert_int_equal(ecnt(e, DLP_STAT_EVIDENCE_TOTAL_CAP), 2);
+    assert_int_equal(access(pcap_path(3), F_OK), -1);
     dlp_evidence_free(e);
     fx_free(f);
 }
@@ -875,13 +881,7 @@ static void test_raw_and_linktypes(void **state)
     ef = dlp_evidence_flow_new(f->w, 5);
     dlp_evidence_packet(f->w, ef, udp(f, "abc"), 0, false);
     udp(f, "defg");
-    memmove(f->frame, f->frame + 14, f->p.caplen - 14); /* as dlp_defrag hands it on */
-    f->p.caplen -= 14;
-    f->p.wirelen -= 14;
-    f->p.l3_off = 0;
-    f->p.payload_off -= 14;
-    f->p.linktype = DLP_LINK_RAW;
-    dlp_evidence_packet(f->w, ef, &f->p, 0, false);
+    dlp_evidence_packet(f->w, ef, to_raw_ip(f), 0, false);
     n = dlp_evidence__render(ef, &img);
     assert_int_equal(n, 24 + 16 + 45 + 16 + 46);
     assert_memory_equal(img + 24 + 16 + 45 + 16 + 12, "\x08\x00", 2);
