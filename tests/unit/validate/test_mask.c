@@ -216,6 +216,10 @@ static void value_field_narrowing(void **state)
     /* a value ending in a non-ASCII character keeps it; one terminator byte goes */
     narrow_is("\"first_name\": \"Andr\xc3\xa9\"", "Andr\xc3\xa9");
     narrow_is("password=hunter22\xa0", "hunter22");
+    /* only a last byte goes: a quoted value ending in '&' ("...&\"") keeps it,
+     * as the shipped patterns match it (an unquoted one stops before the '&') */
+    narrow_is("\"password\":\"Tr0ub4dor&\"", "Tr0ub4dor&");
+    narrow_is("password='hunter22>'", "hunter22>");
     /* MATCH leaves the span alone */
     dlp_value_narrow(DLP_VALUE_MATCH, (const uint8_t *)"a dob=1 b", &vs, &ve);
     assert_int_equal(vs, 2);
