@@ -27,6 +27,13 @@ def reload_once(s):
     return wait_for(lambda: (s.last_stats() or {}).get("ruleset", {}).get("reloads") == 1, 60)
 
 
+def root_dir(lab, name):
+    """A directory of root's (mode 0700) under the lab's: nobody cannot write it."""
+    d = os.path.join(lab.tmp, name)
+    os.mkdir(d, 0o700)
+    return d
+
+
 def status_fields(path):
     out = {}
     with open(path) as f:
@@ -38,11 +45,15 @@ def status_fields(path):
 
 @need_root
 class PrivDrop(unittest.TestCase):
-    def test_user_nobody_every_thread(self):
+    def nobody(self):
+        """The user nobody's entry, or the test is skipped."""
         try:
-            nobody = pwd.getpwnam("nobody")
+            return pwd.getpwnam("nobody")
         except KeyError:
             self.skipTest("no user nobody")
+
+    def test_user_nobody_every_thread(self):
+        nobody = self.nobody()
         uid, gid = str(nobody.pw_uid), str(nobody.pw_gid)
         with Lab() as lab:
             lab.http_server()
@@ -95,26 +106,18 @@ class PrivDrop(unittest.TestCase):
         self.assertEqual(final["evidence"]["files"], len(files))
 
     def test_existing_evidence_dir_not_writable_refused(self):
-        try:
-            pwd.getpwnam("nobody")
-        except KeyError:
-            self.skipTest("no user nobody")
+        self.nobody()
         with Lab() as lab:
-            ev = os.path.join(lab.tmp, "root-evidence")
-            os.mkdir(ev, 0o700)
+            ev = root_dir(lab, "root-evidence")
             s = Sensor(lab, lab.cns, ["-i", lab.cif, "-u", "nobody", "--home-net", lab.HOME_NET,
                                       "--no-syslog", "--evidence-dir", ev], lab.tmp)
             self.assertEqual(s.proc.wait(timeout=20), 2, s.stderr())
             self.assertIn("evidence directory %s: not writable by nobody" % ev, s.stderr())
 
     def test_cache_nobody_cannot_write_said_once(self):
-        try:
-            pwd.getpwnam("nobody")
-        except KeyError:
-            self.skipTest("no user nobody")
+        self.nobody()
         with Lab() as lab:
-            cache = os.path.join(lab.tmp, "root-cache")
-            os.mkdir(cache, 0o700)  # root's, not made by the sensor: left as it is
+            cache = root_dir(lab, "root-cache")  # not made by the sensor: left as it is
             os.chmod(lab.tmp, 0o711)
             s = Sensor(lab, lab.cns, ["-i", lab.cif, "-u", "nobody", "--home-net", lab.HOME_NET,
                                       "--no-syslog", "--rules-cache", cache], lab.tmp)
