@@ -134,6 +134,7 @@ typedef struct out_ctx {
     dlp_engine_current_t engines;
     dlp_rule_slots_t slots; /* control thread */
     atomic_int reader_done;
+    atomic_int ctl_done; /* the control thread has ended: no reload can still come */
 } out_ctx_t;
 
 /* Live: each interface's totals, merged over the handles; returns how many. */
@@ -279,7 +280,9 @@ static void *output_main(void *arg)
     uint64_t last = dlp_time_mono_ns();
 
     for (;;) {
-        bool done = atomic_load(&c->reader_done);
+        /* The last stats wait for a reload still compiling at the end of the input:
+         * its log line says it happened, so the stats must count it. */
+        bool done = atomic_load(&c->ctl_done);
         size_t n = dlp_output_drain(c->out);
         uint64_t now = dlp_time_mono_ns();
 
@@ -487,6 +490,7 @@ static int run_packet_path(out_ctx_t *c)
     pthread_setname_np(out_thread, "dlp-output");
     if (pthread_create(&ctl_thread, NULL, control_main, c) != 0) {
         reader_finished(c);
+        atomic_store(&c->ctl_done, 1);
         pthread_join(out_thread, NULL);
         goto out;
     }
@@ -496,6 +500,7 @@ static int run_packet_path(out_ctx_t *c)
         rc = dlp_dispatch_run(c->disp);
     reader_finished(c);
     pthread_join(ctl_thread, NULL);
+    atomic_store(&c->ctl_done, 1);
     pthread_join(out_thread, NULL);
     status = rc == DLP_OK ? 0 : 1;
 out:
