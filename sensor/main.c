@@ -48,6 +48,7 @@ enum {
     OPT_CLUSTER_ID,
     OPT_FANOUT_MODE,
     OPT_FILE_READERS,
+    OPT_SCAN_MEDIA,
 };
 
 static const struct option long_opts[] = {
@@ -77,6 +78,7 @@ static const struct option long_opts[] = {
     {"evidence-dir", required_argument, NULL, OPT_EVIDENCE_DIR},
     {"evidence-raw", no_argument, NULL, OPT_EVIDENCE_RAW},
     {"scan-inbound", no_argument, NULL, OPT_SCAN_INBOUND},
+    {"scan-media", no_argument, NULL, OPT_SCAN_MEDIA},
     {"scan-internal", no_argument, NULL, OPT_SCAN_INTERNAL},
     {"no-app-layer", no_argument, NULL, OPT_NO_APP_LAYER},
     {"no-vlan-in-flow-key", no_argument, NULL, OPT_NO_VLAN_KEY},
@@ -128,6 +130,8 @@ static void usage(FILE *f)
           "      --evidence-raw       evidence captures keep the values (personal data!)\n"
           "      --scan-inbound       also inspect traffic entering the home network\n"
           "      --scan-internal      also inspect traffic inside the home network\n"
+          "      --scan-media         scan compressed media and archives (JPEG, PNG, ZIP...)\n"
+          "                           whole, not only the runs of text in them\n"
           "      --no-app-layer       no protocol decoding (nDPI, HTTP, SMTP, FTP, DNS):\n"
           "                           every egress byte scanned as it travels\n"
           "      --no-vlan-in-flow-key  ignore VLAN ids when tracking flows\n"
@@ -260,6 +264,7 @@ static int parse_opt(dlp_config_t *c, cli_t *cli, int opt, const char *arg)
     case OPT_EVIDENCE_DIR: return set_str(&c->evidence_dir, arg);
     case OPT_EVIDENCE_RAW: c->evidence_raw = true; return -1;
     case OPT_SCAN_INBOUND: c->scan_inbound = true; return -1;
+    case OPT_SCAN_MEDIA: c->scan_media = true; return -1;
     case OPT_SCAN_INTERNAL: c->scan_internal = true; return -1;
     case OPT_NO_APP_LAYER: c->no_app_layer = true; return -1;
     case OPT_NO_VLAN_KEY: c->vlan_in_key = false; return -1;

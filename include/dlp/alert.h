@@ -59,6 +59,7 @@ typedef enum {
     DLP_NOTE_HEADER_CAP,      /* a header line or block over its bound */
     DLP_NOTE_DEPTH_CAP,       /* MIME nesting or decoder chain too deep */
     DLP_NOTE_UNSUPPORTED,     /* an encoding we do not decode (br, zstd, uuencode...) */
+    DLP_NOTE_MEDIA,           /* compressed media: only its runs of text scanned (media.h) */
     DLP_NOTE__COUNT
 } dlp_app_note_t;
 

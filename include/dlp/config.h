@@ -47,6 +47,7 @@ typedef struct dlp_config {
     /* what is scanned */
     dlp_cidr_set_t home_net;
     bool scan_inbound;           /* also outside -> inside */
+    bool scan_media;             /* compressed media scanned whole, not only its text (media.h) */
     bool scan_internal;          /* also inside -> inside */
     bool no_app_layer;           /* raw streams and datagrams only: no nDPI, no decoders */
     /* threads */

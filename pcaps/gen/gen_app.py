@@ -8,8 +8,13 @@ UTF-16 documents; plus TLS and STARTTLS flows that cannot be inspected, and a
 decompression bomb. pcaps/README.md lists the values and what each must produce."""
 import base64
 import gzip
+import io
 import quopri
+import random
+import struct
 import sys
+import zipfile
+import zlib
 
 from scapy.layers.dns import DNS, DNSQR
 
@@ -181,9 +186,59 @@ def dns_tls_capture(outdir):
     cap.write_pcap(out_path(outdir, "dns-tls.pcap"))
 
 
+def compressed_like(n, seed, plant=b""):
+    """n bytes as compressed data looks (pseudo-random, fixed seed) with no run of 16 text
+    characters in them, 'plant' put in the middle between two non-text bytes."""
+    rnd = random.Random(seed)
+    out = bytearray(rnd.getrandbits(8) for _ in range(n))
+    run = 0
+    for i, b in enumerate(out):
+        run = run + 1 if 0x09 <= b <= 0x7e else 0
+        if run >= 12:
+            out[i] = 0xff
+            run = 0
+    if plant:
+        mid = n // 2
+        out[mid - 1:mid + len(plant) + 1] = b"\xff" + plant + b"\xfe"
+    return bytes(out)
+
+
+def png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def media_captures(outdir):
+    """Uploads of compressed media: only their runs of text are scanned (media.h)."""
+    cap = Capture()
+    # A photo whose compressed bytes happen to spell an address: scanned only with --scan-media.
+    jpeg = (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" +
+            compressed_like(6000, 1, plant=b"kq7@xmail.com"))
+    session(cap, 47101, 80, [("c", post(b"img.example.com", b"/photo", jpeg, b"image/jpeg")),
+                             ("s", OK)])
+    # A PNG whose text chunk names its author: metadata text is scanned.
+    png = (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 64, 64, 8, 2, 0, 0, 0)) +
+           png_chunk(b"tEXt", b"Author\x00" + EMAIL) +
+           png_chunk(b"IDAT", compressed_like(5000, 2)) + png_chunk(b"IEND", b""))
+    session(cap, 47102, 80, [("c", post(b"img.example.com", b"/avatar", png, b"image/png")),
+                             ("s", OK)])
+    # Text sent behind a forged JPEG header: the header hides nothing.
+    forged = b"\xff\xd8\xff\xe0" + b"name,card\r\nJane Doe," + CARD + b"\r\n" * 2
+    session(cap, 47103, 80, [("c", post(b"img.example.com", b"/x", forged, b"image/jpeg")),
+                             ("s", OK)])
+    # A ZIP with a stored (uncompressed) member: its text is scanned.
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w", zipfile.ZIP_STORED) as z:
+        zi = zipfile.ZipInfo("staff.csv", date_time=(2024, 1, 15, 9, 0, 0))
+        z.writestr(zi, b"name,ssn\r\nJohn Smith," + SSN + b"\r\n")
+    session(cap, 47104, 80, [("c", post(b"files.example.com", b"/zip", zbuf.getvalue(),
+                                        b"application/zip")), ("s", OK)])
+    cap.write_pcap(out_path(outdir, "http-media-uploads.pcap"))
+
+
 def main():
     outdir = sys.argv[1]
     http_captures(outdir)
+    media_captures(outdir)
     smtp_capture(outdir)
     ftp_capture(outdir)
     dns_tls_capture(outdir)

@@ -115,6 +115,7 @@ static const cfg_key_t k_scan[] = {
     {.name = "inbound", .kind = K_BOOL, FIELD(scan_inbound)},
     {.name = "internal", .kind = K_BOOL, FIELD(scan_internal)},
     {.name = "raw_only", .kind = K_BOOL, FIELD(no_app_layer)},
+    {.name = "media", .kind = K_BOOL, FIELD(scan_media)},
     {.name = NULL},
 };
 

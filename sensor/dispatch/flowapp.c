@@ -43,6 +43,7 @@
 #include "dlp/ftp.h"
 #include "dlp/http.h"
 #include "dlp/limits.h"
+#include "dlp/media.h"
 #include "dlp/smtp.h"
 #include "dlp/stage.h"
 
@@ -71,6 +72,10 @@ typedef struct cstream {
     uint64_t dw;               /* detection's offset: bytes written, gaps included */
     uint64_t lo;               /* evidence: its content comes from stream offsets >= lo */
     struct emap *map;          /* evidence: content offsets -> stream offsets; or NULL */
+    uint8_t media;             /* dlp_media_t of its first bytes (MORE: not told yet) */
+    uint8_t nsniff;            /* a copy of its first bytes, to tell media */
+    uint8_t sniff[DLP_MEDIA_SNIFF_BYTES];
+    uint64_t skipped;          /* media bytes passed over since the last write scanned */
 } cstream_t;
 
 /* Evidence: recent writes to detection whose bytes are the stream's own. */
@@ -290,8 +295,8 @@ static void uninspected(fdir_t *fd, uint64_t bytes)
  * stats "app" (same order as dlp_app_note_t). */
 static void note(fdir_t *fd, dlp_app_note_t n, uint64_t bytes)
 {
-    _Static_assert(DLP_STAT_APP_NOTE_UNSUPPORTED - DLP_STAT_APP_NOTE_GAP ==
-                       DLP_NOTE_UNSUPPORTED - DLP_NOTE_GAP,
+    _Static_assert(DLP_STAT_APP_NOTE_MEDIA - DLP_STAT_APP_NOTE_GAP ==
+                       DLP_NOTE_MEDIA - DLP_NOTE_GAP,
                    "stats app.* follow dlp_app_note_t");
     if ((unsigned)n >= DLP_NOTE__COUNT)
         return;
@@ -432,6 +437,13 @@ static bool chain_new(cstream_t *cs)
     return true;
 }
 
+/* Fields that carry files, where compressed media can be (media.h). */
+static bool file_like(dlp_field_t f)
+{
+    return f == DLP_FIELD_RAW || f == DLP_FIELD_HTTP_BODY || f == DLP_FIELD_SMTP_ATTACHMENT ||
+           f == DLP_FIELD_SMTP_BODY || f == DLP_FIELD_FTP_DATA;
+}
+
 static cstream_t *cstream_new(fdir_t *fd, dlp_field_t field, const char *name, bool keep_ds)
 {
     cstream_t *cs;
@@ -444,6 +456,7 @@ static cstream_t *cstream_new(fdir_t *fd, dlp_field_t field, const char *name, b
     cs->fd = fd;
     cs->field = field;
     cs->keep_ds = keep_ds;
+    cs->media = fd->a->env->gate_media && file_like(field) ? DLP_MEDIA_MORE : DLP_MEDIA_NO;
     /* The raw stream takes the call's bytes as they are; decoders may hold some. */
     cs->lo = keep_ds && fd->buf != NULL ? fd->at : fd->mark;
     if (fd->a->evf != NULL)
@@ -458,10 +471,64 @@ static cstream_t *cstream_new(fdir_t *fd, dlp_field_t field, const char *name, b
     return cs;
 }
 
-static void cstream_write(cstream_t *cs, const uint8_t *p, size_t n)
+static void chain_write(cstream_t *cs, const uint8_t *p, size_t n)
 {
     if (cs->chain != NULL && dlp_stage_write(cs->chain, p, n) != DLP_OK)
         note(cs->fd, DLP_NOTE_DECODER_ERROR, 0);
+}
+
+static void cstream_gap(cstream_t *cs, uint64_t len);
+
+/*
+ * Compressed media (media.h): a write with a run of text is scanned, the
+ * rest passed over. What was passed over is a gap to detection, so no match
+ * joins the text on both sides of it.
+ */
+static void media_write(cstream_t *cs, const uint8_t *p, size_t n)
+{
+    if (!dlp_media_has_text(p, n)) {
+        cs->skipped += n;
+        uninspected(cs->fd, n);
+        return;
+    }
+    if (cs->skipped > 0)
+        cstream_gap(cs, cs->skipped);
+    cs->skipped = 0;
+    chain_write(cs, p, n);
+}
+
+/* The stream is media (m YES) or not (anything else). */
+static void media_decide(cstream_t *cs, dlp_media_t m)
+{
+    cs->media = (uint8_t)(m == DLP_MEDIA_YES ? DLP_MEDIA_YES : DLP_MEDIA_NO);
+    if (cs->media == DLP_MEDIA_YES) {
+        note(cs->fd, DLP_NOTE_MEDIA, 0);
+        /* Its detection stream outlives chains: media_write() restarts them at gaps. */
+        cs->keep_ds = 1;
+    }
+}
+
+/*
+ * The first bytes of a file-like stream tell compressed media. A copy of
+ * them is kept to tell when they come in pieces (a body's first bytes may
+ * end a header's segment); the pieces themselves are scanned meanwhile, so
+ * nothing is held back and the evidence map keeps every write's place.
+ */
+static void cstream_write(cstream_t *cs, const uint8_t *p, size_t n)
+{
+    if (cs->media == DLP_MEDIA_MORE && n > 0) {
+        size_t take = DLP_MEDIA_SNIFF_BYTES - cs->nsniff;
+        take = take < n ? take : n;
+        memcpy(cs->sniff + cs->nsniff, p, take);
+        cs->nsniff = (uint8_t)(cs->nsniff + take);
+        dlp_media_t m = dlp_media_sniff(cs->sniff, cs->nsniff);
+        if (m != DLP_MEDIA_MORE || cs->nsniff == DLP_MEDIA_SNIFF_BYTES)
+            media_decide(cs, m);
+    }
+    if (cs->media == DLP_MEDIA_YES)
+        media_write(cs, p, n);
+    else
+        chain_write(cs, p, n);
 }
 
 static void chain_end(cstream_t *cs)

@@ -570,6 +570,7 @@ dlp_worker_t *dlp_worker_new(const dlp_worker_params_t *p)
         .detect = w->gens[0].d,
         .classify = w->classify,
         .raw_only = p->cfg->no_app_layer,
+        .gate_media = !p->cfg->no_app_layer && !p->cfg->scan_media,
         .stats = &w->stats,
         .now_us = &w->now_us,
     };

@@ -77,6 +77,41 @@ class Http(unittest.TestCase):
         self.assertEqual(app["encrypted"], 0)
 
 
+class Media(unittest.TestCase):
+    """Uploads of compressed media (pcaps/README.md, http-media-uploads.pcap): a chance
+    address in a photo's compressed bytes is passed over, text in media is not."""
+
+    def events(self, *extra):
+        r = run("-r", pcap("http-media-uploads.pcap"), "--log-flows", *extra)
+        self.assertEqual(r.status, 0, r.stderr)
+        return r, {(e["src_port"], e["dlp"]["rule"]) for e in dlp(r)}
+
+    def test_only_the_text_of_media_is_scanned(self):
+        r, got = self.events()
+        self.assertEqual(got, {(47102, "pii.email"), (47103, "pii.credit_card"),
+                               (47104, "pii.us_ssn")})
+        photo = flow_of(r, 47101)["inspection"]["toserver"]
+        self.assertEqual(photo["not_inspected"], {"media": 1})
+        self.assertGreater(photo["uninspected_bytes"], 5900)
+        self.assertFalse(photo["complete"])
+        self.assertEqual(r.stats["app"]["media"], 4)
+        self.assertEqual(r.stats["app"]["uninspected_bytes"],
+                         sum(f["inspection"]["toserver"]["uninspected_bytes"]
+                             for f in r.of("flow")))
+
+    def test_scan_media_scans_them_whole(self):
+        r, got = self.events("--scan-media")
+        self.assertEqual(got, {(47101, "pii.email"), (47102, "pii.email"),
+                               (47103, "pii.credit_card"), (47104, "pii.us_ssn")})
+        self.assertEqual(r.stats["app"]["media"], 0)
+        self.assertEqual(r.stats["app"]["uninspected_bytes"], 0)
+
+    def test_no_app_layer_scans_every_byte(self):
+        r, got = self.events("--no-app-layer")
+        self.assertIn((47101, "pii.email"), got)
+        self.assertEqual(r.stats["app"]["media"], 0)
+
+
 class Mail(unittest.TestCase):
     def test_smtp_mime_quoted_printable_base64(self):
         r = run("-r", pcap("smtp-mime-qp-base64.pcap"), "--log-flows")

@@ -90,7 +90,7 @@ static void every_key(void **state)
                              "  fanout: hash\n"
                              "  file_readers: each\n"
                              "home_net: [10.1.0.0/16, '2001:db8::/32']\n"
-                             "scan: {inbound: yes, internal: on}\n"
+                             "scan: {inbound: yes, internal: on, media: true}\n"
                              "workers: 7\n"
                              "user: nobody:nogroup\n"
                              "rules:\n"
@@ -146,6 +146,7 @@ static void every_key(void **state)
     assert_true(dlp_cidr_set_contains(&c->home_net, a.addr));
     assert_true(c->scan_inbound);
     assert_true(c->scan_internal);
+    assert_true(c->scan_media);
     assert_int_equal(c->workers, 7);
     assert_string_equal(c->user, "nobody:nogroup");
     assert_int_equal(c->rule_paths.n, 2);
@@ -528,6 +529,7 @@ static void shipped_example(void **state)
     assert_memory_equal(c->home_net.v, d.home_net.v, d.home_net.n * sizeof(*d.home_net.v));
     assert_int_equal(c->scan_inbound, d.scan_inbound);
     assert_int_equal(c->scan_internal, d.scan_internal);
+    assert_int_equal(c->scan_media, d.scan_media);
     assert_int_equal(c->workers, d.workers);
     assert_int_equal(c->no_rules_cache, d.no_rules_cache);
     assert_int_equal(c->log_all_flows, d.log_all_flows);
