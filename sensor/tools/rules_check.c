@@ -39,6 +39,7 @@ typedef struct chk {
     dlp_matcher_t *m;    /* on 'all', or else on 'good' */
     bool *bad;           /* [n]: its patterns do not compile */
     bool compiled;
+    bool oom; /* out of memory: said once, in report(), which needs no memory for it */
     double compile_ms;
     dlp_rules_errors_t errs, warns;
     dlp_rulescmd_fire_t *fires; /* see dlp_rulescmd__lint_overlaps */
@@ -75,7 +76,7 @@ static void compile_good(chk_t *c)
     size_t nbad;
 
     c->good = dlp_rulescmd__copy(c->all, 0);
-    if (c->good == NULL)
+    if (c->good == NULL) /* the compile's errors already fail the check */
         return;
     do {
         nbad = enable_good(c);
@@ -85,10 +86,17 @@ static void compile_good(chk_t *c)
 
 static void compile(chk_t *c)
 {
+    size_t n = c->errs.n;
+
     c->m = dlp_matcher_new_blame(c->all, NULL, &c->errs, c->bad);
     if (c->m != NULL) {
         c->compiled = true;
         c->compile_ms = dlp_matcher_info(c->m)->compile_ms;
+        return;
+    }
+    /* a failed compile says why, unless there was no memory to keep it */
+    if (c->errs.n == n) {
+        c->oom = true;
         return;
     }
     compile_good(c);
@@ -160,9 +168,11 @@ static const char *file_of(const dlp_rule_t *r)
 /* Scans ex with rule i: its count of values, or -1 (out of memory, reported). */
 static long count_of(chk_t *c, size_t i, const char *ex, size_t chunk)
 {
+    if (c->oom)
+        return -1;
     if (dlp_rulescmd__scan(c->sc, (const uint8_t *)ex, strlen(ex), chunk, &c->found) != DLP_OK ||
         c->found.lost) {
-        dlp_rules_errors_add(&c->errs, "rules check: out of memory");
+        c->oom = true; /* every example after it would fail the same way: none runs */
         return -1;
     }
     return c->found.count[i];
@@ -233,7 +243,7 @@ static void note_fires(chk_t *c, size_t i, size_t k)
             continue;
         c->noted[j] = (uint32_t)(i + 1);
         if (!add_fire(c, i, j, k + 1)) {
-            dlp_rules_errors_add(&c->errs, "rules check: out of memory");
+            c->oom = true;
             return;
         }
     }
@@ -258,6 +268,8 @@ static void check_example(chk_t *c, size_t i, size_t k, bool should)
     c->nexamples++;
     if (should)
         note_fires(c, i, k);
+    if (c->oom)
+        return;
     if (should && whole == 0) {
         for (int s = 0; s < DLP_RSTAT__COUNT; s++)
             after[s] -= before[s];
@@ -285,13 +297,13 @@ static void check_example(chk_t *c, size_t i, size_t k, bool should)
 
 static void run_examples(chk_t *c)
 {
-    for (size_t i = 0; i < c->all->n; i++) {
+    for (size_t i = 0; i < c->all->n && !c->oom; i++) {
         const dlp_rule_t *r = &c->all->rules[i];
         if (r->combination.min_weight > 0 || r->npatterns == 0 || c->bad[i])
             continue;
-        for (size_t k = 0; k < r->nex_match; k++)
+        for (size_t k = 0; k < r->nex_match && !c->oom; k++)
             check_example(c, i, k, true);
-        for (size_t k = 0; k < r->nex_no_match; k++)
+        for (size_t k = 0; k < r->nex_no_match && !c->oom; k++)
             check_example(c, i, k, false);
     }
 }
@@ -313,9 +325,12 @@ static unsigned lint(chk_t *c)
 static int report(const chk_t *c, const dlp_rulescmd_opts_t *o)
 {
     char how[64];
+    size_t nerr = c->errs.n + c->oom;
 
     for (size_t i = 0; i < c->errs.n; i++)
         printf("%s\n", c->errs.msg[i]);
+    if (c->oom)
+        printf("rules check: out of memory\n");
     for (size_t i = 0; i < c->warns.n; i++)
         printf("%s\n", c->warns.msg[i]);
     if (c->compiled)
@@ -323,9 +338,9 @@ static int report(const chk_t *c, const dlp_rulescmd_opts_t *o)
     else
         snprintf(how, sizeof(how), "not compiled");
     printf("%zu rule%s, %zu example%s, %zu error%s, %zu warning%s, %s\n", c->rs ? c->rs->n : 0,
-           c->rs && c->rs->n == 1 ? "" : "s", c->nexamples, c->nexamples == 1 ? "" : "s", c->errs.n,
-           c->errs.n == 1 ? "" : "s", c->warns.n, c->warns.n == 1 ? "" : "s", how);
-    return c->errs.n > 0 || (o->strict && c->warns.n > 0) ? 2 : 0;
+           c->rs && c->rs->n == 1 ? "" : "s", c->nexamples, c->nexamples == 1 ? "" : "s", nerr,
+           nerr == 1 ? "" : "s", c->warns.n, c->warns.n == 1 ? "" : "s", how);
+    return nerr > 0 || (o->strict && c->warns.n > 0) ? 2 : 0;
 }
 
 static bool setup(chk_t *c)
@@ -348,6 +363,8 @@ int dlp_rulescmd__check(const dlp_rulescmd_opts_t *o)
     memset(&c, 0, sizeof(c));
     c.rs = dlp_rulescmd__load(o, &c.errs);
     if (c.rs == NULL) {
+        /* a load fails with a message, unless there was no memory to keep it */
+        c.oom = c.errs.n == 0;
         st = report(&c, o);
         goto out;
     }
