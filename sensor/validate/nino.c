@@ -1,6 +1,7 @@
 /*
  * nino.c - UK National Insurance numbers: "AB123456C", in print form
- * "AB 12 34 56 C". Upper case only.
+ * "AB 12 34 56 C". Upper case, or all lower case ("ab123456c": forms and
+ * free text lower-case what is printed upper case); never mixed.
  *
  * Prefix (HMRC): first letter not D F I Q U V; second not D F I O Q U V;
  * not BG GB KN NK NT TN ZZ (never issued). Six digits, written bare or as
@@ -32,9 +33,28 @@ static bool pair_at(const uint8_t *p, size_t n, size_t i)
     return i + 2 <= n && vd_digit(p[i]) && vd_digit(p[i + 1]);
 }
 
+static bool nino_upper_ok(const uint8_t *p, size_t n);
+
+/* All lower case is checked as its upper case; a mixed case is refused. */
 bool dlp_nino_ok(const uint8_t *p, size_t n)
 {
-    if (p == NULL || n < 9 || !nino_prefix_ok(p[0], p[1]))
+    uint8_t up[16];
+
+    if (p == NULL || n < 9 || n > sizeof(up))
+        return false;
+    if (p[0] < 'a' || p[0] > 'z')
+        return nino_upper_ok(p, n);
+    for (size_t i = 0; i < n; i++) {
+        if (vd_upper(p[i]))
+            return false;
+        up[i] = p[i] >= 'a' && p[i] <= 'z' ? (uint8_t)(p[i] - 'a' + 'A') : p[i];
+    }
+    return nino_upper_ok(up, n);
+}
+
+static bool nino_upper_ok(const uint8_t *p, size_t n)
+{
+    if (!nino_prefix_ok(p[0], p[1]))
         return false;
     size_t i = 2;
     if (p[i] == ' ')

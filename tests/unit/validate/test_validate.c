@@ -547,11 +547,18 @@ static void nino_cases(void **state)
         "DA123456A",  "FA123456A",    "IA123456A",   "QA123456A",  "UA123456A",
         "VA123456A",  "AD123456A",    "AO123456A",   "AF123456A",  "BG123456A",
         "GB123456A",  "KN123456A",    "NK123456A",   "NT123456A",  "TN123456A",
-        "ZZ123456A",  "AB123456E",    "AB123456",    "ab123456c",  "AB12345C",
+        "ZZ123456A",  "AB123456E",    "AB123456",    "Ab123456c",  "AB12345C",
         "AB1234567C", "AB 12 3456 C", "AB  123456C", "AB123456CC", "",
     };
+    /* all lower case, with the same rules; never mixed */
+    static const char *const lower_ok[] = {"ab123456c", "ab 12 34 56 c", "zy123456a",
+                                           "ce 123456 d"};
+    static const char *const case_bad[] = {"aB123456c", "ab123456C", "AB123456c",   "qq123456c",
+                                           "bg123456a", "ab123456e", "ab 12 3456 c"};
     EXPECT_ALL(dlp_nino_ok, ok, true);
     EXPECT_ALL(dlp_nino_ok, bad, false);
+    EXPECT_ALL(dlp_nino_ok, lower_ok, true);
+    EXPECT_ALL(dlp_nino_ok, case_bad, false);
 }
 
 static void nino_window(void **state)
@@ -563,6 +570,8 @@ static void nino_window(void **state)
     reject(DLP_VAL_UK_NINO, "|AB123456C|1");
     reject(DLP_VAL_UK_NINO, "|AB123456C|x");
     reject(DLP_VAL_UK_NINO, "7|AB123456C|");
+    accept(DLP_VAL_UK_NINO, "ni: |ab 12 34 56 c|.", "ab 12 34 56 c");
+    reject(DLP_VAL_UK_NINO, "x|ab123456c|");
 }
 
 /* ----------------------------------------------------------------- phone */
