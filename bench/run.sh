@@ -220,21 +220,24 @@ if [ -x "$SENSOR" ]; then
     # --no-app-layer (no nDPI, no decoders), the baseline of the application layer's
     # cost; "onereader" (2 workers only): the rules with one reader thread feeding the
     # workers (--file-readers one), where the default on 2 CPUs is each worker reading
-    # the capture itself. The compiled rules
+    # the capture itself; "scanmedia" (1 worker only): the rules with compressed media
+    # scanned whole (--scan-media), as matching alone scans them. The compiled rules
     # come from the cache matchonly warmed (same key: same expressions, flags, Hyperscan
     # and CPU; else the first rules run compiles, ~0.2 s). The configurations take turns
     # (run 1 of each, then run 2...): load that comes and goes on the machine then hits
     # them alike, which the ratios below need.
     declare -A done_with=()
     for i in $(seq 1 "$RUNS"); do
-        for set in path rules raw onereader; do
+        for set in path rules raw onereader scanmedia; do
             rules_dir=$RULES
             extra=()
             [ "$set" = path ] && rules_dir="$HERE/empty-rules.yaml" && extra=(--no-app-layer)
             [ "$set" = raw ] && extra=(--no-app-layer)
             [ "$set" = onereader ] && extra=(--file-readers one)
+            [ "$set" = scanmedia ] && extra=(--scan-media)
             for n in $WORKERS; do
                 [ "$set" = onereader ] && [ "$n" != 2 ] && continue
+                [ "$set" = scanmedia ] && [ "$n" != 1 ] && continue
                 name="sensor-$set-w$n"
                 [ -n "${done_with[$name]:-}" ] && continue
                 measure_one "$name" "$OUT/$name" "$i" \
@@ -339,7 +342,7 @@ def worker_split(a, b):
 packets = pcapread_packets()
 gb = file_bytes / 1e9
 sensor_rows = ["sensor-%s-w%s" % (k, w) for k in ("path", "rules", "raw") for w in workers]
-sensor_rows.append("sensor-onereader-w2")
+sensor_rows += ["sensor-onereader-w2", "sensor-scanmedia-w1"]
 print()
 print("capture: %s, %.1f MB, %s packets; %d CPUs; peak RSS by %s"
       % (os.path.join(out, "capture.pcap"), file_bytes / 1e6,
@@ -402,6 +405,10 @@ if head and "block" in modes and "stream" in modes:
                                          "MISSED"))
         print("                   %.1f %% of the SOM stream; by CPU time %.1f %% "
               "(matcher block CPU / sensor user+sys)" % (pct_s, pct_cpu))
+        sm = median_of("sensor-scanmedia-w1")
+        if sm:
+            print("                   with compressed media scanned whole (--scan-media, as "
+                  "matching alone does): %.1f %%" % (100 * t_block / sm[0]))
         for kind in ("rules", "path"):
             a = median_of("sensor-%s-w1" % kind)
             b = median_of("sensor-%s-w2" % kind)
