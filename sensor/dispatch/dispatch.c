@@ -654,8 +654,10 @@ void dlp_dispatch_free(dlp_dispatch_t *d)
         return;
     for (unsigned i = 0; d->ws != NULL && i < d->n; i++) {
         wslot_t *ws = &d->ws[i];
-        dlp_worker_free(ws->w);
+        /* A pipeline's defragmenter counts into its worker's stats, down to the
+         * datagrams it still holds: it goes first. */
         dlp_defrag_free(ws->front.defrag);
+        dlp_worker_free(ws->w);
         for (unsigned b = 0; ws->all != NULL && b < DLP_BATCHES_PER_WORKER; b++)
             free(ws->all[b]);
         free(ws->all);
