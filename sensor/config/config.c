@@ -122,55 +122,61 @@ int dlp_config_facility(const char *name)
     return (int)v;
 }
 
-/* The names of dlp_fanout_mode_t, for the file, the command line and -T. */
-static const struct {
+/* Names of an enum's values, for the file, the command line and -T: one table both ways. */
+typedef struct named {
     const char *name;
-    dlp_fanout_mode_t mode;
-} fanouts[] = {{"ippair", DLP_FANOUT_IPPAIR}, {"hash", DLP_FANOUT_HASH}};
+    int v;
+} named_t;
+
+static const named_t fanouts[] = {{"ippair", DLP_FANOUT_IPPAIR}, {"hash", DLP_FANOUT_HASH}};
+static const named_t file_readers[] = {
+    {"auto", DLP_FILE_READERS_AUTO}, {"one", DLP_FILE_READERS_ONE}, {"each", DLP_FILE_READERS_EACH}};
+
+/* The entry named s, or NULL. */
+static const named_t *by_name(const named_t *t, size_t n, const char *s)
+{
+    for (size_t i = 0; s != NULL && i < n; i++)
+        if (strcmp(s, t[i].name) == 0)
+            return &t[i];
+    return NULL;
+}
+
+static const char *name_of(const named_t *t, size_t n, int v)
+{
+    for (size_t i = 0; i < n; i++)
+        if (t[i].v == v)
+            return t[i].name;
+    return "?";
+}
 
 dlp_rc_t dlp_config_parse_fanout(const char *s, dlp_fanout_mode_t *mode)
 {
-    for (size_t i = 0; s != NULL && i < DLP_ARRAY_LEN(fanouts); i++) {
-        if (strcmp(s, fanouts[i].name) == 0) {
-            *mode = fanouts[i].mode;
-            return DLP_OK;
-        }
-    }
-    return DLP_EINVAL;
+    const named_t *e = by_name(fanouts, DLP_ARRAY_LEN(fanouts), s);
+
+    if (e == NULL)
+        return DLP_EINVAL;
+    *mode = (dlp_fanout_mode_t)e->v;
+    return DLP_OK;
 }
 
 const char *dlp_config_fanout_name(dlp_fanout_mode_t mode)
 {
-    for (size_t i = 0; i < DLP_ARRAY_LEN(fanouts); i++)
-        if (fanouts[i].mode == mode)
-            return fanouts[i].name;
-    return "?";
+    return name_of(fanouts, DLP_ARRAY_LEN(fanouts), (int)mode);
 }
-
-static const struct {
-    const char *name;
-    dlp_file_readers_t r;
-} file_readers[] = {{"auto", DLP_FILE_READERS_AUTO},
-                    {"one", DLP_FILE_READERS_ONE},
-                    {"each", DLP_FILE_READERS_EACH}};
 
 dlp_rc_t dlp_config_parse_file_readers(const char *s, dlp_file_readers_t *r)
 {
-    for (size_t i = 0; s != NULL && i < DLP_ARRAY_LEN(file_readers); i++) {
-        if (strcmp(s, file_readers[i].name) == 0) {
-            *r = file_readers[i].r;
-            return DLP_OK;
-        }
-    }
-    return DLP_EINVAL;
+    const named_t *e = by_name(file_readers, DLP_ARRAY_LEN(file_readers), s);
+
+    if (e == NULL)
+        return DLP_EINVAL;
+    *r = (dlp_file_readers_t)e->v;
+    return DLP_OK;
 }
 
 const char *dlp_config_file_readers_name(dlp_file_readers_t r)
 {
-    for (size_t i = 0; i < DLP_ARRAY_LEN(file_readers); i++)
-        if (file_readers[i].r == r)
-            return file_readers[i].name;
-    return "?";
+    return name_of(file_readers, DLP_ARRAY_LEN(file_readers), (int)r);
 }
 
 dlp_rc_t dlp_config_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned *out)
