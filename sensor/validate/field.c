@@ -113,10 +113,14 @@ void dlp_value_narrow(dlp_value_span_t how, const uint8_t *win, size_t *vs, size
 
     if (how != DLP_VALUE_FIELD || n == 0)
         return;
-    if (!url_password(p, n, &s, &e) && !after_separator(p, n, &s))
-        s = last_word(p, n);
-    if (e > s && terminator(p[e - 1]) && !trim_char(p[e - 1]))
-        e--;
+    /* A URL's password ends at the '@' the pattern ended on; other values may
+     * end on their pattern's terminator byte. */
+    if (!url_password(p, n, &s, &e)) {
+        if (!after_separator(p, n, &s))
+            s = last_word(p, n);
+        if (e > s && terminator(p[e - 1]) && !trim_char(p[e - 1]))
+            e--;
+    }
     dlp_val__trim(p, &s, &e, trim_set);
     if (s == e)
         return;

@@ -205,6 +205,9 @@ static void value_field_narrowing(void **state)
     narrow_is("DOB:  03/12/1984", "03/12/1984");
     narrow_is("password='s3cr:et'", "s3cr:et");            /* the first separator */
     narrow_is("https://ana:hunter22@db.example.com", "hunter22");
+    /* a URL's password ends at its '@', whatever its last character */
+    narrow_is("https://ana:hunter22&@db.example.com", "hunter22&");
+    narrow_is("ftp://ana:pa>ss>@h", "pa>ss>");
     narrow_is("Authorization: Basic dXNlcjpwYXNz", "dXNlcjpwYXNz");
     narrow_is("authorization: bearer abc.def", "abc.def");
     narrow_is(",dob,", "dob");                                /* a CSV header's column */
