@@ -42,4 +42,7 @@ dlp_media_t dlp_media_sniff(const uint8_t *p, size_t n);
  */
 bool dlp_media_has_text(const uint8_t *p, size_t n);
 
+/* The first n bytes start a ZIP archive (a local file header): zip.h unpacks it. */
+bool dlp_media_zip(const uint8_t *p, size_t n);
+
 #endif

@@ -232,6 +232,23 @@ def media_captures(outdir):
         z.writestr(zi, b"name,ssn\r\nJohn Smith," + SSN + b"\r\n")
     session(cap, 47104, 80, [("c", post(b"files.example.com", b"/zip", zbuf.getvalue(),
                                         b"application/zip")), ("s", OK)])
+    # A spreadsheet (xlsx: a ZIP of deflated XML): its members are unpacked and scanned.
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in ((b"[Content_Types].xml", b"<Types/>"),
+                           (b"xl/workbook.xml", b"<workbook><sheets/></workbook>"),
+                           (b"xl/sharedStrings.xml",
+                            b"<sst><si><t>Card</t></si><si><t>" + CARD + b"</t></si>"
+                            b"<si><t>" + EMAIL + b"</t></si>" + b"<si><t>filler</t></si>" * 50 +
+                            b"</sst>")):
+            zi = zipfile.ZipInfo(name.decode(), date_time=(2024, 1, 15, 9, 0, 0))
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(zi, data)
+    xlsx = zbuf.getvalue()
+    assert CARD not in xlsx and EMAIL not in xlsx  # only inflated do they show
+    session(cap, 47105, 80, [("c", post(b"files.example.com", b"/report.xlsx", xlsx,
+                                        b"application/vnd.openxmlformats-officedocument."
+                                        b"spreadsheetml.sheet")), ("s", OK)])
     cap.write_pcap(out_path(outdir, "http-media-uploads.pcap"))
 
 

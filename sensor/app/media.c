@@ -138,3 +138,8 @@ bool dlp_media_has_text(const uint8_t *p, size_t n)
     }
     return false;
 }
+
+bool dlp_media_zip(const uint8_t *p, size_t n)
+{
+    return n >= 4 && memcmp(p, "PK\x03\x04", 4) == 0;
+}

@@ -46,6 +46,7 @@
 #include "dlp/media.h"
 #include "dlp/smtp.h"
 #include "dlp/stage.h"
+#include "dlp/zip.h"
 
 typedef enum {
     KIND_UNDECIDED = 0,
@@ -76,6 +77,8 @@ typedef struct cstream {
     uint8_t nsniff;            /* a copy of its first bytes, to tell media */
     uint8_t sniff[DLP_MEDIA_SNIFF_BYTES];
     uint64_t skipped;          /* media bytes passed over since the last write scanned */
+    struct dlp_zip *zip;       /* a ZIP archive's walk: each member is a stream of its own */
+    uint8_t depth;             /* 1: a member of an archive (archives in it are not unpacked) */
 } cstream_t;
 
 /* Evidence: recent writes to detection whose bytes are the stream's own. */
@@ -135,6 +138,7 @@ struct fapp {
         dlp_dns_stream_t *dns;
     } p;
     fdir_t d[2];
+    size_t zip_mem;            /* archives being unpacked (zip.h) */
     char host[96];
     char risks[160];
     dlp_evidence_flow_t *evf;  /* evidence captures, or NULL */
@@ -456,7 +460,9 @@ static cstream_t *cstream_new(fdir_t *fd, dlp_field_t field, const char *name, b
     cs->fd = fd;
     cs->field = field;
     cs->keep_ds = keep_ds;
-    cs->media = fd->a->env->gate_media && file_like(field) ? DLP_MEDIA_MORE : DLP_MEDIA_NO;
+    cs->media = (fd->a->env->gate_media || fd->a->env->unzip) && file_like(field)
+                    ? DLP_MEDIA_MORE
+                    : DLP_MEDIA_NO;
     /* The raw stream takes the call's bytes as they are; decoders may hold some. */
     cs->lo = keep_ds && fd->buf != NULL ? fd->at : fd->mark;
     if (fd->a->evf != NULL)
@@ -478,6 +484,75 @@ static void chain_write(cstream_t *cs, const uint8_t *p, size_t n)
 }
 
 static void cstream_gap(cstream_t *cs, uint64_t len);
+static void cstream_free(cstream_t *cs);
+static void cstream_write(cstream_t *cs, const uint8_t *p, size_t n);
+
+/* --- archives: each member a content stream of its own (zip.h) --- */
+
+static void *zip_open(void *ctx, const char *name)
+{
+    cstream_t *cs = ctx, *m;
+    char full[2 * sizeof(cs->name)]; /* cstream_new() keeps what fits its name */
+
+    snprintf(full, sizeof(full), "%s%s%s", cs->name, cs->name[0] ? "/" : "", name);
+    m = cstream_new(cs->fd, cs->field, full, false);
+    if (m != NULL)
+        m->depth = (uint8_t)(cs->depth + 1);
+    return m;
+}
+
+static void zip_write(void *ctx, void *m, const uint8_t *p, size_t n)
+{
+    (void)ctx;
+    cstream_write(m, p, n);
+}
+
+static void zip_close(void *ctx, void *m)
+{
+    (void)ctx;
+    cstream_free(m);
+}
+
+static void zip_note(void *ctx, dlp_app_note_t n, uint64_t bytes)
+{
+    note(((cstream_t *)ctx)->fd, n, bytes);
+}
+
+static const dlp_zip_ops_t zip_ops = {zip_open, zip_write, zip_close, zip_note};
+
+/* A ZIP archive at the top (not one inside another): its members are unpacked.
+ * 'prior' of the bytes copied to tell media came in earlier writes. */
+static void zip_feed(cstream_t *cs, const uint8_t *p, size_t n)
+{
+    fapp_t *a = cs->fd->a;
+    size_t before = dlp_zip_mem(cs->zip);
+
+    dlp_zip_write(cs->zip, p, n);
+    a->zip_mem += dlp_zip_mem(cs->zip) - before; /* the flow's memory (fapp_mem) */
+}
+
+static void zip_start(cstream_t *cs, size_t prior)
+{
+    fapp_t *a = cs->fd->a;
+
+    if (cs->depth > 0 || !dlp_media_zip(cs->sniff, cs->nsniff))
+        return;
+    cs->zip = dlp_zip_new(&zip_ops, cs, &a->env->limits);
+    if (cs->zip == NULL)
+        return;
+    a->zip_mem += dlp_zip_mem(cs->zip);
+    if (prior > 0)
+        zip_feed(cs, cs->sniff, prior);
+}
+
+static void zip_stop(cstream_t *cs)
+{
+    if (cs->zip == NULL)
+        return;
+    cs->fd->a->zip_mem -= dlp_zip_mem(cs->zip);
+    dlp_zip_free(cs->zip); /* closes a member still open */
+    cs->zip = NULL;
+}
 
 /*
  * Compressed media (media.h): a write with a run of text is scanned, the
@@ -517,14 +592,19 @@ static void media_decide(cstream_t *cs, dlp_media_t m)
 static void cstream_write(cstream_t *cs, const uint8_t *p, size_t n)
 {
     if (cs->media == DLP_MEDIA_MORE && n > 0) {
-        size_t take = DLP_MEDIA_SNIFF_BYTES - cs->nsniff;
+        size_t prior = cs->nsniff, take = DLP_MEDIA_SNIFF_BYTES - prior;
         take = take < n ? take : n;
         memcpy(cs->sniff + cs->nsniff, p, take);
         cs->nsniff = (uint8_t)(cs->nsniff + take);
         dlp_media_t m = dlp_media_sniff(cs->sniff, cs->nsniff);
-        if (m != DLP_MEDIA_MORE || cs->nsniff == DLP_MEDIA_SNIFF_BYTES)
-            media_decide(cs, m);
+        if (m != DLP_MEDIA_MORE || cs->nsniff == DLP_MEDIA_SNIFF_BYTES) {
+            if (m == DLP_MEDIA_YES && cs->fd->a->env->unzip)
+                zip_start(cs, prior);
+            media_decide(cs, cs->fd->a->env->gate_media ? m : DLP_MEDIA_NO);
+        }
     }
+    if (cs->zip != NULL)
+        zip_feed(cs, p, n);
     if (cs->media == DLP_MEDIA_YES)
         media_write(cs, p, n);
     else
@@ -547,6 +627,7 @@ static void cstream_free(cstream_t *cs)
 
     if (cs == NULL)
         return;
+    zip_stop(cs);
     chain_end(cs);
     join_flush(cs->fd->a->env);
     if (cs->ds != NULL) {
@@ -563,6 +644,7 @@ static void cstream_gap(cstream_t *cs, uint64_t len)
 {
     vctx_t old;
 
+    zip_stop(cs); /* an archive is not followed across missing bytes */
     chain_end(cs);
     join_flush(cs->fd->a->env);
     if (cs->ds != NULL) {
@@ -1099,7 +1181,8 @@ void fapp_report(fapp_t *a, dlp_event_t *ev, uint64_t ts_us)
 
 size_t fapp_mem(const fapp_t *a)
 {
-    size_t m = sizeof(*a) + dlp_classify_flow_mem(a->cls) + dlp_detect_flow_mem(a->det);
+    size_t m = sizeof(*a) + dlp_classify_flow_mem(a->cls) + dlp_detect_flow_mem(a->det) +
+               a->zip_mem;
 
     if (a->dec == KIND_HTTP)
         m += dlp_http_mem(a->p.http);

@@ -571,6 +571,7 @@ dlp_worker_t *dlp_worker_new(const dlp_worker_params_t *p)
         .classify = w->classify,
         .raw_only = p->cfg->no_app_layer,
         .gate_media = !p->cfg->no_app_layer && !p->cfg->scan_media,
+        .unzip = !p->cfg->no_app_layer,
         .stats = &w->stats,
         .now_us = &w->now_us,
     };

@@ -89,12 +89,13 @@ class Media(unittest.TestCase):
     def test_only_the_text_of_media_is_scanned(self):
         r, got = self.events()
         self.assertEqual(got, {(47102, "pii.email"), (47103, "pii.credit_card"),
-                               (47104, "pii.us_ssn")})
+                               (47104, "pii.us_ssn"), (47105, "pii.email"),
+                               (47105, "pii.credit_card")})
         photo = flow_of(r, 47101)["inspection"]["toserver"]
         self.assertEqual(photo["not_inspected"], {"media": 1})
         self.assertGreater(photo["uninspected_bytes"], 5900)
         self.assertFalse(photo["complete"])
-        self.assertEqual(r.stats["app"]["media"], 4)
+        self.assertEqual(r.stats["app"]["media"], 5)
         self.assertEqual(r.stats["app"]["uninspected_bytes"],
                          sum(f["inspection"]["toserver"]["uninspected_bytes"]
                              for f in r.of("flow")))
@@ -102,9 +103,21 @@ class Media(unittest.TestCase):
     def test_scan_media_scans_them_whole(self):
         r, got = self.events("--scan-media")
         self.assertEqual(got, {(47101, "pii.email"), (47102, "pii.email"),
-                               (47103, "pii.credit_card"), (47104, "pii.us_ssn")})
+                               (47103, "pii.credit_card"), (47104, "pii.us_ssn"),
+                               (47105, "pii.email"), (47105, "pii.credit_card")})
         self.assertEqual(r.stats["app"]["media"], 0)
         self.assertEqual(r.stats["app"]["uninspected_bytes"], 0)
+
+    def test_archive_members_unpacked(self):
+        """An xlsx (a ZIP of deflated XML): the values are only in the inflated member,
+        which the events name; a ZIP member stored as is, likewise."""
+        for extra in ((), ("--scan-media",)):
+            r, _ = self.events(*extra)
+            files = {(e["src_port"], e["dlp"]["rule"], m.get("filename"))
+                     for e in dlp(r) for m in e["dlp"]["matches"]}
+            self.assertIn((47105, "pii.credit_card", "xl/sharedStrings.xml"), files)
+            self.assertIn((47105, "pii.email", "xl/sharedStrings.xml"), files)
+            self.assertIn((47104, "pii.us_ssn", "staff.csv"), files)
 
     def test_no_app_layer_scans_every_byte(self):
         r, got = self.events("--no-app-layer")
