@@ -520,8 +520,6 @@ static void zip_note(void *ctx, dlp_app_note_t n, uint64_t bytes)
 
 static const dlp_zip_ops_t zip_ops = {zip_open, zip_write, zip_close, zip_note};
 
-/* A ZIP archive at the top (not one inside another): its members are unpacked.
- * 'prior' of the bytes copied to tell media came in earlier writes. */
 static void zip_feed(cstream_t *cs, const uint8_t *p, size_t n)
 {
     fapp_t *a = cs->fd->a;
@@ -531,6 +529,8 @@ static void zip_feed(cstream_t *cs, const uint8_t *p, size_t n)
     a->zip_mem += dlp_zip_mem(cs->zip) - before; /* the flow's memory (fapp_mem) */
 }
 
+/* A ZIP archive at the top (not one inside another): its members are unpacked.
+ * 'prior' of the bytes copied to tell media came in earlier writes. */
 static void zip_start(cstream_t *cs, size_t prior)
 {
     fapp_t *a = cs->fd->a;
