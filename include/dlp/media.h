@@ -4,8 +4,8 @@
  *
  * Why: an upload of a photo, a video or an archive is compressed bytes, in
  * which a rule can only match by chance: random bytes spell an e-mail
- * address like "g7@3.urd" about once every 14 MB (bench capture: 4 such
- * events in 55 MB of binary uploads), and scanning them costs as much as
+ * address like "g7@3.urd" now and then (the bench capture: 4 such events
+ * in 55 MB of binary uploads), and scanning them costs as much as
  * scanning text. A content stream that starts with such a format's magic is
  * scanned only where a piece of it holds a run of text (a metadata block,
  * an uncompressed archive member, or text sent after a forged header: the
