@@ -233,14 +233,21 @@ def media_captures(outdir):
     session(cap, 47104, 80, [("c", post(b"files.example.com", b"/zip", zbuf.getvalue(),
                                         b"application/zip")), ("s", OK)])
     # A spreadsheet (xlsx: a ZIP of deflated XML): its members are unpacked and scanned.
+    rnd = random.Random(4)
     zbuf = io.BytesIO()
     with zipfile.ZipFile(zbuf, "w", zipfile.ZIP_DEFLATED) as z:
         for name, data in ((b"[Content_Types].xml", b"<Types/>"),
                            (b"xl/workbook.xml", b"<workbook><sheets/></workbook>"),
+                           # a picture several segments long before the strings: the
+                           # walk must go on over what the media gate passes over
+                           (b"xl/media/image1.png", compressed_like(8000, 3)),
+                           # strings that deflate poorly, so the member spans segments,
+                           # with the values at its end
                            (b"xl/sharedStrings.xml",
-                            b"<sst><si><t>Card</t></si><si><t>" + CARD + b"</t></si>"
-                            b"<si><t>" + EMAIL + b"</t></si>" + b"<si><t>filler</t></si>" * 50 +
-                            b"</sst>")):
+                            b"<sst>" + b"".join(b"<si><t>%032x</t></si>" % rnd.getrandbits(128)
+                                                for _ in range(150)) +
+                            b"<si><t>Card</t></si><si><t>" + CARD + b"</t></si>"
+                            b"<si><t>" + EMAIL + b"</t></si></sst>")):
             zi = zipfile.ZipInfo(name.decode(), date_time=(2024, 1, 15, 9, 0, 0))
             zi.compress_type = zipfile.ZIP_DEFLATED
             z.writestr(zi, data)

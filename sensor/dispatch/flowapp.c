@@ -483,7 +483,7 @@ static void chain_write(cstream_t *cs, const uint8_t *p, size_t n)
         note(cs->fd, DLP_NOTE_DECODER_ERROR, 0);
 }
 
-static void cstream_gap(cstream_t *cs, uint64_t len);
+static void detect_skip(cstream_t *cs, uint64_t len);
 static void cstream_free(cstream_t *cs);
 static void cstream_write(cstream_t *cs, const uint8_t *p, size_t n);
 
@@ -567,7 +567,7 @@ static void media_write(cstream_t *cs, const uint8_t *p, size_t n)
         return;
     }
     if (cs->skipped > 0)
-        cstream_gap(cs, cs->skipped);
+        detect_skip(cs, cs->skipped);
     cs->skipped = 0;
     chain_write(cs, p, n);
 }
@@ -639,12 +639,12 @@ static void cstream_free(cstream_t *cs)
     free(cs);
 }
 
-/* A raw stream's gap: the normalisation restarts, detection skips len bytes. */
-static void cstream_gap(cstream_t *cs, uint64_t len)
+/* Detection skips len bytes of cs's content (missing, or media passed over):
+ * the normalisation restarts, and no match joins the two sides. */
+static void detect_skip(cstream_t *cs, uint64_t len)
 {
     vctx_t old;
 
-    zip_stop(cs); /* an archive is not followed across missing bytes */
     chain_end(cs);
     join_flush(cs->fd->a->env);
     if (cs->ds != NULL) {
@@ -655,6 +655,14 @@ static void cstream_gap(cstream_t *cs, uint64_t len)
         cs->fd->a->v = old;
     }
     chain_new(cs);
+}
+
+/* A raw stream's gap: bytes are missing. An archive is not followed across them (its
+ * walk would read them as headers); passed-over media are not missing (detect_skip). */
+static void cstream_gap(cstream_t *cs, uint64_t len)
+{
+    zip_stop(cs);
+    detect_skip(cs, len);
 }
 
 /* --- the decoders' sink ------------------------------------------------------ */
