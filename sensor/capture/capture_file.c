@@ -10,7 +10,7 @@
  * A read error inside a file (a truncated last record, a corrupt length) is
  * counted, logged once for that file, and ends only that file. A handle made
  * by dlp_capture_files_again() reads the same list again for another worker;
- * it is 'quiet' (logs nothing, counts into a block of its own), since the
+ * it is quiet (logs nothing, counts into a block of its own), since the
  * first handle meets and reports the same problems.
  *
  * Invariants: 'cur' is NULL or the open handle of paths[idx]; frames borrow
@@ -41,8 +41,9 @@ typedef struct file_capture {
     pcap_t *cur;
     char *iobuf; /* stdio buffer of cur's file */
     int linktype;
-    bool quiet;          /* a second reader of the same files (dlp_capture_files_again) */
-    dlp_stats_t *own_st; /* its counters, which nobody reads */
+    /* A second reader of the same files (dlp_capture_files_again), which logs
+     * nothing: its counters, which nobody reads. NULL for the first reader. */
+    dlp_stats_t *own_st;
 } file_capture_t;
 
 /*
@@ -315,13 +316,13 @@ static bool open_current(file_capture_t *fc)
     pcap_t *p = open_buffered(fc, path, ebuf);
 
     if (p == NULL) {
-        if (!fc->quiet)
+        if (fc->own_st == NULL)
             dlp_log(DLP_LOG_WARN, "%s: %s", path, ebuf);
         dlp_capture__count(&fc->base, DLP_STAT_CAP_READ_ERRORS, 1);
         return false;
     }
     if (fc->bpf != NULL && dlp_capture__filter(p, fc->bpf, true, msg, sizeof(msg)) != DLP_OK) {
-        if (!fc->quiet)
+        if (fc->own_st == NULL)
             dlp_log(DLP_LOG_WARN, "%s: %s", path, msg);
         dlp_capture__count(&fc->base, DLP_STAT_CAP_READ_ERRORS, 1);
         pcap_close(p);
@@ -332,7 +333,7 @@ static bool open_current(file_capture_t *fc)
     fc->cur = p;
     fc->linktype = pcap_datalink(p);
     dlp_capture__count(&fc->base, DLP_STAT_CAP_FILES, 1);
-    if (!fc->quiet)
+    if (fc->own_st == NULL)
         dlp_log(DLP_LOG_DEBUG, "%s: reading, link type %d", path, fc->linktype);
     return true;
 }
@@ -345,7 +346,7 @@ static void read_failed(file_capture_t *fc)
         dlp_capture__count(&fc->base, DLP_STAT_CAP_TRUNCATED, 1);
     else
         dlp_capture__count(&fc->base, DLP_STAT_CAP_READ_ERRORS, 1);
-    if (!fc->quiet)
+    if (fc->own_st == NULL)
         dlp_log(DLP_LOG_WARN, "%s: %s", fc->paths[fc->idx], why);
 }
 
@@ -440,7 +441,6 @@ dlp_capture_t *dlp_capture_files_again(const dlp_capture_t *c)
 
     if (fc == NULL)
         return NULL;
-    fc->quiet = true;
     fc->own_st = dlp_calloc_aligned(sizeof(*fc->own_st));
     dlp_capture__init(&fc->base, &file_ops, fc->own_st, false);
     if (fc->own_st == NULL || (orig->bpf != NULL && (fc->bpf = strdup(orig->bpf)) == NULL))
