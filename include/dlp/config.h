@@ -146,10 +146,10 @@ DLP_MUST_CHECK dlp_rc_t dlp_config_parse_duration(const char *s, uint64_t *us);
 DLP_MUST_CHECK dlp_rc_t dlp_config_parse_fanout(const char *s, dlp_fanout_mode_t *mode);
 const char *dlp_config_fanout_name(dlp_fanout_mode_t mode);
 
-/* Who reads capture files ("auto", "one" or "each"), as dlp_config_parse_fanout. */
+/* Who reads capture files ("auto", "one" or "each"), as dlp_config_parse_fanout
+ * (-T says it in words of its own: no name of a value is needed). */
 #define DLP_CONFIG_FILE_READERS_NAMES "auto, one or each"
 DLP_MUST_CHECK dlp_rc_t dlp_config_parse_file_readers(const char *s, dlp_file_readers_t *r);
-const char *dlp_config_file_readers_name(dlp_file_readers_t r);
 
 /*
  * Helpers for the settings that command lines set (main's options and

@@ -174,11 +174,6 @@ dlp_rc_t dlp_config_parse_file_readers(const char *s, dlp_file_readers_t *r)
     return DLP_OK;
 }
 
-const char *dlp_config_file_readers_name(dlp_file_readers_t r)
-{
-    return name_of(file_readers, DLP_ARRAY_LEN(file_readers), (int)r);
-}
-
 dlp_rc_t dlp_config_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned *out)
 {
     char *end = NULL;
