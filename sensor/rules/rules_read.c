@@ -492,7 +492,11 @@ bool dlp_rules__map(reader_t *rd, const char *key, const char *const *names, uns
             break;
         unsigned line = ev_line(rd), k = map_key(rd, names, n);
         if (k == n || (got & (1u << k))) {
-            if (ev_is_scalar(rd))
+            /* an unknown key among the examples may be one of them, misplaced */
+            if (ev_is_scalar(rd) && k == n && rd->hide_values)
+                dlp_rules__error(rd, line, "%s: unknown key (%zu characters)", key,
+                                 (size_t)ev_len(rd));
+            else if (ev_is_scalar(rd))
                 dlp_rules__error(rd, line, "%s: %s key %s", key, k == n ? "unknown" : "duplicate",
                                  dlp_rules__quote(ev_str(rd), ev_len(rd), q));
             else if (rd->ev.type != YAML_ALIAS_EVENT)
