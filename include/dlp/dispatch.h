@@ -61,19 +61,17 @@ typedef struct dlp_dispatch_params {
     const uint8_t *hmac_key;       /* borrowed */
     size_t hmac_key_len;
     /*
-     * Pipelines instead of reader + workers when ncaps > 0: caps[i] (borrowed,
-     * live) is read by pipeline i, which is worker i; 'cap' and 'workers' are
-     * then unused. Each handle's own counters go where it was opened with.
+     * Pipelines instead of reader + workers when ncaps > 0: caps[i] (borrowed)
+     * is read by pipeline i, which is worker i; 'cap' and 'workers' are then
+     * unused. Each handle's own counters go where it was opened with. Live,
+     * the kernel split the traffic. Reading files (file_mode), every handle
+     * reads all of them (dlp_capture_files_again): each pipeline keeps the
+     * frames whose address pair is its own (the reader's choice of worker),
+     * frames without addresses go to pipeline 0, and every pipeline's clock
+     * moves with every frame, so ticks fall where the reader would put them.
      */
     dlp_capture_t *const *caps;
     unsigned ncaps;
-    /*
-     * Files read by every pipeline (dlp_capture_files_again): each keeps the
-     * frames whose address pair is its own (the reader's choice of worker), and
-     * frames without addresses go to pipeline 0; every pipeline's clock moves
-     * with every frame, so ticks fall where the reader would put them.
-     */
-    bool share;
 } dlp_dispatch_params_t;
 
 /*

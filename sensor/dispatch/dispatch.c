@@ -15,7 +15,7 @@
  * thread. The kernel's fanout put every packet of a flow (IPPAIR: of an
  * address pair) in this handle, so the worker sees whole flows; each pipeline
  * has its own defragmenter (IPPAIR sends all fragments of a datagram to one
- * member; HASH defragments IPv4 in the kernel). Reading files ('share'), every
+ * member; HASH defragments IPv4 in the kernel). Reading files (file_mode), every
  * handle gives every frame and the pipeline keeps those worker_of() gives it,
  * choosing by the fragment's addresses before reassembly, as the reader's
  * choice after it would; it counts only what it keeps.
@@ -452,7 +452,7 @@ static void pipe_frame(wslot_t *ws, const dlp_frame_t *fr)
 
     pipe_clock(ws, fr->ts_us); /* every frame: the same clock in every pipeline */
     dr = dlp_decode(&raw, fr->linktype, fr->data, fr->caplen, fr->wirelen, fr->ts_us);
-    if (ws->d->p.share && (raw.ipver != 0 ? worker_of(ws->d, &raw) : 0) != ws->i)
+    if (ws->d->p.file_mode && (raw.ipver != 0 ? worker_of(ws->d, &raw) : 0) != ws->i)
         goto out;
     front_count(&ws->front, fr);
     if (front_decoded(&ws->front, dr, &raw, &p)) {

@@ -468,7 +468,6 @@ static int run_packet_path(out_ctx_t *c)
         .cap = c->live ? NULL : c->caps[0],
         .caps = c->live || c->ncaps > 1 ? c->caps : NULL,
         .ncaps = c->live || c->ncaps > 1 ? c->ncaps : 0,
-        .share = !c->live && c->ncaps > 1, /* each worker reads the files */
         .workers = c->cfg->workers,
         .file_mode = !c->live,
         .stop = &g_stop,
