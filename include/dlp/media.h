@@ -45,4 +45,8 @@ bool dlp_media_has_text(const uint8_t *p, size_t n);
 /* The first n bytes start a ZIP archive (a local file header): zip.h unpacks it. */
 bool dlp_media_zip(const uint8_t *p, size_t n);
 
+/* The first n bytes start a gzip file (RFC 1952, deflate): its content is unpacked
+ * as a stream of its own (a .csv.gz, a .tar.gz, a database dump). */
+bool dlp_media_gzip(const uint8_t *p, size_t n);
+
 #endif

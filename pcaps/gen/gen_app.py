@@ -256,6 +256,28 @@ def media_captures(outdir):
     session(cap, 47105, 80, [("c", post(b"files.example.com", b"/report.xlsx", xlsx,
                                         b"application/vnd.openxmlformats-officedocument."
                                         b"spreadsheetml.sheet")), ("s", OK)])
+    # A gzip file (customers.csv.gz, multipart): the file inside is unpacked and scanned,
+    # under the upload's name; rows that compress poorly, so the file spans segments.
+    rows = b"".join(b"%d,%032x\r\n" % (i, rnd.getrandbits(128)) for i in range(120))
+    gz = gzip.compress(b"id,token\r\n" + rows + b"9999,Jane Doe," + EMAIL + b"," + CARD + b"\r\n",
+                       mtime=0)
+    assert CARD not in gz and EMAIL not in gz
+    b_ = b"----dlpboundary9"
+    mp = (b"--" + b_ + b"\r\nContent-Disposition: form-data; name=\"file\"; "
+          b"filename=\"customers.csv.gz\"\r\nContent-Type: application/gzip\r\n\r\n" + gz +
+          b"\r\n--" + b_ + b"--\r\n")
+    session(cap, 47106, 80, [("c", post(b"files.example.com", b"/up", mp,
+                                        b"multipart/form-data; boundary=" + b_)), ("s", OK)])
+    # The same in 1-byte segments: the gzip magic is told across writes.
+    session(cap, 47108, 80, [("c", post(b"files.example.com", b"/up", mp,
+                                        b"multipart/form-data; boundary=" + b_)), ("s", OK)],
+            mss=1)
+    # A gzip file inside a gzip file: only the outer one is unpacked (archives inside
+    # archives are not), so the SSN inside both stays unseen.
+    inner = gzip.compress(b"name,ssn\r\nJohn Smith," + SSN + b"\r\n", mtime=0)
+    session(cap, 47107, 80, [("c", post(b"files.example.com", b"/nested.gz",
+                                        gzip.compress(inner, mtime=0), b"application/gzip")),
+                             ("s", OK)])
     cap.write_pcap(out_path(outdir, "http-media-uploads.pcap"))
 
 

@@ -143,3 +143,8 @@ bool dlp_media_zip(const uint8_t *p, size_t n)
 {
     return n >= 4 && memcmp(p, "PK\x03\x04", 4) == 0;
 }
+
+bool dlp_media_gzip(const uint8_t *p, size_t n)
+{
+    return n >= 3 && memcmp(p, "\x1f\x8b\x08", 3) == 0;
+}

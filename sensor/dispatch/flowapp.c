@@ -78,7 +78,8 @@ typedef struct cstream {
     uint8_t sniff[DLP_MEDIA_SNIFF_BYTES];
     uint64_t skipped;          /* media bytes passed over since the last write scanned */
     struct dlp_zip *zip;       /* a ZIP archive's walk: each member is a stream of its own */
-    uint8_t depth;             /* 1: a member of an archive (archives in it are not unpacked) */
+    dlp_stage_t *gz;           /* a gzip file's inflate stage, writing to the stream inside */
+    uint8_t depth;             /* 1: inside an archive (archives in it are not unpacked) */
 } cstream_t;
 
 /* Evidence: recent writes to detection whose bytes are the stream's own. */
@@ -554,6 +555,82 @@ static void zip_stop(cstream_t *cs)
     cs->zip = NULL;
 }
 
+/* --- gzip files: the file inside, a stream of its own --- */
+
+/* What an inflate stage holds, as http.c counts it (zlib's state and window, buffer). */
+#define GZ_MEM (48u * 1024)
+
+/* The end of a gzip file's chain: the inflated bytes go to the stream inside. */
+typedef struct gz_inner {
+    dlp_stage_t base;
+    cstream_t *m;
+} gz_inner_t;
+
+static dlp_rc_t gz_inner_write(dlp_stage_t *st, const uint8_t *p, size_t n)
+{
+    cstream_write(((gz_inner_t *)st)->m, p, n);
+    return DLP_OK;
+}
+
+static void gz_inner_free(dlp_stage_t *st)
+{
+    cstream_free(((gz_inner_t *)st)->m); /* its end-of-stream matches come now */
+    free(st);
+}
+
+static const dlp_stage_ops_t gz_inner_ops = {"gzip file", gz_inner_write, NULL, gz_inner_free};
+
+static void gz_feed(cstream_t *cs, const uint8_t *p, size_t n)
+{
+    /* A corrupt or capped file is noted by the stage, which then takes nothing more. */
+    dlp_rc_t rc = dlp_stage_write(cs->gz, p, n);
+
+    (void)rc;
+}
+
+/* A gzip file at the top (not one inside an archive): the stream inside keeps the
+ * file's name. 'prior' of the bytes copied to tell media came in earlier writes. */
+static void gz_start(cstream_t *cs, size_t prior)
+{
+    gz_inner_t *in;
+
+    if (cs->depth > 0 || !dlp_media_gzip(cs->sniff, cs->nsniff))
+        return;
+    in = calloc(1, sizeof(*in));
+    if (in == NULL)
+        return;
+    in->base.ops = &gz_inner_ops;
+    in->base.sink = &content_sink; /* the inflate stage's notes go to the flow */
+    in->base.sink_ctx = cs->fd;
+    in->m = cstream_new(cs->fd, cs->field, cs->name, false);
+    if (in->m == NULL) {
+        free(in);
+        return;
+    }
+    in->m->depth = (uint8_t)(cs->depth + 1);
+    cs->gz = dlp_stage_inflate_new(&in->base, &cs->fd->a->env->limits, 1);
+    if (cs->gz == NULL) {
+        gz_inner_free(&in->base);
+        return;
+    }
+    cs->fd->a->zip_mem += GZ_MEM;
+    if (prior > 0)
+        gz_feed(cs, cs->sniff, prior);
+}
+
+/* The file ends (or bytes are missing): what was inflated is scanned to its end,
+ * and a file cut short is noted (decoder_error). */
+static void gz_stop(cstream_t *cs)
+{
+    if (cs->gz == NULL)
+        return;
+    dlp_rc_t rc = dlp_stage_end(cs->gz);
+    (void)rc;
+    dlp_stage_free_chain(cs->gz);
+    cs->gz = NULL;
+    cs->fd->a->zip_mem -= GZ_MEM;
+}
+
 /*
  * Compressed media (media.h): a write with a run of text is scanned, the
  * rest passed over. What was passed over is a gap to detection, so no match
@@ -598,13 +675,17 @@ static void cstream_write(cstream_t *cs, const uint8_t *p, size_t n)
         cs->nsniff = (uint8_t)(cs->nsniff + take);
         dlp_media_t m = dlp_media_sniff(cs->sniff, cs->nsniff);
         if (m != DLP_MEDIA_MORE || cs->nsniff == DLP_MEDIA_SNIFF_BYTES) {
-            if (m == DLP_MEDIA_YES && cs->fd->a->env->unzip)
+            if (m == DLP_MEDIA_YES && cs->fd->a->env->unzip) {
                 zip_start(cs, prior);
+                gz_start(cs, prior);
+            }
             media_decide(cs, cs->fd->a->env->gate_media ? m : DLP_MEDIA_NO);
         }
     }
     if (cs->zip != NULL)
         zip_feed(cs, p, n);
+    if (cs->gz != NULL)
+        gz_feed(cs, p, n);
     if (cs->media == DLP_MEDIA_YES)
         media_write(cs, p, n);
     else
@@ -628,6 +709,7 @@ static void cstream_free(cstream_t *cs)
     if (cs == NULL)
         return;
     zip_stop(cs);
+    gz_stop(cs);
     chain_end(cs);
     join_flush(cs->fd->a->env);
     if (cs->ds != NULL) {
@@ -662,6 +744,7 @@ static void detect_skip(cstream_t *cs, uint64_t len)
 static void cstream_gap(cstream_t *cs, uint64_t len)
 {
     zip_stop(cs);
+    gz_stop(cs);
     detect_skip(cs, len);
 }
 

@@ -90,12 +90,14 @@ class Media(unittest.TestCase):
         r, got = self.events()
         self.assertEqual(got, {(47102, "pii.email"), (47103, "pii.credit_card"),
                                (47104, "pii.us_ssn"), (47105, "pii.email"),
-                               (47105, "pii.credit_card")})
+                               (47105, "pii.credit_card"), (47106, "pii.email"),
+                               (47106, "pii.credit_card"), (47108, "pii.email"),
+                               (47108, "pii.credit_card")})
         photo = flow_of(r, 47101)["inspection"]["toserver"]
         self.assertEqual(photo["not_inspected"], {"media": 1})
         self.assertGreater(photo["uninspected_bytes"], 5900)
         self.assertFalse(photo["complete"])
-        self.assertEqual(r.stats["app"]["media"], 5)
+        self.assertEqual(r.stats["app"]["media"], 9)
         self.assertEqual(r.stats["app"]["uninspected_bytes"],
                          sum(f["inspection"]["toserver"]["uninspected_bytes"]
                              for f in r.of("flow")))
@@ -104,7 +106,9 @@ class Media(unittest.TestCase):
         r, got = self.events("--scan-media")
         self.assertEqual(got, {(47101, "pii.email"), (47102, "pii.email"),
                                (47103, "pii.credit_card"), (47104, "pii.us_ssn"),
-                               (47105, "pii.email"), (47105, "pii.credit_card")})
+                               (47105, "pii.email"), (47105, "pii.credit_card"),
+                               (47106, "pii.email"), (47106, "pii.credit_card"),
+                               (47108, "pii.email"), (47108, "pii.credit_card")})
         self.assertEqual(r.stats["app"]["media"], 0)
         self.assertEqual(r.stats["app"]["uninspected_bytes"], 0)
 
@@ -118,6 +122,20 @@ class Media(unittest.TestCase):
             self.assertIn((47105, "pii.credit_card", "xl/sharedStrings.xml"), files)
             self.assertIn((47105, "pii.email", "xl/sharedStrings.xml"), files)
             self.assertIn((47104, "pii.us_ssn", "staff.csv"), files)
+            self.assertIn((47106, "pii.credit_card", "customers.csv.gz"), files)
+            self.assertIn((47106, "pii.email", "customers.csv.gz"), files)
+            self.assertIn((47108, "pii.credit_card", "customers.csv.gz"), files)
+
+    def test_gzip_file_unpacked_once(self):
+        """A .csv.gz upload: the file inside is scanned whole (its bytes count as
+        inspected, more than came on the wire); a gzip file inside it is not unpacked."""
+        r, _ = self.events()
+        csv = flow_of(r, 47106)["inspection"]["toserver"]
+        self.assertGreater(csv["inspected_bytes"], csv["stream_bytes"])
+        self.assertEqual(csv["not_inspected"], {"media": 1})  # the compressed bytes
+        nested = flow_of(r, 47107)
+        self.assertEqual(nested["inspection"]["toserver"]["not_inspected"], {"media": 2})
+        self.assertFalse([e for e in dlp(r) if e["src_port"] == 47107])
 
     def test_no_app_layer_scans_every_byte(self):
         r, got = self.events("--no-app-layer")

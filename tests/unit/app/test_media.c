@@ -37,6 +37,20 @@ static void sniff_magics(void **state)
     assert_int_equal(dlp_media_sniff((const uint8_t *)"{\"a\":1}\n", 8), DLP_MEDIA_NO);
 }
 
+/* Archives unpacked (zip.h, flowapp): ZIP by a local header, gzip by its deflate header. */
+static void archives_told(void **state)
+{
+    (void)state;
+    assert_true(dlp_media_zip((const uint8_t *)"PK\x03\x04\x14\0", 6));
+    assert_false(dlp_media_zip((const uint8_t *)"PK\x05\x06", 4)); /* an empty archive's end */
+    assert_false(dlp_media_zip((const uint8_t *)"PK\x03", 3));
+    assert_true(dlp_media_gzip((const uint8_t *)"\x1f\x8b\x08\0\0\0\0\0", 8));
+    assert_true(dlp_media_gzip((const uint8_t *)"\x1f\x8b\x08", 3));
+    assert_false(dlp_media_gzip((const uint8_t *)"\x1f\x8b", 2));       /* not told yet */
+    assert_false(dlp_media_gzip((const uint8_t *)"\x1f\x8b\x07\0", 4)); /* not deflate */
+    assert_false(dlp_media_gzip((const uint8_t *)"BZh91AY&", 8));
+}
+
 /* Bytes none of which is text (so a run is only what a test puts there). */
 static void fill_binary(uint8_t *p, size_t n, uint32_t seed)
 {
@@ -120,6 +134,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sniff_magics),
+        cmocka_unit_test(archives_told),
         cmocka_unit_test(text_runs_at_every_place),
         cmocka_unit_test(run_cut_by_the_end),
         cmocka_unit_test(compressed_bytes_hold_none),
