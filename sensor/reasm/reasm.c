@@ -655,7 +655,8 @@ static void ack_seen(const call_t *c, int dir, uint32_t ack)
     if (!d->started || d->info.ended)
         return;
     int64_t a = seq_off(d, ack), next = (int64_t)d->next;
-    if (a < next - FAR_BEHIND || a > next + (int64_t)c->r->cfg.window + 1)
+    /* Before offset 0 (a lagging ACK seen midstream) it would wrap to far ahead. */
+    if (a < 0 || a < next - FAR_BEHIND || a > next + (int64_t)c->r->cfg.window + 1)
         return;
     if (d->ack_ok && (uint64_t)a <= d->acked)
         return;

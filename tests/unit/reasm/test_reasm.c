@@ -713,6 +713,35 @@ static void midstream(void **state)
     teardown_r();
 }
 
+/*
+ * Picked up midstream, the peer's ACKs still lag behind the first byte seen:
+ * such an ACK is before the stream's start and must not count as one far
+ * ahead, which would skip every later hole at once.
+ */
+static void midstream_lagging_ack(void **state)
+{
+    (void)state;
+    setup_cfg(NULL);
+    conn_t c = conn_new();
+    const uint32_t base = 7000000u;
+    tx(&c, 0, base, 42, A, &g_src[0][0], 100);
+    tx(&c, 1, 42, base - 300, A, NULL, 0); /* acks bytes sent before the pick-up */
+    tx(&c, 0, base + 200, 42, A, &g_src[0][200], 100);
+    assert_int_equal(c.k->gaps[0], 0);
+    assert_int_equal(st(DLP_STAT_TCP_OOO_MEM), 100);
+    tx(&c, 0, base + 100, 42, A, &g_src[0][100], 100);
+    assert_int_equal(c.k->delivered[0], 300);
+    assert_int_equal(c.k->gaps[0], 0);
+    assert_stream(&c, 0, 0, 300, K_DATA);
+    /* later ACKs still count: one past a new hole skips it */
+    tx(&c, 0, base + 400, 42, A, &g_src[0][400], 100);
+    tx(&c, 1, 42, base + 450, A, NULL, 0);
+    assert_int_equal(c.k->gaps[0], 1);
+    assert_int_equal(c.k->gap_bytes[0], 100);
+    conn_close(&c);
+    teardown_r();
+}
+
 static void one_byte_segments(void **state)
 {
     (void)state;
@@ -1330,6 +1359,7 @@ int main(void)
         cmocka_unit_test(bound_worker),
         cmocka_unit_test(sequence_wrap),
         cmocka_unit_test(midstream),
+        cmocka_unit_test(midstream_lagging_ack),
         cmocka_unit_test(one_byte_segments),
         cmocka_unit_test(fin_before_data_completes),
         cmocka_unit_test(fin_hole_acked),
