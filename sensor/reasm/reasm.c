@@ -674,12 +674,15 @@ static void ack_seen(const call_t *c, int dir, uint32_t ack)
     maybe_end(c, dir);
 }
 
+/* Keeps what is not about the stream: its figures and the caller's retain choice. */
 static void dir_start(dir_t *d, uint32_t base)
 {
     dlp_reasm_dir_info_t info = d->info;
+    uint8_t no_retain = d->no_retain;
 
     memset(d, 0, sizeof(*d));
     d->info = info;
+    d->no_retain = no_retain;
     d->base = base;
     d->started = 1;
 }

@@ -998,6 +998,38 @@ static void out_of_window(void **state)
     assert_null(dlp_reasm_new(&cfg, &g_st));
 }
 
+/*
+ * A direction the caller does not inspect is set before the first segment
+ * (the worker does it right after session_new): the SYN or the midstream
+ * pick-up that starts the direction must not forget it.
+ */
+static void no_retain_survives_start(void **state)
+{
+    (void)state;
+    setup_cfg(NULL);
+    conn_t c = conn_new();
+    dlp_reasm_session_set_retain(c.s, 1, false);
+    size_t m0 = dlp_reasm_session_mem(c.s);
+    handshake(&c);
+    sdata(&c, 1, 0, 200);
+    assert_int_equal(dlp_reasm_session_mem(c.s), m0); /* no ring for dir 1 */
+    uint8_t evil[100];
+    memset(evil, 'X', sizeof(evil));
+    sbytes(&c, 1, 100, evil, 100); /* differs, but nothing to compare with */
+    assert_int_equal(c.k->nconf, 0);
+    assert_int_equal(st(DLP_STAT_TCP_RETRANS), 1);
+    conn_close(&c);
+
+    /* the same for a direction picked up midstream */
+    c = conn_new();
+    dlp_reasm_session_set_retain(c.s, 0, false);
+    m0 = dlp_reasm_session_mem(c.s);
+    tx(&c, 0, 123456789u, 42, A, &g_src[0][0], 100);
+    assert_int_equal(dlp_reasm_session_mem(c.s), m0);
+    conn_close(&c);
+    teardown_r();
+}
+
 static void keepalive_not_a_conflict(void **state)
 {
     (void)state;
@@ -1370,6 +1402,7 @@ int main(void)
         cmocka_unit_test(truncated_segment),
         cmocka_unit_test(out_of_window),
         cmocka_unit_test(keepalive_not_a_conflict),
+        cmocka_unit_test(no_retain_survives_start),
         cmocka_unit_test(session_mem_and_close_held),
         cmocka_unit_test(stress),
         cmocka_unit_test(hostile_random),
