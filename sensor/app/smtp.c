@@ -102,6 +102,9 @@ static void note(dlp_smtp_t *s, int dir, dlp_app_note_t k, uint64_t bytes)
 
 /* --- the message ------------------------------------------------------------ */
 
+static void msg_end(dlp_smtp_t *s);
+
+/* A message still open (BDAT chunks without LAST, then DATA) ends first. */
 static void msg_start(dlp_smtp_t *s)
 {
     dlp_mime_params_t p = {
@@ -113,6 +116,7 @@ static void msg_start(dlp_smtp_t *s)
         .attach_field = DLP_FIELD_SMTP_ATTACHMENT,
     };
 
+    msg_end(s);
     s->msg = dlp_mime_new(&p);
     if (s->msg == NULL)
         s->rc = DLP_ENOMEM;

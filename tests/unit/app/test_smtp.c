@@ -496,6 +496,23 @@ static void test_gap_in_bdat(void **state)
           E_M(RCPT_DOM, "y.example"));
 }
 
+/* DATA after a BDAT chunk without LAST: the BDAT message is ended, not leaked. */
+static void test_data_after_unfinished_bdat(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t steps[] = {
+        CL("BDAT 16\r\nSubject: a\r\n\r\nAB"),
+        SV("250 16 bytes\r\n"),
+        CL("DATA\r\n"),
+        SV("354 go\r\n"),
+        CL("Subject: b\r\n\r\nCD\r\n.\r\n"),
+        SV("250 ok\r\n"),
+    };
+    (void)state;
+    CHECK(&l, steps, E_B(HDR, "Subject: a"), E_S(BODY, "", "AB"), E_B(HDR, "Subject: b"),
+          E_S(BODY, "", "CD\r\n"));
+}
+
 static void test_message_ends_with_connection(void **state)
 {
     dlp_app_limits_t l = limits();
@@ -618,6 +635,7 @@ int main(void)
         cmocka_unit_test(test_client_gap_while_waiting),
         cmocka_unit_test(test_server_gap_while_waiting),
         cmocka_unit_test(test_gap_in_bdat),
+        cmocka_unit_test(test_data_after_unfinished_bdat),
         cmocka_unit_test(test_message_ends_with_connection),
         cmocka_unit_test(test_command_line_cap),
         cmocka_unit_test(test_address_bound),
