@@ -88,6 +88,7 @@ enum {
 };
 
 enum { LINE_DONE, LINE_MORE, LINE_OVER };
+enum { DROP_NONE, DROP_LINE, DROP_TO_LF }; /* hdir_t.drop */
 enum { CL_NONE, CL_VALID, CL_INVALID };
 enum { CODING_GZIP = 1, CODING_DEFLATE, CODING_CHUNKED, CODING_OTHER };
 enum { Q_HEAD = 1, Q_CONNECT = 2 };
@@ -302,7 +303,9 @@ static int line_take(dlp_http_t *h, hdir_t *d, const uint8_t *p, size_t n, uint6
     }
     d->lraw = raw;
     if (over || !buf_reserve(h, d, d->len + k)) {
-        d->drop = lf == NULL;
+        /* once the tunnel is known, the line is read to its LF whatever the split (one
+         * write holding the LF consumes it): the tunnel starts after it */
+        d->drop = lf != NULL ? DROP_NONE : d->dir == 0 && h->tunnel ? DROP_TO_LF : DROP_LINE;
         return LINE_OVER;
     }
     memcpy(d->buf + d->len, p, k);
@@ -713,6 +716,8 @@ static size_t feed_start(dlp_http_t *h, hdir_t *d, const uint8_t *p, size_t n, b
     start_t sl = {0};
     int r;
 
+    if (d->drop == DROP_TO_LF)
+        return drop_line(d, p, n);
     if ((d->dir == 0 && h->tunnel) || (d->lraw == 0 && !d->drop && tunnel_starts(d, p[0]))) {
         skip_end(h, d);
         d->state = ST_TUNNEL;

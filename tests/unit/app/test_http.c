@@ -615,6 +615,30 @@ static void test_upgrade_while_skipping(void **state)
     run_free(r);
 }
 
+/* A 101 seen while a header line of the request is being read, and the line then goes over
+ * line_max: the line is skipped to its end whatever the split, then HTTP ends. */
+#define UPG_PART "GET /chat HTTP/1.1\r\nUpgrade: websocket\r\n"
+#define UPG_LONG "X-Long: 0123456789012345678901234567890123456789\r\n"
+
+static void test_upgrade_then_line_cap(void **state)
+{
+    const step_t s[] = {
+        W(0, UPG_PART), W(1, UPG_RESP), W(0, UPG_LONG "\x81\x02hi"), E(0), E(1),
+    };
+    dlp_app_limits_t l;
+    run_t *r;
+
+    (void)state;
+    dlp_app_limits_default(&l);
+    l.line_max = 32;
+    r = check(s, NSTEPS(s), &l);
+    assert_true(r->done[0] && r->done[1]);
+    assert_int_equal(r->used[0], sizeof(UPG_PART UPG_LONG) - 1);
+    EXPECT(&r->t[0], XM(M_METHOD, "GET"), XM(M_PATH, "/chat"), XB(F_URI, "/chat"),
+           XS(F_HDR, "Upgrade: websocket\n"), XN(DLP_NOTE_HEADER_CAP, sizeof(UPG_LONG) - 1));
+    run_free(r);
+}
+
 #define CONN_REQ "CONNECT example.com:443 HTTP/1.1\r\nHost: ignored.example:443\r\n\r\n"
 #define CONN_RESP "HTTP/1.1 200 Connection established\r\n\r\n"
 #define TLS_HELLO "\x16\x03\x01\x00\x05hello"
@@ -1591,6 +1615,7 @@ int main(void)
         cmocka_unit_test(test_upgrade_101),
         cmocka_unit_test(test_upgrade_client_first),
         cmocka_unit_test(test_upgrade_while_skipping),
+        cmocka_unit_test(test_upgrade_then_line_cap),
         cmocka_unit_test(test_connect_200),
         cmocka_unit_test(test_connect_407_then_200),
         cmocka_unit_test(test_connect_one_sided),
