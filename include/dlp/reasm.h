@@ -97,9 +97,14 @@ dlp_tcp_session_t *dlp_reasm_session_new(dlp_reasm_t *r);
 /*
  * Feeds one decoded TCP segment of direction 'dir'. Calls the sink for every
  * byte range it can now deliver. Returns DLP_OK, or DLP_DONE when *p is a
- * SYN opening a new connection on a tuple whose old connection is over (or
- * whose ISN differs): the caller ends the flow, then feeds *p to a new
- * session. Never fails on bad input (it is counted).
+ * SYN (without ACK) opening a new connection on the tuple: the old one is
+ * over (both FINs, or a RST) or its sender, the SYN's direction, has sent its
+ * FIN. The caller ends the flow, then feeds *p to a new session. A SYN with
+ * another ISN in a direction that carried data and did not close is counted
+ * out of window and ignored, as Suricata does: a forged one cannot end the
+ * flow. The cost: a port reused while the capture missed the old
+ * connection's end is not followed until the old flow times out. Never fails
+ * on bad input (it is counted).
  */
 DLP_MUST_CHECK dlp_rc_t dlp_reasm_segment(dlp_reasm_t *r, dlp_tcp_session_t *s, int dir,
                                           const dlp_packet_t *p, const dlp_reasm_sink_t *sink,

@@ -179,11 +179,44 @@ def ten_cards(outdir):
     cap.write_pcap(out_path(outdir, "detect-ten-cards.pcap"))
 
 
+def forged_syn(outdir):
+    """SYNs forged into uploads still going on (another ISN, no ACK) must not end the flow:
+    :46020 in the middle of an established upload, :46021 after the server's FIN (half
+    close); in both the card comes after the SYN. :46022 is a real reuse of the tuple: a
+    first connection closes, a second one opens with a new ISN and carries the SSN."""
+    cap = Capture()
+    body = b"note=" + b"x" * 200 + b" card " + CARD + b" end\n"
+    req = http_post("up.example.com", "/u", body, "text/plain")
+    for cport, half_close in ((46020, False), (46021, True)):
+        s = TcpSession(cap, IN1, OUT1, cport, 80)
+        s.handshake()
+        s.send("c", req[:120])
+        if half_close:
+            s.fin("s")
+        s.packet("c", "S", seq=s.nxt["c"] + 900000)
+        s.send("c", req[120:])
+        s.send("s", OK) if not half_close else s.ack("s")
+        s.close() if not half_close else (s.fin("c"), s.ack("s"))
+        cap.clock.advance(0.1)
+    first = TcpSession(cap, IN1, OUT1, 46022, 80, cisn=7000)
+    first.handshake()
+    first.send("c", http_post("up.example.com", "/a", b"nothing here\n", "text/plain"))
+    first.send("s", OK)
+    first.close()
+    cap.clock.advance(0.5)
+    again = TcpSession(cap, IN1, OUT1, 46022, 80, cisn=3000000, sisn=90000)
+    again.handshake()
+    again.send("c", http_post("up.example.com", "/b", b"ssn " + SSN + b"\n", "text/plain"))
+    again.send("s", OK)
+    again.close()
+    cap.write_pcap(out_path(outdir, "detect-forged-syn.pcap"))
+
+
 def main():
     outdir = sys.argv[1]
     for gen in (card_out_of_order, conflicting_retransmission, gap_splits_value, udp_datagrams,
                 inside_server_leaks, internal_and_ipv6, secrets_and_threshold, one_byte_segments,
-                vlan_tagged, invalid_values, ten_cards):
+                vlan_tagged, invalid_values, ten_cards, forged_syn):
         gen(outdir)
 
 

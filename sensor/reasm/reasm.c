@@ -696,8 +696,11 @@ static int syn_seen(const call_t *c, int dir, const dlp_packet_t *p)
     dir_t *d = &s->d[dir];
     bool ack = (p->tcp_flags & DLP_TCP_ACK) != 0;
 
-    if (!ack &&
-        (s->state == DLP_TCP_CLOSING || s->state == DLP_TCP_CLOSED || s->state == DLP_TCP_RESET))
+    /* A new connection only once its sender closed the old one (Suricata's rule for
+     * port reuse): a SYN forged into a connection whose sender is still sending would
+     * otherwise end the flow and leave the rest of an upload unscanned. */
+    if (!ack && (s->state == DLP_TCP_CLOSED || s->state == DLP_TCP_RESET ||
+                 (s->fins & (1u << dir)) != 0))
         return SYN_NEW_FLOW;
     if (d->started && d->base == p->tcp_seq + 1) {
         if (p->payload_wire == 0 && p->payload_len == 0)
@@ -705,8 +708,6 @@ static int syn_seen(const call_t *c, int dir, const dlp_packet_t *p)
         return SYN_GO_ON;
     }
     if (d->started && d->data) {
-        if (!ack)
-            return SYN_NEW_FLOW;
         stat_inc(c, DLP_STAT_TCP_OUT_OF_WINDOW);
         return SYN_IGNORE;
     }

@@ -142,6 +142,19 @@ class Streams(unittest.TestCase):
         self.assertNotIn("542523", json.dumps(r.events))
 
 
+    def test_forged_syn_does_not_end_an_upload(self):
+        """A bare SYN with another ISN, forged into an upload whose sender has not closed
+        (established, or after the server's FIN), is ignored and counted; the card after it
+        is found. A tuple reused after a full close is a new flow, whose SSN is found."""
+        r = run("-r", pcap("detect-forged-syn.pcap"), "--log-flows")
+        got = sorted((e["src_port"], e["dlp"]["rule"]) for e in dlp(r))
+        self.assertEqual(got, [(46020, "pii.credit_card"), (46021, "pii.credit_card"),
+                               (46022, "pii.us_ssn")])
+        self.assertEqual(r.stats["tcp"]["out_of_window"], 2)
+        reasons = sorted((f["src_port"], f["flow"]["reason"]) for f in r.of("flow"))
+        self.assertEqual(reasons, [(46020, "fin"), (46021, "fin"), (46022, "fin"),
+                                   (46022, "fin")])
+
     def test_one_byte_segments(self):
         r = run("-r", pcap("detect-one-byte-segments.pcap"))
         self.assertEqual(rules_of(dlp(r)), ["pii.credit_card", "pii.us_ssn"])

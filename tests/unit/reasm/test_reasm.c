@@ -884,9 +884,11 @@ static void new_syn_starts_new_flow(void **state)
     conn_t c = conn_new();
     handshake(&c);
     sdata(&c, 0, 0, 10);
-    /* a SYN with another ISN after data: a new connection */
+    /* a SYN with another ISN after data, its sender not closed: ignored, counted (a
+     * forged one must not end the flow and hide what follows) */
     dlp_packet_t syn = seg(ISN0 + 5000, 0, DLP_TCP_SYN, NULL, 0);
-    assert_int_equal(send_pk(&c, 0, &syn), DLP_DONE);
+    assert_int_equal(send_pk(&c, 0, &syn), DLP_OK);
+    assert_int_equal(st(DLP_STAT_TCP_OUT_OF_WINDOW), 1);
     /* a SYN-ACK with another ISN after data: ignored */
     dlp_packet_t synack = seg(ISN1 + 5000, ISN0 + 1, DLP_TCP_SYN | A, NULL, 0);
     sdata(&c, 1, 0, 10);
@@ -907,11 +909,32 @@ static void new_syn_starts_new_flow(void **state)
     tx(&c, 0, ISN0 + 78, 0, A, &g_src[0][0], 10);
     assert_int_equal(c.k->delivered[0], 10);
     assert_stream(&c, 0, 0, 10, K_DATA);
-    /* one FIN: CLOSING is over too */
+    /* one FIN: over for the direction that sent it, whose SYN opens a new flow */
     tx(&c, 0, ISN0 + 88, 0, DLP_TCP_FIN | A, NULL, 0);
     assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_CLOSING);
     dlp_packet_t syn2 = seg(ISN0 + 9, 0, DLP_TCP_SYN, NULL, 0);
     assert_int_equal(send_pk(&c, 0, &syn2), DLP_DONE);
+    conn_close(&c);
+    teardown_r();
+}
+
+/* Half-closed: the server sent its FIN, the client goes on uploading. A SYN forged from
+ * the client's side must not end the flow: what follows is still delivered. */
+static void forged_syn_in_half_close_ignored(void **state)
+{
+    (void)state;
+    setup_cfg(NULL);
+    conn_t c = conn_new();
+    handshake(&c);
+    sdata(&c, 0, 0, 10);
+    tx(&c, 1, ISN1 + 1, ISN0 + 11, DLP_TCP_FIN | A, NULL, 0);
+    assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_CLOSING);
+    dlp_packet_t syn = seg(ISN0 + 7777, 0, DLP_TCP_SYN, NULL, 0);
+    assert_int_equal(send_pk(&c, 0, &syn), DLP_OK);
+    sdata(&c, 0, 10, 30);
+    assert_int_equal(c.k->delivered[0], 40);
+    assert_stream(&c, 0, 0, 40, K_DATA);
+    assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_CLOSING);
     conn_close(&c);
     teardown_r();
 }
@@ -1399,6 +1422,7 @@ int main(void)
         cmocka_unit_test(rst_refused_port),
         cmocka_unit_test(syn_with_data),
         cmocka_unit_test(new_syn_starts_new_flow),
+        cmocka_unit_test(forged_syn_in_half_close_ignored),
         cmocka_unit_test(truncated_segment),
         cmocka_unit_test(out_of_window),
         cmocka_unit_test(keepalive_not_a_conflict),
