@@ -83,7 +83,7 @@ struct dlp_smtp {
     uint8_t in_auth, msg_skip, bdat_last;
     uint64_t bdat_left;
     uint64_t auth_lines; /* swallowed AUTH lines */
-    uint64_t q_over;     /* commands not queued */
+    uint64_t q_over;     /* commands not queued, their replies still to come */
     uint8_t q[DLP_SMTP_PIPELINE_MAX];
     uint32_t qhead, qn;
 
@@ -142,7 +142,8 @@ static void msg_end(dlp_smtp_t *s)
 
 static void push(dlp_smtp_t *s, uint8_t kind)
 {
-    if (s->qn == DLP_SMTP_PIPELINE_MAX) {
+    /* once one is not queued, the later ones are not either: their replies come after it */
+    if (s->qn == DLP_SMTP_PIPELINE_MAX || s->q_over > 0) {
         s->q_over++;
         return;
     }
@@ -337,7 +338,8 @@ static void command(dlp_smtp_t *s, const uint8_t *l, size_t n)
         s->wait = K_STARTTLS;
     } else if (verb_is(l, n, "AUTH")) {
         s->auth_lines++;
-        s->in_auth = s->qn < DLP_SMTP_PIPELINE_MAX; /* its reply must be able to end it */
+        /* its reply must be able to end it */
+        s->in_auth = s->qn < DLP_SMTP_PIPELINE_MAX && s->q_over == 0;
         push(s, K_AUTH);
     } else {
         if (n >= 10 && strncasecmp((const char *)l, "MAIL FROM:", 10) == 0) {
@@ -527,16 +529,22 @@ static void reply(dlp_smtp_t *s, int code)
         return;
     if (waiting && ((s->wait == K_DATA && code == 354) || (s->wait == K_STARTTLS && code == 220))) {
         s->qn = 0;
+        s->q_over = 0;
         wait_resolve(s, true);
         return;
     }
-    if (waiting && code >= 400 && (head == s->wait || head == K_NONE)) {
+    /* not queued, the waiting command is the last of q_over: earlier replies are not its own */
+    if (waiting && code >= 400 && (head == s->wait || (head == K_NONE && s->q_over <= 1))) {
         s->qn = 0;
+        s->q_over = 0;
         wait_resolve(s, false);
         return;
     }
-    if (head == K_NONE)
-        return; /* a reply to a command not seen (gap, queue bound) */
+    if (head == K_NONE) { /* a reply to a command not seen (gap) or not queued */
+        if (s->q_over > 0)
+            s->q_over--;
+        return;
+    }
     pop(s);
     if (head == K_AUTH)
         s->in_auth = 0;
@@ -670,6 +678,7 @@ void dlp_smtp_gap(dlp_smtp_t *s, int dir, uint64_t len)
     s->sdrop = 1;
     s->sn = 0;
     s->qn = 0;
+    s->q_over = 0;
     s->in_auth = 0;
     if (s->cst == C_WAIT)
         wait_resolve(s, s->wait == K_DATA);

@@ -617,6 +617,38 @@ static void test_pipeline_cap(void **state)
     check(steps, DLP_ARRAY_LEN(steps), &l, e, DLP_ARRAY_LEN(e));
 }
 
+/* More pipelined commands than the queue holds; one not queued is refused before DATA's 354:
+ * that refusal is not DATA's. */
+static void test_pipeline_cap_refused_rcpt(void **state)
+{
+    dlp_app_limits_t l = limits();
+    enum { N = DLP_SMTP_PIPELINE_MAX };
+    static const char rcpt[] = "RCPT TO:<no@y.example>\r\nDATA\r\n";
+    static const char tail[] = "550 no such user\r\n354 go\r\n";
+    static char cmds[N * 6 + sizeof(rcpt)], replies[N * 8 + sizeof(tail)];
+    static step_t steps[] = {
+        {'C', cmds, 0, DLP_OK},
+        {'S', replies, 0, DLP_OK},
+        CL("Subject: q\r\n\r\nz\r\n.\r\n"),
+        SV("250 ok\r\n"),
+    };
+    static const exp_t e[] = {E_B(HDR, "RCPT TO:<no@y.example>"), E_M(RCPT_DOM, "y.example"),
+                              E_B(HDR, "Subject: q"), E_S(BODY, "", "z\r\n")};
+    size_t c = 0, r = 0;
+    (void)state;
+    for (int i = 0; i < N; i++) {
+        memcpy(cmds + c, "NOOP\r\n", 6);
+        c += 6;
+        memcpy(replies + r, "250 ok\r\n", 8);
+        r += 8;
+    }
+    memcpy(cmds + c, rcpt, sizeof(rcpt) - 1);
+    memcpy(replies + r, tail, sizeof(tail) - 1);
+    steps[0].len = c + sizeof(rcpt) - 1;
+    steps[1].len = r + sizeof(tail) - 1;
+    check(steps, DLP_ARRAY_LEN(steps), &l, e, DLP_ARRAY_LEN(e));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -641,6 +673,7 @@ int main(void)
         cmocka_unit_test(test_address_bound),
         cmocka_unit_test(test_wait_hold_cap),
         cmocka_unit_test(test_pipeline_cap),
+        cmocka_unit_test(test_pipeline_cap_refused_rcpt),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
 
