@@ -22,6 +22,9 @@
  *  - notes: a line or header block over its bound (the message is then
  *    skipped to the next recognisable start line), an unsupported
  *    Content-Encoding (br, zstd: body passed raw, noted), a gap.
+ *  - the bytes skipped so (garbage where a start line is due, an over-long
+ *    line, what follows up to the next start line) as content streams
+ *    DLP_FIELD_RAW, one per skipped run, besides their note.
  * After a gap the direction resynchronises on the next line that starts
  * like a request ("METHOD SP target SP HTTP/1.x") or a status line.
  * An upgrade (101 Switching Protocols, CONNECT 2xx) ends HTTP parsing; the

@@ -29,7 +29,12 @@
  *  - skipping (after garbage, a bound or a gap) counts the skipped bytes from
  *    the start of the offending line and reports them in one note (the
  *    DECODER_ERROR or HEADER_CAP that started it; none after a gap) when a
- *    start line is found or the direction ends or has a gap.
+ *    start line is found or the direction ends or has a gap;
+ *  - skipped bytes are not HTTP but may still carry data (a request is no
+ *    licence to send anything after it unseen): from the first rejected line
+ *    on, they go in order to one DLP_FIELD_RAW stream, closed where skipping
+ *    ends. So the stream holds the bytes the note counts; empty lines before
+ *    any rejected line are legal (RFC 9112 2.2) and stay out of it.
  *
  * Policies where the RFCs leave a choice: conflicting Content-Length values
  * (or a list with different values) use the first valid value, noted once
@@ -114,8 +119,9 @@ typedef struct hdir {
     uint64_t remain;         /* counted body or chunk bytes still to come */
     uint64_t skipped;
     uint8_t dir, state;
-    uint8_t skipping, skip_note, drop, tunnel_pending, hopened;
+    uint8_t skipping, skip_note, drop, tunnel_pending, hopened, ropened;
     void *hstream;
+    void *rstream; /* skipped bytes, scanned raw */
     dlp_stage_t *chain;
     msg_t m;
 } hdir_t;
@@ -319,6 +325,42 @@ static int line_take(dlp_http_t *h, hdir_t *d, const uint8_t *p, size_t n, uint6
 
 /* --- skipping ------------------------------------------------------------ */
 
+static void raw_write(dlp_http_t *h, hdir_t *d, const uint8_t *p, size_t n)
+{
+    if (n == 0)
+        return;
+    if (!d->ropened) {
+        d->ropened = 1;
+        d->rstream = h->sink->open(h->ctx[d->dir], DLP_FIELD_RAW, NULL);
+    }
+    if (d->rstream != NULL)
+        h->sink->write(h->ctx[d->dir], d->rstream, p, n);
+}
+
+static void raw_close(dlp_http_t *h, hdir_t *d)
+{
+    if (d->rstream != NULL)
+        h->sink->close(h->ctx[d->dir], d->rstream);
+    d->rstream = NULL;
+    d->ropened = 0;
+}
+
+/*
+ * The raw bytes of the current line so far (lraw of them) go to the raw
+ * stream: those collected in buf[held, len), then tail[0, ntail), what
+ * line_take consumed without keeping (LINE_OVER); a complete line gets back
+ * the CR LF or LF line_take removed.
+ */
+static void line_to_raw(dlp_http_t *h, hdir_t *d, const uint8_t *tail, size_t ntail)
+{
+    uint64_t kept = d->len - d->held, lost = d->lraw - kept - ntail;
+
+    raw_write(h, d, d->buf + d->held, (size_t)kept);
+    raw_write(h, d, tail, ntail);
+    if (lost > 0 && lost <= 2)
+        raw_write(h, d, (const uint8_t *)"\r\n" + (2 - lost), (size_t)lost);
+}
+
 /* The current line (and what follows up to a start line) is skipped. */
 static void reject(hdir_t *d, dlp_app_note_t note)
 {
@@ -334,6 +376,7 @@ static void reject(hdir_t *d, dlp_app_note_t note)
 
 static void skip_end(dlp_http_t *h, hdir_t *d)
 {
+    raw_close(h, d);
     if (d->skipping && d->skip_note != NO_NOTE)
         s_note(h, d, (dlp_app_note_t)d->skip_note, d->skipped);
     d->skipping = 0;
@@ -341,11 +384,12 @@ static void skip_end(dlp_http_t *h, hdir_t *d)
     d->skipped = 0;
 }
 
-static size_t drop_line(hdir_t *d, const uint8_t *p, size_t n)
+static size_t drop_line(dlp_http_t *h, hdir_t *d, const uint8_t *p, size_t n)
 {
     const uint8_t *lf = memchr(p, '\n', n);
     size_t k = lf != NULL ? (size_t)(lf - p) + 1 : n;
 
+    raw_write(h, d, p, k);
     d->skipped += k;
     if (lf != NULL)
         d->drop = 0;
@@ -717,7 +761,7 @@ static size_t feed_start(dlp_http_t *h, hdir_t *d, const uint8_t *p, size_t n, b
     int r;
 
     if (d->drop == DROP_TO_LF)
-        return drop_line(d, p, n);
+        return drop_line(h, d, p, n);
     if ((d->dir == 0 && h->tunnel) || (d->lraw == 0 && !d->drop && tunnel_starts(d, p[0]))) {
         skip_end(h, d);
         d->state = ST_TUNNEL;
@@ -725,22 +769,26 @@ static size_t feed_start(dlp_http_t *h, hdir_t *d, const uint8_t *p, size_t n, b
         return 0;
     }
     if (d->drop)
-        return drop_line(d, p, n);
+        return drop_line(h, d, p, n);
     if (in_prefix && take > prefix - d->lraw)
         take = prefix - d->lraw;
     r = line_take(h, d, p, take, h->lim.line_max, UINT64_MAX, &used);
     if (r == LINE_OVER) {
+        line_to_raw(h, d, p, used);
         reject(d, DLP_NOTE_HEADER_CAP);
         return used;
     }
     if (r == LINE_DONE && d->len == 0) {
         if (d->skipping)
             d->skipped += d->lraw;
+        if (d->ropened)
+            line_to_raw(h, d, NULL, 0);
         line_reset(d);
         return used;
     }
     if ((in_prefix || r == LINE_DONE) && !start_line_check(d, r == LINE_DONE, &sl)) {
         d->drop = r == LINE_MORE;
+        line_to_raw(h, d, NULL, 0);
         reject(d, DLP_NOTE_DECODER_ERROR);
         return used;
     }
@@ -976,6 +1024,7 @@ static size_t feed_header(dlp_http_t *h, hdir_t *d, const uint8_t *p, size_t n, 
     if (r == LINE_OVER) {
         uint64_t raw = d->lraw;
 
+        line_to_raw(h, d, p, used);
         if (d->held > 0) {
             d->len = d->held;
             header_emit(h, d);
@@ -1040,6 +1089,7 @@ static size_t feed_chunk_line(dlp_http_t *h, hdir_t *d, const uint8_t *p, size_t
     if (r == LINE_MORE)
         return used;
     if (r == LINE_OVER) {
+        line_to_raw(h, d, p, used);
         msg_abandon(h, d);
         reject(d, DLP_NOTE_HEADER_CAP);
         return used;
@@ -1049,6 +1099,7 @@ static size_t feed_chunk_line(dlp_http_t *h, hdir_t *d, const uint8_t *p, size_t
         return used;
     }
     if (d->state == ST_CHUNK_END ? d->len != 0 : !chunk_size(d->buf, d->len, &sz)) {
+        line_to_raw(h, d, NULL, 0);
         msg_abandon(h, d);
         reject(d, DLP_NOTE_DECODER_ERROR);
         return used;
@@ -1127,6 +1178,7 @@ void dlp_http_free(dlp_http_t *h)
         return;
     for (int i = 0; i < 2; i++) {
         msg_abandon(h, &h->d[i]);
+        raw_close(h, &h->d[i]);
         free(h->d[i].buf);
     }
     free(h);
@@ -1207,8 +1259,11 @@ void dlp_http_gap(dlp_http_t *h, int dir, uint64_t len)
             header_emit(h, d);
         }
         msg_abandon(h, d);
-    } else if (d->skipping) {
-        d->skipped += d->lraw;
+    } else {
+        /* a line cut by the gap can no longer prove to be a start line */
+        line_to_raw(h, d, NULL, 0);
+        if (d->skipping)
+            d->skipped += d->lraw;
     }
     skip_end(h, d);
     line_reset(d);
@@ -1222,15 +1277,20 @@ void dlp_http_gap(dlp_http_t *h, int dir, uint64_t len)
 static void end_in_header(dlp_http_t *h, hdir_t *d)
 {
     uint64_t raw = d->lraw;
+    uint32_t real = d->len - d->held;
 
-    if (d->len > d->held && d->buf[d->len - 1] == '\r')
-        d->len--;
-    if (d->len - d->held > h->lim.line_max - d->held_raw) {
+    if (real > 0 && d->buf[d->len - 1] == '\r')
+        real--;
+    if (real > h->lim.line_max - d->held_raw) {
+        /* too long to be a header: its bytes are still scanned */
+        line_to_raw(h, d, NULL, 0);
+        raw_close(h, d);
         d->len = d->held;
         if (d->held > 0)
             header_emit(h, d);
         s_note(h, d, DLP_NOTE_HEADER_CAP, raw);
-    } else if (d->len > d->held) {
+    } else if (real > 0) {
+        d->len = d->held + real;
         header_line(d);
     }
     if (d->held > 0)
@@ -1247,6 +1307,7 @@ void dlp_http_end(dlp_http_t *h, int dir)
     d = &h->d[dir];
     switch (d->state) {
     case ST_START:
+        line_to_raw(h, d, NULL, 0);
         if (d->skipping)
             d->skipped += d->lraw;
         else if (d->lraw > 0)

@@ -6,7 +6,8 @@
  * chain bound, multipart CSV upload); keep-alive and pipelining; 100
  * Continue, 101 and CONNECT tunnels; folded headers; the line, header block
  * and pipeline bounds; EOF inside a message; gaps inside and outside bodies;
- * resynchronisation after garbage; conflicting and invalid Content-Length;
+ * resynchronisation after garbage, the skipped bytes scanned raw;
+ * conflicting and invalid Content-Length;
  * the request sniffer; memory accounting.
  *
  * Every script is run with each write in one piece, with each write split
@@ -28,6 +29,7 @@
 #define F_URI DLP_FIELD_HTTP_URI
 #define F_HDR DLP_FIELD_HTTP_HEADER
 #define F_BODY DLP_FIELD_HTTP_BODY
+#define F_RAW DLP_FIELD_RAW
 #define M_HOST DLP_META_HTTP_HOST
 #define M_METHOD DLP_META_HTTP_METHOD
 #define M_PATH DLP_META_HTTP_URI_PATH
@@ -611,7 +613,8 @@ static void test_upgrade_while_skipping(void **state)
     assert_true(r->done[0] && r->done[1]);
     assert_int_equal(r->used[0], sizeof(UPG_REQ "Zz\x01 binary") - 1);
     EXPECT(&r->t[0], XM(M_METHOD, "GET"), XM(M_PATH, "/chat"), XB(F_URI, "/chat"),
-           XS(F_HDR, "Upgrade: websocket\nConnection: Upgrade\n"), XN(DLP_NOTE_DECODER_ERROR, 10));
+           XS(F_HDR, "Upgrade: websocket\nConnection: Upgrade\n"), XS(F_RAW, "Zz\x01 binary"),
+           XN(DLP_NOTE_DECODER_ERROR, 10));
     run_free(r);
 }
 
@@ -635,7 +638,8 @@ static void test_upgrade_then_line_cap(void **state)
     assert_true(r->done[0] && r->done[1]);
     assert_int_equal(r->used[0], sizeof(UPG_PART UPG_LONG) - 1);
     EXPECT(&r->t[0], XM(M_METHOD, "GET"), XM(M_PATH, "/chat"), XB(F_URI, "/chat"),
-           XS(F_HDR, "Upgrade: websocket\n"), XN(DLP_NOTE_HEADER_CAP, sizeof(UPG_LONG) - 1));
+           XS(F_HDR, "Upgrade: websocket\n"), XS(F_RAW, UPG_LONG),
+           XN(DLP_NOTE_HEADER_CAP, sizeof(UPG_LONG) - 1));
     run_free(r);
 }
 
@@ -743,7 +747,7 @@ static void test_header_line_cap(void **state)
     l.line_max = 64;
     r = check(s, NSTEPS(s), &l);
     EXPECT(&r->t[0], XM(M_METHOD, "GET"), XM(M_PATH, "/a"), XB(F_URI, "/a"), XS(F_HDR, "X-Ok: 1\n"),
-           XN(DLP_NOTE_HEADER_CAP, sizeof(CAP_OVER CAP_REST) - 1), XM(M_METHOD, "GET"),
+           XS(F_RAW, CAP_OVER CAP_REST), XN(DLP_NOTE_HEADER_CAP, sizeof(CAP_OVER CAP_REST) - 1), XM(M_METHOD, "GET"),
            XM(M_PATH, "/c"), XB(F_URI, "/c"),
            XS(F_HDR, "X-Max: 01234567890123456789012345678901234567890123456789012345\n"));
     run_free(r);
@@ -790,6 +794,7 @@ static void test_header_sizes(void **state)
         run_t *r = check(s, NSTEPS(s), &l);
 
         EXPECT(&r->t[0], XM(M_METHOD, "GET"), XM(M_PATH, "/"), XB(F_URI, "/"), XS(F_HDR, "A: 1\n"),
+               XS(F_RAW, "X:012345678901234567890123456789012345678901234567890123456789012"),
                XN(DLP_NOTE_HEADER_CAP, 65));
         EXPECT(&r->t[1],
                XS(F_HDR, "X: 01234567890123456789012345678901234567890123456789012345678901\n"));
@@ -814,7 +819,9 @@ static void test_header_fold_cap(void **state)
     dlp_app_limits_default(&l);
     l.line_max = 64;
     r = check(s, NSTEPS(s), &l);
+    /* the continuation is scanned raw before its header is emitted */
     EXPECT(&r->t[0], XM(M_METHOD, "GET"), XM(M_PATH, "/b"), XB(F_URI, "/b"),
+           XS(F_RAW, " 0123456789012345678901234\r\n\r\n"),
            XS(F_HDR, "X-Fold: 0123456789012345678901234567890123456789\n"),
            XN(DLP_NOTE_HEADER_CAP, 28 + 2), XM(M_METHOD, "GET"), XM(M_PATH, "/c"), XB(F_URI, "/c"));
     run_free(r);
@@ -845,6 +852,7 @@ static void test_header_block_cap(void **state)
     r = check(s, NSTEPS(s), &l);
     EXPECT_NONE(&r->t[0]);
     EXPECT(&r->t[1], XS(F_HDR, "A: 0123456789\nB: 0123456789\n"),
+           XS(F_RAW, "C: 0123456789\r\nD: x\r\n\r\nbody\r\n"),
            XN(DLP_NOTE_HEADER_CAP, 15 + 6 + 2 + 6),
            XS(F_HDR, "A: 0123456789\nB: 0123456789\nC: 012\n"));
     run_free(r);
@@ -865,7 +873,7 @@ static void test_start_line_cap(void **state)
     dlp_app_limits_default(&l);
     l.line_max = 64;
     r = check(s, NSTEPS(s), &l);
-    EXPECT(&r->t[0],
+    EXPECT(&r->t[0], XS(F_RAW, "GET " LONG_URI " HTTP/1.1\r\nHost: a\r\n\r\n"),
            XN(DLP_NOTE_HEADER_CAP, sizeof("GET " LONG_URI " HTTP/1.1\r\nHost: a\r\n\r\n") - 1),
            XM(M_METHOD, "GET"), XM(M_PATH, "/ok"), XB(F_URI, "/ok"));
     run_free(r);
@@ -954,20 +962,23 @@ static void test_chunk_errors_and_bounds(void **state)
     l.header_block_max = 48;
     r = check(s, NSTEPS(s), &l);
     EXPECT(&r->t[0], XM(M_METHOD, "POST"), XM(M_PATH, "/1"), XB(F_URI, "/1"),
-           XS(F_HDR, "Transfer-Encoding: chunked\n"), XN(DLP_NOTE_DECODER_ERROR, 4 + 4),
+           XS(F_HDR, "Transfer-Encoding: chunked\n"), XS(F_RAW, "zz\r\nab\r\n"),
+           XN(DLP_NOTE_DECODER_ERROR, 4 + 4),
            XM(M_METHOD, "GET"), XM(M_PATH, "/a"), XB(F_URI, "/a"), XM(M_METHOD, "POST"),
            XM(M_PATH, "/2"), XB(F_URI, "/2"), XS(F_HDR, "Transfer-Encoding: chunked\n"),
-           XN(DLP_NOTE_DECODER_ERROR, 13), XM(M_METHOD, "GET"), XM(M_PATH, "/b"), XB(F_URI, "/b"),
+           XS(F_RAW, "10000000001\r\n"), XN(DLP_NOTE_DECODER_ERROR, 13), XM(M_METHOD, "GET"), XM(M_PATH, "/b"), XB(F_URI, "/b"),
            XM(M_METHOD, "POST"), XM(M_PATH, "/3"), XB(F_URI, "/3"),
            XS(F_HDR, "Transfer-Encoding: chunked\n"), XS(F_BODY, "ab"),
-           XN(DLP_NOTE_DECODER_ERROR, 4), XM(M_METHOD, "GET"), XM(M_PATH, "/c"), XB(F_URI, "/c"),
+           XS(F_RAW, "XY\r\n"), XN(DLP_NOTE_DECODER_ERROR, 4), XM(M_METHOD, "GET"), XM(M_PATH, "/c"), XB(F_URI, "/c"),
            XM(M_METHOD, "POST"), XM(M_PATH, "/4"), XB(F_URI, "/4"),
            XS(F_HDR, "Transfer-Encoding: chunked\n"),
+           XS(F_RAW, CHUNK_LONG_EXT "hello\r\n0\r\n\r\n"),
            XN(DLP_NOTE_HEADER_CAP, sizeof(CHUNK_LONG_EXT "hello\r\n0\r\n\r\n") - 1),
            XM(M_METHOD, "GET"), XM(M_PATH, "/d"), XB(F_URI, "/d"), XM(M_METHOD, "POST"),
            XM(M_PATH, "/5"), XB(F_URI, "/5"), XS(F_HDR, "Transfer-Encoding: chunked\n"),
            XS(F_BODY, "z"), XS(F_HDR, "T1: 0123456789012345678901\n"),
-           XN(DLP_NOTE_HEADER_CAP, 28 + 2), XM(M_METHOD, "GET"), XM(M_PATH, "/e"), XB(F_URI, "/e"),
+           XS(F_RAW, "T2: 0123456789012345678901\r\n\r\n"), XN(DLP_NOTE_HEADER_CAP, 28 + 2), XM(M_METHOD, "GET"), XM(M_PATH, "/e"), XB(F_URI, "/e"),
+           XS(F_RAW, METHOD_33 " / HTTP/1.1\r\n\r\n"),
            XN(DLP_NOTE_DECODER_ERROR, sizeof(METHOD_33) - 1 + 13 + 2), XM(M_METHOD, "GET"),
            XM(M_PATH, "/f"), XB(F_URI, "/f"));
     run_free(r);
@@ -1035,7 +1046,8 @@ static void test_gap_in_body(void **state)
     run_free(r);
 }
 
-/* A gap past the end of a body: the direction resynchronises on the next start line. */
+/* A gap past the end of a body: the direction resynchronises on the next start line; what
+ * comes before it is not HTTP, scanned raw (not noted: the gap explains it). */
 static void test_gap_resync(void **state)
 {
     const step_t s[] = {
@@ -1056,9 +1068,9 @@ static void test_gap_resync(void **state)
     (void)state;
     EXPECT(&r->t[0], XM(M_METHOD, "POST"), XM(M_PATH, "/p"), XB(F_URI, "/p"),
            XS(F_HDR, "Content-Length: 10\n"), XS(F_BODY, "abcd"), XN(DLP_NOTE_GAP, 20),
-           XM(M_METHOD, "GET"), XM(M_PATH, "/found"), XB(F_URI, "/found"), XM(M_METHOD, "GET"),
+           XS(F_RAW, "/1.1\r\nHost: lost\r\n\r\n"), XM(M_METHOD, "GET"), XM(M_PATH, "/found"), XB(F_URI, "/found"), XM(M_METHOD, "GET"),
            XM(M_PATH, "/h"), XB(F_URI, "/h"), XS(F_HDR, "Host: a\n"), XM(M_HOST, "a"),
-           XN(DLP_NOTE_GAP, 3), XM(M_METHOD, "PUT"), XM(M_PATH, "/after"), XB(F_URI, "/after"));
+           XN(DLP_NOTE_GAP, 3), XS(F_RAW, "x\r\n\r\n"), XM(M_METHOD, "PUT"), XM(M_PATH, "/after"), XB(F_URI, "/after"));
     /* until close: the body goes on after the gap in a new stream */
     EXPECT(&r->t[1], XS(F_HDR, "Content-Type: text/plain\n"), XS(F_BODY, "until"),
            XN(DLP_NOTE_GAP, 100), XS(F_BODY, " close"));
@@ -1107,12 +1119,14 @@ static void test_garbage_then_request(void **state)
     run_t *r = check(s, NSTEPS(s), NULL);
 
     (void)state;
-    EXPECT(&r->t[0], XN(DLP_NOTE_DECODER_ERROR, sizeof(JUNK) - 1), XM(M_METHOD, "GET"),
-           XM(M_PATH, "/ok"), XB(F_URI, "/ok"), XS(F_HDR, "Host: x\n"), XM(M_HOST, "x"),
+    EXPECT(&r->t[0], XS(F_RAW, JUNK), XN(DLP_NOTE_DECODER_ERROR, sizeof(JUNK) - 1),
+           XM(M_METHOD, "GET"), XM(M_PATH, "/ok"), XB(F_URI, "/ok"), XS(F_HDR, "Host: x\n"),
+           XM(M_HOST, "x"),
            /* garbage at the end: noted at the end */
-           XN(DLP_NOTE_DECODER_ERROR, 11));
+           XS(F_RAW, "\x16\x03\x01 binary\n"), XN(DLP_NOTE_DECODER_ERROR, 11));
     /* empty lines before a start line are not garbage */
-    EXPECT(&r->t[1], XN(DLP_NOTE_DECODER_ERROR, 11), XS(F_HDR, "Content-Length: 2\n"),
+    EXPECT(&r->t[1], XS(F_RAW, "SSH-2.0-x\r\n"), XN(DLP_NOTE_DECODER_ERROR, 11),
+           XS(F_HDR, "Content-Length: 2\n"),
            XS(F_BODY, "hi"));
     run_free(r);
 }
@@ -1123,7 +1137,101 @@ static void test_truncated_start_line(void **state)
     run_t *r = check(s, NSTEPS(s), NULL);
 
     (void)state;
-    EXPECT(&r->t[0], XN(DLP_NOTE_DECODER_ERROR, 15));
+    EXPECT(&r->t[0], XS(F_RAW, "GET /?card=4111"), XN(DLP_NOTE_DECODER_ERROR, 15));
+    run_free(r);
+}
+
+/* --- bytes that are not HTTP: scanned raw ----------------------------------------- */
+
+#define SMUGGLED "hello card 4539148803436467 bye\r\n"
+
+/* A line after a request that is no start line is not HTTP: its bytes are scanned raw. */
+static void test_raw_after_request(void **state)
+{
+    const step_t s[] = {
+        W(0, "GET / HTTP/1.1\r\nHost: x\r\n\r\n" SMUGGLED),
+        E(0),
+        W(1, "HTTP/1.1 204 No Content\r\n\r\nsecret 4539148803436467"),
+        E(1),
+    };
+    run_t *r = check(s, NSTEPS(s), NULL);
+
+    (void)state;
+    EXPECT(&r->t[0], XM(M_METHOD, "GET"), XM(M_PATH, "/"), XB(F_URI, "/"), XS(F_HDR, "Host: x\n"),
+           XM(M_HOST, "x"), XS(F_RAW, SMUGGLED),
+           XN(DLP_NOTE_DECODER_ERROR, sizeof(SMUGGLED) - 1));
+    /* cut short by the end of the direction: still scanned */
+    EXPECT(&r->t[1], XS(F_RAW, "secret 4539148803436467"), XN(DLP_NOTE_DECODER_ERROR, 23));
+    run_free(r);
+}
+
+#define LONG_JUNK                                                                                  \
+    "hello there 4539148803436467 0123456789012345678901234567890123456789"                        \
+    "0123456789012345678901234567890123456789 4539148803436467 end\r\n"
+
+/* A line over line_max that could have been a start line: every byte of it is scanned. */
+static void test_raw_long_line(void **state)
+{
+    const step_t s[] = {W(0, "GET / HTTP/1.1\r\n\r\n" LONG_JUNK "x\r\n"), E(0)};
+    dlp_app_limits_t l;
+    run_t *r;
+
+    (void)state;
+    dlp_app_limits_default(&l);
+    l.line_max = 64;
+    r = check(s, NSTEPS(s), &l);
+    EXPECT(&r->t[0], XM(M_METHOD, "GET"), XM(M_PATH, "/"), XB(F_URI, "/"),
+           XS(F_RAW, LONG_JUNK "x\r\n"), XN(DLP_NOTE_HEADER_CAP, sizeof(LONG_JUNK "x\r\n") - 1));
+    run_free(r);
+}
+
+#define RAW_JUNK "\x00\x01junk 4539148803436467\r\nmore junk\r\n\r\n"
+
+/* Garbage, then a request: HTTP resumes, its body is a body again. */
+static void test_raw_then_request(void **state)
+{
+    const step_t s[] = {
+        W(0, RAW_JUNK "POST /u HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"),
+        E(0),
+    };
+    run_t *r = check(s, NSTEPS(s), NULL);
+
+    (void)state;
+    EXPECT(&r->t[0], XS(F_RAW, RAW_JUNK), XN(DLP_NOTE_DECODER_ERROR, sizeof(RAW_JUNK) - 1),
+           XM(M_METHOD, "POST"), XM(M_PATH, "/u"), XB(F_URI, "/u"), XS(F_HDR, "Content-Length: 5\n"),
+           XS(F_BODY, "hello"));
+    run_free(r);
+}
+
+/* Empty lines before a start line are legal (RFC 9112 2.2): not scanned, not noted. */
+static void test_raw_not_empty_lines(void **state)
+{
+    const step_t s[] = {
+        W(0, "\r\n\n\r\nbad line\r\nGET / HTTP/1.1\r\n\r\n\r\nGET /b HTTP/1.1\r\n\r\n"),
+        E(0),
+        W(1, "\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"),
+        E(1),
+    };
+    run_t *r = check(s, NSTEPS(s), NULL);
+
+    (void)state;
+    EXPECT(&r->t[0], XS(F_RAW, "bad line\r\n"), XN(DLP_NOTE_DECODER_ERROR, 10), XM(M_METHOD, "GET"),
+           XM(M_PATH, "/"), XB(F_URI, "/"), XM(M_METHOD, "GET"), XM(M_PATH, "/b"), XB(F_URI, "/b"));
+    EXPECT_NONE(&r->t[1]);
+    run_free(r);
+}
+
+/* A line cut by a gap can no longer be told a start line: scanned raw, not noted. */
+static void test_raw_line_cut_by_gap(void **state)
+{
+    const step_t s[] = {
+        W(0, "GET /?card=4111"), G(0, 4), W(0, "1111\r\nGET /b HTTP/1.1\r\n\r\n"), E(0),
+    };
+    run_t *r = check(s, NSTEPS(s), NULL);
+
+    (void)state;
+    EXPECT(&r->t[0], XS(F_RAW, "GET /?card=4111"), XN(DLP_NOTE_GAP, 4), XS(F_RAW, "1111\r\n"),
+           XM(M_METHOD, "GET"), XM(M_PATH, "/b"), XB(F_URI, "/b"));
     run_free(r);
 }
 
@@ -1634,6 +1742,11 @@ int main(void)
         cmocka_unit_test(test_gap_in_gzip_body),
         cmocka_unit_test(test_garbage_then_request),
         cmocka_unit_test(test_truncated_start_line),
+        cmocka_unit_test(test_raw_after_request),
+        cmocka_unit_test(test_raw_long_line),
+        cmocka_unit_test(test_raw_then_request),
+        cmocka_unit_test(test_raw_not_empty_lines),
+        cmocka_unit_test(test_raw_line_cut_by_gap),
         cmocka_unit_test(test_content_length),
         cmocka_unit_test(test_transfer_encoding_not_chunked),
         cmocka_unit_test(test_evasions),
