@@ -207,6 +207,27 @@ def png_chunk(kind, data):
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
+def evasion_captures(outdir):
+    """HTTP connections shaped to slip past a decoder: what servers accept, or what leaves
+    the network whatever a server makes of it, must still be scanned."""
+    cap = Capture()
+    # a request, then bytes that are not HTTP on the same connection, carrying the card
+    session(cap, 48001, 80, [("c", b"GET / HTTP/1.1\r\nHost: x.example.com\r\n\r\n"
+                                   b"hello card " + CARD + b" bye\r\n"), ("s", OK)])
+    z = gzip.compress(b'{"ssn":"' + SSN + b'","pad":"' + b"y" * 300 + b'"}', mtime=0)
+    gz_post = post(b"api.example.com", b"/v1", z, b"application/json",
+                   b"Content-Encoding: gzip\r\n")
+    # empty lines before the request line (RFC 9112 2.2: servers ignore them): two, then
+    # ten (Apache's limit; more than the bytes a decoder is chosen on)
+    session(cap, 48002, 80, [("c", b"\r\n" * 2 + gz_post), ("s", OK)])
+    session(cap, 48003, 80, [("c", b"\r\n" * 10 + gz_post), ("s", OK)])
+    # the two empty lines and the request in 1-byte segments: told only as they come
+    session(cap, 48005, 80, [("c", b"\r\n" * 2 + gz_post[:80]), ("s", OK)], mss=1)
+    # not HTTP at all, on another port, after empty lines: scanned as it is
+    session(cap, 48004, 9999, [("c", b"\r\n" * 8 + b"card " + CARD2 + b"\r\n")])
+    cap.write_pcap(out_path(outdir, "http-evasions.pcap"))
+
+
 def media_captures(outdir):
     """Uploads of compressed media: only their runs of text are scanned (media.h)."""
     cap = Capture()
@@ -285,6 +306,7 @@ def main():
     outdir = sys.argv[1]
     http_captures(outdir)
     media_captures(outdir)
+    evasion_captures(outdir)
     smtp_capture(outdir)
     ftp_capture(outdir)
     dns_tls_capture(outdir)

@@ -899,10 +899,22 @@ static bool expected_data(fapp_t *a)
  * while too few bytes say nothing yet. */
 static kind_t sniff(const fapp_t *a, int dir, const uint8_t *p, size_t n, bool final)
 {
-    bool enough = final || n >= DLP_APP_SNIFF_BYTES || memchr(p, '\n', n) != NULL;
+    size_t lead = 0;
 
     if (a->env->raw_only)
         return KIND_RAW;
+    /* Empty lines before a request line are ignored by servers (RFC 9112 2.2; nginx
+     * takes any number) and by the HTTP decoder: "\r\nPOST" must not make an HTTP flow
+     * raw, its bodies undecoded. Nothing but empty lines in all the bytes looked at: HTTP
+     * too, since what the HTTP decoder cannot parse it scans as raw. */
+    while (dir == 0 && !port_is(a, 53) && lead < n && (p[lead] == '\r' || p[lead] == '\n'))
+        lead++;
+    if (lead > 0 && lead == n)
+        return n == DLP_APP_SNIFF_BYTES ? KIND_HTTP : final ? KIND_RAW : KIND_UNDECIDED;
+    if (lead > 0 && dlp_http_is_request(p + lead, n - lead))
+        return final || memchr(p + lead, '\n', n - lead) != NULL ? KIND_HTTP : KIND_UNDECIDED;
+    bool enough = final || n >= DLP_APP_SNIFF_BYTES || memchr(p, '\n', n) != NULL;
+
     if (n >= 2 && p[0] == 0x16 && p[1] == 0x03)
         return KIND_ENCRYPTED; /* a TLS handshake record, on any port */
     if (prefix(p, n, "SSH-", false))

@@ -77,6 +77,26 @@ class Http(unittest.TestCase):
         self.assertEqual(app["encrypted"], 0)
 
 
+class Evasions(unittest.TestCase):
+    """HTTP connections shaped to slip past the decoder (pcaps/README.md,
+    http-evasions.pcap): each value must still be found."""
+
+    def test_each_value_found(self):
+        r = run("-r", pcap("http-evasions.pcap"), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        got = sorted((e["src_port"], e["dlp"]["rule"], m["field"])
+                     for e in dlp(r) for m in e["dlp"]["matches"])
+        self.assertEqual(got, [(48001, "pii.credit_card", "raw"),
+                               (48002, "pii.us_ssn", "http.body"),
+                               (48003, "pii.us_ssn", "http.body"),
+                               (48004, "pii.credit_card", "raw")])
+        # the bytes after the request were not HTTP: noted, and scanned all the same
+        self.assertEqual(flow_of(r, 48001)["inspection"]["toserver"]["not_inspected"],
+                         {"decoder_error": 1})
+        # empty lines told one byte at a time still lead to the HTTP decoder
+        self.assertEqual(flow_of(r, 48005)["http"], {"hostname": "api.example.com"})
+
+
 class Media(unittest.TestCase):
     """Uploads of compressed media (pcaps/README.md, http-media-uploads.pcap): a chance
     address in a photo's compressed bytes is passed over, text in media is not."""
