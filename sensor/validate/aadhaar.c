@@ -73,7 +73,9 @@ bool dlp_val__aadhaar(const uint8_t *win, size_t len, size_t start, size_t end, 
     dlp_val__trim(win, &s, &e, " ");
     if (!dlp_aadhaar_ok(win + s, e - s))
         return false;
-    if (!dlp_val__isolated(win, len, s, e, dlp_val__joiner(win + s, e - s)))
+    /* Grouped 4-4-4: its own separator, a space too, may not go on into more
+     * digits ("5814 3861 8109 5354" is a 16-digit VID or card, not this). */
+    if (!dlp_val__isolated(win, len, s, e, e - s == 14 ? win[s + 4] : 0))
         return false;
     *vs = s;
     *ve = e;

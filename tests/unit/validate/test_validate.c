@@ -532,6 +532,12 @@ static void aadhaar_window(void **state)
     reject(DLP_VAL_AADHAAR, "9|234567890124|");
     reject(DLP_VAL_AADHAAR, "|234567890124|5");
     reject(DLP_VAL_AADHAAR, "|2345-6789-0124|-5");
+    /* both 12-digit runs of a 16-digit Virtual ID (or card) in groups of four
+     * pass Verhoeff: the space-grouped run goes on, it is not an Aadhaar number */
+    accept(DLP_VAL_AADHAAR, "Aadhaar: |5814 3861 8109|", "5814 3861 8109");
+    accept(DLP_VAL_AADHAAR, "Aadhaar: |3861 8109 5354|.", "3861 8109 5354");
+    reject(DLP_VAL_AADHAAR, "VID: |5814 3861 8109| 5354");
+    reject(DLP_VAL_AADHAAR, "VID: 5814 |3861 8109 5354|");
 }
 
 /* ------------------------------------------------------------------ NINO */
