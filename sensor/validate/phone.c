@@ -173,6 +173,11 @@ bool dlp_val__phone(const uint8_t *win, size_t len, size_t start, size_t end, si
     uint8_t sep = dlp_val__joiner(win + s, e - s);
     if (!dlp_val__isolated(win, len, s, e, sep))
         return false;
+    /* Grouped with spaces, a number's end is known only where no group follows:
+     * "+33 1 42 68 53 01 22" is not a French number with something after it. */
+    if (sep == 0 && memchr(win + s, ' ', e - s) != NULL && e + 1 < len && win[e] == ' ' &&
+        vd_digit(win[e + 1]))
+        return false;
     if (s > 0 && win[s - 1] == '+')
         return false;
     *vs = s;

@@ -658,6 +658,11 @@ static void phone_window(void **state)
     reject(DLP_VAL_PHONE, "version 10.|212.736.5000|");
     reject(DLP_VAL_PHONE, "+|212-736-5000|");
     reject(DLP_VAL_PHONE, "12|+44 20 7946 0958|");
+    /* grouped with spaces: a group after it means the run is something longer */
+    reject(DLP_VAL_PHONE, "tel |+33 1 42 68 53 01| 22");
+    reject(DLP_VAL_PHONE, "tel:+1 |212 736 5000| 4");
+    accept(DLP_VAL_PHONE, "tel |+33 1 42 68 53 01| or", "+33 1 42 68 53 01");
+    accept(DLP_VAL_PHONE, "call |212-736-5000| 2 times", "212-736-5000");
 }
 
 /* ------------------------------------------------------------ dispatcher */
