@@ -60,6 +60,65 @@ struct dlp_output {
 
 /* --- JSON building blocks ------------------------------------------------ */
 
+/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlong form, no
+ * surrogate, at most U+10FFFF), 0 when p does not start one. */
+static size_t utf8_seq(const unsigned char *p)
+{
+    unsigned char lo = 0x80, hi = 0xBF;
+    size_t n;
+
+    if (p[0] < 0x80)
+        return 1;
+    if (p[0] >= 0xC2 && p[0] <= 0xDF)
+        n = 2;
+    else if (p[0] >= 0xE0 && p[0] <= 0xEF)
+        n = 3, lo = p[0] == 0xE0 ? 0xA0 : 0x80, hi = p[0] == 0xED ? 0x9F : 0xBF;
+    else if (p[0] >= 0xF0 && p[0] <= 0xF4)
+        n = 4, lo = p[0] == 0xF0 ? 0x90 : 0x80, hi = p[0] == 0xF4 ? 0x8F : 0xBF;
+    else
+        return 0;
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    return n;
+}
+
+/*
+ * A JSON string of text that may come from the wire (a Host header, an SNI,
+ * a file name cut to its field, maybe inside a character): jansson refuses
+ * a string that is not UTF-8 (NULL: the field would be left out), so each
+ * byte that does not start a valid sequence becomes U+FFFD.
+ */
+static json_t *text(const char *s)
+{
+    json_t *j = json_string(s);
+    char *buf;
+    size_t len = 0;
+
+    if (j != NULL || s == NULL)
+        return j;
+    buf = malloc(strlen(s) * 3 + 1);
+    if (buf == NULL)
+        return NULL;
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0';) {
+        size_t n = utf8_seq(p);
+        if (n == 0) {
+            memcpy(buf + len, "\xEF\xBF\xBD", 3);
+            len += 3;
+            p++;
+            continue;
+        }
+        memcpy(buf + len, p, n);
+        len += n;
+        p += n;
+    }
+    j = json_stringn(buf, len);
+    free(buf);
+    return j;
+}
+
 static json_t *iso(uint64_t ts_us)
 {
     char buf[40];
@@ -107,7 +166,7 @@ static json_t *event_head(uint64_t ts_us, const char *type, const dlp_ev_flowinf
     json_object_set_new(o, "dest_port", json_integer(fl->dport));
     json_object_set_new(o, "proto", json_string(proto_name(fl->proto)));
     json_object_set_new(o, "app_proto",
-                        json_string(fl->app_proto[0] ? fl->app_proto : "unknown"));
+                        text(fl->app_proto[0] ? fl->app_proto : "unknown"));
     if (fl->risks[0] != '\0')
         json_object_set_new(o, "ndpi_risks", risk_list(fl->risks));
     if (fl->vlan[0] != 0) {
@@ -128,16 +187,16 @@ static json_t *matches_json(const dlp_ev_rule_t *r)
         const dlp_ev_match_t *m = &r->m[i];
         json_t *o = json_object();
         if (r->combination) { /* the linkable rules found, never values */
-            json_object_set_new(o, "rule", json_string(m->name));
+            json_object_set_new(o, "rule", text(m->name));
             json_array_append_new(a, o);
             continue;
         }
-        json_object_set_new(o, "masked", json_string(m->masked));
+        json_object_set_new(o, "masked", text(m->masked));
         json_object_set_new(o, "hmac", json_string(m->hmac));
         json_object_set_new(o, "offset", json_integer((json_int_t)m->offset));
         json_object_set_new(o, "field", json_string(dlp_field_name(m->field)));
         if (m->name[0] != '\0')
-            json_object_set_new(o, "filename", json_string(m->name));
+            json_object_set_new(o, "filename", text(m->name));
         json_object_set_new(o, "confidence",
                             json_string(dlp_confidence_name((dlp_confidence_t)m->confidence)));
         json_array_append_new(a, o);
@@ -227,9 +286,9 @@ static json_t *flow_json(const dlp_event_t *ev, json_t *rules)
         json_object_set_new(fo, "port_reused", json_true());
     json_object_set_new(o, "flow", fo);
     if (f->http_host[0] != '\0')
-        json_object_set_new(o, "http", json_pack("{s:s}", "hostname", f->http_host));
+        json_object_set_new(o, "http", json_pack("{s:o}", "hostname", text(f->http_host)));
     if (f->tls_sni[0] != '\0')
-        json_object_set_new(o, "tls", json_pack("{s:s}", "sni", f->tls_sni));
+        json_object_set_new(o, "tls", json_pack("{s:o}", "sni", text(f->tls_sni)));
     json_object_set_new(insp, "toserver", dir_json(&f->dir[0]));
     json_object_set_new(insp, "toclient", dir_json(&f->dir[1]));
     json_object_set_new(o, "inspection", insp);

@@ -286,6 +286,53 @@ static void flow_event_joins_its_rule_records(void **state)
     fx_free(f);
 }
 
+/*
+ * Names and hosts come from the wire, and fixed-size fields cut them where
+ * they end: a Latin-1 Host header, an SNI with a stray byte, a file name cut
+ * inside a multi-byte character are not UTF-8. jansson refuses such strings,
+ * so the field must still be there, its bad bytes replaced (U+FFFD).
+ */
+static void invalid_utf8_keeps_the_field(void **state)
+{
+    fx_t *f = fx_new();
+    static dlp_event_t ev;
+    json_t *all, *d, *m, *e;
+
+    (void)state;
+    ev.type = DLP_EV_DLP;
+    ev.ts_us = 1795933460123456ULL;
+    flowinfo(&ev.fl);
+    rule(&ev.u.rule);
+    /* "r\xc3\xa9sum\xc3" : the last character cut after its first byte */
+    snprintf(ev.u.rule.m[0].name, sizeof(ev.u.rule.m[0].name), "r\xc3\xa9sum\xc3");
+    assert_true(dlp_ring_push(f->ring, &ev));
+    memset(&ev, 0, sizeof(ev));
+    ev.type = DLP_EV_FLOW;
+    ev.ts_us = 2000000;
+    flowinfo(&ev.fl);
+    ev.u.flow.start_us = 1000000;
+    snprintf(ev.u.flow.http_host, sizeof(ev.u.flow.http_host), "caf\xe9.example");
+    snprintf(ev.u.flow.tls_sni, sizeof(ev.u.flow.tls_sni), "a\xed\xa0\x80" "b.example");
+    assert_true(dlp_ring_push(f->ring, &ev));
+    assert_int_equal(dlp_output_drain(f->out), 2);
+    all = fx_events(f);
+    assert_int_equal(json_array_size(all), 2);
+    d = json_object_get(json_array_get(all, 0), "dlp");
+    m = json_array_get(json_object_get(d, "matches"), 0);
+    assert_non_null(json_object_get(m, "filename"));
+    assert_string_equal(json_string_value(json_object_get(m, "filename")),
+                        "r\xc3\xa9sum\xef\xbf\xbd");
+    e = json_array_get(all, 1);
+    assert_non_null(json_object_get(e, "http"));
+    assert_non_null(json_object_get(e, "tls"));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(e, "http"), "hostname")),
+                        "caf\xef\xbf\xbd.example");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(e, "tls"), "sni")),
+                        "a\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" "b.example");
+    json_decref(all);
+    fx_free(f);
+}
+
 static void stats_event_json(void **state)
 {
     fx_t *f = fx_new();
@@ -472,6 +519,7 @@ int main(void)
         cmocka_unit_test(dlp_event_json),
         cmocka_unit_test(dlp_event_aggregate),
         cmocka_unit_test(flow_event_joins_its_rule_records),
+        cmocka_unit_test(invalid_utf8_keeps_the_field),
         cmocka_unit_test(stats_event_json),
         cmocka_unit_test(stats_event_workers),
         cmocka_unit_test(free_closes_the_file),
