@@ -219,6 +219,9 @@ static void rec_fill(dlp_evidence_flow_t *f, ev_rec_t *r, const dlp_packet_t *p,
     r->l3_off = p->l3_off;
     r->payload_off = p->payload_off;
     r->payload_len = p->payload_len;
+    r->l4_off = p->l4_off;
+    r->payload_wire = p->payload_wire;
+    r->proto = p->proto;
     r->linktype = p->linktype;
     r->dir = (uint8_t)dir;
     r->ipver = p->ipver;

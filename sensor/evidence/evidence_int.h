@@ -19,9 +19,11 @@ typedef struct ev_rec {
     uint64_t off; /* stream offset of payload[0], when has_off */
     uint32_t caplen, wirelen;
     uint32_t l3_off, payload_off, payload_len;
-    uint32_t seq;      /* TCP: sequence number of payload[0] */
-    uint16_t linktype; /* DLP_LINK_* */
-    uint8_t dir, has_off, tcp, ipver;
+    uint32_t l4_off;       /* the TCP/UDP header */
+    uint32_t payload_wire; /* payload bytes sent (> payload_len: the capture cut it) */
+    uint32_t seq;          /* TCP: sequence number of payload[0] */
+    uint16_t linktype;     /* DLP_LINK_* */
+    uint8_t dir, has_off, tcp, ipver, proto;
 } ev_rec_t;
 
 static inline uint8_t *ev_rec_frame(ev_rec_t *r)
@@ -107,7 +109,9 @@ ev_rec_t *dlp_evidence__next(ev_iter_t *it);
 bool dlp_evidence__offset(const dlp_evidence_flow_t *f, const ev_rec_t *r, uint64_t *off);
 
 /* Overwrites with 'X' every payload byte of f inside a range (module
- * comment). Returns how many bytes it overwrote. */
+ * comment), and sets the TCP/UDP checksum of each packet it changed to the
+ * one of its new bytes (0 when the capture cut the segment short: the old
+ * one is a sum over the value). Returns how many bytes it overwrote. */
 uint64_t dlp_evidence__redact_all(dlp_evidence_flow_t *f);
 
 /*

@@ -125,6 +125,67 @@ static uint64_t redact_rec(const dlp_evidence_flow_t *f, ev_rec_t *r)
     return n;
 }
 
+static uint64_t sum16(uint64_t s, const uint8_t *p, size_t n)
+{
+    for (; n > 1; n -= 2, p += 2)
+        s += (uint32_t)p[0] << 8 | p[1];
+    if (n > 0)
+        s += (uint32_t)p[0] << 8;
+    return s;
+}
+
+/* Where r's TCP/UDP checksum is (0: no header to rewrite). */
+static uint32_t csum_at(const ev_rec_t *r)
+{
+    uint32_t at = r->proto == 6 ? 16 : 6;
+
+    if ((r->proto != 6 && r->proto != 17) || (r->ipver != 4 && r->ipver != 6) ||
+        r->l4_off < r->l3_off || r->payload_off < r->l4_off || r->payload_off - r->l4_off < at + 2)
+        return 0;
+    return r->l4_off + at;
+}
+
+/* The folded sum of r's pseudo header and segment (0xffff: its checksum is
+ * right); 0 when the capture does not hold all of the segment. */
+static uint16_t seg_sum(ev_rec_t *r)
+{
+    const uint8_t *fr = ev_rec_frame(r), *ip = fr + r->l3_off;
+    uint32_t l4len = r->payload_off - r->l4_off + r->payload_len;
+    uint64_t s;
+
+    if (r->payload_wire > r->payload_len)
+        return 0;
+    s = sum16(0, ip + (r->ipver == 4 ? 12 : 8), r->ipver == 4 ? 8 : 32);
+    s += r->proto + (l4len >> 16) + (l4len & 0xffff);
+    s = sum16(s, fr + r->l4_off, l4len);
+    while (s > 0xffff)
+        s = (s & 0xffff) + (s >> 16);
+    return (uint16_t)s;
+}
+
+/*
+ * The TCP/UDP checksum of r after its payload was overwritten ('at' from
+ * csum_at). The old one must not stay: a sum over the segment, with every
+ * other byte known it tells 16 bits of the value (and marks the packet bad).
+ * Recomputed when the capture holds all of the segment, else 0. 'unset': the
+ * field was 0 and not the right checksum (UDP/IPv4 "none", a generator, an
+ * offloading NIC): left 0, it says nothing of the value.
+ */
+static void l4_checksum(ev_rec_t *r, uint32_t at, bool unset)
+{
+    uint8_t *c = ev_rec_frame(r) + at;
+    uint16_t v;
+
+    c[0] = c[1] = 0;
+    if (unset || r->payload_wire > r->payload_len)
+        return;
+    v = (uint16_t)~seg_sum(r);
+    if (v == 0 && r->proto == 17)
+        v = 0xffff; /* UDP: 0 would mean none */
+    c[0] = (uint8_t)(v >> 8);
+    c[1] = (uint8_t)v;
+}
+
 /* A TCP packet with bytes before its direction's first stream byte. */
 static bool before_start(const dlp_evidence_flow_t *f, const ev_rec_t *r)
 {
@@ -142,8 +203,15 @@ uint64_t dlp_evidence__redact_all(dlp_evidence_flow_t *f)
     dlp_evidence__iter(f, &it);
     while ((r = dlp_evidence__next(&it)) != NULL)
         if (r->payload_len > 0 &&
-            (f->nr[r->dir & 1] > 0 || f->all[r->dir & 1] || before_start(f, r)))
-            n += redact_rec(f, r);
+            (f->nr[r->dir & 1] > 0 || f->all[r->dir & 1] || before_start(f, r))) {
+            uint32_t at = csum_at(r);
+            const uint8_t *c = ev_rec_frame(r) + at;
+            bool unset = at > 0 && c[0] == 0 && c[1] == 0 && seg_sum(r) != 0xffff;
+            uint64_t k = redact_rec(f, r);
+            if (k > 0 && at > 0)
+                l4_checksum(r, at, unset);
+            n += k;
+        }
     return n;
 }
 
