@@ -13,8 +13,9 @@
  * fields of multipart/form-data, unnamed otherwise. Header values (From,
  * To, Subject... for mail) go to block(header_field) after RFC 2047
  * decoding, when header_field is not DLP_FIELD__COUNT: one block
- * "Name: value" per header of the message itself and of every
- * message/rfc822 part inside it (not the headers of ordinary parts).
+ * "Name: value" per header of the message itself, of every part and of
+ * every message/rfc822 part inside it (a part's headers name its file, and
+ * may carry anything).
  * Folded headers are unfolded; lines may be split across writes at any
  * byte. A boundary that never closes ends with the input. Bad input never
  * fails: it is noted (mime.c says how for each case).

@@ -61,7 +61,6 @@ enum { PK_NONE, PK_PLAIN, PK_EXT, PK_CONT };
 
 typedef struct entity {
     uint8_t ct, enc, sub, seen;
-    uint8_t msg;  /* a message's own headers: reported */
     uint8_t form; /* a part of multipart/form-data */
     uint8_t blen; /* 0: no usable boundary */
     char boundary[DLP_MIME_BOUNDARY_MAX];
@@ -417,7 +416,9 @@ static void header_act(dlp_mime_t *m, const uint8_t *h, size_t n)
     v++;
     vn = n - (size_t)(v - h);
     trim(&v, &vn);
-    if (m->ent.msg && m->header_field != DLP_FIELD__COUNT)
+    /* Every entity's headers, a part's too: a file name, or any header of a part, can
+     * carry the value itself ("filename=\"536-22-8417.pdf\"", "X-Note: ..."). */
+    if (m->header_field != DLP_FIELD__COUNT)
         report_header(m, h, nn, v, vn);
     if (ci_eq(h, nn, "content-type") && !(m->ent.seen & SEEN_CT)) {
         m->ent.seen |= SEEN_CT;
@@ -452,10 +453,9 @@ static void block_done(dlp_mime_t *m)
     m->block_bytes = 0;
 }
 
-static void ent_reset(dlp_mime_t *m, bool msg, uint8_t parent_sub)
+static void ent_reset(dlp_mime_t *m, uint8_t parent_sub)
 {
     memset(&m->ent, 0, sizeof(m->ent));
-    m->ent.msg = msg;
     m->ent.form = parent_sub == SUB_FORM;
     m->ent.ct = parent_sub == SUB_DIGEST ? CT_MESSAGE : CT_LEAF;
     m->state = M_HDR;
@@ -572,7 +572,7 @@ static void body_begin(dlp_mime_t *m)
     entity_t *e = &m->ent;
 
     if (e->ct == CT_MESSAGE && (e->enc == ENC_IDENT || e->enc == ENC_UNKNOWN)) {
-        ent_reset(m, true, SUB_OTHER);
+        ent_reset(m, SUB_OTHER);
         return;
     }
     if (e->ct == CT_MULTI && e->blen > 0 && m->depth < m->depth_max) {
@@ -607,7 +607,7 @@ static void delim_line_end(dlp_mime_t *m)
         return;
     }
     m->depth = lvl + 1;
-    ent_reset(m, false, m->lv[lvl].sub);
+    ent_reset(m, m->lv[lvl].sub);
 }
 
 static size_t delim_consume(dlp_mime_t *m, const uint8_t *p, size_t n)
@@ -869,7 +869,7 @@ dlp_mime_t *dlp_mime_new(const dlp_mime_params_t *p)
         free(m);
         return NULL;
     }
-    ent_reset(m, p->content_type == NULL, SUB_OTHER);
+    ent_reset(m, SUB_OTHER);
     if (p->content_type != NULL) {
         parse_ctype(m, (const uint8_t *)p->content_type, strlen(p->content_type));
         body_begin(m);

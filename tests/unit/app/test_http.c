@@ -1371,13 +1371,51 @@ static void test_multipart_csv(void **state)
              "Host: files.example\nContent-Type: multipart/form-data; boundary=XyZ\n"
              "Content-Length: %zu\n",
              sizeof(MP_BODY) - 1);
-    assert_int_equal(r->t[0].n, 10);
+    assert_int_equal(r->t[0].n, 13);
     assert_string_equal(ts_str(&r->t[0], 3), hdr);
-    /* text fields and files are both bodies, named by field or file name */
+    /* text fields and files are both bodies, named by field or file name; the parts'
+     * headers are blocks of the header field */
     EXPECT(&r->t[0], XM(M_METHOD, "POST"), XM(M_PATH, "/upload"), XB(F_URI, "/upload"),
            {'S', F_HDR, hdr, strlen(hdr), 0, ""}, XM(M_HOST, "files.example"),
-           XSN(F_BODY, "comment", "see attached"), XSN(F_BODY, "people.csv", CSV),
+           XB(F_HDR, "Content-Disposition: form-data; name=\"comment\""),
+           XSN(F_BODY, "comment", "see attached"),
+           XB(F_HDR, "Content-Disposition: form-data; name=\"file\"; filename=\"people.csv\""),
+           XB(F_HDR, "Content-Type: text/csv"), XSN(F_BODY, "people.csv", CSV),
            XM(M_METHOD, "GET"), XM(M_PATH, "/after"), XB(F_URI, "/after"));
+    run_free(r);
+}
+
+/* A part's headers are reported in the header field: its file name may be the value itself. */
+#define MP_NAMED                                                                                   \
+    "--b7\r\n"                                                                                     \
+    "Content-Disposition: form-data; name=\"file\"; filename=\"536-22-8417 Jane Doe.pdf\"\r\n"     \
+    "X-Note: 4539148803436467\r\n"                                                                 \
+    "\r\n"                                                                                         \
+    "%PDF-1.4\r\n"                                                                                 \
+    "--b7--\r\n"
+
+static void test_multipart_part_headers(void **state)
+{
+    static char req[512];
+    size_t n = (size_t)snprintf(req, sizeof(req),
+                                "POST /u HTTP/1.1\r\n"
+                                "Content-Type: multipart/form-data; boundary=b7\r\n"
+                                "Content-Length: %zu\r\n\r\n%s",
+                                sizeof(MP_NAMED) - 1, MP_NAMED);
+    const step_t s[] = {WB(0, (const uint8_t *)req, n), E(0)};
+    run_t *r = check(s, NSTEPS(s), NULL);
+    char hdr[128];
+
+    (void)state;
+    snprintf(hdr, sizeof(hdr),
+             "Content-Type: multipart/form-data; boundary=b7\nContent-Length: %zu\n",
+             sizeof(MP_NAMED) - 1);
+    EXPECT(&r->t[0], XM(M_METHOD, "POST"), XM(M_PATH, "/u"), XB(F_URI, "/u"),
+           {'S', F_HDR, hdr, strlen(hdr), 0, ""},
+           XB(F_HDR,
+              "Content-Disposition: form-data; name=\"file\"; filename=\"536-22-8417 Jane Doe.pdf\""),
+           XB(F_HDR, "X-Note: 4539148803436467"),
+           XSN(F_BODY, "536-22-8417 Jane Doe.pdf", "%PDF-1.4"));
     run_free(r);
 }
 
@@ -1751,6 +1789,7 @@ int main(void)
         cmocka_unit_test(test_transfer_encoding_not_chunked),
         cmocka_unit_test(test_evasions),
         cmocka_unit_test(test_multipart_csv),
+        cmocka_unit_test(test_multipart_part_headers),
         cmocka_unit_test(test_generated),
         cmocka_unit_test(test_sniff),
         cmocka_unit_test(test_mem_and_args),

@@ -140,11 +140,16 @@ static void test_qp_body_and_b64_csv(void **state)
           E_B(HDR, "To: Bob <bob@example.org>, carol@example.net"),
           E_B(HDR, "Subject: Customer list"), E_B(HDR, "MIME-Version: 1.0"),
           E_B(HDR, "Content-Type: multipart/mixed; boundary=\"==b1==\""),
+          E_B(HDR, "Content-Type: text/plain; charset=utf-8"),
+          E_B(HDR, "Content-Transfer-Encoding: quoted-printable"),
           E_S(BODY, "", "Hi Bob, the list is attached. Total = 3 rows, see the long line."),
+          E_B(HDR, "Content-Type: text/csv; name=\"customers.csv\""),
+          E_B(HDR, "Content-Transfer-Encoding: base64"),
+          E_B(HDR, "Content-Disposition: attachment; filename=\"customers.csv\""),
           E_S(ATT, "customers.csv", csv));
     /* the decoded attachment, byte for byte */
-    assert_int_equal(base_ts.item[6].len, sizeof(csv) - 1);
-    assert_memory_equal(base_ts.item[6].data, csv, sizeof(csv) - 1);
+    assert_int_equal(base_ts.item[11].len, sizeof(csv) - 1);
+    assert_memory_equal(base_ts.item[11].data, csv, sizeof(csv) - 1);
 }
 
 static void test_nested_alternative(void **state)
@@ -175,7 +180,12 @@ static void test_nested_alternative(void **state)
                              "--outer--\r\n";
     (void)state;
     CHECK(mail_params(&l), in, E_B(HDR, "Content-Type: multipart/mixed; boundary=outer"),
-          E_S(BODY, "", "plain text"), E_S(BODY, "", "<p>html text</p>"),
+          E_B(HDR, "Content-Type: multipart/alternative; boundary=inner"),
+          E_B(HDR, "Content-Type: text/plain"), E_S(BODY, "", "plain text"),
+          E_B(HDR, "Content-Type: text/html"), E_S(BODY, "", "<p>html text</p>"),
+          E_B(HDR, "Content-Type: application/pdf"),
+          E_B(HDR, "Content-Disposition: attachment; filename=report.pdf"),
+          E_B(HDR, "Content-Transfer-Encoding: BASE64"),
           E_S(ATT, "report.pdf", "Quarterly numbers\r\n"));
 }
 
@@ -218,7 +228,10 @@ static void test_message_rfc822(void **state)
                              "--XX--\r\n";
     (void)state;
     CHECK(mail_params(&l), in, E_B(HDR, "From: a@example.com"), E_B(HDR, "Subject: Fwd: data"),
-          E_B(HDR, "Content-Type: multipart/mixed; boundary=\"XX\""), E_S(BODY, "", "see attached"),
+          E_B(HDR, "Content-Type: multipart/mixed; boundary=\"XX\""),
+          E_B(HDR, "Content-Type: text/plain"), E_S(BODY, "", "see attached"),
+          E_B(HDR, "Content-Type: message/rfc822"),
+          E_B(HDR, "Content-Disposition: attachment; filename=\"orig.eml\""),
           E_B(HDR, "From: b@example.com"), E_B(HDR, "Subject: Original"),
           E_B(HDR, "Content-Type: text/plain"), E_S(BODY, "", "SSN 123-45-6789"));
 }
@@ -255,7 +268,8 @@ static void test_boundary_never_closed(void **state)
                              "--";
     (void)state;
     CHECK(mail_params(&l), in, E_B(HDR, "Content-Type: multipart/mixed; boundary=b"),
-          E_S(BODY, "", "first"), E_S(BODY, "", "never closed\r\ntail\r\n--"));
+          E_S(BODY, "", "first"), E_B(HDR, "Content-Type: text/plain"),
+          E_S(BODY, "", "never closed\r\ntail\r\n--"));
 }
 
 static void test_outer_boundary_closes_inner(void **state)
@@ -275,7 +289,8 @@ static void test_outer_boundary_closes_inner(void **state)
                              "--out--\r\n";
     (void)state;
     CHECK(mail_params(&l), in, E_B(HDR, "Content-Type: multipart/mixed; boundary=out"),
-          E_S(BODY, "", "inner one"), E_S(BODY, "", "after"));
+          E_B(HDR, "Content-Type: multipart/alternative; boundary=in"), E_S(BODY, "", "inner one"),
+          E_S(BODY, "", "after"));
 }
 
 /* Inner boundary "=_a_b" starts with the outer one "=_a": the longer match waits. */
@@ -307,7 +322,9 @@ static void test_prefix_boundaries(void **state)
                              "not reached: the outer multipart was closed\r\n";
     (void)state;
     CHECK(mail_params(&l), in, E_B(HDR, "Content-Type: multipart/mixed; boundary=\"=_a\""),
-          E_S(BODY, "", "one"), E_S(BODY, "", "two"), E_S(BODY, "", "three"));
+          E_B(HDR, "Content-Type: multipart/alternative; boundary=\"=_a_b\""), E_S(BODY, "", "one"),
+          E_S(BODY, "", "two"), E_B(HDR, "Content-Type: multipart/alternative; boundary=\"=_a_b\""),
+          E_S(BODY, "", "three"));
 }
 
 static void test_depth_cap(void **state)
@@ -340,12 +357,17 @@ static void test_depth_cap(void **state)
     (void)state;
     l.mime_depth_max = 2;
     CHECK(mail_params(&l), in, E_B(HDR, "Content-Type: multipart/mixed; boundary=L1"),
+          E_B(HDR, "Content-Type: multipart/mixed; boundary=L2"),
+          E_B(HDR, "Content-Type: multipart/mixed; boundary=L3"),
           E_S(BODY, "", "--L3\r\nContent-Type: text/plain\r\n\r\ndeep\r\n--L3--"),
-          E_N(DLP_NOTE_DEPTH_CAP, sizeof(raw) - 1), E_S(BODY, "", "level two"));
+          E_N(DLP_NOTE_DEPTH_CAP, sizeof(raw) - 1), E_B(HDR, "Content-Type: text/plain"),
+          E_S(BODY, "", "level two"));
     /* within the bound, the same message gives the innermost part alone */
     l.mime_depth_max = 3;
     CHECK(mail_params(&l), in, E_B(HDR, "Content-Type: multipart/mixed; boundary=L1"),
-          E_S(BODY, "", "deep"), E_S(BODY, "", "level two"));
+          E_B(HDR, "Content-Type: multipart/mixed; boundary=L2"),
+          E_B(HDR, "Content-Type: multipart/mixed; boundary=L3"), E_B(HDR, "Content-Type: text/plain"),
+          E_S(BODY, "", "deep"), E_B(HDR, "Content-Type: text/plain"), E_S(BODY, "", "level two"));
 }
 
 /* mime_depth_max above the walker's own ceiling (64 levels) is clamped. */
@@ -364,12 +386,19 @@ static void test_depth_ceiling(void **state)
                               i + 1);
     n += (size_t)snprintf(in + n, cap - n, "--b070\r\n\r\nleaf\r\n");
     walk(mail_params(&l), (const uint8_t *)in, n, n, 0, &base_ts);
-    assert_int_equal(base_ts.n, 3);
-    assert_int_equal(base_ts.item[1].kind, 'S');
-    assert_memory_equal(base_ts.item[1].data, "--b064\r\n", 8);
-    assert_int_equal(base_ts.item[2].kind, 'N');
-    assert_int_equal(base_ts.item[2].field, DLP_NOTE_DEPTH_CAP);
-    assert_int_equal(base_ts.item[2].bytes, base_ts.item[1].len);
+    /* the message's header, the headers of the 64 parts read, the 64th part's body raw */
+    assert_int_equal(base_ts.n, 1 + 64 + 2);
+    for (int i = 0; i <= 64; i++) {
+        char want[64];
+        snprintf(want, sizeof(want), "Content-Type: multipart/mixed; boundary=b%03d", i);
+        assert_int_equal(base_ts.item[i].kind, 'B');
+        assert_string_equal(ts_str(&base_ts, (size_t)i), want);
+    }
+    assert_int_equal(base_ts.item[65].kind, 'S');
+    assert_memory_equal(base_ts.item[65].data, "--b064\r\n", 8);
+    assert_int_equal(base_ts.item[66].kind, 'N');
+    assert_int_equal(base_ts.item[66].field, DLP_NOTE_DEPTH_CAP);
+    assert_int_equal(base_ts.item[66].bytes, base_ts.item[65].len);
     walk(mail_params(&l), (const uint8_t *)in, n, 0, 1, &split_ts);
     assert_true(ts_equal(&base_ts, &split_ts));
     free(in);
@@ -391,7 +420,8 @@ static void test_invalid_base64(void **state)
                              "--z--\r\n";
     (void)state;
     CHECK(mail_params(&l), in, E_B(HDR, "Content-Type: multipart/mixed; boundary=z"),
-          E_S(BODY, "", "hello "), E_N(DLP_NOTE_DECODER_ERROR, 0),
+          E_B(HDR, "Content-Transfer-Encoding: base64"), E_S(BODY, "", "hello "),
+          E_N(DLP_NOTE_DECODER_ERROR, 0), E_B(HDR, "Content-Transfer-Encoding: base64"),
           E_S(BODY, "", "hello world\r\n"));
 }
 
@@ -522,7 +552,8 @@ static void test_missing_blank_line_and_empty_part(void **state)
                              "--q--\r\n";
     (void)state;
     CHECK(mail_params(&l), in, E_B(HDR, "Content-Type: multipart/mixed; boundary=q"),
-          E_S(BODY, "", "this line is not a header\r\nmore"));
+          E_B(HDR, "Content-Type: text/plain"), E_S(BODY, "", "this line is not a header\r\nmore"),
+          E_B(HDR, "Content-Type: text/plain"));
 }
 
 static void test_plain_message(void **state)
@@ -608,6 +639,121 @@ static void test_header_block_cap(void **state)
     CHECK(mail_params(&l), in, E_B(HDR, "From: a@example.com"), E_B(HDR, "To: b@example.com"),
           E_N(DLP_NOTE_HEADER_CAP, sizeof(hdrs) - 1 - 60),
           E_S(BODY, "", "--zz\r\n\r\nraw\r\n--zz--\r\n"));
+}
+
+/* A part's headers are reported like a message's: unfolded, RFC 2047 decoded, in order. */
+static void test_mail_part_headers(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const char in[] = "Content-Type: multipart/mixed; boundary=p\r\n"
+                             "\r\n"
+                             "--p\r\n"
+                             "Content-Type: text/plain\r\n"
+                             "X-Note: 4539148803436467\r\n"
+                             "\r\n"
+                             "hello\r\n"
+                             "--p\r\n"
+                             "Content-Disposition: attachment;\r\n"
+                             " filename=\"536-22-8417 Jane Doe.pdf\"\r\n"
+                             "X-Card: =?utf-8?B?NDUzOSAxNDg4IDAzNDMgNjQ2Nw==?=\r\n"
+                             "\r\n"
+                             "pdf\r\n"
+                             "--p--\r\n";
+    (void)state;
+    CHECK(mail_params(&l), in, E_B(HDR, "Content-Type: multipart/mixed; boundary=p"),
+          E_B(HDR, "Content-Type: text/plain"), E_B(HDR, "X-Note: 4539148803436467"),
+          E_S(BODY, "", "hello"),
+          E_B(HDR, "Content-Disposition: attachment; filename=\"536-22-8417 Jane Doe.pdf\""),
+          E_B(HDR, "X-Card: 4539 1488 0343 6467"), E_S(ATT, "536-22-8417 Jane Doe.pdf", "pdf"));
+}
+
+/* multipart/form-data (an HTTP body: its Content-Type given): a file name is a header value. */
+static void test_form_data_part_headers(void **state)
+{
+    dlp_app_limits_t l = limits();
+    dlp_mime_params_t p = {.limits = &l,
+                           .header_field = DLP_FIELD_HTTP_HEADER,
+                           .body_field = DLP_FIELD_HTTP_BODY,
+                           .attach_field = DLP_FIELD_HTTP_BODY,
+                           .content_type = "multipart/form-data; boundary=fb"};
+    static const char in[] =
+        "--fb\r\n"
+        "Content-Disposition: form-data; name=\"file\"; filename=\"536-22-8417 Jane Doe.pdf\"\r\n"
+        "Content-Type: application/pdf\r\n"
+        "\r\n"
+        "%PDF-1.4\r\n"
+        "--fb--\r\n";
+    (void)state;
+    CHECK(p, in,
+          E_B(DLP_FIELD_HTTP_HEADER,
+              "Content-Disposition: form-data; name=\"file\"; filename=\"536-22-8417 Jane Doe.pdf\""),
+          E_B(DLP_FIELD_HTTP_HEADER, "Content-Type: application/pdf"),
+          E_S(DLP_FIELD_HTTP_BODY, "536-22-8417 Jane Doe.pdf", "%PDF-1.4"));
+    /* not reported when the header field is DLP_FIELD__COUNT */
+    p.header_field = NONE;
+    CHECK(p, in, E_S(DLP_FIELD_HTTP_BODY, "536-22-8417 Jane Doe.pdf", "%PDF-1.4"));
+}
+
+/* A part's header block has its own bound, as a message's: past it, headers are neither
+ * reported nor acted on, and the excess is noted at the block's end. */
+static void test_part_header_block_cap(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const char part_hdrs[] = "X-A: 0123456789\r\n"
+                                    "Content-Disposition: attachment; filename=a.txt\r\n"
+                                    "X-Late: 4539148803436467\r\n"
+                                    "\r\n";
+    static const char in[] = "Content-Type: multipart/mixed; boundary=zz\r\n"
+                             "\r\n"
+                             "--zz\r\n"
+                             "X-A: 0123456789\r\n"
+                             "Content-Disposition: attachment; filename=a.txt\r\n"
+                             "X-Late: 4539148803436467\r\n"
+                             "\r\n"
+                             "one\r\n"
+                             "--zz\r\n"
+                             "X-B: 5\r\n"
+                             "\r\n"
+                             "two\r\n"
+                             "--zz--\r\n";
+    (void)state;
+    l.header_block_max = 60;
+    CHECK(mail_params(&l), in, E_B(HDR, "Content-Type: multipart/mixed; boundary=zz"),
+          E_B(HDR, "X-A: 0123456789"), E_N(DLP_NOTE_HEADER_CAP, sizeof(part_hdrs) - 1 - 60),
+          E_S(BODY, "", "one"), E_B(HDR, "X-B: 5"), E_S(BODY, "", "two"));
+}
+
+/* A multipart part past the depth bound: its own headers are reported; its body, inner
+ * boundaries and headers included, is one raw leaf (the inner headers inspected there). */
+static void test_depth_cap_part_headers(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const char raw[] = "--i\r\n"
+                              "Content-Type: text/plain\r\n"
+                              "X-Inner: 4539148803436467\r\n"
+                              "\r\n"
+                              "deep\r\n"
+                              "--i--";
+    static const char in[] = "Content-Type: multipart/mixed; boundary=o\r\n"
+                             "\r\n"
+                             "--o\r\n"
+                             "Content-Type: multipart/mixed; boundary=i\r\n"
+                             "X-Outer: 536-22-8417\r\n"
+                             "\r\n"
+                             "--i\r\n"
+                             "Content-Type: text/plain\r\n"
+                             "X-Inner: 4539148803436467\r\n"
+                             "\r\n"
+                             "deep\r\n"
+                             "--i--\r\n"
+                             "--o--\r\n";
+    (void)state;
+    l.mime_depth_max = 1;
+    CHECK(mail_params(&l), in, E_B(HDR, "Content-Type: multipart/mixed; boundary=o"),
+          E_B(HDR, "Content-Type: multipart/mixed; boundary=i"), E_B(HDR, "X-Outer: 536-22-8417"),
+          E_S(BODY, "",
+              "--i\r\nContent-Type: text/plain\r\nX-Inner: 4539148803436467\r\n\r\ndeep\r\n--i--"),
+          E_N(DLP_NOTE_DEPTH_CAP, sizeof(raw) - 1));
 }
 
 static void test_truncated_in_headers(void **state)
@@ -718,6 +864,10 @@ int main(void)
         cmocka_unit_test(test_bad_boundaries),
         cmocka_unit_test(test_header_line_cap),
         cmocka_unit_test(test_header_block_cap),
+        cmocka_unit_test(test_mail_part_headers),
+        cmocka_unit_test(test_form_data_part_headers),
+        cmocka_unit_test(test_part_header_block_cap),
+        cmocka_unit_test(test_depth_cap_part_headers),
         cmocka_unit_test(test_truncated_in_headers),
         cmocka_unit_test(test_form_data_stage),
         cmocka_unit_test(test_given_content_type_leaf),

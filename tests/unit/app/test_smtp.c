@@ -189,14 +189,52 @@ static void test_mail_with_csv_attachment(void **state)
           E_B(HDR, "To: Bob <bob@example.org>"), E_B(HDR, "Subject: Customer list"),
           E_B(HDR, "MIME-Version: 1.0"),
           E_B(HDR, "Content-Type: multipart/mixed; boundary=\"----=_Part_0_1\""),
+          E_B(HDR, "Content-Type: text/plain; charset=utf-8"),
+          E_B(HDR, "Content-Transfer-Encoding: quoted-printable"),
           E_S(BODY, "",
               "Hi Bob, the list is attached \xe2\x80\x94 3 rows.\r\n"
               ".and a line that starts with a dot."),
+          E_B(HDR, "Content-Type: text/csv; name=\"customers.csv\""),
+          E_B(HDR, "Content-Transfer-Encoding: base64"),
+          E_B(HDR, "Content-Disposition: attachment; filename=\"customers.csv\""),
           E_S(ATT, "customers.csv",
               "name,dob,zip\r\n"
               "John Smith,1980-04-12,94105\r\n"
               "Maria Garcia,1975-11-30,10001\r\n"
               "Wei Chen,1990-01-05,60614\r\n"));
+}
+
+/* A part's own headers (not only the message's) are reported, unfolded and decoded. */
+static void test_mail_part_custom_header(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t steps[] = {
+        CL("MAIL FROM:<a@x.example>\r\n"),
+        SV("250 ok\r\n"),
+        CL("RCPT TO:<b@y.example>\r\n"),
+        SV("250 ok\r\n"),
+        CL("DATA\r\n"),
+        SV("354 go\r\n"),
+        CL("Subject: notes\r\n"
+           "Content-Type: multipart/mixed; boundary=\"p1\"\r\n"
+           "\r\n"
+           "--p1\r\n"
+           "Content-Type: text/plain\r\n"
+           "X-Note: card\r\n"
+           " 4539148803436467\r\n"
+           "X-Ref: =?utf-8?Q?536-22-8417?=\r\n"
+           "\r\n"
+           "see note\r\n"
+           "--p1--\r\n"
+           ".\r\n"),
+        SV("250 ok\r\n"),
+    };
+    (void)state;
+    CHECK(&l, steps, E_B(HDR, "MAIL FROM:<a@x.example>"), E_M(FROM_DOM, "x.example"),
+          E_B(HDR, "RCPT TO:<b@y.example>"), E_M(RCPT_DOM, "y.example"),
+          E_B(HDR, "Subject: notes"), E_B(HDR, "Content-Type: multipart/mixed; boundary=\"p1\""),
+          E_B(HDR, "Content-Type: text/plain"), E_B(HDR, "X-Note: card 4539148803436467"),
+          E_B(HDR, "X-Ref: 536-22-8417"), E_S(BODY, "", "see note"));
 }
 
 static void test_dot_unstuffing(void **state)
@@ -653,6 +691,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mail_with_csv_attachment),
+        cmocka_unit_test(test_mail_part_custom_header),
         cmocka_unit_test(test_dot_unstuffing),
         cmocka_unit_test(test_bdat_binary),
         cmocka_unit_test(test_pipelined_transaction),
