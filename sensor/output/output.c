@@ -40,6 +40,7 @@
 typedef struct ring_src {
     dlp_ring_t *ring;
     json_t *pending_rules; /* DLP_EV_FLOW_RULE objects of the flow in progress */
+    uint64_t pending_flow; /* ... its flow_id */
 } ring_src_t;
 
 struct dlp_output {
@@ -470,11 +471,22 @@ static void handle(dlp_output_t *o, ring_src_t *s, const dlp_event_t *ev)
         syslog_dlp(o, ev);
         break;
     case DLP_EV_FLOW_RULE:
+        /* rules of another flow: its flow record was dropped (a full ring,
+         * live), they are no part of this one */
+        if (s->pending_rules != NULL && s->pending_flow != ev->fl.flow_id) {
+            json_decref(s->pending_rules);
+            s->pending_rules = NULL;
+        }
         if (s->pending_rules == NULL)
             s->pending_rules = json_array();
+        s->pending_flow = ev->fl.flow_id;
         json_array_append_new(s->pending_rules, rule_json(&ev->u.rule));
         break;
     case DLP_EV_FLOW:
+        if (s->pending_rules != NULL && s->pending_flow != ev->fl.flow_id) {
+            json_decref(s->pending_rules);
+            s->pending_rules = NULL;
+        }
         write_json(o, flow_json(ev, s->pending_rules));
         s->pending_rules = NULL;
         break;

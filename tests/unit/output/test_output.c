@@ -287,6 +287,58 @@ static void flow_event_joins_its_rule_records(void **state)
 }
 
 /*
+ * A live sensor drops a record when the ring is full (alert.h): a flow's
+ * rule records can be queued and its flow record dropped. Those totals
+ * (masked values, hmacs) belong to that flow only: the next flow event on
+ * the ring must not take them as its own.
+ */
+static void flow_event_without_its_flow_record(void **state)
+{
+    fx_t *f = fx_new();
+    static dlp_event_t ev;
+    json_t *all, *rules;
+
+    (void)state;
+    ev.type = DLP_EV_FLOW_RULE; /* flow 1111: its rule, then its flow record was dropped */
+    flowinfo(&ev.fl);
+    ev.fl.flow_id = 1111;
+    rule(&ev.u.rule);
+    assert_true(dlp_ring_push(f->ring, &ev));
+    memset(&ev, 0, sizeof(ev)); /* flow 2222 ended without a rule */
+    ev.type = DLP_EV_FLOW;
+    ev.ts_us = 2000000;
+    flowinfo(&ev.fl);
+    ev.fl.flow_id = 2222;
+    assert_true(dlp_ring_push(f->ring, &ev));
+    memset(&ev, 0, sizeof(ev)); /* flow 4444's rule, its flow record dropped too */
+    ev.type = DLP_EV_FLOW_RULE;
+    flowinfo(&ev.fl);
+    ev.fl.flow_id = 4444;
+    rule(&ev.u.rule);
+    assert_true(dlp_ring_push(f->ring, &ev));
+    ev.fl.flow_id = 3333; /* flow 3333: a rule of its own */
+    snprintf(ev.u.rule.name, sizeof(ev.u.rule.name), "pii.us_ssn");
+    assert_true(dlp_ring_push(f->ring, &ev));
+    memset(&ev, 0, sizeof(ev));
+    ev.type = DLP_EV_FLOW;
+    ev.ts_us = 3000000;
+    flowinfo(&ev.fl);
+    ev.fl.flow_id = 3333;
+    assert_true(dlp_ring_push(f->ring, &ev));
+    assert_int_equal(dlp_output_drain(f->out), 5);
+    all = fx_events(f);
+    assert_int_equal(json_array_size(all), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(all, 0), "flow_id")), 2222);
+    assert_int_equal(json_array_size(json_object_get(json_array_get(all, 0), "dlp_rules")), 0);
+    rules = json_object_get(json_array_get(all, 1), "dlp_rules");
+    assert_int_equal(json_array_size(rules), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(rules, 0), "rule")),
+                        "pii.us_ssn");
+    json_decref(all);
+    fx_free(f);
+}
+
+/*
  * Names and hosts come from the wire, and fixed-size fields cut them where
  * they end: a Latin-1 Host header, an SNI with a stray byte, a file name cut
  * inside a multi-byte character are not UTF-8. jansson refuses such strings,
@@ -519,6 +571,7 @@ int main(void)
         cmocka_unit_test(dlp_event_json),
         cmocka_unit_test(dlp_event_aggregate),
         cmocka_unit_test(flow_event_joins_its_rule_records),
+        cmocka_unit_test(flow_event_without_its_flow_record),
         cmocka_unit_test(invalid_utf8_keeps_the_field),
         cmocka_unit_test(stats_event_json),
         cmocka_unit_test(stats_event_workers),
