@@ -18,7 +18,8 @@
  *    x-gzip and deflate undone (bounded); then by Content-Type:
  *    application/x-www-form-urlencoded decoded (dlp_stage_form),
  *    multipart/... walked by the MIME walker (parts with a file name as
- *    DLP_FIELD_HTTP_BODY with the name), anything else as is.
+ *    DLP_FIELD_HTTP_BODY with the name; each part's headers, file name
+ *    included, as DLP_FIELD_HTTP_HEADER blocks), anything else as is.
  *  - notes: a line or header block over its bound (the message is then
  *    skipped to the next recognisable start line), an unsupported
  *    Content-Encoding (br, zstd: body passed raw, noted), a gap.

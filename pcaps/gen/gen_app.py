@@ -225,6 +225,13 @@ def evasion_captures(outdir):
     session(cap, 48005, 80, [("c", b"\r\n" * 2 + gz_post[:80]), ("s", OK)], mss=1)
     # not HTTP at all, on another port, after empty lines: scanned as it is
     session(cap, 48004, 9999, [("c", b"\r\n" * 8 + b"card " + CARD2 + b"\r\n")])
+    # the value only in a multipart part's header: the file's name
+    b_ = b"----dlpboundary11"
+    mp = (b"--" + b_ + b"\r\nContent-Disposition: form-data; name=\"file\"; "
+          b"filename=\"" + SSN + b" John Smith.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"
+          b"%PDF-1.4 nothing to see\r\n--" + b_ + b"--\r\n")
+    session(cap, 48006, 80, [("c", post(b"files.example.com", b"/up", mp,
+                                        b"multipart/form-data; boundary=" + b_)), ("s", OK)])
     cap.write_pcap(out_path(outdir, "http-evasions.pcap"))
 
 
