@@ -442,8 +442,10 @@ static bool decide(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_t fiel
         v.hmac16 = md;
     pol = dlp_detect__policy(d->p.rules, &v, &conf);
     if (pol == DLP_POL_REPORT) {
-        if (record_value(d, df, dir, field, rule, norm, v.nl, v.hmac16, conf, base + v.vs) &&
-            d->refs[rule] != NULL)
+        (void)record_value(d, df, dir, field, rule, norm, v.nl, v.hmac16, conf, base + v.vs);
+        /* Also when the value is not new to its rule: a combination that did
+         * not count it where it was seen before may count it here. */
+        if (d->refs[rule] != NULL)
             combination_found(d, df, rule, dir, &v);
     } else
         policy_count(d, rule, pol);
@@ -477,8 +479,8 @@ static void decide_cand(dlp_detect_t *d, last_value_t *last, dlp_detect_flow_t *
 /* --- re-identification ------------------------------------------------------ */
 
 /*
- * A linkable rule found a new value: in each combination rule that counts
- * it, its category is now present; when their weights reach the rule's
+ * A linkable rule reported a value (new or not): in each combination rule
+ * that counts it, its category is now present; when their weights reach the rule's
  * min_weight, one event lists the categories (never values). Linked
  * identifiers in the same flow raise its severity a step.
  */

@@ -627,6 +627,47 @@ static void reidentification_with_a_linked_identifier_is_more_severe(void **stat
     fx_free(f);
 }
 
+/*
+ * A combination's fields decide where a linkable value counts towards it: a
+ * value first seen where the combination does not look (the URI) and then
+ * where it does (the body) counts there, although it is no new value of its
+ * own rule by then.
+ */
+static void reidentification_counts_a_value_seen_again_where_it_counts(void **state)
+{
+    static const char yaml[] =
+        "rules:\n"
+        "  - {id: 1, name: t.dob, description: d, category: linkable, severity: low,\n"
+        "     patterns: ['dob=[0-9]{4}-[0-9]{2}-[0-9]{2}']}\n"
+        "  - {id: 2, name: t.zip, description: d, category: linkable, severity: low,\n"
+        "     patterns: ['zip=[0-9]{5}']}\n"
+        "  - id: 5\n"
+        "    name: t.reid\n"
+        "    description: d\n"
+        "    category: linkable\n"
+        "    severity: medium\n"
+        "    fields: [http.body]\n"
+        "    combination: {min_weight: 3, rules: {t.dob: 2, t.zip: 1}}\n";
+    fx_t *f = fx_new(yaml);
+    dlp_detect_flow_t *df = flow(f);
+    dlp_event_t ev[8];
+    const dlp_event_t *r;
+    size_t n;
+
+    (void)state;
+    dlp_detect_block(f->d, df, 0, DLP_FIELD_HTTP_URI, DLP_STR_BYTES("dob=1984-03-12&zip=90210"),
+                     0, 1);
+    assert_null(reid_event(f, ev, &n));
+    assert_int_equal(n, 2); /* t.dob and t.zip: their own events */
+    dlp_detect_block(f->d, df, 0, DLP_FIELD_HTTP_BODY, DLP_STR_BYTES("dob=1984-03-12&zip=90210"),
+                     100, 2);
+    r = reid_event(f, ev, &n);
+    assert_non_null(r);
+    assert_int_equal(r->u.rule.count, 2);
+    dlp_detect_flow_free(f->d, df);
+    fx_free(f);
+}
+
 static void shipped_rules_examples(void **state)
 {
     fx_t *f = fx_new(NULL);
@@ -669,6 +710,7 @@ int main(void)
         cmocka_unit_test(block_value_counted_once_past_the_bound),
         cmocka_unit_test(reidentification_k_minus_one_and_k),
         cmocka_unit_test(reidentification_with_a_linked_identifier_is_more_severe),
+        cmocka_unit_test(reidentification_counts_a_value_seen_again_where_it_counts),
         cmocka_unit_test(shipped_rules_examples),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
