@@ -536,11 +536,15 @@ static void fill_combination(const dlp_detect_t *d, const dlp_detect_flow_t *df,
         c++;
     er->combination = 1;
     er->nmatches = 0;
-    for (size_t i = 0; c < d->ncombo && i < r->combination.nrules; i++)
-        if ((df->combo[c].found & (1ULL << i)) && er->nmatches < DLP_EV_MAX_MATCHES)
+    er->count = 0;
+    for (size_t i = 0; c < d->ncombo && i < r->combination.nrules; i++) {
+        if (!(df->combo[c].found & (1ULL << i)))
+            continue;
+        er->count++; /* every category found; the list holds the first ones */
+        if (er->nmatches < DLP_EV_MAX_MATCHES)
             snprintf(er->m[er->nmatches++].name, sizeof(er->m[0].name), "%s",
                      r->combination.rules[i]);
-    er->count = er->nmatches;
+    }
     for (const rstate_t *rs = df->rules; rs != NULL; rs = rs->next)
         linked |= rs->count > 0 && d->p.rules->rules[rs->rule].category == DLP_CAT_LINKED;
     if (linked && er->severity < DLP_SEV_CRITICAL)

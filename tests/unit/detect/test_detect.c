@@ -668,6 +668,49 @@ static void reidentification_counts_a_value_seen_again_where_it_counts(void **st
     fx_free(f);
 }
 
+/* More categories than the matches list holds: count is all of them. */
+static void reidentification_count_past_the_matches_list(void **state)
+{
+    enum { K = DLP_EV_MAX_MATCHES + 2 };
+    static char yaml[8192], text[512];
+    size_t y = 0, t = 0;
+    fx_t *f;
+    dlp_detect_flow_t *df;
+    dlp_event_t ev[K + 4];
+    const dlp_event_t *r = NULL;
+    size_t n;
+
+    (void)state;
+    y += (size_t)snprintf(yaml + y, sizeof(yaml) - y, "rules:\n");
+    for (int i = 0; i < K; i++) {
+        y += (size_t)snprintf(yaml + y, sizeof(yaml) - y,
+                              "  - {id: %d, name: t.q%d, description: d, category: linkable,\n"
+                              "     severity: low, patterns: ['q%d=[0-9]{3}']}\n",
+                              i + 1, i, i);
+        t += (size_t)snprintf(text + t, sizeof(text) - t, "q%d=123 ", i);
+    }
+    y += (size_t)snprintf(yaml + y, sizeof(yaml) - y,
+                          "  - id: 99\n    name: t.reid\n    description: d\n"
+                          "    category: linkable\n    severity: medium\n"
+                          "    combination:\n      min_weight: %d\n      rules: [",
+                          K);
+    for (int i = 0; i < K; i++)
+        y += (size_t)snprintf(yaml + y, sizeof(yaml) - y, "%st.q%d", i ? ", " : "", i);
+    snprintf(yaml + y, sizeof(yaml) - y, "]\n");
+    f = fx_new(yaml);
+    df = flow(f);
+    dlp_detect_block(f->d, df, 0, DLP_FIELD_RAW, (const uint8_t *)text, t, 0, 1);
+    n = drain(f, DLP_EV_DLP, ev, K + 4);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(ev[i].u.rule.name, "t.reid") == 0)
+            r = &ev[i];
+    assert_non_null(r);
+    assert_int_equal(r->u.rule.nmatches, DLP_EV_MAX_MATCHES);
+    assert_int_equal(r->u.rule.count, K);
+    dlp_detect_flow_free(f->d, df);
+    fx_free(f);
+}
+
 static void shipped_rules_examples(void **state)
 {
     fx_t *f = fx_new(NULL);
@@ -711,6 +754,7 @@ int main(void)
         cmocka_unit_test(reidentification_k_minus_one_and_k),
         cmocka_unit_test(reidentification_with_a_linked_identifier_is_more_severe),
         cmocka_unit_test(reidentification_counts_a_value_seen_again_where_it_counts),
+        cmocka_unit_test(reidentification_count_past_the_matches_list),
         cmocka_unit_test(shipped_rules_examples),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
