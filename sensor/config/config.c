@@ -181,8 +181,8 @@ dlp_rc_t dlp_config_parse_uint(const char *s, unsigned long min, unsigned long m
 
     errno = 0;
     v = strtoul(s, &end, 10);
-    /* strtoul negates "-1" into a huge value instead of failing */
-    if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < min || v > max)
+    /* strtoul negates "-1" (also after blanks: " -1") into a huge value instead of failing */
+    if (errno != 0 || end == s || *end != '\0' || strchr(s, '-') != NULL || v < min || v > max)
         return DLP_EINVAL;
     *out = (unsigned)v;
     return DLP_OK;

@@ -105,6 +105,18 @@ static void cli_uint(void **state)
     assert_int_equal(v, 256); /* untouched by a bad value */
 }
 
+/* A sign after leading blanks is still a sign: strtoul negates " -18446744073709551615" to 1. */
+static void cli_uint_sign_after_blanks(void **state)
+{
+    unsigned v = 7;
+
+    (void)state;
+    assert_int_equal(dlp_config_parse_uint(" -18446744073709551615", 1, 256, &v), DLP_EINVAL);
+    assert_int_equal(dlp_config_parse_uint(" -0", 0, 65535, &v), DLP_EINVAL);
+    assert_int_equal(dlp_config_parse_uint("\t-5", 0, 86400, &v), DLP_EINVAL);
+    assert_int_equal(v, 7);
+}
+
 static void cli_str_and_home_net(void **state)
 {
     dlp_config_t c;
@@ -137,6 +149,7 @@ int main(void)
         cmocka_unit_test(fanout_names),
         cmocka_unit_test(file_readers_names),
         cmocka_unit_test(cli_uint),
+        cmocka_unit_test(cli_uint_sign_after_blanks),
         cmocka_unit_test(cli_str_and_home_net),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
