@@ -815,8 +815,12 @@ void dlp_detect_flow_add_host(dlp_detect_flow_t *df, const char *host)
 
     while (n > 0 && host[n - 1] == '.') /* "example.com." names example.com */
         n--;
-    if (n == 0 || n > DLP_RULE_HOST_MAX)
+    if (n == 0)
         return;
+    if (n > DLP_RULE_HOST_MAX) { /* named, not remembered: not known to be allowed */
+        df->hosts_overflow = true;
+        return;
+    }
     for (size_t i = 0; i < df->nhosts; i++)
         if (strlen(df->hosts[i]) == n && strncasecmp(df->hosts[i], host, n) == 0)
             return;

@@ -711,6 +711,40 @@ static void reidentification_count_past_the_matches_list(void **state)
     fx_free(f);
 }
 
+/*
+ * Allow by host: only when every host named in the flow is allowed. A host
+ * name too long to be remembered is still one the flow named, and it is not
+ * known to be allowed: values are reported.
+ */
+static void host_too_long_to_remember_is_not_allowed(void **state)
+{
+    static const char yaml[] = "rules:\n"
+                               "  - id: 7\n"
+                               "    name: t.tok\n"
+                               "    description: tokens\n"
+                               "    category: secret\n"
+                               "    severity: high\n"
+                               "    patterns: ['\\btok-[0-9]{4}\\b']\n"
+                               "    allow: {hosts: ['*.example.com']}\n";
+    fx_t *f = fx_new(yaml);
+    dlp_detect_flow_t *df = flow(f);
+    char host[DLP_RULE_HOST_MAX + 40];
+    dlp_event_t ev[4];
+
+    (void)state;
+    memset(host, 'a', sizeof(host) - 1);
+    memcpy(host + sizeof(host) - 1 - 9, ".evil.org", 9);
+    host[sizeof(host) - 1] = '\0';
+    dlp_detect_flow_add_host(df, "api.example.com");
+    dlp_detect_block(f->d, df, 0, DLP_FIELD_RAW, DLP_STR_BYTES("tok-0001"), 0, 1);
+    assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 0); /* allowed: its only host is */
+    dlp_detect_flow_add_host(df, host);
+    dlp_detect_block(f->d, df, 0, DLP_FIELD_RAW, DLP_STR_BYTES("tok-0002"), 100, 2);
+    assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 1);
+    dlp_detect_flow_free(f->d, df);
+    fx_free(f);
+}
+
 static void shipped_rules_examples(void **state)
 {
     fx_t *f = fx_new(NULL);
@@ -755,6 +789,7 @@ int main(void)
         cmocka_unit_test(reidentification_with_a_linked_identifier_is_more_severe),
         cmocka_unit_test(reidentification_counts_a_value_seen_again_where_it_counts),
         cmocka_unit_test(reidentification_count_past_the_matches_list),
+        cmocka_unit_test(host_too_long_to_remember_is_not_allowed),
         cmocka_unit_test(shipped_rules_examples),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
