@@ -6,7 +6,9 @@
  * magic, sorted by name with strcmp, not recursive) into one list of paths,
  * then opens every file once with libpcap and compiles the filter for its
  * link type, so any unusable input is reported before a packet is read.
- * Reading re-opens the files one after the other: one pcap_t at a time.
+ * Reading re-opens the files one after the other: one pcap_t at a time. A
+ * pipe (stdin, a FIFO) cannot be opened twice: it is opened at open, its
+ * header read and its filter compiled there, and that handle is read later.
  * A read error inside a file (a truncated last record, a corrupt length) is
  * counted, logged once for that file, and ends only that file. A handle made
  * by dlp_capture_files_again() reads the same list again for another worker;
@@ -44,6 +46,12 @@ typedef struct file_capture {
     /* A second reader of the same files (dlp_capture_files_again), which logs
      * nothing: its counters, which nobody reads. NULL for the first reader. */
     dlp_stats_t *own_st;
+    /* Per path: a pipe's handle, opened (its header read) by the open call and
+     * taken by open_current(); NULL for files, and for the second reader. */
+    struct stream_pre {
+        pcap_t *p;
+        char *iobuf;
+    } *pre;
 } file_capture_t;
 
 /*
@@ -235,9 +243,6 @@ static dlp_rc_t check_file(const file_capture_t *fc, const char *path, char *err
     pcap_t *p = NULL;
     dlp_rc_t rc = DLP_EINVAL;
 
-    /* A pipe cannot be read twice: its problems show when it is read. */
-    if (dlp_capture_path_is_stream(path))
-        return DLP_OK;
     if (stat(path, &sb) != 0) {
         dlp_capture__err(err, errlen, "%s: %s", path, strerror(errno));
         return DLP_EIO;
@@ -307,13 +312,47 @@ static pcap_t *open_buffered(file_capture_t *fc, const char *path, char *ebuf)
     return p;
 }
 
+/*
+ * check_file() of a pipe, which can be opened once: opens it (reads its
+ * header) into fc->pre[i], kept for reading, and compiles the filter.
+ */
+static dlp_rc_t open_stream(file_capture_t *fc, size_t i, char *err, size_t errlen)
+{
+    char ebuf[PCAP_ERRBUF_SIZE] = "";
+    char msg[PCAP_ERRBUF_SIZE + 256];
+    pcap_t *p = open_buffered(fc, fc->paths[i], ebuf);
+
+    if (p == NULL) {
+        dlp_capture__err(err, errlen, "%s: %s", fc->paths[i], ebuf);
+        return DLP_EINVAL;
+    }
+    fc->pre[i].p = p;
+    fc->pre[i].iobuf = fc->iobuf;
+    fc->iobuf = NULL;
+    if (fc->bpf != NULL && dlp_capture__filter(p, fc->bpf, false, msg, sizeof(msg)) != DLP_OK) {
+        dlp_capture__err(err, errlen, "%s: %s", fc->paths[i], msg);
+        return DLP_EINVAL;
+    }
+    return DLP_OK;
+}
+
 /* A file that passed check_file() may still have changed since: not fatal. */
 static bool open_current(file_capture_t *fc)
 {
     const char *path = fc->paths[fc->idx];
     char ebuf[PCAP_ERRBUF_SIZE] = "";
     char msg[PCAP_ERRBUF_SIZE + 256];
-    pcap_t *p = open_buffered(fc, path, ebuf);
+    struct stream_pre *pre = fc->pre != NULL ? &fc->pre[fc->idx] : NULL;
+    pcap_t *p;
+
+    if (pre != NULL && pre->p != NULL) { /* a pipe, opened by open_stream() */
+        p = pre->p;
+        fc->iobuf = pre->iobuf;
+        pre->p = NULL;
+        pre->iobuf = NULL;
+    } else {
+        p = open_buffered(fc, path, ebuf);
+    }
 
     if (p == NULL) {
         if (fc->own_st == NULL)
@@ -387,6 +426,12 @@ static void file_close(dlp_capture_t *c)
     for (size_t i = 0; i < c->nfiles; i++)
         free(fc->paths[i]);
     free(fc->paths);
+    for (size_t i = 0; fc->pre != NULL && i < c->nfiles; i++) {
+        if (fc->pre[i].p != NULL)
+            pcap_close(fc->pre[i].p);
+        free(fc->pre[i].iobuf);
+    }
+    free(fc->pre);
     free(fc->bpf);
     free(fc->own_st);
     free(fc);
@@ -421,8 +466,13 @@ dlp_capture_t *dlp_capture_open_files(const char *const *paths, size_t n, const 
         if (add_path(fc, paths[i], err, errlen) != DLP_OK)
             goto fail;
     }
+    if ((fc->pre = calloc(fc->base.nfiles, sizeof(*fc->pre))) == NULL)
+        goto nomem;
     for (size_t i = 0; i < fc->base.nfiles; i++) {
-        if (check_file(fc, fc->paths[i], err, errlen) != DLP_OK)
+        dlp_rc_t rc = dlp_capture_path_is_stream(fc->paths[i])
+                          ? open_stream(fc, i, err, errlen)
+                          : check_file(fc, fc->paths[i], err, errlen);
+        if (rc != DLP_OK)
             goto fail;
     }
     return &fc->base;

@@ -726,6 +726,59 @@ static void files_again_same_frames_counted_once(void **state)
     free(d);
 }
 
+/* Standard input becomes the bytes of 'b' (a pipe, written and closed); returns the old fd 0. */
+static int stdin_from(const void *b, size_t n)
+{
+    int pfd[2], saved = dup(STDIN_FILENO);
+    assert_true(saved >= 0);
+    assert_int_equal(pipe(pfd), 0);
+    assert_int_equal(write(pfd[1], b, n), (ssize_t)n);
+    assert_int_equal(close(pfd[1]), 0);
+    assert_true(dup2(pfd[0], STDIN_FILENO) >= 0);
+    assert_int_equal(close(pfd[0]), 0);
+    return saved;
+}
+
+static void stdin_restore(int saved)
+{
+    assert_true(dup2(saved, STDIN_FILENO) >= 0);
+    assert_int_equal(close(saved), 0);
+}
+
+/*
+ * A pipe is read once, but its header is read at open like a file's: what is
+ * not a capture, or does not take the filter, fails the open (the run's exit
+ * 2), not the read (a warning and an exit 0 with nothing read).
+ */
+static void stream_checked_at_open(void **state)
+{
+    fixture_t *fx = *state;
+    wbuf_t w;
+    uint8_t fr[128], tags[16];
+    size_t len = udp_frame(fr, 53, 1, 4);
+    int saved = stdin_from("garbage, not a capture file at all\n", 35);
+    assert_null(open1(fx, "-", NULL));
+    assert_true(strncmp(fx->err, "-: ", 3) == 0);
+    stdin_restore(saved);
+
+    pcap_header(&w, 0, 0, LT_RAW_FILE);
+    pcap_record(&w, TS0, 0, fr + 14, (uint32_t)len - 14, (uint32_t)len - 14);
+    saved = stdin_from(w.b, w.n);
+    assert_null(open1(fx, "-", "ether host 02:00:00:00:00:01"));
+    assert_true(strncmp(fx->err, "-: bad filter 'ether host", 25) == 0);
+    stdin_restore(saved);
+
+    saved = stdin_from(w.b, w.n);
+    dlp_capture_t *c = open1(fx, "-", "udp");
+    assert_non_null(c);
+    assert_int_equal(read_tags(c, tags, 16), 1);
+    assert_int_equal(tags[0], 1);
+    assert_int_equal(stat_of(fx, DLP_STAT_CAP_FILES), 1);
+    assert_int_equal(stat_of(fx, DLP_STAT_CAP_READ_ERRORS), 0);
+    dlp_capture_close(c);
+    stdin_restore(saved);
+}
+
 static void break_stops_file_reading(void **state)
 {
     fixture_t *fx = *state;
@@ -1078,6 +1131,7 @@ int main(void)
         T(bpf_checked_per_link_type),
         T(bpf_filters_frames),
         T(files_again_same_frames_counted_once),
+        T(stream_checked_at_open),
         T(break_stops_file_reading),
         T(committed_captures_frames_and_link_types),
         T(committed_bad_inputs),
