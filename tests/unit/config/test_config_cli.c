@@ -284,6 +284,27 @@ static void capture_flags_checked(void **state)
     assert_contains(f->out, "; 1 capture threads (fanout ippair, group 7); ");
 }
 
+/*
+ * An interface named twice would be opened twice: with one capture thread
+ * (a plain handle) every packet was read twice; with fanout the open failed.
+ */
+static void interface_given_twice(void **state)
+{
+    fx_t *f = *state;
+
+    assert_int_equal(run(f, "-T", "-i", "lo", "-i", "lo", "--capture-threads", "1", "-R",
+                         f->rules, "--rules-cache", f->cache, NULL),
+                     2);
+    assert_contains(f->err, "dlpsensor: -i lo: interface given twice\n");
+    assert_string_equal(f->out, "");
+    /* the file's list is replaced by the first -i, not added to */
+    write_conf(f, "capture:\n  interfaces: [lo]\n");
+    assert_int_equal(run(f, "-T", "-c", f->conf, "-i", "lo", "--capture-threads", "1", "-R",
+                         f->rules, "--rules-cache", f->cache, NULL),
+                     0);
+    assert_contains(f->out, "; live on lo\n");
+}
+
 /* -T says who reads the files, as a start would: a pipe is read by one reader. */
 static void file_readers_reported(void **state)
 {
@@ -361,6 +382,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(user_needs_root, setup, teardown),
         cmocka_unit_test_setup_teardown(capture_flags_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(file_readers_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(interface_given_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(empty_arguments_named, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

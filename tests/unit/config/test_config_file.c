@@ -330,6 +330,8 @@ static const bad_case_t k_bad[] = {
      "characters"},
     {"capture:\n  interfaces:\n    - eth1\n    - [x]\n",
      "4: capture.interfaces: expected a string, got a sequence"},
+    {"capture:\n  interfaces:\n    - eth1\n    - eth2\n    - eth1\n",
+     "5: capture.interfaces: interface 'eth1' given twice"},
     {"rules:\n  paths: ['']\n", "2: rules.paths: empty string in the list"},
     {"rules:\n  cache: sometimes\n", "2: rules.cache: expected true or false, got 'sometimes'"},
     {"outputs:\n  syslog:\n    facility: local8\n",
