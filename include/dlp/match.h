@@ -111,7 +111,8 @@ dlp_match_stream_t *dlp_match_stream_open(const dlp_matcher_t *m);
 
 /*
  * Scans the next n bytes of the stream; matches go to cb. DLP_EINVAL if s
- * belongs to another matcher, DLP_EIO if Hyperscan fails.
+ * belongs to another matcher, DLP_EIO if Hyperscan fails: the n bytes then
+ * count as a gap (dlp_match_stream_gap, pending matches dropped).
  */
 DLP_MUST_CHECK dlp_rc_t dlp_match_stream_scan(dlp_match_stream_t *st, dlp_match_scratch_t *s,
                                               const uint8_t *p, size_t n, dlp_match_cb cb,

@@ -241,8 +241,16 @@ dlp_rc_t dlp_match_stream_scan(dlp_match_stream_t *st, dlp_match_scratch_t *s, c
         size_t c = n - done < DLP_MATCH_CHUNK ? n - done : DLP_MATCH_CHUNK;
 
         if (scan_safe(st, s, p + done, c) != DLP_OK) {
-            tail_push(st, p, done);
-            st->off += done;
+            /*
+             * The rest of the write was not scanned: a gap, or its neighbours
+             * would make matches together and every later offset would be
+             * short. (Matches held back for a \b or $ are dropped: the scratch
+             * may be what failed.)
+             */
+            (void)hs_reset_stream(st->hs, 0, NULL, NULL, NULL);
+            st->tlen = 0;
+            st->off += n;
+            st->base = st->off;
             return DLP_EIO;
         }
         done += c;
