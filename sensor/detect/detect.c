@@ -636,9 +636,8 @@ static void finalize_ready(dlp_detect_t *d, dlp_detect_stream_t *s, const uint8_
 static bool add_pending(dlp_detect_t *d, dlp_detect_stream_t *s, uint32_t rule, uint64_t start,
                         uint64_t end)
 {
-    for (uint32_t i = 0; i < s->npend; i++)
-        if (s->pend[i].rule == rule && s->pend[i].start == start && s->pend[i].end == end)
-            return true;
+    /* The same match of another of the rule's patterns waits too: decided
+     * in turn, it counts as it would have counted decided at once. */
     if (s->pend == NULL) {
         s->pend = malloc(DLP_DETECT_PENDING * sizeof(*s->pend));
         if (s->pend == NULL) {

@@ -745,6 +745,60 @@ static void host_too_long_to_remember_is_not_allowed(void **state)
     fx_free(f);
 }
 
+/*
+ * Two patterns of a rule matching the same bytes are two candidates, one
+ * value: the rule's counters say so however the bytes were split into
+ * writes (the value decided at once, or waiting for its lookahead).
+ */
+static void same_match_of_two_patterns_counted_alike_whatever_the_split(void **state)
+{
+    /* without a validator (values), and with one that refuses them */
+    static const char *const yaml[] = {
+        "rules:\n"
+        "  - {id: 7, name: t.tok, description: d, category: secret, severity: high,\n"
+        "     patterns: ['\\btok-[0-9]{4}\\b', '\\bto[k]-[0-9]{4}\\b']}\n",
+        "rules:\n"
+        "  - {id: 7, name: t.tok, description: d, category: secret, severity: high,\n"
+        "     patterns: ['\\btok-[0-9]{4}\\b', '\\bto[k]-[0-9]{4}\\b'], validator: luhn}\n",
+    };
+    static const char text[] = "tok-0001 tok-0002 ";
+    char buf[512];
+    size_t n = sizeof(text) - 1;
+
+    (void)state;
+    memcpy(buf, text, n);
+    memset(buf + n, '.', 300);
+    for (int y = 0; y < 2; y++) {
+        uint64_t got[2][DLP_RSTAT__COUNT];
+
+        for (int i = 0; i < 2; i++) {
+            fx_t *f = fx_new(yaml[y]);
+            dlp_detect_flow_t *df = flow(f);
+            dlp_detect_stream_t *s = dlp_detect_stream_new(f->d, df, 0, DLP_FIELD_RAW, NULL);
+            const _Atomic uint64_t *rst;
+            size_t nr;
+
+            /* i == 0: the lookahead is in the same write; 1: in the next one */
+            if (i == 0) {
+                dlp_detect_write(f->d, s, (const uint8_t *)buf, n + 300, 1);
+            } else {
+                dlp_detect_write(f->d, s, (const uint8_t *)buf, n, 1);
+                dlp_detect_write(f->d, s, (const uint8_t *)buf + n, 300, 1);
+            }
+            dlp_detect_close(f->d, s, 2);
+            rst = dlp_detect_rule_stats(f->d, &nr);
+            for (int k = 0; k < DLP_RSTAT__COUNT; k++)
+                got[i][k] = rst[k];
+            dlp_detect_flow_free(f->d, df);
+            fx_free(f);
+        }
+        for (int k = 0; k < DLP_RSTAT__COUNT; k++)
+            assert_int_equal(got[1][k], got[0][k]);
+        assert_int_equal(got[0][DLP_RSTAT_CANDIDATES], 4);
+        assert_int_equal(got[0][DLP_RSTAT_VALUES], y == 0 ? 2 : 0);
+    }
+}
+
 static void shipped_rules_examples(void **state)
 {
     fx_t *f = fx_new(NULL);
@@ -790,6 +844,7 @@ int main(void)
         cmocka_unit_test(reidentification_counts_a_value_seen_again_where_it_counts),
         cmocka_unit_test(reidentification_count_past_the_matches_list),
         cmocka_unit_test(host_too_long_to_remember_is_not_allowed),
+        cmocka_unit_test(same_match_of_two_patterns_counted_alike_whatever_the_split),
         cmocka_unit_test(shipped_rules_examples),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
