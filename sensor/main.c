@@ -256,9 +256,21 @@ static int parse_opt(dlp_config_t *c, cli_t *cli, int opt, const char *arg)
     case OPT_JSON: return set_str(&c->json_path, arg);
     case OPT_SYSLOG: c->syslog = 1; return -1;
     case OPT_NO_SYSLOG: c->syslog = 0; return -1;
-    case OPT_SYSLOG_REMOTE: return set_str(&c->syslog_remote, arg);
-    case OPT_SYSLOG_SOCKET: return set_str(&c->syslog_socket, arg);
-    case OPT_SYSLOG_FACILITY: return set_str(&c->syslog_facility, arg);
+    /* checked as the file's outputs.syslog keys are, so that -T sees what a start refuses */
+    case OPT_SYSLOG_REMOTE:
+        if (!dlp_config_syslog_target_ok(arg, true))
+            return bad("--syslog-remote: expected " DLP_CONFIG_SYSLOG_REMOTE_FORMS ", got '%s'",
+                       arg);
+        return set_str(&c->syslog_remote, arg);
+    case OPT_SYSLOG_SOCKET:
+        if (!dlp_config_syslog_target_ok(arg, false))
+            return bad("--syslog-socket: expected " DLP_CONFIG_SYSLOG_SOCKET_FORMS ", got '%s'",
+                       arg);
+        return set_str(&c->syslog_socket, arg);
+    case OPT_SYSLOG_FACILITY:
+        if (dlp_config_facility(arg) < 0)
+            return bad("--syslog-facility: unknown facility '%s' (kern .. local7, or 0..23)", arg);
+        return set_str(&c->syslog_facility, arg);
     case OPT_HMAC_KEY: return set_str(&c->hmac_key_file, arg);
     case OPT_STATS_INTERVAL:
         c->stats_interval_set = true;

@@ -173,4 +173,13 @@ DLP_MUST_CHECK dlp_rc_t dlp_config_set_home_net(dlp_config_t *c, const char *s,
  * (the config file checks it, the syslog sender uses it). */
 int dlp_config_facility(const char *name);
 
+/*
+ * Whether 's' has the form of a syslog target: the local socket /PATH or
+ * unix:///PATH; a remote collector (remote true) also udp://HOST[:PORT] or
+ * tcp://HOST[:PORT]. The file and the command line check it here.
+ */
+#define DLP_CONFIG_SYSLOG_SOCKET_FORMS "/PATH or unix:///PATH"
+#define DLP_CONFIG_SYSLOG_REMOTE_FORMS "udp://HOST[:PORT], tcp://HOST[:PORT], /PATH or unix:///PATH"
+bool dlp_config_syslog_target_ok(const char *s, bool remote);
+
 #endif

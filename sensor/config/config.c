@@ -122,6 +122,14 @@ int dlp_config_facility(const char *name)
     return (int)v;
 }
 
+bool dlp_config_syslog_target_ok(const char *s, bool remote)
+{
+    if (s[0] == '/' || (strncmp(s, "unix:///", 8) == 0))
+        return true;
+    return remote && (strncmp(s, "udp://", 6) == 0 || strncmp(s, "tcp://", 6) == 0) &&
+           s[6] != '\0';
+}
+
 /* Names of an enum's values, for the file, the command line and -T: one table both ways. */
 typedef struct named {
     const char *name;

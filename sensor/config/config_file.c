@@ -619,22 +619,13 @@ static void set_str(loader_t *ld, const cfg_key_t *k, const yaml_node_t *n, cons
     store_str(ld, k, s);
 }
 
-static bool valid_target(kind_t kind, const char *s)
-{
-    if (s[0] == '/' || (strncmp(s, "unix:///", 8) == 0))
-        return true;
-    return kind == K_REMOTE && (strncmp(s, "udp://", 6) == 0 || strncmp(s, "tcp://", 6) == 0) &&
-           s[6] != '\0';
-}
-
 static void set_target(loader_t *ld, const cfg_key_t *k, const yaml_node_t *n, const char *key)
 {
     const char *s = is_null(n) ? NULL : scalar(ld, n, key, "a syslog target");
 
-    if (s != NULL && !valid_target(k->kind, s)) {
+    if (s != NULL && !dlp_config_syslog_target_ok(s, k->kind == K_REMOTE)) {
         ERR(ld, n, key, "expected %s, got '%.*s'",
-            k->kind == K_REMOTE ? "udp://HOST[:PORT], tcp://HOST[:PORT], /PATH or unix:///PATH"
-                                : "/PATH or unix:///PATH",
+            k->kind == K_REMOTE ? DLP_CONFIG_SYSLOG_REMOTE_FORMS : DLP_CONFIG_SYSLOG_SOCKET_FORMS,
             SHOW_MAX, s);
         return;
     }

@@ -305,6 +305,33 @@ static void interface_given_twice(void **state)
     assert_contains(f->out, "; live on lo\n");
 }
 
+/*
+ * The syslog flags take what the file's outputs.syslog keys take: -T said
+ * "configuration OK" for values that the start then refused (exit 2).
+ */
+static void syslog_flags_checked(void **state)
+{
+    fx_t *f = *state;
+
+    assert_int_equal(run(f, "-T", "--syslog-remote", "garbage", "-R", f->rules, "--rules-cache",
+                         f->cache, NULL),
+                     2);
+    assert_contains(f->err, "dlpsensor: --syslog-remote: expected udp://HOST[:PORT], "
+                            "tcp://HOST[:PORT], /PATH or unix:///PATH, got 'garbage'\n");
+    assert_string_equal(f->out, "");
+    assert_int_equal(run(f, "-T", "--syslog-socket", "tcp://x:1", NULL), 2);
+    assert_contains(f->err, "dlpsensor: --syslog-socket: expected /PATH or unix:///PATH, got "
+                            "'tcp://x:1'\n");
+    assert_int_equal(run(f, "-T", "--syslog-facility", "local8", NULL), 2);
+    assert_contains(f->err, "dlpsensor: --syslog-facility: unknown facility 'local8' (kern .. "
+                            "local7, or 0..23)\n");
+    assert_int_equal(run(f, "-T", "--syslog-remote", "udp://127.0.0.1:514", "--syslog-socket",
+                         "/dev/log", "--syslog-facility", "local4", "-R", f->rules,
+                         "--rules-cache", f->cache, NULL),
+                     0);
+    assert_contains(f->out, "; remote udp://127.0.0.1:514; ");
+}
+
 /* -T says who reads the files, as a start would: a pipe is read by one reader. */
 static void file_readers_reported(void **state)
 {
@@ -383,6 +410,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(capture_flags_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(file_readers_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(interface_given_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(syslog_flags_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(empty_arguments_named, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
