@@ -120,7 +120,8 @@ DLP_MUST_CHECK dlp_rc_t dlp_match_stream_scan(dlp_match_stream_t *st, dlp_match_
 
 /*
  * 'len' bytes will never come: matches pending at the end of what was
- * scanned are delivered, the stream restarts empty at offset + len.
+ * scanned are delivered, the stream restarts empty at offset + len (also on
+ * DLP_EIO, when Hyperscan failed to deliver them: they are dropped).
  */
 DLP_MUST_CHECK dlp_rc_t dlp_match_stream_gap(dlp_match_stream_t *st, dlp_match_scratch_t *s,
                                              uint64_t len, dlp_match_cb cb, void *ctx);

@@ -266,12 +266,15 @@ dlp_rc_t dlp_match_stream_gap(dlp_match_stream_t *st, dlp_match_scratch_t *s, ui
     hs_error_t rc = HS_SUCCESS;
 
     if (st->hs != NULL) {
-        if (s != NULL && s->m == st->m && cb != NULL) {
+        bool deliver = s != NULL && s->m == st->m && cb != NULL;
+
+        if (deliver) {
             set_call(s, st, NULL, 0, cb, ctx);
             rc = hs_reset_stream(st->hs, 0, s->scan, on_stream_match, s);
-        } else {
-            rc = hs_reset_stream(st->hs, 0, NULL, NULL, NULL);
         }
+        /* a reset that failed left the stream as it was: reset it, dropping what was pending */
+        if (!deliver || rc != HS_SUCCESS)
+            (void)hs_reset_stream(st->hs, 0, NULL, NULL, NULL);
     }
     st->tlen = 0;
     st->off += len;

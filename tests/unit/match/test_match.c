@@ -572,6 +572,40 @@ static void test_scan_error_is_a_gap(void **state)
     fx_free(f);
 }
 
+/* A gap Hyperscan fails on (its scratch busy) still restarts the stream. */
+static void on_hit_gap(void *ctx, uint32_t rule, const uint8_t *win, size_t wl, size_t start,
+                       size_t end, uint64_t off)
+{
+    reenter_t *r = ctx;
+
+    (void)rule, (void)win, (void)wl, (void)start, (void)end, (void)off;
+    r->calls++;
+    r->rc = dlp_match_stream_gap(r->st, r->f->s, 7, on_hit, &r->f->log);
+}
+
+static void test_gap_error_restarts(void **state)
+{
+    static const char a[] = "pay 4111 1111 ", b[] = "1111 1111 and 4000 0000 0000 0002 ok";
+    static const char key[] = "key AKIAIOSFODNN7EXAMPLE ok";
+    fx_t *f = fx_new(MAIN_SET, R__N, NULL);
+    reenter_t r = {.f = f, .st = dlp_match_stream_open(f->m)};
+    const uint64_t boff = sizeof(a) - 1 + 7;
+    const hit_t want[] = {{R_CARD, boff + 14, boff + 14 + 19}};
+
+    (void)state;
+    assert_non_null(r.st);
+    assert_int_equal(dlp_match_stream_scan(r.st, f->s, DLP_STR_BYTES(a), on_hit, &f->log), DLP_OK);
+    assert_int_equal(dlp_match_block(f->m, f->s, DLP_STR_BYTES(key), 0, on_hit_gap, &r), DLP_OK);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.rc, DLP_EIO);
+    assert_int_equal(dlp_match_stream_offset(r.st), boff);
+    assert_int_equal(dlp_match_stream_scan(r.st, f->s, DLP_STR_BYTES(b), on_hit, &f->log), DLP_OK);
+    dlp_match_stream_close(r.st, f->s, on_hit, &f->log);
+    assert_hits(&f->log, want, 1);
+    assert_int_equal(f->log.last_start, 14);
+    fx_free(f);
+}
+
 static void test_stream_mem_and_close_null(void **state)
 {
     fx_t *f = fx_new(MAIN_SET, R__N, NULL);
@@ -1393,6 +1427,7 @@ int main(void)
         cmocka_unit_test(test_gap),
         cmocka_unit_test(test_gap_delivers_pending),
         cmocka_unit_test(test_scan_error_is_a_gap),
+        cmocka_unit_test(test_gap_error_restarts),
         cmocka_unit_test(test_stream_mem_and_close_null),
         cmocka_unit_test(test_width_bound_accepted),
         cmocka_unit_test(test_window_first_byte_is_context),
