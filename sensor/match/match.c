@@ -288,12 +288,15 @@ void dlp_match_stream_close(dlp_match_stream_t *st, dlp_match_scratch_t *s, dlp_
     if (st == NULL)
         return;
     if (st->hs != NULL) {
+        hs_error_t rc = HS_INVALID;
+
         if (s != NULL && s->m == st->m && cb != NULL) {
             set_call(s, st, NULL, 0, cb, ctx);
-            (void)hs_close_stream(st->hs, s->scan, on_stream_match, s);
-        } else {
-            (void)hs_close_stream(st->hs, NULL, NULL, NULL);
+            rc = hs_close_stream(st->hs, s->scan, on_stream_match, s);
         }
+        /* a close that failed did not free the stream: free it, dropping what was pending */
+        if (rc != HS_SUCCESS)
+            (void)hs_close_stream(st->hs, NULL, NULL, NULL);
     }
     free(st);
 }

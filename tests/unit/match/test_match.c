@@ -606,6 +606,55 @@ static void test_gap_error_restarts(void **state)
     fx_free(f);
 }
 
+/* A close Hyperscan fails on (its scratch busy) still frees the stream. */
+static size_t g_streams_live;
+
+static void *count_stream_alloc(size_t n)
+{
+    g_streams_live++;
+    return malloc(n);
+}
+
+static void count_stream_free(void *p)
+{
+    if (p != NULL)
+        g_streams_live--;
+    free(p);
+}
+
+static void on_hit_close(void *ctx, uint32_t rule, const uint8_t *win, size_t wl, size_t start,
+                         size_t end, uint64_t off)
+{
+    reenter_t *r = ctx;
+
+    (void)rule, (void)win, (void)wl, (void)start, (void)end, (void)off;
+    r->calls++;
+    dlp_match_stream_close(r->st, r->f->s, on_hit, &r->f->log);
+    r->st = NULL;
+}
+
+static void test_close_error_frees(void **state)
+{
+    static const char key[] = "key AKIAIOSFODNN7EXAMPLE ok";
+    fx_t *f = fx_new(MAIN_SET, R__N, NULL);
+    reenter_t r = {.f = f};
+
+    (void)state;
+    assert_int_equal(hs_set_stream_allocator(count_stream_alloc, count_stream_free), HS_SUCCESS);
+    g_streams_live = 0;
+    r.st = dlp_match_stream_open(f->m);
+    assert_non_null(r.st);
+    assert_int_equal(
+        dlp_match_stream_scan(r.st, f->s, DLP_STR_BYTES("pay 4111111111111111"), on_hit, &f->log),
+        DLP_OK);
+    assert_int_equal(dlp_match_block(f->m, f->s, DLP_STR_BYTES(key), 0, on_hit_close, &r), DLP_OK);
+    assert_int_equal(r.calls, 1);
+    assert_null(r.st);
+    assert_int_equal(g_streams_live, 0);
+    assert_int_equal(hs_set_stream_allocator(NULL, NULL), HS_SUCCESS);
+    fx_free(f);
+}
+
 static void test_stream_mem_and_close_null(void **state)
 {
     fx_t *f = fx_new(MAIN_SET, R__N, NULL);
@@ -1428,6 +1477,7 @@ int main(void)
         cmocka_unit_test(test_gap_delivers_pending),
         cmocka_unit_test(test_scan_error_is_a_gap),
         cmocka_unit_test(test_gap_error_restarts),
+        cmocka_unit_test(test_close_error_frees),
         cmocka_unit_test(test_stream_mem_and_close_null),
         cmocka_unit_test(test_width_bound_accepted),
         cmocka_unit_test(test_window_first_byte_is_context),
