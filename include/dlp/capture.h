@@ -61,7 +61,8 @@ typedef struct dlp_capture dlp_capture_t;
 /*
  * Opens capture files. Each path is a file or a directory (its regular
  * files that start with a pcap or pcapng magic, in name order; other files
- * are skipped with a note on stderr). Every file is checked before this
+ * are skipped with a note on stderr, and a regular file that cannot be read
+ * is an error). Every file is checked before this
  * returns, so a bad file is reported before any packet is processed.
  * 'bpf' (may be NULL) filters every file.
  * Returns an owned handle, or NULL with a one-line "PATH: reason" in err.

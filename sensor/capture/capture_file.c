@@ -139,11 +139,17 @@ static char *join_path(const char *dir, const char *name)
     return p;
 }
 
-/* Adds dir/name if it is a regular file that starts with a capture magic. */
-static dlp_rc_t dir_consider(file_capture_t *fc, const char *dir, const char *name)
+/*
+ * Adds dir/name if it is a regular file that starts with a capture magic. A
+ * regular file that cannot be read may be a capture: an error ("PATH: reason"
+ * in err), as when it is given alone.
+ */
+static dlp_rc_t dir_consider(file_capture_t *fc, const char *dir, const char *name, char *err,
+                             size_t errlen)
 {
     struct stat sb;
     bool is_cap = false;
+    int e;
     dlp_rc_t rc = DLP_OK;
     char *full = join_path(dir, name);
 
@@ -153,7 +159,10 @@ static dlp_rc_t dir_consider(file_capture_t *fc, const char *dir, const char *na
         dlp_log(DLP_LOG_INFO, "%s: skipped, a directory (not read recursively)", full);
     else if (stat(full, &sb) != 0 || !S_ISREG(sb.st_mode))
         dlp_log(DLP_LOG_INFO, "%s: skipped, not a regular file", full);
-    else if (sniff_magic(full, &is_cap) != 0 || !is_cap)
+    else if ((e = sniff_magic(full, &is_cap)) != 0) {
+        dlp_capture__err(err, errlen, "%s: %s", full, strerror(e));
+        rc = DLP_EIO;
+    } else if (!is_cap)
         dlp_log(DLP_LOG_INFO, "%s: skipped, not a pcap or pcapng capture", full);
     else
         rc = paths_push(fc, full);
@@ -175,7 +184,7 @@ static dlp_rc_t add_dir(file_capture_t *fc, const char *dir, char *err, size_t e
     for (errno = 0; (de = readdir(d)) != NULL; errno = 0) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
-        rc = dir_consider(fc, dir, de->d_name);
+        rc = dir_consider(fc, dir, de->d_name, err, errlen);
         if (rc != DLP_OK)
             goto out;
     }

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -518,6 +519,46 @@ static void error_empty_directory(void **state)
     write_file(tpath(fx, "none/README.txt"), "hi\n", 3);
     assert_null(open1(fx, d, NULL));
     assert_string_equal(fx->err, expect);
+    free(d);
+}
+
+/*
+ * A file in a directory that cannot be read may be a capture: it fails the
+ * open like the same file given alone, rather than being skipped as "not a
+ * pcap or pcapng capture" (and the run going on without it, exit 0). Root
+ * reads any file, so as root the check runs in a child that is not.
+ */
+static void error_unreadable_file_in_directory(void **state)
+{
+    fixture_t *fx = *state;
+    char expect[600];
+    int st = 0;
+    assert_int_equal(chmod(fx->dir, 0755), 0);
+    assert_int_equal(mkdir(tpath(fx, "d"), 0755), 0);
+    write_udp_pcap(tpath(fx, "d/a.pcap"), 1, 53, 1);
+    write_udp_pcap(tpath(fx, "d/b.pcap"), 1, 53, 2);
+    assert_int_equal(chmod(fx->path, 0), 0);
+    char *d = tpath_dup(fx, "d");
+    snprintf(expect, sizeof(expect), "%s/b.pcap: Permission denied", d);
+    bool forked = geteuid() == 0;
+    pid_t pid = forked ? fork() : 0;
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (forked && (setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(3);
+        dlp_capture_t *c = open1(fx, d, NULL);
+        bool ok = c == NULL && strcmp(fx->err, expect) == 0;
+        if (!ok)
+            print_error("got %s\n", c != NULL ? "a handle" : fx->err);
+        dlp_capture_close(c);
+        if (forked)
+            _exit(ok ? 0 : 1);
+        assert_true(ok);
+    } else {
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+    }
     free(d);
 }
 
@@ -1122,6 +1163,7 @@ int main(void)
         T(error_garbage_file),
         T(error_not_a_regular_file),
         T(error_empty_directory),
+        T(error_unreadable_file_in_directory),
         T(error_in_any_file_fails_open),
         T(error_message_fits_buffer),
         T(truncated_last_record_not_fatal),
