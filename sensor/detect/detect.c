@@ -551,11 +551,22 @@ static void fill_combination(const dlp_detect_t *d, const dlp_detect_flow_t *df,
         er->severity++;
 }
 
+/* Whether a candidate of stream s that ends by 'until' still waits. */
+static bool candidates_wait(const dlp_detect_stream_t *s, uint64_t until)
+{
+    for (uint32_t i = 0; i < s->npend; i++)
+        if (s->pend[i].end <= until)
+            return true;
+    return false;
+}
+
 /*
  * Sends the events that are due: all of them when 'settled' (a block, a gap,
  * the end of a stream), else those whose write has been scanned past by the
  * lookahead, so every candidate of that write has been decided and a value
- * at the very end of a segment still makes it into the same event.
+ * at the very end of a segment still makes it into the same event; after a
+ * write of another stream of the flow, those whose write has no candidate
+ * waiting. (A stream with a due event is open: closing one settles its flow.)
  */
 static void flush_alerts(dlp_detect_t *d, dlp_detect_flow_t *df, const dlp_detect_stream_t *s,
                          bool settled)
@@ -569,6 +580,9 @@ static void flush_alerts(dlp_detect_t *d, dlp_detect_flow_t *df, const dlp_detec
         if (!rs->due)
             continue;
         if (!settled && rs->due_src == s && off < rs->due_until + DLP_DETECT_LOOKAHEAD)
+            continue;
+        if (!settled && rs->due_src != s && rs->due_src != NULL &&
+            candidates_wait(rs->due_src, rs->due_until))
             continue;
         rs->due = 0;
         df->due--;

@@ -271,6 +271,36 @@ static void values_of_one_write_share_the_event(void **state)
     fx_free(f);
 }
 
+/*
+ * The values of the write that met the threshold share its event also when
+ * another stream of the flow (the answer) is written before the last of them
+ * has its lookahead.
+ */
+static void values_of_one_write_share_the_event_across_streams(void **state)
+{
+    fx_t *f = fx_new(NULL);
+    dlp_detect_flow_t *df = flow(f);
+    dlp_detect_stream_t *a = dlp_detect_stream_new(f->d, df, 0, DLP_FIELD_RAW, NULL);
+    dlp_detect_stream_t *b = dlp_detect_stream_new(f->d, df, 1, DLP_FIELD_RAW, NULL);
+    char buf[300];
+    dlp_event_t ev[4];
+
+    (void)state;
+    memset(buf, '.', sizeof(buf));
+    memcpy(buf + 2, "4539148803436467", 16);                    /* decided at once */
+    memcpy(buf + sizeof(buf) - 17, "4526018159083012", 16);     /* waits for its lookahead */
+    dlp_detect_write(f->d, a, (const uint8_t *)buf, sizeof(buf), 1);
+    dlp_detect_write(f->d, b, DLP_STR_BYTES("HTTP/1.1 200 OK\r\n"), 2);
+    dlp_detect_close(f->d, a, 3);
+    dlp_detect_close(f->d, b, 3);
+    assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 1);
+    assert_int_equal(ev[0].u.rule.count, 2);
+    assert_int_equal(ev[0].u.rule.nmatches, 2);
+    assert_int_equal(ev[0].ts_us, 1);
+    dlp_detect_flow_free(f->d, df);
+    fx_free(f);
+}
+
 static void gap_breaks_values(void **state)
 {
     fx_t *f = fx_new(NULL);
@@ -834,6 +864,7 @@ int main(void)
         cmocka_unit_test(aggregate_counts_outlive_a_reload),
         cmocka_unit_test(aggregate_met_in_a_flow_that_already_alerted),
         cmocka_unit_test(values_of_one_write_share_the_event),
+        cmocka_unit_test(values_of_one_write_share_the_event_across_streams),
         cmocka_unit_test(gap_breaks_values),
         cmocka_unit_test(block_and_rule_stats),
         cmocka_unit_test(private_key_begin_line),
