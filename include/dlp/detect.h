@@ -76,6 +76,9 @@ void dlp_detect_flow_set_app(dlp_detect_flow_t *df, const char *app_proto, const
  * when every host named in the flow so far is allowed.
  */
 void dlp_detect_flow_add_host(dlp_detect_flow_t *df, const char *host);
+/* The flow named a host too long to keep (over DLP_RULE_HOST_MAX): from now on no
+ * value of it is allowed by host, as if a host had not been remembered. */
+void dlp_detect_flow_host_unkept(dlp_detect_flow_t *df);
 uint16_t dlp_detect_flow_alerts(const dlp_detect_flow_t *df);
 /*
  * Evidence captures (evidence.h): fn(ctx, dir, off, len) is called for every

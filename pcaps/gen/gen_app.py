@@ -232,6 +232,10 @@ def evasion_captures(outdir):
           b"%PDF-1.4 nothing to see\r\n--" + b_ + b"--\r\n")
     session(cap, 48006, 80, [("c", post(b"files.example.com", b"/up", mp,
                                         b"multipart/form-data; boundary=" + b_)), ("s", OK)])
+    # a Host too long to keep (300 bytes) that ends like an allowed domain
+    host = b"a" * 288 + b".example.com"
+    session(cap, 48007, 80, [("c", post(host, b"/n", b"card " + CARD + b"\n", b"text/plain")),
+                             ("s", OK)])
     cap.write_pcap(out_path(outdir, "http-evasions.pcap"))
 
 

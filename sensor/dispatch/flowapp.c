@@ -805,8 +805,12 @@ static void add_host(fapp_t *a, const uint8_t *v, size_t n)
         return; /* an address literal: address allow-lists cover it */
     if (colon != NULL)
         n = (size_t)(colon - v);
-    if (n == 0 || n > DLP_RULE_HOST_MAX || det_flow(a) == NULL)
+    if (n == 0 || det_flow(a) == NULL)
         return;
+    if (n > DLP_RULE_HOST_MAX) { /* not a name an allow-list can vouch for */
+        dlp_detect_flow_host_unkept(a->det);
+        return;
+    }
     memcpy(h, v, n);
     h[n] = '\0';
     dlp_detect_flow_add_host(a->det, h);

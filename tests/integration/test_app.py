@@ -90,7 +90,8 @@ class Evasions(unittest.TestCase):
                                (48002, "pii.us_ssn", "http.body"),
                                (48003, "pii.us_ssn", "http.body"),
                                (48004, "pii.credit_card", "raw"),
-                               (48006, "pii.us_ssn", "http.header")])
+                               (48006, "pii.us_ssn", "http.header"),
+                               (48007, "pii.credit_card", "http.body")])
         # the bytes after the request were not HTTP: noted, and scanned all the same
         self.assertEqual(flow_of(r, 48001)["inspection"]["toserver"]["not_inspected"],
                          {"decoder_error": 1})

@@ -60,6 +60,18 @@ class AllowLists(unittest.TestCase):
         self.assertEqual(cards(r), ["453914******6467"])
         self.assertEqual(card_stats(r)["allowed"], 1)
 
+    def test_host_too_long_to_keep_is_never_allowed(self):
+        """http-evasions.pcap :48007 names a 300-byte Host ending in .example.com: too long
+        to be kept, so no host allow-list can vouch for the flow; :48001's card, under
+        x.example.com, is allowed."""
+        local = ("overrides:\n  - name: pii.credit_card\n"
+                 "    allow: {hosts: ['*.example.com']}\n")
+        r = with_local(local, "-r", pcap("http-evasions.pcap"))
+        self.assertEqual(r.status, 0, r.stderr)
+        ports = sorted(e["src_port"] for e in r.of("dlp") if e["dlp"]["rule"] == "pii.credit_card")
+        self.assertEqual(ports, [48004, 48007])
+        self.assertEqual(card_stats(r)["allowed"], 1)
+
     def test_smtp_recipient_domain(self):
         local = ("overrides:\n  - name: pii.credit_card\n"
                  "    allow: {hosts: [example.net]}\n")

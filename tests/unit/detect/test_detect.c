@@ -772,6 +772,13 @@ static void host_too_long_to_remember_is_not_allowed(void **state)
     dlp_detect_block(f->d, df, 0, DLP_FIELD_RAW, DLP_STR_BYTES("tok-0002"), 100, 2);
     assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 1);
     dlp_detect_flow_free(f->d, df);
+    /* a caller that cannot pass the name on says so: the same */
+    df = flow(f);
+    dlp_detect_flow_add_host(df, "api.example.com");
+    dlp_detect_flow_host_unkept(df);
+    dlp_detect_block(f->d, df, 0, DLP_FIELD_RAW, DLP_STR_BYTES("tok-0003"), 0, 1);
+    assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 1);
+    dlp_detect_flow_free(f->d, df);
     fx_free(f);
 }
 
