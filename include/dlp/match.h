@@ -2,11 +2,12 @@
  * match.h - multi-pattern matching of every enabled rule at once; the only
  * user of Hyperscan.
  *
- * Design (research/technical.md 2.2): one streaming database without SOM
- * (fast, small stream state) finds where matches END; each stream keeps a
- * tail of the last DLP_MATCH_TAIL bytes, and a match re-scans a window
- * [end - DLP_MATCH_TAIL, end) with a block database compiled with
- * SOM_LEFTMOST to recover exactly where it STARTS. The caller gets the
+ * Design (research/technical.md 2.2, bench/README.md "Start of match"): one
+ * streaming database compiled with SOM_LEFTMOST (small horizon) reports where
+ * each match starts and ends; each stream keeps a tail of its last
+ * DLP_MATCH_TAIL bytes, so a match that began in an earlier write still has
+ * its bytes and the context before them in one window. A block database of
+ * the same patterns scans whole blocks (dlp_match_block). The caller gets the
  * window, the match span in it, and the stream offset: enough for a
  * validator to check (and widen) the value and for context words before it.
  * A value split across writes is found (the stream carries state); after a

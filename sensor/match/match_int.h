@@ -39,7 +39,7 @@ typedef struct dlp_match_pat {
 
 struct dlp_matcher {
     const dlp_ruleset_t *rs;
-    hs_database_t **db;  /* ndb = npat + 2 entries; NULL when no patterns */
+    hs_database_t **db;  /* ndb = DLP_MATCH_NDB entries; NULL when no patterns */
     hs_database_t *sdb;  /* db[DLP_MATCH_DB_STREAM] */
     hs_database_t *bdb;  /* db[DLP_MATCH_DB_BLOCK] */
     unsigned ndb;
