@@ -229,13 +229,13 @@ static int parse_opt(dlp_config_t *c, cli_t *cli, int opt, const char *arg)
     case OPT_NO_RULES_CACHE: c->no_rules_cache = true; return -1;
     case OPT_HOME_NET: return parse_home_net(c, arg) == 0 ? -1 : EXIT_USAGE;
     case OPT_WORKERS:
-        return dlp_config_parse_uint(arg, 1, 256, &c->workers) == DLP_OK
+        return dlp_config_parse_uint(arg, 1, DLP_CONFIG_THREADS_MAX, &c->workers) == DLP_OK
                    ? -1
-                   : bad("--workers: expected 1..256, got '%s'", arg);
+                   : bad("--workers: expected 1..%d, got '%s'", DLP_CONFIG_THREADS_MAX, arg);
     case OPT_CAPTURE_THREADS:
-        return dlp_config_parse_uint(arg, 1, 256, &c->capture_threads) == DLP_OK
+        return dlp_config_parse_uint(arg, 1, DLP_CONFIG_THREADS_MAX, &c->capture_threads) == DLP_OK
                    ? -1
-                   : bad("--capture-threads: expected 1..256, got '%s'", arg);
+                   : bad("--capture-threads: expected 1..%d, got '%s'", DLP_CONFIG_THREADS_MAX, arg);
     case OPT_CLUSTER_ID: {
         unsigned id;
         if (dlp_config_parse_uint(arg, 0, 65535, &id) != DLP_OK)

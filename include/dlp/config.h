@@ -169,6 +169,13 @@ DLP_MUST_CHECK dlp_rc_t dlp_config_set_str(char **dst, const char *s);
 DLP_MUST_CHECK dlp_rc_t dlp_config_set_home_net(dlp_config_t *c, const char *s,
                                                 const char **bad);
 
+/* Worker and capture thread counts accepted, by flag or file. */
+#define DLP_CONFIG_THREADS_MAX 256
+
+/* The worker count by default and for "auto": the online CPUs ('ncpu', as
+ * sysconf gives it), within 1..DLP_CONFIG_THREADS_MAX. */
+unsigned dlp_config_auto_workers(long ncpu);
+
 /* syslog facility number of a name ("local4") or of "0".."23"; -1 if unknown
  * (the config file checks it, the syslog sender uses it). */
 int dlp_config_facility(const char *name);

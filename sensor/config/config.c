@@ -39,16 +39,22 @@ void dlp_strv_fini(dlp_strv_t *sv)
     sv->n = 0;
 }
 
+unsigned dlp_config_auto_workers(long ncpu)
+{
+    if (ncpu < 1)
+        return 1;
+    return ncpu > DLP_CONFIG_THREADS_MAX ? DLP_CONFIG_THREADS_MAX : (unsigned)ncpu;
+}
+
 dlp_rc_t dlp_config_init(dlp_config_t *c)
 {
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     dlp_rc_t rc;
 
     memset(c, 0, sizeof(*c));
     rc = dlp_cidr_set_parse(&c->home_net, DLP_DEFAULT_HOME_NET, NULL);
     if (rc != DLP_OK)
         return rc;
-    c->workers = ncpu > 0 ? (unsigned)ncpu : 1;
+    c->workers = dlp_config_auto_workers(sysconf(_SC_NPROCESSORS_ONLN));
     c->syslog = -1;
     c->syslog_facility = strdup("local0");
     if (c->syslog_facility == NULL)

@@ -42,7 +42,6 @@
 #define PATH_BUF 96     /* dotted key path, e.g. "flow.timeouts.tcp_established" */
 #define KEYS_MAX 16     /* keys in one table */
 #define IFNAME_MAX 15   /* IFNAMSIZ - 1 */
-#define WORKERS_MAX 256 /* as --workers */
 #define SHOW_MAX 40     /* characters of a bad value quoted in a message */
 
 typedef enum {
@@ -103,7 +102,7 @@ static const cfg_key_t k_capture[] = {
     {.name = "buffer", .kind = K_SIZE, NUM(pcap_buffer_bytes, MIB, GIB)},
     {.name = "timeout", .kind = K_DURATION, DURATION(pcap_timeout_ms, US_MS, 10 * US_S, US_MS)},
     {.name = "promisc", .kind = K_BOOL, FIELD(promisc)},
-    {.name = "threads", .kind = K_COUNT, NUM(capture_threads, 0, WORKERS_MAX)},
+    {.name = "threads", .kind = K_COUNT, NUM(capture_threads, 0, DLP_CONFIG_THREADS_MAX)},
     {.name = "cluster_id", .kind = K_COUNT, NUM(cluster_id, 0, 65535),
      .mark = offsetof(dlp_config_t, cluster_id_set)},
     {.name = "fanout", .kind = K_FANOUT, FIELD(fanout_mode)},
@@ -589,13 +588,12 @@ static void set_workers(loader_t *ld, const cfg_key_t *k, const yaml_node_t *n,
     if (s == NULL)
         return;
     if (strcasecmp(s, "auto") == 0) {
-        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        *(unsigned *)field(ld, k) = ncpu > 0 ? (unsigned)ncpu : 1;
+        *(unsigned *)field(ld, k) = dlp_config_auto_workers(sysconf(_SC_NPROCESSORS_ONLN));
         return;
     }
     end = parse_digits(s, &v);
-    if (end == NULL || *end != '\0' || v < 1 || v > WORKERS_MAX) {
-        ERR(ld, n, key, "expected 1..%d or auto, got '%.*s'", WORKERS_MAX, SHOW_MAX, s);
+    if (end == NULL || *end != '\0' || v < 1 || v > DLP_CONFIG_THREADS_MAX) {
+        ERR(ld, n, key, "expected 1..%d or auto, got '%.*s'", DLP_CONFIG_THREADS_MAX, SHOW_MAX, s);
         return;
     }
     *(unsigned *)field(ld, k) = (unsigned)v;

@@ -117,6 +117,17 @@ static void cli_uint_sign_after_blanks(void **state)
     assert_int_equal(v, 7);
 }
 
+/* "auto" and the default: the online CPUs, but never more threads than a flag may ask for. */
+static void auto_workers_bounded(void **state)
+{
+    (void)state;
+    assert_int_equal(dlp_config_auto_workers(-1), 1); /* sysconf failed */
+    assert_int_equal(dlp_config_auto_workers(0), 1);
+    assert_int_equal(dlp_config_auto_workers(2), 2);
+    assert_int_equal(dlp_config_auto_workers(DLP_CONFIG_THREADS_MAX), DLP_CONFIG_THREADS_MAX);
+    assert_int_equal(dlp_config_auto_workers(384), DLP_CONFIG_THREADS_MAX);
+}
+
 static void cli_str_and_home_net(void **state)
 {
     dlp_config_t c;
@@ -149,6 +160,7 @@ int main(void)
         cmocka_unit_test(fanout_names),
         cmocka_unit_test(file_readers_names),
         cmocka_unit_test(cli_uint),
+        cmocka_unit_test(auto_workers_bounded),
         cmocka_unit_test(cli_uint_sign_after_blanks),
         cmocka_unit_test(cli_str_and_home_net),
     };
