@@ -56,8 +56,7 @@ typedef struct zbuf {
 typedef struct inflate_stage {
     dlp_stage_t base;
     zbuf_t *z;
-    uint64_t max_out;   /* 0: no cap */
-    uint64_t ratio_max; /* 0: no bound */
+    dlp_app_limits_t lim; /* decomp_max, decomp_ratio_max: 0 is off */
     uint64_t total_in, total_out;
     uint8_t state;
     uint8_t wrap;
@@ -108,34 +107,24 @@ static dlp_rc_t z_start(inflate_stage_t *s, int wrap)
 /* Passes n output bytes on, within the bounds. */
 static dlp_rc_t deliver(inflate_stage_t *s, size_t n)
 {
-    dlp_stage_t *st = &s->base;
-    dlp_rc_t rc;
+    dlp_app_note_t stop;
+    size_t ok = dlp_decomp_allow(&s->lim, s->total_in, s->total_out, n, &stop);
+    dlp_rc_t rc = dlp_stage_emit(&s->base, s->z->out, ok);
 
-    if (s->max_out != 0 && s->total_out + n > s->max_out) {
-        rc = dlp_stage_emit(st, s->z->out, (size_t)(s->max_out - s->total_out));
-        s->total_out = s->max_out;
-        if (rc < 0)
-            return rc;
-        dlp_stage_note(st, DLP_NOTE_DECOMP_CAP, 0);
-        return DLP_ELIMIT;
-    }
-    s->total_out += n;
-    rc = dlp_stage_emit(st, s->z->out, n);
+    s->total_out += ok;
     if (rc < 0)
         return rc;
-    if (s->ratio_max != 0 && s->total_out > DLP_APP_DECOMP_RATIO_FLOOR &&
-        s->total_in < UINT64_MAX / s->ratio_max && s->total_out > s->total_in * s->ratio_max) {
-        dlp_stage_note(st, DLP_NOTE_DECOMP_RATIO, 0);
-        return DLP_ELIMIT;
-    }
-    return DLP_OK;
+    if (stop == DLP_NOTE__COUNT)
+        return DLP_OK;
+    dlp_stage_note(&s->base, stop, 0);
+    return DLP_ELIMIT;
 }
 
 static uInt out_room(const inflate_stage_t *s)
 {
     /* one byte more than the cap allows, to tell "exactly the cap" from "over" */
-    if (s->max_out != 0 && s->max_out - s->total_out < OUT_BUF)
-        return (uInt)(s->max_out - s->total_out + 1);
+    if (s->lim.decomp_max != 0 && s->lim.decomp_max - s->total_out < OUT_BUF)
+        return (uInt)(s->lim.decomp_max - s->total_out + 1);
     return OUT_BUF;
 }
 
@@ -282,7 +271,6 @@ dlp_stage_t *dlp_stage_inflate_new(dlp_stage_t *next, const dlp_app_limits_t *l,
     s = (inflate_stage_t *)dlp_stage_alloc(sizeof(*s), &inflate_ops, next);
     if (s == NULL)
         return NULL;
-    s->max_out = l->decomp_max;
-    s->ratio_max = l->decomp_ratio_max;
+    s->lim = *l;
     return &s->base;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "dlp/limits.h"
 #include "dlp/stage.h"
 
 /*
@@ -17,6 +18,31 @@
  * out of memory or next is NULL; next is not freed then.
  */
 dlp_stage_t *dlp_stage_alloc(size_t size, const dlp_stage_ops_t *ops, dlp_stage_t *next);
+
+/*
+ * The decompression bounds (dlp_app_limits_t), for the inflate stage and ZIP
+ * members alike: of n more output bytes, after 'out' bytes made from 'in'
+ * input bytes, how many may be passed on. *stop is DLP_NOTE__COUNT, or the
+ * bound the output reached: the cap (only the bytes returned fit under it)
+ * or the ratio (checked once the output passed DLP_APP_DECOMP_RATIO_FLOOR,
+ * with these n bytes counted). A bound of 0 is off.
+ */
+static inline size_t dlp_decomp_allow(const dlp_app_limits_t *l, uint64_t in, uint64_t out,
+                                      size_t n, dlp_app_note_t *stop)
+{
+    uint64_t ratio = l->decomp_ratio_max;
+
+    *stop = DLP_NOTE__COUNT;
+    if (l->decomp_max != 0 && out + n > l->decomp_max) {
+        *stop = DLP_NOTE_DECOMP_CAP;
+        return out < l->decomp_max ? (size_t)(l->decomp_max - out) : 0;
+    }
+    out += n;
+    if (ratio != 0 && out > DLP_APP_DECOMP_RATIO_FLOOR && in < UINT64_MAX / ratio &&
+        out > in * ratio)
+        *stop = DLP_NOTE_DECOMP_RATIO;
+    return n;
+}
 
 /* Hex digit value, or -1. */
 static inline int dlp_hexval(uint8_t c)

@@ -16,6 +16,7 @@
 #include <zlib.h>
 
 #include "dlp/limits.h"
+#include "stage_int.h"
 
 enum {
     S_SIG,     /* 4 bytes: a local header's signature, or the end */
@@ -140,28 +141,20 @@ static void start_member(dlp_zip_t *z)
     z->state = S_DEFLATE;
 }
 
-/* Hands inflated bytes on within the member's bounds; false once one is reached. */
+/* Hands inflated bytes on within the member's bounds (those of the inflate
+ * stage: dlp_decomp_allow); false once one is reached. */
 static bool emit_inflated(dlp_zip_t *z, size_t n)
 {
-    const dlp_app_limits_t *l = z->l;
-    uint64_t room = l->decomp_max > z->out ? l->decomp_max - z->out : 0;
+    dlp_app_note_t stop;
+    size_t ok = dlp_decomp_allow(z->l, z->in, z->out, n, &stop);
 
-    if (n > room) {
-        if (room > 0 && z->member != NULL)
-            z->ops->write(z->ctx, z->member, z->buf, (size_t)room);
-        z->out += room;
-        note(z, DLP_NOTE_DECOMP_CAP, 0);
-        return false;
-    }
-    if (n > 0 && z->member != NULL)
-        z->ops->write(z->ctx, z->member, z->buf, n);
-    z->out += n;
-    if (l->decomp_ratio_max != 0 && z->out > DLP_APP_DECOMP_RATIO_FLOOR &&
-        z->out / l->decomp_ratio_max > z->in) {
-        note(z, DLP_NOTE_DECOMP_RATIO, 0);
-        return false;
-    }
-    return true;
+    if (ok > 0 && z->member != NULL)
+        z->ops->write(z->ctx, z->member, z->buf, ok);
+    z->out += ok;
+    if (stop == DLP_NOTE__COUNT)
+        return true;
+    note(z, stop, 0);
+    return false;
 }
 
 /* The member ends early (a bound, bad data): what is left of it is passed over. */

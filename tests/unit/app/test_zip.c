@@ -232,6 +232,27 @@ static void output_bound(void **state)
     assert_non_null(strstr(g.text, "|[next.txt]still read|"));
 }
 
+/* A bound of 0 is off, as for the inflate stage (the same dlp_decomp_allow). */
+static void bounds_off(void **state)
+{
+    static buf_t w;
+    static char flat[5001];
+    got_t g;
+    dlp_app_limits_t l;
+
+    (void)state;
+    dlp_app_limits_default(&l);
+    l.decomp_max = 0;
+    l.decomp_ratio_max = 0;
+    memset(flat, 'x', sizeof(flat) - 1);
+    w.n = 0;
+    member(&w, "flat.txt", flat, 8, 0, 0);
+    unpack(&w, 0, &l, &g);
+    assert_int_equal(strlen(g.text), strlen("[flat.txt]|") + 5000);
+    for (int n = 0; n < DLP_NOTE__COUNT; n++)
+        assert_int_equal(g.notes[n], 0);
+}
+
 /* Not an archive, a cut archive, garbage in a member: no crash, what was read stands. */
 static void broken_archives(void **state)
 {
@@ -292,6 +313,7 @@ int main(void)
         cmocka_unit_test(members_stored_deflated_described),
         cmocka_unit_test(unsupported_members),
         cmocka_unit_test(output_bound),
+        cmocka_unit_test(bounds_off),
         cmocka_unit_test(broken_archives),
         cmocka_unit_test(mutated_archives),
     };
