@@ -79,6 +79,9 @@ dlp_stage_t *dlp_stage_chunked_new(dlp_stage_t *next, const dlp_app_limits_t *l)
  * bytes that were part of the body (framing included).
  */
 DLP_MUST_CHECK dlp_rc_t dlp_stage_chunked_status(const dlp_stage_t *st, size_t *consumed);
+/* What an inflate stage holds at most (zlib's state and 32 KiB window, its output
+ * buffer): the memory a flow is charged for one. */
+#define DLP_STAGE_INFLATE_MEM (48u * 1024)
 /* gzip (RFC 1952) or zlib/raw deflate (auto-detected), caps from l. */
 dlp_stage_t *dlp_stage_inflate_new(dlp_stage_t *next, const dlp_app_limits_t *l, int gzip);
 /* base64 (RFC 2045: ignores line breaks and whitespace; stops at '=') */

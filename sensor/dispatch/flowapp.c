@@ -77,8 +77,8 @@ typedef struct cstream {
     uint8_t nsniff;            /* a copy of its first bytes, to tell media */
     uint8_t sniff[DLP_MEDIA_SNIFF_BYTES];
     uint64_t skipped;          /* media bytes passed over since the last write scanned */
-    struct dlp_zip *zip;       /* a ZIP archive's walk: each member is a stream of its own */
-    dlp_stage_t *gz;           /* a gzip file's inflate stage, writing to the stream inside */
+    struct dlp_zip *zip;       /* unpacking (at most one of the two): a ZIP archive's walk, */
+    dlp_stage_t *gz;           /* or a gzip file's inflate stage, into the stream inside */
     uint8_t depth;             /* 1: inside an archive (archives in it are not unpacked) */
 } cstream_t;
 
@@ -139,7 +139,7 @@ struct fapp {
         dlp_dns_stream_t *dns;
     } p;
     fdir_t d[2];
-    size_t zip_mem;            /* archives being unpacked (zip.h) */
+    size_t unpack_mem;         /* archives being unpacked (zip.h, gzip files) */
     char host[96];
     char risks[160];
     dlp_evidence_flow_t *evf;  /* evidence captures, or NULL */
@@ -527,21 +527,19 @@ static void zip_feed(cstream_t *cs, const uint8_t *p, size_t n)
     size_t before = dlp_zip_mem(cs->zip);
 
     dlp_zip_write(cs->zip, p, n);
-    a->zip_mem += dlp_zip_mem(cs->zip) - before; /* the flow's memory (fapp_mem) */
+    a->unpack_mem += dlp_zip_mem(cs->zip) - before; /* the flow's memory (fapp_mem) */
 }
 
-/* A ZIP archive at the top (not one inside another): its members are unpacked.
- * 'prior' of the bytes copied to tell media came in earlier writes. */
+/* A ZIP archive: its members are unpacked. 'prior' of the bytes copied to tell media
+ * came in earlier writes. */
 static void zip_start(cstream_t *cs, size_t prior)
 {
     fapp_t *a = cs->fd->a;
 
-    if (cs->depth > 0 || !dlp_media_zip(cs->sniff, cs->nsniff))
-        return;
     cs->zip = dlp_zip_new(&zip_ops, cs, &a->env->limits);
     if (cs->zip == NULL)
         return;
-    a->zip_mem += dlp_zip_mem(cs->zip);
+    a->unpack_mem += dlp_zip_mem(cs->zip);
     if (prior > 0)
         zip_feed(cs, cs->sniff, prior);
 }
@@ -550,15 +548,12 @@ static void zip_stop(cstream_t *cs)
 {
     if (cs->zip == NULL)
         return;
-    cs->fd->a->zip_mem -= dlp_zip_mem(cs->zip);
+    cs->fd->a->unpack_mem -= dlp_zip_mem(cs->zip);
     dlp_zip_free(cs->zip); /* closes a member still open */
     cs->zip = NULL;
 }
 
 /* --- gzip files: the file inside, a stream of its own --- */
-
-/* What an inflate stage holds, as http.c counts it (zlib's state and window, buffer). */
-#define GZ_MEM (48u * 1024)
 
 /* The end of a gzip file's chain: the inflated bytes go to the stream inside. */
 typedef struct gz_inner {
@@ -588,15 +583,11 @@ static void gz_feed(cstream_t *cs, const uint8_t *p, size_t n)
     (void)rc;
 }
 
-/* A gzip file at the top (not one inside an archive): the stream inside keeps the
- * file's name. 'prior' of the bytes copied to tell media came in earlier writes. */
+/* A gzip file: the stream inside keeps the file's name. 'prior' as for zip_start(). */
 static void gz_start(cstream_t *cs, size_t prior)
 {
-    gz_inner_t *in;
+    gz_inner_t *in = calloc(1, sizeof(*in));
 
-    if (cs->depth > 0 || !dlp_media_gzip(cs->sniff, cs->nsniff))
-        return;
-    in = calloc(1, sizeof(*in));
     if (in == NULL)
         return;
     in->base.ops = &gz_inner_ops;
@@ -613,7 +604,7 @@ static void gz_start(cstream_t *cs, size_t prior)
         gz_inner_free(&in->base);
         return;
     }
-    cs->fd->a->zip_mem += GZ_MEM;
+    cs->fd->a->unpack_mem += DLP_STAGE_INFLATE_MEM;
     if (prior > 0)
         gz_feed(cs, cs->sniff, prior);
 }
@@ -628,7 +619,34 @@ static void gz_stop(cstream_t *cs)
     (void)rc;
     dlp_stage_free_chain(cs->gz);
     cs->gz = NULL;
-    cs->fd->a->zip_mem -= GZ_MEM;
+    cs->fd->a->unpack_mem -= DLP_STAGE_INFLATE_MEM;
+}
+
+/* --- archives at the top (not inside another: depth 1) --- */
+
+static void unpack_start(cstream_t *cs, size_t prior)
+{
+    if (cs->depth > 0)
+        return;
+    if (dlp_media_zip(cs->sniff, cs->nsniff))
+        zip_start(cs, prior);
+    else if (dlp_media_gzip(cs->sniff, cs->nsniff))
+        gz_start(cs, prior);
+}
+
+static void unpack_feed(cstream_t *cs, const uint8_t *p, size_t n)
+{
+    if (cs->zip != NULL)
+        zip_feed(cs, p, n);
+    else if (cs->gz != NULL)
+        gz_feed(cs, p, n);
+}
+
+/* The archive ends, or bytes are missing (its walk would read them as headers). */
+static void unpack_stop(cstream_t *cs)
+{
+    zip_stop(cs);
+    gz_stop(cs);
 }
 
 /*
@@ -675,17 +693,12 @@ static void cstream_write(cstream_t *cs, const uint8_t *p, size_t n)
         cs->nsniff = (uint8_t)(cs->nsniff + take);
         dlp_media_t m = dlp_media_sniff(cs->sniff, cs->nsniff);
         if (m != DLP_MEDIA_MORE || cs->nsniff == DLP_MEDIA_SNIFF_BYTES) {
-            if (m == DLP_MEDIA_YES && cs->fd->a->env->unzip) {
-                zip_start(cs, prior);
-                gz_start(cs, prior);
-            }
+            if (m == DLP_MEDIA_YES && cs->fd->a->env->unzip)
+                unpack_start(cs, prior);
             media_decide(cs, cs->fd->a->env->gate_media ? m : DLP_MEDIA_NO);
         }
     }
-    if (cs->zip != NULL)
-        zip_feed(cs, p, n);
-    if (cs->gz != NULL)
-        gz_feed(cs, p, n);
+    unpack_feed(cs, p, n);
     if (cs->media == DLP_MEDIA_YES)
         media_write(cs, p, n);
     else
@@ -708,8 +721,7 @@ static void cstream_free(cstream_t *cs)
 
     if (cs == NULL)
         return;
-    zip_stop(cs);
-    gz_stop(cs);
+    unpack_stop(cs);
     chain_end(cs);
     join_flush(cs->fd->a->env);
     if (cs->ds != NULL) {
@@ -743,8 +755,7 @@ static void detect_skip(cstream_t *cs, uint64_t len)
  * walk would read them as headers); passed-over media are not missing (detect_skip). */
 static void cstream_gap(cstream_t *cs, uint64_t len)
 {
-    zip_stop(cs);
-    gz_stop(cs);
+    unpack_stop(cs);
     detect_skip(cs, len);
 }
 
@@ -1289,7 +1300,7 @@ void fapp_report(fapp_t *a, dlp_event_t *ev, uint64_t ts_us)
 size_t fapp_mem(const fapp_t *a)
 {
     size_t m = sizeof(*a) + dlp_classify_flow_mem(a->cls) + dlp_detect_flow_mem(a->det) +
-               a->zip_mem;
+               a->unpack_mem;
 
     if (a->dec == KIND_HTTP)
         m += dlp_http_mem(a->p.http);
