@@ -33,7 +33,7 @@ typedef struct fapp_env {
     dlp_classify_t *classify;       /* NULL: no nDPI (disabled) */
     bool raw_only;                  /* no decoders, no nDPI: every byte scanned raw */
     bool gate_media;                /* compressed media: only its text is scanned (media.h) */
-    bool unzip;                     /* ZIP archives' members unpacked and scanned (zip.h) */
+    bool unzip;                     /* archives unpacked and scanned: ZIP (zip.h), gzip files */
     dlp_stats_t *stats;
     dlp_app_limits_t limits;
     const uint64_t *now_us;         /* the worker's packet clock */
