@@ -459,6 +459,17 @@ static void syslog_dlp(dlp_output_t *o, const dlp_event_t *ev)
     }
 }
 
+/* The rule records queued for flow_id, or NULL. Those of another flow are
+ * dropped: its flow record was (a full ring, live), they are no part of this one. */
+static json_t *pending_of(ring_src_t *s, uint64_t flow_id)
+{
+    if (s->pending_rules != NULL && s->pending_flow != flow_id) {
+        json_decref(s->pending_rules);
+        s->pending_rules = NULL;
+    }
+    return s->pending_rules;
+}
+
 static void handle(dlp_output_t *o, ring_src_t *s, const dlp_event_t *ev)
 {
     json_t *j;
@@ -471,23 +482,14 @@ static void handle(dlp_output_t *o, ring_src_t *s, const dlp_event_t *ev)
         syslog_dlp(o, ev);
         break;
     case DLP_EV_FLOW_RULE:
-        /* rules of another flow: its flow record was dropped (a full ring,
-         * live), they are no part of this one */
-        if (s->pending_rules != NULL && s->pending_flow != ev->fl.flow_id) {
-            json_decref(s->pending_rules);
-            s->pending_rules = NULL;
-        }
-        if (s->pending_rules == NULL)
+        if (pending_of(s, ev->fl.flow_id) == NULL) {
             s->pending_rules = json_array();
-        s->pending_flow = ev->fl.flow_id;
+            s->pending_flow = ev->fl.flow_id;
+        }
         json_array_append_new(s->pending_rules, rule_json(&ev->u.rule));
         break;
     case DLP_EV_FLOW:
-        if (s->pending_rules != NULL && s->pending_flow != ev->fl.flow_id) {
-            json_decref(s->pending_rules);
-            s->pending_rules = NULL;
-        }
-        write_json(o, flow_json(ev, s->pending_rules));
+        write_json(o, flow_json(ev, pending_of(s, ev->fl.flow_id)));
         s->pending_rules = NULL;
         break;
     case DLP_EV_EVIDENCE: /* the record owns the flow's capture: pass it on or free it */
