@@ -165,6 +165,19 @@ static void rule(dlp_ev_rule_t *r)
     r->m[1].offset = 300;
 }
 
+/* ev cleared to a record of flow flow_id (flowinfo() otherwise) at ts_us; a
+ * DLP_EV_FLOW_RULE one carries rule(). */
+static void flow_record(dlp_event_t *ev, dlp_event_type_t type, uint64_t flow_id, uint64_t ts_us)
+{
+    memset(ev, 0, sizeof(*ev));
+    ev->type = (uint8_t)type;
+    ev->ts_us = ts_us;
+    flowinfo(&ev->fl);
+    ev->fl.flow_id = flow_id;
+    if (type == DLP_EV_FLOW_RULE)
+        rule(&ev->u.rule);
+}
+
 static void dlp_event_json(void **state)
 {
     fx_t *f = fx_new();
@@ -243,14 +256,9 @@ static void flow_event_joins_its_rule_records(void **state)
     struct stat st;
 
     (void)state;
-    ev.type = DLP_EV_FLOW_RULE;
-    flowinfo(&ev.fl);
-    rule(&ev.u.rule);
+    flow_record(&ev, DLP_EV_FLOW_RULE, 1234567, 0);
     assert_true(dlp_ring_push(f->ring, &ev));
-    memset(&ev, 0, sizeof(ev));
-    ev.type = DLP_EV_FLOW;
-    ev.ts_us = 2000000;
-    flowinfo(&ev.fl);
+    flow_record(&ev, DLP_EV_FLOW, 1234567, 2000000);
     ev.u.flow.start_us = 1000000;
     ev.u.flow.reason = DLP_FLOW_END_FIN;
     ev.u.flow.alerts = 1;
@@ -299,31 +307,18 @@ static void flow_event_without_its_flow_record(void **state)
     json_t *all, *rules;
 
     (void)state;
-    ev.type = DLP_EV_FLOW_RULE; /* flow 1111: its rule, then its flow record was dropped */
-    flowinfo(&ev.fl);
-    ev.fl.flow_id = 1111;
-    rule(&ev.u.rule);
+    /* flow 1111: its rule, then its flow record was dropped */
+    flow_record(&ev, DLP_EV_FLOW_RULE, 1111, 0);
     assert_true(dlp_ring_push(f->ring, &ev));
-    memset(&ev, 0, sizeof(ev)); /* flow 2222 ended without a rule */
-    ev.type = DLP_EV_FLOW;
-    ev.ts_us = 2000000;
-    flowinfo(&ev.fl);
-    ev.fl.flow_id = 2222;
+    flow_record(&ev, DLP_EV_FLOW, 2222, 2000000); /* flow 2222 ended without a rule */
     assert_true(dlp_ring_push(f->ring, &ev));
-    memset(&ev, 0, sizeof(ev)); /* flow 4444's rule, its flow record dropped too */
-    ev.type = DLP_EV_FLOW_RULE;
-    flowinfo(&ev.fl);
-    ev.fl.flow_id = 4444;
-    rule(&ev.u.rule);
+    /* flow 4444's rule, its flow record dropped too */
+    flow_record(&ev, DLP_EV_FLOW_RULE, 4444, 0);
     assert_true(dlp_ring_push(f->ring, &ev));
     ev.fl.flow_id = 3333; /* flow 3333: a rule of its own */
     snprintf(ev.u.rule.name, sizeof(ev.u.rule.name), "pii.us_ssn");
     assert_true(dlp_ring_push(f->ring, &ev));
-    memset(&ev, 0, sizeof(ev));
-    ev.type = DLP_EV_FLOW;
-    ev.ts_us = 3000000;
-    flowinfo(&ev.fl);
-    ev.fl.flow_id = 3333;
+    flow_record(&ev, DLP_EV_FLOW, 3333, 3000000);
     assert_true(dlp_ring_push(f->ring, &ev));
     assert_int_equal(dlp_output_drain(f->out), 5);
     all = fx_events(f);
@@ -358,10 +353,7 @@ static void invalid_utf8_keeps_the_field(void **state)
     /* "r\xc3\xa9sum\xc3" : the last character cut after its first byte */
     snprintf(ev.u.rule.m[0].name, sizeof(ev.u.rule.m[0].name), "r\xc3\xa9sum\xc3");
     assert_true(dlp_ring_push(f->ring, &ev));
-    memset(&ev, 0, sizeof(ev));
-    ev.type = DLP_EV_FLOW;
-    ev.ts_us = 2000000;
-    flowinfo(&ev.fl);
+    flow_record(&ev, DLP_EV_FLOW, 1234567, 2000000);
     ev.u.flow.start_us = 1000000;
     snprintf(ev.u.flow.http_host, sizeof(ev.u.flow.http_host), "caf\xe9.example");
     snprintf(ev.u.flow.tls_sni, sizeof(ev.u.flow.tls_sni), "a\xed\xa0\x80" "b.example");
