@@ -221,6 +221,19 @@ static dlp_rc_t scan_safe(dlp_match_stream_t *st, dlp_match_scratch_t *s, const 
     return scan_piece(st, s, s->pad, k);
 }
 
+/*
+ * 'len' bytes are lost: the stream restarts empty after them. 'drop': what
+ * Hyperscan held back for a \b or $ is dropped undelivered (not yet reset).
+ */
+static void restart(dlp_match_stream_t *st, uint64_t len, bool drop)
+{
+    if (drop && st->hs != NULL)
+        (void)hs_reset_stream(st->hs, 0, NULL, NULL, NULL);
+    st->tlen = 0;
+    st->off += len;
+    st->base = st->off;
+}
+
 dlp_rc_t dlp_match_stream_scan(dlp_match_stream_t *st, dlp_match_scratch_t *s, const uint8_t *p,
                                size_t n, dlp_match_cb cb, void *ctx)
 {
@@ -247,10 +260,7 @@ dlp_rc_t dlp_match_stream_scan(dlp_match_stream_t *st, dlp_match_scratch_t *s, c
              * short. (Matches held back for a \b or $ are dropped: the scratch
              * may be what failed.)
              */
-            (void)hs_reset_stream(st->hs, 0, NULL, NULL, NULL);
-            st->tlen = 0;
-            st->off += n;
-            st->base = st->off;
+            restart(st, n, true);
             return DLP_EIO;
         }
         done += c;
@@ -263,23 +273,16 @@ dlp_rc_t dlp_match_stream_scan(dlp_match_stream_t *st, dlp_match_scratch_t *s, c
 dlp_rc_t dlp_match_stream_gap(dlp_match_stream_t *st, dlp_match_scratch_t *s, uint64_t len,
                               dlp_match_cb cb, void *ctx)
 {
-    hs_error_t rc = HS_SUCCESS;
+    bool deliver = st->hs != NULL && s != NULL && s->m == st->m && cb != NULL;
+    hs_error_t rc = HS_INVALID;
 
-    if (st->hs != NULL) {
-        bool deliver = s != NULL && s->m == st->m && cb != NULL;
-
-        if (deliver) {
-            set_call(s, st, NULL, 0, cb, ctx);
-            rc = hs_reset_stream(st->hs, 0, s->scan, on_stream_match, s);
-        }
-        /* a reset that failed left the stream as it was: reset it, dropping what was pending */
-        if (!deliver || rc != HS_SUCCESS)
-            (void)hs_reset_stream(st->hs, 0, NULL, NULL, NULL);
+    if (deliver) {
+        set_call(s, st, NULL, 0, cb, ctx);
+        rc = hs_reset_stream(st->hs, 0, s->scan, on_stream_match, s);
     }
-    st->tlen = 0;
-    st->off += len;
-    st->base = st->off;
-    return rc == HS_SUCCESS ? DLP_OK : DLP_EIO;
+    /* a reset that failed left the stream as it was: what was pending is dropped */
+    restart(st, len, rc != HS_SUCCESS);
+    return !deliver || rc == HS_SUCCESS ? DLP_OK : DLP_EIO;
 }
 
 void dlp_match_stream_close(dlp_match_stream_t *st, dlp_match_scratch_t *s, dlp_match_cb cb,
