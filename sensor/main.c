@@ -106,7 +106,7 @@ static void usage(FILE *f)
           "      --rules-cache DIR    compiled-rules cache (default ~/.cache/dlpsensor)\n"
           "      --no-rules-cache     always compile the rules\n"
           "      --home-net CIDRS     protected networks (default " DLP_DEFAULT_HOME_NET ")\n"
-          "      --workers N          worker threads (default: online CPUs)\n"
+          "      --workers N          worker threads (default: the CPUs it may run on)\n"
           "      --capture-threads N  live: capture threads, each its own worker, sharing\n"
           "                           each -i in a fanout group (default: --workers)\n"
           "      --cluster-id ID      live: fanout group ID (+1 per further -i, 0..65535);\n"

@@ -172,8 +172,11 @@ DLP_MUST_CHECK dlp_rc_t dlp_config_set_home_net(dlp_config_t *c, const char *s,
 /* Worker and capture thread counts accepted, by flag or file. */
 #define DLP_CONFIG_THREADS_MAX 256
 
-/* The worker count by default and for "auto": the online CPUs ('ncpu', as
- * sysconf gives it), within 1..DLP_CONFIG_THREADS_MAX. */
+/* The CPUs this process may run on (its affinity; else the online ones), >= 1. */
+unsigned dlp_config_cpus(void);
+
+/* The worker count by default and for "auto": 'ncpu' CPUs (dlp_config_cpus()),
+ * within 1..DLP_CONFIG_THREADS_MAX. */
 unsigned dlp_config_auto_workers(long ncpu);
 
 /* syslog facility number of a name ("local4") or of "0".."23"; -1 if unknown

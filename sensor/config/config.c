@@ -6,6 +6,7 @@
 #include "dlp/config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -39,6 +40,17 @@ void dlp_strv_fini(dlp_strv_t *sv)
     sv->n = 0;
 }
 
+unsigned dlp_config_cpus(void)
+{
+    cpu_set_t set;
+    long n;
+
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        return (unsigned)CPU_COUNT(&set);
+    n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
 unsigned dlp_config_auto_workers(long ncpu)
 {
     if (ncpu < 1)
@@ -54,7 +66,7 @@ dlp_rc_t dlp_config_init(dlp_config_t *c)
     rc = dlp_cidr_set_parse(&c->home_net, DLP_DEFAULT_HOME_NET, NULL);
     if (rc != DLP_OK)
         return rc;
-    c->workers = dlp_config_auto_workers(sysconf(_SC_NPROCESSORS_ONLN));
+    c->workers = dlp_config_auto_workers(dlp_config_cpus());
     c->syslog = -1;
     c->syslog_facility = strdup("local0");
     if (c->syslog_facility == NULL)

@@ -588,7 +588,7 @@ static void set_workers(loader_t *ld, const cfg_key_t *k, const yaml_node_t *n,
     if (s == NULL)
         return;
     if (strcasecmp(s, "auto") == 0) {
-        *(unsigned *)field(ld, k) = dlp_config_auto_workers(sysconf(_SC_NPROCESSORS_ONLN));
+        *(unsigned *)field(ld, k) = dlp_config_auto_workers(dlp_config_cpus());
         return;
     }
     end = parse_digits(s, &v);

@@ -30,7 +30,6 @@
 #include "dlp/runtime.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -318,13 +317,7 @@ unsigned dlp_runtime__capture_threads(const dlp_config_t *cfg)
 
 unsigned dlp_runtime__cpus(void)
 {
-    cpu_set_t set;
-    long n;
-
-    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
-        return (unsigned)CPU_COUNT(&set);
-    n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (unsigned)n : 1;
+    return dlp_config_cpus(); /* as the default worker count */
 }
 
 /*

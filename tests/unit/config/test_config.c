@@ -3,6 +3,8 @@
  * limits.h), the string lists it holds, the fanout mode names, and the
  * value helpers the command lines share.
  */
+#include <sched.h>
+
 #include "dlp_test.h"
 
 #include "dlp/config.h"
@@ -117,7 +119,7 @@ static void cli_uint_sign_after_blanks(void **state)
     assert_int_equal(v, 7);
 }
 
-/* "auto" and the default: the online CPUs, but never more threads than a flag may ask for. */
+/* "auto" and the default: the CPUs it may run on, but never more threads than a flag may ask for. */
 static void auto_workers_bounded(void **state)
 {
     (void)state;
@@ -126,6 +128,30 @@ static void auto_workers_bounded(void **state)
     assert_int_equal(dlp_config_auto_workers(2), 2);
     assert_int_equal(dlp_config_auto_workers(DLP_CONFIG_THREADS_MAX), DLP_CONFIG_THREADS_MAX);
     assert_int_equal(dlp_config_auto_workers(384), DLP_CONFIG_THREADS_MAX);
+}
+
+/*
+ * The default worker count is the CPUs the process may run on (taskset, a
+ * cgroup cpuset), as the runtime counts them to choose who reads the files:
+ * the online CPUs of the host made dozens of workers on a process pinned
+ * to one, each then reading the whole input (--file-readers auto).
+ */
+static void default_workers_follow_affinity(void **state)
+{
+    cpu_set_t old, one;
+    dlp_config_t c;
+    int cpu = sched_getcpu();
+
+    (void)state;
+    assert_int_equal(sched_getaffinity(0, sizeof(old), &old), 0);
+    CPU_ZERO(&one);
+    CPU_SET(cpu >= 0 ? cpu : 0, &one);
+    assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+    assert_int_equal(dlp_config_init(&c), DLP_OK);
+    assert_int_equal(sched_setaffinity(0, sizeof(old), &old), 0);
+    assert_int_equal(c.workers, 1);
+    dlp_config_fini(&c);
+    assert_int_equal(dlp_config_cpus(), (unsigned)CPU_COUNT(&old));
 }
 
 static void cli_str_and_home_net(void **state)
@@ -161,6 +187,7 @@ int main(void)
         cmocka_unit_test(file_readers_names),
         cmocka_unit_test(cli_uint),
         cmocka_unit_test(auto_workers_bounded),
+        cmocka_unit_test(default_workers_follow_affinity),
         cmocka_unit_test(cli_uint_sign_after_blanks),
         cmocka_unit_test(cli_str_and_home_net),
     };

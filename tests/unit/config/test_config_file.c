@@ -182,7 +182,7 @@ static void every_key(void **state)
 static void alternative_forms(void **state)
 {
     fx_t *f = *state;
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    long ncpu = dlp_config_cpus();
     dlp_cidr_t a;
 
     f->c.workers = 99;
