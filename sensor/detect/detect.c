@@ -363,7 +363,7 @@ static void threshold_check(dlp_detect_t *d, dlp_detect_flow_t *df, rstate_t *rs
  * A value that passed validation and policy, normalized, at stream offset
  * 'off'; 'md' its keyed hash when already computed (else NULL).
  */
-static bool record_value(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_t field,
+static void record_value(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_t field,
                          uint32_t rule, const char *norm, size_t nl, const uint8_t *md,
                          dlp_confidence_t conf, uint64_t off)
 {
@@ -372,7 +372,7 @@ static bool record_value(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_
     uint64_t fp = dlp_hash_bytes(norm, nl, d->fp_seed);
 
     if (rs == NULL || !rstate_add_fp(df, rs, fp))
-        return false;
+        return;
     rs->count++;
     if (conf > rs->confidence)
         rs->confidence = (uint8_t)conf;
@@ -391,7 +391,6 @@ static bool record_value(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_
         m->dir = (uint8_t)dir;
     }
     threshold_check(d, df, rs, dir, aggregate_met(d, df, rs, dir, fp));
-    return true;
 }
 
 static void policy_count(dlp_detect_t *d, uint32_t rule, dlp_policy_t pol)
@@ -442,7 +441,7 @@ static bool decide(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, uint8_t fiel
         v.hmac16 = md;
     pol = dlp_detect__policy(d->p.rules, &v, &conf);
     if (pol == DLP_POL_REPORT) {
-        (void)record_value(d, df, dir, field, rule, norm, v.nl, v.hmac16, conf, base + v.vs);
+        record_value(d, df, dir, field, rule, norm, v.nl, v.hmac16, conf, base + v.vs);
         /* Also when the value is not new to its rule: a combination that did
          * not count it where it was seen before may count it here. */
         if (d->refs[rule] != NULL)
