@@ -62,7 +62,7 @@ static atomic_int g_stats_now;
 static atomic_int g_reload;
 static sem_t g_ctl_wake; /* SIGHUP and the end of the input wake the control thread */
 /* Every capture handle, for the signal handler to break (atomic: it may run before they exist). */
-#define CAPTURE_THREADS_MAX 256 /* as --capture-threads */
+#define CAPTURE_THREADS_MAX DLP_CONFIG_THREADS_MAX /* capture threads, or file readers (one per worker) */
 static dlp_capture_t *_Atomic g_caps[CAPTURE_THREADS_MAX];
 static atomic_uint g_ncaps;
 
