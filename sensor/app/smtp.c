@@ -140,15 +140,17 @@ static void msg_end(dlp_smtp_t *s)
 
 /* --- the command queue ------------------------------------------------------- */
 
-static void push(dlp_smtp_t *s, uint8_t kind)
+/* True when the command is queued, so that its reply is known as its own. */
+static bool push(dlp_smtp_t *s, uint8_t kind)
 {
     /* once one is not queued, the later ones are not either: their replies come after it */
     if (s->qn == DLP_SMTP_PIPELINE_MAX || s->q_over > 0) {
         s->q_over++;
-        return;
+        return false;
     }
     s->q[(s->qhead + s->qn) % DLP_SMTP_PIPELINE_MAX] = kind;
     s->qn++;
+    return true;
 }
 
 static void pop(dlp_smtp_t *s)
@@ -338,9 +340,7 @@ static void command(dlp_smtp_t *s, const uint8_t *l, size_t n)
         s->wait = K_STARTTLS;
     } else if (verb_is(l, n, "AUTH")) {
         s->auth_lines++;
-        /* its reply must be able to end it */
-        s->in_auth = s->qn < DLP_SMTP_PIPELINE_MAX && s->q_over == 0;
-        push(s, K_AUTH);
+        s->in_auth = push(s, K_AUTH); /* its reply must be able to end it */
     } else {
         if (n >= 10 && strncasecmp((const char *)l, "MAIL FROM:", 10) == 0) {
             transaction_reset(s);
