@@ -74,7 +74,6 @@
 #define PREFIX_MAX 64 /* bytes of a start line checked before it is collected whole */
 #define METHOD_MAX 32
 #define CODINGS_MAX 8                  /* codings remembered per header kind */
-#define STAGE_MEM_INFLATE (48u * 1024) /* zlib state + window, for dlp_http_mem() */
 #define STAGE_MEM_MIME (8u * 1024)     /* walker, entity, boundary levels */
 #define STAGE_MEM_OTHER 256u
 #define NO_NOTE DLP_NOTE__COUNT
@@ -1377,7 +1376,7 @@ static size_t stage_mem(const dlp_stage_t *st)
     const char *name = st->ops != NULL ? st->ops->name : NULL;
 
     if (name != NULL && strcmp(name, "inflate") == 0)
-        return STAGE_MEM_INFLATE;
+        return DLP_STAGE_INFLATE_MEM;
     if (name != NULL && strcmp(name, "mime") == 0)
         return STAGE_MEM_MIME;
     return STAGE_MEM_OTHER;
