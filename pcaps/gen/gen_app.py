@@ -147,6 +147,39 @@ def smtp_capture(outdir):
     cap.write_pcap(out_path(outdir, "smtp-mime-qp-base64.pcap"))
 
 
+EVASION_CARD = b"4556 7375 8689 9855"   # Luhn-valid synthetic Visa, only in these mails
+
+
+def smtp_send(cap, cport, msg):
+    """One mail over SMTP from port cport, answered at every step."""
+    turns = [("s", b"220 mx.example.net ESMTP\r\n"), ("c", b"EHLO ws41.corp.example\r\n"),
+             ("s", b"250-mx.example.net\r\n250 8BITMIME\r\n"),
+             ("c", b"MAIL FROM:<" + EMAIL + b">\r\n"), ("s", b"250 OK\r\n"),
+             ("c", b"RCPT TO:<partner@example.net>\r\n"), ("s", b"250 OK\r\n"),
+             ("c", b"DATA\r\n"), ("s", b"354 go ahead\r\n"),
+             ("c", msg + b".\r\n"), ("s", b"250 queued\r\n"),
+             ("c", b"QUIT\r\n"), ("s", b"221 bye\r\n")]
+    session(cap, cport, 25, turns)
+
+
+def mime_mail(parts):
+    """A multipart/mixed mail (boundary "b2") around the given raw part texts."""
+    return (b"From: Jane Doe <" + EMAIL + b">\r\nTo: partner@example.net\r\n"
+            b"Subject: notes\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=\"b2\"\r\n\r\n" + b"".join(parts))
+
+
+def smtp_evasion_capture(outdir):
+    """Mails shaped so that a decoder that stops early never sees the card (README)."""
+    cap = Capture()
+    # base64 in separately padded chunks: the card only after the first '='
+    chunks = b"".join(base64.b64encode(c) for c in (b"card ", EVASION_CARD, b"\r\n"))
+    smtp_send(cap, 47012, mime_mail([
+        b"--b2\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+        chunks + b"\r\n--b2--\r\n"]))
+    cap.write_pcap(out_path(outdir, "smtp-mime-evasions.pcap"))
+
+
 def ftp_capture(outdir):
     cap = Capture()
     ctl = TcpSession(cap, IN, OUT, 47020, 21)
@@ -319,6 +352,7 @@ def main():
     media_captures(outdir)
     evasion_captures(outdir)
     smtp_capture(outdir)
+    smtp_evasion_capture(outdir)
     ftp_capture(outdir)
     dns_tls_capture(outdir)
 

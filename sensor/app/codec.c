@@ -8,12 +8,18 @@
  * any split of the input gives the same output. Output is built in a buffer
  * on the stack (OBUF) and emitted when it fills and at the end of a write.
  *
- * base64 (RFC 2045 6.8): CR, LF, space and tab are skipped; the first '='
- * ends the data (what follows is ignored); other bytes outside the alphabet
+ * base64 (RFC 2045 6.8): CR, LF, space and tab are skipped. '=' ends the
+ * current quantum (its partial bytes are decoded), not the data: decoding
+ * goes on with a new quantum at the next character of the alphabet, so
+ * chunks encoded separately and written one after the other ("QUJD" "RA=="
+ * "NDEx...") decode to their concatenation. Recipients' decoders differ
+ * here, and one that resumes after padding would show the rest to the
+ * recipient alone if the sensor stopped. Other bytes outside the alphabet
  * are skipped and counted: when more than 10% of the bytes seen are invalid
  * (checked at each invalid byte once B64_CHECK_MIN bytes were seen, and at
  * end), DLP_NOTE_DECODER_ERROR and the stage stops. Four characters at a
- * time through one table while no quantum is pending.
+ * time through one table while no quantum is pending. The B encoding of
+ * RFC 2047 words is decoded the same way.
  *
  * quoted-printable (RFC 2045 6.7): "=XX" (either case) decoded, "=" then
  * optional spaces then CRLF or LF is a soft line break, spaces and tabs
@@ -70,11 +76,10 @@ static void generic_free(dlp_stage_t *st)
 
 typedef struct b64_stage {
     dlp_stage_t base;
-    uint64_t seen;    /* bytes before this write, up to the '=' */
+    uint64_t seen;    /* bytes before this write */
     uint64_t invalid; /* bytes outside the alphabet */
     uint32_t acc;
     uint8_t nacc;
-    uint8_t done; /* '=' seen */
 } b64_stage_t;
 
 static void b64_tail(b64_stage_t *s, dlp_obuf_t *o)
@@ -118,7 +123,7 @@ static dlp_rc_t b64_write(dlp_stage_t *st, const uint8_t *p, size_t n)
     size_t i = 0;
 
     ob_init(&o, st);
-    while (i < n && !s->done) {
+    while (i < n) {
         uint8_t v;
         if (s->nacc == 0) {
             b64_fast(p, n, &i, &o);
@@ -137,7 +142,6 @@ static dlp_rc_t b64_write(dlp_stage_t *st, const uint8_t *p, size_t n)
             }
         } else if (v == PD) {
             b64_tail(s, &o);
-            s->done = 1;
         } else if (v == BD) {
             uint64_t seen = s->seen + i;
             if (++s->invalid * 10 > seen && seen >= B64_CHECK_MIN) {
@@ -498,6 +502,18 @@ static bool eword_parse(const uint8_t *s, size_t n, eword_t *w)
     return true;
 }
 
+/* The bytes of a partial quantum of nacc characters. */
+static size_t eword_b_tail(uint32_t acc, unsigned nacc, uint8_t *out, size_t cap)
+{
+    size_t o = 0;
+
+    if (nacc >= 2 && o < cap)
+        out[o++] = (uint8_t)(nacc == 2 ? acc >> 4 : acc >> 10);
+    if (nacc == 3 && o < cap)
+        out[o++] = (uint8_t)(acc >> 2);
+    return o;
+}
+
 static size_t eword_b(const uint8_t *t, size_t n, uint8_t *out, size_t cap)
 {
     uint32_t acc = 0;
@@ -506,8 +522,11 @@ static size_t eword_b(const uint8_t *t, size_t n, uint8_t *out, size_t cap)
 
     for (size_t i = 0; i < n && o < cap; i++) {
         uint8_t v = b64_val[t[i]];
-        if (v == PD)
-            break;
+        if (v == PD) { /* a new quantum follows, as in the base64 stage */
+            o += eword_b_tail(acc, nacc, out + o, cap - o);
+            acc = 0;
+            nacc = 0;
+        }
         if (v >= 64)
             continue;
         acc = acc << 6 | v;
@@ -519,11 +538,7 @@ static size_t eword_b(const uint8_t *t, size_t n, uint8_t *out, size_t cap)
             acc = 0;
         }
     }
-    if (nacc >= 2 && o < cap)
-        out[o++] = (uint8_t)(nacc == 2 ? acc >> 4 : acc >> 10);
-    if (nacc == 3 && o < cap)
-        out[o++] = (uint8_t)(acc >> 2);
-    return o;
+    return o + eword_b_tail(acc, nacc, out + o, cap - o);
 }
 
 static size_t eword_q(const uint8_t *t, size_t n, uint8_t *out, size_t cap)

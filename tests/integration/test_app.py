@@ -185,6 +185,26 @@ class Mail(unittest.TestCase):
         self.assertFalse(tls["inspection"]["toserver"]["complete"])
 
 
+class MailEvasions(unittest.TestCase):
+    """smtp-mime-evasions.pcap: one mail per flow, each hiding the card from a MIME
+    decoder that stops early; the card must be found in that mail's body."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.r = run("-r", pcap("smtp-mime-evasions.pcap"), "--log-flows")
+
+    def card_in_body(self, port):
+        self.assertEqual(self.r.status, 0, self.r.stderr)
+        got = {(e["dlp"]["rule"], m["field"]) for e in dlp(self.r) if e["src_port"] == port
+               for m in e["dlp"]["matches"]}
+        self.assertIn(("pii.credit_card", "smtp.body"), got, port)
+        self.assertEqual(flow_of(self.r, port)["app_proto"], "SMTP")
+
+    def test_base64_chunks_after_padding(self):
+        # "card " then the card then CRLF, each base64-encoded and padded on its own
+        self.card_in_body(47012)
+
+
 class RawOnly(unittest.TestCase):
     """--no-app-layer: no nDPI, no decoders; what travels encoded is not found, what
     travels as plain text still is, always as field raw."""

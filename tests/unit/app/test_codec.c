@@ -95,14 +95,28 @@ static void base64_whitespace(void **state)
     expect(B64, "  \r\n\t", "");
 }
 
-static void base64_padding_stops(void **state)
+/*
+ * Padding ends a quantum, not the data: what follows is decoded from a new
+ * quantum, so separately encoded chunks written one after the other decode
+ * to their concatenation (as a receiving mail client shows them).
+ */
+static void base64_padding_resyncs(void **state)
 {
     (void)state;
-    /* everything after the first '=' is ignored, even valid base64 */
-    expect(B64, "QQ==QUJD", "A");
-    expect(B64, "QUJD=QUJD", "ABC");
-    expect(B64, "QUI=\r\n--boundary--\r\n!!!!", "AB");
+    expect(B64, "QQ==QUJD", "AABC");
+    expect(B64, "QUJD=QUJD", "ABCABC");
+    expect(B64, "QUI=QUI=QQ==", "ABABA");
+    expect(B64, "QUI=\r\n==\r\nQUJD\r\n", "ABABC");
+    expect(B64, "QQ===QUI=", "AAB");
+    /* a lone character before '=' carries no byte; the next quantum starts after it */
+    expect(B64, "Q=QUJD", "ABC");
     expect(B64, "Q=", "");
+    expect(B64, "====", "");
+    /* "4556 7375 8689 9855" encoded as four chunks: "4556", " 737", "5 8689 ", "9855" */
+    expect(B64, "NDU1Ng==IDczNw==NSA4Njg5IA==\r\nOTg1NQ==\r\n", "4556 7375 8689 9855");
+    expect(B64, "NDU=NTYg\r\nNzM3NSA4Njg5\r\nIDk4NTU=", "4556 7375 8689 9855");
+    /* what follows the padding counts towards the invalid share as any byte does */
+    expect_n(B64, "QUI=\r\n--boundary--\r\n!!!!", 24, "AB\x6e\x8b\xa7\x75\xaa\xf2", 8, 1);
 }
 
 /* A few stray bytes are skipped without a note; the quantum goes on across them. */
@@ -305,6 +319,9 @@ static void rfc2047(void **state)
     /* ... but not between a word and text */
     expect_2047("=?utf-8?Q?a?= b =?utf-8?Q?c?=", "a b c");
     expect_2047("x =?utf-8?Q?a?=", "x a");
+    /* padding inside a B word ends a quantum, not the word (as in the base64 stage) */
+    expect_2047("=?utf-8?B?NDU1Ng==IDczNw==NSA4Njg5IA==OTg1NQ==?=", "4556 7375 8689 9855");
+    expect_2047("=?utf-8?B?NDU=NTY=?=", "4556");
     /* language suffix (RFC 2231): the charset is not looked at anyway */
     expect_2047("=?utf-8*en?Q?hi?=", "hi");
     /* not encoded words: copied */
@@ -384,12 +401,18 @@ static void base64_throughput(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(base64_basic),         cmocka_unit_test(base64_whitespace),
-        cmocka_unit_test(base64_padding_stops), cmocka_unit_test(base64_stray),
-        cmocka_unit_test(base64_invalid),       cmocka_unit_test(base64_roundtrip),
-        cmocka_unit_test(qp_escapes),           cmocka_unit_test(qp_soft_breaks),
-        cmocka_unit_test(qp_trailing_space),    cmocka_unit_test(form),
-        cmocka_unit_test(percent_decode),       cmocka_unit_test(rfc2047),
+        cmocka_unit_test(base64_basic),
+        cmocka_unit_test(base64_whitespace),
+        cmocka_unit_test(base64_padding_resyncs),
+        cmocka_unit_test(base64_stray),
+        cmocka_unit_test(base64_invalid),
+        cmocka_unit_test(base64_roundtrip),
+        cmocka_unit_test(qp_escapes),
+        cmocka_unit_test(qp_soft_breaks),
+        cmocka_unit_test(qp_trailing_space),
+        cmocka_unit_test(form),
+        cmocka_unit_test(percent_decode),
+        cmocka_unit_test(rfc2047),
         cmocka_unit_test(base64_throughput),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -425,6 +425,23 @@ static void test_invalid_base64(void **state)
           E_S(BODY, "", "hello world\r\n"));
 }
 
+/* A base64 body written as separately padded chunks: every chunk is decoded. */
+static void test_base64_chunks_after_padding(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const char in[] = "Content-Type: multipart/mixed; boundary=z\r\n"
+                             "\r\n"
+                             "--z\r\n"
+                             "Content-Transfer-Encoding: base64\r\n"
+                             "\r\n"
+                             "Y2FyZCA=NDU1Ng==IDczNw==\r\n" /* "card ", "4556", " 737" */
+                             "NSA4Njg5IA==OTg1NQ==\r\n"     /* "5 8689 ", "9855" */
+                             "--z--\r\n";
+    (void)state;
+    CHECK(mail_params(&l), in, E_B(HDR, "Content-Type: multipart/mixed; boundary=z"),
+          E_B(HDR, "Content-Transfer-Encoding: base64"), E_S(BODY, "", "card 4556 7375 8689 9855"));
+}
+
 static void test_unsupported_encoding(void **state)
 {
     dlp_app_limits_t l = limits();
@@ -855,6 +872,7 @@ int main(void)
         cmocka_unit_test(test_depth_cap),
         cmocka_unit_test(test_depth_ceiling),
         cmocka_unit_test(test_invalid_base64),
+        cmocka_unit_test(test_base64_chunks_after_padding),
         cmocka_unit_test(test_unsupported_encoding),
         cmocka_unit_test(test_file_names),
         cmocka_unit_test(test_name_bounds),
