@@ -38,9 +38,9 @@
  * Bytes passed in are borrowed for the duration of the call.
  * All four callbacks are required; they must not call back into dlp_reasm_*
  * for the same session. end() comes once per direction, after its last
- * data()/gap(): when the FIN is reached, on an accepted RST, or at close
- * (also for a direction that never sent anything). conflict() never comes
- * after end().
+ * data()/gap(): when the FIN is reached, or at close (also for a direction
+ * that never sent anything); an RST ends no direction. conflict() never
+ * comes after end().
  */
 typedef struct dlp_reasm_sink {
     void (*data)(void *ctx, int dir, uint64_t off, const uint8_t *p, size_t n);
@@ -56,7 +56,8 @@ typedef enum {
     DLP_TCP_ESTABLISHED, /* handshake done, or midstream data seen */
     DLP_TCP_CLOSING,     /* one FIN seen */
     DLP_TCP_CLOSED,      /* both FINs seen */
-    DLP_TCP_RESET,       /* an acceptable RST seen */
+    DLP_TCP_RESET,       /* an RST at its sender's next sequence number seen, and no
+                            new bytes from that sender since */
 } dlp_tcp_state_t;
 
 /* The OOO bounds count payload bytes held; per-piece overhead is in session_mem. */
@@ -98,8 +99,9 @@ dlp_tcp_session_t *dlp_reasm_session_new(dlp_reasm_t *r);
  * Feeds one decoded TCP segment of direction 'dir'. Calls the sink for every
  * byte range it can now deliver. Returns DLP_OK, or DLP_DONE when *p is a
  * SYN (without ACK) opening a new connection on the tuple: the old one is
- * over (both FINs, or a RST) or its sender, the SYN's direction, has sent its
- * FIN. The caller ends the flow, then feeds *p to a new session. A SYN with
+ * over (both FINs, or an RST at its sender's next sequence number that no
+ * new byte from that sender followed) or its sender, the SYN's direction,
+ * has sent its FIN. The caller ends the flow, then feeds *p to a new session. A SYN with
  * another ISN in a direction that carried data and did not close is counted
  * out of window and ignored, as Suricata does: a forged one cannot end the
  * flow. The cost: a port reused while the capture missed the old

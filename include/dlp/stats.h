@@ -82,6 +82,7 @@
     X(TCP_OOO_DIR_LIMIT, "tcp", "ooo_flow_limit", C)                           \
     X(TCP_OOO_WORKER_LIMIT, "tcp", "ooo_memcap", C)                            \
     X(TCP_OUT_OF_WINDOW, "tcp", "out_of_window", C)                            \
+    X(TCP_RST_IGNORED, "tcp", "rst_ignored", C)                                \
     X(TCP_LATE, "tcp", "late_segments", C)                                     \
     X(TCP_TRUNCATED, "tcp", "truncated_segments", C)                           \
     X(TCP_OOO_MEM, "tcp", "ooo_memory", G)                                     \

@@ -212,11 +212,49 @@ def forged_syn(outdir):
     cap.write_pcap(out_path(outdir, "detect-forged-syn.pcap"))
 
 
+def forged_rst(outdir):
+    """RSTs that must not end an upload, and one that ends a connection for real.
+    :46030 the client sends an RST inside the window but not at its next sequence number (a
+    receiver since RFC 5961 ignores it), then the rest of the upload with the card; :46031 an
+    RST at the exact sequence number but with a bad TCP checksum (the server drops it), then
+    the rest; :46032 the server resets the connection while the client's last segment, with
+    the card, is on its way; :46033 a raw stream whose last bytes are the second card, ended
+    by the client's RST (an abort)."""
+    cap = Capture()
+    body = b"note=" + b"x" * 200 + b" card " + CARD + b" end\n"
+    req = http_post("up.example.com", "/u", body, "text/plain")
+    for cport in (46030, 46031, 46032):
+        s = TcpSession(cap, IN1, OUT1, cport, 80)
+        s.handshake()
+        s.send("c", req[:120])
+        if cport == 46030:
+            s.packet("c", "R", seq=s.nxt["c"] + 1000)
+        elif cport == 46031:
+            bad = bytearray(s.build("c", "R"))
+            bad[36] ^= 0xFF  # the TCP checksum of a plain 20-byte IPv4 header
+            s.emit_l3("c", bytes(bad))
+        else:
+            s.ack("s")
+            s.rst("s")
+        s.send("c", req[120:])
+        if cport == 46032:
+            continue
+        s.send("s", OK)
+        s.close()
+        cap.clock.advance(0.1)
+    raw = TcpSession(cap, IN1, OUT1, 46033, 9000)
+    raw.handshake()
+    raw.send("c", b"export batch 7, last card " + CARD2)
+    raw.ack("s")
+    raw.rst("c")
+    cap.write_pcap(out_path(outdir, "detect-forged-rst.pcap"))
+
+
 def main():
     outdir = sys.argv[1]
     for gen in (card_out_of_order, conflicting_retransmission, gap_splits_value, udp_datagrams,
                 inside_server_leaks, internal_and_ipv6, secrets_and_threshold, one_byte_segments,
-                vlan_tagged, invalid_values, ten_cards, forged_syn):
+                vlan_tagged, invalid_values, ten_cards, forged_syn, forged_rst):
         gen(outdir)
 
 

@@ -352,6 +352,7 @@ static void set_tcp_class(dlp_worker_t *w, dlp_flow_t *f, dlp_tcp_state_t st)
 {
     dlp_flow_tclass_t c;
 
+    f->close_reason = DLP_FLOW_END_NONE; /* an RST the connection outlived (reasm.h) */
     switch (st) {
     case DLP_TCP_ESTABLISHED: c = DLP_FLOW_TC_TCP_EST; break;
     case DLP_TCP_CLOSING: c = DLP_FLOW_TC_TCP_CLOSING; break;

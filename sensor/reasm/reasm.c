@@ -16,7 +16,7 @@
  *    gap(), in increasing order; nothing else was;
  *  - every held piece starts after 'next' (a hole precedes the first one);
  *  - next <= fin_off once a FIN is accepted; end() is called once, when next
- *    reaches fin_off, on an accepted RST, or at close;
+ *    reaches fin_off or at close (an RST ends nothing: see rst_seen());
  *  - held bytes count toward the direction's and the worker's bounds before
  *    they are allocated, so no bound is ever exceeded; when one would be, holes
  *    are skipped (gap) instead: a flow never stalls.
@@ -82,8 +82,10 @@ typedef struct dir {
 
 struct dlp_tcp_session {
     dir_t d[2];
-    uint8_t state; /* dlp_tcp_state_t */
-    uint8_t fins;  /* bit per direction with an accepted FIN */
+    uint64_t rst_off; /* the last accepted RST: its offset in its sender's stream */
+    uint8_t rst_dir;  /* and its sender */
+    uint8_t state;    /* dlp_tcp_state_t */
+    uint8_t fins;     /* bit per direction with an accepted FIN */
 };
 
 struct dlp_reasm {
@@ -630,20 +632,58 @@ static void fin_seen(const call_t *c, int dir, int64_t off)
     set_state(s, s->fins == 3 ? DLP_TCP_CLOSED : DLP_TCP_CLOSING);
 }
 
+/*
+ * Whether an RST of direction 'dir' at 'off' is one its receiver takes. Stacks
+ * since RFC 5961 (Linux, Windows) take an RST only at their next expected
+ * sequence number and answer any other in-window one with a challenge ACK, so
+ * an RST anywhere else in the window is a guess (or a forgery) the connection
+ * outlives. That number lies in [next, hi]: the receiver may have what the
+ * capture holds ahead of a hole, or what its ACKs say it got.
+ */
+static bool rst_exact(const dir_t *d, int64_t off)
+{
+    uint64_t hi = d->next;
+
+    if (!d->started)
+        return true; /* e.g. a closed port's RST-ACK to a SYN */
+    if (d->held_last != NULL)
+        hi = max_u64(hi, held_end(d->held_last));
+    if (d->ack_ok)
+        hi = max_u64(hi, d->acked);
+    if (d->fin)
+        hi = max_u64(hi, d->fin_off + 1);
+    return off >= (int64_t)d->next && (uint64_t)off <= hi;
+}
+
+/*
+ * An accepted RST ends nothing by itself: the directions stay open until the
+ * flow closes (the flow table keeps a reset flow only briefly). A receiver
+ * may still drop that RST (a bad checksum, a TTL that runs out on the way),
+ * and the bytes sent after it must then be scanned like any others.
+ */
 static void rst_seen(const call_t *c, int dir, uint32_t seq)
 {
-    const dir_t *d = &c->s->d[dir];
+    dlp_tcp_session_t *s = c->s;
+    int64_t off = s->d[dir].started ? seq_off(&s->d[dir], seq) : 0;
 
-    if (d->started) {
-        int64_t off = seq_off(d, seq), next = (int64_t)d->next;
-        if (off < next - (int64_t)c->r->cfg.window || off > next + (int64_t)c->r->cfg.window) {
-            stat_inc(c, DLP_STAT_TCP_OUT_OF_WINDOW);
-            return;
-        }
+    if (!rst_exact(&s->d[dir], off)) {
+        stat_inc(c, DLP_STAT_TCP_RST_IGNORED);
+        return;
     }
-    c->s->state = DLP_TCP_RESET;
-    flush_dir(c, 0);
-    flush_dir(c, 1);
+    s->state = DLP_TCP_RESET;
+    s->rst_dir = (uint8_t)dir;
+    s->rst_off = off > 0 ? (uint64_t)off : 0;
+}
+
+/* New bytes from an RST's own sender, past the RST: the connection outlived it. */
+static void rst_outlived(const call_t *c, int dir, int64_t end)
+{
+    dlp_tcp_session_t *s = c->s;
+
+    if (s->state != DLP_TCP_RESET || s->rst_dir != dir || end <= (int64_t)s->rst_off)
+        return;
+    stat_inc(c, DLP_STAT_TCP_RST_IGNORED);
+    s->state = s->fins == 3 ? DLP_TCP_CLOSED : s->fins != 0 ? DLP_TCP_CLOSING : DLP_TCP_ESTABLISHED;
 }
 
 /* Direction 'dir' acknowledged up to 'ack' by its peer. */
@@ -804,6 +844,7 @@ dlp_rc_t dlp_reasm_segment(dlp_reasm_t *r, dlp_tcp_session_t *s, int dir, const 
             stat_inc(&c, DLP_STAT_TCP_OUT_OF_WINDOW);
             return DLP_OK;
         }
+        rst_outlived(&c, dir, off + wire);
         seg_data(&c, dir, p, off, wire);
         maybe_end(&c, dir);
     }

@@ -155,6 +155,21 @@ class Streams(unittest.TestCase):
         self.assertEqual(reasons, [(46020, "fin"), (46021, "fin"), (46022, "fin"),
                                    (46022, "fin")])
 
+    def test_forged_rst_does_not_end_an_upload(self):
+        """An RST off its sender's next sequence number (RFC 5961), or one the connection
+        outlives (more bytes from its sender), ends nothing; bytes the client sends after
+        the server's RST are scanned; a raw stream ended by an RST is still scanned to its
+        last byte."""
+        r = run("-r", pcap("detect-forged-rst.pcap"), "--log-flows")
+        got = sorted((e["src_port"], e["dlp"]["rule"]) for e in dlp(r))
+        self.assertEqual(got, [(46030, "pii.credit_card"), (46031, "pii.credit_card"),
+                               (46032, "pii.credit_card"), (46033, "pii.credit_card")])
+        self.assertEqual(r.stats["tcp"]["rst_ignored"], 2)
+        self.assertEqual(r.stats["tcp"]["out_of_window"], 0)
+        reasons = sorted((f["src_port"], f["flow"]["reason"]) for f in r.of("flow"))
+        self.assertEqual(reasons, [(46030, "fin"), (46031, "fin"), (46032, "rst"),
+                                   (46033, "rst")])
+
     def test_one_byte_segments(self):
         r = run("-r", pcap("detect-one-byte-segments.pcap"))
         self.assertEqual(rules_of(dlp(r)), ["pii.credit_card", "pii.us_ssn"])

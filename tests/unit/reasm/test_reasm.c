@@ -808,7 +808,8 @@ static void fin_hole_acked(void **state)
     teardown_r();
 }
 
-static void rst_flush(void **state)
+/* An RST ends no direction: bytes after it are still delivered, holes wait for close. */
+static void rst_keeps_streams_open(void **state)
 {
     (void)state;
     setup_cfg(NULL);
@@ -817,26 +818,96 @@ static void rst_flush(void **state)
     sdata(&c, 0, 0, 100);
     sdata(&c, 0, 200, 100);
     sdata(&c, 1, 50, 50);
-    /* out of window for its direction: ignored */
-    tx(&c, 1, ISN1 + 1 + 0x40000000u, 0, DLP_TCP_RST, NULL, 0);
-    assert_int_equal(st(DLP_STAT_TCP_OUT_OF_WINDOW), 1);
-    assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_ESTABLISHED);
+    /* at the end of what direction 1 sent (past its hole): its receiver may be there */
     tx(&c, 1, ISN1 + 1 + 100, 0, DLP_TCP_RST, NULL, 0);
     assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_RESET);
-    assert_int_equal(c.k->ends[0], 1);
-    assert_int_equal(c.k->ends[1], 1);
+    assert_int_equal(st(DLP_STAT_TCP_RST_IGNORED), 0);
+    assert_int_equal(c.k->ends[0], 0);
+    assert_int_equal(c.k->ends[1], 0);
+    /* the peer's bytes after it are kept; they do not revive the connection */
+    sdata(&c, 0, 300, 100);
+    assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_RESET);
+    dlp_packet_t syn = seg(ISN0 + 99999, 0, DLP_TCP_SYN, NULL, 0);
+    assert_int_equal(send_pk(&c, 0, &syn), DLP_DONE);
+    conn_close(&c);
+    assert_int_equal(st(DLP_STAT_TCP_OUT_OF_WINDOW), 0);
+    teardown_r();
+}
+
+static void rst_streams_at_close(void **state)
+{
+    (void)state;
+    setup_cfg(NULL);
+    conn_t c = conn_new();
+    handshake(&c);
+    sdata(&c, 0, 0, 100);
+    sdata(&c, 0, 200, 100);
+    sdata(&c, 1, 50, 50);
+    tx(&c, 1, ISN1 + 1 + 100, 0, DLP_TCP_RST, NULL, 0);
+    sdata(&c, 0, 300, 100);
+    dlp_reasm_session_close(g_r, c.s, &tsink_ops, c.k);
     assert_stream(&c, 0, 0, 100, K_DATA);
     assert_stream(&c, 0, 100, 200, K_GAP);
-    assert_stream(&c, 0, 200, 300, K_DATA);
+    assert_stream(&c, 0, 200, 400, K_DATA);
     assert_stream(&c, 1, 0, 50, K_GAP);
     assert_stream(&c, 1, 50, 100, K_DATA);
     assert_int_equal(st(DLP_STAT_TCP_OOO_MEM), 0);
-    /* after the reset nothing more is reported */
-    sdata(&c, 0, 300, 100);
-    assert_int_equal(c.k->reported[0], 300);
-    assert_int_equal(st(DLP_STAT_TCP_OUT_OF_WINDOW), 2);
+    free(c.k);
+    teardown_r();
+}
+
+/*
+ * RFC 5961: an RST counts only at its receiver's next expected sequence
+ * number. One elsewhere, even in the window, is a guess the connection
+ * outlives (a forged one would otherwise hide the rest of an upload).
+ */
+static void rst_not_exact_ignored(void **state)
+{
+    (void)state;
+    setup_cfg(NULL);
+    conn_t c = conn_new();
+    handshake(&c);
+    sdata(&c, 0, 0, 100);
+    sack(&c, 1, 100);
+    tx(&c, 0, ISN0 + 1 + 50, 0, DLP_TCP_RST, NULL, 0);      /* behind */
+    tx(&c, 0, ISN0 + 1 + 101, 0, DLP_TCP_RST, NULL, 0);     /* one ahead */
+    tx(&c, 0, ISN0 + 1 + 60000, 0, DLP_TCP_RST, NULL, 0);   /* in the window */
+    tx(&c, 0, ISN0 + 1 + 0x40000000u, 0, DLP_TCP_RST, NULL, 0);
+    assert_int_equal(st(DLP_STAT_TCP_RST_IGNORED), 4);
+    assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_ESTABLISHED);
+    sdata(&c, 0, 100, 100);
+    assert_int_equal(c.k->delivered[0], 200);
+    /* past a hole the capture missed, the receiver may have got it all */
+    sdata(&c, 0, 300, 10);
+    tx(&c, 0, ISN0 + 1 + 311, 0, DLP_TCP_RST, NULL, 0);
+    assert_int_equal(st(DLP_STAT_TCP_RST_IGNORED), 5);
+    tx(&c, 0, ISN0 + 1 + 310, 0, DLP_TCP_RST, NULL, 0);
+    assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_RESET);
+    conn_close(&c);
+    teardown_r();
+}
+
+/* New bytes from an RST's own sender: the receiver dropped that RST. */
+static void rst_outlived_by_sender(void **state)
+{
+    (void)state;
+    setup_cfg(NULL);
+    conn_t c = conn_new();
+    handshake(&c);
+    sdata(&c, 0, 0, 100);
+    tx(&c, 0, ISN0 + 1 + 100, 0, DLP_TCP_RST, NULL, 0);
+    assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_RESET);
+    sdata(&c, 0, 60, 40); /* a retransmission: no news */
+    assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_RESET);
+    sdata(&c, 0, 100, 100);
+    assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_ESTABLISHED);
+    assert_int_equal(st(DLP_STAT_TCP_RST_IGNORED), 1);
+    assert_int_equal(c.k->delivered[0], 200);
+    /* so a SYN forged next is not a new connection either */
     dlp_packet_t syn = seg(ISN0 + 99999, 0, DLP_TCP_SYN, NULL, 0);
-    assert_int_equal(send_pk(&c, 0, &syn), DLP_DONE);
+    assert_int_equal(send_pk(&c, 0, &syn), DLP_OK);
+    sdata(&c, 0, 200, 100);
+    assert_int_equal(c.k->delivered[0], 300);
     conn_close(&c);
     teardown_r();
 }
@@ -850,8 +921,7 @@ static void rst_refused_port(void **state)
     /* RST-ACK from a closed port: its direction has no state, accepted */
     tx(&c, 1, 0, ISN0 + 1, DLP_TCP_RST | A, NULL, 0);
     assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_RESET);
-    assert_int_equal(c.k->ends[0], 1);
-    assert_int_equal(c.k->ends[1], 1);
+    assert_int_equal(c.k->ends[0], 0);
     assert_int_equal(c.k->reported[0], 0);
     conn_close(&c);
     teardown_r();
@@ -1418,7 +1488,10 @@ int main(void)
         cmocka_unit_test(one_byte_segments),
         cmocka_unit_test(fin_before_data_completes),
         cmocka_unit_test(fin_hole_acked),
-        cmocka_unit_test(rst_flush),
+        cmocka_unit_test(rst_keeps_streams_open),
+        cmocka_unit_test(rst_streams_at_close),
+        cmocka_unit_test(rst_not_exact_ignored),
+        cmocka_unit_test(rst_outlived_by_sender),
         cmocka_unit_test(rst_refused_port),
         cmocka_unit_test(syn_with_data),
         cmocka_unit_test(new_syn_starts_new_flow),
