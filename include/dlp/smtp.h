@@ -10,7 +10,9 @@
  * are reported as DLP_FIELD_SMTP_HEADER blocks ("MAIL FROM:<a@b>",
  * "RCPT TO:<c@d>", so e-mail rules see them) and their domains go to meta.
  * AUTH PLAIN/LOGIN arguments are not reported (they are base64 of
- * credentials: scanned as raw would be a leak of its own; counted).
+ * credentials: scanned as raw would be a leak of its own; counted), nor the
+ * one client line that answers each 334; every other line is a command,
+ * also when pipelined behind AUTH before its reply.
  * Server side: replies, to know whether DATA was accepted (354), BDAT and
  * STARTTLS (220): once STARTTLS is accepted the rest of the connection is
  * encrypted: note DLP_NOTE_ENCRYPTED and stop (dlp_smtp_write returns

@@ -180,6 +180,33 @@ def smtp_evasion_capture(outdir):
     cap.write_pcap(out_path(outdir, "smtp-mime-evasions.pcap"))
 
 
+AUTH_CARD = b"4716 0922 1583 5400"  # Luhn-valid synthetic Visa, only in smtp-auth-pipelining.pcap
+
+
+def smtp_auth_capture(outdir):
+    """AUTH exchanges (README): a mail pipelined behind AUTH PLAIN, credentials after AUTH LOGIN."""
+    cap = Capture()
+    ehlo = [("s", b"220 mx.example.net ESMTP\r\n"), ("c", b"EHLO ws41.corp.example\r\n"),
+            ("s", b"250-mx.example.net\r\n250-PIPELINING\r\n250 AUTH PLAIN LOGIN\r\n")]
+    # AUTH PLAIN with an initial response, then MAIL, RCPT, DATA and the message in one go
+    # before any reply (RFC 4954 section 4 lets a client pipeline behind such an AUTH)
+    plain = base64.b64encode(b"\0" + EMAIL + b"\0Winter-2024!")
+    msg = (b"From: Jane Doe <" + EMAIL + b">\r\nTo: partner@example.net\r\nSubject: q3\r\n\r\n"
+           b"the card is " + AUTH_CARD + b"\r\n")
+    session(cap, 47016, 587, ehlo + [
+        ("c", b"AUTH PLAIN " + plain + b"\r\nMAIL FROM:<" + EMAIL + b">\r\n"
+              b"RCPT TO:<partner@example.net>\r\nDATA\r\n" + msg + b".\r\n"),
+        ("s", b"235 2.7.0 accepted\r\n250 OK\r\n250 OK\r\n354 go ahead\r\n250 queued\r\n"),
+        ("c", b"QUIT\r\n"), ("s", b"221 bye\r\n")])
+    # AUTH LOGIN answered line by line after each 334; the credentials alone, no mail
+    session(cap, 47017, 587, ehlo + [
+        ("c", b"AUTH LOGIN\r\n"), ("s", b"334 VXNlcm5hbWU6\r\n"),
+        ("c", base64.b64encode(EMAIL) + b"\r\n"), ("s", b"334 UGFzc3dvcmQ6\r\n"),
+        ("c", base64.b64encode(b"Winter-2024!") + b"\r\n"), ("s", b"235 2.7.0 accepted\r\n"),
+        ("c", b"QUIT\r\n"), ("s", b"221 bye\r\n")])
+    cap.write_pcap(out_path(outdir, "smtp-auth-pipelining.pcap"))
+
+
 def ftp_capture(outdir):
     cap = Capture()
     ctl = TcpSession(cap, IN, OUT, 47020, 21)
@@ -353,6 +380,7 @@ def main():
     evasion_captures(outdir)
     smtp_capture(outdir)
     smtp_evasion_capture(outdir)
+    smtp_auth_capture(outdir)
     ftp_capture(outdir)
     dns_tls_capture(outdir)
 

@@ -9,14 +9,22 @@
  *    blocks of DLP_FIELD_SMTP_HEADER ("MAIL FROM:<a@b>", "RCPT TO:<c@d>",
  *    ESMTP parameters dropped, at most ADDR_MAX bytes shown) so e-mail
  *    rules see them, and the domains of the whole addresses (lower-cased)
- *    as meta. No other command argument is reported. AUTH and every client
- *    line until AUTH's final reply (the 334 continuations) are swallowed
- *    and only counted (auth_lines: no stats hook reaches this module).
- *  - C_WAIT: after DATA or STARTTLS the client waits for the reply; bytes
- *    seen before the reply was (feeding order, lost replies) are held, up
- *    to line_max, then replayed in the state the reply chose. Past that
- *    bound the reply is assumed: DATA accepted, STARTTLS refused (both keep
- *    inspecting).
+ *    as meta. No other command argument is reported. AUTH and the answers
+ *    to its 334 challenges (credentials) are swallowed, never passed on,
+ *    only counted (auth_lines: no stats hook reaches this module). One
+ *    client line answers one 334, as the server reads it; after AUTH's
+ *    final reply every line is a command again. So nothing but those lines
+ *    is swallowed: a client that pipelines MAIL, RCPT, DATA and the message
+ *    behind AUTH (allowed after an initial response, RFC 4954 section 4),
+ *    or answers a 334 with more lines, has them read as commands.
+ *  - C_WAIT: after DATA, STARTTLS, AUTH or an answer to a 334 the client
+ *    waits for the reply; bytes seen before the reply was (pipelining,
+ *    feeding order, lost replies) are held, up to line_max, then replayed
+ *    in the state the reply chose (AUTH: a 334 makes the first held line
+ *    its answer, a final reply makes them commands). Past that bound the
+ *    reply is assumed: DATA accepted, STARTTLS refused, AUTH over (all keep
+ *    inspecting); AUTH is taken as over too at a gap on either side and at
+ *    the client's end.
  *  - C_DATA: the message, dot-unstuffed, until CRLF "." CRLF (strictly: a
  *    bare LF neither starts a line nor ends the message, so a lone "\n.\n"
  *    cannot end inspection early); only the dot at a line start and a CR
@@ -28,12 +36,15 @@
  *
  * Server bytes are reply lines; only their first four bytes matter (code
  * and '-' for a continuation), so they are never buffered. A final reply
- * pops the oldest queued command; 334 never does (AUTH continues). The
- * waiting command (always the last queued) is resolved by the reply that
- * fits it even when the queue is out of step: 354 accepts DATA, 220
- * accepts STARTTLS (then DLP_NOTE_ENCRYPTED on both directions and every
- * write returns DLP_DONE), 4xx/5xx refuses it when it is the oldest. A
- * first 220 is the greeting.
+ * pops the oldest queued command; 334 never does (AUTH continues: while a
+ * queued AUTH awaits its final reply each 334 owes one more client line as
+ * its answer; a 334 to nothing is ignored). A waiting DATA or STARTTLS
+ * (always the last queued) is resolved by the reply that fits it even when
+ * the queue is out of step: 354 accepts DATA, 220 accepts STARTTLS (then
+ * DLP_NOTE_ENCRYPTED on both directions and every write returns DLP_DONE),
+ * 4xx/5xx refuses it when it is the oldest; emptying the queue so ends an
+ * AUTH exchange. A waiting AUTH is resolved by a 334 or by AUTH's final
+ * reply. A first 220 is the greeting.
  *
  * Gaps (noted DLP_NOTE_GAP on their direction): the message in progress is
  * ended (its streams closed); in DATA the rest up to CRLF.CRLF is skipped;
@@ -41,7 +52,8 @@
  * kept when the gap ends inside the chunk); in commands the partial line is
  * dropped and lines are ignored until one starts with a known command. A
  * server gap empties the queue and resolves a wait (DATA accepted, STARTTLS
- * refused), and ends an AUTH exchange.
+ * refused), and ends an AUTH exchange; so does a client gap (the lost bytes
+ * may have held the answer: no later line is taken for one).
  *
  * Thread: the flow's worker.
  */
@@ -80,7 +92,9 @@ struct dlp_smtp {
     size_t plen, pcap;
     dlp_mime_t *msg;
     uint8_t dst;
-    uint8_t in_auth, msg_skip, bdat_last;
+    uint8_t in_auth; /* a queued AUTH awaits its final reply */
+    uint8_t msg_skip, bdat_last;
+    uint32_t auth_owed; /* client lines owed as AUTH continuations: one per 334 */
     uint64_t bdat_left;
     uint64_t auth_lines; /* swallowed AUTH lines */
     uint64_t q_over;     /* commands not queued, their replies still to come */
@@ -159,7 +173,16 @@ static void pop(dlp_smtp_t *s)
     s->qn--;
 }
 
-/* The reply to the DATA or STARTTLS the client waits on: replays held bytes. */
+/* A queued AUTH goes with the queue: no line is swallowed for a reply that will not come. */
+static void queue_clear(dlp_smtp_t *s)
+{
+    s->qn = 0;
+    s->q_over = 0;
+    s->in_auth = 0;
+    s->auth_owed = 0;
+}
+
+/* The reply to the DATA, STARTTLS or AUTH the client waits on: replays held bytes. */
 static void wait_resolve(dlp_smtp_t *s, bool accepted)
 {
     uint8_t *held = s->pend;
@@ -170,6 +193,10 @@ static void wait_resolve(dlp_smtp_t *s, bool accepted)
     s->plen = s->pcap = 0;
     s->wait_gap = 0;
     s->cst = C_CMD;
+    if (s->wait == K_AUTH && !accepted) {
+        s->in_auth = 0;
+        s->auth_owed = 0;
+    }
     if (accepted && s->wait == K_STARTTLS) {
         note(s, 0, DLP_NOTE_ENCRYPTED, 0);
         note(s, 1, DLP_NOTE_ENCRYPTED, 0);
@@ -177,7 +204,7 @@ static void wait_resolve(dlp_smtp_t *s, bool accepted)
         free(held);
         return;
     }
-    if (accepted) {
+    if (accepted && s->wait == K_DATA) {
         s->cst = C_DATA;
         s->dst = gap ? D_MID : D_BOL;
         if (!gap && !s->ended[0])
@@ -188,6 +215,65 @@ static void wait_resolve(dlp_smtp_t *s, bool accepted)
     }
     client_feed(s, held, n);
     free(held);
+}
+
+/* --- AUTH ----------------------------------------------------------------------- */
+
+/* The client sent an AUTH line (or its answer to a 334): its next lines wait for the reply. */
+static void auth_wait(dlp_smtp_t *s)
+{
+    s->cst = C_WAIT;
+    s->wait = K_AUTH;
+}
+
+/* The exchange is over (final reply, or no longer followed): every line is a command again. */
+static void auth_end(dlp_smtp_t *s)
+{
+    if (s->cst == C_WAIT && s->wait == K_AUTH) {
+        wait_resolve(s, false);
+        return;
+    }
+    s->in_auth = 0;
+    s->auth_owed = 0;
+}
+
+/* A 334: the next client line answers it, so a held line becomes that answer. */
+static void auth_challenge(dlp_smtp_t *s)
+{
+    if (!s->in_auth)
+        return;
+    if (s->auth_owed < UINT32_MAX)
+        s->auth_owed++;
+    if (s->cst == C_WAIT && s->wait == K_AUTH)
+        wait_resolve(s, true);
+}
+
+/* True when the line is the answer to a 334: swallowed (credentials), counted. */
+static bool auth_continuation(dlp_smtp_t *s)
+{
+    if (!s->in_auth || s->auth_owed == 0)
+        return false;
+    s->auth_lines++;
+    if (--s->auth_owed == 0)
+        auth_wait(s);
+    return true;
+}
+
+/*
+ * The server takes as the answer to its 334 the line after AUTH (or after the previous
+ * answer), whenever the client sent it. So the client's lines wait for AUTH's reply: a 334
+ * makes the first of them the answer, a final reply hands them all back as commands. That
+ * holds too when an initial response lets the client pipeline commands behind AUTH
+ * (RFC 4954 section 4): the message after a pipelined DATA is never taken for an answer.
+ */
+static void cmd_auth(dlp_smtp_t *s)
+{
+    s->auth_lines++;
+    if (!push(s, K_AUTH)) /* its reply cannot be told: no line is taken as an answer */
+        return;
+    s->in_auth = 1;
+    s->auth_owed = 0;
+    auth_wait(s);
 }
 
 /* --- commands ------------------------------------------------------------------ */
@@ -324,10 +410,8 @@ static void command(dlp_smtp_t *s, const uint8_t *l, size_t n)
             return;
         s->cresync = 0;
     }
-    if (s->in_auth) {
-        s->auth_lines++;
+    if (auth_continuation(s))
         return;
-    }
     if (verb_is(l, n, "DATA")) {
         push(s, K_DATA);
         s->cst = C_WAIT;
@@ -339,8 +423,7 @@ static void command(dlp_smtp_t *s, const uint8_t *l, size_t n)
         s->cst = C_WAIT;
         s->wait = K_STARTTLS;
     } else if (verb_is(l, n, "AUTH")) {
-        s->auth_lines++;
-        s->in_auth = push(s, K_AUTH); /* its reply must be able to end it */
+        cmd_auth(s);
     } else {
         if (n >= 10 && strncasecmp((const char *)l, "MAIL FROM:", 10) == 0) {
             transaction_reset(s);
@@ -385,7 +468,7 @@ static size_t cmd_consume(dlp_smtp_t *s, const uint8_t *p, size_t n)
     if (s->cover) {
         note(s, 0, DLP_NOTE_HEADER_CAP, s->cskipped);
         s->cover = 0;
-        if (!s->in_auth && !s->cresync)
+        if (!s->cresync && !auth_continuation(s))
             push(s, K_OTHER);
     } else if (s->clen > 0) {
         size_t len = s->clen;
@@ -518,25 +601,25 @@ static void client_feed(dlp_smtp_t *s, const uint8_t *p, size_t n)
 static void reply(dlp_smtp_t *s, int code)
 {
     int head = s->qn > 0 ? s->q[s->qhead] : K_NONE;
-    bool waiting = s->cst == C_WAIT;
+    bool waiting = s->cst == C_WAIT && s->wait != K_AUTH; /* on DATA or STARTTLS */
 
     if (!s->greeted) {
         s->greeted = 1;
         if (code == 220 && head != K_STARTTLS)
             return;
     }
-    if (code == 334)
+    if (code == 334) {
+        auth_challenge(s);
         return;
+    }
     if (waiting && ((s->wait == K_DATA && code == 354) || (s->wait == K_STARTTLS && code == 220))) {
-        s->qn = 0;
-        s->q_over = 0;
+        queue_clear(s);
         wait_resolve(s, true);
         return;
     }
     /* not queued, the waiting command is the last of q_over: earlier replies are not its own */
     if (waiting && code >= 400 && (head == s->wait || (head == K_NONE && s->q_over <= 1))) {
-        s->qn = 0;
-        s->q_over = 0;
+        queue_clear(s);
         wait_resolve(s, false);
         return;
     }
@@ -547,7 +630,7 @@ static void reply(dlp_smtp_t *s, int code)
     }
     pop(s);
     if (head == K_AUTH)
-        s->in_auth = 0;
+        auth_end(s);
 }
 
 static void reply_line(dlp_smtp_t *s)
@@ -634,6 +717,9 @@ dlp_rc_t dlp_smtp_write(dlp_smtp_t *s, int dir, const uint8_t *p, size_t n)
 
 static void client_gap(dlp_smtp_t *s, uint64_t len)
 {
+    /* the lost bytes may have held an answer or a command: no later line is an answer */
+    s->in_auth = 0;
+    s->auth_owed = 0;
     switch (s->cst) {
     case C_CMD:
         s->cdrop = 1;
@@ -644,6 +730,8 @@ static void client_gap(dlp_smtp_t *s, uint64_t len)
     case C_WAIT:
         s->plen = 0;
         s->wait_gap = 1;
+        if (s->wait == K_AUTH)
+            wait_resolve(s, false);
         break;
     case C_DATA:
         msg_end(s);
@@ -677,9 +765,7 @@ void dlp_smtp_gap(dlp_smtp_t *s, int dir, uint64_t len)
     note(s, 1, DLP_NOTE_GAP, len);
     s->sdrop = 1;
     s->sn = 0;
-    s->qn = 0;
-    s->q_over = 0;
-    s->in_auth = 0;
+    queue_clear(s);
     if (s->cst == C_WAIT)
         wait_resolve(s, s->wait == K_DATA);
 }
@@ -691,6 +777,8 @@ void dlp_smtp_end(dlp_smtp_t *s, int dir)
     s->ended[dir] = 1;
     if (dir != 0 || s->done)
         return;
+    if (s->cst == C_WAIT && s->wait == K_AUTH) /* no reply came: the held lines are commands */
+        wait_resolve(s, false);
     if (s->cst == C_WAIT && s->wait == K_DATA && s->plen > 0)
         wait_resolve(s, true);
     msg_end(s);

@@ -184,6 +184,24 @@ class Mail(unittest.TestCase):
         self.assertIn("encrypted", tls["inspection"]["toserver"]["not_inspected"])
         self.assertFalse(tls["inspection"]["toserver"]["complete"])
 
+    def test_smtp_auth_pipelining(self):
+        r = run("-r", pcap("smtp-auth-pipelining.pcap"), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        # :47016 MAIL, RCPT, DATA and the message pipelined behind AUTH PLAIN's initial
+        # response, before any reply: they are commands and a message, not AUTH lines
+        got = {(e["dlp"]["rule"], m["field"]) for e in dlp(r) if e["src_port"] == 47016
+               for m in e["dlp"]["matches"]}
+        self.assertIn(("pii.credit_card", "smtp.body"), got)
+        mail = flow_of(r, 47016)
+        self.assertEqual(mail["app_proto"], "SMTP")
+        self.assertTrue(mail["inspection"]["toserver"]["complete"])
+        # :47017 AUTH LOGIN answered after each 334: the base64 credentials (an address and
+        # a password) are never scanned
+        login = flow_of(r, 47017)
+        self.assertEqual(login["app_proto"], "SMTP")
+        self.assertEqual(login["dlp_rules"], [])
+        self.assertFalse([e for e in dlp(r) if e["src_port"] == 47017])
+
 
 class MailEvasions(unittest.TestCase):
     """smtp-mime-evasions.pcap: one mail per flow, each hiding the card from a MIME

@@ -403,6 +403,140 @@ static void test_auth_not_reported(void **state)
     CHECK(&l, steps, E_B(HDR, "MAIL FROM:<alice@example.com>"), E_M(FROM_DOM, "example.com"));
 }
 
+/* AUTH with an initial response may be followed by pipelined commands (RFC 4954 section 4,
+ * RFC 2920): they are commands, and the message after DATA is scanned. A 334 to such an AUTH
+ * makes only the next line its continuation. */
+static void test_auth_pipelined_initial_response(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t data[] = {
+        SV("220 mx ESMTP\r\n"),
+        CL("EHLO c\r\n"),
+        SV("250-mx\r\n250-PIPELINING\r\n250 AUTH PLAIN LOGIN\r\n"),
+        CL("AUTH PLAIN AGFsaWNlQGV4YW1wbGUuY29tAHNlY3JldA==\r\n"
+           "MAIL FROM:<alice@example.com>\r\n"
+           "RCPT TO:<bob@example.org>\r\n"
+           "DATA\r\n"
+           "Subject: q3\r\n\r\ncard 4556 7375 8689 9855\r\n.\r\n"),
+        SV("235 2.7.0 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n"),
+        CL("QUIT\r\n"),
+        SV("221 bye\r\n"),
+    };
+    static const step_t bdat[] = {
+        CL("AUTH PLAIN AGFsaWNlQGV4YW1wbGUuY29tAHNlY3JldA==\r\n"
+           "MAIL FROM:<alice@example.com>\r\n"
+           "BDAT 40 LAST\r\n"
+           "Subject: b\r\n\r\ncard 4556 7375 8689 9855\r\n"),
+        SV("235 ok\r\n250 ok\r\n250 ok\r\n"),
+    };
+    static const step_t challenged[] = {
+        CL("AUTH PLAIN AGFsaWNl\r\n"),
+        SV("334 \r\n"),
+        CL("MAIL FROM:<continuation@example.com>\r\n"), /* the answer to the 334 */
+        SV("535 5.7.8 bad\r\n"),
+        CL("MAIL FROM:<a@x.example>\r\n"),
+        SV("250 ok\r\n"),
+    };
+    (void)state;
+    CHECK(&l, data, E_B(HDR, "MAIL FROM:<alice@example.com>"), E_M(FROM_DOM, "example.com"),
+          E_B(HDR, "RCPT TO:<bob@example.org>"), E_M(RCPT_DOM, "example.org"),
+          E_B(HDR, "Subject: q3"), E_S(BODY, "", "card 4556 7375 8689 9855\r\n"));
+    CHECK(&l, bdat, E_B(HDR, "MAIL FROM:<alice@example.com>"), E_M(FROM_DOM, "example.com"),
+          E_B(HDR, "Subject: b"), E_S(BODY, "", "card 4556 7375 8689 9855\r\n"));
+    CHECK(&l, challenged, E_B(HDR, "MAIL FROM:<a@x.example>"), E_M(FROM_DOM, "x.example"));
+}
+
+/* AUTH without an initial response, the client sending everything before any reply: the
+ * lines wait for the replies; each 334 takes one line, the final reply hands back the rest
+ * as commands. */
+static void test_auth_pipelined_login(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t steps[] = {
+        CL("AUTH LOGIN\r\n"
+           "YWxpY2U=\r\n"
+           "c2VjcmV0\r\n"
+           "MAIL FROM:<alice@example.com>\r\n"
+           "RCPT TO:<bob@example.org>\r\n"
+           "DATA\r\n"
+           "Subject: q3\r\n\r\ncard 4556 7375 8689 9855\r\n.\r\n"),
+        SV("334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n235 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n"
+           "250 queued\r\n"),
+    };
+    /* no reply at all (one direction captured): at its end the lines are commands */
+    static const step_t unanswered[] = {
+        CL("AUTH LOGIN\r\n"
+           "YWxpY2U=\r\n"
+           "MAIL FROM:<alice@example.com>\r\n"
+           "BDAT 40 LAST\r\n"
+           "Subject: b\r\n\r\ncard 4556 7375 8689 9855\r\n"),
+    };
+    (void)state;
+    CHECK(&l, steps, E_B(HDR, "MAIL FROM:<alice@example.com>"), E_M(FROM_DOM, "example.com"),
+          E_B(HDR, "RCPT TO:<bob@example.org>"), E_M(RCPT_DOM, "example.org"),
+          E_B(HDR, "Subject: q3"), E_S(BODY, "", "card 4556 7375 8689 9855\r\n"));
+    CHECK(&l, unanswered, E_B(HDR, "MAIL FROM:<alice@example.com>"), E_M(FROM_DOM, "example.com"),
+          E_B(HDR, "Subject: b"), E_S(BODY, "", "card 4556 7375 8689 9855\r\n"));
+}
+
+/* A 334 is answered by one line: a message sent as more "answers" is not swallowed, and a
+ * DATA taken by a 334 leaves the lines after it to the next reply. */
+static void test_auth_continuation_is_one_line(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t more_lines[] = {
+        CL("AUTH LOGIN\r\n"),
+        SV("334 VXNlcm5hbWU6\r\n"),
+        CL("YWxpY2U=\r\n"
+           "MAIL FROM:<a@x.example>\r\n"
+           "DATA\r\n"
+           "Subject: s\r\n\r\ncard 4556 7375 8689 9855\r\n.\r\n"),
+        SV("235 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n"),
+    };
+    static const step_t each_challenged[] = {
+        CL("AUTH LOGIN\r\n"
+           "YWxpY2U=\r\n"
+           "MAIL FROM:<hidden@x.example>\r\n"
+           "DATA\r\n"
+           "Subject: s\r\n\r\ncard 4556 7375 8689 9855\r\n.\r\n"),
+        SV("334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n535 no\r\n354 go\r\n250 ok\r\n"),
+    };
+    /* a 334 to an AUTH with an initial response: the server reads the next line as the answer */
+    static const step_t ir_challenged[] = {
+        CL("AUTH PLAIN AGFsaWNl\r\n"
+           "MAIL FROM:<answer@x.example>\r\n"
+           "DATA\r\n"
+           "Subject: s\r\n\r\ncard 4556 7375 8689 9855\r\n.\r\n"),
+        SV("334 \r\n535 no\r\n354 go\r\n250 ok\r\n"),
+    };
+    (void)state;
+    CHECK(&l, more_lines, E_B(HDR, "MAIL FROM:<a@x.example>"), E_M(FROM_DOM, "x.example"),
+          E_B(HDR, "Subject: s"), E_S(BODY, "", "card 4556 7375 8689 9855\r\n"));
+    CHECK(&l, each_challenged, E_B(HDR, "Subject: s"),
+          E_S(BODY, "", "card 4556 7375 8689 9855\r\n"));
+    CHECK(&l, ir_challenged, E_B(HDR, "Subject: s"), E_S(BODY, "", "card 4556 7375 8689 9855\r\n"));
+}
+
+/* Lines held for AUTH's reply past line_max: the exchange is taken as over, they are
+ * commands (the message after DATA is then held, and assumed accepted, as always). */
+static void test_auth_hold_cap(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t steps[] = {
+        CL("AUTH PLAIN AGFsaWNlQGV4YW1wbGUuY29tAHNlY3JldA==\r\n"
+           "MAIL FROM:<alice@example.com>\r\n"
+           "DATA\r\n"
+           "Subject: over the hold bound\r\n\r\ncard 4556 7375 8689 9855 and more text\r\n"
+           ".\r\n"),
+        SV("235 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n"),
+    };
+    (void)state;
+    l.line_max = 64;
+    CHECK(&l, steps, E_B(HDR, "MAIL FROM:<alice@example.com>"), E_M(FROM_DOM, "example.com"),
+          E_B(HDR, "Subject: over the hold bound"),
+          E_S(BODY, "", "card 4556 7375 8689 9855 and more text\r\n"));
+}
+
 static void test_gap_in_data(void **state)
 {
     dlp_app_limits_t l = limits();
@@ -699,6 +833,10 @@ int main(void)
         cmocka_unit_test(test_data_reply_late),
         cmocka_unit_test(test_starttls),
         cmocka_unit_test(test_auth_not_reported),
+        cmocka_unit_test(test_auth_pipelined_initial_response),
+        cmocka_unit_test(test_auth_pipelined_login),
+        cmocka_unit_test(test_auth_continuation_is_one_line),
+        cmocka_unit_test(test_auth_hold_cap),
         cmocka_unit_test(test_gap_in_data),
         cmocka_unit_test(test_gap_in_commands),
         cmocka_unit_test(test_greeting_early_command),
