@@ -23,8 +23,9 @@
  *    in the state the reply chose (AUTH: a 334 makes the first held line
  *    its answer, a final reply makes them commands). Past that bound the
  *    reply is assumed: DATA accepted, STARTTLS refused, AUTH over (all keep
- *    inspecting); AUTH is taken as over too at a gap on either side and at
- *    the client's end.
+ *    inspecting); so it is at the client's end for DATA and AUTH (a reply
+ *    lost, or only the client's side seen: the held message is read), and
+ *    AUTH is taken as over at a gap on either side.
  *  - C_DATA: the message, dot-unstuffed, until CRLF "." CRLF (strictly: a
  *    bare LF neither starts a line nor ends the message, so a lone "\n.\n"
  *    cannot end inspection early); only the dot at a line start and a CR
@@ -770,18 +771,27 @@ void dlp_smtp_gap(dlp_smtp_t *s, int dir, uint64_t len)
         wait_resolve(s, s->wait == K_DATA);
 }
 
+/*
+ * No reply will tell what the held bytes were: AUTH is over, DATA accepted. Each replay
+ * holds at most a suffix of the bytes it replays (a later DATA's message), so this ends.
+ * Before ended[0] is set, which stops a message from starting.
+ */
+static void client_end_waits(dlp_smtp_t *s)
+{
+    while (!s->done && s->cst == C_WAIT &&
+           (s->wait == K_AUTH || (s->wait == K_DATA && s->plen > 0)))
+        wait_resolve(s, s->wait == K_DATA);
+}
+
 void dlp_smtp_end(dlp_smtp_t *s, int dir)
 {
     if (s == NULL || (dir != 0 && dir != 1) || s->ended[dir])
         return;
+    if (dir == 0 && !s->done) {
+        client_end_waits(s);
+        msg_end(s);
+    }
     s->ended[dir] = 1;
-    if (dir != 0 || s->done)
-        return;
-    if (s->cst == C_WAIT && s->wait == K_AUTH) /* no reply came: the held lines are commands */
-        wait_resolve(s, false);
-    if (s->cst == C_WAIT && s->wait == K_DATA && s->plen > 0)
-        wait_resolve(s, true);
-    msg_end(s);
 }
 
 size_t dlp_smtp_mem(const dlp_smtp_t *s)

@@ -697,6 +697,32 @@ static void test_message_ends_with_connection(void **state)
     CHECK(&l, steps, E_B(HDR, "Subject: cut"), E_S(BODY, "", "partial"));
 }
 
+/* No reply to DATA came before the client's end (lost, or only the client's side seen): the
+ * held messages are read as accepted. */
+static void test_message_held_at_client_end(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t one[] = {
+        CL("MAIL FROM:<a@x.example>\r\n"),
+        SV("250 ok\r\n"),
+        CL("DATA\r\n"),
+        CL("Subject: s\r\n\r\ncard 4556 7375 8689 9855\r\n.\r\n"),
+    };
+    static const step_t two[] = {
+        CL("DATA\r\n"
+           "Subject: a\r\n\r\nfirst\r\n.\r\n"
+           "MAIL FROM:<b@x.example>\r\n"
+           "DATA\r\n"
+           "Subject: b\r\n\r\ncard 4556 7375 8689 9855\r\n.\r\n"),
+    };
+    (void)state;
+    CHECK(&l, one, E_B(HDR, "MAIL FROM:<a@x.example>"), E_M(FROM_DOM, "x.example"),
+          E_B(HDR, "Subject: s"), E_S(BODY, "", "card 4556 7375 8689 9855\r\n"));
+    CHECK(&l, two, E_B(HDR, "Subject: a"), E_S(BODY, "", "first\r\n"),
+          E_B(HDR, "MAIL FROM:<b@x.example>"), E_M(FROM_DOM, "x.example"), E_B(HDR, "Subject: b"),
+          E_S(BODY, "", "card 4556 7375 8689 9855\r\n"));
+}
+
 static void test_command_line_cap(void **state)
 {
     dlp_app_limits_t l = limits();
@@ -846,6 +872,7 @@ int main(void)
         cmocka_unit_test(test_gap_in_bdat),
         cmocka_unit_test(test_data_after_unfinished_bdat),
         cmocka_unit_test(test_message_ends_with_connection),
+        cmocka_unit_test(test_message_held_at_client_end),
         cmocka_unit_test(test_command_line_cap),
         cmocka_unit_test(test_address_bound),
         cmocka_unit_test(test_wait_hold_cap),
