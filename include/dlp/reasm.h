@@ -37,7 +37,7 @@
  * direction is reported exactly once, as data() or gap(), in order.
  * Bytes passed in are borrowed for the duration of the call.
  * All four callbacks are required; they must not call back into dlp_reasm_*
- * for the same session. end() comes once per direction, after its last
+ * for the same session, except dlp_reasm_retained() (it only reads). end() comes once per direction, after its last
  * data()/gap(): when the FIN is reached, or at close (also for a direction
  * that never sent anything); an RST ends no direction. conflict() never
  * comes after end().
@@ -128,6 +128,15 @@ void dlp_reasm_session_close(dlp_reasm_t *r, dlp_tcp_session_t *s,
  * plain ones, and it costs no ring (a 2 KiB allocation per direction).
  */
 void dlp_reasm_session_set_retain(dlp_tcp_session_t *s, int dir, bool retain);
+
+/*
+ * Copies the delivered bytes [from, to) of direction 'dir' into out, if the
+ * ring still holds every one of them (none skipped as a gap since); false
+ * otherwise, and nothing is copied. During a data() callback the ring holds
+ * what came before that call's bytes.
+ */
+bool dlp_reasm_retained(const dlp_tcp_session_t *s, int dir, uint64_t from, uint64_t to,
+                        uint8_t *out);
 
 dlp_tcp_state_t dlp_reasm_state(const dlp_tcp_session_t *s);
 /* Bytes this session holds (struct, held segments, retained tails). */

@@ -250,11 +250,57 @@ def forged_rst(outdir):
     cap.write_pcap(out_path(outdir, "detect-forged-rst.pcap"))
 
 
+def insertion(outdir):
+    """Insertion: a segment with a bad TCP checksum (dropped by the server) sent before the
+    real one at the same sequence numbers; the sensor keeps the first copy, so the value is
+    only in the other version. Raw TCP to port 9000. :46040 one junk segment, the card
+    spanning the segment before it and the real one; :46041 every segment sent as junk
+    first, then the real ones in 8-byte segments (the second card); :46042 the junk copy of
+    the second segment, then the third (new bytes), then the real second one: the card spans
+    the second and third."""
+    cap = Capture()
+
+    def junk(s, seq, n):
+        bad = bytearray(s.build("c", "PA", seq=seq, payload=b"z" * n))
+        bad[36] ^= 0xFF  # the TCP checksum of a plain 20-byte IPv4 header
+        s.emit_l3("c", bytes(bad))
+
+    one = TcpSession(cap, IN1, OUT1, 46040, 9000)
+    one.handshake()
+    segs = one.plan("c", b"batch 12 card " + CARD + b" end\n", mss=23)
+    one.emit_seg("c", *segs[0])
+    junk(one, segs[1][0], len(segs[1][1]))
+    for seg in segs[1:]:
+        one.emit_seg("c", *seg)
+    one.close()
+    cap.clock.advance(0.1)
+    every = TcpSession(cap, IN1, OUT1, 46041, 9000)
+    every.handshake()
+    segs = every.plan("c", b"batch 13 card " + CARD2 + b" end\n", mss=8)
+    for seq, chunk in segs:
+        junk(every, seq, len(chunk))
+    for seg in segs:
+        every.emit_seg("c", *seg)
+    every.close()
+    cap.clock.advance(0.1)
+    late = TcpSession(cap, IN1, OUT1, 46042, 9000)
+    late.handshake()
+    segs = late.plan("c", b"batch 14 card " + CARD2 + b" end\n", mss=12)
+    late.emit_seg("c", *segs[0])
+    junk(late, segs[1][0], len(segs[1][1]))
+    late.emit_seg("c", *segs[2])
+    late.emit_seg("c", *segs[1])
+    for seg in segs[3:]:
+        late.emit_seg("c", *seg)
+    late.close()
+    cap.write_pcap(out_path(outdir, "detect-insertion.pcap"))
+
+
 def main():
     outdir = sys.argv[1]
     for gen in (card_out_of_order, conflicting_retransmission, gap_splits_value, udp_datagrams,
                 inside_server_leaks, internal_and_ipv6, secrets_and_threshold, one_byte_segments,
-                vlan_tagged, invalid_values, ten_cards, forged_syn, forged_rst):
+                vlan_tagged, invalid_values, ten_cards, forged_syn, forged_rst, insertion):
         gen(outdir)
 
 

@@ -118,6 +118,10 @@ typedef struct fdir {
     const uint8_t *buf;        /* the decode() call in progress: its bytes, at offset 'at' */
     size_t bufn;
     uint64_t at;
+    /* The other version of conflicting bytes, as one raw stream (fapp_conflict) */
+    dlp_detect_stream_t *alt;
+    uint64_t alt_pos;          /* stream offset of the next byte it takes */
+    uint64_t alt_last;         /* end of the last conflicting bytes it took */
 } fdir_t;
 
 struct fapp {
@@ -146,6 +150,8 @@ struct fapp {
     const uint8_t *pkt_pl;     /* evidence: the packet in progress, its payload's first seq */
     uint32_t pkt_len, pkt_seq;
     vctx_t v;
+    fapp_retained_fn retained;  /* TCP: the delivered bytes the reassembler still holds */
+    void *retained_ctx;
 };
 
 static const dlp_content_sink_t content_sink;
@@ -1078,10 +1084,91 @@ static void ev_anchor(const fapp_t *a, int dir, const uint8_t *p, uint64_t off)
         dlp_evidence_anchor(a->evf, dir, a->pkt_seq + (uint32_t)(q - b), off);
 }
 
+/* --- the other version of conflicting bytes ------------------------------------ */
+
+/*
+ * Overlapping segments with different bytes: the first copy is the stream,
+ * but the receiver may have kept the other (the first had a bad checksum, or
+ * a TTL that ran out on the way: an insertion). Each other version is
+ * scanned with the bytes around it, in one raw stream per direction that
+ * takes the conflicting bytes in order, the stream's own bytes between and
+ * after them, and the ALT_CTX bytes before the first. So a value is found
+ * whether it lies in one conflicting segment, spans several (every segment
+ * sent twice, junk first), or runs on into the stream. The stream ends
+ * ALT_RUN bytes after its last conflict, at a gap, or when bytes it would
+ * need are no longer retained (tail ring, reasm.h); it scans bytes as they
+ * travel, not decoded (as the raw field).
+ */
+#define ALT_CTX 128
+#define ALT_RUN 2048
+
+static void alt_write(fapp_t *a, fdir_t *fd, const uint8_t *p, size_t n)
+{
+    uint64_t lo = fd->alt_pos > ALT_CTX ? fd->alt_pos - ALT_CTX : 0;
+    vctx_t old = ev_begin(a, VK_SPAN, NULL, lo, fd->alt_pos + n);
+
+    join_flush(a->env); /* not counted as inspected: these are not the stream's bytes */
+    dlp_detect_write(a->detect, fd->alt, p, n, *a->env->now_us);
+    a->v = old;
+    fd->alt_pos += n;
+}
+
+static void alt_stop(fapp_t *a, fdir_t *fd)
+{
+    vctx_t old;
+
+    if (fd->alt == NULL)
+        return;
+    join_flush(a->env);
+    old = ev_begin(a, VK_SPAN, NULL, fd->alt_pos > ALT_RUN ? fd->alt_pos - ALT_RUN : 0,
+                   fd->alt_pos);
+    dlp_detect_close(a->detect, fd->alt, *a->env->now_us);
+    a->v = old;
+    fd->alt = NULL;
+}
+
+/* The stream's own bytes [alt_pos, to), if still retained. */
+static bool alt_fill(fapp_t *a, fdir_t *fd, uint64_t to)
+{
+    uint8_t buf[DLP_REASM_RETAIN_BYTES];
+
+    if (to <= fd->alt_pos)
+        return true;
+    if (a->retained == NULL || to - fd->alt_pos > sizeof(buf) ||
+        !a->retained(a->retained_ctx, fd->dir, fd->alt_pos, to, buf))
+        return false;
+    alt_write(a, fd, buf, (size_t)(to - fd->alt_pos));
+    return true;
+}
+
+static bool alt_start(fapp_t *a, fdir_t *fd, uint64_t off)
+{
+    fd->alt = dlp_detect_stream_new(a->detect, a->det, fd->dir, DLP_FIELD_RAW, NULL);
+    if (fd->alt == NULL)
+        return false;
+    fd->alt_pos = off > ALT_CTX ? off - ALT_CTX : 0;
+    if (!alt_fill(a, fd, off))
+        fd->alt_pos = off; /* no context retained: from the conflict on */
+    return true;
+}
+
+/* The stream's own bytes at 'off' (fapp_data): the alternative takes them too. */
+static void alt_follow(fapp_t *a, fdir_t *fd, uint64_t off, const uint8_t *p, size_t n)
+{
+    if (fd->alt_pos - fd->alt_last >= ALT_RUN || (fd->alt_pos < off && !alt_fill(a, fd, off))) {
+        alt_stop(a, fd);
+        return;
+    }
+    if (off + n > fd->alt_pos)
+        alt_write(a, fd, p + (fd->alt_pos - off), (size_t)(off + n - fd->alt_pos));
+}
+
 void fapp_data(fapp_t *a, int dir, const uint8_t *p, size_t n)
 {
     if (a->evf != NULL)
         ev_anchor(a, dir, p, a->d[dir].fed);
+    if (a->d[dir].alt != NULL)
+        alt_follow(a, &a->d[dir], a->d[dir].fed, p, n);
     a->d[dir].fed += n;
     if (a->kind == KIND_UNDECIDED)
         sniff_feed(a, dir, p, n, false);
@@ -1093,6 +1180,7 @@ void fapp_gap(fapp_t *a, int dir, uint64_t len)
 {
     fdir_t *fd = &a->d[dir];
 
+    alt_stop(a, fd);
     fd->fed += len;
     if (a->kind == KIND_UNDECIDED && fd->nsniff > 0)
         sniff_feed(a, dir, NULL, 0, true);
@@ -1112,6 +1200,9 @@ void fapp_end(fapp_t *a, int dir)
 {
     fdir_t *fd = &a->d[dir];
 
+    if (fd->alt != NULL)
+        (void)alt_fill(a, fd, fd->fed); /* what came after its last conflict, if retained */
+    alt_stop(a, fd);
     if (a->kind == KIND_UNDECIDED && fd->nsniff > 0)
         sniff_feed(a, dir, NULL, 0, true);
     if (a->kind == KIND_HTTP)
@@ -1127,13 +1218,22 @@ void fapp_conflict(fapp_t *a, int dir, uint64_t off, const uint8_t *p, size_t n)
     fdir_t *fd = &a->d[dir];
     vctx_t old;
 
-    /* The receiver may have kept these bytes instead: scan them too. */
-    if (fd->egress && det_flow(a) != NULL) {
+    if (!fd->egress || n == 0 || det_flow(a) == NULL)
+        return;
+    if (fd->alt != NULL && off > fd->alt_pos && !alt_fill(a, fd, off))
+        alt_stop(a, fd);
+    if (fd->alt != NULL && off + n <= fd->alt_pos) {
+        /* Behind what the alternative took: these bytes on their own. */
         old = ev_begin(a, VK_EXACT, NULL, 0, 0);
-        dlp_detect_block(a->detect, a->det, dir, DLP_FIELD_RAW, p, n, off,
-                         *a->env->now_us);
+        join_flush(a->env);
+        dlp_detect_block(a->detect, a->det, dir, DLP_FIELD_RAW, p, n, off, *a->env->now_us);
         a->v = old;
+        return;
     }
+    if (fd->alt == NULL && !alt_start(a, fd, off))
+        return;
+    alt_write(a, fd, p + (fd->alt_pos - off), (size_t)(off + n - fd->alt_pos));
+    fd->alt_last = fd->alt_pos;
 }
 
 static void dgram_scan(fapp_t *a, fdir_t *fd, const uint8_t *p, size_t n, uint64_t off)
@@ -1222,6 +1322,12 @@ fapp_t *fapp_new(fapp_env_t *env, const dlp_flow_t *f, const bool egress[2])
     return a;
 }
 
+void fapp_set_retained(fapp_t *a, fapp_retained_fn fn, void *ctx)
+{
+    a->retained = fn;
+    a->retained_ctx = ctx;
+}
+
 void fapp_set_evidence(fapp_t *a, dlp_evidence_flow_t *evf)
 {
     a->evf = evf;
@@ -1263,8 +1369,10 @@ void fapp_free(fapp_t *a)
     if (a == NULL)
         return;
     count_flow(a);
-    for (int d = 0; d < 2; d++)
+    for (int d = 0; d < 2; d++) {
+        alt_stop(a, &a->d[d]);
         cstream_free(a->d[d].raw);
+    }
     switch (a->dec) {
     case KIND_HTTP: dlp_http_free(a->p.http); break;
     case KIND_SMTP: dlp_smtp_free(a->p.smtp); break;
@@ -1301,6 +1409,10 @@ size_t fapp_mem(const fapp_t *a)
 {
     size_t m = sizeof(*a) + dlp_classify_flow_mem(a->cls) + dlp_detect_flow_mem(a->det) +
                a->unpack_mem;
+
+    for (int d = 0; d < 2; d++)
+        if (a->d[d].alt != NULL)
+            m += dlp_detect_stream_mem(a->d[d].alt);
 
     if (a->dec == KIND_HTTP)
         m += dlp_http_mem(a->p.http);

@@ -56,8 +56,13 @@ void fapp_packet(fapp_t *a, const dlp_packet_t *p);
 void fapp_data(fapp_t *a, int dir, const uint8_t *p, size_t n);
 void fapp_gap(fapp_t *a, int dir, uint64_t len);
 void fapp_end(fapp_t *a, int dir);
-/* The other version of retransmitted bytes (scanned as a block). */
+/* The other version of bytes at 'off' (overlapping segments that differ): scanned
+ * with the stream's bytes around it (flowapp.c, "the other version"). */
 void fapp_conflict(fapp_t *a, int dir, uint64_t off, const uint8_t *p, size_t n);
+/* TCP: how fapp_conflict() reads the delivered bytes still retained (reasm.h,
+ * dlp_reasm_retained); without it a conflict is scanned with no bytes around it. */
+typedef bool (*fapp_retained_fn)(void *ctx, int dir, uint64_t from, uint64_t to, uint8_t *out);
+void fapp_set_retained(fapp_t *a, fapp_retained_fn fn, void *ctx);
 /* UDP: one datagram; off = the direction's datagram bytes before it. */
 void fapp_dgram(fapp_t *a, int dir, const uint8_t *p, size_t n, uint64_t off);
 

@@ -132,6 +132,13 @@ static void sink_conflict(void *ctx, int dir, uint64_t off, const uint8_t *p, si
         fapp_conflict(wf->app, dir, off, p, n);
 }
 
+static bool stream_retained(void *ctx, int dir, uint64_t from, uint64_t to, uint8_t *out)
+{
+    const wflow_t *wf = ctx;
+
+    return wf->tcp != NULL && dlp_reasm_retained(wf->tcp, dir, from, to, out);
+}
+
 static void sink_end(void *ctx, int dir)
 {
     wflow_t *wf = ctx;
@@ -244,6 +251,8 @@ static wflow_t *flow_init(dlp_worker_t *w, dlp_flow_t *f)
     wf->app = fapp_new(&w->env, f, (const bool[2]){wf->dir[0].egress, wf->dir[1].egress});
     if (wf->app == NULL)
         dlp_stat_inc(&w->stats, DLP_STAT_FLOW_ALLOC_FAIL);
+    else if (f->key.proto == DLP_PROTO_TCP)
+        fapp_set_retained(wf->app, stream_retained, wf);
     /* evidence captures: every flow with an egress direction */
     if (w->evw != NULL && (wf->dir[0].egress || wf->dir[1].egress)) {
         wf->evf = dlp_evidence_flow_new(w->evw, f->flow_id);

@@ -873,6 +873,24 @@ void dlp_reasm_session_close(dlp_reasm_t *r, dlp_tcp_session_t *s, const dlp_rea
     free(s);
 }
 
+bool dlp_reasm_retained(const dlp_tcp_session_t *s, int dir, uint64_t from, uint64_t to,
+                        uint8_t *out)
+{
+    const dir_t *d = &s->d[dir & 1];
+    size_t pos, first, n;
+
+    if (to < from || from < retained_lo(d) || to > d->next)
+        return false;
+    n = (size_t)(to - from);
+    if (n == 0)
+        return true;
+    pos = (size_t)(from % d->tail_cap);
+    first = d->tail_cap - pos < n ? d->tail_cap - pos : n;
+    memcpy(out, d->tail + pos, first);
+    memcpy(out + first, d->tail, n - first);
+    return true;
+}
+
 void dlp_reasm_session_set_retain(dlp_tcp_session_t *s, int dir, bool retain)
 {
     s->d[dir & 1].no_retain = !retain;

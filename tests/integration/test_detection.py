@@ -170,6 +170,21 @@ class Streams(unittest.TestCase):
         self.assertEqual(reasons, [(46030, "fin"), (46031, "fin"), (46032, "rst"),
                                    (46033, "rst")])
 
+    def test_insertion_other_version_scanned_in_context(self):
+        """A junk copy with a bad checksum sent first (first copy wins): the real bytes
+        are scanned with the stream around them, so a card that spans the junk segment's
+        neighbour, every segment sent twice, or a segment sent late is still found."""
+        r = run("-r", pcap("detect-insertion.pcap"), "--log-flows")
+        got = sorted((e["src_port"], e["dlp"]["rule"], e["dlp"]["matches"][0]["masked"])
+                     for e in dlp(r))
+        self.assertEqual(got, [(46040, "pii.credit_card", "453914******6467"),
+                               (46041, "pii.credit_card", "542523******9903"),
+                               (46042, "pii.credit_card", "542523******9903")])
+        self.assertEqual(r.stats["tcp"]["overlap_different_data"], 7)
+        for f in r.of("flow"):
+            toserver = f["inspection"]["toserver"]
+            self.assertEqual(toserver["inspected_bytes"], toserver["stream_bytes"])
+
     def test_one_byte_segments(self):
         r = run("-r", pcap("detect-one-byte-segments.pcap"))
         self.assertEqual(rules_of(dlp(r)), ["pii.credit_card", "pii.us_ssn"])

@@ -912,6 +912,34 @@ static void rst_outlived_by_sender(void **state)
     teardown_r();
 }
 
+/* The retained bytes, as the sink may read them for context. */
+static void retained_bytes(void **state)
+{
+    (void)state;
+    dlp_reasm_config_t cfg;
+    uint8_t out[64];
+    dlp_reasm_config_default(&cfg);
+    cfg.retain_bytes = 100;
+    setup_cfg(&cfg);
+    conn_t c = conn_new();
+    handshake(&c);
+    assert_true(dlp_reasm_retained(c.s, 0, 0, 0, out));
+    assert_false(dlp_reasm_retained(c.s, 0, 0, 1, out));
+    sdata(&c, 0, 0, 150);
+    assert_false(dlp_reasm_retained(c.s, 0, 49, 60, out)); /* left the ring */
+    assert_true(dlp_reasm_retained(c.s, 0, 90, 150, out)); /* wraps in the ring */
+    assert_memory_equal(out, &g_src[0][90], 60);
+    assert_false(dlp_reasm_retained(c.s, 0, 140, 151, out)); /* not delivered yet */
+    assert_false(dlp_reasm_retained(c.s, 0, 60, 50, out));
+    sdata(&c, 0, 250, 10);
+    sack(&c, 1, 300); /* a gap [150, 250): nothing before it is retained any more */
+    assert_false(dlp_reasm_retained(c.s, 0, 140, 150, out));
+    assert_true(dlp_reasm_retained(c.s, 0, 250, 260, out));
+    assert_memory_equal(out, &g_src[0][250], 10);
+    conn_close(&c);
+    teardown_r();
+}
+
 static void rst_refused_port(void **state)
 {
     (void)state;
@@ -1492,6 +1520,7 @@ int main(void)
         cmocka_unit_test(rst_streams_at_close),
         cmocka_unit_test(rst_not_exact_ignored),
         cmocka_unit_test(rst_outlived_by_sender),
+        cmocka_unit_test(retained_bytes),
         cmocka_unit_test(rst_refused_port),
         cmocka_unit_test(syn_with_data),
         cmocka_unit_test(new_syn_starts_new_flow),
