@@ -177,6 +177,10 @@ def smtp_evasion_capture(outdir):
     smtp_send(cap, 47012, mime_mail([
         b"--b2\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
         chunks + b"\r\n--b2--\r\n"]))
+    # the card on a boundary line, after the boundary and transport padding
+    smtp_send(cap, 47013, mime_mail([
+        b"--b2 card " + EVASION_CARD + b"\r\nContent-Type: text/plain\r\n\r\nnothing here\r\n"
+        b"--b2--\r\n"]))
     cap.write_pcap(out_path(outdir, "smtp-mime-evasions.pcap"))
 
 

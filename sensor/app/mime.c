@@ -20,6 +20,14 @@
  *    A leaf part's bytes go through a stage chain ([base64|qp] -> sink);
  *    preambles and epilogues go nowhere.
  *  - M_DELIM: the rest of a boundary line ("--" there closes the multipart).
+ *    What a boundary is stays as above (a prefix match: "--bX" is boundary
+ *    "b"); what follows it on the line, past a closing "--" and the leading
+ *    whitespace RFC 2046 allows as transport padding, is content to a
+ *    reader that does not take the line as a boundary, so it is scanned:
+ *    one stream per line, field body_field unnamed, the line break (and a
+ *    CR before it) left out. A boundary line met among a part's headers is
+ *    read as a header line: past line_max its bytes are dropped, noted
+ *    DLP_NOTE_HEADER_CAP.
  * message/rfc822 (and message/global) parts continue in M_HDR with the inner
  * message's headers, reported like the top-level ones (one with a base64 or
  * quoted-printable encoding, not allowed by RFC 2046, is a leaf instead).
@@ -107,6 +115,8 @@ struct dlp_mime {
     uint32_t dl_level;
     uint8_t dl_n;
     uint8_t dl_head[2];
+    uint8_t dl_cr;        /* a CR held: dropped if it ends the line */
+    dlp_stage_t *dl_rest; /* the line's content, from its first byte that is not padding */
 };
 
 static void feed(dlp_mime_t *m, const uint8_t *p, size_t n);
@@ -593,12 +603,73 @@ static void delim_found(dlp_mime_t *m, uint32_t lvl)
     m->state = M_DELIM;
     m->dl_level = lvl;
     m->dl_n = 0;
+    m->dl_cr = 0;
+}
+
+/*
+ * The rest of a boundary line goes to the multipart's body field, not to
+ * "raw": raw is for bytes no decoder claimed (http.c's skipped runs), and
+ * these are inside a multipart body the walker parsed, where a strict reader
+ * sees them as text of the part before. p[0, n) holds no LF.
+ */
+static void rest_put(dlp_mime_t *m, const uint8_t *p, size_t n)
+{
+    if (m->dl_rest == NULL) {
+        while (n > 0 && (is_wsp(p[0]) || p[0] == '\r')) {
+            p++;
+            n--;
+        }
+        if (n == 0)
+            return;
+        m->dl_rest = dlp_stage_sink_new(m->sink, m->ctx, m->body_field, NULL);
+        if (m->dl_rest == NULL) {
+            m->err = DLP_ENOMEM;
+            return;
+        }
+    } else if (m->dl_cr && dlp_stage_write(m->dl_rest, (const uint8_t *)"\r", 1) == DLP_ENOMEM) {
+        m->err = DLP_ENOMEM;
+    }
+    m->dl_cr = p[n - 1] == '\r';
+    if (dlp_stage_write(m->dl_rest, p, n - m->dl_cr) == DLP_ENOMEM)
+        m->err = DLP_ENOMEM;
+}
+
+/* End of a boundary line's bytes (its LF, or the input's end). */
+static void rest_end(dlp_mime_t *m)
+{
+    if (m->dl_n == 1 && m->dl_head[0] == '-')
+        rest_put(m, m->dl_head, 1); /* a lone '-', not a close mark */
+    if (m->dl_rest != NULL && dlp_stage_end(m->dl_rest) == DLP_ENOMEM)
+        m->err = DLP_ENOMEM;
+    dlp_stage_free_chain(m->dl_rest);
+    m->dl_rest = NULL;
+    m->dl_cr = 0;
+}
+
+/* Bytes of a boundary line after the boundary, p[0, n) without a LF. */
+static void delim_take(dlp_mime_t *m, const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+
+    for (; i < n && m->dl_n < 2; i++) {
+        uint8_t c = p[i];
+        m->dl_head[m->dl_n++] = c;
+        if (c == '-' && (m->dl_n == 1 || m->dl_head[0] == '-'))
+            continue; /* held: it may be, or is, the close mark "--" */
+        if (m->dl_n == 2 && m->dl_head[0] == '-')
+            rest_put(m, m->dl_head, 1);
+        rest_put(m, &c, 1);
+    }
+    if (i < n)
+        rest_put(m, p + i, n - i);
 }
 
 /* End of a boundary line: the next part, or the end of a multipart. */
 static void delim_line_end(dlp_mime_t *m)
 {
     uint32_t lvl = m->dl_level;
+
+    rest_end(m);
 
     if (m->dl_n == 2 && m->dl_head[0] == '-' && m->dl_head[1] == '-') {
         m->depth = lvl;
@@ -612,15 +683,14 @@ static void delim_line_end(dlp_mime_t *m)
 
 static size_t delim_consume(dlp_mime_t *m, const uint8_t *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '\n') {
-            delim_line_end(m);
-            return i + 1;
-        }
-        if (m->dl_n < 2)
-            m->dl_head[m->dl_n++] = p[i];
-    }
-    return n;
+    const uint8_t *lf = memchr(p, '\n', n);
+    size_t k = lf != NULL ? (size_t)(lf - p) : n;
+
+    delim_take(m, p, k);
+    if (lf == NULL)
+        return n;
+    delim_line_end(m);
+    return k + 1;
 }
 
 /* A possible boundary line is held: add bytes until it is decided. */
@@ -784,8 +854,9 @@ static void line_end(dlp_mime_t *m, bool lf)
     if (delim_check(m, l, n, true, &lvl, &ml) == CHK_MATCH) {
         block_done(m);
         delim_found(m, lvl);
-        for (size_t i = ml; i < n && m->dl_n < 2; i++)
-            m->dl_head[m->dl_n++] = l[i];
+        delim_take(m, l + ml, n - ml);
+        if (m->line_over > 0) /* past line_max: not kept, so not scanned */
+            note(m, DLP_NOTE_HEADER_CAP, m->line_over);
         m->llen = 0;
         m->line_over = 0;
         if (lf)
@@ -898,6 +969,8 @@ dlp_rc_t dlp_mime_end(dlp_mime_t *m)
         return DLP_OK;
     if (m->state == M_HDR && !m->at_bol)
         line_end(m, false);
+    if (m->state == M_DELIM)
+        rest_end(m);
     if (m->state == M_HDR) {
         header_done(m);
         block_done(m);
@@ -919,6 +992,7 @@ void dlp_mime_free(dlp_mime_t *m)
     if (m == NULL)
         return;
     dlp_stage_free_chain(m->leaf);
+    dlp_stage_free_chain(m->dl_rest);
     free(m->line);
     free(m->scratch);
     free(m->lv);

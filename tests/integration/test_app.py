@@ -222,6 +222,10 @@ class MailEvasions(unittest.TestCase):
         # "card " then the card then CRLF, each base64-encoded and padded on its own
         self.card_in_body(47012)
 
+    def test_boundary_line_rest(self):
+        # "--b2 card 4556 7375 8689 9855": a boundary to a lenient reader, text to a strict one
+        self.card_in_body(47013)
+
 
 class RawOnly(unittest.TestCase):
     """--no-app-layer: no nDPI, no decoders; what travels encoded is not found, what

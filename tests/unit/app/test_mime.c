@@ -442,6 +442,75 @@ static void test_base64_chunks_after_padding(void **state)
           E_B(HDR, "Content-Transfer-Encoding: base64"), E_S(BODY, "", "card 4556 7375 8689 9855"));
 }
 
+/*
+ * What follows the boundary on a boundary line (past a closing "--", and
+ * past the whitespace RFC 2046 allows there) is content to a strict reader:
+ * it is scanned as the multipart's body, one stream per line.
+ */
+static void test_boundary_line_rest(void **state)
+{
+    static char in_cap[256];
+    dlp_app_limits_t l = limits();
+    dlp_mime_params_t p = mail_params(&l);
+    static const char in[] = "Content-Type: multipart/mixed; boundary=BND\r\n"
+                             "\r\n"
+                             "--BND 4556 7375 8689 9855\r\n"
+                             "Content-Type: text/plain\r\n"
+                             "\r\n"
+                             "first\r\n"
+                             "--BND4556737586899855 \r\n"
+                             "\r\n"
+                             "second\r\n"
+                             "--BND  \t\r\n"
+                             "\r\n"
+                             "third\r\n"
+                             "--BND-x\r\n"
+                             "X-In-Headers: yes\r\n"
+                             "--BND-\r\n"
+                             "\r\n"
+                             "fourth\r\n"
+                             "--BND\tjunk\r\tmore\r\n"
+                             "\r\n"
+                             "fifth\r\n"
+                             "--BND--closing 4556\r\n"
+                             "epilogue\r\n";
+    (void)state;
+    CHECK(p, in, E_B(HDR, "Content-Type: multipart/mixed; boundary=BND"),
+          E_S(BODY, "", "4556 7375 8689 9855"), E_B(HDR, "Content-Type: text/plain"),
+          E_S(BODY, "", "first"), E_S(BODY, "", "4556737586899855 "), E_S(BODY, "", "second"),
+          E_S(BODY, "", "third"), E_S(BODY, "", "-x"), E_B(HDR, "X-In-Headers: yes"),
+          E_S(BODY, "", "-"), E_S(BODY, "", "fourth"), E_S(BODY, "", "junk\r\tmore"),
+          E_S(BODY, "", "fifth"), E_S(BODY, "", "closing 4556"));
+    /* a boundary line found among a part's headers is read as a header line: past
+     * line_max its bytes are not kept, and that is noted */
+    {
+        dlp_app_limits_t small = limits();
+        dlp_mime_params_t ps = mail_params(&small);
+        char ys[41], want[61];
+        exp_t e[5] = {E_B(HDR, "Content-Type: multipart/mixed; boundary=b"),
+                      E_B(HDR, "X-A: 1"),
+                      {'S', BODY, "", want, 60, 0},
+                      E_N(DLP_NOTE_HEADER_CAP, 21),
+                      E_S(BODY, "", "body")};
+        small.line_max = 64;
+        memset(ys, 'y', 40);
+        ys[40] = '\0';
+        snprintf(want, sizeof(want), "4556 7375 8689 9855 %s", ys);
+        snprintf(in_cap, sizeof(in_cap),
+                 "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nX-A: 1\r\n"
+                 "--b %syyyyyyyyyyyyyyyyyyyy\r\n\r\nbody\r\n--b--\r\n",
+                 want);
+        check(ps, in_cap, e, DLP_ARRAY_LEN(e));
+    }
+    /* the input ends inside a boundary line: what came of it is scanned */
+    CHECK(p, "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b 4556\r",
+          E_B(HDR, "Content-Type: multipart/mixed; boundary=b"), E_S(BODY, "", "x"),
+          E_S(BODY, "", "4556"));
+    CHECK(p, "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b-",
+          E_B(HDR, "Content-Type: multipart/mixed; boundary=b"), E_S(BODY, "", "x"),
+          E_S(BODY, "", "-"));
+}
+
 static void test_unsupported_encoding(void **state)
 {
     dlp_app_limits_t l = limits();
@@ -847,6 +916,31 @@ static void test_form_data_stage(void **state)
     assert_true(ts_equal(&base_ts, &split_ts));
 }
 
+/* In an HTTP multipart body the rest of a boundary line is http.body, as the parts are. */
+static void test_form_data_boundary_line_rest(void **state)
+{
+    static const char ct[] = "multipart/form-data; boundary=xyz";
+    static const char in[] = "--xyz card 4556 7375 8689 9855\r\n"
+                             "Content-Disposition: form-data; name=\"user\"\r\n"
+                             "\r\n"
+                             "alice\r\n"
+                             "--xyz--\r\n";
+    static const exp_t e[] = {
+        E_S(DLP_FIELD_HTTP_BODY, "", "card 4556 7375 8689 9855"),
+        E_S(DLP_FIELD_HTTP_BODY, "user", "alice"),
+    };
+    size_t n = sizeof(in) - 1;
+    (void)state;
+    stage_walk(ct, (const uint8_t *)in, n, n, 0, &base_ts);
+    ts_check_items(&base_ts, e, DLP_ARRAY_LEN(e));
+    for (size_t k = 0; k <= n; k++) {
+        stage_walk(ct, (const uint8_t *)in, n, k, 0, &split_ts);
+        assert_true(ts_equal(&base_ts, &split_ts));
+    }
+    stage_walk(ct, (const uint8_t *)in, n, 0, 1, &split_ts);
+    assert_true(ts_equal(&base_ts, &split_ts));
+}
+
 static void test_given_content_type_leaf(void **state)
 {
     dlp_app_limits_t l = limits();
@@ -873,6 +967,7 @@ int main(void)
         cmocka_unit_test(test_depth_ceiling),
         cmocka_unit_test(test_invalid_base64),
         cmocka_unit_test(test_base64_chunks_after_padding),
+        cmocka_unit_test(test_boundary_line_rest),
         cmocka_unit_test(test_unsupported_encoding),
         cmocka_unit_test(test_file_names),
         cmocka_unit_test(test_name_bounds),
@@ -888,6 +983,7 @@ int main(void)
         cmocka_unit_test(test_depth_cap_part_headers),
         cmocka_unit_test(test_truncated_in_headers),
         cmocka_unit_test(test_form_data_stage),
+        cmocka_unit_test(test_form_data_boundary_line_rest),
         cmocka_unit_test(test_given_content_type_leaf),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
