@@ -108,6 +108,13 @@ dlp_detect_stream_t *dlp_detect_stream_new(dlp_detect_t *d, dlp_detect_flow_t *d
 /* The next n bytes; now_us is packet time (for events). */
 void dlp_detect_write(dlp_detect_t *d, dlp_detect_stream_t *s, const uint8_t *p, size_t n,
                       uint64_t now_us);
+/*
+ * The stream's sender waits (its peer answers): what waits for bytes after it
+ * (pending candidates, matches held back for a \b, events due) is decided now,
+ * as at the end of the stream, so an idle connection's last value is reported
+ * at once; the stream goes on.
+ */
+void dlp_detect_settle(dlp_detect_t *d, dlp_detect_stream_t *s, uint64_t now_us);
 /* len bytes are missing: no value may span them. */
 void dlp_detect_gap(dlp_detect_t *d, dlp_detect_stream_t *s, uint64_t len, uint64_t now_us);
 /* End of the stream: pending matches are decided; frees s. Accepts NULL. */

@@ -128,6 +128,16 @@ DLP_MUST_CHECK dlp_rc_t dlp_match_stream_gap(dlp_match_stream_t *st, dlp_match_s
                                              uint64_t len, dlp_match_cb cb, void *ctx);
 
 /*
+ * The stream pauses (its sender waits for an answer): the matches held back
+ * for a \b or $ at the end of what was scanned are delivered now, as at the
+ * end of data, and the stream goes on; what it would have delivered for them
+ * later is not delivered again. On DLP_ENOMEM or DLP_EIO the stream goes on
+ * as it was (Hyperscan may have delivered some of them).
+ */
+DLP_MUST_CHECK dlp_rc_t dlp_match_stream_settle(dlp_match_stream_t *st, dlp_match_scratch_t *s,
+                                                dlp_match_cb cb, void *ctx);
+
+/*
  * Ends the stream (end-of-data matches delivered) and frees it. Accepts
  * NULL; with s or cb NULL, pending matches are dropped.
  */

@@ -296,11 +296,43 @@ def insertion(outdir):
     cap.write_pcap(out_path(outdir, "detect-insertion.pcap"))
 
 
+def idle_answer(outdir):
+    """Request-response over raw TCP (port 7000), the client then idle: :46050 sends a record
+    whose last bytes are the card, the server answers, and nothing more comes for 300 s;
+    meanwhile :46051 sends the SSN and closes. :46052 sends half of the second card, the
+    server answers, then the client sends the other half."""
+    cap = Capture()
+    idle = TcpSession(cap, IN1, OUT1, 46050, 7000)
+    idle.handshake()
+    idle.send("c", b"STORE record 17 card " + CARD + b"\n")
+    idle.send("s", b"OK stored\n")
+    cap.clock.advance(100)
+    other = TcpSession(cap, IN2, OUT2, 46051, 7000)
+    other.handshake()
+    other.send("c", b"STORE record 18 ssn " + SSN + b"\n" + b"x" * 200 + b"\n")
+    other.send("s", b"OK\n")
+    other.close()
+    half = TcpSession(cap, IN2, OUT2, 46052, 7000)
+    half.handshake()
+    half.send("c", b"STORE card " + CARD2[:8])
+    half.send("s", b"MORE\n")
+    half.send("c", CARD2[8:] + b"\n")
+    half.send("s", b"OK\n")
+    half.close()
+    cap.clock.advance(200)
+    idle.send("c", b"PING\n")
+    idle.send("s", b"PONG\n")
+    cap.clock.advance(300)
+    idle.close()
+    cap.write_pcap(out_path(outdir, "detect-idle-answer.pcap"))
+
+
 def main():
     outdir = sys.argv[1]
     for gen in (card_out_of_order, conflicting_retransmission, gap_splits_value, udp_datagrams,
                 inside_server_leaks, internal_and_ipv6, secrets_and_threshold, one_byte_segments,
-                vlan_tagged, invalid_values, ten_cards, forged_syn, forged_rst, insertion):
+                vlan_tagged, invalid_values, ten_cards, forged_syn, forged_rst, insertion,
+                idle_answer):
         gen(outdir)
 
 

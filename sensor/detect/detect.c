@@ -733,6 +733,22 @@ static void flush_stream(dlp_detect_t *d, dlp_detect_stream_t *s, uint64_t gap, 
     d->cur = NULL;
 }
 
+void dlp_detect_settle(dlp_detect_t *d, dlp_detect_stream_t *s, uint64_t now_us)
+{
+    if (s == NULL || s->ms == NULL)
+        return;
+    d->now_us = now_us;
+    begin(d, s, now_us);
+    if (s->npend > 0)
+        finalize_ready(d, s, NULL, 0, true);
+    d->immediate = true;
+    if (dlp_match_stream_settle(s->ms, d->scratch, on_match, d) != DLP_OK)
+        dlp_stat_inc(d->p.stats, DLP_STAT_DETECT_SCAN_ERRORS);
+    d->immediate = false;
+    d->cur = NULL;
+    flush_alerts(d, s->df, s, true);
+}
+
 void dlp_detect_gap(dlp_detect_t *d, dlp_detect_stream_t *s, uint64_t len, uint64_t now_us)
 {
     if (s == NULL || s->ms == NULL)

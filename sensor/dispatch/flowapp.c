@@ -108,6 +108,7 @@ typedef struct fdir {
     uint8_t sniff[DLP_APP_SNIFF_BYTES];
     uint8_t nsniff;
     cstream_t *raw;            /* KIND_RAW / KIND_FTP_DATA: the direction's stream */
+    bool raw_unsettled;        /* written since the peer last answered (raw_settle) */
     uint64_t inspected;        /* bytes written to detection */
     uint64_t uninspected;
     uint32_t notes[DLP_NOTE__COUNT];
@@ -989,8 +990,30 @@ static void raw_write(fdir_t *fd, dlp_field_t field, const uint8_t *p, size_t n)
         return;
     if (fd->raw == NULL)
         fd->raw = cstream_new(fd, field, NULL, true);
-    if (fd->raw != NULL)
+    if (fd->raw != NULL) {
         cstream_write(fd->raw, p, n);
+        fd->raw_unsettled = true;
+    }
+}
+
+/*
+ * The peer answers, so the sender is waiting: it has said what it had to say.
+ * What detection holds back of its raw stream, waiting for bytes after a
+ * value, is decided now instead of at its next write or at the flow's end,
+ * which on an idle connection may be minutes away (a request-response
+ * protocol sends nothing more until it has its answer).
+ */
+static void raw_settle(fapp_t *a, fdir_t *fd)
+{
+    vctx_t old;
+
+    if (!fd->raw_unsettled || fd->raw == NULL || fd->raw->ds == NULL)
+        return;
+    fd->raw_unsettled = false;
+    join_flush(a->env);
+    old = ev_begin(a, VK_STREAM, fd->raw, 0, 0);
+    dlp_detect_settle(a->detect, fd->raw->ds, *a->env->now_us);
+    a->v = old;
 }
 
 /* The flow's decoder on p[0, n); DLP_DONE: it let the connection go after *used bytes. */
@@ -1169,6 +1192,7 @@ void fapp_data(fapp_t *a, int dir, const uint8_t *p, size_t n)
         ev_anchor(a, dir, p, a->d[dir].fed);
     if (a->d[dir].alt != NULL)
         alt_follow(a, &a->d[dir], a->d[dir].fed, p, n);
+    raw_settle(a, &a->d[!dir]);
     a->d[dir].fed += n;
     if (a->kind == KIND_UNDECIDED)
         sniff_feed(a, dir, p, n, false);

@@ -38,6 +38,7 @@ struct dlp_match_stream {
     hs_stream_t *hs; /* NULL when the matcher has no patterns */
     uint64_t base;   /* stream offset of Hyperscan offset 0 */
     uint64_t off;    /* stream offset of the next byte */
+    uint64_t settled; /* a settle delivered the matches ending at or before this */
     size_t tlen;
     uint8_t tail[DLP_MATCH_KEEP];
 };
@@ -45,6 +46,7 @@ struct dlp_match_stream {
 struct dlp_match_scratch {
     const dlp_matcher_t *m;
     hs_scratch_t *scan; /* stream and block scans */
+    hs_stream_t *spare; /* settle: a stream's copy, ended in place (opened at first use) */
     /* the call in progress */
     const dlp_match_stream_t *st;
     const uint8_t *cur; /* bytes being scanned, at stream offset cur_off */
@@ -76,6 +78,8 @@ void dlp_match_scratch_free(dlp_match_scratch_t *s)
 {
     if (s == NULL)
         return;
+    if (s->spare != NULL)
+        (void)hs_close_stream(s->spare, NULL, NULL, NULL);
     hs_free_scratch(s->scan);
     free(s);
 }
@@ -88,7 +92,7 @@ dlp_match_stream_t *dlp_match_stream_open(const dlp_matcher_t *m)
         return NULL;
     st->m = m;
     st->hs = NULL;
-    st->base = st->off = 0;
+    st->base = st->off = st->settled = 0;
     st->tlen = 0;
     if (m->sdb != NULL && hs_open_stream(m->sdb, 0, &st->hs) != HS_SUCCESS) {
         free(st);
@@ -119,7 +123,8 @@ static int on_stream_match(unsigned id, unsigned long long from, unsigned long l
     size_t n;
 
     (void)flags;
-    if (DLP_UNLIKELY(end > avail || start < tail_lo || from == HS_OFFSET_PAST_HORIZON))
+    if (DLP_UNLIKELY(end > avail || start < tail_lo || from == HS_OFFSET_PAST_HORIZON ||
+                     end <= st->settled))
         return 0;
     if (lo < tail_lo)
         lo = tail_lo;
@@ -283,6 +288,37 @@ dlp_rc_t dlp_match_stream_gap(dlp_match_stream_t *st, dlp_match_scratch_t *s, ui
     /* a reset that failed left the stream as it was: what was pending is dropped */
     restart(st, len, rc != HS_SUCCESS);
     return !deliver || rc == HS_SUCCESS ? DLP_OK : DLP_EIO;
+}
+
+/*
+ * A copy of the stream is ended in the scratch's spare stream: what the
+ * stream holds back for a \b or $ comes out as at the end of data, and the
+ * stream itself goes on untouched. Matches it reports later that end at or
+ * before this point are dropped (on_stream_match): the copy delivered them,
+ * since a trailing \b that holds before the bytes that came next also holds
+ * at the end of data.
+ */
+dlp_rc_t dlp_match_stream_settle(dlp_match_stream_t *st, dlp_match_scratch_t *s, dlp_match_cb cb,
+                                 void *ctx)
+{
+    hs_error_t rc;
+
+    if (st->hs == NULL || st->off == st->settled || st->off == st->base) {
+        st->settled = st->off;
+        return DLP_OK;
+    }
+    if (s == NULL || s->m != st->m || cb == NULL)
+        return DLP_EINVAL;
+    if (s->spare == NULL && hs_open_stream(st->m->sdb, 0, &s->spare) != HS_SUCCESS) {
+        s->spare = NULL;
+        return DLP_ENOMEM;
+    }
+    if (hs_reset_and_copy_stream(s->spare, st->hs, NULL, NULL, NULL) != HS_SUCCESS)
+        return DLP_EIO;
+    set_call(s, st, NULL, 0, cb, ctx);
+    rc = hs_reset_stream(s->spare, 0, s->scan, on_stream_match, s);
+    st->settled = st->off;
+    return rc == HS_SUCCESS ? DLP_OK : DLP_EIO;
 }
 
 void dlp_match_stream_close(dlp_match_stream_t *st, dlp_match_scratch_t *s, dlp_match_cb cb,

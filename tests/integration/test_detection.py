@@ -185,6 +185,17 @@ class Streams(unittest.TestCase):
             toserver = f["inspection"]["toserver"]
             self.assertEqual(toserver["inspected_bytes"], toserver["stream_bytes"])
 
+    def test_answer_settles_the_last_value(self):
+        """A value at the end of what a client sent is reported when the server answers,
+        not when the idle connection ends minutes later; a value the client sends in two
+        parts around an answer is still found."""
+        r = run("-r", pcap("detect-idle-answer.pcap"), "--workers", "1")
+        order = [(e["src_port"], e["dlp"]["rule"]) for e in dlp(r)]
+        self.assertEqual(order, [(46050, "pii.credit_card"), (46051, "pii.us_ssn"),
+                                 (46052, "pii.credit_card")])
+        self.assertEqual(dlp(r)[2]["dlp"]["matches"][0]["masked"], "542523******9903")
+        self.assertEqual(r.stats["detect"]["scan_errors"], 0)
+
     def test_one_byte_segments(self):
         r = run("-r", pcap("detect-one-byte-segments.pcap"))
         self.assertEqual(rules_of(dlp(r)), ["pii.credit_card", "pii.us_ssn"])

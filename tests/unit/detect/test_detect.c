@@ -301,6 +301,36 @@ static void values_of_one_write_share_the_event_across_streams(void **state)
     fx_free(f);
 }
 
+/*
+ * A settle decides what waits for the bytes after a value (the card's \b, its
+ * lookahead) at once; the same value confirmed by the next write is not
+ * counted again, and a value spanning the settle is still found.
+ */
+static void settle_reports_the_last_value_now(void **state)
+{
+    fx_t *f = fx_new(NULL);
+    dlp_event_t ev[4];
+    dlp_detect_flow_t *df = flow(f);
+    dlp_detect_stream_t *s = dlp_detect_stream_new(f->d, df, 0, DLP_FIELD_RAW, NULL);
+
+    (void)state;
+    dlp_detect_write(f->d, s, DLP_STR_BYTES("PUT card 4539148803436467"), 1);
+    assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 0);
+    dlp_detect_settle(f->d, s, 2);
+    assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 1);
+    assert_string_equal(ev[0].u.rule.m[0].masked, "453914******6467");
+    assert_int_equal(ev[0].ts_us, 2); /* held back for its \b: seen at the settle */
+    dlp_detect_write(f->d, s, DLP_STR_BYTES("\nPUT ssn 536-22-"), 3);
+    dlp_detect_settle(f->d, s, 4);
+    dlp_detect_write(f->d, s, DLP_STR_BYTES("8417\n"), 5);
+    dlp_detect_close(f->d, s, 6);
+    assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 1);
+    assert_string_equal(ev[0].u.rule.m[0].masked, "*****8417");
+    assert_int_equal(dlp_stat_get(&f->st, DLP_STAT_DETECT_SCAN_ERRORS), 0);
+    dlp_detect_flow_free(f->d, df);
+    fx_free(f);
+}
+
 static void gap_breaks_values(void **state)
 {
     fx_t *f = fx_new(NULL);
@@ -872,6 +902,7 @@ int main(void)
         cmocka_unit_test(aggregate_met_in_a_flow_that_already_alerted),
         cmocka_unit_test(values_of_one_write_share_the_event),
         cmocka_unit_test(values_of_one_write_share_the_event_across_streams),
+        cmocka_unit_test(settle_reports_the_last_value_now),
         cmocka_unit_test(gap_breaks_values),
         cmocka_unit_test(block_and_rule_stats),
         cmocka_unit_test(private_key_begin_line),

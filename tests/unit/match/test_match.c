@@ -474,6 +474,49 @@ static void test_late_word_boundary_refuted(void **state)
     fx_free(f);
 }
 
+/* A settle delivers the match waiting for its \b now, once; the stream goes on. */
+static void test_settle_delivers_pending_once(void **state)
+{
+    static const char a[] = "pay 4111111111111111", b[] = " now", c[] = " and 4000 0000 0000 0002 ok";
+    fx_t *f = fx_new(MAIN_SET, R__N, NULL);
+    dlp_match_stream_t *st = dlp_match_stream_open(f->m);
+    const hit_t want[] = {{R_CARD, 4, 20}, {R_CARD, 29, 48}};
+
+    (void)state;
+    assert_non_null(st);
+    assert_int_equal(dlp_match_stream_scan(st, f->s, DLP_STR_BYTES(a), on_hit, &f->log), DLP_OK);
+    assert_int_equal(f->log.n, 0);
+    assert_int_equal(dlp_match_stream_settle(st, f->s, on_hit, &f->log), DLP_OK);
+    assert_int_equal(f->log.n, 1);
+    assert_int_equal(f->log.last_wl, 20);
+    assert_int_equal(dlp_match_stream_settle(st, f->s, on_hit, &f->log), DLP_OK); /* no news */
+    assert_int_equal(dlp_match_stream_scan(st, f->s, DLP_STR_BYTES(b), on_hit, &f->log), DLP_OK);
+    assert_int_equal(f->log.n, 1); /* " now" confirms it: not delivered twice */
+    assert_int_equal(dlp_match_stream_scan(st, f->s, DLP_STR_BYTES(c), on_hit, &f->log), DLP_OK);
+    dlp_match_stream_close(st, f->s, on_hit, &f->log);
+    assert_hits(&f->log, want, 2);
+    fx_free(f);
+}
+
+/* A value that spans a settle is found as if there had been none. */
+static void test_settle_value_spans_it(void **state)
+{
+    static const char a[] = "pay 4111 1111 ", b[] = "1111 1111 now";
+    fx_t *f = fx_new(MAIN_SET, R__N, NULL);
+    dlp_match_stream_t *st = dlp_match_stream_open(f->m);
+    const hit_t want[] = {{R_CARD, 4, 23}};
+
+    (void)state;
+    assert_non_null(st);
+    assert_int_equal(dlp_match_stream_scan(st, f->s, DLP_STR_BYTES(a), on_hit, &f->log), DLP_OK);
+    assert_int_equal(dlp_match_stream_settle(st, f->s, on_hit, &f->log), DLP_OK);
+    assert_int_equal(f->log.n, 0);
+    assert_int_equal(dlp_match_stream_scan(st, f->s, DLP_STR_BYTES(b), on_hit, &f->log), DLP_OK);
+    dlp_match_stream_close(st, f->s, on_hit, &f->log);
+    assert_hits(&f->log, want, 1);
+    fx_free(f);
+}
+
 static void test_gap(void **state)
 {
     static const char a[] = "pay 4111 1111 ", b[] = "1111 1111 and 4000 0000 0000 0002 ok";
@@ -1457,6 +1500,8 @@ int main(void)
         cmocka_unit_test(test_late_word_boundary_next_write),
         cmocka_unit_test(test_late_word_boundary_by_close),
         cmocka_unit_test(test_late_word_boundary_refuted),
+        cmocka_unit_test(test_settle_delivers_pending_once),
+        cmocka_unit_test(test_settle_value_spans_it),
         cmocka_unit_test(test_gap),
         cmocka_unit_test(test_gap_delivers_pending),
         cmocka_unit_test(test_scan_error_is_a_gap),
