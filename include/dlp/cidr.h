@@ -27,7 +27,9 @@ typedef struct dlp_cidr_set {
 DLP_MUST_CHECK dlp_rc_t dlp_cidr_parse(const char *s, dlp_cidr_t *out);
 /*
  * Parses a comma-separated list and appends to 'set'. On DLP_EINVAL,
- * '*bad' (if not NULL) points at the offending item within 's'.
+ * '*bad' (if not NULL) points at the offending item within 's'. An empty
+ * item is one ("", "a,", "a,,b"): a list that names no network, or one an
+ * unset variable cut short, must not pass for a valid one.
  */
 DLP_MUST_CHECK dlp_rc_t dlp_cidr_set_parse(dlp_cidr_set_t *set, const char *s,
                                            const char **bad);

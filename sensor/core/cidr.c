@@ -69,7 +69,7 @@ dlp_rc_t dlp_cidr_set_parse(dlp_cidr_set_t *set, const char *s, const char **bad
 {
     const char *p = s;
 
-    while (*p != '\0') {
+    for (;;) { /* an empty item, the last one too, is an error: see the header */
         const char *comma = strchr(p, ',');
         size_t n = comma ? (size_t)(comma - p) : strlen(p);
         char item[128];
@@ -93,10 +93,9 @@ dlp_rc_t dlp_cidr_set_parse(dlp_cidr_set_t *set, const char *s, const char **bad
         set->v = v;
         set->v[set->n++] = c;
         if (comma == NULL)
-            break;
+            return DLP_OK;
         p = comma + 1;
     }
-    return DLP_OK;
 }
 
 void dlp_cidr_set_fini(dlp_cidr_set_t *set)

@@ -105,6 +105,14 @@ static void cidr_sets(void **state)
     assert_string_equal(bad, "10.0.0.0/33");
     assert_int_equal(dlp_cidr_set_parse(&s, "1.2.3.4,nonsense", &bad), DLP_EINVAL);
     assert_string_equal(bad, "nonsense");
+    /* An empty item is a mistake (an unset variable, a stray comma), wherever it is:
+     * an empty home network would make nothing egress, and say nothing. */
+    assert_int_equal(dlp_cidr_set_parse(&s, "10.0.0.0/8,", &bad), DLP_EINVAL);
+    assert_string_equal(bad, "");
+    assert_int_equal(dlp_cidr_set_parse(&s, "10.0.0.0/8, ,1.2.3.4", &bad), DLP_EINVAL);
+    assert_string_equal(bad, ",1.2.3.4");
+    assert_int_equal(dlp_cidr_set_parse(&s, "", &bad), DLP_EINVAL);
+    assert_int_equal(dlp_cidr_set_parse(&s, " ", &bad), DLP_EINVAL);
     assert_int_equal(dlp_cidr_parse("0.0.0.0/0", &c), DLP_OK);
     assert_int_equal(c.bits, 96);
     dlp_cidr_set_fini(&s);
