@@ -131,8 +131,11 @@ DLP_MUST_CHECK dlp_rc_t dlp_match_stream_gap(dlp_match_stream_t *st, dlp_match_s
  * The stream pauses (its sender waits for an answer): the matches held back
  * for a \b or $ at the end of what was scanned are delivered now, as at the
  * end of data, and the stream goes on; what it would have delivered for them
- * later is not delivered again. On DLP_ENOMEM or DLP_EIO the stream goes on
- * as it was (Hyperscan may have delivered some of them).
+ * later is not delivered again (up to 8 patterns ending there; a further one
+ * may be), while a match whose assertion fails at the end of data but holds
+ * with the next byte (\B after a word character) is delivered with that byte.
+ * On DLP_ENOMEM or DLP_EIO the stream goes on as it was (Hyperscan may have
+ * delivered some of them; those it did not may come later).
  */
 DLP_MUST_CHECK dlp_rc_t dlp_match_stream_settle(dlp_match_stream_t *st, dlp_match_scratch_t *s,
                                                 dlp_match_cb cb, void *ctx);

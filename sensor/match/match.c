@@ -33,12 +33,21 @@
 /* Readable bytes Hyperscan may touch past the end of a scanned buffer. */
 #define DLP_MATCH_SLACK 64
 
+/*
+ * Patterns a settle remembers having delivered at its offset (see
+ * dlp_match_stream_settle); one more that ends there is delivered again when
+ * the stream confirms it (a repeat, not a loss: detection counts values once).
+ */
+#define DLP_MATCH_SETTLE_IDS 8
+
 struct dlp_match_stream {
     const dlp_matcher_t *m;
-    hs_stream_t *hs; /* NULL when the matcher has no patterns */
-    uint64_t base;   /* stream offset of Hyperscan offset 0 */
-    uint64_t off;    /* stream offset of the next byte */
-    uint64_t settled; /* a settle delivered the matches ending at or before this */
+    hs_stream_t *hs;  /* NULL when the matcher has no patterns */
+    uint64_t base;    /* stream offset of Hyperscan offset 0 */
+    uint64_t off;     /* stream offset of the next byte */
+    uint64_t settled; /* where the last settle was (0: none) */
+    uint32_t nsids;   /* the patterns it delivered ending there: sids[0, nsids) */
+    uint32_t sids[DLP_MATCH_SETTLE_IDS];
     size_t tlen;
     uint8_t tail[DLP_MATCH_KEEP];
 };
@@ -49,6 +58,9 @@ struct dlp_match_scratch {
     hs_stream_t *spare; /* settle: a stream's copy, ended in place (opened at first use) */
     /* the call in progress */
     const dlp_match_stream_t *st;
+    bool settling; /* a settle's copy: what it delivers at st->off goes to sids */
+    uint32_t nsids;
+    uint32_t sids[DLP_MATCH_SETTLE_IDS];
     const uint8_t *cur; /* bytes being scanned, at stream offset cur_off */
     size_t cur_len;
     uint64_t cur_off;
@@ -93,6 +105,7 @@ dlp_match_stream_t *dlp_match_stream_open(const dlp_matcher_t *m)
     st->m = m;
     st->hs = NULL;
     st->base = st->off = st->settled = 0;
+    st->nsids = 0;
     st->tlen = 0;
     if (m->sdb != NULL && hs_open_stream(m->sdb, 0, &st->hs) != HS_SUCCESS) {
         free(st);
@@ -111,6 +124,24 @@ size_t dlp_match_stream_mem(const dlp_match_stream_t *st)
     return sizeof(*st) + (st->hs != NULL ? st->m->info.stream_bytes : 0);
 }
 
+/*
+ * A match the last settle delivered already. After a settle the stream can
+ * report a match ending at or before it only (a) at its end, no byte having
+ * come since, when it delivers what the copy delivered, or (b) when the next
+ * byte confirms a trailing assertion: a \b or \B that held at the end of data
+ * too (delivered by the copy), or one that did not (\B after a word
+ * character, \b after a space: not delivered, and due now).
+ */
+static bool settled_before(const dlp_match_stream_t *st, unsigned id, uint64_t end)
+{
+    if (end != st->settled)
+        return end < st->settled;
+    for (uint32_t i = 0; i < st->nsids; i++)
+        if (st->sids[i] == id)
+            return true;
+    return false;
+}
+
 static int on_stream_match(unsigned id, unsigned long long from, unsigned long long to,
                            unsigned flags, void *c)
 {
@@ -124,8 +155,10 @@ static int on_stream_match(unsigned id, unsigned long long from, unsigned long l
 
     (void)flags;
     if (DLP_UNLIKELY(end > avail || start < tail_lo || from == HS_OFFSET_PAST_HORIZON ||
-                     end <= st->settled))
+                     settled_before(st, id, end)))
         return 0;
+    if (DLP_UNLIKELY(s->settling) && end == st->off && s->nsids < DLP_MATCH_SETTLE_IDS)
+        s->sids[s->nsids++] = id;
     if (lo < tail_lo)
         lo = tail_lo;
     if (lo >= s->cur_off) {
@@ -182,6 +215,7 @@ static void set_call(dlp_match_scratch_t *s, const dlp_match_stream_t *st, const
                      size_t n, dlp_match_cb cb, void *ctx)
 {
     s->st = st;
+    s->settling = false;
     s->cur = p;
     s->cur_len = n;
     s->cur_off = st->off;
@@ -293,10 +327,11 @@ dlp_rc_t dlp_match_stream_gap(dlp_match_stream_t *st, dlp_match_scratch_t *s, ui
 /*
  * A copy of the stream is ended in the scratch's spare stream: what the
  * stream holds back for a \b or $ comes out as at the end of data, and the
- * stream itself goes on untouched. Matches it reports later that end at or
- * before this point are dropped (on_stream_match): the copy delivered them,
- * since a trailing \b that holds before the bytes that came next also holds
- * at the end of data.
+ * stream itself goes on untouched. The patterns the copy delivered at this
+ * point are remembered, so the stream does not deliver them again when the
+ * next byte confirms them (settled_before); one whose assertion failed at
+ * the end of data and holds with that byte (\B after a word character) is
+ * delivered then.
  */
 dlp_rc_t dlp_match_stream_settle(dlp_match_stream_t *st, dlp_match_scratch_t *s, dlp_match_cb cb,
                                  void *ctx)
@@ -304,6 +339,8 @@ dlp_rc_t dlp_match_stream_settle(dlp_match_stream_t *st, dlp_match_scratch_t *s,
     hs_error_t rc;
 
     if (st->hs == NULL || st->off == st->settled || st->off == st->base) {
+        if (st->off != st->settled)
+            st->nsids = 0; /* nothing ends at or before a restart's base */
         st->settled = st->off;
         return DLP_OK;
     }
@@ -316,8 +353,14 @@ dlp_rc_t dlp_match_stream_settle(dlp_match_stream_t *st, dlp_match_scratch_t *s,
     if (hs_reset_and_copy_stream(s->spare, st->hs, NULL, NULL, NULL) != HS_SUCCESS)
         return DLP_EIO;
     set_call(s, st, NULL, 0, cb, ctx);
+    s->settling = true;
+    s->nsids = 0;
     rc = hs_reset_stream(s->spare, 0, s->scan, on_stream_match, s);
+    s->settling = false;
+    /* (after a failure, only what it did deliver: the rest may come again) */
     st->settled = st->off;
+    st->nsids = s->nsids;
+    memcpy(st->sids, s->sids, s->nsids * sizeof(*s->sids));
     return rc == HS_SUCCESS ? DLP_OK : DLP_EIO;
 }
 
