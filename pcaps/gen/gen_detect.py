@@ -327,12 +327,38 @@ def idle_answer(outdir):
     cap.write_pcap(out_path(outdir, "detect-idle-answer.pcap"))
 
 
+def insertion_interleaved(outdir):
+    """Insertion, segment by segment: each 8-byte segment of a raw TCP upload (port 9000) is
+    sent first as junk (`z`, bad TCP checksum, dropped by the server), then at once as the
+    real bytes, the next segment only after that. :46060 the card in one write; :46061 the
+    same with the server's ACK after each real segment. The sensor's stream (first copy
+    wins) holds only junk; the card is only in the other versions."""
+    cap = Capture()
+
+    def junk(s, seq, n):
+        bad = bytearray(s.build("c", "PA", seq=seq, payload=b"z" * n))
+        bad[36] ^= 0xFF  # the TCP checksum of a plain 20-byte IPv4 header
+        s.emit_l3("c", bytes(bad))
+
+    for cport, acks in ((46060, False), (46061, True)):
+        s = TcpSession(cap, IN1, OUT1, cport, 9000)
+        s.handshake()
+        for seq, chunk in s.plan("c", b"batch 15 card " + CARD + b" end\n", mss=8):
+            junk(s, seq, len(chunk))
+            s.emit_seg("c", seq, chunk)
+            if acks:
+                s.ack("s", ack=seq + len(chunk))
+        s.close()
+        cap.clock.advance(0.1)
+    cap.write_pcap(out_path(outdir, "detect-insertion-interleaved.pcap"))
+
+
 def main():
     outdir = sys.argv[1]
     for gen in (card_out_of_order, conflicting_retransmission, gap_splits_value, udp_datagrams,
                 inside_server_leaks, internal_and_ipv6, secrets_and_threshold, one_byte_segments,
                 vlan_tagged, invalid_values, ten_cards, forged_syn, forged_rst, insertion,
-                idle_answer):
+                idle_answer, insertion_interleaved):
         gen(outdir)
 
 

@@ -1121,9 +1121,23 @@ static void ev_anchor(const fapp_t *a, int dir, const uint8_t *p, uint64_t off)
  * ALT_RUN bytes after its last conflict, at a gap, or when bytes it would
  * need are no longer retained (tail ring, reasm.h); it scans bytes as they
  * travel, not decoded (as the raw field).
+ *
+ * It takes the stream's own bytes ALT_LAG behind the stream (from the ring),
+ * not as they come: the other version of a segment comes after its first
+ * copy was delivered (junk, real, next junk, next real...), and must take
+ * the first copy's place, not follow it. A conflict behind what it already
+ * took is also block-scanned alone. Invariant while it is open:
+ * alt_last <= alt_pos <= alt_last + ALT_RUN, and alt_pos >= fed - ALT_LAG or
+ * alt_pos > fed (it started at a conflict ahead of the stream).
  */
 #define ALT_CTX 128
 #define ALT_RUN 2048
+#define ALT_LAG 1024 /* < DLP_REASM_RETAIN_BYTES: what it still has to take is retained */
+
+static uint64_t alt_min(uint64_t x, uint64_t y)
+{
+    return x < y ? x : y;
+}
 
 static void alt_write(fapp_t *a, fdir_t *fd, const uint8_t *p, size_t n)
 {
@@ -1134,20 +1148,6 @@ static void alt_write(fapp_t *a, fdir_t *fd, const uint8_t *p, size_t n)
     dlp_detect_write(a->detect, fd->alt, p, n, *a->env->now_us);
     a->v = old;
     fd->alt_pos += n;
-}
-
-static void alt_stop(fapp_t *a, fdir_t *fd)
-{
-    vctx_t old;
-
-    if (fd->alt == NULL)
-        return;
-    join_flush(a->env);
-    old = ev_begin(a, VK_SPAN, NULL, fd->alt_pos > ALT_RUN ? fd->alt_pos - ALT_RUN : 0,
-                   fd->alt_pos);
-    dlp_detect_close(a->detect, fd->alt, *a->env->now_us);
-    a->v = old;
-    fd->alt = NULL;
 }
 
 /* The stream's own bytes [alt_pos, to), if still retained. */
@@ -1164,6 +1164,23 @@ static bool alt_fill(fapp_t *a, fdir_t *fd, uint64_t to)
     return true;
 }
 
+/* Ends the stream; 'fill': after the stream's bytes it has yet to take, if retained. */
+static void alt_stop(fapp_t *a, fdir_t *fd, bool fill)
+{
+    vctx_t old;
+
+    if (fd->alt == NULL)
+        return;
+    if (fill)
+        (void)alt_fill(a, fd, alt_min(fd->fed, fd->alt_last + ALT_RUN));
+    join_flush(a->env);
+    old = ev_begin(a, VK_SPAN, NULL, fd->alt_pos > ALT_RUN ? fd->alt_pos - ALT_RUN : 0,
+                   fd->alt_pos);
+    dlp_detect_close(a->detect, fd->alt, *a->env->now_us);
+    a->v = old;
+    fd->alt = NULL;
+}
+
 static bool alt_start(fapp_t *a, fdir_t *fd, uint64_t off)
 {
     fd->alt = dlp_detect_stream_new(a->detect, a->det, fd->dir, DLP_FIELD_RAW, NULL);
@@ -1172,18 +1189,30 @@ static bool alt_start(fapp_t *a, fdir_t *fd, uint64_t off)
     fd->alt_pos = off > ALT_CTX ? off - ALT_CTX : 0;
     if (!alt_fill(a, fd, off))
         fd->alt_pos = off; /* no context retained: from the conflict on */
+    fd->alt_last = fd->alt_pos;
     return true;
 }
 
-/* The stream's own bytes at 'off' (fapp_data): the alternative takes them too. */
+/*
+ * The stream's own bytes [off, off+n) (fapp_data, before they are retained):
+ * the alternative takes the stream up to ALT_LAG bytes behind their end, from
+ * the ring and from p, and ends ALT_RUN bytes after its last conflict.
+ */
 static void alt_follow(fapp_t *a, fdir_t *fd, uint64_t off, const uint8_t *p, size_t n)
 {
-    if (fd->alt_pos - fd->alt_last >= ALT_RUN || (fd->alt_pos < off && !alt_fill(a, fd, off))) {
-        alt_stop(a, fd);
-        return;
+    uint64_t run_end = fd->alt_last + ALT_RUN;
+    uint64_t to = alt_min(off + n > ALT_LAG ? off + n - ALT_LAG : 0, run_end);
+
+    if (to > fd->alt_pos) {
+        if (fd->alt_pos < off && !alt_fill(a, fd, alt_min(to, off))) {
+            alt_stop(a, fd, false);
+            return;
+        }
+        if (to > fd->alt_pos)
+            alt_write(a, fd, p + (fd->alt_pos - off), (size_t)(to - fd->alt_pos));
     }
-    if (off + n > fd->alt_pos)
-        alt_write(a, fd, p + (fd->alt_pos - off), (size_t)(off + n - fd->alt_pos));
+    if (fd->alt_pos >= run_end)
+        alt_stop(a, fd, false);
 }
 
 void fapp_data(fapp_t *a, int dir, const uint8_t *p, size_t n)
@@ -1204,7 +1233,7 @@ void fapp_gap(fapp_t *a, int dir, uint64_t len)
 {
     fdir_t *fd = &a->d[dir];
 
-    alt_stop(a, fd);
+    alt_stop(a, fd, true); /* the bytes before the gap are still retained */
     fd->fed += len;
     if (a->kind == KIND_UNDECIDED && fd->nsniff > 0)
         sniff_feed(a, dir, NULL, 0, true);
@@ -1224,9 +1253,7 @@ void fapp_end(fapp_t *a, int dir)
 {
     fdir_t *fd = &a->d[dir];
 
-    if (fd->alt != NULL)
-        (void)alt_fill(a, fd, fd->fed); /* what came after its last conflict, if retained */
-    alt_stop(a, fd);
+    alt_stop(a, fd, true); /* what came after its last conflict, if retained */
     if (a->kind == KIND_UNDECIDED && fd->nsniff > 0)
         sniff_feed(a, dir, NULL, 0, true);
     if (a->kind == KIND_HTTP)
@@ -1237,22 +1264,29 @@ void fapp_end(fapp_t *a, int dir)
     fd->raw = NULL;
 }
 
+/* Conflicting bytes [off, off+n) on their own (behind what the alternative took). */
+static void alt_block(fapp_t *a, int dir, uint64_t off, const uint8_t *p, size_t n)
+{
+    vctx_t old = ev_begin(a, VK_EXACT, NULL, 0, 0);
+
+    join_flush(a->env);
+    dlp_detect_block(a->detect, a->det, dir, DLP_FIELD_RAW, p, n, off, *a->env->now_us);
+    a->v = old;
+}
+
 void fapp_conflict(fapp_t *a, int dir, uint64_t off, const uint8_t *p, size_t n)
 {
     fdir_t *fd = &a->d[dir];
-    vctx_t old;
 
     if (!fd->egress || n == 0 || det_flow(a) == NULL)
         return;
-    if (fd->alt != NULL && off > fd->alt_pos && !alt_fill(a, fd, off))
-        alt_stop(a, fd);
-    if (fd->alt != NULL && off + n <= fd->alt_pos) {
-        /* Behind what the alternative took: these bytes on their own. */
-        old = ev_begin(a, VK_EXACT, NULL, 0, 0);
-        join_flush(a->env);
-        dlp_detect_block(a->detect, a->det, dir, DLP_FIELD_RAW, p, n, off, *a->env->now_us);
-        a->v = old;
-        return;
+    if (fd->alt != NULL && off > fd->alt_pos &&
+        (off > fd->fed || off > fd->alt_last + ALT_RUN || !alt_fill(a, fd, off)))
+        alt_stop(a, fd, true); /* ahead of the stream, or too far on: a new one */
+    if (fd->alt != NULL && off < fd->alt_pos) {
+        alt_block(a, dir, off, p, n);
+        if (off + n <= fd->alt_pos)
+            return;
     }
     if (fd->alt == NULL && !alt_start(a, fd, off))
         return;
@@ -1394,7 +1428,7 @@ void fapp_free(fapp_t *a)
         return;
     count_flow(a);
     for (int d = 0; d < 2; d++) {
-        alt_stop(a, &a->d[d]);
+        alt_stop(a, &a->d[d], false);
         cstream_free(a->d[d].raw);
     }
     switch (a->dec) {

@@ -185,6 +185,16 @@ class Streams(unittest.TestCase):
             toserver = f["inspection"]["toserver"]
             self.assertEqual(toserver["inspected_bytes"], toserver["stream_bytes"])
 
+    def test_insertion_segment_by_segment(self):
+        """Each segment sent as junk then at once as the real bytes: the other versions
+        take the junk copies' places in one stream, so the card across them is found."""
+        r = run("-r", pcap("detect-insertion-interleaved.pcap"), "--log-flows")
+        got = sorted((e["src_port"], e["dlp"]["rule"], e["dlp"]["matches"][0]["masked"])
+                     for e in dlp(r))
+        self.assertEqual(got, [(46060, "pii.credit_card", "453914******6467"),
+                               (46061, "pii.credit_card", "453914******6467")])
+        self.assertEqual(r.stats["tcp"]["overlap_different_data"], 10)
+
     def test_answer_settles_the_last_value(self):
         """A value at the end of what a client sent is reported when the server answers,
         not when the idle connection ends minutes later; a value the client sends in two
