@@ -211,6 +211,22 @@ def smtp_auth_capture(outdir):
     cap.write_pcap(out_path(outdir, "smtp-auth-pipelining.pcap"))
 
 
+PREAMBLE_CARD = b"4929 1543 6718 9052"  # Luhn-valid synthetic Visa, only in smtp-mime-preamble.pcap
+
+
+def smtp_preamble_capture(outdir):
+    """The card in a multipart's preamble (:47014) and epilogue (:47015), text a reader of
+    the raw message sees outside every part (README)."""
+    cap = Capture()
+    smtp_send(cap, 47014, mime_mail([
+        b"This is a multi-part message. card " + PREAMBLE_CARD + b"\r\n"
+        b"--b2\r\nContent-Type: text/plain\r\n\r\nnothing here\r\n--b2--\r\n"]))
+    smtp_send(cap, 47015, mime_mail([
+        b"--b2\r\nContent-Type: text/plain\r\n\r\nnothing here\r\n--b2--\r\n"
+        b"card " + PREAMBLE_CARD + b"\r\n"]))
+    cap.write_pcap(out_path(outdir, "smtp-mime-preamble.pcap"))
+
+
 def ftp_capture(outdir):
     cap = Capture()
     ctl = TcpSession(cap, IN, OUT, 47020, 21)
@@ -385,6 +401,7 @@ def main():
     smtp_capture(outdir)
     smtp_evasion_capture(outdir)
     smtp_auth_capture(outdir)
+    smtp_preamble_capture(outdir)
     ftp_capture(outdir)
     dns_tls_capture(outdir)
 

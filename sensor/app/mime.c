@@ -17,8 +17,13 @@
  *    multipart left open is closed by its parent's boundary); a match is
  *    decided when no longer candidate can still match, the innermost full
  *    match winning, so the decision never depends on how input is split.
- *    A leaf part's bytes go through a stage chain ([base64|qp] -> sink);
- *    preambles and epilogues go nowhere.
+ *    A leaf part's bytes go through a stage chain ([base64|qp] -> sink).
+ *    A multipart's preamble and epilogue (before its first boundary, after
+ *    its closing one) are text a reader of the raw message sees, so an
+ *    insider could hide a value there: each is one stream of body_field,
+ *    unnamed, undecoded, opened at its first byte that is not white space or
+ *    a line break (most are empty, or a line of "This is a multi-part
+ *    message"), the line break before a boundary left out as for a part.
  *  - M_DELIM: the rest of a boundary line ("--" there closes the multipart).
  *    What a boundary is stays as above (a prefix match: "--bX" is boundary
  *    "b"); what follows it on the line, past a closing "--" and the leading
@@ -107,6 +112,7 @@ struct dlp_mime {
     dlp_stage_t *leaf; /* NULL: bytes go nowhere */
     uint64_t leaf_bytes;
     uint8_t leaf_depth_note, leaf_enc_note, leaf_bad_note;
+    uint8_t filler; /* outside a multipart's parts: a preamble or epilogue (leaf opened by emit) */
     uint8_t cand; /* hold[0, hlen) may start a boundary line */
     uint8_t hlen, hnl;
     uint8_t hold[HOLD_CAP];
@@ -512,8 +518,27 @@ static int delim_check(const dlp_mime_t *m, const uint8_t *x, size_t avail, bool
     return CHK_MATCH;
 }
 
+/* A preamble's or epilogue's stream, at its first byte of text (p[0, *n) skipped up to it). */
+static void filler_open(dlp_mime_t *m, const uint8_t **p, size_t *n)
+{
+    while (*n > 0 && (is_wsp((*p)[0]) || (*p)[0] == '\r' || (*p)[0] == '\n')) {
+        (*p)++;
+        (*n)--;
+    }
+    if (*n == 0)
+        return;
+    m->leaf = dlp_stage_sink_new(m->sink, m->ctx, m->body_field, NULL);
+    m->leaf_bytes = 0;
+    m->leaf_depth_note = m->leaf_bad_note = m->leaf_enc_note = 0;
+    m->filler = 0;
+    if (m->leaf == NULL)
+        m->err = DLP_ENOMEM;
+}
+
 static void emit(dlp_mime_t *m, const uint8_t *p, size_t n)
 {
+    if (m->leaf == NULL && m->filler)
+        filler_open(m, &p, &n);
     if (n == 0 || m->leaf == NULL)
         return;
     m->leaf_bytes += n;
@@ -569,6 +594,7 @@ static void leaf_begin(dlp_mime_t *m, bool depth_note, bool bad_note)
     if (st == NULL)
         m->err = DLP_ENOMEM;
     m->leaf = st;
+    m->filler = 0;
     m->leaf_bytes = 0;
     m->leaf_depth_note = depth_note;
     m->leaf_bad_note = bad_note;
@@ -591,6 +617,7 @@ static void body_begin(dlp_mime_t *m)
         l->blen = e->blen;
         l->sub = e->sub;
         m->leaf = NULL;
+        m->filler = 1; /* the preamble */
         body_start(m);
         return;
     }
@@ -600,6 +627,7 @@ static void body_begin(dlp_mime_t *m)
 static void delim_found(dlp_mime_t *m, uint32_t lvl)
 {
     leaf_end(m);
+    m->filler = 0;
     m->state = M_DELIM;
     m->dl_level = lvl;
     m->dl_n = 0;
@@ -674,6 +702,7 @@ static void delim_line_end(dlp_mime_t *m)
     if (m->dl_n == 2 && m->dl_head[0] == '-' && m->dl_head[1] == '-') {
         m->depth = lvl;
         m->leaf = NULL;
+        m->filler = 1; /* the epilogue */
         body_start(m);
         return;
     }

@@ -226,6 +226,17 @@ class MailEvasions(unittest.TestCase):
         # "--b2 card 4556 7375 8689 9855": a boundary to a lenient reader, text to a strict one
         self.card_in_body(47013)
 
+    def test_preamble_and_epilogue(self):
+        # smtp-mime-preamble.pcap: the card before the first boundary (:47014), after the
+        # closing one (:47015); a reader of the raw message sees both
+        r = run("-r", pcap("smtp-mime-preamble.pcap"), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        got = sorted((e["src_port"], e["dlp"]["rule"], m["field"], m["masked"])
+                     for e in dlp(r) for m in e["dlp"]["matches"]
+                     if e["dlp"]["rule"] == "pii.credit_card")
+        self.assertEqual(got, [(47014, "pii.credit_card", "smtp.body", "492915******9052"),
+                               (47015, "pii.credit_card", "smtp.body", "492915******9052")])
+
 
 class RawOnly(unittest.TestCase):
     """--no-app-layer: no nDPI, no decoders; what travels encoded is not found, what

@@ -134,22 +134,23 @@ static void test_qp_body_and_b64_csv(void **state)
         "bmFtZSxkb2IsemlwDQpKb2huIFNtaXRoLDE5ODAtMDQtMTIsOTQxMDUNCk1hcmlhIEdhcmNpYSwx\r\n"
         "OTc1LTExLTMwLDEwMDAxDQpXZWkgQ2hlbiwxOTkwLTAxLTA1LDYwNjE0DQo=\r\n"
         "--==b1==--\r\n"
-        "epilogue, ignored\r\n";
+        "epilogue, scanned\r\n";
     (void)state;
     CHECK(mail_params(&l), in, E_B(HDR, "From: Alice Example <alice@example.com>"),
           E_B(HDR, "To: Bob <bob@example.org>, carol@example.net"),
           E_B(HDR, "Subject: Customer list"), E_B(HDR, "MIME-Version: 1.0"),
           E_B(HDR, "Content-Type: multipart/mixed; boundary=\"==b1==\""),
+          E_S(BODY, "", "This is a multi-part message in MIME format."),
           E_B(HDR, "Content-Type: text/plain; charset=utf-8"),
           E_B(HDR, "Content-Transfer-Encoding: quoted-printable"),
           E_S(BODY, "", "Hi Bob, the list is attached. Total = 3 rows, see the long line."),
           E_B(HDR, "Content-Type: text/csv; name=\"customers.csv\""),
           E_B(HDR, "Content-Transfer-Encoding: base64"),
           E_B(HDR, "Content-Disposition: attachment; filename=\"customers.csv\""),
-          E_S(ATT, "customers.csv", csv));
+          E_S(ATT, "customers.csv", csv), E_S(BODY, "", "epilogue, scanned\r\n"));
     /* the decoded attachment, byte for byte */
-    assert_int_equal(base_ts.item[11].len, sizeof(csv) - 1);
-    assert_memory_equal(base_ts.item[11].data, csv, sizeof(csv) - 1);
+    assert_int_equal(base_ts.item[12].len, sizeof(csv) - 1);
+    assert_memory_equal(base_ts.item[12].data, csv, sizeof(csv) - 1);
 }
 
 static void test_nested_alternative(void **state)
@@ -181,8 +182,9 @@ static void test_nested_alternative(void **state)
     (void)state;
     CHECK(mail_params(&l), in, E_B(HDR, "Content-Type: multipart/mixed; boundary=outer"),
           E_B(HDR, "Content-Type: multipart/alternative; boundary=inner"),
-          E_B(HDR, "Content-Type: text/plain"), E_S(BODY, "", "plain text"),
-          E_B(HDR, "Content-Type: text/html"), E_S(BODY, "", "<p>html text</p>"),
+          E_S(BODY, "", "inner preamble"), E_B(HDR, "Content-Type: text/plain"),
+          E_S(BODY, "", "plain text"), E_B(HDR, "Content-Type: text/html"),
+          E_S(BODY, "", "<p>html text</p>"), E_S(BODY, "", "inner epilogue"),
           E_B(HDR, "Content-Type: application/pdf"),
           E_B(HDR, "Content-Disposition: attachment; filename=report.pdf"),
           E_B(HDR, "Content-Transfer-Encoding: BASE64"),
@@ -319,12 +321,14 @@ static void test_prefix_boundaries(void **state)
                              "--=_a--\r\n"
                              "--=_a\r\n"
                              "\r\n"
-                             "not reached: the outer multipart was closed\r\n";
+                             "the outer multipart was closed: its epilogue\r\n";
     (void)state;
     CHECK(mail_params(&l), in, E_B(HDR, "Content-Type: multipart/mixed; boundary=\"=_a\""),
           E_B(HDR, "Content-Type: multipart/alternative; boundary=\"=_a_b\""), E_S(BODY, "", "one"),
-          E_S(BODY, "", "two"), E_B(HDR, "Content-Type: multipart/alternative; boundary=\"=_a_b\""),
-          E_S(BODY, "", "three"));
+          E_S(BODY, "", "two"), E_S(BODY, "", "inner epilogue"),
+          E_B(HDR, "Content-Type: multipart/alternative; boundary=\"=_a_b\""),
+          E_S(BODY, "", "three"),
+          E_S(BODY, "", "--=_a\r\n\r\nthe outer multipart was closed: its epilogue\r\n"));
 }
 
 static void test_depth_cap(void **state)
@@ -480,7 +484,7 @@ static void test_boundary_line_rest(void **state)
           E_S(BODY, "", "first"), E_S(BODY, "", "4556737586899855 "), E_S(BODY, "", "second"),
           E_S(BODY, "", "third"), E_S(BODY, "", "-x"), E_B(HDR, "X-In-Headers: yes"),
           E_S(BODY, "", "-"), E_S(BODY, "", "fourth"), E_S(BODY, "", "junk\r\tmore"),
-          E_S(BODY, "", "fifth"), E_S(BODY, "", "closing 4556"));
+          E_S(BODY, "", "fifth"), E_S(BODY, "", "closing 4556"), E_S(BODY, "", "epilogue\r\n"));
     /* a boundary line found among a part's headers is read as a header line: past
      * line_max its bytes are not kept, and that is noted */
     {
@@ -941,6 +945,73 @@ static void test_form_data_boundary_line_rest(void **state)
     assert_true(ts_equal(&base_ts, &split_ts));
 }
 
+/*
+ * A multipart's preamble (before its first boundary) and epilogue (after its
+ * closing boundary) are text a reader of the raw message sees: scanned as the
+ * enclosing body's field, unnamed, from their first byte that is not white
+ * space or a line break; the line break before a boundary is left out, as
+ * for a part.
+ */
+static void test_preamble_and_epilogue(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const char in[] = "Content-Type: multipart/mixed; boundary=b\r\n"
+                             "\r\n"
+                             "Preamble 4556 7375 8689 9855\r\n"
+                             "--b\r\n"
+                             "Content-Type: multipart/alternative; boundary=c\r\n"
+                             "\r\n"
+                             " \r\n"
+                             "inner preamble\r\n"
+                             "--c\r\n"
+                             "\r\n"
+                             "one\r\n"
+                             "--c--\r\n"
+                             "inner epilogue\r\n"
+                             "--b\r\n"
+                             "\r\n"
+                             "two\r\n"
+                             "--b--\r\n"
+                             "\r\n"
+                             "Epilogue 4556 7375 8689 9855\r\n"
+                             "--b\r\n"
+                             "after the close\r\n";
+    static const char ct[] = "multipart/form-data; boundary=xyz";
+    static const char form[] = "pre 4556 7375 8689 9855\r\n"
+                               "--xyz\r\n"
+                               "Content-Disposition: form-data; name=\"user\"\r\n"
+                               "\r\n"
+                               "alice\r\n"
+                               "--xyz--\r\n"
+                               "epi";
+    static const exp_t e[] = {
+        E_S(DLP_FIELD_HTTP_BODY, "", "pre 4556 7375 8689 9855"),
+        E_S(DLP_FIELD_HTTP_BODY, "user", "alice"),
+        E_S(DLP_FIELD_HTTP_BODY, "", "epi"),
+    };
+    size_t n = sizeof(form) - 1;
+    (void)state;
+    CHECK(mail_params(&l), in, E_B(HDR, "Content-Type: multipart/mixed; boundary=b"),
+          E_S(BODY, "", "Preamble 4556 7375 8689 9855"),
+          E_B(HDR, "Content-Type: multipart/alternative; boundary=c"),
+          E_S(BODY, "", "inner preamble"), E_S(BODY, "", "one"), E_S(BODY, "", "inner epilogue"),
+          E_S(BODY, "", "two"),
+          E_S(BODY, "", "Epilogue 4556 7375 8689 9855\r\n--b\r\nafter the close\r\n"));
+    /* only white space: no stream */
+    CHECK(mail_params(&l),
+          "Content-Type: multipart/mixed; boundary=b\r\n\r\n \t\r\n\r\n--b\r\n\r\nx\r\n"
+          "--b--\r\n\r\n",
+          E_B(HDR, "Content-Type: multipart/mixed; boundary=b"), E_S(BODY, "", "x"));
+    stage_walk(ct, (const uint8_t *)form, n, n, 0, &base_ts);
+    ts_check_items(&base_ts, e, DLP_ARRAY_LEN(e));
+    for (size_t k = 0; k <= n; k++) {
+        stage_walk(ct, (const uint8_t *)form, n, k, 0, &split_ts);
+        assert_true(ts_equal(&base_ts, &split_ts));
+    }
+    stage_walk(ct, (const uint8_t *)form, n, 0, 1, &split_ts);
+    assert_true(ts_equal(&base_ts, &split_ts));
+}
+
 static void test_given_content_type_leaf(void **state)
 {
     dlp_app_limits_t l = limits();
@@ -985,6 +1056,7 @@ int main(void)
         cmocka_unit_test(test_form_data_stage),
         cmocka_unit_test(test_form_data_boundary_line_rest),
         cmocka_unit_test(test_given_content_type_leaf),
+        cmocka_unit_test(test_preamble_and_epilogue),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
 
