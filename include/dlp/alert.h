@@ -40,6 +40,7 @@ typedef enum {
     DLP_FIELD_SMTP_ATTACHMENT,  /* "smtp.attachment" */
     DLP_FIELD_FTP_DATA,         /* "ftp.data" */
     DLP_FIELD_DNS_QUERY,        /* "dns.query" */
+    DLP_FIELD_WS_MESSAGE,       /* "ws.message": a WebSocket message or control payload */
     DLP_FIELD__COUNT
 } dlp_field_t;
 

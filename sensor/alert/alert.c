@@ -16,6 +16,7 @@ const char *dlp_field_name(dlp_field_t f)
         [DLP_FIELD_SMTP_ATTACHMENT] = "smtp.attachment",
         [DLP_FIELD_FTP_DATA] = "ftp.data",
         [DLP_FIELD_DNS_QUERY] = "dns.query",
+        [DLP_FIELD_WS_MESSAGE] = "ws.message",
     };
     return (unsigned)f < DLP_FIELD__COUNT ? names[f] : "unknown";
 }
