@@ -100,7 +100,8 @@ dlp_tcp_session_t *dlp_reasm_session_new(dlp_reasm_t *r);
  * byte range it can now deliver. Returns DLP_OK, or DLP_DONE when *p is a
  * SYN (without ACK) opening a new connection on the tuple: the old one is
  * over (both FINs, or an RST at its sender's next sequence number that no
- * new byte from that sender followed) or its sender, the SYN's direction,
+ * new byte from that sender followed, and, for a SYN from its receiver, no
+ * new byte from the receiver either) or its sender, the SYN's direction,
  * has sent its FIN. The caller ends the flow, then feeds *p to a new session. A SYN with
  * another ISN in a direction that carried data and did not close is counted
  * out of window and ignored, as Suricata does: a forged one cannot end the
@@ -139,6 +140,10 @@ bool dlp_reasm_retained(const dlp_tcp_session_t *s, int dir, uint64_t from, uint
                         uint8_t *out);
 
 dlp_tcp_state_t dlp_reasm_state(const dlp_tcp_session_t *s);
+/* DLP_TCP_RESET, and the RST's receiver sent new bytes since: it did not take
+ * the RST (or they crossed), so the receiver's half of the connection may be
+ * live, as after a FIN from the RST's sender. */
+bool dlp_reasm_rst_outlived(const dlp_tcp_session_t *s);
 /* Bytes this session holds (struct, held segments, retained tails). */
 size_t dlp_reasm_session_mem(const dlp_tcp_session_t *s);
 void dlp_reasm_dir_info(const dlp_tcp_session_t *s, int dir, dlp_reasm_dir_info_t *out);

@@ -353,12 +353,33 @@ def insertion_interleaved(outdir):
     cap.write_pcap(out_path(outdir, "detect-insertion-interleaved.pcap"))
 
 
+def rst_then_syn(outdir):
+    """A reset only one side took, then a SYN: :46070 the server sends an RST at its exact
+    sequence number (the client's stack drops it: a bad checksum, or forged by the server's
+    own accomplice), the client goes on uploading (HTTP POST to port 80), then sends a SYN
+    with a new ISN on the same tuple (dropped as well), then the rest of the upload with the
+    card, then its FIN. The client's bytes after the RST show it never took it, so the SYN
+    opens no new connection."""
+    cap = Capture()
+    body = b"note=" + b"x" * 300 + b" card " + CARD + b" end\n"
+    req = http_post("up.example.com", "/u", body, "text/plain")
+    s = TcpSession(cap, IN1, OUT1, 46070, 80)
+    s.handshake()
+    s.send("c", req[:100])
+    s.rst("s")
+    s.send("c", req[100:200], ack_every=0)
+    s.packet("c", "S", seq=s.nxt["c"] + 0x40000000, options=[("MSS", 1460)])
+    s.send("c", req[200:], ack_every=0)
+    s.fin("c")
+    cap.write_pcap(out_path(outdir, "detect-rst-then-syn.pcap"))
+
+
 def main():
     outdir = sys.argv[1]
     for gen in (card_out_of_order, conflicting_retransmission, gap_splits_value, udp_datagrams,
                 inside_server_leaks, internal_and_ipv6, secrets_and_threshold, one_byte_segments,
                 vlan_tagged, invalid_values, ten_cards, forged_syn, forged_rst, insertion,
-                idle_answer, insertion_interleaved):
+                idle_answer, insertion_interleaved, rst_then_syn):
         gen(outdir)
 
 

@@ -359,6 +359,7 @@ static void on_flow_end(void *ctx, dlp_flow_t *f)
 
 static void set_tcp_class(dlp_worker_t *w, dlp_flow_t *f, dlp_tcp_state_t st)
 {
+    const wflow_t *wf;
     dlp_flow_tclass_t c;
 
     f->close_reason = DLP_FLOW_END_NONE; /* an RST the connection outlived (reasm.h) */
@@ -370,7 +371,12 @@ static void set_tcp_class(dlp_worker_t *w, dlp_flow_t *f, dlp_tcp_state_t st)
         f->close_reason = DLP_FLOW_END_FIN;
         break;
     case DLP_TCP_RESET:
-        c = DLP_FLOW_TC_TCP_CLOSED;
+        /* Its receiver sent more since: kept as half-closed, so that a SYN from
+         * it does not end the flow first (flow.c replace_stale; reasm.h). */
+        wf = f->user;
+        c = wf != NULL && wf->tcp != NULL && dlp_reasm_rst_outlived(wf->tcp)
+                ? DLP_FLOW_TC_TCP_CLOSING
+                : DLP_FLOW_TC_TCP_CLOSED;
         f->close_reason = DLP_FLOW_END_RST;
         break;
     default: c = DLP_FLOW_TC_TCP_NEW; break;

@@ -82,8 +82,10 @@ typedef struct dir {
 
 struct dlp_tcp_session {
     dir_t d[2];
-    uint64_t rst_off; /* the last accepted RST: its offset in its sender's stream */
-    uint8_t rst_dir;  /* and its sender */
+    uint64_t rst_off;     /* the last accepted RST: its offset in its sender's stream */
+    uint64_t rst_peer_hi; /* the end of what its receiver had sent then */
+    uint8_t rst_dir;      /* its sender */
+    uint8_t rst_peer_on;  /* its receiver sent new bytes since: it did not take it */
     uint8_t state;    /* dlp_tcp_state_t */
     uint8_t fins;     /* bit per direction with an accepted FIN */
 };
@@ -655,6 +657,18 @@ static bool rst_exact(const dir_t *d, int64_t off)
     return off >= (int64_t)d->next && (uint64_t)off <= hi;
 }
 
+/* The end of what direction 'd' sent: in order, held, or up to its FIN. */
+static uint64_t dir_hi(const dir_t *d)
+{
+    uint64_t hi = d->next;
+
+    if (d->held_last != NULL)
+        hi = max_u64(hi, held_end(d->held_last));
+    if (d->fin)
+        hi = max_u64(hi, d->fin_off);
+    return hi;
+}
+
 /*
  * An accepted RST ends nothing by itself: the directions stay open until the
  * flow closes (the flow table keeps a reset flow only briefly). A receiver
@@ -673,16 +687,36 @@ static void rst_seen(const call_t *c, int dir, uint32_t seq)
     s->state = DLP_TCP_RESET;
     s->rst_dir = (uint8_t)dir;
     s->rst_off = off > 0 ? (uint64_t)off : 0;
+    s->rst_peer_hi = dir_hi(&s->d[!dir]);
+    s->rst_peer_on = 0;
 }
 
-/* New bytes from an RST's own sender, past the RST: the connection outlived it. */
+/*
+ * New bytes [.., end) of direction 'dir' while reset. From the RST's own
+ * sender, past the RST: the connection outlived it. From its receiver, past
+ * what that had sent by then: the receiver did not take it (or sent them
+ * before it arrived); the state stays reset, but a SYN from the receiver
+ * opens no new connection (syn_seen), or a forged RST, then that SYN, would
+ * end the flow and hide the rest of an upload.
+ */
 static void rst_outlived(const call_t *c, int dir, int64_t end)
 {
     dlp_tcp_session_t *s = c->s;
+    const dir_t *d = &s->d[dir];
 
-    if (s->state != DLP_TCP_RESET || s->rst_dir != dir || end <= (int64_t)s->rst_off)
+    if (s->state != DLP_TCP_RESET)
+        return;
+    if (d->fin && end > (int64_t)d->fin_off)
+        end = (int64_t)d->fin_off; /* bytes after a FIN are out of window */
+    if (s->rst_dir != dir) {
+        if (end > (int64_t)s->rst_peer_hi)
+            s->rst_peer_on = 1;
+        return;
+    }
+    if (end <= (int64_t)s->rst_off)
         return;
     stat_inc(c, DLP_STAT_TCP_RST_IGNORED);
+    s->rst_peer_on = 0;
     s->state = s->fins == 3 ? DLP_TCP_CLOSED : s->fins != 0 ? DLP_TCP_CLOSING : DLP_TCP_ESTABLISHED;
 }
 
@@ -739,8 +773,8 @@ static int syn_seen(const call_t *c, int dir, const dlp_packet_t *p)
     /* A new connection only once its sender closed the old one (Suricata's rule for
      * port reuse): a SYN forged into a connection whose sender is still sending would
      * otherwise end the flow and leave the rest of an upload unscanned. */
-    if (!ack && (s->state == DLP_TCP_CLOSED || s->state == DLP_TCP_RESET ||
-                 (s->fins & (1u << dir)) != 0))
+    if (!ack && (s->state == DLP_TCP_CLOSED || (s->fins & (1u << dir)) != 0 ||
+                 (s->state == DLP_TCP_RESET && !(s->rst_peer_on && dir != s->rst_dir))))
         return SYN_NEW_FLOW;
     if (d->started && d->base == p->tcp_seq + 1) {
         if (p->payload_wire == 0 && p->payload_len == 0)
@@ -899,6 +933,11 @@ void dlp_reasm_session_set_retain(dlp_tcp_session_t *s, int dir, bool retain)
 dlp_tcp_state_t dlp_reasm_state(const dlp_tcp_session_t *s)
 {
     return (dlp_tcp_state_t)s->state;
+}
+
+bool dlp_reasm_rst_outlived(const dlp_tcp_session_t *s)
+{
+    return s->state == DLP_TCP_RESET && s->rst_peer_on;
 }
 
 size_t dlp_reasm_session_mem(const dlp_tcp_session_t *s)

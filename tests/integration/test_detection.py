@@ -195,6 +195,17 @@ class Streams(unittest.TestCase):
                                (46061, "pii.credit_card", "453914******6467")])
         self.assertEqual(r.stats["tcp"]["overlap_different_data"], 10)
 
+    def test_syn_after_an_rst_its_receiver_outlived(self):
+        """The server resets, the client goes on uploading (it never took the RST), then
+        a SYN from the client with a new ISN: no new connection, the rest of the upload
+        (the card) is scanned; the flow still ends as reset."""
+        r = run("-r", pcap("detect-rst-then-syn.pcap"), "--log-flows")
+        self.assertEqual([(e["src_port"], e["dlp"]["rule"]) for e in dlp(r)],
+                         [(46070, "pii.credit_card")])
+        self.assertEqual(r.stats["tcp"]["out_of_window"], 1)
+        self.assertEqual([(f["src_port"], f["flow"]["reason"]) for f in r.of("flow")],
+                         [(46070, "rst")])
+
     def test_answer_settles_the_last_value(self):
         """A value at the end of what a client sent is reported when the server answers,
         not when the idle connection ends minutes later; a value the client sends in two

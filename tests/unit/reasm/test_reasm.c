@@ -827,8 +827,9 @@ static void rst_keeps_streams_open(void **state)
     /* the peer's bytes after it are kept; they do not revive the connection */
     sdata(&c, 0, 300, 100);
     assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_RESET);
-    dlp_packet_t syn = seg(ISN0 + 99999, 0, DLP_TCP_SYN, NULL, 0);
-    assert_int_equal(send_pk(&c, 0, &syn), DLP_DONE);
+    /* but the RST's sender may open a new one */
+    dlp_packet_t syn = seg(ISN1 + 99999, 0, DLP_TCP_SYN, NULL, 0);
+    assert_int_equal(send_pk(&c, 1, &syn), DLP_DONE);
     conn_close(&c);
     assert_int_equal(st(DLP_STAT_TCP_OUT_OF_WINDOW), 0);
     teardown_r();
@@ -908,6 +909,57 @@ static void rst_outlived_by_sender(void **state)
     assert_int_equal(send_pk(&c, 0, &syn), DLP_OK);
     sdata(&c, 0, 200, 100);
     assert_int_equal(c.k->delivered[0], 300);
+    conn_close(&c);
+    teardown_r();
+}
+
+/*
+ * An RST its receiver did not take (the receiver sent new bytes after it),
+ * then a SYN from that receiver: no new connection, or a server could reset
+ * with a bad checksum and the client forge a SYN to hide the rest of an upload.
+ */
+static void rst_outlived_by_receiver(void **state)
+{
+    (void)state;
+    setup_cfg(NULL);
+    conn_t c = conn_new();
+    handshake(&c);
+    sdata(&c, 0, 0, 100);
+    sdata(&c, 1, 0, 10);
+    tx(&c, 1, ISN1 + 1 + 10, 0, DLP_TCP_RST, NULL, 0);
+    assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_RESET);
+    assert_false(dlp_reasm_rst_outlived(c.s));
+    sdata(&c, 0, 50, 50); /* a retransmission: no news */
+    assert_false(dlp_reasm_rst_outlived(c.s));
+    sdata(&c, 0, 100, 100);
+    assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_RESET); /* may have crossed the RST */
+    assert_true(dlp_reasm_rst_outlived(c.s));
+    dlp_packet_t syn = seg(ISN0 + 0x40000000u, 0, DLP_TCP_SYN, NULL, 0);
+    assert_int_equal(send_pk(&c, 0, &syn), DLP_OK);
+    assert_int_equal(st(DLP_STAT_TCP_OUT_OF_WINDOW), 1);
+    sdata(&c, 0, 200, 100);
+    assert_int_equal(c.k->delivered[0], 300);
+    /* the RST's sender comes back: no longer reset */
+    sdata(&c, 1, 10, 10);
+    assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_ESTABLISHED);
+    assert_false(dlp_reasm_rst_outlived(c.s));
+    conn_close(&c);
+    teardown_r();
+}
+
+/* The same SYN before the receiver sent anything new: a new connection (port reuse). */
+static void rst_then_syn_from_receiver(void **state)
+{
+    (void)state;
+    setup_cfg(NULL);
+    conn_t c = conn_new();
+    handshake(&c);
+    sdata(&c, 0, 0, 100);
+    tx(&c, 1, ISN1 + 1, 0, DLP_TCP_RST, NULL, 0);
+    sdata(&c, 0, 0, 100); /* retransmitted, crossing the RST */
+    assert_false(dlp_reasm_rst_outlived(c.s));
+    dlp_packet_t syn = seg(ISN0 + 0x40000000u, 0, DLP_TCP_SYN, NULL, 0);
+    assert_int_equal(send_pk(&c, 0, &syn), DLP_DONE);
     conn_close(&c);
     teardown_r();
 }
@@ -1520,6 +1572,8 @@ int main(void)
         cmocka_unit_test(rst_streams_at_close),
         cmocka_unit_test(rst_not_exact_ignored),
         cmocka_unit_test(rst_outlived_by_sender),
+        cmocka_unit_test(rst_outlived_by_receiver),
+        cmocka_unit_test(rst_then_syn_from_receiver),
         cmocka_unit_test(retained_bytes),
         cmocka_unit_test(rst_refused_port),
         cmocka_unit_test(syn_with_data),
