@@ -30,11 +30,13 @@
  * like a request ("METHOD SP target SP HTTP/1.x") or a status line.
  * An upgrade (101 Switching Protocols, CONNECT 2xx) ends HTTP parsing; the
  * rest of the connection is handed back as raw (dlp_http_write returns
- * DLP_DONE with *consumed telling how much was HTTP).
+ * DLP_DONE with *consumed telling how much was HTTP), or to a WebSocket
+ * decoder when dlp_http_websocket() says the upgrade was to one.
  */
 #ifndef DLP_HTTP_H
 #define DLP_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,6 +63,19 @@ DLP_MUST_CHECK dlp_rc_t dlp_http_write(dlp_http_t *h, int dir, const uint8_t *p,
 void dlp_http_gap(dlp_http_t *h, int dir, uint64_t len);
 /* End of direction 'dir' (FIN, RST, flow end): a body read until close ends here. */
 void dlp_http_end(dlp_http_t *h, int dir);
+
+/*
+ * What the upgrade that ended HTTP was to. False unless the last request
+ * carried "Upgrade: websocket" (RFC 6455 4.1): an h2c or any other upgrade
+ * stays raw. The server's 101 may never be seen (egress taps), so it is not
+ * required; when it was, its Sec-WebSocket-Extensions decide.
+ */
+typedef struct dlp_http_ws {
+    bool answered;                /* the 101 was seen */
+    bool deflate;                 /* permessage-deflate agreed (or offered, unanswered) */
+    bool no_context_takeover[2];  /* agreed for the client's [0], server's [1] messages */
+} dlp_http_ws_t;
+bool dlp_http_websocket(const dlp_http_t *h, dlp_http_ws_t *ws);
 
 /* True if p[0, n) starts like an HTTP/1.x request (method + target + version). */
 bool dlp_http_is_request(const uint8_t *p, size_t n);

@@ -71,6 +71,7 @@
 #define DLP_MIME_BOUNDARY_MAX 128         /* a longer boundary: the part is one leaf */
 #define DLP_HTTP_PIPELINE_MAX 64          /* requests awaiting their response per connection */
 #define DLP_HTTP_BODY_LEN_MAX (1ULL << 40) /* a larger Content-Length/chunk: decoder error */
+#define DLP_WS_FRAME_MAX (1ULL << 40)     /* a longer WebSocket frame: not WebSocket, raw */
 #define DLP_SMTP_PIPELINE_MAX 64          /* pipelined commands awaiting their reply */
 #define DLP_DNS_QUESTIONS_MAX 16          /* questions read per message */
 #define DLP_DNS_POINTERS_MAX 16           /* compression pointers followed per name */
