@@ -8,6 +8,7 @@ UTF-16 documents; plus TLS and STARTTLS flows that cannot be inspected, and a
 decompression bomb. pcaps/README.md lists the values and what each must produce."""
 import base64
 import gzip
+import hashlib
 import io
 import quopri
 import random
@@ -393,6 +394,67 @@ def media_captures(outdir):
     cap.write_pcap(out_path(outdir, "http-media-uploads.pcap"))
 
 
+WS_CARD = b"4127 9691 4008 2484"  # Luhn-valid synthetic Visa, only in http-websocket.pcap
+WS_EMAIL = b"lee.ws@example.org"
+
+
+def ws_frame(rng, opcode, payload, fin=True, rsv1=False, mask=True):
+    """One RFC 6455 frame; client frames are masked with a key from rng (seeded)."""
+    head = bytes([(0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode])
+    m = 0x80 if mask else 0
+    if len(payload) < 126:
+        head += bytes([m | len(payload)])
+    elif len(payload) < 65536:
+        head += bytes([m | 126]) + struct.pack("!H", len(payload))
+    else:
+        head += bytes([m | 127]) + struct.pack("!Q", len(payload))
+    if not mask:
+        return head + payload
+    key = bytes(rng.randrange(256) for _ in range(4))
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+def websocket_capture(outdir):
+    """ws:// after an HTTP upgrade: masked frames, permessage-deflate, fragments (README)."""
+    rng = random.Random(6455)
+    cap = Capture()
+    key = base64.b64encode(bytes(rng.randrange(256) for _ in range(16)))
+    guid = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 4.2.2
+    accept = base64.b64encode(hashlib.sha1(key + guid).digest())
+    req = (b"GET /chat HTTP/1.1\r\nHost: ws.example.net\r\nUpgrade: websocket\r\n"
+           b"Connection: Upgrade\r\nSec-WebSocket-Key: " + key + b"\r\n"
+           b"Sec-WebSocket-Version: 13\r\n"
+           b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n")
+    resp = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept + b"\r\n"
+            b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
+    # permessage-deflate (RFC 7692): one raw deflate stream for all messages (context
+    # takeover), each message sync-flushed and its trailing 00 00 ff ff removed
+    z = zlib.compressobj(6, zlib.DEFLATED, -15)
+
+    def deflated(text):
+        out = z.compress(text) + z.flush(zlib.Z_SYNC_FLUSH)
+        assert out.endswith(b"\x00\x00\xff\xff")
+        return out[:-4]
+
+    hello = b'{"type":"hello","user":"lee","room":"support"}'
+    contact = b'{"type":"contact","user":"lee","mail":"' + WS_EMAIL + b'"}'
+    turns = [("c", req), ("s", resp),
+             ("c", ws_frame(rng, 1, b'{"type":"note","text":"card ' + WS_CARD + b'"}')),
+             ("s", ws_frame(rng, 1, b'{"type":"ack"}', mask=False)),
+             ("c", ws_frame(rng, 1, deflated(hello), rsv1=True)),
+             ("c", ws_frame(rng, 1, deflated(contact), rsv1=True)),
+             # a text message in three fragments, the SSN cut across them, a ping between
+             ("c", ws_frame(rng, 1, b'{"type":"form","ssn":"536-', fin=False) +
+                   ws_frame(rng, 9, b"keepalive")),
+             ("s", ws_frame(rng, 10, b"keepalive", mask=False)),
+             ("c", ws_frame(rng, 0, b"22-", fin=False) + ws_frame(rng, 0, b'8417"}')),
+             ("c", ws_frame(rng, 8, struct.pack("!H", 1000) + b"bye")),
+             ("s", ws_frame(rng, 8, struct.pack("!H", 1000), mask=False))]
+    session(cap, 47030, 80, turns)
+    cap.write_pcap(out_path(outdir, "http-websocket.pcap"))
+
+
 def main():
     outdir = sys.argv[1]
     http_captures(outdir)
@@ -404,6 +466,7 @@ def main():
     smtp_preamble_capture(outdir)
     ftp_capture(outdir)
     dns_tls_capture(outdir)
+    websocket_capture(outdir)
 
 
 if __name__ == "__main__":

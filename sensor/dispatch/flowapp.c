@@ -46,6 +46,7 @@
 #include "dlp/media.h"
 #include "dlp/smtp.h"
 #include "dlp/stage.h"
+#include "dlp/ws.h"
 #include "dlp/zip.h"
 
 typedef enum {
@@ -58,6 +59,7 @@ typedef enum {
     KIND_DNS,
     KIND_ENCRYPTED,
     KIND_DONE, /* a decoder finished (STARTTLS): the rest is not inspected */
+    KIND_WS,   /* HTTP upgraded to WebSocket: each direction from its own upgrade on */
 } kind_t;
 
 /* A content stream a decoder opened: its chain ends in a detection stream. */
@@ -144,6 +146,8 @@ struct fapp {
         dlp_dns_stream_t *dns;
     } p;
     fdir_t d[2];
+    dlp_ws_t *ws[2];           /* KIND_WS: each egress direction's frames (NULL: raw) */
+    bool ws_http[2];           /* KIND_WS: the direction is HTTP until its upgrade ends */
     size_t unpack_mem;         /* archives being unpacked (zip.h, gzip files) */
     char host[96];
     char risks[160];
@@ -1016,6 +1020,71 @@ static void raw_settle(fapp_t *a, fdir_t *fd)
     a->v = old;
 }
 
+/*
+ * A direction of a connection upgraded to WebSocket: HTTP until its own
+ * upgrade ends (a response is parsed up to its 101 even when the client's
+ * frames came first), then frames; when they turn out not to be frames, the
+ * rest is scanned raw from the failed frame's first byte.
+ */
+static dlp_rc_t ws_run(fapp_t *a, int dir, const uint8_t *p, size_t n, size_t *used)
+{
+    fdir_t *fd = &a->d[dir];
+    const uint8_t *held;
+    size_t k = 0, nh;
+
+    if (a->ws_http[dir])
+        return dlp_http_write(a->p.http, dir, p, n, used);
+    if (a->ws[dir] == NULL) {
+        raw_write(fd, DLP_FIELD_RAW, p, n);
+        return DLP_OK;
+    }
+    if (dlp_ws_write(a->ws[dir], p, n, &k) != DLP_EPROTO)
+        return DLP_OK; /* DLP_ENOMEM: a message went uninflated, noted; it goes on */
+    nh = dlp_ws_held(a->ws[dir], &held);
+    if (nh > 0)
+        raw_write(fd, DLP_FIELD_RAW, held, nh);
+    dlp_ws_free(a->ws[dir]);
+    a->ws[dir] = NULL;
+    raw_write(fd, DLP_FIELD_RAW, p + k, n - k);
+    return DLP_OK;
+}
+
+/* HTTP let direction dir go: to WebSocket (RFC 6455 4), or raw (CONNECT, h2c...). */
+static void http_upgraded(fapp_t *a, int dir)
+{
+    dlp_http_ws_t u;
+    dlp_ws_opts_t o = {0};
+
+    if (!dlp_http_websocket(a->p.http, &u)) {
+        if (a->kind == KIND_HTTP)
+            a->kind = KIND_RAW;
+        a->ws_http[dir] = false;
+        return;
+    }
+    if (a->kind == KIND_HTTP) {
+        a->kind = KIND_WS;
+        a->ws_http[0] = a->ws_http[1] = true;
+    }
+    a->ws_http[dir] = false;
+    o.no_context_takeover = u.no_context_takeover[dir];
+    if (a->d[dir].egress)
+        a->ws[dir] = dlp_ws_new(&content_sink, &a->d[dir], &a->env->limits, &o);
+}
+
+static void ws_gap(fapp_t *a, int dir, uint64_t len)
+{
+    if (a->ws_http[dir]) {
+        dlp_http_gap(a->p.http, dir, len);
+    } else if (a->ws[dir] != NULL) {
+        if (dlp_ws_gap(a->ws[dir], len) == DLP_EPROTO) {
+            dlp_ws_free(a->ws[dir]); /* framing lost: raw from here */
+            a->ws[dir] = NULL;
+        }
+    } else if (a->d[dir].raw != NULL) {
+        cstream_gap(a->d[dir].raw, len);
+    }
+}
+
 /* The flow's decoder on p[0, n); DLP_DONE: it let the connection go after *used bytes. */
 static dlp_rc_t run_decoder(fapp_t *a, int dir, const uint8_t *p, size_t n, size_t *used)
 {
@@ -1031,6 +1100,7 @@ static dlp_rc_t run_decoder(fapp_t *a, int dir, const uint8_t *p, size_t n, size
         return DLP_OK;
     case KIND_FTP_DATA: raw_write(fd, DLP_FIELD_FTP_DATA, p, n); return DLP_OK;
     case KIND_RAW: raw_write(fd, DLP_FIELD_RAW, p, n); return DLP_OK;
+    case KIND_WS: return ws_run(a, dir, p, n, used);
     default: /* encrypted, or a decoder handed the connection over */
         if (fd->egress)
             uninspected(fd, n);
@@ -1053,8 +1123,11 @@ static void decode_at(fapp_t *a, int dir, const uint8_t *p, size_t n, uint64_t a
     fd->buf = NULL;
     if (rc != DLP_DONE)
         return;
-    /* HTTP upgraded (raw from here), SMTP/FTP went TLS (nothing to see). */
-    a->kind = a->kind == KIND_HTTP ? KIND_RAW : KIND_DONE;
+    /* HTTP upgraded (WebSocket, or raw from here), SMTP/FTP went TLS (nothing to see). */
+    if (a->kind == KIND_HTTP || a->kind == KIND_WS)
+        http_upgraded(a, dir);
+    else
+        a->kind = KIND_DONE;
     if (used < n)
         decode_at(a, dir, p + used, n - used, at + used);
 }
@@ -1245,6 +1318,8 @@ void fapp_gap(fapp_t *a, int dir, uint64_t len)
         dlp_smtp_gap(a->p.smtp, dir, len);
     else if (a->kind == KIND_FTP)
         dlp_ftp_gap(a->p.ftp, dir, len);
+    else if (a->kind == KIND_WS)
+        ws_gap(a, dir, len);
     else if (fd->raw != NULL)
         cstream_gap(fd->raw, len);
 }
@@ -1256,10 +1331,12 @@ void fapp_end(fapp_t *a, int dir)
     alt_stop(a, fd, true); /* what came after its last conflict, if retained */
     if (a->kind == KIND_UNDECIDED && fd->nsniff > 0)
         sniff_feed(a, dir, NULL, 0, true);
-    if (a->kind == KIND_HTTP)
+    if (a->kind == KIND_HTTP || (a->kind == KIND_WS && a->ws_http[dir]))
         dlp_http_end(a->p.http, dir);
     else if (a->kind == KIND_SMTP)
         dlp_smtp_end(a->p.smtp, dir);
+    else if (a->kind == KIND_WS)
+        dlp_ws_end(a->ws[dir]);
     cstream_free(fd->raw);
     fd->raw = NULL;
 }
@@ -1438,6 +1515,8 @@ void fapp_free(fapp_t *a)
     case KIND_DNS: dlp_dns_stream_free(a->p.dns); break;
     default: break;
     }
+    dlp_ws_free(a->ws[0]);
+    dlp_ws_free(a->ws[1]);
     dlp_classify_flow_free(a->cls);
     dlp_detect_flow_free(a->detect, a->det);
     free(a);
@@ -1476,5 +1555,6 @@ size_t fapp_mem(const fapp_t *a)
         m += dlp_http_mem(a->p.http);
     else if (a->dec == KIND_SMTP)
         m += dlp_smtp_mem(a->p.smtp);
+    m += dlp_ws_mem(a->ws[0]) + dlp_ws_mem(a->ws[1]);
     return m;
 }

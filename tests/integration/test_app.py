@@ -65,6 +65,18 @@ class Http(unittest.TestCase):
         self.check("http-keepalive-three.pcap", {("pii.us_ssn", "http.body", None),
                                                  ("pii.credit_card", "http.body", None)})
 
+    def test_websocket_masked_deflated_fragmented(self):
+        # masked frames, permessage-deflate with context takeover, fragments around a ping
+        r = self.check("http-websocket.pcap", {("pii.credit_card", "ws.message", None),
+                                               ("pii.email", "ws.message", None),
+                                               ("pii.us_ssn", "ws.message", None)})
+        masked = {e["dlp"]["matches"][0]["masked"] for e in dlp(r)}
+        self.assertEqual(masked, {"412796******2484", "l***@example.org", "*****8417"})
+        ins = r.of("flow")[0]["inspection"]["toserver"]
+        self.assertEqual(ins["not_inspected"], {})
+        self.assertTrue(ins["complete"])
+        self.assertEqual(r.of("flow")[0]["http"]["hostname"], "ws.example.net")
+
     def test_decompression_bomb_is_reported_not_inspected(self):
         r = self.check("http-gzip-bomb.pcap", set())
         ins = r.of("flow")[0]["inspection"]["toserver"]
