@@ -1516,16 +1516,30 @@ static void hostile_random(void **state)
     cfg.ooo_bytes_worker = 5000;
     cfg.retain_bytes = 100;
     cfg.window = 4000;
+    unsigned resets = 0, half = 0, revived = 0;
     for (uint64_t seed = 1; seed <= 40; seed++) {
         uint64_t rs = seed * 0x632BE59BD9B4E019ULL;
         uint32_t base[2] = {rng_next(&rs) << 16, rng_next(&rs) << 16 ^ 0xFFFFF000u};
+        uint32_t last_end[2] = {base[0], base[1]};
         int flows = 0;
         setup_cfg(&cfg);
         conn_t c = conn_new();
         for (int i = 0; i < 3000; i++) {
             int dir = (int)(rng_next(&rs) & 1);
             dlp_packet_t pk = hostile_seg(&rs, base, dir, buf);
+            /* An RST where the last segment of its direction ended: often exact. */
+            if (rng_next(&rs) % 100 < 3)
+                pk = seg(last_end[dir] + rng_next(&rs) % 3 - 1, 0, DLP_TCP_RST, NULL, 0);
+            else if (pk.payload_wire > 0)
+                last_end[dir] = pk.tcp_seq + pk.payload_wire;
+            bool was_reset = dlp_reasm_state(c.s) == DLP_TCP_RESET;
             dlp_rc_t rc = send_pk(&c, dir, &pk);
+            if (rc == DLP_OK && !was_reset && dlp_reasm_state(c.s) == DLP_TCP_RESET)
+                resets++;
+            if (rc == DLP_OK && was_reset && dlp_reasm_state(c.s) != DLP_TCP_RESET)
+                revived++;
+            if (rc == DLP_OK && dlp_reasm_rst_outlived(c.s))
+                half++;
             assert_true(rc == DLP_OK || rc == DLP_DONE);
             if (rc == DLP_DONE) {
                 assert_int_equal(pk.tcp_flags, DLP_TCP_SYN);
@@ -1544,6 +1558,8 @@ static void hostile_random(void **state)
         teardown_r();
         assert_true(flows < 3000);
     }
+    /* the RST paths were taken: accepted, outlived by its sender, by its receiver */
+    assert_true(resets > 40 && revived > 10 && half > 10);
 }
 
 int main(void)
