@@ -14,9 +14,10 @@
  * one client line that answers each 334; every other line is a command,
  * also when pipelined behind AUTH before its reply.
  * Server side: replies, to know whether DATA was accepted (354), BDAT and
- * STARTTLS (220): once STARTTLS is accepted the rest of the connection is
- * encrypted: note DLP_NOTE_ENCRYPTED and stop (dlp_smtp_write returns
- * DLP_DONE). Pipelining (RFC 2920) works: commands are queued until their
+ * STARTTLS (220): once STARTTLS is accepted and the client's next bytes
+ * are a TLS handshake, the rest of the connection is encrypted: note
+ * DLP_NOTE_ENCRYPTED and stop (dlp_smtp_write returns DLP_DONE); plain text
+ * after the 220 is read on. Pipelining (RFC 2920) works: commands are queued until their
  * replies arrive.
  */
 #ifndef DLP_SMTP_H
@@ -42,7 +43,7 @@ typedef struct dlp_smtp dlp_smtp_t;
 dlp_smtp_t *dlp_smtp_new(const dlp_content_sink_t *sink, void *const ctx[2],
                          const dlp_app_limits_t *l);
 void dlp_smtp_free(dlp_smtp_t *s);
-/* DLP_OK, or DLP_DONE after STARTTLS was accepted (nothing more to read). */
+/* DLP_OK, or DLP_DONE once TLS follows an accepted STARTTLS (nothing more to read). */
 DLP_MUST_CHECK dlp_rc_t dlp_smtp_write(dlp_smtp_t *s, int dir, const uint8_t *p, size_t n);
 void dlp_smtp_gap(dlp_smtp_t *s, int dir, uint64_t len);
 void dlp_smtp_end(dlp_smtp_t *s, int dir);

@@ -31,6 +31,13 @@
  *    cannot end inspection early); only the dot at a line start and a CR
  *    after it are ever held back.
  *  - C_BDAT: exactly the announced number of bytes, as they are.
+ *  - C_TLS: STARTTLS was accepted (220): the client's next byte decides.
+ *    A TLS handshake record (0x16) ends inspection: DLP_NOTE_ENCRYPTED on
+ *    both directions, and every write returns DLP_DONE. Anything else is
+ *    read as commands again: a 220 is only the server's word, and a server
+ *    in league with the client could say it and read plain text on. (When
+ *    that byte is lost in a gap, commands are read from the next known
+ *    verb on, as after any gap.)
  * Each message goes to a MIME walker (headers SMTP_HEADER, text SMTP_BODY,
  * named parts SMTP_ATTACHMENT). BDAT chunks of one message share a walker,
  * ended by LAST, RSET or MAIL.
@@ -42,8 +49,7 @@
  * its answer; a 334 to nothing is ignored). A waiting DATA or STARTTLS
  * (always the last queued) is resolved by the reply that fits it even when
  * the queue is out of step: 354 accepts DATA, 220 accepts STARTTLS (then
- * DLP_NOTE_ENCRYPTED on both directions and every write returns DLP_DONE),
- * 4xx/5xx refuses it when it is the oldest; emptying the queue so ends an
+ * C_TLS), 4xx/5xx refuses it when it is the oldest; emptying the queue so ends an
  * AUTH exchange. A waiting AUTH is resolved by a 334 or by AUTH's final
  * reply. A first 220 is the greeting.
  *
@@ -70,7 +76,7 @@
 
 #define ADDR_MAX 320 /* RFC 5321 paths are at most 256 bytes */
 
-enum { C_CMD, C_WAIT, C_DATA, C_BDAT };
+enum { C_CMD, C_WAIT, C_DATA, C_BDAT, C_TLS };
 enum { K_NONE, K_OTHER, K_DATA, K_BDAT, K_STARTTLS, K_AUTH };
 enum { D_BOL, D_MID, D_CR, D_DOT, D_DOTCR };
 
@@ -198,14 +204,9 @@ static void wait_resolve(dlp_smtp_t *s, bool accepted)
         s->in_auth = 0;
         s->auth_owed = 0;
     }
-    if (accepted && s->wait == K_STARTTLS) {
-        note(s, 0, DLP_NOTE_ENCRYPTED, 0);
-        note(s, 1, DLP_NOTE_ENCRYPTED, 0);
-        s->done = 1;
-        free(held);
-        return;
-    }
-    if (accepted && s->wait == K_DATA) {
+    if (accepted && s->wait == K_STARTTLS && !gap) {
+        s->cst = C_TLS;
+    } else if (accepted && s->wait == K_DATA) {
         s->cst = C_DATA;
         s->dst = gap ? D_MID : D_BOL;
         if (!gap && !s->ended[0])
@@ -574,6 +575,19 @@ static size_t bdat_consume(dlp_smtp_t *s, const uint8_t *p, size_t n)
     return k;
 }
 
+/* After STARTTLS's 220: TLS (a handshake record), or more plain text to read. */
+static size_t tls_consume(dlp_smtp_t *s, const uint8_t *p, size_t n)
+{
+    if (p[0] != 0x16) {
+        s->cst = C_CMD;
+        return 0;
+    }
+    note(s, 0, DLP_NOTE_ENCRYPTED, 0);
+    note(s, 1, DLP_NOTE_ENCRYPTED, 0);
+    s->done = 1;
+    return n;
+}
+
 static void client_feed(dlp_smtp_t *s, const uint8_t *p, size_t n)
 {
     while (n > 0 && !s->done) {
@@ -587,6 +601,9 @@ static void client_feed(dlp_smtp_t *s, const uint8_t *p, size_t n)
             break;
         case C_DATA:
             used = data_consume(s, p, n);
+            break;
+        case C_TLS:
+            used = tls_consume(s, p, n);
             break;
         default:
             used = bdat_consume(s, p, n);
@@ -722,6 +739,9 @@ static void client_gap(dlp_smtp_t *s, uint64_t len)
     s->in_auth = 0;
     s->auth_owed = 0;
     switch (s->cst) {
+    case C_TLS: /* the byte that tells TLS from plain text may be lost: read on as after a gap */
+        s->cst = C_CMD;
+        /* fall through */
     case C_CMD:
         s->cdrop = 1;
         s->cresync = 1;

@@ -359,7 +359,7 @@ static void test_starttls(void **state)
         CL("EHLO c\r\n"),
         SV("250-mx\r\n250 STARTTLS\r\n"),
         CL("STARTTLS\r\n"),
-        SV_DONE("220 2.0.0 Ready to start TLS\r\n"),
+        SV("220 2.0.0 Ready to start TLS\r\n"),
         CL_DONE("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"),
         SV_DONE("\x16\x03\x03\x00\x5a\x02"),
     };
@@ -375,6 +375,36 @@ static void test_starttls(void **state)
     (void)state;
     CHECK(&l, accepted, E_N(DLP_NOTE_ENCRYPTED, 0), E_N(DLP_NOTE_ENCRYPTED, 0));
     CHECK(&l, refused, E_B(HDR, "MAIL FROM:<a@x.example>"), E_M(FROM_DOM, "x.example"));
+}
+
+/*
+ * A 220 to STARTTLS is the server's word only: a colluding server can say it
+ * and go on reading plain text, which the sensor would never look at. So the
+ * client's first bytes after it decide: a TLS handshake record ends
+ * inspection, anything else is read as commands (and a message) again.
+ */
+static void test_starttls_without_tls(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t fake[] = {
+        SV("220 mx ESMTP\r\n"),
+        CL("EHLO c\r\n"),
+        SV("250-mx\r\n250 STARTTLS\r\n"),
+        CL("STARTTLS\r\n"),
+        SV("220 2.0.0 Ready to start TLS\r\n"),
+        CL("MAIL FROM:<a@x.example>\r\nDATA\r\n"),
+        SV("250 ok\r\n354 go\r\n"),
+        CL("Subject: s\r\n\r\ncard 4556 7375 8689 9855\r\n.\r\n"),
+    };
+    static const step_t pipelined[] = {
+        SV("220 mx ESMTP\r\n"),
+        CL("STARTTLS\r\nMAIL FROM:<a@x.example>\r\n"),
+        SV("220 go ahead\r\n250 ok\r\n"),
+    };
+    (void)state;
+    CHECK(&l, fake, E_B(HDR, "MAIL FROM:<a@x.example>"), E_M(FROM_DOM, "x.example"),
+          E_B(HDR, "Subject: s"), E_S(BODY, "", "card 4556 7375 8689 9855\r\n"));
+    CHECK(&l, pipelined, E_B(HDR, "MAIL FROM:<a@x.example>"), E_M(FROM_DOM, "x.example"));
 }
 
 static void test_auth_not_reported(void **state)
@@ -873,6 +903,7 @@ int main(void)
         cmocka_unit_test(test_data_after_unfinished_bdat),
         cmocka_unit_test(test_message_ends_with_connection),
         cmocka_unit_test(test_message_held_at_client_end),
+        cmocka_unit_test(test_starttls_without_tls),
         cmocka_unit_test(test_command_line_cap),
         cmocka_unit_test(test_address_bound),
         cmocka_unit_test(test_wait_hold_cap),
