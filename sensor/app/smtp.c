@@ -23,9 +23,11 @@
  *    in the state the reply chose (AUTH: a 334 makes the first held line
  *    its answer, a final reply makes them commands). Past that bound the
  *    reply is assumed: DATA accepted, STARTTLS refused, AUTH over (all keep
- *    inspecting); so it is at the client's end for DATA and AUTH (a reply
- *    lost, or only the client's side seen: the held message is read), and
- *    AUTH is taken as over at a gap on either side.
+ *    inspecting); at the client's end (a reply lost, or only the client's
+ *    side seen) DATA is accepted and AUTH over, so the held message is
+ *    read, and STARTTLS accepted, so the held bytes go to C_TLS, which reads
+ *    them unless they are TLS; AUTH is taken as over at a gap on either
+ *    side.
  *  - C_DATA: the message, dot-unstuffed, until CRLF "." CRLF (strictly: a
  *    bare LF neither starts a line nor ends the message, so a lone "\n.\n"
  *    cannot end inspection early); only the dot at a line start and a CR
@@ -792,15 +794,16 @@ void dlp_smtp_gap(dlp_smtp_t *s, int dir, uint64_t len)
 }
 
 /*
- * No reply will tell what the held bytes were: AUTH is over, DATA accepted. Each replay
+ * No reply will tell what the held bytes were: AUTH is over, DATA accepted, STARTTLS
+ * accepted (so the held bytes themselves tell TLS from plain text, C_TLS). Each replay
  * holds at most a suffix of the bytes it replays (a later DATA's message), so this ends.
  * Before ended[0] is set, which stops a message from starting.
  */
 static void client_end_waits(dlp_smtp_t *s)
 {
     while (!s->done && s->cst == C_WAIT &&
-           (s->wait == K_AUTH || (s->wait == K_DATA && s->plen > 0)))
-        wait_resolve(s, s->wait == K_DATA);
+           (s->wait == K_AUTH || ((s->wait == K_DATA || s->wait == K_STARTTLS) && s->plen > 0)))
+        wait_resolve(s, s->wait != K_AUTH);
 }
 
 void dlp_smtp_end(dlp_smtp_t *s, int dir)

@@ -753,6 +753,27 @@ static void test_message_held_at_client_end(void **state)
           E_S(BODY, "", "card 4556 7375 8689 9855\r\n"));
 }
 
+/*
+ * Bytes held after STARTTLS when the client's side ends (its reply lost, or
+ * only the client's side seen) are what they look like: a TLS handshake,
+ * or commands and a message, which are read.
+ */
+static void test_starttls_held_at_client_end(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t plain[] = {
+        CL("EHLO c\r\nSTARTTLS\r\nMAIL FROM:<a@x.example>\r\nDATA\r\n"
+           "Subject: s\r\n\r\ncard 4556 7375 8689 9855\r\n.\r\n"),
+    };
+    static const step_t tls[] = {
+        CL("EHLO c\r\nSTARTTLS\r\n\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"),
+    };
+    (void)state;
+    CHECK(&l, plain, E_B(HDR, "MAIL FROM:<a@x.example>"), E_M(FROM_DOM, "x.example"),
+          E_B(HDR, "Subject: s"), E_S(BODY, "", "card 4556 7375 8689 9855\r\n"));
+    CHECK(&l, tls, E_N(DLP_NOTE_ENCRYPTED, 0), E_N(DLP_NOTE_ENCRYPTED, 0));
+}
+
 static void test_command_line_cap(void **state)
 {
     dlp_app_limits_t l = limits();
@@ -904,6 +925,7 @@ int main(void)
         cmocka_unit_test(test_message_ends_with_connection),
         cmocka_unit_test(test_message_held_at_client_end),
         cmocka_unit_test(test_starttls_without_tls),
+        cmocka_unit_test(test_starttls_held_at_client_end),
         cmocka_unit_test(test_command_line_cap),
         cmocka_unit_test(test_address_bound),
         cmocka_unit_test(test_wait_hold_cap),
