@@ -374,12 +374,40 @@ def rst_then_syn(outdir):
     cap.write_pcap(out_path(outdir, "detect-rst-then-syn.pcap"))
 
 
+def insertion_reordered(outdir):
+    """Insertion with the real copies out of order: raw TCP (port 9000), 150-byte segments;
+    :46062 the first segment ends with the start of the card, the second and third are sent
+    as junk (bad TCP checksum), then the real third, then the real second. The card spans
+    the first (the stream's own bytes) and the second (another version), and the first
+    other version to come is the third."""
+    cap = Capture()
+
+    def junk(s, seq, n):
+        bad = bytearray(s.build("c", "PA", seq=seq, payload=b"z" * n))
+        bad[36] ^= 0xFF  # the TCP checksum of a plain 20-byte IPv4 header
+        s.emit_l3("c", bytes(bad))
+
+    s = TcpSession(cap, IN1, OUT1, 46062, 9000)
+    s.handshake()
+    data = b"batch 16 " + b"." * 125 + b" card " + CARD + b" end " + b"-" * 300
+    segs = s.plan("c", data, mss=150)
+    s.emit_seg("c", *segs[0])
+    junk(s, segs[1][0], len(segs[1][1]))
+    junk(s, segs[2][0], len(segs[2][1]))
+    s.emit_seg("c", *segs[2])
+    s.emit_seg("c", *segs[1])
+    for seg in segs[3:]:
+        s.emit_seg("c", *seg)
+    s.close()
+    cap.write_pcap(out_path(outdir, "detect-insertion-reordered.pcap"))
+
+
 def main():
     outdir = sys.argv[1]
     for gen in (card_out_of_order, conflicting_retransmission, gap_splits_value, udp_datagrams,
                 inside_server_leaks, internal_and_ipv6, secrets_and_threshold, one_byte_segments,
                 vlan_tagged, invalid_values, ten_cards, forged_syn, forged_rst, insertion,
-                idle_answer, insertion_interleaved, rst_then_syn):
+                idle_answer, insertion_interleaved, rst_then_syn, insertion_reordered):
         gen(outdir)
 
 

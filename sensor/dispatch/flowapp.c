@@ -123,8 +123,9 @@ typedef struct fdir {
     uint64_t at;
     /* The other version of conflicting bytes, as one raw stream (fapp_conflict) */
     dlp_detect_stream_t *alt;
+    struct alt_ov *ov;         /* other versions it has not taken yet */
     uint64_t alt_pos;          /* stream offset of the next byte it takes */
-    uint64_t alt_last;         /* end of the last conflicting bytes it took */
+    uint64_t alt_last;         /* end of the last conflicting bytes placed */
 } fdir_t;
 
 struct fapp {
@@ -1195,21 +1196,70 @@ static void ev_anchor(const fapp_t *a, int dir, const uint8_t *p, uint64_t off)
  * need are no longer retained (tail ring, reasm.h); it scans bytes as they
  * travel, not decoded (as the raw field).
  *
- * It takes the stream's own bytes ALT_LAG behind the stream (from the ring),
- * not as they come: the other version of a segment comes after its first
- * copy was delivered (junk, real, next junk, next real...), and must take
- * the first copy's place, not follow it. A conflict behind what it already
- * took is also block-scanned alone. Invariant while it is open:
- * alt_last <= alt_pos <= alt_last + ALT_RUN, and alt_pos >= fed - ALT_LAG or
- * alt_pos > fed (it started at a conflict ahead of the stream).
+ * The stream is taken ALT_LAG bytes behind the direction's bytes (from the
+ * reassembler's ring, which holds more): an other version is put in its
+ * first copy's place (alt_ov) and taken with the bytes around it when the
+ * stream gets there, so other versions that come after their first copies
+ * (junk, real, next junk, next real...) or out of order, up to ALT_LAG on,
+ * read as the receiver got them; before it took anything, the stream starts
+ * ALT_CTX before the earliest one. A conflict partly behind what it took,
+ * over another version placed first, or that does not fit (too far ahead of
+ * the stream) is also block-scanned alone, whole; other versions left when it
+ * ends are block-scanned run by run. Invariant while open: every placed byte
+ * lies in [alt_pos, alt_pos + ALT_LAG), and alt_pos <= alt_last + ALT_RUN.
+ * Cost: each stream byte is taken at most once per stream, each conflict
+ * placed or block-scanned once more at most; alt_ov is 1.2 KiB (fapp_mem).
  */
 #define ALT_CTX 128
 #define ALT_RUN 2048
 #define ALT_LAG 1024 /* < DLP_REASM_RETAIN_BYTES: what it still has to take is retained */
 
+/* Other versions not taken yet: offset o of [alt_pos, alt_pos + ALT_LAG) at o % ALT_LAG. */
+typedef struct alt_ov {
+    uint8_t b[ALT_LAG];
+    uint8_t set[ALT_LAG / 8];
+    bool taken; /* the stream took bytes: alt_pos no longer moves back */
+} alt_ov_t;
+
 static uint64_t alt_min(uint64_t x, uint64_t y)
 {
     return x < y ? x : y;
+}
+
+static bool ov_isset(const alt_ov_t *o, uint64_t off)
+{
+    size_t i = (size_t)(off % ALT_LAG);
+    return (o->set[i / 8] >> (i % 8) & 1u) != 0;
+}
+
+/* Whether any of [off, off+n) holds another version already. */
+static bool ov_any(const alt_ov_t *o, uint64_t off, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ov_isset(o, off + i))
+            return true;
+    return false;
+}
+
+static void ov_put(alt_ov_t *o, uint64_t off, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t k = (size_t)((off + i) % ALT_LAG);
+        o->b[k] = p[i];
+        o->set[k / 8] |= (uint8_t)(1u << (k % 8));
+    }
+}
+
+/* The stream's bytes at off, in buf: the other versions take their place (and leave). */
+static void ov_apply(alt_ov_t *o, uint64_t off, uint8_t *buf, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t k = (size_t)((off + i) % ALT_LAG);
+        if (o->set[k / 8] >> (k % 8) & 1u) {
+            buf[i] = o->b[k];
+            o->set[k / 8] &= (uint8_t)~(1u << (k % 8));
+        }
+    }
 }
 
 static void alt_write(fapp_t *a, fdir_t *fd, const uint8_t *p, size_t n)
@@ -1223,66 +1273,137 @@ static void alt_write(fapp_t *a, fdir_t *fd, const uint8_t *p, size_t n)
     fd->alt_pos += n;
 }
 
-/* The stream's own bytes [alt_pos, to), if still retained. */
-static bool alt_fill(fapp_t *a, fdir_t *fd, uint64_t to)
+/* Conflicting bytes [off, off+n) on their own. */
+static void alt_block(fapp_t *a, int dir, uint64_t off, const uint8_t *p, size_t n)
 {
-    uint8_t buf[DLP_REASM_RETAIN_BYTES];
+    vctx_t old = ev_begin(a, VK_EXACT, NULL, 0, 0);
 
-    if (to <= fd->alt_pos)
-        return true;
-    if (a->retained == NULL || to - fd->alt_pos > sizeof(buf) ||
-        !a->retained(a->retained_ctx, fd->dir, fd->alt_pos, to, buf))
-        return false;
-    alt_write(a, fd, buf, (size_t)(to - fd->alt_pos));
+    join_flush(a->env);
+    dlp_detect_block(a->detect, a->det, dir, DLP_FIELD_RAW, p, n, off, *a->env->now_us);
+    a->v = old;
+}
+
+/*
+ * Takes the stream's bytes [alt_pos, to), other versions in their place:
+ * below 'fed' from the ring, above it from p (the data() call in progress,
+ * n bytes at fed). False when the ring no longer holds them.
+ */
+static bool alt_take(fapp_t *a, fdir_t *fd, uint64_t to, const uint8_t *p, size_t n)
+{
+    uint8_t buf[ALT_LAG];
+
+    while (fd->alt_pos < to) {
+        uint64_t from = fd->alt_pos;
+        size_t k = (size_t)alt_min(to - from, sizeof(buf));
+        if (from < fd->fed) {
+            k = (size_t)alt_min(k, fd->fed - from);
+            if (a->retained == NULL || !a->retained(a->retained_ctx, fd->dir, from, from + k, buf))
+                return false;
+        } else {
+            if (p == NULL || from + k > fd->fed + n)
+                return false;
+            memcpy(buf, p + (from - fd->fed), k);
+        }
+        ov_apply(fd->ov, from, buf, k);
+        alt_write(a, fd, buf, k);
+        fd->ov->taken = true;
+    }
     return true;
 }
 
-/* Ends the stream; 'fill': after the stream's bytes it has yet to take, if retained. */
-static void alt_stop(fapp_t *a, fdir_t *fd, bool fill)
+/*
+ * Ends the stream: 'take', after the stream's bytes it has yet to take (up
+ * to ALT_RUN after its last conflict), if retained. Other versions it did
+ * not take (ahead of the stream, or no longer retained around) are scanned
+ * on their own, run by run.
+ */
+static void alt_stop(fapp_t *a, fdir_t *fd, bool take)
 {
     vctx_t old;
 
     if (fd->alt == NULL)
         return;
-    if (fill)
-        (void)alt_fill(a, fd, alt_min(fd->fed, fd->alt_last + ALT_RUN));
+    if (take)
+        (void)alt_take(a, fd, alt_min(fd->fed, fd->alt_last + ALT_RUN), NULL, 0);
+    for (uint64_t o = fd->alt_pos, end = fd->alt_pos + ALT_LAG; o < end; o++) {
+        uint8_t run[ALT_LAG];
+        size_t k = 0;
+        while (o + k < end && ov_isset(fd->ov, o + k)) {
+            run[k] = fd->ov->b[(o + k) % ALT_LAG];
+            k++;
+        }
+        if (k > 0)
+            alt_block(a, fd->dir, o, run, k);
+        o += k;
+    }
     join_flush(a->env);
     old = ev_begin(a, VK_SPAN, NULL, fd->alt_pos > ALT_RUN ? fd->alt_pos - ALT_RUN : 0,
                    fd->alt_pos);
     dlp_detect_close(a->detect, fd->alt, *a->env->now_us);
     a->v = old;
     fd->alt = NULL;
+    free(fd->ov);
+    fd->ov = NULL;
 }
 
+/* Where a stream for a conflict at 'off' starts: ALT_CTX bytes before it, if retained. */
+static uint64_t alt_from(fapp_t *a, const fdir_t *fd, uint64_t off)
+{
+    uint8_t probe[ALT_CTX];
+    uint64_t lo = off > ALT_CTX ? off - ALT_CTX : 0, hi = alt_min(off, fd->fed);
+
+    if (lo < hi && (a->retained == NULL || !a->retained(a->retained_ctx, fd->dir, lo, hi, probe)))
+        lo = hi; /* no context retained: from the conflict, or the stream's end, on */
+    return lo;
+}
+
+/*
+ * A conflict before where the stream starts, before it took anything (other
+ * versions out of order): it starts earlier, if what it holds still fits.
+ */
+static void alt_rebase(fapp_t *a, fdir_t *fd, uint64_t off)
+{
+    uint64_t lo;
+
+    if (fd->ov->taken || off >= fd->alt_pos)
+        return;
+    lo = alt_from(a, fd, off);
+    if (lo < fd->alt_pos && fd->alt_last <= lo + ALT_LAG)
+        fd->alt_pos = lo;
+}
+
+/* A new stream for a conflict at 'off'. */
 static bool alt_start(fapp_t *a, fdir_t *fd, uint64_t off)
 {
-    fd->alt = dlp_detect_stream_new(a->detect, a->det, fd->dir, DLP_FIELD_RAW, NULL);
-    if (fd->alt == NULL)
+    uint64_t lo = alt_from(a, fd, off);
+
+    fd->ov = calloc(1, sizeof(*fd->ov));
+    if (fd->ov == NULL)
         return false;
-    fd->alt_pos = off > ALT_CTX ? off - ALT_CTX : 0;
-    if (!alt_fill(a, fd, off))
-        fd->alt_pos = off; /* no context retained: from the conflict on */
-    fd->alt_last = fd->alt_pos;
+    fd->alt = dlp_detect_stream_new(a->detect, a->det, fd->dir, DLP_FIELD_RAW, NULL);
+    if (fd->alt == NULL) {
+        free(fd->ov);
+        fd->ov = NULL;
+        return false;
+    }
+    fd->alt_pos = lo;
+    fd->alt_last = lo;
     return true;
 }
 
 /*
  * The stream's own bytes [off, off+n) (fapp_data, before they are retained):
- * the alternative takes the stream up to ALT_LAG bytes behind their end, from
- * the ring and from p, and ends ALT_RUN bytes after its last conflict.
+ * the alternative takes the stream up to ALT_LAG bytes behind their end, and
+ * ends ALT_RUN bytes after its last conflict.
  */
 static void alt_follow(fapp_t *a, fdir_t *fd, uint64_t off, const uint8_t *p, size_t n)
 {
     uint64_t run_end = fd->alt_last + ALT_RUN;
     uint64_t to = alt_min(off + n > ALT_LAG ? off + n - ALT_LAG : 0, run_end);
 
-    if (to > fd->alt_pos) {
-        if (fd->alt_pos < off && !alt_fill(a, fd, alt_min(to, off))) {
-            alt_stop(a, fd, false);
-            return;
-        }
-        if (to > fd->alt_pos)
-            alt_write(a, fd, p + (fd->alt_pos - off), (size_t)(to - fd->alt_pos));
+    if (to > fd->alt_pos && !alt_take(a, fd, to, p, n)) {
+        alt_stop(a, fd, false);
+        return;
     }
     if (fd->alt_pos >= run_end)
         alt_stop(a, fd, false);
@@ -1341,34 +1462,60 @@ void fapp_end(fapp_t *a, int dir)
     fd->raw = NULL;
 }
 
-/* Conflicting bytes [off, off+n) on their own (behind what the alternative took). */
-static void alt_block(fapp_t *a, int dir, uint64_t off, const uint8_t *p, size_t n)
+/*
+ * Places the other version [off, off+n) (off >= alt_pos) among those not taken
+ * yet, taking the stream's bytes before it to make room; false if it does not
+ * all fit (too far ahead of the stream, or no longer retained around).
+ */
+static bool alt_place(fapp_t *a, fdir_t *fd, uint64_t off, const uint8_t *p, size_t n)
 {
-    vctx_t old = ev_begin(a, VK_EXACT, NULL, 0, 0);
-
-    join_flush(a->env);
-    dlp_detect_block(a->detect, a->det, dir, DLP_FIELD_RAW, p, n, off, *a->env->now_us);
-    a->v = old;
+    for (;;) {
+        uint64_t lim = fd->alt_pos + ALT_LAG;
+        size_t k = off < lim ? (size_t)alt_min(n, lim - off) : 0;
+        ov_put(fd->ov, off, p, k);
+        off += k;
+        p += k;
+        n -= k;
+        if (k > 0 && off > fd->alt_last)
+            fd->alt_last = off;
+        if (n == 0)
+            return true;
+        uint64_t want = alt_min(fd->fed, off + n - ALT_LAG);
+        if (want <= fd->alt_pos || !alt_take(a, fd, want, NULL, 0))
+            return false;
+    }
 }
 
 void fapp_conflict(fapp_t *a, int dir, uint64_t off, const uint8_t *p, size_t n)
 {
     fdir_t *fd = &a->d[dir];
+    uint64_t at = off;
+    size_t skip;
+    bool alone;
 
     if (!fd->egress || n == 0 || det_flow(a) == NULL)
         return;
-    if (fd->alt != NULL && off > fd->alt_pos &&
-        (off > fd->fed || off > fd->alt_last + ALT_RUN || !alt_fill(a, fd, off)))
-        alt_stop(a, fd, true); /* ahead of the stream, or too far on: a new one */
-    if (fd->alt != NULL && off < fd->alt_pos) {
+    if (fd->alt != NULL && off > fd->alt_last + ALT_RUN)
+        alt_stop(a, fd, true); /* too far on: a new one */
+    if (fd->alt == NULL && !alt_start(a, fd, off)) {
         alt_block(a, dir, off, p, n);
-        if (off + n <= fd->alt_pos)
-            return;
-    }
-    if (fd->alt == NULL && !alt_start(a, fd, off))
         return;
-    alt_write(a, fd, p + (fd->alt_pos - off), (size_t)(off + n - fd->alt_pos));
-    fd->alt_last = fd->alt_pos;
+    }
+    alt_rebase(a, fd, off);
+    if (at < fd->alt_pos)
+        at = fd->alt_pos;
+    skip = at < off + n ? (size_t)(at - off) : n;
+    /* Partly behind what it took, over another version placed first, or not all
+     * placed: on its own too, whole. */
+    alone = skip > 0;
+    if (skip < n) {
+        uint64_t win = fd->alt_pos + ALT_LAG;
+        size_t m = n - skip, in = at < win ? (size_t)alt_min(m, win - at) : 0;
+        if (ov_any(fd->ov, at, in) || !alt_place(a, fd, at, p + skip, m))
+            alone = true;
+    }
+    if (alone)
+        alt_block(a, dir, off, p, n);
 }
 
 static void dgram_scan(fapp_t *a, fdir_t *fd, const uint8_t *p, size_t n, uint64_t off)
@@ -1549,7 +1696,7 @@ size_t fapp_mem(const fapp_t *a)
 
     for (int d = 0; d < 2; d++)
         if (a->d[d].alt != NULL)
-            m += dlp_detect_stream_mem(a->d[d].alt);
+            m += dlp_detect_stream_mem(a->d[d].alt) + sizeof(*a->d[d].ov);
 
     if (a->dec == KIND_HTTP)
         m += dlp_http_mem(a->p.http);

@@ -206,6 +206,16 @@ class Streams(unittest.TestCase):
         self.assertEqual([(f["src_port"], f["flow"]["reason"]) for f in r.of("flow")],
                          [(46070, "rst")])
 
+    def test_insertion_real_copies_out_of_order(self):
+        """The real copies of two junk segments come in reverse order: each takes its
+        junk copy's place, and the stream around them starts before the earlier one, so
+        the card that begins in the segment before them is found."""
+        r = run("-r", pcap("detect-insertion-reordered.pcap"), "--log-flows")
+        got = sorted((e["src_port"], e["dlp"]["rule"], e["dlp"]["matches"][0]["masked"])
+                     for e in dlp(r))
+        self.assertEqual(got, [(46062, "pii.credit_card", "453914******6467")])
+        self.assertEqual(r.stats["tcp"]["overlap_different_data"], 2)
+
     def test_answer_settles_the_last_value(self):
         """A value at the end of what a client sent is reported when the server answers,
         not when the idle connection ends minutes later; a value the client sends in two
