@@ -402,12 +402,33 @@ def insertion_reordered(outdir):
     cap.write_pcap(out_path(outdir, "detect-insertion-reordered.pcap"))
 
 
+def insertion_large(outdir):
+    """Insertion of one large segment: raw TCP (port 9000), :46063 48 bytes, then a
+    3,000-byte segment sent first as junk (bad TCP checksum), then as the real bytes, the
+    card about 1,000 bytes in: the other version is longer than the sensor holds aside
+    (1 KiB) and goes through in pieces (the test sets reassembly.retain_bytes to 8k, so the
+    stream's bytes before it are all retained)."""
+    cap = Capture()
+    s = TcpSession(cap, IN1, OUT1, 46063, 9000, mss=3000)
+    s.handshake()
+    s.send("c", b"batch 17 " + b"." * 39)
+    data = b"." * 976 + b" card " + CARD + b" end " + b"-" * 1997
+    (seq, chunk), = s.plan("c", data, mss=3000)
+    bad = bytearray(s.build("c", "PA", seq=seq, payload=b"z" * len(chunk)))
+    bad[36] ^= 0xFF  # the TCP checksum of a plain 20-byte IPv4 header
+    s.emit_l3("c", bytes(bad))
+    s.emit_seg("c", seq, chunk)
+    s.send("s", b"OK\n")
+    s.close()
+    cap.write_pcap(out_path(outdir, "detect-insertion-large.pcap"))
+
 def main():
     outdir = sys.argv[1]
     for gen in (card_out_of_order, conflicting_retransmission, gap_splits_value, udp_datagrams,
                 inside_server_leaks, internal_and_ipv6, secrets_and_threshold, one_byte_segments,
                 vlan_tagged, invalid_values, ten_cards, forged_syn, forged_rst, insertion,
-                idle_answer, insertion_interleaved, rst_then_syn, insertion_reordered):
+                idle_answer, insertion_interleaved, rst_then_syn, insertion_reordered,
+                insertion_large):
         gen(outdir)
 
 

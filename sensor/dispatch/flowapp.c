@@ -1480,7 +1480,8 @@ static bool alt_place(fapp_t *a, fdir_t *fd, uint64_t off, const uint8_t *p, siz
             fd->alt_last = off;
         if (n == 0)
             return true;
-        uint64_t want = alt_min(fd->fed, off + n - ALT_LAG);
+        /* room: take what is before the rest, never past it (not placed yet) */
+        uint64_t want = alt_min(fd->fed, alt_min(off, off + n - ALT_LAG));
         if (want <= fd->alt_pos || !alt_take(a, fd, want, NULL, 0))
             return false;
     }

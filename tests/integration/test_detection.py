@@ -216,6 +216,21 @@ class Streams(unittest.TestCase):
         self.assertEqual(got, [(46062, "pii.credit_card", "453914******6467")])
         self.assertEqual(r.stats["tcp"]["overlap_different_data"], 2)
 
+    def test_insertion_larger_than_the_overlay(self):
+        """A 3,000-byte other version, longer than the 1 KiB the sensor holds aside: it
+        goes through in pieces, each in its place, and the card in its middle is found,
+        with the default retained bytes and with more (all of the stream before it)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            conf = os.path.join(tmp, "retain.yaml")
+            with open(conf, "w") as f:
+                f.write("reassembly:\n  retain_bytes: 8k\n")
+            for extra in ((), ("-c", conf)):
+                r = run(*extra, "-r", pcap("detect-insertion-large.pcap"))
+                got = sorted((e["src_port"], e["dlp"]["rule"],
+                              e["dlp"]["matches"][0]["masked"]) for e in dlp(r))
+                self.assertEqual(got, [(46063, "pii.credit_card", "453914******6467")], extra)
+                self.assertEqual(r.stats["tcp"]["overlap_different_data"], 1)
+
     def test_answer_settles_the_last_value(self):
         """A value at the end of what a client sent is reported when the server answers,
         not when the idle connection ends minutes later; a value the client sends in two
