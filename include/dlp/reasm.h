@@ -36,17 +36,22 @@
  * the direction's stream, counting skipped gaps. Every byte offset of a
  * direction is reported exactly once, as data() or gap(), in order.
  * Bytes passed in are borrowed for the duration of the call.
- * All four callbacks are required; they must not call back into dlp_reasm_*
- * for the same session, except dlp_reasm_retained() (it only reads). end() comes once per direction, after its last
- * data()/gap(): when the FIN is reached, or at close (also for a direction
- * that never sent anything); an RST ends no direction. conflict() never
- * comes after end().
+ * The first four callbacks are required, fin() is optional; they must not
+ * call back into dlp_reasm_* for the same session, except
+ * dlp_reasm_retained() (it only reads). end() comes once per direction,
+ * after its last data()/gap(): when the FIN is reached and the peer has
+ * acknowledged it, or at close (also for a direction that never sent
+ * anything); an RST ends no direction. fin() comes when the FIN is reached
+ * before the peer acknowledged it: the sender says it is done, but bytes
+ * past the FIN (its receiver dropped it) revoke it and the stream goes on.
+ * conflict() never comes after end().
  */
 typedef struct dlp_reasm_sink {
     void (*data)(void *ctx, int dir, uint64_t off, const uint8_t *p, size_t n);
     void (*gap)(void *ctx, int dir, uint64_t off, uint64_t len);
     void (*conflict)(void *ctx, int dir, uint64_t off, const uint8_t *p, size_t n);
     void (*end)(void *ctx, int dir); /* at most once per direction */
+    void (*fin)(void *ctx, int dir); /* may be NULL */
 } dlp_reasm_sink_t;
 
 typedef enum {

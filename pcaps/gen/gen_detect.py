@@ -422,13 +422,43 @@ def insertion_large(outdir):
     s.close()
     cap.write_pcap(out_path(outdir, "detect-insertion-large.pcap"))
 
+def forged_fin(outdir):
+    """A FIN the server drops must not end an upload: :46070 the client sends a FIN at its
+    exact sequence number but with a bad TCP checksum after the first 120 bytes, then the
+    rest of the upload with the card, which the server acknowledges; :46071 the same, then a
+    forged SYN (another ISN) before the rest. :46072 a raw stream (port 9000) whose last
+    bytes are the second card, then the client's FIN, with nothing from the server after the
+    handshake (a one-sided capture: no ACK of the FIN is ever seen)."""
+    cap = Capture()
+    body = b"note=" + b"x" * 200 + b" card " + CARD + b" end\n"
+    req = http_post("up.example.com", "/u", body, "text/plain")
+    for cport in (46070, 46071):
+        s = TcpSession(cap, IN1, OUT1, cport, 80)
+        s.handshake()
+        s.send("c", req[:120])
+        bad = bytearray(s.build("c", "FA"))
+        bad[36] ^= 0xFF  # the TCP checksum of a plain 20-byte IPv4 header
+        s.emit_l3("c", bytes(bad))
+        if cport == 46071:
+            s.packet("c", "S", seq=s.nxt["c"] + 700000)
+        s.send("c", req[120:])
+        s.send("s", OK)
+        s.close()
+        cap.clock.advance(0.1)
+    one = TcpSession(cap, IN1, OUT1, 46072, 9000)
+    one.handshake()
+    one.send("c", b"export batch 9, last card " + CARD2, ack_every=0)
+    one.fin("c")
+    cap.write_pcap(out_path(outdir, "detect-forged-fin.pcap"))
+
+
 def main():
     outdir = sys.argv[1]
     for gen in (card_out_of_order, conflicting_retransmission, gap_splits_value, udp_datagrams,
                 inside_server_leaks, internal_and_ipv6, secrets_and_threshold, one_byte_segments,
                 vlan_tagged, invalid_values, ten_cards, forged_syn, forged_rst, insertion,
                 idle_answer, insertion_interleaved, rst_then_syn, insertion_reordered,
-                insertion_large):
+                insertion_large, forged_fin):
         gen(outdir)
 
 

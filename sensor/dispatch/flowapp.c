@@ -1445,6 +1445,11 @@ void fapp_gap(fapp_t *a, int dir, uint64_t len)
         cstream_gap(fd->raw, len);
 }
 
+void fapp_fin(fapp_t *a, int dir)
+{
+    raw_settle(a, &a->d[dir]); /* its sender is done: its last value need not wait */
+}
+
 void fapp_end(fapp_t *a, int dir)
 {
     fdir_t *fd = &a->d[dir];

@@ -56,6 +56,8 @@ void fapp_packet(fapp_t *a, const dlp_packet_t *p);
 void fapp_data(fapp_t *a, int dir, const uint8_t *p, size_t n);
 void fapp_gap(fapp_t *a, int dir, uint64_t len);
 void fapp_end(fapp_t *a, int dir);
+/* TCP: direction 'dir' reached a FIN its peer has not acknowledged yet. */
+void fapp_fin(fapp_t *a, int dir);
 /* The other version of bytes at 'off' (overlapping segments that differ): scanned
  * with the stream's bytes around it (flowapp.c, "the other version"). */
 void fapp_conflict(fapp_t *a, int dir, uint64_t off, const uint8_t *p, size_t n);

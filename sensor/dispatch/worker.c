@@ -92,12 +92,14 @@ static void sink_data(void *ctx, int dir, uint64_t off, const uint8_t *p, size_t
 static void sink_gap(void *ctx, int dir, uint64_t off, uint64_t len);
 static void sink_conflict(void *ctx, int dir, uint64_t off, const uint8_t *p, size_t n);
 static void sink_end(void *ctx, int dir);
+static void sink_fin(void *ctx, int dir);
 
 static const dlp_reasm_sink_t stream_sink = {
     .data = sink_data,
     .gap = sink_gap,
     .conflict = sink_conflict,
     .end = sink_end,
+    .fin = sink_fin,
 };
 
 /* --- the reassembled streams ------------------------------------------- */
@@ -137,6 +139,14 @@ static bool stream_retained(void *ctx, int dir, uint64_t from, uint64_t to, uint
     const wflow_t *wf = ctx;
 
     return wf->tcp != NULL && dlp_reasm_retained(wf->tcp, dir, from, to, out);
+}
+
+static void sink_fin(void *ctx, int dir)
+{
+    wflow_t *wf = ctx;
+
+    if (wf->app != NULL)
+        fapp_fin(wf->app, dir);
 }
 
 static void sink_end(void *ctx, int dir)

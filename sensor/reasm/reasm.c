@@ -28,8 +28,9 @@
  * Smaller policies: the peer's ACK past 'next' skips holes only up to held
  * data (or a FIN it covers); with nothing held it is remembered, and a later
  * segment ahead of 'next' skips up to min(its start, that ACK). A FIN is kept
- * only if it cuts nothing delivered or held (first FIN wins); bytes after it
- * are out of window. A 1-byte segment just before 'next' is a keep-alive
+ * only if it cuts nothing delivered or held (first FIN wins); it ends its
+ * direction once the peer acknowledged it, and until then bytes past it
+ * revoke it (fin_revoke); after that they are out of window. A 1-byte segment just before 'next' is a keep-alive
  * probe: counted as a retransmission, never a conflict. A held truncated
  * range gives way to real bytes arriving in order; otherwise held pieces,
  * gap ones included, win.
@@ -73,6 +74,7 @@ typedef struct dir {
     uint8_t *tail;
     uint8_t started;
     uint8_t fin;
+    uint8_t fin_told; /* sink->fin() called for this FIN */
     uint8_t ack_ok;
     uint8_t data; /* carried payload */
     uint8_t tail_failed;
@@ -265,12 +267,30 @@ static void emit_conflict(const call_t *c, int dir, uint64_t off, const uint8_t 
     c->sink->conflict(c->ctx, dir, off, p, n);
 }
 
+/* The peer acknowledged the FIN itself (ACK one past it). */
+static bool fin_taken(const dir_t *d)
+{
+    return d->fin && d->ack_ok && d->acked > d->fin_off;
+}
+
+/*
+ * A direction ends at its FIN only once the peer acknowledged it: a FIN its
+ * receiver dropped (a bad checksum, a TTL that ran out) must not hide what
+ * its sender goes on sending (fin_revoke). Until then the sink is told the
+ * sender is done, so what waits for more bytes can be decided.
+ */
 static void maybe_end(const call_t *c, int dir)
 {
     dir_t *d = &c->s->d[dir];
 
     if (d->info.ended || !d->fin || d->next < d->fin_off)
         return;
+    if (!fin_taken(d)) {
+        if (!d->fin_told && c->sink->fin != NULL)
+            c->sink->fin(c->ctx, dir);
+        d->fin_told = 1;
+        return;
+    }
     d->info.ended = 1;
     c->sink->end(c->ctx, dir);
 }
@@ -531,11 +551,15 @@ static void in_order(const call_t *c, int dir, uint64_t a, uint64_t b, const uin
  * when they cannot be held, holes are skipped until they are in order.
  * 'acct' is shared by the ranges of one segment so it is counted once.
  */
+static void fin_revoke(const call_t *c, int dir);
+
 static void feed(const call_t *c, int dir, int64_t a, int64_t b, const uint8_t *p, seg_acct_t *acct)
 {
     dir_t *d = &c->s->d[dir];
 
     acct->retried = false;
+    if (d->fin && b > (int64_t)d->fin_off && !fin_taken(d))
+        fin_revoke(c, dir);
     if (d->fin && b > (int64_t)d->fin_off) {
         b = (int64_t)d->fin_off;
         if (a >= b) {
@@ -610,6 +634,22 @@ static void flush_dir(const call_t *c, int dir)
     skip_to(c, dir, target);
     d->info.ended = 1;
     c->sink->end(c->ctx, dir);
+}
+
+/*
+ * Bytes past a FIN its peer has not acknowledged: the receiver did not take
+ * that FIN (a sender never sends past its own), so the stream goes on.
+ */
+static void fin_revoke(const call_t *c, int dir)
+{
+    dlp_tcp_session_t *s = c->s;
+    dir_t *d = &s->d[dir];
+
+    stat_inc(c, DLP_STAT_TCP_FIN_IGNORED);
+    d->fin = 0;
+    d->fin_told = 0;
+    s->fins &= (uint8_t)~(1u << dir);
+    set_state(s, s->fins != 0 ? DLP_TCP_CLOSING : DLP_TCP_ESTABLISHED);
 }
 
 /* FIN at offset 'off'. Refused if it would cut bytes already delivered or held. */
@@ -772,8 +812,11 @@ static int syn_seen(const call_t *c, int dir, const dlp_packet_t *p)
 
     /* A new connection only once its sender closed the old one (Suricata's rule for
      * port reuse): a SYN forged into a connection whose sender is still sending would
-     * otherwise end the flow and leave the rest of an upload unscanned. */
-    if (!ack && (s->state == DLP_TCP_CLOSED || (s->fins & (1u << dir)) != 0 ||
+     * otherwise end the flow and leave the rest of an upload unscanned. Its FIN counts
+     * once the peer acknowledged it (or when no ACK of the peer is ever seen: a
+     * one-sided capture), else a forged FIN, then a SYN, would do the same. */
+    if (!ack && (s->state == DLP_TCP_CLOSED ||
+                 ((s->fins & (1u << dir)) != 0 && (fin_taken(d) || !d->ack_ok)) ||
                  (s->state == DLP_TCP_RESET && !(s->rst_peer_on && dir != s->rst_dir))))
         return SYN_NEW_FLOW;
     if (d->started && d->base == p->tcp_seq + 1) {
@@ -878,8 +921,8 @@ dlp_rc_t dlp_reasm_segment(dlp_reasm_t *r, dlp_tcp_session_t *s, int dir, const 
             stat_inc(&c, DLP_STAT_TCP_OUT_OF_WINDOW);
             return DLP_OK;
         }
+        seg_data(&c, dir, p, off, wire); /* first: bytes past a FIN may revoke it */
         rst_outlived(&c, dir, off + wire);
-        seg_data(&c, dir, p, off, wire);
         maybe_end(&c, dir);
     }
     if (fl & DLP_TCP_ACK) {

@@ -97,7 +97,15 @@ static void k_end(void *ctx, int dir)
         abort();
 }
 
-static const dlp_reasm_sink_t ops = {k_data, k_gap, k_conflict, k_end};
+static void k_fin(void *ctx, int dir)
+{
+    const ksink_t *k = ctx;
+
+    if ((dir != 0 && dir != 1) || k->ends[dir] != 0)
+        abort();
+}
+
+static const dlp_reasm_sink_t ops = {k_data, k_gap, k_conflict, k_end, k_fin};
 
 static void check_info(const slot_t *sl)
 {

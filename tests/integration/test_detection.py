@@ -242,6 +242,18 @@ class Streams(unittest.TestCase):
         self.assertEqual(dlp(r)[2]["dlp"]["matches"][0]["masked"], "542523******9903")
         self.assertEqual(r.stats["detect"]["scan_errors"], 0)
 
+    def test_forged_fin_does_not_end_an_upload(self):
+        """A FIN with a bad checksum (the server drops it) ends nothing: the bytes past it
+        revoke it, also when a forged SYN follows; a one-sided raw stream's last value is
+        found though its FIN is never acknowledged."""
+        r = run("-r", pcap("detect-forged-fin.pcap"), "--log-flows")
+        got = sorted((e["src_port"], e["dlp"]["rule"]) for e in dlp(r))
+        self.assertEqual(got, [(46070, "pii.credit_card"), (46071, "pii.credit_card"),
+                               (46072, "pii.credit_card")])
+        self.assertEqual(r.stats["tcp"]["fin_ignored"], 2)
+        reasons = sorted((f["src_port"], f["flow"]["reason"]) for f in r.of("flow"))
+        self.assertEqual(reasons, [(46070, "fin"), (46071, "fin"), (46072, "shutdown")])
+
     def test_one_byte_segments(self):
         r = run("-r", pcap("detect-one-byte-segments.pcap"))
         self.assertEqual(rules_of(dlp(r)), ["pii.credit_card", "pii.us_ssn"])

@@ -32,7 +32,7 @@ typedef struct tsink {
     uint8_t kind[2][MAXS];
     uint64_t reported[2]; /* next offset the sink expects */
     uint64_t delivered[2], gap_bytes[2];
-    int data_calls[2], gaps[2], ends[2];
+    int data_calls[2], gaps[2], ends[2], fins[2];
     int nconf;
     conflict_rec_t conf[MAX_CONFLICTS];
     const uint8_t *orig[2]; /* when set, data must equal it, conflicts must differ */
@@ -100,7 +100,15 @@ static void t_end(void *ctx, int dir)
     assert_int_equal(k->ends[dir], 1);
 }
 
-static const dlp_reasm_sink_t tsink_ops = {t_data, t_gap, t_conflict, t_end};
+static void t_fin(void *ctx, int dir)
+{
+    tsink_t *k = ctx;
+    assert_true(dir == 0 || dir == 1);
+    assert_int_equal(k->ends[dir], 0);
+    k->fins[dir]++;
+}
+
+static const dlp_reasm_sink_t tsink_ops = {t_data, t_gap, t_conflict, t_end, t_fin};
 
 /* ---- fixture --------------------------------------------------------------- */
 
@@ -285,13 +293,18 @@ static void in_order(void **state)
     assert_int_equal(c.k->delivered[1], 301);
     assert_stream(&c, 0, 0, 5000, K_DATA);
     assert_stream(&c, 1, 0, 301, K_DATA);
-    /* FIN from the client, then from the server: both end on their own. */
+    /* FIN from the client, then from the server: each ends once its peer
+     * acknowledged it; before, the sink is told the sender is done. */
     tx(&c, 0, ISN0 + 1 + 5000, ISN1 + 1 + 301, DLP_TCP_FIN | DLP_TCP_ACK, NULL, 0);
     assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_CLOSING);
-    assert_int_equal(c.k->ends[0], 1);
-    assert_int_equal(c.k->ends[1], 0);
+    assert_int_equal(c.k->fins[0], 1);
+    assert_int_equal(c.k->ends[0], 0);
     tx(&c, 1, ISN1 + 1 + 301, ISN0 + 1 + 5001, DLP_TCP_FIN | DLP_TCP_ACK, NULL, 0);
     assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_CLOSED);
+    assert_int_equal(c.k->ends[0], 1);
+    assert_int_equal(c.k->fins[1], 1);
+    assert_int_equal(c.k->ends[1], 0);
+    tx(&c, 0, ISN0 + 1 + 5001, ISN1 + 1 + 302, DLP_TCP_ACK, NULL, 0);
     assert_int_equal(c.k->ends[1], 1);
     assert_int_equal(st(DLP_STAT_TCP_SEGMENTS), 7);
     assert_int_equal(st(DLP_STAT_TCP_STREAM_BYTES), 5301);
@@ -674,6 +687,8 @@ static void sequence_wrap(void **state)
     assert_int_equal(st(DLP_STAT_TCP_RETRANS), 1);
     assert_int_equal(c.k->nconf, 0);
     tx(&c, 0, isn + 1 + 1000, 8, DLP_TCP_FIN | A, NULL, 0);
+    assert_int_equal(c.k->fins[0], 1);
+    tx(&c, 1, 8, isn + 1 + 1001, A, NULL, 0); /* the FIN acknowledged across the wrap */
     assert_int_equal(c.k->ends[0], 1);
     conn_close(&c);
     teardown_r();
@@ -767,6 +782,65 @@ static void one_byte_segments(void **state)
     teardown_r();
 }
 
+/*
+ * Bytes past a FIN its peer has not acknowledged: the receiver dropped that
+ * FIN (a bad checksum, a TTL that ran out), so it is revoked and the stream
+ * goes on; a SYN forged next is no new connection either.
+ */
+static void fin_revoked_by_bytes_past_it(void **state)
+{
+    (void)state;
+    setup_cfg(NULL);
+    conn_t c = conn_new();
+    handshake(&c);
+    sdata(&c, 0, 0, 100);
+    tx(&c, 0, ISN0 + 1 + 100, ISN1 + 1, DLP_TCP_FIN | A, NULL, 0);
+    assert_int_equal(c.k->fins[0], 1);
+    assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_CLOSING);
+    sdata(&c, 0, 100, 100);
+    assert_int_equal(st(DLP_STAT_TCP_FIN_IGNORED), 1);
+    assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_ESTABLISHED);
+    assert_int_equal(c.k->delivered[0], 200);
+    dlp_packet_t syn = seg(ISN0 + 99999, 0, DLP_TCP_SYN, NULL, 0);
+    assert_int_equal(send_pk(&c, 0, &syn), DLP_OK);
+    sdata(&c, 0, 200, 50);
+    assert_int_equal(c.k->delivered[0], 250);
+    /* a real FIN later, acknowledged: the end */
+    tx(&c, 0, ISN0 + 1 + 250, ISN1 + 1, DLP_TCP_FIN | A, NULL, 0);
+    assert_int_equal(c.k->fins[0], 2);
+    sack(&c, 1, 251);
+    assert_int_equal(c.k->ends[0], 1);
+    assert_int_equal(st(DLP_STAT_TCP_OUT_OF_WINDOW), 1); /* the forged SYN */
+    conn_close(&c);
+    teardown_r();
+}
+
+/* A SYN after its sender's FIN: a new connection once the peer acknowledged the FIN,
+ * or when the peer's ACKs are never seen; not while the FIN is unacknowledged. */
+static void syn_after_unacknowledged_fin(void **state)
+{
+    (void)state;
+    setup_cfg(NULL);
+    conn_t c = conn_new();
+    handshake(&c);
+    sdata(&c, 0, 0, 100);
+    sack(&c, 1, 100);
+    tx(&c, 0, ISN0 + 1 + 100, ISN1 + 1, DLP_TCP_FIN | A, NULL, 0);
+    dlp_packet_t syn = seg(ISN0 + 99999, 0, DLP_TCP_SYN, NULL, 0);
+    assert_int_equal(send_pk(&c, 0, &syn), DLP_OK);
+    sack(&c, 1, 101);
+    assert_int_equal(send_pk(&c, 0, &syn), DLP_DONE);
+    conn_close(&c);
+    /* one-sided: nothing from the peer after the handshake */
+    c = conn_new();
+    tx(&c, 0, ISN0, 0, DLP_TCP_SYN, NULL, 0);
+    sdata(&c, 0, 0, 100);
+    tx(&c, 0, ISN0 + 1 + 100, ISN1 + 1, DLP_TCP_FIN | A, NULL, 0);
+    assert_int_equal(send_pk(&c, 0, &syn), DLP_DONE);
+    conn_close(&c);
+    teardown_r();
+}
+
 static void fin_before_data_completes(void **state)
 {
     (void)state;
@@ -777,11 +851,13 @@ static void fin_before_data_completes(void **state)
     tx(&c, 0, ISN0 + 1 + 200, ISN1 + 1, DLP_TCP_FIN | A, &g_src[0][200], 100);
     assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_CLOSING);
     assert_int_equal(c.k->ends[0], 0);
-    /* data after the FIN is not part of the stream */
+    sdata(&c, 0, 100, 100);
+    assert_int_equal(c.k->fins[0], 1);
+    assert_int_equal(c.k->ends[0], 0);
+    sack(&c, 1, 301); /* the FIN acknowledged: data after it is not part of the stream */
+    assert_int_equal(c.k->ends[0], 1);
     sdata(&c, 0, 300, 50);
     assert_int_equal(st(DLP_STAT_TCP_OUT_OF_WINDOW), 1);
-    sdata(&c, 0, 100, 100);
-    assert_int_equal(c.k->ends[0], 1);
     assert_int_equal(c.k->delivered[0], 300);
     assert_stream(&c, 0, 0, 300, K_DATA);
     /* retransmitted FIN after the end: counted, nothing reported */
@@ -1389,6 +1465,10 @@ static void stress_run(stress_t *x, conn_t *c)
             tx(c, !d, x->isn[!d] + 1 + x->rcv_next[!d], ack, A, NULL, 0);
         }
     }
+    /* The receivers acknowledge the FINs they got, as the last of the conversation. */
+    for (int d = 0; d < 2; d++)
+        if (x->rcv_next[d] == x->len[d] && x->fin_rcvd[d])
+            tx(c, !d, x->isn[!d] + 1 + x->rcv_next[!d], x->isn[d] + 2 + x->len[d], A, NULL, 0);
 }
 
 /* Counters summed over the stress runs: they must show every path was taken. */
@@ -1582,6 +1662,8 @@ int main(void)
         cmocka_unit_test(midstream),
         cmocka_unit_test(midstream_lagging_ack),
         cmocka_unit_test(one_byte_segments),
+        cmocka_unit_test(fin_revoked_by_bytes_past_it),
+        cmocka_unit_test(syn_after_unacknowledged_fin),
         cmocka_unit_test(fin_before_data_completes),
         cmocka_unit_test(fin_hole_acked),
         cmocka_unit_test(rst_keeps_streams_open),
