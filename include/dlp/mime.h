@@ -15,7 +15,10 @@
  * decoding, when header_field is not DLP_FIELD__COUNT: one block
  * "Name: value" per header of the message itself, of every part and of
  * every message/rfc822 part inside it (a part's headers name its file, and
- * may carry anything).
+ * may carry anything). What a multipart holds besides its parts goes to
+ * unnamed streams of the enclosing body's field: its preamble and epilogue,
+ * and the rest of a boundary line after the boundary (a recipient reading
+ * the raw message sees them).
  * Folded headers are unfolded; lines may be split across writes at any
  * byte. A boundary that never closes ends with the input. Bad input never
  * fails: it is noted (mime.c says how for each case).

@@ -8,7 +8,8 @@
  * before the first byte must be handed on (nDPI often needs the reply first):
  * HTTP on any port, SMTP and FTP by their greetings and ports, DNS over TCP
  * on port 53, TLS/SSH records as encrypted, an announced FTP data
- * connection as ftp.data, anything else as a raw stream. Up to
+ * connection as ftp.data, anything else as a raw stream; after an HTTP
+ * upgrade to WebSocket, the frame decoder (ws.h). Up to
  * DLP_APP_SNIFF_BYTES are held back per direction until the choice is
  * made (1-byte segments exist).
  *
@@ -29,6 +30,10 @@
  * HTTP request line or header block and an SMTP envelope command, after
  * which a message's content starts. Offsets: fed counts the stream bytes
  * handed in, dpos those decode() took (sniffed bytes wait), both with gaps.
+ *
+ * Two things outside the decoders: the other versions of conflicting TCP
+ * bytes (fapp_conflict, "the other version" below), and the settling of a
+ * raw stream whose sender waits (raw_settle: the peer answers, or its FIN).
  *
  * Threading: the worker that owns the flow.
  */
