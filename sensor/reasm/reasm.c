@@ -29,8 +29,9 @@
  * data (or a FIN it covers); with nothing held it is remembered, and a later
  * segment ahead of 'next' skips up to min(its start, that ACK). A FIN is kept
  * only if it cuts nothing delivered or held (first FIN wins); it ends its
- * direction once the peer acknowledged it, and until then bytes past it
- * revoke it (fin_revoke); after that they are out of window. A 1-byte segment just before 'next' is a keep-alive
+ * direction once the peer acknowledged it, and until then bytes or a FIN past
+ * it revoke it (fin_revoke; that FIN stands instead); after that they are out
+ * of window. A 1-byte segment just before 'next' is a keep-alive
  * probe: counted as a retransmission, never a conflict. A held truncated
  * range gives way to real bytes arriving in order; otherwise held pieces,
  * gap ones included, win.
@@ -868,6 +869,10 @@ static void seg_data(const call_t *c, int dir, const dlp_packet_t *p, int64_t of
     int64_t cap_end = off + p->payload_len;
     seg_acct_t acct = {0};
 
+    /* A FIN past an unacknowledged one: its bytes revoke that one (feed()), and
+     * it is the sender's real FIN, not a second one refused (first FIN wins). */
+    if ((fl & DLP_TCP_FIN) && d->fin && off + wire > (int64_t)d->fin_off && !fin_taken(d))
+        fin_revoke(c, dir);
     if (fl & DLP_TCP_FIN)
         fin_seen(c, dir, off + wire);
     if (wire != 0 && !(fl & DLP_TCP_SYN) && c->s->state < DLP_TCP_ESTABLISHED)

@@ -841,6 +841,29 @@ static void syn_after_unacknowledged_fin(void **state)
     teardown_r();
 }
 
+/* A FIN riding on the bytes that revoke an earlier, unacknowledged FIN is the
+ * sender's real one: it is taken (the first one no longer stands). */
+static void fin_after_revoked_fin(void **state)
+{
+    (void)state;
+    setup_cfg(NULL);
+    conn_t c = conn_new();
+    handshake(&c);
+    sdata(&c, 0, 0, 100);
+    tx(&c, 0, ISN0 + 1 + 100, ISN1 + 1, DLP_TCP_FIN | A, NULL, 0);
+    assert_int_equal(c.k->fins[0], 1);
+    tx(&c, 0, ISN0 + 1 + 100, ISN1 + 1, DLP_TCP_FIN | A, &g_src[0][100], 100);
+    assert_int_equal(st(DLP_STAT_TCP_FIN_IGNORED), 1);
+    assert_int_equal(st(DLP_STAT_TCP_OUT_OF_WINDOW), 0);
+    assert_int_equal(c.k->delivered[0], 200);
+    assert_int_equal(c.k->fins[0], 2);
+    assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_CLOSING);
+    sack(&c, 1, 201);
+    assert_int_equal(c.k->ends[0], 1);
+    conn_close(&c);
+    teardown_r();
+}
+
 static void fin_before_data_completes(void **state)
 {
     (void)state;
@@ -1664,6 +1687,7 @@ int main(void)
         cmocka_unit_test(one_byte_segments),
         cmocka_unit_test(fin_revoked_by_bytes_past_it),
         cmocka_unit_test(syn_after_unacknowledged_fin),
+        cmocka_unit_test(fin_after_revoked_fin),
         cmocka_unit_test(fin_before_data_completes),
         cmocka_unit_test(fin_hole_acked),
         cmocka_unit_test(rst_keeps_streams_open),
