@@ -149,6 +149,11 @@ dlp_tcp_state_t dlp_reasm_state(const dlp_tcp_session_t *s);
  * the RST (or they crossed), so the receiver's half of the connection may be
  * live, as after a FIN from the RST's sender. */
 bool dlp_reasm_rst_outlived(const dlp_tcp_session_t *s);
+/* Both FINs seen and each acknowledged by its peer (or that peer's ACKs are
+ * never seen: a one-sided capture). DLP_TCP_CLOSED says both FINs were seen;
+ * until this holds, one of them may yet be revoked (a FIN its receiver dropped),
+ * so the connection is not over: a bare SYN opens no new one. */
+bool dlp_reasm_fins_taken(const dlp_tcp_session_t *s);
 /* Bytes this session holds (struct, held segments, retained tails). */
 size_t dlp_reasm_session_mem(const dlp_tcp_session_t *s);
 void dlp_reasm_dir_info(const dlp_tcp_session_t *s, int dir, dlp_reasm_dir_info_t *out);

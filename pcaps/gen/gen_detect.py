@@ -428,7 +428,9 @@ def forged_fin(outdir):
     rest of the upload with the card, which the server acknowledges; :46071 the same, then a
     forged SYN (another ISN) before the rest. :46072 a raw stream (port 9000) whose last
     bytes are the second card, then the client's FIN, with nothing from the server after the
-    handshake (a one-sided capture: no ACK of the FIN is ever seen)."""
+    handshake (a one-sided capture: no ACK of the FIN is ever seen). :46073 the server's FIN
+    first (half close, acknowledged), then the client's bad-checksum FIN and a forged SYN:
+    both FINs seen, one of them unacknowledged, is no close."""
     cap = Capture()
     body = b"note=" + b"x" * 200 + b" card " + CARD + b" end\n"
     req = http_post("up.example.com", "/u", body, "text/plain")
@@ -449,6 +451,19 @@ def forged_fin(outdir):
     one.handshake()
     one.send("c", b"export batch 9, last card " + CARD2, ack_every=0)
     one.fin("c")
+    cap.clock.advance(0.1)
+    half = TcpSession(cap, IN1, OUT1, 46073, 80)
+    half.handshake()
+    half.send("c", req[:120])
+    half.fin("s")
+    half.ack("c")
+    bad = bytearray(half.build("c", "FA"))
+    bad[36] ^= 0xFF
+    half.emit_l3("c", bytes(bad))
+    half.packet("c", "S", seq=half.nxt["c"] + 700000)
+    half.send("c", req[120:])
+    half.fin("c")
+    half.ack("s")
     cap.write_pcap(out_path(outdir, "detect-forged-fin.pcap"))
 
 

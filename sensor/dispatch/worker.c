@@ -377,7 +377,12 @@ static void set_tcp_class(dlp_worker_t *w, dlp_flow_t *f, dlp_tcp_state_t st)
     case DLP_TCP_ESTABLISHED: c = DLP_FLOW_TC_TCP_EST; break;
     case DLP_TCP_CLOSING: c = DLP_FLOW_TC_TCP_CLOSING; break;
     case DLP_TCP_CLOSED:
-        c = DLP_FLOW_TC_TCP_CLOSED;
+        /* A FIN not acknowledged yet may still be revoked: kept as half-closed,
+         * so that a bare SYN does not end the flow (flow.c replace_stale). */
+        wf = f->user;
+        c = wf != NULL && wf->tcp != NULL && !dlp_reasm_fins_taken(wf->tcp)
+                ? DLP_FLOW_TC_TCP_CLOSING
+                : DLP_FLOW_TC_TCP_CLOSED;
         f->close_reason = DLP_FLOW_END_FIN;
         break;
     case DLP_TCP_RESET:

@@ -274,6 +274,12 @@ static bool fin_taken(const dir_t *d)
     return d->fin && d->ack_ok && d->acked > d->fin_off;
 }
 
+/* Its FIN is over: acknowledged, or the peer's ACKs are never seen (one-sided). */
+static bool fin_counts(const dir_t *d)
+{
+    return d->fin && (fin_taken(d) || !d->ack_ok);
+}
+
 /*
  * A direction ends at its FIN only once the peer acknowledged it: a FIN its
  * receiver dropped (a bad checksum, a TTL that ran out) must not hide what
@@ -815,9 +821,9 @@ static int syn_seen(const call_t *c, int dir, const dlp_packet_t *p)
      * port reuse): a SYN forged into a connection whose sender is still sending would
      * otherwise end the flow and leave the rest of an upload unscanned. Its FIN counts
      * once the peer acknowledged it (or when no ACK of the peer is ever seen: a
-     * one-sided capture), else a forged FIN, then a SYN, would do the same. */
-    if (!ack && (s->state == DLP_TCP_CLOSED ||
-                 ((s->fins & (1u << dir)) != 0 && (fin_taken(d) || !d->ack_ok)) ||
+     * one-sided capture), else a forged FIN, then a SYN, would do the same; also
+     * when both FINs were seen (DLP_TCP_CLOSED), the other one acknowledged. */
+    if (!ack && (fin_counts(d) ||
                  (s->state == DLP_TCP_RESET && !(s->rst_peer_on && dir != s->rst_dir))))
         return SYN_NEW_FLOW;
     if (d->started && d->base == p->tcp_seq + 1) {
@@ -986,6 +992,11 @@ dlp_tcp_state_t dlp_reasm_state(const dlp_tcp_session_t *s)
 bool dlp_reasm_rst_outlived(const dlp_tcp_session_t *s)
 {
     return s->state == DLP_TCP_RESET && s->rst_peer_on;
+}
+
+bool dlp_reasm_fins_taken(const dlp_tcp_session_t *s)
+{
+    return fin_counts(&s->d[0]) && fin_counts(&s->d[1]);
 }
 
 size_t dlp_reasm_session_mem(const dlp_tcp_session_t *s)

@@ -864,6 +864,38 @@ static void fin_after_revoked_fin(void **state)
     teardown_r();
 }
 
+/* Both FINs seen, but the client's not acknowledged (its receiver dropped it):
+ * the connection is not over, so a SYN forged next opens no new connection
+ * (nor may the flow table end the flow for it: dlp_reasm_fins_taken()); over
+ * once the server acknowledged the client's real FIN. */
+static void closed_needs_acknowledged_fins(void **state)
+{
+    (void)state;
+    setup_cfg(NULL);
+    conn_t c = conn_new();
+    handshake(&c);
+    sdata(&c, 0, 0, 100);
+    tx(&c, 1, ISN1 + 1, ISN0 + 1 + 100, DLP_TCP_FIN | A, NULL, 0); /* the server's half close */
+    tx(&c, 0, ISN0 + 1 + 100, ISN1 + 2, A, NULL, 0);
+    assert_int_equal(c.k->ends[1], 1);
+    tx(&c, 0, ISN0 + 1 + 100, ISN1 + 2, DLP_TCP_FIN | A, NULL, 0); /* dropped by the server */
+    assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_CLOSED); /* both FINs seen */
+    assert_false(dlp_reasm_fins_taken(c.s));
+    dlp_packet_t syn = seg(ISN0 + 99999, 0, DLP_TCP_SYN, NULL, 0);
+    assert_int_equal(send_pk(&c, 0, &syn), DLP_OK);
+    tx(&c, 0, ISN0 + 1 + 100, ISN1 + 2, A | DLP_TCP_PSH, &g_src[0][100], 100);
+    assert_int_equal(c.k->delivered[0], 200);
+    assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_CLOSING);
+    tx(&c, 0, ISN0 + 1 + 200, ISN1 + 2, DLP_TCP_FIN | A, NULL, 0);
+    assert_false(dlp_reasm_fins_taken(c.s));
+    tx(&c, 1, ISN1 + 2, ISN0 + 1 + 201, A, NULL, 0);
+    assert_true(dlp_reasm_fins_taken(c.s));
+    assert_int_equal(c.k->ends[0], 1);
+    assert_int_equal(send_pk(&c, 0, &syn), DLP_DONE);
+    conn_close(&c);
+    teardown_r();
+}
+
 static void fin_before_data_completes(void **state)
 {
     (void)state;
@@ -1688,6 +1720,7 @@ int main(void)
         cmocka_unit_test(fin_revoked_by_bytes_past_it),
         cmocka_unit_test(syn_after_unacknowledged_fin),
         cmocka_unit_test(fin_after_revoked_fin),
+        cmocka_unit_test(closed_needs_acknowledged_fins),
         cmocka_unit_test(fin_before_data_completes),
         cmocka_unit_test(fin_hole_acked),
         cmocka_unit_test(rst_keeps_streams_open),
