@@ -30,8 +30,8 @@
  * segment ahead of 'next' skips up to min(its start, that ACK). A FIN is kept
  * only if it cuts nothing delivered or held (first FIN wins); it ends its
  * direction once the peer acknowledged it, and until then bytes or a FIN past
- * it revoke it (fin_revoke; that FIN stands instead); after that they are out
- * of window. A 1-byte segment just before 'next' is a keep-alive
+ * it, or an ACK past it plus one, revoke it (fin_revoke; that FIN stands
+ * instead); after that they are out of window. A 1-byte segment just before 'next' is a keep-alive
  * probe: counted as a retransmission, never a conflict. A held truncated
  * range gives way to real bytes arriving in order; otherwise held pieces,
  * gap ones included, win.
@@ -675,6 +675,10 @@ static void fin_seen(const call_t *c, int dir, int64_t off)
         stat_inc(c, DLP_STAT_TCP_OUT_OF_WINDOW);
         return;
     }
+    if (d->ack_ok && d->acked > (uint64_t)off + 1) {
+        stat_inc(c, DLP_STAT_TCP_FIN_IGNORED); /* its receiver took bytes past it */
+        return;
+    }
     d->fin = 1;
     d->fin_off = (uint64_t)off;
     s->fins |= (uint8_t)(1u << dir);
@@ -783,6 +787,8 @@ static void ack_seen(const call_t *c, int dir, uint32_t ack)
         return;
     d->ack_ok = 1;
     d->acked = (uint64_t)a;
+    if (d->fin && d->acked > d->fin_off + 1)
+        fin_revoke(c, dir); /* its receiver took bytes past it */
     if (d->acked <= d->next)
         return;
     if (d->fin && d->fin_off <= d->acked)

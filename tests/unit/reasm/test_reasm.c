@@ -896,6 +896,36 @@ static void closed_needs_acknowledged_fins(void **state)
     teardown_r();
 }
 
+/* An ACK past FIN+1 shows the receiver took bytes past that FIN (the capture
+ * missed them, or the ACK came first): the FIN is revoked, or refused when it
+ * comes after that ACK, and the stream goes on. */
+static void fin_revoked_by_ack_past_it(void **state)
+{
+    (void)state;
+    setup_cfg(NULL);
+    conn_t c = conn_new();
+    handshake(&c);
+    sdata(&c, 0, 0, 100);
+    tx(&c, 0, ISN0 + 1 + 100, ISN1 + 1, DLP_TCP_FIN | A, NULL, 0);
+    sack(&c, 1, 201); /* [100, 200) not in the capture */
+    assert_int_equal(st(DLP_STAT_TCP_FIN_IGNORED), 1);
+    assert_int_equal(c.k->ends[0], 0);
+    sdata(&c, 0, 200, 100);
+    assert_int_equal(c.k->delivered[0], 200);
+    assert_int_equal(c.k->gap_bytes[0], 100);
+    sack(&c, 1, 401); /* ahead of the capture again */
+    tx(&c, 0, ISN0 + 1 + 300, ISN1 + 1, DLP_TCP_FIN | A, NULL, 0);
+    assert_int_equal(st(DLP_STAT_TCP_FIN_IGNORED), 2);
+    sdata(&c, 0, 300, 100);
+    assert_int_equal(c.k->delivered[0], 300);
+    tx(&c, 0, ISN0 + 1 + 400, ISN1 + 1, DLP_TCP_FIN | A, NULL, 0);
+    sack(&c, 1, 401);
+    assert_int_equal(c.k->ends[0], 1);
+    assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_CLOSING);
+    conn_close(&c);
+    teardown_r();
+}
+
 static void fin_before_data_completes(void **state)
 {
     (void)state;
@@ -1721,6 +1751,7 @@ int main(void)
         cmocka_unit_test(syn_after_unacknowledged_fin),
         cmocka_unit_test(fin_after_revoked_fin),
         cmocka_unit_test(closed_needs_acknowledged_fins),
+        cmocka_unit_test(fin_revoked_by_ack_past_it),
         cmocka_unit_test(fin_before_data_completes),
         cmocka_unit_test(fin_hole_acked),
         cmocka_unit_test(rst_keeps_streams_open),
