@@ -342,6 +342,12 @@ class Reload(unittest.TestCase):
                 write_rules(self.rules, "rules:" + CARD_RULE + (MARKER_RULE if i >= 1 else ""))
                 good += 1
             self.s.reload(i + 1)
+            # The log line above comes before the rule files are read: the next write
+            # must wait for this reload's outcome, or the reload may read the next files.
+            if i % 3 == 2:
+                self.s.wait_log("reload refused", bad)
+            else:
+                self.s.wait_log("rules reloaded", good)
         self.assertEqual(self.s.finish(), 0, self.s.stderr())
         self.assertNotIn("AddressSanitizer", self.s.stderr())
         events = self.s.events()
