@@ -13,6 +13,7 @@
 #define DLP_BATCH_BYTES (256 * 1024)       /* one batch of packets to a worker */
 #define DLP_BATCHES_PER_WORKER 8           /* batches in flight per worker (2 MiB) */
 #define DLP_TICK_US 1000000ULL             /* packet-time clock tick to workers */
+#define DLP_SETTLE_IDLE_US 2000000ULL      /* a raw stream this quiet is settled (flowapp.c) */
 #define DLP_LIVE_FLUSH_US 2000             /* live: partial batch age before hand-off */
 
 /* --- decode ---------------------------------------------------------------- */

@@ -467,13 +467,48 @@ def forged_fin(outdir):
     cap.write_pcap(out_path(outdir, "detect-forged-fin.pcap"))
 
 
+def idle_one_sided(outdir):
+    """A one-sided capture (only the client's packets, as a tap copying one direction):
+    :46080 sends a record whose last bytes are the card to port 7000, then nothing for
+    600 s; 5 s after it :46081 sends the SSN and closes. :46082 sends half of the second
+    card, pauses 3 s, then the other half."""
+    cap = Capture()
+
+    def client_only(s, data):
+        for seq, chunk in s.plan("c", data):
+            s.emit_seg("c", seq, chunk, "PA", ack=s.nxt["s"])
+
+    idle = TcpSession(cap, IN1, OUT1, 46080, 7000)
+    idle.packet("c", "S")
+    idle.nxt["c"] += 1
+    idle.nxt["s"] += 1
+    client_only(idle, b"STORE record 17 card " + CARD + b"\n")
+    half = TcpSession(cap, IN2, OUT2, 46082, 7000)
+    half.packet("c", "S")
+    half.nxt["c"] += 1
+    half.nxt["s"] += 1
+    client_only(half, b"STORE card " + CARD2[:8])
+    cap.clock.advance(3)
+    client_only(half, CARD2[8:] + b"\n")
+    cap.clock.advance(2)
+    other = TcpSession(cap, IN2, OUT2, 46081, 7000)
+    other.packet("c", "S")
+    other.nxt["c"] += 1
+    other.nxt["s"] += 1
+    client_only(other, b"STORE record 18 ssn " + SSN + b"\n" + b"x" * 200 + b"\n")
+    other.packet("c", "FA")
+    cap.clock.advance(600)
+    idle.packet("c", "FA")
+    cap.write_pcap(out_path(outdir, "detect-idle-one-sided.pcap"))
+
+
 def main():
     outdir = sys.argv[1]
     for gen in (card_out_of_order, conflicting_retransmission, gap_splits_value, udp_datagrams,
                 inside_server_leaks, internal_and_ipv6, secrets_and_threshold, one_byte_segments,
                 vlan_tagged, invalid_values, ten_cards, forged_syn, forged_rst, insertion,
                 idle_answer, insertion_interleaved, rst_then_syn, insertion_reordered,
-                insertion_large, forged_fin):
+                insertion_large, forged_fin, idle_one_sided):
         gen(outdir)
 
 

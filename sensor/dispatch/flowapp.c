@@ -116,6 +116,8 @@ typedef struct fdir {
     uint8_t nsniff;
     cstream_t *raw;            /* KIND_RAW / KIND_FTP_DATA: the direction's stream */
     bool raw_unsettled;        /* written since the peer last answered (raw_settle) */
+    struct fdir *idle_prev, *idle_next; /* in env's list while raw_unsettled */
+    uint64_t raw_last_us;      /* packet time of its last write */
     uint64_t inspected;        /* bytes written to detection */
     uint64_t uninspected;
     uint32_t notes[DLP_NOTE__COUNT];
@@ -994,6 +996,40 @@ static void start_decoder(fapp_t *a, kind_t k)
 
 /* --- feeding ------------------------------------------------------------------ */
 
+static void idle_unlink(fdir_t *fd)
+{
+    fapp_env_t *env = fd->a->env;
+
+    if (!fd->raw_unsettled)
+        return;
+    if (fd->idle_prev != NULL)
+        fd->idle_prev->idle_next = fd->idle_next;
+    else
+        env->idle_head = fd->idle_next;
+    if (fd->idle_next != NULL)
+        fd->idle_next->idle_prev = fd->idle_prev;
+    else
+        env->idle_tail = fd->idle_prev;
+    fd->idle_prev = fd->idle_next = NULL;
+    fd->raw_unsettled = false;
+}
+
+/* Written now: the youngest of the worker's unsettled raw streams. */
+static void idle_touch(fdir_t *fd)
+{
+    fapp_env_t *env = fd->a->env;
+
+    idle_unlink(fd);
+    fd->raw_unsettled = true;
+    fd->raw_last_us = *env->now_us;
+    fd->idle_prev = env->idle_tail;
+    if (env->idle_tail != NULL)
+        env->idle_tail->idle_next = fd;
+    else
+        env->idle_head = fd;
+    env->idle_tail = fd;
+}
+
 static void raw_write(fdir_t *fd, dlp_field_t field, const uint8_t *p, size_t n)
 {
     if (!fd->egress)
@@ -1002,7 +1038,7 @@ static void raw_write(fdir_t *fd, dlp_field_t field, const uint8_t *p, size_t n)
         fd->raw = cstream_new(fd, field, NULL, true);
     if (fd->raw != NULL) {
         cstream_write(fd->raw, p, n);
-        fd->raw_unsettled = true;
+        idle_touch(fd);
     }
 }
 
@@ -1017,9 +1053,11 @@ static void raw_settle(fapp_t *a, fdir_t *fd)
 {
     vctx_t old;
 
-    if (!fd->raw_unsettled || fd->raw == NULL || fd->raw->ds == NULL)
+    if (!fd->raw_unsettled)
         return;
-    fd->raw_unsettled = false;
+    idle_unlink(fd);
+    if (fd->raw == NULL || fd->raw->ds == NULL)
+        return;
     join_flush(a->env);
     old = ev_begin(a, VK_STREAM, fd->raw, 0, 0);
     dlp_detect_settle(a->detect, fd->raw->ds, *a->env->now_us);
@@ -1450,6 +1488,18 @@ void fapp_gap(fapp_t *a, int dir, uint64_t len)
         cstream_gap(fd->raw, len);
 }
 
+/*
+ * A raw stream silent for DLP_SETTLE_IDLE_US of packet time is settled as if
+ * its peer had answered: on a one-sided tap the answer is never seen, and a
+ * client that sent its last value and went quiet would otherwise have it
+ * reported only with its next write or when the flow times out.
+ */
+void fapp_idle_settle(fapp_env_t *env, uint64_t now_us)
+{
+    while (env->idle_head != NULL && env->idle_head->raw_last_us + DLP_SETTLE_IDLE_US <= now_us)
+        raw_settle(env->idle_head->a, env->idle_head);
+}
+
 void fapp_fin(fapp_t *a, int dir)
 {
     raw_settle(a, &a->d[dir]); /* its sender is done: its last value need not wait */
@@ -1468,6 +1518,7 @@ void fapp_end(fapp_t *a, int dir)
         dlp_smtp_end(a->p.smtp, dir);
     else if (a->kind == KIND_WS)
         dlp_ws_end(a->ws[dir]);
+    idle_unlink(fd);
     cstream_free(fd->raw);
     fd->raw = NULL;
 }
@@ -1664,6 +1715,7 @@ void fapp_free(fapp_t *a)
     count_flow(a);
     for (int d = 0; d < 2; d++) {
         alt_stop(a, &a->d[d], false);
+        idle_unlink(&a->d[d]);
         cstream_free(a->d[d].raw);
     }
     switch (a->dec) {

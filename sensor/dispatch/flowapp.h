@@ -38,6 +38,8 @@ typedef struct fapp_env {
     dlp_app_limits_t limits;
     const uint64_t *now_us;         /* the worker's packet clock */
     fapp_expect_t expect[DLP_FTP_EXPECT_MAX];
+    /* flowapp.c: raw streams written and not settled since, oldest write first */
+    struct fdir *idle_head, *idle_tail;
     /* flowapp.c: small writes to one detection stream during a decoder call */
     struct cstream *join_cs;
     size_t join_n;
@@ -58,6 +60,9 @@ void fapp_gap(fapp_t *a, int dir, uint64_t len);
 void fapp_end(fapp_t *a, int dir);
 /* TCP: direction 'dir' reached a FIN its peer has not acknowledged yet. */
 void fapp_fin(fapp_t *a, int dir);
+/* Every packet-time tick of the worker: raw streams silent for DLP_SETTLE_IDLE_US are
+ * settled (flowapp.c, raw_settle). */
+void fapp_idle_settle(fapp_env_t *env, uint64_t now_us);
 /* The other version of bytes at 'off' (overlapping segments that differ): scanned
  * with the stream's bytes around it (flowapp.c, "the other version"). */
 void fapp_conflict(fapp_t *a, int dir, uint64_t off, const uint8_t *p, size_t n);

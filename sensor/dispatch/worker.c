@@ -493,6 +493,7 @@ void dlp_worker_tick(dlp_worker_t *w, uint64_t now_us)
 {
     note_cpu(w);
     w->now_us = now_us;
+    fapp_idle_settle(&w->env, now_us);
     dlp_flow_table_expire(w->flows, now_us);
 }
 

@@ -256,6 +256,16 @@ class Streams(unittest.TestCase):
         self.assertEqual(reasons, [(46070, "fin"), (46071, "fin"), (46072, "shutdown"),
                                    (46073, "fin")])
 
+    def test_quiet_raw_stream_is_settled(self):
+        """On a one-sided capture no answer is ever seen: a raw stream quiet for 2 s of
+        packet time is settled, so its last value is reported before later flows' events;
+        a value paused in the middle for 3 s is still found whole."""
+        r = run("-r", pcap("detect-idle-one-sided.pcap"), "--workers", "1")
+        order = [(e["src_port"], e["dlp"]["rule"]) for e in dlp(r)]
+        self.assertEqual(order, [(46080, "pii.credit_card"), (46082, "pii.credit_card"),
+                                 (46081, "pii.us_ssn")])
+        self.assertEqual(dlp(r)[1]["dlp"]["matches"][0]["masked"], "542523******9903")
+
     def test_one_byte_segments(self):
         r = run("-r", pcap("detect-one-byte-segments.pcap"))
         self.assertEqual(rules_of(dlp(r)), ["pii.credit_card", "pii.us_ssn"])
