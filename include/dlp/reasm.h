@@ -145,15 +145,15 @@ bool dlp_reasm_retained(const dlp_tcp_session_t *s, int dir, uint64_t from, uint
                         uint8_t *out);
 
 dlp_tcp_state_t dlp_reasm_state(const dlp_tcp_session_t *s);
-/* DLP_TCP_RESET, and the RST's receiver sent new bytes since: it did not take
- * the RST (or they crossed), so the receiver's half of the connection may be
- * live, as after a FIN from the RST's sender. */
-bool dlp_reasm_rst_outlived(const dlp_tcp_session_t *s);
-/* Both FINs seen and each acknowledged by its peer (or that peer's ACKs are
- * never seen: a one-sided capture). DLP_TCP_CLOSED says both FINs were seen;
- * until this holds, one of them may yet be revoked (a FIN its receiver dropped),
- * so the connection is not over: a bare SYN opens no new one. */
-bool dlp_reasm_fins_taken(const dlp_tcp_session_t *s);
+/*
+ * The connection is over, so a bare SYN on its tuple may open a new one:
+ * DLP_TCP_CLOSED with each FIN acknowledged by its peer (or that peer's ACKs
+ * never seen: a one-sided capture), or DLP_TCP_RESET with no new bytes from
+ * the RST's receiver since. Short of that, a FIN may yet be revoked (its
+ * receiver dropped it), or the receiver's half may be live (it did not take
+ * the RST, or they crossed), whatever dlp_reasm_state() says.
+ */
+bool dlp_reasm_over(const dlp_tcp_session_t *s);
 /* Bytes this session holds (struct, held segments, retained tails). */
 size_t dlp_reasm_session_mem(const dlp_tcp_session_t *s);
 void dlp_reasm_dir_info(const dlp_tcp_session_t *s, int dir, dlp_reasm_dir_info_t *out);

@@ -367,9 +367,9 @@ static void on_flow_end(void *ctx, dlp_flow_t *f)
     f->user = NULL;
 }
 
-static void set_tcp_class(dlp_worker_t *w, dlp_flow_t *f, dlp_tcp_state_t st)
+static void set_tcp_class(dlp_worker_t *w, dlp_flow_t *f, const dlp_tcp_session_t *s)
 {
-    const wflow_t *wf;
+    dlp_tcp_state_t st = dlp_reasm_state(s);
     dlp_flow_tclass_t c;
 
     f->close_reason = DLP_FLOW_END_NONE; /* an RST the connection outlived (reasm.h) */
@@ -377,22 +377,12 @@ static void set_tcp_class(dlp_worker_t *w, dlp_flow_t *f, dlp_tcp_state_t st)
     case DLP_TCP_ESTABLISHED: c = DLP_FLOW_TC_TCP_EST; break;
     case DLP_TCP_CLOSING: c = DLP_FLOW_TC_TCP_CLOSING; break;
     case DLP_TCP_CLOSED:
-        /* A FIN not acknowledged yet may still be revoked: kept as half-closed,
-         * so that a bare SYN does not end the flow (flow.c replace_stale). */
-        wf = f->user;
-        c = wf != NULL && wf->tcp != NULL && !dlp_reasm_fins_taken(wf->tcp)
-                ? DLP_FLOW_TC_TCP_CLOSING
-                : DLP_FLOW_TC_TCP_CLOSED;
-        f->close_reason = DLP_FLOW_END_FIN;
-        break;
     case DLP_TCP_RESET:
-        /* Its receiver sent more since: kept as half-closed, so that a SYN from
-         * it does not end the flow first (flow.c replace_stale; reasm.h). */
-        wf = f->user;
-        c = wf != NULL && wf->tcp != NULL && dlp_reasm_rst_outlived(wf->tcp)
-                ? DLP_FLOW_TC_TCP_CLOSING
-                : DLP_FLOW_TC_TCP_CLOSED;
-        f->close_reason = DLP_FLOW_END_RST;
+        /* Not over yet (a FIN not acknowledged, an RST its receiver outlived):
+         * kept as half-closed, so a bare SYN does not end the flow (flow.c
+         * replace_stale). */
+        c = dlp_reasm_over(s) ? DLP_FLOW_TC_TCP_CLOSED : DLP_FLOW_TC_TCP_CLOSING;
+        f->close_reason = st == DLP_TCP_RESET ? DLP_FLOW_END_RST : DLP_FLOW_END_FIN;
         break;
     default: c = DLP_FLOW_TC_TCP_NEW; break;
     }
@@ -418,7 +408,7 @@ static bool handle_tcp(dlp_worker_t *w, dlp_flow_t *f, wflow_t *wf, int dir,
     rc = dlp_reasm_segment(w->reasm, wf->tcp, dir, p, &stream_sink, wf);
     if (rc == DLP_DONE)
         return false;
-    set_tcp_class(w, f, dlp_reasm_state(wf->tcp));
+    set_tcp_class(w, f, wf->tcp);
     recharge(w, wf);
     return true;
 }

@@ -643,6 +643,12 @@ static void flush_dir(const call_t *c, int dir)
     c->sink->end(c->ctx, dir);
 }
 
+/* The state the accepted FINs alone make (no RST). */
+static dlp_tcp_state_t fins_state(const dlp_tcp_session_t *s)
+{
+    return s->fins == 3 ? DLP_TCP_CLOSED : s->fins != 0 ? DLP_TCP_CLOSING : DLP_TCP_ESTABLISHED;
+}
+
 /*
  * Bytes past a FIN its peer has not acknowledged: the receiver did not take
  * that FIN (a sender never sends past its own), so the stream goes on.
@@ -656,7 +662,7 @@ static void fin_revoke(const call_t *c, int dir)
     d->fin = 0;
     d->fin_told = 0;
     s->fins &= (uint8_t)~(1u << dir);
-    set_state(s, s->fins != 0 ? DLP_TCP_CLOSING : DLP_TCP_ESTABLISHED);
+    set_state(s, fins_state(s));
 }
 
 /* FIN at offset 'off'. Refused if it would cut bytes already delivered or held. */
@@ -682,30 +688,7 @@ static void fin_seen(const call_t *c, int dir, int64_t off)
     d->fin = 1;
     d->fin_off = (uint64_t)off;
     s->fins |= (uint8_t)(1u << dir);
-    set_state(s, s->fins == 3 ? DLP_TCP_CLOSED : DLP_TCP_CLOSING);
-}
-
-/*
- * Whether an RST of direction 'dir' at 'off' is one its receiver takes. Stacks
- * since RFC 5961 (Linux, Windows) take an RST only at their next expected
- * sequence number and answer any other in-window one with a challenge ACK, so
- * an RST anywhere else in the window is a guess (or a forgery) the connection
- * outlives. That number lies in [next, hi]: the receiver may have what the
- * capture holds ahead of a hole, or what its ACKs say it got.
- */
-static bool rst_exact(const dir_t *d, int64_t off)
-{
-    uint64_t hi = d->next;
-
-    if (!d->started)
-        return true; /* e.g. a closed port's RST-ACK to a SYN */
-    if (d->held_last != NULL)
-        hi = max_u64(hi, held_end(d->held_last));
-    if (d->ack_ok)
-        hi = max_u64(hi, d->acked);
-    if (d->fin)
-        hi = max_u64(hi, d->fin_off + 1);
-    return off >= (int64_t)d->next && (uint64_t)off <= hi;
+    set_state(s, fins_state(s));
 }
 
 /* The end of what direction 'd' sent: in order, held, or up to its FIN. */
@@ -718,6 +701,27 @@ static uint64_t dir_hi(const dir_t *d)
     if (d->fin)
         hi = max_u64(hi, d->fin_off);
     return hi;
+}
+
+/*
+ * Whether an RST of direction 'dir' at 'off' is one its receiver takes. Stacks
+ * since RFC 5961 (Linux, Windows) take an RST only at their next expected
+ * sequence number and answer any other in-window one with a challenge ACK, so
+ * an RST anywhere else in the window is a guess (or a forgery) the connection
+ * outlives. That number lies in [next, hi]: the receiver may have what the
+ * capture holds ahead of a hole, or what its ACKs say it got.
+ */
+static bool rst_exact(const dir_t *d, int64_t off)
+{
+    uint64_t hi = dir_hi(d);
+
+    if (!d->started)
+        return true; /* e.g. a closed port's RST-ACK to a SYN */
+    if (d->ack_ok)
+        hi = max_u64(hi, d->acked);
+    if (d->fin)
+        hi = max_u64(hi, d->fin_off + 1);
+    return off >= (int64_t)d->next && (uint64_t)off <= hi;
 }
 
 /*
@@ -768,7 +772,7 @@ static void rst_outlived(const call_t *c, int dir, int64_t end)
         return;
     stat_inc(c, DLP_STAT_TCP_RST_IGNORED);
     s->rst_peer_on = 0;
-    s->state = s->fins == 3 ? DLP_TCP_CLOSED : s->fins != 0 ? DLP_TCP_CLOSING : DLP_TCP_ESTABLISHED;
+    s->state = (uint8_t)fins_state(s);
 }
 
 /* Direction 'dir' acknowledged up to 'ack' by its peer. */
@@ -995,14 +999,11 @@ dlp_tcp_state_t dlp_reasm_state(const dlp_tcp_session_t *s)
     return (dlp_tcp_state_t)s->state;
 }
 
-bool dlp_reasm_rst_outlived(const dlp_tcp_session_t *s)
+bool dlp_reasm_over(const dlp_tcp_session_t *s)
 {
-    return s->state == DLP_TCP_RESET && s->rst_peer_on;
-}
-
-bool dlp_reasm_fins_taken(const dlp_tcp_session_t *s)
-{
-    return fin_counts(&s->d[0]) && fin_counts(&s->d[1]);
+    if (s->state == DLP_TCP_RESET)
+        return !s->rst_peer_on;
+    return s->state == DLP_TCP_CLOSED && fin_counts(&s->d[0]) && fin_counts(&s->d[1]);
 }
 
 size_t dlp_reasm_session_mem(const dlp_tcp_session_t *s)

@@ -866,7 +866,7 @@ static void fin_after_revoked_fin(void **state)
 
 /* Both FINs seen, but the client's not acknowledged (its receiver dropped it):
  * the connection is not over, so a SYN forged next opens no new connection
- * (nor may the flow table end the flow for it: dlp_reasm_fins_taken()); over
+ * (nor may the flow table end the flow for it: dlp_reasm_over()); over
  * once the server acknowledged the client's real FIN. */
 static void closed_needs_acknowledged_fins(void **state)
 {
@@ -880,16 +880,16 @@ static void closed_needs_acknowledged_fins(void **state)
     assert_int_equal(c.k->ends[1], 1);
     tx(&c, 0, ISN0 + 1 + 100, ISN1 + 2, DLP_TCP_FIN | A, NULL, 0); /* dropped by the server */
     assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_CLOSED); /* both FINs seen */
-    assert_false(dlp_reasm_fins_taken(c.s));
+    assert_false(dlp_reasm_over(c.s));
     dlp_packet_t syn = seg(ISN0 + 99999, 0, DLP_TCP_SYN, NULL, 0);
     assert_int_equal(send_pk(&c, 0, &syn), DLP_OK);
     tx(&c, 0, ISN0 + 1 + 100, ISN1 + 2, A | DLP_TCP_PSH, &g_src[0][100], 100);
     assert_int_equal(c.k->delivered[0], 200);
     assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_CLOSING);
     tx(&c, 0, ISN0 + 1 + 200, ISN1 + 2, DLP_TCP_FIN | A, NULL, 0);
-    assert_false(dlp_reasm_fins_taken(c.s));
+    assert_false(dlp_reasm_over(c.s));
     tx(&c, 1, ISN1 + 2, ISN0 + 1 + 201, A, NULL, 0);
-    assert_true(dlp_reasm_fins_taken(c.s));
+    assert_true(dlp_reasm_over(c.s));
     assert_int_equal(c.k->ends[0], 1);
     assert_int_equal(send_pk(&c, 0, &syn), DLP_DONE);
     conn_close(&c);
@@ -1089,12 +1089,12 @@ static void rst_outlived_by_receiver(void **state)
     sdata(&c, 1, 0, 10);
     tx(&c, 1, ISN1 + 1 + 10, 0, DLP_TCP_RST, NULL, 0);
     assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_RESET);
-    assert_false(dlp_reasm_rst_outlived(c.s));
+    assert_true(dlp_reasm_over(c.s)); /* reset, the receiver silent */
     sdata(&c, 0, 50, 50); /* a retransmission: no news */
-    assert_false(dlp_reasm_rst_outlived(c.s));
+    assert_true(dlp_reasm_over(c.s)); /* reset, the receiver silent */
     sdata(&c, 0, 100, 100);
     assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_RESET); /* may have crossed the RST */
-    assert_true(dlp_reasm_rst_outlived(c.s));
+    assert_false(dlp_reasm_over(c.s)); /* the receiver outlived it */
     dlp_packet_t syn = seg(ISN0 + 0x40000000u, 0, DLP_TCP_SYN, NULL, 0);
     assert_int_equal(send_pk(&c, 0, &syn), DLP_OK);
     assert_int_equal(st(DLP_STAT_TCP_OUT_OF_WINDOW), 1);
@@ -1103,7 +1103,7 @@ static void rst_outlived_by_receiver(void **state)
     /* the RST's sender comes back: no longer reset */
     sdata(&c, 1, 10, 10);
     assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_ESTABLISHED);
-    assert_false(dlp_reasm_rst_outlived(c.s));
+    assert_false(dlp_reasm_over(c.s));
     conn_close(&c);
     teardown_r();
 }
@@ -1118,7 +1118,7 @@ static void rst_then_syn_from_receiver(void **state)
     sdata(&c, 0, 0, 100);
     tx(&c, 1, ISN1 + 1, 0, DLP_TCP_RST, NULL, 0);
     sdata(&c, 0, 0, 100); /* retransmitted, crossing the RST */
-    assert_false(dlp_reasm_rst_outlived(c.s));
+    assert_true(dlp_reasm_over(c.s)); /* reset, the receiver silent */
     dlp_packet_t syn = seg(ISN0 + 0x40000000u, 0, DLP_TCP_SYN, NULL, 0);
     assert_int_equal(send_pk(&c, 0, &syn), DLP_DONE);
     conn_close(&c);
@@ -1703,7 +1703,7 @@ static void hostile_random(void **state)
                 resets++;
             if (rc == DLP_OK && was_reset && dlp_reasm_state(c.s) != DLP_TCP_RESET)
                 revived++;
-            if (rc == DLP_OK && dlp_reasm_rst_outlived(c.s))
+            if (rc == DLP_OK && dlp_reasm_state(c.s) == DLP_TCP_RESET && !dlp_reasm_over(c.s))
                 half++;
             assert_true(rc == DLP_OK || rc == DLP_DONE);
             if (rc == DLP_DONE) {
