@@ -26,8 +26,9 @@
  *    inspecting); at the client's end (a reply lost, or only the client's
  *    side seen) DATA is accepted and AUTH over, so the held message is
  *    read, and STARTTLS accepted, so the held bytes go to C_TLS, which reads
- *    them unless they are TLS; AUTH is taken as over at a gap on either
- *    side.
+ *    them unless they are TLS; a client gap first resolves a wait the
+ *    same way (the held bytes came before the lost ones, so they are read,
+ *    not dropped), and AUTH is taken as over at a gap on either side.
  *  - C_DATA: the message, dot-unstuffed, until CRLF "." CRLF (strictly: a
  *    bare LF neither starts a line nor ends the message, so a lone "\n.\n"
  *    cannot end inspection early); only the dot at a line start and a CR
@@ -735,8 +736,25 @@ dlp_rc_t dlp_smtp_write(dlp_smtp_t *s, int dir, const uint8_t *p, size_t n)
     return rc;
 }
 
+/*
+ * No reply will tell what the held bytes were: AUTH is over, DATA accepted, STARTTLS
+ * accepted (so the held bytes themselves tell TLS from plain text, C_TLS). Each replay
+ * holds at most a suffix of the bytes it replays (a later DATA's message), so this ends.
+ * Before ended[0] is set, which stops a message from starting.
+ */
+static void client_end_waits(dlp_smtp_t *s)
+{
+    while (!s->done && s->cst == C_WAIT &&
+           (s->wait == K_AUTH || ((s->wait == K_DATA || s->wait == K_STARTTLS) && s->plen > 0)))
+        wait_resolve(s, s->wait != K_AUTH);
+}
+
 static void client_gap(dlp_smtp_t *s, uint64_t len)
 {
+    /* held bytes came before the lost ones: read them first, as no reply can place them now */
+    client_end_waits(s);
+    if (s->done)
+        return;
     /* the lost bytes may have held an answer or a command: no later line is an answer */
     s->in_auth = 0;
     s->auth_owed = 0;
@@ -750,11 +768,8 @@ static void client_gap(dlp_smtp_t *s, uint64_t len)
         s->clen = 0;
         s->cover = 0;
         break;
-    case C_WAIT:
-        s->plen = 0;
+    case C_WAIT: /* DATA or STARTTLS, nothing held */
         s->wait_gap = 1;
-        if (s->wait == K_AUTH)
-            wait_resolve(s, false);
         break;
     case C_DATA:
         msg_end(s);
@@ -791,19 +806,6 @@ void dlp_smtp_gap(dlp_smtp_t *s, int dir, uint64_t len)
     queue_clear(s);
     if (s->cst == C_WAIT)
         wait_resolve(s, s->wait == K_DATA);
-}
-
-/*
- * No reply will tell what the held bytes were: AUTH is over, DATA accepted, STARTTLS
- * accepted (so the held bytes themselves tell TLS from plain text, C_TLS). Each replay
- * holds at most a suffix of the bytes it replays (a later DATA's message), so this ends.
- * Before ended[0] is set, which stops a message from starting.
- */
-static void client_end_waits(dlp_smtp_t *s)
-{
-    while (!s->done && s->cst == C_WAIT &&
-           (s->wait == K_AUTH || ((s->wait == K_DATA || s->wait == K_STARTTLS) && s->plen > 0)))
-        wait_resolve(s, s->wait != K_AUTH);
 }
 
 void dlp_smtp_end(dlp_smtp_t *s, int dir)

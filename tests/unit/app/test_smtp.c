@@ -649,20 +649,49 @@ static void test_resync_ignores_garbage(void **state)
           E_M(FROM_DOM, "x.example"));
 }
 
-/* A client gap while DATA waits on its reply: the message is skipped to its end. */
+/* A client gap while DATA waits on its reply: the bytes held before it are the message's
+ * start (the client did not wait), read as at the client's end; the rest is skipped to the
+ * message's end. With nothing held, the message is skipped whole. */
 static void test_client_gap_while_waiting(void **state)
 {
     dlp_app_limits_t l = limits();
-    static const step_t steps[] = {
+    static const step_t held[] = {
         CL("DATA\r\n"),
         CL("Subject: a\r\n\r\nbody start"),
         GAP0(20),
         CL(".\r\nRCPT TO:<in-message@x.example>\r\n.\r\nMAIL FROM:<z@x.example>\r\n"),
         SV("354 go\r\n250 ok\r\n250 ok\r\n"),
     };
+    static const step_t none_held[] = {
+        CL("DATA\r\n"),
+        GAP0(20),
+        CL(".\r\nRCPT TO:<in-message@x.example>\r\n.\r\nMAIL FROM:<z@x.example>\r\n"),
+        SV("354 go\r\n250 ok\r\n250 ok\r\n"),
+    };
     (void)state;
-    CHECK(&l, steps, E_N(DLP_NOTE_GAP, 20), E_B(HDR, "MAIL FROM:<z@x.example>"),
+    CHECK(&l, held, E_B(HDR, "Subject: a"), E_S(BODY, "", "body start"), E_N(DLP_NOTE_GAP, 20),
+          E_B(HDR, "MAIL FROM:<z@x.example>"), E_M(FROM_DOM, "x.example"));
+    CHECK(&l, none_held, E_N(DLP_NOTE_GAP, 20), E_B(HDR, "MAIL FROM:<z@x.example>"),
           E_M(FROM_DOM, "x.example"));
+}
+
+/* A client gap while commands pipelined behind AUTH wait on its reply: they came before the
+ * lost bytes, so they are read as commands (AUTH taken as over), not dropped. */
+static void test_client_gap_while_auth_waits(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t steps[] = {
+        CL("AUTH PLAIN AGFsaWNlQGV4YW1wbGUuY29tAHNlY3JldA==\r\n"
+           "MAIL FROM:<alice@example.com>\r\n"
+           "RCPT TO:<bob@example.org>\r\n"),
+        GAP0(30),
+        CL("QUIT\r\n"),
+        SV("235 ok\r\n250 ok\r\n250 ok\r\n221 bye\r\n"),
+    };
+    (void)state;
+    CHECK(&l, steps, E_B(HDR, "MAIL FROM:<alice@example.com>"), E_M(FROM_DOM, "example.com"),
+          E_B(HDR, "RCPT TO:<bob@example.org>"), E_M(RCPT_DOM, "example.org"),
+          E_N(DLP_NOTE_GAP, 30));
 }
 
 /* A reply lost in a gap while the client waits on DATA: assumed accepted. */
@@ -919,6 +948,7 @@ int main(void)
         cmocka_unit_test(test_greeting_early_command),
         cmocka_unit_test(test_resync_ignores_garbage),
         cmocka_unit_test(test_client_gap_while_waiting),
+        cmocka_unit_test(test_client_gap_while_auth_waits),
         cmocka_unit_test(test_server_gap_while_waiting),
         cmocka_unit_test(test_gap_in_bdat),
         cmocka_unit_test(test_data_after_unfinished_bdat),
