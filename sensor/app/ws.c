@@ -195,7 +195,7 @@ static dlp_rc_t z_feed(dlp_ws_t *w, const uint8_t *p, size_t n)
             w->zended = 1; /* what follows in this message is not DEFLATE: ignored */
             return DLP_OK;
         }
-        if (ret == Z_MEM_ERROR || (ret != Z_OK && ret != Z_BUF_ERROR)) {
+        if (ret != Z_OK && ret != Z_BUF_ERROR) {
             note(w, DLP_NOTE_DECODER_ERROR);
             w->zskip = 1;
             return ret == Z_MEM_ERROR ? DLP_ENOMEM : DLP_OK;
@@ -243,13 +243,20 @@ static dlp_rc_t msg_end(dlp_ws_t *w)
     return rc;
 }
 
+/* A control frame's payload, whole or (cut by a gap or the end) as far as it came. */
+static void ctrl_flush(dlp_ws_t *w)
+{
+    if (w->state == S_CTRL && w->nctrl > 0 && w->sink->block != NULL)
+        w->sink->block(w->ctx, DLP_FIELD_WS_MESSAGE, w->ctrl, w->nctrl);
+    w->nctrl = 0;
+}
+
 static dlp_rc_t frame_end(dlp_ws_t *w)
 {
     dlp_rc_t rc = DLP_OK;
 
     if (w->state == S_CTRL) {
-        if (w->nctrl > 0 && w->sink->block != NULL)
-            w->sink->block(w->ctx, DLP_FIELD_WS_MESSAGE, w->ctrl, w->nctrl);
+        ctrl_flush(w);
     } else if (w->fin) {
         rc = msg_end(w);
     }
@@ -314,7 +321,6 @@ static dlp_rc_t head_done(dlp_ws_t *w)
     w->fin = (w->hb[0] & 0x80) != 0;
     w->masked = (w->hb[1] & 0x80) != 0;
     w->kpos = 0;
-    w->nctrl = 0;
     w->state = op >= OP_CLOSE ? S_CTRL : S_DATA;
     if (op == OP_TEXT || op == OP_BINARY)
         rc = msg_start(w, (w->hb[0] & 0x40) != 0);
@@ -363,30 +369,40 @@ static void unmask(dlp_ws_t *w, const uint8_t *p, size_t n, uint8_t *out)
     w->kpos = (uint8_t)((w->kpos + n) & 3);
 }
 
+/* A data frame's payload bytes, unmasked through the stack; the first error sticks. */
+static void feed_data(dlp_ws_t *w, const uint8_t *p, size_t n, dlp_rc_t *rc)
+{
+    uint8_t buf[UNMASK_BUF];
+
+    for (size_t off = 0; off < n;) {
+        size_t step = n - off < sizeof(buf) ? n - off : sizeof(buf);
+        const uint8_t *q = p + off;
+        dlp_rc_t r;
+
+        if (w->masked) {
+            unmask(w, q, step, buf);
+            q = buf;
+        }
+        r = payload(w, q, step);
+        if (*rc == DLP_OK)
+            *rc = r;
+        off += step;
+    }
+}
+
 /* Payload bytes of the frame in progress. */
 static size_t feed_payload(dlp_ws_t *w, const uint8_t *p, size_t n, dlp_rc_t *rc)
 {
     size_t k = n < w->remain ? n : (size_t)w->remain;
-    uint8_t buf[UNMASK_BUF];
 
-    for (size_t off = 0; off < k;) {
-        size_t step = k - off < sizeof(buf) ? k - off : sizeof(buf);
-        const uint8_t *q = p + off;
-
-        if (w->masked) {
-            unmask(w, q, step, w->state == S_CTRL ? w->ctrl + w->nctrl : buf);
-            q = buf;
-        }
-        if (w->state == S_CTRL) {
-            if (!w->masked)
-                memcpy(w->ctrl + w->nctrl, p + off, step);
-            w->nctrl = (uint8_t)(w->nctrl + step);
-        } else {
-            dlp_rc_t r = payload(w, q, step);
-            if (*rc == DLP_OK)
-                *rc = r;
-        }
-        off += step;
+    if (w->state == S_CTRL) { /* k <= remain <= CTRL_MAX - nctrl */
+        if (w->masked)
+            unmask(w, p, k, w->ctrl + w->nctrl);
+        else
+            memcpy(w->ctrl + w->nctrl, p, k);
+        w->nctrl = (uint8_t)(w->nctrl + k);
+    } else {
+        feed_data(w, p, k, rc);
     }
     w->remain -= k;
     if (w->remain == 0) {
@@ -459,6 +475,7 @@ dlp_rc_t dlp_ws_gap(dlp_ws_t *w, uint64_t len)
     if (w->state == S_FAILED)
         return DLP_EPROTO;
     if (w->state != S_DATA || len > w->remain) {
+        ctrl_flush(w); /* what came of a control payload is still scanned */
         w->state = S_FAILED; /* the gap is noted by the caller: no decoder error */
         w->nheld = 0;
         stream_close(w);
@@ -481,6 +498,7 @@ void dlp_ws_end(dlp_ws_t *w)
 {
     if (w == NULL || w->state == S_FAILED)
         return;
+    ctrl_flush(w); /* a control payload cut short, as far as it came */
     if (w->in_msg || w->state != S_HEAD || w->nh > 0)
         note(w, DLP_NOTE_DECODER_ERROR); /* cut short */
     stream_close(w);

@@ -519,6 +519,19 @@ static void gaps(void **state)
     dlp_ws_free(w);
     ts_reset(&t);
     free(in.p);
+
+    /* in a ping: framing lost, what came of its payload still scanned */
+    in = (buf_t){0};
+    frame(&in, 1, 0, 9, "card 4127 9691 4008 2484", 24, K1);
+    w = dlp_ws_new(&ts_sink_ops, &t, NULL, NULL);
+    assert_non_null(w);
+    assert_int_equal(dlp_ws_write(w, in.p, in.n - 5, &used), DLP_OK);
+    assert_int_equal(dlp_ws_gap(w, 5), DLP_EPROTO);
+    assert_int_equal(t.n, 1);
+    assert_string_equal(ts_str(&t, 0), "card 4127 9691 4008");
+    dlp_ws_free(w);
+    ts_reset(&t);
+    free(in.p);
 }
 
 /* A direction that ends inside a message: what came is scanned, noted. */
@@ -533,6 +546,17 @@ static void cut_short(void **state)
     in.n -= 13; /* three bytes of the second frame's header came */
     check(&in, NULL, NULL, e, NE(e), "", 0);
     free(in.p);
+
+    /* inside a ping: its payload so far is still scanned */
+    {
+        buf_t ping = {0};
+        static const exp_t ep[] = {B("card 4127 9691 4008"), N(N_ERR)};
+
+        frame(&ping, 1, 0, 9, "card 4127 9691 4008 2484", 24, K1);
+        ping.n -= 5;
+        check(&ping, NULL, NULL, ep, NE(ep), "", 0);
+        free(ping.p);
+    }
 }
 
 static void api_misuse(void **state)
