@@ -105,6 +105,15 @@ static void deflater(z_stream *zs)
     assert_int_equal(deflateInit2(zs, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
 }
 
+/* One whole compressed message (RSV1) of opcode op: text compressed on zs. */
+static void zframe(buf_t *b, z_stream *zs, int op, const char *text, int flush, const uint8_t *key)
+{
+    static uint8_t c[8192];
+    size_t n = deflated(zs, text, c, sizeof(c), flush);
+
+    frame(b, 1, 1, op, c, n, key);
+}
+
 /* --- running -------------------------------------------------------------- */
 
 typedef struct out {
@@ -277,8 +286,7 @@ static void deflate_context_takeover(void **state)
 
     (void)state;
     deflater(&zs);
-    n = deflated(&zs, MSG1, c, sizeof(c), Z_SYNC_FLUSH);
-    frame(&in, 1, 1, 1, c, n, K1);
+    zframe(&in, &zs, 1, MSG1, Z_SYNC_FLUSH, K1);
     frame(&in, 1, 0, 1, "uncompressed", 12, K2); /* RSV1 clear: as it is */
     n = deflated(&zs, MSG2, c, sizeof(c), Z_SYNC_FLUSH);
     assert_true(n < strlen(MSG2) - 20); /* it does refer back */
@@ -306,8 +314,6 @@ static void deflate_no_context_takeover(void **state)
 {
     buf_t in = {0};
     z_stream zs;
-    uint8_t c[512];
-    size_t n;
     static const exp_t e[] = {S(MSG1), S(MSG2)};
     dlp_ws_opts_t nct = {.no_context_takeover = true};
     dlp_ws_t *w;
@@ -315,11 +321,9 @@ static void deflate_no_context_takeover(void **state)
 
     (void)state;
     deflater(&zs);
-    n = deflated(&zs, MSG1, c, sizeof(c), Z_SYNC_FLUSH);
-    frame(&in, 1, 1, 1, c, n, K1);
+    zframe(&in, &zs, 1, MSG1, Z_SYNC_FLUSH, K1);
     assert_int_equal(deflateReset(&zs), Z_OK);
-    n = deflated(&zs, MSG2, c, sizeof(c), Z_SYNC_FLUSH);
-    frame(&in, 1, 1, 2, c, n, K2);
+    zframe(&in, &zs, 2, MSG2, Z_SYNC_FLUSH, K2);
     deflateEnd(&zs);
     check(&in, &nct, NULL, e, NE(e), "", 0);
     check(&in, NULL, NULL, e, NE(e), "", 0);
@@ -345,18 +349,14 @@ static void deflate_final_block(void **state)
 {
     buf_t in = {0};
     z_stream zs;
-    uint8_t c[512];
-    size_t n;
     static const exp_t e[] = {S(MSG1), S(MSG2)};
 
     (void)state;
     deflater(&zs);
-    n = deflated(&zs, MSG1, c, sizeof(c), Z_FINISH);
-    frame(&in, 1, 1, 1, c, n, K1);
+    zframe(&in, &zs, 1, MSG1, Z_FINISH, K1);
     assert_int_equal(deflateReset(&zs), Z_OK);
     assert_int_equal(deflateSetDictionary(&zs, (const Bytef *)MSG1, sizeof(MSG1) - 1), Z_OK);
-    n = deflated(&zs, MSG2, c, sizeof(c), Z_FINISH);
-    frame(&in, 1, 1, 1, c, n, K2);
+    zframe(&in, &zs, 1, MSG2, Z_FINISH, K2);
     deflateEnd(&zs);
     check(&in, NULL, NULL, e, NE(e), "", 0);
     free(in.p);
@@ -368,16 +368,13 @@ static void deflate_corrupt(void **state)
 {
     buf_t in = {0};
     z_stream zs;
-    uint8_t c[512];
-    size_t n;
     static const exp_t e[] = {N(N_ERR), S(MSG2)};
 
     (void)state;
     frame(&in, 1, 1, 1, "\xff\xff\xff\xff", 4, K1); /* BTYPE 11: invalid */
     deflater(&zs);
-    n = deflated(&zs, MSG2, c, sizeof(c), Z_SYNC_FLUSH);
+    zframe(&in, &zs, 1, MSG2, Z_SYNC_FLUSH, K2);
     deflateEnd(&zs);
-    frame(&in, 1, 1, 1, c, n, K2);
     check(&in, NULL, NULL, e, NE(e), "", 0);
     free(in.p);
 }
@@ -388,9 +385,7 @@ static void deflate_cap(void **state)
 {
     buf_t in = {0};
     z_stream zs;
-    static uint8_t c[8192];
     char big[5001];
-    size_t n;
     dlp_app_limits_t l;
     static const exp_t e[] = {{'S', F_WS, "", NULL, 1000, 0}, N(DLP_NOTE_DECOMP_CAP), S("after")};
     exp_t ex[3];
@@ -403,11 +398,9 @@ static void deflate_cap(void **state)
     dlp_app_limits_default(&l);
     l.decomp_max = 1000;
     deflater(&zs);
-    n = deflated(&zs, big, c, sizeof(c), Z_SYNC_FLUSH);
-    frame(&in, 1, 1, 1, c, n, K1);
+    zframe(&in, &zs, 1, big, Z_SYNC_FLUSH, K1);
     assert_int_equal(deflateReset(&zs), Z_OK);
-    n = deflated(&zs, "after", c, sizeof(c), Z_SYNC_FLUSH);
-    frame(&in, 1, 1, 1, c, n, K2);
+    zframe(&in, &zs, 1, "after", Z_SYNC_FLUSH, K2);
     deflateEnd(&zs);
     check(&in, NULL, &l, ex, 3, "", 0);
     free(in.p);
