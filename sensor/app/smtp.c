@@ -183,13 +183,19 @@ static void pop(dlp_smtp_t *s)
     s->qn--;
 }
 
+/* No line is taken as an answer to a 334 any more (auth_owed > 0 implies in_auth). */
+static void auth_stop(dlp_smtp_t *s)
+{
+    s->in_auth = 0;
+    s->auth_owed = 0;
+}
+
 /* A queued AUTH goes with the queue: no line is swallowed for a reply that will not come. */
 static void queue_clear(dlp_smtp_t *s)
 {
     s->qn = 0;
     s->q_over = 0;
-    s->in_auth = 0;
-    s->auth_owed = 0;
+    auth_stop(s);
 }
 
 /* The reply to the DATA, STARTTLS or AUTH the client waits on: replays held bytes. */
@@ -203,10 +209,8 @@ static void wait_resolve(dlp_smtp_t *s, bool accepted)
     s->plen = s->pcap = 0;
     s->wait_gap = 0;
     s->cst = C_CMD;
-    if (s->wait == K_AUTH && !accepted) {
-        s->in_auth = 0;
-        s->auth_owed = 0;
-    }
+    if (s->wait == K_AUTH && !accepted)
+        auth_stop(s);
     if (accepted && s->wait == K_STARTTLS && !gap) {
         s->cst = C_TLS;
     } else if (accepted && s->wait == K_DATA) {
@@ -238,8 +242,7 @@ static void auth_end(dlp_smtp_t *s)
         wait_resolve(s, false);
         return;
     }
-    s->in_auth = 0;
-    s->auth_owed = 0;
+    auth_stop(s);
 }
 
 /* A 334: the next client line answers it, so a held line becomes that answer. */
@@ -256,7 +259,7 @@ static void auth_challenge(dlp_smtp_t *s)
 /* True when the line is the answer to a 334: swallowed (credentials), counted. */
 static bool auth_continuation(dlp_smtp_t *s)
 {
-    if (!s->in_auth || s->auth_owed == 0)
+    if (s->auth_owed == 0)
         return false;
     s->auth_lines++;
     if (--s->auth_owed == 0)
@@ -756,8 +759,7 @@ static void client_gap(dlp_smtp_t *s, uint64_t len)
     if (s->done)
         return;
     /* the lost bytes may have held an answer or a command: no later line is an answer */
-    s->in_auth = 0;
-    s->auth_owed = 0;
+    auth_stop(s);
     switch (s->cst) {
     case C_TLS: /* the byte that tells TLS from plain text may be lost: read on as after a gap */
         s->cst = C_CMD;
