@@ -18,6 +18,43 @@ AWS = b"AKIAIOSFODNN7EXAMPLE"        # AWS's documentation example key id
 OK = http_response(b"ok\n", "text/plain")
 
 
+def bad_checksum(s, flags, seq=None, payload=b""):
+    """A client packet the server drops: its TCP checksum broken (a plain 20-byte IPv4 header)."""
+    bad = bytearray(s.build("c", flags, seq=seq, payload=payload))
+    bad[36] ^= 0xFF
+    s.emit_l3("c", bytes(bad))
+
+
+def junk(s, seq, n):
+    """Insertion: n bytes of `z` at seq the server drops (bad checksum), before the real ones."""
+    bad_checksum(s, "PA", seq=seq, payload=b"z" * n)
+
+
+def second_after_third(s, segs, njunk):
+    """segs[0], junk copies of the njunk segments after it, the real third segment before
+    the real second, the rest, then the close."""
+    s.emit_seg("c", *segs[0])
+    for seq, chunk in segs[1:1 + njunk]:
+        junk(s, seq, len(chunk))
+    s.emit_seg("c", *segs[2])
+    s.emit_seg("c", *segs[1])
+    for seg in segs[3:]:
+        s.emit_seg("c", *seg)
+    s.close()
+
+
+def client_syn(s):
+    """A one-sided capture's start: the client's SYN, the rest of the handshake unseen."""
+    s.packet("c", "S")
+    s.skip_handshake()
+
+
+def client_only(s, data):
+    """The client's segments of data, acknowledging the server's unseen SYN-ACK."""
+    for seq, chunk in s.plan("c", data):
+        s.emit_seg("c", seq, chunk, "PA", ack=s.nxt["s"])
+
+
 def exchange(cap, cip, sip, cport, sport, request, response=OK, mss=1460):
     s = TcpSession(cap, cip, sip, cport, sport, mss=mss)
     s.handshake()
@@ -230,9 +267,7 @@ def forged_rst(outdir):
         if cport == 46030:
             s.packet("c", "R", seq=s.nxt["c"] + 1000)
         elif cport == 46031:
-            bad = bytearray(s.build("c", "R"))
-            bad[36] ^= 0xFF  # the TCP checksum of a plain 20-byte IPv4 header
-            s.emit_l3("c", bytes(bad))
+            bad_checksum(s, "R")
         else:
             s.ack("s")
             s.rst("s")
@@ -260,11 +295,6 @@ def insertion(outdir):
     the second and third."""
     cap = Capture()
 
-    def junk(s, seq, n):
-        bad = bytearray(s.build("c", "PA", seq=seq, payload=b"z" * n))
-        bad[36] ^= 0xFF  # the TCP checksum of a plain 20-byte IPv4 header
-        s.emit_l3("c", bytes(bad))
-
     one = TcpSession(cap, IN1, OUT1, 46040, 9000)
     one.handshake()
     segs = one.plan("c", b"batch 12 card " + CARD + b" end\n", mss=23)
@@ -286,13 +316,7 @@ def insertion(outdir):
     late = TcpSession(cap, IN1, OUT1, 46042, 9000)
     late.handshake()
     segs = late.plan("c", b"batch 14 card " + CARD2 + b" end\n", mss=12)
-    late.emit_seg("c", *segs[0])
-    junk(late, segs[1][0], len(segs[1][1]))
-    late.emit_seg("c", *segs[2])
-    late.emit_seg("c", *segs[1])
-    for seg in segs[3:]:
-        late.emit_seg("c", *seg)
-    late.close()
+    second_after_third(late, segs, 1)
     cap.write_pcap(out_path(outdir, "detect-insertion.pcap"))
 
 
@@ -334,11 +358,6 @@ def insertion_interleaved(outdir):
     same with the server's ACK after each real segment. The sensor's stream (first copy
     wins) holds only junk; the card is only in the other versions."""
     cap = Capture()
-
-    def junk(s, seq, n):
-        bad = bytearray(s.build("c", "PA", seq=seq, payload=b"z" * n))
-        bad[36] ^= 0xFF  # the TCP checksum of a plain 20-byte IPv4 header
-        s.emit_l3("c", bytes(bad))
 
     for cport, acks in ((46060, False), (46061, True)):
         s = TcpSession(cap, IN1, OUT1, cport, 9000)
@@ -382,23 +401,11 @@ def insertion_reordered(outdir):
     other version to come is the third."""
     cap = Capture()
 
-    def junk(s, seq, n):
-        bad = bytearray(s.build("c", "PA", seq=seq, payload=b"z" * n))
-        bad[36] ^= 0xFF  # the TCP checksum of a plain 20-byte IPv4 header
-        s.emit_l3("c", bytes(bad))
-
     s = TcpSession(cap, IN1, OUT1, 46062, 9000)
     s.handshake()
     data = b"batch 16 " + b"." * 125 + b" card " + CARD + b" end " + b"-" * 300
     segs = s.plan("c", data, mss=150)
-    s.emit_seg("c", *segs[0])
-    junk(s, segs[1][0], len(segs[1][1]))
-    junk(s, segs[2][0], len(segs[2][1]))
-    s.emit_seg("c", *segs[2])
-    s.emit_seg("c", *segs[1])
-    for seg in segs[3:]:
-        s.emit_seg("c", *seg)
-    s.close()
+    second_after_third(s, segs, 2)
     cap.write_pcap(out_path(outdir, "detect-insertion-reordered.pcap"))
 
 
@@ -414,9 +421,7 @@ def insertion_large(outdir):
     s.send("c", b"batch 17 " + b"." * 39)
     data = b"." * 976 + b" card " + CARD + b" end " + b"-" * 1997
     (seq, chunk), = s.plan("c", data, mss=3000)
-    bad = bytearray(s.build("c", "PA", seq=seq, payload=b"z" * len(chunk)))
-    bad[36] ^= 0xFF  # the TCP checksum of a plain 20-byte IPv4 header
-    s.emit_l3("c", bytes(bad))
+    junk(s, seq, len(chunk))
     s.emit_seg("c", seq, chunk)
     s.send("s", b"OK\n")
     s.close()
@@ -438,9 +443,7 @@ def forged_fin(outdir):
         s = TcpSession(cap, IN1, OUT1, cport, 80)
         s.handshake()
         s.send("c", req[:120])
-        bad = bytearray(s.build("c", "FA"))
-        bad[36] ^= 0xFF  # the TCP checksum of a plain 20-byte IPv4 header
-        s.emit_l3("c", bytes(bad))
+        bad_checksum(s, "FA")
         if cport == 46071:
             s.packet("c", "S", seq=s.nxt["c"] + 700000)
         s.send("c", req[120:])
@@ -457,9 +460,7 @@ def forged_fin(outdir):
     half.send("c", req[:120])
     half.fin("s")
     half.ack("c")
-    bad = bytearray(half.build("c", "FA"))
-    bad[36] ^= 0xFF
-    half.emit_l3("c", bytes(bad))
+    bad_checksum(half, "FA")
     half.packet("c", "S", seq=half.nxt["c"] + 700000)
     half.send("c", req[120:])
     half.fin("c")
@@ -474,27 +475,17 @@ def idle_one_sided(outdir):
     card, pauses 3 s, then the other half."""
     cap = Capture()
 
-    def client_only(s, data):
-        for seq, chunk in s.plan("c", data):
-            s.emit_seg("c", seq, chunk, "PA", ack=s.nxt["s"])
-
     idle = TcpSession(cap, IN1, OUT1, 46080, 7000)
-    idle.packet("c", "S")
-    idle.nxt["c"] += 1
-    idle.nxt["s"] += 1
+    client_syn(idle)
     client_only(idle, b"STORE record 17 card " + CARD + b"\n")
     half = TcpSession(cap, IN2, OUT2, 46082, 7000)
-    half.packet("c", "S")
-    half.nxt["c"] += 1
-    half.nxt["s"] += 1
+    client_syn(half)
     client_only(half, b"STORE card " + CARD2[:8])
     cap.clock.advance(3)
     client_only(half, CARD2[8:] + b"\n")
     cap.clock.advance(2)
     other = TcpSession(cap, IN2, OUT2, 46081, 7000)
-    other.packet("c", "S")
-    other.nxt["c"] += 1
-    other.nxt["s"] += 1
+    client_syn(other)
     client_only(other, b"STORE record 18 ssn " + SSN + b"\n" + b"x" * 200 + b"\n")
     other.packet("c", "FA")
     cap.clock.advance(600)
