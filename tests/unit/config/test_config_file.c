@@ -182,7 +182,6 @@ static void every_key(void **state)
 static void alternative_forms(void **state)
 {
     fx_t *f = *state;
-    long ncpu = dlp_config_cpus();
     dlp_cidr_t a;
 
     f->c.workers = 99;
@@ -198,7 +197,7 @@ static void alternative_forms(void **state)
     assert_int_equal(f->c.home_net.n, 2);
     assert_int_equal(dlp_cidr_parse("198.51.100.9", &a), DLP_OK);
     assert_true(dlp_cidr_set_contains(&f->c.home_net, a.addr));
-    assert_int_equal(f->c.workers, ncpu > 0 ? (unsigned)ncpu : 1u);
+    assert_int_equal(f->c.workers, dlp_config_auto_workers(dlp_config_cpus()));
     assert_int_equal(f->c.rule_paths.n, 1);
     assert_int_equal(f->c.syslog, -1);
     assert_string_equal(f->c.syslog_facility, "23");
