@@ -71,14 +71,13 @@ dlp_detect_flow_t *dlp_detect_flow_new(dlp_detect_t *d, const dlp_ev_flowinfo_t 
 /* The flow's application label and nDPI risk names (either may be NULL: unchanged). */
 void dlp_detect_flow_set_app(dlp_detect_flow_t *df, const char *app_proto, const char *risks);
 /*
- * A destination host name of the flow (HTTP Host, TLS SNI, SMTP recipient
- * domain; copied) for allow-lists by host: a value is allowed by host only
- * when every host named in the flow so far is allowed.
+ * A destination host name of the flow, host[0, n) (HTTP Host, TLS SNI, SMTP
+ * recipient domain; copied) for allow-lists by host: a value is allowed by
+ * host only when every host named in the flow so far is allowed. A name too
+ * long to keep (over DLP_RULE_HOST_MAX) is not remembered, and from then on
+ * no value of the flow is allowed by host.
  */
-void dlp_detect_flow_add_host(dlp_detect_flow_t *df, const char *host);
-/* The flow named a host too long to keep (over DLP_RULE_HOST_MAX): from now on no
- * value of it is allowed by host, as if a host had not been remembered. */
-void dlp_detect_flow_host_unkept(dlp_detect_flow_t *df);
+void dlp_detect_flow_add_host(dlp_detect_flow_t *df, const char *host, size_t n);
 uint16_t dlp_detect_flow_alerts(const dlp_detect_flow_t *df);
 /*
  * Evidence captures (evidence.h): fn(ctx, dir, off, len) is called for every

@@ -837,15 +837,8 @@ void dlp_detect_flow_set_app(dlp_detect_flow_t *df, const char *app_proto, const
         snprintf(df->fi.risks, sizeof(df->fi.risks), "%s", risks);
 }
 
-void dlp_detect_flow_host_unkept(dlp_detect_flow_t *df)
+void dlp_detect_flow_add_host(dlp_detect_flow_t *df, const char *host, size_t n)
 {
-    df->hosts_overflow = true;
-}
-
-void dlp_detect_flow_add_host(dlp_detect_flow_t *df, const char *host)
-{
-    size_t n = strlen(host);
-
     while (n > 0 && host[n - 1] == '.') /* "example.com." names example.com */
         n--;
     if (n == 0)

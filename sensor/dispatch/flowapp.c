@@ -828,7 +828,6 @@ static void c_note(void *ctx, dlp_app_note_t n, uint64_t bytes)
 /* A destination name for host allow-lists: "name[:port]" or "[v6]:port" -> name. */
 static void add_host(fapp_t *a, const uint8_t *v, size_t n)
 {
-    char h[DLP_RULE_HOST_MAX + 1];
     const uint8_t *colon = memchr(v, ':', n);
 
     if (n > 0 && v[0] == '[')
@@ -837,13 +836,7 @@ static void add_host(fapp_t *a, const uint8_t *v, size_t n)
         n = (size_t)(colon - v);
     if (n == 0 || det_flow(a) == NULL)
         return;
-    if (n > DLP_RULE_HOST_MAX) { /* not a name an allow-list can vouch for */
-        dlp_detect_flow_host_unkept(a->det);
-        return;
-    }
-    memcpy(h, v, n);
-    h[n] = '\0';
-    dlp_detect_flow_add_host(a->det, h);
+    dlp_detect_flow_add_host(a->det, (const char *)v, n);
 }
 
 static void c_meta(void *ctx, dlp_app_meta_t key, const uint8_t *v, size_t n)

@@ -795,17 +795,18 @@ static void host_too_long_to_remember_is_not_allowed(void **state)
     memset(host, 'a', sizeof(host) - 1);
     memcpy(host + sizeof(host) - 1 - 9, ".evil.org", 9);
     host[sizeof(host) - 1] = '\0';
-    dlp_detect_flow_add_host(df, "api.example.com");
+    dlp_detect_flow_add_host(df, "api.example.com", 15);
     dlp_detect_block(f->d, df, 0, DLP_FIELD_RAW, DLP_STR_BYTES("tok-0001"), 0, 1);
     assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 0); /* allowed: its only host is */
-    dlp_detect_flow_add_host(df, host);
+    dlp_detect_flow_add_host(df, host, strlen(host));
     dlp_detect_block(f->d, df, 0, DLP_FIELD_RAW, DLP_STR_BYTES("tok-0002"), 100, 2);
     assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 1);
     dlp_detect_flow_free(f->d, df);
-    /* a caller that cannot pass the name on says so: the same */
+    /* too long, though it ends in an allowed domain; passed without a NUL: the same */
     df = flow(f);
-    dlp_detect_flow_add_host(df, "api.example.com");
-    dlp_detect_flow_host_unkept(df);
+    dlp_detect_flow_add_host(df, "api.example.com", 15);
+    memcpy(host + sizeof(host) - 12, ".example.com", 12); /* overwrites the NUL too */
+    dlp_detect_flow_add_host(df, host, sizeof(host));
     dlp_detect_block(f->d, df, 0, DLP_FIELD_RAW, DLP_STR_BYTES("tok-0003"), 0, 1);
     assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 1);
     dlp_detect_flow_free(f->d, df);
