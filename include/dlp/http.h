@@ -72,7 +72,6 @@ void dlp_http_end(dlp_http_t *h, int dir);
  */
 typedef struct dlp_http_ws {
     bool answered;                /* the 101 was seen */
-    bool deflate;                 /* permessage-deflate agreed (or offered, unanswered) */
     bool no_context_takeover[2];  /* agreed for the client's [0], server's [1] messages */
 } dlp_http_ws_t;
 bool dlp_http_websocket(const dlp_http_t *h, dlp_http_ws_t *ws);

@@ -133,9 +133,9 @@ struct dlp_http {
     uint8_t q[DLP_HTTP_PIPELINE_MAX];
     uint32_t qhead, qlen, qlost;
     uint8_t tunnel, enomem;
-    /* WebSocket: what the last request asked (Upgrade token, extensions
-     * offered) and what the last status line and its headers answered */
-    uint8_t ws_req, ws_offer, ws_101, ws_deflate, ws_nct[2];
+    /* WebSocket: what the last request asked (Upgrade token) and what the
+     * last status line and its headers answered */
+    uint8_t ws_req, ws_101, ws_nct[2];
 };
 
 /* --- sink -------------------------------------------------------------- */
@@ -729,7 +729,7 @@ static void on_request_line(dlp_http_t *h, hdir_t *d, const start_t *r)
     else if (r->mlen == 7 && memcmp(s, "CONNECT", 7) == 0)
         flags = Q_CONNECT;
     q_push(h, flags);
-    h->ws_req = h->ws_offer = 0;
+    h->ws_req = 0;
     d->m.http10 = r->http10;
     d->tunnel_pending = flags == Q_CONNECT;
     s_meta(h, d, DLP_META_HTTP_METHOD, s, r->mlen);
@@ -741,7 +741,7 @@ static void on_status_line(dlp_http_t *h, hdir_t *d, const start_t *r)
     d->m.status = (uint16_t)r->status;
     d->m.http10 = r->http10;
     h->ws_101 = r->status == 101;
-    h->ws_deflate = h->ws_nct[0] = h->ws_nct[1] = 0;
+    h->ws_nct[0] = h->ws_nct[1] = 0;
     if (r->status >= 200 || r->status == 101)
         d->m.req_flags = q_pop(h);
 }
@@ -914,50 +914,30 @@ static void ws_upgrade(dlp_http_t *h, const uint8_t *v, size_t n)
     list_each(v, n, ',', ws_token, h);
 }
 
-typedef struct ws_ext {
-    dlp_http_t *h;
-    int dir;
-    bool deflate; /* the element being read is permessage-deflate */
-} ws_ext_t;
-
-/* One ';'-separated piece of an extension: its name first, then parameters. */
+/* One ';'-separated parameter of the permessage-deflate the 101 agreed. */
 static void ws_param(void *arg, const uint8_t *e, size_t len)
 {
-    ws_ext_t *x = arg;
+    dlp_http_t *h = arg;
     const uint8_t *eq = memchr(e, '=', len);
     size_t b = 0, k = eq != NULL ? (size_t)(eq - e) : len;
 
     trim(e, &b, &k);
-    if (x->deflate && x->dir == 1 && ieq(e + b, k - b, "client_no_context_takeover"))
-        x->h->ws_nct[0] = 1;
-    else if (x->deflate && x->dir == 1 && ieq(e + b, k - b, "server_no_context_takeover"))
-        x->h->ws_nct[1] = 1;
+    if (ieq(e + b, k - b, "client_no_context_takeover"))
+        h->ws_nct[0] = 1;
+    else if (ieq(e + b, k - b, "server_no_context_takeover"))
+        h->ws_nct[1] = 1;
 }
 
+/* One extension of the 101's Sec-WebSocket-Extensions (RFC 7692 5): its name, then
+ * parameters. Whether deflate was agreed is not kept: ws.c inflates by RSV1 alone. */
 static void ws_element(void *arg, const uint8_t *e, size_t len)
 {
-    ws_ext_t *x = arg;
     const uint8_t *semi = memchr(e, ';', len);
     size_t b = 0, k = semi != NULL ? (size_t)(semi - e) : len;
 
     trim(e, &b, &k);
-    x->deflate = ieq(e + b, k - b, "permessage-deflate");
-    if (!x->deflate)
-        return;
-    if (x->dir == 0)
-        x->h->ws_offer = 1;
-    else
-        x->h->ws_deflate = 1;
-    if (semi != NULL)
-        list_each(semi + 1, len - (size_t)(semi - e) - 1, ';', ws_param, x);
-}
-
-/* Sec-WebSocket-Extensions (RFC 7692 5): offered by the request, agreed by the 101. */
-static void ws_extensions(dlp_http_t *h, int dir, const uint8_t *v, size_t n)
-{
-    ws_ext_t x = {h, dir, false};
-
-    list_each(v, n, ',', ws_element, &x);
+    if (semi != NULL && ieq(e + b, k - b, "permessage-deflate"))
+        list_each(semi + 1, len - (size_t)(semi - e) - 1, ';', ws_param, arg);
 }
 
 static void header_interpret(dlp_http_t *h, hdir_t *d, const uint8_t *s, size_t n)
@@ -990,8 +970,8 @@ static void header_interpret(dlp_http_t *h, hdir_t *d, const uint8_t *s, size_t 
     } else if (d->dir == 0 && ieq(s, nl, "upgrade")) {
         d->tunnel_pending = 1;
         ws_upgrade(h, s + vs, n - vs);
-    } else if (ieq(s, nl, "sec-websocket-extensions")) {
-        ws_extensions(h, d->dir, s + vs, n - vs);
+    } else if (d->dir == 1 && ieq(s, nl, "sec-websocket-extensions")) {
+        list_each(s + vs, n - vs, ',', ws_element, h);
     }
 }
 
@@ -1474,7 +1454,6 @@ bool dlp_http_websocket(const dlp_http_t *h, dlp_http_ws_t *ws)
     if (h == NULL || ws == NULL || !h->ws_req)
         return false;
     ws->answered = h->ws_101;
-    ws->deflate = h->ws_101 ? h->ws_deflate : h->ws_offer;
     ws->no_context_takeover[0] = h->ws_101 && h->ws_nct[0];
     ws->no_context_takeover[1] = h->ws_101 && h->ws_nct[1];
     return true;
