@@ -19,7 +19,6 @@
 #define ATT DLP_FIELD_SMTP_ATTACHMENT
 #define NONE DLP_FIELD__COUNT
 
-
 /* clang-format off */
 #define E_S(f, nm, s) {'S', (f), (nm), (s), sizeof(s) - 1, 0}
 #define E_B(f, s) {'B', (f), "", (s), sizeof(s) - 1, 0}
@@ -65,7 +64,6 @@ static void walk(dlp_mime_params_t p, const uint8_t *in, size_t n, size_t k, int
     assert_true(dlp_mime_mem(m) >= sizeof(void *));
     dlp_mime_free(m);
 }
-
 
 /* Every split in two and 1-byte writes give what one write gave. */
 static void check_splits(dlp_mime_params_t p, const uint8_t *in, size_t n)
@@ -370,8 +368,9 @@ static void test_depth_cap(void **state)
     l.mime_depth_max = 3;
     CHECK(mail_params(&l), in, E_B(HDR, "Content-Type: multipart/mixed; boundary=L1"),
           E_B(HDR, "Content-Type: multipart/mixed; boundary=L2"),
-          E_B(HDR, "Content-Type: multipart/mixed; boundary=L3"), E_B(HDR, "Content-Type: text/plain"),
-          E_S(BODY, "", "deep"), E_B(HDR, "Content-Type: text/plain"), E_S(BODY, "", "level two"));
+          E_B(HDR, "Content-Type: multipart/mixed; boundary=L3"),
+          E_B(HDR, "Content-Type: text/plain"), E_S(BODY, "", "deep"),
+          E_B(HDR, "Content-Type: text/plain"), E_S(BODY, "", "level two"));
 }
 
 /* mime_depth_max above the walker's own ceiling (64 levels) is clamped. */
@@ -774,11 +773,12 @@ static void test_form_data_part_headers(void **state)
         "%PDF-1.4\r\n"
         "--fb--\r\n";
     (void)state;
-    CHECK(p, in,
-          E_B(DLP_FIELD_HTTP_HEADER,
-              "Content-Disposition: form-data; name=\"file\"; filename=\"536-22-8417 Jane Doe.pdf\""),
-          E_B(DLP_FIELD_HTTP_HEADER, "Content-Type: application/pdf"),
-          E_S(DLP_FIELD_HTTP_BODY, "536-22-8417 Jane Doe.pdf", "%PDF-1.4"));
+    CHECK(
+        p, in,
+        E_B(DLP_FIELD_HTTP_HEADER,
+            "Content-Disposition: form-data; name=\"file\"; filename=\"536-22-8417 Jane Doe.pdf\""),
+        E_B(DLP_FIELD_HTTP_HEADER, "Content-Type: application/pdf"),
+        E_S(DLP_FIELD_HTTP_BODY, "536-22-8417 Jane Doe.pdf", "%PDF-1.4"));
     /* not reported when the header field is DLP_FIELD__COUNT */
     p.header_field = NONE;
     CHECK(p, in, E_S(DLP_FIELD_HTTP_BODY, "536-22-8417 Jane Doe.pdf", "%PDF-1.4"));
@@ -884,6 +884,19 @@ static void stage_walk(const char *ct, const uint8_t *in, size_t n, size_t k, in
     dlp_stage_free_chain(st);
 }
 
+/* As check(), through dlp_stage_mime_new: one write, every split in two, 1-byte writes. */
+static void check_stage(const char *ct, const char *in, size_t n, const exp_t *e, size_t ne)
+{
+    stage_walk(ct, (const uint8_t *)in, n, n, 0, &base_ts);
+    ts_check_items(&base_ts, e, ne);
+    for (size_t k = 0; k <= n; k++) {
+        stage_walk(ct, (const uint8_t *)in, n, k, 0, &split_ts);
+        assert_true(ts_equal(&base_ts, &split_ts));
+    }
+    stage_walk(ct, (const uint8_t *)in, n, 0, 1, &split_ts);
+    assert_true(ts_equal(&base_ts, &split_ts));
+}
+
 static void test_form_data_stage(void **state)
 {
     static const char ct[] = "multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxkTrZu0gW";
@@ -910,14 +923,7 @@ static void test_form_data_stage(void **state)
     };
     size_t n = sizeof(in) - 1;
     (void)state;
-    stage_walk(ct, (const uint8_t *)in, n, n, 0, &base_ts);
-    ts_check_items(&base_ts, e, DLP_ARRAY_LEN(e));
-    for (size_t k = 0; k <= n; k++) {
-        stage_walk(ct, (const uint8_t *)in, n, k, 0, &split_ts);
-        assert_true(ts_equal(&base_ts, &split_ts));
-    }
-    stage_walk(ct, (const uint8_t *)in, n, 0, 1, &split_ts);
-    assert_true(ts_equal(&base_ts, &split_ts));
+    check_stage(ct, in, n, e, DLP_ARRAY_LEN(e));
 }
 
 /* In an HTTP multipart body the rest of a boundary line is http.body, as the parts are. */
@@ -935,14 +941,7 @@ static void test_form_data_boundary_line_rest(void **state)
     };
     size_t n = sizeof(in) - 1;
     (void)state;
-    stage_walk(ct, (const uint8_t *)in, n, n, 0, &base_ts);
-    ts_check_items(&base_ts, e, DLP_ARRAY_LEN(e));
-    for (size_t k = 0; k <= n; k++) {
-        stage_walk(ct, (const uint8_t *)in, n, k, 0, &split_ts);
-        assert_true(ts_equal(&base_ts, &split_ts));
-    }
-    stage_walk(ct, (const uint8_t *)in, n, 0, 1, &split_ts);
-    assert_true(ts_equal(&base_ts, &split_ts));
+    check_stage(ct, in, n, e, DLP_ARRAY_LEN(e));
 }
 
 /*
@@ -1002,14 +1001,7 @@ static void test_preamble_and_epilogue(void **state)
           "Content-Type: multipart/mixed; boundary=b\r\n\r\n \t\r\n\r\n--b\r\n\r\nx\r\n"
           "--b--\r\n\r\n",
           E_B(HDR, "Content-Type: multipart/mixed; boundary=b"), E_S(BODY, "", "x"));
-    stage_walk(ct, (const uint8_t *)form, n, n, 0, &base_ts);
-    ts_check_items(&base_ts, e, DLP_ARRAY_LEN(e));
-    for (size_t k = 0; k <= n; k++) {
-        stage_walk(ct, (const uint8_t *)form, n, k, 0, &split_ts);
-        assert_true(ts_equal(&base_ts, &split_ts));
-    }
-    stage_walk(ct, (const uint8_t *)form, n, 0, 1, &split_ts);
-    assert_true(ts_equal(&base_ts, &split_ts));
+    check_stage(ct, form, n, e, DLP_ARRAY_LEN(e));
 }
 
 static void test_given_content_type_leaf(void **state)
