@@ -1319,17 +1319,17 @@ void dlp_http_gap(dlp_http_t *h, int dir, uint64_t len)
             (void)feed_counted(h, d, NULL, 0);
         return;
     }
+    /* a line cut by the gap can no longer prove to be a start line, a header
+     * or a chunk size: what came of it is scanned raw */
+    line_to_raw(h, d, NULL, 0);
     if (d->state != ST_START) {
         if (d->held > 0) {
             d->len = d->held;
             header_emit(h, d);
         }
         msg_abandon(h, d);
-    } else {
-        /* a line cut by the gap can no longer prove to be a start line */
-        line_to_raw(h, d, NULL, 0);
-        if (d->skipping)
-            d->skipped += d->lraw;
+    } else if (d->skipping) {
+        d->skipped += d->lraw;
     }
     skip_end(h, d);
     line_reset(d);
