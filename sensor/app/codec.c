@@ -82,14 +82,28 @@ typedef struct b64_stage {
     uint8_t nacc;
 } b64_stage_t;
 
+/* The bytes of a partial quantum of nacc characters: 2 give one, 3 give two. */
+static size_t b64_partial(uint32_t acc, unsigned nacc, uint8_t out[2])
+{
+    if (nacc == 2) {
+        out[0] = (uint8_t)(acc >> 4);
+        return 1;
+    }
+    if (nacc == 3) {
+        out[0] = (uint8_t)(acc >> 10);
+        out[1] = (uint8_t)(acc >> 2);
+        return 2;
+    }
+    return 0;
+}
+
 static void b64_tail(b64_stage_t *s, dlp_obuf_t *o)
 {
-    if (s->nacc == 2) {
-        ob_put(o, (uint8_t)(s->acc >> 4));
-    } else if (s->nacc == 3) {
-        ob_put(o, (uint8_t)(s->acc >> 10));
-        ob_put(o, (uint8_t)(s->acc >> 2));
-    }
+    uint8_t t[2];
+    size_t k = b64_partial(s->acc, s->nacc, t);
+
+    for (size_t i = 0; i < k; i++)
+        ob_put(o, t[i]);
     s->nacc = 0;
     s->acc = 0;
 }
@@ -502,16 +516,16 @@ static bool eword_parse(const uint8_t *s, size_t n, eword_t *w)
     return true;
 }
 
-/* The bytes of a partial quantum of nacc characters. */
+/* b64_partial() into out[0, cap). */
 static size_t eword_b_tail(uint32_t acc, unsigned nacc, uint8_t *out, size_t cap)
 {
-    size_t o = 0;
+    uint8_t t[2];
+    size_t k = b64_partial(acc, nacc, t);
 
-    if (nacc >= 2 && o < cap)
-        out[o++] = (uint8_t)(nacc == 2 ? acc >> 4 : acc >> 10);
-    if (nacc == 3 && o < cap)
-        out[o++] = (uint8_t)(acc >> 2);
-    return o;
+    if (k > cap)
+        k = cap;
+    memcpy(out, t, k);
+    return k;
 }
 
 static size_t eword_b(const uint8_t *t, size_t n, uint8_t *out, size_t cap)
