@@ -432,6 +432,12 @@ static void syslog_text(const dlp_event_t *ev, const char *src, const char *dst,
     }
     if (used < len)
         snprintf(buf + used, len - used, " flow_id=%llu", (unsigned long long)ev->fl.flow_id);
+    /* A mask shows characters of the value as they came (a custom rule's
+     * "token=..." may end in "\r\n"): a control byte would split or forge a
+     * line at the receiver, and the message may hold none (syslog.h). */
+    for (char *c = buf; *c != '\0'; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
 }
 
 /* Masked values only: the event record never holds raw ones. */

@@ -12,6 +12,9 @@
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -377,6 +380,48 @@ static void invalid_utf8_keeps_the_field(void **state)
     fx_free(f);
 }
 
+/*
+ * A mask shows characters of the value as they came: a custom rule's value
+ * may hold control bytes ("last4" of "token=...\r\n"). In a syslog message
+ * they would split it or forge a line at the receiver; each becomes '?'.
+ */
+static void syslog_message_without_control_bytes(void **state)
+{
+    fx_t *f = fx_new();
+    static dlp_event_t ev;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sa);
+    int srv = socket(AF_INET, SOCK_DGRAM, 0);
+    char target[64], err[256], buf[4096];
+    ssize_t n;
+
+    (void)state;
+    assert_true(srv >= 0);
+    assert_int_equal(bind(srv, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(srv, (struct sockaddr *)&sa, &sl), 0);
+    snprintf(target, sizeof(target), "udp://127.0.0.1:%u", ntohs(sa.sin_port));
+    dlp_output_free(f->out);
+    f->cfg.syslog_remote = strdup(target);
+    f->out = dlp_output_new(&f->cfg, false, false, err, sizeof(err));
+    assert_non_null(f->out);
+    assert_int_equal(dlp_output_add_ring(f->out, f->ring), DLP_OK);
+    ev.type = DLP_EV_DLP;
+    ev.ts_us = 1795933460123456ULL;
+    flowinfo(&ev.fl);
+    rule(&ev.u.rule);
+    snprintf(ev.u.rule.m[1].masked, sizeof(ev.u.rule.m[1].masked), "****\x01" "a\r\n\x7f");
+    assert_true(dlp_ring_push(f->ring, &ev));
+    assert_int_equal(dlp_output_drain(f->out), 1);
+    n = recv(srv, buf, sizeof(buf) - 1, 0);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    assert_non_null(strstr(buf, " values=453914******6467,****?a??? flow_id="));
+    for (ssize_t i = 0; i < n; i++)
+        assert_true((unsigned char)buf[i] >= 0x20 && buf[i] != 0x7f);
+    close(srv);
+    fx_free(f);
+}
+
 static void stats_event_json(void **state)
 {
     fx_t *f = fx_new();
@@ -565,6 +610,7 @@ int main(void)
         cmocka_unit_test(flow_event_joins_its_rule_records),
         cmocka_unit_test(flow_event_without_its_flow_record),
         cmocka_unit_test(invalid_utf8_keeps_the_field),
+        cmocka_unit_test(syslog_message_without_control_bytes),
         cmocka_unit_test(stats_event_json),
         cmocka_unit_test(stats_event_workers),
         cmocka_unit_test(free_closes_the_file),
