@@ -29,10 +29,12 @@
  * after a message cut by a gap or a bound, or one that did not inflate (a
  * fresh one follows: the messages that refer to what was lost fail). A
  * message that ends the DEFLATE stream (BFINAL) restarts it for the next one
- * with the same window. Bounds, per message as per HTTP body (dlp_decomp_allow):
- * decomp_max output bytes, the ratio past DLP_APP_DECOMP_RATIO_FLOOR; beyond
- * them, and after corrupt data, the rest of the message is not inspected
- * (noted), as the inflate stage does with a body.
+ * with the same window; bytes after that end in the same message are passed on
+ * as they are (noted): a receiver may read them. Bounds, per message as per
+ * HTTP body (dlp_decomp_allow): decomp_max output bytes, the ratio past
+ * DLP_APP_DECOMP_RATIO_FLOOR; beyond them, and after corrupt data, the rest
+ * of the message is not inspected (noted), as the inflate stage does with a
+ * body.
  *
  * zlib: inflate.c's stage cannot be reused as it is: it sniffs the wrapper
  * (a raw stream can look like zlib), counts its bounds over its whole life
@@ -73,7 +75,7 @@ struct dlp_ws {
     uint8_t state;
     /* the frame */
     uint8_t hb[14], nh, nheld;
-    uint8_t opcode, fin, masked, kpos;
+    uint8_t fin, masked, kpos;
     uint64_t remain;
     /* the message */
     uint8_t in_msg, comp, zskip, opened;
@@ -81,6 +83,7 @@ struct dlp_ws {
     uint64_t zin, zout; /* this message's compressed and inflated bytes */
     z_stream *z;
     uint8_t zended; /* the DEFLATE stream ended: restart it (same window) */
+    uint8_t ztrail; /* bytes followed its end in this message (noted) */
     uint8_t nctrl;
     uint8_t ctrl[CTRL_MAX];
 };
@@ -170,14 +173,30 @@ static bool z_deliver(dlp_ws_t *w, const uint8_t *p, size_t n)
     return false;
 }
 
+/* What follows the end of the DEFLATE stream in its message is not DEFLATE, but
+ * the receiver may still read it: passed on as it is, noted once. */
+static void z_trailing(dlp_ws_t *w, const uint8_t *p, size_t n)
+{
+    if (n == 0)
+        return;
+    if (!w->ztrail)
+        note(w, DLP_NOTE_DECODER_ERROR);
+    w->ztrail = 1;
+    emit(w, p, n);
+}
+
 /* Compressed bytes of the message in progress (already unmasked). */
 static dlp_rc_t z_feed(dlp_ws_t *w, const uint8_t *p, size_t n)
 {
     uint8_t out[ZOUT_BUF];
     int ret;
 
-    if (w->zskip || w->zended || n == 0)
+    if (w->zskip || n == 0)
         return DLP_OK;
+    if (w->zended) {
+        z_trailing(w, p, n);
+        return DLP_OK;
+    }
     w->z->next_in = p;
     w->z->avail_in = (uInt)n; /* n <= UNMASK_BUF or 4 */
     do {
@@ -192,7 +211,8 @@ static dlp_rc_t z_feed(dlp_ws_t *w, const uint8_t *p, size_t n)
             return DLP_OK;
         }
         if (ret == Z_STREAM_END) {
-            w->zended = 1; /* what follows in this message is not DEFLATE: ignored */
+            w->zended = 1;
+            z_trailing(w, w->z->next_in, w->z->avail_in);
             return DLP_OK;
         }
         if (ret != Z_OK && ret != Z_BUF_ERROR) {
@@ -220,7 +240,7 @@ static dlp_rc_t msg_start(dlp_ws_t *w, bool rsv1)
 
     w->in_msg = 1;
     w->comp = rsv1;
-    w->zskip = 0;
+    w->zskip = w->ztrail = 0;
     w->zin = w->zout = 0;
     if (rsv1 && (rc = z_ready(w)) != DLP_OK) {
         z_release(w);
@@ -234,7 +254,7 @@ static dlp_rc_t msg_end(dlp_ws_t *w)
     static const uint8_t tail[4] = {0x00, 0x00, 0xff, 0xff};
     dlp_rc_t rc = DLP_OK;
 
-    if (w->comp)
+    if (w->comp && !w->zended) /* a stream that ended has no sync flush to end */
         rc = z_feed(w, tail, sizeof(tail));
     stream_close(w);
     if (w->comp && (w->o.no_context_takeover || w->zskip))
@@ -317,7 +337,6 @@ static dlp_rc_t head_done(dlp_ws_t *w)
     uint8_t op = w->hb[0] & 0x0f;
     dlp_rc_t rc = DLP_OK;
 
-    w->opcode = op;
     w->fin = (w->hb[0] & 0x80) != 0;
     w->masked = (w->hb[1] & 0x80) != 0;
     w->kpos = 0;
