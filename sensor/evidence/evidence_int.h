@@ -110,8 +110,9 @@ bool dlp_evidence__offset(const dlp_evidence_flow_t *f, const ev_rec_t *r, uint6
 
 /* Overwrites with 'X' every payload byte of f inside a range (module
  * comment), and sets the TCP/UDP checksum of each packet it changed to the
- * one of its new bytes (0 when the capture cut the segment short: the old
- * one is a sum over the value). Returns how many bytes it overwrote. */
+ * one of its new bytes (a wrong one if the old one was wrong; 0 when the
+ * capture cut the segment short: the old one is a sum over the value).
+ * Returns how many bytes it overwrote. */
 uint64_t dlp_evidence__redact_all(dlp_evidence_flow_t *f);
 
 /*

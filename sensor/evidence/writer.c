@@ -167,13 +167,16 @@ static uint16_t seg_sum(ev_rec_t *r)
  * The TCP/UDP checksum of r after its payload was overwritten ('at' from
  * csum_at). The old one must not stay: a sum over the segment, with every
  * other byte known it tells 16 bits of the value (and marks the packet bad).
- * Recomputed when the capture holds all of the segment, else 0. 'unset': the
- * field was 0 and not the right checksum (UDP/IPv4 "none", a generator, an
- * offloading NIC): left 0, it says nothing of the value.
+ * Recomputed when the capture holds all of the segment, else 0. 'was_bad':
+ * the old one was wrong (an insertion's junk copy the receiver dropped), so
+ * the new one is wrong too, by one bit: the evidence still shows which copy
+ * a receiver kept. A wrong field of 0 (UDP/IPv4 "none", a generator, an
+ * offloading NIC) is left 0: it says nothing of the value.
  */
-static void l4_checksum(ev_rec_t *r, uint32_t at, bool unset)
+static void l4_checksum(ev_rec_t *r, uint32_t at, bool was_bad)
 {
     uint8_t *c = ev_rec_frame(r) + at;
+    bool unset = was_bad && c[0] == 0 && c[1] == 0;
     uint16_t v;
 
     c[0] = c[1] = 0;
@@ -182,6 +185,8 @@ static void l4_checksum(ev_rec_t *r, uint32_t at, bool unset)
     v = (uint16_t)~seg_sum(r);
     if (v == 0 && r->proto == 17)
         v = 0xffff; /* UDP: 0 would mean none */
+    if (was_bad) /* +-1: never 0 <-> 0xffff, the same in ones' complement */
+        v ^= v == 1 && r->proto == 17 ? 3 : 1;
     c[0] = (uint8_t)(v >> 8);
     c[1] = (uint8_t)v;
 }
@@ -205,11 +210,10 @@ uint64_t dlp_evidence__redact_all(dlp_evidence_flow_t *f)
         if (r->payload_len > 0 &&
             (f->nr[r->dir & 1] > 0 || f->all[r->dir & 1] || before_start(f, r))) {
             uint32_t at = csum_at(r);
-            const uint8_t *c = ev_rec_frame(r) + at;
-            bool unset = at > 0 && c[0] == 0 && c[1] == 0 && seg_sum(r) != 0xffff;
+            bool was_bad = at > 0 && seg_sum(r) != 0xffff;
             uint64_t k = redact_rec(f, r);
             if (k > 0 && at > 0)
-                l4_checksum(r, at, unset);
+                l4_checksum(r, at, was_bad);
             n += k;
         }
     return n;

@@ -322,7 +322,7 @@ static void seal(fx_t *f, uint8_t proto)
  * the packet bad. After redaction it is the right one for the bytes written;
  * when the capture cut the segment short it cannot be computed and is 0 (a
  * field of 0 that was not right, never filled in, stays 0:
- * test_raw_ip_redacted_in_file).
+ * test_raw_ip_redacted_in_file). One that was wrong (a junk copy) stays wrong.
  */
 static void test_checksums_after_redaction(void **state)
 {
@@ -344,11 +344,16 @@ static void test_checksums_after_redaction(void **state)
     seal(f, 6);
     f->p.payload_wire = f->p.payload_len + 100; /* the capture kept less than was sent */
     dlp_evidence_packet(f->w, ef, &f->p, 0, true);
+    tcp(f, 0, 1050, "card=4539148803436467 bad", 0);
+    seal(f, 6);
+    f->frame[34 + 17] ^= 0x01; /* a junk copy: its checksum wrong, the receiver dropped it */
+    dlp_evidence_packet(f->w, ef, &f->p, 0, true);
     dlp_evidence_redact(ef, 0, 5, 21);
     dlp_evidence_redact(ef, 0, 30, 46);
+    dlp_evidence_redact(ef, 0, 55, 71);
     dlp_evidence_redact(ef, 1, 4, 15); /* the datagram's value */
-    assert_string_equal(payloads(ef, &red),
-                        "card=XXXXXXXXXXXXXXXX end|XXXXXXXXXXXXXXX|card=XXXXXXXXXXXXXXXX cut");
+    assert_string_equal(payloads(ef, &red), "card=XXXXXXXXXXXXXXXX end|XXXXXXXXXXXXXXX|card="
+                                            "XXXXXXXXXXXXXXXX cut|card=XXXXXXXXXXXXXXXX bad");
     dlp_evidence__iter(ef, &it);
     r = dlp_evidence__next(&it);
     assert_int_equal(l4_sum(ev_rec_frame(r) + 14, 6, r->caplen - 34), 0xffff);
@@ -357,6 +362,9 @@ static void test_checksums_after_redaction(void **state)
     r = dlp_evidence__next(&it);
     assert_int_equal(ev_rec_frame(r)[34 + 16], 0);
     assert_int_equal(ev_rec_frame(r)[34 + 17], 0);
+    r = dlp_evidence__next(&it); /* wrong before, wrong after: not made to look accepted */
+    assert_int_not_equal(l4_sum(ev_rec_frame(r) + 14, 6, r->caplen - 34), 0xffff);
+    assert_int_not_equal(ev_rec_frame(r)[34 + 16] << 8 | ev_rec_frame(r)[34 + 17], 0);
     dlp_evidence_flow_end(f->w, ef, false);
     fx_free(f);
 }
