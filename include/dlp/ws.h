@@ -55,7 +55,7 @@ void dlp_ws_free(dlp_ws_t *w);
  * DECODER_ERROR once): the frame that failed began *consumed bytes into p,
  * or before p, with the dlp_ws_held() bytes; every later call returns
  * DLP_EPROTO with *consumed 0. DLP_ENOMEM: a message could not be inflated
- * (it is passed on as it is, unmasked); decoding goes on.
+ * (noted DECODER_ERROR, passed on as it is, unmasked); decoding goes on.
  */
 DLP_MUST_CHECK dlp_rc_t dlp_ws_write(dlp_ws_t *w, const uint8_t *p, size_t n, size_t *consumed);
 /* After DLP_EPROTO: the start of the failed frame held from earlier writes. */

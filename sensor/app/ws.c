@@ -243,6 +243,7 @@ static dlp_rc_t msg_start(dlp_ws_t *w, bool rsv1)
     w->zskip = w->ztrail = 0;
     w->zin = w->zout = 0;
     if (rsv1 && (rc = z_ready(w)) != DLP_OK) {
+        note(w, DLP_NOTE_DECODER_ERROR); /* its content goes unseen: say so */
         z_release(w);
         w->comp = 0; /* passed on unmasked, as it is: better than nothing */
     }
