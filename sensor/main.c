@@ -220,9 +220,8 @@ static int parse_opt(dlp_config_t *c, cli_t *cli, int opt, const char *arg)
     case 'r': return dlp_strv_push(&c->read_paths, arg) == DLP_OK ? -1 : 1;
     case 'i':
         /* a second handle on it would read every packet again */
-        for (size_t k = 0; cli->ifaces && k < c->ifaces.n; k++)
-            if (strcmp(c->ifaces.v[k], arg) == 0)
-                return bad("-i %s: interface given twice", arg);
+        if (cli->ifaces && dlp_strv_has(&c->ifaces, arg))
+            return bad("-i %s: interface given twice", arg);
         return push_cli(&c->ifaces, &cli->ifaces, arg);
     case 'R': return push_cli(&c->rule_paths, &cli->rules, arg);
     case OPT_RULES_CACHE: return set_str(&c->rules_cache_dir, arg);

@@ -21,6 +21,8 @@ typedef struct dlp_strv {
 
 DLP_MUST_CHECK dlp_rc_t dlp_strv_push(dlp_strv_t *sv, const char *s);
 void dlp_strv_fini(dlp_strv_t *sv);
+/* Whether 's' is in the list already. */
+bool dlp_strv_has(const dlp_strv_t *sv, const char *s);
 
 /*
  * Who reads capture files (-r). ONE: a reader thread decodes every packet

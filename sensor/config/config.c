@@ -31,6 +31,14 @@ dlp_rc_t dlp_strv_push(dlp_strv_t *sv, const char *s)
     return DLP_OK;
 }
 
+bool dlp_strv_has(const dlp_strv_t *sv, const char *s)
+{
+    for (size_t i = 0; i < sv->n; i++)
+        if (strcmp(sv->v[i], s) == 0)
+            return true;
+    return false;
+}
+
 void dlp_strv_fini(dlp_strv_t *sv)
 {
     for (size_t i = 0; i < sv->n; i++)

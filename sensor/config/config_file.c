@@ -721,13 +721,9 @@ static bool item_str(loader_t *ld, const yaml_node_t *n, const char *key, const 
 static bool item_iface(loader_t *ld, const yaml_node_t *n, const char *key, const char *s,
                        void *acc)
 {
-    const dlp_strv_t *sv = acc;
-
-    for (size_t i = 0; i < sv->n; i++) {
-        if (strcmp(sv->v[i], s) == 0) { /* it would be read twice */
-            ERR(ld, n, key, "interface '%.*s' given twice", SHOW_MAX, s);
-            return false;
-        }
+    if (dlp_strv_has(acc, s)) { /* it would be read twice */
+        ERR(ld, n, key, "interface '%.*s' given twice", SHOW_MAX, s);
+        return false;
     }
     if (strlen(s) > IFNAME_MAX) {
         ERR(ld, n, key, "interface name '%.*s' is longer than %d characters", SHOW_MAX, s,

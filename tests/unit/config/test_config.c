@@ -49,7 +49,10 @@ static void string_lists(void **state)
     assert_int_equal(dlp_strv_push(&sv, "b.pcap"), DLP_OK);
     assert_int_equal(sv.n, 2);
     assert_string_equal(sv.v[1], "b.pcap");
+    assert_true(dlp_strv_has(&sv, "b.pcap"));
+    assert_false(dlp_strv_has(&sv, "b.pcap "));
     dlp_strv_fini(&sv);
+    assert_false(dlp_strv_has(&sv, "a.pcap"));
     assert_int_equal(sv.n, 0);
     assert_null(sv.v);
 }
