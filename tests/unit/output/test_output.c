@@ -169,7 +169,7 @@ static void rule(dlp_ev_rule_t *r)
 }
 
 /* ev cleared to a record of flow flow_id (flowinfo() otherwise) at ts_us; a
- * DLP_EV_FLOW_RULE one carries rule(). */
+ * DLP_EV_FLOW_RULE or DLP_EV_DLP one carries rule(). */
 static void flow_record(dlp_event_t *ev, dlp_event_type_t type, uint64_t flow_id, uint64_t ts_us)
 {
     memset(ev, 0, sizeof(*ev));
@@ -177,9 +177,11 @@ static void flow_record(dlp_event_t *ev, dlp_event_type_t type, uint64_t flow_id
     ev->ts_us = ts_us;
     flowinfo(&ev->fl);
     ev->fl.flow_id = flow_id;
-    if (type == DLP_EV_FLOW_RULE)
+    if (type == DLP_EV_FLOW_RULE || type == DLP_EV_DLP)
         rule(&ev->u.rule);
 }
+
+#define DLP_TS 1795933460123456ULL /* 2026-11-29T06:24:20.123456Z */
 
 static void dlp_event_json(void **state)
 {
@@ -188,10 +190,7 @@ static void dlp_event_json(void **state)
     json_t *all, *e, *d, *m;
 
     (void)state;
-    ev.type = DLP_EV_DLP;
-    ev.ts_us = 1795933460123456ULL;
-    flowinfo(&ev.fl);
-    rule(&ev.u.rule);
+    flow_record(&ev, DLP_EV_DLP, 1234567, DLP_TS);
     assert_true(dlp_ring_push(f->ring, &ev));
     assert_int_equal(dlp_output_drain(f->out), 1);
     all = fx_events(f);
@@ -233,10 +232,7 @@ static void dlp_event_aggregate(void **state)
     json_t *all, *a;
 
     (void)state;
-    ev.type = DLP_EV_DLP;
-    ev.ts_us = 1795933460123456ULL;
-    flowinfo(&ev.fl);
-    rule(&ev.u.rule);
+    flow_record(&ev, DLP_EV_DLP, 1234567, DLP_TS);
     ev.u.rule.agg_values = 50;
     ev.u.rule.agg_flows = 12;
     ev.u.rule.agg_window_s = 600;
@@ -349,10 +345,7 @@ static void invalid_utf8_keeps_the_field(void **state)
     json_t *all, *d, *m, *e;
 
     (void)state;
-    ev.type = DLP_EV_DLP;
-    ev.ts_us = 1795933460123456ULL;
-    flowinfo(&ev.fl);
-    rule(&ev.u.rule);
+    flow_record(&ev, DLP_EV_DLP, 1234567, DLP_TS);
     /* "r\xc3\xa9sum\xc3" : the last character cut after its first byte */
     snprintf(ev.u.rule.m[0].name, sizeof(ev.u.rule.m[0].name), "r\xc3\xa9sum\xc3");
     assert_true(dlp_ring_push(f->ring, &ev));
@@ -405,10 +398,7 @@ static void syslog_message_without_control_bytes(void **state)
     f->out = dlp_output_new(&f->cfg, false, false, err, sizeof(err));
     assert_non_null(f->out);
     assert_int_equal(dlp_output_add_ring(f->out, f->ring), DLP_OK);
-    ev.type = DLP_EV_DLP;
-    ev.ts_us = 1795933460123456ULL;
-    flowinfo(&ev.fl);
-    rule(&ev.u.rule);
+    flow_record(&ev, DLP_EV_DLP, 1234567, DLP_TS);
     snprintf(ev.u.rule.m[1].masked, sizeof(ev.u.rule.m[1].masked), "****\x01" "a\r\n\x7f");
     assert_true(dlp_ring_push(f->ring, &ev));
     assert_int_equal(dlp_output_drain(f->out), 1);
@@ -514,10 +504,7 @@ static void drain_events(fx_t *f, size_t n)
 {
     static dlp_event_t ev;
 
-    ev.type = DLP_EV_DLP;
-    ev.ts_us = 1795933460123456ULL;
-    flowinfo(&ev.fl);
-    rule(&ev.u.rule);
+    flow_record(&ev, DLP_EV_DLP, 1234567, DLP_TS);
     for (size_t i = 0; i < n; i++)
         assert_true(dlp_ring_push(f->ring, &ev));
     assert_int_equal(dlp_output_drain(f->out), n);
