@@ -41,6 +41,8 @@ typedef enum {
     DLP_FIELD_FTP_DATA,         /* "ftp.data" */
     DLP_FIELD_DNS_QUERY,        /* "dns.query" */
     DLP_FIELD_WS_MESSAGE,       /* "ws.message": a WebSocket message or control payload */
+    DLP_FIELD_SMTP_COMMAND,     /* "smtp.command": a client command line (not AUTH's) */
+    DLP_FIELD_FTP_COMMAND,      /* "ftp.command": a client command line (not PASS's argument) */
     DLP_FIELD__COUNT
 } dlp_field_t;
 

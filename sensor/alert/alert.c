@@ -17,6 +17,8 @@ const char *dlp_field_name(dlp_field_t f)
         [DLP_FIELD_FTP_DATA] = "ftp.data",
         [DLP_FIELD_DNS_QUERY] = "dns.query",
         [DLP_FIELD_WS_MESSAGE] = "ws.message",
+        [DLP_FIELD_SMTP_COMMAND] = "smtp.command",
+        [DLP_FIELD_FTP_COMMAND] = "ftp.command",
     };
     return (unsigned)f < DLP_FIELD__COUNT ? names[f] : "unknown";
 }

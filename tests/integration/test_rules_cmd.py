@@ -592,7 +592,7 @@ class Usage(unittest.TestCase):
         self.assertEqual(p.stderr.splitlines()[0],
                          "dlpsensor rules: --field: unknown field 'body' (known: raw, http.uri, "
                          "http.header, http.body, smtp.header, smtp.body, smtp.attachment, "
-                         "ftp.data, dns.query, ws.message)")
+                         "ftp.data, dns.query, ws.message, smtp.command, ftp.command)")
 
     def test_capture_bad_home_net(self):
         p = rules("test", "-r", "x.pcap", "--home-net", "10.0.0.0/8,zz")

@@ -239,7 +239,7 @@ static void protocols_fields_errors(void **state)
            "e.yaml:8: rule t.a: protocols: expected a non-empty string, got an empty string",
            "e.yaml:9: rule t.a: fields: unknown field 'http.bod' (known: raw, http.uri, "
            "http.header, http.body, smtp.header, smtp.body, smtp.attachment, ftp.data, "
-           "dns.query, ws.message)",
+           "dns.query, ws.message, smtp.command, ftp.command)",
            "e.yaml:9: rule t.a: fields: duplicate field 'http.body'",
            "e.yaml:10: rule t.a: test_values: expected true or false, got '1'");
     EXPECT(HEAD RULE_A "    protocols: []\n"
