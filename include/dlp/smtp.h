@@ -9,10 +9,12 @@
  * DLP_FIELD_SMTP_ATTACHMENT with the name. MAIL FROM / RCPT TO addresses
  * are reported as DLP_FIELD_SMTP_HEADER blocks ("MAIL FROM:<a@b>",
  * "RCPT TO:<c@d>", so e-mail rules see them) and their domains go to meta.
- * AUTH PLAIN/LOGIN arguments are not reported (they are base64 of
- * credentials: scanned as raw would be a leak of its own; counted), nor the
- * one client line that answers each 334; every other line is a command,
- * also when pipelined behind AUTH before its reply.
+ * Every command line the server reads (any verb, pipelined, held for a
+ * reply, after a gap; longer than line_max: streamed) is reported as
+ * DLP_FIELD_SMTP_COMMAND, except the AUTH line and the one client line
+ * that answers each 334 (base64 of credentials: scanned as raw would be a
+ * leak of its own; counted); every other line is a command, also when
+ * pipelined behind AUTH before its reply.
  * Server side: replies, to know whether DATA was accepted (354), BDAT and
  * STARTTLS (220): once STARTTLS is accepted and the client's next bytes
  * are a TLS handshake, the rest of the connection is encrypted: note

@@ -2,21 +2,31 @@
  * smtp.c - SMTP, both directions of one connection (smtp.h).
  *
  * Client bytes are, by state:
- *  - C_CMD: command lines (LF, an optional CR before it stripped), at most
- *    line_max bytes (a longer one is dropped and noted DLP_NOTE_HEADER_CAP
- *    with its length). Each command is queued (up to DLP_SMTP_PIPELINE_MAX)
- *    until its final reply. MAIL FROM / RCPT TO addresses are reported as
- *    blocks of DLP_FIELD_SMTP_HEADER ("MAIL FROM:<a@b>", "RCPT TO:<c@d>",
- *    ESMTP parameters dropped, at most ADDR_MAX bytes shown) so e-mail
- *    rules see them, and the domains of the whole addresses (lower-cased)
- *    as meta. No other command argument is reported. AUTH and the answers
- *    to its 334 challenges (credentials) are swallowed, never passed on,
- *    only counted (auth_lines: no stats hook reaches this module). One
- *    client line answers one 334, as the server reads it; after AUTH's
- *    final reply every line is a command again. So nothing but those lines
- *    is swallowed: a client that pipelines MAIL, RCPT, DATA and the message
- *    behind AUTH (allowed after an initial response, RFC 4954 section 4),
- *    or answers a 334 with more lines, has them read as commands.
+ *  - C_CMD: command lines (LF, an optional CR before it stripped). Each
+ *    line the server reads as a command, whatever its verb (NOOP, VRFY,
+ *    HELO take strings the server may log; unknown verbs too), is reported
+ *    whole as a block of DLP_FIELD_SMTP_COMMAND, except the AUTH line and
+ *    the answers to its 334 challenges (credentials), which are swallowed,
+ *    never passed on, only counted (auth_lines: no stats hook reaches this
+ *    module). MAIL FROM / RCPT TO addresses are reported besides, before
+ *    their line, as blocks of DLP_FIELD_SMTP_HEADER ("MAIL FROM:<a@b>",
+ *    "RCPT TO:<c@d>", ESMTP parameters dropped, at most ADDR_MAX bytes
+ *    shown) so e-mail rules see them there as they always did (the same
+ *    value found again in the command line is the same value of the flow:
+ *    counted once), and the domains of the whole addresses (lower-cased)
+ *    as meta. A line is held up to line_max bytes; a longer one is streamed
+ *    (DLP_FIELD_SMTP_COMMAND, from its first byte to the LF, a CR kept), so
+ *    nothing of it escapes the scan and memory stays bounded, but it is not
+ *    interpreted (an unknown command; RFC 5321 allows 512 bytes): no note,
+ *    as nothing is left uninspected. An overlong AUTH line or answer is
+ *    told by where it stands and its first bytes, and swallowed. Each
+ *    command is queued (up to DLP_SMTP_PIPELINE_MAX) until its final
+ *    reply. One client line answers one 334, as the server reads it; after
+ *    AUTH's final reply every line is a command again. So nothing but those
+ *    lines is swallowed: a client that pipelines MAIL, RCPT, DATA and the
+ *    message behind AUTH (allowed after an initial response, RFC 4954
+ *    section 4), or answers a 334 with more lines, has them read as
+ *    commands.
  *  - C_WAIT: after DATA, STARTTLS, AUTH or an answer to a 334 the client
  *    waits for the reply; bytes seen before the reply was (pipelining,
  *    feeding order, lost replies) are held, up to line_max, then replayed
@@ -59,8 +69,12 @@
  * Gaps (noted DLP_NOTE_GAP on their direction): the message in progress is
  * ended (its streams closed); in DATA the rest up to CRLF.CRLF is skipped;
  * in BDAT the rest of the message's chunks is skipped (the byte counts are
- * kept when the gap ends inside the chunk); in commands the partial line is
- * dropped and lines are ignored until one starts with a known command. A
+ * kept when the gap ends inside the chunk); in commands lines are not read
+ * as commands until one starts with a known verb, but every byte the
+ * server received is still scanned as DLP_FIELD_SMTP_COMMAND: the part of
+ * the line before the gap, the rest of it after, the lines skipped (after
+ * a gap an answer to a 334 cannot be told from a command: such lines are
+ * scanned too; a line still open at the client's end is also reported). A
  * server gap empties the queue and resolves a wait (DATA accepted, STARTTLS
  * refused), and ends an AUTH exchange; so does a client gap (the lost bytes
  * may have held the answer: no later line is taken for one).
@@ -82,6 +96,8 @@
 enum { C_CMD, C_WAIT, C_DATA, C_BDAT, C_TLS };
 enum { K_NONE, K_OTHER, K_DATA, K_BDAT, K_STARTTLS, K_AUTH };
 enum { D_BOL, D_MID, D_CR, D_DOT, D_DOTCR };
+/* What a line over line_max is, told when it passes the bound: only L_CMD and L_TAIL are scanned */
+enum { L_CMD, L_TAIL, L_ANSWER, L_AUTH };
 
 struct dlp_smtp {
     const dlp_content_sink_t *sink;
@@ -92,12 +108,14 @@ struct dlp_smtp {
 
     /* client */
     uint8_t cst, wait, wait_gap;
-    uint8_t cdrop;   /* drop bytes up to the next LF */
-    uint8_t cresync; /* ignore lines until a known command */
-    uint8_t cover;   /* the current line is over line_max */
+    uint8_t cdrop;   /* the line in progress began in a gap: scanned, not read */
+    uint8_t cresync; /* lines are not read as commands until a known verb */
+    uint8_t cover;   /* the current line is over line_max: streamed, not held */
+    uint8_t ckind;   /* L_*, of the line over line_max */
+    uint8_t copen;   /* its stream was opened (ch: NULL when not inspected) */
+    void *ch;
     uint8_t *cbuf;
     uint32_t clen;
-    uint64_t cskipped;
     uint8_t *pend;
     size_t plen, pcap;
     dlp_mime_t *msg;
@@ -409,17 +427,36 @@ static void cmd_bdat(dlp_smtp_t *s, const uint8_t *l, size_t n)
         bdat_chunk_done(s);
 }
 
+/* A command line as the server reads it: scanned, as any argument can carry data. */
+static void report(dlp_smtp_t *s, const uint8_t *l, size_t n)
+{
+    if (n > 0 && s->sink->block != NULL)
+        s->sink->block(s->ctx[0], DLP_FIELD_SMTP_COMMAND, l, n);
+}
+
 static void command(dlp_smtp_t *s, const uint8_t *l, size_t n)
 {
-    if (n > 0 && l[n - 1] == '\r')
-        n--;
     if (s->cresync) {
-        if (!known_verb(l, n))
+        if (!known_verb(l, n)) {
+            report(s, l, n); /* not a command we can place, but the server received it */
             return;
+        }
         s->cresync = 0;
     }
     if (auth_continuation(s))
         return;
+    if (verb_is(l, n, "AUTH")) {
+        cmd_auth(s);
+        return;
+    }
+    /* the address block first: the address is found in smtp.header, as it always was */
+    if (n >= 10 && strncasecmp((const char *)l, "MAIL FROM:", 10) == 0) {
+        transaction_reset(s);
+        address(s, "MAIL FROM:", l + 10, n - 10, DLP_META_SMTP_MAIL_FROM_DOMAIN);
+    } else if (n >= 8 && strncasecmp((const char *)l, "RCPT TO:", 8) == 0) {
+        address(s, "RCPT TO:", l + 8, n - 8, DLP_META_SMTP_RCPT_DOMAIN);
+    }
+    report(s, l, n);
     if (verb_is(l, n, "DATA")) {
         push(s, K_DATA);
         s->cst = C_WAIT;
@@ -430,19 +467,133 @@ static void command(dlp_smtp_t *s, const uint8_t *l, size_t n)
         push(s, K_STARTTLS);
         s->cst = C_WAIT;
         s->wait = K_STARTTLS;
-    } else if (verb_is(l, n, "AUTH")) {
-        cmd_auth(s);
     } else {
-        if (n >= 10 && strncasecmp((const char *)l, "MAIL FROM:", 10) == 0) {
+        if (verb_is(l, n, "RSET"))
             transaction_reset(s);
-            address(s, "MAIL FROM:", l + 10, n - 10, DLP_META_SMTP_MAIL_FROM_DOMAIN);
-        } else if (n >= 8 && strncasecmp((const char *)l, "RCPT TO:", 8) == 0) {
-            address(s, "RCPT TO:", l + 8, n - 8, DLP_META_SMTP_RCPT_DOMAIN);
-        } else if (verb_is(l, n, "RSET")) {
-            transaction_reset(s);
-        }
         push(s, K_OTHER);
     }
+}
+
+/* A complete line, LF removed; the rest of one begun in a gap is only scanned. */
+static void line(dlp_smtp_t *s, const uint8_t *l, size_t n)
+{
+    if (n > 0 && l[n - 1] == '\r')
+        n--;
+    if (s->cdrop) {
+        s->cdrop = 0;
+        report(s, l, n);
+        return;
+    }
+    command(s, l, n);
+}
+
+/* "AUTH" and a blank, or as much of it as the first hn bytes show. */
+static bool maybe_auth(const uint8_t *h, size_t hn)
+{
+    size_t k = hn < 4 ? hn : 4;
+
+    return strncasecmp((const char *)h, "AUTH", k) == 0 && (hn < 5 || h[4] == ' ' || h[4] == '\t');
+}
+
+/* What the line in progress (cbuf, then p[0, k)) is, as far as its first bytes tell. */
+static uint8_t line_kind(const dlp_smtp_t *s, const uint8_t *p, size_t k)
+{
+    uint8_t h[5];
+    size_t hn = 0;
+
+    if (s->cdrop)
+        return L_TAIL;
+    if (!s->cresync && s->auth_owed > 0)
+        return L_ANSWER;
+    for (size_t i = 0; i < s->clen && hn < sizeof(h); i++)
+        h[hn++] = s->cbuf[i];
+    for (size_t i = 0; i < k && hn < sizeof(h); i++)
+        h[hn++] = p[i];
+    return maybe_auth(h, hn) ? L_AUTH : L_CMD;
+}
+
+static void over_write(dlp_smtp_t *s, const uint8_t *p, size_t n)
+{
+    if (n == 0 || (s->ckind != L_CMD && s->ckind != L_TAIL))
+        return;
+    if (!s->copen) {
+        s->copen = 1;
+        s->ch = s->sink->open != NULL ? s->sink->open(s->ctx[0], DLP_FIELD_SMTP_COMMAND, NULL)
+                                      : NULL;
+    }
+    if (s->ch != NULL && s->sink->write != NULL)
+        s->sink->write(s->ctx[0], s->ch, p, n);
+}
+
+static void over_close(dlp_smtp_t *s)
+{
+    if (s->ch != NULL && s->sink->close != NULL)
+        s->sink->close(s->ctx[0], s->ch);
+    s->ch = NULL;
+    s->copen = 0;
+    s->cover = 0;
+}
+
+/*
+ * The line in progress passes line_max: rather than dropped it is streamed from here on
+ * (what was held first), so a value across any piece boundary is still found, in bounded
+ * memory; credentials (AUTH, an answer to a 334) are swallowed as when short. Its verb is
+ * not read: an overlong line is acted on as an unknown command.
+ */
+static void over_start(dlp_smtp_t *s, const uint8_t *p, size_t k)
+{
+    s->cover = 1;
+    s->ckind = line_kind(s, p, k);
+    over_write(s, s->cbuf, s->clen);
+    s->clen = 0;
+}
+
+/* Its LF: the exchange goes on as for the line it was. */
+static void over_end(dlp_smtp_t *s)
+{
+    uint8_t kind = s->ckind;
+
+    over_close(s);
+    if (kind == L_TAIL) {
+        s->cdrop = 0;
+    } else if (kind == L_AUTH) {
+        s->cresync = 0;
+        if (!auth_continuation(s))
+            cmd_auth(s);
+    } else if (kind == L_ANSWER) {
+        if (!auth_continuation(s))
+            push(s, K_OTHER);
+    } else if (!s->cresync) {
+        push(s, K_OTHER);
+    }
+}
+
+/* The line in progress will not end (a gap, the client's end): what the server got of it. */
+static void line_flush(dlp_smtp_t *s)
+{
+    uint8_t kind;
+
+    if (s->cover) {
+        over_close(s);
+        return;
+    }
+    if (s->clen == 0)
+        return;
+    kind = line_kind(s, NULL, 0);
+    if (kind == L_CMD || kind == L_TAIL)
+        report(s, s->cbuf, s->clen);
+    s->clen = 0;
+}
+
+static bool line_hold(dlp_smtp_t *s, const uint8_t *p, size_t k)
+{
+    if (s->cbuf == NULL && (s->cbuf = malloc(s->lim.line_max)) == NULL) {
+        s->rc = DLP_ENOMEM;
+        return false;
+    }
+    memcpy(s->cbuf + s->clen, p, k);
+    s->clen += (uint32_t)k;
+    return true;
 }
 
 static size_t cmd_consume(dlp_smtp_t *s, const uint8_t *p, size_t n)
@@ -450,40 +601,23 @@ static size_t cmd_consume(dlp_smtp_t *s, const uint8_t *p, size_t n)
     const uint8_t *lf = memchr(p, '\n', n);
     size_t k = lf != NULL ? (size_t)(lf - p) : n;
 
-    if (s->cdrop) {
-        if (lf != NULL)
-            s->cdrop = 0;
-        return lf != NULL ? k + 1 : n;
-    }
-    if (!s->cover && s->clen + k > s->lim.line_max) {
-        s->cover = 1;
-        s->cskipped = s->clen;
-        s->clen = 0;
-    }
-    if (s->cover) {
-        s->cskipped += k;
-    } else if (lf == NULL || s->clen > 0) {
-        if (s->cbuf == NULL && (s->cbuf = malloc(s->lim.line_max)) == NULL) {
-            s->rc = DLP_ENOMEM;
-            s->cdrop = lf == NULL;
-            return lf != NULL ? k + 1 : n;
-        }
-        memcpy(s->cbuf + s->clen, p, k);
-        s->clen += (uint32_t)k;
-    }
+    if (!s->cover && s->clen + k > s->lim.line_max)
+        over_start(s, p, k);
+    /* no memory to hold the line: streamed rather than lost */
+    if (!s->cover && (lf == NULL || s->clen > 0) && !line_hold(s, p, k))
+        over_start(s, p, k);
+    if (s->cover)
+        over_write(s, p, k);
     if (lf == NULL)
         return n;
     if (s->cover) {
-        note(s, 0, DLP_NOTE_HEADER_CAP, s->cskipped);
-        s->cover = 0;
-        if (!s->cresync && !auth_continuation(s))
-            push(s, K_OTHER);
+        over_end(s);
     } else if (s->clen > 0) {
         size_t len = s->clen;
         s->clen = 0;
-        command(s, s->cbuf, len);
+        line(s, s->cbuf, len);
     } else {
-        command(s, p, k);
+        line(s, p, k);
     }
     return k + 1;
 }
@@ -712,6 +846,7 @@ void dlp_smtp_free(dlp_smtp_t *s)
 {
     if (s == NULL)
         return;
+    over_close(s); /* dlp_smtp_end() not called: its scan still ends */
     dlp_mime_free(s->msg);
     free(s->cbuf);
     free(s->pend);
@@ -758,6 +893,8 @@ static void client_gap(dlp_smtp_t *s, uint64_t len)
     client_end_waits(s);
     if (s->done)
         return;
+    if (s->cst == C_CMD) /* before auth_stop: a part of an answer is not scanned */
+        line_flush(s);
     /* the lost bytes may have held an answer or a command: no later line is an answer */
     auth_stop(s);
     switch (s->cst) {
@@ -767,8 +904,6 @@ static void client_gap(dlp_smtp_t *s, uint64_t len)
     case C_CMD:
         s->cdrop = 1;
         s->cresync = 1;
-        s->clen = 0;
-        s->cover = 0;
         break;
     case C_WAIT: /* DATA or STARTTLS, nothing held */
         s->wait_gap = 1;
@@ -816,6 +951,8 @@ void dlp_smtp_end(dlp_smtp_t *s, int dir)
         return;
     if (dir == 0 && !s->done) {
         client_end_waits(s);
+        if (s->cst == C_CMD)
+            line_flush(s);
         msg_end(s);
     }
     s->ended[dir] = 1;

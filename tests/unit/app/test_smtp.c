@@ -10,6 +10,7 @@
  */
 #include "dlp_test.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -20,6 +21,7 @@
 #define HDR DLP_FIELD_SMTP_HEADER
 #define BODY DLP_FIELD_SMTP_BODY
 #define ATT DLP_FIELD_SMTP_ATTACHMENT
+#define CMD DLP_FIELD_SMTP_COMMAND
 #define FROM_DOM DLP_META_SMTP_MAIL_FROM_DOMAIN
 #define RCPT_DOM DLP_META_SMTP_RCPT_DOMAIN
 
@@ -31,6 +33,8 @@
 /* the block and the domain meta of one address */
 #define E_FROM(a, d) E_B(HDR, "MAIL FROM:<" a ">"), E_M(FROM_DOM, d)
 #define E_RCPT(a, d) E_B(HDR, "RCPT TO:<" a ">"), E_M(RCPT_DOM, d)
+/* a command line, as the server reads it (CR LF removed) */
+#define E_C(s) E_B(CMD, s)
 /* clang-format on */
 
 typedef struct step {
@@ -51,7 +55,7 @@ typedef struct step {
 
 #define NO_SPLIT ((size_t)-1)
 
-static ts_sink_t base_ts, split_ts;
+static ts_sink_t base_ts, split_ts, shown_ts;
 
 static dlp_app_limits_t limits(void)
 {
@@ -128,17 +132,42 @@ static void check_splits(const step_t *st, size_t ns, const dlp_app_limits_t *l)
     }
 }
 
-static void check(const step_t *st, size_t ns, const dlp_app_limits_t *l, const exp_t *e, size_t ne)
+/* t without its command lines (borrowed items: out is never reset). */
+static const ts_sink_t *without_commands(const ts_sink_t *t, ts_sink_t *out)
+{
+    out->n = 0;
+    for (size_t i = 0; i < t->n; i++)
+        if (t->item[i].field != CMD || (t->item[i].kind != 'B' && t->item[i].kind != 'S'))
+            out->item[out->n++] = t->item[i];
+    return out;
+}
+
+/* The splits are compared whole; 'commands' false: e lists all but the command lines. */
+static void check_what(const step_t *st, size_t ns, const dlp_app_limits_t *l, const exp_t *e,
+                       size_t ne, bool commands)
 {
     converse(st, ns, l, NO_SPLIT, 0, 0, &base_ts);
-    ts_check_items(&base_ts, e, ne);
+    ts_check_items(commands ? &base_ts : without_commands(&base_ts, &shown_ts), e, ne);
     check_splits(st, ns, l);
 }
 
+static void check(const step_t *st, size_t ns, const dlp_app_limits_t *l, const exp_t *e, size_t ne)
+{
+    check_what(st, ns, l, e, ne, false);
+}
+
+/* What the decoder is about here, its command lines aside (tests of commands: CHECK_ALL). */
 #define CHECK(l, steps, ...)                                                                       \
     do {                                                                                           \
         static const exp_t e_[] = {__VA_ARGS__};                                                   \
         check((steps), DLP_ARRAY_LEN(steps), (l), e_, DLP_ARRAY_LEN(e_));                          \
+    } while (0)
+
+/* Everything, command lines included. */
+#define CHECK_ALL(l, steps, ...)                                                                   \
+    do {                                                                                           \
+        static const exp_t e_[] = {__VA_ARGS__};                                                   \
+        check_what((steps), DLP_ARRAY_LEN(steps), (l), e_, DLP_ARRAY_LEN(e_), true);               \
     } while (0)
 
 /* --- a whole mail ------------------------------------------------------------ */
@@ -806,10 +835,14 @@ static void test_command_line_cap(void **state)
     };
     (void)state;
     l.line_max = 64;
-    /* "EHLO " + 70 + CR: 76 bytes dropped; the Subject keeps 64 of its 71 + CR */
-    CHECK(&l, steps, E_N(DLP_NOTE_HEADER_CAP, 76), E_FROM("a@x.example", "x.example"),
-          E_B(HDR, "Subject: yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"),
-          E_N(DLP_NOTE_HEADER_CAP, 8), E_S(BODY, "", "b\r\n"));
+    /* "EHLO " + 70 + CR: streamed whole (not interpreted, not dropped); the Subject, a MIME
+     * header, keeps 64 of its 71 + CR */
+    CHECK_ALL(&l, steps,
+              E_S(CMD, "",
+                  "EHLO xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r"),
+              E_FROM("a@x.example", "x.example"), E_C("MAIL FROM:<a@x.example>"), E_C("DATA"),
+              E_B(HDR, "Subject: yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"),
+              E_N(DLP_NOTE_HEADER_CAP, 8), E_S(BODY, "", "b\r\n"));
 }
 
 /* An address block shows at most 320 bytes of it (RFC 5321 allows 256). */
@@ -825,9 +858,14 @@ static void test_address_bound(void **state)
     steps[0].len = (size_t)snprintf(cmd, sizeof(cmd), "MAIL FROM:<%s@d.example>\r\n", local);
     snprintf(want, sizeof(want), "MAIL FROM:<%.320s>", local);
     converse(steps, 1, &l, NO_SPLIT, 0, 0, &base_ts);
-    assert_int_equal(base_ts.n, 2);
+    assert_int_equal(base_ts.n, 3);
     assert_string_equal(ts_str(&base_ts, 0), want);
     assert_string_equal(ts_str(&base_ts, 1), "d.example"); /* from the whole address */
+    /* the whole line is scanned as a command: nothing past the shown 320 bytes escapes */
+    cmd[steps[0].len - 2] = '\0';
+    assert_int_equal(base_ts.item[2].field, CMD);
+    assert_string_equal(ts_str(&base_ts, 2), cmd);
+    cmd[steps[0].len - 2] = '\r';
     check_splits(steps, 1, &l);
 }
 
@@ -914,6 +952,152 @@ static void test_pipeline_cap_refused_rcpt(void **state)
     check(steps, DLP_ARRAY_LEN(steps), &l, e, DLP_ARRAY_LEN(e));
 }
 
+/* --- command lines --------------------------------------------------------------- */
+
+/* Every line the server reads as a command is scanned, whatever its verb: NOOP takes a
+ * string (RFC 5321 4.1.1.9), and the server may log any of them. */
+static void test_commands_scanned(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t steps[] = {
+        SV("220 mx ESMTP\r\n"),
+        CL("EHLO 4556737586899855\r\n"),
+        SV("250 mx\r\n"),
+        CL("NOOP 4556737586899855\r\n"),
+        SV("250 ok\r\n"),
+        /* pipelined, and an unknown verb */
+        CL("VRFY 078-05-1120\r\nEXPN staff\r\nHELP me\r\nXEXF alice@example.com\r\n"),
+        SV("252 x\r\n250 x\r\n214 x\r\n500 unknown\r\n"),
+        CL("MAIL FROM:<a@x.example> ENVID=4556737586899855\r\n"),
+        SV("250 ok\r\n"),
+        CL("RCPT TO:<b@y.example>\r\n"),
+        SV("250 ok\r\n"),
+        CL("DATA\r\n"),
+        SV("354 go\r\n"),
+        CL("Subject: s\r\n\r\nbody\r\n.\r\n"),
+        SV("250 ok\r\n"),
+        CL("\r\nQUIT\r\n"),
+        SV("221 bye\r\n"),
+    };
+    (void)state;
+    /* the envelope's address block first: the address is still found in smtp.header */
+    CHECK_ALL(&l, steps, E_C("EHLO 4556737586899855"), E_C("NOOP 4556737586899855"),
+              E_C("VRFY 078-05-1120"), E_C("EXPN staff"), E_C("HELP me"),
+              E_C("XEXF alice@example.com"), E_FROM("a@x.example", "x.example"),
+              E_C("MAIL FROM:<a@x.example> ENVID=4556737586899855"),
+              E_RCPT("b@y.example", "y.example"), E_C("RCPT TO:<b@y.example>"), E_C("DATA"),
+              E_B(HDR, "Subject: s"), E_S(BODY, "", "body\r\n"), E_C("QUIT"));
+}
+
+/* Lines held while the client waits on a reply are commands when the reply says so. */
+static void test_commands_replayed(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t data_refused[] = {
+        CL("DATA\r\nNOOP 4556737586899855\r\n"),
+        SV("554 no valid recipients\r\n250 ok\r\n"),
+    };
+    static const step_t tls_refused[] = {
+        CL("STARTTLS\r\nHELO 078-05-1120\r\n"),
+        SV("454 not now\r\n250 ok\r\n"),
+    };
+    static const step_t tls_plain[] = {
+        CL("STARTTLS\r\n"),
+        SV("220 go ahead\r\n"),
+        CL("NOOP plain after the 220\r\n"),
+    };
+    (void)state;
+    CHECK_ALL(&l, data_refused, E_C("DATA"), E_C("NOOP 4556737586899855"));
+    CHECK_ALL(&l, tls_refused, E_C("STARTTLS"), E_C("HELO 078-05-1120"));
+    CHECK_ALL(&l, tls_plain, E_C("STARTTLS"), E_C("NOOP plain after the 220"));
+}
+
+/* AUTH lines and the answers to its 334s are credentials: never scanned, also overlong. */
+static void test_auth_lines_not_commands(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t steps[] = {
+        SV("220 mx ESMTP\r\n"),
+        CL("EHLO c\r\n"),
+        SV("250-mx\r\n250 AUTH PLAIN LOGIN\r\n"),
+        CL("AUTH PLAIN AGFsaWNlQGV4YW1wbGUuY29tAHNlY3JldA==\r\n"),
+        SV("535 5.7.8 bad credentials\r\n"),
+        CL("AUTH LOGIN\r\n"),
+        SV("334 VXNlcm5hbWU6\r\n"),
+        CL("YWxpY2VAZXhhbXBsZS5jb20=\r\n"),
+        SV("334 UGFzc3dvcmQ6\r\n"),
+        CL("MAIL FROM:<looks-like-a-command@example.com>\r\n"),
+        SV("535 5.7.8 bad\r\n"),
+        CL("AUTH LOGIN\r\nYWxpY2U=\r\nc2VjcmV0\r\nNOOP after\r\n"),
+        SV("334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n235 ok\r\n250 ok\r\n"),
+        CL("MAIL FROM:<alice@example.com>\r\n"),
+        SV("250 ok\r\n"),
+    };
+    /* over line_max (64): an AUTH line with its initial response, and an answer to a 334 */
+    static const step_t overlong[] = {
+        CL("AUTH PLAIN QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB\r\n"),
+        SV("535 no\r\n"),
+        CL("AUTH LOGIN\r\n"),
+        SV("334 VXNlcm5hbWU6\r\n"),
+        CL("QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJC\r\n"),
+        SV("334 UGFzc3dvcmQ6\r\n"),
+        CL("c2VjcmV0\r\n"),
+        SV("235 ok\r\n"),
+        CL("NOOP 4556737586899855\r\n"),
+    };
+    (void)state;
+    CHECK_ALL(&l, steps, E_C("EHLO c"), E_C("NOOP after"), E_FROM("alice@example.com", "example.com"),
+              E_C("MAIL FROM:<alice@example.com>"));
+    l.line_max = 64;
+    CHECK_ALL(&l, overlong, E_C("NOOP 4556737586899855"));
+}
+
+/* Around a gap: the part of the line before it and the rest after it are what the server
+ * received; so are the lines skipped until a known verb (not read as commands). */
+static void test_gap_lines_scanned(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t steps[] = {
+        CL("NOOP 4556737586"),
+        GAP0(3),
+        CL("899855 tail\r\ngarbage 078-05-1120\r\nAUTH PLAIN\r\n"),
+        SV("334 \r\n"),
+        CL("AGFsaWNlAHNlY3JldA==\r\n"),
+        SV("235 ok\r\n"),
+        CL("MAIL FROM:<m@x.example>\r\n"),
+        CL("NOOP unterminated 078-05-1120"),
+    };
+    (void)state;
+    CHECK_ALL(&l, steps, E_C("NOOP 4556737586"), E_N(DLP_NOTE_GAP, 3), E_C("899855 tail"),
+              E_C("garbage 078-05-1120"), E_FROM("m@x.example", "x.example"),
+              E_C("MAIL FROM:<m@x.example>"), E_C("NOOP unterminated 078-05-1120"));
+}
+
+/* A line over line_max is streamed whole, so a value across any piece boundary is found; the
+ * lines after it are read as usual. */
+static void test_overlong_command_streamed(void **state)
+{
+    dlp_app_limits_t l = limits();
+#define LONG_NOOP                                                                                  \
+    "NOOP aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa4556737586899855"                  \
+    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" \
+    "bbbbbbbb 078-05-1120"
+    static const step_t steps[] = {
+        CL(LONG_NOOP "\r\nMAIL FROM:<a@x.example>\r\n"),
+        SV("500 too long\r\n250 ok\r\n"),
+        CL("NOOP ok\r\n"),
+        CL(LONG_NOOP),
+        GAP0(9),
+        CL(LONG_NOOP "\nNOOP after\n"),
+    };
+    (void)state;
+    l.line_max = 64;
+    CHECK_ALL(&l, steps, E_S(CMD, "", LONG_NOOP "\r"), E_FROM("a@x.example", "x.example"),
+              E_C("MAIL FROM:<a@x.example>"), E_C("NOOP ok"), E_S(CMD, "", LONG_NOOP),
+              E_N(DLP_NOTE_GAP, 9), E_S(CMD, "", LONG_NOOP), E_C("NOOP after"));
+#undef LONG_NOOP
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -948,6 +1132,11 @@ int main(void)
         cmocka_unit_test(test_wait_hold_cap),
         cmocka_unit_test(test_pipeline_cap),
         cmocka_unit_test(test_pipeline_cap_refused_rcpt),
+        cmocka_unit_test(test_commands_scanned),
+        cmocka_unit_test(test_commands_replayed),
+        cmocka_unit_test(test_auth_lines_not_commands),
+        cmocka_unit_test(test_gap_lines_scanned),
+        cmocka_unit_test(test_overlong_command_streamed),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
 
