@@ -8,7 +8,10 @@
  * (uploads: client -> server), RETR (downloads). Each announced data
  * connection is reported with sink->expect() (on the client direction's
  * sink), with 'upload' set when a store command follows. File names of
- * STOR/APPE/STOU go to meta. USER/PASS arguments are never reported.
+ * STOR/APPE/STOU go to meta. Every client command line is reported as
+ * DLP_FIELD_FTP_COMMAND blocks (longer than the line bound: in
+ * overlapping blocks), except the lines of PASS, ACCT and
+ * AUTH/ADAT/MIC/CONF/ENC (credentials, never reported).
  * AUTH TLS accepted (234): DLP_NOTE_ENCRYPTED, then DLP_DONE.
  */
 #ifndef DLP_FTP_H
@@ -33,5 +36,7 @@ dlp_ftp_t *dlp_ftp_new(const dlp_content_sink_t *sink, void *const ctx[2],
 void dlp_ftp_free(dlp_ftp_t *f);
 DLP_MUST_CHECK dlp_rc_t dlp_ftp_write(dlp_ftp_t *f, int dir, const uint8_t *p, size_t n);
 void dlp_ftp_gap(dlp_ftp_t *f, int dir, uint64_t len);
+/* The direction's bytes are over: the client's last line without LF is reported. */
+void dlp_ftp_end(dlp_ftp_t *f, int dir);
 
 #endif

@@ -1,14 +1,32 @@
 /*
  * ftp.c - the FTP control connection (ftp.h): which data connections are
- * coming, whether they carry an upload, and the uploaded file names.
+ * coming, whether they carry an upload, the uploaded file names, and the
+ * client's command lines as content.
  *
  * Each direction is cut into lines (LF, an optional CR before it is
  * stripped). A complete line is parsed straight from the caller's bytes; a
  * line that spans writes is collected in a per-direction buffer of
- * l->line_max bytes, allocated on first need. A line longer than line_max
- * bytes before its LF is discarded and noted (DLP_NOTE_HEADER_CAP, with its
- * length once the LF is seen). After a gap the direction drops everything
- * up to the next LF and resynchronises on the line after it.
+ * l->line_max bytes, allocated on first need.
+ *
+ * Every client line is content: a block of DLP_FIELD_FTP_COMMAND (MKD,
+ * CWD, SITE, USER, RNFR/RNTO, unknown verbs: any argument can carry data
+ * the server receives and may log), except the lines of PASS, ACCT and the
+ * RFC 2228 security exchange (AUTH, ADAT, MIC, CONF, ENC), of which nothing
+ * is reported: credentials are no leak to alert on, and a value found in
+ * one would reach the alert and the evidence capture. A client line longer
+ * than line_max is reported in blocks of line_max bytes that overlap by
+ * FTP_CMD_OVERLAP (a CR before the LF kept; credentials, told by its first
+ * bytes, are not), so nothing of it escapes the scan in bounded memory; it
+ * is not interpreted (as an unknown command) and not noted, as nothing of
+ * it is left uninspected. A
+ * reply line longer than line_max is discarded and noted
+ * (DLP_NOTE_HEADER_CAP, with its length once the LF is seen). After a gap,
+ * the server direction drops everything up to the next LF and
+ * resynchronises on the line after it; the client direction scans what the
+ * server received (the part of the line before the gap, its rest after
+ * the gap, whose verb is lost, so it is not read and is scanned even if it
+ * was a password's end) and reads the next line. A client line without LF
+ * at dlp_ftp_end() is reported too.
  *
  * Expectations (sink->expect on ctx[0]):
  *  - PORT/EPRT (client): active, announced at once;
@@ -28,8 +46,8 @@
  * Replies are acted on in their final form only ("ddd text"): the lines
  * of a multi-line reply are ignored. 234 (AUTH accepted) notes
  * DLP_NOTE_ENCRYPTED (0 bytes: the rest is unknown) on both directions and
- * every later write returns DLP_DONE. USER/PASS arguments are never
- * reported. Gaps are noted (DLP_NOTE_GAP) on their direction.
+ * every later write returns DLP_DONE. Gaps are noted (DLP_NOTE_GAP) on
+ * their direction.
  *
  * Thread: the flow's worker.
  */
@@ -43,6 +61,9 @@
 #include "dlp/limits.h"
 
 #define FTP_ADDR_TEXT_MAX 64 /* longest address text tried in an EPRT */
+/* bytes each block of an overlong command repeats of the one before (at most line_max / 2):
+ * longer than any value a rule matches in a command line (an e-mail address is <= 254) */
+#define FTP_CMD_OVERLAP 512
 
 enum { MODE_LINE, MODE_OVERLONG, MODE_RESYNC };
 enum { XFER_NONE, XFER_STORE, XFER_OTHER };
@@ -51,6 +72,9 @@ typedef struct ftp_dir {
     uint8_t *buf; /* partial line, line_max bytes */
     uint32_t len;
     uint8_t mode;
+    uint8_t tail;     /* client: the line in progress began in a gap: scanned, not read */
+    uint8_t scan;     /* client, MODE_OVERLONG: the line is scanned (not credentials) */
+    uint32_t fresh;   /* ... bytes at the end of buf not reported yet */
     uint64_t skipped; /* bytes of the overlong line so far */
 } ftp_dir_t;
 
@@ -384,6 +408,106 @@ static bool reply(dlp_ftp_t *f, const uint8_t *s, size_t n)
     return false;
 }
 
+/* --- client lines as content -------------------------------------------- */
+
+/*
+ * Verbs whose argument is a credential or the security exchange (RFC 959
+ * PASS/ACCT, RFC 2228 AUTH/ADAT/MIC/CONF/ENC: a mechanism name, then base64
+ * tokens and protected commands). A password is no leak the sensor should
+ * alert on, and a value found in it would reach the alert and evidence.
+ */
+static const char *const secret_verbs[] = {"PASS", "ACCT", "AUTH", "ADAT", "MIC", "CONF", "ENC"};
+
+/* True if the line may be one of those, as far as its first hn bytes show (a verb, then ' '). */
+static bool maybe_secret(const uint8_t *h, size_t hn)
+{
+    for (size_t v = 0; v < DLP_ARRAY_LEN(secret_verbs); v++) {
+        size_t k = strlen(secret_verbs[v]), i = 0;
+
+        while (i < k && i < hn && (h[i] & ~0x20) == (uint8_t)secret_verbs[v][i])
+            i++;
+        if (i == (hn < k ? hn : k) && (hn <= k || h[k] == ' '))
+            return true;
+    }
+    return false;
+}
+
+static void report(dlp_ftp_t *f, const uint8_t *s, size_t n)
+{
+    if (n > 0 && f->sink->block != NULL)
+        f->sink->block(f->ctx[0], DLP_FIELD_FTP_COMMAND, s, n);
+}
+
+/*
+ * A client line over line_max is reported in blocks of line_max bytes, each
+ * repeating the last FTP_CMD_OVERLAP bytes of the one before: a value up to
+ * that long across a boundary is whole in one block (found twice, it is one
+ * value of the flow). Blocks rather than a content stream: nothing stays
+ * open when the connection ends (the worker ends FTP by freeing it, after
+ * the flow's event and evidence are done).
+ */
+static void over_feed(dlp_ftp_t *f, ftp_dir_t *d, const uint8_t *p, size_t n)
+{
+    uint32_t ovl = f->line_max / 2 < FTP_CMD_OVERLAP ? f->line_max / 2 : FTP_CMD_OVERLAP;
+
+    while (n > 0) {
+        size_t k = f->line_max - d->len < n ? f->line_max - d->len : n;
+
+        memcpy(d->buf + d->len, p, k);
+        d->len += (uint32_t)k;
+        d->fresh += (uint32_t)k;
+        p += k;
+        n -= k;
+        if (d->len == f->line_max) {
+            report(f, d->buf, d->len);
+            memmove(d->buf, d->buf + d->len - ovl, ovl);
+            d->len = ovl;
+            d->fresh = 0;
+        }
+    }
+}
+
+static void over_done(dlp_ftp_t *f, ftp_dir_t *d)
+{
+    if (d->scan && d->fresh > 0)
+        report(f, d->buf, d->len);
+    d->len = 0;
+    d->fresh = 0;
+    d->scan = 0;
+}
+
+/* The client line (buf, then p[0, n)) passes line_max: scanned in blocks unless credentials. */
+static dlp_rc_t client_overlong(dlp_ftp_t *f, ftp_dir_t *d, const uint8_t *p, size_t n)
+{
+    uint8_t h[5];
+    size_t hn = 0;
+
+    for (size_t i = 0; i < d->len && hn < sizeof(h); i++)
+        h[hn++] = d->buf[i];
+    for (size_t i = 0; i < n && hn < sizeof(h); i++)
+        h[hn++] = p[i];
+    d->scan = d->tail || !maybe_secret(h, hn);
+    if (d->scan && d->buf == NULL && (d->buf = malloc(f->line_max)) == NULL) {
+        d->scan = 0;
+        d->len = 0;
+        return DLP_ENOMEM; /* the line is skipped */
+    }
+    if (!d->scan)
+        d->len = 0;
+    d->fresh = d->len;
+    return DLP_OK;
+}
+
+/* The client line in progress will not end (gap, end): what the server got of it. */
+static void client_flush(dlp_ftp_t *f, ftp_dir_t *d)
+{
+    if (d->mode == MODE_OVERLONG)
+        over_done(f, d);
+    else if (d->mode == MODE_LINE && d->len > 0 && (d->tail || !maybe_secret(d->buf, d->len)))
+        report(f, d->buf, d->len);
+    d->len = 0;
+}
+
 /* One line of direction 'dir', LF removed. Returns true at 234. */
 static bool line(dlp_ftp_t *f, int dir, const uint8_t *s, size_t n)
 {
@@ -391,11 +515,16 @@ static bool line(dlp_ftp_t *f, int dir, const uint8_t *s, size_t n)
         n--;
     if (n == 0)
         return false;
-    if (dir == 0) {
-        command(f, s, n);
+    if (dir == 1)
+        return reply(f, s, n);
+    if (f->d[0].tail) { /* its verb was lost: scanned, not read */
+        report(f, s, n);
         return false;
     }
-    return reply(f, s, n);
+    if (!maybe_secret(s, n))
+        report(f, s, n);
+    command(f, s, n);
+    return false;
 }
 
 /* --- framing ------------------------------------------------------------- */
@@ -428,10 +557,15 @@ dlp_rc_t dlp_ftp_write(dlp_ftp_t *f, int dir, const uint8_t *p, size_t n)
         if (d->mode == MODE_LINE && (uint64_t)d->len + take > f->line_max) {
             d->mode = MODE_OVERLONG;
             d->skipped = d->len;
-            d->len = 0;
+            if (dir == 1)
+                d->len = 0;
+            else if (client_overlong(f, d, p, take) != DLP_OK)
+                return DLP_ENOMEM;
         }
         if (d->mode == MODE_OVERLONG) {
             d->skipped += take;
+            if (d->scan)
+                over_feed(f, d, p, take);
         } else if (d->mode == MODE_LINE && (lf == NULL || d->len > 0)) {
             dlp_rc_t rc = buffer(f, d, p, take);
             if (rc != DLP_OK)
@@ -439,8 +573,10 @@ dlp_rc_t dlp_ftp_write(dlp_ftp_t *f, int dir, const uint8_t *p, size_t n)
         }
         if (lf == NULL)
             return DLP_OK;
-        if (d->mode == MODE_OVERLONG) {
-            note(f, dir, DLP_NOTE_HEADER_CAP, d->skipped);
+        if (d->mode == MODE_OVERLONG && dir == 0) {
+            over_done(f, d); /* scanned whole, not read: an unknown command */
+        } else if (d->mode == MODE_OVERLONG) {
+            note(f, dir, DLP_NOTE_HEADER_CAP, d->skipped); /* a reply: not read */
             d->skipped = 0;
         } else if (d->mode == MODE_LINE) {
             bool enc = d->len > 0 ? line(f, dir, d->buf, d->len) : line(f, dir, p, take);
@@ -451,6 +587,7 @@ dlp_rc_t dlp_ftp_write(dlp_ftp_t *f, int dir, const uint8_t *p, size_t n)
             }
         }
         d->mode = MODE_LINE;
+        d->tail = 0;
         p += take + 1;
         n -= take + 1;
     }
@@ -464,10 +601,23 @@ void dlp_ftp_gap(dlp_ftp_t *f, int dir, uint64_t len)
     if (f == NULL || (dir != 0 && dir != 1) || f->done)
         return;
     d = &f->d[dir];
-    if (d->mode == MODE_OVERLONG)
+    if (dir == 0)
+        client_flush(f, d);
+    else if (d->mode == MODE_OVERLONG)
         note(f, dir, DLP_NOTE_HEADER_CAP, d->skipped);
     d->skipped = 0;
     d->len = 0;
-    d->mode = MODE_RESYNC;
+    /* the server received the client's bytes after the gap: scanned; a reply's are not read */
+    d->mode = dir == 0 ? MODE_LINE : MODE_RESYNC;
+    d->tail = dir == 0;
     note(f, dir, DLP_NOTE_GAP, len);
+}
+
+void dlp_ftp_end(dlp_ftp_t *f, int dir)
+{
+    if (f == NULL || dir != 0 || f->done)
+        return;
+    client_flush(f, &f->d[0]);
+    f->d[0].mode = MODE_LINE;
+    f->d[0].tail = 0;
 }

@@ -3,7 +3,9 @@
  * without parentheses, EPSV) and active (PORT, EPRT v4 and v6) sessions,
  * uploads and their file names, pipelined STOR, AUTH TLS, the NAT rule for
  * announced addresses, the line bound, gaps, and every session written
- * split at every offset (same output as one write per turn).
+ * split at every offset (same output as one write per turn). Client command
+ * lines (ftp.command) are checked by the tests about them; the others look
+ * at the rest of the output (fx_t.commands).
  */
 #include "dlp_test.h"
 
@@ -23,7 +25,10 @@ typedef struct fx {
     ts_sink_t s[2];
     uint8_t client[16], server[16];
     dlp_app_limits_t lim;
+    int commands; /* keep the ftp.command items (else play() removes them) */
 } fx_t;
+
+#define FCMD DLP_FIELD_FTP_COMMAND
 
 static void v4(uint8_t a[16], uint8_t b0, uint8_t b1, uint8_t b2, uint8_t b3)
 {
@@ -70,6 +75,20 @@ static dlp_ftp_t *ftp_new(fx_t *x)
     return f;
 }
 
+static void drop_commands(ts_sink_t *t)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < t->n; i++) {
+        ts_item_t *it = &t->item[i];
+        if (it->field == FCMD && (it->kind == 'B' || it->kind == 'S'))
+            free(it->data);
+        else
+            t->item[k++] = *it;
+    }
+    t->n = k;
+}
+
 /*
  * Plays the turns; turn 'split_turn' is written in two pieces cut at
  * 'split_at' (or byte by byte when split_at is SIZE_MAX). Returns the rc of
@@ -95,7 +114,11 @@ static dlp_rc_t play(fx_t *x, const turn_t *t, size_t nt, size_t split_turn, siz
             rc = dlp_ftp_write(f, t[i].dir, p, n);
         }
     }
+    dlp_ftp_end(f, 0);
+    dlp_ftp_end(f, 1);
     dlp_ftp_free(f);
+    if (!x->commands)
+        drop_commands(&x->s[0]);
     return rc;
 }
 
@@ -103,7 +126,10 @@ static dlp_rc_t play(fx_t *x, const turn_t *t, size_t nt, size_t split_turn, siz
 static void check_splits(const turn_t *t, size_t nt)
 {
     fx_t *ref = fx_new(), *x = fx_new();
-    dlp_rc_t rc_ref = play(ref, t, nt, SIZE_MAX, 0);
+    dlp_rc_t rc_ref;
+
+    ref->commands = x->commands = 1;
+    rc_ref = play(ref, t, nt, SIZE_MAX, 0);
 
     for (size_t i = 0; i < nt; i++) {
         size_t n = strlen(t[i].text);
@@ -182,7 +208,10 @@ static void test_pasv_upload(void **state)
     assert_meta(&x->s[0], 1, DLP_META_FTP_FILENAME, "report 2024.csv");
     assert_expect(&x->s[0], 2, x->client, x->server, 19 * 256 + 137, 0, 1);
     assert_int_equal(x->s[1].n, 0);
-    assert_no_text(&x->s[0], "alice");
+    fx_free(x);
+    x = fx_new();
+    x->commands = 1;
+    assert_int_equal(play(x, pasv_session, DLP_ARRAY_LEN(pasv_session), SIZE_MAX, 0), DLP_OK);
     assert_no_text(&x->s[0], "s3cr3t");
     fx_free(x);
     check_splits(pasv_session, DLP_ARRAY_LEN(pasv_session));
@@ -464,22 +493,32 @@ static void test_line_bound(void **state)
     (void)state;
 
     x->lim.line_max = 40;
+    x->commands = 1;
     assert_int_equal(play(x, long_session, DLP_ARRAY_LEN(long_session), SIZE_MAX, 0), DLP_OK);
-    assert_int_equal(x->s[0].n, 5);
-    assert_meta(&x->s[0], 0, DLP_META_FTP_FILENAME, "0123456789012345678901234567890123");
-    assert_int_equal(x->s[0].item[1].kind, 'N');
-    assert_int_equal(x->s[0].item[1].field, DLP_NOTE_HEADER_CAP);
-    assert_int_equal(x->s[0].item[1].bytes, 41);
-    assert_meta(&x->s[0], 2, DLP_META_FTP_FILENAME, "ok.txt");
-    assert_int_equal(x->s[0].item[3].field, DLP_NOTE_HEADER_CAP);
-    assert_int_equal(x->s[0].item[3].bytes, 45);
-    assert_meta(&x->s[0], 4, DLP_META_FTP_FILENAME, "last.txt");
+    /* an overlong command is scanned whole in blocks overlapping by line_max / 2 (CR kept),
+     * not interpreted, not noted */
+    {
+        static const exp_t e[] = {
+            {'B', FCMD, "", "STOR 0123456789012345678901234567890123", 39, 0},
+            {'M', DLP_META_FTP_FILENAME, "", "0123456789012345678901234567890123", 34, 0},
+            {'B', FCMD, "", "STOR 01234567890123456789012345678901234", 40, 0},
+            {'B', FCMD, "", "56789012345678901234\r", 21, 0},
+            {'B', FCMD, "", "STOR ok.txt", 11, 0},
+            {'M', DLP_META_FTP_FILENAME, "", "ok.txt", 6, 0},
+            {'B', FCMD, "", "STOR 01234567890123456789012345678901234", 40, 0},
+            {'B', FCMD, "", "5678901234567890123456789", 25, 0},
+            {'B', FCMD, "", "STOR last.txt", 13, 0},
+            {'M', DLP_META_FTP_FILENAME, "", "last.txt", 8, 0},
+        };
+        ts_check_items(&x->s[0], e, DLP_ARRAY_LEN(e));
+    }
     fx_free(x);
 
     /* the same bound whatever the split (the buffer path and the direct path) */
     {
         fx_t *ref = fx_new(), *y = fx_new();
         ref->lim.line_max = y->lim.line_max = 40;
+        ref->commands = y->commands = 1;
         (void)play(ref, long_session, DLP_ARRAY_LEN(long_session), SIZE_MAX, 0);
         for (size_t i = 0; i < DLP_ARRAY_LEN(long_session); i++) {
             size_t n = strlen(long_session[i].text);
@@ -511,6 +550,7 @@ static void test_gap_resync(void **state)
     assert_int_equal(dlp_ftp_write(f, 1, DLP_STR_BYTES("227 (198,51,100,7,1,1)\r\n")), DLP_OK);
     assert_int_equal(dlp_ftp_write(f, 1, DLP_STR_BYTES("227 (198,51,100,7,1,2)\r\n")), DLP_OK);
     dlp_ftp_free(f);
+    drop_commands(&x->s[0]);
 
     assert_int_equal(x->s[0].n, 4);
     assert_meta(&x->s[0], 0, DLP_META_FTP_FILENAME, "first.txt");
@@ -524,6 +564,25 @@ static void test_gap_resync(void **state)
     assert_int_equal(x->s[1].item[0].field, DLP_NOTE_GAP);
     assert_int_equal(x->s[1].item[0].bytes, 7);
     fx_free(x);
+
+    /* what the server received around the gap is scanned: the line's part before it, the
+     * rest after it (not read: its verb is lost) */
+    x = fx_new();
+    x->commands = 1;
+    f = ftp_new(x);
+    assert_int_equal(dlp_ftp_write(f, 0, DLP_STR_BYTES("MKD a\r\nSTO")), DLP_OK);
+    dlp_ftp_gap(f, 0, 100);
+    assert_int_equal(dlp_ftp_write(f, 0, DLP_STR_BYTES("R lost.txt\r\nNOOP\r\nNOOP 1")), DLP_OK);
+    dlp_ftp_free(f); /* not dlp_ftp_end(): freeing reports nothing (the flow is over) */
+    {
+        static const exp_t e[] = {
+            {'B', FCMD, "", "MKD a", 5, 0},      {'B', FCMD, "", "STO", 3, 0},
+            {'N', DLP_NOTE_GAP, "", "", 0, 100}, {'B', FCMD, "", "R lost.txt", 10, 0},
+            {'B', FCMD, "", "NOOP", 4, 0},
+        };
+        ts_check_items(&x->s[0], e, DLP_ARRAY_LEN(e));
+    }
+    fx_free(x);
 }
 
 /* A gap inside an overlong line reports the bytes of it seen so far. */
@@ -534,16 +593,28 @@ static void test_gap_in_overlong_line(void **state)
     (void)state;
 
     x->lim.line_max = 8;
+    x->commands = 1;
     f = ftp_new(x);
     assert_int_equal(dlp_ftp_write(f, 0, DLP_STR_BYTES("STOR abcdefgh")), DLP_OK);
     dlp_ftp_gap(f, 0, 5);
     assert_int_equal(dlp_ftp_write(f, 0, DLP_STR_BYTES("xyz\r\nSTOR a\r\n")), DLP_OK);
+    /* a reply line over the bound is still dropped and noted: replies are not scanned */
+    assert_int_equal(dlp_ftp_write(f, 1, DLP_STR_BYTES("200 abcdefghij")), DLP_OK);
+    dlp_ftp_gap(f, 1, 5);
     dlp_ftp_free(f);
-    assert_int_equal(x->s[0].n, 3);
-    assert_int_equal(x->s[0].item[0].field, DLP_NOTE_HEADER_CAP);
-    assert_int_equal(x->s[0].item[0].bytes, 13);
-    assert_int_equal(x->s[0].item[1].field, DLP_NOTE_GAP);
-    assert_meta(&x->s[0], 2, DLP_META_FTP_FILENAME, "a");
+    {
+        static const exp_t e[] = {
+            {'B', FCMD, "", "STOR abc", 8, 0},    {'B', FCMD, "", " abcdefg", 8, 0},
+            {'B', FCMD, "", "defgh", 5, 0},       {'N', DLP_NOTE_GAP, "", "", 0, 5},
+            {'B', FCMD, "", "xyz", 3, 0},         {'B', FCMD, "", "STOR a", 6, 0},
+            {'M', DLP_META_FTP_FILENAME, "", "a", 1, 0},
+        };
+        ts_check_items(&x->s[0], e, DLP_ARRAY_LEN(e));
+    }
+    assert_int_equal(x->s[1].n, 2);
+    assert_int_equal(x->s[1].item[0].field, DLP_NOTE_HEADER_CAP);
+    assert_int_equal(x->s[1].item[0].bytes, 14);
+    assert_int_equal(x->s[1].item[1].field, DLP_NOTE_GAP);
     fx_free(x);
 }
 
@@ -573,8 +644,118 @@ static void test_bad_arguments(void **state)
     assert_int_equal(dlp_ftp_write(f, 0, DLP_STR_BYTES("EPRT |1||5|\r\n")), DLP_OK);
     assert_int_equal(dlp_ftp_write(f, 1, DLP_STR_BYTES("22\r\n2\n\r\n\n")), DLP_OK);
     dlp_ftp_free(f);
+    drop_commands(&x->s[0]);
     assert_int_equal(x->s[0].n, 0);
     fx_free(x);
+}
+
+/* --- command lines ------------------------------------------------------- */
+
+/* clang-format off */
+static const turn_t cmd_session[] = {
+    {1, "220 FTP server ready\r\n"},
+    {0, "USER alice\r\n"},
+    {1, "331 Password required\r\n"},
+    {0, "PASS 4556737586899855\r\n"},
+    {1, "230 Logged in\r\n"},
+    {0, "acct 078-05-1120\r\n"},
+    {1, "202 Not needed\r\n"},
+    {0, "MKD 4556737586899855\r\n"},
+    {1, "257 created\r\n"},
+    /* pipelined, and an unknown verb */
+    {0, "CWD 078-05-1120\r\nSITE CHMOD 600 bob@example.com\r\nRNFR a\r\nRNTO b\r\nXFOO data\r\n"},
+    {1, "250 ok\r\n250 ok\r\n350 ok\r\n250 ok\r\n500 unknown\r\n"},
+    {0, "PASV\r\n"},
+    {1, "227 Entering Passive Mode (198,51,100,7,4,1).\r\n"},
+    {0, "STOR report.csv\r\n"},
+    {0, "\r\nQUIT\r\n"},
+    /* the security exchange (RFC 2228): none of its arguments */
+    {0, "AUTH GSSAPI\r\n"},
+    {1, "334 ADAT=YWJj\r\n"},
+    {0, "ADAT 4556737586899855\r\nMIC 078-05-1120\r\nCONF c2VjcmV0\r\nENC c2VjcmV0\r\n"},
+    {0, "NOOP 4556737586899855"},
+};
+/* clang-format on */
+
+/* Every client line is scanned but the arguments of PASS, ACCT and the security exchange:
+ * credentials are no leak to alert on, and must never reach an alert or evidence. */
+static void test_commands_scanned(void **state)
+{
+    fx_t *x = fx_new();
+    static const exp_t e[] = {
+        {'B', FCMD, "", "USER alice", 10, 0},
+        {'B', FCMD, "", "MKD 4556737586899855", 20, 0},
+        {'B', FCMD, "", "CWD 078-05-1120", 15, 0},
+        {'B', FCMD, "", "SITE CHMOD 600 bob@example.com", 30, 0},
+        {'B', FCMD, "", "RNFR a", 6, 0},
+        {'B', FCMD, "", "RNTO b", 6, 0},
+        {'B', FCMD, "", "XFOO data", 9, 0},
+        {'B', FCMD, "", "PASV", 4, 0},
+        {'E', 0, "", "", 0, 0},
+        {'B', FCMD, "", "STOR report.csv", 15, 0},
+        {'M', DLP_META_FTP_FILENAME, "", "report.csv", 10, 0},
+        {'E', 0, "", "", 0, 0},
+        {'B', FCMD, "", "QUIT", 4, 0},
+        /* a line without LF when the connection ends (dlp_ftp_end): the server got it */
+        {'B', FCMD, "", "NOOP 4556737586899855", 21, 0},
+    };
+    (void)state;
+    x->commands = 1;
+    assert_int_equal(play(x, cmd_session, DLP_ARRAY_LEN(cmd_session), SIZE_MAX, 0), DLP_OK);
+    ts_check_items(&x->s[0], e, DLP_ARRAY_LEN(e));
+    assert_no_text(&x->s[0], "GSSAPI");
+    assert_no_text(&x->s[0], "c2VjcmV0");
+    fx_free(x);
+    check_splits(cmd_session, DLP_ARRAY_LEN(cmd_session));
+}
+
+/* clang-format off */
+static const turn_t overlong_session[] = {
+    /* line_max 40: the card crosses the bound */
+    {0, "MKD aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa4556737586899855bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\r\n"},
+    {0, "PASS 4556737586899855ccccccccccccccccccccccccccccccccccccccccccccccccccc\r\n"},
+    {0, "pass 4556737586899855ccccccccccccccccccccccccccccccccccccccccccccccccccc\n"},
+    {0, "ADAT ccccccccccccccccccccccccccccccccccccccccccccccccccc4556737586899855\r\n"},
+    {0, "CWD ok\r\n"},
+};
+/* clang-format on */
+
+/* A line over line_max is scanned whole; an overlong PASS is still not scanned. */
+static void test_overlong_command_streamed(void **state)
+{
+    fx_t *x = fx_new();
+    static const exp_t e[] = {
+        /* the card crosses the first boundary, and is whole in the second block */
+        {'B', FCMD, "", "MKD aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa45567", 40, 0},
+        {'B', FCMD, "", "aaaaaaaaaaaaaaa4556737586899855bbbbbbbbb", 40, 0},
+        {'B', FCMD, "", "37586899855bbbbbbbbbbbbbbbbbbbbbbbbbbbbb", 40, 0},
+        {'B', FCMD, "", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\r", 40, 0},
+        {'B', FCMD, "", "CWD ok", 6, 0},
+    };
+    (void)state;
+    x->commands = 1;
+    x->lim.line_max = 40;
+    assert_int_equal(play(x, overlong_session, DLP_ARRAY_LEN(overlong_session), SIZE_MAX, 0),
+                     DLP_OK);
+    ts_check_items(&x->s[0], e, DLP_ARRAY_LEN(e));
+    fx_free(x);
+    {
+        fx_t *ref = fx_new(), *y = fx_new();
+        ref->lim.line_max = y->lim.line_max = 40;
+        ref->commands = y->commands = 1;
+        (void)play(ref, overlong_session, DLP_ARRAY_LEN(overlong_session), SIZE_MAX, 0);
+        for (size_t i = 0; i < DLP_ARRAY_LEN(overlong_session); i++) {
+            size_t n = strlen(overlong_session[i].text);
+            for (size_t k = 0; k <= n + 1; k++) {
+                (void)play(y, overlong_session, DLP_ARRAY_LEN(overlong_session), i,
+                           k == n + 1 ? SIZE_MAX : k);
+                assert_true(ts_equal(&ref->s[0], &y->s[0]));
+                ts_reset(&y->s[0]);
+            }
+        }
+        fx_free(ref);
+        fx_free(y);
+    }
 }
 
 int main(void)
@@ -594,6 +775,8 @@ int main(void)
         cmocka_unit_test(test_gap_resync),
         cmocka_unit_test(test_gap_in_overlong_line),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_commands_scanned),
+        cmocka_unit_test(test_overlong_command_streamed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
