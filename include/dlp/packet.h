@@ -93,6 +93,7 @@ typedef struct dlp_packet {
     uint8_t frag_more;      /* fragment: more fragments follow */
     uint32_t tcp_seq, tcp_ack;
     uint16_t tcp_win;
+    uint16_t tcp_urp;       /* urgent pointer (meaningful with DLP_TCP_URG) */
     uint16_t frag_off;      /* fragment: offset of this fragment's data, bytes */
     uint32_t frag_id;       /* fragment: IPv4 id or IPv6 identification */
     uint32_t frag_hdr_len;  /* fragment: bytes from l3_off to the fragment data */

@@ -34,10 +34,10 @@
  * Receives one session's streams. 'dir' 0 is from the flow's initiator.
  * 'off' is the stream offset of the first byte: bytes since the start of
  * the direction's stream, counting skipped gaps. Every byte offset of a
- * direction is reported exactly once, as data() or gap(), in order.
+ * direction is reported exactly once, as data(), gap() or urgent(), in order.
  * Bytes passed in are borrowed for the duration of the call.
- * The first four callbacks are required, fin() is optional; they must not
- * call back into dlp_reasm_* for the same session, except
+ * The first four callbacks are required, fin() and urgent() optional; they
+ * must not call back into dlp_reasm_* for the same session, except
  * dlp_reasm_retained() (it only reads). end() comes once per direction,
  * after its last data()/gap(): when the FIN is reached and the peer has
  * acknowledged it, or at close (also for a direction that never sent
@@ -45,6 +45,16 @@
  * before the peer acknowledged it: the sender says it is done, but bytes
  * past the FIN (its receiver dropped it) revoke it and the stream goes on.
  * conflict() never comes after end().
+ *
+ * urgent() (optional) takes the place of data() for an urgent byte: the one
+ * before a segment's urgent pointer (seq + pointer - 1, as BSD, Linux and
+ * Windows read it). A receiving application that does not set SO_OOBINLINE
+ * (nearly every server) never reads that byte in the stream (send(MSG_OOB)
+ * puts it there, no privilege needed), so a byte inserted so would split a
+ * value the sensor reads whole. Each urgent byte is reported this way (a
+ * receiver that reads as data arrives removes each; one that lags keeps all
+ * but the last inline); without urgent() it is data. When urgent() comes the
+ * byte is already retained (dlp_reasm_retained() covers it).
  */
 typedef struct dlp_reasm_sink {
     void (*data)(void *ctx, int dir, uint64_t off, const uint8_t *p, size_t n);
@@ -52,6 +62,7 @@ typedef struct dlp_reasm_sink {
     void (*conflict)(void *ctx, int dir, uint64_t off, const uint8_t *p, size_t n);
     void (*end)(void *ctx, int dir); /* at most once per direction */
     void (*fin)(void *ctx, int dir); /* may be NULL */
+    void (*urgent)(void *ctx, int dir, uint64_t off, uint8_t byte); /* may be NULL */
 } dlp_reasm_sink_t;
 
 typedef enum {

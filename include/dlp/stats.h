@@ -84,6 +84,7 @@
     X(TCP_OUT_OF_WINDOW, "tcp", "out_of_window", C)                            \
     X(TCP_RST_IGNORED, "tcp", "rst_ignored", C)                                \
     X(TCP_FIN_IGNORED, "tcp", "fin_ignored", C)                                \
+    X(TCP_URGENT, "tcp", "urgent_bytes", C)                                    \
     X(TCP_LATE, "tcp", "late_segments", C)                                     \
     X(TCP_TRUNCATED, "tcp", "truncated_segments", C)                           \
     X(TCP_OOO_MEM, "tcp", "ooo_memory", G)                                     \

@@ -5,6 +5,7 @@ Each capture isolates one way a value can travel, or fail to travel, through the
 split across out-of-order segments, hidden in a retransmission that disagrees with the
 first copy, cut by a capture gap, carried in UDP datagrams, answered by an inside server,
 kept inside the home network, over IPv6. Every value is synthetic (pcaps/README.md)."""
+import gzip
 import sys
 
 from tcpgen import Capture, Link, TcpSession, http_post, http_response, out_path, udp_send
@@ -493,13 +494,64 @@ def idle_one_sided(outdir):
     cap.write_pcap(out_path(outdir, "detect-idle-one-sided.pcap"))
 
 
+def send_oob(s, before, oob, after):
+    """The client writes `before`, then send(MSG_OOB) of the one byte `oob` (it travels as the
+    last byte of its own segment, the urgent pointer just past it, as Linux sends it), then
+    `after`; a server without SO_OOBINLINE reads before + after."""
+    s.send("c", before)
+    seq = s.plan("c", oob)[0][0]
+    s.packet("c", "PAU", seq=seq, payload=oob, urgptr=1)
+    s.ack("s")
+    s.send("c", after)
+
+
+def urgent(outdir):
+    """Urgent (out-of-band) bytes, which a server without SO_OOBINLINE never reads in the
+    stream: :46090 raw TCP, the junk urgent byte `X` inside the card; :46091 raw TCP, the
+    urgent byte is a digit of the second card (a receiver that keeps it inline reads the
+    card; one that does not, 15 digits); :46092 an HTTP POST whose request line is cut by
+    the urgent byte `Z` ("POST /u HT", "Z", "TP/1.1 ...", still in the first bytes the
+    sensor reads to choose a decoder) and whose gzip body holds the second card;
+    :46093 a form body with the SSN cut by the urgent byte `Q`."""
+    cap = Capture()
+    raw = TcpSession(cap, IN1, OUT1, 46090, 9000)
+    raw.handshake()
+    send_oob(raw, b"batch 20 card " + CARD[:8], b"X", CARD[8:] + b" end\n")
+    raw.close()
+    cap.clock.advance(0.1)
+    inline = TcpSession(cap, IN1, OUT1, 46091, 9000)
+    inline.handshake()
+    send_oob(inline, b"batch 21 card " + CARD2[:7], CARD2[7:8], CARD2[8:] + b" end\n")
+    inline.close()
+    cap.clock.advance(0.1)
+    body = gzip.compress(b"records: " + CARD2 + b" end\n" + b"pad " * 40, mtime=0)
+    req = http_post("up.example.com", "/u", body, "application/octet-stream",
+                    extra=("Content-Encoding: gzip",))
+    web = TcpSession(cap, IN1, OUT1, 46092, 80)
+    web.handshake()
+    cut = req.index(b"HTTP/1.1") + 2
+    send_oob(web, req[:cut], b"Z", req[cut:])
+    web.send("s", OK)
+    web.close()
+    cap.clock.advance(0.1)
+    form = b"name=ana&ssn=" + SSN + b"&x=1"
+    req = http_post("forms.example.com", "/f", form)
+    cut = req.index(SSN) + 5
+    web = TcpSession(cap, IN1, OUT1, 46093, 80)
+    web.handshake()
+    send_oob(web, req[:cut], b"Q", req[cut:])
+    web.send("s", OK)
+    web.close()
+    cap.write_pcap(out_path(outdir, "detect-urgent.pcap"))
+
+
 def main():
     outdir = sys.argv[1]
     for gen in (card_out_of_order, conflicting_retransmission, gap_splits_value, udp_datagrams,
                 inside_server_leaks, internal_and_ipv6, secrets_and_threshold, one_byte_segments,
                 vlan_tagged, invalid_values, ten_cards, forged_syn, forged_rst, insertion,
                 idle_answer, insertion_interleaved, rst_then_syn, insertion_reordered,
-                insertion_large, forged_fin, idle_one_sided):
+                insertion_large, forged_fin, idle_one_sided, urgent):
         gen(outdir)
 
 

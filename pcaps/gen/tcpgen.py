@@ -287,14 +287,14 @@ class TcpSession:
     def peer(who):
         return "s" if who == "c" else "c"
 
-    def build(self, who, flags, seq=None, ack=None, payload=b"", options=None):
+    def build(self, who, flags, seq=None, ack=None, payload=b"", options=None, urgptr=0):
         """The IP packet bytes of one segment (not added to the capture)."""
         (src, sp), (dst, dp) = self.addr[who], self.addr[self.peer(who)]
         seq = self.nxt[who] if seq is None else seq
         if ack is None and "A" in flags:
             ack = self.nxt[self.peer(who)]
         tcp = TCP(sport=sp, dport=dp, flags=flags, seq=seq % SEQ_MOD, ack=(ack or 0) % SEQ_MOD,
-                  window=self.window, options=options or [])
+                  window=self.window, options=options or [], urgptr=urgptr)
         if payload:
             tcp = tcp / Raw(payload)
         self.ipid[who] = (self.ipid[who] + 1) & 0xFFFF
@@ -303,8 +303,8 @@ class TcpSession:
     def emit_l3(self, who, l3):
         return self.cap.add_l3(l3, self.addr[who][0], self.addr[self.peer(who)][0])
 
-    def packet(self, who, flags, seq=None, ack=None, payload=b"", options=None):
-        return self.emit_l3(who, self.build(who, flags, seq, ack, payload, options))
+    def packet(self, who, flags, seq=None, ack=None, payload=b"", options=None, urgptr=0):
+        return self.emit_l3(who, self.build(who, flags, seq, ack, payload, options, urgptr))
 
     def handshake(self):
         mss = [("MSS", self.mss)]

@@ -128,6 +128,7 @@ static dlp_decode_result_t decode_tcp(dlp_packet_t *p, uint32_t off, uint32_t ca
     p->tcp_ack = rd32(t + 8);
     p->tcp_flags = t[13];
     p->tcp_win = rd16(t + 14);
+    p->tcp_urp = rd16(t + 18);
     uint32_t hl = (uint32_t)(t[12] >> 4) * 4;
     if (hl < TCP_HLEN || hl > cap)
         return DLP_DEC_ERR_TCP;

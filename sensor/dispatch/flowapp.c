@@ -32,7 +32,8 @@
  * handed in, dpos those decode() took (sniffed bytes wait), both with gaps.
  *
  * Two things outside the decoders: the other versions of conflicting TCP
- * bytes (fapp_conflict, "the other version" below), and the settling of a
+ * bytes (fapp_conflict, "the other version" below; an urgent byte, which the
+ * decoders never see, is one: fapp_urgent), and the settling of a
  * raw stream whose sender waits (raw_settle: the peer answers, or its FIN).
  *
  * Threading: the worker that owns the flow.
@@ -114,6 +115,8 @@ typedef struct fdir {
     bool egress;
     uint8_t sniff[DLP_APP_SNIFF_BYTES];
     uint8_t nsniff;
+    bool inexact;              /* offsets of the decode() call in progress are not exact */
+    uint32_t sniff_skips;      /* urgent bytes left out among the held first bytes */
     cstream_t *raw;            /* KIND_RAW / KIND_FTP_DATA: the direction's stream */
     bool raw_unsettled;        /* written since the peer last answered (raw_settle) */
     struct fdir *idle_prev, *idle_next; /* in env's list while raw_unsettled */
@@ -191,7 +194,8 @@ static void emap_note(cstream_t *cs, const uint8_t *p, size_t n)
     unsigned last = (m->next + EMAP_N - 1) % EMAP_N;
     uint64_t r;
 
-    if (fd->buf == NULL || n == 0 || q < b || q - b > fd->bufn || n > fd->bufn - (q - b))
+    if (fd->buf == NULL || fd->inexact || n == 0 || q < b || q - b > fd->bufn ||
+        n > fd->bufn - (q - b))
         return;
     r = fd->at + (q - b);
     if (m->count > 0 && m->e[last].c + m->e[last].n == cs->dw &&
@@ -1181,6 +1185,20 @@ static void decode(fapp_t *a, int dir, const uint8_t *p, size_t n)
     decode_at(a, dir, p, n, at);
 }
 
+/* The held first bytes: urgent bytes left out among them (fapp_urgent) make
+ * their offsets inexact, so evidence covers their whole span instead. */
+static void decode_held(fapp_t *a, int dir, const uint8_t *p, size_t n)
+{
+    fdir_t *fd = &a->d[dir];
+
+    fd->inexact = fd->sniff_skips > 0;
+    if (n > 0)
+        decode(a, dir, p, n);
+    fd->inexact = false;
+    fd->dpos += fd->sniff_skips;
+    fd->sniff_skips = 0;
+}
+
 /* Holds the first bytes of a direction until the decoder is chosen. */
 static void sniff_feed(fapp_t *a, int dir, const uint8_t *p, size_t n, bool final)
 {
@@ -1200,8 +1218,7 @@ static void sniff_feed(fapp_t *a, int dir, const uint8_t *p, size_t n, bool fina
         size_t nh = a->d[d].nsniff;
         memcpy(held, a->d[d].sniff, nh);
         a->d[d].nsniff = 0;
-        if (nh > 0)
-            decode(a, d, held, nh);
+        decode_held(a, d, held, nh);
     }
     if (take < n)
         decode(a, dir, p + take, n - take);
@@ -1457,6 +1474,27 @@ void fapp_data(fapp_t *a, int dir, const uint8_t *p, size_t n)
         sniff_feed(a, dir, p, n, false);
     else
         decode(a, dir, p, n);
+}
+
+/*
+ * An urgent byte: a receiver without SO_OOBINLINE (nearly every server) reads
+ * the stream without it, and so do the decoders here; one that keeps it
+ * inline reads the other version of this offset, the stream itself, which
+ * the alt stream scans with the bytes around it ("the other version" below).
+ */
+void fapp_urgent(fapp_t *a, int dir, uint64_t off, uint8_t b)
+{
+    fdir_t *fd = &a->d[dir];
+
+    if (fd->alt != NULL)
+        alt_follow(a, fd, fd->fed, &b, 1);
+    raw_settle(a, &a->d[!dir]);
+    fd->fed++;
+    if (a->kind == KIND_UNDECIDED)
+        fd->sniff_skips++;
+    else
+        fd->dpos++;
+    fapp_conflict(a, dir, off, &b, 1);
 }
 
 void fapp_gap(fapp_t *a, int dir, uint64_t len)

@@ -66,6 +66,9 @@ void fapp_idle_settle(fapp_env_t *env, uint64_t now_us);
 /* The other version of bytes at 'off' (overlapping segments that differ): scanned
  * with the stream's bytes around it (flowapp.c, "the other version"). */
 void fapp_conflict(fapp_t *a, int dir, uint64_t off, const uint8_t *p, size_t n);
+/* TCP: the urgent byte at 'off' (reasm.h, urgent()): left out of the stream the
+ * decoders read, scanned in place as the other version (flowapp.c). */
+void fapp_urgent(fapp_t *a, int dir, uint64_t off, uint8_t b);
 /* TCP: how fapp_conflict() reads the delivered bytes still retained (reasm.h,
  * dlp_reasm_retained); without it a conflict is scanned with no bytes around it. */
 typedef bool (*fapp_retained_fn)(void *ctx, int dir, uint64_t from, uint64_t to, uint8_t *out);

@@ -93,6 +93,7 @@ static void sink_gap(void *ctx, int dir, uint64_t off, uint64_t len);
 static void sink_conflict(void *ctx, int dir, uint64_t off, const uint8_t *p, size_t n);
 static void sink_end(void *ctx, int dir);
 static void sink_fin(void *ctx, int dir);
+static void sink_urgent(void *ctx, int dir, uint64_t off, uint8_t b);
 
 static const dlp_reasm_sink_t stream_sink = {
     .data = sink_data,
@@ -100,6 +101,7 @@ static const dlp_reasm_sink_t stream_sink = {
     .conflict = sink_conflict,
     .end = sink_end,
     .fin = sink_fin,
+    .urgent = sink_urgent,
 };
 
 /* --- the reassembled streams ------------------------------------------- */
@@ -132,6 +134,15 @@ static void sink_conflict(void *ctx, int dir, uint64_t off, const uint8_t *p, si
     wf->dir[dir].overlap_diff++;
     if (wf->app != NULL)
         fapp_conflict(wf->app, dir, off, p, n);
+}
+
+static void sink_urgent(void *ctx, int dir, uint64_t off, uint8_t b)
+{
+    wflow_t *wf = ctx;
+
+    wf->dir[dir].stream_bytes++;
+    if (wf->app != NULL)
+        fapp_urgent(wf->app, dir, off, b);
 }
 
 static bool stream_retained(void *ctx, int dir, uint64_t from, uint64_t to, uint8_t *out)

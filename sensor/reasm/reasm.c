@@ -12,8 +12,9 @@
  * in a ring ('tail') to compare retransmissions with.
  *
  * Invariants, per direction:
- *  - every offset in [0, next) was reported exactly once, as data() or
- *    gap(), in increasing order; nothing else was;
+ *  - every offset in [0, next) was reported exactly once, as data(), gap()
+ *    or urgent(), in increasing order; nothing else was;
+ *  - urg[] holds offsets >= next, increasing (urgent_seen, emit_data);
  *  - every held piece starts after 'next' (a hole precedes the first one);
  *  - next <= fin_off once a FIN is accepted; end() is called once, when next
  *    reaches fin_off or at close (an RST ends nothing: see rst_seen());
@@ -50,6 +51,7 @@
 #define FAR_BEHIND (1LL << 30) /* older than this: out of window */
 #define WINDOW_MAX (1u << 30)
 #define SEG_MAX (256 * 1024) /* a segment's end may pass the window by this (GRO, BIG TCP) */
+#define URG_MAX 4              /* urgent bytes awaited per direction (reasm.h, urgent()) */
 
 typedef struct held {
     struct held *next;
@@ -67,6 +69,7 @@ typedef struct dir {
     uint64_t tail_lo; /* the ring holds delivered bytes from here (after any gap) */
     uint64_t gap_lo;  /* last skipped range, to tell late segments */
     uint64_t gap_hi;
+    uint64_t urg[URG_MAX]; /* urgent bytes not delivered yet, increasing */
     held_t *held;
     held_t *held_last;
     uint64_t held_bytes;
@@ -80,6 +83,7 @@ typedef struct dir {
     uint8_t data; /* carried payload */
     uint8_t tail_failed;
     uint8_t no_retain; /* the caller does not inspect this direction */
+    uint8_t nurg;
     dlp_reasm_dir_info_t info;
 } dir_t;
 
@@ -234,7 +238,7 @@ static bool ring_equal(const dir_t *d, uint64_t off, const uint8_t *p, size_t n)
 
 /* ---- reporting ---------------------------------------------------------- */
 
-static void emit_data(const call_t *c, int dir, const uint8_t *p, size_t n)
+static void emit_run(const call_t *c, int dir, const uint8_t *p, size_t n)
 {
     dir_t *d = &c->s->d[dir];
 
@@ -243,6 +247,50 @@ static void emit_data(const call_t *c, int dir, const uint8_t *p, size_t n)
     d->next += n;
     d->info.delivered += n;
     dlp_stat_add(c->r->st, DLP_STAT_TCP_STREAM_BYTES, n);
+}
+
+/* Urgent offsets the stream has passed (a gap, or delivered) are forgotten. */
+static void urg_pop_below(dir_t *d, uint64_t off)
+{
+    unsigned k = 0;
+
+    while (k < d->nurg && d->urg[k] < off)
+        k++;
+    if (k == 0)
+        return;
+    memmove(d->urg, d->urg + k, (d->nurg - k) * sizeof(d->urg[0]));
+    d->nurg = (uint8_t)(d->nurg - k);
+}
+
+/* Retained and counted before urgent(), so the sink can read it back. */
+static void emit_urgent(const call_t *c, int dir, uint8_t b)
+{
+    dir_t *d = &c->s->d[dir];
+    uint64_t off = d->next;
+
+    retain(c, d, &b, 1);
+    d->next++;
+    d->info.delivered++;
+    dlp_stat_add(c->r->st, DLP_STAT_TCP_STREAM_BYTES, 1);
+    stat_inc(c, DLP_STAT_TCP_URGENT);
+    c->sink->urgent(c->ctx, dir, off, b);
+}
+
+static void emit_data(const call_t *c, int dir, const uint8_t *p, size_t n)
+{
+    dir_t *d = &c->s->d[dir];
+
+    while (d->nurg > 0 && d->urg[0] < d->next + n) {
+        size_t k = (size_t)(d->urg[0] - d->next); /* urg[0] >= next: popped at gaps */
+        if (k > 0)
+            emit_run(c, dir, p, k);
+        emit_urgent(c, dir, p[k]);
+        urg_pop_below(d, d->next);
+        p += k + 1;
+        n -= k + 1;
+    }
+    if (n > 0)
+        emit_run(c, dir, p, n);
 }
 
 static void emit_gap(const call_t *c, int dir, uint64_t n)
@@ -255,6 +303,7 @@ static void emit_gap(const call_t *c, int dir, uint64_t n)
     d->next += n;
     d->gap_hi = d->next;
     d->tail_lo = d->next;
+    urg_pop_below(d, d->next);
     d->info.gaps++;
     d->info.gap_bytes += n;
     stat_inc(c, DLP_STAT_REASM_GAPS);
@@ -877,6 +926,28 @@ static void after_end(const call_t *c, const dir_t *d, int64_t off, uint32_t wir
         stat_inc(c, DLP_STAT_TCP_OUT_OF_WINDOW);
 }
 
+/*
+ * An urgent pointer: the byte before it leaves the stream when it is reached
+ * (emit_data). As in Linux, a pointer not past the last one awaited, or at
+ * bytes already delivered (a retransmission), changes nothing; a later one
+ * replaces the last awaited when URG_MAX are (Linux keeps only the latest).
+ */
+static void urgent_seen(const call_t *c, int dir, const dlp_packet_t *p, int64_t off)
+{
+    dir_t *d = &c->s->d[dir];
+    int64_t u = off + (int64_t)p->tcp_urp - 1;
+
+    if (c->sink->urgent == NULL || p->tcp_urp == 0 || (p->tcp_flags & DLP_TCP_SYN))
+        return;
+    if (u < (int64_t)d->next || u >= (int64_t)d->next + (int64_t)c->r->cfg.window)
+        return;
+    if (d->nurg > 0 && (uint64_t)u <= d->urg[d->nurg - 1])
+        return;
+    if (d->nurg == URG_MAX)
+        d->nurg--;
+    d->urg[d->nurg++] = (uint64_t)u;
+}
+
 /* The payload and FIN of a segment, once its direction is known to be tracked. */
 static void seg_data(const call_t *c, int dir, const dlp_packet_t *p, int64_t off, uint32_t wire)
 {
@@ -933,6 +1004,8 @@ dlp_rc_t dlp_reasm_segment(dlp_reasm_t *r, dlp_tcp_session_t *s, int dir, const 
         midstream_start(&c, dir, p->tcp_seq);
     }
     int64_t off = d->started ? seq_off(d, p->tcp_seq + ((fl & DLP_TCP_SYN) ? 1u : 0u)) : 0;
+    if ((fl & DLP_TCP_URG) && d->started && !d->info.ended)
+        urgent_seen(&c, dir, p, off);
     if (d->info.ended) {
         after_end(&c, d, off, wire);
     } else if (wire != 0 || (fl & DLP_TCP_FIN)) {

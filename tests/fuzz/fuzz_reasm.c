@@ -9,15 +9,17 @@
  *        jump either way; a jump of up to 2^32; from its ISN)
  *   h[1], h[2] seq operands; h[3] ack, near what the peer sent (0x80: far)
  *   h[4] + h[5] bits 0-2: payload length; h[5] bits 3-5: bytes missing from
- *        the capture (payload_wire > payload_len); bit 7: close the slot's
- *        session first.
+ *        the capture (payload_wire > payload_len); bit 6: URG, its pointer
+ *        from h[2] ^ h[4], up to 3 bytes past the payload; bit 7: close the
+ *        slot's session first.
  * Payload mode "seq": byte i of a segment is (its sequence number) & 0xff,
  * so any two copies of a byte agree: data must then satisfy
  * byte - offset == constant (mod 256) and conflict() must never come.
  * Two session slots share one dlp_reasm_t, so the per-worker cap is hit.
  *
  * Checked (the sink contract): every offset of a direction reported exactly
- * once, in order, as data() or gap(); no call after end(); end() once per
+ * once, in order, as data(), gap() or urgent() (its byte retained by then);
+ * no call after end(); end() once per
  * direction, always by the close; the session's dir_info agrees with the
  * sink; held bytes never exceed the worker bound and are 0 at the end.
  */
@@ -39,6 +41,7 @@ typedef struct ksink {
     int delta[2]; /* seq mode: byte - offset, -1 until the first byte */
     bool seq_mode;
     uint32_t sum;
+    const dlp_tcp_session_t *s;
 } ksink_t;
 
 typedef struct slot {
@@ -105,7 +108,27 @@ static void k_fin(void *ctx, int dir)
         abort();
 }
 
-static const dlp_reasm_sink_t ops = {k_data, k_gap, k_conflict, k_end, k_fin};
+static void k_urgent(void *ctx, int dir, uint64_t off, uint8_t b)
+{
+    ksink_t *k = ctx;
+    uint8_t back;
+
+    if ((dir != 0 && dir != 1) || k->ends[dir] || off != k->reported[dir])
+        abort();
+    if (!dlp_reasm_retained(k->s, dir, off, off + 1, &back) || back != b)
+        abort();
+    if (k->seq_mode) {
+        int d = (b - (int)(off & 0xff)) & 0xff;
+        if (k->delta[dir] < 0)
+            k->delta[dir] = d;
+        else if (k->delta[dir] != d)
+            abort();
+    }
+    k->reported[dir]++;
+    k->delivered[dir]++;
+}
+
+static const dlp_reasm_sink_t ops = {k_data, k_gap, k_conflict, k_end, k_fin, k_urgent};
 
 static void check_info(const slot_t *sl)
 {
@@ -125,6 +148,7 @@ static void slot_open(dlp_reasm_t *r, slot_t *sl, bool seq_mode)
     if (sl->s == NULL)
         abort();
     memset(&sl->k, 0, sizeof(sl->k));
+    sl->k.s = sl->s;
     sl->k.delta[0] = sl->k.delta[1] = -1;
     sl->k.seq_mode = seq_mode;
 }
@@ -185,6 +209,10 @@ static size_t feed(dlp_reasm_t *r, slot_t *sl, const uint8_t *h, const uint8_t *
     p.caplen = p.wirelen = len;
     p.payload_len = len;
     p.payload_wire = len + ((h[5] >> 3) & 7) * 97u;
+    if (h[5] & 0x40) {
+        p.tcp_flags |= DLP_TCP_URG;
+        p.tcp_urp = (uint16_t)(1 + (h[2] ^ h[4]) % (p.payload_wire + 3));
+    }
     dlp_rc_t rc = dlp_reasm_segment(r, sl->s, dir, &p, &ops, &sl->k);
     if (rc == DLP_DONE) {
         slot_close(r, sl);

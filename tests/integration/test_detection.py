@@ -195,6 +195,25 @@ class Streams(unittest.TestCase):
                                (46061, "pii.credit_card", "453914******6467")])
         self.assertEqual(r.stats["tcp"]["overlap_different_data"], 10)
 
+    def test_urgent_byte_taken_out_of_the_stream(self):
+        """A byte sent out of band (URG) inside a value: a server without SO_OOBINLINE
+        never reads it, so the value is found without it (raw, the gzip body of a request
+        whose request line it cuts, a form body); one that keeps it inline reads the other
+        version, found too."""
+        r = run("-r", pcap("detect-urgent.pcap"), "--log-flows")
+        got = sorted((e["src_port"], e["dlp"]["rule"], e["dlp"]["matches"][0]["masked"],
+                      e["dlp"]["matches"][0]["field"]) for e in dlp(r))
+        self.assertEqual(got, [(46090, "pii.credit_card", "453914******6467", "raw"),
+                               (46091, "pii.credit_card", "542523******9903", "raw"),
+                               (46092, "pii.credit_card", "542523******9903", "http.body"),
+                               (46093, "pii.us_ssn", "*****8417", "http.body")])
+        self.assertEqual(r.stats["tcp"]["urgent_bytes"], 4)
+        self.assertEqual(r.stats["app"]["decoder_error"], 0)
+        for f in r.of("flow"):
+            toserver = f["inspection"]["toserver"]
+            if f["dest_port"] == 9000:  # raw: every byte but the urgent one
+                self.assertEqual(toserver["inspected_bytes"], toserver["stream_bytes"] - 1)
+
     def test_syn_after_an_rst_its_receiver_outlived(self):
         """The server resets, the client goes on uploading (it never took the RST), then
         a SYN from the client with a new ISN: no new connection, the rest of the upload

@@ -18,6 +18,7 @@
 #define K_NONE 0
 #define K_DATA 1
 #define K_GAP 2
+#define K_URG 3
 #define MAX_CONFLICTS 64
 
 typedef struct conflict_rec {
@@ -37,6 +38,8 @@ typedef struct tsink {
     conflict_rec_t conf[MAX_CONFLICTS];
     const uint8_t *orig[2]; /* when set, data must equal it, conflicts must differ */
     uint64_t orig_len[2];
+    const dlp_tcp_session_t *s; /* urgent(): the byte must be retained by then */
+    int urgents[2];
 } tsink_t;
 
 static void t_data(void *ctx, int dir, uint64_t off, const uint8_t *p, size_t n)
@@ -108,7 +111,30 @@ static void t_fin(void *ctx, int dir)
     k->fins[dir]++;
 }
 
-static const dlp_reasm_sink_t tsink_ops = {t_data, t_gap, t_conflict, t_end, t_fin};
+static void t_urgent(void *ctx, int dir, uint64_t off, uint8_t b)
+{
+    tsink_t *k = ctx;
+    uint8_t back = 0;
+    assert_true(dir == 0 || dir == 1);
+    assert_int_equal(k->ends[dir], 0);
+    assert_int_equal(off, k->reported[dir]);
+    assert_true(off < MAXS);
+    if (k->orig[dir] != NULL)
+        assert_int_equal(b, k->orig[dir][off]);
+    if (k->s != NULL) {
+        assert_true(dlp_reasm_retained(k->s, dir, off, off + 1, &back));
+        assert_int_equal(back, b);
+    }
+    k->buf[dir][off] = b;
+    k->kind[dir][off] = K_URG;
+    k->reported[dir]++;
+    k->delivered[dir]++;
+    k->urgents[dir]++;
+}
+
+static const dlp_reasm_sink_t tsink_ops = {t_data, t_gap, t_conflict, t_end, t_fin, NULL};
+static const dlp_reasm_sink_t tsink_urg_ops = {t_data, t_gap, t_conflict, t_end, t_fin, t_urgent};
+static const dlp_reasm_sink_t *g_ops = &tsink_ops; /* urgent tests: tsink_urg_ops */
 
 /* ---- fixture --------------------------------------------------------------- */
 
@@ -137,6 +163,7 @@ static void teardown_r(void)
     assert_int_equal(dlp_stat_get(&g_st, DLP_STAT_TCP_OOO_MEM), 0);
     dlp_reasm_free(g_r);
     g_r = NULL;
+    g_ops = &tsink_ops;
 }
 
 static uint64_t st(dlp_stat_id_t id)
@@ -176,7 +203,7 @@ static void check_info(const conn_t *c)
 static void conn_close(conn_t *c)
 {
     check_info(c);
-    dlp_reasm_session_close(g_r, c->s, &tsink_ops, c->k);
+    dlp_reasm_session_close(g_r, c->s, g_ops, c->k);
     assert_int_equal(c->k->ends[0], 1);
     assert_int_equal(c->k->ends[1], 1);
     assert_int_equal(c->k->reported[0], c->k->delivered[0] + c->k->gap_bytes[0]);
@@ -205,7 +232,7 @@ static dlp_packet_t seg(uint32_t seq, uint32_t ack, uint8_t flags, const uint8_t
 
 static dlp_rc_t send_pk(conn_t *c, int dir, const dlp_packet_t *pk)
 {
-    return dlp_reasm_segment(g_r, c->s, dir, pk, &tsink_ops, c->k);
+    return dlp_reasm_segment(g_r, c->s, dir, pk, g_ops, c->k);
 }
 
 static void tx(conn_t *c, int dir, uint32_t seq, uint32_t ack, uint8_t flags, const uint8_t *p,
@@ -1727,6 +1754,140 @@ static void hostile_random(void **state)
     assert_true(resets > 40 && revived > 10 && half > 10);
 }
 
+/* ---- urgent bytes ------------------------------------------------------------ */
+
+/* A segment of bytes p with URG and pointer urp (dir 0, stream offset off). */
+static void surg(conn_t *c, uint32_t off, const uint8_t *p, uint32_t n, uint16_t urp)
+{
+    dlp_packet_t pk = seg(ISN0 + 1 + off, ISN1 + 1, DLP_TCP_ACK | DLP_TCP_PSH | DLP_TCP_URG, p, n);
+    pk.tcp_urp = urp;
+    assert_int_equal(send_pk(c, 0, &pk), DLP_OK);
+}
+
+static conn_t urg_conn(const uint8_t *orig, size_t n)
+{
+    conn_t c;
+    setup_cfg(NULL);
+    g_ops = &tsink_urg_ops;
+    c = conn_new();
+    c.k->s = c.s;
+    c.k->orig[0] = orig;
+    c.k->orig_len[0] = n;
+    handshake(&c);
+    return c;
+}
+
+/* The byte before the pointer (BSD/Linux reading) is urgent(), the rest data. */
+static void urgent_byte_leaves_stream(void **state)
+{
+    static const uint8_t msg[] = "abcXdef";
+    (void)state;
+    conn_t c = urg_conn(msg, 7);
+    surg(&c, 0, msg, 7, 4);
+    assert_int_equal(c.k->urgents[0], 1);
+    assert_int_equal(c.k->kind[0][3], K_URG);
+    assert_int_equal(c.k->kind[0][2], K_DATA);
+    assert_int_equal(c.k->kind[0][4], K_DATA);
+    assert_int_equal(c.k->data_calls[0], 2);
+    assert_int_equal(c.k->reported[0], 7);
+    assert_int_equal(st(DLP_STAT_TCP_URGENT), 1);
+    /* The same segment again (a retransmission): nothing more is urgent. */
+    surg(&c, 0, msg, 7, 4);
+    assert_int_equal(c.k->urgents[0], 1);
+    conn_close(&c);
+    teardown_r();
+}
+
+/* Without urgent() in the sink the byte is data, as before. */
+static void urgent_without_callback_is_data(void **state)
+{
+    static const uint8_t msg[] = "abcXdef";
+    (void)state;
+    setup_cfg(NULL);
+    conn_t c = conn_new();
+    handshake(&c);
+    surg(&c, 0, msg, 7, 4);
+    assert_int_equal(c.k->data_calls[0], 1);
+    assert_int_equal(c.k->urgents[0], 0);
+    assert_memory_equal(c.k->buf[0], msg, 7);
+    assert_int_equal(st(DLP_STAT_TCP_URGENT), 0);
+    conn_close(&c);
+    teardown_r();
+}
+
+/* A pointer past the segment's bytes waits for the byte; an earlier pointer
+ * than the one awaited changes nothing (Linux); one byte per pointer. */
+static void urgent_pointer_ahead(void **state)
+{
+    static const uint8_t msg[] = "abcdXfghYj";
+    (void)state;
+    conn_t c = urg_conn(msg, 10);
+    surg(&c, 0, msg, 3, 5);      /* points at offset 4 */
+    surg(&c, 3, msg + 3, 1, 1);  /* points at offset 3: before the one awaited */
+    assert_int_equal(c.k->urgents[0], 0);
+    sbytes(&c, 0, 4, msg + 4, 4); /* no URG flag: the awaited byte is still urgent */
+    assert_int_equal(c.k->urgents[0], 1);
+    assert_int_equal(c.k->kind[0][4], K_URG);
+    assert_int_equal(c.k->kind[0][3], K_DATA);
+    surg(&c, 8, msg + 8, 2, 1);  /* offset 8 */
+    assert_int_equal(c.k->urgents[0], 2);
+    assert_int_equal(c.k->kind[0][8], K_URG);
+    conn_close(&c);
+    teardown_r();
+}
+
+/* Out of order: the urgent segment held first, delivered when the hole fills. */
+static void urgent_out_of_order(void **state)
+{
+    static const uint8_t msg[] = "0123456789";
+    (void)state;
+    conn_t c = urg_conn(msg, 10);
+    surg(&c, 5, msg + 5, 5, 2); /* offset 6 */
+    assert_int_equal(c.k->reported[0], 0);
+    sbytes(&c, 0, 0, msg, 5);
+    assert_int_equal(c.k->reported[0], 10);
+    assert_int_equal(c.k->urgents[0], 1);
+    assert_int_equal(c.k->kind[0][6], K_URG);
+    conn_close(&c);
+    teardown_r();
+}
+
+/* A gap over an awaited urgent byte forgets it; the stream goes on as data. */
+static void urgent_lost_in_gap(void **state)
+{
+    static const uint8_t msg[] = "0123456789abcdefghij";
+    (void)state;
+    conn_t c = urg_conn(msg, 20);
+    surg(&c, 0, msg, 2, 6);      /* offset 5, in what will be lost */
+    tx(&c, 1, ISN1 + 1, ISN0 + 1 + 10, DLP_TCP_ACK, NULL, 0); /* peer ACKs past the hole */
+    sbytes(&c, 0, 10, msg + 10, 10);
+    assert_int_equal(c.k->gap_bytes[0], 8);
+    assert_int_equal(c.k->urgents[0], 0);
+    assert_int_equal(c.k->reported[0], 20);
+    conn_close(&c);
+    teardown_r();
+}
+
+/* More pointers awaited than kept: the latest replaces the last (Linux keeps one). */
+static void urgent_pointers_bounded(void **state)
+{
+    uint8_t msg[64];
+    (void)state;
+    memset(msg, 'a', sizeof(msg));
+    conn_t c = urg_conn(msg, sizeof(msg));
+    for (uint16_t i = 0; i < 8; i++)
+        surg(&c, 40, msg + 40, 1, (uint16_t)(2 + i)); /* offsets 41..48, all ahead */
+    sbytes(&c, 0, 0, msg, 40);
+    assert_int_equal(c.k->reported[0], 41);
+    sbytes(&c, 0, 41, msg + 41, 23);
+    assert_int_equal(c.k->reported[0], 64);
+    assert_int_equal(c.k->urgents[0], 4); /* 41, 42, 43 and the latest, 48 */
+    assert_int_equal(c.k->kind[0][48], K_URG);
+    assert_int_equal(c.k->kind[0][44], K_DATA);
+    conn_close(&c);
+    teardown_r();
+}
+
 int main(void)
 {
     init_src();
@@ -1772,6 +1933,12 @@ int main(void)
         cmocka_unit_test(session_mem_and_close_held),
         cmocka_unit_test(stress),
         cmocka_unit_test(hostile_random),
+        cmocka_unit_test(urgent_byte_leaves_stream),
+        cmocka_unit_test(urgent_without_callback_is_data),
+        cmocka_unit_test(urgent_pointer_ahead),
+        cmocka_unit_test(urgent_out_of_order),
+        cmocka_unit_test(urgent_lost_in_gap),
+        cmocka_unit_test(urgent_pointers_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
