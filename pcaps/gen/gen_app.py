@@ -4,8 +4,9 @@
 Each capture carries synthetic personal data the way applications really send it:
 chunked and gzip'd HTTP bodies, percent-encoded forms, multipart uploads, MIME mail with
 base64 and quoted-printable parts, FTP uploads on a passive data connection, DNS names,
-UTF-16 documents; plus TLS and STARTTLS flows that cannot be inspected, and a
-decompression bomb. pcaps/README.md lists the values and what each must produce."""
+UTF-16 documents, SMTP and FTP command lines; plus TLS and STARTTLS flows that cannot be
+inspected, and a decompression bomb. pcaps/README.md lists the values and what each must
+produce."""
 import base64
 import gzip
 import hashlib
@@ -243,6 +244,71 @@ def ftp_capture(outdir):
     cap.write_pcap(out_path(outdir, "ftp-passive-upload.pcap"))
 
 
+# Values only in smtp-commands.pcap / ftp-commands.pcap (Luhn-valid synthetic cards)
+CMD_CARD = b"4485474429847893"       # NOOP
+CMD_CARD2 = b"4916350163596194"      # an unknown verb
+CMD_CARD3 = b"5168718076999105"      # across byte 8192 of an overlong line
+CMD_SSN = b"671-48-2093"
+CMD_EMAIL = b"cmd.leak@example.org"
+CRED_CARD = b"4024880984084789"      # SMTP credentials: base64 that spells a card
+FTP_CARD = b"5289870738419214"       # MKD
+FTP_CARD2 = b"4532147679875474"      # across byte 8192 of an overlong line
+FTP_PASS_CARD = b"4929826464610995"  # FTP PASS and ACCT: credentials
+FTP_SSN = b"604-31-7759"
+FTP_EMAIL = b"ftp.leak@example.org"
+
+
+def overlong(verb, value, cut=8192):
+    """A 9000-byte command line (over the default line bound) with value across byte cut."""
+    head = verb + b" " + b"a" * (cut - len(verb) - 2 - len(value) // 2) + b" "
+    line = head + value + b" "
+    assert len(head) < cut < len(head) + len(value)
+    return line + b"b" * (9000 - len(line)) + b"\r\n"
+
+
+def smtp_commands_capture(outdir):
+    """Values in SMTP command lines, credentials in AUTH lines (README)."""
+    cap = Capture()
+    ehlo = [("s", b"220 mx.example.net ESMTP\r\n"), ("c", b"EHLO ws41.corp.example\r\n"),
+            ("s", b"250-mx.example.net\r\n250-PIPELINING\r\n250 AUTH PLAIN LOGIN\r\n")]
+    cred = base64.b64decode(CRED_CARD)  # a password whose base64 spells the card
+    assert base64.b64encode(cred) == CRED_CARD
+    session(cap, 47040, 25, ehlo + [
+        ("c", b"AUTH PLAIN " + CRED_CARD + b"\r\n"), ("s", b"235 2.7.0 accepted\r\n"),
+        ("c", b"NOOP " + CMD_CARD + b"\r\n"), ("s", b"250 OK\r\n"),
+        ("c", b"HELO " + CMD_EMAIL + b"\r\n"), ("s", b"250 mx.example.net\r\n"),
+        # pipelined: a VRFY and an unknown verb
+        ("c", b"VRFY ssn " + CMD_SSN + b"\r\nXEXF " + CMD_CARD2 + b"\r\n"),
+        ("s", b"252 cannot verify\r\n500 unknown command\r\n"),
+        ("c", overlong(b"NOOP", CMD_CARD3)), ("s", b"500 line too long\r\n"),
+        ("c", b"QUIT\r\n"), ("s", b"221 bye\r\n")])
+    # AUTH LOGIN: the answers to the 334s are credentials, the password's base64 a card
+    session(cap, 47041, 587, ehlo + [
+        ("c", b"AUTH LOGIN\r\n"), ("s", b"334 VXNlcm5hbWU6\r\n"),
+        ("c", base64.b64encode(b"jane") + b"\r\n"), ("s", b"334 UGFzc3dvcmQ6\r\n"),
+        ("c", CRED_CARD + b"\r\n"), ("s", b"235 2.7.0 accepted\r\n"),
+        ("c", b"NOOP\r\n"), ("s", b"250 OK\r\n"),
+        ("c", b"QUIT\r\n"), ("s", b"221 bye\r\n")])
+    cap.write_pcap(out_path(outdir, "smtp-commands.pcap"))
+
+
+def ftp_commands_capture(outdir):
+    """Values in FTP command lines, a card as the password and the account (README)."""
+    cap = Capture()
+    session(cap, 47045, 21, [
+        ("s", b"220 ftp.example.net FTP ready\r\n"), ("c", b"USER alice\r\n"),
+        ("s", b"331 password\r\n"), ("c", b"PASS " + FTP_PASS_CARD + b"\r\n"),
+        ("s", b"332 account\r\n"), ("c", b"ACCT " + FTP_PASS_CARD + b"\r\n"),
+        ("s", b"230 logged in\r\n"),
+        ("c", b"MKD " + FTP_CARD + b"\r\n"), ("s", b"257 created\r\n"),
+        # pipelined: a CWD, a SITE command and an unknown verb
+        ("c", b"CWD ssn " + FTP_SSN + b"\r\nSITE HELP " + FTP_EMAIL + b"\r\nXPRV note\r\n"),
+        ("s", b"250 ok\r\n214 help\r\n500 unknown command\r\n"),
+        ("c", overlong(b"MKD", FTP_CARD2)), ("s", b"500 line too long\r\n"),
+        ("c", b"QUIT\r\n"), ("s", b"221 bye\r\n")])
+    cap.write_pcap(out_path(outdir, "ftp-commands.pcap"))
+
+
 def dns_tls_capture(outdir):
     cap = Capture()
     q = DNS(id=0x4242, rd=1, qd=DNSQR(qname=CARD.decode() + ".exfil.example.com", qtype="TXT"))
@@ -458,6 +524,8 @@ def main():
     smtp_auth_capture(outdir)
     smtp_preamble_capture(outdir)
     ftp_capture(outdir)
+    smtp_commands_capture(outdir)
+    ftp_commands_capture(outdir)
     dns_tls_capture(outdir)
     websocket_capture(outdir)
 

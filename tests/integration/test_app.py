@@ -3,6 +3,7 @@ pcaps/gen/gen_app.py (pcaps/README.md): decoded HTTP, SMTP, FTP and DNS content 
 inspected, every match says where it was found, app_proto comes from nDPI, and what
 could not be inspected (TLS, STARTTLS, a decompression bomb) is reported as such."""
 
+import json
 import unittest
 
 from sensor import pcap, run
@@ -23,6 +24,11 @@ def found(r):
             for m in rr["matches"]:
                 out.add((rr["rule"], m["field"], m.get("filename")))
     return out
+
+
+def events_text(r):
+    """Every event as JSON text."""
+    return "\n".join(json.dumps(e) for e in r.events)
 
 
 def flow_of(r, port):
@@ -310,6 +316,51 @@ class FtpDnsTls(unittest.TestCase):
         self.assertEqual(app["uninspected_bytes"],
                          tls["inspection"]["toserver"]["uninspected_bytes"])
         self.assertEqual(app["decomp_ratio"], 0)
+
+
+class Commands(unittest.TestCase):
+    """smtp-commands.pcap, ftp-commands.pcap: values in command lines (NOOP, HELO, VRFY,
+    MKD, CWD, SITE, unknown verbs, a 9000-byte line), credentials in AUTH, PASS, ACCT."""
+
+    def values(self, r, port):
+        """{(rule, field, masked)} of the flow's dlp_rules."""
+        return {(rr["rule"], m["field"], m["masked"]) for rr in flow_of(r, port)["dlp_rules"]
+                for m in rr["matches"]}
+
+    def test_smtp_command_lines(self):
+        r = run("-r", pcap("smtp-commands.pcap"), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual(self.values(r, 47040), {
+            ("pii.credit_card", "smtp.command", "448547******7893"),  # NOOP
+            ("pii.credit_card", "smtp.command", "491635******6194"),  # an unknown verb
+            ("pii.credit_card", "smtp.command", "516871******9105"),  # across byte 8192
+            ("pii.us_ssn", "smtp.command", "*****2093"),              # VRFY
+            ("pii.email", "smtp.command", "c***@example.org")})       # HELO
+        self.assertEqual(sorted(e["dlp"]["rule"] for e in dlp(r)),
+                         ["pii.credit_card", "pii.email", "pii.us_ssn"])
+        flow = flow_of(r, 47040)
+        self.assertEqual(flow["app_proto"], "SMTP")
+        self.assertTrue(flow["inspection"]["toserver"]["complete"])
+        self.assertEqual(flow["inspection"]["toserver"]["not_inspected"], {})
+        # the AUTH PLAIN response (47040) and the AUTH LOGIN answers (47041) are credentials
+        login = flow_of(r, 47041)
+        self.assertEqual(login["dlp_rules"], [])
+        self.assertFalse([e for e in dlp(r) if e["src_port"] == 47041])
+        self.assertNotIn("402488******4789", events_text(r) + r.stderr)
+
+    def test_ftp_command_lines(self):
+        r = run("-r", pcap("ftp-commands.pcap"), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual(self.values(r, 47045), {
+            ("pii.credit_card", "ftp.command", "528987******9214"),  # MKD
+            ("pii.credit_card", "ftp.command", "453214******5474"),  # across byte 8192
+            ("pii.us_ssn", "ftp.command", "*****7759"),              # CWD
+            ("pii.email", "ftp.command", "f***@example.org")})       # SITE
+        flow = flow_of(r, 47045)
+        self.assertEqual(flow["app_proto"], "FTP_CONTROL")
+        self.assertEqual(flow["inspection"]["toserver"]["not_inspected"], {})
+        # PASS and ACCT arguments are credentials: never scanned
+        self.assertNotIn("492982******0995", events_text(r) + r.stderr)
 
 
 if __name__ == "__main__":
