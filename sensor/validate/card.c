@@ -10,6 +10,8 @@
  * Separators ' ' and '-' may appear between digits, singly, in any
  * grouping. The digits are copied to a stack array; nothing allocates.
  */
+#include <string.h>
+
 #include "dlp/validate.h"
 #include "validate_int.h"
 
@@ -92,6 +94,28 @@ bool dlp_card_ok(const uint8_t *p, size_t n)
     return card_brand_ok(d, nd) && dlp_luhn_ok(d, nd);
 }
 
+/*
+ * Digits grouped by spaces right after a group of four with a digit in it
+ * ("DE48 4539 1488 ...", "1234 4539 ..."): a run of groups that goes on, as
+ * a grouped IBAN, 16 of whose digits pass Luhn one time in ten (3 % of random
+ * grouped IBANs gave a card). A word ("Visa"), a token of another length, or a
+ * group after the number (a year, a CVV) does not refuse it.
+ */
+static bool after_group(const uint8_t *win, size_t s, size_t e)
+{
+    size_t k = 0;
+    bool digit = false;
+
+    if (s < 2 || win[s - 1] != ' ' || memchr(win + s, ' ', e - s) == NULL)
+        return false;
+    for (size_t i = s - 1; i > 0 && vd_alnum(win[i - 1]); i--) {
+        if (++k > 4)
+            return false;
+        digit = digit || vd_digit(win[i - 1]);
+    }
+    return k == 4 && digit;
+}
+
 bool dlp_val__card(const uint8_t *win, size_t len, size_t start, size_t end, size_t *vs, size_t *ve)
 {
     size_t s = start, e = end;
@@ -101,6 +125,8 @@ bool dlp_val__card(const uint8_t *win, size_t len, size_t start, size_t end, siz
     if (!dlp_card_ok(win + s, e - s))
         return false;
     if (!dlp_val__isolated(win, len, s, e, dlp_val__joiner(win + s, e - s)))
+        return false;
+    if (after_group(win, s, e))
         return false;
     *vs = s;
     *ve = e;

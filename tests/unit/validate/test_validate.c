@@ -182,6 +182,18 @@ static void card_window(void **state)
     reject(DLP_VAL_LUHN, "+1 |415 555 0123 4567|");
     reject(DLP_VAL_LUHN, "id |2023101214305513|");
     reject(DLP_VAL_LUHN, "|  |");
+    /* groups of four that go on before it: a grouped IBAN (DE48 + 18 digits whose
+     * 16 after the first group pass Luhn), a 20-digit grouped number */
+    reject(DLP_VAL_LUHN, "IBAN DE48 |4539 1488 0343 6467| 12");
+    reject(DLP_VAL_LUHN, "ref 1234 |4539 1488 0343 6467|");
+    reject(DLP_VAL_LUHN, "IT60 X054 |4539 1488 0343 6467| 123");
+    /* a word, a shorter or longer token, or another separator before it is no group */
+    accept(DLP_VAL_LUHN, "Visa |4539 1488 0343 6467|", "4539 1488 0343 6467");
+    accept(DLP_VAL_LUHN, "card 12 |4539 1488 0343 6467|", "4539 1488 0343 6467");
+    accept(DLP_VAL_LUHN, "id=A1234 |4539 1488 0343 6467|", "4539 1488 0343 6467");
+    accept(DLP_VAL_LUHN, "2027: |4539 1488 0343 6467|", "4539 1488 0343 6467");
+    accept(DLP_VAL_LUHN, "1234 |4539148803436467|", "4539148803436467");
+    accept(DLP_VAL_LUHN, "|4539 1488 0343 6467| 123 09/27", "4539 1488 0343 6467");
 }
 
 /* ------------------------------------------------------------------- SSN */
