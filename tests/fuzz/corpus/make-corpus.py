@@ -9,6 +9,8 @@ sources change, and review the diff. Standard library only.
   reasm:  segment scripts in fuzz_reasm.c's format.
   rules:  one rule per file, cut from rules/*.yaml, and a few broken ones.
   detect: texts from the rules' examples behind fuzz_detect.c's header.
+  app:    the TCP connections (and DNS datagrams) of the HTTP, WebSocket,
+          SMTP, FTP and DNS captures as fuzz_app.c's write scripts.
 """
 
 import os
@@ -167,6 +169,135 @@ def detect_corpus():
     return files
 
 
+# ---- app --------------------------------------------------------------------
+# fuzz_app.c's protocol numbers, by the server's port.
+APP_TCP_PORTS = {80: 0, 8080: 0, 25: 1, 587: 1, 21: 2, 53: 3}
+APP_UDP_DNS = 4
+APP_CAPTURES = ["tcp-http-basic.pcap", "http-chunked-card.pcap", "http-evasions.pcap",
+                "http-form-pct40.pcap", "http-gzip-body.pcap", "http-gzip-bomb.pcap",
+                "http-ipv6.pcap", "http-keepalive-three.pcap", "http-media-uploads.pcap",
+                "http-multipart-csv.pcap", "http-utf16-upload.pcap", "http-websocket.pcap",
+                "smtp-auth-pipelining.pcap", "smtp-mime-evasions.pcap",
+                "smtp-mime-preamble.pcap", "smtp-mime-qp-base64.pcap",
+                "ftp-passive-upload.pcap", "udp-dns.pcap", "dns-tls.pcap"]
+APP_DATA_MAX = 12000   # bytes of a seed's data (ctest replays each 4 times, 1-byte writes too)
+APP_FLOWS_MAX = 4      # connections taken from one capture
+
+
+def l4(linktype, frame):
+    """(src, dst, proto, sport, dport, seq, flags, payload) of an Ethernet or
+    raw IPv4/IPv6 frame, or None."""
+    off = 0
+    if linktype == 1:
+        etype, off = struct.unpack(">H", frame[12:14])[0], 14
+        while etype in (0x8100, 0x88a8):
+            etype, off = struct.unpack(">H", frame[off + 2:off + 4])[0], off + 4
+        if etype not in (0x0800, 0x86dd):
+            return None
+    elif linktype != 101:
+        return None
+    if frame[off] >> 4 == 4:
+        ihl, proto = (frame[off] & 15) * 4, frame[off + 9]
+        total = struct.unpack(">H", frame[off + 2:off + 4])[0]
+        src, dst = frame[off + 12:off + 16], frame[off + 16:off + 20]
+        ip, end = off + ihl, off + total
+    elif frame[off] >> 4 == 6:
+        proto, plen = frame[off + 6], struct.unpack(">H", frame[off + 4:off + 6])[0]
+        src, dst = frame[off + 8:off + 24], frame[off + 24:off + 40]
+        ip, end = off + 40, off + 40 + plen
+    else:
+        return None
+    if proto == 6:
+        sport, dport, seq = struct.unpack(">HHI", frame[ip:ip + 8])
+        doff, flags = (frame[ip + 12] >> 4) * 4, frame[ip + 13]
+        return src, dst, 6, sport, dport, seq, flags, frame[ip + doff:end]
+    if proto == 17:
+        sport, dport = struct.unpack(">HH", frame[ip:ip + 4])
+        return src, dst, 17, sport, dport, 0, 0, frame[ip + 8:end]
+    return None
+
+
+def tcp_flows(linktype, frs):
+    """Per connection, in order of first packet: the server port and the
+    (dir, bytes) writes, each byte once (retransmissions dropped)."""
+    flows, order = {}, []
+    for fr in frs:
+        p = l4(linktype, fr)
+        if p is None or p[2] != 6:
+            continue
+        src, dst, _, sport, dport, seq, flags, pay = p
+        key = tuple(sorted([(src, sport), (dst, dport)]))
+        if key not in flows:
+            client = (src, sport) if not (flags & 0x12 == 0x12) else (dst, dport)
+            flows[key] = {"client": client, "next": {}, "writes": []}
+            order.append(key)
+        f = flows[key]
+        d = 0 if (src, sport) == f["client"] else 1
+        if flags & 2:
+            f["next"][d] = (seq + 1) & 0xffffffff
+            continue
+        nxt = f["next"].setdefault(d, seq)
+        skip = (nxt - seq) & 0xffffffff
+        if skip >= len(pay) or skip > 0x7fffffff:
+            continue
+        f["writes"].append((d, pay[skip:]))
+        f["next"][d] = (seq + len(pay)) & 0xffffffff
+    out = []
+    for key in order:
+        f = flows[key]
+        port = f["client"][1] ^ key[0][1] ^ key[1][1]
+        if f["writes"]:
+            out.append((port, f["writes"]))
+    return out
+
+
+def app_script(header, writes):
+    """fuzz_app.c's input for these writes (at most 64 entries, APP_DATA_MAX bytes)."""
+    merged = []
+    for d, b in writes:
+        if merged and merged[-1][0] == d and len(merged[-1][1]) + len(b) <= 0x3fff:
+            merged[-1] = (d, merged[-1][1] + b)
+        else:
+            while len(b) > 0x3fff:
+                merged.append((d, b[:0x3fff]))
+                b = b[0x3fff:]
+            merged.append((d, b))
+    entries, data = [], b""
+    for d, b in merged[:64]:
+        b = b[:APP_DATA_MAX - len(data)]
+        if not b:
+            break
+        entries.append(bytes([d << 7 | len(b) >> 8, len(b) & 0xff]))
+        data += b
+    return bytes([header, len(entries) - 1]) + b"".join(entries) + data
+
+
+def app_corpus():
+    files = {}
+    for cap in APP_CAPTURES:
+        linktype, frs = frames(os.path.join(SRC, "pcaps", cap))
+        base = cap[:-5]
+        taken = 0
+        for port, writes in tcp_flows(linktype, frs):
+            if port not in APP_TCP_PORTS or taken == APP_FLOWS_MAX:
+                continue
+            files["%s-%d" % (base, taken)] = app_script(APP_TCP_PORTS[port], writes)
+            taken += 1
+        dns = [p[7] for p in (l4(linktype, fr) for fr in frs)
+               if p is not None and p[2] == 17 and 53 in (p[3], p[4])]
+        if dns:
+            files["%s-udp" % base] = app_script(APP_UDP_DNS, [(0, b) for b in dns[:8]])
+            # the same messages over TCP, each behind its 2-byte length
+            tcp = [(0, struct.pack(">H", len(b)) + b) for b in dns[:8]]
+            files["%s-tcp" % base] = app_script(3, tcp)
+    # small limits (header bits 3-4 = 1) and WebSocket frame_max 100 (bits 5-6 = 1)
+    for name in ("http-chunked-card-0", "http-gzip-body-0", "http-multipart-csv-0",
+                 "smtp-mime-qp-base64-0", "http-websocket-0"):
+        if name in files:
+            files[name + "-small"] = bytes([files[name][0] | 0x08 | 0x20]) + files[name][1:]
+    return files
+
+
 def write(target, files):
     d = os.path.join(HERE, target)
     os.makedirs(d, exist_ok=True)
@@ -183,6 +314,7 @@ def main():
     write("reasm", reasm_corpus())
     write("rules", rules_corpus())
     write("detect", detect_corpus())
+    write("app", app_corpus())
     return 0
 
 
