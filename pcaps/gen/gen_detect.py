@@ -8,7 +8,8 @@ kept inside the home network, over IPv6. Every value is synthetic (pcaps/README.
 import gzip
 import sys
 
-from tcpgen import Capture, Link, TcpSession, http_post, http_response, out_path, udp_send
+from tcpgen import (Capture, Link, TcpSession, http_post, http_response, out_path, seeded_bytes,
+                    udp_send)
 
 IN1, IN2 = "10.0.0.31", "10.0.0.32"
 OUT1, OUT2 = "198.51.100.40", "203.0.113.41"
@@ -545,13 +546,43 @@ def urgent(outdir):
     cap.write_pcap(out_path(outdir, "detect-urgent.pcap"))
 
 
+def urgent_far(outdir):
+    """:46094 an HTTP POST of a gzip body of over 64 KiB (a text line, 70000 seeded bytes, then
+    3000 short text lines with the Mastercard among them), then send(MSG_OOB) of one byte `!` after it, all written before the
+    server's window let the client send much: a Linux sender (tcp_transmit_skb) marks every
+    segment before the urgent byte, with the pointer 0xFFFF while that byte is over 64 KiB on
+    (each such pointer points at a byte of the body), then the pointer to it. The receiver
+    keeps one urgent mark, each pointer replacing the last before its byte came: only `!`
+    leaves the stream, the body inflates whole."""
+    cap = Capture()
+    lines = b"".join(b"record %04d ok\n" % i for i in range(3000))
+    text = lines[:len(lines) // 2] + b"card " + CARD2 + b" end\n" + lines[len(lines) // 2:]
+    body = gzip.compress(b"backup part 1\n" + seeded_bytes(46094, 70000) + text, mtime=0)
+    assert CARD2 not in body  # compressed: only an inflating reader finds it
+    req = http_post("backup.example.net", "/b", body, "application/octet-stream",
+                    extra=("Content-Encoding: gzip",))
+    web = TcpSession(cap, IN1, OUT1, 46094, 80)
+    web.handshake()
+    segs = web.plan("c", req + b"!")
+    up = web.nxt["c"]  # snd_up: just past the urgent byte
+    for i, (seq, chunk) in enumerate(segs):
+        ptr = up - seq if up - seq < 0x10000 else 0xFFFF
+        web.packet("c", "PAU" if i == len(segs) - 1 else "AU", seq=seq, payload=chunk,
+                   urgptr=ptr)
+        if i % 2 == 1 or i == len(segs) - 1:
+            web.ack("s", ack=seq + len(chunk))
+    web.send("s", OK)
+    web.close()
+    cap.write_pcap(out_path(outdir, "detect-urgent-far.pcap"))
+
+
 def main():
     outdir = sys.argv[1]
     for gen in (card_out_of_order, conflicting_retransmission, gap_splits_value, udp_datagrams,
                 inside_server_leaks, internal_and_ipv6, secrets_and_threshold, one_byte_segments,
                 vlan_tagged, invalid_values, ten_cards, forged_syn, forged_rst, insertion,
                 idle_answer, insertion_interleaved, rst_then_syn, insertion_reordered,
-                insertion_large, forged_fin, idle_one_sided, urgent):
+                insertion_large, forged_fin, idle_one_sided, urgent, urgent_far):
         gen(outdir)
 
 

@@ -14,7 +14,8 @@
  * Invariants, per direction:
  *  - every offset in [0, next) was reported exactly once, as data(), gap()
  *    or urgent(), in increasing order; nothing else was;
- *  - urg[] holds offsets >= next, increasing (urgent_seen, emit_data);
+ *  - the awaited urgent byte, if any (urg_on), is at urg >= next
+ *    (urgent_seen, emit_data);
  *  - every held piece starts after 'next' (a hole precedes the first one);
  *  - next <= fin_off once a FIN is accepted; end() is called once, when next
  *    reaches fin_off or at close (an RST ends nothing: see rst_seen());
@@ -51,7 +52,6 @@
 #define FAR_BEHIND (1LL << 30) /* older than this: out of window */
 #define WINDOW_MAX (1u << 30)
 #define SEG_MAX (256 * 1024) /* a segment's end may pass the window by this (GRO, BIG TCP) */
-#define URG_MAX 4              /* urgent bytes awaited per direction (reasm.h, urgent()) */
 
 typedef struct held {
     struct held *next;
@@ -69,7 +69,7 @@ typedef struct dir {
     uint64_t tail_lo; /* the ring holds delivered bytes from here (after any gap) */
     uint64_t gap_lo;  /* last skipped range, to tell late segments */
     uint64_t gap_hi;
-    uint64_t urg[URG_MAX]; /* urgent bytes not delivered yet, increasing */
+    uint64_t urg;     /* the urgent byte awaited (not delivered yet), if urg_on */
     held_t *held;
     held_t *held_last;
     uint64_t held_bytes;
@@ -83,7 +83,7 @@ typedef struct dir {
     uint8_t data; /* carried payload */
     uint8_t tail_failed;
     uint8_t no_retain; /* the caller does not inspect this direction */
-    uint8_t nurg;
+    uint8_t urg_on;
     dlp_reasm_dir_info_t info;
 } dir_t;
 
@@ -249,19 +249,6 @@ static void emit_run(const call_t *c, int dir, const uint8_t *p, size_t n)
     dlp_stat_add(c->r->st, DLP_STAT_TCP_STREAM_BYTES, n);
 }
 
-/* Urgent offsets the stream has passed (a gap, or delivered) are forgotten. */
-static void urg_pop_below(dir_t *d, uint64_t off)
-{
-    unsigned k = 0;
-
-    while (k < d->nurg && d->urg[k] < off)
-        k++;
-    if (k == 0)
-        return;
-    memmove(d->urg, d->urg + k, (d->nurg - k) * sizeof(d->urg[0]));
-    d->nurg = (uint8_t)(d->nurg - k);
-}
-
 /* Retained and counted before urgent(), so the sink can read it back. */
 static void emit_urgent(const call_t *c, int dir, uint8_t b)
 {
@@ -280,12 +267,12 @@ static void emit_data(const call_t *c, int dir, const uint8_t *p, size_t n)
 {
     dir_t *d = &c->s->d[dir];
 
-    while (d->nurg > 0 && d->urg[0] < d->next + n) {
-        size_t k = (size_t)(d->urg[0] - d->next); /* urg[0] >= next: popped at gaps */
+    if (d->urg_on && d->urg < d->next + n) {
+        size_t k = (size_t)(d->urg - d->next); /* urg >= next: forgotten at gaps */
         if (k > 0)
             emit_run(c, dir, p, k);
+        d->urg_on = 0;
         emit_urgent(c, dir, p[k]);
-        urg_pop_below(d, d->next);
         p += k + 1;
         n -= k + 1;
     }
@@ -303,7 +290,8 @@ static void emit_gap(const call_t *c, int dir, uint64_t n)
     d->next += n;
     d->gap_hi = d->next;
     d->tail_lo = d->next;
-    urg_pop_below(d, d->next);
+    if (d->urg_on && d->urg < d->next)
+        d->urg_on = 0; /* the gap passed it */
     d->info.gaps++;
     d->info.gap_bytes += n;
     stat_inc(c, DLP_STAT_REASM_GAPS);
@@ -928,9 +916,13 @@ static void after_end(const call_t *c, const dir_t *d, int64_t off, uint32_t wir
 
 /*
  * An urgent pointer: the byte before it leaves the stream when it is reached
- * (emit_data). As in Linux, a pointer not past the last one awaited, or at
- * bytes already delivered (a retransmission), changes nothing; a later one
- * replaces the last awaited when URG_MAX are (Linux keeps only the latest).
+ * (emit_data). As in Linux (tcp_check_urg), a pointer not past the one
+ * awaited, or at bytes already delivered (a retransmission), changes
+ * nothing; a later one replaces the one awaited: the receiver keeps one
+ * urgent mark (BSD too), so the byte of a pointer replaced before that byte
+ * came is read in the stream, however fast the receiver reads. (A Linux
+ * sender whose urgent byte is over 64 KiB ahead sends pointer 0xFFFF with
+ * every segment: each points at a byte that is data.)
  */
 static void urgent_seen(const call_t *c, int dir, const dlp_packet_t *p, int64_t off)
 {
@@ -941,11 +933,10 @@ static void urgent_seen(const call_t *c, int dir, const dlp_packet_t *p, int64_t
         return;
     if (u < (int64_t)d->next || u >= (int64_t)d->next + (int64_t)c->r->cfg.window)
         return;
-    if (d->nurg > 0 && (uint64_t)u <= d->urg[d->nurg - 1])
+    if (d->urg_on && (uint64_t)u <= d->urg)
         return;
-    if (d->nurg == URG_MAX)
-        d->nurg--;
-    d->urg[d->nurg++] = (uint64_t)u;
+    d->urg = (uint64_t)u;
+    d->urg_on = 1;
 }
 
 /* The payload and FIN of a segment, once its direction is known to be tracked. */

@@ -214,6 +214,17 @@ class Streams(unittest.TestCase):
             if f["dest_port"] == 9000:  # raw: every byte but the urgent one
                 self.assertEqual(toserver["inspected_bytes"], toserver["stream_bytes"] - 1)
 
+    def test_urgent_pointers_replaced_before_their_bytes(self):
+        """A Linux sender whose urgent byte is over 64 KiB on points 0xFFFF ahead with each
+        segment: the receiver keeps one urgent mark, so those bytes (in a gzip body) are
+        data; only the real urgent byte leaves the stream and the body inflates whole."""
+        r = run("-r", pcap("detect-urgent-far.pcap"))
+        got = sorted((e["src_port"], e["dlp"]["rule"], e["dlp"]["matches"][0]["masked"],
+                      e["dlp"]["matches"][0]["field"]) for e in dlp(r))
+        self.assertEqual(got, [(46094, "pii.credit_card", "542523******9903", "http.body")])
+        self.assertEqual(r.stats["tcp"]["urgent_bytes"], 1)
+        self.assertEqual(r.stats["app"]["decoder_error"], 0)
+
     def test_syn_after_an_rst_its_receiver_outlived(self):
         """The server resets, the client goes on uploading (it never took the RST), then
         a SYN from the client with a new ISN: no new connection, the rest of the upload

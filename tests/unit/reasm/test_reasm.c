@@ -1868,7 +1868,7 @@ static void urgent_lost_in_gap(void **state)
     teardown_r();
 }
 
-/* More pointers awaited than kept: the latest replaces the last (Linux keeps one). */
+/* Pointers all ahead of the stream: the latest replaces the others (Linux keeps one). */
 static void urgent_pointers_bounded(void **state)
 {
     uint8_t msg[64];
@@ -1881,9 +1881,30 @@ static void urgent_pointers_bounded(void **state)
     assert_int_equal(c.k->reported[0], 41);
     sbytes(&c, 0, 41, msg + 41, 23);
     assert_int_equal(c.k->reported[0], 64);
-    assert_int_equal(c.k->urgents[0], 4); /* 41, 42, 43 and the latest, 48 */
+    assert_int_equal(c.k->urgents[0], 1); /* the latest, 48 */
     assert_int_equal(c.k->kind[0][48], K_URG);
+    assert_int_equal(c.k->kind[0][41], K_DATA);
     assert_int_equal(c.k->kind[0][44], K_DATA);
+    conn_close(&c);
+    teardown_r();
+}
+
+/* A pointer past the one awaited, before that one's byte came, replaces it:
+ * Linux (tcp_check_urg) and BSD keep one urgent mark, so the byte of the
+ * first pointer is read in the stream (a Linux sender points 0xFFFF ahead
+ * while its urgent byte is more than 64 KiB on: those bytes are data). */
+static void urgent_pointer_replaced_before_its_byte(void **state)
+{
+    static const uint8_t msg[] = "0123456789abcdef";
+    (void)state;
+    conn_t c = urg_conn(msg, 16);
+    surg(&c, 0, msg, 2, 6);      /* offset 5, ahead */
+    surg(&c, 2, msg + 2, 2, 8);  /* offset 9, ahead: replaces 5 */
+    sbytes(&c, 0, 4, msg + 4, 12);
+    assert_int_equal(c.k->reported[0], 16);
+    assert_int_equal(c.k->urgents[0], 1);
+    assert_int_equal(c.k->kind[0][5], K_DATA);
+    assert_int_equal(c.k->kind[0][9], K_URG);
     conn_close(&c);
     teardown_r();
 }
@@ -1939,6 +1960,7 @@ int main(void)
         cmocka_unit_test(urgent_out_of_order),
         cmocka_unit_test(urgent_lost_in_gap),
         cmocka_unit_test(urgent_pointers_bounded),
+        cmocka_unit_test(urgent_pointer_replaced_before_its_byte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
