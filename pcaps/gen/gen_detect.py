@@ -20,9 +20,9 @@ AWS = b"AKIAIOSFODNN7EXAMPLE"        # AWS's documentation example key id
 OK = http_response(b"ok\n", "text/plain")
 
 
-def bad_checksum(s, flags, seq=None, payload=b""):
+def bad_checksum(s, flags, seq=None, payload=b"", urgptr=0):
     """A client packet the server drops: its TCP checksum broken (a plain 20-byte IPv4 header)."""
-    bad = bytearray(s.build("c", flags, seq=seq, payload=payload))
+    bad = bytearray(s.build("c", flags, seq=seq, payload=payload, urgptr=urgptr))
     bad[36] ^= 0xFF
     s.emit_l3("c", bytes(bad))
 
@@ -576,13 +576,33 @@ def urgent_far(outdir):
     cap.write_pcap(out_path(outdir, "detect-urgent-far.pcap"))
 
 
+def urgent_insertion(outdir):
+    """Insertion with an urgent byte: :46095 raw TCP to port 9000, the card across three
+    segments; the junk copy of the second (`z`s, a bad checksum: the server drops it, its
+    URG with it) marks its last byte urgent, then the real second segment (no URG). The
+    server reads the card whole; the sensor's stream is the junk copy without its urgent
+    byte, and the real copy is the other version of those bytes."""
+    cap = Capture()
+    s = TcpSession(cap, IN1, OUT1, 46095, 9000)
+    s.handshake()
+    segs = s.plan("c", b"batch 31 card " + CARD + b" end\n", mss=12)
+    s.emit_seg("c", *segs[0])
+    seq, chunk = segs[1]
+    bad_checksum(s, "PAU", seq=seq, payload=b"z" * len(chunk), urgptr=len(chunk))
+    for seg in segs[1:]:
+        s.emit_seg("c", *seg)
+    s.close()
+    cap.write_pcap(out_path(outdir, "detect-urgent-insertion.pcap"))
+
+
 def main():
     outdir = sys.argv[1]
     for gen in (card_out_of_order, conflicting_retransmission, gap_splits_value, udp_datagrams,
                 inside_server_leaks, internal_and_ipv6, secrets_and_threshold, one_byte_segments,
                 vlan_tagged, invalid_values, ten_cards, forged_syn, forged_rst, insertion,
                 idle_answer, insertion_interleaved, rst_then_syn, insertion_reordered,
-                insertion_large, forged_fin, idle_one_sided, urgent, urgent_far):
+                insertion_large, forged_fin, idle_one_sided, urgent, urgent_far,
+                urgent_insertion):
         gen(outdir)
 
 

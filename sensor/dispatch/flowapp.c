@@ -1477,6 +1477,25 @@ void fapp_data(fapp_t *a, int dir, const uint8_t *p, size_t n)
 }
 
 /*
+ * The alt stream runs over the stream's own byte at 'off' (an urgent byte,
+ * retained inline), taking it from the ring with the bytes around it; nothing
+ * is placed there, so a conflicting copy of it (the junk copy that marked it
+ * urgent dropped by the receiver, the real one after) is still placed in it.
+ */
+static void alt_cover(fapp_t *a, fdir_t *fd, uint64_t off)
+{
+    if (!fd->egress || det_flow(a) == NULL)
+        return;
+    if (fd->alt != NULL && off > fd->alt_last + ALT_RUN)
+        alt_stop(a, fd, true); /* too far on: a new one */
+    if (fd->alt == NULL && !alt_start(a, fd, off))
+        return;
+    alt_rebase(a, fd, off);
+    if (off + 1 > fd->alt_last)
+        fd->alt_last = off + 1;
+}
+
+/*
  * An urgent byte: a receiver without SO_OOBINLINE (nearly every server) reads
  * the stream without it, and so do the decoders here; one that keeps it
  * inline reads the other version of this offset, the stream itself, which
@@ -1494,7 +1513,7 @@ void fapp_urgent(fapp_t *a, int dir, uint64_t off, uint8_t b)
         fd->sniff_skips++;
     else
         fd->dpos++;
-    fapp_conflict(a, dir, off, &b, 1);
+    alt_cover(a, fd, off);
 }
 
 void fapp_gap(fapp_t *a, int dir, uint64_t len)

@@ -225,6 +225,17 @@ class Streams(unittest.TestCase):
         self.assertEqual(r.stats["tcp"]["urgent_bytes"], 1)
         self.assertEqual(r.stats["app"]["decoder_error"], 0)
 
+    def test_urgent_byte_in_a_junk_copy(self):
+        """The junk copy of a segment (dropped by the server) marks a byte urgent, then the
+        real copy: the real one is still the other version of those bytes, scanned with the
+        bytes around it (the urgent byte's inline version takes no room of its own)."""
+        r = run("-r", pcap("detect-urgent-insertion.pcap"))
+        got = sorted((e["src_port"], e["dlp"]["rule"], e["dlp"]["matches"][0]["masked"])
+                     for e in dlp(r))
+        self.assertEqual(got, [(46095, "pii.credit_card", "453914******6467")])
+        self.assertEqual(r.stats["tcp"]["urgent_bytes"], 1)
+        self.assertEqual(r.stats["tcp"]["overlap_different_data"], 1)
+
     def test_syn_after_an_rst_its_receiver_outlived(self):
         """The server resets, the client goes on uploading (it never took the RST), then
         a SYN from the client with a new ISN: no new connection, the rest of the upload
