@@ -595,6 +595,23 @@ def urgent_insertion(outdir):
     cap.write_pcap(out_path(outdir, "detect-urgent-insertion.pcap"))
 
 
+def urgent_zero(outdir):
+    """URG with the urgent pointer 0 (no sender's stack makes one; a raw socket does): Linux
+    (tcp_check_urg takes 1 off only a pointer that is not 0) reads the segment's first byte
+    out of band, BSD ignores the flag. :46096 raw TCP to port 9000, the first half of the
+    card, then a segment whose first byte is the junk `X`, URG, pointer 0, then the rest of
+    the card: a Linux server reads the card whole."""
+    cap = Capture()
+    s = TcpSession(cap, IN1, OUT1, 46096, 9000)
+    s.handshake()
+    s.send("c", b"batch 32 card " + CARD[:8])
+    seq, chunk = s.plan("c", b"X" + CARD[8:] + b" end\n")[0]
+    s.packet("c", "PAU", seq=seq, payload=chunk, urgptr=0)
+    s.ack("s")
+    s.close()
+    cap.write_pcap(out_path(outdir, "detect-urgent-zero.pcap"))
+
+
 def main():
     outdir = sys.argv[1]
     for gen in (card_out_of_order, conflicting_retransmission, gap_splits_value, udp_datagrams,
@@ -602,7 +619,7 @@ def main():
                 vlan_tagged, invalid_values, ten_cards, forged_syn, forged_rst, insertion,
                 idle_answer, insertion_interleaved, rst_then_syn, insertion_reordered,
                 insertion_large, forged_fin, idle_one_sided, urgent, urgent_far,
-                urgent_insertion):
+                urgent_insertion, urgent_zero):
         gen(outdir)
 
 

@@ -915,8 +915,8 @@ static void after_end(const call_t *c, const dir_t *d, int64_t off, uint32_t wir
 }
 
 /*
- * An urgent pointer: the byte before it leaves the stream when it is reached
- * (emit_data). As in Linux (tcp_check_urg), a pointer not past the one
+ * An urgent pointer: the byte before it (the one at it for a pointer 0, as
+ * Linux reads it) leaves the stream when it is reached (emit_data). As in Linux (tcp_check_urg), a pointer not past the one
  * awaited, or at bytes already delivered (a retransmission), changes
  * nothing; a later one replaces the one awaited: the receiver keeps one
  * urgent mark (BSD too), so the byte of a pointer replaced before that byte
@@ -927,9 +927,10 @@ static void after_end(const call_t *c, const dir_t *d, int64_t off, uint32_t wir
 static void urgent_seen(const call_t *c, int dir, const dlp_packet_t *p, int64_t off)
 {
     dir_t *d = &c->s->d[dir];
-    int64_t u = off + (int64_t)p->tcp_urp - 1;
+    /* Linux takes 1 off a pointer that is not 0: URG with 0 marks the first byte. */
+    int64_t u = off + (p->tcp_urp != 0 ? (int64_t)p->tcp_urp - 1 : 0);
 
-    if (c->sink->urgent == NULL || p->tcp_urp == 0 || (p->tcp_flags & DLP_TCP_SYN))
+    if (c->sink->urgent == NULL || (p->tcp_flags & DLP_TCP_SYN))
         return;
     if (u < (int64_t)d->next || u >= (int64_t)d->next + (int64_t)c->r->cfg.window)
         return;

@@ -236,6 +236,16 @@ class Streams(unittest.TestCase):
         self.assertEqual(r.stats["tcp"]["urgent_bytes"], 1)
         self.assertEqual(r.stats["tcp"]["overlap_different_data"], 1)
 
+    def test_urgent_pointer_zero_marks_the_first_byte(self):
+        """URG with pointer 0: Linux reads the segment's first byte (a junk byte inside the
+        card) out of band, so the card is found without it; the inline version (BSD ignores
+        the flag) is the other version."""
+        r = run("-r", pcap("detect-urgent-zero.pcap"))
+        got = sorted((e["src_port"], e["dlp"]["rule"], e["dlp"]["matches"][0]["masked"],
+                      e["dlp"]["matches"][0]["field"]) for e in dlp(r))
+        self.assertEqual(got, [(46096, "pii.credit_card", "453914******6467", "raw")])
+        self.assertEqual(r.stats["tcp"]["urgent_bytes"], 1)
+
     def test_syn_after_an_rst_its_receiver_outlived(self):
         """The server resets, the client goes on uploading (it never took the RST), then
         a SYN from the client with a new ISN: no new connection, the rest of the upload

@@ -1909,6 +1909,23 @@ static void urgent_pointer_replaced_before_its_byte(void **state)
     teardown_r();
 }
 
+/* URG with pointer 0: Linux (tcp_check_urg takes 1 off only a pointer that
+ * is not 0) reads the segment's first byte as the urgent one. */
+static void urgent_pointer_zero(void **state)
+{
+    static const uint8_t msg[] = "abcXdef";
+    (void)state;
+    conn_t c = urg_conn(msg, 7);
+    sbytes(&c, 0, 0, msg, 3);
+    surg(&c, 3, msg + 3, 4, 0);
+    assert_int_equal(c.k->reported[0], 7);
+    assert_int_equal(c.k->urgents[0], 1);
+    assert_int_equal(c.k->kind[0][3], K_URG);
+    assert_int_equal(c.k->kind[0][4], K_DATA);
+    conn_close(&c);
+    teardown_r();
+}
+
 int main(void)
 {
     init_src();
@@ -1961,6 +1978,7 @@ int main(void)
         cmocka_unit_test(urgent_lost_in_gap),
         cmocka_unit_test(urgent_pointers_bounded),
         cmocka_unit_test(urgent_pointer_replaced_before_its_byte),
+        cmocka_unit_test(urgent_pointer_zero),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
