@@ -242,11 +242,12 @@ static void zip_feed(item_t *it, const uint8_t *p, size_t n, bool last)
     if (!it->decided) {
         take = DLP_MEDIA_SNIFF_BYTES - it->nsniff;
         take = take < n ? take : n;
-        if (take > 0)
+        if (take > 0) {
             memcpy(it->sniff + it->nsniff, p, take);
-        it->nsniff += take;
-        p += take;
-        n -= take;
+            it->nsniff += take;
+            p += take;
+            n -= take;
+        }
         if (it->nsniff < DLP_MEDIA_SNIFF_BYTES && !last)
             return;
         it->decided = true;
