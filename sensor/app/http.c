@@ -357,7 +357,8 @@ static void line_to_raw(dlp_http_t *h, hdir_t *d, const uint8_t *tail, size_t nt
 {
     uint64_t kept = d->len - d->held, lost = d->lraw - kept - ntail;
 
-    raw_write(h, d, d->buf + d->held, (size_t)kept);
+    if (kept > 0) /* buf is NULL until a line is first collected: no NULL + 0 */
+        raw_write(h, d, d->buf + d->held, (size_t)kept);
     raw_write(h, d, tail, ntail);
     if (lost > 0 && lost <= 2)
         raw_write(h, d, (const uint8_t *)"\r\n" + (2 - lost), (size_t)lost);

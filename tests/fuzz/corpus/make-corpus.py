@@ -295,7 +295,18 @@ def app_corpus():
                  "smtp-mime-qp-base64-0", "http-websocket-0"):
         if name in files:
             files[name + "-small"] = bytes([files[name][0] | 0x08 | 0x20]) + files[name][1:]
+    files.update(app_regressions())
     return files
+
+
+def app_regressions():
+    """Inputs fuzz_app found bugs with (minimised), one per bug."""
+    req = b"GET / HTTP/1.1\r\n\r\n"
+    return {
+        # http.c: a direction ended before its first byte passed NULL + 0
+        # (its unallocated line buffer) to the raw stream (clang UBSan).
+        "regress-http-end-null-buffer": app_script(0, [(0, req)]),
+    }
 
 
 def write(target, files):

@@ -618,6 +618,19 @@ static void test_upgrade_while_skipping(void **state)
     run_free(r);
 }
 
+/* A direction that ends before its first byte: its line buffer was never allocated, and the
+ * end has no line to pass on (found by fuzz_app: clang's UBSan saw NULL + 0 there). */
+static void test_end_before_any_byte(void **state)
+{
+    const step_t s[] = {W(0, "GET / HTTP/1.1\r\n\r\n"), E(1), E(0)};
+    run_t *r = check(s, NSTEPS(s), NULL);
+
+    (void)state;
+    EXPECT(&r->t[0], XM(M_METHOD, "GET"), XM(M_PATH, "/"), XB(F_URI, "/"));
+    EXPECT_NONE(&r->t[1]);
+    run_free(r);
+}
+
 /* A 101 seen while a header line of the request is being read, and the line then goes over
  * line_max: the line is skipped to its end whatever the split, then HTTP ends. */
 #define UPG_PART "GET /chat HTTP/1.1\r\nUpgrade: websocket\r\n"
@@ -1770,6 +1783,7 @@ int main(void)
         cmocka_unit_test(test_upgrade_101),
         cmocka_unit_test(test_upgrade_client_first),
         cmocka_unit_test(test_upgrade_while_skipping),
+        cmocka_unit_test(test_end_before_any_byte),
         cmocka_unit_test(test_upgrade_then_line_cap),
         cmocka_unit_test(test_connect_200),
         cmocka_unit_test(test_connect_407_then_200),
