@@ -46,8 +46,10 @@
  *  - bounds: consumed <= n (http, ws), held bytes <= bytes fed (ws); a
  *    stream not longer than twice its direction's bytes plus the
  *    decompression cap; the byte count of a decoder's note not above its
- *    direction's bytes (gaps included) (ZIP notes excepted: they carry
- *    sizes from the archive's headers).
+ *    direction's bytes (gaps included) plus the decompression cap (a MIME
+ *    part's note counts the part's decoded bytes, inflated when the HTTP
+ *    body was gzip; ZIP notes are not checked: they carry sizes from the
+ *    archive's headers).
  * FUZZ_APP_DUMP set in the environment prints what the script's cut reported.
  */
 #include <stdbool.h>
@@ -332,7 +334,8 @@ static void s_note(void *ctx, dlp_app_note_t note, uint64_t bytes)
 
     if ((unsigned)note >= DLP_NOTE__COUNT)
         fail("note out of range");
-    if (bytes > r->in)
+    /* a MIME part's note counts its decoded bytes: a gzip body's are inflated */
+    if (bytes > r->in + r->decomp_max)
         fail("note counts more bytes than the direction had");
     add(r, 'N', (int)note)->bytes = bytes;
 }

@@ -13,6 +13,7 @@ sources change, and review the diff. Standard library only.
           SMTP, FTP and DNS captures as fuzz_app.c's write scripts.
 """
 
+import gzip
 import os
 import re
 import struct
@@ -306,7 +307,16 @@ def app_regressions():
         # http.c: a direction ended before its first byte passed NULL + 0
         # (its unallocated line buffer) to the raw stream (clang UBSan).
         "regress-http-end-null-buffer": app_script(0, [(0, req)]),
+        # not a bug: a multipart body without a boundary is noted with its
+        # decoded bytes, here more than the direction's (gzip)
+        "regress-mime-note-inflated-bytes": app_script(0, [(0, post_gzip_no_boundary())]),
     }
+
+
+def post_gzip_no_boundary():
+    body = gzip.compress(b"name=a b c d e f g h i j\n" * 20, mtime=0)
+    return (b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data\r\n"
+            b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
 
 
 def write(target, files):
