@@ -49,7 +49,7 @@
  *    direction's bytes (gaps included) plus the decompression cap (a MIME
  *    part's note counts the part's decoded bytes, inflated when the HTTP
  *    body was gzip; ZIP notes are not checked: they carry sizes from the
- *    archive's headers).
+ *    archive's headers); what the decoders hold (dlp_<p>_mem) under 4 MiB.
  * FUZZ_APP_DUMP set in the environment prints what the script's cut reported.
  */
 #include <stdbool.h>
@@ -523,6 +523,17 @@ static void http_gap(flow_t *f, int dir, uint64_t len)
     }
 }
 
+/* What a decoder holds stays bounded: its lines and header blocks, two inflaters per body
+ * (content coding, a ZIP or gzip inside), a MIME walker; 4 MiB is far above all of it. */
+static void check_mem(const flow_t *f)
+{
+    size_t m = dlp_http_mem(f->http) + dlp_smtp_mem(f->smtp) + dlp_ws_mem(f->ws[0]) +
+               dlp_ws_mem(f->ws[1]);
+
+    if (m > 4u * 1024 * 1024)
+        fail("a decoder holds more than 4 MiB");
+}
+
 static void flow_write(flow_t *f, int dir, const uint8_t *p, size_t n)
 {
     f->rec[dir].in += n;
@@ -549,6 +560,7 @@ static void flow_write(flow_t *f, int dir, const uint8_t *p, size_t n)
         }
         break;
     }
+    check_mem(f);
 }
 
 static void flow_gap(flow_t *f, int dir, uint64_t len)
