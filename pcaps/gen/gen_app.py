@@ -306,6 +306,11 @@ def ftp_commands_capture(outdir):
         ("s", b"250 ok\r\n214 help\r\n500 unknown command\r\n"),
         ("c", overlong(b"MKD", FTP_CARD2)), ("s", b"500 line too long\r\n"),
         ("c", b"QUIT\r\n"), ("s", b"221 bye\r\n")])
+    # the client's last line has no LF: it is read when its direction ends
+    session(cap, 47046, 21, [
+        ("s", b"220 ftp.example.net FTP ready\r\n"), ("c", b"USER bob\r\n"),
+        ("s", b"331 password\r\n"), ("c", b"PASS hunter2\r\n"), ("s", b"230 logged in\r\n"),
+        ("c", b"SITE NOTE " + FTP_SSN)])
     cap.write_pcap(out_path(outdir, "ftp-commands.pcap"))
 
 

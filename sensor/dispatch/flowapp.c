@@ -1566,6 +1566,8 @@ void fapp_end(fapp_t *a, int dir)
         dlp_http_end(a->p.http, dir);
     else if (a->kind == KIND_SMTP)
         dlp_smtp_end(a->p.smtp, dir);
+    else if (a->kind == KIND_FTP)
+        dlp_ftp_end(a->p.ftp, dir);
     else if (a->kind == KIND_WS)
         dlp_ws_end(a->ws[dir]);
     idle_unlink(fd);

@@ -361,6 +361,8 @@ class Commands(unittest.TestCase):
         self.assertEqual(flow["inspection"]["toserver"]["not_inspected"], {})
         # PASS and ACCT arguments are credentials: never scanned
         self.assertNotIn("492982******0995", events_text(r) + r.stderr)
+        # a last line without LF, read at the client's end
+        self.assertEqual(self.values(r, 47046), {("pii.us_ssn", "ftp.command", "*****7759")})
 
 
 if __name__ == "__main__":
