@@ -15,7 +15,11 @@
  * Input:
  *   byte 0: bits 0-2 protocol: 0 HTTP (+WebSocket), 1 SMTP, 2 FTP control,
  *           3 DNS over TCP (direction 0 only), 4 DNS over UDP (each
- *           direction-0 write is one datagram), 5-7 HTTP;
+ *           direction-0 write is one datagram), 5-7 a chunked body
+ *           (direction 0 only, gaps ignored: stages have none) through the
+ *           content stages: 5 chunked, 6 chunked + gzip, 7 chunked + form
+ *           (the HTTP parser frames chunked bodies itself: the chunked
+ *           stage is reached only so);
  *           bits 3-4 limits: 0 defaults (decomp_max 64 KiB), 1 small,
  *           2 tiny, 3 defaults; bits 5-6 WebSocket frame_max: 0 default,
  *           1: 100, 2: 10, 3: 3; bit 7 end direction 1 before direction 0.
@@ -40,6 +44,10 @@
  *    After a DNS-over-TCP framing error the decoder stops (as in flowapp,
  *    the bytes of the failing write are then lost: which depends on the
  *    cut; here nothing after the error is looked at);
+ *    For a chunked body, where it ended or its framing failed (an offset
+ *    of the stream: dlp_stage_chunked_status' consumed) is compared too, and
+ *    the status must not change after it (consumed is only checked where it
+ *    is defined: not for writes after an error, which the stage never sees);
  *  - sink calls: fields, notes, meta keys in range; writes and closes only
  *    to open streams of that direction; names NUL-terminated and bounded;
  *    every stream closed once the flow ends;
@@ -49,7 +57,9 @@
  *    direction's bytes (gaps included) plus the decompression cap (a MIME
  *    part's note counts the part's decoded bytes, inflated when the HTTP
  *    body was gzip; ZIP notes are not checked: they carry sizes from the
- *    archive's headers); what the decoders hold (dlp_<p>_mem) under 4 MiB.
+ *    archive's headers); what the decoders hold (dlp_<p>_mem) under 4 MiB;
+ *  - media: a sniff verdict on fewer bytes is MORE or the final one; ZIP
+ *    and gzip files are media.
  * FUZZ_APP_DUMP set in the environment prints what the script's cut reported.
  */
 #include <stdbool.h>
@@ -75,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_ITEMS 20000
 #define NAME_MAX_LEN 300
 
-enum { P_HTTP, P_SMTP, P_FTP, P_DNS_TCP, P_DNS_UDP };
+enum { P_HTTP, P_SMTP, P_FTP, P_DNS_TCP, P_DNS_UDP, P_CHUNKED, P_CHUNKED_GZIP, P_CHUNKED_FORM };
 enum { M_HTTP, M_WS, M_RAW, M_DONE }; /* HTTP flow: what each direction is now */
 
 /* ---- recording sink ------------------------------------------------------ */
@@ -235,6 +245,22 @@ static const dlp_zip_ops_t zip_ops = {
     .open = zm_open, .write = zm_write, .close = zm_close, .note = zm_note,
 };
 
+/* A verdict on fewer bytes is MORE or the same as on all DLP_MEDIA_SNIFF_BYTES (flowapp
+ * decides once it has them; a verdict must not change with more bytes), and a ZIP or gzip
+ * file is media. */
+static void check_sniff(const uint8_t *p, size_t n)
+{
+    dlp_media_t all = dlp_media_sniff(p, n);
+
+    for (size_t k = 0; k < n; k++) {
+        dlp_media_t some = dlp_media_sniff(p, k);
+        if (some != DLP_MEDIA_MORE && some != all)
+            fail("media: the verdict on a prefix differs");
+    }
+    if ((dlp_media_zip(p, n) || dlp_media_gzip(p, n)) && all != DLP_MEDIA_YES)
+        fail("media: a ZIP or gzip file is not media");
+}
+
 /* Streams starting like a ZIP archive are walked, as flowapp does (it sniffs
  * DLP_MEDIA_SNIFF_BYTES first, so the decision does not depend on the cut). */
 static void zip_feed(item_t *it, const uint8_t *p, size_t n, bool last)
@@ -253,6 +279,7 @@ static void zip_feed(item_t *it, const uint8_t *p, size_t n, bool last)
         if (it->nsniff < DLP_MEDIA_SNIFF_BYTES && !last)
             return;
         it->decided = true;
+        check_sniff(it->sniff, it->nsniff);
         if (dlp_media_zip(it->sniff, it->nsniff)) {
             it->zip = dlp_zip_new(&zip_ops, it->rec, it->rec->l);
             if (it->zip == NULL)
@@ -292,6 +319,7 @@ static void s_write(void *ctx, void *h, const uint8_t *p, size_t n)
     it->hash = fnv(it->hash, p, n);
     it->len += n;
     check_stream_len(it);
+    (void)dlp_media_has_text(p, n);
     if (dlp_stage_write(it->tn, p, n) != DLP_OK)
         fail("textnorm write failed");
     zip_feed(it, p, n, false);
@@ -430,6 +458,9 @@ typedef struct flow {
     dlp_ws_t *ws[2];
     uint64_t ws_fed[2];
     item_t *raw[2];          /* HTTP handed over: the rest of a direction, raw */
+    dlp_stage_t *chain;      /* P_CHUNKED*: chunked -> [inflate | form] -> sink */
+    uint64_t chain_in;       /* bytes written to it */
+    dlp_rc_t chain_status;   /* DLP_AGAIN until the body ended or its framing failed */
 } flow_t;
 
 static void raw_write(flow_t *f, int dir, const uint8_t *p, size_t n)
@@ -523,6 +554,64 @@ static void http_gap(flow_t *f, int dir, uint64_t len)
     }
 }
 
+/* ---- a chunked body through the content stages ----------------------------- */
+
+static void chain_new(flow_t *f)
+{
+    dlp_stage_t *st = dlp_stage_sink_new(&rec_sink, &f->rec[0], DLP_FIELD_HTTP_BODY, NULL);
+
+    if (st != NULL && f->proto == P_CHUNKED_GZIP)
+        st = dlp_stage_inflate_new(st, f->l, 1);
+    else if (st != NULL && f->proto == P_CHUNKED_FORM)
+        st = dlp_stage_form_new(st);
+    if (st != NULL)
+        st = dlp_stage_chunked_new(st, f->l);
+    if (st == NULL)
+        fail("stages: out of memory");
+    f->chain = st;
+    f->chain_status = DLP_AGAIN;
+}
+
+/*
+ * Where the body ended (or its framing failed) is a stream offset, the same
+ * for every cut: recorded as an item 'C' (field: the status, bytes: the
+ * offset). After that the status stays, with nothing more consumed.
+ */
+static void chain_write(flow_t *f, const uint8_t *p, size_t n)
+{
+    size_t used = SIZE_MAX;
+    dlp_rc_t rc = dlp_stage_write(f->chain, p, n), st;
+
+    st = dlp_stage_chunked_status(f->chain, &used);
+    if (st != DLP_AGAIN && st != DLP_DONE && st != DLP_EPROTO && st != DLP_ELIMIT)
+        fail("chunked: status out of range");
+    /* consumed is defined for the write that ended or broke the framing, and 0 for writes
+     * after the end; after an error the stage is skipped and it keeps its old value */
+    if (used > n && !(f->chain_status != DLP_AGAIN && st != DLP_DONE))
+        fail("chunked: consumed more than written");
+    if (f->chain_status != DLP_AGAIN) {
+        if (st != f->chain_status || (st == DLP_DONE && used != 0))
+            fail("chunked: the status changed after the body ended");
+    } else if (st != DLP_AGAIN) {
+        item_t *it = add(&f->rec[0], 'C', (int)st);
+        it->bytes = f->chain_in + used;
+        f->chain_status = st;
+    }
+    if (st == DLP_DONE && rc != DLP_DONE)
+        fail("chunked: the body ended but the write did not say so");
+    f->chain_in += n;
+}
+
+static void chain_end(flow_t *f)
+{
+    if (f->chain == NULL)
+        return;
+    if (dlp_stage_end(f->chain) == DLP_ENOMEM)
+        fail("stages: out of memory");
+    dlp_stage_free_chain(f->chain);
+    f->chain = NULL;
+}
+
 /* What a decoder holds stays bounded: its lines and header blocks, two inflaters per body
  * (content coding, a ZIP or gzip inside), a MIME walker; 4 MiB is far above all of it. */
 static void check_mem(const flow_t *f)
@@ -550,6 +639,12 @@ static void flow_write(flow_t *f, int dir, const uint8_t *p, size_t n)
     case P_DNS_TCP:
         if (dir == 0 && f->mode[0] != M_DONE && dlp_dns_stream_write(f->dns, p, n) != DLP_OK)
             f->mode[0] = M_DONE;
+        break;
+    case P_CHUNKED:
+    case P_CHUNKED_GZIP:
+    case P_CHUNKED_FORM:
+        if (dir == 0)
+            chain_write(f, p, n);
         break;
     case P_DNS_UDP:
         if (dir == 0) {
@@ -586,6 +681,10 @@ static void flow_end(flow_t *f, int dir)
         f->raw[dir] = NULL;
     } else if (f->proto == P_SMTP && f->mode[0] != M_DONE) {
         dlp_smtp_end(f->smtp, dir);
+    } else if (f->proto == P_FTP && f->mode[0] != M_DONE) {
+        dlp_ftp_end(f->ftp, dir);
+    } else if (f->proto == P_CHUNKED && dir == 0) {
+        chain_end(f);
     }
 }
 
@@ -611,8 +710,10 @@ static void flow_init(flow_t *f, int proto, const dlp_app_limits_t *l, uint64_t 
         f->ftp = dlp_ftp_new(&rec_sink, f->ctx, cli, srv, l);
     else if (proto == P_DNS_TCP)
         f->dns = dlp_dns_stream_new(&rec_sink, f->ctx[0]);
+    else if (proto >= P_CHUNKED)
+        chain_new(f);
     if (f->http == NULL && f->smtp == NULL && f->ftp == NULL && f->dns == NULL &&
-        proto != P_DNS_UDP)
+        f->chain == NULL && proto != P_DNS_UDP)
         fail("decoder: out of memory");
 }
 
@@ -624,6 +725,7 @@ static void flow_fini(flow_t *f)
     dlp_dns_stream_free(f->dns);
     dlp_ws_free(f->ws[0]);
     dlp_ws_free(f->ws[1]);
+    chain_end(f);
     for (int d = 0; d < 2; d++)
         for (size_t i = 0; i < f->rec[d].n; i++)
             if (f->rec[d].it[i]->open)
@@ -757,7 +859,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (parse(data, size, &g_script) == 0)
         return 0;
     proto = data[0] & 7;
-    proto = proto > P_DNS_UDP ? P_HTTP : proto;
     end1_first = data[0] & 0x80;
     limits_for((data[0] >> 3) & 3, &l);
     g_rng = fnv(0xcbf29ce484222325ULL, data, size) | 1;

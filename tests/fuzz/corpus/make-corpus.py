@@ -296,8 +296,34 @@ def app_corpus():
                  "smtp-mime-qp-base64-0", "http-websocket-0"):
         if name in files:
             files[name + "-small"] = bytes([files[name][0] | 0x08 | 0x20]) + files[name][1:]
+    files.update(app_chunked())
     files.update(app_regressions())
     return files
+
+
+def chunked(body, sizes):
+    out, pos = b"", 0
+    for n in sizes + [len(body)]:
+        piece = body[pos:pos + n]
+        if piece:
+            out += b"%x;ext=1\r\n" % len(piece) + piece + b"\r\n"
+        pos += len(piece)
+    return out + b"0\r\nTrailer: x\r\n\r\n"
+
+
+def app_chunked():
+    """Chunked bodies for the content stages (fuzz_app.c protocols 5-7),
+    with the next message's first bytes after the end."""
+    text = b"card 4539 1488 0343 6467 for jane.doe@example.com\n"
+    gz = gzip.compress(text * 4, mtime=0)
+    form = b"name=Jane+Doe&email=jane.doe%40example.com&card=4539148803436467"
+    after = b"GET /next HTTP/1.1\r\n"
+    return {
+        "chunked-plain": app_script(5, [(0, chunked(text, [7, 20]) + after)]),
+        "chunked-gzip": app_script(6, [(0, chunked(gz, [10, 30])[:40]),
+                                       (0, chunked(gz, [10, 30])[40:] + after)]),
+        "chunked-form": app_script(7, [(0, chunked(form, [5, 5, 5]) + after)]),
+    }
 
 
 def app_regressions():
