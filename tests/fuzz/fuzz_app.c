@@ -58,6 +58,8 @@
  *    part's note counts the part's decoded bytes, inflated when the HTTP
  *    body was gzip; ZIP notes are not checked: they carry sizes from the
  *    archive's headers); what the decoders hold (dlp_<p>_mem) under 4 MiB;
+ *  - a block not longer than line_max, header_block_max or a DNS name's
+ *    text (+64); textnorm's output not longer than its input;
  *  - media: a sniff verdict on fewer bytes is MORE or the final one; ZIP
  *    and gzip files are media.
  * FUZZ_APP_DUMP set in the environment prints what the script's cut reported.
@@ -111,6 +113,8 @@ typedef struct rec {
     item_t *it[MAX_ITEMS];
     size_t n;
     uint64_t in;        /* bytes and gaps fed to this direction */
+    const uint8_t *cur; /* the write in progress (secret() points into it), or NULL */
+    size_t curn;
     uint64_t decomp_max;
     const dlp_app_limits_t *l;
 } rec_t;
@@ -163,6 +167,16 @@ static void check_stream_len(const item_t *it)
 
     if (it->len > 2 * r->in + r->decomp_max + 64)
         fail("stream longer than its direction's bytes allow");
+}
+
+/* A block is one bounded thing: a line, a header, a DNS name (1020 bytes as \DDD text). */
+static void check_block_len(const item_t *it)
+{
+    const dlp_app_limits_t *l = it->rec->l;
+    uint64_t max = l->line_max > l->header_block_max ? l->line_max : l->header_block_max;
+
+    if (it->len > (max > 1020 ? max : 1020) + 64)
+        fail("a block longer than a line, a header block or a DNS name");
 }
 
 static void *tn_open(void *ctx, dlp_field_t field, const char *name)
@@ -336,6 +350,8 @@ static void s_close(void *ctx, void *h)
         fail("textnorm end failed");
     dlp_stage_free_chain(it->tn);
     it->tn = NULL;
+    if (it->tn_len > it->len || it->tn_open)
+        fail("textnorm: more bytes out than in, or its stream left open");
     zip_feed(it, NULL, 0, true);
     if (it->zip != NULL) {
         dlp_zip_end(it->zip);
@@ -354,6 +370,7 @@ static void s_block(void *ctx, dlp_field_t field, const uint8_t *p, size_t n)
     it->hash = fnv(it->hash, p, n);
     it->len = n;
     check_stream_len(it);
+    check_block_len(it);
 }
 
 static void s_note(void *ctx, dlp_app_note_t note, uint64_t bytes)
@@ -386,9 +403,30 @@ static void s_expect(void *ctx, const dlp_app_expect_t *e)
     add(ctx, 'E', 0)->expect = *e;
 }
 
+/* A credential's place: inside (or just past) the write in progress, after as many bytes
+ * as it counts; or, NULL, among the bytes fed. Not recorded: where a decoder stands when it
+ * tells (a replay, a write) depends on the split, the output must not. */
+static void s_secret(void *ctx, const uint8_t *end, size_t n)
+{
+    const rec_t *r = ctx;
+    uintptr_t b = (uintptr_t)r->cur, q = (uintptr_t)end;
+
+    if (n == 0)
+        fail("secret: empty");
+    if (end == NULL) {
+        if (n > r->in)
+            fail("secret: more bytes than fed");
+        return;
+    }
+    if (r->cur == NULL || q < b || q - b > r->curn)
+        fail("secret: end outside the write in progress");
+    if (n > r->in - r->curn + (q - b))
+        fail("secret: more bytes than fed before its end");
+}
+
 static const dlp_content_sink_t rec_sink = {
     .open = s_open, .write = s_write, .close = s_close, .block = s_block,
-    .note = s_note, .meta = s_meta, .expect = s_expect,
+    .note = s_note, .meta = s_meta, .expect = s_expect, .secret = s_secret,
 };
 
 static void rec_free(rec_t *r)
@@ -626,6 +664,8 @@ static void check_mem(const flow_t *f)
 static void flow_write(flow_t *f, int dir, const uint8_t *p, size_t n)
 {
     f->rec[dir].in += n;
+    f->rec[dir].cur = p;
+    f->rec[dir].curn = n;
     switch (f->proto) {
     case P_HTTP: http_write(f, dir, p, n); break;
     case P_SMTP:
@@ -655,6 +695,7 @@ static void flow_write(flow_t *f, int dir, const uint8_t *p, size_t n)
         }
         break;
     }
+    f->rec[dir].cur = NULL;
     check_mem(f);
 }
 
