@@ -58,6 +58,9 @@
  *    part's note counts the part's decoded bytes, inflated when the HTTP
  *    body was gzip; ZIP notes are not checked: they carry sizes from the
  *    archive's headers); what the decoders hold (dlp_<p>_mem) under 4 MiB;
+ *  - a ZIP member not longer than decomp_max, unless stored: then not
+ *    longer than its archive (zip.h's per-member decomp_max bounds the
+ *    inflated output; a stored member is the wire's own bytes);
  *  - a block not longer than line_max, header_block_max or a DNS name's
  *    text (+64); textnorm's output not longer than its input;
  *  - media: a sniff verdict on fewer bytes is MORE or the final one; ZIP
@@ -106,6 +109,7 @@ typedef struct item {
     size_t nsniff;
     bool decided;
     dlp_zip_t *zip;
+    struct item *zip_parent; /* Z: the stream the archive is in */
     struct rec *rec;
 } item_t;
 
@@ -218,12 +222,14 @@ static const dlp_content_sink_t tn_sink = {
 
 /* ---- ZIP members of a stream --------------------------------------------- */
 
+/* ctx: the stream item the archive is in. */
 static void *zm_open(void *ctx, const char *name)
 {
-    item_t *it = add(ctx, 'Z', 0);
+    item_t *it = add(((item_t *)ctx)->rec, 'Z', 0);
 
     set_name(it, name);
     it->open = true;
+    it->zip_parent = ctx;
     return it;
 }
 
@@ -231,19 +237,20 @@ static void zm_write(void *ctx, void *m, const uint8_t *p, size_t n)
 {
     item_t *it = m;
 
-    if (it->rec != ctx || !it->open || it->kind != 'Z' || (p == NULL && n > 0))
+    if (it->zip_parent != ctx || !it->open || it->kind != 'Z' || (p == NULL && n > 0))
         fail("zip: write to a member not open");
     it->hash = fnv(it->hash, p, n);
     it->len += n;
-    if (it->len > it->rec->decomp_max)
-        fail("zip: member over decomp_max");
+    /* decomp_max bounds what is inflated; a stored member is the archive's own bytes */
+    if (it->len > it->rec->decomp_max && it->len > it->zip_parent->len)
+        fail("zip: member over decomp_max and longer than its archive");
 }
 
 static void zm_close(void *ctx, void *m)
 {
     item_t *it = m;
 
-    if (it->rec != ctx || !it->open || it->kind != 'Z')
+    if (it->zip_parent != ctx || !it->open || it->kind != 'Z')
         fail("zip: close of a member not open");
     it->open = false;
 }
@@ -252,7 +259,7 @@ static void zm_note(void *ctx, dlp_app_note_t note, uint64_t bytes)
 {
     if ((unsigned)note >= DLP_NOTE__COUNT)
         fail("zip: note out of range");
-    add(ctx, 'N', (int)note)->bytes = bytes;
+    add(((item_t *)ctx)->rec, 'N', (int)note)->bytes = bytes;
 }
 
 static const dlp_zip_ops_t zip_ops = {
@@ -295,7 +302,7 @@ static void zip_feed(item_t *it, const uint8_t *p, size_t n, bool last)
         it->decided = true;
         check_sniff(it->sniff, it->nsniff);
         if (dlp_media_zip(it->sniff, it->nsniff)) {
-            it->zip = dlp_zip_new(&zip_ops, it->rec, it->rec->l);
+            it->zip = dlp_zip_new(&zip_ops, it, it->rec->l);
             if (it->zip == NULL)
                 fail("zip: out of memory");
             dlp_zip_write(it->zip, it->sniff, it->nsniff);

@@ -14,10 +14,12 @@ sources change, and review the diff. Standard library only.
 """
 
 import gzip
+import io
 import os
 import re
 import struct
 import sys
+import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
@@ -336,7 +338,19 @@ def app_regressions():
         # not a bug: a multipart body without a boundary is noted with its
         # decoded bytes, here more than the direction's (gzip)
         "regress-mime-note-inflated-bytes": app_script(0, [(0, post_gzip_no_boundary())]),
+        # not a bug: a stored ZIP member is not bounded by decomp_max (2000
+        # with the small limits of header bit 3): its bytes are the wire's
+        "regress-zip-stored-member-over-decomp-max": app_script(0x08, [(0, post_stored_zip())]),
     }
+
+
+def post_stored_zip():
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        info = zipfile.ZipInfo("staff.csv", date_time=(2020, 1, 1, 0, 0, 0))
+        z.writestr(info, b"name,ssn\nJohn,078-05-1120\n" * 120, zipfile.ZIP_STORED)
+    body = buf.getvalue()
+    return (b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
 
 
 def post_gzip_no_boundary():
