@@ -48,6 +48,23 @@ typedef struct dlp_app_expect {
  * borrowed) and returns a handle (NULL: not inspected, the decoder goes on
  * without writing); write() and close() continue it. block() is a small
  * self-contained value (a URI, a header value, a DNS name).
+ *
+ * secret() (may be NULL) says that input bytes of the direction hold a
+ * credential (a password, an AUTH exchange, an Authorization header), which
+ * the sensor must not keep in evidence captures although no rule matched
+ * it. 'end' points into, or just past, the bytes of the write in progress
+ * (the caller's buffer): the n bytes the decoder took just before 'end' are
+ * the credential, whether it still has them there or copied them into its
+ * own buffer in earlier writes. 'end' is NULL when the decoder no longer
+ * stands in the caller's bytes (it replays bytes it held, or it reports at
+ * a gap or at the end): then the credential lies somewhere among the last
+ * n bytes it has taken, and the sink widens to every span that can be (it
+ * does not know how far into the write in progress the decoder stands).
+ * Credentials are still scanned, or not, as before: secret() only keeps
+ * them out of evidence. A length ending at a pointer rather than a
+ * pointer at the credential: a line collected across writes ends in the
+ * caller's bytes even when it starts in an earlier write, so it is still
+ * placed exactly.
  */
 typedef struct dlp_content_sink {
     void *(*open)(void *ctx, dlp_field_t field, const char *name);
@@ -57,6 +74,7 @@ typedef struct dlp_content_sink {
     void (*note)(void *ctx, dlp_app_note_t note, uint64_t bytes);
     void (*meta)(void *ctx, dlp_app_meta_t key, const uint8_t *v, size_t n);
     void (*expect)(void *ctx, const dlp_app_expect_t *e);
+    void (*secret)(void *ctx, const uint8_t *end, size_t n);
 } dlp_content_sink_t;
 
 /* Each decoder's limits: defaults in limits.h (DLP_APP_*), set from config. */

@@ -30,6 +30,13 @@
  * HTTP request line or header block and an SMTP envelope command, after
  * which a message's content starts. Offsets: fed counts the stream bytes
  * handed in, dpos those decode() took (sniffed bytes wait), both with gaps.
+ * Credentials are no values (the decoders swallow AUTH exchanges and FTP
+ * passwords; Authorization and cookie headers are scanned as any header),
+ * so the decoders tell them apart (sink secret(), app.h) and c_secret()
+ * overwrites them too: exactly when the decoder says where they end in the
+ * decode() call in progress, else the whole span they can lie in, from 'at'
+ * less what the decoder says it may hold to the call's end. Urgent bytes
+ * and gaps, offsets no decoder took, widen a span they fall in.
  *
  * Two things outside the decoders: the other versions of conflicting TCP
  * bytes (fapp_conflict, "the other version" below; an urgent byte, which the
@@ -131,6 +138,8 @@ typedef struct fdir {
     const uint8_t *buf;        /* the decode() call in progress: its bytes, at offset 'at' */
     size_t bufn;
     uint64_t at;
+    uint64_t skip_total;       /* urgent and gap bytes: offsets the decoders never took */
+    uint64_t skip_end;         /* the offset after the last of them */
     /* The other version of conflicting bytes, as one raw stream (fapp_conflict) */
     dlp_detect_stream_t *alt;
     struct alt_ov *ov;         /* other versions it has not taken yet */
@@ -258,6 +267,38 @@ static void ev_value(void *ctx, int dir, uint64_t off, size_t len)
     case VK_SPAN: dlp_evidence_redact(a->evf, dir, a->v.lo, a->v.hi); break;
     default: dlp_evidence_redact(a->evf, dir, 0, UINT64_MAX); break;
     }
+}
+
+/*
+ * A decoder's credential (dlp_content_sink_t.secret): the n bytes it took
+ * before 'end'. Taken bytes and stream offsets differ by the offsets it never
+ * took (urgent bytes, gaps; both skip it between decode() calls): when one
+ * lies after where the credential would start, the span widens by all of
+ * them, as their places are not remembered (rare; over-redaction is safe,
+ * the other way round is a leak). Held first bytes read without their urgent
+ * bytes (inexact) may sit up to sniff_skips further on.
+ */
+static void c_secret(void *ctx, const uint8_t *end, size_t n)
+{
+    fdir_t *fd = ctx;
+    uintptr_t b = (uintptr_t)fd->buf, q = (uintptr_t)end;
+    uint64_t slack = fd->inexact ? fd->sniff_skips : 0, base, hi, lo;
+
+    if (fd->a->evf == NULL || n == 0)
+        return;
+    if (fd->buf != NULL && end != NULL && q >= b && q - b <= fd->bufn) {
+        base = fd->at + (q - b); /* where the decoder stands, exactly */
+        hi = base + slack;
+    } else if (fd->buf != NULL) {
+        base = fd->at; /* somewhere in the write: from its start to its end */
+        hi = fd->at + fd->bufn + slack;
+    } else {
+        base = hi = fd->dpos; /* outside a write: after everything it took */
+    }
+    lo = base > n ? base - n : 0;
+    if (fd->skip_end > lo)
+        lo = lo > fd->skip_total ? lo - fd->skip_total : 0;
+    dlp_evidence_redact(fd->a->evf, fd->dir, lo, hi);
 }
 
 /* The bytes after the decode() call in progress start a new message part:
@@ -880,6 +921,7 @@ static const dlp_content_sink_t content_sink = {
     .note = c_note,
     .meta = c_meta,
     .expect = c_expect,
+    .secret = c_secret,
 };
 
 /* --- choosing the decoder ------------------------------------------------------ */
@@ -1509,6 +1551,8 @@ void fapp_urgent(fapp_t *a, int dir, uint64_t off, uint8_t b)
         alt_follow(a, fd, fd->fed, &b, 1);
     raw_settle(a, &a->d[!dir]);
     fd->fed++;
+    fd->skip_total++;
+    fd->skip_end = fd->fed;
     if (a->kind == KIND_UNDECIDED)
         fd->sniff_skips++;
     else
@@ -1522,6 +1566,8 @@ void fapp_gap(fapp_t *a, int dir, uint64_t len)
 
     alt_stop(a, fd, true); /* the bytes before the gap are still retained */
     fd->fed += len;
+    fd->skip_total += len;
+    fd->skip_end = fd->fed;
     if (a->kind == KIND_UNDECIDED && fd->nsniff > 0)
         sniff_feed(a, dir, NULL, 0, true);
     fd->dpos += len;

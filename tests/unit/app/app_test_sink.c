@@ -5,6 +5,7 @@
 
 #include "app_test_sink.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,113 @@ static void ts_expect(void *ctx, const dlp_app_expect_t *e)
     add(ctx, 'E', 0)->expect = *e;
 }
 
+ts_sec_t ts_sec;
+
+static void cover(int d, uint64_t lo, uint64_t hi)
+{
+    for (uint64_t i = lo; i < hi && i < TS_SEC_MAX; i++)
+        ts_sec.cov[d][i] = 1;
+}
+
+static void ts_secret(void *ctx, const uint8_t *end, size_t n)
+{
+    ts_sec_t *s = &ts_sec;
+    int d = ((const ts_sink_t *)ctx)->dir;
+    uintptr_t b = (uintptr_t)s->buf, q = (uintptr_t)end;
+    bool in_write = s->buf != NULL && s->wdir == d;
+    uint64_t base, hi, lo;
+
+    if (in_write && end != NULL && q >= b && q - b <= s->bufn) {
+        base = hi = s->pos[d] + (q - b);
+        s->exact++;
+    } else {
+        base = s->pos[d];
+        hi = in_write ? s->pos[d] + s->bufn : s->pos[d];
+        s->wide++;
+    }
+    lo = base > n ? base - n : 0;
+    if (s->gap_end[d] > lo)
+        lo = lo > s->gaps[d] ? lo - s->gaps[d] : 0;
+    cover(d, lo, hi);
+}
+
+void ts_sec_reset(void)
+{
+    memset(&ts_sec, 0, sizeof(ts_sec));
+}
+
+void ts_sec_write(int dir, const uint8_t *p, size_t n)
+{
+    ts_sec_t *s = &ts_sec;
+
+    for (size_t i = 0; i < n && s->pos[dir] + i < TS_SEC_MAX; i++)
+        s->data[dir][s->pos[dir] + i] = p[i];
+    s->wdir = dir;
+    s->buf = p;
+    s->bufn = n;
+}
+
+void ts_sec_done(void)
+{
+    if (ts_sec.buf != NULL)
+        ts_sec.pos[ts_sec.wdir] += ts_sec.bufn;
+    ts_sec.buf = NULL;
+}
+
+void ts_sec_gap(int dir, uint64_t len)
+{
+    ts_sec.pos[dir] += len;
+    ts_sec.gaps[dir] += len;
+    ts_sec.gap_end[dir] = ts_sec.pos[dir];
+}
+
+static bool has_secret(const uint8_t *l, size_t n, const char *const *secrets, size_t ns)
+{
+    for (size_t k = 0; k < ns; k++) {
+        size_t sl = strlen(secrets[k]);
+        for (size_t i = 0; i + sl <= n; i++)
+            if (memcmp(l + i, secrets[k], sl) == 0)
+                return true;
+    }
+    return false;
+}
+
+void ts_sec_check(int dir, const char *const *secrets, size_t ns, int exact, const char *what)
+{
+    const ts_sec_t *s = &ts_sec;
+    size_t len = s->pos[dir] < TS_SEC_MAX ? (size_t)s->pos[dir] : TS_SEC_MAX;
+    const uint8_t *d = s->data[dir];
+
+    for (size_t k = 0; k < ns; k++) {
+        size_t sl = strlen(secrets[k]);
+        for (size_t i = 0; i + sl <= len; i++) {
+            if (memcmp(d + i, secrets[k], sl) != 0)
+                continue;
+            for (size_t j = i; j < i + sl; j++) {
+                if (!s->cov[dir][j]) {
+                    fprintf(stderr, "%s: byte %zu of \"%s\" (at %zu) not covered\n", what,
+                            j - i, secrets[k], i);
+                    fail();
+                }
+            }
+        }
+    }
+    for (size_t b = 0; exact && b < len;) {
+        const uint8_t *lf = memchr(d + b, '\n', len - b);
+        size_t e = lf != NULL ? (size_t)(lf - d) + 1 : len;
+        if (!has_secret(d + b, e - b, secrets, ns)) {
+            for (size_t j = b; j < e; j++) {
+                if (s->cov[dir][j]) {
+                    fprintf(stderr, "%s: byte %zu of line \"%.*s\" covered\n", what, j - b,
+                            (int)(e - b), (const char *)d + b);
+                    fail();
+                }
+            }
+        }
+        b = e;
+    }
+}
+
 const dlp_content_sink_t ts_sink_ops = {
     .open = ts_open,
     .write = ts_write,
@@ -88,6 +196,7 @@ const dlp_content_sink_t ts_sink_ops = {
     .note = ts_note,
     .meta = ts_meta,
     .expect = ts_expect,
+    .secret = ts_secret,
 };
 
 void ts_reset(ts_sink_t *t)

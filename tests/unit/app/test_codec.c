@@ -365,7 +365,7 @@ static void n_close(void *ctx, void *h)
     (void)h;
 }
 
-static const dlp_content_sink_t null_sink = {n_open, n_write, n_close, NULL, NULL, NULL, NULL};
+static const dlp_content_sink_t null_sink = {n_open, n_write, n_close, NULL, NULL, NULL, NULL, NULL};
 
 static void base64_throughput(void **state)
 {

@@ -281,7 +281,7 @@ static void p_close(void *ctx, void *h)
     (void)h;
 }
 
-static const dlp_content_sink_t ptr_ops = {p_open, p_write, p_close, NULL, NULL, NULL, NULL};
+static const dlp_content_sink_t ptr_ops = {p_open, p_write, p_close, NULL, NULL, NULL, NULL, NULL};
 
 static void zero_copy(void **state)
 {
@@ -314,7 +314,7 @@ static void n_write(void *ctx, void *h, const uint8_t *p, size_t n)
     null_bytes += n + p[0] * 0;
 }
 
-static const dlp_content_sink_t null_ops = {p_open, n_write, p_close, NULL, NULL, NULL, NULL};
+static const dlp_content_sink_t null_ops = {p_open, n_write, p_close, NULL, NULL, NULL, NULL, NULL};
 
 static double run_mbs(const uint8_t *p, size_t n, size_t piece)
 {
