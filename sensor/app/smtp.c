@@ -19,7 +19,11 @@
  *    nothing of it escapes the scan and memory stays bounded, but it is not
  *    interpreted (an unknown command; RFC 5321 allows 512 bytes): no note,
  *    as nothing is left uninspected. An overlong AUTH line or answer is
- *    told by where it stands and its first bytes, and swallowed. Each
+ *    told by where it stands and its first bytes, and swallowed. Swallowed
+ *    lines, whole or in pieces, are told to sink->secret (their bytes before
+ *    the LF, a CR included) so evidence captures overwrite them: where they
+ *    end in the caller's bytes, or, read from held bytes (a replay), as
+ *    somewhere among the replayed ones. Each
  *    command is queued (up to DLP_SMTP_PIPELINE_MAX) until its final
  *    reply. One client line answers one 334, as the server reads it; after
  *    AUTH's final reply every line is a command again. So nothing but those
@@ -125,6 +129,10 @@ struct dlp_smtp {
     uint32_t auth_owed; /* client lines owed as AUTH continuations: one per 334 */
     uint64_t bdat_left;
     uint64_t auth_lines; /* swallowed AUTH lines */
+    const uint8_t *lstop; /* the line being read ends here, in the input being fed (its LF) */
+    size_t lraw;          /* ... and has that many bytes before its LF */
+    uint8_t replay;       /* held bytes are being fed again (nested replays count) */
+    size_t rlen;          /* the outermost replay's bytes: they end where the client stands */
     uint64_t q_over;     /* commands not queued, their replies still to come */
     uint8_t q[DLP_SMTP_PIPELINE_MAX];
     uint32_t qhead, qn;
@@ -140,6 +148,23 @@ static void note(dlp_smtp_t *s, int dir, dlp_app_note_t k, uint64_t bytes)
 {
     if (s->sink->note != NULL)
         s->sink->note(s->ctx[dir], k, bytes);
+}
+
+/*
+ * Swallowed credential bytes (an AUTH line, an answer to a 334): the n bytes taken
+ * before 'stop', a pointer into the bytes being fed, for the sink to keep them out of
+ * evidence. Replayed bytes are no longer the caller's: they lie among the last rlen
+ * taken (a line read in a replay starts in it: the line buffer is empty when the client
+ * starts to wait), so that is what the sink is told.
+ */
+static void secret(dlp_smtp_t *s, const uint8_t *stop, size_t n)
+{
+    if (s->sink->secret == NULL || n == 0)
+        return;
+    if (s->replay)
+        s->sink->secret(s->ctx[0], NULL, s->rlen > n ? s->rlen : n);
+    else
+        s->sink->secret(s->ctx[0], stop, n);
 }
 
 /* --- the message ------------------------------------------------------------ */
@@ -240,7 +265,11 @@ static void wait_resolve(dlp_smtp_t *s, bool accepted)
         s->cdrop = 1;
         s->cresync = 1;
     }
+    if (!s->replay)
+        s->rlen = n;
+    s->replay++;
     client_feed(s, held, n);
+    s->replay--;
     free(held);
 }
 
@@ -443,9 +472,12 @@ static void command(dlp_smtp_t *s, const uint8_t *l, size_t n)
         }
         s->cresync = 0;
     }
-    if (auth_continuation(s))
+    if (auth_continuation(s)) {
+        secret(s, s->lstop, s->lraw);
         return;
+    }
     if (verb_is(l, n, "AUTH")) {
+        secret(s, s->lstop, s->lraw);
         cmd_auth(s);
         return;
     }
@@ -512,9 +544,15 @@ static uint8_t line_kind(const dlp_smtp_t *s, const uint8_t *p, size_t k)
     return maybe_auth(h, hn) ? L_AUTH : L_CMD;
 }
 
+/* An overlong line of this kind is scanned; the others are credentials. */
+static bool over_scanned(const dlp_smtp_t *s)
+{
+    return s->ckind == L_CMD || s->ckind == L_TAIL;
+}
+
 static void over_write(dlp_smtp_t *s, const uint8_t *p, size_t n)
 {
-    if (n == 0 || (s->ckind != L_CMD && s->ckind != L_TAIL))
+    if (n == 0 || !over_scanned(s))
         return;
     if (!s->copen) {
         s->copen = 1;
@@ -544,6 +582,8 @@ static void over_start(dlp_smtp_t *s, const uint8_t *p, size_t k)
 {
     s->cover = 1;
     s->ckind = line_kind(s, p, k);
+    if (!over_scanned(s))
+        secret(s, p, s->clen); /* what was held ends where p starts */
     over_write(s, s->cbuf, s->clen);
     s->clen = 0;
 }
@@ -582,6 +622,8 @@ static void line_flush(dlp_smtp_t *s)
     kind = line_kind(s, NULL, 0);
     if (kind == L_CMD || kind == L_TAIL)
         report(s, s->cbuf, s->clen);
+    else /* at a gap or the end, not in the caller's bytes: the last clen taken */
+        secret(s, NULL, s->clen);
     s->clen = 0;
 }
 
@@ -606,17 +648,22 @@ static size_t cmd_consume(dlp_smtp_t *s, const uint8_t *p, size_t n)
     /* no memory to hold the line: streamed rather than lost */
     if (!s->cover && (lf == NULL || s->clen > 0) && !line_hold(s, p, k))
         over_start(s, p, k);
+    if (s->cover && !over_scanned(s))
+        secret(s, p + k, k);
     if (s->cover)
         over_write(s, p, k);
     if (lf == NULL)
         return n;
+    s->lstop = p + k;
     if (s->cover) {
         over_end(s);
     } else if (s->clen > 0) {
         size_t len = s->clen;
         s->clen = 0;
+        s->lraw = len;
         line(s, s->cbuf, len);
     } else {
+        s->lraw = k;
         line(s, p, k);
     }
     return k + 1;

@@ -65,21 +65,32 @@ static dlp_app_limits_t limits(void)
     return l;
 }
 
+/* One write, told to the credential recorder (ts_sec) around it. */
+static dlp_rc_t wr(dlp_smtp_t *s, int dir, const uint8_t *p, size_t n)
+{
+    dlp_rc_t rc;
+
+    ts_sec_write(dir, p, n);
+    rc = dlp_smtp_write(s, dir, p, n);
+    ts_sec_done();
+    return rc;
+}
+
 static dlp_rc_t put(dlp_smtp_t *s, int dir, const uint8_t *p, size_t n, size_t k, int bytewise)
 {
     dlp_rc_t rc = DLP_OK;
 
     if (bytewise) {
         for (size_t i = 0; i < n; i++)
-            rc = dlp_smtp_write(s, dir, p + i, 1);
-        return n > 0 ? rc : dlp_smtp_write(s, dir, p, 0);
+            rc = wr(s, dir, p + i, 1);
+        return n > 0 ? rc : wr(s, dir, p, 0);
     }
     if (k > n)
-        return dlp_smtp_write(s, dir, p, n);
-    rc = dlp_smtp_write(s, dir, p, k);
+        return wr(s, dir, p, n);
+    rc = wr(s, dir, p, k);
     if (rc != DLP_OK && rc != DLP_DONE)
         return rc;
-    return dlp_smtp_write(s, dir, p + k, n - k);
+    return wr(s, dir, p + k, n - k);
 }
 
 /* Plays the steps; step 'split' is cut at k, or all are 1-byte writes. */
@@ -90,12 +101,14 @@ static void converse(const step_t *st, size_t ns, const dlp_app_limits_t *l, siz
     dlp_smtp_t *s;
 
     ts_reset(t);
+    ts_sec_reset();
     s = dlp_smtp_new(&ts_sink_ops, ctx, l);
     assert_non_null(s);
     for (size_t i = 0; i < ns; i++) {
         const uint8_t *p = (const uint8_t *)st[i].data;
         dlp_rc_t rc;
         if (st[i].kind == 'G' || st[i].kind == 'H') {
+            ts_sec_gap(st[i].kind == 'H', st[i].len);
             dlp_smtp_gap(s, st[i].kind == 'H', st[i].len);
             continue;
         }
@@ -1052,6 +1065,118 @@ static void test_auth_lines_not_commands(void **state)
     CHECK_ALL(&l, overlong, E_C("NOOP 4556737586899855"));
 }
 
+/*
+ * Where the credentials are (secret(), for evidence captures), one write per step, each
+ * step split at every offset, and 1-byte writes: every byte of each of secrets[0, nsec)
+ * covered; with 'exact', nothing of the other client lines.
+ */
+static void check_secrets(const step_t *st, size_t ns, const dlp_app_limits_t *l,
+                          const char *const *secrets, size_t nsec, int exact)
+{
+    char what[64];
+
+    converse(st, ns, l, NO_SPLIT, 0, 0, &split_ts);
+    ts_sec_check(0, secrets, nsec, exact, "one write per step");
+    assert_int_not_equal(ts_sec.exact + ts_sec.wide, 0);
+    for (size_t i = 0; i < ns; i++) {
+        if (st[i].kind == 'G' || st[i].kind == 'H')
+            continue;
+        for (size_t k = 0; k <= st[i].len; k++) {
+            converse(st, ns, l, i, k, 0, &split_ts);
+            snprintf(what, sizeof(what), "step %zu split at %zu", i, k);
+            ts_sec_check(0, secrets, nsec, exact, what);
+        }
+    }
+    converse(st, ns, l, NO_SPLIT, 0, 1, &split_ts);
+    ts_sec_check(0, secrets, nsec, exact, "1-byte writes");
+}
+
+#define CHECK_SECRETS(l, steps, exact, ...)                                                        \
+    do {                                                                                           \
+        static const char *const sec_[] = {__VA_ARGS__};                                           \
+        check_secrets(steps, DLP_ARRAY_LEN(steps), l, sec_, DLP_ARRAY_LEN(sec_), exact);           \
+    } while (0)
+
+/* AUTH lines and the answers to its 334s are told as secrets where they are in the client's
+ * bytes: exactly when read from the caller's bytes (also overlong, also collected across
+ * writes), among the held bytes when replayed, and up to a gap or the end when cut. */
+static void test_auth_secret_placed(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const step_t plain[] = {
+        SV("220 mx ESMTP\r\n"),
+        CL("EHLO c\r\n"),
+        SV("250-mx\r\n250 AUTH PLAIN LOGIN\r\n"),
+        CL("AUTH PLAIN AGFsaWNlQGV4YW1wbGUuY29tAHNlY3JldA==\r\n"),
+        SV("535 5.7.8 bad credentials\r\n"),
+        CL("AUTH LOGIN\r\n"),
+        SV("334 VXNlcm5hbWU6\r\n"),
+        CL("YWxpY2VAZXhhbXBsZS5jb20=\r\n"),
+        SV("334 UGFzc3dvcmQ6\r\n"),
+        CL("MAIL FROM:<looks-like-a-command@example.com>\r\n"),
+        SV("535 5.7.8 bad\r\n"),
+        CL("NOOP between\r\nAUTH PLAIN\r\n"),
+        SV("334 \r\n"),
+        CL("NDAyNDg4MDAwMDAwMDAwMQ==\r\nMAIL FROM:<alice@example.com>\r\n"),
+        SV("235 2.7.0 ok\r\n250 ok\r\n"),
+        CL("QUIT\r\n"),
+    };
+    static const step_t overlong[] = {
+        CL("AUTH PLAIN QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB\r\n"),
+        SV("535 no\r\n"),
+        CL("AUTH LOGIN\r\n"),
+        SV("334 VXNlcm5hbWU6\r\n"),
+        CL("QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJC\r\n"),
+        SV("334 UGFzc3dvcmQ6\r\n"),
+        CL("c2VjcmV0\r\n"),
+        SV("235 ok\r\n"),
+        CL("NOOP 4556737586899855\r\n"),
+    };
+    static const step_t after_gap[] = {
+        CL("NOOP 4556737586"),
+        GAP0(3),
+        CL("899855 tail\r\ngarbage 078-05-1120\r\nAUTH PLAIN\r\n"),
+        SV("334 \r\n"),
+        CL("AGFsaWNlAHNlY3JldA==\r\n"),
+        SV("235 ok\r\n"),
+        CL("MAIL FROM:<m@x.example>\r\n"),
+    };
+    /* replayed: the lines waited for the replies */
+    static const step_t pipelined[] = {
+        CL("EHLO c\r\n"),
+        CL("AUTH LOGIN\r\nYWxpY2U=\r\nc2VjcmV0\r\nMAIL FROM:<alice@example.com>\r\n"),
+        SV("250 mx\r\n334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n235 ok\r\n250 ok\r\n"),
+    };
+    static const step_t ir_challenged[] = {
+        CL("AUTH PLAIN AGFsaWNl\r\nMAIL FROM:<answer@x.example>\r\nDATA\r\n"
+           "Subject: s\r\n\r\ncard 4556 7375 8689 9855\r\n.\r\n"),
+        SV("334 \r\n535 no\r\n354 go\r\n250 ok\r\n"),
+    };
+    /* an answer cut by a gap, and one the client never ended */
+    static const step_t cut[] = {
+        CL("AUTH LOGIN\r\n"),
+        SV("334 VXNlcm5hbWU6\r\n"),
+        CL("YWxpY2VAZXhhbXBsZS5jb20="),
+        GAP0(5),
+        CL("NOOP after\r\nAUTH LOGIN\r\n"),
+        SV("334 VXNlcm5hbWU6\r\n"),
+        CL("bm8gZW5kIGluIHNpZ2h0"),
+    };
+    (void)state;
+    CHECK_SECRETS(&l, plain, 1, "AUTH PLAIN AGFsaWNlQGV4YW1wbGUuY29tAHNlY3JldA==", "AUTH LOGIN",
+                  "YWxpY2VAZXhhbXBsZS5jb20=", "MAIL FROM:<looks-like-a-command@example.com>",
+                  "AUTH PLAIN\r", "NDAyNDg4MDAwMDAwMDAwMQ==");
+    CHECK_SECRETS(&l, after_gap, 1, "AUTH PLAIN", "AGFsaWNlAHNlY3JldA==");
+    CHECK_SECRETS(&l, pipelined, 0, "AUTH LOGIN", "YWxpY2U=", "c2VjcmV0");
+    CHECK_SECRETS(&l, ir_challenged, 0, "AUTH PLAIN AGFsaWNl", "MAIL FROM:<answer@x.example>");
+    CHECK_SECRETS(&l, cut, 0, "AUTH LOGIN", "YWxpY2VAZXhhbXBsZS5jb20=", "bm8gZW5kIGluIHNpZ2h0");
+    l.line_max = 64;
+    CHECK_SECRETS(&l, overlong, 1,
+                  "AUTH PLAIN QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB",
+                  "AUTH LOGIN", "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJC",
+                  "c2VjcmV0");
+}
+
 /* Around a gap: the part of the line before it and the rest after it are what the server
  * received; so are the lines skipped until a known verb (not read as commands). */
 static void test_gap_lines_scanned(void **state)
@@ -1135,6 +1260,7 @@ int main(void)
         cmocka_unit_test(test_commands_scanned),
         cmocka_unit_test(test_commands_replayed),
         cmocka_unit_test(test_auth_lines_not_commands),
+        cmocka_unit_test(test_auth_secret_placed),
         cmocka_unit_test(test_gap_lines_scanned),
         cmocka_unit_test(test_overlong_command_streamed),
     };
