@@ -13,7 +13,9 @@
  * the server receives and may log), except the lines of PASS, ACCT and the
  * RFC 2228 security exchange (AUTH, ADAT, MIC, CONF, ENC), of which nothing
  * is reported: credentials are no leak to alert on, and a value found in
- * one would reach the alert and the evidence capture. A client line longer
+ * one would reach the alert and the evidence capture. Those lines (also
+ * overlong, also cut by a gap or the end) are told to sink->secret, whole,
+ * verb included, so evidence captures overwrite them. A client line longer
  * than line_max is reported in blocks of line_max bytes that overlap by
  * FTP_CMD_OVERLAP (a CR before the LF kept; credentials, told by its first
  * bytes, are not), so nothing of it escapes the scan in bounded memory; it
@@ -432,6 +434,17 @@ static bool maybe_secret(const uint8_t *h, size_t hn)
     return false;
 }
 
+/*
+ * The n client bytes taken before 'stop' (in the caller's bytes; NULL: the last n
+ * taken) are a credential line: kept out of evidence captures (the whole line, verb
+ * included: "PASS" alone tells nothing, and its argument is what matters).
+ */
+static void secret(dlp_ftp_t *f, const uint8_t *stop, size_t n)
+{
+    if (n > 0 && f->sink->secret != NULL)
+        f->sink->secret(f->ctx[0], stop, n);
+}
+
 static void report(dlp_ftp_t *f, const uint8_t *s, size_t n)
 {
     if (n > 0 && f->sink->block != NULL)
@@ -487,6 +500,8 @@ static dlp_rc_t client_overlong(dlp_ftp_t *f, ftp_dir_t *d, const uint8_t *p, si
     for (size_t i = 0; i < n && hn < sizeof(h); i++)
         h[hn++] = p[i];
     d->scan = d->tail || !maybe_secret(h, hn);
+    if (!d->scan)
+        secret(f, p, d->len); /* what was held ends where p starts */
     if (d->scan && d->buf == NULL && (d->buf = malloc(f->line_max)) == NULL) {
         d->scan = 0;
         d->len = 0;
@@ -505,12 +520,16 @@ static void client_flush(dlp_ftp_t *f, ftp_dir_t *d)
         over_done(f, d);
     else if (d->mode == MODE_LINE && d->len > 0 && (d->tail || !maybe_secret(d->buf, d->len)))
         report(f, d->buf, d->len);
+    else if (d->mode == MODE_LINE) /* at a gap or the end: the last len bytes taken */
+        secret(f, NULL, d->len);
     d->len = 0;
 }
 
-/* One line of direction 'dir', LF removed. Returns true at 234. */
-static bool line(dlp_ftp_t *f, int dir, const uint8_t *s, size_t n)
+/* One line of direction 'dir', LF removed (at 'stop' in the caller's bytes). Returns true at 234. */
+static bool line(dlp_ftp_t *f, int dir, const uint8_t *s, size_t n, const uint8_t *stop)
 {
+    size_t raw = n;
+
     if (n > 0 && s[n - 1] == '\r')
         n--;
     if (n == 0)
@@ -523,6 +542,8 @@ static bool line(dlp_ftp_t *f, int dir, const uint8_t *s, size_t n)
     }
     if (!maybe_secret(s, n))
         report(f, s, n);
+    else
+        secret(f, stop, raw);
     command(f, s, n);
     return false;
 }
@@ -566,6 +587,8 @@ dlp_rc_t dlp_ftp_write(dlp_ftp_t *f, int dir, const uint8_t *p, size_t n)
             d->skipped += take;
             if (d->scan)
                 over_feed(f, d, p, take);
+            else if (dir == 0)
+                secret(f, p + take, take);
         } else if (d->mode == MODE_LINE && (lf == NULL || d->len > 0)) {
             dlp_rc_t rc = buffer(f, d, p, take);
             if (rc != DLP_OK)
@@ -579,7 +602,8 @@ dlp_rc_t dlp_ftp_write(dlp_ftp_t *f, int dir, const uint8_t *p, size_t n)
             note(f, dir, DLP_NOTE_HEADER_CAP, d->skipped); /* a reply: not read */
             d->skipped = 0;
         } else if (d->mode == MODE_LINE) {
-            bool enc = d->len > 0 ? line(f, dir, d->buf, d->len) : line(f, dir, p, take);
+            bool enc = d->len > 0 ? line(f, dir, d->buf, d->len, p + take)
+                                  : line(f, dir, p, take, p + take);
             d->len = 0;
             if (enc) {
                 f->done = 1;

@@ -758,6 +758,105 @@ static void test_overlong_command_streamed(void **state)
     }
 }
 
+/* --- credentials (secret(), for evidence captures) ---------------------------- */
+
+static void sec_write(dlp_ftp_t *f, int dir, const uint8_t *p, size_t n)
+{
+    dlp_rc_t rc;
+
+    ts_sec_write(dir, p, n);
+    rc = dlp_ftp_write(f, dir, p, n);
+    ts_sec_done();
+    assert_true(rc == DLP_OK || rc == DLP_DONE);
+}
+
+/* As play(), telling the recorder (ts_sec) of each write; a turn of direction 2 is a client
+ * gap of its text's length. */
+static void sec_play(fx_t *x, const turn_t *t, size_t nt, size_t split_turn, size_t split_at)
+{
+    dlp_ftp_t *f = ftp_new(x);
+
+    ts_sec_reset();
+    x->s[1].dir = 1;
+    for (size_t i = 0; i < nt; i++) {
+        const uint8_t *p = (const uint8_t *)t[i].text;
+        size_t n = strlen(t[i].text);
+
+        if (t[i].dir == 2) {
+            ts_sec_gap(0, n);
+            dlp_ftp_gap(f, 0, n);
+        } else if (i == split_turn && split_at == SIZE_MAX) {
+            for (size_t k = 0; k < n; k++)
+                sec_write(f, t[i].dir, p + k, 1);
+        } else if (i == split_turn) {
+            sec_write(f, t[i].dir, p, split_at);
+            sec_write(f, t[i].dir, p + split_at, n - split_at);
+        } else {
+            sec_write(f, t[i].dir, p, n);
+        }
+    }
+    dlp_ftp_end(f, 0);
+    dlp_ftp_end(f, 1);
+    dlp_ftp_free(f);
+    ts_reset(&x->s[0]);
+    ts_reset(&x->s[1]);
+}
+
+/* Every split of every turn: each of sec[0, ns) covered; 'exact': no other client line. */
+static void check_secrets(const turn_t *t, size_t nt, uint32_t line_max, const char *const *sec,
+                          size_t ns, int exact)
+{
+    fx_t *x = fx_new();
+    char what[64];
+
+    x->lim.line_max = line_max;
+    sec_play(x, t, nt, SIZE_MAX - 1, 0);
+    ts_sec_check(0, sec, ns, exact, "one write per turn");
+    for (size_t i = 0; i < nt; i++) {
+        size_t n = strlen(t[i].text);
+        for (size_t k = 0; t[i].dir != 2 && k <= n + 1; k++) {
+            sec_play(x, t, nt, i, k == n + 1 ? SIZE_MAX : k);
+            snprintf(what, sizeof(what), "turn %zu split at %zu", i, k);
+            ts_sec_check(0, sec, ns, exact, what);
+        }
+    }
+    fx_free(x);
+}
+
+/* clang-format off */
+static const turn_t cut_session[] = {
+    {0, "USER alice\r\nPASS hunter2-"},
+    {2, "lost"},
+    {0, "rest\r\nNOOP\r\nPASS never-ended"},
+};
+/* clang-format on */
+
+/* The credential lines are told as secrets where they are in the client's bytes: exactly
+ * (the whole line, verb included; also overlong, also collected across writes), and among
+ * the last bytes taken when a gap or the end cuts one. */
+static void test_secrets_placed(void **state)
+{
+    static const char *const cmd_secrets[] = {
+        "PASS 4556737586899855", "acct 078-05-1120", "AUTH GSSAPI", "ADAT 4556737586899855",
+        "MIC 078-05-1120",       "CONF c2VjcmV0",    "ENC c2VjcmV0",
+    };
+    static const char *const overlong_secrets[] = {
+        "PASS 4556737586899855ccccccccccccccccccccccccccccccccccccccccccccccccccc",
+        "pass 4556737586899855ccccccccccccccccccccccccccccccccccccccccccccccccccc",
+        "ADAT ccccccccccccccccccccccccccccccccccccccccccccccccccc4556737586899855",
+    };
+    static const char *const cut_secrets[] = {"PASS hunter2-", "PASS never-ended"};
+    (void)state;
+    check_secrets(pasv_session, DLP_ARRAY_LEN(pasv_session), DLP_APP_LINE_MAX,
+                  (const char *const[]){"PASS s3cr3t-pw"}, 1, 1);
+    check_secrets(cmd_session, DLP_ARRAY_LEN(cmd_session), DLP_APP_LINE_MAX, cmd_secrets,
+                  DLP_ARRAY_LEN(cmd_secrets), 1);
+    check_secrets(overlong_session, DLP_ARRAY_LEN(overlong_session), 40, overlong_secrets,
+                  DLP_ARRAY_LEN(overlong_secrets), 1);
+    check_secrets(cut_session, DLP_ARRAY_LEN(cut_session), DLP_APP_LINE_MAX, cut_secrets,
+                  DLP_ARRAY_LEN(cut_secrets), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -777,6 +876,7 @@ int main(void)
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_commands_scanned),
         cmocka_unit_test(test_overlong_command_streamed),
+        cmocka_unit_test(test_secrets_placed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
