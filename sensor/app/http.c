@@ -17,7 +17,12 @@
  * OWS around the value trimmed) and held until the first byte of the next line shows it is
  * not an obs-fold continuation; it is then interpreted and written with
  * "\n" to the HTTP_HEADER stream (opened at the first header, closed at the
- * blank line). Trailers go to their own HTTP_HEADER stream.
+ * blank line). Trailers go to their own HTTP_HEADER stream. The values of
+ * credential headers (Authorization, Proxy-Authorization, Cookie,
+ * Set-Cookie: cred_names) are scanned as any header and also told to
+ * sink->secret, line by line where they end in the caller's bytes, so
+ * evidence captures overwrite them (a line over a bound, cut by a gap or
+ * the end: the whole line).
  *
  * Invariants, per direction:
  *  - the line buffer holds at most line_max + 2 bytes: a held header is no
@@ -119,6 +124,8 @@ typedef struct hdir {
     uint64_t skipped;
     uint8_t dir, state;
     uint8_t skipping, skip_note, drop, tunnel_pending, hopened, ropened;
+    uint8_t hsecret; /* the held header is a credential (cred_name) */
+    uint8_t dsecret; /* the line being dropped (over a bound) is one */
     void *hstream;
     void *rstream; /* skipped bytes, scanned raw */
     dlp_stage_t *chain;
@@ -156,6 +163,13 @@ static void s_block(dlp_http_t *h, const hdir_t *d, dlp_field_t f, const uint8_t
 {
     if (h->sink->block != NULL)
         h->sink->block(h->ctx[d->dir], f, v, n);
+}
+
+/* The n input bytes before 'stop' (NULL: among the last n taken) hold a credential. */
+static void s_secret(dlp_http_t *h, const hdir_t *d, const uint8_t *stop, uint64_t n)
+{
+    if (h->sink->secret != NULL && n > 0)
+        h->sink->secret(h->ctx[d->dir], stop, (size_t)n);
 }
 
 static void note_error(dlp_http_t *h, hdir_t *d)
@@ -394,8 +408,10 @@ static size_t drop_line(dlp_http_t *h, hdir_t *d, const uint8_t *p, size_t n)
 
     raw_write(h, d, p, k);
     d->skipped += k;
+    if (d->dsecret)
+        s_secret(h, d, p + k, k);
     if (lf != NULL)
-        d->drop = 0;
+        d->drop = d->dsecret = 0;
     return k;
 }
 
@@ -989,6 +1005,7 @@ static void header_emit(dlp_http_t *h, hdir_t *d)
     if (d->hstream != NULL)
         h->sink->write(h->ctx[d->dir], d->hstream, d->buf, d->held + 1);
     line_reset(d);
+    d->hsecret = 0;
 }
 
 /*
@@ -1029,6 +1046,91 @@ static void header_line(hdir_t *d)
     s[ne] = ':';
     s[ne + 1] = ' ';
     d->held = d->len = (uint32_t)(ne + 2 + e - b);
+}
+
+/*
+ * Headers whose value is a credential: kept out of evidence captures (still
+ * scanned as http.header, as any header). Authorization and
+ * Proxy-Authorization (Basic is the password itself, Bearer a token), and the
+ * session cookies, Cookie and Set-Cookie: bearer tokens as good as a password
+ * while the session lasts. An analyst still sees that they were sent, and
+ * every other header.
+ */
+static const char *const cred_names[] = {"authorization", "proxy-authorization", "cookie",
+                                         "set-cookie"};
+
+/*
+ * Whether a header line starting with s[0, n) may be one of those: its name,
+ * blanks around it ignored (a lenient server's reading), is one; with no
+ * colon yet, begins one (at a gap or a bound: the rest is unknown).
+ */
+static bool cred_name(const uint8_t *s, size_t n)
+{
+    const uint8_t *colon = memchr(s, ':', n);
+    size_t b = 0, e = colon != NULL ? (size_t)(colon - s) : n;
+
+    trim(s, &b, &e);
+    for (size_t i = 0; i < DLP_ARRAY_LEN(cred_names); i++) {
+        size_t k = strlen(cred_names[i]), j = 0;
+        if (colon != NULL) {
+            if (ieq(s + b, e - b, cred_names[i]))
+                return true;
+            continue;
+        }
+        while (j < e - b && j < k && lower(s[b + j]) == (uint8_t)cred_names[i][j])
+            j++;
+        if (j == e - b && j <= k)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * The line in progress (its kept bytes buf[held, len), then p[0, n)) is part
+ * of a credential header: a continuation of a held one (it starts with a
+ * blank, or the held header would have been emitted), or one by its name.
+ */
+static bool cred_line(const hdir_t *d, const uint8_t *p, size_t n)
+{
+    uint8_t w[64];
+    size_t k = 0;
+
+    if (d->held > 0)
+        return d->hsecret;
+    for (size_t i = d->held; i < d->len && k < sizeof(w); i++)
+        w[k++] = d->buf[i];
+    for (size_t i = 0; i < n && k < sizeof(w); i++)
+        w[k++] = p[i];
+    return cred_name(w, k);
+}
+
+/*
+ * A complete header line at buf[held, len), its LF at p[used - 1]: of a
+ * credential header, the value (after the colon and its blanks), or all of a
+ * continuation line, is a secret, ending before the CR LF (before the LF,
+ * the CR counted in, when the CR came in an earlier write).
+ */
+static void cred_report(dlp_http_t *h, hdir_t *d, const uint8_t *p, size_t used)
+{
+    const uint8_t *s = d->buf + d->held, *stop = p + used - 1;
+    size_t n = d->len - d->held, v = 0;
+
+    if (d->held == 0) {
+        const uint8_t *colon = memchr(s, ':', n);
+        d->hsecret = cred_name(s, n);
+        if (colon != NULL)
+            for (v = (size_t)(colon - s) + 1; v < n && is_ws(s[v]);)
+                v++;
+    }
+    if (!d->hsecret)
+        return;
+    if (d->lraw - (d->len - d->held) == 2) {
+        if (used >= 2)
+            stop--;
+        else
+            n++;
+    }
+    s_secret(h, d, stop, n - v);
 }
 
 static void headers_end(dlp_http_t *h, hdir_t *d, bool *done)
@@ -1091,6 +1193,10 @@ static size_t feed_header(dlp_http_t *h, hdir_t *d, const uint8_t *p, size_t n, 
     if (r == LINE_OVER) {
         uint64_t raw = d->lraw;
 
+        if (cred_line(d, p, used)) { /* the whole line so far; its rest, dropped, too */
+            s_secret(h, d, p + used, raw);
+            d->dsecret = d->drop != DROP_NONE;
+        }
         line_to_raw(h, d, p, used);
         if (d->held > 0) {
             d->len = d->held;
@@ -1101,6 +1207,8 @@ static size_t feed_header(dlp_http_t *h, hdir_t *d, const uint8_t *p, size_t n, 
         reject(d, DLP_NOTE_HEADER_CAP);
         return used;
     }
+    if (d->len > 0)
+        cred_report(h, d, p, used);
     d->block += d->lraw;
     d->lraw = 0;
     if (d->len == 0) {
@@ -1321,7 +1429,10 @@ void dlp_http_gap(dlp_http_t *h, int dir, uint64_t len)
         return;
     }
     /* a line cut by the gap can no longer prove to be a start line, a header
-     * or a chunk size: what came of it is scanned raw */
+     * or a chunk size: what came of it is scanned raw (a credential's part kept
+     * out of evidence: the gap is behind it, so the last lraw bytes taken) */
+    if ((d->state == ST_HEADER || d->state == ST_TRAILER) && d->lraw > 0 && cred_line(d, NULL, 0))
+        s_secret(h, d, NULL, d->lraw);
     line_to_raw(h, d, NULL, 0);
     if (d->state != ST_START) {
         if (d->held > 0) {
@@ -1334,7 +1445,7 @@ void dlp_http_gap(dlp_http_t *h, int dir, uint64_t len)
     }
     skip_end(h, d);
     line_reset(d);
-    d->drop = 0;
+    d->drop = d->dsecret = 0;
     s_note(h, d, DLP_NOTE_GAP, len);
     d->state = ST_START;
     d->skipping = 1;
@@ -1346,6 +1457,8 @@ static void end_in_header(dlp_http_t *h, hdir_t *d)
     uint64_t raw = d->lraw;
     uint32_t real = d->len - d->held;
 
+    if (raw > 0 && cred_line(d, NULL, 0)) /* the last raw bytes taken */
+        s_secret(h, d, NULL, raw);
     if (real > 0 && d->buf[d->len - 1] == '\r')
         real--;
     if (real > h->lim.line_max - d->held_raw) {

@@ -60,7 +60,11 @@ typedef struct run {
 static void feed(dlp_http_t *h, run_t *r, int dir, const uint8_t *p, size_t n)
 {
     size_t used = 12345;
-    dlp_rc_t rc = dlp_http_write(h, dir, p, n, &used);
+    dlp_rc_t rc;
+
+    ts_sec_write(dir, p, n);
+    rc = dlp_http_write(h, dir, p, n, &used);
+    ts_sec_done();
 
     if (r->done[dir]) {
         assert_int_equal(rc, DLP_DONE);
@@ -88,10 +92,13 @@ static run_t *run_script(const step_t *s, size_t ns, const dlp_app_limits_t *l, 
     assert_non_null(r);
     ctx[0] = &r->t[0];
     ctx[1] = &r->t[1];
+    r->t[1].dir = 1;
+    ts_sec_reset();
     h = dlp_http_new(&ts_sink_ops, ctx, l);
     assert_non_null(h);
     for (size_t i = 0; i < ns; i++) {
         if (s[i].op == 'g') {
+            ts_sec_gap(s[i].dir, s[i].n);
             dlp_http_gap(h, s[i].dir, s[i].n);
         } else if (s[i].op == 'e') {
             dlp_http_end(h, s[i].dir);
@@ -158,6 +165,33 @@ static run_t *check(const step_t *s, size_t ns, const dlp_app_limits_t *l)
     }
     run_free(r);
     return ref;
+}
+
+/*
+ * Credentials (secret(), for evidence captures), one piece per write, split at every
+ * offset, bytewise: each of sec0 (requests) and sec1 (responses) covered; 'exact': no
+ * line holding none of them.
+ */
+static void check_secrets(const step_t *s, size_t ns, const dlp_app_limits_t *l,
+                          const char *const *sec0, size_t n0, const char *const *sec1, size_t n1,
+                          int exact)
+{
+    char what[64];
+
+    for (size_t i = 0; i <= ns; i++) {
+        size_t last = i < ns && s[i].op == 'w' ? s[i].n : 0;
+        for (size_t at = 0; at <= last; at++) {
+            /* i == ns: one piece per write */
+            run_t *r = run_script(s, ns, l, i < ns ? i : SIZE_MAX, at, 0);
+            snprintf(what, sizeof(what), "step %zu split at %zu", i, at);
+            ts_sec_check(0, sec0, n0, exact, what);
+            ts_sec_check(1, sec1, n1, exact, what);
+            run_free(r);
+        }
+    }
+    run_free(run_script(s, ns, l, SIZE_MAX, 0, 1));
+    ts_sec_check(0, sec0, n0, exact, "1-byte writes");
+    ts_sec_check(1, sec1, n1, exact, "1-byte writes");
 }
 
 /* --- expected output -------------------------------------------------------- */
@@ -736,6 +770,58 @@ static void test_folded_header(void **state)
            XS(F_HDR, "X-Long: part one part two part three\nHost : h.example\nNoColonLine\n"
                      "Empty: \n"));
     run_free(r);
+}
+
+/* Authorization, Proxy-Authorization, Cookie and Set-Cookie values (folded too) are told as
+ * secrets where they are in the bytes, their names and the other headers not; an overlong
+ * one as a whole line, one cut by a gap or the end among the last bytes taken. Still
+ * scanned as headers. */
+static void test_credential_headers_secret(void **state)
+{
+    const step_t s[] = {
+        W(0, "GET /a HTTP/1.1\r\nHost: h.example\r\nAuthorization: Basic YWxpY2U6czNjcjN0\r\n"
+             "X-After: 1\r\n\r\n"),
+        W(1, "HTTP/1.1 200 OK\r\nSet-Cookie: sid=c2Vzc2lvbi10b2tlbg; HttpOnly\r\n"
+             "Content-Length: 2\r\n\r\nok"),
+        W(0, "POST /b HTTP/1.1\r\nproxy-authorization:Bearer eyJhbGciOiJub25lIn0\n"
+             "Cookie: sid=c2Vzc2lvbi10b2tlbg\r\nX-Fold: a\r\n"
+             "Authorization: Negotiate\r\n  YIIBfAYGKwYBBQUCoIIBcDCCAWyg\r\n\tMIIBaA==\r\n"
+             "Content-Length: 4\r\n\r\nbody"),
+        E(0),
+        E(1),
+    };
+    static const char *const sec0[] = {"Basic YWxpY2U6czNjcjN0", "Bearer eyJhbGciOiJub25lIn0",
+                                       "sid=c2Vzc2lvbi10b2tlbg", "Negotiate",
+                                       "YIIBfAYGKwYBBQUCoIIBcDCCAWyg", "MIIBaA=="};
+    static const char *const sec1[] = {"sid=c2Vzc2lvbi10b2tlbg; HttpOnly"};
+    const step_t over[] = {
+        W(0, "GET /c HTTP/1.1\r\nAuthorization: Negotiate "
+             "YIIBfAYGKwYBBQUCoIIBcDCCAWygMIIBaAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n"
+             "X-After: 1\r\n\r\n"),
+        W(0, "GET /d HTTP/1.1\r\nX-Ok: 1\r\n\r\n"),
+        E(0),
+    };
+    static const char *const sec_over[] = {
+        "Authorization: Negotiate "
+        "YIIBfAYGKwYBBQUCoIIBcDCCAWygMIIBaAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"};
+    const step_t cut[] = {
+        W(0, "GET /d HTTP/1.1\r\nAuthorization: Basic cut-"),
+        G(0, 4),
+        W(0, "GET /e HTTP/1.1\r\nCookie: at-the-end"),
+        E(0),
+    };
+    static const char *const sec_cut[] = {"Basic cut-", "at-the-end"};
+    dlp_app_limits_t l;
+    run_t *r = check(s, NSTEPS(s), NULL);
+
+    (void)state;
+    assert_non_null(strstr(ts_str(&r->t[0], 3), "Authorization: Basic YWxpY2U6czNjcjN0\n"));
+    run_free(r);
+    check_secrets(s, NSTEPS(s), NULL, sec0, DLP_ARRAY_LEN(sec0), sec1, DLP_ARRAY_LEN(sec1), 1);
+    dlp_app_limits_default(&l);
+    l.line_max = 64;
+    check_secrets(over, NSTEPS(over), &l, sec_over, 1, NULL, 0, 1);
+    check_secrets(cut, NSTEPS(cut), NULL, sec_cut, 2, NULL, 0, 0);
 }
 
 #define CAP_OVER                                                                                   \
@@ -1768,6 +1854,7 @@ static void test_mem_and_args(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_credential_headers_secret),
         cmocka_unit_test(test_get_query),
         cmocka_unit_test(test_target_forms),
         cmocka_unit_test(test_post_form),
