@@ -314,6 +314,48 @@ def ftp_commands_capture(outdir):
     cap.write_pcap(out_path(outdir, "ftp-commands.pcap"))
 
 
+CRED_CARDS = (b"4485923177450623", b"4556737586901230", b"4024007138567424")  # only here
+
+
+def credentials_capture(outdir):
+    """Credentials before and after a value in one alerting flow each (README): SMTP AUTH,
+    FTP PASS/ACCT, HTTP Authorization/Proxy-Authorization/Cookie. What a value's evidence
+    span does not reach stays in a capture unless credentials are told apart."""
+    cap = Capture()
+    session(cap, 47050, 587, [
+        ("s", b"220 mx.example.net ESMTP\r\n"), ("c", b"EHLO ws50.corp.example\r\n"),
+        ("s", b"250-mx.example.net\r\n250 AUTH PLAIN LOGIN\r\n"),
+        ("c", b"AUTH PLAIN " + base64.b64encode(b"\0carol@example.com\0Spring-2024!") + b"\r\n"),
+        ("s", b"535 5.7.8 authentication failed\r\n"),
+        ("c", b"NOOP " + CRED_CARDS[0] + b"\r\n"), ("s", b"250 OK\r\n"),
+        ("c", b"AUTH LOGIN\r\n"), ("s", b"334 VXNlcm5hbWU6\r\n"),
+        ("c", base64.b64encode(b"carol@example.com") + b"\r\n"), ("s", b"334 UGFzc3dvcmQ6\r\n"),
+        ("c", base64.b64encode(b"Spring-2025!") + b"\r\n"), ("s", b"235 2.7.0 accepted\r\n"),
+        ("c", b"QUIT\r\n"), ("s", b"221 bye\r\n")])
+    session(cap, 47051, 21, [
+        ("s", b"220 FTP server ready\r\n"), ("c", b"USER carol\r\n"),
+        ("s", b"331 Password required\r\n"), ("c", b"PASS Autumn-2025!\r\n"),
+        ("s", b"230 Logged in\r\n"), ("c", b"MKD " + CRED_CARDS[1] + b"\r\n"),
+        ("s", b"257 created\r\n"), ("c", b"REIN\r\n"), ("s", b"220 ready\r\n"),
+        ("c", b"USER dave\r\n"), ("s", b"331 Password required\r\n"),
+        ("c", b"PASS Winter-2026!\r\n"), ("s", b"332 Need account\r\n"),
+        ("c", b"ACCT acct-7781-billing\r\n"), ("s", b"230 Logged in\r\n"),
+        ("c", b"QUIT\r\n"), ("s", b"221 Goodbye\r\n")])
+    # 40-byte segments: header lines are collected across writes. Basic credentials are a
+    # value too (secret.password_field); a bearer token and session cookies are not
+    r1 = post(b"creds.example.com", b"/export", b"card=" + CRED_CARDS[2],
+              b"application/x-www-form-urlencoded",
+              b"Authorization: Basic " + base64.b64encode(b"alice:Tr0ub4dor&3") +
+              b"\r\nProxy-Authorization: Basic " +
+              base64.b64encode(b"bob:correct horse battery staple") +
+              b"\r\nCookie: session=c2Vzc2lvbi10b2tlbi00MQ\r\n")
+    r2 = (b"GET /logout HTTP/1.1\r\nHost: creds.example.com\r\nAuthorization: Bearer "
+          b"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLTQy\r\n"
+          b"Cookie: session=c2Vzc2lvbi10b2tlbi00Mg; theme=dark\r\nAccept: */*\r\n\r\n")
+    session(cap, 47052, 80, [("c", r1), ("s", OK), ("c", r2), ("s", OK)], mss=40)
+    cap.write_pcap(out_path(outdir, "evidence-credentials.pcap"))
+
+
 def dns_tls_capture(outdir):
     cap = Capture()
     q = DNS(id=0x4242, rd=1, qd=DNSQR(qname=CARD.decode() + ".exfil.example.com", qtype="TXT"))
@@ -531,6 +573,7 @@ def main():
     ftp_capture(outdir)
     smtp_commands_capture(outdir)
     ftp_commands_capture(outdir)
+    credentials_capture(outdir)
     dns_tls_capture(outdir)
     websocket_capture(outdir)
 

@@ -3,7 +3,8 @@ file DIR/<flow_id>.pcap per flow that raised a dlp event and none for the others
 0600, a pcap any reader takes (parsed here by hand), the flow's handshake in it, the
 values found overwritten with 'X' wherever and however they travelled (raw, split and
 retransmitted, gzip'd, base64'd, percent-encoded, in datagrams) while the rest stays
-readable; --evidence-raw keeps them; an existing file is never replaced; the bounds and
+readable, and so the credentials that are no values (SMTP AUTH, FTP PASS/ACCT, HTTP
+Authorization and cookies); --evidence-raw keeps them; an existing file is never replaced; the bounds and
 the configuration keys (outputs.evidence) work."""
 
 import base64
@@ -76,6 +77,35 @@ def tcp_fields(frame):
     sport, dport, seq = struct.unpack("!HHI", frame[l4:l4 + 8])
     doff, flags = frame[l4 + 12] >> 4, frame[l4 + 13]
     return sport, dport, flags, seq, frame[l4 + doff * 4:end]
+
+
+def initiator_stream(path):
+    """The initiator's TCP payload in an evidence file, in sequence order, each byte once."""
+    fields = [tcp_fields(f) for _, f in read_pcap(path)]
+    client, segs = fields[0][0], {}
+    for f in fields:
+        if f[0] == client and f[4]:
+            segs.setdefault(f[3], f[4])
+    out, nxt = b"", None
+    for seq in sorted(segs):
+        data = segs[seq] if nxt is None else segs[seq][max(0, nxt - seq):]
+        out += data
+        nxt = seq + len(segs[seq]) if nxt is None else max(nxt, seq + len(segs[seq]))
+    return out
+
+
+# Credentials (pcaps/README.md, evidence-credentials.pcap), by the flow's client port: no
+# rule finds them (but Basic), yet no evidence file may keep them (--evidence-raw does)
+BEARER = b"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLTQy"
+COOKIE2 = b"session=c2Vzc2lvbi10b2tlbi00Mg; theme=dark"
+CREDENTIALS = {
+    47050: [base64.b64encode(b"\0carol@example.com\0Spring-2024!"),
+            base64.b64encode(b"carol@example.com"), base64.b64encode(b"Spring-2025!")],
+    47051: [b"Autumn-2025!", b"Winter-2026!", b"acct-7781-billing"],
+    47052: [base64.b64encode(b"alice:Tr0ub4dor&3"),
+            base64.b64encode(b"bob:correct horse battery staple"), b"c2Vzc2lvbi10b2tlbi00MQ",
+            BEARER, COOKIE2],
+}
 
 
 def encodings(v):
@@ -245,6 +275,46 @@ class Evidence(unittest.TestCase):
             self.assertEqual(sorted((e["flow_id"], e["dlp"]["rule"]) for e in again.of("dlp")),
                              sorted((e["flow_id"], e["dlp"]["rule"]) for e in r2.of("dlp")),
                              name)
+
+    def test_credentials_overwritten(self):
+        """SMTP AUTH lines and answers, FTP PASS and ACCT lines, HTTP Authorization,
+        Proxy-Authorization and Cookie values, before and after each flow's value (which
+        its own span does not reach): overwritten, the lines around them readable."""
+        r, d, files = self.capture("evidence-credentials.pcap", expect_files=3)
+        by_port = {e["src_port"]: e["flow_id"] for e in r.of("dlp")}
+        self.assertEqual(sorted(by_port), sorted(CREDENTIALS))
+        cards = {47050: b"4485923177450623", 47051: b"4556737586901230",
+                 47052: b"4024007138567424"}
+        # (a value found in a command line takes the lines before it along: its span)
+        keep = {47050: [b"\nQUIT\r\n"],
+                47051: [b"REIN\r\nUSER dave\r\n", b"\nQUIT\r\n"],
+                47052: [b"GET /logout HTTP/1.1\r\nHost: creds.example.com\r\nAuthorization: " +
+                        b"X" * len(b"Bearer " + BEARER) + b"\r\nCookie: " + b"X" * len(COOKIE2) +
+                        b"\r\nAccept: */*\r\n\r\n"]}
+        for port, creds in CREDENTIALS.items():
+            path = files[by_port[port]]
+            check_flow(self, path, [cards[port]] + creds)
+            stream = initiator_stream(path)
+            for c in creds:
+                self.assertNotIn(c, stream, "%d keeps %r" % (port, c))
+            for k in keep[port]:
+                self.assertIn(k, stream, port)
+        r2, d2, files2 = self.capture("evidence-credentials.pcap", "--evidence-raw")
+        for port, creds in CREDENTIALS.items():
+            stream = initiator_stream(files2[by_port[port]])
+            for c in creds + [cards[port]]:
+                self.assertIn(c, stream, "--evidence-raw: %d loses %r" % (port, c))
+
+    def test_credentials_in_command_captures(self):
+        """The AUTH PLAIN response that spells a card (smtp-commands.pcap) and the PASS and
+        ACCT argument (ftp-commands.pcap) are in no evidence file."""
+        for name, cred in (("smtp-commands.pcap", b"4024880984084789"),
+                           ("ftp-commands.pcap", b"4929826464610995")):
+            r, d, files = self.capture(name)
+            self.assertTrue(files, name)
+            for path in files.values():
+                check_flow(self, path, [cred])
+                self.assertNotIn(cred, initiator_stream(path), path)
 
     def test_raw_keeps_values(self):
         r, d, files = self.capture("detect-card-out-of-order.pcap", "--evidence-raw")

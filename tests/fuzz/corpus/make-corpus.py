@@ -182,7 +182,8 @@ APP_CAPTURES = ["tcp-http-basic.pcap", "http-chunked-card.pcap", "http-evasions.
                 "http-multipart-csv.pcap", "http-utf16-upload.pcap", "http-websocket.pcap",
                 "smtp-auth-pipelining.pcap", "smtp-mime-evasions.pcap",
                 "smtp-mime-preamble.pcap", "smtp-mime-qp-base64.pcap",
-                "ftp-passive-upload.pcap", "udp-dns.pcap", "dns-tls.pcap"]
+                "ftp-passive-upload.pcap", "udp-dns.pcap", "dns-tls.pcap",
+                "evidence-credentials.pcap"]
 APP_DATA_MAX = 12000   # bytes of a seed's data (ctest replays each 4 times, 1-byte writes too)
 APP_FLOWS_MAX = 4      # connections taken from one capture
 
