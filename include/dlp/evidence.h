@@ -1,7 +1,10 @@
 /*
  * evidence.h - evidence captures (--evidence-dir): the packets of every flow
  * that raised a dlp alert, written to DIR/<flow_id>.pcap with the bytes of
- * each value found in it overwritten with 'X' (unless --evidence-raw).
+ * each value found in it overwritten with 'X' (unless --evidence-raw), and
+ * so the credentials the decoders tell apart (app.h, sink secret(): SMTP
+ * AUTH, FTP PASS, HTTP Authorization and cookies), which are no values but
+ * must not leak from a capture either: to this module both are ranges.
  *
  * Three parts, three threads, no I/O on the packet path:
  *  - per flow, in its worker (dlp_evidence_flow_t): a copy of every packet of
