@@ -6,10 +6,13 @@
  * the input into two segments; the conservative span of the message so far
  * for decoded content (gzip, form-urlencoded) that leaves earlier messages
  * alone; the whole datagram for UDP; retransmitted different bytes exactly;
- * and the sequence anchor taken from the packet the bytes came from.
+ * and the sequence anchor taken from the packet the bytes came from; the
+ * credentials the decoders tell apart (SMTP AUTH, FTP PASS, an Authorization
+ * value) exactly at every split, and widened by an urgent byte among them.
  */
 #include "dlp_test.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <zlib.h>
@@ -441,6 +444,72 @@ static void test_conflict_exact(void **state)
     flow_stop();
 }
 
+/* --- credentials (sink secret()) ------------------------------------------- */
+
+/* msg[lo, hi) as "lo-hi", for every split of msg into two segments ('cr': the CR at hi is
+ * in too when it ends the first segment, the LF beginning the second). */
+static void check_range_all_splits(const char *msg, size_t n, uint16_t port, size_t lo, size_t hi,
+                                   bool cr)
+{
+    char want[64];
+
+    for (size_t cut = 0; cut <= n; cut++) {
+        snprintf(want, sizeof(want), "%zu-%zu", lo, cr && cut == hi + 1 ? hi + 1 : hi);
+        flow_start(DLP_PROTO_TCP, port);
+        if (cut > 0)
+            segment((const uint8_t *)msg, cut, 0);
+        if (cut < n)
+            segment((const uint8_t *)msg + cut, n - cut, cut);
+        fapp_finish(g->a);
+        if (strcmp(ranges(), want) != 0)
+            fail_msg("port %u cut %zu: ranges '%s', want '%s'", port, cut, ranges(), want);
+        flow_stop();
+    }
+}
+
+/* No rule finds them; their bytes are overwritten exactly, whatever the split. */
+static void test_credentials_exact(void **state)
+{
+    static const char smtp[] = "EHLO c\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nQUIT\r\n";
+    static const char ftp[] = "USER alice\r\nPASS hunter2!\r\nQUIT\r\n";
+    static const char http[] = "GET / HTTP/1.1\r\nHost: h.example\r\n"
+                               "Authorization: Bearer abc.def.ghi\r\nAccept: */*\r\n\r\n";
+    size_t at;
+
+    (void)state;
+    at = find(smtp, sizeof(smtp) - 1, "AUTH");
+    check_range_all_splits(smtp, sizeof(smtp) - 1, 25, at, find(smtp, sizeof(smtp) - 1, "==") + 3,
+                           false);
+    at = find(ftp, sizeof(ftp) - 1, "PASS");
+    check_range_all_splits(ftp, sizeof(ftp) - 1, 21, at, at + strlen("PASS hunter2!\r"), false);
+    at = find(http, sizeof(http) - 1, "Bearer");
+    check_range_all_splits(http, sizeof(http) - 1, 80, at, at + strlen("Bearer abc.def.ghi"), true);
+}
+
+/*
+ * An urgent byte inside an AUTH line: the decoder reads the line without it, so it took
+ * one byte less than the line spans; the span widens by it (else the line's first byte
+ * would be left).
+ */
+static void test_credential_around_urgent_byte(void **state)
+{
+    static const char a[] = "EHLO client.example\r\nAUTH PLA";
+    static const char b[] = "IN c2VjcmV0\r\nQUIT\r\n";
+    const size_t na = sizeof(a) - 1;
+    char want[64];
+
+    (void)state;
+    flow_start(DLP_PROTO_TCP, 25);
+    segment((const uint8_t *)a, na, 0);
+    fapp_urgent(g->a, 0, na, 'Z');
+    segment((const uint8_t *)b, sizeof(b) - 1, na + 1);
+    fapp_finish(g->a);
+    /* from "AUTH" to the LF (the urgent byte inside) */
+    snprintf(want, sizeof(want), "%zu-%zu", na - 8, na + 1 + strlen("IN c2VjcmV0\r"));
+    assert_string_equal(ranges(), want);
+    flow_stop();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -454,6 +523,8 @@ int main(void)
         cmocka_unit_test(test_header_lines_then_body),
         cmocka_unit_test(test_datagram_whole),
         cmocka_unit_test(test_conflict_exact),
+        cmocka_unit_test(test_credentials_exact),
+        cmocka_unit_test(test_credential_around_urgent_byte),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
