@@ -27,7 +27,19 @@ bool dlp_dns_is_query(const uint8_t *p, size_t n);
 
 typedef struct dlp_dns_stream dlp_dns_stream_t;
 dlp_dns_stream_t *dlp_dns_stream_new(const dlp_content_sink_t *sink, void *ctx);
-DLP_MUST_CHECK dlp_rc_t dlp_dns_stream_write(dlp_dns_stream_t *d, const uint8_t *p, size_t n);
+/*
+ * Takes p[0, n) of the client's stream. DLP_OK when all of it was taken;
+ * DLP_EPROTO when a message is not DNS (noted) and DLP_ENOMEM, after which
+ * the stream takes nothing more (DLP_DONE): '*used' (may be NULL) says how
+ * many bytes were taken, up to the end of the failed message, and
+ * dlp_dns_stream_held() gives that message, so the caller can scan it and
+ * the rest as the plain bytes they are.
+ */
+DLP_MUST_CHECK dlp_rc_t dlp_dns_stream_write(dlp_dns_stream_t *d, const uint8_t *p, size_t n,
+                                             size_t *used);
+/* The message in progress (the connection may end inside it), or the one that
+ * failed, with its 2-byte length; its size (0: none). Borrowed until the next call. */
+size_t dlp_dns_stream_held(const dlp_dns_stream_t *d, const uint8_t **p);
 void dlp_dns_stream_free(dlp_dns_stream_t *d);
 
 #endif

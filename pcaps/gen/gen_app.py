@@ -356,6 +356,22 @@ def credentials_capture(outdir):
     cap.write_pcap(out_path(outdir, "evidence-credentials.pcap"))
 
 
+def dns_tcp_capture(outdir):
+    """TCP to port 53 that is not DNS, or stops being DNS (pcaps/README.md)."""
+    cap = Capture()
+    q = DNS(id=0x4243, rd=1, qd=DNSQR(qname="www.example.com", qtype="A"))
+    msg = bytes(q)
+    junk = b"export: card " + CARD + b" end"
+    # a real query, then a "message" that is not DNS, then more bytes, one write each
+    session(cap, 47060, 53, [("c", len(msg).to_bytes(2, "big") + msg),
+                             ("s", len(msg).to_bytes(2, "big") + msg),
+                             ("c", len(junk).to_bytes(2, "big") + junk),
+                             ("c", b" and ssn " + SSN + b"\n")])
+    # a length of 65535 and the connection ends inside the message
+    session(cap, 47061, 53, [("c", b"\xff\xff" + b"leak card " + CARD2 + b" end\n")])
+    cap.write_pcap(out_path(outdir, "dns-tcp-not-dns.pcap"))
+
+
 def dns_tls_capture(outdir):
     cap = Capture()
     q = DNS(id=0x4242, rd=1, qd=DNSQR(qname=CARD.decode() + ".exfil.example.com", qtype="TXT"))
@@ -575,6 +591,7 @@ def main():
     ftp_commands_capture(outdir)
     credentials_capture(outdir)
     dns_tls_capture(outdir)
+    dns_tcp_capture(outdir)
     websocket_capture(outdir)
 
 

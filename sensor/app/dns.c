@@ -239,12 +239,9 @@ bool dlp_dns_is_query(const uint8_t *p, size_t n)
 struct dlp_dns_stream {
     const dlp_content_sink_t *sink;
     void *ctx;
-    uint8_t *buf;  /* the message being collected */
+    uint8_t *buf;  /* the message in progress, its 2-byte length first; or the one that failed */
     uint32_t cap;  /* bytes allocated for buf */
-    uint32_t need; /* its length; 0 while reading the prefix */
-    uint32_t have;
-    uint8_t pfx[2];
-    uint8_t pfx_len;
+    uint32_t have; /* bytes of it in buf */
     uint8_t failed;
 };
 
@@ -267,62 +264,71 @@ void dlp_dns_stream_free(dlp_dns_stream_t *d)
     free(d);
 }
 
-static dlp_rc_t stream_message(dlp_dns_stream_t *d, const uint8_t *m, size_t n)
+/* Bytes the message in progress takes in all: its length, then the message. */
+static uint32_t stream_want(const dlp_dns_stream_t *d)
 {
-    d->need = 0;
-    d->have = 0;
-    d->pfx_len = 0;
-    if (dlp_dns_message(m, n, d->sink, d->ctx) != DLP_OK) {
-        d->failed = 1;
-        return DLP_EPROTO;
-    }
-    return DLP_OK;
+    return d->have < 2 ? 2 : 2 + (uint32_t)be16(d->buf);
 }
 
-static dlp_rc_t stream_collect(dlp_dns_stream_t *d, const uint8_t *p, size_t k)
+static bool stream_reserve(dlp_dns_stream_t *d, uint32_t n)
 {
-    if (d->cap < d->need) {
-        uint8_t *b = realloc(d->buf, d->need);
-        if (b == NULL)
-            return DLP_ENOMEM;
-        d->buf = b;
-        d->cap = d->need;
-    }
-    memcpy(d->buf + d->have, p, k);
-    d->have += (uint32_t)k;
-    return d->have == d->need ? stream_message(d, d->buf, d->need) : DLP_OK;
+    uint8_t *b;
+
+    if (d->cap >= n)
+        return true;
+    b = realloc(d->buf, n);
+    if (b == NULL)
+        return false;
+    d->buf = b;
+    d->cap = n;
+    return true;
 }
 
-dlp_rc_t dlp_dns_stream_write(dlp_dns_stream_t *d, const uint8_t *p, size_t n)
+/*
+ * Every message is copied whole (length included) before it is parsed, so
+ * that one which is not DNS, or which the connection ends inside, can still
+ * be handed on as the bytes the server received (dlp_dns_stream_held).
+ */
+dlp_rc_t dlp_dns_stream_write(dlp_dns_stream_t *d, const uint8_t *p, size_t n, size_t *used)
 {
+    size_t off = 0;
+    dlp_rc_t rc = DLP_OK;
+
     if (d == NULL || (p == NULL && n > 0))
         return DLP_EINVAL;
     if (d->failed)
         return DLP_DONE;
-    while (n > 0) {
-        size_t k;
-        dlp_rc_t rc;
-
-        if (d->need == 0) {
-            d->pfx[d->pfx_len++] = *p++;
-            n--;
-            if (d->pfx_len == 2) {
-                d->need = be16(d->pfx);
-                d->pfx_len = 0;
-            }
+    while (off < n && rc == DLP_OK) {
+        uint32_t want = stream_want(d);
+        size_t k = want - d->have < n - off ? want - d->have : n - off;
+        if (!stream_reserve(d, want)) {
+            rc = DLP_ENOMEM;
+            break;
+        }
+        memcpy(d->buf + d->have, p + off, k);
+        d->have += (uint32_t)k;
+        off += k;
+        if (d->have == 2 && stream_want(d) == 2) {
+            d->have = 0; /* an empty message: nothing to read */
             continue;
         }
-        k = d->need - d->have;
-        if (k > n)
-            k = n;
-        if (d->have == 0 && k == d->need)
-            rc = stream_message(d, p, k);
-        else
-            rc = stream_collect(d, p, k);
-        if (rc != DLP_OK)
-            return rc;
-        p += k;
-        n -= k;
+        if (d->have < 2 || d->have < stream_want(d))
+            continue;
+        rc = dlp_dns_message(d->buf + 2, d->have - 2, d->sink, d->ctx);
+        if (rc == DLP_OK)
+            d->have = 0;
     }
-    return DLP_OK;
+    if (rc != DLP_OK && rc != DLP_ENOMEM)
+        rc = DLP_EPROTO;
+    if (rc != DLP_OK)
+        d->failed = 1;
+    if (used != NULL)
+        *used = off;
+    return rc;
+}
+
+size_t dlp_dns_stream_held(const dlp_dns_stream_t *d, const uint8_t **p)
+{
+    *p = d != NULL ? d->buf : NULL;
+    return d != NULL ? d->have : 0;
 }

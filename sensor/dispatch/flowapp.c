@@ -1169,6 +1169,44 @@ static void ws_gap(fapp_t *a, int dir, uint64_t len)
 }
 
 /* The flow's decoder on p[0, n); DLP_DONE: it let the connection go after *used bytes. */
+/*
+ * DNS over TCP that stops being DNS (a message that does not parse, framing
+ * lost in a gap): a client may send anything to port 53, so the message held
+ * (length first) and all that follows are scanned as the raw bytes the
+ * server received. The held bytes came in earlier writes, maybe across a
+ * gap: evidence covers the direction from its start for them.
+ */
+static void dns_to_raw(fapp_t *a, fdir_t *fd, const uint8_t *rest, size_t n)
+{
+    const uint8_t *h;
+    size_t held = dlp_dns_stream_held(a->p.dns, &h);
+
+    a->kind = KIND_RAW;
+    if (held > 0)
+        raw_write(fd, DLP_FIELD_RAW, h, held);
+    if (held > 0 && fd->raw != NULL)
+        fd->raw->lo = 0;
+    if (n > 0)
+        raw_write(fd, DLP_FIELD_RAW, rest, n);
+}
+
+/* The connection ends inside a message: what the server got of it. */
+static void dns_flush(fapp_t *a, fdir_t *fd)
+{
+    const uint8_t *h;
+
+    if (dlp_dns_stream_held(a->p.dns, &h) > 0)
+        dns_to_raw(a, fd, NULL, 0);
+}
+
+static void dns_run(fapp_t *a, fdir_t *fd, const uint8_t *p, size_t n)
+{
+    size_t used = n;
+
+    if (dlp_dns_stream_write(a->p.dns, p, n, &used) != DLP_OK)
+        dns_to_raw(a, fd, p + used, n - used);
+}
+
 static dlp_rc_t run_decoder(fapp_t *a, int dir, const uint8_t *p, size_t n, size_t *used)
 {
     fdir_t *fd = &a->d[dir];
@@ -1178,8 +1216,8 @@ static dlp_rc_t run_decoder(fapp_t *a, int dir, const uint8_t *p, size_t n, size
     case KIND_SMTP: return dlp_smtp_write(a->p.smtp, dir, p, n);
     case KIND_FTP: return dlp_ftp_write(a->p.ftp, dir, p, n);
     case KIND_DNS:
-        if (dir == 0 && dlp_dns_stream_write(a->p.dns, p, n) != DLP_OK)
-            a->kind = KIND_RAW;
+        if (dir == 0)
+            dns_run(a, fd, p, n);
         return DLP_OK;
     case KIND_FTP_DATA: raw_write(fd, DLP_FIELD_FTP_DATA, p, n); return DLP_OK;
     case KIND_RAW: raw_write(fd, DLP_FIELD_RAW, p, n); return DLP_OK;
@@ -1572,6 +1610,8 @@ void fapp_gap(fapp_t *a, int dir, uint64_t len)
         sniff_feed(a, dir, NULL, 0, true);
     fd->dpos += len;
     note(fd, DLP_NOTE_GAP, len);
+    if (a->kind == KIND_DNS && dir == 0)
+        dns_to_raw(a, fd, NULL, 0); /* the framing is lost */
     if (a->kind == KIND_HTTP)
         dlp_http_gap(a->p.http, dir, len);
     else if (a->kind == KIND_SMTP)
@@ -1614,6 +1654,8 @@ void fapp_end(fapp_t *a, int dir)
         dlp_smtp_end(a->p.smtp, dir);
     else if (a->kind == KIND_FTP)
         dlp_ftp_end(a->p.ftp, dir);
+    else if (a->kind == KIND_DNS && dir == 0)
+        dns_flush(a, fd);
     else if (a->kind == KIND_WS)
         dlp_ws_end(a->ws[dir]);
     idle_unlink(fd);

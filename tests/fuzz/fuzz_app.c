@@ -684,7 +684,7 @@ static void flow_write(flow_t *f, int dir, const uint8_t *p, size_t n)
             f->mode[0] = M_DONE;
         break;
     case P_DNS_TCP:
-        if (dir == 0 && f->mode[0] != M_DONE && dlp_dns_stream_write(f->dns, p, n) != DLP_OK)
+        if (dir == 0 && f->mode[0] != M_DONE && dlp_dns_stream_write(f->dns, p, n, NULL) != DLP_OK)
             f->mode[0] = M_DONE;
         break;
     case P_CHUNKED:

@@ -318,6 +318,22 @@ class FtpDnsTls(unittest.TestCase):
         self.assertEqual(app["decomp_ratio"], 0)
 
 
+class DnsTcp(unittest.TestCase):
+    def test_not_dns_to_port_53_is_scanned(self):
+        """TCP to port 53: a real query, then a length-prefixed "message" that is not DNS
+        (the card), then more bytes (the SSN); a connection that ends inside a 65535-byte
+        "message" (the Mastercard). What the server received is scanned as raw bytes."""
+        r = run("-r", pcap("dns-tcp-not-dns.pcap"), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        got = sorted((e["src_port"], e["dlp"]["rule"], e["dlp"]["matches"][0]["masked"],
+                      e["dlp"]["matches"][0]["field"]) for e in dlp(r))
+        self.assertEqual(got, [(47060, "pii.credit_card", "453914******6467", "raw"),
+                               (47060, "pii.us_ssn", "*****8417", "raw"),
+                               (47061, "pii.credit_card", "542523******9903", "raw")])
+        cut = flow_of(r, 47061)["inspection"]["toserver"]
+        self.assertEqual(cut["inspected_bytes"], cut["stream_bytes"])
+
+
 class Commands(unittest.TestCase):
     """smtp-commands.pcap, ftp-commands.pcap: values in command lines (NOOP, HELO, VRFY,
     MKD, CWD, SITE, unknown verbs, a 9000-byte line), credentials in AUTH, PASS, ACCT."""

@@ -622,11 +622,11 @@ static dlp_rc_t stream3(ts_sink_t *s, const uint8_t *p, size_t n, size_t a, size
     dlp_rc_t rc = DLP_OK, r;
 
     assert_non_null(d);
-    if ((r = dlp_dns_stream_write(d, p, a)) != DLP_OK)
+    if ((r = dlp_dns_stream_write(d, p, a, NULL)) != DLP_OK)
         rc = r;
-    if ((r = dlp_dns_stream_write(d, p + a, b - a)) != DLP_OK)
+    if ((r = dlp_dns_stream_write(d, p + a, b - a, NULL)) != DLP_OK)
         rc = r;
-    if ((r = dlp_dns_stream_write(d, p + b, n - b)) != DLP_OK)
+    if ((r = dlp_dns_stream_write(d, p + b, n - b, NULL)) != DLP_OK)
         rc = r;
     dlp_dns_stream_free(d);
     return rc;
@@ -659,7 +659,7 @@ static void test_tcp_split(void **state)
     {
         dlp_dns_stream_t *d = dlp_dns_stream_new(&ts_sink_ops, &s);
         for (size_t i = 0; i < tcp->n; i++)
-            assert_int_equal(dlp_dns_stream_write(d, tcp->b + i, 1), DLP_OK);
+            assert_int_equal(dlp_dns_stream_write(d, tcp->b + i, 1, NULL), DLP_OK);
         dlp_dns_stream_free(d);
         assert_true(ts_equal(&ref, &s));
         ts_reset(&s);
@@ -671,6 +671,39 @@ static void test_tcp_split(void **state)
 }
 
 /* The largest message (65535 bytes) across many writes; then a malformed one stops the stream. */
+/* A message that is not DNS, and one the connection ends inside, are held whole (length
+ * first) for the caller to scan as plain bytes; '*used' stops at the failed message's end. */
+static void test_tcp_held_bytes(void **state)
+{
+    static const uint8_t junk[] = "\x00\x09not a dnsXtail 4539148803436467";
+    static const uint8_t part[] = "\x01\x00half of a message";
+    ts_sink_t s = {0};
+    const uint8_t *h;
+    size_t used = 0;
+    (void)state;
+
+    dlp_dns_stream_t *d = dlp_dns_stream_new(&ts_sink_ops, &s);
+    assert_int_equal(dlp_dns_stream_write(d, junk, 5, &used), DLP_OK);
+    assert_int_equal(used, 5);
+    assert_int_equal(dlp_dns_stream_held(d, &h), 5);
+    assert_memory_equal(h, junk, 5);
+    assert_int_equal(dlp_dns_stream_write(d, junk + 5, sizeof(junk) - 6, &used), DLP_EPROTO);
+    assert_int_equal(used, 6); /* the message ends after "dns" */
+    assert_int_equal(dlp_dns_stream_held(d, &h), 11);
+    assert_memory_equal(h, junk, 11);
+    assert_int_equal(dlp_dns_stream_write(d, junk, 4, &used), DLP_DONE);
+    dlp_dns_stream_free(d);
+
+    d = dlp_dns_stream_new(&ts_sink_ops, &s);
+    assert_int_equal(dlp_dns_stream_write(d, part, sizeof(part) - 1, &used), DLP_OK);
+    assert_int_equal(used, sizeof(part) - 1);
+    assert_int_equal(dlp_dns_stream_held(d, &h), sizeof(part) - 1);
+    assert_memory_equal(h, part, sizeof(part) - 1);
+    assert_int_equal(s.n, 0);
+    dlp_dns_stream_free(d);
+    assert_int_equal(dlp_dns_stream_held(NULL, &h), 0);
+}
+
 static void test_tcp_largest_and_malformed(void **state)
 {
     msg_t *q = hdr(F_RD, 1, 0, 0, 0), *tcp = calloc(1, sizeof(msg_t));
@@ -688,14 +721,14 @@ static void test_tcp_largest_and_malformed(void **state)
     d = dlp_dns_stream_new(&ts_sink_ops, &s);
     for (size_t off = 0; off < 2 + 65535; off += 1000) {
         size_t k = 2 + 65535 - off < 1000 ? 2 + 65535 - off : 1000;
-        assert_int_equal(dlp_dns_stream_write(d, tcp->b + off, k), DLP_OK);
+        assert_int_equal(dlp_dns_stream_write(d, tcp->b + off, k, NULL), DLP_OK);
     }
     assert_int_equal(s.n, 1);
     assert_block(&s, 0, "big.example");
-    assert_int_equal(dlp_dns_stream_write(d, tcp->b + 2 + 65535, 16), DLP_EPROTO);
-    assert_int_equal(dlp_dns_stream_write(d, tcp->b, 40), DLP_DONE);
+    assert_int_equal(dlp_dns_stream_write(d, tcp->b + 2 + 65535, 16, NULL), DLP_EPROTO);
+    assert_int_equal(dlp_dns_stream_write(d, tcp->b, 40, NULL), DLP_DONE);
     assert_int_equal(s.n, 1);
-    assert_int_equal(dlp_dns_stream_write(NULL, tcp->b, 1), DLP_EINVAL);
+    assert_int_equal(dlp_dns_stream_write(NULL, tcp->b, 1, NULL), DLP_EINVAL);
     dlp_dns_stream_free(d);
     dlp_dns_stream_free(NULL);
     ts_reset(&s);
@@ -721,6 +754,7 @@ int main(void)
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_tcp_split),
         cmocka_unit_test(test_tcp_largest_and_malformed),
+        cmocka_unit_test(test_tcp_held_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
