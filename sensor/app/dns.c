@@ -25,6 +25,14 @@
  * names per message are reported, the rest is noted
  * (DLP_NOTE_HEADER_CAP, the message bytes left).
  *
+ * What a message holds besides its header and questions (the records'
+ * data, bytes after the last section, a response's answers: a client may
+ * send a "response" too) is no name, but the server receives it: a message
+ * with any is also reported whole, as it is, as one more block of
+ * DLP_FIELD_DNS_QUERY (after its names), so a value put there is scanned.
+ * One block per message, whatever its records, bounds the cost (an EDNS
+ * query, the common case, pays one short scan).
+ *
  * TCP: each message has a 2-byte length prefix. A message is parsed from
  * the caller's bytes when it is whole in one write, else collected in a
  * buffer the size of the message (at most 65535 bytes). After a malformed
@@ -55,6 +63,7 @@ typedef struct dns_walk {
     uint16_t seen[DLP_DNS_NAMES_MAX]; /* offset of the first label of each reported name */
     unsigned nseen;
     bool capped;
+    size_t qend; /* where the questions end */
 } dns_walk_t;
 
 static uint16_t be16(const uint8_t *p)
@@ -197,6 +206,7 @@ static bool walk(dns_walk_t *w, bool *is_query)
     for (unsigned i = 0; i < qd; i++)
         if (!entry(w, DNS_Q_FIXED, false))
             return false;
+    w->qend = w->off;
     if (!*is_query)
         return true;
     rrs = (uint32_t)be16(m + 6) + be16(m + 8) + be16(m + 10);
@@ -218,7 +228,12 @@ dlp_rc_t dlp_dns_message(const uint8_t *p, size_t n, const dlp_content_sink_t *s
     w.n = n;
     w.sink = sink;
     w.ctx = ctx;
-    return walk(&w, &q) ? DLP_OK : DLP_EPROTO;
+    if (!walk(&w, &q))
+        return DLP_EPROTO;
+    /* more than names: the whole message, as the server receives it */
+    if (w.qend < n && sink != NULL && sink->block != NULL)
+        sink->block(ctx, DLP_FIELD_DNS_QUERY, p, n);
+    return DLP_OK;
 }
 
 bool dlp_dns_is_query(const uint8_t *p, size_t n)

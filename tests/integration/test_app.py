@@ -333,6 +333,19 @@ class DnsTcp(unittest.TestCase):
         cut = flow_of(r, 47061)["inspection"]["toserver"]
         self.assertEqual(cut["inspected_bytes"], cut["stream_bytes"])
 
+    def test_values_outside_names_are_scanned(self):
+        """Port 53, messages that parse as DNS with a value outside their names: TCP a
+        query's additional TXT record, then a "response" the client sends (its answer);
+        UDP bytes after a query's question. Each message is scanned whole as dns.query."""
+        r = run("-r", pcap("dns-hidden-bytes.pcap"), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        got = sorted((port, d["rule"], m["masked"], m["field"]) for port in (47062, 53334)
+                     for d in flow_of(r, port)["dlp_rules"] for m in d["matches"])
+        self.assertEqual(got, [(47062, "pii.credit_card", "453201******1006", "dns.query"),
+                               (47062, "pii.credit_card", "552742******1007", "dns.query"),
+                               (53334, "pii.credit_card", "491688******1008", "dns.query")])
+        self.assertEqual({e["app_proto"] for e in dlp(r)}, {"DNS"})
+
 
 class Commands(unittest.TestCase):
     """smtp-commands.pcap, ftp-commands.pcap: values in command lines (NOOP, HELO, VRFY,

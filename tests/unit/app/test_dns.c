@@ -3,6 +3,7 @@
  * (backwards only, loops, forward and header targets, the jump bound),
  * label and name length bounds, escaping of binary bytes, what is skipped
  * (root names, responses, repeated names) and the per-message name bound,
+ * messages holding more than names (records' data, trailing bytes) reported whole,
  * messages truncated at every length (run under ASan), not-DNS input, and
  * TCP framing split at every offset.
  */
@@ -133,6 +134,16 @@ static void assert_block(const ts_sink_t *s, size_t i, const char *text)
     assert_string_equal(ts_str(s, i), text);
 }
 
+/* Item i is the whole message m[0, n), reported as it is (it holds more than names). */
+static void assert_whole(const ts_sink_t *s, size_t i, const uint8_t *m, size_t n)
+{
+    assert_true(i < s->n);
+    assert_int_equal(s->item[i].kind, 'B');
+    assert_int_equal(s->item[i].field, DLP_FIELD_DNS_QUERY);
+    assert_int_equal(s->item[i].len, n);
+    assert_memory_equal(s->item[i].data, m, n);
+}
+
 static void test_queries(void **state)
 {
     static const struct {
@@ -190,10 +201,11 @@ static void test_compression(void **state)
 
     assert_int_equal(m->b[34], 3); /* the "ftp" label sits where the authority name points */
     assert_int_equal(parse(m->b, m->n, &s), DLP_OK);
-    assert_int_equal(s.n, 3);
+    assert_int_equal(s.n, 4);
     assert_block(&s, 0, "mail.example.com");
     assert_block(&s, 1, "ftp.example.com");
     assert_block(&s, 2, "ns1.ftp.example.com");
+    assert_whole(&s, 3, m->b, m->n); /* it has records */
     assert_true(is_query(m->b, m->n));
     ts_reset(&s);
     free(m);
@@ -327,8 +339,9 @@ static void test_pointer_jump_bound(void **state)
     (void)state;
 
     assert_int_equal(parse(m->b, m->n, &s), DLP_OK);
-    assert_int_equal(s.n, 1); /* the same labels: reported once */
+    assert_int_equal(s.n, 2); /* the same labels: reported once; then the message */
     assert_block(&s, 0, "chain.example");
+    assert_whole(&s, 1, m->b, m->n);
     free(m);
     ts_reset(&s);
     m = chain(17);
@@ -462,7 +475,7 @@ static void test_skipped(void **state)
     msg_t *m;
     (void)state;
 
-    /* a response: DNS, but nothing reported */
+    /* a response: DNS, its names not reported (its answer: the message, test_hidden_bytes) */
     m = hdr(F_RESP, 1, 1, 0, 0);
     name(m, "www.example.com");
     qfix(m, T_A);
@@ -470,6 +483,9 @@ static void test_skipped(void **state)
     rrfix(m, T_A, "\xc0\x00\x02\x01", 4);
     assert_int_equal(parse(m->b, m->n, &s), DLP_OK);
     assert_false(is_query(m->b, m->n));
+    assert_int_equal(s.n, 1);
+    assert_whole(&s, 0, m->b, m->n);
+    ts_reset(&s);
     free(m);
 
     /* a response without a question (an mDNS announcement) is DNS too */
@@ -478,6 +494,9 @@ static void test_skipped(void **state)
     rrfix(m, T_A, "\xc0\x00\x02\x07", 4);
     assert_int_equal(parse(m->b, m->n, &s), DLP_OK);
     assert_false(is_query(m->b, m->n));
+    assert_int_equal(s.n, 1);
+    assert_whole(&s, 0, m->b, m->n);
+    ts_reset(&s);
     m->b[5] = 17;
     assert_int_equal(parse(m->b, m->n, &s), DLP_EPROTO);
     free(m);
@@ -491,15 +510,74 @@ static void test_skipped(void **state)
     free(m);
     assert_int_equal(s.n, 0);
 
-    /* trailing bytes: accepted as a message, not as a query to sniff */
+    /* trailing bytes: accepted as a message (reported whole), not as a query to sniff */
     m = hdr(F_RD, 1, 0, 0, 0);
     name(m, "t.example");
     qfix(m, T_A);
     put8(m, 0xee);
     assert_int_equal(parse(m->b, m->n, &s), DLP_OK);
     assert_false(is_query(m->b, m->n));
-    assert_int_equal(s.n, 1);
+    assert_int_equal(s.n, 2);
+    assert_whole(&s, 1, m->b, m->n);
     ts_reset(&s);
+    free(m);
+}
+
+/*
+ * Whatever a message carries besides its header and questions (records' data,
+ * bytes after the last record, a response's answers) is no name, but the server
+ * receives it: the message is reported whole as one block besides its names, so
+ * a value hidden there is scanned. A message with questions only is not.
+ */
+static void test_hidden_bytes(void **state)
+{
+    static const char card[] = "card 4539148803436467 exp 03/31";
+    ts_sink_t s = {0};
+    msg_t *m;
+    (void)state;
+
+    /* a query with an additional TXT record holding the value */
+    m = hdr(F_RD, 1, 0, 0, 1);
+    name(m, "q.example");
+    qfix(m, T_A);
+    name(m, "r.example");
+    rrfix(m, T_TXT, card, sizeof(card) - 1);
+    assert_int_equal(parse(m->b, m->n, &s), DLP_OK);
+    assert_int_equal(s.n, 3);
+    assert_block(&s, 0, "q.example");
+    assert_block(&s, 1, "r.example");
+    assert_whole(&s, 2, m->b, m->n);
+    ts_reset(&s);
+    free(m);
+
+    /* bytes after the last section */
+    m = hdr(F_RD, 1, 0, 0, 0);
+    name(m, "t.example");
+    qfix(m, T_A);
+    put(m, card, sizeof(card) - 1);
+    assert_int_equal(parse(m->b, m->n, &s), DLP_OK);
+    assert_int_equal(s.n, 2);
+    assert_block(&s, 0, "t.example");
+    assert_whole(&s, 1, m->b, m->n);
+    ts_reset(&s);
+    free(m);
+
+    /* a "response" (a client may send one), its answer holding the value */
+    m = hdr(F_RESP, 0, 1, 0, 0);
+    name(m, "a.example");
+    rrfix(m, T_TXT, card, sizeof(card) - 1);
+    assert_int_equal(parse(m->b, m->n, &s), DLP_OK);
+    assert_int_equal(s.n, 1);
+    assert_whole(&s, 0, m->b, m->n);
+    ts_reset(&s);
+    free(m);
+
+    /* questions only: the names are all there is */
+    m = hdr(F_RESP, 1, 0, 0, 0);
+    name(m, "www.example.com");
+    qfix(m, T_A);
+    assert_int_equal(parse(m->b, m->n, &s), DLP_OK);
+    assert_int_equal(s.n, 0);
     free(m);
 }
 
@@ -522,12 +600,13 @@ static void test_names_bound(void **state)
             after64 = m->n;
     }
     assert_int_equal(parse(m->b, m->n, &s), DLP_OK);
-    assert_int_equal(s.n, 65);
+    assert_int_equal(s.n, 66);
     assert_block(&s, 0, "q.example");
     assert_block(&s, 63, "r62");
     assert_int_equal(s.item[64].kind, 'N');
     assert_int_equal(s.item[64].field, DLP_NOTE_HEADER_CAP);
     assert_int_equal(s.item[64].bytes, m->n - after64);
+    assert_whole(&s, 65, m->b, m->n); /* the names not reported are in it */
     ts_reset(&s);
     free(m);
 }
@@ -646,9 +725,10 @@ static void test_tcp_split(void **state)
     frame(tcp, q2);
 
     assert_int_equal(stream3(&ref, tcp->b, tcp->n, 0, 0), DLP_OK);
-    assert_int_equal(ref.n, 4);
+    assert_int_equal(ref.n, 5);
     assert_block(&ref, 0, "tcp.example.org");
     assert_block(&ref, 1, "mail.example.com");
+    assert_whole(&ref, 4, q2->b, q2->n);
     for (size_t a = 0; a <= tcp->n; a++)
         for (size_t b = a; b <= tcp->n; b += 7) {
             assert_int_equal(stream3(&s, tcp->b, tcp->n, a, b), DLP_OK);
@@ -723,11 +803,12 @@ static void test_tcp_largest_and_malformed(void **state)
         size_t k = 2 + 65535 - off < 1000 ? 2 + 65535 - off : 1000;
         assert_int_equal(dlp_dns_stream_write(d, tcp->b + off, k, NULL), DLP_OK);
     }
-    assert_int_equal(s.n, 1);
+    assert_int_equal(s.n, 2);
     assert_block(&s, 0, "big.example");
+    assert_whole(&s, 1, q->b, q->n); /* the padding: bytes after the question */
     assert_int_equal(dlp_dns_stream_write(d, tcp->b + 2 + 65535, 16, NULL), DLP_EPROTO);
     assert_int_equal(dlp_dns_stream_write(d, tcp->b, 40, NULL), DLP_DONE);
-    assert_int_equal(s.n, 1);
+    assert_int_equal(s.n, 2);
     assert_int_equal(dlp_dns_stream_write(NULL, tcp->b, 1, NULL), DLP_EINVAL);
     dlp_dns_stream_free(d);
     dlp_dns_stream_free(NULL);
@@ -748,6 +829,7 @@ int main(void)
         cmocka_unit_test(test_name_length),
         cmocka_unit_test(test_label_contents),
         cmocka_unit_test(test_skipped),
+        cmocka_unit_test(test_hidden_bytes),
         cmocka_unit_test(test_names_bound),
         cmocka_unit_test(test_header_checks),
         cmocka_unit_test(test_not_dns),
