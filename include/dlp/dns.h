@@ -40,6 +40,8 @@ DLP_MUST_CHECK dlp_rc_t dlp_dns_stream_write(dlp_dns_stream_t *d, const uint8_t 
 /* The message in progress (the connection may end inside it), or the one that
  * failed, with its 2-byte length; its size (0: none). Borrowed until the next call. */
 size_t dlp_dns_stream_held(const dlp_dns_stream_t *d, const uint8_t **p);
+/* Bytes the stream holds (the flow table charges them); 0 for NULL. */
+size_t dlp_dns_stream_mem(const dlp_dns_stream_t *d);
 void dlp_dns_stream_free(dlp_dns_stream_t *d);
 
 #endif

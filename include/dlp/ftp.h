@@ -38,5 +38,7 @@ DLP_MUST_CHECK dlp_rc_t dlp_ftp_write(dlp_ftp_t *f, int dir, const uint8_t *p, s
 void dlp_ftp_gap(dlp_ftp_t *f, int dir, uint64_t len);
 /* The direction's bytes are over: the client's last line without LF is reported. */
 void dlp_ftp_end(dlp_ftp_t *f, int dir);
+/* Bytes the decoder holds (the flow table charges them); 0 for NULL. */
+size_t dlp_ftp_mem(const dlp_ftp_t *f);
 
 #endif

@@ -33,11 +33,11 @@
  * One block per message, whatever its records, bounds the cost (an EDNS
  * query, the common case, pays one short scan).
  *
- * TCP: each message has a 2-byte length prefix. A message is parsed from
- * the caller's bytes when it is whole in one write, else collected in a
- * buffer the size of the message (at most 65535 bytes). After a malformed
- * message the stream stops: that write returns DLP_EPROTO, every later one
- * DLP_DONE.
+ * TCP: each message has a 2-byte length prefix. A message is copied whole
+ * (length first) into a buffer that grows with its bytes up to its size (at
+ * most 65537 bytes, charged to the flow: dlp_dns_stream_mem), then parsed.
+ * After a malformed message the stream stops: that write returns
+ * DLP_EPROTO, every later one DLP_DONE.
  *
  * Thread: the flow's worker; dlp_dns_message and dlp_dns_is_query are pure.
  */
@@ -285,17 +285,24 @@ static uint32_t stream_want(const dlp_dns_stream_t *d)
     return d->have < 2 ? 2 : 2 + (uint32_t)be16(d->buf);
 }
 
-static bool stream_reserve(dlp_dns_stream_t *d, uint32_t n)
+/*
+ * Room for n bytes of a message of 'want' in all: grown with the bytes that
+ * came (doubling, at most to 'want'), not to the length a client announces,
+ * so a connection that sends a length of 65535 and a byte holds a byte.
+ */
+static bool stream_reserve(dlp_dns_stream_t *d, uint32_t n, uint32_t want)
 {
+    uint32_t cap = d->cap < 256 ? 256 : d->cap * 2;
     uint8_t *b;
 
     if (d->cap >= n)
         return true;
-    b = realloc(d->buf, n);
+    cap = cap < n ? n : cap > want ? want : cap;
+    b = realloc(d->buf, cap);
     if (b == NULL)
         return false;
     d->buf = b;
-    d->cap = n;
+    d->cap = cap;
     return true;
 }
 
@@ -316,7 +323,7 @@ dlp_rc_t dlp_dns_stream_write(dlp_dns_stream_t *d, const uint8_t *p, size_t n, s
     while (off < n && rc == DLP_OK) {
         uint32_t want = stream_want(d);
         size_t k = want - d->have < n - off ? want - d->have : n - off;
-        if (!stream_reserve(d, want)) {
+        if (!stream_reserve(d, d->have + (uint32_t)k, want)) {
             rc = DLP_ENOMEM;
             break;
         }
@@ -346,4 +353,9 @@ size_t dlp_dns_stream_held(const dlp_dns_stream_t *d, const uint8_t **p)
 {
     *p = d != NULL ? d->buf : NULL;
     return d != NULL ? d->have : 0;
+}
+
+size_t dlp_dns_stream_mem(const dlp_dns_stream_t *d)
+{
+    return d != NULL ? sizeof(*d) + d->cap : 0;
 }

@@ -645,3 +645,11 @@ void dlp_ftp_end(dlp_ftp_t *f, int dir)
     f->d[0].mode = MODE_LINE;
     f->d[0].tail = 0;
 }
+
+size_t dlp_ftp_mem(const dlp_ftp_t *f)
+{
+    if (f == NULL)
+        return 0;
+    return sizeof(*f) + (f->d[0].buf != NULL ? f->line_max : 0) +
+           (f->d[1].buf != NULL ? f->line_max : 0);
+}

@@ -1905,6 +1905,10 @@ size_t fapp_mem(const fapp_t *a)
         m += dlp_http_mem(a->p.http);
     else if (a->dec == KIND_SMTP)
         m += dlp_smtp_mem(a->p.smtp);
+    else if (a->dec == KIND_FTP)
+        m += dlp_ftp_mem(a->p.ftp);
+    else if (a->dec == KIND_DNS)
+        m += dlp_dns_stream_mem(a->p.dns);
     m += dlp_ws_mem(a->ws[0]) + dlp_ws_mem(a->ws[1]);
     return m;
 }

@@ -817,6 +817,30 @@ static void test_tcp_largest_and_malformed(void **state)
     free(tcp);
 }
 
+/* What the stream holds is told (the flow table charges it), and grows with the bytes
+ * that came, not with the length a client announces. */
+static void test_tcp_mem(void **state)
+{
+    static const uint8_t big[] = "\xff\xff" "a message announced as 65535 bytes";
+    uint8_t *fill = calloc(1, 65535);
+    ts_sink_t s = {0};
+    dlp_dns_stream_t *d = dlp_dns_stream_new(&ts_sink_ops, &s);
+    size_t m0 = dlp_dns_stream_mem(d);
+    (void)state;
+
+    assert_non_null(fill);
+    assert_true(m0 > 0);
+    assert_int_equal(dlp_dns_stream_write(d, big, sizeof(big) - 1, NULL), DLP_OK);
+    assert_true(dlp_dns_stream_mem(d) < m0 + 4096);
+    /* all but its last byte */
+    assert_int_equal(dlp_dns_stream_write(d, fill, 65535 - (sizeof(big) - 3) - 1, NULL), DLP_OK);
+    assert_int_equal(dlp_dns_stream_held(d, &(const uint8_t *){NULL}), 65535 + 1);
+    assert_true(dlp_dns_stream_mem(d) >= m0 + 65535 + 1);
+    assert_int_equal(dlp_dns_stream_mem(NULL), 0);
+    dlp_dns_stream_free(d);
+    free(fill);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -837,6 +861,7 @@ int main(void)
         cmocka_unit_test(test_tcp_split),
         cmocka_unit_test(test_tcp_largest_and_malformed),
         cmocka_unit_test(test_tcp_held_bytes),
+        cmocka_unit_test(test_tcp_mem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -857,6 +857,23 @@ static void test_secrets_placed(void **state)
                   DLP_ARRAY_LEN(cut_secrets), 0);
 }
 
+/* What the decoder holds is told (the flow table charges it): its line buffers. */
+static void test_mem(void **state)
+{
+    fx_t *x = fx_new();
+    dlp_ftp_t *f = ftp_new(x);
+    size_t m0 = dlp_ftp_mem(f);
+    (void)state;
+
+    assert_true(m0 > 0);
+    assert_int_equal(dlp_ftp_write(f, 0, (const uint8_t *)"MKD partial", 11), DLP_OK);
+    assert_int_equal(dlp_ftp_write(f, 1, (const uint8_t *)"220 partial", 11), DLP_OK);
+    assert_true(dlp_ftp_mem(f) >= m0 + 2 * (size_t)x->lim.line_max);
+    assert_int_equal(dlp_ftp_mem(NULL), 0);
+    dlp_ftp_free(f);
+    fx_free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -877,6 +894,7 @@ int main(void)
         cmocka_unit_test(test_commands_scanned),
         cmocka_unit_test(test_overlong_command_streamed),
         cmocka_unit_test(test_secrets_placed),
+        cmocka_unit_test(test_mem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
