@@ -391,6 +391,21 @@ def dns_hidden_capture(outdir):
     cap.write_pcap(out_path(outdir, "dns-hidden-bytes.pcap"))
 
 
+DNS_SRV_CARD = b"4556730219931005"  # TXT answer of an inside DNS server (TCP)
+
+
+def dns_tcp_server_capture(outdir):
+    """An inside host answering on TCP port 53 to an outside client (pcaps/README.md)."""
+    cap = Capture()
+    q = bytes(DNS(id=0x4247, rd=1, qd=DNSQR(qname="data.example.com", qtype="TXT")))
+    a = bytes(DNS(id=0x4247, qr=1, aa=1, qd=DNSQR(qname="data.example.com", qtype="TXT"),
+                  an=DNSRR(rrname="data.example.com", type="TXT",
+                           rdata=b"card " + DNS_SRV_CARD)))
+    session(cap, 47063, 53, [("c", len(q).to_bytes(2, "big") + q),
+                             ("s", len(a).to_bytes(2, "big") + a)], cip=OUT, sip=IN)
+    cap.write_pcap(out_path(outdir, "dns-tcp-inside-server.pcap"))
+
+
 def dns_tls_capture(outdir):
     cap = Capture()
     q = DNS(id=0x4242, rd=1, qd=DNSQR(qname=CARD.decode() + ".exfil.example.com", qtype="TXT"))
@@ -612,6 +627,7 @@ def main():
     dns_tls_capture(outdir)
     dns_tcp_capture(outdir)
     dns_hidden_capture(outdir)
+    dns_tcp_server_capture(outdir)
     websocket_capture(outdir)
 
 

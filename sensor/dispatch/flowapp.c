@@ -7,7 +7,8 @@
  * from the first bytes of the connection (and the ports), so it is known
  * before the first byte must be handed on (nDPI often needs the reply first):
  * HTTP on any port, SMTP and FTP by their greetings and ports, DNS over TCP
- * on port 53, TLS/SSH records as encrypted, an announced FTP data
+ * on port 53 (the client's messages; a server's answers, when they leave the
+ * home network, as a raw stream), TLS/SSH records as encrypted, an announced FTP data
  * connection as ftp.data, anything else as a raw stream; after an HTTP
  * upgrade to WebSocket, the frame decoder (ws.h). Up to
  * DLP_APP_SNIFF_BYTES are held back per direction until the choice is
@@ -1216,8 +1217,11 @@ static dlp_rc_t run_decoder(fapp_t *a, int dir, const uint8_t *p, size_t n, size
     case KIND_SMTP: return dlp_smtp_write(a->p.smtp, dir, p, n);
     case KIND_FTP: return dlp_ftp_write(a->p.ftp, dir, p, n);
     case KIND_DNS:
+        /* the server's answers: scanned as they are when they leave (an inside server) */
         if (dir == 0)
             dns_run(a, fd, p, n);
+        else
+            raw_write(fd, DLP_FIELD_RAW, p, n);
         return DLP_OK;
     case KIND_FTP_DATA: raw_write(fd, DLP_FIELD_FTP_DATA, p, n); return DLP_OK;
     case KIND_RAW: raw_write(fd, DLP_FIELD_RAW, p, n); return DLP_OK;

@@ -346,6 +346,18 @@ class DnsTcp(unittest.TestCase):
                                (53334, "pii.credit_card", "491688******1008", "dns.query")])
         self.assertEqual({e["app_proto"] for e in dlp(r)}, {"DNS"})
 
+    def test_inside_server_answers_are_scanned(self):
+        """An outside client queries an inside host on TCP port 53: the answer leaves
+        the network (egress toclient), so it is scanned: its TXT data holds a card."""
+        r = run("-r", pcap("dns-tcp-inside-server.pcap"), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        f = flow_of(r, 47063)
+        out = f["inspection"]["toclient"]
+        self.assertTrue(out["egress"])
+        self.assertEqual(out["inspected_bytes"], out["stream_bytes"])
+        got = [(d["rule"], m["masked"], m["field"]) for d in f["dlp_rules"] for m in d["matches"]]
+        self.assertEqual(got, [("pii.credit_card", "455673******1005", "raw")])
+
 
 class Commands(unittest.TestCase):
     """smtp-commands.pcap, ftp-commands.pcap: values in command lines (NOOP, HELO, VRFY,
