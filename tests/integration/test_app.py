@@ -359,6 +359,24 @@ class DnsTcp(unittest.TestCase):
         self.assertEqual(got, [("pii.credit_card", "455673******1005", "raw")])
 
 
+class InsideServers(unittest.TestCase):
+    def test_inside_smtp_ftp_server_replies_are_scanned(self):
+        """Outside clients of an inside SMTP and an inside FTP server: their reply lines
+        leave the network (egress toclient) and are scanned as raw bytes."""
+        r = run("-r", pcap("smtp-ftp-inside-server.pcap"), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        for port, masked, app in ((47064, "537114******1007", "SMTP"),
+                                  (47065, "402400******1002", "FTP_CONTROL")):
+            f = flow_of(r, port)
+            out = f["inspection"]["toclient"]
+            self.assertEqual(f["app_proto"], app)
+            self.assertTrue(out["egress"])
+            self.assertEqual(out["inspected_bytes"], out["stream_bytes"])
+            got = [(d["rule"], m["masked"], m["field"]) for d in f["dlp_rules"]
+                   for m in d["matches"]]
+            self.assertEqual(got, [("pii.credit_card", masked, "raw")])
+
+
 class Commands(unittest.TestCase):
     """smtp-commands.pcap, ftp-commands.pcap: values in command lines (NOOP, HELO, VRFY,
     MKD, CWD, SITE, unknown verbs, a 9000-byte line), credentials in AUTH, PASS, ACCT."""
