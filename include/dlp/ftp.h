@@ -12,7 +12,8 @@
  * DLP_FIELD_FTP_COMMAND blocks (longer than the line bound: in
  * overlapping blocks), except the lines of PASS, ACCT and
  * AUTH/ADAT/MIC/CONF/ENC (credentials, never reported).
- * AUTH TLS accepted (234): DLP_NOTE_ENCRYPTED, then DLP_DONE.
+ * AUTH TLS accepted (234) and the client's next byte a TLS handshake
+ * record: DLP_NOTE_ENCRYPTED, then DLP_DONE (anything else: read on).
  */
 #ifndef DLP_FTP_H
 #define DLP_FTP_H

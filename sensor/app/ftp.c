@@ -46,10 +46,14 @@
  * matching address is public (NAT: the sensor sees the public side) are
  * replaced by that control connection address.
  * Replies are acted on in their final form only ("ddd text"): the lines
- * of a multi-line reply are ignored. 234 (AUTH accepted) notes
- * DLP_NOTE_ENCRYPTED (0 bytes: the rest is unknown) on both directions and
- * every later write returns DLP_DONE. Gaps are noted (DLP_NOTE_GAP) on
- * their direction.
+ * of a multi-line reply are ignored. After 234 (AUTH accepted) the
+ * client's next byte decides, as after SMTP's STARTTLS: a TLS handshake
+ * record (0x16) notes DLP_NOTE_ENCRYPTED (0 bytes: the rest is unknown) on
+ * both directions and that write and every later one return DLP_DONE;
+ * anything else is read as commands again (234 is only the server's word: a
+ * server in league with the client could say it and read plain text on; a
+ * client gap first loses that byte, and lines are read as after any gap).
+ * Gaps are noted (DLP_NOTE_GAP) on their direction.
  *
  * Thread: the flow's worker.
  */
@@ -89,6 +93,7 @@ struct dlp_ftp {
     dlp_app_expect_t exp; /* the latest announced data connection */
     uint8_t exp_valid;
     uint8_t xfer; /* the transfer command of the current data connection */
+    uint8_t tls;  /* 234 seen: the client's next byte tells TLS from plain text */
     uint8_t done;
 };
 
@@ -377,15 +382,15 @@ static void command(dlp_ftp_t *f, const uint8_t *s, size_t n)
     }
 }
 
-/* Returns true when the connection turns encrypted (234). */
-static bool reply(dlp_ftp_t *f, const uint8_t *s, size_t n)
+/* A reply line: 234 makes the client's next byte tell whether TLS starts. */
+static void reply(dlp_ftp_t *f, const uint8_t *s, size_t n)
 {
     uint8_t addr[16];
     uint16_t port;
     unsigned code;
 
     if (n < 3 || !is_digit(s[0]) || !is_digit(s[1]) || !is_digit(s[2]) || (n > 3 && s[3] != ' '))
-        return false;
+        return;
     code = (unsigned)(s[0] - '0') * 100 + (unsigned)(s[1] - '0') * 10 + (unsigned)(s[2] - '0');
     switch (code) {
     case 227:
@@ -401,13 +406,11 @@ static bool reply(dlp_ftp_t *f, const uint8_t *s, size_t n)
         f->xfer = XFER_NONE;
         break;
     case 234:
-        note(f, 0, DLP_NOTE_ENCRYPTED, 0);
-        note(f, 1, DLP_NOTE_ENCRYPTED, 0);
-        return true;
+        f->tls = 1;
+        break;
     default:
         break;
     }
-    return false;
 }
 
 /* --- client lines as content -------------------------------------------- */
@@ -525,27 +528,40 @@ static void client_flush(dlp_ftp_t *f, ftp_dir_t *d)
     d->len = 0;
 }
 
-/* One line of direction 'dir', LF removed (at 'stop' in the caller's bytes). Returns true at 234. */
-static bool line(dlp_ftp_t *f, int dir, const uint8_t *s, size_t n, const uint8_t *stop)
+/* One line of direction 'dir', LF removed (at 'stop' in the caller's bytes). */
+static void line(dlp_ftp_t *f, int dir, const uint8_t *s, size_t n, const uint8_t *stop)
 {
     size_t raw = n;
 
     if (n > 0 && s[n - 1] == '\r')
         n--;
     if (n == 0)
-        return false;
-    if (dir == 1)
-        return reply(f, s, n);
+        return;
+    if (dir == 1) {
+        reply(f, s, n);
+        return;
+    }
     if (f->d[0].tail) { /* its verb was lost: scanned, not read */
         report(f, s, n);
-        return false;
+        return;
     }
     if (!maybe_secret(s, n))
         report(f, s, n);
     else
         secret(f, stop, raw);
     command(f, s, n);
-    return false;
+}
+
+/* After 234, the client's first byte: a TLS handshake record ends inspection. */
+static bool tls_starts(dlp_ftp_t *f, uint8_t first)
+{
+    f->tls = 0;
+    if (first != 0x16)
+        return false;
+    note(f, 0, DLP_NOTE_ENCRYPTED, 0);
+    note(f, 1, DLP_NOTE_ENCRYPTED, 0);
+    f->done = 1;
+    return true;
 }
 
 /* --- framing ------------------------------------------------------------- */
@@ -571,6 +587,8 @@ dlp_rc_t dlp_ftp_write(dlp_ftp_t *f, int dir, const uint8_t *p, size_t n)
     if (f->done)
         return DLP_DONE;
     d = &f->d[dir];
+    if (dir == 0 && n > 0 && f->tls && tls_starts(f, p[0]))
+        return DLP_DONE;
     while (n > 0) {
         const uint8_t *lf = memchr(p, '\n', n);
         size_t take = lf != NULL ? (size_t)(lf - p) : n;
@@ -602,13 +620,11 @@ dlp_rc_t dlp_ftp_write(dlp_ftp_t *f, int dir, const uint8_t *p, size_t n)
             note(f, dir, DLP_NOTE_HEADER_CAP, d->skipped); /* a reply: not read */
             d->skipped = 0;
         } else if (d->mode == MODE_LINE) {
-            bool enc = d->len > 0 ? line(f, dir, d->buf, d->len, p + take)
-                                  : line(f, dir, p, take, p + take);
+            if (d->len > 0)
+                line(f, dir, d->buf, d->len, p + take);
+            else
+                line(f, dir, p, take, p + take);
             d->len = 0;
-            if (enc) {
-                f->done = 1;
-                return DLP_DONE;
-            }
         }
         d->mode = MODE_LINE;
         d->tail = 0;
@@ -625,9 +641,10 @@ void dlp_ftp_gap(dlp_ftp_t *f, int dir, uint64_t len)
     if (f == NULL || (dir != 0 && dir != 1) || f->done)
         return;
     d = &f->d[dir];
-    if (dir == 0)
+    if (dir == 0) {
         client_flush(f, d);
-    else if (d->mode == MODE_OVERLONG)
+        f->tls = 0; /* the byte that tells TLS may be lost: lines are read as after a gap */
+    } else if (d->mode == MODE_OVERLONG)
         note(f, dir, DLP_NOTE_HEADER_CAP, d->skipped);
     d->skipped = 0;
     d->len = 0;

@@ -375,6 +375,43 @@ static const turn_t tls_session[] = {
 };
 /* clang-format on */
 
+/* clang-format off */
+static const turn_t tls_said_not_done[] = {
+    {1, "220 ready\r\n"},
+    {0, "AUTH TLS\r\n"},
+    {1, "234 AUTH TLS successful\r\n"},
+    {0, "MKD 4556737586899855\r\n"},
+    {1, "257 created\r\n"},
+    {0, "AUTH TLS\r\n"},
+    {1, "234 AUTH TLS successful\r\n"},
+    {0, "\x16\x03\x01\x02\x01\x01MKD hidden\r\n"},
+};
+/* clang-format on */
+
+/*
+ * 234 is only the server's word: a server in league with the client could say it and
+ * read plain text on. So the client's next byte decides, as after SMTP's STARTTLS: a
+ * TLS handshake record (0x16) ends inspection, anything else is read as commands.
+ */
+static void test_auth_tls_said_but_plain(void **state)
+{
+    static const exp_t want0[] = {
+        {'B', DLP_FIELD_FTP_COMMAND, "", "MKD 4556737586899855", 20, 0},
+        {'N', DLP_NOTE_ENCRYPTED, "", NULL, 0, 0},
+    };
+    fx_t *x = fx_new();
+    (void)state;
+
+    x->commands = 1;
+    assert_int_equal(play(x, tls_said_not_done, DLP_ARRAY_LEN(tls_said_not_done), SIZE_MAX, 0),
+                     DLP_DONE);
+    ts_check_items(&x->s[0], want0, DLP_ARRAY_LEN(want0));
+    assert_int_equal(x->s[1].n, 1);
+    assert_int_equal(x->s[1].item[0].field, DLP_NOTE_ENCRYPTED);
+    fx_free(x);
+    check_splits(tls_said_not_done, DLP_ARRAY_LEN(tls_said_not_done));
+}
+
 static void test_auth_tls(void **state)
 {
     fx_t *x = fx_new();
@@ -390,13 +427,27 @@ static void test_auth_tls(void **state)
     fx_free(x);
     check_splits(tls_session, DLP_ARRAY_LEN(tls_session));
 
-    /* the write that carries the 234 line returns DLP_DONE, later ones too */
+    /* the client write that starts TLS returns DLP_DONE, later ones too; a client gap
+     * after 234 loses the byte that tells: the next line is read as after any gap */
     x = fx_new();
     f = ftp_new(x);
-    assert_int_equal(dlp_ftp_write(f, 1, DLP_STR_BYTES("234 Proceed\r\n")), DLP_DONE);
+    assert_int_equal(dlp_ftp_write(f, 1, DLP_STR_BYTES("234 Proceed\r\n")), DLP_OK);
+    assert_int_equal(dlp_ftp_write(f, 0, DLP_STR_BYTES("\x16\x03\x01")), DLP_DONE);
     assert_int_equal(dlp_ftp_write(f, 0, DLP_STR_BYTES("STOR x\r\n")), DLP_DONE);
     dlp_ftp_gap(f, 0, 10);
     assert_int_equal(x->s[0].n, 1);
+    dlp_ftp_free(f);
+    fx_free(x);
+
+    x = fx_new();
+    f = ftp_new(x);
+    assert_int_equal(dlp_ftp_write(f, 1, DLP_STR_BYTES("234 Proceed\r\n")), DLP_OK);
+    dlp_ftp_gap(f, 0, 10);
+    assert_int_equal(dlp_ftp_write(f, 0, DLP_STR_BYTES("\x16 tail\r\nSTOR y\r\n")), DLP_OK);
+    /* the gap, the rest of the line it cut, then STOR y read: its file name */
+    assert_int_equal(x->s[0].n, 4);
+    assert_int_equal(x->s[0].item[0].field, DLP_NOTE_GAP);
+    assert_int_equal(ts_find(&x->s[0], 'M', DLP_META_FTP_FILENAME, 0), 3);
     dlp_ftp_free(f);
     fx_free(x);
 }
@@ -885,6 +936,7 @@ int main(void)
         cmocka_unit_test(test_eprt_v6),
         cmocka_unit_test(test_pipelined_stor),
         cmocka_unit_test(test_auth_tls),
+        cmocka_unit_test(test_auth_tls_said_but_plain),
         cmocka_unit_test(test_nat_rule),
         cmocka_unit_test(test_nat_rule_port),
         cmocka_unit_test(test_line_bound),
