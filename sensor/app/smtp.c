@@ -1011,3 +1011,8 @@ size_t dlp_smtp_mem(const dlp_smtp_t *s)
         return 0;
     return sizeof(*s) + (s->cbuf != NULL ? s->lim.line_max : 0) + s->pcap + dlp_mime_mem(s->msg);
 }
+
+size_t dlp_smtp_replaying(const dlp_smtp_t *s)
+{
+    return s != NULL && s->replay ? s->rlen : 0;
+}

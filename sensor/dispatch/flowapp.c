@@ -304,11 +304,15 @@ static void c_secret(void *ctx, const uint8_t *end, size_t n)
 }
 
 /* The bytes after the decode() call in progress start a new message part:
- * content opened from the next call on comes from offsets >= its start. */
-static void mark_after(fdir_t *fd)
+ * content opened from the next call on comes from offsets >= its start, less
+ * 'back' bytes a decoder reads again from what it held (SMTP replaying a wait:
+ * the envelope, and the message after it, came in earlier calls). */
+static void mark_after(fdir_t *fd, uint64_t back)
 {
-    if (fd->buf != NULL && fd->at > fd->mark_next)
-        fd->mark_next = fd->at;
+    uint64_t x = fd->at > back ? fd->at - back : 0;
+
+    if (fd->buf != NULL && x > fd->mark_next)
+        fd->mark_next = x;
 }
 
 /* A request line (its URI), or an SMTP envelope command: a message follows. */
@@ -844,7 +848,7 @@ static void c_close(void *ctx, void *h)
 
     (void)ctx;
     if (cs != NULL && cs->field == DLP_FIELD_HTTP_HEADER)
-        mark_after(cs->fd); /* a header block ended: its body or the next message follows */
+        mark_after(cs->fd, 0); /* a header block ended: its body or the next message follows */
     cstream_free(cs);
 }
 
@@ -855,7 +859,7 @@ static void c_block(void *ctx, dlp_field_t field, const uint8_t *p, size_t n)
     vctx_t old;
 
     if (a->tcp && block_starts_message(field, p, n))
-        mark_after(fd);
+        mark_after(fd, a->dec == KIND_SMTP ? dlp_smtp_replaying(a->p.smtp) : 0);
     if (!fd->egress || n == 0 || det_flow(a) == NULL)
         return;
     join_flush(a->env);

@@ -240,6 +240,17 @@ class Evidence(unittest.TestCase):
         vals = [SSN, SSN[:6] + b"=\r\n" + SSN[6:], CARD, CARD2] + att.split()
         check_flow(self, path, vals, keep=[b"QUIT\r\n"])
 
+    def test_smtp_envelope_read_again_from_held_bytes(self):
+        """The client pipelines a message, a second envelope and the second message's
+        Subject (the card) behind DATA, no reply seen: the decoder holds them, then reads
+        them again when the bound is passed, two writes later; the card, in bytes taken
+        before the write in which the envelope was read, is still overwritten."""
+        r, d, files = self.capture("evidence-smtp-held-envelope.pcap", expect_files=1)
+        self.assertEqual([m["masked"] for e in r.of("dlp") for m in e["dlp"]["matches"]],
+                         ["491761******1008"])
+        (path,) = files.values()
+        check_flow(self, path, [b"4917612345671008"], keep=[b"EHLO client.example", b"QUIT\r\n"])
+
     def test_udp_datagrams_whole(self):
         r, d, files = self.capture("detect-udp-datagrams.pcap", expect_files=1)
         (path,) = files.values()
