@@ -62,7 +62,8 @@
  *    longer than its archive (zip.h's per-member decomp_max bounds the
  *    inflated output; a stored member is the wire's own bytes);
  *  - a block not longer than line_max, header_block_max or a DNS name's
- *    text (+64); textnorm's output not longer than its input;
+ *    text (+64), or than a DNS message (reported whole when it holds more
+ *    than names); textnorm's output not longer than its input;
  *  - media: a sniff verdict on fewer bytes is MORE or the final one; ZIP
  *    and gzip files are media.
  * FUZZ_APP_DUMP set in the environment prints what the script's cut reported.
@@ -173,12 +174,15 @@ static void check_stream_len(const item_t *it)
         fail("stream longer than its direction's bytes allow");
 }
 
-/* A block is one bounded thing: a line, a header, a DNS name (1020 bytes as \DDD text). */
+/* A block is one bounded thing: a line, a header, a DNS name (1020 bytes as \DDD text),
+ * or a DNS message holding more than names, reported whole (at most 65535 bytes). */
 static void check_block_len(const item_t *it)
 {
     const dlp_app_limits_t *l = it->rec->l;
     uint64_t max = l->line_max > l->header_block_max ? l->line_max : l->header_block_max;
 
+    if (it->field == DLP_FIELD_DNS_QUERY && it->len <= UINT16_MAX)
+        return;
     if (it->len > (max > 1020 ? max : 1020) + 64)
         fail("a block longer than a line, a header block or a DNS name");
 }
