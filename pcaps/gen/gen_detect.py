@@ -395,6 +395,38 @@ def rst_then_syn(outdir):
     cap.write_pcap(out_path(outdir, "detect-rst-then-syn.pcap"))
 
 
+def rst_syn_one_side(outdir):
+    """An RST and a SYN from the same side: :46110 the client sends an RST at its exact
+    sequence number and then a SYN with a new ISN, both with bad TCP checksums (the server
+    drops them), then the rest of its upload (HTTP POST to port 80) with the card: the SYN
+    is never answered, so the flow goes on. :46111 a real port reuse: the client resets,
+    then opens a new connection on the same tuple (SYN, SYN-ACK, ACK) and uploads the
+    second card on it."""
+    cap = Capture()
+    body = b"note=" + b"x" * 300 + b" card " + CARD + b" end\n"
+    req = http_post("up.example.com", "/u", body, "text/plain")
+    s = TcpSession(cap, IN1, OUT1, 46110, 80)
+    s.handshake()
+    s.send("c", req[:150])
+    bad_checksum(s, "R")
+    bad_checksum(s, "S", seq=s.nxt["c"] + 0x30000000)
+    s.send("c", req[150:])
+    s.send("s", OK)
+    s.close()
+    cap.clock.advance(0.1)
+    old = TcpSession(cap, IN1, OUT1, 46111, 80)
+    old.handshake()
+    old.send("c", http_post("up.example.com", "/u", b"note=first try", "text/plain"))
+    old.rst("c")
+    cap.clock.advance(0.05)
+    new = TcpSession(cap, IN1, OUT1, 46111, 80, cisn=old.nxt["c"] + 0x30000000, sisn=90000)
+    new.handshake()
+    new.send("c", http_post("up.example.com", "/u", b"card " + CARD2 + b" end\n", "text/plain"))
+    new.send("s", OK)
+    new.close()
+    cap.write_pcap(out_path(outdir, "detect-rst-syn-one-side.pcap"))
+
+
 def insertion_reordered(outdir):
     """Insertion with the real copies out of order: raw TCP (port 9000), 150-byte segments;
     :46062 the first segment ends with the start of the card, the second and third are sent
@@ -618,7 +650,7 @@ def main():
                 inside_server_leaks, internal_and_ipv6, secrets_and_threshold, one_byte_segments,
                 vlan_tagged, invalid_values, ten_cards, forged_syn, forged_rst, insertion,
                 idle_answer, insertion_interleaved, rst_then_syn, insertion_reordered,
-                insertion_large, forged_fin, idle_one_sided, urgent, urgent_far,
+                insertion_large, forged_fin, idle_one_sided, urgent, rst_syn_one_side, urgent_far,
                 urgent_insertion, urgent_zero):
         gen(outdir)
 

@@ -93,6 +93,9 @@ struct dlp_tcp_session {
     uint64_t rst_peer_hi; /* the end of what its receiver had sent then */
     uint8_t rst_dir;      /* its sender */
     uint8_t rst_peer_on;  /* its receiver sent new bytes since: it did not take it */
+    uint32_t syn_isn;     /* a SYN after the RST, not answered yet (syn_pending) */
+    uint8_t syn_dir;
+    uint8_t syn_pending;
     uint8_t state;    /* dlp_tcp_state_t */
     uint8_t fins;     /* bit per direction with an accepted FIN */
 };
@@ -809,7 +812,15 @@ static void rst_outlived(const call_t *c, int dir, int64_t end)
         return;
     stat_inc(c, DLP_STAT_TCP_RST_IGNORED);
     s->rst_peer_on = 0;
+    s->syn_pending = 0;
     s->state = (uint8_t)fins_state(s);
+}
+
+/* The pending SYN's sender goes on from its ISN (one-sided, the SYN-ACK unseen). */
+static bool syn_answered(const dlp_tcp_session_t *s, int dir, const dlp_packet_t *p)
+{
+    return s->syn_pending && dir == s->syn_dir && s->state == DLP_TCP_RESET &&
+           !(p->tcp_flags & (DLP_TCP_SYN | DLP_TCP_RST)) && p->tcp_seq == s->syn_isn + 1;
 }
 
 /* Direction 'dir' acknowledged up to 'ack' by its peer. */
@@ -870,8 +881,18 @@ static int syn_seen(const call_t *c, int dir, const dlp_packet_t *p)
      * once the peer acknowledged it (or when no ACK of the peer is ever seen: a
      * one-sided capture), else a forged FIN, then a SYN, would do the same; also
      * when both FINs were seen (DLP_TCP_CLOSED), the other one acknowledged. */
-    if (!ack && (fin_counts(d) ||
-                 (s->state == DLP_TCP_RESET && !(s->rst_peer_on && dir != s->rst_dir))))
+    if (!ack && fin_counts(d))
+        return SYN_NEW_FLOW;
+    /* After an RST, a new connection only once the SYN is answered (syn_answered):
+     * an RST and a SYN both forged (bad checksums) would otherwise end the flow while
+     * the old connection goes on, its bytes out of the new one's window. */
+    if (!ack && s->state == DLP_TCP_RESET && !(s->rst_peer_on && dir != s->rst_dir)) {
+        s->syn_pending = 1;
+        s->syn_dir = (uint8_t)dir;
+        s->syn_isn = p->tcp_seq;
+        return SYN_IGNORE;
+    }
+    if (ack && s->syn_pending && dir != s->syn_dir && p->tcp_ack == s->syn_isn + 1)
         return SYN_NEW_FLOW;
     if (d->started && d->base == p->tcp_seq + 1) {
         if (p->payload_wire == 0 && p->payload_len == 0)
@@ -988,6 +1009,8 @@ dlp_rc_t dlp_reasm_segment(dlp_reasm_t *r, dlp_tcp_session_t *s, int dir, const 
         rst_seen(&c, dir, p->tcp_seq);
         return DLP_OK;
     }
+    if (syn_answered(s, dir, p))
+        return DLP_DONE;
     if (fl & DLP_TCP_SYN) {
         int v = syn_seen(&c, dir, p);
         if (v != SYN_GO_ON)

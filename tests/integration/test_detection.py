@@ -246,6 +246,19 @@ class Streams(unittest.TestCase):
         self.assertEqual(got, [(46096, "pii.credit_card", "453914******6467", "raw")])
         self.assertEqual(r.stats["tcp"]["urgent_bytes"], 1)
 
+    def test_rst_and_syn_forged_by_one_side(self):
+        """An RST and then a SYN with a new ISN from the client, both dropped by the
+        server (bad checksums), and the upload goes on: the SYN is never answered, so the
+        flow goes on and the card is found. A real port reuse (RST, then SYN, SYN-ACK, ACK
+        on the same tuple) still opens a new flow."""
+        r = run("-r", pcap("detect-rst-syn-one-side.pcap"), "--log-flows")
+        got = sorted((e["src_port"], e["dlp"]["matches"][0]["masked"]) for e in dlp(r))
+        self.assertEqual(got, [(46110, "453914******6467"), (46111, "542523******9903")])
+        reasons = sorted((f["src_port"], f["flow"]["reason"]) for f in r.of("flow"))
+        self.assertEqual(reasons, [(46110, "fin"), (46111, "fin"), (46111, "rst")])
+        self.assertEqual(r.stats["flow"]["port_reuse"], 1)
+        self.assertEqual(r.stats["tcp"]["out_of_window"], 0)
+
     def test_syn_after_an_rst_its_receiver_outlived(self):
         """The server resets, the client goes on uploading (it never took the RST), then
         a SYN from the client with a new ISN: no new connection, the rest of the upload

@@ -1015,9 +1015,11 @@ static void rst_keeps_streams_open(void **state)
     /* the peer's bytes after it are kept; they do not revive the connection */
     sdata(&c, 0, 300, 100);
     assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_RESET);
-    /* but the RST's sender may open a new one */
+    /* but the RST's sender may open a new one, once its peer answers the SYN */
     dlp_packet_t syn = seg(ISN1 + 99999, 0, DLP_TCP_SYN, NULL, 0);
-    assert_int_equal(send_pk(&c, 1, &syn), DLP_DONE);
+    assert_int_equal(send_pk(&c, 1, &syn), DLP_OK);
+    dlp_packet_t synack = seg(ISN0 + 7777, ISN1 + 100000, DLP_TCP_SYN | A, NULL, 0);
+    assert_int_equal(send_pk(&c, 0, &synack), DLP_DONE);
     conn_close(&c);
     assert_int_equal(st(DLP_STAT_TCP_OUT_OF_WINDOW), 0);
     teardown_r();
@@ -1147,7 +1149,38 @@ static void rst_then_syn_from_receiver(void **state)
     sdata(&c, 0, 0, 100); /* retransmitted, crossing the RST */
     assert_true(dlp_reasm_over(c.s)); /* reset, the receiver silent */
     dlp_packet_t syn = seg(ISN0 + 0x40000000u, 0, DLP_TCP_SYN, NULL, 0);
-    assert_int_equal(send_pk(&c, 0, &syn), DLP_DONE);
+    assert_int_equal(send_pk(&c, 0, &syn), DLP_OK);
+    /* one-sided: no SYN-ACK seen, its first byte follows the SYN */
+    dlp_packet_t first = seg(ISN0 + 0x40000001u, ISN1 + 1, A | DLP_TCP_PSH, g_src[0], 10);
+    assert_int_equal(send_pk(&c, 0, &first), DLP_DONE);
+    conn_close(&c);
+    teardown_r();
+}
+
+/* An RST and a SYN from the client, both forged (the server dropped them), and the
+ * upload goes on: the SYN is never answered, the flow lives on and its bytes are
+ * delivered; a SYN-ACK that answers another ISN opens nothing. */
+static void rst_and_syn_forged_by_one_side(void **state)
+{
+    (void)state;
+    setup_cfg(NULL);
+    conn_t c = conn_new();
+    handshake(&c);
+    sdata(&c, 0, 0, 100);
+    tx(&c, 0, ISN0 + 1 + 100, 0, DLP_TCP_RST, NULL, 0);
+    assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_RESET);
+    dlp_packet_t syn = seg(ISN0 + 0x20000000u, 0, DLP_TCP_SYN, NULL, 0);
+    assert_int_equal(send_pk(&c, 0, &syn), DLP_OK);
+    dlp_packet_t other = seg(ISN1 + 5, ISN0 + 0x20000002u, DLP_TCP_SYN | A, NULL, 0);
+    assert_int_equal(send_pk(&c, 1, &other), DLP_OK);
+    sdata(&c, 0, 100, 100); /* the old connection goes on */
+    assert_int_equal(c.k->delivered[0], 200);
+    assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_ESTABLISHED);
+    /* revived: the SYN is forgotten, its SYN-ACK (late) opens nothing */
+    dlp_packet_t synack = seg(ISN1 + 5, ISN0 + 0x20000001u, DLP_TCP_SYN | A, NULL, 0);
+    assert_int_equal(send_pk(&c, 1, &synack), DLP_OK);
+    sdata(&c, 0, 200, 50);
+    assert_int_equal(c.k->delivered[0], 250);
     conn_close(&c);
     teardown_r();
 }
@@ -1959,6 +1992,7 @@ int main(void)
         cmocka_unit_test(rst_outlived_by_sender),
         cmocka_unit_test(rst_outlived_by_receiver),
         cmocka_unit_test(rst_then_syn_from_receiver),
+        cmocka_unit_test(rst_and_syn_forged_by_one_side),
         cmocka_unit_test(retained_bytes),
         cmocka_unit_test(rst_refused_port),
         cmocka_unit_test(syn_with_data),
