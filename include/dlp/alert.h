@@ -63,6 +63,7 @@ typedef enum {
     DLP_NOTE_DEPTH_CAP,       /* MIME nesting or decoder chain too deep */
     DLP_NOTE_UNSUPPORTED,     /* an encoding we do not decode (br, zstd, uuencode...) */
     DLP_NOTE_MEDIA,           /* compressed media: only its runs of text scanned (media.h) */
+    DLP_NOTE_CREDENTIAL,      /* a credential line (SMTP AUTH, FTP PASS...) kept unscanned */
     DLP_NOTE__COUNT
 } dlp_app_note_t;
 

@@ -74,6 +74,10 @@
 #define DLP_HTTP_BODY_LEN_MAX (1ULL << 40) /* a larger Content-Length/chunk: decoder error */
 #define DLP_WS_FRAME_MAX (1ULL << 40)     /* a longer WebSocket frame: not WebSocket, raw */
 #define DLP_SMTP_PIPELINE_MAX 64          /* pipelined commands awaiting their reply */
+#define DLP_APP_CRED_MAX 4096             /* a credential line (SMTP AUTH, FTP PASS): longer is data */
+#define DLP_SMTP_AUTH_MAX 3               /* AUTH exchanges per connection kept from the scan */
+#define DLP_SMTP_AUTH_ANSWERS_MAX 4       /* answers to 334 per AUTH exchange kept from the scan */
+#define DLP_FTP_CRED_LINES_MAX 6          /* PASS/ACCT/ADAT lines per connection kept from the scan */
 #define DLP_DNS_QUESTIONS_MAX 16          /* questions read per message */
 #define DLP_DNS_POINTERS_MAX 16           /* compression pointers followed per name */
 #define DLP_DNS_NAMES_MAX 64              /* names scanned per message */

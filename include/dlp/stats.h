@@ -109,6 +109,7 @@
     X(APP_NOTE_DEPTH_CAP, "app", "depth_cap", C)                               \
     X(APP_NOTE_UNSUPPORTED, "app", "unsupported", C)                           \
     X(APP_NOTE_MEDIA, "app", "media", C)                                       \
+    X(APP_NOTE_CREDENTIAL, "app", "credentials", C)                            \
     X(DETECT_SCAN_ERRORS, "detect", "scan_errors", C)                          \
     X(DETECT_ALLOC_FAIL, "detect", "alloc_failures", C)                        \
     X(DETECT_PENDING_FULL, "detect", "pending_full", C)                        \

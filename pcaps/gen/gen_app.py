@@ -356,6 +356,50 @@ def credentials_capture(outdir):
     cap.write_pcap(out_path(outdir, "evidence-credentials.pcap"))
 
 
+# Values only in credential-channel.pcap (Luhn-valid synthetic cards, valid SSNs)
+CHAN_CARD = b"5345637964710877"   # the fifth answer to a 334
+CHAN_CARD2 = b"4440446442747379"  # the fourth AUTH line of a connection
+CHAN_CARD3 = b"5397551138568938"  # in an AUTH line longer than DLP_APP_CRED_MAX (4096)
+CHAN_CARD4 = b"4471191964897374"  # FTP PASS without USER
+CHAN_PASS = b"4888039581643639"   # FTP PASS after USER: a credential, never reported
+CHAN_SSN = b"512-47-3086"
+CHAN_SSN2 = b"538-61-2047"
+CHAN_EMAIL = b"chan.leak@example.org"
+CHAN_EMAIL2 = b"mic.leak@example.org"
+
+
+def credential_channel_capture(outdir):
+    """Lines a client dresses as credentials to a colluding server, past the bounds a real
+    login keeps (README): scanned as commands; a real password within them is not."""
+    cap = Capture()
+    ehlo = [("s", b"220 mx.example.net ESMTP\r\n"), ("c", b"EHLO ws70.corp.example\r\n"),
+            ("s", b"250-mx.example.net\r\n250 AUTH PLAIN LOGIN\r\n")]
+    turns = [("c", b"AUTH LOGIN\r\n")]
+    answers = [base64.b64encode(w) for w in (b"eve", b"pw-1", b"pw-2", b"pw-3")]
+    answers += [b"card " + CHAN_CARD, b"ssn " + CHAN_SSN, b"mail " + CHAN_EMAIL]
+    for a in answers:  # the server keeps asking
+        turns += [("s", b"334 UGFzc3dvcmQ6\r\n"), ("c", a + b"\r\n")]
+    turns += [("s", b"535 5.7.8 no\r\n")]
+    for i in range(2):
+        turns += [("c", b"AUTH PLAIN " + base64.b64encode(b"\0eve\0try-%d" % i) + b"\r\n"),
+                  ("s", b"535 5.7.8 no\r\n")]
+    turns += [("c", b"AUTH PLAIN " + CHAN_CARD2 + b"\r\n"), ("s", b"535 5.7.8 no\r\n"),
+              ("c", b"QUIT\r\n"), ("s", b"221 bye\r\n")]
+    session(cap, 47070, 587, ehlo + turns)
+    line = b"AUTH PLAIN " + b"Q" * 3000 + b" " + CHAN_CARD3 + b" "
+    line += b"Q" * (6000 - len(line))
+    session(cap, 47071, 587, ehlo + [("c", line + b"\r\n"), ("s", b"500 5.5.6 too long\r\n"),
+                                      ("c", b"QUIT\r\n"), ("s", b"221 bye\r\n")])
+    session(cap, 47072, 21, [
+        ("s", b"220 FTP server ready\r\n"), ("c", b"PASS " + CHAN_CARD4 + b"\r\n"),
+        ("s", b"503 Login with USER first\r\n"), ("c", b"USER eve\r\n"),
+        ("s", b"331 Password required\r\n"), ("c", b"PASS " + CHAN_PASS + b"\r\n"),
+        ("s", b"530 Login incorrect\r\n"), ("c", b"PASS ssn " + CHAN_SSN2 + b"\r\n"),
+        ("s", b"503 Login with USER first\r\n"), ("c", b"MIC " + CHAN_EMAIL2 + b"\r\n"),
+        ("s", b"500 unknown\r\n"), ("c", b"QUIT\r\n"), ("s", b"221 Goodbye\r\n")])
+    cap.write_pcap(out_path(outdir, "credential-channel.pcap"))
+
+
 def dns_tcp_capture(outdir):
     """TCP to port 53 that is not DNS, or stops being DNS (pcaps/README.md)."""
     cap = Capture()
@@ -657,6 +701,7 @@ def main():
     smtp_commands_capture(outdir)
     ftp_commands_capture(outdir)
     credentials_capture(outdir)
+    credential_channel_capture(outdir)
     dns_tls_capture(outdir)
     dns_tcp_capture(outdir)
     dns_hidden_capture(outdir)

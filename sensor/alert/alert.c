@@ -35,6 +35,7 @@ const char *dlp_app_note_name(dlp_app_note_t n)
         [DLP_NOTE_DEPTH_CAP] = "depth_cap",
         [DLP_NOTE_UNSUPPORTED] = "unsupported",
         [DLP_NOTE_MEDIA] = "media",
+        [DLP_NOTE_CREDENTIAL] = "credentials",
     };
 
     if ((unsigned)n >= DLP_NOTE__COUNT || names[n] == NULL)

@@ -9,25 +9,32 @@
  * l->line_max bytes, allocated on first need.
  *
  * Every client line is content: a block of DLP_FIELD_FTP_COMMAND (MKD,
- * CWD, SITE, USER, RNFR/RNTO, unknown verbs: any argument can carry data
- * the server receives and may log), except the lines of PASS, ACCT and the
- * RFC 2228 security exchange (AUTH, ADAT, MIC, CONF, ENC), of which nothing
- * is reported: credentials are no leak to alert on, and a value found in
- * one would reach the alert and the evidence capture. Those lines (also
- * overlong, also cut by a gap or the end) are told to sink->secret, whole,
- * verb included, so evidence captures overwrite them. A client line longer
- * than line_max is reported in blocks of line_max bytes that overlap by
- * FTP_CMD_OVERLAP (a CR before the LF kept; credentials, told by its first
- * bytes, are not), so nothing of it escapes the scan in bounded memory; it
- * is not interpreted (as an unknown command) and not noted, as nothing of
- * it is left uninspected. A
+ * CWD, SITE, USER, RNFR/RNTO, AUTH's mechanism name, the RFC 2228
+ * protected commands MIC/CONF/ENC, unknown verbs: any argument can carry
+ * data the server receives and may log), except credential lines, of
+ * which nothing is reported: credentials are no leak to alert on, and a
+ * value found in one would reach the alert and the evidence capture. But
+ * an unscanned line is a channel a colluding server could take any amount
+ * of data through, so a line is a credential only where a login puts one:
+ * PASS right after USER, ACCT right after USER or PASS, ADAT (the RFC 2228
+ * security data) right after AUTH or ADAT; of at most DLP_APP_CRED_MAX
+ * bytes (and line_max); and at most DLP_FTP_CRED_LINES_MAX of them per
+ * connection. Any other line is scanned, whatever its verb. Credential
+ * lines (also cut by a gap or the end) are told to sink->secret, whole,
+ * verb included, so evidence captures overwrite them, and noted
+ * (DLP_NOTE_CREDENTIAL, their bytes: not inspected). A client line longer
+ * than line_max (no credential) is reported in blocks of line_max bytes
+ * that overlap by FTP_CMD_OVERLAP (a CR before the LF kept), so nothing of
+ * it escapes the scan in bounded memory; it is not interpreted (as an
+ * unknown command) and not noted, as nothing of it is left uninspected. A
  * reply line longer than line_max is discarded and noted
  * (DLP_NOTE_HEADER_CAP, with its length once the LF is seen). After a gap,
  * the server direction drops everything up to the next LF and
  * resynchronises on the line after it; the client direction scans what the
  * server received (the part of the line before the gap, its rest after
  * the gap, whose verb is lost, so it is not read and is scanned even if it
- * was a password's end) and reads the next line. A client line without LF
+ * was a password's end) and reads the next line, which is no credential
+ * (the USER before it may be lost). A client line without LF
  * at dlp_ftp_end() is reported too.
  *
  * Expectations (sink->expect on ctx[0]):
@@ -73,6 +80,8 @@
 
 enum { MODE_LINE, MODE_OVERLONG, MODE_RESYNC };
 enum { XFER_NONE, XFER_STORE, XFER_OTHER };
+/* The client's previous command line, which tells where a credential may follow */
+enum { PREV_OTHER, PREV_USER, PREV_PASS, PREV_AUTH, PREV_ADAT };
 
 typedef struct ftp_dir {
     uint8_t *buf; /* partial line, line_max bytes */
@@ -95,6 +104,8 @@ struct dlp_ftp {
     uint8_t xfer; /* the transfer command of the current data connection */
     uint8_t tls;  /* 234 seen: the client's next byte tells TLS from plain text */
     uint8_t done;
+    uint8_t prev;   /* PREV_*: the client's previous command line */
+    uint32_t creds; /* credential lines so far (DLP_FTP_CRED_LINES_MAX) */
 };
 
 static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -415,26 +426,47 @@ static void reply(dlp_ftp_t *f, const uint8_t *s, size_t n)
 
 /* --- client lines as content -------------------------------------------- */
 
-/*
- * Verbs whose argument is a credential or the security exchange (RFC 959
- * PASS/ACCT, RFC 2228 AUTH/ADAT/MIC/CONF/ENC: a mechanism name, then base64
- * tokens and protected commands). A password is no leak the sensor should
- * alert on, and a value found in it would reach the alert and evidence.
- */
-static const char *const secret_verbs[] = {"PASS", "ACCT", "AUTH", "ADAT", "MIC", "CONF", "ENC"};
-
-/* True if the line may be one of those, as far as its first hn bytes show (a verb, then ' '). */
-static bool maybe_secret(const uint8_t *h, size_t hn)
+/* The verb of a client line, as PREV_* (PREV_PASS also for ACCT: a credential either way). */
+static uint8_t line_verb(const uint8_t *s, size_t n)
 {
-    for (size_t v = 0; v < DLP_ARRAY_LEN(secret_verbs); v++) {
-        size_t k = strlen(secret_verbs[v]), i = 0;
+    size_t vlen = 0;
 
-        while (i < k && i < hn && (h[i] & ~0x20) == (uint8_t)secret_verbs[v][i])
-            i++;
-        if (i == (hn < k ? hn : k) && (hn <= k || h[k] == ' '))
-            return true;
-    }
-    return false;
+    while (vlen < n && s[vlen] != ' ')
+        vlen++;
+    if (verb_is(s, vlen, "USER"))
+        return PREV_USER;
+    if (verb_is(s, vlen, "PASS") || verb_is(s, vlen, "ACCT"))
+        return PREV_PASS;
+    if (verb_is(s, vlen, "AUTH"))
+        return PREV_AUTH;
+    if (verb_is(s, vlen, "ADAT"))
+        return PREV_ADAT;
+    return PREV_OTHER;
+}
+
+/*
+ * Whether a client line of n bytes is a credential (RFC 959 PASS/ACCT, RFC 2228 ADAT: base64
+ * security tokens): only where a login puts one, and a few per connection (three password
+ * tries, as servers allow, an account, the tokens of a GSSAPI exchange). AUTH names a
+ * mechanism, MIC/CONF/ENC carry protected commands: none is a credential.
+ */
+static bool is_credential(const dlp_ftp_t *f, const uint8_t *s, size_t n)
+{
+    size_t vlen = 0;
+    bool placed;
+
+    while (vlen < n && s[vlen] != ' ')
+        vlen++;
+    if (verb_is(s, vlen, "PASS"))
+        placed = f->prev == PREV_USER;
+    else if (verb_is(s, vlen, "ACCT"))
+        placed = f->prev == PREV_USER || f->prev == PREV_PASS;
+    else if (verb_is(s, vlen, "ADAT"))
+        placed = f->prev == PREV_AUTH || f->prev == PREV_ADAT;
+    else
+        return false;
+    return placed && !f->d[0].tail && f->creds < DLP_FTP_CRED_LINES_MAX && n <= DLP_APP_CRED_MAX &&
+           n <= f->line_max;
 }
 
 /*
@@ -452,6 +484,14 @@ static void report(dlp_ftp_t *f, const uint8_t *s, size_t n)
 {
     if (n > 0 && f->sink->block != NULL)
         f->sink->block(f->ctx[0], DLP_FIELD_FTP_COMMAND, s, n);
+}
+
+/* A credential line of raw bytes before its LF (at stop): kept from the scan, and noted. */
+static void credential(dlp_ftp_t *f, const uint8_t *stop, size_t raw)
+{
+    f->creds++;
+    secret(f, stop, raw);
+    note(f, 0, DLP_NOTE_CREDENTIAL, raw);
 }
 
 /*
@@ -492,26 +532,16 @@ static void over_done(dlp_ftp_t *f, ftp_dir_t *d)
     d->scan = 0;
 }
 
-/* The client line (buf, then p[0, n)) passes line_max: scanned in blocks unless credentials. */
-static dlp_rc_t client_overlong(dlp_ftp_t *f, ftp_dir_t *d, const uint8_t *p, size_t n)
+/* The client line passes line_max: no credential is that long, so it is scanned in blocks. */
+static dlp_rc_t client_overlong(dlp_ftp_t *f, ftp_dir_t *d)
 {
-    uint8_t h[5];
-    size_t hn = 0;
-
-    for (size_t i = 0; i < d->len && hn < sizeof(h); i++)
-        h[hn++] = d->buf[i];
-    for (size_t i = 0; i < n && hn < sizeof(h); i++)
-        h[hn++] = p[i];
-    d->scan = d->tail || !maybe_secret(h, hn);
-    if (!d->scan)
-        secret(f, p, d->len); /* what was held ends where p starts */
-    if (d->scan && d->buf == NULL && (d->buf = malloc(f->line_max)) == NULL) {
+    f->prev = PREV_OTHER;
+    d->scan = 1;
+    if (d->buf == NULL && (d->buf = malloc(f->line_max)) == NULL) {
         d->scan = 0;
         d->len = 0;
         return DLP_ENOMEM; /* the line is skipped */
     }
-    if (!d->scan)
-        d->len = 0;
     d->fresh = d->len;
     return DLP_OK;
 }
@@ -521,11 +551,12 @@ static void client_flush(dlp_ftp_t *f, ftp_dir_t *d)
 {
     if (d->mode == MODE_OVERLONG)
         over_done(f, d);
-    else if (d->mode == MODE_LINE && d->len > 0 && (d->tail || !maybe_secret(d->buf, d->len)))
+    else if (d->mode == MODE_LINE && d->len > 0 && !is_credential(f, d->buf, d->len))
         report(f, d->buf, d->len);
-    else if (d->mode == MODE_LINE) /* at a gap or the end: the last len bytes taken */
-        secret(f, NULL, d->len);
+    else if (d->mode == MODE_LINE && d->len > 0) /* at a gap or the end: the last len taken */
+        credential(f, NULL, d->len);
     d->len = 0;
+    f->prev = PREV_OTHER;
 }
 
 /* One line of direction 'dir', LF removed (at 'stop' in the caller's bytes). */
@@ -543,12 +574,14 @@ static void line(dlp_ftp_t *f, int dir, const uint8_t *s, size_t n, const uint8_
     }
     if (f->d[0].tail) { /* its verb was lost: scanned, not read */
         report(f, s, n);
+        f->prev = PREV_OTHER;
         return;
     }
-    if (!maybe_secret(s, n))
-        report(f, s, n);
+    if (is_credential(f, s, n))
+        credential(f, stop, raw);
     else
-        secret(f, stop, raw);
+        report(f, s, n);
+    f->prev = line_verb(s, n);
     command(f, s, n);
 }
 
@@ -598,15 +631,13 @@ dlp_rc_t dlp_ftp_write(dlp_ftp_t *f, int dir, const uint8_t *p, size_t n)
             d->skipped = d->len;
             if (dir == 1)
                 d->len = 0;
-            else if (client_overlong(f, d, p, take) != DLP_OK)
+            else if (client_overlong(f, d) != DLP_OK)
                 return DLP_ENOMEM;
         }
         if (d->mode == MODE_OVERLONG) {
             d->skipped += take;
             if (d->scan)
                 over_feed(f, d, p, take);
-            else if (dir == 0)
-                secret(f, p + take, take);
         } else if (d->mode == MODE_LINE && (lf == NULL || d->len > 0)) {
             dlp_rc_t rc = buffer(f, d, p, take);
             if (rc != DLP_OK)

@@ -2,35 +2,41 @@
  * smtp.c - SMTP, both directions of one connection (smtp.h).
  *
  * Client bytes are, by state:
- *  - C_CMD: command lines (LF, an optional CR before it stripped). Each
- *    line the server reads as a command, whatever its verb (NOOP, VRFY,
- *    HELO take strings the server may log; unknown verbs too), is reported
- *    whole as a block of DLP_FIELD_SMTP_COMMAND, except the AUTH line and
- *    the answers to its 334 challenges (credentials), which are swallowed,
- *    never passed on, only counted (auth_lines: no stats hook reaches this
- *    module). MAIL FROM / RCPT TO addresses are reported besides, before
- *    their line, as blocks of DLP_FIELD_SMTP_HEADER ("MAIL FROM:<a@b>",
- *    "RCPT TO:<c@d>", ESMTP parameters dropped, at most ADDR_MAX bytes
- *    shown) so e-mail rules see them there as they always did (the same
+ *  - C_CMD: command lines (LF, an optional CR before it stripped). Each line
+ *    the server reads as a command, whatever its verb (NOOP, VRFY, HELO take
+ *    strings the server may log; unknown verbs too), is reported whole as a
+ *    block of DLP_FIELD_SMTP_COMMAND, except the AUTH line and the answers to
+ *    its 334 challenges (credentials), which are swallowed, never passed on,
+ *    and noted (DLP_NOTE_CREDENTIAL, their bytes before the LF: not
+ *    inspected), but only within bounds, as an unscanned line is a channel a
+ *    colluding server could keep open: a line of at most DLP_APP_CRED_MAX
+ *    bytes (and line_max), at most DLP_SMTP_AUTH_ANSWERS_MAX answers per
+ *    exchange and DLP_SMTP_AUTH_MAX AUTH exchanges per connection. Beyond
+ *    them the line is no credential a server takes: it is scanned as a
+ *    command (the exchange still goes on as the server reads it). An empty
+ *    answer is neither. MAIL FROM / RCPT TO addresses are reported besides,
+ *    before their line, as blocks of DLP_FIELD_SMTP_HEADER ("MAIL
+ *    FROM:<a@b>", "RCPT TO:<c@d>", ESMTP parameters dropped, at most ADDR_MAX
+ *    bytes shown) so e-mail rules see them there as they always did (the same
  *    value found again in the command line is the same value of the flow:
- *    counted once), and the domains of the whole addresses (lower-cased)
- *    as meta. A line is held up to line_max bytes; a longer one is streamed
+ *    counted once), and the domains of the whole addresses (lower-cased) as
+ *    meta. A line is held up to line_max bytes; a longer one is streamed
  *    (DLP_FIELD_SMTP_COMMAND, from its first byte to the LF, a CR kept), so
  *    nothing of it escapes the scan and memory stays bounded, but it is not
- *    interpreted (an unknown command; RFC 5321 allows 512 bytes): no note,
- *    as nothing is left uninspected. An overlong AUTH line or answer is
- *    told by where it stands and its first bytes, and swallowed. Swallowed
- *    lines, whole or in pieces, are told to sink->secret (their bytes before
- *    the LF, a CR included) so evidence captures overwrite them: where they
- *    end in the caller's bytes, or, read from held bytes (a replay), as
- *    somewhere among the replayed ones. Each
- *    command is queued (up to DLP_SMTP_PIPELINE_MAX) until its final
- *    reply. One client line answers one 334, as the server reads it; after
- *    AUTH's final reply every line is a command again. So nothing but those
- *    lines is swallowed: a client that pipelines MAIL, RCPT, DATA and the
- *    message behind AUTH (allowed after an initial response, RFC 4954
- *    section 4), or answers a 334 with more lines, has them read as
- *    commands.
+ *    interpreted (an unknown command; RFC 5321 allows 512 bytes): no note, as
+ *    nothing is left uninspected. An overlong AUTH line or answer is past the
+ *    credential bound too: scanned, told by where it stands and its first
+ *    bytes only to follow the exchange. Swallowed lines (whole, or cut by a
+ *    gap or the end) are told to sink->secret (their bytes before the LF, a
+ *    CR included) so evidence captures overwrite them: where they end in the
+ *    caller's bytes, or, read from held bytes (a replay), as somewhere among
+ *    the replayed ones. Each command is queued (up to DLP_SMTP_PIPELINE_MAX)
+ *    until its final reply. One client line answers one 334, as the server
+ *    reads it; after AUTH's final reply every line is a command again. So
+ *    nothing but those lines is swallowed: a client that pipelines MAIL,
+ *    RCPT, DATA and the message behind AUTH (allowed after an initial
+ *    response, RFC 4954 section 4), or answers a 334 with more lines, has
+ *    them read as commands.
  *  - C_WAIT: after DATA, STARTTLS, AUTH or an answer to a 334 the client
  *    waits for the reply; bytes seen before the reply was (pipelining,
  *    feeding order, lost replies) are held, up to line_max, then replayed
@@ -100,7 +106,7 @@
 enum { C_CMD, C_WAIT, C_DATA, C_BDAT, C_TLS };
 enum { K_NONE, K_OTHER, K_DATA, K_BDAT, K_STARTTLS, K_AUTH };
 enum { D_BOL, D_MID, D_CR, D_DOT, D_DOTCR };
-/* What a line over line_max is, told when it passes the bound: only L_CMD and L_TAIL are scanned */
+/* What a line over line_max (scanned, as no credential is that long) is to the exchange */
 enum { L_CMD, L_TAIL, L_ANSWER, L_AUTH };
 
 struct dlp_smtp {
@@ -128,7 +134,8 @@ struct dlp_smtp {
     uint8_t msg_skip, bdat_last;
     uint32_t auth_owed; /* client lines owed as AUTH continuations: one per 334 */
     uint64_t bdat_left;
-    uint64_t auth_lines; /* swallowed AUTH lines */
+    uint32_t auth_n;       /* AUTH lines so far: past DLP_SMTP_AUTH_MAX they are scanned */
+    uint32_t auth_answers; /* answers in this exchange: past DLP_SMTP_AUTH_ANSWERS_MAX, scanned */
     const uint8_t *lstop; /* the line being read ends here, in the input being fed (its LF) */
     size_t lraw;          /* ... and has that many bytes before its LF */
     uint8_t replay;       /* held bytes are being fed again (nested replays count) */
@@ -303,12 +310,13 @@ static void auth_challenge(dlp_smtp_t *s)
         wait_resolve(s, true);
 }
 
-/* True when the line is the answer to a 334: swallowed (credentials), counted. */
+/* True when the line is the answer to a 334 (a credential, if within the bounds). */
 static bool auth_continuation(dlp_smtp_t *s)
 {
     if (s->auth_owed == 0)
         return false;
-    s->auth_lines++;
+    if (s->auth_answers < UINT32_MAX)
+        s->auth_answers++;
     if (--s->auth_owed == 0)
         auth_wait(s);
     return true;
@@ -323,12 +331,26 @@ static bool auth_continuation(dlp_smtp_t *s)
  */
 static void cmd_auth(dlp_smtp_t *s)
 {
-    s->auth_lines++;
+    if (s->auth_n < UINT32_MAX)
+        s->auth_n++;
+    s->auth_answers = 0;
     if (!push(s, K_AUTH)) /* its reply cannot be told: no line is taken as an answer */
         return;
     s->in_auth = 1;
     s->auth_owed = 0;
     auth_wait(s);
+}
+
+/*
+ * Whether the AUTH line (answer 0) or answer of this exchange is believable as a credential:
+ * a server that keeps answering 334, or a client that keeps sending AUTH, would otherwise
+ * carry any number of unscanned lines out. Real mechanisms need at most a few answers
+ * (LOGIN, SCRAM, DIGEST-MD5: 2; GSSAPI, NTLM: 3) and clients retry AUTH once or twice.
+ */
+static bool auth_within(const dlp_smtp_t *s, uint64_t auth_n, uint64_t answers, size_t n)
+{
+    return auth_n <= DLP_SMTP_AUTH_MAX && answers <= DLP_SMTP_AUTH_ANSWERS_MAX &&
+           n <= DLP_APP_CRED_MAX && n <= s->lim.line_max;
 }
 
 /* --- commands ------------------------------------------------------------------ */
@@ -463,6 +485,24 @@ static void report(dlp_smtp_t *s, const uint8_t *l, size_t n)
         s->sink->block(s->ctx[0], DLP_FIELD_SMTP_COMMAND, l, n);
 }
 
+/*
+ * An AUTH line or an answer (l, n; lraw bytes before its LF, at lstop): within the bounds
+ * a credential, swallowed (kept out of evidence) and noted as not inspected, so the flow
+ * does not read as wholly scanned; beyond them no server would take it as one: the bytes
+ * are data leaving, scanned as a command.
+ */
+static void credential(dlp_smtp_t *s, const uint8_t *l, size_t n, bool within)
+{
+    if (!within) {
+        report(s, l, n);
+        return;
+    }
+    if (n == 0) /* an empty answer hides nothing */
+        return;
+    secret(s, s->lstop, s->lraw);
+    note(s, 0, DLP_NOTE_CREDENTIAL, s->lraw);
+}
+
 static void command(dlp_smtp_t *s, const uint8_t *l, size_t n)
 {
     if (s->cresync) {
@@ -473,12 +513,12 @@ static void command(dlp_smtp_t *s, const uint8_t *l, size_t n)
         s->cresync = 0;
     }
     if (auth_continuation(s)) {
-        secret(s, s->lstop, s->lraw);
+        credential(s, l, n, auth_within(s, s->auth_n, s->auth_answers, n));
         return;
     }
     if (verb_is(l, n, "AUTH")) {
-        secret(s, s->lstop, s->lraw);
         cmd_auth(s);
+        credential(s, l, n, auth_within(s, s->auth_n, 0, n));
         return;
     }
     /* the address block first: the address is found in smtp.header, as it always was */
@@ -544,15 +584,9 @@ static uint8_t line_kind(const dlp_smtp_t *s, const uint8_t *p, size_t k)
     return maybe_auth(h, hn) ? L_AUTH : L_CMD;
 }
 
-/* An overlong line of this kind is scanned; the others are credentials. */
-static bool over_scanned(const dlp_smtp_t *s)
-{
-    return s->ckind == L_CMD || s->ckind == L_TAIL;
-}
-
 static void over_write(dlp_smtp_t *s, const uint8_t *p, size_t n)
 {
-    if (n == 0 || !over_scanned(s))
+    if (n == 0)
         return;
     if (!s->copen) {
         s->copen = 1;
@@ -575,15 +609,14 @@ static void over_close(dlp_smtp_t *s)
 /*
  * The line in progress passes line_max: rather than dropped it is streamed from here on
  * (what was held first), so a value across any piece boundary is still found, in bounded
- * memory; credentials (AUTH, an answer to a 334) are swallowed as when short. Its verb is
- * not read: an overlong line is acted on as an unknown command.
+ * memory. An AUTH line or an answer to a 334 this long is no credential (DLP_APP_CRED_MAX
+ * <= line_max by default): scanned too, but the exchange goes on as the server reads it.
+ * Any other verb is not read: an overlong line is acted on as an unknown command.
  */
 static void over_start(dlp_smtp_t *s, const uint8_t *p, size_t k)
 {
     s->cover = 1;
     s->ckind = line_kind(s, p, k);
-    if (!over_scanned(s))
-        secret(s, p, s->clen); /* what was held ends where p starts */
     over_write(s, s->cbuf, s->clen);
     s->clen = 0;
 }
@@ -620,10 +653,14 @@ static void line_flush(dlp_smtp_t *s)
     if (s->clen == 0)
         return;
     kind = line_kind(s, NULL, 0);
-    if (kind == L_CMD || kind == L_TAIL)
-        report(s, s->cbuf, s->clen);
-    else /* at a gap or the end, not in the caller's bytes: the last clen taken */
+    if ((kind == L_AUTH && auth_within(s, (uint64_t)s->auth_n + 1, 0, s->clen)) ||
+        (kind == L_ANSWER && auth_within(s, s->auth_n, (uint64_t)s->auth_answers + 1, s->clen))) {
+        /* at a gap or the end, not in the caller's bytes: the last clen taken */
         secret(s, NULL, s->clen);
+        note(s, 0, DLP_NOTE_CREDENTIAL, s->clen);
+    } else {
+        report(s, s->cbuf, s->clen);
+    }
     s->clen = 0;
 }
 
@@ -648,8 +685,6 @@ static size_t cmd_consume(dlp_smtp_t *s, const uint8_t *p, size_t n)
     /* no memory to hold the line: streamed rather than lost */
     if (!s->cover && (lf == NULL || s->clen > 0) && !line_hold(s, p, k))
         over_start(s, p, k);
-    if (s->cover && !over_scanned(s))
-        secret(s, p + k, k);
     if (s->cover)
         over_write(s, p, k);
     if (lf == NULL)

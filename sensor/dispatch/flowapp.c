@@ -370,15 +370,17 @@ static void uninspected(fdir_t *fd, uint64_t bytes)
  * stats "app" (same order as dlp_app_note_t). */
 static void note(fdir_t *fd, dlp_app_note_t n, uint64_t bytes)
 {
-    _Static_assert(DLP_STAT_APP_NOTE_MEDIA - DLP_STAT_APP_NOTE_GAP ==
-                       DLP_NOTE_MEDIA - DLP_NOTE_GAP,
+    _Static_assert(DLP_STAT_APP_NOTE_CREDENTIAL - DLP_STAT_APP_NOTE_GAP ==
+                       DLP_NOTE_CREDENTIAL - DLP_NOTE_GAP,
                    "stats app.* follow dlp_app_note_t");
     if ((unsigned)n >= DLP_NOTE__COUNT)
         return;
     fd->notes[n]++;
     if (fd->egress)
         dlp_stat_inc(fd->a->env->stats, (dlp_stat_id_t)(DLP_STAT_APP_NOTE_GAP + n));
-    if (n == DLP_NOTE_ENCRYPTED || n == DLP_NOTE_DEPTH_CAP || n == DLP_NOTE_DECOMP_CAP)
+    /* credentials: lines a decoder kept from the scan, within its bounds (smtp.c, ftp.c) */
+    if (n == DLP_NOTE_ENCRYPTED || n == DLP_NOTE_DEPTH_CAP || n == DLP_NOTE_DECOMP_CAP ||
+        n == DLP_NOTE_CREDENTIAL)
         uninspected(fd, bytes);
 }
 

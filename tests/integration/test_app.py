@@ -212,7 +212,9 @@ class Mail(unittest.TestCase):
         self.assertIn(("pii.credit_card", "smtp.body"), got)
         mail = flow_of(r, 47016)
         self.assertEqual(mail["app_proto"], "SMTP")
-        self.assertTrue(mail["inspection"]["toserver"]["complete"])
+        # all but the AUTH line, a credential: not inspected, so not complete
+        self.assertEqual(mail["inspection"]["toserver"]["not_inspected"], {"credentials": 1})
+        self.assertFalse(mail["inspection"]["toserver"]["complete"])
         # :47017 AUTH LOGIN answered after each 334: the base64 credentials (an address and
         # a password) are never scanned
         login = flow_of(r, 47017)
@@ -379,7 +381,8 @@ class InsideServers(unittest.TestCase):
 
 class Commands(unittest.TestCase):
     """smtp-commands.pcap, ftp-commands.pcap: values in command lines (NOOP, HELO, VRFY,
-    MKD, CWD, SITE, unknown verbs, a 9000-byte line), credentials in AUTH, PASS, ACCT."""
+    MKD, CWD, SITE, unknown verbs, a 9000-byte line), credentials in AUTH, PASS, ACCT;
+    credential-channel.pcap: lines past the bounds of a credential."""
 
     def values(self, r, port):
         """{(rule, field, masked)} of the flow's dlp_rules."""
@@ -399,8 +402,9 @@ class Commands(unittest.TestCase):
                          ["pii.credit_card", "pii.email", "pii.us_ssn"])
         flow = flow_of(r, 47040)
         self.assertEqual(flow["app_proto"], "SMTP")
-        self.assertTrue(flow["inspection"]["toserver"]["complete"])
-        self.assertEqual(flow["inspection"]["toserver"]["not_inspected"], {})
+        # no header_cap for the 9000-byte line; the AUTH line is told as not inspected
+        self.assertEqual(flow["inspection"]["toserver"]["not_inspected"], {"credentials": 1})
+        self.assertFalse(flow["inspection"]["toserver"]["complete"])
         # the AUTH PLAIN response (47040) and the AUTH LOGIN answers (47041) are credentials
         login = flow_of(r, 47041)
         self.assertEqual(login["dlp_rules"], [])
@@ -417,11 +421,40 @@ class Commands(unittest.TestCase):
             ("pii.email", "ftp.command", "f***@example.org")})       # SITE
         flow = flow_of(r, 47045)
         self.assertEqual(flow["app_proto"], "FTP_CONTROL")
-        self.assertEqual(flow["inspection"]["toserver"]["not_inspected"], {})
+        self.assertEqual(flow["inspection"]["toserver"]["not_inspected"], {"credentials": 2})
         # PASS and ACCT arguments are credentials: never scanned
         self.assertNotIn("492982******0995", events_text(r) + r.stderr)
         # a last line without LF, read at the client's end
         self.assertEqual(self.values(r, 47046), {("pii.us_ssn", "ftp.command", "*****7759")})
+
+    def test_credential_channel(self):
+        """credential-channel.pcap: lines dressed as credentials past the bounds of a real
+        login (a sixth answer to 334, a fourth AUTH, an AUTH line over 4096 bytes, PASS
+        without USER or after PASS, MIC) are scanned; the bytes swallowed within the bounds
+        are told as not inspected. A sensor that swallows them finds nothing here."""
+        r = run("-r", pcap("credential-channel.pcap"), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual(self.values(r, 47070), {
+            ("pii.credit_card", "smtp.command", "534563******0877"),  # the fifth answer
+            ("pii.us_ssn", "smtp.command", "*****3086"),              # the sixth
+            ("pii.email", "smtp.command", "c***@example.org"),        # the seventh
+            ("pii.credit_card", "smtp.command", "444044******7379")})  # the fourth AUTH
+        self.assertEqual(self.values(r, 47071),
+                         {("pii.credit_card", "smtp.command", "539755******8938")})
+        self.assertEqual(self.values(r, 47072), {
+            ("pii.credit_card", "ftp.command", "447119******7374"),  # PASS without USER
+            ("pii.us_ssn", "ftp.command", "*****2047"),              # PASS after PASS
+            ("pii.email", "ftp.command", "m***@example.org")})       # MIC
+        # AUTH LOGIN, its four answers and two AUTH PLAIN lines; the PASS after USER
+        for port, n in ((47070, 7), (47072, 1)):
+            insp = flow_of(r, port)["inspection"]["toserver"]
+            self.assertEqual(insp["not_inspected"], {"credentials": n}, port)
+            self.assertGreater(insp["uninspected_bytes"], 0, port)
+            self.assertFalse(insp["complete"], port)
+        self.assertEqual(flow_of(r, 47071)["inspection"]["toserver"]["not_inspected"], {})
+        self.assertEqual(r.stats["app"]["credentials"], 8)
+        # the password within the bounds is still a credential: never scanned
+        self.assertNotIn("488803******3639", events_text(r) + r.stderr)
 
 
 if __name__ == "__main__":

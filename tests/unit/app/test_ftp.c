@@ -75,13 +75,15 @@ static dlp_ftp_t *ftp_new(fx_t *x)
     return f;
 }
 
+/* Drops the command lines, and the notes of credential lines, which take their place. */
 static void drop_commands(ts_sink_t *t)
 {
     size_t k = 0;
 
     for (size_t i = 0; i < t->n; i++) {
         ts_item_t *it = &t->item[i];
-        if (it->field == FCMD && (it->kind == 'B' || it->kind == 'S'))
+        if (it->kind == 'N' ? it->field == DLP_NOTE_CREDENTIAL
+                            : it->field == FCMD && (it->kind == 'B' || it->kind == 'S'))
             free(it->data);
         else
             t->item[k++] = *it;
@@ -396,7 +398,9 @@ static const turn_t tls_said_not_done[] = {
 static void test_auth_tls_said_but_plain(void **state)
 {
     static const exp_t want0[] = {
+        {'B', DLP_FIELD_FTP_COMMAND, "", "AUTH TLS", 8, 0}, /* a mechanism: no secret */
         {'B', DLP_FIELD_FTP_COMMAND, "", "MKD 4556737586899855", 20, 0},
+        {'B', DLP_FIELD_FTP_COMMAND, "", "AUTH TLS", 8, 0},
         {'N', DLP_NOTE_ENCRYPTED, "", NULL, 0, 0},
     };
     fx_t *x = fx_new();
@@ -720,7 +724,8 @@ static const turn_t cmd_session[] = {
     {1, "227 Entering Passive Mode (198,51,100,7,4,1).\r\n"},
     {0, "STOR report.csv\r\n"},
     {0, "\r\nQUIT\r\n"},
-    /* the security exchange (RFC 2228): none of its arguments */
+    /* the security exchange (RFC 2228): ADAT after AUTH is a credential; the mechanism
+     * and the protected commands are not */
     {0, "AUTH GSSAPI\r\n"},
     {1, "334 ADAT=YWJj\r\n"},
     {0, "ADAT 4556737586899855\r\nMIC 078-05-1120\r\nCONF c2VjcmV0\r\nENC c2VjcmV0\r\n"},
@@ -728,13 +733,16 @@ static const turn_t cmd_session[] = {
 };
 /* clang-format on */
 
-/* Every client line is scanned but the arguments of PASS, ACCT and the security exchange:
- * credentials are no leak to alert on, and must never reach an alert or evidence. */
+/* Every client line is scanned but credentials (PASS after USER, ACCT, ADAT after AUTH):
+ * they are no leak to alert on, and must never reach an alert or evidence; they are noted
+ * as not inspected. */
 static void test_commands_scanned(void **state)
 {
     fx_t *x = fx_new();
     static const exp_t e[] = {
         {'B', FCMD, "", "USER alice", 10, 0},
+        {'N', DLP_NOTE_CREDENTIAL, "", NULL, 0, 22}, /* "PASS 4556737586899855\r" */
+        {'N', DLP_NOTE_CREDENTIAL, "", NULL, 0, 17}, /* "acct 078-05-1120\r" */
         {'B', FCMD, "", "MKD 4556737586899855", 20, 0},
         {'B', FCMD, "", "CWD 078-05-1120", 15, 0},
         {'B', FCMD, "", "SITE CHMOD 600 bob@example.com", 30, 0},
@@ -747,6 +755,11 @@ static void test_commands_scanned(void **state)
         {'M', DLP_META_FTP_FILENAME, "", "report.csv", 10, 0},
         {'E', 0, "", "", 0, 0},
         {'B', FCMD, "", "QUIT", 4, 0},
+        {'B', FCMD, "", "AUTH GSSAPI", 11, 0},
+        {'N', DLP_NOTE_CREDENTIAL, "", NULL, 0, 22}, /* "ADAT 4556737586899855\r" */
+        {'B', FCMD, "", "MIC 078-05-1120", 15, 0},
+        {'B', FCMD, "", "CONF c2VjcmV0", 13, 0},
+        {'B', FCMD, "", "ENC c2VjcmV0", 12, 0},
         /* a line without LF when the connection ends (dlp_ftp_end): the server got it */
         {'B', FCMD, "", "NOOP 4556737586899855", 21, 0},
     };
@@ -754,8 +767,6 @@ static void test_commands_scanned(void **state)
     x->commands = 1;
     assert_int_equal(play(x, cmd_session, DLP_ARRAY_LEN(cmd_session), SIZE_MAX, 0), DLP_OK);
     ts_check_items(&x->s[0], e, DLP_ARRAY_LEN(e));
-    assert_no_text(&x->s[0], "GSSAPI");
-    assert_no_text(&x->s[0], "c2VjcmV0");
     fx_free(x);
     check_splits(cmd_session, DLP_ARRAY_LEN(cmd_session));
 }
@@ -771,7 +782,7 @@ static const turn_t overlong_session[] = {
 };
 /* clang-format on */
 
-/* A line over line_max is scanned whole; an overlong PASS is still not scanned. */
+/* A line over line_max is scanned whole, whatever its verb: no credential is that long. */
 static void test_overlong_command_streamed(void **state)
 {
     fx_t *x = fx_new();
@@ -781,6 +792,15 @@ static void test_overlong_command_streamed(void **state)
         {'B', FCMD, "", "aaaaaaaaaaaaaaa4556737586899855bbbbbbbbb", 40, 0},
         {'B', FCMD, "", "37586899855bbbbbbbbbbbbbbbbbbbbbbbbbbbbb", 40, 0},
         {'B', FCMD, "", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\r", 40, 0},
+        {'B', FCMD, "", "PASS 4556737586899855ccccccccccccccccccc", 40, 0},
+        {'B', FCMD, "", "5ccccccccccccccccccccccccccccccccccccccc", 40, 0},
+        {'B', FCMD, "", "cccccccccccccccccccccccccccccccc\r", 33, 0},
+        {'B', FCMD, "", "pass 4556737586899855ccccccccccccccccccc", 40, 0},
+        {'B', FCMD, "", "5ccccccccccccccccccccccccccccccccccccccc", 40, 0},
+        {'B', FCMD, "", "cccccccccccccccccccccccccccccccc", 32, 0},
+        {'B', FCMD, "", "ADAT ccccccccccccccccccccccccccccccccccc", 40, 0},
+        {'B', FCMD, "", "cccccccccccccccccccccccccccccccccccc4556", 40, 0},
+        {'B', FCMD, "", "cccccccccccccccc4556737586899855\r", 33, 0},
         {'B', FCMD, "", "CWD ok", 6, 0},
     };
     (void)state;
@@ -878,32 +898,103 @@ static void check_secrets(const turn_t *t, size_t nt, uint32_t line_max, const c
 static const turn_t cut_session[] = {
     {0, "USER alice\r\nPASS hunter2-"},
     {2, "lost"},
-    {0, "rest\r\nNOOP\r\nPASS never-ended"},
+    {0, "rest\r\nNOOP\r\nUSER bob\r\nPASS never-ended"},
 };
 /* clang-format on */
 
+/* clang-format off */
+static const turn_t bounds_session[] = {
+    {1, "220 FTP server ready\r\n"},
+    {0, "PASS 4556737586899855\r\n"},             /* no USER before it */
+    {1, "503 Login with USER first\r\n"},
+    {0, "ADAT 078-05-1120\r\n"},                  /* no AUTH before it */
+    {0, "USER a\r\nPASS p1\r\nPASS 078-05-1120\r\n"}, /* a PASS after a PASS */
+    {0, "USER a\r\nPASS p2\r\nUSER a\r\nPASS p3\r\nACCT a4\r\n"},
+    {0, "AUTH GSSAPI\r\nADAT YTU=\r\nADAT YTY=\r\n"},
+    {0, "USER a\r\nPASS bob@example.com\r\n"}, /* the seventh: past the bound */
+    {0, "QUIT\r\n"},
+};
+/* clang-format on */
+
+static const char *const bounds_secrets[] = {"PASS p1", "PASS p2", "PASS p3",
+                                             "ACCT a4", "ADAT YTU=", "ADAT YTY="};
+
+/*
+ * An unscanned line is a channel a colluding server could take any data through: PASS is a
+ * credential only right after USER, ACCT after USER or PASS, ADAT after AUTH or ADAT, at most
+ * DLP_FTP_CRED_LINES_MAX of them per connection and of at most DLP_APP_CRED_MAX bytes; any
+ * other line is scanned as a command.
+ */
+static void test_credential_bounds(void **state)
+{
+    static const exp_t e[] = {
+        {'B', FCMD, "", "PASS 4556737586899855", 21, 0},
+        {'B', FCMD, "", "ADAT 078-05-1120", 16, 0},
+        {'B', FCMD, "", "USER a", 6, 0},
+        {'N', DLP_NOTE_CREDENTIAL, "", NULL, 0, 8},
+        {'B', FCMD, "", "PASS 078-05-1120", 16, 0},
+        {'B', FCMD, "", "USER a", 6, 0},
+        {'N', DLP_NOTE_CREDENTIAL, "", NULL, 0, 8},
+        {'B', FCMD, "", "USER a", 6, 0},
+        {'N', DLP_NOTE_CREDENTIAL, "", NULL, 0, 8},
+        {'N', DLP_NOTE_CREDENTIAL, "", NULL, 0, 8},
+        {'B', FCMD, "", "AUTH GSSAPI", 11, 0},
+        {'N', DLP_NOTE_CREDENTIAL, "", NULL, 0, 10},
+        {'N', DLP_NOTE_CREDENTIAL, "", NULL, 0, 10},
+        {'B', FCMD, "", "USER a", 6, 0},
+        {'B', FCMD, "", "PASS bob@example.com", 20, 0},
+        {'B', FCMD, "", "QUIT", 4, 0},
+    };
+    static char long_pass[DLP_APP_CRED_MAX + 8];
+    fx_t *x = fx_new();
+    dlp_ftp_t *f;
+    (void)state;
+
+    x->commands = 1;
+    assert_int_equal(play(x, bounds_session, DLP_ARRAY_LEN(bounds_session), SIZE_MAX, 0),
+                     DLP_OK);
+    ts_check_items(&x->s[0], e, DLP_ARRAY_LEN(e));
+    fx_free(x);
+    check_splits(bounds_session, DLP_ARRAY_LEN(bounds_session));
+
+    /* a PASS one byte over DLP_APP_CRED_MAX (within line_max): held whole, then scanned */
+    x = fx_new();
+    f = ftp_new(x);
+    memset(long_pass, 'p', DLP_APP_CRED_MAX + 1);
+    memcpy(long_pass, "PASS ", 5);
+    memcpy(long_pass + 200, "4556737586899855", 16);
+    memcpy(long_pass + DLP_APP_CRED_MAX + 1, "\r\n", 3);
+    assert_int_equal(dlp_ftp_write(f, 0, DLP_STR_BYTES("USER a\r\n")), DLP_OK);
+    assert_int_equal(dlp_ftp_write(f, 0, (const uint8_t *)long_pass, DLP_APP_CRED_MAX + 3),
+                     DLP_OK);
+    dlp_ftp_free(f);
+    assert_int_equal(x->s[0].n, 2);
+    assert_int_equal(x->s[0].item[1].kind, 'B');
+    assert_int_equal(x->s[0].item[1].len, DLP_APP_CRED_MAX + 1);
+    fx_free(x);
+}
+
 /* The credential lines are told as secrets where they are in the client's bytes: exactly
- * (the whole line, verb included; also overlong, also collected across writes), and among
- * the last bytes taken when a gap or the end cuts one. */
+ * (the whole line, verb included, also collected across writes), and among the last bytes
+ * taken when a gap or the end cuts one; the lines past the bounds are not. */
 static void test_secrets_placed(void **state)
 {
     static const char *const cmd_secrets[] = {
-        "PASS 4556737586899855", "acct 078-05-1120", "AUTH GSSAPI", "ADAT 4556737586899855",
-        "MIC 078-05-1120",       "CONF c2VjcmV0",    "ENC c2VjcmV0",
+        "PASS 4556737586899855",
+        "acct 078-05-1120",
+        "ADAT 4556737586899855",
     };
-    static const char *const overlong_secrets[] = {
-        "PASS 4556737586899855ccccccccccccccccccccccccccccccccccccccccccccccccccc",
-        "pass 4556737586899855ccccccccccccccccccccccccccccccccccccccccccccccccccc",
-        "ADAT ccccccccccccccccccccccccccccccccccccccccccccccccccc4556737586899855",
-    };
+    /* no line over line_max is a credential */
+    static const char *const overlong_secrets[] = {NULL};
     static const char *const cut_secrets[] = {"PASS hunter2-", "PASS never-ended"};
     (void)state;
     check_secrets(pasv_session, DLP_ARRAY_LEN(pasv_session), DLP_APP_LINE_MAX,
                   (const char *const[]){"PASS s3cr3t-pw"}, 1, 1);
     check_secrets(cmd_session, DLP_ARRAY_LEN(cmd_session), DLP_APP_LINE_MAX, cmd_secrets,
                   DLP_ARRAY_LEN(cmd_secrets), 1);
-    check_secrets(overlong_session, DLP_ARRAY_LEN(overlong_session), 40, overlong_secrets,
-                  DLP_ARRAY_LEN(overlong_secrets), 1);
+    check_secrets(overlong_session, DLP_ARRAY_LEN(overlong_session), 40, overlong_secrets, 0, 1);
+    check_secrets(bounds_session, DLP_ARRAY_LEN(bounds_session), DLP_APP_LINE_MAX, bounds_secrets,
+                  DLP_ARRAY_LEN(bounds_secrets), 1);
     check_secrets(cut_session, DLP_ARRAY_LEN(cut_session), DLP_APP_LINE_MAX, cut_secrets,
                   DLP_ARRAY_LEN(cut_secrets), 0);
 }
@@ -945,6 +1036,7 @@ int main(void)
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_commands_scanned),
         cmocka_unit_test(test_overlong_command_streamed),
+        cmocka_unit_test(test_credential_bounds),
         cmocka_unit_test(test_secrets_placed),
         cmocka_unit_test(test_mem),
     };

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "app_test_sink.h"
 #include "dlp/limits.h"
@@ -35,6 +36,8 @@
 #define E_RCPT(a, d) E_B(HDR, "RCPT TO:<" a ">"), E_M(RCPT_DOM, d)
 /* a command line, as the server reads it (CR LF removed) */
 #define E_C(s) E_B(CMD, s)
+/* a credential line kept from the scan: its bytes before the LF (s: with its CR) */
+#define E_CRED(s) E_N(DLP_NOTE_CREDENTIAL, sizeof(s) - 1)
 /* clang-format on */
 
 typedef struct step {
@@ -145,13 +148,17 @@ static void check_splits(const step_t *st, size_t ns, const dlp_app_limits_t *l)
     }
 }
 
-/* t without its command lines (borrowed items: out is never reset). */
+/* t without its command lines, nor the notes of credential lines, which take their place
+ * (borrowed items: out is never reset). */
 static const ts_sink_t *without_commands(const ts_sink_t *t, ts_sink_t *out)
 {
     out->n = 0;
-    for (size_t i = 0; i < t->n; i++)
-        if (t->item[i].field != CMD || (t->item[i].kind != 'B' && t->item[i].kind != 'S'))
-            out->item[out->n++] = t->item[i];
+    for (size_t i = 0; i < t->n; i++) {
+        const ts_item_t *it = &t->item[i];
+        if (it->kind == 'N' ? it->field != DLP_NOTE_CREDENTIAL
+                            : it->field != CMD || (it->kind != 'B' && it->kind != 'S'))
+            out->item[out->n++] = *it;
+    }
     return out;
 }
 
@@ -1025,7 +1032,8 @@ static void test_commands_replayed(void **state)
     CHECK_ALL(&l, tls_plain, E_C("STARTTLS"), E_C("NOOP plain after the 220"));
 }
 
-/* AUTH lines and the answers to its 334s are credentials: never scanned, also overlong. */
+/* AUTH lines and the answers to its 334s are credentials: not scanned, noted; but a line
+ * over line_max is none (it is streamed as a command), though the exchange goes on. */
 static void test_auth_lines_not_commands(void **state)
 {
     dlp_app_limits_t l = limits();
@@ -1059,10 +1067,86 @@ static void test_auth_lines_not_commands(void **state)
         CL("NOOP 4556737586899855\r\n"),
     };
     (void)state;
-    CHECK_ALL(&l, steps, E_C("EHLO c"), E_C("NOOP after"), E_FROM("alice@example.com", "example.com"),
-              E_C("MAIL FROM:<alice@example.com>"));
+    CHECK_ALL(&l, steps, E_C("EHLO c"),
+              E_CRED("AUTH PLAIN AGFsaWNlQGV4YW1wbGUuY29tAHNlY3JldA==\r"), E_CRED("AUTH LOGIN\r"),
+              E_CRED("YWxpY2VAZXhhbXBsZS5jb20=\r"),
+              E_CRED("MAIL FROM:<looks-like-a-command@example.com>\r"), E_CRED("AUTH LOGIN\r"),
+              E_CRED("YWxpY2U=\r"), E_CRED("c2VjcmV0\r"), E_C("NOOP after"),
+              E_FROM("alice@example.com", "example.com"), E_C("MAIL FROM:<alice@example.com>"));
     l.line_max = 64;
-    CHECK_ALL(&l, overlong, E_C("NOOP 4556737586899855"));
+    CHECK_ALL(&l, overlong,
+              E_S(CMD, "",
+                  "AUTH PLAIN QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+                  "QUFBQUFBQUFBQUFB\r"),
+              E_CRED("AUTH LOGIN\r"),
+              E_S(CMD, "",
+                  "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJC\r"),
+              E_CRED("c2VjcmV0\r"), E_C("NOOP 4556737586899855"));
+}
+
+/* A long AUTH exchange is a channel a colluding server can keep open: answers past
+ * DLP_SMTP_AUTH_ANSWERS_MAX in one exchange, AUTH lines past DLP_SMTP_AUTH_MAX per connection
+ * and lines over DLP_APP_CRED_MAX are no credentials: scanned as commands, not noted. */
+static void test_auth_bounds(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static char long_auth[DLP_APP_CRED_MAX + 32], long_step[DLP_APP_CRED_MAX + 64];
+    static const step_t answers[] = {
+        CL("AUTH LOGIN\r\n"),
+        SV("334 a\r\n"),
+        CL("YQ==\r\n"),
+        SV("334 b\r\n"),
+        CL("Yg==\r\n"),
+        SV("334 c\r\n"),
+        CL("Yw==\r\n"),
+        SV("334 d\r\n"),
+        CL("ZA==\r\n"),
+        SV("334 e\r\n"),
+        CL("card 4556 7375 8689 9855\r\n"), /* the fifth answer: data, not a credential */
+        SV("334 f\r\n"),
+        CL("ssn 078-05-1120\r\n"),
+        SV("235 ok\r\n"),
+        CL("NOOP\r\n"),
+    };
+    static const step_t exchanges[] = {
+        CL("AUTH PLAIN AGE=\r\n"),
+        SV("535 no\r\n"),
+        CL("AUTH PLAIN AGI=\r\n"),
+        SV("535 no\r\n"),
+        CL("AUTH PLAIN AGM=\r\n"),
+        SV("535 no\r\n"),
+        CL("AUTH PLAIN 4556737586899855\r\n"), /* the fourth: scanned */
+        SV("334 \r\n"),
+        CL("078-05-1120\r\n"), /* its answer too */
+        SV("535 no\r\n"),
+    };
+    step_t long_line[3] = {
+        CL("EHLO c\r\n"),
+        {'C', long_step, 0, DLP_OK},
+        SV("500 too long\r\n"),
+    };
+    exp_t long_exp[] = {
+        E_C("EHLO c"),
+        {'B', CMD, "", long_auth, DLP_APP_CRED_MAX + 1, 0},
+    };
+    (void)state;
+    CHECK_ALL(&l, answers, E_CRED("AUTH LOGIN\r"), E_CRED("YQ==\r"), E_CRED("Yg==\r"),
+              E_CRED("Yw==\r"), E_CRED("ZA==\r"), E_C("card 4556 7375 8689 9855"),
+              E_C("ssn 078-05-1120"), E_C("NOOP"));
+    CHECK_ALL(&l, exchanges, E_CRED("AUTH PLAIN AGE=\r"), E_CRED("AUTH PLAIN AGI=\r"),
+              E_CRED("AUTH PLAIN AGM=\r"), E_C("AUTH PLAIN 4556737586899855"),
+              E_C("078-05-1120"));
+    /* one byte over the bound, within line_max: held whole, then scanned */
+    memset(long_auth, 'Q', DLP_APP_CRED_MAX + 1);
+    memcpy(long_auth, "AUTH PLAIN ", 11);
+    memcpy(long_auth + 100, "4556737586899855", 16);
+    memcpy(long_step, long_auth, DLP_APP_CRED_MAX + 1);
+    memcpy(long_step + DLP_APP_CRED_MAX + 1, "\r\n", 2);
+    long_line[1].len = DLP_APP_CRED_MAX + 3;
+    converse(long_line, 3, &l, NO_SPLIT, 0, 0, &base_ts);
+    ts_check_items(&base_ts, long_exp, DLP_ARRAY_LEN(long_exp));
+    converse(long_line, 3, &l, NO_SPLIT, 0, 1, &split_ts);
+    assert_true(ts_equal(&base_ts, &split_ts));
 }
 
 /*
@@ -1141,6 +1225,21 @@ static void test_auth_secret_placed(void **state)
         SV("235 ok\r\n"),
         CL("MAIL FROM:<m@x.example>\r\n"),
     };
+    /* past the answers' bound: the fifth answer is not kept out of evidence */
+    static const step_t bounds[] = {
+        CL("AUTH LOGIN\r\n"),
+        SV("334 a\r\n"),
+        CL("YQ==\r\n"),
+        SV("334 b\r\n"),
+        CL("Yg==\r\n"),
+        SV("334 c\r\n"),
+        CL("Yw==\r\n"),
+        SV("334 d\r\n"),
+        CL("ZA==\r\n"),
+        SV("334 e\r\n"),
+        CL("card 4556 7375 8689 9855\r\n"),
+        SV("235 ok\r\n"),
+    };
     /* replayed: the lines waited for the replies */
     static const step_t pipelined[] = {
         CL("EHLO c\r\n"),
@@ -1166,15 +1265,14 @@ static void test_auth_secret_placed(void **state)
     CHECK_SECRETS(&l, plain, 1, "AUTH PLAIN AGFsaWNlQGV4YW1wbGUuY29tAHNlY3JldA==", "AUTH LOGIN",
                   "YWxpY2VAZXhhbXBsZS5jb20=", "MAIL FROM:<looks-like-a-command@example.com>",
                   "AUTH PLAIN\r", "NDAyNDg4MDAwMDAwMDAwMQ==");
+    CHECK_SECRETS(&l, bounds, 1, "AUTH LOGIN", "YQ==", "Yg==", "Yw==", "ZA==");
     CHECK_SECRETS(&l, after_gap, 1, "AUTH PLAIN", "AGFsaWNlAHNlY3JldA==");
     CHECK_SECRETS(&l, pipelined, 0, "AUTH LOGIN", "YWxpY2U=", "c2VjcmV0");
     CHECK_SECRETS(&l, ir_challenged, 0, "AUTH PLAIN AGFsaWNl", "MAIL FROM:<answer@x.example>");
     CHECK_SECRETS(&l, cut, 0, "AUTH LOGIN", "YWxpY2VAZXhhbXBsZS5jb20=", "bm8gZW5kIGluIHNpZ2h0");
     l.line_max = 64;
-    CHECK_SECRETS(&l, overlong, 1,
-                  "AUTH PLAIN QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB",
-                  "AUTH LOGIN", "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJC",
-                  "c2VjcmV0");
+    /* lines over line_max are no credentials: exactly the others are secrets */
+    CHECK_SECRETS(&l, overlong, 1, "AUTH LOGIN", "c2VjcmV0");
 }
 
 /* Around a gap: the part of the line before it and the rest after it are what the server
@@ -1194,7 +1292,8 @@ static void test_gap_lines_scanned(void **state)
     };
     (void)state;
     CHECK_ALL(&l, steps, E_C("NOOP 4556737586"), E_N(DLP_NOTE_GAP, 3), E_C("899855 tail"),
-              E_C("garbage 078-05-1120"), E_FROM("m@x.example", "x.example"),
+              E_C("garbage 078-05-1120"), E_CRED("AUTH PLAIN\r"), E_CRED("AGFsaWNlAHNlY3JldA==\r"),
+              E_FROM("m@x.example", "x.example"),
               E_C("MAIL FROM:<m@x.example>"), E_C("NOOP unterminated 078-05-1120"));
 }
 
@@ -1262,6 +1361,7 @@ int main(void)
         cmocka_unit_test(test_auth_lines_not_commands),
         cmocka_unit_test(test_auth_secret_placed),
         cmocka_unit_test(test_gap_lines_scanned),
+        cmocka_unit_test(test_auth_bounds),
         cmocka_unit_test(test_overlong_command_streamed),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
