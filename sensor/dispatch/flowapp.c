@@ -8,8 +8,9 @@
  * before the first byte must be handed on (nDPI often needs the reply first):
  * HTTP on any port, SMTP and FTP by their greetings and ports, DNS over TCP
  * on port 53 (the client's messages; a server's answers, when they leave the
- * home network, as a raw stream, as are SMTP and FTP replies besides their
- * decoder), TLS/SSH records as encrypted, an announced FTP data
+ * home network, as a raw stream, as are FTP replies besides their decoder;
+ * SMTP replies are not scanned, see run_decoder), TLS/SSH records as encrypted, an
+ * announced FTP data
  * connection as ftp.data, anything else as a raw stream; after an HTTP
  * upgrade to WebSocket, the frame decoder (ws.h). Up to
  * DLP_APP_SNIFF_BYTES are held back per direction until the choice is
@@ -1222,8 +1223,11 @@ static dlp_rc_t run_decoder(fapp_t *a, int dir, const uint8_t *p, size_t n, size
     switch (a->kind) {
     case KIND_HTTP: return dlp_http_write(a->p.http, dir, p, n, used);
     case KIND_SMTP:
-        if (dir == 1) /* replies: read for their codes, scanned when they leave */
-            raw_write(fd, DLP_FIELD_RAW, p, n);
+        /* An inside server's replies are read for their codes, not scanned: they echo
+         * the outside client's own envelope (Sendmail: "250 <a@b>... Sender ok"), so an
+         * inbound mail server would raise an alert per delivery. Counted as uninspected. */
+        if (dir == 1 && fd->egress)
+            uninspected(fd, n);
         return dlp_smtp_write(a->p.smtp, dir, p, n);
     case KIND_FTP:
         if (dir == 1)
