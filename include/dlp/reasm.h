@@ -48,9 +48,10 @@
  *
  * urgent() (optional) takes the place of data() for an urgent byte: the one
  * before a segment's urgent pointer (seq + pointer - 1, as BSD, Linux and
- * Windows read it; seq for a pointer 0, as Linux reads it). A receiving application that does not set SO_OOBINLINE
- * (nearly every server) never reads that byte in the stream (send(MSG_OOB)
- * puts it there, no privilege needed), so a byte inserted so would split a
+ * Windows read it; seq for a pointer 0, as Linux reads it). A receiving
+ * application that does not set SO_OOBINLINE (nearly every server) never
+ * reads that byte in the stream (send(MSG_OOB) puts it there, no privilege
+ * needed), so a byte inserted so would split a
  * value the sensor reads whole. One pointer is awaited at a time, as the
  * receiver keeps one urgent mark: a later pointer replaces it, and the byte
  * of a pointer replaced before that byte came is data. Each urgent byte

@@ -33,8 +33,8 @@
  * only if it cuts nothing delivered or held (first FIN wins); it ends its
  * direction once the peer acknowledged it, and until then bytes or a FIN past
  * it, or an ACK past it plus one, revoke it (fin_revoke; that FIN stands
- * instead); after that they are out of window. A 1-byte segment just before 'next' is a keep-alive
- * probe: counted as a retransmission, never a conflict. A held truncated
+ * instead); after that they are out of window. A 1-byte segment just before
+ * 'next' is a keep-alive probe: counted as a retransmission, never a conflict. A held truncated
  * range gives way to real bytes arriving in order; otherwise held pieces,
  * gap ones included, win.
  *
@@ -241,27 +241,27 @@ static bool ring_equal(const dir_t *d, uint64_t off, const uint8_t *p, size_t n)
 
 /* ---- reporting ---------------------------------------------------------- */
 
-static void emit_run(const call_t *c, int dir, const uint8_t *p, size_t n)
+/* Bytes at 'next' were reported: the ring keeps them, 'next' passes them. */
+static void advance(const call_t *c, dir_t *d, const uint8_t *p, size_t n)
 {
-    dir_t *d = &c->s->d[dir];
-
-    c->sink->data(c->ctx, dir, d->next, p, n);
     retain(c, d, p, n);
     d->next += n;
     d->info.delivered += n;
     dlp_stat_add(c->r->st, DLP_STAT_TCP_STREAM_BYTES, n);
 }
 
-/* Retained and counted before urgent(), so the sink can read it back. */
+static void emit_run(const call_t *c, int dir, const uint8_t *p, size_t n)
+{
+    c->sink->data(c->ctx, dir, c->s->d[dir].next, p, n);
+    advance(c, &c->s->d[dir], p, n);
+}
+
+/* Retained before urgent(), so the sink can read it back. */
 static void emit_urgent(const call_t *c, int dir, uint8_t b)
 {
-    dir_t *d = &c->s->d[dir];
-    uint64_t off = d->next;
+    uint64_t off = c->s->d[dir].next;
 
-    retain(c, d, &b, 1);
-    d->next++;
-    d->info.delivered++;
-    dlp_stat_add(c->r->st, DLP_STAT_TCP_STREAM_BYTES, 1);
+    advance(c, &c->s->d[dir], &b, 1);
     stat_inc(c, DLP_STAT_TCP_URGENT);
     c->sink->urgent(c->ctx, dir, off, b);
 }
@@ -937,9 +937,9 @@ static void after_end(const call_t *c, const dir_t *d, int64_t off, uint32_t wir
 
 /*
  * An urgent pointer: the byte before it (the one at it for a pointer 0, as
- * Linux reads it) leaves the stream when it is reached (emit_data). As in Linux (tcp_check_urg), a pointer not past the one
- * awaited, or at bytes already delivered (a retransmission), changes
- * nothing; a later one replaces the one awaited: the receiver keeps one
+ * Linux reads it) leaves the stream when it is reached (emit_data). As in
+ * Linux (tcp_check_urg), a pointer not past the one awaited, or at bytes
+ * already delivered (a retransmission), changes nothing; a later one replaces the one awaited: the receiver keeps one
  * urgent mark (BSD too), so the byte of a pointer replaced before that byte
  * came is read in the stream, however fast the receiver reads. (A Linux
  * sender whose urgent byte is over 64 KiB ahead sends pointer 0xFFFF with
