@@ -273,6 +273,16 @@ static void handshake(conn_t *c)
     assert_int_equal(dlp_reasm_state(c->s), DLP_TCP_ESTABLISHED);
 }
 
+/* The default bounds, a new session, its handshake: how most tests start. */
+static conn_t conn_up(void)
+{
+    conn_t c;
+    setup_cfg(NULL);
+    c = conn_new();
+    handshake(&c);
+    return c;
+}
+
 /* Sends stream bytes [off, off+n) of direction dir (from g_src) with ACK of the other. */
 static void sdata(conn_t *c, int dir, uint32_t off, uint32_t n)
 {
@@ -308,9 +318,7 @@ static void assert_stream(const conn_t *c, int dir, uint64_t from, uint64_t to, 
 static void in_order(void **state)
 {
     (void)state;
-    setup_cfg(NULL);
-    conn_t c = conn_new();
-    handshake(&c);
+    conn_t c = conn_up();
     for (uint32_t off = 0; off < 5000; off += 1000)
         sdata(&c, 0, off, 1000);
     sdata(&c, 1, 0, 300);
@@ -347,9 +355,7 @@ static void in_order(void **state)
 static void reversed_order(void **state)
 {
     (void)state;
-    setup_cfg(NULL);
-    conn_t c = conn_new();
-    handshake(&c);
+    conn_t c = conn_up();
     size_t m0 = dlp_reasm_session_mem(c.s);
     for (int i = 9; i >= 1; i--)
         sdata(&c, 0, (uint32_t)i * 100, 100);
@@ -412,9 +418,7 @@ static void random_order_seeds(void **state)
 static void exact_retransmission(void **state)
 {
     (void)state;
-    setup_cfg(NULL);
-    conn_t c = conn_new();
-    handshake(&c);
+    conn_t c = conn_up();
     sdata(&c, 0, 0, 500);
     sdata(&c, 0, 500, 500);
     sdata(&c, 0, 500, 500);
@@ -434,9 +438,7 @@ static void exact_retransmission(void **state)
 static void partial_retransmission(void **state)
 {
     (void)state;
-    setup_cfg(NULL);
-    conn_t c = conn_new();
-    handshake(&c);
+    conn_t c = conn_up();
     sdata(&c, 0, 0, 100);
     sdata(&c, 0, 50, 100);
     assert_int_equal(st(DLP_STAT_TCP_RETRANS), 1);
@@ -549,9 +551,7 @@ static void conflict_with_held(void **state)
 static void gap_via_ack(void **state)
 {
     (void)state;
-    setup_cfg(NULL);
-    conn_t c = conn_new();
-    handshake(&c);
+    conn_t c = conn_up();
     sdata(&c, 0, 0, 100);
     sdata(&c, 0, 200, 100);
     sdata(&c, 0, 350, 50);
@@ -817,9 +817,7 @@ static void one_byte_segments(void **state)
 static void fin_revoked_by_bytes_past_it(void **state)
 {
     (void)state;
-    setup_cfg(NULL);
-    conn_t c = conn_new();
-    handshake(&c);
+    conn_t c = conn_up();
     sdata(&c, 0, 0, 100);
     tx(&c, 0, ISN0 + 1 + 100, ISN1 + 1, DLP_TCP_FIN | A, NULL, 0);
     assert_int_equal(c.k->fins[0], 1);
@@ -847,9 +845,7 @@ static void fin_revoked_by_bytes_past_it(void **state)
 static void syn_after_unacknowledged_fin(void **state)
 {
     (void)state;
-    setup_cfg(NULL);
-    conn_t c = conn_new();
-    handshake(&c);
+    conn_t c = conn_up();
     sdata(&c, 0, 0, 100);
     sack(&c, 1, 100);
     tx(&c, 0, ISN0 + 1 + 100, ISN1 + 1, DLP_TCP_FIN | A, NULL, 0);
@@ -873,9 +869,7 @@ static void syn_after_unacknowledged_fin(void **state)
 static void fin_after_revoked_fin(void **state)
 {
     (void)state;
-    setup_cfg(NULL);
-    conn_t c = conn_new();
-    handshake(&c);
+    conn_t c = conn_up();
     sdata(&c, 0, 0, 100);
     tx(&c, 0, ISN0 + 1 + 100, ISN1 + 1, DLP_TCP_FIN | A, NULL, 0);
     assert_int_equal(c.k->fins[0], 1);
@@ -898,9 +892,7 @@ static void fin_after_revoked_fin(void **state)
 static void closed_needs_acknowledged_fins(void **state)
 {
     (void)state;
-    setup_cfg(NULL);
-    conn_t c = conn_new();
-    handshake(&c);
+    conn_t c = conn_up();
     sdata(&c, 0, 0, 100);
     tx(&c, 1, ISN1 + 1, ISN0 + 1 + 100, DLP_TCP_FIN | A, NULL, 0); /* the server's half close */
     tx(&c, 0, ISN0 + 1 + 100, ISN1 + 2, A, NULL, 0);
@@ -929,9 +921,7 @@ static void closed_needs_acknowledged_fins(void **state)
 static void fin_revoked_by_ack_past_it(void **state)
 {
     (void)state;
-    setup_cfg(NULL);
-    conn_t c = conn_new();
-    handshake(&c);
+    conn_t c = conn_up();
     sdata(&c, 0, 0, 100);
     tx(&c, 0, ISN0 + 1 + 100, ISN1 + 1, DLP_TCP_FIN | A, NULL, 0);
     sack(&c, 1, 201); /* [100, 200) not in the capture */
@@ -956,9 +946,7 @@ static void fin_revoked_by_ack_past_it(void **state)
 static void fin_before_data_completes(void **state)
 {
     (void)state;
-    setup_cfg(NULL);
-    conn_t c = conn_new();
-    handshake(&c);
+    conn_t c = conn_up();
     sdata(&c, 0, 0, 100);
     tx(&c, 0, ISN0 + 1 + 200, ISN1 + 1, DLP_TCP_FIN | A, &g_src[0][200], 100);
     assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_CLOSING);
@@ -983,9 +971,7 @@ static void fin_before_data_completes(void **state)
 static void fin_hole_acked(void **state)
 {
     (void)state;
-    setup_cfg(NULL);
-    conn_t c = conn_new();
-    handshake(&c);
+    conn_t c = conn_up();
     sdata(&c, 0, 0, 100);
     tx(&c, 0, ISN0 + 1 + 200, ISN1 + 1, DLP_TCP_FIN | A, NULL, 0);
     assert_int_equal(c.k->ends[0], 0);
@@ -1000,9 +986,7 @@ static void fin_hole_acked(void **state)
 static void rst_keeps_streams_open(void **state)
 {
     (void)state;
-    setup_cfg(NULL);
-    conn_t c = conn_new();
-    handshake(&c);
+    conn_t c = conn_up();
     sdata(&c, 0, 0, 100);
     sdata(&c, 0, 200, 100);
     sdata(&c, 1, 50, 50);
@@ -1028,9 +1012,7 @@ static void rst_keeps_streams_open(void **state)
 static void rst_streams_at_close(void **state)
 {
     (void)state;
-    setup_cfg(NULL);
-    conn_t c = conn_new();
-    handshake(&c);
+    conn_t c = conn_up();
     sdata(&c, 0, 0, 100);
     sdata(&c, 0, 200, 100);
     sdata(&c, 1, 50, 50);
@@ -1055,9 +1037,7 @@ static void rst_streams_at_close(void **state)
 static void rst_not_exact_ignored(void **state)
 {
     (void)state;
-    setup_cfg(NULL);
-    conn_t c = conn_new();
-    handshake(&c);
+    conn_t c = conn_up();
     sdata(&c, 0, 0, 100);
     sack(&c, 1, 100);
     tx(&c, 0, ISN0 + 1 + 50, 0, DLP_TCP_RST, NULL, 0);      /* behind */
@@ -1082,9 +1062,7 @@ static void rst_not_exact_ignored(void **state)
 static void rst_outlived_by_sender(void **state)
 {
     (void)state;
-    setup_cfg(NULL);
-    conn_t c = conn_new();
-    handshake(&c);
+    conn_t c = conn_up();
     sdata(&c, 0, 0, 100);
     tx(&c, 0, ISN0 + 1 + 100, 0, DLP_TCP_RST, NULL, 0);
     assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_RESET);
@@ -1111,9 +1089,7 @@ static void rst_outlived_by_sender(void **state)
 static void rst_outlived_by_receiver(void **state)
 {
     (void)state;
-    setup_cfg(NULL);
-    conn_t c = conn_new();
-    handshake(&c);
+    conn_t c = conn_up();
     sdata(&c, 0, 0, 100);
     sdata(&c, 1, 0, 10);
     tx(&c, 1, ISN1 + 1 + 10, 0, DLP_TCP_RST, NULL, 0);
@@ -1141,9 +1117,7 @@ static void rst_outlived_by_receiver(void **state)
 static void rst_then_syn_from_receiver(void **state)
 {
     (void)state;
-    setup_cfg(NULL);
-    conn_t c = conn_new();
-    handshake(&c);
+    conn_t c = conn_up();
     sdata(&c, 0, 0, 100);
     tx(&c, 1, ISN1 + 1, 0, DLP_TCP_RST, NULL, 0);
     sdata(&c, 0, 0, 100); /* retransmitted, crossing the RST */
@@ -1163,9 +1137,7 @@ static void rst_then_syn_from_receiver(void **state)
 static void rst_and_syn_forged_by_one_side(void **state)
 {
     (void)state;
-    setup_cfg(NULL);
-    conn_t c = conn_new();
-    handshake(&c);
+    conn_t c = conn_up();
     sdata(&c, 0, 0, 100);
     tx(&c, 0, ISN0 + 1 + 100, 0, DLP_TCP_RST, NULL, 0);
     assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_RESET);
@@ -1251,9 +1223,7 @@ static void syn_with_data(void **state)
 static void new_syn_starts_new_flow(void **state)
 {
     (void)state;
-    setup_cfg(NULL);
-    conn_t c = conn_new();
-    handshake(&c);
+    conn_t c = conn_up();
     sdata(&c, 0, 0, 10);
     /* a SYN with another ISN after data, its sender not closed: ignored, counted (a
      * forged one must not end the flow and hide what follows) */
@@ -1294,9 +1264,7 @@ static void new_syn_starts_new_flow(void **state)
 static void forged_syn_in_half_close_ignored(void **state)
 {
     (void)state;
-    setup_cfg(NULL);
-    conn_t c = conn_new();
-    handshake(&c);
+    conn_t c = conn_up();
     sdata(&c, 0, 0, 10);
     tx(&c, 1, ISN1 + 1, ISN0 + 11, DLP_TCP_FIN | A, NULL, 0);
     assert_int_equal(dlp_reasm_state(c.s), DLP_TCP_CLOSING);
@@ -1313,9 +1281,7 @@ static void forged_syn_in_half_close_ignored(void **state)
 static void truncated_segment(void **state)
 {
     (void)state;
-    setup_cfg(NULL);
-    conn_t c = conn_new();
-    handshake(&c);
+    conn_t c = conn_up();
     dlp_packet_t pk = seg(ISN0 + 1, ISN1 + 1, A, &g_src[0][0], 60);
     pk.payload_wire = 100;
     assert_int_equal(send_pk(&c, 0, &pk), DLP_OK);
@@ -1800,13 +1766,11 @@ static void surg(conn_t *c, uint32_t off, const uint8_t *p, uint32_t n, uint16_t
 static conn_t urg_conn(const uint8_t *orig, size_t n)
 {
     conn_t c;
-    setup_cfg(NULL);
     g_ops = &tsink_urg_ops;
-    c = conn_new();
+    c = conn_up();
     c.k->s = c.s;
     c.k->orig[0] = orig;
     c.k->orig_len[0] = n;
-    handshake(&c);
     return c;
 }
 
@@ -1836,9 +1800,7 @@ static void urgent_without_callback_is_data(void **state)
 {
     static const uint8_t msg[] = "abcXdef";
     (void)state;
-    setup_cfg(NULL);
-    conn_t c = conn_new();
-    handshake(&c);
+    conn_t c = conn_up();
     surg(&c, 0, msg, 7, 4);
     assert_int_equal(c.k->data_calls[0], 1);
     assert_int_equal(c.k->urgents[0], 0);
