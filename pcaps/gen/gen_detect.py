@@ -57,8 +57,10 @@ def client_only(s, data):
         s.emit_seg("c", seq, chunk, "PA", ack=s.nxt["s"])
 
 
-def exchange(cap, cip, sip, cport, sport, request, response=OK, mss=1460):
-    s = TcpSession(cap, cip, sip, cport, sport, mss=mss)
+def exchange(cap, cip, sip, cport, sport, request, response=OK, mss=1460, **isns):
+    """A whole connection: handshake, the request, the response, the close (isns: cisn,
+    sisn, for a tuple used again)."""
+    s = TcpSession(cap, cip, sip, cport, sport, mss=mss, **isns)
     s.handshake()
     s.send("c", request)
     s.send("s", response)
@@ -243,11 +245,9 @@ def forged_syn(outdir):
     first.send("s", OK)
     first.close()
     cap.clock.advance(0.5)
-    again = TcpSession(cap, IN1, OUT1, 46022, 80, cisn=3000000, sisn=90000)
-    again.handshake()
-    again.send("c", http_post("up.example.com", "/b", b"ssn " + SSN + b"\n", "text/plain"))
-    again.send("s", OK)
-    again.close()
+    exchange(cap, IN1, OUT1, 46022, 80,
+             http_post("up.example.com", "/b", b"ssn " + SSN + b"\n", "text/plain"),
+             cisn=3000000, sisn=90000)
     cap.write_pcap(out_path(outdir, "detect-forged-syn.pcap"))
 
 
@@ -419,11 +419,9 @@ def rst_syn_one_side(outdir):
     old.send("c", http_post("up.example.com", "/u", b"note=first try", "text/plain"))
     old.rst("c")
     cap.clock.advance(0.05)
-    new = TcpSession(cap, IN1, OUT1, 46111, 80, cisn=old.nxt["c"] + 0x30000000, sisn=90000)
-    new.handshake()
-    new.send("c", http_post("up.example.com", "/u", b"card " + CARD2 + b" end\n", "text/plain"))
-    new.send("s", OK)
-    new.close()
+    exchange(cap, IN1, OUT1, 46111, 80,
+             http_post("up.example.com", "/u", b"card " + CARD2 + b" end\n", "text/plain"),
+             cisn=old.nxt["c"] + 0x30000000, sisn=90000)
     cap.write_pcap(out_path(outdir, "detect-rst-syn-one-side.pcap"))
 
 
