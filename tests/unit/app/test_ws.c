@@ -189,8 +189,9 @@ static void check(const buf_t *in, const dlp_ws_opts_t *opts, const dlp_app_limi
     if (nraw > 0)
         assert_memory_equal(whole->raw.p, raw, nraw);
     for (size_t mode = 1; mode <= 2; mode++) {
-        size_t last = mode == 1 ? (in->n < 2048 ? in->n : 0) : 0;
-        for (size_t at = 0; at <= last; at++) {
+        /* every cut of a short input; some 60 cuts across a long one */
+        size_t last = mode == 1 ? in->n : 0, step = in->n < 2048 ? 1 : in->n / 60;
+        for (size_t at = 0; at <= last; at += step) {
             out_t *o = run(in, opts, l, (int)mode, at);
             if (!ts_equal(&whole->t, &o->t)) {
                 ts_dump(&whole->t);
