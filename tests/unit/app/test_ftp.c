@@ -124,13 +124,14 @@ static dlp_rc_t play(fx_t *x, const turn_t *t, size_t nt, size_t split_turn, siz
     return rc;
 }
 
-/* Every split of every turn gives the output of one write per turn. */
-static void check_splits(const turn_t *t, size_t nt)
+/* Every split of every turn gives the output of one write per turn (lines of line_max). */
+static void check_splits_at(const turn_t *t, size_t nt, uint32_t line_max)
 {
     fx_t *ref = fx_new(), *x = fx_new();
     dlp_rc_t rc_ref;
 
     ref->commands = x->commands = 1;
+    ref->lim.line_max = x->lim.line_max = line_max;
     rc_ref = play(ref, t, nt, SIZE_MAX, 0);
 
     for (size_t i = 0; i < nt; i++) {
@@ -151,6 +152,11 @@ static void check_splits(const turn_t *t, size_t nt)
     }
     fx_free(ref);
     fx_free(x);
+}
+
+static void check_splits(const turn_t *t, size_t nt)
+{
+    check_splits_at(t, nt, DLP_APP_LINE_MAX);
 }
 
 static void assert_expect(const ts_sink_t *s, size_t i, const uint8_t client[16],
@@ -570,23 +576,7 @@ static void test_line_bound(void **state)
     fx_free(x);
 
     /* the same bound whatever the split (the buffer path and the direct path) */
-    {
-        fx_t *ref = fx_new(), *y = fx_new();
-        ref->lim.line_max = y->lim.line_max = 40;
-        ref->commands = y->commands = 1;
-        (void)play(ref, long_session, DLP_ARRAY_LEN(long_session), SIZE_MAX, 0);
-        for (size_t i = 0; i < DLP_ARRAY_LEN(long_session); i++) {
-            size_t n = strlen(long_session[i].text);
-            for (size_t k = 0; k <= n + 1; k++) {
-                (void)play(y, long_session, DLP_ARRAY_LEN(long_session), i,
-                           k == n + 1 ? SIZE_MAX : k);
-                assert_true(ts_equal(&ref->s[0], &y->s[0]));
-                ts_reset(&y->s[0]);
-            }
-        }
-        fx_free(ref);
-        fx_free(y);
-    }
+    check_splits_at(long_session, DLP_ARRAY_LEN(long_session), 40);
 }
 
 /* After a gap, the rest of the line is dropped; the next line is parsed. */
@@ -810,23 +800,7 @@ static void test_overlong_command_streamed(void **state)
                      DLP_OK);
     ts_check_items(&x->s[0], e, DLP_ARRAY_LEN(e));
     fx_free(x);
-    {
-        fx_t *ref = fx_new(), *y = fx_new();
-        ref->lim.line_max = y->lim.line_max = 40;
-        ref->commands = y->commands = 1;
-        (void)play(ref, overlong_session, DLP_ARRAY_LEN(overlong_session), SIZE_MAX, 0);
-        for (size_t i = 0; i < DLP_ARRAY_LEN(overlong_session); i++) {
-            size_t n = strlen(overlong_session[i].text);
-            for (size_t k = 0; k <= n + 1; k++) {
-                (void)play(y, overlong_session, DLP_ARRAY_LEN(overlong_session), i,
-                           k == n + 1 ? SIZE_MAX : k);
-                assert_true(ts_equal(&ref->s[0], &y->s[0]));
-                ts_reset(&y->s[0]);
-            }
-        }
-        fx_free(ref);
-        fx_free(y);
-    }
+    check_splits_at(overlong_session, DLP_ARRAY_LEN(overlong_session), 40);
 }
 
 /* --- credentials (secret(), for evidence captures) ---------------------------- */
