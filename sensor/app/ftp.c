@@ -349,6 +349,16 @@ static bool verb_is(const uint8_t *s, size_t vlen, const char *verb)
     return true;
 }
 
+/* The verb's length: the line up to its first blank. */
+static size_t verb_len(const uint8_t *s, size_t n)
+{
+    size_t vlen = 0;
+
+    while (vlen < n && s[vlen] != ' ')
+        vlen++;
+    return vlen;
+}
+
 static void store(dlp_ftp_t *f, const uint8_t *arg, size_t alen)
 {
     if (alen > 0 && f->sink->meta != NULL)
@@ -362,12 +372,10 @@ static void store(dlp_ftp_t *f, const uint8_t *arg, size_t alen)
 
 static void command(dlp_ftp_t *f, const uint8_t *s, size_t n)
 {
-    size_t vlen = 0, a = 0;
+    size_t vlen = verb_len(s, n), a = 0;
     uint8_t addr[16];
     uint16_t port;
 
-    while (vlen < n && s[vlen] != ' ')
-        vlen++;
     a = vlen < n ? vlen + 1 : n;
     if (verb_is(s, vlen, "PORT") || verb_is(s, vlen, "EPRT")) {
         bool port_cmd = verb_is(s, vlen, "PORT");
@@ -429,10 +437,8 @@ static void reply(dlp_ftp_t *f, const uint8_t *s, size_t n)
 /* The verb of a client line, as PREV_* (PREV_PASS also for ACCT: a credential either way). */
 static uint8_t line_verb(const uint8_t *s, size_t n)
 {
-    size_t vlen = 0;
+    size_t vlen = verb_len(s, n);
 
-    while (vlen < n && s[vlen] != ' ')
-        vlen++;
     if (verb_is(s, vlen, "USER"))
         return PREV_USER;
     if (verb_is(s, vlen, "PASS") || verb_is(s, vlen, "ACCT"))
@@ -452,11 +458,9 @@ static uint8_t line_verb(const uint8_t *s, size_t n)
  */
 static bool is_credential(const dlp_ftp_t *f, const uint8_t *s, size_t n)
 {
-    size_t vlen = 0;
+    size_t vlen = verb_len(s, n);
     bool placed;
 
-    while (vlen < n && s[vlen] != ' ')
-        vlen++;
     if (verb_is(s, vlen, "PASS"))
         placed = f->prev == PREV_USER;
     else if (verb_is(s, vlen, "ACCT"))
