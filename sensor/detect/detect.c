@@ -717,17 +717,26 @@ void dlp_detect_write(dlp_detect_t *d, dlp_detect_stream_t *s, const uint8_t *p,
     flush_alerts(d, s->df, s, false);
 }
 
+/* How flush_stream ends what the matcher holds back. */
+typedef enum { FLUSH_GAP, FLUSH_SETTLE, FLUSH_CLOSE } flush_t;
+
 /* Decides everything pending, then lets the matcher deliver what it held
  * back (end-of-data matches), deciding those on the spot. */
-static void flush_stream(dlp_detect_t *d, dlp_detect_stream_t *s, uint64_t gap, bool closing)
+static void flush_stream(dlp_detect_t *d, dlp_detect_stream_t *s, uint64_t gap, flush_t how)
 {
+    dlp_rc_t rc = DLP_OK;
+
     begin(d, s, d->now_us);
     if (s->npend > 0)
         finalize_ready(d, s, NULL, 0, true);
     d->immediate = true;
-    if (closing)
+    if (how == FLUSH_CLOSE)
         dlp_match_stream_close(s->ms, d->scratch, on_match, d);
-    else if (dlp_match_stream_gap(s->ms, d->scratch, gap, on_match, d) != DLP_OK)
+    else if (how == FLUSH_SETTLE)
+        rc = dlp_match_stream_settle(s->ms, d->scratch, on_match, d);
+    else
+        rc = dlp_match_stream_gap(s->ms, d->scratch, gap, on_match, d);
+    if (rc != DLP_OK)
         dlp_stat_inc(d->p.stats, DLP_STAT_DETECT_SCAN_ERRORS);
     d->immediate = false;
     d->cur = NULL;
@@ -738,14 +747,7 @@ void dlp_detect_settle(dlp_detect_t *d, dlp_detect_stream_t *s, uint64_t now_us)
     if (s == NULL || s->ms == NULL)
         return;
     d->now_us = now_us;
-    begin(d, s, now_us);
-    if (s->npend > 0)
-        finalize_ready(d, s, NULL, 0, true);
-    d->immediate = true;
-    if (dlp_match_stream_settle(s->ms, d->scratch, on_match, d) != DLP_OK)
-        dlp_stat_inc(d->p.stats, DLP_STAT_DETECT_SCAN_ERRORS);
-    d->immediate = false;
-    d->cur = NULL;
+    flush_stream(d, s, 0, FLUSH_SETTLE);
     flush_alerts(d, s->df, s, true);
 }
 
@@ -754,7 +756,7 @@ void dlp_detect_gap(dlp_detect_t *d, dlp_detect_stream_t *s, uint64_t len, uint6
     if (s == NULL || s->ms == NULL)
         return;
     d->now_us = now_us;
-    flush_stream(d, s, len, false);
+    flush_stream(d, s, len, FLUSH_GAP);
     flush_alerts(d, s->df, s, true);
 }
 
@@ -765,7 +767,7 @@ void dlp_detect_close(dlp_detect_t *d, dlp_detect_stream_t *s, uint64_t now_us)
     d->now_us = now_us;
     if (s->ms != NULL) {
         s->df->mem -= dlp_match_stream_mem(s->ms);
-        flush_stream(d, s, 0, true); /* frees s->ms */
+        flush_stream(d, s, 0, FLUSH_CLOSE); /* frees s->ms */
         s->ms = NULL;
     }
     flush_alerts(d, s->df, s, true);
