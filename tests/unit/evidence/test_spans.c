@@ -140,6 +140,15 @@ static void segment(const uint8_t *p, size_t n, uint64_t off)
     fapp_data(g->a, 0, p, n);
 }
 
+/* msg[0, n) at stream offset off as two segments: cut bytes, then the rest. */
+static void segments_cut(const char *msg, size_t n, size_t cut, uint64_t off)
+{
+    if (cut > 0)
+        segment((const uint8_t *)msg, cut, off);
+    if (cut < n)
+        segment((const uint8_t *)msg + cut, n - cut, off + cut);
+}
+
 /* The ranges of direction 0 as "lo-hi lo-hi". */
 static const char *ranges(void)
 {
@@ -175,10 +184,7 @@ static void check_exact_all_splits(const char *msg, size_t n, const char *value,
     snprintf(want, sizeof(want), "%zu-%zu", at, at + strlen(value));
     for (size_t cut = 0; cut <= n; cut++) {
         flow_start(DLP_PROTO_TCP, port);
-        if (cut > 0)
-            segment((const uint8_t *)msg, cut, 0);
-        if (cut < n)
-            segment((const uint8_t *)msg + cut, n - cut, cut);
+        segments_cut(msg, n, cut, 0);
         fapp_finish(g->a);
         if (strcmp(ranges(), want) != 0)
             fail_msg("cut %zu: ranges '%s', want '%s'", cut, ranges(), want);
@@ -385,10 +391,7 @@ static void test_header_lines_then_body(void **state)
         flow_start(DLP_PROTO_TCP, 80);
         segment((const uint8_t *)req1, n1 - 2, 0);
         segment((const uint8_t *)req1 + n1 - 2, 2, n1 - 2);
-        if (cut > 0)
-            segment((const uint8_t *)msg, cut, n1);
-        if (cut < n)
-            segment((const uint8_t *)msg + cut, n - cut, n1 + cut);
+        segments_cut(msg, n, cut, n1);
         fapp_finish(g->a);
         assert_int_equal(rst[rule * DLP_RSTAT__COUNT + DLP_RSTAT_VALUES] - values, 2);
         /* overwritten: both values, every byte of them */
@@ -456,10 +459,7 @@ static void check_range_all_splits(const char *msg, size_t n, uint16_t port, siz
     for (size_t cut = 0; cut <= n; cut++) {
         snprintf(want, sizeof(want), "%zu-%zu", lo, cr && cut == hi + 1 ? hi + 1 : hi);
         flow_start(DLP_PROTO_TCP, port);
-        if (cut > 0)
-            segment((const uint8_t *)msg, cut, 0);
-        if (cut < n)
-            segment((const uint8_t *)msg + cut, n - cut, cut);
+        segments_cut(msg, n, cut, 0);
         fapp_finish(g->a);
         if (strcmp(ranges(), want) != 0)
             fail_msg("port %u cut %zu: ranges '%s', want '%s'", port, cut, ranges(), want);
