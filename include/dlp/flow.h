@@ -125,10 +125,9 @@ void dlp_flow_table_free(dlp_flow_table_t *t);
  * (timeout) and a new one created. Returns NULL, counted, when no memory.
  * "Idle past its timeout" is the rule dlp_flow_table_expire() uses
  * (p->ts_us - last_ts_us >= timeout), so the result does not depend on when
- * expire last ran. A bare SYN (no ACK) on a flow in class TCP_CLOSED, closed
- * by FINs, also ends it first (its close_reason, DLP_FLOW_F_REUSED,
- * FLOW_REUSED): a new connection reusing the tuple (after an RST the flow's
- * reassembly decides, once the SYN is answered). Creation first evicts the least recently
+ * expire last ran. Port reuse (a SYN opening a new connection on a closed
+ * flow's tuple) is not decided here but by the flow's TCP reassembly: the
+ * caller ends the flow (DLP_FLOW_F_REUSED, FLOW_REUSED) and looks again. Creation first evicts the least recently
  * seen flows while the memcap would be exceeded (FLOW_EVICTED).
  */
 dlp_flow_t *dlp_flow_table_get(dlp_flow_table_t *t, const dlp_packet_t *p, int *dir,

@@ -321,26 +321,18 @@ fail:
 }
 
 /*
- * A found flow gives way to a new one when it is dead at the packet's time,
- * or when it is closed by FINs and a bare SYN opens a new connection on its
- * tuple. After an RST the SYN goes to the flow: its reassembly takes it as a
- * new connection only once it is answered (reasm.c, syn_seen), as an RST and
- * a SYN both forged must not end a connection that goes on.
+ * A found flow gives way to a new one when it is dead at the packet's time.
+ * Whether a SYN on a closed TCP flow opens a new connection is the flow's
+ * reassembly's to say (reasm.c, syn_seen: FINs acknowledged, or an RST and
+ * the SYN answered): the worker then ends the flow and looks the packet up
+ * again, so the rule lives in one place.
  */
 static bool replace_stale(dlp_flow_table_t *t, dlp_flow_t *f, const dlp_packet_t *p)
 {
-    if (is_dead(t, f, packet_clock(p))) {
-        flow_end(t, f, close_or(f, DLP_FLOW_END_TIMEOUT));
-        return true;
-    }
-    if (f->tclass == DLP_FLOW_TC_TCP_CLOSED && f->close_reason != DLP_FLOW_END_RST &&
-        p->proto == DLP_PROTO_TCP && (p->tcp_flags & (DLP_TCP_SYN | DLP_TCP_ACK)) == DLP_TCP_SYN) {
-        f->flags |= DLP_FLOW_F_REUSED;
-        dlp_stat_inc(t->st, DLP_STAT_FLOW_REUSED);
-        flow_end(t, f, close_or(f, DLP_FLOW_END_TIMEOUT));
-        return true;
-    }
-    return false;
+    if (!is_dead(t, f, packet_clock(p)))
+        return false;
+    flow_end(t, f, close_or(f, DLP_FLOW_END_TIMEOUT));
+    return true;
 }
 
 /* ---- public --------------------------------------------------------------- */
