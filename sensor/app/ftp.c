@@ -529,7 +529,9 @@ static void over_feed(dlp_ftp_t *f, ftp_dir_t *d, const uint8_t *p, size_t n)
 
 static void over_done(dlp_ftp_t *f, ftp_dir_t *d)
 {
-    if (d->scan && d->fresh > 0)
+    if (!d->scan) /* no memory for the blocks: skipped, so the flow must not read as scanned */
+        note(f, 0, DLP_NOTE_HEADER_CAP, d->skipped);
+    else if (d->fresh > 0)
         report(f, d->buf, d->len);
     d->len = 0;
     d->fresh = 0;
