@@ -286,16 +286,18 @@ static dlp_rc_t frame_end(dlp_ws_t *w)
     return rc;
 }
 
-/* Header bytes needed so far: 2, then the extended length and the key. */
-static size_t head_need(const uint8_t *hb, size_t nh)
+/* Where the length ends (and the key, if any, begins), from the first two bytes. */
+static size_t key_at(const uint8_t *hb)
 {
-    size_t len7, need;
+    uint8_t len7 = hb[1] & 0x7f;
 
-    if (nh < 2)
-        return 2;
-    len7 = hb[1] & 0x7f;
-    need = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0);
-    return need + ((hb[1] & 0x80) ? 4 : 0);
+    return 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0);
+}
+
+/* The whole header's size, from the first two bytes. */
+static size_t head_size(const uint8_t *hb)
+{
+    return key_at(hb) + ((hb[1] & 0x80) ? 4 : 0);
 }
 
 /* RFC 6455 5.2 on the first two bytes: false if this is not a frame. */
@@ -358,8 +360,6 @@ static size_t feed_head(dlp_ws_t *w, const uint8_t *p, size_t n, bool *bad, dlp_
     size_t used = 0;
 
     while (used < n) {
-        size_t need;
-
         w->hb[w->nh++] = p[used++];
         if (w->nh < 2)
             continue;
@@ -367,12 +367,11 @@ static size_t feed_head(dlp_ws_t *w, const uint8_t *p, size_t n, bool *bad, dlp_
             *bad = true;
             return used;
         }
-        need = head_need(w->hb, w->nh);
-        if (w->nh == need - ((w->hb[1] & 0x80) ? 4 : 0) && !head_length(w)) {
+        if (w->nh == key_at(w->hb) && !head_length(w)) {
             *bad = true;
             return used;
         }
-        if (w->nh == need) {
+        if (w->nh == head_size(w->hb)) {
             *rc = head_done(w);
             return used;
         }
@@ -382,7 +381,7 @@ static size_t feed_head(dlp_ws_t *w, const uint8_t *p, size_t n, bool *bad, dlp_
 
 static void unmask(dlp_ws_t *w, const uint8_t *p, size_t n, uint8_t *out)
 {
-    const uint8_t *key = w->hb + head_need(w->hb, w->nh) - 4;
+    const uint8_t *key = w->hb + key_at(w->hb);
 
     for (size_t i = 0; i < n; i++)
         out[i] = p[i] ^ key[(w->kpos + i) & 3];
