@@ -1091,6 +1091,27 @@ static void raw_write(fdir_t *fd, dlp_field_t field, const uint8_t *p, size_t n)
 }
 
 /*
+ * A decoder that gave up (DNS or WebSocket framing lost): the nh bytes it
+ * held from earlier writes, maybe across a gap, then rest[0, n), scanned as
+ * the raw bytes they are. Their offsets are not kept, so evidence covers the
+ * direction from its start for a value in them: set before they are written,
+ * as a value may be decided during that write.
+ */
+static void raw_takeover(fdir_t *fd, const uint8_t *held, size_t nh, const uint8_t *rest,
+                         size_t n)
+{
+    if (nh > 0) {
+        if (fd->raw == NULL && fd->egress)
+            fd->raw = cstream_new(fd, DLP_FIELD_RAW, NULL, true);
+        if (fd->raw != NULL)
+            fd->raw->lo = 0;
+        raw_write(fd, DLP_FIELD_RAW, held, nh);
+    }
+    if (n > 0)
+        raw_write(fd, DLP_FIELD_RAW, rest, n);
+}
+
+/*
  * The peer answers, so the sender is waiting: it has said what it had to say.
  * What detection holds back of its raw stream, waiting for bytes after a
  * value, is decided now instead of at its next write or at the flow's end,
@@ -1133,11 +1154,9 @@ static dlp_rc_t ws_run(fapp_t *a, int dir, const uint8_t *p, size_t n, size_t *u
     if (dlp_ws_write(a->ws[dir], p, n, &k) != DLP_EPROTO)
         return DLP_OK; /* DLP_ENOMEM: a message went uninflated, noted; it goes on */
     nh = dlp_ws_held(a->ws[dir], &held);
-    if (nh > 0)
-        raw_write(fd, DLP_FIELD_RAW, held, nh);
+    raw_takeover(fd, held, nh, p + k, n - k);
     dlp_ws_free(a->ws[dir]);
     a->ws[dir] = NULL;
-    raw_write(fd, DLP_FIELD_RAW, p + k, n - k);
     return DLP_OK;
 }
 
@@ -1177,13 +1196,11 @@ static void ws_gap(fapp_t *a, int dir, uint64_t len)
     }
 }
 
-/* The flow's decoder on p[0, n); DLP_DONE: it let the connection go after *used bytes. */
 /*
  * DNS over TCP that stops being DNS (a message that does not parse, framing
  * lost in a gap): a client may send anything to port 53, so the message held
  * (length first) and all that follows are scanned as the raw bytes the
- * server received. The held bytes came in earlier writes, maybe across a
- * gap: evidence covers the direction from its start for them.
+ * server received.
  */
 static void dns_to_raw(fapp_t *a, fdir_t *fd, const uint8_t *rest, size_t n)
 {
@@ -1191,12 +1208,7 @@ static void dns_to_raw(fapp_t *a, fdir_t *fd, const uint8_t *rest, size_t n)
     size_t held = dlp_dns_stream_held(a->p.dns, &h);
 
     a->kind = KIND_RAW;
-    if (held > 0)
-        raw_write(fd, DLP_FIELD_RAW, h, held);
-    if (held > 0 && fd->raw != NULL)
-        fd->raw->lo = 0;
-    if (n > 0)
-        raw_write(fd, DLP_FIELD_RAW, rest, n);
+    raw_takeover(fd, h, held, rest, n);
 }
 
 /* The connection ends inside a message: what the server got of it. */
@@ -1216,6 +1228,7 @@ static void dns_run(fapp_t *a, fdir_t *fd, const uint8_t *p, size_t n)
         dns_to_raw(a, fd, p + used, n - used);
 }
 
+/* The flow's decoder on p[0, n); DLP_DONE: it let the connection go after *used bytes. */
 static dlp_rc_t run_decoder(fapp_t *a, int dir, const uint8_t *p, size_t n, size_t *used)
 {
     fdir_t *fd = &a->d[dir];

@@ -447,6 +447,26 @@ static void test_conflict_exact(void **state)
     flow_stop();
 }
 
+/*
+ * DNS over TCP that is not DNS: the message the decoder held, from earlier
+ * segments, is scanned raw (flowapp.c raw_takeover). Whatever the split,
+ * the value in it is covered whole.
+ */
+static void test_dns_turned_raw_covers_held_bytes(void **state)
+{
+    static const char msg[] = "\0\x2f" "xx card=" CARD " and more, not dns\r\n";
+    size_t n = sizeof(msg) - 1, at = find(msg, n, CARD);
+
+    (void)state;
+    for (size_t cut = 1; cut < n; cut++) {
+        flow_start(DLP_PROTO_TCP, 53);
+        segments_cut(msg, n, cut, 0);
+        fapp_finish(g->a);
+        expect_covered(cut, at, at + CARD_LEN, true, "value");
+        flow_stop();
+    }
+}
+
 /* --- credentials (sink secret()) ------------------------------------------- */
 
 /* msg[lo, hi) as "lo-hi", for every split of msg into two segments ('cr': the CR at hi is
@@ -523,6 +543,7 @@ int main(void)
         cmocka_unit_test(test_header_lines_then_body),
         cmocka_unit_test(test_datagram_whole),
         cmocka_unit_test(test_conflict_exact),
+        cmocka_unit_test(test_dns_turned_raw_covers_held_bytes),
         cmocka_unit_test(test_credentials_exact),
         cmocka_unit_test(test_credential_around_urgent_byte),
     };
