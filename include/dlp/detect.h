@@ -74,8 +74,8 @@ void dlp_detect_flow_set_app(dlp_detect_flow_t *df, const char *app_proto, const
  * A destination host name of the flow, host[0, n) (HTTP Host, TLS SNI, SMTP
  * recipient domain; copied) for allow-lists by host: a value is allowed by
  * host only when every host named in the flow so far is allowed. A name too
- * long to keep (over DLP_RULE_HOST_MAX) is not remembered, and from then on
- * no value of the flow is allowed by host.
+ * long to keep (over DLP_RULE_HOST_MAX), or holding a NUL byte, is not
+ * remembered, and from then on no value of the flow is allowed by host.
  */
 void dlp_detect_flow_add_host(dlp_detect_flow_t *df, const char *host, size_t n);
 uint16_t dlp_detect_flow_alerts(const dlp_detect_flow_t *df);

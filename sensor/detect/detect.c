@@ -845,7 +845,9 @@ void dlp_detect_flow_add_host(dlp_detect_flow_t *df, const char *host, size_t n)
         n--;
     if (n == 0)
         return;
-    if (n > DLP_RULE_HOST_MAX) { /* named, not remembered: not known to be allowed */
+    /* named, not remembered: not known to be allowed. A NUL would cut the copy
+     * short, and "api.example.com\0.evil.org" would be kept as an allowed name. */
+    if (n > DLP_RULE_HOST_MAX || memchr(host, '\0', n) != NULL) {
         df->hosts_overflow = true;
         return;
     }

@@ -773,8 +773,8 @@ static void reidentification_count_past_the_matches_list(void **state)
 
 /*
  * Allow by host: only when every host named in the flow is allowed. A host
- * name too long to be remembered is still one the flow named, and it is not
- * known to be allowed: values are reported.
+ * name too long to be remembered (or holding a NUL) is still one the flow
+ * named, and it is not known to be allowed: values are reported.
  */
 static void host_too_long_to_remember_is_not_allowed(void **state)
 {
@@ -808,6 +808,12 @@ static void host_too_long_to_remember_is_not_allowed(void **state)
     memcpy(host + sizeof(host) - 12, ".example.com", 12); /* overwrites the NUL too */
     dlp_detect_flow_add_host(df, host, sizeof(host));
     dlp_detect_block(f->d, df, 0, DLP_FIELD_RAW, DLP_STR_BYTES("tok-0003"), 0, 1);
+    assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 1);
+    dlp_detect_flow_free(f->d, df);
+    /* a NUL inside: not the allowed name it starts with */
+    df = flow(f);
+    dlp_detect_flow_add_host(df, "api.example.com\0.evil.org", 25);
+    dlp_detect_block(f->d, df, 0, DLP_FIELD_RAW, DLP_STR_BYTES("tok-0004"), 0, 1);
     assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 1);
     dlp_detect_flow_free(f->d, df);
     fx_free(f);
