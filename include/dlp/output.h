@@ -88,6 +88,10 @@ bool dlp_output_json_failed(const dlp_output_t *o);
 /* Evidence captures are on and this process cannot write their files (-u). */
 bool dlp_output_evidence_unwritable(const dlp_output_t *o);
 
+/* Records the calling thread's CPU time as output.cpu_ms: call it from the
+ * output thread before summing its counters. */
+void dlp_output_note_cpu(dlp_output_t *o);
+
 /* The output thread's own counters (syslog.*), for the stats sum. */
 const dlp_stats_t *dlp_output_counters(const dlp_output_t *o);
 

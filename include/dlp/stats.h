@@ -36,6 +36,7 @@
     X(CAP_IF_DROPS, "capture", "interface_drops", C)                           \
     X(CAP_RING_DROPS, "capture", "ring_drops", C)                              \
     X(CAP_SNAP_TRUNCATED, "capture", "snaplen_truncated", C)                   \
+    X(CAP_CAPLEN_OVER_WIRELEN, "capture", "caplen_over_wirelen", C)            \
     X(CAP_RECEIVED, "capture", "received", C)                                  \
     X(DEC_NOT_IP, "decode", "not_ip", C)                                       \
     X(DEC_OTHER_L4, "decode", "other_l4", C)                                   \
@@ -119,6 +120,7 @@
     X(RULES_GENERATION, "ruleset", "generation", G)                            \
     X(RULES_LOADED, "ruleset", "rules", G)                                     \
     X(EVENTS_DROPPED, "output", "events_dropped", C)                           \
+    X(OUTPUT_CPU_MS, "output", "cpu_ms", G)                                    \
     X(SYSLOG_SENT, "syslog", "sent", C)                                        \
     X(SYSLOG_DROPPED, "syslog", "dropped", C)                                  \
     X(SYSLOG_TRUNCATED, "syslog", "truncated", C)                              \

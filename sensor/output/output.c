@@ -20,6 +20,7 @@
 #include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dlp/alert.h"
@@ -446,6 +447,8 @@ static void syslog_dlp(dlp_output_t *o, const dlp_event_t *ev)
     char src[64], dst[64], sdbuf[1024], msg[2048];
     const char *sd;
 
+    if (o->syslog[0] == NULL && o->syslog[1] == NULL)
+        return; /* --no-syslog: formatting both lines cost the thread for nothing */
     dlp_addr_str(ev->fl.src, src, sizeof(src));
     dlp_addr_str(ev->fl.dst, dst, sizeof(dst));
     sd = syslog_sd(ev, src, dst, sdbuf, sizeof(sdbuf));
@@ -715,6 +718,15 @@ dlp_output_t *dlp_output_new(const dlp_config_t *cfg, bool use_syslog, bool live
 fail:
     dlp_output_free(o);
     return NULL;
+}
+
+void dlp_output_note_cpu(dlp_output_t *o)
+{
+    struct timespec t;
+
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) == 0)
+        dlp_stat_set(o->st, DLP_STAT_OUTPUT_CPU_MS,
+                     (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u);
 }
 
 const dlp_stats_t *dlp_output_counters(const dlp_output_t *o)

@@ -159,6 +159,7 @@ static void write_stats(out_ctx_t *c)
     size_t nifs = iface_totals(c, ifs);
     uint64_t ts = c->live ? dlp_time_now_us() : dlp_dispatch_packet_time(c->disp);
 
+    dlp_output_note_cpu(c->out); /* write_stats runs on the output thread */
     dlp_stats_init(&total);
     for (unsigned k = 0; k < c->ncaps; k++)
         dlp_stats_accumulate(&total, &c->cap_stats[k]);

@@ -297,6 +297,7 @@ class Flows(unittest.TestCase):
                 self.assertTrue(all(set(x) == {"packets", "cpu_ms"} for x in ws), name)
                 for k in ("timestamp", "elapsed_s"):
                     st.pop(k)
+                self.assertIsInstance(st["output"].pop("cpu_ms"), int, name)
                 st["flow"] = {k: v for k, v in st["flow"].items() if k != "memory"}
                 outs[-1].append(repr(sorted(st.items())))
             for o, how in zip(outs[1:], runs[1:]):

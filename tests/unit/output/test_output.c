@@ -12,6 +12,7 @@
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -487,6 +488,33 @@ static void stats_event_workers(void **state)
     fx_free(f);
 }
 
+/* output.cpu_ms: the calling thread's CPU time, as the output thread sees its own. */
+static void stats_event_output_cpu(void **state)
+{
+    fx_t *f = fx_new();
+    dlp_stats_t total;
+    dlp_output_stats_in_t in = {.total = &total, .ts_us = 1};
+    struct timespec t = {0, 0};
+    volatile uint64_t spin = 0;
+    json_t *all, *e;
+
+    (void)state;
+    while (t.tv_sec == 0 && t.tv_nsec < 30000000) { /* at least 30 ms of this thread's CPU */
+        for (int i = 0; i < 100000; i++)
+            spin += (uint64_t)i;
+        assert_int_equal(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t), 0);
+    }
+    dlp_output_note_cpu(f->out);
+    dlp_stats_init(&total);
+    dlp_stats_accumulate(&total, dlp_output_counters(f->out));
+    dlp_output_stats_event(f->out, &in);
+    all = fx_events(f);
+    e = json_object_get(json_array_get(all, 0), "output");
+    assert_true(json_integer_value(json_object_get(e, "cpu_ms")) >= 30);
+    json_decref(all);
+    fx_free(f);
+}
+
 /* free() closes the file, and touches it no more after (the fill above makes a
  * flush of the closed FILE crash). */
 static void free_closes_the_file(void **state)
@@ -600,6 +628,7 @@ int main(void)
         cmocka_unit_test(syslog_message_without_control_bytes),
         cmocka_unit_test(stats_event_json),
         cmocka_unit_test(stats_event_workers),
+        cmocka_unit_test(stats_event_output_cpu),
         cmocka_unit_test(free_closes_the_file),
         cmocka_unit_test(unwritable_json_path),
         cmocka_unit_test(full_disk_counts_every_event_lost),
