@@ -314,6 +314,35 @@ def ftp_commands_capture(outdir):
     cap.write_pcap(out_path(outdir, "ftp-commands.pcap"))
 
 
+# Values only in ftp-telnet-iac.pcap (Luhn-valid synthetic cards)
+IAC_CARD = b"5190554124031357"   # IAC NOP inside: BSD ftpd drops it
+IAC_CARD2 = b"5564198990136532"  # IAC IP inside, IAC and IP in two segments
+IAC_CARD3 = b"5113351494492192"  # the argument of PA<IAC IP>SS
+IAC_SSN = b"618-27-4093"         # IAC WILL ECHO, IAC DO SGA inside
+IAC, NOP, IP, WILL, DO = b"\xff", b"\xf1", b"\xf4", b"\xfb", b"\xfd"
+
+
+def ftp_telnet_iac_capture(outdir):
+    """Telnet IAC sequences inside FTP command lines, which a Telnet-reading server (BSD
+    ftpd, ProFTPD) removes before it reads the line (README)."""
+    cap = Capture()
+    session(cap, 47080, 21, [
+        ("s", b"220 ftp.example.net FTP ready\r\n"), ("c", b"USER alice\r\n"),
+        ("s", b"331 password\r\n"), ("c", b"PASS hunter2\r\n"), ("s", b"230 logged in\r\n"),
+        ("c", b"SITE NOTE " + IAC_CARD[:4] + IAC + NOP + IAC_CARD[4:] + b"\r\n"),
+        ("s", b"200 ok\r\n"),
+        ("c", b"MKD " + IAC_CARD2[:8] + IAC), ("c", IP + IAC_CARD2[8:] + b"\r\n"),
+        ("s", b"257 created\r\n"),
+        ("c", b"CWD ssn " + IAC_SSN[:4] + IAC + WILL + b"\x01" + IAC_SSN[4:7] + IAC + DO +
+         b"\x03" + IAC_SSN[7:] + b"\r\n"),
+        ("s", b"250 ok\r\n"),
+        # PASS to a Telnet server, an unknown verb to vsftpd: no credential either way
+        ("c", b"USER bob\r\n"), ("s", b"331 password\r\n"),
+        ("c", b"PA" + IAC + IP + b"SS " + IAC_CARD3 + b"\r\n"), ("s", b"530 denied\r\n"),
+        ("c", b"QUIT\r\n"), ("s", b"221 bye\r\n")])
+    cap.write_pcap(out_path(outdir, "ftp-telnet-iac.pcap"))
+
+
 CRED_CARDS = (b"4485923177450623", b"4556737586901230", b"4024007138567424")  # only here
 
 
@@ -700,6 +729,7 @@ def main():
     ftp_capture(outdir)
     smtp_commands_capture(outdir)
     ftp_commands_capture(outdir)
+    ftp_telnet_iac_capture(outdir)
     credentials_capture(outdir)
     credential_channel_capture(outdir)
     dns_tls_capture(outdir)

@@ -19,7 +19,21 @@
  * PASS right after USER, ACCT right after USER or PASS, ADAT (the RFC 2228
  * security data) right after AUTH or ADAT; of at most DLP_APP_CRED_MAX
  * bytes (and line_max); and at most DLP_FTP_CRED_LINES_MAX of them per
- * connection. Any other line is scanned, whatever its verb. Credential
+ * connection. Any other line is scanned, whatever its verb.
+ *
+ * The control connection speaks Telnet (RFC 959), and servers differ in
+ * how they read it: vsftpd and Pure-FTPd take a line's bytes as sent; BSD
+ * ftpd (and wu-ftpd) read Telnet: IAC IAC is one 0xFF, IAC WILL/WONT/DO/
+ * DONT and its option byte are dropped, and so is any other IAC and the
+ * byte after it; ProFTPD (pr_netio_telnet_gets2) does the same but drops
+ * only IP and DM of the other commands, and keeps any other IAC pair. So a
+ * client line holding IAC (0xFF) is read each way a server reads it
+ * (telnet_read, reading()): each reading is scanned, a line is a
+ * credential only if it is one in every reading (an IAC in "PASS" cannot
+ * hide a line from the scan), the previous verb only counts where the
+ * readings agree, and commands (PORT, STOR...) are taken from BSD's
+ * reading. The readings are made in a buffer of line_max bytes, allocated
+ * on first need; a line holding no 0xFF is read as before. Credential
  * lines (also cut by a gap or the end) are told to sink->secret, whole,
  * verb included, so evidence captures overwrite them, and noted
  * (DLP_NOTE_CREDENTIAL, their bytes: not inspected). A client line longer
@@ -78,6 +92,12 @@
  * longer than any value a rule matches in a command line (an e-mail address is <= 254) */
 #define FTP_CMD_OVERLAP 512
 
+/* Telnet (RFC 854) bytes a server may interpret on the control connection */
+#define TEL_IAC 0xff
+#define TEL_WILL 0xfb /* WILL, WONT, DO, DONT: 0xfb..0xfe, each followed by an option byte */
+#define TEL_IP 0xf4
+#define TEL_DM 0xf2
+
 enum { MODE_LINE, MODE_OVERLONG, MODE_RESYNC };
 enum { XFER_NONE, XFER_STORE, XFER_OTHER };
 /* The client's previous command line, which tells where a credential may follow */
@@ -106,6 +126,7 @@ struct dlp_ftp {
     uint8_t done;
     uint8_t prev;   /* PREV_*: the client's previous command line */
     uint32_t creds; /* credential lines so far (DLP_FTP_CRED_LINES_MAX) */
+    uint8_t *tel;   /* a client line as a Telnet server reads it: line_max bytes, on need */
 };
 
 static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -135,6 +156,7 @@ void dlp_ftp_free(dlp_ftp_t *f)
         return;
     free(f->d[0].buf);
     free(f->d[1].buf);
+    free(f->tel);
     free(f);
 }
 
@@ -490,6 +512,111 @@ static void report(dlp_ftp_t *f, const uint8_t *s, size_t n)
         f->sink->block(f->ctx[0], DLP_FIELD_FTP_COMMAND, s, n);
 }
 
+/*
+ * Line s (CR and LF removed) as a server that reads Telnet takes it, into out (at most n
+ * bytes): IAC IAC is one 0xFF; IAC WILL/WONT/DO/DONT and its option byte are dropped; any
+ * other IAC and the byte after it are dropped (BSD ftpd) or, 'keep' (ProFTPD), kept unless
+ * that byte is IP or DM. A lone IAC at the end met the CR: dropped or kept the same way.
+ * *other: such a pair was seen, so the two servers read the line differently.
+ */
+static size_t telnet_read(const uint8_t *s, size_t n, uint8_t *out, bool keep, bool *other)
+{
+    size_t i = 0, k = 0;
+
+    *other = false;
+    while (i < n) {
+        uint8_t c = s[i++];
+
+        if (c != TEL_IAC) {
+            out[k++] = c;
+            continue;
+        }
+        if (i == n) { /* the CR was the byte after it */
+            *other = true;
+            if (keep)
+                out[k++] = TEL_IAC;
+            break;
+        }
+        c = s[i++];
+        if (c == TEL_IAC) {
+            out[k++] = TEL_IAC;
+        } else if (c >= TEL_WILL) {
+            i += i < n; /* the option byte (at the end, the CR was it) */
+        } else if (c != TEL_IP && c != TEL_DM) {
+            *other = true;
+            if (keep) {
+                out[k++] = TEL_IAC;
+                out[k++] = c;
+            }
+        }
+    }
+    return k;
+}
+
+/*
+ * Reading r of client line s (n bytes): 0 as sent (vsftpd, Pure-FTPd), 1 as ProFTPD reads
+ * it, 2 as BSD ftpd reads it, in f->tel (the last reading made stays there). NULL: no such
+ * reading (no IAC in the line, ProFTPD's is BSD's or the line as sent, or no memory).
+ */
+static const uint8_t *reading(dlp_ftp_t *f, int r, const uint8_t *s, size_t n, size_t *rn)
+{
+    bool other;
+
+    *rn = n;
+    if (r == 0)
+        return s;
+    if (memchr(s, TEL_IAC, n) == NULL)
+        return NULL;
+    if (f->tel == NULL && (f->tel = malloc(f->line_max)) == NULL)
+        return NULL;
+    *rn = telnet_read(s, n, f->tel, r == 1, &other);
+    if (r == 1 && (!other || (*rn == n && memcmp(f->tel, s, n) == 0)))
+        return NULL; /* the same as BSD's, or as sent */
+    return f->tel;
+}
+
+/* Client bytes, scanned as each server reads them; without memory for the Telnet readings,
+ * only as sent, and noted. */
+static void report_read(dlp_ftp_t *f, const uint8_t *s, size_t n)
+{
+    for (int r = 0; r < 3; r++) {
+        size_t rn;
+        const uint8_t *v = reading(f, r, s, n, &rn);
+
+        if (v != NULL)
+            report(f, v, rn);
+    }
+    if (f->tel == NULL && memchr(s, TEL_IAC, n) != NULL)
+        note(f, 0, DLP_NOTE_HEADER_CAP, n);
+}
+
+/*
+ * Whether client line s is a credential as every server reads it (is_credential); *verb:
+ * its PREV_* where all readings agree, else PREV_OTHER. Without memory for the readings, a
+ * line holding IAC is none.
+ */
+static bool read_credential(dlp_ftp_t *f, const uint8_t *s, size_t n, uint8_t *verb)
+{
+    bool cred = true;
+
+    *verb = line_verb(s, n);
+    for (int r = 0; r < 3; r++) {
+        size_t rn;
+        const uint8_t *v = reading(f, r, s, n, &rn);
+
+        if (v == NULL)
+            continue;
+        cred = cred && is_credential(f, v, rn);
+        if (line_verb(v, rn) != *verb)
+            *verb = PREV_OTHER;
+    }
+    if (f->tel == NULL && memchr(s, TEL_IAC, n) != NULL) {
+        *verb = PREV_OTHER;
+        return false;
+    }
+    return cred;
+}
+
 /* A credential line of raw bytes before its LF (at stop): kept from the scan, and noted. */
 static void credential(dlp_ftp_t *f, const uint8_t *stop, size_t raw)
 {
@@ -519,7 +646,7 @@ static void over_feed(dlp_ftp_t *f, ftp_dir_t *d, const uint8_t *p, size_t n)
         p += k;
         n -= k;
         if (d->len == f->line_max) {
-            report(f, d->buf, d->len);
+            report_read(f, d->buf, d->len);
             memmove(d->buf, d->buf + d->len - ovl, ovl);
             d->len = ovl;
             d->fresh = 0;
@@ -532,7 +659,7 @@ static void over_done(dlp_ftp_t *f, ftp_dir_t *d)
     if (!d->scan) /* no memory for the blocks: skipped, so the flow must not read as scanned */
         note(f, 0, DLP_NOTE_HEADER_CAP, d->skipped);
     else if (d->fresh > 0)
-        report(f, d->buf, d->len);
+        report_read(f, d->buf, d->len);
     d->len = 0;
     d->fresh = 0;
     d->scan = 0;
@@ -555,10 +682,12 @@ static dlp_rc_t client_overlong(dlp_ftp_t *f, ftp_dir_t *d)
 /* The client line in progress will not end (gap, end): what the server got of it. */
 static void client_flush(dlp_ftp_t *f, ftp_dir_t *d)
 {
+    uint8_t verb;
+
     if (d->mode == MODE_OVERLONG)
         over_done(f, d);
-    else if (d->mode == MODE_LINE && d->len > 0 && !is_credential(f, d->buf, d->len))
-        report(f, d->buf, d->len);
+    else if (d->mode == MODE_LINE && d->len > 0 && !read_credential(f, d->buf, d->len, &verb))
+        report_read(f, d->buf, d->len);
     else if (d->mode == MODE_LINE && d->len > 0) /* at a gap or the end: the last len taken */
         credential(f, NULL, d->len);
     d->len = 0;
@@ -568,7 +697,9 @@ static void client_flush(dlp_ftp_t *f, ftp_dir_t *d)
 /* One line of direction 'dir', LF removed (at 'stop' in the caller's bytes). */
 static void line(dlp_ftp_t *f, int dir, const uint8_t *s, size_t n, const uint8_t *stop)
 {
-    size_t raw = n;
+    size_t raw = n, cn;
+    const uint8_t *cmd;
+    uint8_t verb;
 
     if (n > 0 && s[n - 1] == '\r')
         n--;
@@ -579,16 +710,19 @@ static void line(dlp_ftp_t *f, int dir, const uint8_t *s, size_t n, const uint8_
         return;
     }
     if (f->d[0].tail) { /* its verb was lost: scanned, not read */
-        report(f, s, n);
+        report_read(f, s, n);
         f->prev = PREV_OTHER;
         return;
     }
-    if (is_credential(f, s, n))
+    if (read_credential(f, s, n, &verb))
         credential(f, stop, raw);
     else
-        report(f, s, n);
-    f->prev = line_verb(s, n);
-    command(f, s, n);
+        report_read(f, s, n);
+    f->prev = verb;
+    cmd = reading(f, 2, s, n, &cn);
+    if (cmd == NULL)
+        cmd = s;
+    command(f, cmd, cn);
 }
 
 /* After 234, the client's first byte: a TLS handshake record ends inspection. */
@@ -705,5 +839,5 @@ size_t dlp_ftp_mem(const dlp_ftp_t *f)
     if (f == NULL)
         return 0;
     return sizeof(*f) + (f->d[0].buf != NULL ? f->line_max : 0) +
-           (f->d[1].buf != NULL ? f->line_max : 0);
+           (f->d[1].buf != NULL ? f->line_max : 0) + (f->tel != NULL ? f->line_max : 0);
 }

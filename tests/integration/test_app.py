@@ -434,6 +434,22 @@ class Commands(unittest.TestCase):
         # a last line without LF, read at the client's end
         self.assertEqual(self.values(r, 47046), {("pii.us_ssn", "ftp.command", "*****7759")})
 
+    def test_ftp_telnet_iac(self):
+        """ftp-telnet-iac.pcap: Telnet IAC sequences inside command lines, which a server
+        that reads Telnet (BSD ftpd, ProFTPD) removes: the values are found as it reads them;
+        an IAC inside PASS makes no credential. A sensor that scans the bytes as sent finds
+        only the card after PA<IAC IP>SS."""
+        r = run("-r", pcap("ftp-telnet-iac.pcap"), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual(self.values(r, 47080), {
+            ("pii.credit_card", "ftp.command", "519055******1357"),  # IAC NOP inside
+            ("pii.credit_card", "ftp.command", "556419******6532"),  # IAC IP, two segments
+            ("pii.credit_card", "ftp.command", "511335******2192"),  # PA<IAC IP>SS
+            ("pii.us_ssn", "ftp.command", "*****4093")})             # IAC WILL, IAC DO
+        flow = flow_of(r, 47080)
+        self.assertEqual(flow["app_proto"], "FTP_CONTROL")
+        self.assertEqual(flow["inspection"]["toserver"]["not_inspected"], {"credentials": 1})
+
     def test_credential_channel(self):
         """credential-channel.pcap: lines dressed as credentials past the bounds of a real
         login (a sixth answer to 334, a fourth AUTH, an AUTH line over 4096 bytes, PASS

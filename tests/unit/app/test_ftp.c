@@ -973,6 +973,116 @@ static void test_secrets_placed(void **state)
                   DLP_ARRAY_LEN(cut_secrets), 0);
 }
 
+/* --- Telnet IAC on the control connection --------------------------------- */
+
+/* A command line block, its length from the literal (they hold NUL-free 0xFF bytes). */
+#define BLK(text) {'B', FCMD, "", text, sizeof(text) - 1, 0}
+
+/* clang-format off */
+static const turn_t iac_session[] = {
+    {1, "220 FTP server ready\r\n"},
+    {0, "USER alice\r\n"},
+    /* IAC NOP inside a card: BSD ftpd drops it, ProFTPD keeps both bytes */
+    {0, "SITE 4556" "\xff\xf1" "737586899855\r\n"},
+    /* IAC IP: both drop it; a stored file's name is taken as they read it */
+    {0, "STOR card 4556" "\xff\xf4" "737586899855.txt\r\n"},
+    /* IAC IAC: one 0xFF */
+    {0, "MKD a" "\xff\xff" "b\r\n"},
+    /* IAC WILL ECHO, IAC DO SGA: three bytes each */
+    {0, "CWD 078-" "\xff\xfb\x01" "05-" "\xff\xfd\x03" "1120\r\n"},
+    /* ProFTPD and BSD ftpd each read a card the other does not see whole */
+    {0, "SITE 1234" "\xff\xf1" "4556" "\xff\xf4" "737586899855\r\n"},
+    /* an IAC inside the verb: PASS to a Telnet server, no verb to vsftpd: no credential */
+    {0, "USER bob\r\n"},
+    {0, "PA" "\xff\xf4" "SS 4556737586899855\r\n"},
+    {0, "ACCT 078-05-1120\r\n"}, /* the readings did not agree on PASS: not after one */
+    {0, "USER carol\r\n"},
+    {0, "PA" "\xff\xf1" "SS 4556737586899855\r\n"},
+    /* a credential in every reading stays one, IAC in its argument or not */
+    {0, "USER dave\r\n"},
+    {0, "PASS pw" "\xff\xf1" "x\r\n"},
+    /* a lone IAC, a WILL without its option at the line's end (the CR was it) */
+    {0, "SITE x" "\xff" "\r\nSITE y" "\xff\xfb" "\r\n"},
+    {0, "NOOP plain\r\n"},
+};
+/* clang-format on */
+
+/*
+ * A client line holding IAC is scanned as each server reads it: as sent (vsftpd, Pure-FTPd),
+ * as ProFTPD reads it where that differs, and as BSD ftpd reads it (which also gives the
+ * command); it is a credential only if it is one in every reading. A line without 0xFF is
+ * one block, as before. Split at every offset, also between IAC and its command.
+ */
+static void test_telnet_iac(void **state)
+{
+    fx_t *x = fx_new();
+    static const exp_t e[] = {
+        BLK("USER alice"),
+        BLK("SITE 4556\xff\xf1" "737586899855"),
+        BLK("SITE 4556737586899855"),
+        BLK("STOR card 4556\xff\xf4" "737586899855.txt"),
+        BLK("STOR card 4556737586899855.txt"),
+        {'M', DLP_META_FTP_FILENAME, "", "card 4556737586899855.txt", 25, 0},
+        BLK("MKD a\xff\xff" "b"),
+        BLK("MKD a\xff" "b"),
+        BLK("CWD 078-\xff\xfb\x01" "05-\xff\xfd\x03" "1120"),
+        BLK("CWD 078-05-1120"),
+        BLK("SITE 1234\xff\xf1" "4556\xff\xf4" "737586899855"),
+        BLK("SITE 1234\xff\xf1" "4556737586899855"),
+        BLK("SITE 12344556737586899855"),
+        BLK("USER bob"),
+        BLK("PA\xff\xf4" "SS 4556737586899855"),
+        BLK("PASS 4556737586899855"),
+        BLK("ACCT 078-05-1120"),
+        BLK("USER carol"),
+        BLK("PA\xff\xf1" "SS 4556737586899855"),
+        BLK("PASS 4556737586899855"),
+        BLK("USER dave"),
+        {'N', DLP_NOTE_CREDENTIAL, "", NULL, 0, 11}, /* "PASS pw<IAC NOP>x\r" */
+        BLK("SITE x\xff"),
+        BLK("SITE x"),
+        BLK("SITE y\xff\xfb"),
+        BLK("SITE y"),
+        BLK("NOOP plain"),
+    };
+    (void)state;
+    x->commands = 1;
+    assert_int_equal(play(x, iac_session, DLP_ARRAY_LEN(iac_session), SIZE_MAX, 0), DLP_OK);
+    ts_check_items(&x->s[0], e, DLP_ARRAY_LEN(e));
+    fx_free(x);
+    check_splits(iac_session, DLP_ARRAY_LEN(iac_session));
+    check_secrets(iac_session, DLP_ARRAY_LEN(iac_session), DLP_APP_LINE_MAX,
+                  (const char *const[]){"PASS pw\xff\xf1x"}, 1, 1);
+}
+
+/* clang-format off */
+static const turn_t iac_overlong_session[] = {
+    /* line_max 40: over the bound as sent, the card whole in a block as BSD ftpd reads it */
+    {0, "MKD aaaaaaaaaaaaaaaaaaaa4556" "\xff\xf1" "7375" "\xff\xf1" "86899855bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\r\n"},
+    {0, "CWD ok\r\n"},
+};
+/* clang-format on */
+
+/* A line over line_max is scanned in blocks; each block holding IAC is read as well. */
+static void test_telnet_iac_overlong(void **state)
+{
+    fx_t *x = fx_new();
+    int found = 0;
+    (void)state;
+
+    x->commands = 1;
+    x->lim.line_max = 40;
+    assert_int_equal(
+        play(x, iac_overlong_session, DLP_ARRAY_LEN(iac_overlong_session), SIZE_MAX, 0),
+        DLP_OK);
+    for (size_t i = 0; i < x->s[0].n; i++)
+        found += x->s[0].item[i].kind == 'B' &&
+                 memmem(x->s[0].item[i].data, x->s[0].item[i].len, "4556737586899855", 16);
+    assert_true(found > 0);
+    fx_free(x);
+    check_splits_at(iac_overlong_session, DLP_ARRAY_LEN(iac_overlong_session), 40);
+}
+
 /* What the decoder holds is told (the flow table charges it): its line buffers. */
 static void test_mem(void **state)
 {
@@ -1012,6 +1122,8 @@ int main(void)
         cmocka_unit_test(test_overlong_command_streamed),
         cmocka_unit_test(test_credential_bounds),
         cmocka_unit_test(test_secrets_placed),
+        cmocka_unit_test(test_telnet_iac),
+        cmocka_unit_test(test_telnet_iac_overlong),
         cmocka_unit_test(test_mem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
