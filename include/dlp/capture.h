@@ -19,6 +19,8 @@
 typedef struct dlp_frame {
     const uint8_t *data; /* borrowed until the next dlp_capture_next() */
     uint32_t caplen;
+    /* >= caplen: a record with more captured than on the wire is counted
+     * (capture.caplen_over_wirelen) and given caplen */
     uint32_t wirelen;
     uint64_t ts_us;
     uint16_t linktype;   /* DLP_LINK_* (libpcap DLT_*) */
@@ -204,7 +206,10 @@ void dlp_capture_iface_stats_merge(dlp_capture_iface_stats_t *acc,
  * Next frame into *f. Returns DLP_OK; DLP_AGAIN when no frame arrived within
  * the timeout (live only); DLP_DONE at the end of all input or after
  * dlp_capture_break(); DLP_EIO on a fatal error (logged). A truncated or
- * unreadable record in a file is counted and ends that file, not the run.
+ * unreadable record in a file is counted (CAP_TRUNCATED: the file ends inside
+ * its last record; CAP_READ_ERRORS: libpcap stopped before the file's end,
+ * logged as an error with the bytes left unread) and ends that file, not the
+ * run; the next file is read.
  */
 DLP_MUST_CHECK dlp_rc_t dlp_capture_next(dlp_capture_t *c, dlp_frame_t *f);
 

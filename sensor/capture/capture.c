@@ -45,8 +45,17 @@ void dlp_capture__frame(dlp_capture_t *c, dlp_frame_t *f, const struct pcap_pkth
     f->ts_us = sec * DLP_US_PER_S + usec;
     f->linktype = (uint16_t)linktype;
     f->source = source;
-    if (h->caplen < h->len)
+    if (h->caplen < h->len) {
         dlp_capture__count(c, DLP_STAT_CAP_SNAP_TRUNCATED, 1);
+    } else if (h->caplen > h->len) {
+        /* A record that claims more bytes captured than were on the wire
+         * (libpcap passes it on): a writer's bug or a damaged file. The
+         * caplen bytes are there and are all the decoder reads; taking them
+         * as the wire length keeps 'bytes', the flows' byte counts and
+         * evidence records (whose incl_len must not exceed orig_len) whole. */
+        dlp_capture__count(c, DLP_STAT_CAP_CAPLEN_OVER_WIRELEN, 1);
+        f->wirelen = h->caplen;
+    }
 }
 
 dlp_rc_t dlp_capture__filter(pcap_t *p, const char *bpf, bool set, char *msg, size_t len)

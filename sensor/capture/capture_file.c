@@ -9,8 +9,10 @@
  * Reading re-opens the files one after the other: one pcap_t at a time. A
  * pipe (stdin, a FIFO) cannot be opened twice: it is opened at open, its
  * header read and its filter compiled there, and that handle is read later.
- * A read error inside a file (a truncated last record, a corrupt length) is
- * counted, logged once for that file, and ends only that file. A handle made
+ * A read error inside a file (a truncated last record, a corrupt length, a
+ * pcapng interface of another link type) is counted, logged once for that
+ * file, and ends only that file; all but a truncated last record also fail
+ * the run (read_failed()). A handle made
  * by dlp_capture_files_again() reads the same list again for another worker;
  * it is quiet (logs nothing, counts into a block of its own), since the
  * first handle meets and reports the same problems.
@@ -23,6 +25,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -363,15 +366,15 @@ static bool open_current(file_capture_t *fc)
         p = open_buffered(fc, path, ebuf);
     }
 
-    if (p == NULL) {
+    if (p == NULL) { /* checked at open: it changed since, and is not read */
         if (fc->own_st == NULL)
-            dlp_log(DLP_LOG_WARN, "%s: %s", path, ebuf);
+            dlp_log(DLP_LOG_ERR, "%s: %s", path, ebuf);
         dlp_capture__count(&fc->base, DLP_STAT_CAP_READ_ERRORS, 1);
         return false;
     }
     if (fc->bpf != NULL && dlp_capture__filter(p, fc->bpf, true, msg, sizeof(msg)) != DLP_OK) {
         if (fc->own_st == NULL)
-            dlp_log(DLP_LOG_WARN, "%s: %s", path, msg);
+            dlp_log(DLP_LOG_ERR, "%s: %s", path, msg);
         dlp_capture__count(&fc->base, DLP_STAT_CAP_READ_ERRORS, 1);
         pcap_close(p);
         free(fc->iobuf);
@@ -386,16 +389,59 @@ static bool open_current(file_capture_t *fc)
     return true;
 }
 
+/*
+ * Where libpcap stopped in cur's file, and the file's size, into *pos and
+ * *size: false for a pipe (no position) or if either is unknown.
+ */
+static bool read_position(file_capture_t *fc, uint64_t *pos, uint64_t *size)
+{
+    FILE *f = pcap_file(fc->cur);
+    struct stat sb;
+    off_t at;
+
+    if (f == NULL || fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode))
+        return false;
+    at = ftello(f); /* stdio's position: what libpcap consumed, not what was buffered */
+    if (at < 0)
+        return false;
+    *pos = (uint64_t)at;
+    *size = (uint64_t)sb.st_size;
+    return true;
+}
+
+/*
+ * A record cut short by the end of the file (the capture was stopped while
+ * writing) loses only that record: counted, a warning, the run goes on as a
+ * success. Any other error (a corrupt length, a pcapng interface of another
+ * link type, which libpcap 1.10 cannot read past) leaves the rest of the
+ * file unread: a read error, logged as an error with how much was not read,
+ * and the run's exit status says the input was not read whole (runtime.c).
+ */
 static void read_failed(file_capture_t *fc)
 {
     const char *why = pcap_geterr(fc->cur);
+    const char *path = fc->paths[fc->idx];
+    uint64_t pos = 0, size = 0;
 
-    if (strstr(why, "truncated") != NULL)
+    if (strstr(why, "truncated") != NULL) {
         dlp_capture__count(&fc->base, DLP_STAT_CAP_TRUNCATED, 1);
+        if (fc->own_st == NULL)
+            dlp_log(DLP_LOG_WARN, "%s: %s", path, why);
+        return;
+    }
+    dlp_capture__count(&fc->base, DLP_STAT_CAP_READ_ERRORS, 1);
+    if (fc->own_st != NULL)
+        return;
+    if (!read_position(fc, &pos, &size))
+        dlp_log(DLP_LOG_ERR, "%s: %s; stopped reading: the rest of the input is not read", path,
+                why);
+    else if (size > pos)
+        dlp_log(DLP_LOG_ERR,
+                "%s: %s; stopped reading at byte %" PRIu64 " of %" PRIu64 ": the last %" PRIu64
+                " bytes of the file are not read",
+                path, why, pos, size, size - pos);
     else
-        dlp_capture__count(&fc->base, DLP_STAT_CAP_READ_ERRORS, 1);
-    if (fc->own_st == NULL)
-        dlp_log(DLP_LOG_WARN, "%s: %s", fc->paths[fc->idx], why);
+        dlp_log(DLP_LOG_ERR, "%s: %s (at the end of the file)", path, why);
 }
 
 static dlp_rc_t file_next(dlp_capture_t *c, dlp_frame_t *f)

@@ -622,6 +622,11 @@ int dlp_runtime_run(const dlp_config_t *cfg, const dlp_privdrop_target_t *user)
     dlp_output_close_json(c.out); /* its last events are written, or lost, before the status */
     if (status == 0 && dlp_output_json_failed(c.out))
         status = 1; /* events were lost (said when it happened) */
+    /* An input file libpcap stopped reading before its end (said when it
+     * happened): the events of what was read are written, but the run must
+     * not look like a complete one. Only the first file reader counts. */
+    if (status == 0 && !c.live && dlp_stat_get(&c.cap_stats[0], DLP_STAT_CAP_READ_ERRORS) > 0)
+        status = 2;
     atomic_store(&g_ncaps, 0);
     for (unsigned k = 0; k < c.ncaps; k++)
         atomic_store(&g_caps[k], NULL);

@@ -367,6 +367,45 @@ class Inputs(unittest.TestCase):
             self.assertEqual(r.stderr.count("truncated dump file"), 1, r.stderr)
             self.assertEqual(len(flows(r)), 1)
 
+    def test_pcapng_interface_of_another_link_type_fails_the_run(self):
+        # libpcap 1.10 cannot read past an IDB whose link type differs from the first one's:
+        # what came before is processed and its events kept, the error names the file, the
+        # reason and how much is left unread (said once, also with -q), and the run exits 2
+        # as for any capture file that cannot be read, however many workers read the file
+        for w, readers, quiet in ((1, "one", ()), (3, "one", ("-q",)), (3, "each", ())):
+            r = run("-r", pcap("bad/pcapng-linktype-change.pcapng"), "--log-flows",
+                    "--workers", str(w), "--file-readers", readers, *quiet)
+            self.assertEqual(r.status, 2, r.stderr)
+            self.assertEqual(r.stderr.count("\n"), 1, r.stderr)
+            self.assertIn("error: " + pcap("bad/pcapng-linktype-change.pcapng") + ": an interface "
+                          "has a type 101 different from the type of the first interface; "
+                          "stopped reading at byte 1304 of 3476: the last 2172 bytes of the file "
+                          "are not read", r.stderr)
+            self.assertEqual(r.stats["packets"], 10)
+            self.assertEqual(r.stats["capture"]["read_errors"], 1)
+            self.assertEqual(r.stats["capture"]["truncated_records"], 0)
+            self.assertEqual([(e["dlp"]["rule"], e["src_port"]) for e in r.of("dlp")],
+                             [("pii.credit_card", 40410)])
+            self.assertEqual([f["src_port"] for f in flows(r)], [40410])
+
+    def test_caplen_over_wirelen_is_counted_and_read_as_captured(self):
+        # three records claim fewer bytes on the wire than they hold: counted, decoded from
+        # their captured bytes, which are also what 'bytes' counts; the run is a success
+        for w, readers in ((1, "one"), (3, "each")):
+            r = run("-r", pcap("bad/caplen-over-wirelen.pcap"), "--log-flows", "--workers", str(w),
+                    "--file-readers", readers)
+            self.assertEqual(r.status, 0, r.stderr)
+            self.assertEqual(r.stats["capture"]["caplen_over_wirelen"], 3)
+            self.assertEqual(r.stats["capture"]["snaplen_truncated"], 0)
+            self.assertEqual(r.stats["packets"], 10)
+            self.assertEqual(r.stats["bytes"], 1034 - 24 - 10 * 16)  # every caplen byte
+            self.assertEqual(r.stats["decode_errors"], 0)
+            self.assertEqual([(e["dlp"]["rule"], e["src_port"]) for e in r.of("dlp")],
+                             [("pii.credit_card", 40510)])
+            (f,) = flows(r)
+            self.assertEqual(f["flow"]["bytes_toserver"] + f["flow"]["bytes_toclient"], 850)
+            self.assertEqual(f["flow"]["reason"], "fin")
+
     def test_header_only_capture_is_valid(self):
         r = run("-r", pcap("bad/header-only.pcap"))
         self.assertEqual(r.status, 0, r.stderr)
@@ -374,10 +413,16 @@ class Inputs(unittest.TestCase):
 
     def test_directory_in_name_order_and_several_r(self):
         for readers in ("one", "each"):
+            # caplen-over-wirelen (10 frames), header-only, pcapng-linktype-change (10 read,
+            # then a read error: the run ends with status 2), truncated-record (5)
             r = run("-r", pcap("bad"), "--workers", "2", "--file-readers", readers)
-            self.assertEqual(r.status, 0, r.stderr)
-            self.assertEqual(r.stats["capture"]["files"], 2)
-            self.assertEqual(r.stats["packets"], 5)
+            self.assertEqual(r.status, 2, r.stderr)
+            self.assertEqual(r.stats["capture"]["files"], 4)
+            self.assertEqual(r.stats["capture"]["read_errors"], 1)
+            self.assertEqual(r.stats["capture"]["truncated_records"], 1)
+            self.assertEqual(r.stats["packets"], 25)
+            self.assertLess(r.stderr.index("pcapng-linktype-change.pcapng: an interface"),
+                            r.stderr.index("truncated-record.pcap: truncated dump file"))
             r = run("-r", pcap("tcp-http-basic.pcap"), "-r", pcap("udp-dns.pcap"), "--log-flows",
                     "--workers", "2", "--file-readers", readers)
             self.assertEqual(r.stats["capture"]["files"], 2)

@@ -651,6 +651,97 @@ static void cut_header_and_bad_length(void **state)
     dlp_capture_close(c);
 }
 
+/*
+ * A record holding more bytes than it says were on the wire: libpcap passes it
+ * on; it is counted and its wire length raised to what was captured.
+ */
+static void caplen_over_wirelen_counted(void **state)
+{
+    fixture_t *fx = *state;
+    wbuf_t w;
+    uint8_t fr[128];
+    dlp_frame_t f;
+    size_t len = udp_frame(fr, 53, 0x80, 10);
+    pcap_header(&w, 0, 0, LT_EN10MB);
+    pcap_record(&w, TS0, 0, fr, (uint32_t)len, (uint32_t)len);
+    pcap_record(&w, TS0 + 1, 0, fr, (uint32_t)len, 20);
+    pcap_record(&w, TS0 + 2, 0, fr, (uint32_t)len, 0);
+    pcap_record(&w, TS0 + 3, 0, fr, 40, (uint32_t)len); /* snaplen-truncated */
+    write_file(tpath(fx, "a.pcap"), w.b, w.n);
+
+    dlp_capture_t *c = open1(fx, tpath(fx, "a.pcap"), NULL);
+    assert_non_null(c);
+    const uint32_t caplen[] = {(uint32_t)len, (uint32_t)len, (uint32_t)len, 40};
+    for (size_t i = 0; i < DLP_ARRAY_LEN(caplen); i++) {
+        assert_int_equal(dlp_capture_next(c, &f), DLP_OK);
+        assert_int_equal(f.caplen, caplen[i]);
+        assert_int_equal(f.wirelen, len);
+    }
+    assert_int_equal(dlp_capture_next(c, &f), DLP_DONE);
+    assert_int_equal(stat_of(fx, DLP_STAT_CAP_CAPLEN_OVER_WIRELEN), 2);
+    assert_int_equal(stat_of(fx, DLP_STAT_CAP_SNAP_TRUNCATED), 1);
+    assert_int_equal(stat_of(fx, DLP_STAT_CAP_READ_ERRORS), 0);
+    dlp_capture_close(c);
+}
+
+/* pcapng: SHB, an Ethernet IDB, 'n0' EPBs, a raw-IP IDB, an EPB on each interface. */
+static void write_linktype_change_pcapng(const char *path, int n0, uint8_t tag0)
+{
+    wbuf_t w = {.n = 0, .be = 0};
+    uint8_t fr[128];
+
+    pcapng_block_start(&w, 0x0a0d0d0a, 28);
+    put32(&w, 0x1a2b3c4d);
+    put16(&w, 1);
+    put16(&w, 0);
+    put32(&w, 0xffffffffu);
+    put32(&w, 0xffffffffu);
+    put32(&w, 28);
+    for (int i = 0; i < n0 + 3; i++) {
+        if (i == 0 || i == n0 + 1) { /* IDB: Ethernet, then raw IP */
+            pcapng_block_start(&w, 1, 20);
+            put16(&w, i == 0 ? LT_EN10MB : LT_RAW_FILE);
+            put16(&w, 0);
+            put32(&w, 65535);
+            put32(&w, 20);
+            continue;
+        }
+        size_t len = udp_frame(fr, 53, (uint8_t)(tag0 + i), 10); /* 52: no padding */
+        uint64_t ts = (uint64_t)(TS0 + i) * 1000000u;
+        pcapng_block_start(&w, 6, (uint32_t)(32 + len));
+        put32(&w, i == n0 + 2 ? 1 : 0);
+        put32(&w, (uint32_t)(ts >> 32));
+        put32(&w, (uint32_t)ts);
+        put32(&w, (uint32_t)len);
+        put32(&w, (uint32_t)len);
+        put(&w, fr, len);
+        put32(&w, (uint32_t)(32 + len));
+    }
+    write_file(path, w.b, w.n);
+}
+
+/*
+ * libpcap 1.10 cannot read a pcapng past an interface of another link type:
+ * the frames before it are returned, then a read error (not a truncation)
+ * ends that file, and the next file is read.
+ */
+static void pcapng_link_type_change_is_read_error(void **state)
+{
+    fixture_t *fx = *state;
+    uint8_t tags[16];
+    write_linktype_change_pcapng(tpath(fx, "a.pcapng"), 2, 0x90);
+    write_udp_pcap(tpath(fx, "b.pcap"), 1, 53, 0xb0);
+    dlp_capture_t *c = open1(fx, fx->dir, NULL);
+    assert_non_null(c);
+    const uint8_t expect[] = {0x91, 0x92, 0xb0};
+    assert_int_equal(read_tags(c, tags, 16), 3);
+    assert_memory_equal(tags, expect, 3);
+    assert_int_equal(stat_of(fx, DLP_STAT_CAP_READ_ERRORS), 1);
+    assert_int_equal(stat_of(fx, DLP_STAT_CAP_TRUNCATED), 0);
+    assert_int_equal(stat_of(fx, DLP_STAT_CAP_FILES), 2);
+    dlp_capture_close(c);
+}
+
 /* A file that disappears between validation and reading is counted and skipped. */
 static void file_gone_before_reading(void **state)
 {
@@ -909,7 +1000,7 @@ static void committed_bad_inputs(void **state)
         {"bad/no-captures-dir", "no capture files in directory"},
     };
     char expect[600];
-    uint8_t tags[16];
+    uint8_t tags[32];
     for (size_t i = 0; i < DLP_ARRAY_LEN(bad); i++) {
         char *p = strdup(src_path(fx, bad[i].name));
         assert_null(open1(fx, p, NULL));
@@ -917,14 +1008,18 @@ static void committed_bad_inputs(void **state)
         assert_string_equal(fx->err, expect);
         free(p);
     }
-    /* bad/ itself: only header-only.pcap and truncated-record.pcap have a capture magic */
+    /* bad/ itself: caplen-over-wirelen.pcap (10 frames, 3 of them caplen > len),
+     * header-only.pcap, pcapng-linktype-change.pcapng (10 frames, then a read error)
+     * and truncated-record.pcap (5) have a capture magic */
     char *dir = strdup(src_path(fx, "bad"));
     dlp_capture_t *c = open1(fx, dir, NULL);
     assert_non_null(c);
-    assert_int_equal(dlp_capture_file_count(c), 2);
-    assert_int_equal(read_tags(c, tags, 16), 5);
+    assert_int_equal(dlp_capture_file_count(c), 4);
+    assert_int_equal(read_tags(c, tags, 32), 25);
     assert_int_equal(stat_of(fx, DLP_STAT_CAP_TRUNCATED), 1);
-    assert_int_equal(stat_of(fx, DLP_STAT_CAP_FILES), 2);
+    assert_int_equal(stat_of(fx, DLP_STAT_CAP_READ_ERRORS), 1);
+    assert_int_equal(stat_of(fx, DLP_STAT_CAP_CAPLEN_OVER_WIRELEN), 3);
+    assert_int_equal(stat_of(fx, DLP_STAT_CAP_FILES), 4);
     dlp_capture_close(c);
     free(dir);
 }
@@ -1168,6 +1263,8 @@ int main(void)
         T(error_message_fits_buffer),
         T(truncated_last_record_not_fatal),
         T(cut_header_and_bad_length),
+        T(caplen_over_wirelen_counted),
+        T(pcapng_link_type_change_is_read_error),
         T(file_gone_before_reading),
         T(bpf_bad_expression),
         T(bpf_checked_per_link_type),
