@@ -183,7 +183,9 @@ APP_CAPTURES = ["tcp-http-basic.pcap", "http-chunked-card.pcap", "http-evasions.
                 "smtp-auth-pipelining.pcap", "smtp-mime-evasions.pcap",
                 "smtp-mime-preamble.pcap", "smtp-mime-qp-base64.pcap",
                 "ftp-passive-upload.pcap", "udp-dns.pcap", "dns-tls.pcap",
-                "evidence-credentials.pcap"]
+                "evidence-credentials.pcap", "smtp-commands.pcap", "ftp-commands.pcap",
+                "ftp-telnet-iac.pcap", "credential-channel.pcap", "dns-tcp-not-dns.pcap",
+                "dns-hidden-bytes.pcap"]
 APP_DATA_MAX = 12000   # bytes of a seed's data (ctest replays each 4 times, 1-byte writes too)
 APP_FLOWS_MAX = 4      # connections taken from one capture
 
@@ -342,7 +344,19 @@ def app_regressions():
         # not a bug: a stored ZIP member is not bounded by decomp_max (2000
         # with the small limits of header bit 3): its bytes are the wire's
         "regress-zip-stored-member-over-decomp-max": app_script(0x08, [(0, post_stored_zip())]),
+        # not a decoder bug: the harness bounded a DNS block by a name's text, but a
+        # message holding more than names is reported whole (up to 65535 bytes); DNS
+        # over TCP under the small limits, one write whose entry claims 0x3fff bytes
+        # and gets what the file has
+        "regress-dns-whole-message-block": bytes([0x13, 0, 0x3f, 0xff]) + dns_trailing_cards(),
     }
+
+
+def dns_trailing_cards():
+    """A query for t.example followed by 100 cards, with its TCP length prefix."""
+    msg = (b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01t\x07example\x00"
+           b"\x00\x01\x00\x01" + b"card 4539148803436467 " * 100)
+    return struct.pack(">H", len(msg)) + msg
 
 
 def post_stored_zip():
