@@ -33,7 +33,12 @@
  * hide a line from the scan), the previous verb only counts where the
  * readings agree, and commands (PORT, STOR...) are taken from BSD's
  * reading. The readings are made in a buffer of line_max bytes, allocated
- * on first need; a line holding no 0xFF is read as before. Credential
+ * on first need; a line holding no 0xFF is read as before. Servers also
+ * differ on where a line ends: ProFTPD only at CRLF (a bare LF is data),
+ * BSD ftpd at any LF except one that an IAC or IAC WILL/WONT/DO/DONT takes
+ * as its command or option byte. So after a line ended by a bare LF the
+ * next one may continue it: it is no credential and places none (as if its
+ * verb were unknown). Credential
  * lines (also cut by a gap or the end) are told to sink->secret, whole,
  * verb included, so evidence captures overwrite them, and noted
  * (DLP_NOTE_CREDENTIAL, their bytes: not inspected). A client line longer
@@ -108,6 +113,8 @@ typedef struct ftp_dir {
     uint32_t len;
     uint8_t mode;
     uint8_t tail;     /* client: the line in progress began in a gap: scanned, not read */
+    uint8_t last;     /* client: the last byte of the line in progress ('\r' before a CRLF) */
+    uint8_t cont;     /* client: the line before ended in a bare LF: this one may continue it */
     uint8_t scan;     /* client, MODE_OVERLONG: the line is scanned (not credentials) */
     uint32_t fresh;   /* ... bytes at the end of buf not reported yet */
     uint64_t skipped; /* bytes of the overlong line so far */
@@ -599,6 +606,10 @@ static bool read_credential(dlp_ftp_t *f, const uint8_t *s, size_t n, uint8_t *v
 {
     bool cred = true;
 
+    if (f->d[0].cont) { /* a continuation to some server: its verb is the line's before */
+        *verb = PREV_OTHER;
+        return false;
+    }
     *verb = line_verb(s, n);
     for (int r = 0; r < 3; r++) {
         size_t rn;
@@ -774,6 +785,8 @@ dlp_rc_t dlp_ftp_write(dlp_ftp_t *f, int dir, const uint8_t *p, size_t n)
             else if (client_overlong(f, d) != DLP_OK)
                 return DLP_ENOMEM;
         }
+        if (take > 0)
+            d->last = p[take - 1];
         if (d->mode == MODE_OVERLONG) {
             d->skipped += take;
             if (d->scan)
@@ -799,6 +812,8 @@ dlp_rc_t dlp_ftp_write(dlp_ftp_t *f, int dir, const uint8_t *p, size_t n)
         }
         d->mode = MODE_LINE;
         d->tail = 0;
+        d->cont = d->last != '\r'; /* a bare LF: not a line end to ProFTPD, nor after IAC to BSD */
+        d->last = 0;
         p += take + 1;
         n -= take + 1;
     }
@@ -814,7 +829,8 @@ void dlp_ftp_gap(dlp_ftp_t *f, int dir, uint64_t len)
     d = &f->d[dir];
     if (dir == 0) {
         client_flush(f, d);
-        f->tls = 0; /* the byte that tells TLS may be lost: lines are read as after a gap */
+        f->tls = 0;  /* the byte that tells TLS may be lost: lines are read as after a gap */
+        d->last = 0; /* whether a CR came before the next LF is lost too */
     } else if (d->mode == MODE_OVERLONG)
         note(f, dir, DLP_NOTE_HEADER_CAP, d->skipped);
     d->skipped = 0;

@@ -1083,6 +1083,53 @@ static void test_telnet_iac_overlong(void **state)
     check_splits_at(iac_overlong_session, DLP_ARRAY_LEN(iac_overlong_session), 40);
 }
 
+/* Whether a block of ftp.command holds 'needle'. */
+static bool block_has(const ts_sink_t *t, const char *needle)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (t->item[i].kind == 'B' && t->item[i].field == FCMD &&
+            memmem(t->item[i].data, t->item[i].len, needle, strlen(needle)) != NULL)
+            return true;
+    return false;
+}
+
+/* clang-format off */
+static const turn_t bare_lf_session[] = {
+    /* ProFTPD ends a line only at CRLF: "USER a\nPASS <card>" is one USER line to it */
+    {0, "USER a\nPASS 4556737586899855\r\n"},
+    /* BSD ftpd takes the LF after an IAC as its command: "USER b" and the PASS line are one */
+    {0, "USER b\r\n"},
+    {0, "USER b" "\xff" "\nPASS 5105105105105100\r\n"},
+    /* the line after a bare LF has no verb of its own to ProFTPD: no AUTH for the ADAT */
+    {0, "USER c\nAUTH GSSAPI\r\nADAT 4111111111111111\r\n"},
+    /* a login in CRLF lines stays a credential */
+    {0, "USER d\r\nPASS secret\r\n"},
+};
+/* clang-format on */
+
+/*
+ * A line ended by a bare LF (no CR) is not ended for every server: ProFTPD reads on to the
+ * next CRLF, BSD ftpd takes an LF after IAC (or IAC WILL) as part of the Telnet command. The
+ * next line is then part of it to that server: no credential, and no verb that places one.
+ */
+static void test_bare_lf_not_a_line_end(void **state)
+{
+    fx_t *x = fx_new();
+    (void)state;
+
+    x->commands = 1;
+    assert_int_equal(play(x, bare_lf_session, DLP_ARRAY_LEN(bare_lf_session), SIZE_MAX, 0),
+                     DLP_OK);
+    assert_true(block_has(&x->s[0], "PASS 4556737586899855"));
+    assert_true(block_has(&x->s[0], "PASS 5105105105105100"));
+    assert_true(block_has(&x->s[0], "ADAT 4111111111111111"));
+    assert_false(block_has(&x->s[0], "secret"));
+    fx_free(x);
+    check_splits(bare_lf_session, DLP_ARRAY_LEN(bare_lf_session));
+    check_secrets(bare_lf_session, DLP_ARRAY_LEN(bare_lf_session), DLP_APP_LINE_MAX,
+                  (const char *const[]){"PASS secret"}, 1, 1);
+}
+
 /* What the decoder holds is told (the flow table charges it): its line buffers. */
 static void test_mem(void **state)
 {
@@ -1124,6 +1171,7 @@ int main(void)
         cmocka_unit_test(test_secrets_placed),
         cmocka_unit_test(test_telnet_iac),
         cmocka_unit_test(test_telnet_iac_overlong),
+        cmocka_unit_test(test_bare_lf_not_a_line_end),
         cmocka_unit_test(test_mem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
