@@ -43,7 +43,8 @@
  * verb included, so evidence captures overwrite them, and noted
  * (DLP_NOTE_CREDENTIAL, their bytes: not inspected). A client line longer
  * than line_max (no credential) is reported in blocks of line_max bytes
- * that overlap by FTP_CMD_OVERLAP (a CR before the LF kept), so nothing of
+ * that overlap by FTP_CMD_OVERLAP (a CR before the LF kept; each read as
+ * Telnet from where a Telnet command begins, telnet_resume), so nothing of
  * it escapes the scan in bounded memory; it is not interpreted (as an
  * unknown command) and not noted, as nothing of it is left uninspected. A
  * reply line longer than line_max is discarded and noted
@@ -116,6 +117,7 @@ typedef struct ftp_dir {
     uint8_t last;     /* client: the last byte of the line in progress ('\r' before a CRLF) */
     uint8_t cont;     /* client: the line before ended in a bare LF: this one may continue it */
     uint8_t scan;     /* client, MODE_OVERLONG: the line is scanned (not credentials) */
+    uint8_t tskip;    /* ... bytes at buf's start that end a Telnet command begun before it */
     uint32_t fresh;   /* ... bytes at the end of buf not reported yet */
     uint64_t skipped; /* bytes of the overlong line so far */
 } ftp_dir_t;
@@ -524,11 +526,13 @@ static void report(dlp_ftp_t *f, const uint8_t *s, size_t n)
  * bytes): IAC IAC is one 0xFF; IAC WILL/WONT/DO/DONT and its option byte are dropped; any
  * other IAC and the byte after it are dropped (BSD ftpd) or, 'keep' (ProFTPD), kept unless
  * that byte is IP or DM. A lone IAC at the end met the CR: dropped or kept the same way.
- * *other: such a pair was seen, so the two servers read the line differently.
+ * The first 'skip' bytes end a command begun before s (a block of an overlong line): not
+ * read. *other: such a pair was seen, so the two servers read the line differently.
  */
-static size_t telnet_read(const uint8_t *s, size_t n, uint8_t *out, bool keep, bool *other)
+static size_t telnet_read(const uint8_t *s, size_t n, size_t skip, uint8_t *out, bool keep,
+                          bool *other)
 {
-    size_t i = 0, k = 0;
+    size_t i = skip < n ? skip : n, k = 0;
 
     *other = false;
     while (i < n) {
@@ -561,11 +565,31 @@ static size_t telnet_read(const uint8_t *s, size_t n, uint8_t *out, bool keep, b
 }
 
 /*
- * Reading r of client line s (n bytes): 0 as sent (vsftpd, Pure-FTPd), 1 as ProFTPD reads
- * it, 2 as BSD ftpd reads it, in f->tel (the last reading made stays there). NULL: no such
- * reading (no IAC in the line, ProFTPD's is BSD's or the line as sent, or no memory).
+ * Where the Telnet command that holds byte 'mark' of s ends, read from byte i (where one
+ * begins): how many bytes from 'mark' on belong to a command begun before it (0..2). Both
+ * servers that read Telnet cut the bytes into the same commands (IAC IAC, IAC WILL..DONT x,
+ * any other IAC x, or one byte), so the next block of an overlong line is read from there.
  */
-static const uint8_t *reading(dlp_ftp_t *f, int r, const uint8_t *s, size_t n, size_t *rn)
+static size_t telnet_resume(const uint8_t *s, size_t n, size_t i, size_t mark)
+{
+    while (i < mark) {
+        size_t k = 1;
+
+        if (s[i] == TEL_IAC)
+            k = i + 1 < n && s[i + 1] >= TEL_WILL && s[i + 1] != TEL_IAC ? 3 : 2;
+        i += k;
+    }
+    return i - mark;
+}
+
+/*
+ * Reading r of client line s (n bytes, the first 'skip' the end of a Telnet command begun
+ * before it): 0 as sent (vsftpd, Pure-FTPd), 1 as ProFTPD reads it, 2 as BSD ftpd reads it,
+ * in f->tel (the last reading made stays there). NULL: no such reading (no IAC in the line,
+ * ProFTPD's is BSD's or the line as sent, or no memory).
+ */
+static const uint8_t *reading(dlp_ftp_t *f, int r, const uint8_t *s, size_t n, size_t skip,
+                              size_t *rn)
 {
     bool other;
 
@@ -576,19 +600,19 @@ static const uint8_t *reading(dlp_ftp_t *f, int r, const uint8_t *s, size_t n, s
         return NULL;
     if (f->tel == NULL && (f->tel = malloc(f->line_max)) == NULL)
         return NULL;
-    *rn = telnet_read(s, n, f->tel, r == 1, &other);
+    *rn = telnet_read(s, n, skip, f->tel, r == 1, &other);
     if (r == 1 && (!other || (*rn == n && memcmp(f->tel, s, n) == 0)))
         return NULL; /* the same as BSD's, or as sent */
     return f->tel;
 }
 
-/* Client bytes, scanned as each server reads them; without memory for the Telnet readings,
- * only as sent, and noted. */
-static void report_read(dlp_ftp_t *f, const uint8_t *s, size_t n)
+/* Client bytes, scanned as each server reads them (skip: as in reading()); without memory
+ * for the Telnet readings, only as sent, and noted. */
+static void report_read(dlp_ftp_t *f, const uint8_t *s, size_t n, size_t skip)
 {
     for (int r = 0; r < 3; r++) {
         size_t rn;
-        const uint8_t *v = reading(f, r, s, n, &rn);
+        const uint8_t *v = reading(f, r, s, n, skip, &rn);
 
         if (v != NULL)
             report(f, v, rn);
@@ -613,7 +637,7 @@ static bool read_credential(dlp_ftp_t *f, const uint8_t *s, size_t n, uint8_t *v
     *verb = line_verb(s, n);
     for (int r = 0; r < 3; r++) {
         size_t rn;
-        const uint8_t *v = reading(f, r, s, n, &rn);
+        const uint8_t *v = reading(f, r, s, n, 0, &rn);
 
         if (v == NULL)
             continue;
@@ -657,7 +681,9 @@ static void over_feed(dlp_ftp_t *f, ftp_dir_t *d, const uint8_t *p, size_t n)
         p += k;
         n -= k;
         if (d->len == f->line_max) {
-            report_read(f, d->buf, d->len);
+            report_read(f, d->buf, d->len, d->tskip);
+            /* the next block starts at ovl from the end, maybe inside a Telnet command */
+            d->tskip = (uint8_t)telnet_resume(d->buf, d->len, d->tskip, d->len - ovl);
             memmove(d->buf, d->buf + d->len - ovl, ovl);
             d->len = ovl;
             d->fresh = 0;
@@ -670,10 +696,11 @@ static void over_done(dlp_ftp_t *f, ftp_dir_t *d)
     if (!d->scan) /* no memory for the blocks: skipped, so the flow must not read as scanned */
         note(f, 0, DLP_NOTE_HEADER_CAP, d->skipped);
     else if (d->fresh > 0)
-        report_read(f, d->buf, d->len);
+        report_read(f, d->buf, d->len, d->tskip);
     d->len = 0;
     d->fresh = 0;
     d->scan = 0;
+    d->tskip = 0;
 }
 
 /* The client line passes line_max: no credential is that long, so it is scanned in blocks. */
@@ -681,6 +708,7 @@ static dlp_rc_t client_overlong(dlp_ftp_t *f, ftp_dir_t *d)
 {
     f->prev = PREV_OTHER;
     d->scan = 1;
+    d->tskip = 0;
     if (d->buf == NULL && (d->buf = malloc(f->line_max)) == NULL) {
         d->scan = 0;
         d->len = 0;
@@ -698,7 +726,7 @@ static void client_flush(dlp_ftp_t *f, ftp_dir_t *d)
     if (d->mode == MODE_OVERLONG)
         over_done(f, d);
     else if (d->mode == MODE_LINE && d->len > 0 && !read_credential(f, d->buf, d->len, &verb))
-        report_read(f, d->buf, d->len);
+        report_read(f, d->buf, d->len, 0);
     else if (d->mode == MODE_LINE && d->len > 0) /* at a gap or the end: the last len taken */
         credential(f, NULL, d->len);
     d->len = 0;
@@ -721,16 +749,16 @@ static void line(dlp_ftp_t *f, int dir, const uint8_t *s, size_t n, const uint8_
         return;
     }
     if (f->d[0].tail) { /* its verb was lost: scanned, not read */
-        report_read(f, s, n);
+        report_read(f, s, n, 0);
         f->prev = PREV_OTHER;
         return;
     }
     if (read_credential(f, s, n, &verb))
         credential(f, stop, raw);
     else
-        report_read(f, s, n);
+        report_read(f, s, n, 0);
     f->prev = verb;
-    cmd = reading(f, 2, s, n, &cn);
+    cmd = reading(f, 2, s, n, 0, &cn);
     if (cmd == NULL)
         cmd = s;
     command(f, cmd, cn);

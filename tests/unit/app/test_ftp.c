@@ -1094,6 +1094,37 @@ static bool block_has(const ts_sink_t *t, const char *needle)
 }
 
 /* clang-format off */
+static const turn_t iac_overlong_parity_session[] = {
+    /* line_max 40, blocks of 40 overlapping by 20: the second block starts at byte 20, inside
+     * a run of 16 IACs (bytes 11..26: eight IAC IAC pairs), seven IACs before the card. Read
+     * from that block's start, the last IAC takes the card's '4' as its command. */
+    {0, "MKD aaaaaaa" "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"
+        "4556" "\xff\xf1" "7375" "\xff\xf1" "86899855bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\r\n"},
+    {0, "CWD ok\r\n"},
+};
+/* clang-format on */
+
+/*
+ * Each block of an overlong line is read from where a Telnet sequence begins, not from its
+ * first byte: BSD ftpd reads the card above whole (eight 0xFF, then the card), so a block
+ * that holds it whole must read it so.
+ */
+static void test_telnet_iac_overlong_parity(void **state)
+{
+    fx_t *x = fx_new();
+    (void)state;
+
+    x->commands = 1;
+    x->lim.line_max = 40;
+    assert_int_equal(play(x, iac_overlong_parity_session,
+                          DLP_ARRAY_LEN(iac_overlong_parity_session), SIZE_MAX, 0),
+                     DLP_OK);
+    assert_true(block_has(&x->s[0], "4556737586899855"));
+    fx_free(x);
+    check_splits_at(iac_overlong_parity_session, DLP_ARRAY_LEN(iac_overlong_parity_session), 40);
+}
+
+/* clang-format off */
 static const turn_t bare_lf_session[] = {
     /* ProFTPD ends a line only at CRLF: "USER a\nPASS <card>" is one USER line to it */
     {0, "USER a\nPASS 4556737586899855\r\n"},
@@ -1171,6 +1202,7 @@ int main(void)
         cmocka_unit_test(test_secrets_placed),
         cmocka_unit_test(test_telnet_iac),
         cmocka_unit_test(test_telnet_iac_overlong),
+        cmocka_unit_test(test_telnet_iac_overlong_parity),
         cmocka_unit_test(test_bare_lf_not_a_line_end),
         cmocka_unit_test(test_mem),
     };
