@@ -332,6 +332,11 @@ def worker_split(a, b):
     print("      worker threads (last runs' stats; reading included where workers read): "
           "1 worker %.2f CPU s; 2 workers %.2f + %.2f CPU s (%.0f/%.0f %% of the packets)" % (c1, c2[0], c2[1], 100.0 * p2[0] / sum(p2),
                                                   100.0 * p2[1] / sum(p2)))
+    o1 = ((s1 or {}).get("output") or {}).get("cpu_ms")
+    o2 = ((s2 or {}).get("output") or {}).get("cpu_ms")
+    if o1 is not None and o2 is not None:
+        print("      output thread (JSON lines): %.2f CPU s with 1 worker, %.2f with 2"
+              % (o1 / 1000.0, o2 / 1000.0))
     other = b[1] - sum(c2)  # reader if any, output, start-up: the rest of the process's CPU
     print("      the second worker's limits here: its busier worker alone allows %.2fx; with "
           "%.2f CPU s of other threads and start-up sharing the %d CPUs, at most %.2fx"

@@ -326,6 +326,27 @@ static bool block_starts_message(dlp_field_t field, const uint8_t *p, size_t n)
 
 /* --- detection ------------------------------------------------------------ */
 
+/*
+ * The protocol events name (nDPI's names): an FTP data connection's; what
+ * nDPI detected; else the protocol a decoder of ours reads, which a parse
+ * proved: nDPI may name it only packets after the values (or, with an
+ * evasion, never) and guesses by port at the end; else nDPI's guess, or
+ * "unknown". So a flow's dlp events and its flow event carry one name,
+ * and a rule's protocols see it from the flow's first value.
+ */
+static const char *label(const fapp_t *a)
+{
+    static const char *const decoded[] = {
+        [KIND_HTTP] = "HTTP", [KIND_SMTP] = "SMTP", [KIND_FTP] = "FTP_CONTROL", [KIND_DNS] = "DNS"};
+
+    if (a->kind == KIND_FTP_DATA)
+        return "FTP-DATA";
+    if ((!a->res.done || a->res.guessed || strcmp(a->res.app_proto, "unknown") == 0) &&
+        (size_t)a->dec < DLP_ARRAY_LEN(decoded) && decoded[a->dec] != NULL)
+        return decoded[a->dec];
+    return a->res.app_proto;
+}
+
 static dlp_detect_flow_t *det_flow(fapp_t *a)
 {
     dlp_ev_flowinfo_t fi;
@@ -342,8 +363,7 @@ static dlp_detect_flow_t *det_flow(fapp_t *a)
     fi.ipver = a->f->key.ipver;
     fi.vlan[0] = a->f->key.vlan[0];
     fi.vlan[1] = a->f->key.vlan[1];
-    snprintf(fi.app_proto, sizeof(fi.app_proto), "%s",
-             a->kind == KIND_FTP_DATA ? "FTP-DATA" : a->res.app_proto);
+    snprintf(fi.app_proto, sizeof(fi.app_proto), "%s", label(a));
     snprintf(fi.risks, sizeof(fi.risks), "%s", a->risks);
     a->det = dlp_detect_flow_new(a->detect, &fi);
     if (a->det != NULL && a->evf != NULL)
@@ -351,13 +371,10 @@ static dlp_detect_flow_t *det_flow(fapp_t *a)
     return a->det;
 }
 
-/* The label events carry: nDPI's, an FTP data connection's, or "unknown". */
 static void set_label(fapp_t *a)
 {
     if (a->det != NULL)
-        dlp_detect_flow_set_app(a->det,
-                                a->kind == KIND_FTP_DATA ? "FTP-DATA" : a->res.app_proto,
-                                a->risks);
+        dlp_detect_flow_set_app(a->det, label(a), a->risks);
 }
 
 static void uninspected(fdir_t *fd, uint64_t bytes)
@@ -1040,6 +1057,7 @@ static void start_decoder(fapp_t *a, kind_t k)
         a->kind = KIND_RAW;
         a->dec = KIND_UNDECIDED;
     }
+    set_label(a);
 }
 
 /* --- feeding ------------------------------------------------------------------ */
@@ -1854,13 +1872,26 @@ void fapp_set_evidence(fapp_t *a, dlp_evidence_flow_t *evf)
         dlp_detect_flow_set_value_hook(a->det, ev_value, a);
 }
 
+/*
+ * nDPI's last word (a guess, often by port) labels what the streams' ends
+ * still find, so the flow's last dlp events name the protocol its flow event
+ * names; the verdict itself is taken after the ends, so a protocol nDPI
+ * calls encrypted only now cannot drop bytes the streams hold.
+ */
 void fapp_finish(fapp_t *a)
 {
+    const dlp_classify_result_t *r = NULL;
+
     a->pkt_pl = NULL; /* what is flushed from now on comes from held copies */
+    if (a->cls != NULL && !a->classified) {
+        r = dlp_classify_result(a->env->classify, a->cls, true);
+        a->res = *r;
+        set_label(a);
+    }
     for (int d = 0; d < 2; d++)
         fapp_end(a, d);
-    if (a->cls != NULL && !a->classified)
-        take_verdict(a, dlp_classify_result(a->env->classify, a->cls, true));
+    if (r != NULL)
+        take_verdict(a, r);
 }
 
 /* stats app_flows: which decoder had the flow (what the sensor could read of it). */
@@ -1913,8 +1944,7 @@ void fapp_report(fapp_t *a, dlp_event_t *ev, uint64_t ts_us)
 {
     if (a->det != NULL)
         dlp_detect_flow_report(a->detect, a->det, ts_us);
-    snprintf(ev->fl.app_proto, sizeof(ev->fl.app_proto), "%s",
-             a->kind == KIND_FTP_DATA ? "FTP-DATA" : a->res.app_proto);
+    snprintf(ev->fl.app_proto, sizeof(ev->fl.app_proto), "%s", label(a));
     snprintf(ev->u.flow.http_host, sizeof(ev->u.flow.http_host), "%s", a->host);
     if (a->res.encrypted)
         snprintf(ev->u.flow.tls_sni, sizeof(ev->u.flow.tls_sni), "%s", a->res.host);

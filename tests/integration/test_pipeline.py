@@ -303,6 +303,24 @@ class Flows(unittest.TestCase):
             for o, how in zip(outs[1:], runs[1:]):
                 self.assertEqual(outs[0], o, (name, how))
 
+    def test_dlp_events_name_the_protocol_their_flow_event_names(self):
+        """A flow's dlp events carry the app_proto of its flow event, also when nDPI names
+        the protocol only after the values or at the flow's end; only a stream no decoder
+        read, whose values came before nDPI's verdict, is "unknown" in its dlp event."""
+        names = sorted(n for n in os.listdir(PCAPS) if n.endswith((".pcap", ".pcapng")))
+        checked = 0
+        for name in names:
+            r = run("-r", pcap(name))
+            self.assertEqual(r.status, 0, (name, r.stderr))
+            label = {e["flow_id"]: e["app_proto"] for e in r.of("flow")}
+            for e in r.of("dlp"):
+                raw = all(m.get("field") == "raw" for m in e["dlp"]["matches"])
+                if e["app_proto"] == "unknown" and raw:
+                    continue
+                self.assertEqual(e["app_proto"], label[e["flow_id"]], (name, e["src_port"]))
+                checked += 1
+        self.assertGreater(checked, 100)
+
     def test_same_flows_whatever_the_worker_count_when_time_goes_backwards(self):
         """A public capture stitched from files years apart (arkime_synthetic: 230 of 918
         packets older than one before them). Idle time runs on the input's clock, so which

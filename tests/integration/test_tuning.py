@@ -72,6 +72,18 @@ class AllowLists(unittest.TestCase):
         self.assertEqual(ports, [48004, 48007])
         self.assertEqual(card_stats(r)["allowed"], 1)
 
+    def test_protocols_see_the_decoded_protocol_before_ndpi_names_it(self):
+        """http-evasions.pcap :48002 and :48006 are requests nDPI names HTTP only after
+        their values; read by the HTTP decoder, their values count for a rule limited to
+        HTTP all the same."""
+        local = ("overrides:\n  - name: pii.us_ssn\n    protocols: [HTTP]\n"
+                 "  - name: pii.credit_card\n    protocols: [HTTP]\n")
+        r = with_local(local, "-r", pcap("http-evasions.pcap"))
+        self.assertEqual(r.status, 0, r.stderr)
+        got = sorted((e["src_port"], e["app_proto"]) for e in r.of("dlp"))
+        self.assertEqual(got, [(p, "HTTP") for p in (48001, 48002, 48003, 48004, 48006, 48007)])
+        self.assertEqual(r.stats["rules"]["pii.us_ssn"]["filtered"], 0)
+
     def test_smtp_recipient_domain(self):
         local = ("overrides:\n  - name: pii.credit_card\n"
                  "    allow: {hosts: [example.net]}\n")
