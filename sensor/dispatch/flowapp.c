@@ -1780,6 +1780,12 @@ static void dgram_scan(fapp_t *a, fdir_t *fd, const uint8_t *p, size_t n, uint64
         a->dns_dgrams = true;
         return;
     }
+    if (a->kind == KIND_ENCRYPTED) {
+        /* QUIC, DTLS...: nDPI read the handshake. Scanning ciphertext only finds
+         * what random bytes spell (an address in a QUIC call, public captures). */
+        uninspected(fd, n);
+        return;
+    }
     if (det_flow(a) == NULL)
         return;
     fd->inspected += n;

@@ -320,6 +320,23 @@ class FtpDnsTls(unittest.TestCase):
         self.assertEqual(app["decomp_ratio"], 0)
 
 
+class EncryptedDatagrams(unittest.TestCase):
+    """udp-quic.pcap: datagrams of a flow nDPI names as an encrypted protocol are not
+    scanned (what ciphertext spells is chance), a plain datagram flow beside it is."""
+
+    def test_quic_ciphertext_not_scanned(self):
+        r = run("-r", pcap("udp-quic.pcap"), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual([(e["src_port"], e["dlp"]["rule"]) for e in dlp(r)],
+                         [(51001, "pii.email")])
+        quic = flow_of(r, 51000)
+        self.assertEqual(quic["app_proto"], "QUIC")
+        out = quic["inspection"]["toserver"]
+        self.assertEqual(out["not_inspected"], {"encrypted": 1})
+        self.assertEqual((out["inspected_bytes"], out["uninspected_bytes"]), (0, 2745))
+        self.assertFalse(out["complete"])
+
+
 class DnsTcp(unittest.TestCase):
     def test_not_dns_to_port_53_is_scanned(self):
         """TCP to port 53: a real query, then a length-prefixed "message" that is not DNS
