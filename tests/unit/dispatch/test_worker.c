@@ -9,7 +9,7 @@
  * announced data connection), which directions are inspected and the byte
  * accounting of the flow event, a value split across segments found once,
  * a gap noted and not bridged, TLS not inspected, the idle settle of a
- * quiet raw stream, the flow memory charged and given back, per-worker
+ * quiet raw stream, UDP datagrams, the flow memory charged and given back, per-worker
  * stats; the reader: both directions and an
  * FTP control with its data connection meet in one worker, the same events
  * for 1 and 2 workers, and a capture larger than every batch in flight
@@ -315,6 +315,36 @@ static void idle_settle_reports_quiet_value(void **state)
     drain(x);
     assert_int_equal(count_type(x, DLP_EV_DLP), 1); /* not again at the end */
     assert_int_equal(count_type(x, DLP_EV_FLOW), 1);
+    frames_fini(&fs);
+    wfx_free(x);
+}
+
+/* UDP: each datagram scanned as a block of the flow, its bytes counted once,
+ * the same value in a second datagram not reported again. */
+static void udp_datagrams_scanned(void **state)
+{
+    static const char dg[] = "raw datagram tok-3333 end";
+    wfx_t *x = wfx_new();
+    frames_t fs;
+    const dlp_event_t *fl;
+
+    (void)state;
+    frames_init(&fs, 4);
+    for (int i = 0; i < 2; i++) {
+        udp_frame(&fs.f[fs.n], IN_HOST, OUT_HOST, 41234, 9999, dg, sizeof(dg) - 1);
+        fs.ts[fs.n++] = (fs.now_us += 1000);
+    }
+    run(x, &fs);
+
+    assert_int_equal(count_type(x, DLP_EV_DLP), 1);
+    assert_int_equal(nth(x, DLP_EV_DLP, 0)->u.rule.m[0].field, DLP_FIELD_RAW);
+    fl = flow_ev(x, 9999);
+    assert_int_equal(fl->fl.proto, DLP_PROTO_UDP);
+    assert_int_equal(fl->u.flow.dir[0].pkts, 2);
+    assert_int_equal(fl->u.flow.dir[0].stream_bytes, 2 * (sizeof(dg) - 1));
+    assert_int_equal(fl->u.flow.dir[0].inspected_bytes, 2 * (sizeof(dg) - 1));
+    assert_int_equal(dlp_stat_get(dlp_worker_stats(x->w), DLP_STAT_EGRESS_DGRAM_BYTES),
+                     2 * (sizeof(dg) - 1));
     frames_fini(&fs);
     wfx_free(x);
 }
@@ -641,6 +671,7 @@ int main(void)
         cmocka_unit_test(gap_noted_not_bridged),
         cmocka_unit_test(tls_not_inspected),
         cmocka_unit_test(idle_settle_reports_quiet_value),
+        cmocka_unit_test(udp_datagrams_scanned),
         cmocka_unit_test(ftp_data_labelled),
         cmocka_unit_test(flow_memory_back_to_base),
         cmocka_unit_test(cpu_ms_is_the_threads),
