@@ -19,12 +19,18 @@
 #include "dlp/packet.h"
 #include "dlp/rc.h"
 
+/* nDPI's own names (INTERFACE.md: app_proto is nDPI's name): for a flow it
+ * could not name, and for an FTP data connection, which the sensor names
+ * from the control connection it parsed. */
+#define DLP_APP_UNKNOWN "Unknown"
+#define DLP_APP_FTP_DATA "FTP_DATA"
+
 typedef struct dlp_classify dlp_classify_t;
 typedef struct dlp_classify_flow dlp_classify_flow_t;
 
 /* The verdict, kept for the whole flow. */
 typedef struct dlp_classify_result {
-    char app_proto[32];      /* nDPI's name: "HTTP", "TLS.Google", "SMTP", "DNS", "unknown" */
+    char app_proto[32];      /* nDPI's name: "HTTP", "TLS.Google", "SMTP", "DNS", DLP_APP_UNKNOWN */
     char host[96];           /* HTTP Host, TLS SNI or DNS query name, when nDPI saw it */
     uint64_t risks;          /* nDPI risk bits (see dlp_classify_risk_names) */
     uint8_t done;            /* no more packets are needed */
@@ -36,7 +42,7 @@ typedef struct dlp_classify_result {
 dlp_classify_t *dlp_classify_new(unsigned max_packets);
 void dlp_classify_free(dlp_classify_t *c);
 
-/* Per flow: NULL when out of memory (the flow stays "unknown"). */
+/* Per flow: NULL when out of memory (the flow stays DLP_APP_UNKNOWN). */
 dlp_classify_flow_t *dlp_classify_flow_new(dlp_classify_t *c);
 /*
  * Feeds one decoded packet (p->l3_off/l3_len are the IP datagram). Returns

@@ -73,7 +73,7 @@ struct dlp_classify_flow {
 static pthread_mutex_t module_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const dlp_classify_result_t unknown_result = {
-    .app_proto = "unknown",
+    .app_proto = DLP_APP_UNKNOWN,
     .done = 1,
 };
 
@@ -137,7 +137,7 @@ dlp_classify_flow_t *dlp_classify_flow_new(dlp_classify_t *c)
         return NULL;
     }
     memset(cf->nf, 0, SIZEOF_FLOW_STRUCT);
-    memcpy(cf->r.app_proto, "unknown", sizeof("unknown"));
+    memcpy(cf->r.app_proto, DLP_APP_UNKNOWN, sizeof(DLP_APP_UNKNOWN));
     return cf;
 }
 

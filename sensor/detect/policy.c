@@ -137,14 +137,28 @@ static bool allowed(const dlp_rule_allow_t *a, const dlp_value_t *v, bool global
     return value_listed(a, v, !global) || where_allowed(a, v);
 }
 
-/* "TLS" also names "TLS.Google"; the comparison ignores case. */
+/* Whether name (n bytes) opens app: case and '-' against '_' ignored, so
+ * rules written "FTP-DATA", as the sensor once named it, still name FTP_DATA. */
+static bool proto_prefix(const char *app, const char *name, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int a = (unsigned char)app[i], b = (unsigned char)name[i];
+        if (a == '\0')
+            return false;
+        if (tolower(a) != tolower(b) && !((a == '-' || a == '_') && (b == '-' || b == '_')))
+            return false;
+    }
+    return true;
+}
+
+/* "TLS" also names "TLS.Google". */
 static bool protocol_ok(const dlp_rule_t *r, const char *app)
 {
     if (r->nprotocols == 0)
         return true;
     for (size_t i = 0; i < r->nprotocols; i++) {
         size_t n = strlen(r->protocols[i]);
-        if (strncasecmp(app, r->protocols[i], n) == 0 && (app[n] == '\0' || app[n] == '.'))
+        if (proto_prefix(app, r->protocols[i], n) && (app[n] == '\0' || app[n] == '.'))
             return true;
     }
     return false;

@@ -331,7 +331,7 @@ static bool block_starts_message(dlp_field_t field, const uint8_t *p, size_t n)
  * nDPI detected; else the protocol a decoder of ours reads, which a parse
  * proved: nDPI may name it only packets after the values (or, with an
  * evasion, never) and guesses by port at the end; else nDPI's guess, or
- * "unknown". So a flow's dlp events and its flow event carry one name,
+ * DLP_APP_UNKNOWN. So a flow's dlp events and its flow event carry one name,
  * and a rule's protocols see it from the flow's first value.
  */
 static const char *label(const fapp_t *a)
@@ -340,8 +340,8 @@ static const char *label(const fapp_t *a)
         [KIND_HTTP] = "HTTP", [KIND_SMTP] = "SMTP", [KIND_FTP] = "FTP_CONTROL", [KIND_DNS] = "DNS"};
 
     if (a->kind == KIND_FTP_DATA)
-        return "FTP-DATA";
-    if ((!a->res.done || a->res.guessed || strcmp(a->res.app_proto, "unknown") == 0) &&
+        return DLP_APP_FTP_DATA;
+    if ((!a->res.done || a->res.guessed || strcmp(a->res.app_proto, DLP_APP_UNKNOWN) == 0) &&
         (size_t)a->dec < DLP_ARRAY_LEN(decoded) && decoded[a->dec] != NULL)
         return decoded[a->dec];
     return a->res.app_proto;
@@ -1852,7 +1852,7 @@ fapp_t *fapp_new(fapp_env_t *env, const dlp_flow_t *f, const bool egress[2])
     a->detect = env->detect;
     a->f = f;
     a->tcp = f->key.proto == DLP_PROTO_TCP;
-    snprintf(a->res.app_proto, sizeof(a->res.app_proto), "unknown");
+    snprintf(a->res.app_proto, sizeof(a->res.app_proto), DLP_APP_UNKNOWN);
     for (int d = 0; d < 2; d++) {
         a->d[d].a = a;
         a->d[d].dir = d;

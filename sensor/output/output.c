@@ -25,6 +25,7 @@
 
 #include "dlp/alert.h"
 #include "dlp/cidr.h"
+#include "dlp/classify.h"
 #include "dlp/evidence.h"
 #include "dlp/flow.h"
 #include "dlp/limits.h"
@@ -168,7 +169,7 @@ static json_t *event_head(uint64_t ts_us, const char *type, const dlp_ev_flowinf
     json_object_set_new(o, "dest_port", json_integer(fl->dport));
     json_object_set_new(o, "proto", json_string(proto_name(fl->proto)));
     json_object_set_new(o, "app_proto",
-                        text(fl->app_proto[0] ? fl->app_proto : "unknown"));
+                        text(fl->app_proto[0] ? fl->app_proto : DLP_APP_UNKNOWN));
     if (fl->risks[0] != '\0')
         json_object_set_new(o, "ndpi_risks", risk_list(fl->risks));
     if (fl->vlan[0] != 0) {
@@ -406,7 +407,7 @@ static const char *syslog_sd(const dlp_event_t *ev, const char *src, const char 
     dlp_syslog_sd_param(&sd, "dest", dst);
     dlp_syslog_sd_param_u64(&sd, "dest_port", ev->fl.dport);
     dlp_syslog_sd_param(&sd, "proto", proto_name(ev->fl.proto));
-    dlp_syslog_sd_param(&sd, "app_proto", ev->fl.app_proto[0] ? ev->fl.app_proto : "unknown");
+    dlp_syslog_sd_param(&sd, "app_proto", ev->fl.app_proto[0] ? ev->fl.app_proto : DLP_APP_UNKNOWN);
     dlp_syslog_sd_param_u64(&sd, "flow_id", ev->fl.flow_id);
     return dlp_syslog_sd_end(&sd) == DLP_OK ? buf : NULL;
 }
@@ -419,7 +420,7 @@ static void syslog_text(const dlp_event_t *ev, const char *src, const char *dst,
     const char *lb = ev->fl.ipver == 6 ? "[" : "", *rb = ev->fl.ipver == 6 ? "]" : "";
     int w = snprintf(buf, len, "%s severity=%s %s%s%s:%u -> %s%s%s:%u app_proto=%s count=%u %s=",
                      r->name, dlp_severity_name(r->severity), lb, src, rb, ev->fl.sport, lb,
-                     dst, rb, ev->fl.dport, ev->fl.app_proto[0] ? ev->fl.app_proto : "unknown",
+                     dst, rb, ev->fl.dport, ev->fl.app_proto[0] ? ev->fl.app_proto : DLP_APP_UNKNOWN,
                      r->count, r->combination ? "rules" : "values");
     size_t used = w > 0 ? (size_t)w : 0;
 

@@ -279,7 +279,7 @@ class RawOnly(unittest.TestCase):
                          [(47007, "pii.credit_card"), (47007, "pii.us_ssn")])
         self.assertEqual(sorted(e["src_port"] for e in dlp(full)
                                 if e["dlp"]["rule"] == "pii.credit_card"), [47001, 47007])
-        self.assertEqual({e["app_proto"] for e in dlp(raw)}, {"unknown"})
+        self.assertEqual({e["app_proto"] for e in dlp(raw)}, {"Unknown"})
         # stats: no flow went through a decoder
         flows = raw.of("stats")[-1]["app_flows"]
         self.assertEqual(flows["undecoded"], raw.of("stats")[-1]["flows"])
@@ -293,7 +293,7 @@ class FtpDnsTls(unittest.TestCase):
         self.assertEqual(found(r), {("pii.us_ssn", "ftp.data", None),
                                     ("pii.email", "ftp.data", None)})
         for e in dlp(r):
-            self.assertEqual(e["app_proto"], "FTP-DATA")
+            self.assertEqual(e["app_proto"], "FTP_DATA")
             self.assertEqual(e["dest_port"], 195 * 256 + 80)
         flows = r.of("stats")[-1]["app_flows"]
         self.assertEqual((flows["ftp"], flows["ftp_data"], flows["undecoded"]), (1, 1, 0))

@@ -306,7 +306,7 @@ class Flows(unittest.TestCase):
     def test_dlp_events_name_the_protocol_their_flow_event_names(self):
         """A flow's dlp events carry the app_proto of its flow event, also when nDPI names
         the protocol only after the values or at the flow's end; only a stream no decoder
-        read, whose values came before nDPI's verdict, is "unknown" in its dlp event."""
+        read, whose values came before nDPI's verdict, is "Unknown" in its dlp event."""
         names = sorted(n for n in os.listdir(PCAPS) if n.endswith((".pcap", ".pcapng")))
         checked = 0
         for name in names:
@@ -315,7 +315,7 @@ class Flows(unittest.TestCase):
             label = {e["flow_id"]: e["app_proto"] for e in r.of("flow")}
             for e in r.of("dlp"):
                 raw = all(m.get("field") == "raw" for m in e["dlp"]["matches"])
-                if e["app_proto"] == "unknown" and raw:
+                if e["app_proto"] == "Unknown" and raw:
                     continue
                 self.assertEqual(e["app_proto"], label[e["flow_id"]], (name, e["src_port"]))
                 checked += 1

@@ -535,7 +535,7 @@ static unsigned random_session(dlp_classify_t *c, uint16_t sport, unsigned max_p
     }
     done = s.done_at;
     if (sport == 41002) {
-        assert_result(c, s.cf, "unknown", "", 0, 0);
+        assert_result(c, s.cf, "Unknown", "", 0, 0);
     } else {
         /* guessed by port 443: not "encrypted", its payload stays inspectable */
         assert_result(c, s.cf, "TLS", "", 0, 1);
@@ -572,7 +572,7 @@ static void test_final_early(void **state)
     tcp_open(&s);
     r = dlp_classify_result(c, s.cf, false);
     assert_int_equal(r->done, 0);
-    assert_string_equal(r->app_proto, "unknown");
+    assert_string_equal(r->app_proto, "Unknown");
     assert_true(dlp_classify_flow_mem(s.cf) > 0);
     r = dlp_classify_result(c, s.cf, true);
     assert_int_equal(r->done, 1);
@@ -587,7 +587,7 @@ static void test_final_early(void **state)
     /* nothing at all was seen on an odd port */
     sess_init(&s, c, 0, cli4, web4, 40006, 41003);
     r = dlp_classify_result(c, s.cf, true);
-    assert_string_equal(r->app_proto, "unknown");
+    assert_string_equal(r->app_proto, "Unknown");
     assert_int_equal(r->guessed, 0);
     assert_int_equal(r->done, 1);
     sess_end(&s);
@@ -782,7 +782,7 @@ static void test_edges(void **state)
 
     assert_non_null(c);
     assert_null(dlp_classify_flow_new(NULL));
-    assert_string_equal(dlp_classify_result(c, NULL, true)->app_proto, "unknown");
+    assert_string_equal(dlp_classify_result(c, NULL, true)->app_proto, "Unknown");
     assert_int_equal(dlp_classify_flow_mem(NULL), 0);
     dlp_classify_flow_free(NULL);
     dlp_classify_free(NULL);

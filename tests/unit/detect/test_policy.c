@@ -334,6 +334,19 @@ static void protocols_and_fields(void **state)
                      DLP_POL_FILTERED);
     assert_int_equal(run(&f, "4539148803436467", "", DLP_FIELD_RAW, NULL, 0, &c),
                      DLP_POL_FILTERED);
+    /* rules written FTP-DATA (the sensor's old name) still name nDPI's FTP_DATA */
+    f.protos[0] = "FTP-DATA";
+    f.protos[1] = "ftp";
+    assert_int_equal(run(&f, "4539148803436467", "FTP_DATA", DLP_FIELD_FTP_DATA, NULL, 0, &c),
+                     DLP_POL_REPORT);
+    assert_int_equal(run(&f, "4539148803436467", "FTP_CONTROL", DLP_FIELD_FTP_COMMAND, NULL, 0,
+                         &c),
+                     DLP_POL_FILTERED);
+    assert_int_equal(run(&f, "4539148803436467", "FTP-DAT", DLP_FIELD_RAW, NULL, 0, &c),
+                     DLP_POL_FILTERED);
+    f.protos[0] = "ftp_data";
+    assert_int_equal(run(&f, "4539148803436467", "FTP_DATA", DLP_FIELD_FTP_DATA, NULL, 0, &c),
+                     DLP_POL_REPORT);
     f.r.nprotocols = 0;
     f.r.fields = 1u << DLP_FIELD_SMTP_ATTACHMENT | 1u << DLP_FIELD_FTP_DATA;
     assert_int_equal(run(&f, "4539148803436467", "FTP", DLP_FIELD_FTP_DATA, NULL, 0, &c),

@@ -177,7 +177,7 @@ static const uint8_t DNS_TCP[] = {0x00, 0x1f, 0x12, 0x34, 0x01, 0x00, 0x00, 0x01
  * decoder sniffing chose reads, on ports that do not say it (but FTP's and
  * DNS's: an FTP greeting reads like SMTP's elsewhere), before and after
  * nDPI's final answer, and counted as that decoder's when freed. A stream
- * no decoder claims stays "unknown".
+ * no decoder claims stays "Unknown".
  */
 static void label_is_the_decoders_until_ndpi(void **state)
 {
@@ -188,7 +188,7 @@ static void label_is_the_decoders_until_ndpi(void **state)
          DLP_STAT_APP_FLOWS_SMTP},
         {21, {"220 files ready\r\n", "USER anne\r\n"}, 1, "FTP_CONTROL", DLP_STAT_APP_FLOWS_FTP},
         {53, {NULL}, 0, "DNS", DLP_STAT_APP_FLOWS_DNS},
-        {5555, {"hello there, nothing known\n"}, 0, "unknown", DLP_STAT_APP_FLOWS_UNDECODED},
+        {5555, {"hello there, nothing known\n"}, 0, "Unknown", DLP_STAT_APP_FLOWS_UNDECODED},
     };
 
     (void)state;

@@ -5,7 +5,7 @@
  * table, TCP reassembly, nDPI, decoders and detection; the events read back
  * from the worker's ring.
  *
- * Covered: a flow's label (the decoder's protocol, FTP-DATA for an
+ * Covered: a flow's label (the decoder's protocol, FTP_DATA for an
  * announced data connection), which directions are inspected and the byte
  * accounting of the flow event, a value split across segments found once,
  * a gap noted and not bridged, TLS not inspected, the idle settle of a
@@ -352,7 +352,7 @@ static void udp_datagrams_scanned(void **state)
 /*
  * An FTP session: the control connection read by the FTP decoder (the
  * password kept out of the scan and noted), its PASV reply announcing
- * 198.51.100.7:5001, and the data connection there labelled FTP-DATA with
+ * 198.51.100.7:5001, and the data connection there labelled FTP_DATA with
  * the file's value found in field ftp.data.
  */
 static void ftp_control_and_data(frames_t *fs, uint32_t client, uint16_t sport)
@@ -389,11 +389,11 @@ static void ftp_data_labelled(void **state)
 
     assert_int_equal(count_type(x, DLP_EV_DLP), 1);
     e = nth(x, DLP_EV_DLP, 0);
-    assert_string_equal(e->fl.app_proto, "FTP-DATA");
+    assert_string_equal(e->fl.app_proto, "FTP_DATA");
     assert_int_equal(e->u.rule.m[0].field, DLP_FIELD_FTP_DATA);
     assert_int_equal(e->fl.dport, 5001);
     dat = flow_ev(x, 5001);
-    assert_string_equal(dat->fl.app_proto, "FTP-DATA");
+    assert_string_equal(dat->fl.app_proto, "FTP_DATA");
     ctl = flow_ev(x, 21);
     assert_string_equal(ctl->fl.app_proto, "FTP_CONTROL");
     assert_int_equal(ctl->u.flow.dir[0].notes[DLP_NOTE_CREDENTIAL], 1);
@@ -604,11 +604,11 @@ static void same_events_for_one_and_two_workers(void **state)
     dispatch_run(path, 2, &two);
     remove(path);
 
-    /* every FTP data connection met its control connection: the value is FTP-DATA's
+    /* every FTP data connection met its control connection: the value is FTP_DATA's
      * (each flow's dlp event, then its rule record) */
-    assert_int_equal(lines_with(&one, "FTP-DATA t.tok"), 2 * NCLIENTS);
-    assert_int_equal(lines_with(&two, "FTP-DATA t.tok"), 2 * NCLIENTS);
-    assert_int_equal(lines_with(&two, ">6000 unknown t.tok"), 2 * NCLIENTS);
+    assert_int_equal(lines_with(&one, "FTP_DATA t.tok"), 2 * NCLIENTS);
+    assert_int_equal(lines_with(&two, "FTP_DATA t.tok"), 2 * NCLIENTS);
+    assert_int_equal(lines_with(&two, ">6000 Unknown t.tok"), 2 * NCLIENTS);
     assert_int_equal(lines_with(&two, "flow "), 3 * NCLIENTS);
     /* the same events, line for line (flow ids do not depend on --workers) */
     assert_int_equal(one.n, two.n);

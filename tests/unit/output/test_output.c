@@ -206,7 +206,7 @@ static void dlp_event_json(void **state)
     assert_string_equal(json_string_value(json_object_get(e, "dest_ip")), "198.51.100.7");
     assert_int_equal(json_integer_value(json_object_get(e, "dest_port")), 80);
     assert_string_equal(json_string_value(json_object_get(e, "proto")), "TCP");
-    assert_string_equal(json_string_value(json_object_get(e, "app_proto")), "unknown");
+    assert_string_equal(json_string_value(json_object_get(e, "app_proto")), "Unknown");
     d = json_object_get(e, "dlp");
     assert_string_equal(json_string_value(json_object_get(d, "rule")), "pii.credit_card");
     assert_int_equal(json_integer_value(json_object_get(d, "rule_id")), 1001);
