@@ -3,9 +3,10 @@
  * order) and pcapng, given as files or directories of them.
  *
  * Design: open expands directories (their regular files with a capture
- * magic, sorted by name with strcmp, not recursive) into one list of paths,
- * then opens every file once with libpcap and compiles the filter for its
- * link type, so any unusable input is reported before a packet is read.
+ * magic or a capture's name, sorted by name with strcmp, not recursive) into
+ * one list of paths, then opens every file once with libpcap and compiles the
+ * filter for its link type, so any unusable input is reported before a packet
+ * is read.
  * Reading re-opens the files one after the other: one pcap_t at a time. A
  * pipe (stdin, a FIFO) cannot be opened twice: it is opened at open, its
  * header read and its filter compiled there, and that handle is read later.
@@ -30,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -143,9 +145,30 @@ static char *join_path(const char *dir, const char *name)
 }
 
 /*
- * Adds dir/name if it is a regular file that starts with a capture magic. A
- * regular file that cannot be read may be a capture: an error ("PATH: reason"
- * in err), as when it is given alone.
+ * Whether a file's name says it is a capture: the extensions of pcap, pcapng
+ * and the tools that write them (tcpdump, Wireshark, Network Monitor), in any
+ * case. Such a file in a directory is checked as if given alone.
+ */
+static bool name_is_capture(const char *name)
+{
+    static const char *const exts[] = {".pcap", ".pcapng", ".cap", ".ntar", ".dmp"};
+    const char *dot = strrchr(name, '.');
+
+    for (size_t i = 0; dot != NULL && dot != name && i < DLP_ARRAY_LEN(exts); i++) {
+        if (strcasecmp(dot, exts[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Adds dir/name if it is a regular file that starts with a capture magic or
+ * whose name says it is a capture (name_is_capture): check_file() then fails
+ * the open on one that is not a valid capture (empty, no magic, a bad
+ * header), naming it, as when it is given alone; a forensic run does not go
+ * on without it. Any other file without a capture magic is skipped. A regular
+ * file that cannot be read may be a capture: an error ("PATH: reason" in
+ * err), as when it is given alone.
  */
 static dlp_rc_t dir_consider(file_capture_t *fc, const char *dir, const char *name, char *err,
                              size_t errlen)
@@ -165,7 +188,7 @@ static dlp_rc_t dir_consider(file_capture_t *fc, const char *dir, const char *na
     else if ((e = sniff_magic(full, &is_cap)) != 0) {
         dlp_capture__err(err, errlen, "%s: %s", full, strerror(e));
         rc = DLP_EIO;
-    } else if (!is_cap)
+    } else if (!is_cap && !name_is_capture(name))
         dlp_log(DLP_LOG_INFO, "%s: skipped, not a pcap or pcapng capture", full);
     else
         rc = paths_push(fc, full);

@@ -363,6 +363,33 @@ class Inputs(unittest.TestCase):
     def test_directory_without_captures(self):
         self.expect_fail(pcap("bad/no-captures-dir"), "no capture files in directory")
 
+    def test_capture_named_bad_file_in_directory_fails(self):
+        # a file whose name says it is a capture but that is not a valid one is an invalid
+        # capture file, as when it is given alone: exit 2 naming it, before any packet;
+        # other files without a capture magic are skipped with an info line
+        import shutil
+        cases = (("z.pcap", b"junk\n", "z.pcap: not a pcap or pcapng capture"),
+                 ("f.pcap", b"", "f.pcap: empty file"),
+                 ("g.PCAPNG", b"\x00" * 64, "g.PCAPNG: not a pcap or pcapng capture"),
+                 ("h.cap", b"junk junk junk", "h.cap: not a pcap or pcapng capture"),
+                 ("t.pcap", b"\xd4\xc3\xb2\xa1\x02\x00", "t.pcap: "))
+        for name, data, msg in cases:
+            with tempfile.TemporaryDirectory() as d:
+                shutil.copy(pcap("demo.pcap"), os.path.join(d, "a.pcap"))
+                with open(os.path.join(d, name), "wb") as f:
+                    f.write(data)
+                self.expect_fail(d, os.path.join(d, msg))
+        with tempfile.TemporaryDirectory() as d:
+            shutil.copy(pcap("demo.pcap"), os.path.join(d, "a.pcap"))
+            for name in ("README.txt", ".DS_Store", "alerts.json"):
+                with open(os.path.join(d, name), "wb") as f:
+                    f.write(b"junk\n")
+            shutil.copy(pcap("bad/header-only.pcap"), os.path.join(d, "b.pcap"))
+            r = run("-r", d)
+            self.assertEqual(r.status, 0, r.stderr)
+            self.assertEqual(r.stats["capture"]["files"], 2)
+            self.assertEqual(r.stderr.count("skipped, not a pcap or pcapng capture"), 3, r.stderr)
+
     def test_bad_filter(self):
         r = run("-r", pcap("tcp-http-basic.pcap"), "tcp", "porty", "80")
         self.assertEqual(r.status, 2)
@@ -430,10 +457,23 @@ class Inputs(unittest.TestCase):
         self.assertEqual(r.stats["packets"], 0)
 
     def test_directory_in_name_order_and_several_r(self):
+        # bad/ holds empty.pcap and garbage.pcap: named captures, invalid, so exit 2 at open
+        r = run("-r", pcap("bad"))
+        self.assertEqual(r.status, 2, r.stderr)
+        self.assertIn(pcap("bad/empty.pcap") + ": empty file", r.stderr)
+        self.assertEqual(r.events, [])
+        with tempfile.TemporaryDirectory() as d:
+            for n in ("caplen-over-wirelen.pcap", "header-only.pcap", "not-a-capture.txt",
+                      "pcapng-linktype-change.pcapng", "truncated-record.pcap",
+                      "no-captures-dir"):
+                os.symlink(pcap("bad/" + n), os.path.join(d, n))
+            self.directory_in_name_order(d)
+
+    def directory_in_name_order(self, d):
         for readers in ("one", "each"):
             # caplen-over-wirelen (10 frames), header-only, pcapng-linktype-change (10 read,
             # then a read error: the run ends with status 2), truncated-record (5)
-            r = run("-r", pcap("bad"), "--workers", "2", "--file-readers", readers)
+            r = run("-r", d, "--workers", "2", "--file-readers", readers)
             self.assertEqual(r.status, 2, r.stderr)
             self.assertEqual(r.stats["capture"]["files"], 4)
             self.assertEqual(r.stats["capture"]["read_errors"], 1)

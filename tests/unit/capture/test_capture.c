@@ -562,6 +562,60 @@ static void error_unreadable_file_in_directory(void **state)
     free(d);
 }
 
+/*
+ * A file in a directory whose name says it is a capture (.pcap, .pcapng,
+ * .cap, .ntar, .dmp, any case) but is not a valid one fails the open, named,
+ * as when it is given alone: a forensic run must not go on without it. Other
+ * files without a capture magic are skipped.
+ */
+static void error_capture_named_file_in_directory(void **state)
+{
+    fixture_t *fx = *state;
+    static const struct {
+        const char *name;
+        const char *data;
+        size_t len;
+        const char *reason;
+    } bad[] = {
+        {"z.pcap", "junk\n", 5, "not a pcap or pcapng capture (unknown file format)"},
+        {"f.pcap", "", 0, "empty file"},
+        {"g.PcapNG", "\0\0\0\0\0\0\0\0", 8, "not a pcap or pcapng capture (unknown file format)"},
+        {"h.cap", "junk junk", 9, "not a pcap or pcapng capture (unknown file format)"},
+        {"i.ntar", "junk junk", 9, "not a pcap or pcapng capture (unknown file format)"},
+        {"j.DMP", "junk junk", 9, "not a pcap or pcapng capture (unknown file format)"},
+    };
+    char expect[600];
+    for (size_t i = 0; i < DLP_ARRAY_LEN(bad); i++) {
+        char sub[32], file[64];
+        snprintf(sub, sizeof(sub), "d%zu", i);
+        assert_int_equal(mkdir(tpath(fx, sub), 0755), 0);
+        snprintf(file, sizeof(file), "d%zu/a.pcap", i);
+        write_udp_pcap(tpath(fx, file), 1, 53, 1);
+        snprintf(file, sizeof(file), "d%zu/%s", i, bad[i].name);
+        write_file(tpath(fx, file), bad[i].data, bad[i].len);
+        snprintf(expect, sizeof(expect), "%s: %s", fx->path, bad[i].reason);
+        char *d = tpath_dup(fx, sub);
+        assert_null(open1(fx, d, NULL));
+        assert_string_equal(fx->err, expect);
+        free(d);
+    }
+    assert_int_equal(stat_of(fx, DLP_STAT_CAP_FILES), 0);
+    /* not named as a capture: skipped */
+    assert_int_equal(mkdir(tpath(fx, "ok"), 0755), 0);
+    write_udp_pcap(tpath(fx, "ok/a.pcap"), 1, 53, 1);
+    write_file(tpath(fx, "ok/README.txt"), "junk\n", 5);
+    write_file(tpath(fx, "ok/.DS_Store"), "junk\n", 5);
+    write_file(tpath(fx, "ok/alerts.json"), "{}\n", 3);
+    write_file(tpath(fx, "ok/pcap"), "junk\n", 5);
+    write_file(tpath(fx, "ok/x.pcap.txt"), "junk\n", 5);
+    char *d = tpath_dup(fx, "ok");
+    dlp_capture_t *c = open1(fx, d, NULL);
+    assert_non_null(c);
+    assert_int_equal(dlp_capture_file_count(c), 1);
+    dlp_capture_close(c);
+    free(d);
+}
+
 /* The second path is bad: nothing is read, the handle is never returned. */
 static void error_in_any_file_fails_open(void **state)
 {
@@ -1008,10 +1062,30 @@ static void committed_bad_inputs(void **state)
         assert_string_equal(fx->err, expect);
         free(p);
     }
-    /* bad/ itself: caplen-over-wirelen.pcap (10 frames, 3 of them caplen > len),
-     * header-only.pcap, pcapng-linktype-change.pcapng (10 frames, then a read error)
-     * and truncated-record.pcap (5) have a capture magic */
+    /* bad/ itself: empty.pcap and garbage.pcap are named as captures and are not
+     * valid ones, so the open fails on the first of them in name order */
     char *dir = strdup(src_path(fx, "bad"));
+    snprintf(expect, sizeof(expect), "%s/empty.pcap: empty file", dir);
+    assert_null(open1(fx, dir, NULL));
+    assert_string_equal(fx->err, expect);
+    free(dir);
+    /* the rest of bad/: caplen-over-wirelen.pcap (10 frames, 3 of them caplen > len),
+     * header-only.pcap, pcapng-linktype-change.pcapng (10 frames, then a read error)
+     * and truncated-record.pcap (5) have a capture magic; the text file and the
+     * subdirectory are skipped */
+    static const char *const rest[] = {"caplen-over-wirelen.pcap", "header-only.pcap",
+                                       "not-a-capture.txt", "pcapng-linktype-change.pcapng",
+                                       "truncated-record.pcap", "no-captures-dir"};
+    char link[600];
+    assert_int_equal(mkdir(tpath(fx, "bad"), 0755), 0);
+    for (size_t i = 0; i < DLP_ARRAY_LEN(rest); i++) {
+        char *target = strdup(src_path(fx, "bad"));
+        snprintf(link, sizeof(link), "%s/bad/%s", fx->dir, rest[i]);
+        snprintf(expect, sizeof(expect), "%s/%s", target, rest[i]);
+        assert_int_equal(symlink(expect, link), 0);
+        free(target);
+    }
+    dir = tpath_dup(fx, "bad");
     dlp_capture_t *c = open1(fx, dir, NULL);
     assert_non_null(c);
     assert_int_equal(dlp_capture_file_count(c), 4);
@@ -1259,6 +1333,7 @@ int main(void)
         T(error_not_a_regular_file),
         T(error_empty_directory),
         T(error_unreadable_file_in_directory),
+        T(error_capture_named_file_in_directory),
         T(error_in_any_file_fails_open),
         T(error_message_fits_buffer),
         T(truncated_last_record_not_fatal),
