@@ -117,8 +117,9 @@ static void usage(FILE *f)
           "                           when there is no CPU left for a reader (default)\n"
           "      --json PATH          JSON-lines events to PATH ('-' = stdout, the default)\n"
           "      --syslog/--no-syslog alerts to the local syslog (default: on for -i, off for -r)\n"
-          "      --syslog-remote URL  alerts also to a collector, RFC 5424: tcp://HOST:PORT\n"
-          "                           (octet-counted) or udp://HOST:PORT\n"
+          "      --syslog-remote URL  alerts also to a collector, RFC 5424: tcp://HOST[:PORT]\n"
+          "                           (octet-counted), udp://HOST[:PORT] (port 514 by default),\n"
+          "                           or a local socket, /PATH or unix:///PATH\n"
           "      --syslog-socket PATH the local syslog socket (default /dev/log)\n"
           "      --syslog-facility F  syslog facility (default local0)\n"
           "      --hmac-key-file PATH key of the 'hmac' field (default: random per run)\n"
@@ -171,13 +172,36 @@ static int parse_home_net(dlp_config_t *c, const char *s)
     return 0;
 }
 
-/* Joins the trailing arguments into one BPF expression, as tcpdump does. */
+/* A trailing argument that is one of our options ("--json", "--workers=2", "-v"): getopt
+ * stops at the filter, so an option after it would end up in the expression. A minus sign
+ * ("-", "-1") is the filter's arithmetic. */
+static bool is_option(const char *a)
+{
+    size_t n;
+
+    if (a[0] != '-')
+        return false;
+    if (a[1] != '-')
+        return a[1] != '\0' && a[1] != ':' && a[1] != '+' && strchr(SHORT_OPTS, a[1]) != NULL;
+    n = strcspn(a + 2, "=");
+    for (const struct option *o = long_opts; n > 0 && o->name != NULL; o++)
+        if (strlen(o->name) == n && strncmp(o->name, a + 2, n) == 0)
+            return true;
+    return false;
+}
+
+/* Joins the trailing arguments into one BPF expression, as tcpdump does.
+ * Returns 0, -1 (out of memory) or an exit status. */
 static int join_filter(dlp_config_t *c, int argc, char **argv)
 {
     size_t len = 0;
+    int opt = -1;
 
-    for (int i = 0; i < argc; i++)
+    for (int i = 0; i < argc; i++) {
         len += strlen(argv[i]) + 1;
+        if (opt < 0 && is_option(argv[i]))
+            opt = i;
+    }
     if (len == 0)
         return 0;
     free(c->bpf); /* the file's filter: the command line's replaces it */
@@ -189,6 +213,9 @@ static int join_filter(dlp_config_t *c, int argc, char **argv)
             strncat(c->bpf, " ", len - strlen(c->bpf) - 1);
         strncat(c->bpf, argv[i], len - strlen(c->bpf) - 1);
     }
+    if (opt >= 0)
+        return bad("bad filter '%s': options must come before the filter expression ('%s')",
+                   c->bpf, argv[opt]);
     return 0;
 }
 
@@ -358,8 +385,9 @@ static int parse_args(dlp_config_t *c, cli_t *cli, int argc, char **argv)
         if (st >= 0)
             return st;
     }
-    if (join_filter(c, argc - optind, argv + optind) != 0)
-        return 1;
+    st = join_filter(c, argc - optind, argv + optind);
+    if (st != 0)
+        return st < 0 ? 1 : st;
     /* -r on the command line is a replay: the file's interfaces do not apply. */
     if (c->read_paths.n > 0 && !cli->ifaces)
         dlp_strv_fini(&c->ifaces);

@@ -373,6 +373,42 @@ static void empty_arguments_named(void **state)
     assert_contains(f->err, "dlpsensor: --hmac-key-file=: an empty argument\n");
 }
 
+/* --help names every form --syslog-remote accepts, as its error message does. */
+static void help_names_remote_forms(void **state)
+{
+    fx_t *f = *state;
+
+    assert_int_equal(run(f, "--help", NULL), 0);
+    assert_contains(f->out, "--syslog-remote URL  alerts also to a collector, RFC 5424: "
+                            "tcp://HOST[:PORT]\n");
+    assert_contains(f->out, "(octet-counted), udp://HOST[:PORT] (port 514 by default),\n");
+    assert_contains(f->out, "or a local socket, /PATH or unix:///PATH\n");
+    assert_string_equal(f->err, "");
+}
+
+/* getopt stops at the filter: an option after it would only make the filter fail to
+ * compile ("bad filter 'tcp port 80 --json -'"), so it is named for what it is. */
+static void options_after_filter(void **state)
+{
+    fx_t *f = *state;
+    char pcap[512];
+
+    snprintf(pcap, sizeof(pcap), "%s/pcaps/demo.pcap", getenv("DLP_SRC"));
+    assert_int_equal(run(f, "-r", pcap, "tcp port 80", "--json", "-", NULL), 2);
+    assert_contains(f->err, "dlpsensor: bad filter 'tcp port 80 --json -': options must come "
+                            "before the filter expression ('--json')\n");
+    assert_int_equal(run(f, "-r", pcap, "tcp", "port", "80", "-v", NULL), 2);
+    assert_contains(f->err, "dlpsensor: bad filter 'tcp port 80 -v': options must come before "
+                            "the filter expression ('-v')\n");
+    assert_int_equal(run(f, "-T", "-r", pcap, "tcp", "--workers=2", NULL), 2);
+    assert_contains(f->err, "options must come before the filter expression ('--workers=2')\n");
+    /* a minus sign is no option: arithmetic stays the filter's */
+    assert_int_equal(run(f, "-T", "-r", pcap, "-R", f->rules, "--rules-cache", f->cache,
+                         "len", ">", "-1", "and", "len", "<", "2", "-", "1", NULL),
+                     0);
+    assert_string_equal(f->err, "");
+}
+
 /* -u without root is a usage error before anything is opened. */
 static void user_needs_root(void **state)
 {
@@ -412,6 +448,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(interface_given_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(syslog_flags_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(empty_arguments_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(options_after_filter, setup, teardown),
+        cmocka_unit_test_setup_teardown(help_names_remote_forms, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
