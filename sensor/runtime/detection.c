@@ -184,6 +184,25 @@ bool dlp_detection_edm_keyed(bool have_key, const dlp_ruleset_t *rs, dlp_rules_e
     return ok;
 }
 
+/* A rule set with no rule enabled loads (flow logging alone: bench/empty-rules.yaml), but
+ * such a sensor raises nothing: said at each start, -T and reload, as a warning (-q hides it). */
+static void warn_if_no_rule(const dlp_ruleset_t *rs, const char *const *paths, size_t npaths)
+{
+    char where[1024] = "";
+    size_t used = 0;
+
+    for (size_t i = 0; i < rs->n; i++)
+        if (rs->rules[i].enabled)
+            return;
+    for (size_t i = 0; i < npaths && used < sizeof(where); i++) {
+        int n = snprintf(where + used, sizeof(where) - used, "%s%s", i > 0 ? ", " : "", paths[i]);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+    dlp_log(DLP_LOG_WARN, "no rules enabled in %s: no dlp events will be raised", where);
+}
+
 dlp_rc_t dlp_detection_compile(const dlp_config_t *cfg, const char *cache, dlp_ruleset_t **rules,
                                dlp_matcher_t **matcher, dlp_rules_errors_t *err)
 {
@@ -212,6 +231,7 @@ dlp_rc_t dlp_detection_compile(const dlp_config_t *cfg, const char *cache, dlp_r
         *rules = NULL;
         return DLP_EINVAL;
     }
+    warn_if_no_rule(*rules, paths, npaths);
     return DLP_OK;
 }
 

@@ -3,7 +3,8 @@
 allow-lists by destination host (HTTP Host, SMTP recipient domain), by address, by keyed hash;
 published test cards suppressed and counted; exclude_context and protocol/field restrictions;
 the per-rule counters that tell a tuner why a value was not reported; exact data match (edm:
-only the listed keyed hashes are reported); distinct values counted across flows (aggregate:)."""
+only the listed keyed hashes are reported); distinct values counted across flows (aggregate:);
+no rule enabled: the sensor runs, and warns."""
 import hashlib
 import json
 import hmac
@@ -258,6 +259,47 @@ class Suppression(unittest.TestCase):
         self.assertIn(("SMTP", "pii.credit_card"), got)
         self.assertNotIn("pii.us_ssn", [g[1] for g in got])
         self.assertGreaterEqual(r.stats["rules"]["pii.us_ssn"]["filtered"], 2)
+
+
+def with_rules(rules_yaml, *args):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "only.yaml")
+        with open(path, "w") as f:
+            f.write(rules_yaml)
+        return path, run("-R", path, *args)
+
+
+class NoRules(unittest.TestCase):
+    """No rule enabled is allowed (flow logging alone, bench/empty-rules.yaml), but said."""
+    WARNING = "dlpsensor: warning: no rules enabled in %s: no dlp events will be raised\n"
+
+    def test_empty_list_runs_and_warns(self):
+        path, r = with_rules("rules: []\n", "--log-flows", "-r", pcap("demo.pcap"))
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertIn(self.WARNING % path, r.stderr)
+        self.assertEqual(r.of("dlp"), [])
+        self.assertGreater(len(r.of("flow")), 0)
+
+    def test_every_rule_disabled_warns(self):
+        rules = ("rules:\n  - id: 9001\n    name: local.card\n    description: cards\n"
+                 "    category: linked\n"
+                 "    severity: high\n    enabled: false\n    patterns: ['4[0-9]{15}']\n")
+        path, r = with_rules(rules, "-r", pcap("demo.pcap"))
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertIn(self.WARNING % path, r.stderr)
+        path, r = with_rules(rules, "-T")
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertIn(self.WARNING % path, r.stderr)
+
+    def test_quiet_as_other_warnings(self):
+        path, r = with_rules("rules: []\n", "-q", "-r", pcap("demo.pcap"))
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual(r.stderr, "")
+
+    def test_shipped_pack_says_nothing(self):
+        r = run("-R", RULES, "-r", pcap("demo.pcap"))
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertNotIn("no rules enabled", r.stderr)
 
 
 if __name__ == "__main__":
