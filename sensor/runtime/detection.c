@@ -24,28 +24,69 @@ static bool is_dir(const char *p)
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-const char *dlp_default_rules_dir(char *buf, size_t len)
+/*
+ * The directory of the running executable, symbolic links resolved, into
+ * exe (PATH_MAX); false if unknown.
+ */
+static bool exe_dir(char *exe)
 {
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    ssize_t n = readlink("/proc/self/exe", exe, PATH_MAX - 1);
     char *slash;
 
-    if (n > 0) {
-        exe[n] = '\0';
-        slash = strrchr(exe, '/');
-        if (slash != NULL) {
-            *slash = '\0';
-            /* build tree (build/dlpsensor) or an install (bin/dlpsensor) */
-            snprintf(buf, len, "%s/../rules", exe);
-            if (is_dir(buf))
-                return buf;
-            snprintf(buf, len, "%s/../share/dlpsensor/rules", exe);
+    if (n <= 0)
+        return false;
+    exe[n] = '\0';
+    slash = strrchr(exe, '/');
+    if (slash == NULL)
+        return false;
+    *slash = '\0';
+    return true;
+}
+
+/*
+ * An install's bin/ (DLP_INSTALL_BINDIR relative to its prefix): the prefix
+ * into buf, so that an install staged or moved under another prefix finds
+ * its own rules. false for any other directory.
+ */
+static bool install_prefix(const char *dir, char *buf, size_t len)
+{
+    const char *bindir = DLP_INSTALL_BINDIR;
+    size_t dl = strlen(dir), bl = strlen(bindir);
+
+    if (bindir[0] == '/' || DLP_INSTALL_DATADIR[0] == '/' || dl <= bl + 1 ||
+        dir[dl - bl - 1] != '/' || strcmp(dir + dl - bl, bindir) != 0)
+        return false;
+    snprintf(buf, len, "%.*s", (int)(dl - bl - 1), dir);
+    return true;
+}
+
+/*
+ * Fixed when the sensor is built, never guessed from what lies near the
+ * binary: the build tree's own binary (in DLP_BUILD_DIR) reads the source
+ * tree's rules/; a binary in an install's bin/ reads that install's
+ * DATADIR/dlpsensor/rules if there is one (a staged or relocated install);
+ * any other copy reads the configured install's (DLP_DATADIR). A stray
+ * ../rules beside a copied binary is never taken: the sensor would run with
+ * rules nobody chose. NULL if that directory does not exist (buf holds it,
+ * for the message).
+ */
+const char *dlp_default_rules_dir(char *buf, size_t len)
+{
+    char exe[PATH_MAX], build[PATH_MAX], prefix[PATH_MAX];
+
+    if (exe_dir(exe)) {
+        if (realpath(DLP_BUILD_DIR, build) != NULL && strcmp(exe, build) == 0) {
+            snprintf(buf, len, "%s", DLP_SOURCE_RULES);
+            return is_dir(buf) ? buf : NULL;
+        }
+        if (install_prefix(exe, prefix, sizeof(prefix))) {
+            snprintf(buf, len, "%s/%s/dlpsensor/rules", prefix, DLP_INSTALL_DATADIR);
             if (is_dir(buf))
                 return buf;
         }
     }
     snprintf(buf, len, "%s", DLP_DATADIR "/rules");
-    return buf;
+    return is_dir(buf) ? buf : NULL;
 }
 
 const char *dlp_detection_cache_dir(const dlp_config_t *cfg, char *buf, size_t len)
@@ -66,27 +107,47 @@ const char *dlp_detection_cache_dir(const dlp_config_t *cfg, char *buf, size_t l
     return buf;
 }
 
+/* The file's bytes into key, to its end or cap + 1 bytes (the last one in *extra):
+ * the count, or -1 (errno). A pipe or FIFO may hand them over in pieces. */
+static ssize_t read_key(int fd, uint8_t *key, size_t cap, uint8_t *extra)
+{
+    size_t n = 0;
+    ssize_t r;
+
+    while (n <= cap) {
+        r = n < cap ? read(fd, key + n, cap - n) : read(fd, extra, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return r < 0 ? -1 : (ssize_t)n;
+        n += (size_t)r;
+    }
+    return (ssize_t)n;
+}
+
+/* A key of 1 to cap - 1 bytes, once one trailing newline is stripped (README). */
 int dlp_hmac_key_read(const char *who, const char *path, uint8_t *key, size_t cap, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
+    uint8_t extra = 0;
     ssize_t n;
 
     if (fd < 0) {
         fprintf(stderr, "%s: %s: %s\n", who, path, strerror(errno));
         return 2;
     }
-    n = read(fd, key, cap);
+    n = read_key(fd, key, cap, &extra);
     close(fd);
     if (n < 0) {
         fprintf(stderr, "%s: %s: %s\n", who, path, strerror(errno));
         return 2;
     }
-    if ((size_t)n == cap) {
+    if ((size_t)n > cap ? extra == '\n' : n > 0 && key[n - 1] == '\n')
+        n--;
+    if ((size_t)n >= cap) {
         fprintf(stderr, "%s: %s: key longer than %zu bytes\n", who, path, cap - 1);
         return 2;
     }
-    if (n > 0 && key[n - 1] == '\n')
-        n--;
     if (n == 0) {
         fprintf(stderr, "%s: %s: empty key\n", who, path);
         return 2;
@@ -211,12 +272,18 @@ dlp_rc_t dlp_detection_compile(const dlp_config_t *cfg, const char *cache, dlp_r
     const char *const *paths = (const char *const *)cfg->rule_paths.v;
     size_t npaths = cfg->rule_paths.n;
 
+    *matcher = NULL;
+    *rules = NULL;
     if (npaths == 0) {
         def[0] = dlp_default_rules_dir(dirbuf, sizeof(dirbuf));
+        if (def[0] == NULL) {
+            dlp_rules_errors_add(err, "%s: no such directory (the default rules): give the "
+                                      "rules with -R PATH", dirbuf);
+            return DLP_EINVAL;
+        }
         paths = def;
         npaths = 1;
     }
-    *matcher = NULL;
     *rules = dlp_rules_load(paths, npaths, err);
     if (*rules == NULL)
         return DLP_EINVAL;

@@ -114,6 +114,21 @@ class Events(unittest.TestCase):
             self.assertEqual(e.status, 2)
             self.assertIn("No such file", e.stderr)
 
+    def test_hmac_key_file_bounds(self):
+        """1 to 1023 bytes once one trailing newline is stripped (README, --hmac-key-file)."""
+        cases = [(b"\n", 2, "empty key"), (b"a" * 1023 + b"\n", 0, ""),
+                 (b"a" * 1023, 0, ""), (b"a" * 1024, 2, "key longer than 1023 bytes"),
+                 (b"a" * 1024 + b"\n", 2, "key longer than 1023 bytes")]
+        with tempfile.TemporaryDirectory() as tmp:
+            k = os.path.join(tmp, "k")
+            for data, status, msg in cases:
+                with open(k, "wb") as f:
+                    f.write(data)
+                e = run("-r", pcap("detect-card-out-of-order.pcap"), "--hmac-key-file", k,
+                        key=False)
+                self.assertEqual(e.status, status, (len(data), e.stderr))
+                self.assertIn(msg, e.stderr)
+
 
 class Streams(unittest.TestCase):
     def test_value_across_out_of_order_segments(self):
