@@ -1,7 +1,8 @@
 # `make install` (cmake --install BUILD; DESTDIR=... to stage): see docs/deploy.md.
 #
 #   PREFIX/bin/dlpsensor
-#   PREFIX/share/dlpsensor/rules/*.yaml   found by the binary as ../share/dlpsensor/rules
+#   PREFIX/share/dlpsensor/rules/*.yaml   found by PREFIX/bin/dlpsensor as ../share/dlpsensor/rules,
+#                                         by other copies as the configured PREFIX's
 #                                         (dlp_default_rules_dir, sensor/runtime/detection.c)
 #   PREFIX/lib/systemd/system/dlpsensor.service   paths rewritten for this install
 #   PREFIX/lib/sysusers.d/dlpsensor.conf          the dlpsensor system user

@@ -61,7 +61,11 @@ int dlp_hmac_key_make(const char *who, const char *path, uint8_t *key, size_t ca
  * value would ever be on it. false (and an error per such rule) without a key. */
 bool dlp_detection_edm_keyed(bool have_key, const dlp_ruleset_t *rs, dlp_rules_errors_t *err);
 
-/* The rules directory used without -R: next to the binary, or installed. */
+/*
+ * The rules directory used without -R, fixed at build time: the source tree's
+ * rules/ for the build tree's binary, else the install's. NULL if it does not
+ * exist (buf then holds the directory looked for, for the message).
+ */
 const char *dlp_default_rules_dir(char *buf, size_t len);
 
 /*

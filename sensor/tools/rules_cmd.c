@@ -245,6 +245,11 @@ dlp_ruleset_t *dlp_rulescmd__load(const dlp_rulescmd_opts_t *o, dlp_rules_errors
     if (o->paths.n > 0)
         return dlp_rules_load((const char *const *)o->paths.v, o->paths.n, err);
     def[0] = dlp_default_rules_dir(buf, sizeof(buf));
+    if (def[0] == NULL) {
+        dlp_rules_errors_add(err, "%s: no such directory (the default rules): give the rules "
+                                  "with -R PATH", buf);
+        return NULL;
+    }
     if (realpath(def[0], real) != NULL) /* "/usr/share/dlpsensor/rules", not "bin/../share" */
         def[0] = real;
     return dlp_rules_load(def, 1, err);

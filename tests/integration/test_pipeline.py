@@ -390,6 +390,53 @@ class Inputs(unittest.TestCase):
             self.assertEqual(r.stats["capture"]["files"], 2)
             self.assertEqual(r.stderr.count("skipped, not a pcap or pcapng capture"), 3, r.stderr)
 
+    def rules_summary(self, binary, *args, cwd=None):
+        import subprocess
+        p = subprocess.run([binary, "-T", "-r", pcap("demo.pcap"), "--no-rules-cache", *args],
+                           capture_output=True, text=True, cwd=cwd)
+        first = p.stdout.split(";")[0]  # "...OK: 21 rules (21 enabled), 55 patterns, compiled in"
+        return p.returncode, first[first.find("OK: ") + 4:].split(", compiled")[0], p.stderr
+
+    def test_build_tree_binary_uses_the_source_rules(self):
+        # without -R, the build tree's binary reads the source tree's rules/, from any
+        # directory and through a symbolic link
+        from sensor import BINARY, SRC
+        want = self.rules_summary(BINARY, "-R", os.path.join(SRC, "rules"))
+        self.assertEqual(want[0], 0, want[2])
+        with tempfile.TemporaryDirectory() as tmp:
+            os.makedirs(os.path.join(tmp, "rules"))
+            link = os.path.join(tmp, "bin", "dlpsensor")
+            os.makedirs(os.path.dirname(link))
+            os.symlink(BINARY, link)
+            self.assertEqual(self.rules_summary(BINARY, cwd=tmp)[:2], want[:2])
+            self.assertEqual(self.rules_summary(link, cwd=tmp)[:2], want[:2])
+
+    def test_copied_binary_never_takes_a_stray_rules_directory(self):
+        # a copy of the binary outside the build tree and outside an install reads its
+        # configured install directory only, never a ../rules beside it: with none
+        # installed it does not start, and says to pass -R
+        import re
+        import shutil
+        from sensor import BINARY, BUILD, SRC
+        with open(os.path.join(BUILD, "CMakeCache.txt")) as f:
+            prefix = re.search(r"^CMAKE_INSTALL_PREFIX:PATH=(.*)$", f.read(), re.M).group(1)
+        installed = os.path.isdir(os.path.join(prefix, "share", "dlpsensor", "rules"))
+        with tempfile.TemporaryDirectory() as tmp:
+            os.makedirs(os.path.join(tmp, "x"))
+            os.makedirs(os.path.join(tmp, "rules"))
+            shutil.copy(os.path.join(SRC, "rules", "secrets.yaml"), os.path.join(tmp, "rules"))
+            stray = self.rules_summary(BINARY, "-R", os.path.join(tmp, "rules"))
+            self.assertEqual(stray[0], 0, stray[2])
+            copy = os.path.join(tmp, "x", "dlpsensor")
+            shutil.copy(BINARY, copy)
+            status, summary, err = self.rules_summary(copy, cwd=tmp)
+            self.assertNotEqual(summary, stray[1])
+            if not installed:
+                self.assertEqual(status, 2, err)
+                self.assertIn(os.path.join(prefix, "share", "dlpsensor", "rules"), err)
+                self.assertIn("-R", err)
+                self.assertEqual(len(err.strip().splitlines()), 1, err)
+
     def test_bad_filter(self):
         r = run("-r", pcap("tcp-http-basic.pcap"), "tcp", "porty", "80")
         self.assertEqual(r.status, 2)
