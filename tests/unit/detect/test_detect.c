@@ -597,6 +597,62 @@ static int check_example(fx_t *f, const dlp_rule_t *r, const char *ex, bool shou
     return bad;
 }
 
+/*
+ * A 'value: field' rule reports what the field holds, all its words: a
+ * category of several words ("Hispanic or Latino") is one value, hashed and
+ * masked whole, not its first keyword, whatever the split of the writes.
+ */
+static void linkable_value_is_the_whole_field(void **state)
+{
+    static const struct {
+        const char *rule, *text, *value, *masked;
+    } cases[] = {
+        {"pii.ethnicity", "{\"name\":\"Ana Ruiz\",\"ethnicity\":\"Hispanic or Latino\"}",
+         "Hispanic or Latino", "H************"},
+        {"pii.ethnicity", "<EthnicGroup>Black Caribbean</EthnicGroup>", "Black Caribbean",
+         "B************"},
+        {"pii.ethnicity", "\"ethnic_origin\": \"Mixed - White and Asian\"",
+         "Mixed - White and Asian", "M************"},
+        {"pii.ethnicity", "race=White British&sex=F", "White British", "W************"},
+        {"pii.ethnicity", "ethnicity=prefer not to say", "prefer not to say",
+         "p************"},
+        {"pii.ethnicity", "patient_race: Asian\nage: 41\n", "Asian", "A****"},
+        {"pii.country_of_birth", "{\"country_of_birth\":\"United Kingdom\"}",
+         "United Kingdom", "U************"},
+        {"pii.gender", "gender=non-binary", "non-binary", "n*********"},
+    };
+    static dlp_event_t ev[8];
+    fx_t *f = fx_new(NULL);
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t len = strlen(cases[i].text);
+        for (size_t chunk = 1; chunk <= len; chunk++) {
+            dlp_detect_flow_t *df = scan_text(f, cases[i].text, chunk);
+            size_t n, found = 0;
+
+            dlp_detect_flow_report(f->d, df, 1);
+            n = drain(f, DLP_EV_FLOW_RULE, ev, 8);
+            for (size_t k = 0; k < n; k++) {
+                if (strcmp(ev[k].u.rule.name, cases[i].rule) != 0)
+                    continue;
+                found++;
+                if (ev[k].u.rule.count != 1 ||
+                    strcmp(ev[k].u.rule.m[0].masked, cases[i].masked) != 0)
+                    fprintf(stderr, "%s in \"%s\" (%zu-byte writes): %u values, %s\n",
+                            cases[i].rule, cases[i].text, chunk, ev[k].u.rule.count,
+                            ev[k].u.rule.m[0].masked);
+                assert_int_equal(ev[k].u.rule.count, 1);
+                assert_string_equal(ev[k].u.rule.m[0].masked, cases[i].masked);
+                expect_hmac(cases[i].value, ev[k].u.rule.m[0].hmac);
+            }
+            assert_int_equal(found, 1);
+            dlp_detect_flow_free(f->d, df);
+        }
+    }
+    fx_free(f);
+}
+
 /* Three linkable rules (weights 2, 1, 1), a linked one, and the combination (k = 3). */
 static const char COMBO_YAML[] =
     "rules:\n"
@@ -922,6 +978,7 @@ int main(void)
         cmocka_unit_test(host_too_long_to_remember_is_not_allowed),
         cmocka_unit_test(same_match_of_two_patterns_counted_alike_whatever_the_split),
         cmocka_unit_test(shipped_rules_examples),
+        cmocka_unit_test(linkable_value_is_the_whole_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
