@@ -117,6 +117,10 @@ typedef struct dlp_packet {
 dlp_decode_result_t dlp_decode(dlp_packet_t *p, uint16_t linktype, const uint8_t *data,
                                uint32_t caplen, uint32_t wirelen, uint64_t ts_us);
 
+/* Whether dlp_decode() reads frames of this link type (libpcap DLT_*); the
+ * frames of any other give DLP_DEC_ERR_LINKTYPE. For warnings at open. */
+bool dlp_decode_linktype_supported(int linktype);
+
 /*
  * Decodes a bare IP datagram (e.g. one dlp_defrag rebuilt) into *p while
  * keeping the VLAN tags of 'outer' (may be NULL). linktype becomes DLP_LINK_RAW.

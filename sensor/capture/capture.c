@@ -11,6 +11,8 @@
 
 #include <stdio.h>
 
+#include "dlp/log.h"
+#include "dlp/packet.h"
 #include "dlp/timefmt.h"
 
 void dlp_capture__init(dlp_capture_t *c, const dlp_capture_ops_t *ops, dlp_stats_t *st, bool live)
@@ -56,6 +58,19 @@ void dlp_capture__frame(dlp_capture_t *c, dlp_frame_t *f, const struct pcap_pkth
         dlp_capture__count(c, DLP_STAT_CAP_CAPLEN_OVER_WIRELEN, 1);
         f->wirelen = h->caplen;
     }
+}
+
+void dlp_capture__check_linktype(const char *what, int linktype)
+{
+    const char *name = pcap_datalink_val_to_name(linktype);
+
+    if (dlp_decode_linktype_supported(linktype))
+        return;
+    dlp_log(DLP_LOG_WARN,
+            "%s: link type %d%s%s%s is not supported: its packets will not be decoded (counted "
+            "as decode.unsupported_linktype)",
+            what, linktype, name != NULL ? " (" : "", name != NULL ? name : "",
+            name != NULL ? ")" : "");
 }
 
 dlp_rc_t dlp_capture__filter(pcap_t *p, const char *bpf, bool set, char *msg, size_t len)

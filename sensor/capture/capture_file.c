@@ -306,6 +306,7 @@ static dlp_rc_t check_file(const file_capture_t *fc, const char *path, char *err
         dlp_capture__err(err, errlen, "%s: %s", path, msg);
         goto out;
     }
+    dlp_capture__check_linktype(path, pcap_datalink(p));
     rc = DLP_OK;
 out:
     pcap_close(p);
@@ -368,6 +369,7 @@ static dlp_rc_t open_stream(file_capture_t *fc, size_t i, char *err, size_t errl
         dlp_capture__err(err, errlen, "%s: %s", fc->paths[i], msg);
         return DLP_EINVAL;
     }
+    dlp_capture__check_linktype(fc->paths[i], pcap_datalink(p));
     return DLP_OK;
 }
 

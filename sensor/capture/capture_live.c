@@ -126,6 +126,7 @@ static dlp_rc_t open_one(const live_capture_t *lc, live_if_t *li, const char *bp
         goto fail;
     }
     li->linktype = pcap_datalink(li->p);
+    dlp_capture__check_linktype(li->name, li->linktype);
     return DLP_OK;
 fail:
     dlp_capture__err(err, errlen, "%s: %s", li->name, msg);

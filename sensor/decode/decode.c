@@ -391,6 +391,25 @@ dlp_decode_result_t dlp_decode(dlp_packet_t *p, uint16_t linktype, const uint8_t
     }
 }
 
+bool dlp_decode_linktype_supported(int linktype)
+{
+    switch (linktype) {
+    case DLP_LINK_EN10MB:
+    case DLP_LINK_LINUX_SLL:
+    case DLP_LINK_LINUX_SLL2:
+    case DLP_LINK_RAW:
+    case LINK_RAW_ALT1:
+    case LINK_RAW_ALT2:
+    case DLP_LINK_IPV4:
+    case DLP_LINK_IPV6:
+    case DLP_LINK_NULL:
+    case DLP_LINK_LOOP:
+        return true;
+    default:
+        return false;
+    }
+}
+
 dlp_decode_result_t dlp_decode_ip(dlp_packet_t *p, const uint8_t *data, uint32_t len,
                                   uint64_t ts_us, const dlp_packet_t *outer)
 {

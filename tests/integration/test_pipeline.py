@@ -437,6 +437,30 @@ class Inputs(unittest.TestCase):
                 self.assertIn("-R", err)
                 self.assertEqual(len(err.strip().splitlines()), 1, err)
 
+    def test_unsupported_link_type_is_a_warning(self):
+        # a valid capture of a link type the decoder does not read (147, USER0; an 802.11
+        # capture alike): exit 0, but a warning naming the file and the link type says its
+        # packets are not decoded, rather than only a decode.unsupported_linktype count
+        for lt, said in ((105, "link type 105 (IEEE802_11)"), (147, "link type 147")):
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "other.pcap")
+                frame = b"\x00" * 60
+                with open(path, "wb") as f:
+                    f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, lt))
+                    for i in range(3):
+                        f.write(struct.pack("<IIII", 1700000000 + i, 0, len(frame), len(frame)))
+                        f.write(frame)
+                r = run("-r", path)
+                self.assertEqual(r.status, 0, r.stderr)
+                self.assertEqual(r.stats["packets"], 3)
+                self.assertEqual(r.stats["decode"]["unsupported_linktype"], 3)
+                self.assertEqual(r.stderr.count("\n"), 1, r.stderr)
+                self.assertIn("warning: " + path + ": " + said + " is not supported: its "
+                              "packets will not be decoded", r.stderr)
+        r = run("-r", pcap("linktype-sll2.pcap"), "-r", pcap("pcapng-mixed.pcapng"))
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertNotIn("link type", r.stderr)
+
     def test_bad_filter(self):
         r = run("-r", pcap("tcp-http-basic.pcap"), "tcp", "porty", "80")
         self.assertEqual(r.status, 2)

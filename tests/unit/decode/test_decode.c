@@ -176,6 +176,13 @@ static void ethernet_not_ip(void **state)
     assert_int_equal(decode_bytes(&p, DLP_LINK_EN10MB, eth_ip4_tcp, 13, 13), DLP_DEC_ERR_L2);
     assert_int_equal(decode_bytes(&p, 147, eth_ip4_tcp, 59, 59), DLP_DEC_ERR_LINKTYPE);
     assert_int_equal(decode_bytes(&p, 9999, eth_ip4_tcp, 59, 59), DLP_DEC_ERR_LINKTYPE);
+    /* what capture warns about at open: the link types dlp_decode() refuses */
+    static const int yes[] = {0, 1, 12, 14, 101, 108, 113, 228, 229, 276};
+    static const int no[] = {-1, 2, 105, 127, 147, 9999};
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+        assert_true(dlp_decode_linktype_supported(yes[i]));
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        assert_false(dlp_decode_linktype_supported(no[i]));
 }
 
 static void linux_cooked_v1_v2(void **state)
