@@ -12,6 +12,13 @@
  * The window validator narrows: patterns repeat groups greedily, so a
  * candidate may run past the IBAN; it keeps exactly the country length,
  * which must end where the token ends (at a space or a non-alphanumeric).
+ *
+ * Lower-case hex tokens (trace and span ids, hashes, object ids) can begin
+ * with a country code made of the letters a-f and two digits, and 1 in 97 of
+ * those at the country's length passes mod 97. The registry's BBAN of those
+ * countries is all digits (AE 3n16n, BA 3n3n8n2n, BE 3n7n2n, DE 8n10n,
+ * EE 2n2n11n1n) or begins with 8 (AD 4n4n12c): a hex letter there is not an
+ * IBAN.
  */
 #include "dlp/validate.h"
 #include "validate_int.h"
@@ -61,6 +68,21 @@ static size_t iban_country_len(uint8_t a, uint8_t b)
     return 0;
 }
 
+/* How many BBAN characters of country a b (upper case) must be digits, for
+ * the countries whose code is made of hex letters (see the top). */
+static size_t iban_bban_digits(uint8_t a, uint8_t b, size_t len)
+{
+    static const struct {
+        char cc[2];
+        uint8_t digits; /* 0: the whole BBAN */
+    } numeric[] = {{"AD", 8}, {"AE", 0}, {"BA", 0}, {"BE", 0}, {"DE", 0}, {"EE", 0}};
+
+    for (size_t i = 0; i < sizeof(numeric) / sizeof(numeric[0]); i++)
+        if ((uint8_t)numeric[i].cc[0] == a && (uint8_t)numeric[i].cc[1] == b)
+            return numeric[i].digits != 0 ? numeric[i].digits : len - 4;
+    return 0;
+}
+
 /*
  * Reads one IBAN at the start of p[0, n) into out (upper case, no spaces).
  * Returns its length and sets *used to the bytes it spans, or returns 0.
@@ -84,6 +106,9 @@ static size_t iban_take(const uint8_t *p, size_t n, char out[IBAN_MAX], size_t *
             return 0;
         out[got++] = (char)upper(p[i++]);
     }
+    for (size_t k = 0, d = iban_bban_digits((uint8_t)out[0], (uint8_t)out[1], want); k < d; k++)
+        if (!vd_digit((uint8_t)out[4 + k]))
+            return 0;
     *used = i;
     return got;
 }
