@@ -16,6 +16,14 @@
  * without trailing '.' or '-' (end of a sentence). A run that is not a valid
  * domain as a whole is refused rather than cut to a prefix: "x@mail.ex.c0m"
  * must not become "x@mail.ex".
+ *
+ * The userinfo of a URL is not an address: "https://user:SECRET@host" is a
+ * password and a host (reporting it would hash the password), and
+ * "https://user@host/", "ssh://git@host/" a login name. A local part that
+ * follows "//" and userinfo characters (RFC 3986: unreserved, sub-delims,
+ * '%', ':') is refused; "mailto:x@example.io" has no "//" and stays an
+ * address. When the window does not reach back to where that run of
+ * characters starts, the address is taken.
  */
 #include <string.h>
 
@@ -27,6 +35,7 @@
 #define EMAIL_TLD_MIN 2
 #define EMAIL_TLD_MAX 24
 #define EMAIL_MAX 254
+#define EMAIL_USERINFO_MAX 256 /* how far back "//" is looked for */
 
 static bool local_char(uint8_t c)
 {
@@ -77,6 +86,21 @@ static bool domain_ok(const uint8_t *p, size_t n)
     return labels >= 2;
 }
 
+static bool userinfo_char(uint8_t c)
+{
+    return vd_alnum(c) || (c != '\0' && strchr("-._~%!$&'()*+,;=:", c) != NULL);
+}
+
+/* win[s, at) is the user or the password in "scheme://user[:password]@". */
+static bool url_userinfo(const uint8_t *win, size_t s)
+{
+    size_t k = s;
+
+    while (k > 0 && s - k < EMAIL_USERINFO_MAX && userinfo_char(win[k - 1]))
+        k--;
+    return k >= 2 && win[k - 1] == '/' && win[k - 2] == '/';
+}
+
 bool dlp_email_ok(const uint8_t *p, size_t n)
 {
     if (p == NULL || n > EMAIL_MAX)
@@ -100,7 +124,7 @@ bool dlp_val__email(const uint8_t *win, size_t len, size_t start, size_t end, si
     size_t s = at;
     while (s > 0 && at - s <= EMAIL_LOCAL_MAX && local_char(win[s - 1]))
         s--;
-    if (at - s > EMAIL_LOCAL_MAX || (s > 0 && win[s - 1] == '@'))
+    if (at - s > EMAIL_LOCAL_MAX || (s > 0 && win[s - 1] == '@') || url_userinfo(win, s))
         return false;
     while (s < at && win[s] == '.')
         s++;

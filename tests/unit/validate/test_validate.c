@@ -502,6 +502,29 @@ static void email_window(void **state)
     reject(DLP_VAL_EMAIL, "||");
 }
 
+/* The userinfo of a URL is a login and a password, not an address. */
+static void email_not_url_userinfo(void **state)
+{
+    (void)state;
+    reject(DLP_VAL_EMAIL, "GET https://user:S3cretPas|s@example.com|/x");
+    reject(DLP_VAL_EMAIL, "https://user:S3cret!Pa$|s@example.com|/x");
+    reject(DLP_VAL_EMAIL, "ftp://anonymous:gues|t@ftp.example.com|");
+    reject(DLP_VAL_EMAIL, "https://use|r@example.com|/");
+    reject(DLP_VAL_EMAIL, "url=ssh://gi|t@git.example.com|/org/repo.git");
+    reject(DLP_VAL_EMAIL, "https://jane.doe%40corp.example:pw|d@host.example.com|/");
+    reject(DLP_VAL_EMAIL, "//cd|n@static.example.com|/a.js");
+    /* no "//" before it: an address */
+    accept(DLP_VAL_EMAIL, "mailto:|x@example.io|", "x@example.io");
+    accept(DLP_VAL_EMAIL, "<a href=\"mailto:jan|e@example.com|\">", "jane@example.com");
+    accept(DLP_VAL_EMAIL, "https://example.com/contact?to=jan|e@example.com|",
+           "jane@example.com");
+    accept(DLP_VAL_EMAIL, "https://example.com/u/jan|e@example.com|", "jane@example.com");
+    accept(DLP_VAL_EMAIL, "see https://example.com/ or mai|l@example.com|", "mail@example.com");
+    accept(DLP_VAL_EMAIL, "user:S3cretPas|s@example.com|", "S3cretPass@example.com");
+    /* the window starts inside the run: not known to be a URL, taken */
+    accept(DLP_VAL_EMAIL, "user:pas|s@example.com|", "pass@example.com");
+}
+
 static void email_window_local_limit(void **state)
 {
     (void)state;
@@ -780,6 +803,7 @@ int main(void)
         cmocka_unit_test(email_cases),
         cmocka_unit_test(email_limits),
         cmocka_unit_test(email_window),
+        cmocka_unit_test(email_not_url_userinfo),
         cmocka_unit_test(email_window_local_limit),
         cmocka_unit_test(verhoeff_core),
         cmocka_unit_test(aadhaar_cases),
