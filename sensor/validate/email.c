@@ -21,9 +21,10 @@
  * password and a host (reporting it would hash the password), and
  * "https://user@host/", "ssh://git@host/" a login name. A local part that
  * follows "//" and userinfo characters (RFC 3986: unreserved, sub-delims,
- * '%', ':') is refused; "mailto:x@example.io" has no "//" and stays an
- * address. When the window does not reach back to where that run of
- * characters starts, the address is taken.
+ * '%', ':') after "scheme://" is refused; "mailto:x@example.io" has no "//"
+ * and stays an address, and so does one after "//" with no scheme (a code
+ * comment: url_userinfo). When the window does not reach back to where that
+ * run of characters starts, the address is taken.
  */
 #include <string.h>
 
@@ -36,6 +37,7 @@
 #define EMAIL_TLD_MAX 24
 #define EMAIL_MAX 254
 #define EMAIL_USERINFO_MAX 256 /* how far back "//" is looked for */
+#define EMAIL_SCHEME_MAX 32    /* and the scheme before it */
 
 static bool local_char(uint8_t c)
 {
@@ -91,14 +93,30 @@ static bool userinfo_char(uint8_t c)
     return vd_alnum(c) || (c != '\0' && strchr("-._~%!$&'()*+,;=:", c) != NULL);
 }
 
-/* win[s, at) is the user or the password in "scheme://user[:password]@". */
+static bool scheme_char(uint8_t c)
+{
+    return vd_alnum(c) || c == '+' || c == '-' || c == '.';
+}
+
+/*
+ * win[s, at) is the user or the password in "scheme://user[:password]@". The
+ * scheme is required: "//" alone opens a comment in C, C++, Java, JS, Go...
+ * ("//author:jane.doe@example.com", "//TODO(jane.doe@example.com)"), far more
+ * often than a scheme-relative URL with a login, and those addresses must not
+ * go unreported. Both walks are bounded.
+ */
 static bool url_userinfo(const uint8_t *win, size_t s)
 {
-    size_t k = s;
+    size_t k = s, j;
 
     while (k > 0 && s - k < EMAIL_USERINFO_MAX && userinfo_char(win[k - 1]))
         k--;
-    return k >= 2 && win[k - 1] == '/' && win[k - 2] == '/';
+    if (k < 4 || win[k - 1] != '/' || win[k - 2] != '/' || win[k - 3] != ':')
+        return false;
+    j = k - 3;
+    while (j > 0 && k - 3 - j < EMAIL_SCHEME_MAX && scheme_char(win[j - 1]))
+        j--;
+    return j < k - 3 && vd_alpha(win[j]) && (j == 0 || !scheme_char(win[j - 1]));
 }
 
 bool dlp_email_ok(const uint8_t *p, size_t n)

@@ -512,7 +512,7 @@ static void email_not_url_userinfo(void **state)
     reject(DLP_VAL_EMAIL, "https://use|r@example.com|/");
     reject(DLP_VAL_EMAIL, "url=ssh://gi|t@git.example.com|/org/repo.git");
     reject(DLP_VAL_EMAIL, "https://jane.doe%40corp.example:pw|d@host.example.com|/");
-    reject(DLP_VAL_EMAIL, "//cd|n@static.example.com|/a.js");
+    reject(DLP_VAL_EMAIL, "svn+ssh://jane.do|e@svn.example.com|/repo");
     /* no "//" before it: an address */
     accept(DLP_VAL_EMAIL, "mailto:|x@example.io|", "x@example.io");
     accept(DLP_VAL_EMAIL, "<a href=\"mailto:jan|e@example.com|\">", "jane@example.com");
@@ -523,6 +523,14 @@ static void email_not_url_userinfo(void **state)
     accept(DLP_VAL_EMAIL, "user:S3cretPas|s@example.com|", "S3cretPass@example.com");
     /* the window starts inside the run: not known to be a URL, taken */
     accept(DLP_VAL_EMAIL, "user:pas|s@example.com|", "pass@example.com");
+    /* "//" with no scheme before it is a comment, not a URL: an address */
+    accept(DLP_VAL_EMAIL, "see //x:jane.do|e@example.com|", "jane.doe@example.com");
+    accept(DLP_VAL_EMAIL, "//author:jane.do|e@example.com|\n", "jane.doe@example.com");
+    accept(DLP_VAL_EMAIL, "int x; //TODO(jane.do|e@example.com|): fix", "jane.doe@example.com");
+    accept(DLP_VAL_EMAIL, "//cd|n@static.example.com|/a.js", "cdn@static.example.com");
+    accept(DLP_VAL_EMAIL, "https://example.com//jane.do|e@example.com|", "jane.doe@example.com");
+    /* a space is no userinfo: "a b:c" is not a URL's */
+    accept(DLP_VAL_EMAIL, "http://a b:jane.do|e@example.com|", "jane.doe@example.com");
 }
 
 static void email_window_local_limit(void **state)
