@@ -123,6 +123,23 @@ def gap_splits_value(outdir):
     cap.write_pcap(out_path(outdir, "detect-gap-splits-value.pcap"))
 
 
+def gap_held_to_close(outdir):
+    """Raw TCP to port 3306 whose second segment never made it into the capture and whose
+    receiver is never seen acknowledging past it: the card after the hole waits in the
+    reassembly until the capture ends. nDPI never names the stream (its bytes are text,
+    not MySQL); at the flow's end it guesses MySQL by the port, and the flow's dlp event
+    carries that name as its flow event does."""
+    cap = Capture()
+    s = TcpSession(cap, IN1, OUT1, 46004, 3306, mss=16)
+    s.handshake()
+    segs = s.plan("c", b"hello, records: x" * 2 + b" card " + CARD + b" end\n", mss=16)
+    for i, (seq, chunk) in enumerate(segs):
+        if i == 1:            # never captured
+            continue
+        s.emit_seg("c", seq, chunk)
+    cap.write_pcap(out_path(outdir, "detect-gap-held-to-close.pcap"))
+
+
 def udp_datagrams(outdir):
     """Egress syslog-like UDP datagrams carrying an AWS key id and a card; the same card in
     an inbound datagram must not alert."""
@@ -649,7 +666,7 @@ def main():
                 vlan_tagged, invalid_values, ten_cards, forged_syn, forged_rst, insertion,
                 idle_answer, insertion_interleaved, rst_then_syn, insertion_reordered,
                 insertion_large, forged_fin, idle_one_sided, urgent, rst_syn_one_side, urgent_far,
-                urgent_insertion, urgent_zero):
+                urgent_insertion, urgent_zero, gap_held_to_close):
         gen(outdir)
 
 

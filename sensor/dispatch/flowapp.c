@@ -157,6 +157,7 @@ struct fapp {
     dlp_classify_flow_t *cls;
     dlp_classify_result_t res;
     bool classified;
+    bool labelled_last;        /* fapp_last_label: nDPI's final answer is the label */
     bool dns_dgrams;           /* a datagram decoded as DNS */
     kind_t kind;
     kind_t dec;                /* which decoder 'p' holds (kind moves on, dec stays) */
@@ -1879,25 +1880,34 @@ void fapp_set_evidence(fapp_t *a, dlp_evidence_flow_t *evf)
 }
 
 /*
- * nDPI's last word (a guess, often by port) labels what the streams' ends
- * still find, so the flow's last dlp events name the protocol its flow event
- * names; the verdict itself is taken after the ends, so a protocol nDPI
- * calls encrypted only now cannot drop bytes the streams hold.
+ * nDPI's last word (a guess, often by port) labels, with its risks, what
+ * the reassembly flushes from behind a gap and the streams' ends still find,
+ * so the flow's last dlp events name what its flow event names. The verdict
+ * itself is taken after the ends (fapp_finish), so a protocol nDPI calls
+ * encrypted only now cannot drop bytes the streams hold.
  */
+void fapp_last_label(fapp_t *a)
+{
+    const dlp_classify_result_t *r;
+
+    if (a->cls == NULL || a->classified || a->labelled_last)
+        return;
+    r = dlp_classify_result(a->env->classify, a->cls, true);
+    a->res = *r;
+    if (r->risks != 0)
+        dlp_classify_risk_names(a->env->classify, r->risks, a->risks, sizeof(a->risks));
+    a->labelled_last = true;
+    set_label(a);
+}
+
 void fapp_finish(fapp_t *a)
 {
-    const dlp_classify_result_t *r = NULL;
-
     a->pkt_pl = NULL; /* what is flushed from now on comes from held copies */
-    if (a->cls != NULL && !a->classified) {
-        r = dlp_classify_result(a->env->classify, a->cls, true);
-        a->res = *r;
-        set_label(a);
-    }
+    fapp_last_label(a);
     for (int d = 0; d < 2; d++)
         fapp_end(a, d);
-    if (r != NULL)
-        take_verdict(a, r);
+    if (a->cls != NULL && !a->classified)
+        take_verdict(a, dlp_classify_result(a->env->classify, a->cls, true));
 }
 
 /* stats app_flows: which decoder had the flow (what the sensor could read of it). */

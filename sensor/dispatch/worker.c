@@ -362,6 +362,8 @@ static void on_flow_end(void *ctx, dlp_flow_t *f)
             dlp_reasm_dir_info(wf->tcp, d, &di);
             wf->dir[d].midstream = di.midstream;
         }
+        if (wf->app != NULL) /* what the close flushes carries the flow's final label */
+            fapp_last_label(wf->app);
         /* Flushes held data (after gaps) through the sink before freeing. */
         dlp_reasm_session_close(w->reasm, wf->tcp, &stream_sink, wf);
         wf->tcp = NULL;

@@ -149,6 +149,16 @@ class Streams(unittest.TestCase):
         f = r.of("flow")[0]
         self.assertEqual(f["inspection"]["toserver"]["gap_bytes"], 8)
 
+    def test_value_held_behind_a_gap_named_as_its_flow(self):
+        """detect-gap-held-to-close.pcap: the card waits behind a hole until the capture
+        ends; nDPI names the stream only then (MySQL, by the port), and the dlp event
+        raised by that last flush carries the name the flow event carries."""
+        r = run("-r", pcap("detect-gap-held-to-close.pcap"))
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual([(e["dlp"]["rule"], e["app_proto"]) for e in dlp(r)],
+                         [("pii.credit_card", "MySQL")])
+        self.assertEqual([f["app_proto"] for f in r.of("flow")], ["MySQL"])
+
     def test_udp_datagrams_egress_only(self):
         r = run("-r", pcap("detect-udp-datagrams.pcap"))
         self.assertEqual(rules_of(dlp(r)), ["pii.credit_card", "secret.aws_access_key"])
