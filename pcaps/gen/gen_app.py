@@ -582,6 +582,19 @@ def evasion_captures(outdir):
     cap.write_pcap(out_path(outdir, "http-evasions.pcap"))
 
 
+def http_other_ports_capture(outdir):
+    """HTTP requests after two empty lines, on ports of other protocols: nDPI 4.2 names
+    them as those protocols (SMTP on 25, MySQL on 3306, Redis on 6379), as a detection,
+    not a guess; the HTTP decoder reads them, and their events say HTTP."""
+    cap = Capture()
+    body = b"card=" + CARD
+    for i, port in enumerate((25, 3306, 6379)):
+        req = b"\r\n" * 2 + post(b"api.example.com", b"/x", body,
+                                  b"application/x-www-form-urlencoded")
+        session(cap, 48101 + i, port, [("c", req), ("s", OK)])
+    cap.write_pcap(out_path(outdir, "http-other-ports.pcap"))
+
+
 def media_captures(outdir):
     """Uploads of compressed media: only their runs of text are scanned (media.h)."""
     cap = Capture()
@@ -722,6 +735,7 @@ def main():
     http_captures(outdir)
     media_captures(outdir)
     evasion_captures(outdir)
+    http_other_ports_capture(outdir)
     smtp_capture(outdir)
     smtp_evasion_capture(outdir)
     smtp_auth_capture(outdir)

@@ -152,16 +152,47 @@ static bool proto_prefix(const char *app, const char *name, size_t n)
 }
 
 /* "TLS" also names "TLS.Google". */
-static bool protocol_ok(const dlp_rule_t *r, const char *app)
+static bool names(const dlp_rule_t *r, const char *app)
 {
-    if (r->nprotocols == 0)
-        return true;
     for (size_t i = 0; i < r->nprotocols; i++) {
         size_t n = strlen(r->protocols[i]);
         if (proto_prefix(app, r->protocols[i], n) && (app[n] == '\0' || app[n] == '.'))
             return true;
     }
     return false;
+}
+
+/* nDPI's name for the protocol whose decoder found a value in field f; NULL
+ * for a stream no decoder read. */
+static const char *decoded_protocol(dlp_field_t f)
+{
+    switch (f) {
+    case DLP_FIELD_HTTP_URI:
+    case DLP_FIELD_HTTP_HEADER:
+    case DLP_FIELD_HTTP_BODY:
+    case DLP_FIELD_WS_MESSAGE: return "HTTP";
+    case DLP_FIELD_SMTP_HEADER:
+    case DLP_FIELD_SMTP_BODY:
+    case DLP_FIELD_SMTP_ATTACHMENT:
+    case DLP_FIELD_SMTP_COMMAND: return "SMTP";
+    case DLP_FIELD_FTP_COMMAND: return "FTP_CONTROL";
+    case DLP_FIELD_FTP_DATA: return "FTP_DATA";
+    case DLP_FIELD_DNS_QUERY: return "DNS";
+    default: return NULL;
+    }
+}
+
+/*
+ * nDPI's name for the flow, or the protocol of the decoder that found the
+ * value: nDPI 4.2 detects an HTTP request after empty lines as SMTP on port
+ * 25, MySQL on 3306 (not a guess), and the flow keeps nDPI's name, but a rule
+ * limited to HTTP must not lose what the HTTP decoder read.
+ */
+static bool protocol_ok(const dlp_rule_t *r, const dlp_value_t *v)
+{
+    const char *dec = decoded_protocol(v->field);
+
+    return r->nprotocols == 0 || names(r, v->app_proto) || (dec != NULL && names(r, dec));
 }
 
 /* A checksum proves the most, a structure check less, a pattern least;
@@ -185,7 +216,7 @@ static dlp_confidence_t confidence(const dlp_rule_t *r, bool context)
 bool dlp_detect__combination_counts(const dlp_ruleset_t *rs, const dlp_rule_t *c,
                                     const dlp_value_t *v)
 {
-    if ((c->fields != 0 && !(c->fields & (1u << v->field))) || !protocol_ok(c, v->app_proto))
+    if ((c->fields != 0 && !(c->fields & (1u << v->field))) || !protocol_ok(c, v))
         return false;
     return !where_allowed(&c->allow, v) && !where_allowed(&rs->allow, v);
 }
@@ -196,7 +227,7 @@ dlp_policy_t dlp_detect__policy(const dlp_ruleset_t *rs, const dlp_value_t *v,
     const dlp_rule_t *r = v->r;
     bool ctx;
 
-    if ((r->fields != 0 && !(r->fields & (1u << v->field))) || !protocol_ok(r, v->app_proto))
+    if ((r->fields != 0 && !(r->fields & (1u << v->field))) || !protocol_ok(r, v))
         return DLP_POL_FILTERED;
     if (!r->test_values && dlp_is_test_value(r->validator, v->norm))
         return DLP_POL_TEST_VALUE;

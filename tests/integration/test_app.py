@@ -117,6 +117,20 @@ class Evasions(unittest.TestCase):
         self.assertEqual(flow_of(r, 48005)["http"], {"hostname": "api.example.com"})
 
 
+class OtherPorts(unittest.TestCase):
+    """http-other-ports.pcap: HTTP after empty lines on ports 25, 3306 and 6379, which
+    nDPI 4.2 detects as SMTP, MySQL and Redis: the flows keep nDPI's names, the HTTP
+    decoder reads them (test_tuning: a rule limited to HTTP counts their values)."""
+
+    def test_read_by_the_http_decoder(self):
+        r = run("-r", pcap("http-other-ports.pcap"), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        got = sorted((e["dest_port"], e["app_proto"], m["field"])
+                     for e in dlp(r) for m in e["dlp"]["matches"])
+        self.assertEqual(got, [(25, "SMTP", "http.body"), (3306, "MySQL", "http.body"),
+                               (6379, "Redis", "http.body")])
+
+
 class Media(unittest.TestCase):
     """Uploads of compressed media (pcaps/README.md, http-media-uploads.pcap): a chance
     address in a photo's compressed bytes is passed over, text in media is not."""

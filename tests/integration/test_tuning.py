@@ -84,6 +84,12 @@ class AllowLists(unittest.TestCase):
         got = sorted((e["src_port"], e["app_proto"]) for e in r.of("dlp"))
         self.assertEqual(got, [(p, "HTTP") for p in (48001, 48002, 48003, 48004, 48006, 48007)])
         self.assertEqual(r.stats["rules"]["pii.us_ssn"]["filtered"], 0)
+        # nDPI's wrong names (SMTP, MySQL, Redis) for HTTP on other ports: what the HTTP
+        # decoder found counts for HTTP
+        r = with_local(local, "-r", pcap("http-other-ports.pcap"))
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual(len(r.of("dlp")), 3)
+        self.assertEqual(r.stats["rules"]["pii.credit_card"]["filtered"], 0)
 
     def test_smtp_recipient_domain(self):
         local = ("overrides:\n  - name: pii.credit_card\n"

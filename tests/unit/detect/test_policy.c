@@ -347,6 +347,17 @@ static void protocols_and_fields(void **state)
     f.protos[0] = "ftp_data";
     assert_int_equal(run(&f, "4539148803436467", "FTP_DATA", DLP_FIELD_FTP_DATA, NULL, 0, &c),
                      DLP_POL_REPORT);
+    /* what a decoder found counts for its protocol, whatever nDPI named the flow */
+    f.protos[0] = "HTTP";
+    f.r.nprotocols = 1;
+    assert_int_equal(run(&f, "4539148803436467", "SMTP", DLP_FIELD_HTTP_BODY, NULL, 0, &c),
+                     DLP_POL_REPORT);
+    assert_int_equal(run(&f, "4539148803436467", "MySQL", DLP_FIELD_WS_MESSAGE, NULL, 0, &c),
+                     DLP_POL_REPORT);
+    assert_int_equal(run(&f, "4539148803436467", "SMTP", DLP_FIELD_SMTP_BODY, NULL, 0, &c),
+                     DLP_POL_FILTERED);
+    assert_int_equal(run(&f, "4539148803436467", "MySQL", DLP_FIELD_RAW, NULL, 0, &c),
+                     DLP_POL_FILTERED);
     f.r.nprotocols = 0;
     f.r.fields = 1u << DLP_FIELD_SMTP_ATTACHMENT | 1u << DLP_FIELD_FTP_DATA;
     assert_int_equal(run(&f, "4539148803436467", "FTP", DLP_FIELD_FTP_DATA, NULL, 0, &c),
