@@ -2,7 +2,9 @@
 """Writes the seed corpora of the fuzz targets (tests/fuzz/corpus/<target>/)
 from the repo's own pcaps/ and rules/, byte for byte the same on every run.
 The files are committed; run this again when a target's input format or the
-sources change, and review the diff. Standard library only.
+sources change, and review the diff. --check writes nothing and exits 1 when
+a committed corpus differs from what the sources make now (ctest
+fuzz_corpus_current). Standard library only.
 
   decode: one frame per file: byte 0 = index of the link type in the
           target's table (fuzz_decode.c), then the frame.
@@ -385,12 +387,42 @@ def write(target, files):
     print("%s: %d files" % (target, len(files)))
 
 
+def check(target, files):
+    """The differences between the committed corpus of 'target' and 'files'."""
+    d = os.path.join(HERE, target)
+    have = set(os.listdir(d)) if os.path.isdir(d) else set()
+    bad = ["%s/%s: committed, not made" % (target, n) for n in sorted(have - set(files))]
+    for name, data in sorted(files.items()):
+        path = os.path.join(d, name)
+        if name not in have:
+            bad.append("%s/%s: made, not committed" % (target, name))
+            continue
+        with open(path, "rb") as f:
+            if f.read() != data:
+                bad.append("%s/%s: differs from what the script makes" % (target, name))
+    return bad
+
+
 def main():
-    write("decode", decode_corpus())
-    write("reasm", reasm_corpus())
-    write("rules", rules_corpus())
-    write("detect", detect_corpus())
-    write("app", app_corpus())
+    """--check: compares, writes nothing; exit 1 when a corpus is not what its
+    sources make now (a rule example or capture changed without a rerun)."""
+    corpora = [("decode", decode_corpus), ("reasm", reasm_corpus), ("rules", rules_corpus),
+               ("detect", detect_corpus), ("app", app_corpus)]
+    if sys.argv[1:] == ["--check"]:
+        bad = [b for target, make in corpora for b in check(target, make())]
+        for b in bad:
+            print("make-corpus: %s" % b, file=sys.stderr)
+        if bad:
+            print("make-corpus: rerun tests/fuzz/corpus/make-corpus.py and review the diff",
+                  file=sys.stderr)
+            return 1
+        print("make-corpus: all corpora match their sources")
+        return 0
+    if sys.argv[1:]:
+        print("usage: make-corpus.py [--check]", file=sys.stderr)
+        return 2
+    for target, make in corpora:
+        write(target, make())
     return 0
 
 
