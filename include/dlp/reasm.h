@@ -67,6 +67,9 @@ typedef struct dlp_reasm_sink {
     void (*end)(void *ctx, int dir); /* at most once per direction */
     void (*fin)(void *ctx, int dir); /* may be NULL */
     void (*urgent)(void *ctx, int dir, uint64_t off, uint8_t byte); /* may be NULL */
+    /* May be NULL. Both directions' FINs are accepted (DLP_TCP_CLOSED): called
+     * once, before what the same segment's ACK flushes from behind a gap. */
+    void (*closing)(void *ctx);
 } dlp_reasm_sink_t;
 
 typedef enum {

@@ -140,6 +140,23 @@ def gap_held_to_close(outdir):
     cap.write_pcap(out_path(outdir, "detect-gap-held-to-close.pcap"))
 
 
+def gap_held_to_fin(outdir):
+    """detect-gap-held-to-close.pcap's stream closed by FINs: the client's FIN, then the
+    server's FIN whose ACK takes the client's FIN, and with it the hole: the card is flushed
+    while that packet is read, before the flow ends. Both sides have said they are done, so
+    nDPI's guess by the port (MySQL) labels it, as it does the flow event."""
+    cap = Capture()
+    s = TcpSession(cap, IN1, OUT1, 46005, 3306, mss=16)
+    s.handshake()
+    segs = s.plan("c", b"hello, records: x" * 2 + b" card " + CARD + b" end\n", mss=16)
+    for i, (seq, chunk) in enumerate(segs):
+        if i == 1:            # never captured
+            continue
+        s.emit_seg("c", seq, chunk)
+    s.close()
+    cap.write_pcap(out_path(outdir, "detect-gap-held-to-fin.pcap"))
+
+
 def udp_datagrams(outdir):
     """Egress syslog-like UDP datagrams carrying an AWS key id and a card; the same card in
     an inbound datagram must not alert."""
@@ -666,7 +683,7 @@ def main():
                 vlan_tagged, invalid_values, ten_cards, forged_syn, forged_rst, insertion,
                 idle_answer, insertion_interleaved, rst_then_syn, insertion_reordered,
                 insertion_large, forged_fin, idle_one_sided, urgent, rst_syn_one_side, urgent_far,
-                urgent_insertion, urgent_zero, gap_held_to_close):
+                urgent_insertion, urgent_zero, gap_held_to_close, gap_held_to_fin):
         gen(outdir)
 
 

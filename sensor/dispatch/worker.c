@@ -94,6 +94,7 @@ static void sink_conflict(void *ctx, int dir, uint64_t off, const uint8_t *p, si
 static void sink_end(void *ctx, int dir);
 static void sink_fin(void *ctx, int dir);
 static void sink_urgent(void *ctx, int dir, uint64_t off, uint8_t b);
+static void sink_closing(void *ctx);
 
 static const dlp_reasm_sink_t stream_sink = {
     .data = sink_data,
@@ -102,6 +103,7 @@ static const dlp_reasm_sink_t stream_sink = {
     .end = sink_end,
     .fin = sink_fin,
     .urgent = sink_urgent,
+    .closing = sink_closing,
 };
 
 /* --- the reassembled streams ------------------------------------------- */
@@ -158,6 +160,17 @@ static void sink_fin(void *ctx, int dir)
 
     if (wf->app != NULL)
         fapp_fin(wf->app, dir);
+}
+
+/* Both FINs: no more data comes, so nDPI's last word labels what the ACK of
+ * the last FIN flushes from behind a gap, as it labels what the flow's end
+ * flushes (on_flow_end). */
+static void sink_closing(void *ctx)
+{
+    wflow_t *wf = ctx;
+
+    if (wf->app != NULL)
+        fapp_last_label(wf->app);
 }
 
 static void sink_end(void *ctx, int dir)

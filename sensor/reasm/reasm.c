@@ -98,6 +98,7 @@ struct dlp_tcp_session {
     uint8_t syn_pending;
     uint8_t state;    /* dlp_tcp_state_t */
     uint8_t fins;     /* bit per direction with an accepted FIN */
+    uint8_t closing_told; /* sink->closing() was called */
 };
 
 struct dlp_reasm {
@@ -729,6 +730,11 @@ static void fin_seen(const call_t *c, int dir, int64_t off)
     d->fin_off = (uint64_t)off;
     s->fins |= (uint8_t)(1u << dir);
     set_state(s, fins_state(s));
+    /* Both sides are done: told before this segment's ACK can flush held data. */
+    if (s->fins == 3 && !s->closing_told && c->sink != NULL && c->sink->closing != NULL) {
+        s->closing_told = 1;
+        c->sink->closing(c->ctx);
+    }
 }
 
 /* The end of what direction 'd' sent: in order, held, or up to its FIN. */

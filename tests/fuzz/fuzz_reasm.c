@@ -128,7 +128,7 @@ static void k_urgent(void *ctx, int dir, uint64_t off, uint8_t b)
     k->delivered[dir]++;
 }
 
-static const dlp_reasm_sink_t ops = {k_data, k_gap, k_conflict, k_end, k_fin, k_urgent};
+static const dlp_reasm_sink_t ops = {k_data, k_gap, k_conflict, k_end, k_fin, k_urgent, NULL};
 
 static void check_info(const slot_t *sl)
 {

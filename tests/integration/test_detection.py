@@ -159,6 +159,15 @@ class Streams(unittest.TestCase):
                          [("pii.credit_card", "MySQL")])
         self.assertEqual([f["app_proto"] for f in r.of("flow")], ["MySQL"])
 
+    def test_value_held_behind_a_gap_to_fins_named_as_its_flow(self):
+        """detect-gap-held-to-fin.pcap: the same, closed by FINs; the server's FIN+ACK
+        flushes the card before the flow ends, both sides having said they are done."""
+        r = run("-r", pcap("detect-gap-held-to-fin.pcap"))
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual([(e["dlp"]["rule"], e["app_proto"]) for e in dlp(r)],
+                         [("pii.credit_card", "MySQL")])
+        self.assertEqual([f["app_proto"] for f in r.of("flow")], ["MySQL"])
+
     def test_udp_datagrams_egress_only(self):
         r = run("-r", pcap("detect-udp-datagrams.pcap"))
         self.assertEqual(rules_of(dlp(r)), ["pii.credit_card", "secret.aws_access_key"])

@@ -40,6 +40,8 @@ typedef struct tsink {
     uint64_t orig_len[2];
     const dlp_tcp_session_t *s; /* urgent(): the byte must be retained by then */
     int urgents[2];
+    int closings;           /* closing() calls */
+    uint64_t closing_at[2]; /* reported[] when closing() came */
 } tsink_t;
 
 static void t_data(void *ctx, int dir, uint64_t off, const uint8_t *p, size_t n)
@@ -132,8 +134,19 @@ static void t_urgent(void *ctx, int dir, uint64_t off, uint8_t b)
     k->urgents[dir]++;
 }
 
-static const dlp_reasm_sink_t tsink_ops = {t_data, t_gap, t_conflict, t_end, t_fin, NULL};
-static const dlp_reasm_sink_t tsink_urg_ops = {t_data, t_gap, t_conflict, t_end, t_fin, t_urgent};
+static const dlp_reasm_sink_t tsink_ops = {t_data, t_gap, t_conflict, t_end, t_fin, NULL, NULL};
+static void t_closing(void *ctx)
+{
+    tsink_t *k = ctx;
+    k->closings++;
+    k->closing_at[0] = k->reported[0];
+    k->closing_at[1] = k->reported[1];
+}
+
+static const dlp_reasm_sink_t tsink_close_ops = {t_data, t_gap, t_conflict, t_end,
+                                                 t_fin,  NULL,  t_closing};
+static const dlp_reasm_sink_t tsink_urg_ops = {t_data, t_gap,    t_conflict, t_end,
+                                               t_fin,  t_urgent, NULL};
 static const dlp_reasm_sink_t *g_ops = &tsink_ops; /* urgent tests: tsink_urg_ops */
 
 /* ---- fixture --------------------------------------------------------------- */
@@ -314,6 +327,37 @@ static void assert_stream(const conn_t *c, int dir, uint64_t from, uint64_t to, 
 }
 
 /* ---- cases ------------------------------------------------------------------ */
+
+/*
+ * Bytes held behind a hole, then both FINs: the server's FIN+ACK takes the
+ * client's FIN, and with it the hole. closing() comes once, when the second
+ * FIN is accepted and before that ACK flushes the held bytes (the worker
+ * labels them with nDPI's last word then).
+ */
+static void closing_before_the_last_ack_flushes(void **state)
+{
+    (void)state;
+    g_ops = &tsink_close_ops;
+    conn_t c = conn_up();
+    sdata(&c, 0, 0, 100);
+    sdata(&c, 0, 200, 100); /* 100..200 never seen */
+    assert_int_equal(c.k->reported[0], 100);
+    tx(&c, 0, ISN0 + 1 + 300, ISN1 + 1, DLP_TCP_FIN | DLP_TCP_ACK, NULL, 0);
+    assert_int_equal(c.k->closings, 0);
+    assert_int_equal(c.k->reported[0], 100);
+    tx(&c, 1, ISN1 + 1, ISN0 + 1 + 301, DLP_TCP_FIN | DLP_TCP_ACK, NULL, 0);
+    assert_int_equal(c.k->closings, 1);
+    assert_int_equal(c.k->closing_at[0], 100);
+    assert_int_equal(c.k->reported[0], 300);
+    assert_int_equal(c.k->ends[0], 1);
+    tx(&c, 0, ISN0 + 1 + 301, ISN1 + 2, DLP_TCP_ACK, NULL, 0);
+    tx(&c, 1, ISN1 + 1, ISN0 + 1 + 301, DLP_TCP_FIN | DLP_TCP_ACK, NULL, 0); /* again */
+    assert_int_equal(c.k->closings, 1);
+    conn_close(&c);
+    assert_int_equal(st(DLP_STAT_REASM_GAPS), 1);
+    teardown_r();
+    g_ops = &tsink_ops;
+}
 
 static void in_order(void **state)
 {
@@ -1926,6 +1970,7 @@ int main(void)
     init_src();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(in_order),
+        cmocka_unit_test(closing_before_the_last_ack_flushes),
         cmocka_unit_test(reversed_order),
         cmocka_unit_test(random_order_seeds),
         cmocka_unit_test(exact_retransmission),
