@@ -1835,7 +1835,9 @@ void fapp_packet(fapp_t *a, const dlp_packet_t *p)
         a->pkt_len = p->payload_len;
         a->pkt_seq = p->tcp_seq + ((p->tcp_flags & DLP_TCP_SYN) ? 1u : 0u);
     }
-    if (a->cls == NULL || a->classified)
+    /* After fapp_last_label (both FINs in) nDPI has given up: the verdict waits for
+     * fapp_finish, after the streams' ends, not the next packet (the last ACK). */
+    if (a->cls == NULL || a->classified || a->labelled_last)
         return;
     if (dlp_classify_packet(a->env->classify, a->cls, p))
         take_verdict(a, dlp_classify_result(a->env->classify, a->cls, true));
