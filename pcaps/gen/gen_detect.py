@@ -123,38 +123,35 @@ def gap_splits_value(outdir):
     cap.write_pcap(out_path(outdir, "detect-gap-splits-value.pcap"))
 
 
-def gap_held_to_close(outdir):
-    """Raw TCP to port 3306 whose second segment never made it into the capture and whose
-    receiver is never seen acknowledging past it: the card after the hole waits in the
-    reassembly until the capture ends. nDPI never names the stream (its bytes are text,
-    not MySQL); at the flow's end it guesses MySQL by the port, and the flow's dlp event
-    carries that name as its flow event does."""
+def held_behind_hole(cport, close):
+    """Raw TCP to port 3306 whose second segment never made it into the capture: the card
+    after the hole waits in the reassembly. nDPI never names the stream (its bytes are text,
+    not MySQL) and guesses MySQL by the port at the end."""
     cap = Capture()
-    s = TcpSession(cap, IN1, OUT1, 46004, 3306, mss=16)
+    s = TcpSession(cap, IN1, OUT1, cport, 3306, mss=16)
     s.handshake()
     segs = s.plan("c", b"hello, records: x" * 2 + b" card " + CARD + b" end\n", mss=16)
     for i, (seq, chunk) in enumerate(segs):
         if i == 1:            # never captured
             continue
         s.emit_seg("c", seq, chunk)
-    cap.write_pcap(out_path(outdir, "detect-gap-held-to-close.pcap"))
+    if close:
+        s.close()
+    return cap
+
+
+def gap_held_to_close(outdir):
+    """The receiver is never seen acknowledging past the hole: the card waits until the
+    capture ends, and the flow's dlp event carries nDPI's last guess as its flow event does."""
+    held_behind_hole(46004, False).write_pcap(out_path(outdir, "detect-gap-held-to-close.pcap"))
 
 
 def gap_held_to_fin(outdir):
-    """detect-gap-held-to-close.pcap's stream closed by FINs: the client's FIN, then the
-    server's FIN whose ACK takes the client's FIN, and with it the hole: the card is flushed
-    while that packet is read, before the flow ends. Both sides have said they are done, so
-    nDPI's guess by the port (MySQL) labels it, as it does the flow event."""
-    cap = Capture()
-    s = TcpSession(cap, IN1, OUT1, 46005, 3306, mss=16)
-    s.handshake()
-    segs = s.plan("c", b"hello, records: x" * 2 + b" card " + CARD + b" end\n", mss=16)
-    for i, (seq, chunk) in enumerate(segs):
-        if i == 1:            # never captured
-            continue
-        s.emit_seg("c", seq, chunk)
-    s.close()
-    cap.write_pcap(out_path(outdir, "detect-gap-held-to-fin.pcap"))
+    """The same stream closed by FINs: the server's FIN, whose ACK takes the client's FIN and
+    with it the hole, flushes the card while that packet is read, before the flow ends. Both
+    sides have said they are done, so nDPI's guess (MySQL) labels it, as it does the flow
+    event."""
+    held_behind_hole(46005, True).write_pcap(out_path(outdir, "detect-gap-held-to-fin.pcap"))
 
 
 def udp_datagrams(outdir):
