@@ -92,6 +92,7 @@
 #include <string.h>
 
 #include "dlp/limits.h"
+#include "stage_int.h"
 
 #define FTP_ADDR_TEXT_MAX 64 /* longest address text tried in an EPRT */
 /* bytes each block of an overlong command repeats of the one before (at most line_max / 2):
@@ -504,17 +505,6 @@ static bool is_credential(const dlp_ftp_t *f, const uint8_t *s, size_t n)
            n <= f->line_max;
 }
 
-/*
- * The n client bytes taken before 'stop' (in the caller's bytes; NULL: the last n
- * taken) are a credential line: kept out of evidence captures (the whole line, verb
- * included: "PASS" alone tells nothing, and its argument is what matters).
- */
-static void secret(dlp_ftp_t *f, const uint8_t *stop, size_t n)
-{
-    if (n > 0 && f->sink->secret != NULL)
-        f->sink->secret(f->ctx[0], stop, n);
-}
-
 static void report(dlp_ftp_t *f, const uint8_t *s, size_t n)
 {
     if (n > 0 && f->sink->block != NULL)
@@ -652,11 +642,15 @@ static bool read_credential(dlp_ftp_t *f, const uint8_t *s, size_t n, uint8_t *v
     return cred;
 }
 
-/* A credential line of raw bytes before its LF (at stop): kept from the scan, and noted. */
+/*
+ * A credential line of raw bytes before its LF (at stop; NULL: the last raw taken): kept
+ * from the scan and out of evidence (the whole line, verb included: "PASS" alone tells
+ * nothing, and its argument is what matters), and noted.
+ */
 static void credential(dlp_ftp_t *f, const uint8_t *stop, size_t raw)
 {
     f->creds++;
-    secret(f, stop, raw);
+    dlp_app_secret(f->sink, f->ctx[0], stop, raw);
     note(f, 0, DLP_NOTE_CREDENTIAL, raw);
 }
 

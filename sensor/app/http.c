@@ -74,6 +74,7 @@
 #include "dlp/mime.h"
 #include "dlp/stage.h"
 #include "http_int.h"
+#include "stage_int.h"
 
 #define LINE_INIT 256
 #define PREFIX_MAX 64 /* bytes of a start line checked before it is collected whole */
@@ -168,8 +169,7 @@ static void s_block(dlp_http_t *h, const hdir_t *d, dlp_field_t f, const uint8_t
 /* The n input bytes before 'stop' (NULL: among the last n taken) hold a credential. */
 static void s_secret(dlp_http_t *h, const hdir_t *d, const uint8_t *stop, uint64_t n)
 {
-    if (h->sink->secret != NULL && n > 0)
-        h->sink->secret(h->ctx[d->dir], stop, (size_t)n);
+    dlp_app_secret(h->sink, h->ctx[d->dir], stop, (size_t)n);
 }
 
 static void note_error(dlp_http_t *h, hdir_t *d)

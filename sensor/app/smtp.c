@@ -100,6 +100,7 @@
 #include <strings.h>
 
 #include "dlp/mime.h"
+#include "stage_int.h"
 
 #define ADDR_MAX 320 /* RFC 5321 paths are at most 256 bytes */
 
@@ -166,12 +167,12 @@ static void note(dlp_smtp_t *s, int dir, dlp_app_note_t k, uint64_t bytes)
  */
 static void secret(dlp_smtp_t *s, const uint8_t *stop, size_t n)
 {
-    if (s->sink->secret == NULL || n == 0)
+    if (n == 0)
         return;
     if (s->replay)
-        s->sink->secret(s->ctx[0], NULL, s->rlen > n ? s->rlen : n);
+        dlp_app_secret(s->sink, s->ctx[0], NULL, s->rlen > n ? s->rlen : n);
     else
-        s->sink->secret(s->ctx[0], stop, n);
+        dlp_app_secret(s->sink, s->ctx[0], stop, n);
 }
 
 /* --- the message ------------------------------------------------------------ */

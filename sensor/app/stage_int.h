@@ -44,6 +44,18 @@ static inline size_t dlp_decomp_allow(const dlp_app_limits_t *l, uint64_t in, ui
     return n;
 }
 
+/*
+ * Tells the sink (sink->secret, which may be NULL) that the n input bytes taken
+ * before 'end' (NULL: somewhere among the last n taken) hold a credential, to be
+ * kept out of evidence (dlp_content_sink_t). Nothing for n == 0.
+ */
+static inline void dlp_app_secret(const dlp_content_sink_t *sink, void *ctx, const uint8_t *end,
+                                  size_t n)
+{
+    if (n > 0 && sink->secret != NULL)
+        sink->secret(ctx, end, n);
+}
+
 /* Hex digit value, or -1. */
 static inline int dlp_hexval(uint8_t c)
 {
