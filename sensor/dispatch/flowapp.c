@@ -1808,12 +1808,18 @@ void fapp_dgram(fapp_t *a, int dir, const uint8_t *p, size_t n, uint64_t off)
 
 /* --- classification ------------------------------------------------------------ */
 
-static void take_verdict(fapp_t *a, const dlp_classify_result_t *r)
+/* nDPI's answer r, with its risks' names, becomes the flow's. */
+static void adopt_result(fapp_t *a, const dlp_classify_result_t *r)
 {
     a->res = *r;
-    a->classified = true;
     if (r->risks != 0)
         dlp_classify_risk_names(a->env->classify, r->risks, a->risks, sizeof(a->risks));
+}
+
+static void take_verdict(fapp_t *a, const dlp_classify_result_t *r)
+{
+    adopt_result(a, r);
+    a->classified = true;
     /* TLS on a port our sniffing did not know: nothing readable follows. */
     if (r->encrypted && (a->kind == KIND_RAW || a->kind == KIND_UNDECIDED)) {
         for (int d = 0; d < 2; d++) {
@@ -1890,14 +1896,9 @@ void fapp_set_evidence(fapp_t *a, dlp_evidence_flow_t *evf)
  */
 void fapp_last_label(fapp_t *a)
 {
-    const dlp_classify_result_t *r;
-
     if (a->cls == NULL || a->classified || a->labelled_last)
         return;
-    r = dlp_classify_result(a->env->classify, a->cls, true);
-    a->res = *r;
-    if (r->risks != 0)
-        dlp_classify_risk_names(a->env->classify, r->risks, a->risks, sizeof(a->risks));
+    adopt_result(a, dlp_classify_result(a->env->classify, a->cls, true));
     a->labelled_last = true;
     set_label(a);
 }
