@@ -33,9 +33,11 @@
  * One block per message, whatever its records, bounds the cost (an EDNS
  * query, the common case, pays one short scan).
  *
- * TCP: each message has a 2-byte length prefix. A message is copied whole
- * (length first) into a buffer that grows with its bytes up to its size (at
- * most 65537 bytes, charged to the flow: dlp_dns_stream_mem), then parsed.
+ * TCP: each message has a 2-byte length prefix. A message whole in one write
+ * is parsed where it is; one split across writes (or whole but not DNS) is
+ * copied whole (length first) into a buffer that grows with its bytes up to
+ * its size (at most 65537 bytes, charged to the flow: dlp_dns_stream_mem),
+ * then parsed.
  * After a malformed message the stream stops: that write returns
  * DLP_EPROTO, every later one DLP_DONE.
  *
@@ -307,8 +309,25 @@ static bool stream_reserve(dlp_dns_stream_t *d, uint32_t n, uint32_t want)
 }
 
 /*
- * Every message is copied whole (length included) before it is parsed, so
- * that one which is not DNS, or which the connection ends inside, can still
+ * A message whole in the caller's bytes at p (len bytes, its length first) is parsed
+ * there, not copied: the common case, one message per segment. Only if it is not DNS is
+ * it copied, for dlp_dns_stream_held(); DLP_ENOMEM if it cannot be (nothing held then:
+ * the caller scans it with the rest).
+ */
+static dlp_rc_t stream_whole(dlp_dns_stream_t *d, const uint8_t *p, uint32_t len)
+{
+    if (dlp_dns_message(p + 2, len - 2, d->sink, d->ctx) == DLP_OK)
+        return DLP_OK;
+    if (!stream_reserve(d, len, len))
+        return DLP_ENOMEM;
+    memcpy(d->buf, p, len);
+    d->have = len;
+    return DLP_EPROTO;
+}
+
+/*
+ * A message split across writes is copied whole (length included) before it is
+ * parsed, so that one which is not DNS, or which the connection ends inside, can still
  * be handed on as the bytes the server received (dlp_dns_stream_held).
  */
 dlp_rc_t dlp_dns_stream_write(dlp_dns_stream_t *d, const uint8_t *p, size_t n, size_t *used)
@@ -323,6 +342,13 @@ dlp_rc_t dlp_dns_stream_write(dlp_dns_stream_t *d, const uint8_t *p, size_t n, s
     while (off < n && rc == DLP_OK) {
         uint32_t want = stream_want(d);
         size_t k = want - d->have < n - off ? want - d->have : n - off;
+        if (d->have == 0 && n - off > 2 && n - off - 2 >= be16(p + off) && be16(p + off) > 0) {
+            want = 2 + (uint32_t)be16(p + off);
+            rc = stream_whole(d, p + off, want);
+            if (rc != DLP_ENOMEM)
+                off += want;
+            continue;
+        }
         if (!stream_reserve(d, d->have + (uint32_t)k, want)) {
             rc = DLP_ENOMEM;
             break;

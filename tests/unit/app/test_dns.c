@@ -765,6 +765,13 @@ static void test_tcp_held_bytes(void **state)
     assert_int_equal(dlp_dns_stream_write(d, junk, 4, &used), DLP_DONE);
     dlp_dns_stream_free(d);
 
+    d = dlp_dns_stream_new(&ts_sink_ops, &s); /* the same message whole in one write */
+    assert_int_equal(dlp_dns_stream_write(d, junk, sizeof(junk) - 1, &used), DLP_EPROTO);
+    assert_int_equal(used, 11);
+    assert_int_equal(dlp_dns_stream_held(d, &h), 11);
+    assert_memory_equal(h, junk, 11);
+    dlp_dns_stream_free(d);
+
     d = dlp_dns_stream_new(&ts_sink_ops, &s);
     assert_int_equal(dlp_dns_stream_write(d, part, sizeof(part) - 1, &used), DLP_OK);
     assert_int_equal(used, sizeof(part) - 1);
