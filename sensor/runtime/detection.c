@@ -107,15 +107,17 @@ const char *dlp_detection_cache_dir(const dlp_config_t *cfg, char *buf, size_t l
     return buf;
 }
 
-/* The file's bytes into key, to its end or cap + 1 bytes (the last one in *extra):
- * the count, or -1 (errno). A pipe or FIFO may hand them over in pieces. */
-static ssize_t read_key(int fd, uint8_t *key, size_t cap, uint8_t *extra)
+/* The file's bytes into key, to its end or cap + 1 bytes (the last one only
+ * counted: the key is too long): the count, or -1 (errno). A pipe or FIFO may
+ * hand them over in pieces. */
+static ssize_t read_key(int fd, uint8_t *key, size_t cap)
 {
+    uint8_t extra;
     size_t n = 0;
     ssize_t r;
 
     while (n <= cap) {
-        r = n < cap ? read(fd, key + n, cap - n) : read(fd, extra, 1);
+        r = n < cap ? read(fd, key + n, cap - n) : read(fd, &extra, 1);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
@@ -129,20 +131,19 @@ static ssize_t read_key(int fd, uint8_t *key, size_t cap, uint8_t *extra)
 int dlp_hmac_key_read(const char *who, const char *path, uint8_t *key, size_t cap, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    uint8_t extra = 0;
     ssize_t n;
 
     if (fd < 0) {
         fprintf(stderr, "%s: %s: %s\n", who, path, strerror(errno));
         return 2;
     }
-    n = read_key(fd, key, cap, &extra);
+    n = read_key(fd, key, cap);
     close(fd);
     if (n < 0) {
         fprintf(stderr, "%s: %s: %s\n", who, path, strerror(errno));
         return 2;
     }
-    if ((size_t)n > cap ? extra == '\n' : n > 0 && key[n - 1] == '\n')
+    if (n > 0 && (size_t)n <= cap && key[n - 1] == '\n')
         n--;
     if ((size_t)n >= cap) {
         fprintf(stderr, "%s: %s: key longer than %zu bytes\n", who, path, cap - 1);
