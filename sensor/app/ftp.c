@@ -717,12 +717,14 @@ static void client_flush(dlp_ftp_t *f, ftp_dir_t *d)
 {
     uint8_t verb;
 
-    if (d->mode == MODE_OVERLONG)
+    if (d->mode == MODE_OVERLONG) {
         over_done(f, d);
-    else if (d->mode == MODE_LINE && d->len > 0 && !read_credential(f, d->buf, d->len, &verb))
-        report_read(f, d->buf, d->len, 0);
-    else if (d->mode == MODE_LINE && d->len > 0) /* at a gap or the end: the last len taken */
-        credential(f, NULL, d->len);
+    } else if (d->mode == MODE_LINE && d->len > 0) {
+        if (read_credential(f, d->buf, d->len, &verb))
+            credential(f, NULL, d->len); /* at a gap or the end: the last len taken */
+        else
+            report_read(f, d->buf, d->len, 0);
+    }
     d->len = 0;
     f->prev = PREV_OTHER;
 }
