@@ -43,16 +43,16 @@ void dlp_capture__err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /*
- * Compiles 'bpf' for p's link type and, if 'set', installs it. On failure
- * writes the reason ("bad filter 'EXPR': ...") into msg.
- */
-/*
  * A warning when a capture file or interface ('what') is of a link type the
  * decoder does not read (dlp_decode_linktype_supported): the input is valid,
  * but its packets will only be counted (decode.unsupported_linktype).
  */
 void dlp_capture__check_linktype(const char *what, int linktype);
 
+/*
+ * Compiles 'bpf' for p's link type and, if 'set', installs it. On failure
+ * writes the reason ("bad filter 'EXPR': ...") into msg.
+ */
 dlp_rc_t dlp_capture__filter(pcap_t *p, const char *bpf, bool set, char *msg, size_t len);
 
 /*
