@@ -80,11 +80,11 @@ void fapp_dgram(fapp_t *a, int dir, const uint8_t *p, size_t n, uint64_t off);
  * outlives a; NULL: off). */
 void fapp_set_evidence(fapp_t *a, dlp_evidence_flow_t *evf);
 
-/* At flow end: closes what is open. Then the summary, then fapp_free. */
 /* The flow ends, or both its FINs are in (the worker's sink_closing): nDPI's
  * last word labels what is still to be found, before the reassembly flushes
  * what it held; then, at the end, fapp_finish(). Idempotent. */
 void fapp_last_label(fapp_t *a);
+/* At flow end: closes what is open. Then the summary, then fapp_free. */
 void fapp_finish(fapp_t *a);
 uint16_t fapp_alerts(const fapp_t *a);
 /* Fills the flow event's application fields and per-direction inspection. */
