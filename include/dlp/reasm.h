@@ -51,12 +51,12 @@
  * Windows read it; seq for a pointer 0, as Linux reads it). A receiving
  * application that does not set SO_OOBINLINE (nearly every server) never
  * reads that byte in the stream (send(MSG_OOB) puts it there, no privilege
- * needed), so a byte inserted so would split a
- * value the sensor reads whole. One pointer is awaited at a time, as the
- * receiver keeps one urgent mark: a later pointer replaces it, and the byte
- * of a pointer replaced before that byte came is data. Each urgent byte
- * reached is reported this way (a receiver that reads as data arrives
- * removes each; one that lags keeps all but the last inline); without
+ * needed), so a byte inserted so would split a value the sensor reads whole.
+ * One pointer is awaited at a time, as the receiver keeps one urgent mark: a
+ * later pointer replaces it, and the byte of a pointer replaced before that
+ * byte came is data. Each urgent byte reached is reported this way (a
+ * receiver that reads as data arrives removes each; one that lags keeps all
+ * but the last inline); without
  * urgent() it is data. When urgent() comes the byte is already retained
  * (dlp_reasm_retained() covers it).
  */

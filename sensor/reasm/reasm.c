@@ -34,9 +34,9 @@
  * direction once the peer acknowledged it, and until then bytes or a FIN past
  * it, or an ACK past it plus one, revoke it (fin_revoke; that FIN stands
  * instead); after that they are out of window. A 1-byte segment just before
- * 'next' is a keep-alive probe: counted as a retransmission, never a conflict. A held truncated
- * range gives way to real bytes arriving in order; otherwise held pieces,
- * gap ones included, win.
+ * 'next' is a keep-alive probe: counted as a retransmission, never a
+ * conflict. A held truncated range gives way to real bytes arriving in order;
+ * otherwise held pieces, gap ones included, win.
  *
  * Thread: a dlp_reasm_t and its sessions belong to one worker. Sink callbacks
  * must not call back into this module for the same session.
@@ -945,11 +945,12 @@ static void after_end(const call_t *c, const dir_t *d, int64_t off, uint32_t wir
  * An urgent pointer: the byte before it (the one at it for a pointer 0, as
  * Linux reads it) leaves the stream when it is reached (emit_data). As in
  * Linux (tcp_check_urg), a pointer not past the one awaited, or at bytes
- * already delivered (a retransmission), changes nothing; a later one replaces the one awaited: the receiver keeps one
- * urgent mark (BSD too), so the byte of a pointer replaced before that byte
- * came is read in the stream, however fast the receiver reads. (A Linux
- * sender whose urgent byte is over 64 KiB ahead sends pointer 0xFFFF with
- * every segment: each points at a byte that is data.)
+ * already delivered (a retransmission), changes nothing; a later one
+ * replaces the one awaited: the receiver keeps one urgent mark (BSD too), so
+ * the byte of a pointer replaced before that byte came is read in the
+ * stream, however fast the receiver reads. (A Linux sender whose urgent byte
+ * is over 64 KiB ahead sends pointer 0xFFFF with every segment: each points
+ * at a byte that is data.)
  */
 static void urgent_seen(const call_t *c, int dir, const dlp_packet_t *p, int64_t off)
 {
