@@ -127,8 +127,9 @@ void dlp_flow_table_free(dlp_flow_table_t *t);
  * (p->ts_us - last_ts_us >= timeout), so the result does not depend on when
  * expire last ran. Port reuse (a SYN opening a new connection on a closed
  * flow's tuple) is not decided here but by the flow's TCP reassembly: the
- * caller ends the flow (DLP_FLOW_F_REUSED, FLOW_REUSED) and looks again. Creation first evicts the least recently
- * seen flows while the memcap would be exceeded (FLOW_EVICTED).
+ * caller ends the flow (DLP_FLOW_F_REUSED, FLOW_REUSED) and looks again.
+ * Creation first evicts the least recently seen flows while the memcap would
+ * be exceeded (FLOW_EVICTED).
  */
 dlp_flow_t *dlp_flow_table_get(dlp_flow_table_t *t, const dlp_packet_t *p, int *dir,
                                bool *created);

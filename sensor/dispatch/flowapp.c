@@ -9,10 +9,9 @@
  * HTTP on any port, SMTP and FTP by their greetings and ports, DNS over TCP
  * on port 53 (the client's messages; a server's answers, when they leave the
  * home network, as a raw stream, as are FTP replies besides their decoder;
- * SMTP replies are not scanned, see run_decoder), TLS/SSH records as encrypted, an
- * announced FTP data
- * connection as ftp.data, anything else as a raw stream; after an HTTP
- * upgrade to WebSocket, the frame decoder (ws.h). Up to
+ * SMTP replies are not scanned, see run_decoder), TLS/SSH records as
+ * encrypted, an announced FTP data connection as ftp.data, anything else as a
+ * raw stream; after an HTTP upgrade to WebSocket, the frame decoder (ws.h). Up to
  * DLP_APP_SNIFF_BYTES are held back per direction until the choice is
  * made (1-byte segments exist).
  *
