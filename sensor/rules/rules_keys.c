@@ -280,9 +280,10 @@ static const char *norm_name_of(unsigned i)
     return dlp_norm_name((dlp_norm_t)i);
 }
 
+/* The masks a rule may name: every one but clear (see key_mask). */
 static const char *mask_name_of(unsigned i)
 {
-    return dlp_mask_name((dlp_mask_t)i);
+    return i == DLP_MASK_CLEAR ? NULL : dlp_mask_name((dlp_mask_t)i);
 }
 
 static bool key_validator(reader_t *rd, rule_ctx_t *rc)
@@ -334,6 +335,14 @@ static bool key_mask(reader_t *rd, rule_ctx_t *rc)
         list_names(names, sizeof(names), mask_name_of, DLP_MASK__COUNT);
         dlp_rules__error(rd, ev_line(rd), "mask: unknown mask %s (known: %s)",
                          dlp_rules__quote(s, strlen(s), q), names);
+    } else if (rc->r.mask == DLP_MASK_CLEAR) {
+        /* Events, logs and the tools show values only masked (INTERFACE.md):
+         * a rule cannot opt out, whatever it believes its values to be. */
+        dlp_rules__error(rd, ev_line(rd),
+                         "mask 'clear' would put raw values in events, which the sensor never "
+                         "does; use number (the first 6 and last 4 characters) or prefix4 (the "
+                         "first 4)");
+        rc->r.mask = DLP_MASK_PREFIX4;
     }
     free(s);
     return true;

@@ -72,6 +72,10 @@ BROKEN = [
                                               "      window: 500\n"),
      ["g-window.yaml:10: rule acme.window: context: window: expected an integer from 1 to "
       "128, got '500'"]),
+    ("g2-mask-clear.yaml", "rules:\n" + rule(100012, "acme.clear", "    mask: clear\n"),
+     ["g2-mask-clear.yaml:8: rule acme.clear: mask 'clear' would put raw values in events, "
+      "which the sensor never does; use number (the first 6 and last 4 characters) or prefix4 "
+      "(the first 4)"]),
     ("h-combination.yaml",
      "rules:\n  - id: 100009\n    name: acme.risk\n    description: test rule\n"
      "    category: linkable\n    severity: high\n    combination:\n      min_weight: 2\n"

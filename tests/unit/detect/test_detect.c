@@ -396,7 +396,7 @@ static void private_key_begin_line(void **state)
     df = scan_text(f, "x\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n", 3);
     assert_int_equal(drain(f, DLP_EV_DLP, ev, 4), 1);
     assert_string_equal(ev[0].u.rule.name, "secret.private_key");
-    assert_string_equal(ev[0].u.rule.m[0].masked, "-----BEGIN OPENSSH PRIVATE KEY-----");
+    assert_string_equal(ev[0].u.rule.m[0].masked, "----************");
     expect_hmac("-----BEGIN OPENSSH PRIVATE KEY-----", ev[0].u.rule.m[0].hmac);
     dlp_detect_flow_free(f->d, df);
     fx_free(f);

@@ -44,7 +44,8 @@ static void shipped_rules(void **state)
         {"pii.iban", 1004, DLP_CAT_LINKED, DLP_VAL_IBAN, DLP_NORM_UPPER_NOSPACE, DLP_MASK_NUMBER},
         {"secret.aws_access_key", 2001, DLP_CAT_SECRET, DLP_VAL_NONE, DLP_NORM_NONE,
          DLP_MASK_PREFIX4},
-        {"secret.private_key", 2002, DLP_CAT_SECRET, DLP_VAL_NONE, DLP_NORM_NONE, DLP_MASK_CLEAR},
+        {"secret.private_key", 2002, DLP_CAT_SECRET, DLP_VAL_NONE, DLP_NORM_NONE,
+         DLP_MASK_PREFIX4},
     };
     assert_true(rs->n >= DLP_ARRAY_LEN(want));
     assert_true(rs->nfiles >= 2);
@@ -378,11 +379,20 @@ static void err_enums(void **state)
            "e.yaml:10: rule t.a: normalize: unknown normalization 'upper' (known: none, digits, "
            "upper_nospace, lower)",
            "e.yaml:11: rule t.a: mask: unknown mask 'stars' (known: number, last4, email, "
-           "prefix4, first, clear, hidden)");
+           "prefix4, first, hidden)");
     EXPECT(HEAD RULE_A "    flags: caseless\n",
            "e.yaml:8: rule t.a: flags: expected a sequence, got 'caseless'");
     EXPECT(HEAD RULE_A "    value: middle\n",
            "e.yaml:8: rule t.a: value: unknown value span 'middle' (known: match, field)");
+}
+
+/* No rule may show its values unmasked (INTERFACE.md: "never the raw value"). */
+static void err_mask_clear(void **state)
+{
+    (void)state;
+    EXPECT(HEAD RULE_A "    mask: clear\n",
+           "e.yaml:8: rule t.a: mask 'clear' would put raw values in events, which the sensor "
+           "never does; use number (the first 6 and last 4 characters) or prefix4 (the first 4)");
 }
 
 static void err_patterns(void **state)
@@ -858,6 +868,7 @@ int main(void)
         cmocka_unit_test(err_duplicate_key),
         cmocka_unit_test(err_name),
         cmocka_unit_test(err_enums),
+        cmocka_unit_test(err_mask_clear),
         cmocka_unit_test(err_patterns),
         cmocka_unit_test(err_examples),
         cmocka_unit_test(err_nul_and_tags),
