@@ -512,6 +512,27 @@ static bool is_rule_file_name(const char *n)
     return n[0] != '.' && len > 5 && strcmp(n + len - 5, ".yaml") == 0;
 }
 
+/*
+ * Whether a *.yaml entry of a directory is a rule file to read: a regular
+ * file or a link to one. A *.yaml entry that cannot be stat()ed (a dangling
+ * or looping link, a target behind a directory we may not search) was meant
+ * to be read and cannot be: an error, as for a file named on the command
+ * line, or the sensor would run with fewer rules than it was given. Only an
+ * entry that vanished since readdir() is passed over.
+ */
+static bool rule_file_in_dir(loader_t *ld, const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) == 0)
+        return S_ISREG(st.st_mode);
+    int e = errno;
+    if (e == ENOENT && lstat(path, &st) != 0 && errno == ENOENT)
+        return false;
+    dlp_rules__lerror(ld, "%s: %s", path, strerror(e));
+    return false;
+}
+
 /* Collects dir's *.yaml regular files (not hidden, not recursive) in name order. */
 static void add_dir(loader_t *ld, const char *dir)
 {
@@ -521,13 +542,13 @@ static void add_dir(loader_t *ld, const char *dir)
     size_t dlen = strlen(dir);
     const char *sep = dlen > 0 && dir[dlen - 1] == '/' ? "" : "/";
     struct dirent *de;
+    size_t nerr = ld->nerr;
 
     if (d == NULL) {
         dlp_rules__lerror(ld, "%s: %s", dir, strerror(errno));
         return;
     }
     while ((de = readdir(d)) != NULL) {
-        struct stat st;
         char *path = NULL;
         if (!is_rule_file_name(de->d_name))
             continue;
@@ -538,7 +559,7 @@ static void add_dir(loader_t *ld, const char *dir)
             dlp_rules__oom(ld);
             goto out;
         }
-        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (!rule_file_in_dir(ld, path)) {
             free(path);
             continue;
         }
@@ -547,7 +568,8 @@ static void add_dir(loader_t *ld, const char *dir)
             break;
     }
     if (n == 0) {
-        dlp_rules__lerror(ld, "%s: no *.yaml files in directory", dir);
+        if (ld->nerr == nerr) /* else its *.yaml entries were named: enough */
+            dlp_rules__lerror(ld, "%s: no *.yaml files in directory", dir);
         goto out;
     }
     qsort(names, n, sizeof(*names), cmp_str);

@@ -686,6 +686,47 @@ static void paths_errors(void **state)
     expect_errors_n(special, 2, want_sp, 2);
 }
 
+/*
+ * A *.yaml link in a directory whose target cannot be read is a rule file
+ * that was meant to be loaded: an error naming it, as for a file named
+ * directly; links to regular files are read, links to anything else (and
+ * directories named *.yaml) are not rule files.
+ */
+static void paths_links_in_dir(void **state)
+{
+    (void)state;
+    assert_int_equal(mkdir("lnk", 0700), 0);
+    assert_int_equal(mkdir("lnk/sub.yaml", 0700), 0);
+    write_file("target.yaml", HEAD RULE_A);
+    assert_int_equal(symlink("../target.yaml", "lnk/a.yaml"), 0);
+    assert_int_equal(symlink("sub.yaml", "lnk/b.yaml"), 0);
+    dlp_ruleset_t *rs = load_ok("lnk");
+    assert_int_equal(rs->n, 1);
+    assert_string_equal(rs->files[0], "lnk/a.yaml");
+    dlp_ruleset_free(rs);
+    assert_int_equal(symlink("never-deployed.yaml", "lnk/c.yaml"), 0);
+    assert_int_equal(symlink("d.yaml", "lnk/d.yaml"), 0);
+    const char *const paths[] = {"lnk"};
+    const char *const want_c[] = {"lnk/c.yaml: No such file or directory",
+                                  "lnk/d.yaml: Too many levels of symbolic links"};
+    const char *const want_d[] = {"lnk/d.yaml: Too many levels of symbolic links",
+                                  "lnk/c.yaml: No such file or directory"};
+    /* readdir order: either */
+    dlp_rules_errors_t err = {0};
+    assert_null(dlp_rules_load(paths, 1, &err));
+    assert_int_equal(err.n, 2);
+    const char *const *want = strcmp(err.msg[0], want_c[0]) == 0 ? want_c : want_d;
+    assert_string_equal(err.msg[0], want[0]);
+    assert_string_equal(err.msg[1], want[1]);
+    dlp_rules_errors_fini(&err);
+    /* only a broken link: named, not "no *.yaml files" */
+    assert_int_equal(mkdir("lnk2", 0700), 0);
+    assert_int_equal(symlink("gone.yaml", "lnk2/x.yaml"), 0);
+    const char *const p2[] = {"lnk2"};
+    const char *const w2[] = {"lnk2/x.yaml: No such file or directory"};
+    expect_errors_n(p2, 1, w2, 1);
+}
+
 /* ---- bounds ---------------------------------------------------------------- */
 
 static void bound_name_and_pattern_length(void **state)
@@ -879,6 +920,7 @@ int main(void)
         cmocka_unit_test(err_yaml_syntax),
         cmocka_unit_test(paths_directory_order),
         cmocka_unit_test(paths_errors),
+        cmocka_unit_test(paths_links_in_dir),
         cmocka_unit_test(bound_name_and_pattern_length),
         cmocka_unit_test(bound_patterns),
         cmocka_unit_test(bound_rules),
