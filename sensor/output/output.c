@@ -20,6 +20,7 @@
 #include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,6 +45,22 @@ typedef struct ring_src {
     json_t *pending_rules; /* DLP_EV_FLOW_RULE objects of the flow in progress */
     uint64_t pending_flow; /* ... its flow_id */
 } ring_src_t;
+
+/*
+ * The JSON file under stdio (fopencookie): every byte stdio writes goes
+ * through sink_write, so the sensor knows where the output stands when a
+ * write fails part-way (a full disk): a line cut there is cut off the file
+ * (a regular file), or ended with a newline before the next event (a pipe),
+ * never left for the next event to be glued onto.
+ */
+typedef struct json_sink {
+    int fd;
+    bool own_fd;   /* closed with the stream (not stdout) */
+    bool regular;  /* a regular file: a cut line can be truncated away */
+    bool torn;     /* the output ends inside a line it could not cut off */
+    size_t tail;   /* bytes written since the last newline */
+    char buf[];    /* stdio's buffer, the file's block as fdopen's would be */
+} json_sink_t;
 
 struct dlp_output {
     FILE *json;
@@ -134,9 +151,21 @@ static json_t *ip(const uint8_t a[16])
     return json_string(dlp_addr_str(a, buf, sizeof(buf)));
 }
 
+/* Suricata's names: the ICMP ones are echo flows (packet.h). */
 static const char *proto_name(uint8_t p)
 {
-    return p == 6 ? "TCP" : p == 17 ? "UDP" : "other";
+    switch (p) {
+    case 6:
+        return "TCP";
+    case 17:
+        return "UDP";
+    case 1:
+        return "ICMP";
+    case 58:
+        return "IPv6-ICMP";
+    default:
+        return "other";
+    }
 }
 
 /* "a,b,c" -> ["a","b","c"] */
@@ -645,6 +674,102 @@ void dlp_output_stats_event(dlp_output_t *o, const dlp_output_stats_in_t *in)
 
 /* --- life cycle ------------------------------------------------------------ */
 
+/* A write failed after 'tail' bytes of a line: a regular file is cut back
+ * to its last whole line; anything else gets a newline first next time
+ * (that partial line is an event already counted lost). */
+static void sink_cut(json_sink_t *s)
+{
+    struct stat st;
+    int saved = errno; /* the failure json_lost reports */
+
+    if (s->tail == 0)
+        return;
+    if (!s->regular || fstat(s->fd, &st) != 0 || st.st_size < (off_t)s->tail ||
+        ftruncate(s->fd, st.st_size - (off_t)s->tail) != 0)
+        s->torn = true;
+    s->tail = 0;
+    errno = saved;
+}
+
+static bool sink_all(json_sink_t *s, const char *buf, size_t n, size_t *done)
+{
+    *done = 0;
+    while (*done < n) {
+        ssize_t w = write(s->fd, buf + *done, n - *done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        *done += (size_t)w;
+    }
+    return true;
+}
+
+static void sink_account(json_sink_t *s, const char *buf, size_t done)
+{
+    const char *nl = done > 0 ? memrchr(buf, '\n', done) : NULL;
+
+    s->tail = nl != NULL ? done - (size_t)(nl + 1 - buf) : s->tail + done;
+}
+
+/* stdio's write: all of buf, or -1 (a short count makes stdio fail as well). */
+static ssize_t sink_write(void *cookie, const char *buf, size_t n)
+{
+    json_sink_t *s = cookie;
+    size_t done;
+    bool ok;
+
+    if (s->torn) {
+        if (!sink_all(s, "\n", 1, &done))
+            return -1;
+        s->torn = false;
+    }
+    ok = sink_all(s, buf, n, &done);
+    sink_account(s, buf, done);
+    if (ok)
+        return (ssize_t)n;
+    if (errno == 0)
+        errno = EIO;
+    sink_cut(s);
+    return done > 0 ? (ssize_t)done : -1;
+}
+
+static int sink_close(void *cookie)
+{
+    json_sink_t *s = cookie;
+    int rc = s->own_fd ? close(s->fd) : 0;
+
+    free(s);
+    return rc;
+}
+
+/* fd (owned when own_fd) as a stdio stream buffered as fdopen would buffer it. */
+static FILE *sink_open(int fd, bool own_fd)
+{
+    static const cookie_io_functions_t io = {.write = sink_write, .close = sink_close};
+    struct stat st = {0};
+    size_t bufsize;
+    json_sink_t *s;
+    FILE *f;
+
+    if (fstat(fd, &st) != 0)
+        return NULL;
+    bufsize = st.st_blksize > 0 ? (size_t)st.st_blksize : BUFSIZ;
+    s = calloc(1, sizeof(*s) + bufsize);
+    if (s == NULL)
+        return NULL;
+    s->fd = fd;
+    s->own_fd = own_fd;
+    s->regular = S_ISREG(st.st_mode);
+    f = fopencookie(s, "a", io);
+    if (f == NULL) {
+        free(s);
+        return NULL;
+    }
+    (void)setvbuf(f, s->buf, _IOFBF, bufsize); /* freed with s, after stdio's last use */
+    return f;
+}
+
 static FILE *open_json(const char *path, char *err, size_t errlen)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -654,7 +779,7 @@ static FILE *open_json(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
     }
-    f = fdopen(fd, "a");
+    f = sink_open(fd, true);
     if (f == NULL) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         close(fd);
@@ -699,8 +824,12 @@ dlp_output_t *dlp_output_new(const dlp_config_t *cfg, bool use_syslog, bool live
     o->syslog_rl = (dlp_ratelimit_t)DLP_RATELIMIT_INIT(60);
     o->json_rl = (dlp_ratelimit_t)DLP_RATELIMIT_INIT(60);
     if (cfg->json_path == NULL || strcmp(cfg->json_path, "-") == 0) {
-        o->json = stdout;
+        o->json = sink_open(STDOUT_FILENO, false);
         o->json_is_stdout = true;
+        if (o->json == NULL) {
+            snprintf(err, errlen, "stdout: %s", strerror(errno));
+            goto fail;
+        }
     } else {
         o->json = open_json(cfg->json_path, err, errlen);
         if (o->json == NULL)
@@ -757,9 +886,12 @@ void dlp_output_close_json(dlp_output_t *o)
     if (o->json == NULL)
         return;
     json_flush(o); /* its failure is said and counted there, the file still open */
+    if (o->json_failed) /* the stats events carrying the count may be among them */
+        dlp_log(DLP_LOG_ERR, "json output: %llu events lost in all",
+                (unsigned long long)dlp_stat_get(o->st, DLP_STAT_EVENTS_DROPPED));
     /* what the file system reports only at close (NFS, quotas) loses events
      * already written: how many is not known, the run fails all the same */
-    if (!o->json_is_stdout && fclose(o->json) != 0) { /* closed either way */
+    if (fclose(o->json) != 0) { /* closed either way (stdout's descriptor stays open) */
         dlp_log(DLP_LOG_ERR, "json output: the last events are lost: %s", strerror(errno));
         o->json_failed = true;
     }

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -87,8 +89,8 @@ typedef struct fx {
     dlp_output_t *out;
 } fx_t;
 
-/* JSON events to 'json_path', or to a fresh file when NULL. */
-static fx_t *fx_new_json(const char *json_path)
+/* JSON events to 'json_path', or to a fresh file when NULL; 'live' as the sensor's. */
+static fx_t *fx_new_mode(const char *json_path, bool live)
 {
     fx_t *f = calloc(1, sizeof(*f));
     char err[256];
@@ -99,10 +101,15 @@ static fx_t *fx_new_json(const char *json_path)
     assert_int_equal(dlp_config_init(&f->cfg), DLP_OK);
     f->cfg.json_path = strdup(json_path != NULL ? json_path : f->path);
     f->ring = dlp_ring_new(sizeof(dlp_event_t), 16);
-    f->out = dlp_output_new(&f->cfg, false, false, err, sizeof(err));
+    f->out = dlp_output_new(&f->cfg, false, live, err, sizeof(err));
     assert_non_null(f->out);
     assert_int_equal(dlp_output_add_ring(f->out, f->ring), DLP_OK);
     return f;
+}
+
+static fx_t *fx_new_json(const char *json_path)
+{
+    return fx_new_mode(json_path, false);
 }
 
 static fx_t *fx_new(void)
@@ -604,6 +611,95 @@ static void failed_close_fails_the_run(void **state)
     fx_free(f); /* closed once: free closes nothing more */
 }
 
+/* Every line of 'text' is one JSON value; returns how many lines. */
+static size_t parse_lines(char *text)
+{
+    size_t n = 0;
+
+    for (char *l = text, *nl; (nl = strchr(l, '\n')) != NULL; l = nl + 1, n++) {
+        json_error_t e;
+        json_t *v = json_loadb(l, (size_t)(nl - l), 0, &e);
+        if (v == NULL)
+            fail_msg("line %zu is not JSON: %.60s...", n + 1, l);
+        json_decref(v);
+    }
+    return n;
+}
+
+/* A disk that fills and frees again (here: RLIMIT_FSIZE, lowered mid-line
+ * and raised): the line cut by the failed write is cut off the file, and the
+ * next event starts a line of its own. */
+static void full_then_free_disk_leaves_no_cut_line(void **state)
+{
+    fx_t *f = fx_new();
+    struct rlimit old, lim;
+    struct stat st;
+    char text[16384] = "";
+    FILE *in;
+
+    (void)state;
+    drain_events(f, 2);
+    assert_int_equal(stat(f->path, &st), 0);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    lim = (struct rlimit){.rlim_cur = (rlim_t)st.st_size + 100, .rlim_max = old.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    drain_events(f, 1); /* 100 bytes of it fit */
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    assert_int_equal(dropped(f), 1);
+    drain_events(f, 1);
+    dlp_output_close_json(f->out);
+    in = fopen(f->path, "r");
+    assert_non_null(in);
+    assert_true(fread(text, 1, sizeof(text) - 1, in) > 0);
+    fclose(in);
+    assert_int_equal(parse_lines(text), 3);
+    fx_free(f);
+}
+
+/* A pipe cannot be cut back: the part of a line a failed write left in it is
+ * ended with a newline before the next event, which stays a line of its own. */
+static void cut_line_in_pipe_is_ended_before_the_next(void **state)
+{
+    int p[2], saved = dup(STDOUT_FILENO);
+    static dlp_event_t ev;
+    static char text[65536];
+    fx_t *f;
+    ssize_t got, n = 0;
+
+    (void)state;
+    assert_int_equal(pipe(p), 0);
+    assert_true(fcntl(p[1], F_SETPIPE_SZ, 4096) > 0);
+    assert_int_equal(fcntl(p[1], F_SETFL, O_NONBLOCK), 0);
+    assert_int_equal(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
+    dup2(p[1], STDOUT_FILENO);
+    f = fx_new_mode("-", true);
+    for (int i = 0; i < 14; i++) { /* a flow event of 14 rules: a line > 4096 bytes */
+        flow_record(&ev, DLP_EV_FLOW_RULE, 1234567, 0);
+        assert_true(dlp_ring_push(f->ring, &ev));
+    }
+    flow_record(&ev, DLP_EV_FLOW, 1234567, DLP_TS);
+    assert_true(dlp_ring_push(f->ring, &ev));
+    assert_int_equal(dlp_output_drain(f->out), 15);
+    assert_int_equal(dropped(f), 1); /* the pipe took 4096 bytes of it */
+    while ((got = read(p[0], text + n, sizeof(text) - 1 - (size_t)n)) > 0)
+        n += got;
+    assert_int_equal(n, 4096);
+    drain_events(f, 1);
+    dlp_output_close_json(f->out);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    close(p[1]);
+    got = read(p[0], text + n, sizeof(text) - 1 - (size_t)n);
+    assert_true(got > 0 && text[n] == '\n'); /* the cut line ended first */
+    close(p[0]);
+    text[n + got] = '\0';
+    assert_null(strstr(text + n + 1, "\n\n"));
+    assert_int_equal(parse_lines(text + n + 1), 1);
+    fx_free(f);
+}
+
 static void unwritable_json_path(void **state)
 {
     dlp_config_t cfg;
@@ -634,6 +730,8 @@ int main(void)
         cmocka_unit_test(full_disk_counts_every_event_lost),
         cmocka_unit_test(failed_flush_counts_what_stdio_held),
         cmocka_unit_test(failed_close_fails_the_run),
+        cmocka_unit_test(full_then_free_disk_leaves_no_cut_line),
+        cmocka_unit_test(cut_line_in_pipe_is_ended_before_the_next),
     };
     (void)mallopt(M_PERTURB, 0xa5); /* see __asan_default_options */
     return cmocka_run_group_tests(tests, NULL, NULL);
