@@ -56,6 +56,15 @@ const dlp_classify_result_t *dlp_classify_result(dlp_classify_t *c, dlp_classify
 void dlp_classify_flow_free(dlp_classify_flow_t *cf);
 size_t dlp_classify_flow_mem(const dlp_classify_flow_t *cf);
 
+/*
+ * Calls fn once with each protocol name nDPI knows (what app_proto may be,
+ * alone or as "MASTER.APP" of two of them), from a detection module made
+ * for the purpose: for checking names before any flow (a rule's protocols:
+ * list). Returns false (with a log line) when nDPI could not be set up.
+ * Control thread; it takes tens of milliseconds.
+ */
+bool dlp_classify_proto_names(void (*fn)(const char *name, void *arg), void *arg);
+
 /* Writes the names of the risk bits set in 'risks', comma separated. Returns its length. */
 size_t dlp_classify_risk_names(dlp_classify_t *c, uint64_t risks, char *buf, size_t len);
 

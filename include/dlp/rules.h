@@ -205,6 +205,9 @@ typedef struct dlp_rule {
     char **protocols;                  /* app_proto names (nDPI's: "HTTP", "SMTP"...; a
                                         * name also matches "NAME.<sub>"); none = all */
     size_t nprotocols;
+    unsigned *protocols_line;          /* [nprotocols]: the line of each name, in */
+    const char *protocols_file;        /* this file (the rule's or an override's) */
+    bool protocols_override;           /* given by an override */
     uint32_t fields;                   /* bit (1 << dlp_field_t) per field; 0 = all */
     dlp_rule_allow_t allow;
     dlp_rule_edm_t edm;

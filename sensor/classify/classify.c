@@ -122,6 +122,22 @@ void dlp_classify_free(dlp_classify_t *c)
     free(c);
 }
 
+bool dlp_classify_proto_names(void (*fn)(const char *name, void *arg), void *arg)
+{
+    dlp_classify_t *c = dlp_classify_new(1);
+
+    if (c == NULL)
+        return false;
+    u_int n = ndpi_get_num_supported_protocols(c->nd);
+    for (u_int i = 0; i < n && i <= UINT16_MAX; i++) {
+        const char *name = ndpi_get_proto_name(c->nd, (u_int16_t)i);
+        if (name != NULL && name[0] != '\0')
+            fn(name, arg);
+    }
+    dlp_classify_free(c);
+    return true;
+}
+
 dlp_classify_flow_t *dlp_classify_flow_new(dlp_classify_t *c)
 {
     dlp_classify_flow_t *cf;

@@ -217,10 +217,15 @@ static void override_replace(override_t *o, dlp_rule_t *r)
     }
     if (o->keys & KBIT(K_PROTOCOLS)) {
         dlp_rules__free_strs(r->protocols, r->nprotocols);
+        free(r->protocols_line);
         r->protocols = v->protocols;
         r->nprotocols = v->nprotocols;
+        r->protocols_line = v->protocols_line;
+        r->protocols_file = v->protocols_file;
+        r->protocols_override = true;
         v->protocols = NULL;
         v->nprotocols = 0;
+        v->protocols_line = NULL;
     }
 }
 

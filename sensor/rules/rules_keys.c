@@ -14,6 +14,7 @@
  */
 #include "rules_int.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -536,6 +537,48 @@ static bool check_protocol(reader_t *rd, const strlist_t *l, const char *s, unsi
     return true;
 }
 
+/* Whether two protocol names name the same protocol: the comparison the
+ * detect stage makes (case ignored, '-' and '_' the same). */
+static bool same_protocol(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        int x = tolower((unsigned char)*a), y = tolower((unsigned char)*b);
+        if (x == '-')
+            x = '_';
+        if (y == '-')
+            y = '_';
+        if (x != y)
+            return false;
+        if (x == '\0')
+            return true;
+    }
+}
+
+/* Keeps each name's line: the runtime checks the names against nDPI's. */
+static bool protocol_take(reader_t *rd, strlist_t *l, char *s, unsigned line)
+{
+    rule_ctx_t *rc = l->arg;
+    char q[QUOTE_BUF];
+
+    for (size_t i = 0; i < *l->n; i++) {
+        if (same_protocol((*l->arr)[i], s)) {
+            dlp_rules__error(rd, line, "protocols: duplicate protocol %s",
+                             dlp_rules__quote(s, strlen(s), q));
+            free(s);
+            return true;
+        }
+    }
+    void *p = dlp_rules__grow(rc->r.protocols_line, *l->n, 1, sizeof(*rc->r.protocols_line));
+    if (p == NULL) {
+        free(s);
+        dlp_rules__oom(rd->ld);
+        return false;
+    }
+    rc->r.protocols_line = p;
+    rc->r.protocols_line[*l->n] = line;
+    return dlp_rules__push_str(rd->ld, l->arr, l->n, s);
+}
+
 static bool key_protocols(reader_t *rd, rule_ctx_t *rc)
 {
     strlist_t l = {.key = "protocols",
@@ -543,9 +586,12 @@ static bool key_protocols(reader_t *rd, rule_ctx_t *rc)
                    .max_items = DLP_RULE_PROTOCOLS_MAX,
                    .max_len = DLP_RULE_PROTOCOL_NAME_MAX,
                    .check = check_protocol,
-                   .dups = DUP_CASELESS,
+                   .take = protocol_take,
+                   .arg = rc,
                    .arr = &rc->r.protocols,
                    .n = &rc->r.nprotocols};
+    rc->r.protocols_file = rd->file;
+    rc->r.protocols_override = rc->is_override;
     return read_strlist(rd, &l, true);
 }
 
@@ -1214,6 +1260,7 @@ void dlp_rules__rule_fini(dlp_rule_t *r)
     dlp_rules__context_fini(&r->context);
     dlp_rules__context_fini(&r->exclude);
     dlp_rules__free_strs(r->protocols, r->nprotocols);
+    free(r->protocols_line);
     dlp_rules__allow_fini(&r->allow);
     free(r->edm.hmacs);
     dlp_rules__free_strs(r->combination.rules, r->combination.nrules);

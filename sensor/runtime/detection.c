@@ -288,7 +288,8 @@ dlp_rc_t dlp_detection_compile(const dlp_config_t *cfg, const char *cache, dlp_r
     *rules = dlp_rules_load(paths, npaths, err);
     if (*rules == NULL)
         return DLP_EINVAL;
-    if (!dlp_detection_edm_keyed(cfg->hmac_key_file != NULL, *rules, err)) {
+    if (!dlp_protonames_check(*rules, err) |
+        !dlp_detection_edm_keyed(cfg->hmac_key_file != NULL, *rules, err)) {
         dlp_ruleset_free(*rules);
         *rules = NULL;
         return DLP_EINVAL;

@@ -62,6 +62,22 @@ int dlp_hmac_key_make(const char *who, const char *path, uint8_t *key, size_t ca
 bool dlp_detection_edm_keyed(bool have_key, const dlp_ruleset_t *rs, dlp_rules_errors_t *err);
 
 /*
+ * Application protocol names (protonames.c): nDPI's, as a flow's app_proto
+ * carries them, alone or as "MASTER.APP"; compared ignoring case, '-' and
+ * '_' the same. dlp_protonames_new: the table (NULL if nDPI could not be set
+ * up or memory ran out). dlp_protonames_known: whether 'name' can be a
+ * flow's app_proto; if not, 'near' gets the closest known names, ", "
+ * separated ("" when none is close). dlp_protonames_check: an error for
+ * each name of a rule's protocols: list that no flow can carry, at the
+ * name's file and line; false if there was one.
+ */
+typedef struct dlp_protonames dlp_protonames_t;
+dlp_protonames_t *dlp_protonames_new(void);
+void dlp_protonames_free(dlp_protonames_t *t); /* accepts NULL */
+bool dlp_protonames_known(const dlp_protonames_t *t, const char *name, char *near, size_t cap);
+bool dlp_protonames_check(const dlp_ruleset_t *rs, dlp_rules_errors_t *err);
+
+/*
  * The rules directory used without -R, fixed at build time: the source tree's
  * rules/ for the build tree's binary, else the install's. NULL if it does not
  * exist (buf then holds the directory looked for, for the message).

@@ -22,7 +22,7 @@
 
 #include "dlp/rulescmd.h"
 #include "rulescmd_int.h"
-#include "runtime_int.h" /* dlp_default_rules_dir: the sensor's own choice */
+#include "runtime_int.h" /* dlp_default_rules_dir, dlp_protonames_*: the sensor's own */
 
 #define EXIT_USAGE 2
 
@@ -119,6 +119,30 @@ static int parse_samples(const char *s, unsigned *out)
     return -1;
 }
 
+/* A name no flow carries would filter out every rule that has protocols:,
+ * silently: the check the loader makes of the rules' own lists. */
+static int check_app_proto(const char *s)
+{
+    dlp_protonames_t *t = dlp_protonames_new();
+    char near[256];
+    bool ok;
+
+    if (t == NULL) {
+        fprintf(stderr, "dlpsensor rules: --app-proto: cannot check the name: nDPI could not "
+                        "be set up\n");
+        return 1;
+    }
+    ok = dlp_protonames_known(t, s, near, sizeof(near));
+    dlp_protonames_free(t);
+    if (ok)
+        return -1;
+    if (near[0] != '\0')
+        return bad("--app-proto: unknown protocol '%s': no flow is named so (did you mean %s?)",
+                   s, near);
+    return bad("--app-proto: unknown protocol '%s': no flow is named so (names are nDPI's: "
+               "HTTP, SMTP, DNS, TLS, FTP_DATA...)", s);
+}
+
 static int parse_field(const char *s, int *out)
 {
     char names[256];
@@ -205,6 +229,8 @@ static int parse_args(dlp_rulescmd_opts_t *o, bool check, int argc, char **argv)
         return bad("%s", "--home-net, --scan-inbound and --scan-internal are for -r");
     if (o->captures.n > 0 && (o->field >= 0 || o->app_proto != NULL))
         return bad("%s", "--field and --app-proto are for --text");
+    if (o->app_proto != NULL)
+        return check_app_proto(o->app_proto);
     return -1;
 }
 
@@ -237,13 +263,26 @@ int dlp_rules_cmd(int argc, char **argv)
 
 /* --- shared ------------------------------------------------------------------- */
 
+/* The set as the sensor would load it: the loader's checks, then the
+ * protocol names against nDPI's (which the loader cannot make). */
+static dlp_ruleset_t *load_checked(const char *const *paths, size_t n, dlp_rules_errors_t *err)
+{
+    dlp_ruleset_t *rs = dlp_rules_load(paths, n, err);
+
+    if (rs != NULL && !dlp_protonames_check(rs, err)) {
+        dlp_ruleset_free(rs);
+        return NULL;
+    }
+    return rs;
+}
+
 dlp_ruleset_t *dlp_rulescmd__load(const dlp_rulescmd_opts_t *o, dlp_rules_errors_t *err)
 {
     char buf[PATH_MAX], real[PATH_MAX];
     const char *def[1];
 
     if (o->paths.n > 0)
-        return dlp_rules_load((const char *const *)o->paths.v, o->paths.n, err);
+        return load_checked((const char *const *)o->paths.v, o->paths.n, err);
     def[0] = dlp_default_rules_dir(buf, sizeof(buf));
     if (def[0] == NULL) {
         dlp_rules_errors_add(err, "%s: no such directory (the default rules): give the rules "
@@ -252,7 +291,7 @@ dlp_ruleset_t *dlp_rulescmd__load(const dlp_rulescmd_opts_t *o, dlp_rules_errors
     }
     if (realpath(def[0], real) != NULL) /* "/usr/share/dlpsensor/rules", not "bin/../share" */
         def[0] = real;
-    return dlp_rules_load(def, 1, err);
+    return load_checked(def, 1, err);
 }
 
 int dlp_rulescmd__read_file(const char *path, size_t max, uint8_t **buf, size_t *len)

@@ -230,6 +230,41 @@ LINT_LINES = [
 ]
 
 
+class ProtocolNames(unittest.TestCase):
+    """A protocols: name no flow is ever named (nDPI's names, alone or MASTER.APP) would
+    filter out every value of the rule: refused by rules check and the sensor alike."""
+
+    def test_unknown_names_refused_at_their_line(self):
+        local = ("rules:\n" + rule(100020, "acme.proto", "    protocols:\n      - HTTP\n"
+                                                        "      - TLS.Gogle\n      - '.'\n")
+                 + "overrides:\n  - name: pii.credit_card\n    protocols: [SMTP, HTPP]\n")
+        # in the order of the rules (the shipped ones first)
+        want = ["local.yaml:14: override pii.credit_card: protocols: unknown protocol 'HTPP': no "
+                "flow is named so (did you mean HTTP?)",
+                "local.yaml:10: rule acme.proto: protocols: unknown protocol 'TLS.Gogle': no "
+                "flow is named so (did you mean TLS.Google?)",
+                "local.yaml:11: rule acme.proto: protocols: unknown protocol '.': no flow is "
+                "named so (names are nDPI's: HTTP, SMTP, DNS, TLS, FTP_DATA...)"]
+        with tempfile.TemporaryDirectory() as d:
+            write(d, "local.yaml", local)
+            p = rules("check", os.path.join(SRC, "rules"), "local.yaml", cwd=d)
+            self.assertEqual(p.returncode, 2)
+            self.assertEqual(p.stdout.splitlines(),
+                             want + ["0 rules, 0 examples, 3 errors, 0 warnings, not compiled"])
+            t = subprocess.run([BINARY, "-T", "-R", os.path.join(SRC, "rules"), "-R",
+                                "local.yaml"], capture_output=True, text=True, cwd=d)
+            self.assertEqual(t.returncode, 2)
+            self.assertEqual(t.stderr.splitlines(), ["dlpsensor: " + w for w in want])
+
+    def test_known_names_in_any_writing(self):
+        local = "overrides:\n  - name: pii.credit_card\n    protocols: [http, FTP-DATA, " \
+                "tls.google, Unknown, FTP_CONTROL]\n"
+        with tempfile.TemporaryDirectory() as d:
+            write(d, "local.yaml", local)
+            p = rules("check", os.path.join(SRC, "rules"), "local.yaml", cwd=d)
+            self.assertEqual(p.returncode, 0, p.stdout)
+
+
 class Lint(unittest.TestCase):
     def test_warnings_exact_and_strict(self):
         with tempfile.TemporaryDirectory() as d:
@@ -600,6 +635,18 @@ class Usage(unittest.TestCase):
                          "dlpsensor rules: --field: unknown field 'body' (known: raw, http.uri, "
                          "http.header, http.body, smtp.header, smtp.body, smtp.attachment, "
                          "ftp.data, dns.query, ws.message, smtp.command, ftp.command)")
+
+    def test_unknown_app_proto_is_refused_with_the_nearest(self):
+        for name, hint in (("HTPP", "did you mean HTTP?"),
+                           ("no such proto", "names are nDPI's: HTTP, SMTP, DNS, TLS, FTP_DATA...")):
+            p = rules("test", "--text", "-", "--app-proto", name, stdin="x\n")
+            self.assertEqual(p.returncode, 2, name)
+            self.assertEqual(p.stderr.splitlines()[0],
+                             "dlpsensor rules: --app-proto: unknown protocol '%s': no flow is "
+                             "named so (%s)" % (name, hint))
+        for name in ("http", "FTP-DATA", "TLS.Google", "Unknown"):
+            p = rules("test", "--text", "-", "--app-proto", name, stdin="x\n")
+            self.assertEqual(p.returncode, 0, (name, p.stderr))
 
     def test_capture_bad_home_net(self):
         p = rules("test", "-r", "x.pcap", "--home-net", "10.0.0.0/8,zz")

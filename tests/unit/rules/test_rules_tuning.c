@@ -242,6 +242,9 @@ static void protocols_fields_errors(void **state)
            "dns.query, ws.message, smtp.command, ftp.command)",
            "e.yaml:9: rule t.a: fields: duplicate field 'http.body'",
            "e.yaml:10: rule t.a: test_values: expected true or false, got '1'");
+    /* the detect stage's comparison: '-' and '_' are the same */
+    EXPECT(HEAD RULE_A "    protocols: [FTP-DATA, ftp_data]\n",
+           "e.yaml:8: rule t.a: protocols: duplicate protocol 'ftp_data'");
     EXPECT(HEAD RULE_A "    protocols: []\n"
                        "    fields: []\n",
            "e.yaml:8: rule t.a: protocols: expected at least one protocol",
