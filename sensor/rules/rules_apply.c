@@ -275,10 +275,50 @@ static void check_ref(loader_t *ld, const comb_ref_t *ref)
     }
 }
 
+/*
+ * An enabled combination whose enabled rules cannot reach min_weight once
+ * the overrides are applied could never fire: the error the loader gives
+ * when the rule itself says so, since an override disabling its rules is
+ * the same mistake made elsewhere. A combination naming an unknown rule has
+ * its error already.
+ */
+static void check_reachable(loader_t *ld, const dlp_rule_t *c)
+{
+    const dlp_rule_combination_t *k = &c->combination;
+    char off[512] = "";
+    size_t used = 0;
+    uint32_t sum = 0;
+
+    if (k->min_weight == 0 || !c->enabled)
+        return;
+    for (size_t i = 0; i < k->nrules; i++) {
+        const dlp_rule_t *t = find_rule(ld->rs, k->rules[i]);
+        if (t == NULL)
+            return;
+        if (t->enabled) {
+            sum += k->weights[i];
+            continue;
+        }
+        int w = snprintf(off + used, sizeof(off) - used, "%s%s", used > 0 ? ", " : "", t->name);
+        if (w > 0 && (size_t)w < sizeof(off) - used)
+            used += (size_t)w;
+    }
+    if (sum < k->min_weight)
+        dlp_rules__lerror(ld,
+                          "%s:%u: rule %s: combination: min_weight %u is more than the weights "
+                          "of its enabled rules add up to (%u; disabled: %s): the rule could "
+                          "never fire (disable it too, or enable them)",
+                          c->file, k->line, c->name, (unsigned)k->min_weight, (unsigned)sum, off);
+}
+
 void dlp_rules__finish_load(loader_t *ld)
 {
+    size_t nerr = ld->nerr;
+
     for (size_t i = 0; i < ld->novr && !ld->stop; i++)
         apply_override(ld, &ld->ovr[i]);
     for (size_t i = 0; i < ld->nrefs && !ld->stop; i++)
         check_ref(ld, &ld->refs[i]);
+    for (size_t i = 0; i < ld->rs->n && !ld->stop && ld->nerr == nerr; i++)
+        check_reachable(ld, &ld->rs->rules[i]);
 }

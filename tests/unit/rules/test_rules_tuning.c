@@ -693,6 +693,48 @@ static void combination_errors(void **state)
            "e.yaml:2: rule t.a: severity: expected low, medium, high or critical, got 'bad'");
 }
 
+/* Overrides that disable a combination's rules below its min_weight: the
+ * error the rule itself gets when its weights cannot reach it. */
+static void combination_unreachable_after_overrides(void **state)
+{
+    (void)state;
+    write_file("u.yaml", "rules:\n"
+                         "  - {id: 1, name: t.dob, description: d, category: linkable,\n"
+                         "     severity: low, patterns: [dob]}\n"
+                         "  - {id: 2, name: t.zip, description: d, category: linkable,\n"
+                         "     severity: low, patterns: [zip]}\n"
+                         "  - {id: 3, name: t.sex, description: d, category: linkable,\n"
+                         "     severity: low, patterns: [sex]}\n"
+                         "  - id: 4\n"
+                         "    name: t.risk\n"
+                         "    description: d\n"
+                         "    category: linkable\n"
+                         "    severity: high\n"
+                         "    combination:\n" /* 13 */
+                         "      min_weight: 2\n"
+                         "      rules: [t.dob, t.zip, t.sex]\n");
+    write_file("o1.yaml", "overrides:\n"
+                          "  - {name: t.zip, enabled: false}\n");
+    const char *const one[] = {"u.yaml", "o1.yaml"};
+    dlp_ruleset_free(load_ok_n(one, 2)); /* 1 + 1 still reach 2 */
+    write_file("o2.yaml", "overrides:\n"
+                          "  - {name: t.zip, enabled: false}\n"
+                          "  - {name: t.sex, enabled: false}\n");
+    const char *const two[] = {"u.yaml", "o2.yaml"};
+    const char *const want[] = {
+        "u.yaml:13: rule t.risk: combination: min_weight 2 is more than the weights of its "
+        "enabled rules add up to (1; disabled: t.zip, t.sex): the rule could never fire "
+        "(disable it too, or enable them)"};
+    expect_errors_n(two, 2, want, 1);
+    /* disabled with them: nothing to say */
+    write_file("o3.yaml", "overrides:\n"
+                          "  - {name: t.zip, enabled: false}\n"
+                          "  - {name: t.sex, enabled: false}\n"
+                          "  - {name: t.risk, enabled: false}\n");
+    const char *const three[] = {"u.yaml", "o3.yaml"};
+    dlp_ruleset_free(load_ok_n(three, 2));
+}
+
 #define RULE_RISK                                                                                  \
     "  - id: 2\n"                                                                                  \
     "    name: t.risk\n"                                                                           \
@@ -1150,6 +1192,7 @@ int main(void)
         cmocka_unit_test(bound_global_allow),
         cmocka_unit_test(combination_parsed),
         cmocka_unit_test(combination_errors),
+        cmocka_unit_test(combination_unreachable_after_overrides),
         cmocka_unit_test(combination_shape_errors),
         cmocka_unit_test(bound_combination),
         cmocka_unit_test(overrides_in_order),
