@@ -8,6 +8,7 @@
 #ifndef DLP_OUTPUT_H
 #define DLP_OUTPUT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -80,6 +81,14 @@ void dlp_output_flush(dlp_output_t *o);
  * it. The output thread must be done; dlp_output_free() does it if not done.
  */
 void dlp_output_close_json(dlp_output_t *o);
+
+/*
+ * Live or not, a JSON reader that does not read (a pipe) is waited for at
+ * most DLP_JSON_STOP_GRACE_MS in all once *stop is set (borrowed; the
+ * run's SIGINT/SIGTERM flag); the events not written then are counted lost.
+ * Call it before the output thread starts.
+ */
+void dlp_output_watch_stop(dlp_output_t *o, const atomic_int *stop);
 
 /* A write, flush or the close of the JSON events failed this run (the events
  * lost in a failed write or flush are counted in events_dropped). */

@@ -16,6 +16,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdio_ext.h>
 #include <stdlib.h>
@@ -53,17 +56,31 @@ typedef struct ring_src {
  * (a regular file), or ended with a newline before the next event (a pipe),
  * never left for the next event to be glued onto.
  */
+/*
+ * A reader that does not read (a pipe, a FIFO, a socket: a stopped log
+ * shipper) is never waited for without end: live, a write waits
+ * DLP_JSON_LIVE_WAIT_MS, then fails (the events are counted lost) and the
+ * following ones fail at once until one goes through; reading files it is
+ * waited for, as the rings are, until SIGINT/SIGTERM. After a stop signal,
+ * writes wait DLP_JSON_STOP_GRACE_MS in all, then fail at once. So the
+ * output thread keeps its stats cadence (live) and always reaches the end.
+ */
 typedef struct json_sink {
     int fd;
     bool own_fd;   /* closed with the stream (not stdout) */
-    bool regular;  /* a regular file: a cut line can be truncated away */
+    bool regular;  /* a regular file: a cut line can be truncated away; never waited on */
     bool torn;     /* the output ends inside a line it could not cut off */
+    bool live;
+    bool stalled;  /* live: the last write timed out; the next ones do not wait */
+    const atomic_int *stop; /* the run's stop flag, or NULL */
+    uint64_t stop_ns;       /* when the writes first saw it set */
     size_t tail;   /* bytes written since the last newline */
     char buf[];    /* stdio's buffer, the file's block as fdopen's would be */
 } json_sink_t;
 
 struct dlp_output {
     FILE *json;
+    json_sink_t *sink;       /* what o->json writes through (its cookie) */
     bool json_is_stdout;
     dlp_syslog_t *syslog[2]; /* [0] local (--syslog), [1] remote (--syslog-remote) */
     dlp_stats_t *st;         /* the output thread's counters (syslog.*) */
@@ -691,17 +708,68 @@ static void sink_cut(json_sink_t *s)
     errno = saved;
 }
 
+static int64_t ms_left(uint64_t deadline_ns, uint64_t now)
+{
+    return deadline_ns > now ? (int64_t)((deadline_ns - now + 999999) / 1000000) : 0;
+}
+
+/* How long the write begun at since_ns may still wait: ms, -1 without end. */
+static int64_t sink_budget(json_sink_t *s, uint64_t since_ns)
+{
+    uint64_t now = dlp_time_mono_ns();
+
+    if (s->stop != NULL && atomic_load_explicit(s->stop, memory_order_relaxed)) {
+        if (s->stop_ns == 0)
+            s->stop_ns = now;
+        return ms_left(s->stop_ns + DLP_JSON_STOP_GRACE_MS * 1000000ULL, now);
+    }
+    if (!s->live)
+        return -1;
+    return s->stalled ? 0 : ms_left(since_ns + DLP_JSON_LIVE_WAIT_MS * 1000000ULL, now);
+}
+
+/* Until the reader can take PIPE_BUF bytes without blocking, within the budget;
+ * false with errno EAGAIN when it is spent. Polled in slices: a stop is seen. */
+static bool sink_wait(json_sink_t *s, uint64_t since_ns)
+{
+    for (;;) {
+        int64_t left = sink_budget(s, since_ns);
+        struct pollfd p = {.fd = s->fd, .events = POLLOUT};
+        int r = poll(&p, 1, left < 0 || left > 100 ? 100 : (int)left);
+
+        if (r > 0)
+            return true; /* POLLERR/POLLHUP too: write says what */
+        if (r < 0 && errno != EINTR)
+            return false;
+        if (r == 0 && left == 0) {
+            s->stalled = s->live;
+            errno = EAGAIN;
+            return false;
+        }
+    }
+}
+
 static bool sink_all(json_sink_t *s, const char *buf, size_t n, size_t *done)
 {
+    uint64_t since = s->regular ? 0 : dlp_time_mono_ns();
+
     *done = 0;
     while (*done < n) {
-        ssize_t w = write(s->fd, buf + *done, n - *done);
+        size_t chunk = n - *done;
+        ssize_t w;
+        if (!s->regular) { /* after POLLOUT, a pipe takes PIPE_BUF bytes without blocking */
+            if (!sink_wait(s, since))
+                return false;
+            chunk = chunk < PIPE_BUF ? chunk : PIPE_BUF;
+        }
+        w = write(s->fd, buf + *done, chunk);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
             return false;
         *done += (size_t)w;
     }
+    s->stalled = false;
     return true;
 }
 
@@ -743,8 +811,8 @@ static int sink_close(void *cookie)
     return rc;
 }
 
-/* fd (owned when own_fd) as a stdio stream buffered as fdopen would buffer it. */
-static FILE *sink_open(int fd, bool own_fd)
+/* fd (owned when own_fd) as o->json, buffered as fdopen would buffer it. */
+static bool sink_open(dlp_output_t *o, int fd, bool own_fd, bool live)
 {
     static const cookie_io_functions_t io = {.write = sink_write, .close = sink_close};
     struct stat st = {0};
@@ -753,38 +821,40 @@ static FILE *sink_open(int fd, bool own_fd)
     FILE *f;
 
     if (fstat(fd, &st) != 0)
-        return NULL;
+        return false;
     bufsize = st.st_blksize > 0 ? (size_t)st.st_blksize : BUFSIZ;
     s = calloc(1, sizeof(*s) + bufsize);
     if (s == NULL)
-        return NULL;
+        return false;
     s->fd = fd;
     s->own_fd = own_fd;
     s->regular = S_ISREG(st.st_mode);
+    s->live = live;
     f = fopencookie(s, "a", io);
     if (f == NULL) {
         free(s);
-        return NULL;
+        return false;
     }
     (void)setvbuf(f, s->buf, _IOFBF, bufsize); /* freed with s, after stdio's last use */
-    return f;
+    o->json = f;
+    o->sink = s;
+    return true;
 }
 
-static FILE *open_json(const char *path, char *err, size_t errlen)
+static bool open_json(dlp_output_t *o, const char *path, bool live, char *err, size_t errlen)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    FILE *f;
 
     if (fd < 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return NULL;
+        return false;
     }
-    f = sink_open(fd, true);
-    if (f == NULL) {
+    if (!sink_open(o, fd, true, live)) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         close(fd);
+        return false;
     }
-    return f;
+    return true;
 }
 
 /* The local syslog when 'local', the remote collector when cfg->syslog_remote is set. */
@@ -824,16 +894,13 @@ dlp_output_t *dlp_output_new(const dlp_config_t *cfg, bool use_syslog, bool live
     o->syslog_rl = (dlp_ratelimit_t)DLP_RATELIMIT_INIT(60);
     o->json_rl = (dlp_ratelimit_t)DLP_RATELIMIT_INIT(60);
     if (cfg->json_path == NULL || strcmp(cfg->json_path, "-") == 0) {
-        o->json = sink_open(STDOUT_FILENO, false);
         o->json_is_stdout = true;
-        if (o->json == NULL) {
+        if (!sink_open(o, STDOUT_FILENO, false, live)) {
             snprintf(err, errlen, "stdout: %s", strerror(errno));
             goto fail;
         }
-    } else {
-        o->json = open_json(cfg->json_path, err, errlen);
-        if (o->json == NULL)
-            goto fail;
+    } else if (!open_json(o, cfg->json_path, live, err, errlen)) {
+        goto fail;
     }
     if (!open_syslog(o, cfg, use_syslog, live, err, errlen))
         goto fail;
@@ -896,6 +963,13 @@ void dlp_output_close_json(dlp_output_t *o)
         o->json_failed = true;
     }
     o->json = NULL;
+    o->sink = NULL; /* freed by fclose */
+}
+
+void dlp_output_watch_stop(dlp_output_t *o, const atomic_int *stop)
+{
+    if (o->sink != NULL)
+        o->sink->stop = stop;
 }
 
 bool dlp_output_json_failed(const dlp_output_t *o)

@@ -599,6 +599,7 @@ int dlp_runtime_run(const dlp_config_t *cfg, const dlp_privdrop_target_t *user)
         fprintf(stderr, "dlpsensor: %s\n", err);
         goto out;
     }
+    dlp_output_watch_stop(c.out, &g_stop); /* a reader that never reads cannot hold the stop */
     /* Everything privileged is open (interfaces, outputs, key, cache); no
      * thread has started yet (the evidence writer starts with its first flow). */
     if (user != NULL) {

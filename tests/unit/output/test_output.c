@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -670,9 +671,12 @@ static void cut_line_in_pipe_is_ended_before_the_next(void **state)
 
     (void)state;
     assert_int_equal(pipe(p), 0);
-    assert_true(fcntl(p[1], F_SETPIPE_SZ, 4096) > 0);
+    assert_true(fcntl(p[1], F_SETPIPE_SZ, 8192) > 0); /* two pages */
     assert_int_equal(fcntl(p[1], F_SETFL, O_NONBLOCK), 0);
     assert_int_equal(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
+    memset(text, 'x', 4095); /* one page taken: 4096 bytes of the event fit */
+    text[4095] = '\n';
+    assert_int_equal(write(p[1], text, 4096), 4096);
     dup2(p[1], STDOUT_FILENO);
     f = fx_new_mode("-", true);
     for (int i = 0; i < 14; i++) { /* a flow event of 14 rules: a line > 4096 bytes */
@@ -685,7 +689,7 @@ static void cut_line_in_pipe_is_ended_before_the_next(void **state)
     assert_int_equal(dropped(f), 1); /* the pipe took 4096 bytes of it */
     while ((got = read(p[0], text + n, sizeof(text) - 1 - (size_t)n)) > 0)
         n += got;
-    assert_int_equal(n, 4096);
+    assert_int_equal(n, 8192);
     drain_events(f, 1);
     dlp_output_close_json(f->out);
     dup2(saved, STDOUT_FILENO);
@@ -697,6 +701,60 @@ static void cut_line_in_pipe_is_ended_before_the_next(void **state)
     text[n + got] = '\0';
     assert_null(strstr(text + n + 1, "\n\n"));
     assert_int_equal(parse_lines(text + n + 1), 1);
+    fx_free(f);
+}
+
+/* Live, a reader that never reads (a stopped log shipper on a pipe) does not
+ * hold the output thread: the events it cannot take are counted lost. Without
+ * the bound, the drain never returns (alarm: the failure bound). */
+static void live_stalled_pipe_drops_and_counts(void **state)
+{
+    int p[2], saved = dup(STDOUT_FILENO);
+    fx_t *f;
+
+    (void)state;
+    assert_int_equal(pipe(p), 0);
+    assert_true(fcntl(p[1], F_SETPIPE_SZ, 4096) > 0);
+    dup2(p[1], STDOUT_FILENO);
+    f = fx_new_mode("-", true);
+    alarm(30);
+    for (int i = 0; i < 4; i++)
+        drain_events(f, 12); /* 48 lines of ~500 bytes into 4 KiB */
+    dlp_output_close_json(f->out);
+    alarm(0);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    close(p[1]);
+    close(p[0]);
+    assert_true(dropped(f) > 0 && dropped(f) < 48);
+    assert_true(dlp_output_json_failed(f->out));
+    fx_free(f);
+}
+
+/* Reading files a slow reader is waited for, but no longer than the grace
+ * once the run is stopping (SIGTERM). */
+static void stop_bounds_the_wait_for_a_reader(void **state)
+{
+    int p[2], saved = dup(STDOUT_FILENO);
+    static atomic_int stop;
+    fx_t *f;
+
+    (void)state;
+    assert_int_equal(pipe(p), 0);
+    assert_true(fcntl(p[1], F_SETPIPE_SZ, 4096) > 0);
+    dup2(p[1], STDOUT_FILENO);
+    f = fx_new_mode("-", false);
+    dlp_output_watch_stop(f->out, &stop);
+    atomic_store(&stop, 1);
+    alarm(30);
+    drain_events(f, 12);
+    dlp_output_close_json(f->out);
+    alarm(0);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    close(p[1]);
+    close(p[0]);
+    assert_true(dropped(f) > 0 && dropped(f) < 12);
     fx_free(f);
 }
 
@@ -732,6 +790,8 @@ int main(void)
         cmocka_unit_test(failed_close_fails_the_run),
         cmocka_unit_test(full_then_free_disk_leaves_no_cut_line),
         cmocka_unit_test(cut_line_in_pipe_is_ended_before_the_next),
+        cmocka_unit_test(live_stalled_pipe_drops_and_counts),
+        cmocka_unit_test(stop_bounds_the_wait_for_a_reader),
     };
     (void)mallopt(M_PERTURB, 0xa5); /* see __asan_default_options */
     return cmocka_run_group_tests(tests, NULL, NULL);
