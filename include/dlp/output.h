@@ -43,8 +43,10 @@ size_t dlp_output_drain(dlp_output_t *o);
 
 /*
  * Waits until what the drains handed to slower writers is written (evidence
- * captures: cfg->evidence_dir, written by their own thread), so the final
- * stats count it. The output thread, after its last drain.
+ * captures: cfg->evidence_dir, written by their own thread) and gives the
+ * remote syslog collector its last chance (DLP_SYSLOG_CLOSE_FLUSH_MS; what
+ * it did not take is counted dropped and said), so the final stats count
+ * it. The output thread, after its last drain.
  */
 void dlp_output_settle(dlp_output_t *o);
 

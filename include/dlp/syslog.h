@@ -105,6 +105,14 @@ dlp_syslog_t *dlp_syslog_new(const dlp_syslog_config_t *c, dlp_stats_t *st, char
 void dlp_syslog_free(dlp_syslog_t *s);
 
 /*
+ * The end of a run, before its last counters are read: flushes queued TCP
+ * messages for at most DLP_SYSLOG_CLOSE_FLUSH_MS, counts what is left as
+ * dropped and says how many on stderr. Returns that count (datagram
+ * senders, which queue nothing: 0). The sender stays usable.
+ */
+size_t dlp_syslog_drain(dlp_syslog_t *s);
+
+/*
  * Formats one message and hands it to the socket without waiting.
  * 'severity' 0..7; 'ts_us' the message time (0 = now); 'msgid' NULL or
  * 1..32 printable ASCII; 'sd' NULL/"-" or STRUCTURED-DATA as built by

@@ -599,6 +599,9 @@ size_t dlp_output_drain(dlp_output_t *o)
 
 void dlp_output_settle(dlp_output_t *o)
 {
+    /* a collector away at the end: what it never got is counted in these stats */
+    for (size_t i = 0; i < DLP_ARRAY_LEN(o->syslog); i++)
+        (void)dlp_syslog_drain(o->syslog[i]);
     dlp_evidence_settle(o->ev);
     evidence_counters(o);
 }

@@ -958,9 +958,12 @@ fail:
     return NULL;
 }
 
-/* Up to DLP_SYSLOG_CLOSE_FLUSH_MS to connect and write what is queued. */
-static void tcp_drain(dlp_syslog_t *s)
+/* Up to DLP_SYSLOG_CLOSE_FLUSH_MS to connect and write what is queued;
+ * returns how many messages were left, dropped and counted. */
+static size_t tcp_drain(dlp_syslog_t *s)
 {
+    size_t left;
+
     uint64_t deadline = dlp_time_mono_ns() + ms_ns(DLP_SYSLOG_CLOSE_FLUSH_MS);
 
     while ((s->q.len > 0 || s->inflight_len > 0) && dlp_syslog_poll(s)) {
@@ -978,10 +981,26 @@ static void tcp_drain(dlp_syslog_t *s)
             nanosleep(&t, NULL);
         }
     }
-    dlp_stat_add(s->st, DLP_STAT_SYSLOG_DROPPED, ring_frames(&s->q) + (s->inflight_len > 0));
+    left = ring_frames(&s->q) + (s->inflight_len > 0);
+    dlp_stat_add(s->st, DLP_STAT_SYSLOG_DROPPED, left);
     s->q.len = s->q.head = 0;
     s->inflight_len = s->inflight_off = 0;
     gauge_update(s);
+    return left;
+}
+
+size_t dlp_syslog_drain(dlp_syslog_t *s)
+{
+    size_t left;
+
+    if (s == NULL || s->tr != TR_TCP || s->q.b == NULL || s->inflight == NULL)
+        return 0;
+    left = tcp_drain(s);
+    if (left > 0) /* the collector is away: nothing else would tell the operator */
+        dlp_log(DLP_LOG_WARN, "syslog %s: %zu message%s never reached the collector "
+                              "(counted in syslog.dropped)",
+                s->target, left, left == 1 ? "" : "s");
+    return left;
 }
 
 void dlp_syslog_free(dlp_syslog_t *s)
@@ -989,7 +1008,7 @@ void dlp_syslog_free(dlp_syslog_t *s)
     if (s == NULL)
         return;
     if (s->tr == TR_TCP && s->st != NULL && s->q.b != NULL && s->inflight != NULL)
-        tcp_drain(s);
+        (void)tcp_drain(s); /* after dlp_syslog_drain, nothing is left */
     resolve_async_cancel(s, DLP_SYSLOG_CLOSE_FLUSH_MS / 2);
     close_fd(s);
     free(s->inflight);

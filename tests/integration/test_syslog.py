@@ -67,6 +67,11 @@ class Syslog(unittest.TestCase):
         self.assertEqual(r.status, 0, r.stderr)
         self.assertEqual(r.stats["syslog"]["sent"], 0)
         self.assertEqual(r.stats["alerts"], 14)  # pcaps/README.md, demo: 14 dlp events
+        # the final stats count what the collector never got, and stderr says so
+        self.assertEqual(r.stats["syslog"]["dropped"], 14)
+        self.assertEqual(r.stats["syslog"]["buffered_bytes"], 0)
+        self.assertIn("syslog tcp://127.0.0.1:%d: 14 messages never reached the collector"
+                      % port, r.stderr)
 
 
 if __name__ == "__main__":
