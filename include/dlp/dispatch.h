@@ -107,6 +107,10 @@ dlp_ring_t *dlp_dispatch_ring(const dlp_dispatch_t *d, unsigned i);
  * the caller). Counters are kept per rule name over the run (reloads).
  */
 void dlp_dispatch_rule_stats(const dlp_dispatch_t *d, uint64_t *out, const dlp_engine_t *e);
+/* The same for the counter slots slots[0..n) (dlp_rule_slots_t): out[i][dlp_rstat_t]
+ * sums slot slots[i]; for the rules a reload removed, whose counters go on. */
+void dlp_dispatch_slot_stats(const dlp_dispatch_t *d, uint64_t *out, const uint32_t *slots,
+                             size_t n);
 /* Largest packet time the reader has seen (0 before the first packet; pipelines:
  * pipeline 0's clock). */
 uint64_t dlp_dispatch_packet_time(const dlp_dispatch_t *d);

@@ -62,6 +62,10 @@ typedef struct dlp_output_stats_in {
     size_t nworkers;
     uint64_t ts_us;
     double elapsed_s;
+    const char *const *gone;                 /* rules no longer loaded (a reload removed or */
+    const uint64_t *gone_stats;              /* renamed them): [ngone][dlp_rstat_t], under */
+    size_t ngone;                            /* "rules" with "loaded": false */
+    const char *reload_error;                /* ruleset.last_reload_error, or NULL */
 } dlp_output_stats_in_t;
 
 /*
@@ -71,6 +75,8 @@ typedef struct dlp_output_stats_in {
  * far; "interfaces": {NAME: {"received", "kernel_drops",
  * "if_drops"}} when nifs > 0 (merged over an interface's sockets), and
  * "workers": [{"packets", "cpu_ms"}, ...] in worker order when nworkers > 0.
+ * With rs, "ruleset" also gets "digest" (the set's SHA-256, hex), and
+ * "last_reload_error" when reload_error is not NULL.
  */
 void dlp_output_stats_event(dlp_output_t *o, const dlp_output_stats_in_t *in);
 

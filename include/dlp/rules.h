@@ -259,6 +259,12 @@ void dlp_rules_errors_fini(dlp_rules_errors_t *e);
 dlp_ruleset_t *dlp_rules_load(const char *const *paths, size_t n, dlp_rules_errors_t *err);
 void dlp_ruleset_free(dlp_ruleset_t *rs); /* accepts NULL */
 
+/* The set's digest as 64 lowercase hex digits and a NUL, into out
+ * (DLP_RULES_DIGEST_HEX bytes): what the stats, -T, a reload's log line and
+ * `rules check` show, so that one can tell which rules a sensor runs. */
+#define DLP_RULES_DIGEST_HEX 65
+void dlp_ruleset_digest_hex(const dlp_ruleset_t *rs, char *out);
+
 /* The rule called 'name' (linear: for set-up, not the packet path), or NULL. */
 const dlp_rule_t *dlp_ruleset_find(const dlp_ruleset_t *rs, const char *name);
 /* "linked", "low"... as written in rule files; "?" when out of range. */

@@ -680,7 +680,8 @@ const dlp_stats_t *dlp_dispatch_stats(const dlp_dispatch_t *d, unsigned i)
 unsigned dlp_dispatch_nrings(const dlp_dispatch_t *d) { return d->n; }
 dlp_ring_t *dlp_dispatch_ring(const dlp_dispatch_t *d, unsigned i) { return d->ws[i].events; }
 
-void dlp_dispatch_rule_stats(const dlp_dispatch_t *d, uint64_t *out, const dlp_engine_t *e)
+void dlp_dispatch_slot_stats(const dlp_dispatch_t *d, uint64_t *out, const uint32_t *slots,
+                             size_t n)
 {
     for (unsigned i = 0; i < d->n; i++) {
         const _Atomic uint64_t *c = dlp_worker_rule_stats(d->ws[i].w);
@@ -689,6 +690,11 @@ void dlp_dispatch_rule_stats(const dlp_dispatch_t *d, uint64_t *out, const dlp_e
                 out[r * DLP_RSTAT__COUNT + k] += atomic_load_explicit(
                     &c[(size_t)e->slots[r] * DLP_RSTAT__COUNT + k], memory_order_relaxed);
     }
+}
+
+void dlp_dispatch_rule_stats(const dlp_dispatch_t *d, uint64_t *out, const dlp_engine_t *e)
+{
+    dlp_dispatch_slot_stats(d, out, e->slots, e->rules->n);
 }
 
 uint64_t dlp_dispatch_packet_time(const dlp_dispatch_t *d)

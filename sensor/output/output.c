@@ -625,6 +625,36 @@ static json_t *rules_json(const dlp_ruleset_t *rs, const uint64_t *rstats)
     return o;
 }
 
+/* The rules a reload removed or renamed: their counters, so the per-rule
+ * counters still add up to the run's alerts (README: they carry on by name). */
+static void gone_json(json_t *o, const dlp_output_stats_in_t *in)
+{
+    for (size_t i = 0; i < in->ngone; i++) {
+        json_t *r = json_object();
+        json_object_set_new(r, "loaded", json_false());
+        for (int k = 0; k < DLP_RSTAT__COUNT; k++)
+            json_object_set_new(r, dlp_rstat_name((dlp_rstat_t)k),
+                                json_integer((json_int_t)in->gone_stats[i * DLP_RSTAT__COUNT + k]));
+        json_object_set_new(o, in->gone[i], r);
+    }
+}
+
+/* ruleset: which rules run (their digest), and why the last reload was refused. */
+static void ruleset_json(json_t *ev, const dlp_output_stats_in_t *in)
+{
+    json_t *g = json_object_get(ev, "ruleset");
+    char hex[DLP_RULES_DIGEST_HEX];
+
+    if (g == NULL) {
+        g = json_object();
+        json_object_set_new(ev, "ruleset", g);
+    }
+    dlp_ruleset_digest_hex(in->rs, hex);
+    json_object_set_new(g, "digest", json_string(hex));
+    if (in->reload_error != NULL)
+        json_object_set_new(g, "last_reload_error", json_string(in->reload_error));
+}
+
 static json_t *ifaces_json(const dlp_capture_iface_stats_t *ifs, size_t n)
 {
     json_t *all = json_object();
@@ -682,8 +712,14 @@ void dlp_output_stats_event(dlp_output_t *o, const dlp_output_stats_in_t *in)
     json_object_set_new(ev, "elapsed_s", json_real(in->elapsed_s));
     json_object_update(ev, st);
     json_decref(st);
-    if (in->rs != NULL && in->rstats != NULL)
-        json_object_set_new(ev, "rules", rules_json(in->rs, in->rstats));
+    if (in->rs != NULL && in->rstats != NULL) {
+        json_t *rules = rules_json(in->rs, in->rstats);
+        if (in->gone_stats != NULL)
+            gone_json(rules, in);
+        json_object_set_new(ev, "rules", rules);
+    }
+    if (in->rs != NULL)
+        ruleset_json(ev, in);
     if (in->nifs > 0)
         json_object_set_new(ev, "interfaces", ifaces_json(in->ifs, in->nifs));
     if (in->nworkers > 0)

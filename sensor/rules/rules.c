@@ -662,6 +662,17 @@ out:
     return ld.rs;
 }
 
+void dlp_ruleset_digest_hex(const dlp_ruleset_t *rs, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < sizeof(rs->digest); i++) {
+        out[2 * i] = hex[rs->digest[i] >> 4];
+        out[2 * i + 1] = hex[rs->digest[i] & 15];
+    }
+    out[2 * sizeof(rs->digest)] = '\0';
+}
+
 const dlp_rule_t *dlp_ruleset_find(const dlp_ruleset_t *rs, const char *name)
 {
     for (size_t i = 0; rs != NULL && i < rs->n; i++) {

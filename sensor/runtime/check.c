@@ -78,6 +78,16 @@ static void print_outputs(const dlp_config_t *cfg, bool live)
     printf("\n");
 }
 
+/* Which rules a start would run: the digest the stats and reload log lines show too. */
+static void print_rules_digest(const dlp_ruleset_t *rs)
+{
+    char hex[DLP_RULES_DIGEST_HEX];
+
+    dlp_ruleset_digest_hex(rs, hex);
+    printf("dlpsensor: rules digest %s (SHA-256 of %zu file%s in load order)\n", hex, rs->nfiles,
+           rs->nfiles == 1 ? "" : "s");
+}
+
 int dlp_runtime_check(const dlp_config_t *cfg, const dlp_privdrop_target_t *user)
 {
     dlp_detection_t det;
@@ -117,6 +127,7 @@ int dlp_runtime_check(const dlp_config_t *cfg, const dlp_privdrop_target_t *user
            home_net_str(&cfg->home_net, net, sizeof(net)), inputs_str(cfg, in, sizeof(in)),
            cfg->user != NULL ? "; user " : "", cfg->user != NULL ? cfg->user : "");
     print_outputs(cfg, live);
+    print_rules_digest(det.rules);
     dlp_detection_fini(&det);
     return fflush(stdout) == 0 ? 0 : 1;
 }

@@ -132,6 +132,17 @@ typedef struct out_ctx {
     char cache_buf[PATH_MAX];
     dlp_engine_current_t engines;
     dlp_rule_slots_t slots; /* control thread */
+    /* What the stats report besides the engine in force, and the engine
+     * itself, under 'notes_lock' (the control thread writes at a reload, the
+     * output thread reads): the rules no longer loaded (pointers into slots'
+     * names, which live as long as the run), whose counters go on (flows
+     * they opened still count), and the first error of the last reload if
+     * it was refused. */
+    pthread_mutex_t notes_lock;
+    const char **gone;
+    uint32_t *gone_slots;
+    size_t ngone;
+    char *reload_error;
     atomic_int reader_done;
     atomic_int ctl_done; /* the control thread has ended: no reload can still come */
 } out_ctx_t;
@@ -160,6 +171,7 @@ static void write_stats(out_ctx_t *c)
     uint64_t ts = c->live ? dlp_time_now_us() : dlp_dispatch_packet_time(c->disp);
 
     dlp_output_note_cpu(c->out); /* write_stats runs on the output thread */
+    pthread_mutex_lock(&c->notes_lock);
     dlp_stats_init(&total);
     for (unsigned k = 0; k < c->ncaps; k++)
         dlp_stats_accumulate(&total, &c->cap_stats[k]);
@@ -169,12 +181,15 @@ static void write_stats(out_ctx_t *c)
         dlp_stats_accumulate(&total, dlp_dispatch_stats(c->disp, i));
     dlp_engine_t *e = dlp_engine_current_get(&c->engines);
     uint64_t *rstats = calloc(e->rules->n * DLP_RSTAT__COUNT + 1, sizeof(*rstats));
+    uint64_t *gstats = calloc(c->ngone * DLP_RSTAT__COUNT + 1, sizeof(*gstats));
     unsigned nw = dlp_dispatch_nstats(c->disp) - 1; /* [0] is the reader's */
     const dlp_stats_t **workers = calloc(nw + 1, sizeof(*workers));
     dlp_output_stats_in_t in;
 
     if (rstats != NULL)
         dlp_dispatch_rule_stats(c->disp, rstats, e);
+    if (gstats != NULL)
+        dlp_dispatch_slot_stats(c->disp, gstats, c->gone_slots, c->ngone);
     if (ts == 0)
         ts = dlp_time_now_us();
     dlp_stat_set(&total, DLP_STAT_DROPPED, dlp_stats_dropped(&total));
@@ -188,10 +203,16 @@ static void write_stats(out_ctx_t *c)
                                  .workers = workers,
                                  .nworkers = workers != NULL ? nw : 0,
                                  .ts_us = ts,
-                                 .elapsed_s = (double)(dlp_time_mono_ns() - c->start_ns) / 1e9};
+                                 .elapsed_s = (double)(dlp_time_mono_ns() - c->start_ns) / 1e9,
+                                 .gone = c->gone,
+                                 .gone_stats = gstats,
+                                 .ngone = gstats != NULL ? c->ngone : 0,
+                                 .reload_error = c->reload_error};
     dlp_output_stats_event(c->out, &in);
+    pthread_mutex_unlock(&c->notes_lock);
     free(workers);
     free(rstats);
+    free(gstats);
     dlp_engine_unref(e);
 }
 
@@ -222,8 +243,68 @@ static void set_ruleset_gauges(out_ctx_t *c, const dlp_engine_t *e)
                           memory_order_relaxed);
 }
 
+/*
+ * The names of the run's rule slots that e does not use: rules a reload
+ * removed or renamed. Their counters stay in the stats ("loaded": false),
+ * so that the per-rule counters still add up to the alerts. Under
+ * notes_lock; on failure (memory) the previous list stays.
+ */
+static void note_gone(out_ctx_t *c, const dlp_engine_t *e)
+{
+    uint8_t *used = calloc(c->slots.n + 1, 1);
+    const char **names = calloc(c->slots.n + 1, sizeof(*names));
+    uint32_t *slots = calloc(c->slots.n + 1, sizeof(*slots));
+    size_t n = 0;
+
+    if (used == NULL || names == NULL || slots == NULL) {
+        free(names);
+        free(slots);
+        goto out;
+    }
+    for (size_t i = 0; i < e->rules->n; i++)
+        used[e->slots[i]] = 1;
+    for (uint32_t k = 0; k < c->slots.n; k++) {
+        if (used[k])
+            continue;
+        names[n] = c->slots.names[k];
+        slots[n++] = k;
+    }
+    free(c->gone);
+    free(c->gone_slots);
+    c->gone = names;
+    c->gone_slots = slots;
+    c->ngone = n;
+out:
+    free(used);
+}
+
+/* The first error of a refused reload, for the stats (the log has them all). */
+static void note_refused(out_ctx_t *c, const dlp_rules_errors_t *err)
+{
+    char *msg = strdup(err->n > 0 ? err->msg[0] : "out of memory");
+
+    pthread_mutex_lock(&c->notes_lock);
+    if (msg != NULL) {
+        free(c->reload_error);
+        c->reload_error = msg;
+    }
+    pthread_mutex_unlock(&c->notes_lock);
+}
+
+static void notes_fini(out_ctx_t *c)
+{
+    free(c->gone);
+    free(c->gone_slots);
+    free(c->reload_error);
+    c->gone = NULL;
+    c->gone_slots = NULL;
+    c->ngone = 0;
+    c->reload_error = NULL;
+}
+
 static void reload(out_ctx_t *c)
 {
+    char hex[DLP_RULES_DIGEST_HEX];
     dlp_rules_errors_t err = {0};
     dlp_ruleset_t *rules = NULL;
     dlp_matcher_t *m = NULL;
@@ -239,17 +320,24 @@ static void reload(out_ctx_t *c)
             dlp_log(DLP_LOG_ERR, "reload: %s", err.msg[i]);
         dlp_log(DLP_LOG_ERR, "reload refused (%zu error%s): the rules in force stay", err.n,
                 err.n == 1 ? "" : "s");
+        note_refused(c, &err);
         dlp_stat_inc(&c->ctl_stats, DLP_STAT_RULES_RELOAD_FAILURES);
         dlp_rules_errors_fini(&err);
         return;
     }
     dlp_rules_errors_fini(&err);
+    dlp_ruleset_digest_hex(e->rules, hex);
+    pthread_mutex_lock(&c->notes_lock);
     dlp_engine_current_set(&c->engines, e);
+    note_gone(c, e);
+    free(c->reload_error); /* the rules in force are no longer the refused reload's old ones */
+    c->reload_error = NULL;
     set_ruleset_gauges(c, e);
+    pthread_mutex_unlock(&c->notes_lock);
     dlp_stat_inc(&c->ctl_stats, DLP_STAT_RULES_RELOADS);
-    dlp_log(DLP_LOG_INFO, "rules reloaded: generation %u, %zu rules, %.0f ms; new flows use "
-                          "them, open flows finish under the rules they started with",
-            gen, e->rules->n, (double)(dlp_time_mono_ns() - t0) / 1e6);
+    dlp_log(DLP_LOG_INFO, "rules reloaded: generation %u, %zu rules, digest %s, %.0f ms; new "
+                          "flows use them, open flows finish under the rules they started with",
+            gen, e->rules->n, hex, (double)(dlp_time_mono_ns() - t0) / 1e6);
 }
 
 /* Reloads on SIGHUP, off the packet path, until the reader is done. */
@@ -401,7 +489,21 @@ static void log_handles(const out_ctx_t *c, const int32_t *groups)
     }
 }
 
-/* Opens the handles (c->ncaps set) and their counters; false after a message on stderr. */
+/*
+ * SIGINT/SIGTERM while start-up blocks (the header of a capture on a pipe,
+ * a JSON FIFO waiting for its reader) interrupts it: a stop asked for, said
+ * as such, and the run ends with status 0 (no output is open to take stats).
+ */
+static bool stopped_at_start(const char *before)
+{
+    if (!atomic_load(&g_stop))
+        return false;
+    dlp_log(DLP_LOG_INFO, "stopped by a signal before %s", before);
+    return true;
+}
+
+/* Opens the handles (c->ncaps set) and their counters; false after a message
+ * on stderr (or a stop signal: stopped_at_start()). */
 static bool open_capture(out_ctx_t *c)
 {
     const dlp_config_t *cfg = c->cfg;
@@ -435,7 +537,8 @@ static bool open_capture(out_ctx_t *c)
     }
     for (unsigned k = 0; k < c->ncaps; k++) {
         if (c->caps[k] == NULL) {
-            fprintf(stderr, "dlpsensor: %s\n", err);
+            if (!stopped_at_start("the input was opened"))
+                fprintf(stderr, "dlpsensor: %s\n", err);
             return false;
         }
     }
@@ -566,6 +669,7 @@ int dlp_runtime_run(const dlp_config_t *cfg, const dlp_privdrop_target_t *user)
     int status;
 
     memset(&c, 0, sizeof(c));
+    pthread_mutex_init(&c.notes_lock, NULL);
     c.cfg = cfg;
     c.live = dlp_runtime__live(cfg);
     c.ncaps = c.live ? dlp_runtime__capture_threads(cfg)
@@ -585,8 +689,10 @@ int dlp_runtime_run(const dlp_config_t *cfg, const dlp_privdrop_target_t *user)
         return status;
     }
     status = 2;
-    if (!open_capture(&c))
+    if (!open_capture(&c)) {
+        status = atomic_load(&g_stop) ? 0 : 2;
         goto out;
+    }
     status = evidence_dir_for_user(cfg, user, err, sizeof(err));
     if (status != 0) {
         fprintf(stderr, "dlpsensor: %s\n", err);
@@ -596,7 +702,10 @@ int dlp_runtime_run(const dlp_config_t *cfg, const dlp_privdrop_target_t *user)
     c.out = dlp_output_new(cfg, dlp_runtime__syslog_local(cfg, c.live), c.live, err,
                            sizeof(err));
     if (c.out == NULL) {
-        fprintf(stderr, "dlpsensor: %s\n", err);
+        if (stopped_at_start("the outputs were opened"))
+            status = 0;
+        else
+            fprintf(stderr, "dlpsensor: %s\n", err);
         goto out;
     }
     dlp_output_watch_stop(c.out, &g_stop); /* a reader that never reads cannot hold the stop */
@@ -635,6 +744,8 @@ out:
     dlp_output_free(c.out);
     close_capture(&c);
     dlp_engine_current_fini(&c.engines);
+    notes_fini(&c);
+    pthread_mutex_destroy(&c.notes_lock);
     dlp_rule_slots_fini(&c.slots);
     dlp_detection_fini(&c.det);
     return status;

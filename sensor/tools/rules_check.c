@@ -17,8 +17,8 @@
  * 4. Lint (rules_lint.c): warnings.
  *
  * Output: errors, then warnings, one per line; then "N rules, M examples,
- * E errors, W warnings, compiled in X ms" ("not compiled" when the set does
- * not compile). Exit 2 on any error (or warning, with --strict), else 0.
+ * E errors, W warnings, compiled in X ms, digest HEX" ("not compiled" when
+ * the set does not compile; no digest when it does not load). Exit 2 on any error (or warning, with --strict), else 0.
  *
  * Thread: main's.
  */
@@ -324,7 +324,7 @@ static unsigned lint(chk_t *c)
 
 static int report(const chk_t *c, const dlp_rulescmd_opts_t *o)
 {
-    char how[64];
+    char how[64], digest[DLP_RULES_DIGEST_HEX + 16] = "";
     size_t nerr = c->errs.n + c->oom;
 
     for (size_t i = 0; i < c->errs.n; i++)
@@ -337,9 +337,14 @@ static int report(const chk_t *c, const dlp_rulescmd_opts_t *o)
         snprintf(how, sizeof(how), "compiled in %.0f ms", c->compile_ms);
     else
         snprintf(how, sizeof(how), "not compiled");
-    printf("%zu rule%s, %zu example%s, %zu error%s, %zu warning%s, %s\n", c->rs ? c->rs->n : 0,
-           c->rs && c->rs->n == 1 ? "" : "s", c->nexamples, c->nexamples == 1 ? "" : "s", nerr,
-           nerr == 1 ? "" : "s", c->warns.n, c->warns.n == 1 ? "" : "s", how);
+    if (c->rs != NULL) { /* the sensor's stats, -T and reload log show it too */
+        memcpy(digest, ", digest ", 9);
+        dlp_ruleset_digest_hex(c->rs, digest + 9);
+    }
+    printf("%zu rule%s, %zu example%s, %zu error%s, %zu warning%s, %s%s\n",
+           c->rs ? c->rs->n : 0, c->rs && c->rs->n == 1 ? "" : "s", c->nexamples,
+           c->nexamples == 1 ? "" : "s", nerr, nerr == 1 ? "" : "s", c->warns.n,
+           c->warns.n == 1 ? "" : "s", how, digest);
     return nerr > 0 || (o->strict && c->warns.n > 0) ? 2 : 0;
 }
 

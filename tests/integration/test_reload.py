@@ -8,6 +8,7 @@
 - reloads fired again and again while traffic flows: no crash, every flow accounted for,
   per-rule counters carried over the swaps.
 """
+import hashlib
 import json
 import os
 import re
@@ -206,6 +207,15 @@ def read(path):
         return f.read()
 
 
+def digest(d):
+    """The rule set's digest: SHA-256 of the files' bytes, in load order (name order)."""
+    h = hashlib.sha256()
+    for f in sorted(os.listdir(d)):
+        with open(os.path.join(d, f), "rb") as fh:
+            h.update(fh.read())
+    return h.hexdigest()
+
+
 def dlp_by_rule(events):
     out = {}
     for e in events:
@@ -295,12 +305,15 @@ class Reload(unittest.TestCase):
         self.assertEqual(by_rule.get("test.reload_marker"), [46102])
         st = [e for e in self.s.events() if e["event_type"] == "stats"][-1]
         self.assertEqual(st["ruleset"], {"reloads": 1, "reload_failures": 0, "generation": 2,
-                                         "rules": 2})
+                                         "rules": 2, "digest": digest(self.rules)})
+        self.assertIn("rules reloaded: generation 2, 2 rules, digest %s," % digest(self.rules),
+                      self.s.stderr())
         self.assertEqual(st["rules"]["test.card"]["alerts"], 3)
         self.assertEqual(st["rules"]["test.reload_marker"]["alerts"], 1)
 
     def test_broken_rules_are_refused_and_the_old_ones_stay(self):
         write_rules(self.rules, "rules:" + CARD_RULE + MARKER_RULE)
+        old_digest = digest(self.rules)
         self.s = Piped(self.tmp, self.rules, "--workers", "1")
         header, before = records(sensor.pcap("reload-before.pcap"))
         _, after = records(sensor.pcap("reload-after.pcap"))
@@ -319,8 +332,37 @@ class Reload(unittest.TestCase):
         self.assertEqual(by_rule.get("test.card"), [46101, 46102, 46103])
         self.assertEqual(by_rule.get("test.reload_marker"), [46101, 46102, 46103])
         st = [e for e in self.s.events() if e["event_type"] == "stats"][-1]
-        self.assertEqual(st["ruleset"], {"reloads": 0, "reload_failures": 1, "generation": 1,
-                                         "rules": 2})
+        # the stats say why too (the first error), and the digest is still the old set's
+        self.assertEqual(st["ruleset"], {
+            "reloads": 0, "reload_failures": 1, "generation": 1, "rules": 2,
+            "digest": old_digest,
+            "last_reload_error": "%s:13: rule test.broken: severity: expected low, medium, "
+                                 "high or critical, got 'extreme'" % path})
+
+    def test_counters_of_removed_and_renamed_rules_stay_in_stats(self):
+        """A reload that renames one rule and drops another: their counters stay under
+        "rules" ("loaded": false), so the per-rule alerts add up to the run's."""
+        write_rules(self.rules, "rules:" + CARD_RULE + MARKER_RULE)
+        self.s = Piped(self.tmp, self.rules, "--workers", "2")
+        header, before = records(sensor.pcap("reload-before.pcap"))
+        _, after = records(sensor.pcap("reload-after.pcap"))
+        self.s.write(header + b"".join(before) + filler(1000))
+        self.s.wait_flows(66)
+        write_rules(self.rules, "rules:" + CARD_RULE.replace("test.card", "test.card_v2"))
+        self.s.reload(1)
+        self.s.wait_log("rules reloaded: generation 2")
+        self.s.write(b"".join(after))
+        self.assertEqual(self.s.finish(), 0, self.s.stderr())
+        events = self.s.events()
+        st = [e for e in events if e["event_type"] == "stats"][-1]
+        alerts = {k: v["alerts"] for k, v in st["rules"].items()}
+        self.assertEqual(sum(alerts.values()), st["alerts"])
+        self.assertEqual(sum(alerts.values()), len([e for e in events if e["event_type"] == "dlp"]))
+        self.assertNotIn("loaded", st["rules"]["test.card_v2"])
+        for gone in ("test.card", "test.reload_marker"):
+            self.assertIs(st["rules"][gone]["loaded"], False, st["rules"])
+            self.assertGreater(st["rules"][gone]["alerts"], 0)
+        self.assertEqual(st["ruleset"]["rules"], 1)
 
     def test_reloads_under_traffic(self):
         """400 flows fed in 20 slices, a reload after each (every third one broken): the

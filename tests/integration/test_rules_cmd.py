@@ -17,7 +17,7 @@ from sensor import BINARY, BUILD, KEY_FILE, SRC, main, pcap
 
 CACHE = os.path.join(BUILD, "test-rules-cache")
 SUMMARY = re.compile(r"^(\d+) rules?, (\d+) examples?, (\d+) errors?, (\d+) warnings?, "
-                     r"(compiled in \d+ ms|not compiled)$")
+                     r"(compiled in \d+ ms|not compiled), digest ([0-9a-f]{64})$")
 
 
 def rules(*args, stdin=None, cwd=None, timeout=600):
@@ -40,6 +40,15 @@ def write(d, name, text):
     with open(path, "w") as f:
         f.write(text)
     return path
+
+
+def digest(*paths):
+    """The rule set's digest: SHA-256 of the files' bytes, in load order."""
+    h = hashlib.sha256()
+    for p in paths:
+        with open(p, "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()
 
 
 def rule(rid, name, extra="", patterns="['\\bACME-[0-9]{8}\\b']"):
@@ -122,6 +131,10 @@ class Check(unittest.TestCase):
             self.assertGreater(int(m.group(2)), 0)
             self.assertEqual(int(m.group(3)), 0)
             self.assertTrue(m.group(5).startswith("compiled in"))
+            shipped = os.path.join(SRC, "rules")
+            self.assertEqual(m.group(6), digest(*[os.path.join(shipped, f) for f in
+                                                  sorted(os.listdir(shipped))
+                                                  if f.endswith(".yaml")]))
             # anything else is a warning in the loader's line format
             for line in lines[:-1]:
                 self.assertRegex(line, r"^/.+\.yaml:\d+: rule [a-z0-9_.]+: warning: ")
@@ -129,6 +142,16 @@ class Check(unittest.TestCase):
             strict = rules("check", "--strict", *args)
             self.assertEqual(strict.returncode, 2 if int(m.group(4)) > 0 else 0)
             self.assertEqual(strict.stdout.splitlines()[:-1], lines[:-1])
+
+    def test_digest_same_in_check_and_minus_t(self):
+        # which rules a sensor runs: -T says it as rules check does
+        shipped = os.path.join(SRC, "rules")
+        files = [os.path.join(shipped, f) for f in sorted(os.listdir(shipped))
+                 if f.endswith(".yaml")]
+        t = subprocess.run([BINARY, "-T", "-R", shipped], capture_output=True, text=True)
+        self.assertEqual(t.returncode, 0, t.stderr)
+        self.assertIn("dlpsensor: rules digest %s (SHA-256 of %d files in load order)\n"
+                      % (digest(*files), len(files)), t.stdout)
 
     def test_broken_files_one_per_error_kind(self):
         with tempfile.TemporaryDirectory() as d:
@@ -156,10 +179,12 @@ class Check(unittest.TestCase):
                 lines = p.stdout.splitlines()
                 self.assertEqual(lines[:-1], want, name)
                 if summary is not None:
-                    self.assertEqual(lines[-1], summary)
+                    self.assertEqual(lines[-1], summary + ", digest " +
+                                     digest(os.path.join(d, name)))
                 else:
                     self.assertRegex(lines[-1], r"^1 rule, 4 examples, 2 errors, 2 warnings, "
-                                                r"compiled in \d+ ms$")
+                                                r"compiled in \d+ ms, digest %s$"
+                                     % digest(os.path.join(d, name)))
 
     def test_bad_rules_of_two_stages_skipped_others_run(self):
         # The matcher stops at its first failing stage: acme.lookbehind is named (the only
@@ -186,7 +211,8 @@ class Check(unittest.TestCase):
                 "supported.",
                 "multi.yaml:10: rule acme.good: no_match example 2 fires: 1 value (ACME*********)"])
             self.assertNotIn("acme.som: pattern", p.stdout)
-            self.assertEqual(lines[-1], "4 rules, 5 examples, 2 errors, 8 warnings, not compiled")
+            self.assertEqual(lines[-1], "4 rules, 5 examples, 2 errors, 8 warnings, not compiled, "
+                                        "digest " + digest(os.path.join(d, "multi.yaml")))
 
     def test_example_suppressed_by_an_override_names_the_cause(self):
         with tempfile.TemporaryDirectory() as d:
@@ -274,7 +300,8 @@ class Lint(unittest.TestCase):
             lines = p.stdout.splitlines()
             self.assertEqual(lines[:-1], LINT_LINES)
             self.assertRegex(lines[-1], r"^2 rules, 19 examples, 0 errors, 6 warnings, "
-                                        r"compiled in \d+ ms$")
+                                        r"compiled in \d+ ms, digest %s$"
+                             % digest(os.path.join(d, "lint.yaml")))
             p = rules("check", "--strict", "lint.yaml", cwd=d)
             self.assertEqual(p.returncode, 2)
             self.assertEqual(p.stdout.splitlines()[:-1], LINT_LINES)
