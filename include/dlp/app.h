@@ -40,6 +40,7 @@ typedef struct dlp_app_expect {
     uint16_t port;            /* the side that listens (server for PASV, client for PORT) */
     uint8_t active;           /* PORT/EPRT: the server connects to the client */
     uint8_t upload;           /* a STOR/APPE/STOU is (or will be) pending */
+    uint8_t deflate;          /* MODE Z: the data is a zlib stream (inflated before scanning) */
 } dlp_app_expect_t;
 
 /*

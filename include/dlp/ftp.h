@@ -7,7 +7,8 @@
  * EPSV (reply 229 "(|||port|)"), and what they carry: STOR, APPE, STOU
  * (uploads: client -> server), RETR (downloads). Each announced data
  * connection is reported with sink->expect() (on the client direction's
- * sink), with 'upload' set when a store command follows. File names of
+ * sink), with 'upload' set when a store command follows and 'deflate'
+ * while MODE Z is in force (a zlib stream on the data connection). File names of
  * STOR/APPE/STOU go to meta. Every client command line is reported as
  * DLP_FIELD_FTP_COMMAND blocks (longer than the line bound: in
  * overlapping blocks), except the lines of PASS, ACCT and

@@ -84,6 +84,9 @@ DLP_MUST_CHECK dlp_rc_t dlp_stage_chunked_status(const dlp_stage_t *st, size_t *
 #define DLP_STAGE_INFLATE_MEM (48u * 1024)
 /* gzip (RFC 1952) or zlib/raw deflate (auto-detected), caps from l. */
 dlp_stage_t *dlp_stage_inflate_new(dlp_stage_t *next, const dlp_app_limits_t *l, int gzip);
+/* zlib only (RFC 1950; FTP MODE Z): another header, or bytes after the stream's end, are
+ * corrupt data (DLP_NOTE_DECODER_ERROR, DLP_EPROTO); same caps and memory as inflate. */
+dlp_stage_t *dlp_stage_zlib_new(dlp_stage_t *next, const dlp_app_limits_t *l);
 /* base64 (RFC 2045: ignores line breaks and whitespace; stops at '=') */
 dlp_stage_t *dlp_stage_base64_new(dlp_stage_t *next);
 /* quoted-printable (RFC 2045: soft line breaks, =XX) */

@@ -68,6 +68,14 @@
  *    transfer; 226 (transfer complete) and REIN end the current one;
  *    150/125 (transfer starting) add nothing: the connection was
  *    announced already.
+ *  - MODE Z (deflate transfer mode: ProFTPD mod_deflate, FileZilla Server)
+ *    accepted: every later data connection carries a zlib stream (deflate
+ *    set on the expectation) until MODE S (or any other mode) is accepted
+ *    or REIN. The mode asked for is taken at the next final reply, if that
+ *    is 2xx (pipelined commands may shift which reply that is; a wrong
+ *    guess only makes the data stream fail to inflate, and such a stream
+ *    is scanned as it is). A mode accepted after the announcement emits the
+ *    expectation again with the new mode, as a store command does.
  * Announced addresses are taken as written, except that an unspecified
  * one (0.0.0.0, ::) and a private one while the control connection's
  * matching address is public (NAT: the sensor sees the public side) are
@@ -131,8 +139,10 @@ struct dlp_ftp {
     ftp_dir_t d[2];
     dlp_app_expect_t exp; /* the latest announced data connection */
     uint8_t exp_valid;
-    uint8_t xfer; /* the transfer command of the current data connection */
-    uint8_t tls;  /* 234 seen: the client's next byte tells TLS from plain text */
+    uint8_t xfer;     /* the transfer command of the current data connection */
+    uint8_t mode_z;   /* MODE Z accepted: data connections carry zlib streams */
+    uint8_t mode_req; /* a MODE command's letter, until its reply ('Z', other: S/B/C) */
+    uint8_t tls;      /* 234 seen: the client's next byte tells TLS from plain text */
     uint8_t done;
     uint8_t prev;   /* PREV_*: the client's previous command line */
     uint32_t creds; /* credential lines so far (DLP_FTP_CRED_LINES_MAX) */
@@ -241,8 +251,19 @@ static void announce(dlp_ftp_t *f, const uint8_t addr[16], uint16_t port, bool a
     f->exp.port = port;
     f->exp.active = active ? 1 : 0;
     f->exp.upload = f->xfer == XFER_STORE ? 1 : 0;
+    f->exp.deflate = f->mode_z;
     f->exp_valid = 1;
     emit(f);
+}
+
+/* The transfer mode a 2xx accepted: the current data connection takes it too. */
+static void set_mode(dlp_ftp_t *f, bool z)
+{
+    f->mode_z = z ? 1 : 0;
+    if (f->exp_valid && f->exp.deflate != f->mode_z) {
+        f->exp.deflate = f->mode_z;
+        emit(f);
+    }
 }
 
 /* --- number parsing ------------------------------------------------------ */
@@ -427,9 +448,15 @@ static void command(dlp_ftp_t *f, const uint8_t *s, size_t n)
     } else if (verb_is(s, vlen, "RETR") || verb_is(s, vlen, "LIST") || verb_is(s, vlen, "NLST") ||
                verb_is(s, vlen, "MLSD")) {
         f->xfer = XFER_OTHER;
+    } else if (verb_is(s, vlen, "MODE")) {
+        while (a < n && s[a] == ' ')
+            a++;
+        f->mode_req = a < n && (s[a] & ~0x20) == 'Z' ? 'Z' : 'S';
     } else if (verb_is(s, vlen, "REIN")) {
         f->exp_valid = 0;
         f->xfer = XFER_NONE;
+        f->mode_z = 0; /* RFC 959: every transfer parameter back to its default */
+        f->mode_req = 0;
     }
 }
 
@@ -443,6 +470,11 @@ static void reply(dlp_ftp_t *f, const uint8_t *s, size_t n)
     if (n < 3 || !is_digit(s[0]) || !is_digit(s[1]) || !is_digit(s[2]) || (n > 3 && s[3] != ' '))
         return;
     code = (unsigned)(s[0] - '0') * 100 + (unsigned)(s[1] - '0') * 10 + (unsigned)(s[2] - '0');
+    if (f->mode_req != 0) {
+        if (code / 100 == 2)
+            set_mode(f, f->mode_req == 'Z');
+        f->mode_req = 0;
+    }
     switch (code) {
     case 227:
         if (find_tuple6(s + 3, n - 3, addr, &port))

@@ -11,6 +11,13 @@
  * with non-zero padding. After a gzip member, another member may follow
  * (1f 8b); anything else after the end of the data is ignored.
  *
+ * The zlib-only stage (dlp_stage_zlib_new: FTP MODE Z) sniffs nothing: the
+ * stream must start with a zlib header and end with the zlib stream, so
+ * plain text is not read as raw deflate (which can turn text into garbage
+ * for a while before it fails), and bytes after the end are not passed over
+ * unseen. Either is corrupt data: noted, DLP_EPROTO, and the caller scans
+ * the bytes as they are.
+ *
  * Output goes through a fixed buffer (OUT_BUF) and is emitted as it fills.
  * Bounds: more than decomp_max output bytes -> exactly decomp_max bytes are
  * passed on, DLP_NOTE_DECOMP_CAP, the stage stops; once the output passed
@@ -60,6 +67,7 @@ typedef struct inflate_stage {
     uint64_t total_in, total_out;
     uint8_t state;
     uint8_t wrap;
+    uint8_t zlib_only; /* dlp_stage_zlib_new */
     uint8_t nsniff;
     uint8_t sniff[2];
 } inflate_stage_t;
@@ -189,6 +197,10 @@ static dlp_rc_t z_sniff(inflate_stage_t *s, const uint8_t *p, size_t n, size_t *
     }
     if (s->nsniff < 2)
         return DLP_OK;
+    if (s->zlib_only && sniff_wrap(s->sniff) != W_ZLIB) {
+        dlp_stage_note(&s->base, DLP_NOTE_DECODER_ERROR, 0);
+        return DLP_EPROTO;
+    }
     rc = z_start(s, s->state == Z_MEMBER ? W_GZIP : sniff_wrap(s->sniff));
     if (rc < 0)
         return rc;
@@ -209,6 +221,10 @@ static dlp_rc_t inflate_write(dlp_stage_t *st, const uint8_t *p, size_t n)
         size_t used = 0, step = n < IN_STEP ? n : IN_STEP;
         dlp_rc_t rc;
 
+        if (s->state == Z_TRAILING && s->zlib_only) {
+            dlp_stage_note(st, DLP_NOTE_DECODER_ERROR, 0); /* bytes after the stream */
+            return DLP_EPROTO;
+        }
         if (s->state == Z_TRAILING)
             return DLP_OK;
         if (s->state == Z_RUN) {
@@ -273,4 +289,13 @@ dlp_stage_t *dlp_stage_inflate_new(dlp_stage_t *next, const dlp_app_limits_t *l,
         return NULL;
     s->lim = *l;
     return &s->base;
+}
+
+dlp_stage_t *dlp_stage_zlib_new(dlp_stage_t *next, const dlp_app_limits_t *l)
+{
+    dlp_stage_t *st = dlp_stage_inflate_new(next, l, 0);
+
+    if (st != NULL)
+        ((inflate_stage_t *)st)->zlib_only = 1;
+    return st;
 }

@@ -127,6 +127,8 @@ typedef struct fdir {
     bool inexact;              /* offsets of the decode() call in progress are not exact */
     uint32_t sniff_skips;      /* urgent bytes left out among the held first bytes */
     cstream_t *raw;            /* KIND_RAW / KIND_FTP_DATA: the direction's stream */
+    dlp_stage_t *mz;           /* KIND_FTP_DATA in MODE Z: inflating into 'raw' */
+    bool mz_raw;               /* ... it failed (or never started): 'raw' takes the bytes */
     bool raw_unsettled;        /* written since the peer last answered (raw_settle) */
     struct fdir *idle_prev, *idle_next; /* in env's list while raw_unsettled */
     uint64_t raw_last_us;      /* packet time of its last write */
@@ -158,6 +160,7 @@ struct fapp {
     bool classified;
     bool labelled_last;        /* fapp_last_label: nDPI's final answer is the label */
     bool dns_dgrams;           /* a datagram decoded as DNS */
+    bool ftp_z;                /* KIND_FTP_DATA announced in MODE Z: a zlib stream */
     kind_t kind;
     kind_t dec;                /* which decoder 'p' holds (kind moves on, dec stays) */
     bool tcp;
@@ -989,6 +992,7 @@ static bool expected_data(fapp_t *a)
             memcmp(to, resp, 16) != 0)
             continue;
         x->until_us = 0;
+        a->ftp_z = x->e.deflate != 0;
         return true;
     }
     return false;
@@ -1106,6 +1110,90 @@ static void raw_write(fdir_t *fd, dlp_field_t field, const uint8_t *p, size_t n)
         cstream_write(fd->raw, p, n);
         idle_touch(fd);
     }
+}
+
+/*
+ * FTP data in MODE Z (ftp.h): the egress bytes are a zlib stream, inflated
+ * into the direction's raw stream. A stream that does not inflate (another
+ * format, corrupt, bytes after its end, a cap, a gap) is scanned as it is
+ * from the write that failed on, and noted (decoder_error, or the cap's
+ * note): what came before was scanned inflated, so no byte goes unscanned.
+ */
+typedef struct mz_out {
+    dlp_stage_t base;
+    fdir_t *fd;
+} mz_out_t;
+
+static dlp_rc_t mz_out_write(dlp_stage_t *st, const uint8_t *p, size_t n)
+{
+    raw_write(((mz_out_t *)st)->fd, DLP_FIELD_FTP_DATA, p, n);
+    return DLP_OK;
+}
+
+static void mz_out_free(dlp_stage_t *st)
+{
+    free(st);
+}
+
+static const dlp_stage_ops_t mz_out_ops = {"MODE Z data", mz_out_write, NULL, mz_out_free};
+
+static void mz_start(fdir_t *fd)
+{
+    mz_out_t *out = calloc(1, sizeof(*out));
+
+    fd->mz_raw = true; /* unless the stage starts */
+    if (out == NULL)
+        return;
+    out->base.ops = &mz_out_ops;
+    out->base.sink = &content_sink; /* the stage's notes go to the flow */
+    out->base.sink_ctx = fd;
+    out->fd = fd;
+    fd->mz = dlp_stage_zlib_new(&out->base, &fd->a->env->limits);
+    if (fd->mz == NULL) {
+        free(out);
+        return;
+    }
+    fd->mz_raw = false;
+    fd->a->unpack_mem += DLP_STAGE_INFLATE_MEM;
+}
+
+/* The stream ends, or fails: 'end' says whether it ended (a stream cut short is noted). */
+static void mz_stop(fdir_t *fd, bool end)
+{
+    if (fd->mz == NULL)
+        return;
+    if (end) {
+        dlp_rc_t rc = dlp_stage_end(fd->mz);
+        (void)rc; /* noted by the stage */
+    }
+    dlp_stage_free_chain(fd->mz);
+    fd->mz = NULL;
+    fd->a->unpack_mem -= DLP_STAGE_INFLATE_MEM;
+}
+
+static void ftp_data_write(fdir_t *fd, const uint8_t *p, size_t n)
+{
+    if (!fd->a->ftp_z || !fd->egress || n == 0) {
+        raw_write(fd, DLP_FIELD_FTP_DATA, p, n);
+        return;
+    }
+    if (fd->mz == NULL && !fd->mz_raw)
+        mz_start(fd);
+    if (fd->mz != NULL && dlp_stage_write(fd->mz, p, n) == DLP_OK)
+        return;
+    mz_stop(fd, false);
+    fd->mz_raw = true;
+    raw_write(fd, DLP_FIELD_FTP_DATA, p, n);
+}
+
+/* A gap in MODE Z data: the zlib stream cannot go on; the rest is scanned as it is. */
+static void ftp_data_gap(fdir_t *fd)
+{
+    if (fd->mz == NULL)
+        return;
+    note(fd, DLP_NOTE_DECODER_ERROR, 0);
+    mz_stop(fd, false);
+    fd->mz_raw = true;
 }
 
 /*
@@ -1271,7 +1359,7 @@ static dlp_rc_t run_decoder(fapp_t *a, int dir, const uint8_t *p, size_t n, size
         else
             raw_write(fd, DLP_FIELD_RAW, p, n);
         return DLP_OK;
-    case KIND_FTP_DATA: raw_write(fd, DLP_FIELD_FTP_DATA, p, n); return DLP_OK;
+    case KIND_FTP_DATA: ftp_data_write(fd, p, n); return DLP_OK;
     case KIND_RAW: raw_write(fd, DLP_FIELD_RAW, p, n); return DLP_OK;
     case KIND_WS: return ws_run(a, dir, p, n, used);
     default: /* encrypted, or a decoder handed the connection over */
@@ -1672,6 +1760,8 @@ void fapp_gap(fapp_t *a, int dir, uint64_t len)
         dlp_ftp_gap(a->p.ftp, dir, len);
     else if (a->kind == KIND_WS)
         ws_gap(a, dir, len);
+    else if (a->kind == KIND_FTP_DATA)
+        ftp_data_gap(fd);
     /* a raw stream: the direction's own, or an SMTP/FTP server's replies beside the decoder */
     if (fd->raw != NULL && a->kind != KIND_HTTP && a->kind != KIND_WS)
         cstream_gap(fd->raw, len);
@@ -1711,6 +1801,7 @@ void fapp_end(fapp_t *a, int dir)
         dns_flush(a, fd);
     else if (a->kind == KIND_WS)
         dlp_ws_end(a->ws[dir]);
+    mz_stop(fd, true);
     idle_unlink(fd);
     cstream_free(fd->raw);
     fd->raw = NULL;
@@ -1940,6 +2031,7 @@ void fapp_free(fapp_t *a)
     for (int d = 0; d < 2; d++) {
         alt_stop(a, &a->d[d], false);
         idle_unlink(&a->d[d]);
+        mz_stop(&a->d[d], false);
         cstream_free(a->d[d].raw);
     }
     switch (a->dec) {

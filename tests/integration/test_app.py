@@ -511,6 +511,32 @@ class Commands(unittest.TestCase):
         self.assertNotIn("488803******3639", events_text(r) + r.stderr)
 
 
+class Encodings(unittest.TestCase):
+    """pcaps/gen/gen_encodings.py (pcaps/README.md): values the receiver reads only once it
+    undoes an encoding, and look-alikes that are none."""
+
+    def values(self, r):
+        return sorted((e["src_port"], e["dlp"]["rule"], m["field"], m["masked"])
+                      for e in dlp(r) for m in e["dlp"]["matches"])
+
+    def test_ftp_mode_z(self):
+        """MODE Z: the upload is inflated before it is scanned; MODE S undoes it; a MODE Z
+        upload that is no zlib stream is scanned as it is, noted decoder_error."""
+        r = run("-r", pcap("ftp-mode-z.pcap"), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual(self.values(r), [
+            (47101, "pii.credit_card", "ftp.data", "402400******1232"),
+            (47101, "pii.email", "ftp.data", "j***@example.org"),
+            (47103, "pii.credit_card", "ftp.data", "471691******1237"),
+            (47103, "pii.email", "ftp.data", "j***@example.org"),
+            (47111, "pii.credit_card", "ftp.data", "448512******1232"),
+            (47111, "pii.email", "ftp.data", "j***@example.org")])
+        notes = {p: flow_of(r, p)["inspection"]["toserver"].get("not_inspected", {})
+                 for p in (47101, 47103, 47111)}
+        self.assertEqual(notes, {47101: {}, 47103: {}, 47111: {"decoder_error": 1}})
+        self.assertEqual({e["app_proto"] for e in dlp(r)}, {"FTP_DATA"})
+
+
 if __name__ == "__main__":
     from sensor import main
     main()

@@ -374,6 +374,79 @@ static void test_pipelined_stor(void **state)
     fx_free(x);
 }
 
+/* An expectation's transfer mode: deflate while MODE Z is in force. */
+static void assert_deflate(const ts_sink_t *s, size_t i, int deflate)
+{
+    assert_true(i < s->n);
+    assert_int_equal(s->item[i].kind, 'E');
+    assert_int_equal(s->item[i].expect.deflate, deflate);
+}
+
+/* clang-format off */
+static const turn_t mode_z_session[] = {
+    {1, "220 ProFTPD Server ready\r\n"},
+    {0, "MODE Z\r\n"},
+    {1, "200 OK\r\n"},
+    {0, "PASV\r\n"},
+    {1, "227 Entering Passive Mode (198,51,100,7,4,1)\r\n"},
+    {0, "STOR a.csv\r\n"},
+    {1, "150 Opening data connection\r\n"},
+    {1, "226 Transfer complete\r\n"},
+    {0, "mode s\r\n"},
+    {1, "200 OK\r\n"},
+    {0, "EPSV\r\n"},
+    {1, "229 Entering Extended Passive Mode (|||1026|)\r\n"},
+};
+/* clang-format on */
+
+/* MODE Z accepted (ProFTPD mod_deflate): the data connections carry zlib, until MODE S. */
+static void test_mode_z(void **state)
+{
+    fx_t *x = fx_new();
+    (void)state;
+
+    assert_int_equal(play(x, mode_z_session, DLP_ARRAY_LEN(mode_z_session), SIZE_MAX, 0),
+                     DLP_OK);
+    assert_int_equal(x->s[0].n, 4);
+    assert_expect(&x->s[0], 0, x->client, x->server, 1025, 0, 0);
+    assert_deflate(&x->s[0], 0, 1);
+    assert_expect(&x->s[0], 2, x->client, x->server, 1025, 0, 1);
+    assert_deflate(&x->s[0], 2, 1);
+    assert_expect(&x->s[0], 3, x->client, x->server, 1026, 0, 0);
+    assert_deflate(&x->s[0], 3, 0);
+    check_splits(mode_z_session, DLP_ARRAY_LEN(mode_z_session));
+    fx_free(x);
+}
+
+/* MODE Z refused, or undone by REIN; accepted after PASV: the announcement is emitted again. */
+static void test_mode_z_refused_rein_late(void **state)
+{
+    fx_t *x = fx_new();
+    turn_t t[] = {
+        {0, "MODE Z\r\n"},
+        {1, "504 Command not implemented for that parameter\r\n"},
+        {0, "PASV\r\n"},
+        {1, "227 Entering Passive Mode (198,51,100,7,4,1)\r\n"},
+        {0, "MODE Z\r\n"},
+        {1, "200 OK\r\n"},
+        {0, "REIN\r\n"},
+        {1, "220 ready\r\n"},
+        {0, "PASV\r\n"},
+        {1, "227 Entering Passive Mode (198,51,100,7,4,2)\r\n"},
+    };
+    (void)state;
+
+    assert_int_equal(play(x, t, DLP_ARRAY_LEN(t), SIZE_MAX, 0), DLP_OK);
+    assert_int_equal(x->s[0].n, 3);
+    assert_expect(&x->s[0], 0, x->client, x->server, 1025, 0, 0);
+    assert_deflate(&x->s[0], 0, 0);
+    assert_expect(&x->s[0], 1, x->client, x->server, 1025, 0, 0);
+    assert_deflate(&x->s[0], 1, 1);
+    assert_expect(&x->s[0], 2, x->client, x->server, 1026, 0, 0);
+    assert_deflate(&x->s[0], 2, 0);
+    fx_free(x);
+}
+
 /* clang-format off */
 static const turn_t tls_session[] = {
     {1, "220 ready\r\n"},
@@ -1204,6 +1277,8 @@ int main(void)
         cmocka_unit_test(test_telnet_iac_overlong),
         cmocka_unit_test(test_telnet_iac_overlong_parity),
         cmocka_unit_test(test_bare_lf_not_a_line_end),
+        cmocka_unit_test(test_mode_z),
+        cmocka_unit_test(test_mode_z_refused_rein_late),
         cmocka_unit_test(test_mem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

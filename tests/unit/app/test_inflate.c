@@ -70,7 +70,8 @@ static void gz_make(buf_t *out, int bits, const char *s)
 typedef struct cfg {
     dlp_app_limits_t l;
     int gzip;
-    int chain; /* chunked -> inflate -> form -> sink */
+    int chain;     /* chunked -> inflate -> form -> sink */
+    int zlib_only; /* dlp_stage_zlib_new */
 } cfg_t;
 
 static dlp_stage_t *build(ts_sink_t *t, void *arg)
@@ -79,7 +80,7 @@ static dlp_stage_t *build(ts_sink_t *t, void *arg)
     dlp_stage_t *s = st_sink_stage(t);
     if (c->chain)
         s = dlp_stage_form_new(s);
-    s = dlp_stage_inflate_new(s, &c->l, c->gzip);
+    s = c->zlib_only ? dlp_stage_zlib_new(s, &c->l) : dlp_stage_inflate_new(s, &c->l, c->gzip);
     if (c->chain)
         s = dlp_stage_chunked_new(s, &c->l);
     return s;
@@ -279,6 +280,44 @@ static void corrupt(void **state)
     assert_memory_equal(s, plain, 5000);
     st_run_fini(&r);
     free(in.p);
+}
+
+/* The zlib-only stage (FTP MODE Z): a zlib stream only, and nothing after it. */
+static void zlib_only(void **state)
+{
+    static const char plain[] = "name,card\nJane,4111 1111 1111 1111\n";
+    cfg_t c = defaults();
+    buf_t in = {0};
+    st_run_t r;
+
+    (void)state;
+    c.zlib_only = 1;
+    gz_make(&in, ZL, text);
+    expect_text(&c, &in, text);
+    /* bytes after the stream: the data, then an error (the caller scans them as they are) */
+    buf_add(&in, "card 4111", 9);
+    r = st_check_splits(build, &c, 0, in.p, in.n, 1);
+    assert_int_equal(st_all_notes(&r), 1);
+    assert_int_equal(st_notes(&r, DLP_NOTE_DECODER_ERROR), 1);
+    assert_int_equal(r.first_err, DLP_EPROTO);
+    st_assert_stream(&r, text, strlen(text));
+    st_run_fini(&r);
+    free(in.p);
+    /* gzip, raw deflate and plain text are not zlib: nothing comes out, an error at once */
+    for (int k = 0; k < 3; k++) {
+        in = (buf_t){0};
+        if (k < 2)
+            gz_make(&in, k == 0 ? GZ : RAW, text);
+        else
+            buf_add(&in, plain, strlen(plain));
+        r = st_check_splits(build, &c, 0, in.p, in.n, 1);
+        assert_int_equal(st_all_notes(&r), 1);
+        assert_int_equal(st_notes(&r, DLP_NOTE_DECODER_ERROR), 1);
+        assert_int_equal(r.first_err, DLP_EPROTO);
+        st_assert_stream(&r, "", 0);
+        st_run_fini(&r);
+        free(in.p);
+    }
 }
 
 /* decomp_max: exactly the cap passes, one note; at the cap itself no note. */
@@ -492,7 +531,7 @@ int main(void)
         cmocka_unit_test(empty_body),   cmocka_unit_test(corrupt),
         cmocka_unit_test(output_cap),   cmocka_unit_test(gzip_bomb),
         cmocka_unit_test(ratio_floor),  cmocka_unit_test(chain_chunked_gzip_form),
-        cmocka_unit_test(zlib_memory),
+        cmocka_unit_test(zlib_memory),  cmocka_unit_test(zlib_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
