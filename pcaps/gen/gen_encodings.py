@@ -4,16 +4,21 @@ undo too (tests/integration/test_app.py, class Encodings; pcaps/README.md lists 
 and what each must produce):
 
 * ftp-mode-z.pcap: FTP uploads in MODE Z (deflate transfer mode: ProFTPD mod_deflate,
-  FileZilla Server), then in MODE S again, and a MODE Z upload whose bytes are no zlib stream."""
+  FileZilla Server), then in MODE S again, and a MODE Z upload whose bytes are no zlib stream;
+* dns-label-split.pcap: values split over DNS labels, or spaced and dotted inside one label."""
+import struct
 import sys
 import zlib
 
-from tcpgen import Capture, TcpSession, out_path
+from tcpgen import Capture, TcpSession, out_path, udp_l3
 
 IN, OUT = "10.0.0.43", "198.51.100.52"
 MZ_CARD = b"4024007181241232"      # Luhn-valid synthetic cards, only in these captures
 MZ_CARD2 = b"4716912345671237"
 MZ_CARD3 = b"4485123456781232"
+DNS_CARD = b"4916882301441230"
+DNS_CARD2 = b"4556730219931237"
+DNS_CARD3 = b"4532017664101238"
 
 
 def ftp_upload(cap, ctl, commands, dport, data, cport):
@@ -70,9 +75,35 @@ def ftp_mode_z_capture(outdir):
     cap.write_pcap(out_path(outdir, "ftp-mode-z.pcap"))
 
 
+def dns_query(cap, sport, qid, labels, qtype=1):
+    """A query whose name is the given raw labels (bytes), sent as written."""
+    head = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)  # RD, one question
+    wire = b"".join(bytes([len(lb)]) + lb for lb in labels) + b"\x00"
+    m = head + wire + struct.pack(">HH", qtype, 1)
+    cap.add_l3(udp_l3(IN, "203.0.113.53", sport, 53, m), IN, "203.0.113.53")
+
+
+def dns_label_split_capture(outdir):
+    cap = Capture()
+    tail = [b"x", b"example", b"net"]
+    # a card split over four labels (the usual shape of DNS exfiltration)
+    dns_query(cap, 47120, 0x4701, [DNS_CARD[i:i + 4] for i in range(0, 16, 4)] + tail)
+    # one label "4556 7302 1993 1237" (dig writes \032) and one "4532.0176.6410.1238" (\.)
+    dns_query(cap, 47121, 0x4702, [b" ".join(DNS_CARD2[i:i + 4] for i in range(0, 16, 4))] + tail,
+              qtype=16)
+    dns_query(cap, 47122, 0x4703, [b".".join(DNS_CARD3[i:i + 4] for i in range(0, 16, 4))] + tail,
+              qtype=16)
+    # look-alikes: sixteen digits over labels that fail Luhn, a reverse lookup, a CDN name
+    dns_query(cap, 47123, 0x4704, [b"4916", b"8823", b"0144", b"1231"] + tail)
+    dns_query(cap, 47124, 0x4705, [b"4", b"3", b"2", b"1", b"in-addr", b"arpa"], qtype=12)
+    dns_query(cap, 47125, 0x4706, [b"e1234", b"a", b"akamaiedge", b"net"])
+    cap.write_pcap(out_path(outdir, "dns-label-split.pcap"))
+
+
 def main():
     outdir = sys.argv[1]
     ftp_mode_z_capture(outdir)
+    dns_label_split_capture(outdir)
 
 
 if __name__ == "__main__":

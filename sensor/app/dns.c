@@ -19,7 +19,17 @@
  * stretch of labels they end (so the walk strictly moves backwards and
  * cannot loop), at most 16 of them per name. Text is dotted, labels as raw
  * bytes: '.' and '\' inside a label are backslash-escaped and bytes
- * outside 0x21..0x7e become \DDD (as dig prints them). Empty names (the
+ * outside 0x21..0x7e become \DDD (as dig prints them). Two more blocks of
+ * the same field follow it, because the server reads labels, not that
+ * text: the labels' raw bytes joined by '.' (only when a byte was escaped:
+ * "4539 1488 0343 6467" in one label, which the text spells with \032),
+ * and the name joined (when that differs): every '.', between labels or
+ * inside one, dropped, except one that stands between a digit and a letter,
+ * so that "4539.1488.0343.6467.x.example.net", a value split over labels
+ * (the usual shape of DNS exfiltration), reads "4539148803436467.xexamplenet"
+ * and the value still ends at a word boundary. The validators (Luhn...)
+ * keep digits joined by chance out. A value split between a letter and a
+ * digit ("DE.89370400...") stays split. Empty names (the
  * root, EDNS OPT owners) are skipped; a name reached again through a
  * pointer to the same labels is reported once per message; at most 64
  * names per message are reported, the rest is noted
@@ -53,8 +63,19 @@
 #define DNS_HDR_LEN 12
 #define DNS_NAME_WIRE_MAX 255                /* RFC 1035 3.1, length bytes and root included */
 #define DNS_TEXT_MAX (DNS_NAME_WIRE_MAX * 4) /* every byte as \DDD */
+#define DNS_RAW_MAX DNS_NAME_WIRE_MAX        /* labels and the dots between them */
 #define DNS_RR_FIXED 10                      /* type, class, ttl, rdlength */
 #define DNS_Q_FIXED 4                        /* qtype, qclass */
+
+/* A decoded name: its text (dig's form), its raw labels joined by '.', and whether the
+ * two differ. */
+typedef struct dns_name {
+    char text[DNS_TEXT_MAX];
+    size_t tlen;
+    uint8_t raw[DNS_RAW_MAX];
+    size_t rlen;
+    bool escaped;
+} dns_name_t;
 
 typedef struct dns_walk {
     const uint8_t *m;
@@ -92,13 +113,13 @@ static size_t escape(uint8_t c, char *out)
 }
 
 /*
- * Decodes the name at w->off into text[*tlen] and moves w->off past it.
- * *first is the offset of its first label (or of its root byte). Returns
- * false when the name is malformed.
+ * Decodes the name at w->off into nm and moves w->off past it. *first is
+ * the offset of its first label (or of its root byte). Returns false when
+ * the name is malformed.
  */
-static bool name(dns_walk_t *w, char *text, size_t *tlen, size_t *first)
+static bool name(dns_walk_t *w, dns_name_t *nm, size_t *first)
 {
-    size_t pos = w->off, seg = w->off, wire = 1, t = 0;
+    size_t pos = w->off, seg = w->off, wire = 1, t = 0, r = 0;
     unsigned jumps = 0;
     bool jumped = false;
 
@@ -132,22 +153,58 @@ static bool name(dns_walk_t *w, char *text, size_t *tlen, size_t *first)
         wire += (size_t)len + 1;
         if (wire > DNS_NAME_WIRE_MAX || pos + 1 + len > w->n)
             return false;
-        if (t > 0)
-            text[t++] = '.';
-        for (size_t i = 0; i < len; i++)
-            t += escape(w->m[pos + 1 + i], text + t);
+        if (t > 0) {
+            nm->text[t++] = '.';
+            nm->raw[r++] = '.';
+        }
+        for (size_t i = 0; i < len; i++) {
+            size_t k = escape(w->m[pos + 1 + i], nm->text + t);
+            nm->escaped |= k > 1;
+            t += k;
+        }
+        memcpy(nm->raw + r, w->m + pos + 1, len); /* wire <= 255 bounds r */
+        r += len;
         pos += 1 + (size_t)len;
     }
     if (!jumped)
         w->off = pos + 1;
-    *tlen = t;
+    nm->tlen = t;
+    nm->rlen = r;
     return true;
 }
 
-/* Reports a decoded name unless empty, already reported, or over the cap. */
-static void report(dns_walk_t *w, const char *text, size_t tlen, size_t first)
+static bool is_digit(uint8_t c)
 {
-    if (w->sink == NULL || w->capped || tlen == 0)
+    return c >= '0' && c <= '9';
+}
+
+static bool is_alpha(uint8_t c)
+{
+    return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+}
+
+/* The name joined (see the top) into out (at least nm->rlen bytes); its length. */
+static size_t join(const dns_name_t *nm, uint8_t *out)
+{
+    const uint8_t *p = nm->raw;
+    size_t n = nm->rlen, k = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '.' && i > 0 && i + 1 < n && !(is_digit(p[i - 1]) && is_alpha(p[i + 1])) &&
+            !(is_alpha(p[i - 1]) && is_digit(p[i + 1])))
+            continue;
+        out[k++] = p[i];
+    }
+    return k;
+}
+
+/* Reports a decoded name unless empty, already reported, or over the cap. */
+static void report(dns_walk_t *w, const dns_name_t *nm, size_t first)
+{
+    uint8_t joined[DNS_RAW_MAX];
+    size_t jlen;
+
+    if (w->sink == NULL || w->capped || nm->tlen == 0)
         return;
     for (unsigned i = 0; i < w->nseen; i++)
         if (w->seen[i] == first)
@@ -159,18 +216,25 @@ static void report(dns_walk_t *w, const char *text, size_t tlen, size_t first)
         return;
     }
     w->seen[w->nseen++] = (uint16_t)first;
-    if (w->sink->block != NULL)
-        w->sink->block(w->ctx, DLP_FIELD_DNS_QUERY, (const uint8_t *)text, tlen);
+    if (w->sink->block == NULL)
+        return;
+    w->sink->block(w->ctx, DLP_FIELD_DNS_QUERY, (const uint8_t *)nm->text, nm->tlen);
+    if (nm->escaped)
+        w->sink->block(w->ctx, DLP_FIELD_DNS_QUERY, nm->raw, nm->rlen);
+    jlen = join(nm, joined);
+    if (jlen < nm->rlen)
+        w->sink->block(w->ctx, DLP_FIELD_DNS_QUERY, joined, jlen);
 }
 
 /* One name then 'fixed' bytes; for records, rdlength more. */
 static bool entry(dns_walk_t *w, size_t fixed, bool rr)
 {
-    char text[DNS_TEXT_MAX];
-    size_t tlen, first;
+    dns_name_t nm;
+    size_t first;
     size_t start;
 
-    if (!name(w, text, &tlen, &first))
+    nm.escaped = false;
+    if (!name(w, &nm, &first))
         return false;
     start = w->off;
     if (w->n - w->off < fixed)
@@ -182,7 +246,7 @@ static bool entry(dns_walk_t *w, size_t fixed, bool rr)
             return false;
         w->off += rdlen;
     }
-    report(w, text, tlen, first);
+    report(w, &nm, first);
     return true;
 }
 

@@ -536,6 +536,18 @@ class Encodings(unittest.TestCase):
         self.assertEqual(notes, {47101: {}, 47103: {}, 47111: {"decoder_error": 1}})
         self.assertEqual({e["app_proto"] for e in dlp(r)}, {"FTP_DATA"})
 
+    def test_dns_label_split(self):
+        """A card over four labels, spaced or dotted inside one label: found, as dns.query,
+        masked; sixteen digits over labels that fail Luhn, a reverse lookup and a CDN name
+        with digits: nothing."""
+        r = run("-r", pcap("dns-label-split.pcap"), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual(self.values(r), [
+            (47120, "pii.credit_card", "dns.query", "491688******1230"),
+            (47121, "pii.credit_card", "dns.query", "455673******1237"),
+            (47122, "pii.credit_card", "dns.query", "453201******1238")])
+        self.assertNotIn("4916882301441230", events_text(r))
+
 
 if __name__ == "__main__":
     from sensor import main
