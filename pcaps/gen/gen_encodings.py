@@ -5,12 +5,13 @@ and what each must produce):
 
 * ftp-mode-z.pcap: FTP uploads in MODE Z (deflate transfer mode: ProFTPD mod_deflate,
   FileZilla Server), then in MODE S again, and a MODE Z upload whose bytes are no zlib stream;
-* dns-label-split.pcap: values split over DNS labels, or spaced and dotted inside one label."""
+* dns-label-split.pcap: values split over DNS labels, or spaced and dotted inside one label;
+* http-multipart-filename-star.pcap: an RFC 2231 / 5987 percent-encoded multipart file name."""
 import struct
 import sys
 import zlib
 
-from tcpgen import Capture, TcpSession, out_path, udp_l3
+from tcpgen import Capture, TcpSession, http_response, out_path, udp_l3
 
 IN, OUT = "10.0.0.43", "198.51.100.52"
 MZ_CARD = b"4024007181241232"      # Luhn-valid synthetic cards, only in these captures
@@ -19,6 +20,17 @@ MZ_CARD3 = b"4485123456781232"
 DNS_CARD = b"4916882301441230"
 DNS_CARD2 = b"4556730219931237"
 DNS_CARD3 = b"4532017664101238"
+FN_SSN = b"536-22-8417"
+OK = http_response(b"ok\n", "text/plain")
+
+
+def session(cap, cport, sport, turns):
+    s = TcpSession(cap, IN, OUT, cport, sport)
+    s.handshake()
+    for who, data in turns:
+        s.send(who, data)
+    s.close()
+    cap.clock.advance(0.1)
 
 
 def ftp_upload(cap, ctl, commands, dport, data, cport):
@@ -100,10 +112,27 @@ def dns_label_split_capture(outdir):
     cap.write_pcap(out_path(outdir, "dns-label-split.pcap"))
 
 
+def pct(b):
+    return b"".join(b"%%%02X" % c for c in b)
+
+
+def multipart_filename_star_capture(outdir):
+    cap = Capture()
+    body = (b"--fb\r\nContent-Disposition: form-data; name=\"f\"; filename*=UTF-8''" + pct(FN_SSN) +
+            b"%20Jane.pdf\r\nContent-Type: application/octet-stream\r\n\r\nnothing here\r\n"
+            b"--fb--\r\n")
+    req = (b"POST /upload HTTP/1.1\r\nHost: files.example.com\r\n"
+           b"Content-Type: multipart/form-data; boundary=fb\r\nContent-Length: " +
+           str(len(body)).encode() + b"\r\n\r\n" + body)
+    session(cap, 47130, 80, [("c", req), ("s", OK)])
+    cap.write_pcap(out_path(outdir, "http-multipart-filename-star.pcap"))
+
+
 def main():
     outdir = sys.argv[1]
     ftp_mode_z_capture(outdir)
     dns_label_split_capture(outdir)
+    multipart_filename_star_capture(outdir)
 
 
 if __name__ == "__main__":

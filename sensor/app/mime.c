@@ -49,7 +49,11 @@
  * Content-Transfer-Encoding of an entity win; parts of multipart/digest
  * default to message/rfc822; "filename*" (RFC 2231) wins over "filename*0"..
  * (at most DLP_APP_RFC2231_SEGMENTS_MAX segments), which wins over "filename"; names are kept up
- * to DLP_APP_NAME_MAX bytes (the sink stage keeps 63).
+ * to DLP_APP_NAME_MAX bytes (the sink stage keeps 63). A decoded name (filename, name, the
+ * Content-Type name) that the header's own block does not hold as it is (RFC 2231
+ * "filename*=UTF-8''%35%33%36...", continuations, encoded words) is reported too, as one
+ * more block of header_field ("filename: 536-22-8417.pdf"): frameworks (Werkzeug, Django,
+ * Go) decode it, so a value in it must be scanned decoded.
  *
  * Thread: the worker that owns the flow.
  */
@@ -404,6 +408,26 @@ static void report_header(dlp_mime_t *m, const uint8_t *name, size_t nn, const u
     m->sink->block(m->ctx, m->header_field, b, nn + 2 + k);
 }
 
+/* A decoded name, unless the header value v[0, vn) shows it as it is (see the top). */
+static void report_name(dlp_mime_t *m, const char *label, const char *name, const uint8_t *v,
+                        size_t vn)
+{
+    size_t ln = strlen(label), k = strlen(name);
+    uint8_t *b;
+
+    if (m->header_field == DLP_FIELD__COUNT || m->sink->block == NULL || k == 0 ||
+        memmem(v, vn, name, k) != NULL)
+        return;
+    b = scratch(m, ln + 2 + k);
+    if (b == NULL)
+        return;
+    memcpy(b, label, ln);
+    b[ln] = ':';
+    b[ln + 1] = ' ';
+    memcpy(b + ln + 2, name, k);
+    m->sink->block(m->ctx, m->header_field, b, ln + 2 + k);
+}
+
 /* Length of the header name of line l (before ':'), or 0 if it is not a header. */
 static size_t header_name(const uint8_t *l, size_t n)
 {
@@ -439,10 +463,13 @@ static void header_act(dlp_mime_t *m, const uint8_t *h, size_t n)
     if (ci_eq(h, nn, "content-type") && !(m->ent.seen & SEEN_CT)) {
         m->ent.seen |= SEEN_CT;
         parse_ctype(m, v, vn);
+        report_name(m, "name", m->ent.ctname, v, vn);
     } else if (ci_eq(h, nn, "content-disposition") && !(m->ent.seen & SEEN_CD)) {
         m->ent.seen |= SEEN_CD;
         name_get(v, vn, "filename", m->ent.filename);
         name_get(v, vn, "name", m->ent.field);
+        report_name(m, "filename", m->ent.filename, v, vn);
+        report_name(m, "name", m->ent.field, v, vn);
     } else if (ci_eq(h, nn, "content-transfer-encoding") && !(m->ent.seen & SEEN_CTE)) {
         m->ent.seen |= SEEN_CTE;
         parse_cte(m, v, vn);

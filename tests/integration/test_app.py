@@ -548,6 +548,12 @@ class Encodings(unittest.TestCase):
             (47122, "pii.credit_card", "dns.query", "453201******1238")])
         self.assertNotIn("4916882301441230", events_text(r))
 
+    def test_multipart_filename_star(self):
+        """filename*=UTF-8''%35%33%36... (RFC 5987): scanned decoded, as a part header."""
+        r = run("-r", pcap("http-multipart-filename-star.pcap"), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual(self.values(r), [(47130, "pii.us_ssn", "http.header", "*****8417")])
+
 
 if __name__ == "__main__":
     from sensor import main

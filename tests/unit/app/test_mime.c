@@ -784,6 +784,43 @@ static void test_form_data_part_headers(void **state)
     CHECK(p, in, E_S(DLP_FIELD_HTTP_BODY, "536-22-8417 Jane Doe.pdf", "%PDF-1.4"));
 }
 
+/* Names that only decoding spells (RFC 2231 percent-encoding, continuations, encoded
+ * words: frameworks decode them) are reported decoded too, as part-header content. */
+static void test_decoded_names_reported(void **state)
+{
+    dlp_app_limits_t l = limits();
+    dlp_mime_params_t p = {.limits = &l,
+                           .header_field = DLP_FIELD_HTTP_HEADER,
+                           .body_field = DLP_FIELD_HTTP_BODY,
+                           .attach_field = DLP_FIELD_HTTP_BODY,
+                           .content_type = "multipart/form-data; boundary=fb"};
+    static const char in[] =
+        "--fb\r\n"
+        "Content-Disposition: form-data; name=\"f\"; "
+        "filename*=UTF-8''%35%33%36%2D%32%32%2D%38%34%31%37%20Jane.pdf\r\n"
+        "\r\n"
+        "x\r\n"
+        "--fb\r\n"
+        "Content-Disposition: form-data; name*0=\"card 4539 1488\"; name*1=\" 0343 6467\"\r\n"
+        "Content-Type: text/plain; name=\"=?utf-8?Q?536-22-8417?=\"\r\n"
+        "\r\n"
+        "y\r\n"
+        "--fb--\r\n";
+    (void)state;
+    CHECK(p, in,
+          E_B(DLP_FIELD_HTTP_HEADER,
+              "Content-Disposition: form-data; name=\"f\"; "
+              "filename*=UTF-8''%35%33%36%2D%32%32%2D%38%34%31%37%20Jane.pdf"),
+          E_B(DLP_FIELD_HTTP_HEADER, "filename: 536-22-8417 Jane.pdf"),
+          E_S(DLP_FIELD_HTTP_BODY, "536-22-8417 Jane.pdf", "x"),
+          E_B(DLP_FIELD_HTTP_HEADER,
+              "Content-Disposition: form-data; name*0=\"card 4539 1488\"; name*1=\" 0343 6467\""),
+          E_B(DLP_FIELD_HTTP_HEADER, "name: card 4539 1488 0343 6467"),
+          /* the encoded word holds the name as it is, and the header's block decodes it */
+          E_B(DLP_FIELD_HTTP_HEADER, "Content-Type: text/plain; name=\"536-22-8417\""),
+          E_S(DLP_FIELD_HTTP_BODY, "536-22-8417", "y"));
+}
+
 /* A part's header block has its own bound, as a message's: past it, headers are neither
  * reported nor acted on, and the excess is noted at the block's end. */
 static void test_part_header_block_cap(void **state)
@@ -1033,6 +1070,7 @@ int main(void)
         cmocka_unit_test(test_boundary_line_rest),
         cmocka_unit_test(test_unsupported_encoding),
         cmocka_unit_test(test_file_names),
+        cmocka_unit_test(test_decoded_names_reported),
         cmocka_unit_test(test_name_bounds),
         cmocka_unit_test(test_lf_only_and_near_misses),
         cmocka_unit_test(test_missing_blank_line_and_empty_part),
