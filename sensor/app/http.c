@@ -992,6 +992,28 @@ static void header_interpret(dlp_http_t *h, hdir_t *d, const uint8_t *s, size_t 
     }
 }
 
+/*
+ * A request's Cookie header holding a '%' is also written percent-decoded: PHP
+ * ($_COOKIE), Rails and Express decode cookie values, so "cc=%34%35%33..." is
+ * a card to the application. Only that header: other values are not URL-coded.
+ */
+static void cookie_decoded(dlp_http_t *h, hdir_t *d)
+{
+    const uint8_t *s = d->buf;
+    size_t n = d->held, k;
+    uint8_t *out;
+
+    if (d->dir != 0 || n < 8 || !ieq(s, 6, "cookie") || s[6] != ':' || !memchr(s, '%', n))
+        return;
+    out = malloc(n + 1);
+    if (out == NULL)
+        return; /* the header was scanned as sent */
+    k = dlp_percent_decode(s, n, out, n, false);
+    out[k] = '\n';
+    h->sink->write(h->ctx[d->dir], d->hstream, out, k + 1);
+    free(out);
+}
+
 /* The held header is complete: interpret it and write it to the header stream. */
 static void header_emit(dlp_http_t *h, hdir_t *d)
 {
@@ -1004,6 +1026,8 @@ static void header_emit(dlp_http_t *h, hdir_t *d)
     d->buf[d->held] = '\n';
     if (d->hstream != NULL)
         h->sink->write(h->ctx[d->dir], d->hstream, d->buf, d->held + 1);
+    if (d->hstream != NULL && d->state == ST_HEADER)
+        cookie_decoded(h, d);
     line_reset(d);
     d->hsecret = 0;
 }

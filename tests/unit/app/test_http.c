@@ -282,6 +282,30 @@ static void test_get_query(void **state)
     run_free(r);
 }
 
+/* A request's Cookie with a '%' is written again percent-decoded (PHP, Rails, Express read it
+ * so); a response's Set-Cookie and other headers are not. */
+static void test_cookie_percent_decoded(void **state)
+{
+    const step_t s[] = {
+        W(0, "GET / HTTP/1.1\r\n"
+             "Cookie: sid=abc; cc=%34%35%33%39%20%31%34%38%38\r\n"
+             "X-Note: a%20b\r\n"
+             "\r\n"),
+        W(1, "HTTP/1.1 200 OK\r\nSet-Cookie: t=%41\r\nContent-Length: 0\r\n\r\n"),
+        E(0),
+        E(1),
+    };
+    run_t *r = check(s, NSTEPS(s), NULL);
+
+    (void)state;
+    EXPECT(&r->t[0], XM(M_METHOD, "GET"), XM(M_PATH, "/"), XB(F_URI, "/"),
+           XS(F_HDR, "Cookie: sid=abc; cc=%34%35%33%39%20%31%34%38%38\n"
+                     "Cookie: sid=abc; cc=4539 1488\n"
+                     "X-Note: a%20b\n"));
+    EXPECT(&r->t[1], XS(F_HDR, "Set-Cookie: t=%41\nContent-Length: 0\n"));
+    run_free(r);
+}
+
 static void test_target_forms(void **state)
 {
     const step_t s[] = {
@@ -1856,6 +1880,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_credential_headers_secret),
         cmocka_unit_test(test_get_query),
+        cmocka_unit_test(test_cookie_percent_decoded),
         cmocka_unit_test(test_target_forms),
         cmocka_unit_test(test_post_form),
         cmocka_unit_test(test_post_json_and_others),
