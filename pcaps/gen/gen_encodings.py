@@ -1,12 +1,13 @@
 #!/usr/bin/python3
 """gen_encodings.py OUTDIR - values the receiver reads only after an encoding the sensor must
-undo too (tests/integration/test_app.py, class Encodings; pcaps/README.md lists the values
-and what each must produce):
+undo too, and one value shaped like an address that is a file name (tests/integration/
+test_app.py, class Encodings; pcaps/README.md lists the values and what each must produce):
 
 * ftp-mode-z.pcap: FTP uploads in MODE Z (deflate transfer mode: ProFTPD mod_deflate,
   FileZilla Server), then in MODE S again, and a MODE Z upload whose bytes are no zlib stream;
 * dns-label-split.pcap: values split over DNS labels, or spaced and dotted inside one label;
-* http-multipart-filename-star.pcap: an RFC 2231 / 5987 percent-encoded multipart file name."""
+* http-multipart-filename-star.pcap: an RFC 2231 / 5987 percent-encoded multipart file name;
+* http-retina-asset.pcap: retina image requests ("logo@2x.png"), no addresses."""
 import struct
 import sys
 import zlib
@@ -128,11 +129,25 @@ def multipart_filename_star_capture(outdir):
     cap.write_pcap(out_path(outdir, "http-multipart-filename-star.pcap"))
 
 
+def retina_asset_capture(outdir):
+    cap = Capture()
+    img = http_response(b"\x89PNG\r\n\x1a\n", "image/png")
+    reqs = [b"/static/img/logo@2x.png", b"/static/img/icon@3x.webp?v=2", b"/i/hero@2x.jpg",
+            b"/unsubscribe?u=jane.roe@example.org"]
+    turns = []
+    for path in reqs:
+        turns += [("c", b"GET " + path + b" HTTP/1.1\r\nHost: www.example.com\r\n\r\n"),
+                  ("s", img)]
+    session(cap, 47140, 80, turns)
+    cap.write_pcap(out_path(outdir, "http-retina-asset.pcap"))
+
+
 def main():
     outdir = sys.argv[1]
     ftp_mode_z_capture(outdir)
     dns_label_split_capture(outdir)
     multipart_filename_star_capture(outdir)
+    retina_asset_capture(outdir)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,33 @@ static bool label_ok(const uint8_t *p, size_t n, bool tld)
     return true;
 }
 
+/*
+ * File extensions that are not delegated top-level domains (checked against
+ * the IANA root zone: none of these is in it). Extensions that ARE TLDs stay
+ * out of this list and keep their addresses: zip, mov, app, dev, py, sh, rs,
+ * md, pl, ps, ai, io, so (Somalia), ... Extensions with a digit (mp3, mp4,
+ * woff2, bz2, 7z) need no entry: a TLD is letters only.
+ */
+static const char *const not_tld_ext[] = {
+    "png", "jpg", "jpeg", "gif",  "svg",  "webp", "ico",  "bmp",  "tif",  "tiff", "css", "js",
+    "mjs", "map", "json", "woff", "ttf",  "eot",  "otf",  "html", "htm",  "php",  "asp", "aspx",
+    "jsp", "txt", "xml",  "pdf",  "webm", "avi",  "wav",  "ogg",  "gz",   "tgz",  "xz",  "rar",
+    "exe", "dll", "csv",  "xls",  "xlsx", "doc",  "docx", "ppt",  "pptx",
+};
+
+static bool not_tld(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < sizeof not_tld_ext / sizeof not_tld_ext[0]; i++) {
+        const char *e = not_tld_ext[i];
+        size_t k = 0;
+        while (k < n && e[k] != '\0' && (p[k] | 0x20) == (uint8_t)e[k])
+            k++;
+        if (k == n && e[k] == '\0')
+            return true;
+    }
+    return false;
+}
+
 static bool domain_ok(const uint8_t *p, size_t n)
 {
     size_t labels = 0, i = 0;
@@ -80,7 +107,7 @@ static bool domain_ok(const uint8_t *p, size_t n)
         size_t j = i;
         while (j < n && p[j] != '.')
             j++;
-        if (!label_ok(p + i, j - i, j == n))
+        if (!label_ok(p + i, j - i, j == n) || (j == n && not_tld(p + i, j - i)))
             return false;
         labels++;
         i = j + 1;

@@ -554,6 +554,13 @@ class Encodings(unittest.TestCase):
         self.assertEqual(r.status, 0, r.stderr)
         self.assertEqual(self.values(r), [(47130, "pii.us_ssn", "http.header", "*****8417")])
 
+    def test_retina_asset_no_email(self):
+        """logo@2x.png, icon@3x.webp, hero@2x.jpg are file names; the address beside them
+        in the same connection still alerts."""
+        r = run("-r", pcap("http-retina-asset.pcap"), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        self.assertEqual(self.values(r), [(47140, "pii.email", "http.uri", "j***@example.org")])
+
 
 if __name__ == "__main__":
     from sensor import main

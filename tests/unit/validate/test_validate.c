@@ -410,6 +410,22 @@ static void email_cases(void **state)
         "a@abcdefghijklmnopqrstuvwx.abcdefghijklmnopqrstuvwx", /* TLD of 24 */
         "l@example.com",
         "-x-@example.com",
+        /* file extensions that are TLDs too keep their addresses */
+        "jane@example.zip",
+        "jane@example.mov",
+        "jane@example.app",
+        "jane@example.dev",
+        "jane@example.py",
+        "jane@example.sh",
+        "jane@example.rs",
+        "jane@example.md",
+        "jane@example.pl",
+        "jane@example.ps",
+        "jane@example.ai",
+        "jane@example.so",
+        "jane@pngs.example.com",
+        "jane@png.example.com",
+        "jane@example.jsx", /* not on the list: an extension is matched whole */
     };
     static const char *const bad[] = {
         "a@b",
@@ -431,6 +447,27 @@ static void email_cases(void **state)
         "john@example.abcdefghijklmnopqrstuvwxy", /* TLD of 25 */
         "john",
         "",
+        /* file names: the last label is an extension and no TLD */
+        "logo@2x.png",
+        "icon@3x.PNG",
+        "photo@2x.jpg",
+        "hero@2x.jpeg",
+        "sprite@2x.webp",
+        "arrow@2x.svg",
+        "anim@2x.gif",
+        "favicon@2x.ico",
+        "bundle@1.min.js",
+        "chunk@vendor.mjs",
+        "style@2x.css",
+        "app@v2.json",
+        "font@latin.woff",
+        "index@2x.html",
+        "page@home.php",
+        "report@final.pdf",
+        "data@2024.csv",
+        "setup@x64.exe",
+        "sheet@q1.xlsx",
+        "deck@v3.pptx",
     };
     EXPECT_ALL(dlp_email_ok, ok, true);
     EXPECT_ALL(dlp_email_ok, bad, false);
@@ -500,6 +537,10 @@ static void email_window(void **state)
     reject(DLP_VAL_EMAIL, "jo.|.n@example.com|");
     reject(DLP_VAL_EMAIL, "|john|");
     reject(DLP_VAL_EMAIL, "||");
+    /* a retina asset name in a URI is a file, not an address */
+    reject(DLP_VAL_EMAIL, "GET /static/img/log|o@2x.png| HTTP/1.1");
+    reject(DLP_VAL_EMAIL, "src=\"/i/ico|n@3x.webp|?v=2\"");
+    accept(DLP_VAL_EMAIL, "dl: jan|e@example.zip| now", "jane@example.zip");
 }
 
 /* The userinfo of a URL is a login and a password, not an address. */
