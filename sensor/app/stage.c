@@ -42,7 +42,9 @@
 #define ST_FAILED 1u
 #define ST_ENDED 2u
 
-#define SINK_NAME_MAX 63
+/* The whole name a decoder kept: the sink's consumer masks the values in it
+ * before it cuts it to what events show (a cut value would no longer be one). */
+#define SINK_NAME_MAX (DLP_APP_NAME_MAX - 1)
 
 void dlp_app_limits_default(dlp_app_limits_t *l)
 {

@@ -141,6 +141,7 @@ struct dlp_detect {
     uint64_t write_end; /* stream offset after the write being scanned */
     bool immediate; /* end of data: decide candidates now, on the callback's window */
     uint64_t now_us;
+    struct redact *redact; /* dlp_detect_redact() in progress: matches go there */
     uint8_t win[DLP_DETECT_PRE + DLP_MATCH_TAIL + DLP_DETECT_LOOKAHEAD];
 };
 
@@ -668,11 +669,18 @@ static bool add_pending(dlp_detect_t *d, dlp_detect_stream_t *s, uint32_t rule, 
     return true;
 }
 
+static void redact_cand(dlp_detect_t *d, uint32_t rule, const uint8_t *win, size_t len,
+                        size_t start, size_t end, uint64_t base);
+
 static void on_match(void *ctx, uint32_t rule, const uint8_t *win, size_t win_len, size_t start,
                      size_t end, uint64_t off)
 {
     dlp_detect_t *d = ctx;
 
+    if (d->redact != NULL) {
+        redact_cand(d, rule, win, win_len, start, end, off - start);
+        return;
+    }
     /* A block, the end of a stream, or the lookahead is in this write:
      * everything the validator may look at is known. Otherwise the match
      * waits for the next write, if there is room to wait. */
@@ -783,14 +791,14 @@ dlp_detect_stream_t *dlp_detect_stream_new(dlp_detect_t *d, dlp_detect_flow_t *d
 {
     dlp_detect_stream_t *s = calloc(1, sizeof(*s));
 
-    (void)d;
     if (s == NULL)
         return NULL;
     s->df = df;
     s->dir = (uint8_t)dir;
     s->field = (uint8_t)field;
+    /* masked before it is cut: a cut value would no longer be one */
     if (name != NULL)
-        snprintf(s->name, sizeof(s->name), "%s", name);
+        dlp_detect_redact(d, name, strlen(name), s->name, sizeof(s->name));
     df->mem += sizeof(*s);
     return s;
 }
@@ -815,6 +823,136 @@ void dlp_detect_block(dlp_detect_t *d, dlp_detect_flow_t *df, int dir, dlp_field
     if (dlp_match_block(d->p.matcher, d->scratch, p, n, off, on_match, d) != DLP_OK)
         dlp_stat_inc(d->p.stats, DLP_STAT_DETECT_SCAN_ERRORS);
     flush_alerts(d, df, NULL, true);
+}
+
+/* --- text beside the values ------------------------------------------------- */
+
+/* Values masked in one text; more is masked whole (no file name or host
+ * name of a real flow holds that many). */
+#define REDACT_SPANS 32
+
+typedef struct redact {
+    struct redact_span {
+        uint32_t rule; /* UINT32_MAX: values of several rules overlap here */
+        size_t vs, ve; /* in the text */
+    } s[REDACT_SPANS];
+    size_t n;
+    bool overflow;
+} redact_t;
+
+/* A match in the text dlp_detect_redact() scans, win[0] at text offset base. */
+static void redact_cand(dlp_detect_t *d, uint32_t rule, const uint8_t *win, size_t len,
+                        size_t start, size_t end, uint64_t base)
+{
+    const dlp_rule_t *r = &d->p.rules->rules[rule];
+    redact_t *x = d->redact;
+    size_t vs, ve;
+
+    if (!dlp_validate(r->validator, win, len, start, end, &vs, &ve))
+        return;
+    dlp_value_narrow(r->value, win, &vs, &ve);
+    if (dlp_detect__context(&r->exclude, win, len, vs, ve) ||
+        (r->context.required && !dlp_detect__context(&r->context, win, len, vs, ve)))
+        return;
+    if (x->n == REDACT_SPANS) {
+        x->overflow = true;
+        return;
+    }
+    x->s[x->n++] = (struct redact_span){.rule = rule, .vs = base + vs, .ve = base + ve};
+}
+
+/* Sorts the spans and joins those that overlap. */
+static void redact_join(redact_t *x)
+{
+    size_t k = 0;
+
+    for (size_t i = 1; i < x->n; i++)
+        for (size_t j = i; j > 0 && x->s[j].vs < x->s[j - 1].vs; j--) {
+            struct redact_span t = x->s[j];
+            x->s[j] = x->s[j - 1];
+            x->s[j - 1] = t;
+        }
+    for (size_t i = 1; i < x->n; i++) {
+        struct redact_span *c = &x->s[k];
+        if (x->s[i].vs < c->ve) {
+            if (x->s[i].ve > c->ve)
+                c->ve = x->s[i].ve;
+            if (x->s[i].rule != c->rule || x->s[i].vs != c->vs)
+                c->rule = UINT32_MAX;
+        } else
+            x->s[++k] = x->s[i];
+    }
+    if (x->n > 0)
+        x->n = k + 1;
+}
+
+/* Appends p[0, n) to out[*used...], cut to cap - 1. */
+static void redact_put(char *out, size_t cap, size_t *used, const char *p, size_t n)
+{
+    if (*used + n > cap - 1)
+        n = cap - 1 - *used;
+    memcpy(out + *used, p, n);
+    *used += n;
+}
+
+static void redact_stars(char *out, size_t cap, size_t *used, size_t n)
+{
+    if (*used + n > cap - 1)
+        n = cap - 1 - *used;
+    memset(out + *used, '*', n);
+    *used += n;
+}
+
+/* The masked form of in[vs, ve), a value of 'rule' (UINT32_MAX: '*'s). */
+static void redact_value(dlp_detect_t *d, uint32_t rule, const char *in, size_t vs, size_t ve,
+                         char *out, size_t cap, size_t *used)
+{
+    char norm[DLP_DETECT_VALUE_MAX], masked[sizeof(((dlp_ev_match_t *)0)->masked)];
+    const dlp_rule_t *r;
+    size_t nl, ml;
+
+    if (rule == UINT32_MAX) {
+        redact_stars(out, cap, used, ve - vs);
+        return;
+    }
+    r = &d->p.rules->rules[rule];
+    nl = dlp_normalize(r->norm, (const uint8_t *)in + vs, ve - vs, norm, sizeof(norm));
+    ml = dlp_mask(r->mask, norm, nl, masked, sizeof(masked));
+    redact_put(out, cap, used, masked, ml);
+    memset(norm, 0, sizeof(norm));
+}
+
+size_t dlp_detect_redact(dlp_detect_t *d, const char *in, size_t n, char *out, size_t cap)
+{
+    redact_t x = {.n = 0};
+    size_t used = 0, pos = 0;
+    dlp_rc_t rc;
+
+    if (cap == 0)
+        return 0;
+    if (n == 0) {
+        out[0] = '\0';
+        return 0;
+    }
+    d->redact = &x;
+    rc = dlp_match_block(d->p.matcher, d->scratch, (const uint8_t *)in, n, 0, on_match, d);
+    d->redact = NULL;
+    if (rc != DLP_OK || x.overflow) {
+        if (rc != DLP_OK)
+            dlp_stat_inc(d->p.stats, DLP_STAT_DETECT_SCAN_ERRORS);
+        redact_stars(out, cap, &used, n);
+        out[used] = '\0';
+        return 1;
+    }
+    redact_join(&x);
+    for (size_t i = 0; i < x.n; i++) {
+        redact_put(out, cap, &used, in + pos, x.s[i].vs - pos);
+        redact_value(d, x.s[i].rule, in, x.s[i].vs, x.s[i].ve, out, cap, &used);
+        pos = x.s[i].ve;
+    }
+    redact_put(out, cap, &used, in + pos, n - pos);
+    out[used] = '\0';
+    return x.n;
 }
 
 /* --- flows ------------------------------------------------------------------ */

@@ -561,7 +561,11 @@ static cstream_t *cstream_new(fdir_t *fd, dlp_field_t field, const char *name, b
     cs->lo = keep_ds && fd->buf != NULL ? fd->at : fd->mark;
     if (fd->a->evf != NULL)
         cs->map = calloc(1, sizeof(*cs->map)); /* NULL: conservative spans only */
-    if (name != NULL)
+    /* A name the sender chose may hold values: masked before it is cut (a
+     * cut value would no longer be one), as events show it. */
+    if (name != NULL && fd->a->detect != NULL)
+        dlp_detect_redact(fd->a->detect, name, strlen(name), cs->name, sizeof(cs->name));
+    else if (name != NULL)
         snprintf(cs->name, sizeof(cs->name), "%s", name);
     if (!chain_new(cs)) {
         free(cs->map);
@@ -917,8 +921,15 @@ static void c_meta(void *ctx, dlp_app_meta_t key, const uint8_t *v, size_t n)
 {
     fapp_t *a = ((fdir_t *)ctx)->a;
 
-    if (key == DLP_META_HTTP_HOST && a->host[0] == '\0')
-        snprintf(a->host, sizeof(a->host), "%.*s", (int)n, (const char *)v);
+    /* A host name too long to keep is masked before it is cut (a cut value
+     * would no longer be one); one that fits is masked in fapp_report(),
+     * for the few flows that have a flow event. */
+    if (key == DLP_META_HTTP_HOST && a->host[0] == '\0') {
+        if (n < sizeof(a->host) || a->detect == NULL)
+            snprintf(a->host, sizeof(a->host), "%.*s", (int)n, (const char *)v);
+        else
+            dlp_detect_redact(a->detect, (const char *)v, n, a->host, sizeof(a->host));
+    }
     if (key == DLP_META_HTTP_HOST || key == DLP_META_SMTP_RCPT_DOMAIN)
         add_host(a, v, n);
 }
@@ -2050,14 +2061,23 @@ void fapp_free(fapp_t *a)
 
 uint16_t fapp_alerts(const fapp_t *a) { return dlp_detect_flow_alerts(a->det); }
 
+/* Names the sender chose (Host, SNI) go out with their values masked. */
+static void report_text(fapp_t *a, const char *in, char *out, size_t cap)
+{
+    if (a->detect != NULL)
+        dlp_detect_redact(a->detect, in, strlen(in), out, cap);
+    else
+        snprintf(out, cap, "%s", in);
+}
+
 void fapp_report(fapp_t *a, dlp_event_t *ev, uint64_t ts_us)
 {
     if (a->det != NULL)
         dlp_detect_flow_report(a->detect, a->det, ts_us);
     snprintf(ev->fl.app_proto, sizeof(ev->fl.app_proto), "%s", label(a));
-    snprintf(ev->u.flow.http_host, sizeof(ev->u.flow.http_host), "%s", a->host);
+    report_text(a, a->host, ev->u.flow.http_host, sizeof(ev->u.flow.http_host));
     if (a->res.encrypted)
-        snprintf(ev->u.flow.tls_sni, sizeof(ev->u.flow.tls_sni), "%s", a->res.host);
+        report_text(a, a->res.host, ev->u.flow.tls_sni, sizeof(ev->u.flow.tls_sni));
     snprintf(ev->fl.risks, sizeof(ev->fl.risks), "%s", a->risks);
     for (int d = 0; d < 2; d++) {
         dlp_ev_dir_t *ed = &ev->u.flow.dir[d];

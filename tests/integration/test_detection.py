@@ -92,6 +92,23 @@ class Events(unittest.TestCase):
                 for v in RAW_VALUES:
                     self.assertNotIn(v, blob, (name, v))
 
+    def test_names_beside_values_are_masked(self):
+        # A file name, a Host and a TLS server name are the sender's to choose: values in
+        # them are masked as the values are (detect-names.pcap; pcaps/README.md).
+        r = run("-r", pcap("detect-names.pcap"), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        blob = json.dumps(r.events).encode() + r.stderr.encode()
+        for v in RAW_VALUES + [b"453914880343", b"4539-1488-0343-6467"]:
+            self.assertFalse(v in blob, v)
+        names = {m.get("filename") for e in r.of("flow") for x in e.get("dlp_rules", [])
+                 for m in x["matches"]}
+        self.assertIn("j***@example.com *****8417.csv", names)
+        self.assertIn("x" * 50 + " 453914******", names)
+        flows = {e["src_port"]: e for e in r.of("flow")}
+        self.assertEqual(flows[46098]["http"]["hostname"], "453914******6467.*****8417.evil.example")
+        self.assertEqual(flows[46099]["tls"]["sni"], "453914******6467.jane-doe.example")
+        self.assertEqual(flows[46097]["http"]["hostname"], "files.example.com")
+
     def test_hmac_key_file_and_random_key(self):
         a = run("-r", pcap("detect-card-out-of-order.pcap"))
         b = run("-r", pcap("detect-card-out-of-order.pcap"))

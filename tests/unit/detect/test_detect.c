@@ -955,6 +955,60 @@ static void shipped_rules_examples(void **state)
     fx_free(f);
 }
 
+/* Names beside values (a file name, a Host, a TLS server name): their values masked. */
+static void redact_masks_values_in_text(void **state)
+{
+    fx_t *f = fx_new(NULL);
+    const char *in = "jane.doe@example.com, 536-22-8417, 4539 1488 0343 6467.csv";
+    char out[96], small[24];
+
+    (void)state;
+    assert_int_equal(dlp_detect_redact(f->d, in, strlen(in), out, sizeof(out)), 3);
+    assert_string_equal(out, "j***@example.com, *****8417, 453914******6467.csv");
+    /* cut after masking: what is left of a mask is a mask */
+    assert_int_equal(dlp_detect_redact(f->d, in, strlen(in), small, sizeof(small)), 3);
+    assert_string_equal(small, "j***@example.com, *****");
+    assert_int_equal(dlp_detect_redact(f->d, "files.example.com", 17, out, sizeof(out)), 0);
+    assert_string_equal(out, "files.example.com");
+    assert_int_equal(dlp_detect_redact(f->d, "", 0, out, sizeof(out)), 0);
+    assert_string_equal(out, "");
+    /* look-alikes stay: Luhn-invalid, a fake SSN */
+    assert_int_equal(dlp_detect_redact(f->d, "4539148803436468 078-05-1120", 28, out, sizeof(out)),
+                     0);
+    assert_string_equal(out, "4539148803436468 078-05-1120");
+    fx_free(f);
+}
+
+/* A rule whose context is required masks only with its word; values of two rules that
+ * overlap are masked together, as '*'s. */
+static void redact_context_and_overlap(void **state)
+{
+    fx_t *f = fx_new("rules:\n"
+                     "  - id: 1\n"
+                     "    name: t.badge\n"
+                     "    description: badge numbers, only next to the word badge\n"
+                     "    category: linked\n"
+                     "    severity: low\n"
+                     "    patterns: ['\\bB[0-9]{6}\\b']\n"
+                     "    context: {words: [badge], window: 16, required: true}\n"
+                     "  - id: 2\n"
+                     "    name: t.tail\n"
+                     "    description: the last four digits of a number\n"
+                     "    category: linked\n"
+                     "    severity: low\n"
+                     "    patterns: ['[0-9]{4}\\b']\n");
+    char out[64];
+
+    (void)state;
+    assert_int_equal(dlp_detect_redact(f->d, "id B123456", 10, out, sizeof(out)), 1);
+    assert_string_equal(out, "id B12****");
+    assert_int_equal(dlp_detect_redact(f->d, "badge B123456 ok", 16, out, sizeof(out)), 1);
+    assert_string_equal(out, "badge ******* ok");
+    assert_int_equal(dlp_detect_redact(f->d, "badge B1 2345", 13, out, sizeof(out)), 1);
+    assert_string_equal(out, "badge B1 ****");
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -979,6 +1033,8 @@ int main(void)
         cmocka_unit_test(same_match_of_two_patterns_counted_alike_whatever_the_split),
         cmocka_unit_test(shipped_rules_examples),
         cmocka_unit_test(linkable_value_is_the_whole_field),
+        cmocka_unit_test(redact_masks_values_in_text),
+        cmocka_unit_test(redact_context_and_overlap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
