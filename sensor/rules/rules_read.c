@@ -468,6 +468,23 @@ static unsigned map_key(const reader_t *rd, const char *const *names, unsigned n
     return k;
 }
 
+/* "match or no_match", "words, window or required": the keys a mapping takes,
+ * for an unknown key whose text is not shown. */
+static const char *expected_keys(const char *const *names, unsigned n, char *out, size_t cap)
+{
+    size_t o = 0;
+
+    out[0] = '\0';
+    for (unsigned i = 0; i < n; i++) {
+        int w = snprintf(out + o, cap - o, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ",
+                         names[i]);
+        if (w < 0 || (size_t)w >= cap - o)
+            break;
+        o += (size_t)w;
+    }
+    return out;
+}
+
 bool dlp_rules__map(reader_t *rd, const char *key, const char *const *names, unsigned n,
                     dlp_rules_entry_fn fn, void *arg, uint32_t *seen, bool *was_map)
 {
@@ -494,8 +511,8 @@ bool dlp_rules__map(reader_t *rd, const char *key, const char *const *names, uns
         if (k == n || (got & (1u << k))) {
             /* an unknown key among the examples may be one of them, misplaced */
             if (ev_is_scalar(rd) && k == n && rd->hide_values)
-                dlp_rules__error(rd, line, "%s: unknown key (%zu characters)", key,
-                                 (size_t)ev_len(rd));
+                dlp_rules__error(rd, line, "%s: unknown key (%zu characters; expected %s)", key,
+                                 (size_t)ev_len(rd), expected_keys(names, n, q, sizeof(q)));
             else if (ev_is_scalar(rd))
                 dlp_rules__error(rd, line, "%s: %s key %s", key, k == n ? "unknown" : "duplicate",
                                  dlp_rules__quote(ev_str(rd), ev_len(rd), q));

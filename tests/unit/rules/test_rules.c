@@ -436,7 +436,8 @@ static void err_examples(void **state)
                        "      matches: [a]\n"
                        "      no_match: b\n"
                        "      match: [{x: y}]\n",
-           "e.yaml:9: rule t.a: examples: unknown key (7 characters)",
+           "e.yaml:9: rule t.a: examples: unknown key (7 characters; expected match or "
+           "no_match)",
            "e.yaml:10: rule t.a: examples: no_match: expected a sequence, got a string",
            "e.yaml:11: rule t.a: examples: match: expected a non-empty string, got a mapping");
     /* a misplaced example is described, never quoted: it may be a real value */
@@ -446,7 +447,8 @@ static void err_examples(void **state)
                        "      match: 4539148803436467\n",
            "e.yaml:9: rule t.a: examples: match: expected a sequence, got a string");
     EXPECT(HEAD RULE_A "    examples: {'4539 1488 0343 6467'}\n",
-           "e.yaml:8: rule t.a: examples: unknown key (19 characters)");
+           "e.yaml:8: rule t.a: examples: unknown key (19 characters; expected match or "
+           "no_match)");
     /* the other keys still quote what they got */
     EXPECT(HEAD RULE_A "    examples: {match: [a]}\n    enabled: maybe\n",
            "e.yaml:9: rule t.a: enabled: expected true or false, got 'maybe'");
