@@ -113,6 +113,7 @@ typedef struct dlp_rule_pattern {
 typedef struct dlp_rule_context {
     char **words;
     size_t nwords;
+    unsigned *word_line;       /* [nwords]: the line of each word, in 'file' */
     uint32_t window;           /* default DLP_RULE_CONTEXT_WINDOW, max DLP_RULE_CONTEXT_WINDOW_MAX */
     bool required;             /* context: no word -> the value does not count */
     const char *file;          /* where the words were written (the rule's file, or an */

@@ -461,6 +461,29 @@ static bool check_word(reader_t *rd, const strlist_t *l, const char *s, unsigned
     return true;
 }
 
+/* Keeps each word's line: a lint about one word points at it, not at the list. */
+static bool word_take(reader_t *rd, strlist_t *l, char *s, unsigned line)
+{
+    dlp_rule_context_t *c = l->arg;
+    char q[QUOTE_BUF];
+
+    if (strlist_has(l, s)) {
+        dlp_rules__error(rd, line, "%s: duplicate %s %s", l->key, l->noun,
+                         dlp_rules__quote(s, strlen(s), q));
+        free(s);
+        return true;
+    }
+    void *p = dlp_rules__grow(c->word_line, *l->n, 1, sizeof(*c->word_line));
+    if (p == NULL) {
+        free(s);
+        dlp_rules__oom(rd->ld);
+        return false;
+    }
+    c->word_line = p;
+    c->word_line[*l->n] = line;
+    return dlp_rules__push_str(rd->ld, l->arr, l->n, s);
+}
+
 static bool context_entry(reader_t *rd, unsigned k, unsigned line, void *arg)
 {
     ctx_read_t *cr = arg;
@@ -472,6 +495,8 @@ static bool context_entry(reader_t *rd, unsigned k, unsigned line, void *arg)
                        .max_items = DLP_RULE_CONTEXT_WORDS_MAX,
                        .max_len = DLP_RULE_CONTEXT_WORD_MAX,
                        .check = check_word,
+                       .take = word_take,
+                       .arg = cr->c,
                        .dups = DUP_CASELESS,
                        .arr = &cr->c->words,
                        .n = &cr->c->nwords};
@@ -1233,6 +1258,7 @@ const dlp_rules_key_t dlp_rules__keys[K__COUNT] = {
 void dlp_rules__context_fini(dlp_rule_context_t *c)
 {
     dlp_rules__free_strs(c->words, c->nwords);
+    free(c->word_line);
     memset(c, 0, sizeof(*c));
 }
 

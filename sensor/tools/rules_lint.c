@@ -219,7 +219,8 @@ static unsigned lint_words(const dlp_rule_t *r, const dlp_rule_context_t *c, con
                              "%s:%u: rule %s: warning: %s word '%s' is part of the "
                              "common word '%s': words are matched whole, so '%s' does "
                              "not count (a tuning hint)",
-                             c->file ? c->file : file_of(r), c->file ? c->line : r->line, r->name,
+                             c->file ? c->file : file_of(r),
+                             !c->file ? r->line : c->word_line ? c->word_line[k] : c->line, r->name,
                              what, c->words[k], w, w);
         n++;
     }

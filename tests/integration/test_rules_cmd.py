@@ -242,7 +242,7 @@ LINT = ("rules:\n" + rule(100101, "acme.badge", (
         "      no_match: ['Q77']\n"), "['\\bQ[0-9]\\b', '\\bACME-[0-9]{8}\\b']"))
 
 LINT_LINES = [
-    "lint.yaml:10: rule acme.badge: warning: context word 'licen' is part of the common word "
+    "lint.yaml:11: rule acme.badge: warning: context word 'licen' is part of the common word "
     "'license': words are matched whole, so 'license' does not count (a tuning hint)",
     "lint.yaml:20: rule acme.code: warning: pattern 1 can match as few as 2 bytes: a match that "
     "short fires on almost any traffic",

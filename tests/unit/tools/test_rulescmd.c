@@ -200,14 +200,18 @@ static void context_words_linted(void **state)
 {
     dlp_ruleset_t *rs = load(
         "rules:\n" RULE("1", "t.a", "['ACME-[0-9]{8}']") "    context:\n"
-                                                         "      words: [badge, licen, id number]\n"
+                                                         "      words:\n"
+                                                         "        - badge\n"
+                                                         "        - licen\n" /* 11 */
+                                                         "        - id number\n"
                                                          "    exclude_context:\n"
                                                          "      words: [ampl]\n");
     dlp_rules_errors_t out = {0};
+    /* at the word's own line, not the context: key's */
     static const char *const want[] = {
-        "@:8: rule t.a: warning: context word 'licen' is part of the common word 'license': "
+        "@:11: rule t.a: warning: context word 'licen' is part of the common word 'license': "
         "words are matched whole, so 'license' does not count (a tuning hint)",
-        "@:10: rule t.a: warning: exclude_context word 'ampl' is part of the common word "
+        "@:14: rule t.a: warning: exclude_context word 'ampl' is part of the common word "
         "'example': words are matched whole, so 'example' does not count (a tuning hint)",
     };
 
