@@ -100,6 +100,21 @@ static bool not_tld(const uint8_t *p, size_t n)
     return false;
 }
 
+/*
+ * The end of the domain win[d, e) without a last label that is a file
+ * extension: "jane.doe@example.com.csv" names a file after the address, and
+ * the address is what comes before the extension ("logo@2x.png" keeps no
+ * domain and is no address).
+ */
+static size_t before_extension(const uint8_t *win, size_t d, size_t e)
+{
+    size_t k = e;
+
+    while (k > d && win[k - 1] != '.')
+        k--;
+    return k > d + 1 && not_tld(win + k, e - k) ? k - 1 : e;
+}
+
 static bool domain_ok(const uint8_t *p, size_t n)
 {
     size_t labels = 0, i = 0;
@@ -180,6 +195,7 @@ bool dlp_val__email(const uint8_t *win, size_t len, size_t start, size_t end, si
         return false;
     while (e > at + 1 && (win[e - 1] == '.' || win[e - 1] == '-'))
         e--;
+    e = before_extension(win, at + 1, e);
     if (!dlp_email_ok(win + s, e - s))
         return false;
     *vs = s;

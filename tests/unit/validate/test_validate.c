@@ -541,6 +541,10 @@ static void email_window(void **state)
     reject(DLP_VAL_EMAIL, "GET /static/img/log|o@2x.png| HTTP/1.1");
     reject(DLP_VAL_EMAIL, "src=\"/i/ico|n@3x.webp|?v=2\"");
     accept(DLP_VAL_EMAIL, "dl: jan|e@example.zip| now", "jane@example.zip");
+    /* a file named after an address: the address is before the extension */
+    accept(DLP_VAL_EMAIL, "export jane.do|e@example.com|.csv", "jane.doe@example.com");
+    accept(DLP_VAL_EMAIL, "ssn 536-22-8417 jane.do|e@example.co|m.txt", "jane.doe@example.com");
+    reject(DLP_VAL_EMAIL, "|a@b.png|");
 }
 
 /* The userinfo of a URL is a login and a password, not an address. */
