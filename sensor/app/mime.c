@@ -49,7 +49,7 @@
  * Content-Transfer-Encoding of an entity win; parts of multipart/digest
  * default to message/rfc822; "filename*" (RFC 2231) wins over "filename*0"..
  * (at most DLP_APP_RFC2231_SEGMENTS_MAX segments), which wins over "filename"; names are kept up
- * to DLP_APP_NAME_MAX bytes (the sink stage keeps 63). A decoded name (filename, name, the
+ * to DLP_APP_NAME_MAX bytes (events show 63, masked). A decoded name (filename, name, the
  * Content-Type name) that the header's own block does not hold as it is (RFC 2231
  * "filename*=UTF-8''%35%33%36...", continuations, encoded words) is reported too, as one
  * more block of header_field ("filename: 536-22-8417.pdf"): frameworks (Werkzeug, Django,
