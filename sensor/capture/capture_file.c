@@ -489,7 +489,9 @@ static dlp_rc_t file_next(dlp_capture_t *c, dlp_frame_t *f)
             dlp_capture__frame(c, f, h, data, fc->linktype, 0);
             return DLP_OK;
         }
-        if (r == PCAP_ERROR)
+        /* a stop signal interrupts a blocking read (a pipe on stdin): the
+         * end the operator asked for, not a damaged input */
+        if (r == PCAP_ERROR && !dlp_capture__stopped(c))
             read_failed(fc);
         end_file(fc);
     }

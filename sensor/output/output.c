@@ -882,8 +882,12 @@ static bool sink_open(dlp_output_t *o, int fd, bool own_fd, bool live)
 
 static bool open_json(dlp_output_t *o, const char *path, bool live, char *err, size_t errlen)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    struct stat st;
+    int fd;
 
+    if (stat(path, &st) == 0 && S_ISFIFO(st.st_mode)) /* open() waits for the reader */
+        dlp_log(DLP_LOG_INFO, "json output %s: a FIFO: waiting for its reader", path);
+    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return false;

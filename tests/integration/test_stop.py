@@ -93,6 +93,85 @@ class StalledJsonReader(unittest.TestCase):
         self.assertIn(p.returncode, (0, 1), err)
 
 
+
+def wchan_of(pid):
+    """The kernel functions the process's threads wait in."""
+    out = []
+    for t in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/wchan" % (pid, t)) as f:
+                out.append(f.read())
+        except OSError:
+            pass
+    return out
+
+
+def wait_blocked_in(t, p, names, timeout=60):
+    """Until a thread of p waits in one of the kernel functions 'names' (the
+    timeout bounds a failure)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if p.poll() is not None:
+            t.fail("the sensor ended early: %s" % p.communicate()[1])
+        if any(w in names for w in wchan_of(p.pid)):
+            return
+        time.sleep(0.05)
+    t.fail("the sensor never blocked in %s" % (names,))
+
+
+PIPE_READ = ("pipe_read", "pipe_wait_readable", "anon_pipe_read")
+
+
+class StopWhileBlocked(unittest.TestCase):
+    """SIGTERM interrupting a blocking read or open is the stop asked for: exit 0,
+    no read error (exit 2 would keep a systemd unit down: RestartPreventExitStatus=2)."""
+
+    def test_sigterm_while_reading_stdin(self):
+        with open(pcap("demo.pcap"), "rb") as f:
+            head = f.read(3000)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "ev.json")
+            p = subprocess.Popen(BASE + ["-r", "-", "--no-syslog", "--json", out],
+                                 stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=False)
+            p.stdin.write(head)
+            p.stdin.flush()
+            wait_blocked_in(self, p, PIPE_READ)  # the reader waits for the rest of it
+            p.send_signal(signal.SIGTERM)
+            _, err = p.communicate(timeout=30)
+            p.stdin.close()
+            err = err.decode()
+            self.assertEqual(p.returncode, 0, err)
+            self.assertNotIn("Interrupted system call", err)
+            with open(out) as f:
+                stats = [json.loads(l) for l in f if '"stats"' in l]
+        self.assertEqual(stats[-1]["capture"]["read_errors"], 0)
+        self.assertGreater(stats[-1]["packets"], 0)
+
+    def test_sigterm_before_the_capture_header(self):
+        p = subprocess.Popen(BASE + ["-r", "-", "--no-syslog", "--json", "/dev/null"],
+                             stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_blocked_in(self, p, PIPE_READ)
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertNotIn("Interrupted system call", err)
+        self.assertIn("stopped by a signal before the input was opened", err)
+
+    def test_sigterm_while_a_json_fifo_waits_for_its_reader(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            fifo = os.path.join(tmp, "ev.fifo")
+            os.mkfifo(fifo)
+            p = subprocess.Popen(BASE + ["-r", pcap("demo.pcap"), "--no-syslog", "--json", fifo],
+                                 stderr=subprocess.PIPE, text=True)
+            wait_blocked_in(self, p, ("wait_for_partner", "fifo_open"))
+            p.send_signal(signal.SIGTERM)
+            _, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("a FIFO: waiting for its reader", err)
+        self.assertNotIn("Interrupted system call", err)
+        self.assertIn("stopped by a signal before the outputs were opened", err)
+
+
 if __name__ == "__main__":
     from sensor import main
     main()
