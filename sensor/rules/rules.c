@@ -483,10 +483,39 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/*
+ * Whether file is one already in the load under another path (rules/ and
+ * rules/local.yaml; ./a.yaml and a.yaml; a link): read twice, its rules
+ * would clash with themselves and its overrides apply twice. Said once,
+ * naming both paths; the file is not added again.
+ */
+static bool loaded_twice(loader_t *ld, const char *file, file_id_t *id)
+{
+    struct stat st;
+
+    *id = (file_id_t){0, 0};
+    if (stat(file, &st) != 0) /* load_file says why */
+        return false;
+    *id = (file_id_t){st.st_dev, st.st_ino};
+    for (size_t i = 0; i < ld->rs->nfiles; i++) {
+        if (ld->ids[i].ino == st.st_ino && ld->ids[i].dev == st.st_dev &&
+            (st.st_ino != 0 || st.st_dev != 0)) {
+            dlp_rules__lerror(ld, "%s: loaded twice (also as %s)", file, ld->rs->files[i]);
+            return true;
+        }
+    }
+    return false;
+}
+
 static bool add_file(loader_t *ld, const char *origin, char *file)
 {
     dlp_ruleset_t *rs = ld->rs;
+    file_id_t id;
 
+    if (loaded_twice(ld, file, &id)) {
+        free(file);
+        return true;
+    }
     if (rs->nfiles >= DLP_RULES_FILES_MAX) {
         if (!ld->too_many_files)
             dlp_rules__lerror(ld, "%s: too many rule files (max %u)", origin,
@@ -496,12 +525,16 @@ static bool add_file(loader_t *ld, const char *origin, char *file)
         return true;
     }
     void *a = dlp_rules__grow(rs->files, rs->nfiles, 1, sizeof(*rs->files));
-    if (a == NULL) {
+    void *b = a != NULL ? dlp_rules__grow(ld->ids, rs->nfiles, 1, sizeof(*ld->ids)) : NULL;
+    if (a != NULL)
+        rs->files = a;
+    if (b == NULL) {
         free(file);
         dlp_rules__oom(ld);
         return false;
     }
-    rs->files = a;
+    ld->ids = b;
+    ld->ids[rs->nfiles] = id;
     rs->files[rs->nfiles++] = file;
     return true;
 }
@@ -629,6 +662,7 @@ static void loader_fini(loader_t *ld)
         dlp_rules__rule_fini(&ld->ovr[i].r);
     free(ld->ovr);
     free(ld->refs);
+    free(ld->ids);
 }
 
 dlp_ruleset_t *dlp_rules_load(const char *const *paths, size_t n, dlp_rules_errors_t *err)

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include <yaml.h>
 
@@ -90,6 +91,12 @@ typedef struct comb_ref {
     unsigned line;
 } comb_ref_t;
 
+/* A file as the file system knows it: two paths of one file give one id. */
+typedef struct file_id {
+    dev_t dev;
+    ino_t ino;
+} file_id_t;
+
 typedef struct loader {
     dlp_ruleset_t *rs;
     seen_t *seen;
@@ -99,6 +106,7 @@ typedef struct loader {
     comb_ref_t *refs;
     size_t nrefs;
     dlp_rules_errors_t *err;
+    file_id_t *ids;          /* [rs->nfiles]: each file's device and inode (0, 0: unknown) */
     size_t nerr;             /* errors of this load */
     bool stop;               /* out of memory or too many errors */
     bool too_many_rules;     /* reported once */

@@ -549,13 +549,18 @@ static void err_duplicate_across_files(void **state)
     };
     const char *const paths[] = {"dup"};
     expect_errors_n(paths, 1, want, DLP_ARRAY_LEN(want));
-    /* The same file twice is a duplicate of itself. */
-    const char *const twice[] = {"dup/a.yaml", "dup/a.yaml"};
+    /* The same file twice, by any path (a directory and a file in it, "./",
+     * "//", a link): said once as such, not as a duplicate of itself (and
+     * its overrides would apply twice). */
+    assert_int_equal(mkdir("two", 0700), 0);
+    write_file("two/local.yaml", HEAD RULE_A);
+    assert_int_equal(symlink("two/local.yaml", "link.yaml"), 0);
+    const char *const twice[] = {"two", "./two//local.yaml", "link.yaml"};
     const char *const want2[] = {
-        "dup/a.yaml:2: rule t.a: duplicate id 1 (first used at dup/a.yaml:2)",
-        "dup/a.yaml:3: rule t.a: duplicate name (first used at dup/a.yaml:3)",
+        "./two//local.yaml: loaded twice (also as two/local.yaml)",
+        "link.yaml: loaded twice (also as two/local.yaml)",
     };
-    expect_errors_n(twice, 2, want2, DLP_ARRAY_LEN(want2));
+    expect_errors_n(twice, 3, want2, DLP_ARRAY_LEN(want2));
 }
 
 /* ---- errors in the file's shape -------------------------------------------- */
