@@ -366,6 +366,7 @@ static void *output_main(void *arg)
     out_ctx_t *c = arg;
     uint64_t interval_ns = (uint64_t)c->cfg->stats_interval_s * 1000000000ULL;
     uint64_t last = dlp_time_mono_ns();
+    unsigned idle_ms = 0;
 
     for (;;) {
         /* The last stats wait for a reload still compiling at the end of the input:
@@ -380,8 +381,9 @@ static void *output_main(void *arg)
         }
         if (done && n == 0)
             break;
-        if (n == 0) {
-            struct timespec ts = {0, 1000000};
+        idle_ms = n > 0 ? 0 : dlp_runtime__idle_ms(idle_ms);
+        if (idle_ms > 0) {
+            struct timespec ts = {0, (long)idle_ms * 1000000L};
             nanosleep(&ts, NULL);
         }
     }

@@ -8,9 +8,24 @@
 #include <stdint.h>
 
 #include "dlp/config.h"
+#include "dlp/limits.h"
 #include "dlp/match.h"
 #include "dlp/privdrop.h"
 #include "dlp/rules.h"
+
+/*
+ * The output thread's next sleep, in ms, when a drain found the rings empty
+ * and its last sleep was 'prev' (0: it had work): 1 ms, doubling while the
+ * rings stay empty, at most DLP_OUTPUT_IDLE_MAX_MS. An idle sensor wakes ~50
+ * times a second instead of 1000; an event after a quiet spell waits at
+ * most that long, and workers never do more for it (no wake-up call).
+ */
+static inline unsigned dlp_runtime__idle_ms(unsigned prev)
+{
+    if (prev == 0)
+        return 1;
+    return prev * 2 < DLP_OUTPUT_IDLE_MAX_MS ? prev * 2 : DLP_OUTPUT_IDLE_MAX_MS;
+}
 
 /* The detection set-up loaded at start (the runtime turns it into the first
  * dlp_engine_t; reloads make the next ones with dlp_detection_compile). */
