@@ -270,8 +270,13 @@ static bool read_rule(reader_t *rd, bool is_override)
         finish_override(rd, &rc);
     else if (go)
         finish_rule(rd, &rc);
-    else
+    else {
+        /* Cut short (a YAML error): the rule exists, with errors of its own, so
+         * an override or a combination naming it is not "no such rule". */
+        if (!is_override && !rd->ld->stop)
+            check_unique(rd, &rc);
         dlp_rules__flush(rd, &rc);
+    }
     rd->rc = NULL;
     for (size_t i = 0; i < rc.npend; i++)
         free(rc.pend[i].msg);

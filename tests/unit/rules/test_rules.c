@@ -618,6 +618,17 @@ static void err_yaml_syntax(void **state)
         "s2.yaml:2: rule #1: missing required key 'patterns'",
     };
     expect_errors_n(paths, 2, want, DLP_ARRAY_LEN(want));
+    /* A rule cut short by a YAML error exists: naming it is not "no such rule". */
+    write_file("y1.yaml", HEAD "  - id: 7\n"
+                              "    name: t.cut\n"
+                              "    description: d\n"
+                              "    severity: medium: x\n");
+    write_file("y2.yaml", "overrides:\n  - {name: t.cut, threshold: 2}\n");
+    const char *const cut[] = {"y1.yaml", "y2.yaml"};
+    const char *const want_cut[] = {
+        "y1.yaml:5: YAML error: mapping values are not allowed in this context",
+    };
+    expect_errors_n(cut, 2, want_cut, DLP_ARRAY_LEN(want_cut));
 }
 
 /* ---- paths ----------------------------------------------------------------- */
