@@ -8,10 +8,15 @@
  * time: a replayed capture times out as it would have live.
  *
  * Memory: the table charges each flow's own size plus whatever the upper
- * layers charge to it (dlp_flow_charge). Before a flow is created, the
- * oldest flows (least recently seen, whatever their class) are ended until
- * the total is under the memcap (counted in FLOW_EVICTED; they end with
- * reason "timeout", or their close_reason, and DLP_FLOW_F_EVICTED set).
+ * layers charge to it (dlp_flow_charge). Before a flow is created, flows are
+ * ended until the total is under the memcap (counted in FLOW_EVICTED; they
+ * end with reason "timeout", or their close_reason, and DLP_FLOW_F_EVICTED
+ * set): first those with nothing to lose, least recently seen first, then
+ * the others, least recently seen first (FLOW_EVICTED_EST too). A flow has
+ * something to lose once it carried payload and, TCP, its connection was
+ * established (its class left DLP_FLOW_TC_TCP_NEW), or, UDP, it had a
+ * second packet: a SYN flood or a scan of half-open flows, however large,
+ * then only ends its own kind, not the established flows that carry data.
  */
 #ifndef DLP_FLOW_H
 #define DLP_FLOW_H
@@ -68,6 +73,8 @@ typedef struct dlp_flow {
     uint8_t close_reason;     /* dlp_flow_end_t once a FIN/RST close was seen */
     uint8_t end_reason;       /* dlp_flow_end_t, set before the end callback */
     uint8_t flags;            /* DLP_FLOW_F_* */
+    uint8_t _payload;         /* a packet carried payload */
+    uint8_t _keep;            /* evicted only after every flow without it */
     void *user;               /* the worker's per-flow state; released in the end callback */
     struct dlp_flow *_hnext;
     TAILQ_ENTRY(dlp_flow) _lru; /* its class's list, least recently seen first */
@@ -128,8 +135,8 @@ void dlp_flow_table_free(dlp_flow_table_t *t);
  * expire last ran. Port reuse (a SYN opening a new connection on a closed
  * flow's tuple) is not decided here but by the flow's TCP reassembly: the
  * caller ends the flow (DLP_FLOW_F_REUSED, FLOW_REUSED) and looks again.
- * Creation first evicts the least recently seen flows while the memcap would
- * be exceeded (FLOW_EVICTED).
+ * Creation first evicts flows while the memcap would be exceeded
+ * (FLOW_EVICTED): those with nothing to lose first (above).
  */
 dlp_flow_t *dlp_flow_table_get(dlp_flow_table_t *t, const dlp_packet_t *p, int *dir,
                                bool *created);
@@ -145,7 +152,8 @@ dlp_flow_t *dlp_flow_table_get_keyed(dlp_flow_table_t *t, const dlp_packet_t *p,
 uint32_t dlp_flow_key_hash(const dlp_flow_key_t *k, uint64_t seed);
 uint64_t dlp_flow_table_seed(const dlp_flow_table_t *t);
 
-/* Moves f to timeout class c (young end). */
+/* Moves f to timeout class c (young end); leaving DLP_FLOW_TC_TCP_NEW after
+ * payload makes it a flow with something to lose. */
 void dlp_flow_set_class(dlp_flow_table_t *t, dlp_flow_t *f, dlp_flow_tclass_t c);
 
 /* Adds 'delta' bytes (may be negative) of upper-layer memory to f. Releasing

@@ -71,6 +71,7 @@
     X(FLOW_END_TIMEOUT, "flow", "end_timeout", C)                              \
     X(FLOW_END_SHUTDOWN, "flow", "end_shutdown", C)                            \
     X(FLOW_EVICTED, "flow", "memcap_evictions", C)                             \
+    X(FLOW_EVICTED_EST, "flow", "memcap_evictions_established", C)             \
     X(FLOW_REUSED, "flow", "port_reuse", C)                                    \
     X(FLOW_ALLOC_FAIL, "flow", "alloc_failures", C)                            \
     X(TCP_MIDSTREAM, "tcp", "midstream", C)                                    \

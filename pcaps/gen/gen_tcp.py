@@ -1,10 +1,13 @@
 #!/usr/bin/python3
 """gen_tcp.py OUTDIR - the TCP behaviour captures (see pcaps/README.md for each file's
 contents and the counters it should produce)."""
+import random
 import sys
 
-from tcpgen import (Capture, TcpSession, http_post, http_response, out_path, seeded_bytes,
-                    udp_send)
+from scapy.layers.inet import TCP
+
+from tcpgen import (Capture, TcpSession, http_post, http_response, l3_ip, out_path,
+                    seeded_bytes, udp_send)
 
 C, S = "10.0.0.5", "198.51.100.7"
 
@@ -153,6 +156,36 @@ def many_flows(outdir):
     cap.write_pcap(out_path(outdir, "tcp-many-flows-timeouts.pcap"))
 
 
+def syn_flood_evict(outdir):
+    """Flood first, leak second: an established upload, a SYN flood, the rest of the upload."""
+    cap = Capture()
+    srv = "198.51.100.9"
+    s = TcpSession(cap, C, srv, 40600, 80)
+    s.handshake()
+    req = http_post(srv, "/u", b"card=4539 1488 0343 6467&x=1")
+    cut = req.index(b"0343")  # the card number is cut in two: neither half is a card
+    base = s.nxt["c"]
+    s.nxt["c"] += len(req)
+    s.emit_seg("c", base, req[:cut], flags="A")
+    s.ack("s", ack=base + cut)
+    r = random.Random(60)
+    for i in range(3000):
+        # half-open SYNs, never answered: inside hosts out to 203.0.113.7:443, alternating
+        # with an Internet scan of 10.1.2.3:22 (traffic the sensor does not inspect)
+        if i % 2 == 0:
+            src, dst, dport = f"10.2.{i >> 8 & 255}.{i & 255}", "203.0.113.7", 443
+        else:
+            src, dst, dport = f"203.0.113.{1 + i % 200}", "10.1.2.3", 22
+        syn = TCP(sport=1024 + r.randrange(60000), dport=dport, flags="S",
+                  seq=r.randrange(1 << 32), window=64240)
+        cap.add_l3(l3_ip(src, dst, syn, ipid=i & 0xFFFF), src, dst)
+    s.emit_seg("c", base + cut, req[cut:], flags="PA")
+    s.ack("s")
+    s.send("s", http_response(b"<html><body>ok</body></html>\n"))
+    s.close()
+    cap.write_pcap(out_path(outdir, "tcp-syn-flood-evict.pcap"))
+
+
 def main():
     outdir = sys.argv[1]
     tcp_http_basic(outdir)
@@ -161,6 +194,7 @@ def main():
     tcp_midstream(outdir)
     tcp_seq_wrap(outdir)
     many_flows(outdir)
+    syn_flood_evict(outdir)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,18 @@
  *
  * A chained hash table (power-of-two buckets, doubled when the flow count
  * exceeds the bucket count) keyed by the canonical dlp_flow_key_t, plus one
- * doubly-linked list per timeout class, oldest at the head. A flow moves to
- * the tail of its list on every packet, and each class has a single timeout,
- * so each list is ordered by seen_us and expiry and eviction only ever look
- * at list heads: O(1) per packet, O(ended) per expire.
+ * doubly-linked list per timeout class and eviction rank, oldest at the
+ * head. A flow moves to the tail of its list on every packet, and each class
+ * has a single timeout, so each list is ordered by seen_us and expiry and
+ * eviction only ever look at list heads: O(1) per packet, O(ended) per
+ * expire.
+ *
+ * Eviction rank: a flow is "kept" (f->_keep) once it has something to lose
+ * (flow.h); the memcap ends flows that are not kept first. Rank is part of
+ * the list a flow is in rather than a scan, so that a flood of half-open
+ * flows (Suricata's emergency mode answers the same flood) costs each
+ * eviction one look at a few list heads. A flow is kept for good: rank only
+ * ever moves up, once per flow.
  *
  * Invariants: a flow is in exactly one bucket chain and one class list;
  * t->mem = bucket array + sum of f->_mem; the FLOW_ACTIVE and FLOW_MEM
@@ -46,7 +54,8 @@ struct dlp_flow_table {
     size_t count;
     uint64_t mem;
     uint64_t hash_seed;
-    TAILQ_HEAD(flow_list, dlp_flow) lru[DLP_FLOW_TC__COUNT]; /* least recently seen first */
+    /* [kept][class], least recently seen first */
+    TAILQ_HEAD(flow_list, dlp_flow) lru[2][DLP_FLOW_TC__COUNT];
 };
 
 const char *dlp_flow_end_str(dlp_flow_end_t r)
@@ -97,25 +106,49 @@ static void mem_sub(dlp_flow_table_t *t, uint64_t n)
 
 static void list_append(dlp_flow_table_t *t, dlp_flow_t *f)
 {
-    TAILQ_INSERT_TAIL(&t->lru[f->tclass], f, _lru);
+    TAILQ_INSERT_TAIL(&t->lru[f->_keep][f->tclass], f, _lru);
 }
 
 static void list_unlink(dlp_flow_table_t *t, dlp_flow_t *f)
 {
-    TAILQ_REMOVE(&t->lru[f->tclass], f, _lru);
+    TAILQ_REMOVE(&t->lru[f->_keep][f->tclass], f, _lru);
 }
 
-/* The least recently seen flow of all classes; ties go to the lower class. */
-static dlp_flow_t *oldest_flow(const dlp_flow_table_t *t)
+/* The least recently seen flow of rank 'keep'; ties go to the lower class. */
+static dlp_flow_t *oldest_of(const dlp_flow_table_t *t, int keep)
 {
     dlp_flow_t *best = NULL;
 
     for (int c = 0; c < DLP_FLOW_TC__COUNT; c++) {
-        dlp_flow_t *h = TAILQ_FIRST(&t->lru[c]);
+        dlp_flow_t *h = TAILQ_FIRST(&t->lru[keep][c]);
         if (h && (!best || h->seen_us < best->seen_us))
             best = h;
     }
     return best;
+}
+
+/* The least recently seen flow of all; ties go to the flow not kept. */
+static dlp_flow_t *oldest_flow(const dlp_flow_table_t *t)
+{
+    dlp_flow_t *f = oldest_of(t, 0);
+    dlp_flow_t *k = oldest_of(t, 1);
+
+    return !f || (k && k->seen_us < f->seen_us) ? k : f;
+}
+
+/*
+ * Something to lose (flow.h): payload, and a TCP connection past its
+ * handshake or a second datagram. A half-open flow, a scan's SYN-ACK-RST, a
+ * single datagram (already scanned when it came) lose nothing the sensor
+ * would have found by keeping them.
+ */
+static bool worth_keeping(const dlp_flow_t *f)
+{
+    if (!f->_payload)
+        return false;
+    if (f->key.proto == DLP_PROTO_TCP)
+        return f->tclass != DLP_FLOW_TC_TCP_NEW;
+    return f->pkts[0] + f->pkts[1] >= 2;
 }
 
 /*
@@ -250,11 +283,16 @@ static uint64_t create_cost(const dlp_flow_table_t *t)
     return cost;
 }
 
-/* Evicts least recently seen flows until a new one fits under the memcap. */
+/* Evicts flows until a new one fits under the memcap: the least recently
+ * seen of those not kept, and only when none is left, of those kept. */
 static bool make_room(dlp_flow_table_t *t)
 {
     while (t->mem + create_cost(t) > t->cfg.memcap && t->count > 0) {
-        dlp_flow_t *f = oldest_flow(t);
+        dlp_flow_t *f = oldest_of(t, 0);
+        if (f == NULL) {
+            f = oldest_of(t, 1);
+            dlp_stat_inc(t->st, DLP_STAT_FLOW_EVICTED_EST);
+        }
         f->flags |= DLP_FLOW_F_EVICTED;
         dlp_stat_inc(t->st, DLP_STAT_FLOW_EVICTED);
         flow_end(t, f, close_or(f, DLP_FLOW_END_TIMEOUT));
@@ -356,8 +394,8 @@ dlp_flow_table_t *dlp_flow_table_new(const dlp_flow_config_t *c, dlp_stats_t *st
     t = calloc(1, sizeof(*t));
     if (!t)
         goto fail;
-    for (int k = 0; k < DLP_FLOW_TC__COUNT; k++)
-        TAILQ_INIT(&t->lru[k]);
+    for (int i = 0; i < 2 * DLP_FLOW_TC__COUNT; i++)
+        TAILQ_INIT(&t->lru[i / DLP_FLOW_TC__COUNT][i % DLP_FLOW_TC__COUNT]);
     t->buckets = calloc(BUCKETS_INIT, sizeof(*t->buckets));
     if (!t->buckets)
         goto fail;
@@ -387,12 +425,11 @@ void dlp_flow_table_free(dlp_flow_table_t *t)
 {
     if (!t)
         return;
-    for (int c = 0; c < DLP_FLOW_TC__COUNT; c++) {
-        dlp_flow_t *f;
-        while ((f = TAILQ_FIRST(&t->lru[c])) != NULL) {
-            TAILQ_REMOVE(&t->lru[c], f, _lru);
-            free(f);
-        }
+    dlp_flow_t *f;
+
+    while ((f = oldest_flow(t)) != NULL) {
+        list_unlink(t, f);
+        free(f);
     }
     dlp_stat_sub(t->st, DLP_STAT_FLOW_ACTIVE, t->count);
     dlp_stat_sub(t->st, DLP_STAT_FLOW_MEM, t->mem);
@@ -438,8 +475,11 @@ dlp_flow_t *dlp_flow_table_get_keyed(dlp_flow_table_t *t, const dlp_packet_t *p,
         f->last_ts_us = p->ts_us;
     if (packet_clock(p) > f->seen_us)
         f->seen_us = packet_clock(p);
-    if (TAILQ_NEXT(f, _lru) != NULL) { /* to the young end, unless there already */
+    f->_payload |= p->payload_len > 0;
+    bool keep = !f->_keep && worth_keeping(f);
+    if (keep || TAILQ_NEXT(f, _lru) != NULL) { /* to the young end, unless there already */
         list_unlink(t, f);
+        f->_keep |= keep;
         list_append(t, f);
     }
     if (dir)
@@ -453,6 +493,7 @@ void dlp_flow_set_class(dlp_flow_table_t *t, dlp_flow_t *f, dlp_flow_tclass_t c)
 {
     list_unlink(t, f);
     f->tclass = (uint8_t)c;
+    f->_keep |= worth_keeping(f);
     list_append(t, f);
 }
 
@@ -483,8 +524,9 @@ void dlp_flow_table_expire(dlp_flow_table_t *t, uint64_t now_us)
     for (;;) {
         dlp_flow_t *best = NULL;
         uint64_t best_dl = 0;
-        for (int c = 0; c < DLP_FLOW_TC__COUNT; c++) {
-            dlp_flow_t *h = TAILQ_FIRST(&t->lru[c]);
+        for (int i = 0; i < 2 * DLP_FLOW_TC__COUNT; i++) {
+            int c = i % DLP_FLOW_TC__COUNT;
+            dlp_flow_t *h = TAILQ_FIRST(&t->lru[i / DLP_FLOW_TC__COUNT][c]);
             if (!h || !is_dead(t, h, now_us))
                 continue;
             uint64_t dl = h->seen_us + t->cfg.timeout_us[c];

@@ -242,6 +242,28 @@ class Reassembly(unittest.TestCase):
 
 
 class Flows(unittest.TestCase):
+    def test_syn_flood_does_not_evict_an_established_upload(self):
+        # Flood first, leak second (pcaps/README.md): 3000 half-open SYNs fill a 1 MiB
+        # flow table between the two halves of a card number; the SYNs are evicted, not
+        # the established flow carrying the upload, so the card is found whole.
+        with tempfile.TemporaryDirectory() as tmp:
+            conf = os.path.join(tmp, "small.yaml")
+            with open(conf, "w") as f:
+                f.write("flow:\n  memcap: 1m\n")
+            r = run("-c", conf, "-r", pcap("tcp-syn-flood-evict.pcap"), "--workers", "1")
+        self.assertEqual(r.status, 0, r.stderr)
+        s = r.stats
+        self.assertGreater(s["flow"]["memcap_evictions"], 1000)  # the flood filled the table
+        dlp = r.of("dlp")
+        self.assertEqual([(e["src_port"], e["dlp"]["rule"]) for e in dlp],
+                         [(40600, "pii.credit_card")], dlp)
+        self.assertEqual(dlp[0]["dlp"]["matches"][0]["masked"], "453914******6467")
+        self.assertEqual(s["flow"]["memcap_evictions_established"], 0)
+        self.assertEqual(s["tcp"]["midstream"], 0)  # the upload was never picked up again
+        f = only_flow(self, r)
+        self.assertEqual(f["flow"]["reason"], "fin")
+        self.assertNotIn("evicted", f["flow"])
+
     def test_timeouts_rst_fin_by_packet_time(self):
         r = run("-r", pcap("tcp-many-flows-timeouts.pcap"), "--log-flows")
         s = r.stats

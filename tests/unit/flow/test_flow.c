@@ -722,6 +722,108 @@ static void memcap_covers_bucket_growth(void **state)
     fx_free(x);
 }
 
+/* A packet of 'n' payload bytes. */
+static dlp_packet_t with_payload(dlp_packet_t p, uint32_t n)
+{
+    p.payload_len = n;
+    return p;
+}
+
+/* 10.0.0.1:port -> 10.0.0.2:80 through its handshake (the worker's class
+ * change included), then 'data' payload bytes; ts..ts+3. */
+static dlp_flow_t *tcp_established(fx_t *x, uint16_t port, uint64_t ts, uint32_t data)
+{
+    dlp_flow_t *f = get(x, pkt(TCP, 1, port, 2, 80, SYN, ts), NULL, NULL);
+    get(x, pkt(TCP, 2, 80, 1, port, SYNACK, ts + 1), NULL, NULL);
+    get(x, pkt(TCP, 1, port, 2, 80, ACK, ts + 2), NULL, NULL);
+    dlp_flow_set_class(x->t, f, DLP_FLOW_TC_TCP_EST);
+    if (data > 0)
+        get(x, with_payload(pkt(TCP, 1, port, 2, 80, ACK, ts + 3), data), NULL, NULL);
+    return f;
+}
+
+static bool ended(const fx_t *x, uint16_t port)
+{
+    for (size_t i = 0; i < x->rec.n && i < REC_MAX; i++)
+        if (x->rec.port[i] == port)
+            return true;
+    return false;
+}
+
+/*
+ * Flood first, leak second: half-open SYNs from everywhere fill the table
+ * while an established flow carrying data is quiet. The SYNs end each other
+ * (oldest first); the established flow, the oldest of all, stays, and so does
+ * a UDP exchange; a handshake without data, a lone datagram and a midstream
+ * flow whose first packet carried nothing are not spared.
+ */
+static void memcap_flood_spares_established_data(void **state)
+{
+    (void)state;
+    uint64_t base = base_mem();
+    fx_t *x = fx_capped(base + 6 * SZ);
+
+    dlp_flow_t *est = tcp_established(x, 40000, 1, 40);
+    tcp_established(x, 40001, 5, 0); /* a handshake, no data */
+    /* a lone datagram, then a question answered */
+    get(x, with_payload(pkt(UDP, 1, 5353, 2, 53, 0, 9), 30), NULL, NULL);
+    get(x, with_payload(pkt(UDP, 1, 5354, 2, 53, 0, 10), 30), NULL, NULL);
+    get(x, with_payload(pkt(UDP, 2, 53, 1, 5354, 0, 11), 60), NULL, NULL);
+    dlp_flow_t *mid = get(x, pkt(TCP, 1, 40002, 2, 80, ACK, 12), NULL, NULL);
+    dlp_flow_set_class(x->t, mid, DLP_FLOW_TC_TCP_EST); /* midstream, no payload yet */
+    assert_int_equal(x->rec.n, 0);
+
+    for (uint16_t i = 0; i < 40; i++)
+        get(x, pkt(TCP, 100 + i, (uint16_t)(1024 + i), 2, 443, SYN, 20 + i), NULL, NULL);
+    assert_int_equal(dlp_flow_table_count(x->t), 6);
+    assert_int_equal(st_get(x, DLP_STAT_FLOW_EVICTED), 39);
+    assert_int_equal(st_get(x, DLP_STAT_FLOW_EVICTED_EST), 0);
+    /* what has nothing to lose went first, oldest first, then the SYNs */
+    assert_int_equal(x->rec.port[0], 40001);
+    assert_int_equal(x->rec.port[1], 5353);
+    assert_int_equal(x->rec.port[2], 40002);
+    assert_int_equal(x->rec.port[3], 1024);
+    assert_int_equal(x->rec.flags[3], DLP_FLOW_F_EVICTED);
+    assert_false(ended(x, 40000));
+    assert_false(ended(x, 5354));
+
+    bool created = true;
+    dlp_packet_t more = with_payload(pkt(TCP, 1, 40000, 2, 80, ACK, 100), 20);
+    assert_ptr_equal(get(x, more, NULL, &created), est);
+    assert_false(created);
+    assert_int_equal(est->pkts[0], 4);
+    dlp_flow_table_end_all(x->t, DLP_FLOW_END_SHUTDOWN);
+    fx_free(x);
+}
+
+/* With only flows that have something to lose, they go least recently seen
+ * first, counted apart; a midstream flow with data is one of them. */
+static void memcap_established_evicted_last_oldest_first(void **state)
+{
+    (void)state;
+    uint64_t base = base_mem();
+    fx_t *x = fx_capped(base + 3 * SZ);
+
+    tcp_established(x, 40000, 1, 10);
+    dlp_flow_t *mid = get(x, with_payload(pkt(TCP, 1, 40001, 2, 80, ACK, 10), 5), NULL, NULL);
+    dlp_flow_set_class(x->t, mid, DLP_FLOW_TC_TCP_EST);
+    tcp_established(x, 40002, 20, 10);
+    get(x, with_payload(pkt(TCP, 1, 40000, 2, 80, ACK, 30), 10), NULL, NULL); /* youngest */
+
+    get(x, pkt(TCP, 1, 50000, 2, 80, SYN, 40), NULL, NULL);
+    get(x, pkt(TCP, 1, 50001, 2, 80, SYN, 41), NULL, NULL); /* ends the first SYN */
+    assert_int_equal(x->rec.n, 2);
+    assert_int_equal(x->rec.port[0], 40001);
+    assert_int_equal(x->rec.port[1], 50000);
+    assert_int_equal(st_get(x, DLP_STAT_FLOW_EVICTED), 2);
+    assert_int_equal(st_get(x, DLP_STAT_FLOW_EVICTED_EST), 1);
+    dlp_flow_table_end_all(x->t, DLP_FLOW_END_SHUTDOWN);
+    assert_int_equal(x->rec.port[2], 40002); /* least recently seen first, either rank */
+    assert_int_equal(x->rec.port[3], 40000);
+    assert_int_equal(x->rec.port[4], 50001);
+    fx_free(x);
+}
+
 /* ---- end_all, explicit end, callback once ------------------------------------ */
 
 static void end_all_and_explicit_end(void **state)
@@ -917,6 +1019,8 @@ int main(void)
         cmocka_unit_test(memcap_counts_charges),
         cmocka_unit_test(memcap_too_small_fails),
         cmocka_unit_test(memcap_covers_bucket_growth),
+        cmocka_unit_test(memcap_flood_spares_established_data),
+        cmocka_unit_test(memcap_established_evicted_last_oldest_first),
         cmocka_unit_test(end_all_and_explicit_end),
         cmocka_unit_test(callback_once_per_flow),
         cmocka_unit_test(growth_100k_all_found),
