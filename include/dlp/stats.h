@@ -127,6 +127,10 @@
     X(SYSLOG_TRUNCATED, "syslog", "truncated", C)                              \
     X(SYSLOG_RECONNECTS, "syslog", "reconnects", C)                            \
     X(SYSLOG_BUFFERED, "syslog", "buffered_bytes", G)                          \
+    X(SYSLOG_LOCAL_SENT, "syslog", "local_sent", C)                            \
+    X(SYSLOG_LOCAL_DROPPED, "syslog", "local_dropped", C)                      \
+    X(SYSLOG_REMOTE_SENT, "syslog", "remote_sent", C)                          \
+    X(SYSLOG_REMOTE_DROPPED, "syslog", "remote_dropped", C)                    \
     X(EVIDENCE_FILES, "evidence", "files", C)                                  \
     X(EVIDENCE_BYTES, "evidence", "bytes", C)                                  \
     X(EVIDENCE_REDACTED, "evidence", "redacted_bytes", C)                      \

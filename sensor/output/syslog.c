@@ -98,6 +98,8 @@ struct dlp_syslog {
     size_t naddr, ai;
     resolve_req_t *req;
     dlp_ratelimit_t rl;
+    dlp_ratelimit_t drop_rl; /* "messages are being dropped", apart from connection news */
+    uint64_t dropped;        /* by this sender, for that line */
 
     char *scratch; /* FRAME_ROOM + max_msg + 1 */
     byte_ring_t q;
@@ -544,13 +546,37 @@ static void net_step(dlp_syslog_t *s, uint64_t now)
         connecting_check(s, now);
 }
 
+/* --- counters -------------------------------------------------------------- */
+
+/* The shared totals (syslog.sent/dropped) and this target's own: a local
+ * socket's (syslog.local_*) or a collector's (syslog.remote_*). */
+static void count_sent(dlp_syslog_t *s)
+{
+    dlp_stat_inc(s->st, DLP_STAT_SYSLOG_SENT);
+    dlp_stat_inc(s->st, s->tr == TR_LOCAL ? DLP_STAT_SYSLOG_LOCAL_SENT
+                                          : DLP_STAT_SYSLOG_REMOTE_SENT);
+}
+
+/* 'why' NULL: the caller says it (the end of the run); otherwise once a minute. */
+static void count_dropped(dlp_syslog_t *s, uint64_t n, const char *why)
+{
+    dlp_stat_add(s->st, DLP_STAT_SYSLOG_DROPPED, n);
+    dlp_stat_add(s->st, s->tr == TR_LOCAL ? DLP_STAT_SYSLOG_LOCAL_DROPPED
+                                          : DLP_STAT_SYSLOG_REMOTE_DROPPED, n);
+    s->dropped += n;
+    if (why != NULL && n > 0)
+        dlp_log_limited(&s->drop_rl, DLP_LOG_WARN,
+                        "syslog %s: messages are being dropped: %s (%llu so far)", s->target,
+                        why, (unsigned long long)s->dropped);
+}
+
 /* --- TCP queue ------------------------------------------------------------ */
 
 static void drop_oldest(dlp_syslog_t *s, size_t need)
 {
     while (s->q.cap - s->q.len < need && s->q.len > 0) {
         ring_pop(&s->q, ring_frame_len(&s->q));
-        dlp_stat_inc(s->st, DLP_STAT_SYSLOG_DROPPED);
+        count_dropped(s, 1, "the queue for the collector is full, the oldest go");
     }
 }
 
@@ -567,7 +593,7 @@ static void ring_consumed(dlp_syslog_t *s, size_t w)
             return;
         }
         ring_pop(&s->q, f);
-        dlp_stat_inc(s->st, DLP_STAT_SYSLOG_SENT);
+        count_sent(s);
         w -= f;
     }
 }
@@ -600,7 +626,7 @@ static void tcp_flush(dlp_syslog_t *s, uint64_t now)
             if (s->inflight_off < s->inflight_len)
                 return;
             s->inflight_off = s->inflight_len = 0;
-            dlp_stat_inc(s->st, DLP_STAT_SYSLOG_SENT);
+            count_sent(s);
             continue;
         }
         if (s->q.len == 0)
@@ -675,7 +701,7 @@ static dlp_rc_t dgram_send(dlp_syslog_t *s, const char *m, size_t n, uint64_t no
         (void)local_connect(s, now);
     for (int tries = 0; s->state == ST_CONNECTED && tries < 2; tries++) {
         if (send(s->fd, m, n, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
-            dlp_stat_inc(s->st, DLP_STAT_SYSLOG_SENT);
+            count_sent(s);
             s->stalled = false;
             return DLP_OK;
         }
@@ -687,7 +713,7 @@ static dlp_rc_t dgram_send(dlp_syslog_t *s, const char *m, size_t n, uint64_t no
             }
         }
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS || errno == EMSGSIZE) {
-            dlp_stat_inc(s->st, DLP_STAT_SYSLOG_DROPPED);
+            count_dropped(s, 1, errno == EMSGSIZE ? strerror(errno) : "the receiver is full");
             return DLP_ELIMIT;
         }
         if (s->tr == TR_LOCAL) {
@@ -701,7 +727,7 @@ static dlp_rc_t dgram_send(dlp_syslog_t *s, const char *m, size_t n, uint64_t no
             break;
         }
     }
-    dlp_stat_inc(s->st, DLP_STAT_SYSLOG_DROPPED);
+    count_dropped(s, 1, s->state == ST_CONNECTED ? strerror(errno) : "not connected");
     return DLP_EIO;
 }
 
@@ -717,7 +743,7 @@ dlp_rc_t dlp_syslog_send(dlp_syslog_t *s, int severity, uint64_t ts_us, const ch
 
     if (severity < 0 || severity > 7 || (msgid != NULL && !printable_ascii(msgid, MSGID_MAX)) ||
         !sd_arg_ok(sd)) {
-        dlp_stat_inc(s->st, DLP_STAT_SYSLOG_DROPPED);
+        count_dropped(s, 1, NULL); /* a bug: the caller says it */
         return DLP_EINVAL;
     }
     if (sd != NULL && strcmp(sd, "-") == 0)
@@ -932,6 +958,7 @@ dlp_syslog_t *dlp_syslog_new(const dlp_syslog_config_t *c, dlp_stats_t *st, char
     s->fd = -1;
     s->st = st;
     s->rl = (dlp_ratelimit_t)DLP_RATELIMIT_INIT(60);
+    s->drop_rl = (dlp_ratelimit_t)DLP_RATELIMIT_INIT(60);
     if (!apply_config(s, c != NULL ? c : &defaults, err, errlen))
         goto fail;
     set_hostname(s, c != NULL ? c->hostname : NULL);
@@ -982,7 +1009,7 @@ static size_t tcp_drain(dlp_syslog_t *s)
         }
     }
     left = ring_frames(&s->q) + (s->inflight_len > 0);
-    dlp_stat_add(s->st, DLP_STAT_SYSLOG_DROPPED, left);
+    count_dropped(s, left, NULL); /* dlp_syslog_drain says it */
     s->q.len = s->q.head = 0;
     s->inflight_len = s->inflight_off = 0;
     gauge_update(s);

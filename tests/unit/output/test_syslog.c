@@ -320,10 +320,42 @@ static void test_local_facility_app_and_5424(void **state)
     close(srv);
 }
 
-/* The reader never reads: once its queue is full, send() drops instead of waiting. */
+/* What the code under test wrote to stderr meanwhile (begin, then end). */
+static int g_saved_err = -1;
+static char g_err_path[128];
+
+static void stderr_begin(void)
+{
+    int fd;
+
+    path_in_dir(g_err_path, sizeof(g_err_path), "stderr");
+    fd = open(g_err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    g_saved_err = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+}
+
+static void stderr_end(char *buf, size_t cap)
+{
+    FILE *in;
+    size_t n;
+
+    dup2(g_saved_err, STDERR_FILENO);
+    close(g_saved_err);
+    in = fopen(g_err_path, "r");
+    assert_non_null(in);
+    n = fread(buf, 1, cap - 1, in);
+    buf[n] = '\0';
+    fclose(in);
+    unlink(g_err_path);
+}
+
+/* The reader never reads: once its queue is full, send() drops instead of
+ * waiting, counted as the local target's, and said (once a minute). */
 static void test_local_stalled_reader(void **state)
 {
-    char path[128], buf[256];
+    char path[128], buf[256], text[4096];
     dlp_syslog_config_t c = {.target = path};
     dlp_syslog_t *s;
     unsigned ok = 0, full = 0;
@@ -333,6 +365,7 @@ static void test_local_stalled_reader(void **state)
     path_in_dir(path, sizeof(path), "stall");
     srv = unix_server(path, 1024);
     s = new_sender(&c);
+    stderr_begin();
     for (int i = 0; i < 200; i++) {
         dlp_rc_t rc = dlp_syslog_send(s, DLP_SYSLOG_WARNING, TS, NULL, NULL, "stalled");
         assert_true(rc == DLP_OK || rc == DLP_ELIMIT);
@@ -342,8 +375,14 @@ static void test_local_stalled_reader(void **state)
     assert_true(ok >= 1);
     assert_true(full >= 1);
     assert_int_equal(ok + full, 200);
+    stderr_end(text, sizeof(text));
     assert_int_equal(st(DLP_STAT_SYSLOG_SENT), ok);
     assert_int_equal(st(DLP_STAT_SYSLOG_DROPPED), full);
+    assert_int_equal(st(DLP_STAT_SYSLOG_LOCAL_SENT), ok);
+    assert_int_equal(st(DLP_STAT_SYSLOG_LOCAL_DROPPED), full);
+    assert_int_equal(st(DLP_STAT_SYSLOG_REMOTE_SENT) + st(DLP_STAT_SYSLOG_REMOTE_DROPPED), 0);
+    assert_non_null(strstr(text, "messages are being dropped: the receiver is full"));
+    assert_null(strstr(strstr(text, "being dropped") + 1, "being dropped")); /* once */
     /* the daemon reads one: there is room again */
     assert_true(recv_dgram(srv, buf, sizeof(buf)) > 0);
     assert_int_equal(dlp_syslog_send(s, DLP_SYSLOG_WARNING, TS, NULL, NULL, "again"), DLP_OK);
@@ -535,6 +574,9 @@ static void test_udp_no_listener(void **state)
     }
     assert_int_equal(st(DLP_STAT_SYSLOG_SENT) + st(DLP_STAT_SYSLOG_DROPPED), 50);
     assert_int_equal(st(DLP_STAT_SYSLOG_SENT), ok);
+    assert_int_equal(st(DLP_STAT_SYSLOG_REMOTE_SENT), ok);
+    assert_int_equal(st(DLP_STAT_SYSLOG_REMOTE_DROPPED), 50 - ok);
+    assert_int_equal(st(DLP_STAT_SYSLOG_LOCAL_SENT) + st(DLP_STAT_SYSLOG_LOCAL_DROPPED), 0);
     dlp_syslog_free(s);
 }
 
