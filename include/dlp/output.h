@@ -35,6 +35,16 @@ dlp_output_t *dlp_output_new(const dlp_config_t *cfg, bool use_syslog, bool live
                              size_t errlen);
 void dlp_output_free(dlp_output_t *o);
 
+/*
+ * -T: whether dlp_output_new() could open 'path' for the JSON events (NULL
+ * or "-": stdout, yes), without creating it: an existing file writable, or
+ * a directory that takes a new one. false with the reason, worded as the
+ * start would word it ("PATH: No such file or directory"), in err. A
+ * permission the caller lacks is not an error unless it is root (the
+ * sensor opens its outputs as root, before -u).
+ */
+bool dlp_output_check_json(const char *path, char *err, size_t errlen);
+
 /* Registers a worker's event ring (borrowed). */
 DLP_MUST_CHECK dlp_rc_t dlp_output_add_ring(dlp_output_t *o, dlp_ring_t *r);
 

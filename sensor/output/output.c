@@ -900,6 +900,44 @@ static bool open_json(dlp_output_t *o, const char *path, bool live, char *err, s
     return true;
 }
 
+/* Whether the directory of 'path' would take a new file: 0 or an errno. */
+static int dir_takes_file(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    struct stat st;
+
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else if (snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path) >=
+             (int)sizeof(dir))
+        return ENAMETOOLONG;
+    if (stat(dir, &st) != 0)
+        return errno;
+    if (!S_ISDIR(st.st_mode))
+        return ENOTDIR;
+    return access(dir, W_OK | X_OK) == 0 ? 0 : errno;
+}
+
+bool dlp_output_check_json(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    int e;
+
+    if (path == NULL || strcmp(path, "-") == 0)
+        return true;
+    if (stat(path, &st) == 0)
+        e = S_ISDIR(st.st_mode) ? EISDIR : access(path, W_OK) == 0 ? 0 : errno;
+    else
+        e = errno == ENOENT ? dir_takes_file(path) : errno;
+    /* not root, -T may not be the user the service starts as: only what no
+     * user could open is an error here */
+    if (e == 0 || (e == EACCES && geteuid() != 0))
+        return true;
+    snprintf(err, errlen, "%s: %s", path, strerror(e));
+    return false;
+}
+
 /* The local syslog when 'local', the remote collector when cfg->syslog_remote is set. */
 static bool open_syslog(dlp_output_t *o, const dlp_config_t *cfg, bool local, bool live,
                         char *err, size_t errlen)

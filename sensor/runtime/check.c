@@ -3,7 +3,8 @@
  * exactly as a run would (same functions, same cache), and a one-line
  * summary is printed, and a line saying where events would go; no capture
  * or output is opened, so it can run on any machine, as any user, before a
- * restart.
+ * restart. The JSON file is checked as the start would open it (without
+ * creating it): a path the start refuses is refused here too.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 #include "dlp/capture.h"
 #include "dlp/cidr.h"
+#include "dlp/output.h"
 #include "dlp/runtime.h"
 #include "runtime_int.h"
 
@@ -100,6 +102,13 @@ int dlp_runtime_check(const dlp_config_t *cfg, const dlp_privdrop_target_t *user
     status = dlp_detection_load(cfg, dlp_detection_cache_dir(cfg, cache, sizeof(cache)), user, &det);
     if (status != 0)
         return status;
+    /* what the start would refuse with exit 2 (RestartPreventExitStatus=2 keeps
+     * the service down): the JSON file must be one it can open */
+    if (!dlp_output_check_json(cfg->json_path, in, sizeof(in))) {
+        fprintf(stderr, "dlpsensor: %s\n", in);
+        dlp_detection_fini(&det);
+        return 2;
+    }
     mi = dlp_matcher_info(det.matcher);
     for (size_t i = 0; i < det.rules->n; i++)
         enabled += det.rules->rules[i].enabled;

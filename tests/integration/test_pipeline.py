@@ -419,6 +419,28 @@ class Inputs(unittest.TestCase):
         first = p.stdout.split(";")[0]  # "...OK: 21 rules (21 enabled), 55 patterns, compiled in"
         return p.returncode, first[first.find("OK: ") + 4:].split(", compiled")[0], p.stderr
 
+    def test_check_refuses_a_json_path_the_start_refuses(self):
+        # -T approves what a start accepts (deploy.md): a JSON file in a directory
+        # that does not exist fails both, with the same message and exit 2
+        import subprocess
+        from sensor import BINARY
+        bad = "/nonexistent-dir/x.json"
+        for extra in (["-T"], []):
+            p = subprocess.run([BINARY, *extra, "-r", pcap("demo.pcap"), "--json", bad],
+                               capture_output=True, text=True)
+            self.assertEqual(p.returncode, 2, (extra, p.stdout, p.stderr))
+            self.assertIn("dlpsensor: %s: No such file or directory" % bad, p.stderr)
+        with tempfile.TemporaryDirectory() as tmp:
+            for path in (os.path.join(tmp, "new.json"), "-"):
+                p = subprocess.run([BINARY, "-T", "-r", pcap("demo.pcap"), "--json", path],
+                                   capture_output=True, text=True)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertFalse(os.path.exists(os.path.join(tmp, "new.json")))  # not created
+            p = subprocess.run([BINARY, "-T", "-r", pcap("demo.pcap"), "--json", tmp],
+                               capture_output=True, text=True)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn("%s: Is a directory" % tmp, p.stderr)
+
     def test_build_tree_binary_uses_the_source_rules(self):
         # without -R, the build tree's binary reads the source tree's rules/, from any
         # directory and through a symbolic link
