@@ -732,16 +732,19 @@ void dlp_output_stats_event(dlp_output_t *o, const dlp_output_stats_in_t *in)
 
 /* A write failed after 'tail' bytes of a line: a regular file is cut back
  * to its last whole line; anything else gets a newline first next time
- * (that partial line is an event already counted lost). */
+ * (that partial line is an event already counted lost). The cut is where
+ * the writes ended, and the offset goes back there: stdout may be a file
+ * opened without O_APPEND ('> file'), whose next write would otherwise
+ * leave a hole of zeros where the cut bytes were. */
 static void sink_cut(json_sink_t *s)
 {
-    struct stat st;
     int saved = errno; /* the failure json_lost reports */
+    off_t end = s->regular ? lseek(s->fd, 0, SEEK_CUR) : -1;
 
     if (s->tail == 0)
         return;
-    if (!s->regular || fstat(s->fd, &st) != 0 || st.st_size < (off_t)s->tail ||
-        ftruncate(s->fd, st.st_size - (off_t)s->tail) != 0)
+    if (end < (off_t)s->tail || ftruncate(s->fd, end - (off_t)s->tail) != 0 ||
+        lseek(s->fd, end - (off_t)s->tail, SEEK_SET) < 0)
         s->torn = true;
     s->tail = 0;
     errno = saved;

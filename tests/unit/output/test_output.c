@@ -659,6 +659,47 @@ static void full_then_free_disk_leaves_no_cut_line(void **state)
     fx_free(f);
 }
 
+/* The same with stdout a file opened without O_APPEND ('> file'): the
+ * next event starts where the cut line started, no hole of zeros before it. */
+static void full_then_free_disk_on_stdout_file(void **state)
+{
+    int saved = dup(STDOUT_FILENO), fd;
+    fx_t *f = fx_new(); /* its path, opened here as a shell would */
+    struct rlimit old, lim;
+    char text[16384] = "";
+    ssize_t n;
+
+    (void)state;
+    dlp_output_free(f->out);
+    fd = open(f->path, O_RDWR | O_CREAT | O_TRUNC, 0600); /* no O_APPEND */
+    assert_true(fd >= 0);
+    dup2(fd, STDOUT_FILENO);
+    free(f->cfg.json_path);
+    f->cfg.json_path = strdup("-");
+    f->out = dlp_output_new(&f->cfg, false, false, text, sizeof(text));
+    assert_non_null(f->out);
+    assert_int_equal(dlp_output_add_ring(f->out, f->ring), DLP_OK);
+    drain_events(f, 2);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    lim = (struct rlimit){.rlim_cur = (rlim_t)lseek(fd, 0, SEEK_END) + 100,
+                          .rlim_max = old.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    drain_events(f, 1);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    drain_events(f, 1);
+    dlp_output_close_json(f->out);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    n = pread(fd, text, sizeof(text) - 1, 0);
+    close(fd);
+    assert_true(n > 0);
+    assert_int_equal(strlen(text), (size_t)n); /* no NUL byte */
+    assert_int_equal(parse_lines(text), 3);
+    fx_free(f);
+}
+
 /* A pipe cannot be cut back: the part of a line a failed write left in it is
  * ended with a newline before the next event, which stays a line of its own. */
 static void cut_line_in_pipe_is_ended_before_the_next(void **state)
@@ -789,6 +830,7 @@ int main(void)
         cmocka_unit_test(failed_flush_counts_what_stdio_held),
         cmocka_unit_test(failed_close_fails_the_run),
         cmocka_unit_test(full_then_free_disk_leaves_no_cut_line),
+        cmocka_unit_test(full_then_free_disk_on_stdout_file),
         cmocka_unit_test(cut_line_in_pipe_is_ended_before_the_next),
         cmocka_unit_test(live_stalled_pipe_drops_and_counts),
         cmocka_unit_test(stop_bounds_the_wait_for_a_reader),
