@@ -96,10 +96,12 @@ dlp_stage_t *dlp_stage_qp_new(dlp_stage_t *next);
 dlp_stage_t *dlp_stage_form_new(dlp_stage_t *next);
 /*
  * Text normalisation before matching: UTF-16LE/BE text (ASCII code units
- * with NUL bytes between them) becomes ASCII, and full-width digits and
- * letters (U+FF10-U+FF5A, UTF-8 EF BC 90 ...) become ASCII; other bytes
- * pass unchanged. Used on every content stream, so it must be cheap on
- * plain text (memchr for NUL and 0xEF first).
+ * with NUL bytes between them) becomes ASCII, full-width digits and
+ * letters (U+FF10-U+FF5A, UTF-8 EF BC 90 ...) become ASCII, and Unicode
+ * spaces (U+00A0, U+2000-U+200A, U+202F, U+205F, U+3000; in UTF-8 and inside
+ * UTF-16 runs) become ' '; other bytes pass unchanged. Used on every content
+ * stream, so it must be cheap on plain text (ASCII words without NUL are
+ * skipped eight bytes at a time).
  */
 dlp_stage_t *dlp_stage_textnorm_new(dlp_stage_t *next);
 

@@ -131,6 +131,34 @@ class OtherPorts(unittest.TestCase):
                                (6379, "Redis", "http.body")])
 
 
+class TextForms(unittest.TestCase):
+    """Values written as every reader takes them for the plain value (pcaps/README.md,
+    gen/gen_escapes.py); each flow must yield exactly these values."""
+
+    def values(self, name):
+        r = run("-r", pcap(name), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        got = set()
+        for f in r.of("flow"):
+            self.assertEqual(f["inspection"]["toserver"]["not_inspected"], {}, f["src_port"])
+            for rr in f["dlp_rules"]:
+                for m in rr["matches"]:
+                    got.add((f["src_port"], rr["rule"], m["field"], m["masked"]))
+        return r, got
+
+    def test_unicode_spaces_between_groups(self):
+        """U+00A0, U+3000 (between full-width digits), U+202F, U+2009, U+2007, in UTF-8 and
+        in a UTF-16LE document. The binary before found none of them."""
+        r, got = self.values("http-unicode-spaces.pcap")
+        self.assertEqual(got, {
+            (48201, "pii.credit_card", "http.body", "471622******9135"),
+            (48202, "pii.credit_card", "http.body", "455670******1375"),
+            (48203, "pii.credit_card", "http.body", "471622******9135"),
+            (48203, "pii.us_ssn", "http.body", "*****8417"),
+            (48204, "pii.credit_card", "http.body", "455670******1375"),
+            (48204, "pii.us_ssn", "http.body", "*****8417")})
+
+
 class Media(unittest.TestCase):
     """Uploads of compressed media (pcaps/README.md, http-media-uploads.pcap): a chance
     address in a photo's compressed bytes is passed over, text in media is not."""

@@ -1,10 +1,12 @@
 /*
  * test_textnorm.c - text normalisation: UTF-16LE/BE runs of at least four
  * ASCII units lose their NULs, full-width forms U+FF01..U+FF5E become ASCII,
- * everything else is left alone (binary data with scattered NULs keeps its
- * length), plain text is passed on without a copy. Random inputs are checked
- * against a whole-buffer model of the definition in textnorm.c, at every
- * split. Throughput of the plain-text path is printed.
+ * Unicode spaces (U+00A0, U+2000..U+200A, U+202F, U+205F, U+3000) become ' '
+ * in UTF-8 and inside UTF-16 runs, everything else is left alone (binary
+ * data with scattered NULs keeps its length), plain text is passed on
+ * without a copy. Random inputs are checked against a whole-buffer model of
+ * the definition in textnorm.c, at every split. Throughput of the plain-text
+ * path is printed.
  */
 #include "stage_test.h"
 
@@ -129,9 +131,68 @@ static void fullwidth(void **state)
     EXPECT("x\xef\xbc", "x\xef\xbc");
 }
 
+/* The audit's cases (FINDINGS.md F11): NBSP and U+3000 between digit groups. */
+static void spaces(void **state)
+{
+    (void)state;
+    EXPECT("4539\xc2\xa0"
+           "1488\xc2\xa0"
+           "0343\xc2\xa0"
+           "6467",
+           "4539 1488 0343 6467");
+    EXPECT("\xef\xbc\x94\xef\xbc\x95\xe3\x80\x80\xef\xbc\x93", "45 3");
+    /* U+2000, U+2007 (figure), U+2009 (thin), U+200A, U+202F (narrow NBSP), U+205F */
+    EXPECT("a\xe2\x80\x80"
+           "b\xe2\x80\x87"
+           "c\xe2\x80\x89"
+           "d\xe2\x80\x8a"
+           "e\xe2\x80\xaf"
+           "f\xe2\x81\x9f"
+           "g",
+           "a b c d e f g");
+    /* neighbours that are not spaces stay: U+00A1, U+200B (zero width), U+2010,
+     * U+2030, U+2060, U+205E, U+3001, U+3100, curly quotes, a euro sign */
+    EXPECT("\xc2\xa1\xe2\x80\x8b\xe2\x80\x90\xe2\x80\xb0\xe2\x81\xa0\xe2\x81\x9e"
+           "\xe3\x80\x81\xe3\x84\x80\xe2\x80\x9cq\xe2\x80\x9d\xe2\x82\xac",
+           "\xc2\xa1\xe2\x80\x8b\xe2\x80\x90\xe2\x80\xb0\xe2\x81\xa0\xe2\x81\x9e"
+           "\xe3\x80\x81\xe3\x84\x80\xe2\x80\x9cq\xe2\x80\x9d\xe2\x82\xac");
+    /* cut by the end; a lead byte before a mapped one */
+    EXPECT("x\xc2", "x\xc2");
+    EXPECT("x\xe2\x80", "x\xe2\x80");
+    EXPECT("\xe3\xe3\x80\x80\xc2\xc2\xa0", "\xe3 \xc2 ");
+    /* inside UTF-16 runs: U+00A0, U+3000, U+2009 keep the run going */
+    EXPECT("4\0"
+           "5\0"
+           "3\0"
+           "9\0"
+           "\xa0\0"
+           "1\0"
+           "4\0"
+           "\0\x30"
+           "8\0"
+           "\x09\x20"
+           "8\0",
+           "4539 14 8 8");
+    EXPECT("\0"
+           "4\0"
+           "5\0"
+           "3\0"
+           "9\0\xa0\0"
+           "1\x30\0\0"
+           "4",
+           "4539 1 4");
+    /* before a run they are no text: four ASCII units start one */
+    EXPECT("\xa0\0"
+           "1\0"
+           "2\0",
+           "\xa0\0"
+           "1\0"
+           "2\0");
+}
+
 /*
  * Binary data with NULs next to text but never four units in a row, and no
- * EF: passed on byte for byte.
+ * lead byte of a mapped sequence: passed on byte for byte.
  */
 static void binary_with_nuls(void **state)
 {
@@ -170,6 +231,28 @@ static bool text_byte(uint8_t c)
     return (c >= 0x20 && c < 0x7f) || c == '\t' || c == '\n' || c == '\r';
 }
 
+/* Is the UTF-16 unit hi:lo a space? */
+static bool space16(uint8_t hi, uint8_t lo)
+{
+    return (hi == 0 && lo == 0xa0) || (hi == 0x20 && (lo <= 0x0a || lo == 0x2f || lo == 0x5f)) ||
+           (hi == 0x30 && lo == 0);
+}
+
+/* The length of the UTF-8 space at b[i], or 0. */
+static size_t space8(const uint8_t *b, size_t n, size_t i)
+{
+    if (i + 1 < n && b[i] == 0xc2 && b[i + 1] == 0xa0)
+        return 2;
+    if (i + 2 >= n)
+        return 0;
+    if (b[i] == 0xe2 && b[i + 1] == 0x80 &&
+        ((b[i + 2] >= 0x80 && b[i + 2] <= 0x8a) || b[i + 2] == 0xaf))
+        return 3;
+    if (b[i] == 0xe2 && b[i + 1] == 0x81 && b[i + 2] == 0x9f)
+        return 3;
+    return b[i] == 0xe3 && b[i + 1] == 0x80 && b[i + 2] == 0x80 ? 3 : 0;
+}
+
 /* Does b[i, i+len) alternate text and NUL (nul_first: NUL at even offsets)? */
 static bool alt(const uint8_t *b, size_t n, size_t i, size_t len, bool nul_first)
 {
@@ -193,6 +276,9 @@ static size_t model(const uint8_t *b, size_t n, uint8_t *out)
         if (mode == 1 || mode == 2) {
             if (alt(b, n, i, 2, mode == 2)) {
                 out[o++] = b[i + (mode == 2)];
+                i += 2;
+            } else if (i + 1 < n && space16(b[i + (mode == 1)], b[i + (mode == 2)])) {
+                out[o++] = ' ';
                 i += 2;
             } else {
                 mode = 0;
@@ -221,6 +307,10 @@ static size_t model(const uint8_t *b, size_t n, uint8_t *out)
             out[o++] = (uint8_t)(b[i + 2] - 0x20);
             i += 3;
             prev = false;
+        } else if (space8(b, n, i) > 0) {
+            out[o++] = ' ';
+            i += space8(b, n, i);
+            prev = false;
         } else {
             prev = text_byte(b[i]);
             out[o++] = b[i++];
@@ -229,11 +319,12 @@ static size_t model(const uint8_t *b, size_t n, uint8_t *out)
     return o;
 }
 
-/* Random mixes of text, NULs, EF BC/BD and other bytes against the model. */
+/* Random mixes of text, NULs, lead bytes and other bytes against the model. */
 static void random_vs_model(void **state)
 {
-    static const uint8_t pool[] = {0,    0,    0,    0,    'a',  '1',  ' ',  '\r', 0xef,
-                                   0xbc, 0xbd, 0x91, 0x81, 0x9e, 0xbf, 0x80, 0x01, 0xe9};
+    static const uint8_t pool[] = {0,    0,    0,    0,    'a',  '1',  ' ',  '\r', 0xef, 0xbc,
+                                   0xbd, 0x91, 0x81, 0x9e, 0xbf, 0x80, 0x01, 0xe9, 0xc2, 0xa0,
+                                   0xe2, 0xe3, 0x80, 0x8a, 0xaf, 0x9f, 0x20, 0x30, 0x09};
     uint8_t in[96], want[96];
     uint32_t x = 2024;
 
@@ -286,7 +377,8 @@ static const dlp_content_sink_t ptr_ops = {p_open, p_write, p_close, NULL, NULL,
 static void zero_copy(void **state)
 {
     static const uint8_t text[] = "Dear team, card 4111 1111 1111 1111 expires 12/29.\r\n";
-    static const uint8_t utf8[] = "caf\xc3\xa9 \xe2\x82\xac";
+    static const uint8_t utf8[] = "caf\xc3\xa9 \xe2\x82\xac \xe2\x80\x9cq\xe2\x80\x9d "
+                                  "\xe3\x81\x93\xe3\x80\x81\xc2\xa9";
     ptr_sink_t k = {0};
     dlp_stage_t *st =
         dlp_stage_textnorm_new(dlp_stage_sink_new(&ptr_ops, &k, DLP_FIELD_HTTP_BODY, NULL));
@@ -341,7 +433,13 @@ static void throughput(void **state)
     uint8_t *p = malloc(n);
     static const char line[] =
         "The quick brown fox paid with 4111 1111 1111 1111 at the caf\xc3\xa9.\r\n";
-    double plain1460, plain64k, utf16le;
+    static const char typo[] =
+        "He said \xe2\x80\x9cpay with 4111 1111 1111 1111\xe2\x80\x9d \xe2\x80\x94 "
+        "fine, caf\xc3\xa9 \xc2\xa9 2024.\n";
+    static const char ja[] =
+        "\xe3\x81\x93\xe3\x82\x93\xe3\x81\xab\xe3\x81\xa1\xe3\x81\xaf\xe3\x80\x81"
+        "\xe4\xb8\x96\xe7\x95\x8c\xe3\x80\x82 4111 1111 1111 1111\n";
+    double plain1460, plain64k, utf16le, typo1460, ja1460;
 
     (void)state;
     for (size_t i = 0; i < n; i++)
@@ -355,20 +453,29 @@ static void throughput(void **state)
     }
     utf16le = run_mbs(p, n, 1460);
     assert_int_equal(null_bytes, n / 2);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)typo[i % (sizeof(typo) - 1)];
+    typo1460 = run_mbs(p, n, 1460);
+    assert_int_equal(null_bytes, n);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)ja[i % (sizeof(ja) - 1)];
+    ja1460 = run_mbs(p, n, 1460);
+    assert_int_equal(null_bytes, n);
     print_message("textnorm: plain text %.0f MB/s (1460-byte writes), %.0f MB/s (64 KiB "
-                  "writes); UTF-16LE %.0f MB/s of input\n",
-                  plain1460, plain64k, utf16le);
+                  "writes); UTF-16LE %.0f MB/s of input; curly quotes %.0f MB/s, Japanese "
+                  "%.0f MB/s (1460-byte writes)\n",
+                  plain1460, plain64k, utf16le, typo1460, ja1460);
     free(p);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(plain_unchanged), cmocka_unit_test(utf16le_card),
-        cmocka_unit_test(utf16be_card),    cmocka_unit_test(run_threshold),
-        cmocka_unit_test(fullwidth),       cmocka_unit_test(binary_with_nuls),
-        cmocka_unit_test(random_vs_model), cmocka_unit_test(zero_copy),
-        cmocka_unit_test(throughput),
+        cmocka_unit_test(plain_unchanged),  cmocka_unit_test(utf16le_card),
+        cmocka_unit_test(utf16be_card),     cmocka_unit_test(run_threshold),
+        cmocka_unit_test(fullwidth),        cmocka_unit_test(spaces),
+        cmocka_unit_test(binary_with_nuls), cmocka_unit_test(random_vs_model),
+        cmocka_unit_test(zero_copy),        cmocka_unit_test(throughput),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
