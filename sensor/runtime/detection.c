@@ -246,6 +246,43 @@ bool dlp_detection_edm_keyed(bool have_key, const dlp_ruleset_t *rs, dlp_rules_e
     return ok;
 }
 
+size_t dlp_detection_hmacs_unkeyed(const dlp_ruleset_t *rs, const char *tag,
+                                   dlp_rules_errors_t *out)
+{
+    size_t n = 0;
+
+    if (rs->allow.nhmacs > 0) {
+        dlp_rules_errors_add(out,
+                             "%s:%u: %sallow: hmacs never match without --hmac-key-file (the "
+                             "key is random per run)",
+                             rs->allow.file, rs->allow.line, tag);
+        n++;
+    }
+    for (size_t i = 0; i < rs->n; i++) {
+        const dlp_rule_t *r = &rs->rules[i];
+        if (r->allow.nhmacs == 0 || !r->enabled)
+            continue;
+        dlp_rules_errors_add(out,
+                             "%s:%u: rule %s: %sallow: hmacs never match without "
+                             "--hmac-key-file (the key is random per run)",
+                             r->allow.file, r->allow.line, r->name, tag);
+        n++;
+    }
+    return n;
+}
+
+/* An allow-list of hashes with a random key silently allows nothing: said at each
+ * start, -T and reload, as a warning (the set still works, unlike an edm list's). */
+static void warn_unkeyed_hmacs(const dlp_ruleset_t *rs)
+{
+    dlp_rules_errors_t w = {0};
+
+    dlp_detection_hmacs_unkeyed(rs, "", &w);
+    for (size_t i = 0; i < w.n; i++)
+        dlp_log(DLP_LOG_WARN, "%s", w.msg[i]);
+    dlp_rules_errors_fini(&w);
+}
+
 /* A rule set with no rule enabled loads (flow logging alone: bench/empty-rules.yaml), but
  * such a sensor raises nothing: said at each start, -T and reload, as a warning (-q hides it). */
 static void warn_if_no_rule(const dlp_ruleset_t *rs, const char *const *paths, size_t npaths)
@@ -301,6 +338,8 @@ dlp_rc_t dlp_detection_compile(const dlp_config_t *cfg, const char *cache, dlp_r
         return DLP_EINVAL;
     }
     warn_if_no_rule(*rules, paths, npaths);
+    if (cfg->hmac_key_file == NULL)
+        warn_unkeyed_hmacs(*rules);
     return DLP_OK;
 }
 

@@ -75,6 +75,11 @@ int dlp_hmac_key_make(const char *who, const char *path, uint8_t *key, size_t ca
 /* An exact-data list holds keyed hashes: without the key they were made with no
  * value would ever be on it. false (and an error per such rule) without a key. */
 bool dlp_detection_edm_keyed(bool have_key, const dlp_ruleset_t *rs, dlp_rules_errors_t *err);
+/* Allow-lists of hashes (allow: hmacs, a rule's or global) never match without the key
+ * they were made with: one message per list (of an enabled rule) into out,
+ * "FILE:LINE: [rule NAME: ]TAGallow: hmacs never match ..."; how many. */
+size_t dlp_detection_hmacs_unkeyed(const dlp_ruleset_t *rs, const char *tag,
+                                   dlp_rules_errors_t *out);
 
 /*
  * Application protocol names (protonames.c): nDPI's, as a flow's app_proto

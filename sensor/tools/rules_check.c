@@ -28,6 +28,7 @@
 
 #include "dlp/validate.h"
 #include "rulescmd_int.h"
+#include "runtime_int.h" /* the sensor's own checks of keyed lists */
 
 /* The key of the example scans: no allow-list hmac can match it. */
 static const uint8_t CHECK_KEY[] = "dlpsensor rules check";
@@ -322,6 +323,27 @@ static unsigned lint(chk_t *c)
     return n + dlp_rulescmd__lint_overlaps(c->rs, c->fires, c->nfires, &c->warns);
 }
 
+/*
+ * Without --hmac-key-file, what the sensor would say of the set's keyed
+ * lists without one: it refuses an enabled rule's edm: list (said here as a
+ * warning, since the set is fine with the key) and warns that allow: hmacs
+ * never match.
+ */
+static void unkeyed(chk_t *c)
+{
+    for (size_t i = 0; i < c->rs->n; i++) {
+        const dlp_rule_t *r = &c->rs->rules[i];
+        if (!r->edm.on || !r->enabled)
+            continue;
+        dlp_rules_errors_add(&c->warns,
+                             "%s:%u: rule %s: warning: edm: the sensor refuses this set without "
+                             "--hmac-key-file (the hashes are keyed; give rules check the key "
+                             "file too)",
+                             r->edm.file, r->edm.line, r->name);
+    }
+    dlp_detection_hmacs_unkeyed(c->rs, "warning: ", &c->warns);
+}
+
 static int report(const chk_t *c, const dlp_rulescmd_opts_t *o)
 {
     char how[64], digest[DLP_RULES_DIGEST_HEX + 16] = "";
@@ -366,6 +388,12 @@ int dlp_rulescmd__check(const dlp_rulescmd_opts_t *o)
     int st = 1;
 
     memset(&c, 0, sizeof(c));
+    if (o->key_file != NULL) { /* the key the sensor would be given: it must be usable */
+        uint8_t key[1024];
+        size_t len;
+        if ((st = dlp_hmac_key_read("dlpsensor rules", o->key_file, key, sizeof(key), &len)) != 0)
+            return st;
+    }
     c.rs = dlp_rulescmd__load(o, &c.errs);
     if (c.rs == NULL) {
         /* a load fails with a message, unless there was no memory to keep it */
@@ -387,6 +415,8 @@ int dlp_rulescmd__check(const dlp_rulescmd_opts_t *o)
         run_examples(&c);
     }
     lint(&c);
+    if (o->key_file == NULL)
+        unkeyed(&c);
     st = report(&c, o);
 out:
     dlp_rulescmd__found_fini(&c.found);

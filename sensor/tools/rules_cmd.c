@@ -27,7 +27,7 @@
 #define EXIT_USAGE 2
 
 static const char usage_text[] =
-    "usage: dlpsensor rules check [--strict] [PATH...]\n"
+    "usage: dlpsensor rules check [--strict] [--hmac-key-file KEY] [PATH...]\n"
     "       dlpsensor rules test [PATH...] --text FILE|- [--field F] [--app-proto P]\n"
     "                            [--json] [--hmac-key-file KEY]\n"
     "       dlpsensor rules test [PATH...] -r CAPTURE [-r CAPTURE...] [--samples N]\n"
@@ -41,6 +41,8 @@ static const char usage_text[] =
     "  through the real matcher, validators and detect stage, and lint them;\n"
     "  one line per problem, FILE:LINE: rule NAME: REASON, then a summary\n"
     "  --strict              warnings count as errors\n"
+    "  --hmac-key-file KEY   the sensor has this key (without it: a warning for each\n"
+    "                        edm: list and allow: hmacs, which need the key)\n"
     "\n"
     "test: what the rules find; values are shown masked, never raw\n"
     "  --text FILE|-         scan a text (- = standard input): each value, each\n"
@@ -78,6 +80,7 @@ enum {
 
 static const struct option check_opts[] = {
     {"strict", no_argument, NULL, OPT_STRICT},
+    {"hmac-key-file", required_argument, NULL, OPT_KEY},
     {"rules", required_argument, NULL, 'R'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},

@@ -153,6 +153,48 @@ class Check(unittest.TestCase):
         self.assertIn("dlpsensor: rules digest %s (SHA-256 of %d files in load order)\n"
                       % (digest(*files), len(files)), t.stdout)
 
+    def test_keyed_lists_without_the_key(self):
+        # an edm: list the sensor refuses without --hmac-key-file, and allow: hmacs that
+        # never match without it: warnings of rules check, gone with the key file
+        local = ("overrides:\n  - name: pii.credit_card\n    edm:\n"
+                 "      hmacs: ['6b4d70a0c639109e85a814711300c4da']\n"
+                 "  - name: pii.iban\n    allow:\n"
+                 "      hmacs: ['6b4d70a0c639109e85a814711300c4da']\n"
+                 "allow:\n  hmacs: ['00112233445566778899aabbccddeeff']\n")
+        shipped = os.path.join(SRC, "rules")
+        want = ["local.yaml:3: rule pii.credit_card: warning: edm: the sensor refuses this set "
+                "without --hmac-key-file (the hashes are keyed; give rules check the key file "
+                "too)",
+                "local.yaml:8: warning: allow: hmacs never match without --hmac-key-file (the key "
+                "is random per run)",
+                "local.yaml:6: rule pii.iban: warning: allow: hmacs never match without "
+                "--hmac-key-file (the key is random per run)"]
+        with tempfile.TemporaryDirectory() as d:
+            write(d, "local.yaml", local)
+            p = rules("check", shipped, "local.yaml", cwd=d)
+            self.assertEqual(p.returncode, 0, p.stdout)
+            self.assertEqual(p.stdout.splitlines()[:-1], want)
+            self.assertEqual(rules("check", "--strict", shipped, "local.yaml", cwd=d).returncode, 2)
+            p = rules("check", "--hmac-key-file", KEY_FILE, "--strict", shipped, "local.yaml",
+                      cwd=d)
+            self.assertEqual(p.returncode, 0, p.stdout)
+            self.assertEqual(len(p.stdout.splitlines()), 1, p.stdout)
+            p = rules("check", "--hmac-key-file", "missing.key", shipped, cwd=d)
+            self.assertEqual(p.returncode, 2)
+            # the sensor: allow: hmacs without the key is a warning at -T (and at start, reload)
+            write(d, "allow.yaml", local.replace("edm", "allow"))
+            t = subprocess.run([BINARY, "-T", "-R", shipped, "-R", "allow.yaml"],
+                               capture_output=True, text=True, cwd=d)
+            self.assertEqual(t.returncode, 0, t.stderr)
+            self.assertIn("allow.yaml:3: rule pii.credit_card: allow: hmacs never match without "
+                          "--hmac-key-file (the key is random per run)", t.stderr)
+            self.assertIn("allow.yaml:8: allow: hmacs never match", t.stderr)
+            t = subprocess.run([BINARY, "-T", "-R", shipped, "-R", "allow.yaml",
+                                "--hmac-key-file", KEY_FILE], capture_output=True, text=True,
+                               cwd=d)
+            self.assertEqual(t.returncode, 0, t.stderr)
+            self.assertNotIn("never match", t.stderr)
+
     def test_broken_files_one_per_error_kind(self):
         with tempfile.TemporaryDirectory() as d:
             for name, text, want in BROKEN:
@@ -639,7 +681,8 @@ class Usage(unittest.TestCase):
     def test_help(self):
         p = rules("--help")
         self.assertEqual(p.returncode, 0)
-        self.assertTrue(p.stdout.startswith("usage: dlpsensor rules check [--strict] [PATH...]\n"))
+        self.assertTrue(p.stdout.startswith("usage: dlpsensor rules check [--strict] "
+                                            "[--hmac-key-file KEY] [PATH...]\n"))
         self.assertEqual(rules("check", "--help").stdout, p.stdout)
         self.assertEqual(rules("test", "-h").stdout, p.stdout)
         main_help = subprocess.run([BINARY, "--help"], capture_output=True, text=True)
