@@ -250,6 +250,16 @@ static json_t *value_json(const txt_t *t, lc_t *s, const dlp_rulescmd_value_t *v
     return o;
 }
 
+/* Whether rule i's values count but are too few for its threshold: the
+ * sensor would raise no event for them (and "reported" would mislead). */
+static bool below_threshold(const txt_t *t, size_t i)
+{
+    const uint64_t *c = &t->rstats[i * DLP_RSTAT__COUNT];
+
+    return c[DLP_RSTAT_VALUES] > 0 && c[DLP_RSTAT_ALERTS] == 0 &&
+           c[DLP_RSTAT_VALUES] < t->rs->rules[i].threshold;
+}
+
 static void print_json(const txt_t *t, uint64_t rejected)
 {
     lc_t s = {0};
@@ -276,6 +286,8 @@ static void print_json(const txt_t *t, uint64_t rejected)
         for (int k = 0; k < DLP_RSTAT__COUNT; k++)
             json_object_set_new(o, dlp_rstat_name((dlp_rstat_t)k), json_integer((json_int_t)c[k]));
         json_object_set_new(o, "values_listed_incomplete", json_boolean(t->incomplete[i]));
+        json_object_set_new(o, "threshold", json_integer(t->rs->rules[i].threshold));
+        json_object_set_new(o, "below_threshold", json_boolean(below_threshold(t, i)));
         dlp_rulescmd__json_line(stdout, o);
     }
     dlp_rulescmd__json_line(
@@ -364,6 +376,13 @@ static void print_table(const txt_t *t, uint64_t rejected)
             printf("note: %s has more than %d values: only the first %d are listed, and the "
                    "reasons of its suppressed values may be incomplete\n",
                    t->rs->rules[i].name, DLP_EV_MAX_MATCHES, DLP_EV_MAX_MATCHES);
+    for (size_t i = 0; i < t->rs->n; i++)
+        if (below_threshold(t, i))
+            printf("note: %s: %" PRIu64 " value%s, below its threshold of %u: no dlp event "
+                   "would be raised\n",
+                   t->rs->rules[i].name, t->rstats[i * DLP_RSTAT__COUNT + DLP_RSTAT_VALUES],
+                   t->rstats[i * DLP_RSTAT__COUNT + DLP_RSTAT_VALUES] == 1 ? "" : "s",
+                   (unsigned)t->rs->rules[i].threshold);
     printf("%s%zu value%s reported, %zu suppressed, %" PRIu64 " candidate%s rejected by "
            "validators\n",
            t->stream.n + t->nsupp > 0 || rejected > 0 ? "\n" : "", t->stream.n,

@@ -427,6 +427,23 @@ class Text(unittest.TestCase):
             self.assertNotIn(raw, p.stdout)
         return p.stdout
 
+    def test_values_below_the_threshold_are_said_to_raise_no_event(self):
+        write(self.d, "t2.yaml", "overrides:\n  - name: acme.ssn\n    threshold: 3\n")
+        p = rules("test", "r.yaml", "t2.yaml", "--rules-cache", CACHE, "--text", "t.txt",
+                  cwd=self.d)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("note: acme.ssn: 1 value, below its threshold of 3: no dlp event would "
+                      "be raised\n", p.stdout)
+        self.assertNotIn("note: acme.card", p.stdout)
+        p = rules("test", "r.yaml", "t2.yaml", "--rules-cache", CACHE, "--text", "t.txt",
+                  "--json", cwd=self.d)
+        objs = {o["rule"]: o for o in map(json.loads, p.stdout.splitlines())
+                if o["kind"] == "rule"}
+        self.assertEqual((objs["acme.ssn"]["threshold"], objs["acme.ssn"]["below_threshold"]),
+                         (3, True))
+        self.assertEqual((objs["acme.card"]["threshold"], objs["acme.card"]["below_threshold"]),
+                         (1, False))
+
     def test_table_from_file_and_stdin(self):
         self.assertEqual(self.run_text("--text", "t.txt"), TEXT_TABLE)
         self.assertEqual(self.run_text("--text", "-", stdin=TEXT), TEXT_TABLE)
