@@ -106,6 +106,26 @@ dlp_stage_t *dlp_stage_form_new(dlp_stage_t *next);
 dlp_stage_t *dlp_stage_textnorm_new(dlp_stage_t *next);
 
 /*
+ * JSON string escapes (RFC 8259 7), as a JSON parser decodes them: \uXXXX
+ * to UTF-8 (a surrogate pair to its code point; a lone surrogate and an
+ * invalid escape stay as they are), \" \\ \/ \b \f \n \r \t to their
+ * character; every other byte passes unchanged (json.c has the definition).
+ * DLP_JSON_SNIFF decodes only a stream that starts like JSON ('{' or '['
+ * after whitespace, a BOM, a few digits) and passes any other on as it is.
+ * A stream without a backslash costs one memchr per write, without a copy.
+ */
+typedef enum { DLP_JSON_OFF = 0, DLP_JSON_DECODE, DLP_JSON_SNIFF } dlp_json_mode_t;
+/* NULL when out of memory or mode is DLP_JSON_OFF (next is not freed then). */
+dlp_stage_t *dlp_stage_json_new(dlp_stage_t *next, dlp_json_mode_t mode);
+/*
+ * How a body of this Content-Type value is read: DLP_JSON_DECODE for JSON
+ * media types (application/json, any "+json" suffix, NDJSON and JSON Lines,
+ * json-seq), DLP_JSON_SNIFF for none (NULL or empty) and text/plain, which
+ * JSON APIs and browsers' no-preflight requests use, DLP_JSON_OFF for the rest.
+ */
+dlp_json_mode_t dlp_stage_json_mode(const char *ctype);
+
+/*
  * Percent-decodes s[0, n) into out (cap bytes); '+' becomes ' ' when
  * 'plus' is true. Returns the decoded length. Invalid escapes stay as is.
  */

@@ -458,10 +458,16 @@ static bool media_is(const char *ct, const char *type)
     return type[n - 1] == '/' || ct[n] == '\0' || ct[n] == ';' || is_ws((uint8_t)ct[n]);
 }
 
-/* The stage after the decodings: MIME walker, form decoder + sink, or sink. */
+/*
+ * The stage after the decodings: MIME walker, form or JSON decoder + sink, or
+ * sink. JSON escapes are undone in JSON bodies and in bodies without a type or
+ * typed text/plain that start like JSON (json.c: no-preflight browser
+ * requests and many APIs send JSON so).
+ */
 static dlp_stage_t *chain_tail(dlp_http_t *h, hdir_t *d, bool raw)
 {
     const char *ct = d->m.ctype;
+    dlp_json_mode_t jm;
     dlp_stage_t *st, *f;
 
     if (!raw && ct != NULL && media_is(ct, "multipart/")) {
@@ -477,9 +483,14 @@ static dlp_stage_t *chain_tail(dlp_http_t *h, hdir_t *d, bool raw)
         return dlp_stage_mime_new(&mp);
     }
     st = dlp_stage_sink_new(h->sink, h->ctx[d->dir], DLP_FIELD_HTTP_BODY, NULL);
-    if (st == NULL || raw || ct == NULL || !media_is(ct, "application/x-www-form-urlencoded"))
+    if (st == NULL || raw)
         return st;
-    f = dlp_stage_form_new(st);
+    if (ct != NULL && media_is(ct, "application/x-www-form-urlencoded"))
+        f = dlp_stage_form_new(st);
+    else if ((jm = dlp_stage_json_mode(ct)) != DLP_JSON_OFF)
+        f = dlp_stage_json_new(st, jm);
+    else
+        return st;
     if (f == NULL)
         dlp_stage_free_chain(st);
     return f;

@@ -36,6 +36,13 @@
  * of the message is not inspected (noted), as the inflate stage does with a
  * body.
  *
+ * A text message that starts like JSON ('{', '[', Socket.IO's "42[") has its
+ * JSON escapes undone (the JSON stage in sniff mode, json.c): a chain of that
+ * stage and a sink stage per text message, built at its first output byte.
+ * Binary messages, and a text message when the chain cannot be allocated,
+ * go to the sink as they are. After a gap the rest of a message is sniffed
+ * again (it is a new stream).
+ *
  * zlib: inflate.c's stage cannot be reused as it is: it sniffs the wrapper
  * (a raw stream can look like zlib), counts its bounds over its whole life
  * (a WebSocket lives for hours: they are per message here) and ends at the
@@ -78,8 +85,9 @@ struct dlp_ws {
     uint8_t fin, masked, kpos;
     uint64_t remain;
     /* the message */
-    uint8_t in_msg, comp, zskip, opened;
+    uint8_t in_msg, comp, zskip, opened, text;
     void *h;
+    dlp_stage_t *chain; /* a text message: JSON stage (sniffing) -> sink stage */
     uint64_t zin, zout; /* this message's compressed and inflated bytes */
     z_stream *z;
     uint8_t zended; /* the DEFLATE stream ended: restart it (same window) */
@@ -96,20 +104,44 @@ static void note(dlp_ws_t *w, dlp_app_note_t n)
 
 /* --- the message stream -------------------------------------------------- */
 
+/* The chain of a text message, or NULL (then the sink is written directly). */
+static dlp_stage_t *text_chain(dlp_ws_t *w)
+{
+    dlp_stage_t *last = dlp_stage_sink_new(w->sink, w->ctx, DLP_FIELD_WS_MESSAGE, NULL);
+    dlp_stage_t *st = last != NULL ? dlp_stage_json_new(last, DLP_JSON_SNIFF) : NULL;
+
+    if (st == NULL)
+        dlp_stage_free_chain(last);
+    return st;
+}
+
 static void emit(dlp_ws_t *w, const uint8_t *p, size_t n)
 {
     if (n == 0)
         return;
     if (!w->opened) {
         w->opened = 1;
-        w->h = w->sink->open(w->ctx, DLP_FIELD_WS_MESSAGE, NULL);
+        if (w->text)
+            w->chain = text_chain(w);
+        if (w->chain == NULL)
+            w->h = w->sink->open(w->ctx, DLP_FIELD_WS_MESSAGE, NULL);
     }
-    if (w->h != NULL)
+    if (w->chain != NULL) {
+        dlp_rc_t rc = dlp_stage_write(w->chain, p, n);
+        (void)rc; /* the JSON stage does not fail; the sink stage swallows when not opened */
+    } else if (w->h != NULL) {
         w->sink->write(w->ctx, w->h, p, n);
+    }
 }
 
 static void stream_close(dlp_ws_t *w)
 {
+    if (w->chain != NULL) {
+        dlp_rc_t rc = dlp_stage_end(w->chain); /* closes the sink's stream */
+        (void)rc;
+        dlp_stage_free_chain(w->chain);
+        w->chain = NULL;
+    }
     if (w->h != NULL && w->sink->close != NULL)
         w->sink->close(w->ctx, w->h);
     w->h = NULL;
@@ -344,8 +376,10 @@ static dlp_rc_t head_done(dlp_ws_t *w)
     w->masked = (w->hb[1] & 0x80) != 0;
     w->kpos = 0;
     w->state = op >= OP_CLOSE ? S_CTRL : S_DATA;
-    if (op == OP_TEXT || op == OP_BINARY)
+    if (op == OP_TEXT || op == OP_BINARY) {
+        w->text = op == OP_TEXT;
         rc = msg_start(w, (w->hb[0] & 0x40) != 0);
+    }
     if (w->remain == 0) {
         dlp_rc_t r = frame_end(w);
         if (rc == DLP_OK)

@@ -158,6 +158,22 @@ class TextForms(unittest.TestCase):
             (48204, "pii.credit_card", "http.body", "455670******1375"),
             (48204, "pii.us_ssn", "http.body", "*****8417")})
 
+    def test_json_string_escapes(self):
+        """\\u escapes in JSON bodies (application/json, +json, NDJSON, JSON sniffed in a
+        text/plain body), in a key, across segments, and in a WebSocket text message cut
+        inside an escape; an escaped backslash and a lone surrogate are no value. The
+        binary before found none of them."""
+        r, got = self.values("http-json-escapes.pcap")
+        self.assertEqual(got, {
+            (48211, "pii.credit_card", "http.body", "471622******9135"),
+            (48212, "pii.email", "http.body", "a***@example.net"),
+            (48213, "pii.us_ssn", "http.body", "*****8417"),
+            (48214, "secret.password_field", "http.body", "********"),
+            (48215, "pii.credit_card", "http.body", "455670******1375"),
+            (48216, "pii.credit_card", "http.body", "471622******9135"),
+            (48217, "pii.email", "ws.message", "a***@example.net")})
+        self.assertNotIn("Hunter2-secret", events_text(r))
+
 
 class Media(unittest.TestCase):
     """Uploads of compressed media (pcaps/README.md, http-media-uploads.pcap): a chance

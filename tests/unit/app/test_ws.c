@@ -271,6 +271,30 @@ static void fragments_and_control(void **state)
     free(in.p);
 }
 
+/*
+ * JSON escapes are undone in a text message that starts like JSON, the
+ * escapes cut by the fragments and by every split; not in a binary message
+ * or in text that does not start like JSON.
+ */
+static void json_text(void **state)
+{
+    buf_t in = {0};
+    static const exp_t e[] = {S(" {\"mail\":\"jane.doe@example.com\",\"k\":\"\xf0\x9f\x98\x80\"}"),
+                              S("42[\"m\",\"4539\"]"), S("{\"b\":\"\\u0034\"}"), S("note \\u0034")};
+
+    (void)state;
+#define LIT(s) s, sizeof(s) - 1
+    frame(&in, 0, 0, 1, LIT(" {\"mail\":\"jane.doe\\u00"), K1);
+    frame(&in, 0, 0, 0, LIT("40example.com\",\"k\":\"\\uD83D"), K2);
+    frame(&in, 1, 0, 0, LIT("\\uDE00\"}"), K1);
+    frame(&in, 1, 0, 1, LIT("42[\"m\",\"\\u0034539\"]"), K2);
+    frame(&in, 1, 0, 2, LIT("{\"b\":\"\\u0034\"}"), K1);
+    frame(&in, 1, 0, 1, LIT("note \\u0034"), NULL);
+#undef LIT
+    check(&in, NULL, NULL, e, NE(e), "", 0);
+    free(in.p);
+}
+
 /* --- permessage-deflate ------------------------------------------------------- */
 
 static const char MSG1[] = "{\"type\":\"contact\",\"user\":\"lee\",\"room\":\"support\"}";
@@ -731,6 +755,7 @@ int main(void)
         cmocka_unit_test(masked_and_unmasked),
         cmocka_unit_test(lengths),
         cmocka_unit_test(fragments_and_control),
+        cmocka_unit_test(json_text),
         cmocka_unit_test(deflate_context_takeover),
         cmocka_unit_test(deflate_no_context_takeover),
         cmocka_unit_test(deflate_final_block),
