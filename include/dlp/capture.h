@@ -44,6 +44,7 @@ typedef struct dlp_frame {
 #define DLP_CAPTURE_BUFFER_BYTES (64u * 1024 * 1024) /* kernel ring per socket */
 #define DLP_CAPTURE_TIMEOUT_MS 50                    /* TPACKET_V3 block timeout and poll() */
 #define DLP_CAPTURE_MAX_IFACES 64                    /* interfaces per live handle */
+#define DLP_CAPTURE_HELD_MAX (1u << 20) /* frames processed after a stop, per handle */
 
 typedef struct dlp_capture_live_opts {
     uint32_t snaplen;      /* DLP_SNAPLEN */
@@ -212,6 +213,14 @@ void dlp_capture_iface_stats_merge(dlp_capture_iface_stats_t *acc,
  * run; the next file is read.
  */
 DLP_MUST_CHECK dlp_rc_t dlp_capture_next(dlp_capture_t *c, dlp_frame_t *f);
+
+/*
+ * After dlp_capture_break(): the next frame the handle had already received
+ * (live: still in its kernel ring), without waiting; DLP_DONE when none is
+ * left (files: at once). So a stop processes what was captured before it
+ * instead of leaving it uncounted. The thread that called dlp_capture_next().
+ */
+DLP_MUST_CHECK dlp_rc_t dlp_capture_next_held(dlp_capture_t *c, dlp_frame_t *f);
 
 void dlp_capture_break(dlp_capture_t *c);
 bool dlp_capture_is_live(const dlp_capture_t *c);

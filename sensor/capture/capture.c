@@ -97,6 +97,11 @@ dlp_rc_t dlp_capture_next(dlp_capture_t *c, dlp_frame_t *f)
     return c->ops->next(c, f);
 }
 
+dlp_rc_t dlp_capture_next_held(dlp_capture_t *c, dlp_frame_t *f)
+{
+    return c->ops->held != NULL ? c->ops->held(c, f) : DLP_DONE;
+}
+
 void dlp_capture_break(dlp_capture_t *c)
 {
     atomic_store_explicit(&c->stop, true, memory_order_relaxed);

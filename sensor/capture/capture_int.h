@@ -20,6 +20,9 @@ typedef struct dlp_capture_ops {
     /* Async-signal-safe wake-up of a next() in progress; the stop flag is already set. */
     void (*brk)(dlp_capture_t *c);
     void (*poll_stats)(dlp_capture_t *c);
+    /* After a stop: a frame already received (a kernel ring), never waiting;
+     * DLP_DONE when none is left. NULL: nothing is held (files). */
+    dlp_rc_t (*held)(dlp_capture_t *c, dlp_frame_t *f);
     void (*close)(dlp_capture_t *c);
     /* Live kinds only (NULL for files); any thread. */
     size_t (*iface_count)(const dlp_capture_t *c);

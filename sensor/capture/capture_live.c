@@ -59,6 +59,7 @@ typedef struct live_capture {
     int timeout_ms;
     size_t cur;     /* handle being drained */
     unsigned burst; /* frames taken from it in a row */
+    bool held_waited; /* after a stop: the last block's timeout was waited for */
 } live_capture_t;
 
 void dlp_capture_live_opts_default(dlp_capture_live_opts_t *o)
@@ -209,6 +210,27 @@ static dlp_rc_t live_next(dlp_capture_t *c, dlp_frame_t *f)
     return live_try(lc, f);
 }
 
+/* After a stop: what the kernel rings already hold. pcap_breakloop() made
+ * each handle's next read return PCAP_ERROR_BREAK once (and clear it). The
+ * block the kernel was filling is handed over only when its timeout ends
+ * (TPACKET_V3): waited for once, at most twice that timeout. */
+static dlp_rc_t live_held(dlp_capture_t *c, dlp_frame_t *f)
+{
+    live_capture_t *lc = (live_capture_t *)c;
+
+    for (;;) {
+        dlp_rc_t rc = DLP_DONE;
+        for (size_t i = 0; i <= lc->n && rc == DLP_DONE; i++)
+            rc = live_try(lc, f);
+        if (rc == DLP_OK)
+            return DLP_OK;
+        if (rc != DLP_AGAIN || lc->held_waited)
+            return DLP_DONE;
+        lc->held_waited = true;
+        (void)poll(lc->pfds, (nfds_t)lc->n, 2 * lc->timeout_ms); /* not the wake fd: set */
+    }
+}
+
 static void live_break(dlp_capture_t *c)
 {
     live_capture_t *lc = (live_capture_t *)c;
@@ -298,6 +320,7 @@ static const dlp_capture_ops_t live_ops = {
     .next = live_next,
     .brk = live_break,
     .poll_stats = live_poll_stats,
+    .held = live_held,
     .close = live_close,
     .iface_count = live_iface_count,
     .iface_stats = live_iface_stats,

@@ -477,6 +477,20 @@ static void pipes_break(dlp_dispatch_t *d)
         dlp_capture_break(d->ws[i].cap);
 }
 
+/* Stopped (SIGINT/SIGTERM): the frames the kernel had already handed to this
+ * handle are processed too, so that the final stats add up (received =
+ * packets + dropped). Bounded: a flood still arriving cannot hold the stop. */
+static void pipe_held(wslot_t *ws)
+{
+    dlp_frame_t fr;
+
+    for (unsigned n = 0; n < DLP_CAPTURE_HELD_MAX; n++) {
+        if (dlp_capture_next_held(ws->cap, &fr) != DLP_OK)
+            return;
+        pipe_frame(ws, &fr);
+    }
+}
+
 static void *pipe_main(void *arg)
 {
     wslot_t *ws = arg;
@@ -498,6 +512,8 @@ static void *pipe_main(void *arg)
             break;
         }
     }
+    if (atomic_load_explicit(d->p.stop, memory_order_relaxed))
+        pipe_held(ws);
     dlp_capture_poll_stats(ws->cap);
     dlp_worker_end(ws->w);
     return NULL;
