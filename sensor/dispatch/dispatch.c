@@ -701,10 +701,10 @@ void dlp_dispatch_slot_stats(const dlp_dispatch_t *d, uint64_t *out, const uint3
 {
     for (unsigned i = 0; i < d->n; i++) {
         const _Atomic uint64_t *c = dlp_worker_rule_stats(d->ws[i].w);
-        for (size_t r = 0; r < e->rules->n; r++)
+        for (size_t r = 0; r < n; r++)
             for (size_t k = 0; k < DLP_RSTAT__COUNT; k++)
                 out[r * DLP_RSTAT__COUNT + k] += atomic_load_explicit(
-                    &c[(size_t)e->slots[r] * DLP_RSTAT__COUNT + k], memory_order_relaxed);
+                    &c[(size_t)slots[r] * DLP_RSTAT__COUNT + k], memory_order_relaxed);
     }
 }
 
