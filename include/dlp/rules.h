@@ -201,6 +201,8 @@ typedef struct dlp_rule {
     char **ex_no_match;
     size_t nex_no_match;
     unsigned *ex_match_line, *ex_no_match_line; /* the line of each example, for messages */
+    const char *examples_file; /* an override's examples (which replace the rule's): its */
+    unsigned examples_line;    /* file and examples: key; NULL: the rule's own */
     dlp_rule_context_t context;        /* nwords 0: none */
     dlp_rule_context_t exclude;        /* exclude_context: a word here suppresses */
     char **protocols;                  /* app_proto names (nDPI's: "HTTP", "SMTP"...; a

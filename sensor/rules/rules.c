@@ -30,7 +30,7 @@
 
 #define OVERRIDE_KEY_NAMES                                                                         \
     "name, description, severity, threshold, enabled, context, exclude_context, protocols, "       \
-    "fields, allow, test_values, edm, aggregate"
+    "fields, allow, test_values, edm, aggregate, examples"
 
 /* ---- rules and overrides -------------------------------------------------- */
 

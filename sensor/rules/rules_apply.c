@@ -179,9 +179,33 @@ static bool override_normalize(loader_t *ld, override_t *o, dlp_norm_t norm)
 }
 
 /* The keys that replace the rule's value: moved from the override into the rule. */
+/* A site's own examples replace the rule author's: a rule narrowed on purpose
+ * (a required context) would otherwise never pass rules check again. */
+static void override_examples(dlp_rule_t *v, dlp_rule_t *r)
+{
+    dlp_rules__free_strs(r->ex_match, r->nex_match);
+    dlp_rules__free_strs(r->ex_no_match, r->nex_no_match);
+    free(r->ex_match_line);
+    free(r->ex_no_match_line);
+    r->ex_match = v->ex_match;
+    r->nex_match = v->nex_match;
+    r->ex_no_match = v->ex_no_match;
+    r->nex_no_match = v->nex_no_match;
+    r->ex_match_line = v->ex_match_line;
+    r->ex_no_match_line = v->ex_no_match_line;
+    r->examples_file = v->examples_file;
+    r->examples_line = v->examples_line;
+    v->ex_match = v->ex_no_match = NULL;
+    v->nex_match = v->nex_no_match = 0;
+    v->ex_match_line = v->ex_no_match_line = NULL;
+}
+
 static void override_replace(override_t *o, dlp_rule_t *r)
 {
     dlp_rule_t *v = &o->r;
+
+    if (o->keys & KBIT(K_EXAMPLES))
+        override_examples(v, r);
 
     if (o->keys & KBIT(K_DESCRIPTION)) {
         free(r->description);

@@ -56,7 +56,7 @@ enum {
 #define OVERRIDE_KEYS                                                                              \
     (KBIT(K_NAME) | KBIT(K_DESCRIPTION) | KBIT(K_SEVERITY) | KBIT(K_THRESHOLD) | KBIT(K_ENABLED) | \
      KBIT(K_CONTEXT) | KBIT(K_EXCLUDE) | KBIT(K_PROTOCOLS) | KBIT(K_FIELDS) | KBIT(K_ALLOW) |      \
-     KBIT(K_TEST_VALUES) | KBIT(K_EDM) | KBIT(K_AGGREGATE))
+     KBIT(K_TEST_VALUES) | KBIT(K_EDM) | KBIT(K_AGGREGATE) | KBIT(K_EXAMPLES))
 /* Keys that describe a value: a combination rule has none of its own. */
 #define VALUE_KEYS                                                                                 \
     (KBIT(K_PATTERNS) | KBIT(K_FLAGS) | KBIT(K_VALIDATOR) | KBIT(K_NORMALIZE) | KBIT(K_MASK) |     \

@@ -426,6 +426,10 @@ static bool key_examples(reader_t *rd, rule_ctx_t *rc)
     static const char *const names[] = {"match", "no_match"};
     bool ok;
 
+    if (rc->is_override) {
+        rc->r.examples_file = rd->file;
+        rc->r.examples_line = rd->key_line;
+    }
     rd->hide_values = true;
     ok = dlp_rules__map(rd, "examples", names, 2, example_entry, rc, NULL, NULL);
     rd->hide_values = false;

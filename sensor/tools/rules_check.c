@@ -166,6 +166,12 @@ static const char *file_of(const dlp_rule_t *r)
     return r->file != NULL ? r->file : "(rules)";
 }
 
+/* Where the rule's examples were written: an override may have replaced them. */
+static const char *ex_file(const dlp_rule_t *r)
+{
+    return r->examples_file != NULL ? r->examples_file : file_of(r);
+}
+
 /* Scans ex with rule i: its count of values, or -1 (out of memory, reported). */
 static long count_of(chk_t *c, size_t i, const char *ex, size_t chunk)
 {
@@ -199,7 +205,7 @@ static void check_splits(chk_t *c, size_t i, const char *kind, size_t k, const c
         dlp_rules_errors_add(&c->errs,
                              "%s:%u: rule %s: %s example %zu: %ld value%s as a stream, "
                              "%ld as a block",
-                             file_of(r), ex_line(r, kind, k), r->name, kind, k + 1, whole,
+                             ex_file(r), ex_line(r, kind, k), r->name, kind, k + 1, whole,
                              whole == 1 ? "" : "s", got);
         return;
     }
@@ -209,7 +215,7 @@ static void check_splits(chk_t *c, size_t i, const char *kind, size_t k, const c
             dlp_rules_errors_add(&c->errs,
                                  "%s:%u: rule %s: %s example %zu: %ld value%s in one write, "
                                  "%ld in %zu-byte writes",
-                                 file_of(r), ex_line(r, kind, k), r->name, kind, k + 1, whole,
+                                 ex_file(r), ex_line(r, kind, k), r->name, kind, k + 1, whole,
                                  whole == 1 ? "" : "s", got, chunk);
             return;
         }
@@ -277,7 +283,7 @@ static void check_example(chk_t *c, size_t i, size_t k, bool should)
         why_not(r, after, why, sizeof(why));
         dlp_rules_errors_add(&c->errs,
                              "%s:%u: rule %s: match example %zu does not fire: %s",
-                             file_of(r), ex_line(r, kind, k), r->name, k + 1, why);
+                             ex_file(r), ex_line(r, kind, k), r->name, k + 1, why);
         return;
     }
     if (!should && whole > 0) {
@@ -289,7 +295,7 @@ static void check_example(chk_t *c, size_t i, size_t k, bool should)
             }
         dlp_rules_errors_add(&c->errs,
                              "%s:%u: rule %s: no_match example %zu fires: %ld value%s (%s)",
-                             file_of(r), ex_line(r, kind, k), r->name, k + 1, whole,
+                             ex_file(r), ex_line(r, kind, k), r->name, k + 1, whole,
                              whole == 1 ? "" : "s", masked);
         return;
     }

@@ -130,18 +130,22 @@ unsigned dlp_rulescmd__lint_widths(const dlp_ruleset_t *rs, size_t i, dlp_rules_
 static unsigned lint_few(const dlp_rule_t *r, const char *kind, size_t have,
                          dlp_rules_errors_t *out)
 {
+    /* an override's examples replace the rule's: the warning is about them */
+    const char *file = r->examples_file != NULL ? r->examples_file : file_of(r);
+    unsigned line = r->examples_file != NULL ? r->examples_line : r->line;
+
     if (have >= DLP_RULESCMD_MIN_EXAMPLES)
         return 0;
     if (have == 0)
         dlp_rules_errors_add(out,
                              "%s:%u: rule %s: warning: no %s examples (at least %d "
                              "recommended)",
-                             file_of(r), r->line, r->name, kind, DLP_RULESCMD_MIN_EXAMPLES);
+                             file, line, r->name, kind, DLP_RULESCMD_MIN_EXAMPLES);
     else
         dlp_rules_errors_add(out,
                              "%s:%u: rule %s: warning: only %zu %s example%s (at least "
                              "%d recommended)",
-                             file_of(r), r->line, r->name, have, kind, have == 1 ? "" : "s",
+                             file, line, r->name, have, kind, have == 1 ? "" : "s",
                              DLP_RULESCMD_MIN_EXAMPLES);
     return 1;
 }

@@ -195,6 +195,34 @@ class Check(unittest.TestCase):
             self.assertEqual(t.returncode, 0, t.stderr)
             self.assertNotIn("never match", t.stderr)
 
+    def test_override_examples_replace_the_shipped_ones(self):
+        # a site that narrows a rule on purpose gives its own cases: rules check passes again,
+        # and a failing one is named at its line in the override's file
+        narrow = ("overrides:\n  - name: pii.phone\n    context:\n"
+                  "      words: [phone, tel, call]\n      required: true\n")
+        examples = ("    examples:\n      match:\n        - 'call +1 720 863 4100'\n"
+                    "        - 'tel: +44 7700 900123'\n      no_match:\n"
+                    "        - 'Kontakt +49 30 901820'\n")
+        shipped = os.path.join(SRC, "rules")
+        with tempfile.TemporaryDirectory() as d:
+            write(d, "narrow.yaml", narrow)
+            p = rules("check", shipped, "narrow.yaml", cwd=d)
+            self.assertEqual(p.returncode, 2, p.stdout)
+            write(d, "local.yaml", narrow + examples)
+            p = rules("check", shipped, "local.yaml", cwd=d)
+            self.assertEqual(p.returncode, 0, p.stdout)
+            self.assertEqual(p.stdout.splitlines()[:-1], [
+                "local.yaml:6: rule pii.phone: warning: only 2 match examples (at least 8 "
+                "recommended)",
+                "local.yaml:6: rule pii.phone: warning: only 1 no_match example (at least 8 "
+                "recommended)"])
+            write(d, "bad.yaml", narrow + examples.replace("'call +1", "'+1"))
+            p = rules("check", shipped, "bad.yaml", cwd=d)
+            self.assertEqual(p.returncode, 2, p.stdout)
+            self.assertIn("bad.yaml:8: rule pii.phone: match example 1 does not fire: 1 "
+                          "candidate: 1 without a required context word (context at "
+                          "bad.yaml:3)", p.stdout)
+
     def test_broken_files_one_per_error_kind(self):
         with tempfile.TemporaryDirectory() as d:
             for name, text, want in BROKEN:

@@ -1013,7 +1013,7 @@ static void override_errors(void **state)
            "e.yaml:24: override: missing required key 'name'",
            "e.yaml:26: override t.a: key 'patterns' cannot be overridden (only: name, "
            "description, severity, threshold, enabled, context, exclude_context, protocols, "
-           "fields, allow, test_values, edm, aggregate)",
+           "fields, allow, test_values, edm, aggregate, examples)",
            "e.yaml:27: override t.a: unknown key 'colour'",
            "e.yaml:28: override t.a: severity: expected low, medium, high or critical, got "
            "'extreme'",
