@@ -19,6 +19,7 @@
 /* --- decode ---------------------------------------------------------------- */
 #define DLP_VLAN_MAX 2                     /* 802.1Q + QinQ; a third tag is an error */
 #define DLP_IP6_EXT_MAX 8                  /* IPv6 extension headers per packet */
+#define DLP_ENCAP_DEPTH_MAX 3              /* nested tunnels decapsulated (GRE, IP in IP) */
 
 /* --- IP fragment reassembly (one table per reader thread) ----------------- */
 #define DLP_DEFRAG_MEMCAP (32u * 1024 * 1024)

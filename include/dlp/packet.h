@@ -3,6 +3,13 @@
  * layers (offsets, addresses, ports, TCP fields), and the flow key and
  * symmetric hash derived from it.
  *
+ * Tunnels (IPv4/IPv6 in IPv4/IPv6, GRE version 0 with IPv4, IPv6 or an
+ * Ethernet frame inside) are decapsulated, up to DLP_ENCAP_DEPTH_MAX nested:
+ * the view is the innermost packet's (its addresses, ports and offsets, the
+ * VLAN tags of the outer frame), as Suricata keys the inner flow. ICMP and
+ * ICMPv6 echo request/reply decode like a datagram whose two ports are the
+ * echo identifier; other ICMP messages are DLP_DEC_OTHER_L4.
+ *
  * Pure: no allocation, no globals, no I/O; callable from any thread. The
  * view borrows the frame bytes. A frame that cannot be decoded yields a
  * dlp_decode_result_t naming why; the caller counts it (Suricata's decoder
@@ -34,9 +41,9 @@ enum {
  * keep DLP_DEC_ERR_FIRST..DLP_DEC__COUNT the errors.
  */
 typedef enum {
-    DLP_DEC_OK = 0,        /* TCP or UDP packet, fully decoded */
+    DLP_DEC_OK = 0,        /* TCP, UDP or ICMP echo packet, fully decoded */
     DLP_DEC_NOT_IP,        /* ARP, LLDP, ... : not an error, nothing to do */
-    DLP_DEC_OTHER_L4,      /* ICMP, GRE, ESP, ...: IP, but no flow to scan */
+    DLP_DEC_OTHER_L4,      /* ICMP errors, ESP, SCTP, ...: IP, but no flow to scan */
     DLP_DEC_FRAGMENT,      /* an IP fragment: hand it to dlp_defrag */
     DLP_DEC_ERR_FIRST,
     DLP_DEC_ERR_LINKTYPE = DLP_DEC_ERR_FIRST, /* link type not supported */
@@ -48,6 +55,9 @@ typedef enum {
     DLP_DEC_ERR_FRAG,      /* inconsistent fragment (offset+len > 65535 ...) */
     DLP_DEC_ERR_TCP,       /* TCP header short or bad data offset */
     DLP_DEC_ERR_UDP,       /* UDP header short or bad length */
+    DLP_DEC_ERR_ICMP,      /* ICMP/ICMPv6 echo header short */
+    DLP_DEC_ERR_GRE,       /* GRE header short, routing present, or version > 1 */
+    DLP_DEC_ERR_ENCAP_DEPTH, /* more than DLP_ENCAP_DEPTH_MAX nested tunnels */
     DLP_DEC__COUNT
 } dlp_decode_result_t;
 
@@ -60,8 +70,24 @@ const char *dlp_decode_result_str(dlp_decode_result_t r);
 #define DLP_TCP_ACK 0x10
 #define DLP_TCP_URG 0x20
 
+#define DLP_PROTO_ICMP 1
+#define DLP_PROTO_IPIP 4 /* IPv4 inside */
 #define DLP_PROTO_TCP 6
 #define DLP_PROTO_UDP 17
+#define DLP_PROTO_IPV6 41 /* IPv6 inside */
+#define DLP_PROTO_GRE 47
+#define DLP_PROTO_ICMPV6 58
+
+#define DLP_ICMP_ECHO_REPLY 0
+#define DLP_ICMP_ECHO_REQUEST 8
+#define DLP_ICMPV6_ECHO_REQUEST 128
+#define DLP_ICMPV6_ECHO_REPLY 129
+
+/* dlp_packet_t.encap: the kinds of tunnel the packet was carried in. */
+#define DLP_ENCAP_GRE 0x01 /* GRE, whatever it carries */
+#define DLP_ENCAP_IPIP 0x02 /* IPv4 in IPv4/IPv6 (protocol 4) */
+#define DLP_ENCAP_IP6 0x04 /* IPv6 in IPv4/IPv6 (protocol 41) */
+#define DLP_ENCAP_ETH 0x08 /* GRE carrying an Ethernet frame (0x6558) */
 
 /*
  * A decoded packet. Addresses are 16 bytes, IPv4 stored IPv4-mapped.
@@ -98,6 +124,9 @@ typedef struct dlp_packet {
     uint32_t frag_id;       /* fragment: IPv4 id or IPv6 identification */
     uint32_t frag_hdr_len;  /* fragment: bytes from l3_off to the fragment data */
     uint8_t frag_nexthdr;   /* IPv6 fragment: next header after the fragment header */
+    uint8_t icmp_type;      /* ICMP/ICMPv6 echo: the message type */
+    uint8_t encap_depth;    /* tunnels decapsulated to reach l3_off (0: none) */
+    uint8_t encap;          /* DLP_ENCAP_* of those tunnels */
 } dlp_packet_t;
 
 /*
@@ -112,7 +141,12 @@ typedef struct dlp_packet {
  * _wire describe the fragment data (payload_off == l3_off + frag_hdr_len).
  * For DLP_DEC_OTHER_L4, l4_off == payload_off is the first byte after the IP
  * headers and payload_len/_wire count the rest. Link types 14 and 101 are
- * accepted as raw IP and stored as DLP_LINK_RAW.
+ * accepted as raw IP and stored as DLP_LINK_RAW. In a tunnel, every field
+ * is the innermost IP packet's that was reached (an inner fragment is a
+ * DLP_DEC_FRAGMENT of the inner datagram; an outer fragment one of the outer:
+ * decapsulation waits for its reassembly); encap_depth and encap say which
+ * tunnels were crossed. ICMP echo: sport == dport == the echo identifier,
+ * icmp_type is set, and the payload is what follows the 8-byte echo header.
  */
 dlp_decode_result_t dlp_decode(dlp_packet_t *p, uint16_t linktype, const uint8_t *data,
                                uint32_t caplen, uint32_t wirelen, uint64_t ts_us);

@@ -44,6 +44,11 @@
     X(DEC_IPV6, "decode", "ipv6", C)                                           \
     X(DEC_TCP, "decode", "tcp", C)                                             \
     X(DEC_UDP, "decode", "udp", C)                                             \
+    X(DEC_ICMP, "decode", "icmp_echo", C)                                      \
+    X(DEC_TUN_GRE, "decode", "gre", C)                                         \
+    X(DEC_TUN_IPIP, "decode", "ipip", C)                                       \
+    X(DEC_TUN_IP6, "decode", "ipv6_in_ip", C)                                  \
+    X(DEC_TUN_ETH, "decode", "ethernet_in_gre", C)                             \
     X(DEC_VLAN, "decode", "vlan", C)                                           \
     X(DEC_ERR_LINKTYPE, "decode", "unsupported_linktype", C)                   \
     X(DEC_ERR_L2, "decode", "bad_l2", C)                                       \
@@ -54,6 +59,9 @@
     X(DEC_ERR_FRAG, "decode", "bad_fragment", C)                               \
     X(DEC_ERR_TCP, "decode", "bad_tcp", C)                                     \
     X(DEC_ERR_UDP, "decode", "bad_udp", C)                                     \
+    X(DEC_ERR_ICMP, "decode", "bad_icmp", C)                                   \
+    X(DEC_ERR_GRE, "decode", "bad_gre", C)                                     \
+    X(DEC_ERR_ENCAP_DEPTH, "decode", "tunnel_too_deep", C)                     \
     X(FRAG_FRAGMENTS, "defrag", "fragments", C)                                \
     X(FRAG_REASSEMBLED, "defrag", "reassembled", C)                            \
     X(FRAG_OVERLAPS, "defrag", "overlaps", C)                                  \
@@ -64,6 +72,7 @@
     X(FRAG_MEM, "defrag", "memory", G)                                         \
     X(FLOW_TCP, "flow", "tcp", C)                                              \
     X(FLOW_UDP, "flow", "udp", C)                                              \
+    X(FLOW_ICMP, "flow", "icmp", C)                                            \
     X(FLOW_ACTIVE, "flow", "active", G)                                        \
     X(FLOW_MEM, "flow", "memory", G)                                           \
     X(FLOW_END_FIN, "flow", "end_fin", C)                                      \

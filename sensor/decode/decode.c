@@ -1,8 +1,19 @@
 /*
  * decode.c - a captured frame -> dlp_packet_t (packet.h): link layer
  * (Ethernet with up to DLP_VLAN_MAX tags, Linux cooked v1/v2, raw IP, BSD and
- * OpenBSD loopback), IPv4, IPv6 and its extension chain, TCP, UDP; and the
- * canonical flow key and symmetric flow hash derived from a packet.
+ * OpenBSD loopback), IPv4, IPv6 and its extension chain, TCP, UDP, ICMP and
+ * ICMPv6 echo; the tunnels IP in IP (4in4, 6in4, 4in6, 6in6) and GRE version
+ * 0 (RFC 2784/2890: IPv4, IPv6, or an Ethernet frame with its VLAN tags); and
+ * the canonical flow key and symmetric flow hash derived from a packet.
+ *
+ * Tunnels: the inner IP packet is decoded over the same packet view, so the
+ * view ends as the innermost packet's (addresses, L4, offsets): the inner
+ * flow is the one carrying the data. Each layer is bounded by the captured
+ * and declared length of the layer around it (a tunnel payload cannot reach
+ * into the outer frame's padding), and at most DLP_ENCAP_DEPTH_MAX tunnels
+ * are entered. The VLAN tags stay the outer frame's: a tunnelled Ethernet
+ * frame's own tags are checked and skipped (they are the tunnel's business,
+ * and the flow key's VLAN ids say where the sensor saw the packet).
  *
  * Invariants: every read is preceded by a check against caplen, so nothing
  * past data[caplen - 1] is ever touched whatever the bytes say; every offset
@@ -39,6 +50,17 @@
 #define IP6_HLEN 40
 #define TCP_HLEN 20
 #define UDP_HLEN 8
+#define ICMP_ECHO_HLEN 8 /* type, code, checksum, identifier, sequence */
+#define GRE_HLEN 4
+#define ETYPE_TEB 0x6558 /* GRE: transparent Ethernet bridging */
+
+/* GRE flags and version (RFC 2784, 2890; the routing bit of RFC 1701). */
+#define GRE_F_CSUM 0x8000
+#define GRE_F_ROUTING 0x4000
+#define GRE_F_KEY 0x2000
+#define GRE_F_SEQ 0x1000
+#define GRE_VERSION 0x0007
+#define GRE_V1_PPTP 1 /* enhanced GRE (RFC 2637): PPP inside, not decoded */
 #define IP_MAXPACKET 65535u
 
 /* Raw IP link types on other platforms (DLT_RAW's value varies; 101 is LINKTYPE_RAW). */
@@ -155,25 +177,139 @@ static dlp_decode_result_t decode_udp(dlp_packet_t *p, uint32_t off, uint32_t ca
     return DLP_DEC_OK;
 }
 
+/*
+ * ICMP (v4 type 0/8) and ICMPv6 (128/129) echo: a datagram keyed by its
+ * identifier, both ports; its data is free-form (ping -p, ICMP tunnels).
+ * Other messages are not scanned: errors quote an earlier packet's header,
+ * the rest carry fixed fields.
+ */
+static dlp_decode_result_t decode_icmp(dlp_packet_t *p, uint32_t off, uint32_t cap, uint32_t wire)
+{
+    const uint8_t *c = p->data + off;
+    bool v6 = p->proto == DLP_PROTO_ICMPV6;
+
+    if (cap < 1)
+        return DLP_DEC_ERR_ICMP;
+    if (v6 ? p->ipver != 6 : p->ipver != 4)
+        goto other;
+    if (v6 ? c[0] != DLP_ICMPV6_ECHO_REQUEST && c[0] != DLP_ICMPV6_ECHO_REPLY
+           : c[0] != DLP_ICMP_ECHO_REQUEST && c[0] != DLP_ICMP_ECHO_REPLY)
+        goto other;
+    if (cap < ICMP_ECHO_HLEN)
+        return DLP_DEC_ERR_ICMP;
+    p->icmp_type = c[0];
+    p->sport = p->dport = rd16(c + 4);
+    p->payload_off = off + ICMP_ECHO_HLEN;
+    p->payload_len = cap - ICMP_ECHO_HLEN;
+    p->payload_wire = wire - ICMP_ECHO_HLEN;
+    return DLP_DEC_OK;
+other:
+    set_opaque_payload(p, off, cap, wire);
+    return DLP_DEC_OTHER_L4;
+}
+
+static dlp_decode_result_t decode_ip4(dlp_packet_t *p, uint32_t off, uint32_t end);
+static dlp_decode_result_t decode_ip6(dlp_packet_t *p, uint32_t off, uint32_t end);
+static dlp_decode_result_t decode_ethertype(dlp_packet_t *p, uint16_t type, uint32_t off,
+                                            uint32_t end);
+
+/* Enters one more tunnel, or says the packet nests too deep. */
+static bool encap_enter(dlp_packet_t *p, uint8_t kind)
+{
+    if (p->encap_depth == DLP_ENCAP_DEPTH_MAX)
+        return false;
+    p->encap_depth++;
+    p->encap |= kind;
+    p->l3_len = 0; /* the outer one's would overrun an inner header that fails */
+    return true;
+}
+
+/* IPv4 (proto 4) or IPv6 (proto 41) in the 'cap' captured bytes at 'off'. */
+static dlp_decode_result_t decode_ip_in_ip(dlp_packet_t *p, uint32_t off, uint32_t cap, bool v6)
+{
+    if (!encap_enter(p, v6 ? DLP_ENCAP_IP6 : DLP_ENCAP_IPIP))
+        return DLP_DEC_ERR_ENCAP_DEPTH;
+    return v6 ? decode_ip6(p, off, off + cap) : decode_ip4(p, off, off + cap);
+}
+
+/* An Ethernet frame inside GRE: its tags are checked and skipped (see top). */
+static dlp_decode_result_t decode_teb(dlp_packet_t *p, uint32_t off, uint32_t end)
+{
+    if (!encap_enter(p, DLP_ENCAP_GRE | DLP_ENCAP_ETH))
+        return DLP_DEC_ERR_ENCAP_DEPTH;
+    if (end - off < ETH_HLEN)
+        return DLP_DEC_ERR_L2;
+    uint16_t type = rd16(p->data + off + 12);
+    off += ETH_HLEN;
+    for (int n = 0; type == ETYPE_8021Q || type == ETYPE_8021AD || type == ETYPE_QINQ; n++) {
+        if (n == DLP_VLAN_MAX || end - off < 4)
+            return DLP_DEC_ERR_VLAN;
+        type = rd16(p->data + off + 2);
+        off += 4;
+    }
+    return decode_ethertype(p, type, off, end);
+}
+
+/* GRE version 0: the optional checksum, key and sequence words are skipped. */
+static dlp_decode_result_t decode_gre(dlp_packet_t *p, uint32_t off, uint32_t cap, uint32_t wire)
+{
+    const uint8_t *g = p->data + off;
+
+    if (cap < GRE_HLEN)
+        return DLP_DEC_ERR_GRE;
+    uint16_t flags = rd16(g), type = rd16(g + 2);
+    if ((flags & GRE_VERSION) == GRE_V1_PPTP) {
+        set_opaque_payload(p, off, cap, wire);
+        return DLP_DEC_OTHER_L4;
+    }
+    /* Routing (RFC 1701 source routes) is deprecated by RFC 2784: no peer sends it. */
+    if ((flags & GRE_VERSION) != 0 || (flags & GRE_F_ROUTING))
+        return DLP_DEC_ERR_GRE;
+    uint32_t hl = GRE_HLEN + ((flags & GRE_F_CSUM) ? 4 : 0) + ((flags & GRE_F_KEY) ? 4 : 0) +
+                  ((flags & GRE_F_SEQ) ? 4 : 0);
+    if (cap < hl)
+        return DLP_DEC_ERR_GRE;
+    if (type == ETYPE_TEB)
+        return decode_teb(p, off + hl, off + cap);
+    if (type != ETYPE_IP4 && type != ETYPE_IP6) { /* PPP, MPLS, ERSPAN, ...: not decoded */
+        set_opaque_payload(p, off, cap, wire);
+        return DLP_DEC_OTHER_L4;
+    }
+    if (!encap_enter(p, DLP_ENCAP_GRE))
+        return DLP_DEC_ERR_ENCAP_DEPTH;
+    return decode_ethertype(p, type, off + hl, off + cap);
+}
+
 /* 'cap' bytes of the L4 part are captured, 'wire' declared by IP (cap <= wire). */
 static dlp_decode_result_t decode_l4(dlp_packet_t *p, uint32_t off, uint32_t cap, uint32_t wire)
 {
     p->l4_off = off;
-    switch (p->proto) {
-    case DLP_PROTO_TCP:
+    /* TCP and UDP first: the rest is rare, and a switch over all cost them a compare tree. */
+    if (DLP_LIKELY(p->proto == DLP_PROTO_TCP))
         return decode_tcp(p, off, cap, wire);
-    case DLP_PROTO_UDP:
+    if (p->proto == DLP_PROTO_UDP)
         return decode_udp(p, off, cap, wire);
+    switch (p->proto) {
+    case DLP_PROTO_ICMP:
+    case DLP_PROTO_ICMPV6:
+        return decode_icmp(p, off, cap, wire);
+    case DLP_PROTO_IPIP:
+        return decode_ip_in_ip(p, off, cap, false);
+    case DLP_PROTO_IPV6:
+        return decode_ip_in_ip(p, off, cap, true);
+    case DLP_PROTO_GRE:
+        return decode_gre(p, off, cap, wire);
     default:
         set_opaque_payload(p, off, cap, wire);
         return DLP_DEC_OTHER_L4;
     }
 }
 
-static dlp_decode_result_t decode_ip4(dlp_packet_t *p, uint32_t off)
+/* The IPv4 packet at 'off'; 'end' is the end of the enclosing layer (caplen outermost). */
+static dlp_decode_result_t decode_ip4(dlp_packet_t *p, uint32_t off, uint32_t end)
 {
     const uint8_t *h = p->data + off;
-    uint32_t cap = p->caplen - off;
+    uint32_t cap = end - off;
 
     p->l3_off = off;
     if (cap < IP4_HLEN || (h[0] >> 4) != 4)
@@ -274,10 +410,10 @@ static dlp_decode_result_t ip6_chain(dlp_packet_t *p, uint8_t nh, uint32_t wire)
     }
 }
 
-static dlp_decode_result_t decode_ip6(dlp_packet_t *p, uint32_t off)
+static dlp_decode_result_t decode_ip6(dlp_packet_t *p, uint32_t off, uint32_t end)
 {
     const uint8_t *h = p->data + off;
-    uint32_t cap = p->caplen - off;
+    uint32_t cap = end - off;
 
     p->l3_off = off;
     if (cap < IP6_HLEN || (h[0] >> 4) != 6)
@@ -300,16 +436,30 @@ static dlp_decode_result_t decode_raw(dlp_packet_t *p, uint32_t off)
         return DLP_DEC_ERR_L2;
     switch (p->data[off] >> 4) {
     case 4:
-        return decode_ip4(p, off);
+        return decode_ip4(p, off, p->caplen);
     case 6:
-        return decode_ip6(p, off);
+        return decode_ip6(p, off, p->caplen);
     default:
         return DLP_DEC_ERR_L2;
     }
 }
 
-/* 'type' is an Ethertype read just before 'off'; VLAN tags may follow. */
-static dlp_decode_result_t decode_ethertype(dlp_packet_t *p, uint16_t type, uint32_t off)
+/* The packet of Ethertype 'type' at 'off', within 'end' (after any VLAN tags). */
+static dlp_decode_result_t decode_ethertype(dlp_packet_t *p, uint16_t type, uint32_t off,
+                                            uint32_t end)
+{
+    switch (type) {
+    case ETYPE_IP4:
+        return decode_ip4(p, off, end);
+    case ETYPE_IP6:
+        return decode_ip6(p, off, end);
+    default:
+        return DLP_DEC_NOT_IP; /* ARP, LLDP, an 802.3 length (< ETYPE_MIN), ... */
+    }
+}
+
+/* The link header's Ethertype 'type', read just before 'off'; VLAN tags may follow. */
+static dlp_decode_result_t decode_link_type(dlp_packet_t *p, uint16_t type, uint32_t off)
 {
     while (type == ETYPE_8021Q || type == ETYPE_8021AD || type == ETYPE_QINQ) {
         if (p->vlan_count == DLP_VLAN_MAX || p->caplen - off < 4)
@@ -318,25 +468,18 @@ static dlp_decode_result_t decode_ethertype(dlp_packet_t *p, uint16_t type, uint
         type = rd16(p->data + off + 2);
         off += 4;
     }
-    switch (type) {
-    case ETYPE_IP4:
-        return decode_ip4(p, off);
-    case ETYPE_IP6:
-        return decode_ip6(p, off);
-    default:
-        return DLP_DEC_NOT_IP; /* ARP, LLDP, an 802.3 length (< ETYPE_MIN), ... */
-    }
+    return decode_ethertype(p, type, off, p->caplen);
 }
 
 static dlp_decode_result_t decode_af(dlp_packet_t *p, uint32_t af)
 {
     switch (af) {
     case BSD_AF_INET:
-        return decode_ip4(p, LOOP_HLEN);
+        return decode_ip4(p, LOOP_HLEN, p->caplen);
     case BSD_AF_INET6_A:
     case BSD_AF_INET6_B:
     case BSD_AF_INET6_C:
-        return decode_ip6(p, LOOP_HLEN);
+        return decode_ip6(p, LOOP_HLEN, p->caplen);
     default:
         return DLP_DEC_NOT_IP;
     }
@@ -362,24 +505,24 @@ dlp_decode_result_t dlp_decode(dlp_packet_t *p, uint16_t linktype, const uint8_t
     case DLP_LINK_EN10MB:
         if (caplen < ETH_HLEN)
             return DLP_DEC_ERR_L2;
-        return decode_ethertype(p, rd16(data + 12), ETH_HLEN);
+        return decode_link_type(p, rd16(data + 12), ETH_HLEN);
     case DLP_LINK_LINUX_SLL:
         if (caplen < SLL_HLEN)
             return DLP_DEC_ERR_L2;
-        return decode_ethertype(p, rd16(data + 14), SLL_HLEN);
+        return decode_link_type(p, rd16(data + 14), SLL_HLEN);
     case DLP_LINK_LINUX_SLL2:
         if (caplen < SLL2_HLEN)
             return DLP_DEC_ERR_L2;
-        return decode_ethertype(p, rd16(data), SLL2_HLEN);
+        return decode_link_type(p, rd16(data), SLL2_HLEN);
     case DLP_LINK_RAW:
     case LINK_RAW_ALT1:
     case LINK_RAW_ALT2:
         p->linktype = DLP_LINK_RAW;
         return decode_raw(p, 0);
     case DLP_LINK_IPV4:
-        return decode_ip4(p, 0);
+        return decode_ip4(p, 0, caplen);
     case DLP_LINK_IPV6:
-        return decode_ip6(p, 0);
+        return decode_ip6(p, 0, caplen);
     case DLP_LINK_NULL:
         return decode_null(p);
     case DLP_LINK_LOOP:
@@ -439,6 +582,9 @@ const char *dlp_decode_result_str(dlp_decode_result_t r)
         [DLP_DEC_ERR_FRAG] = "bad_fragment",
         [DLP_DEC_ERR_TCP] = "bad_tcp",
         [DLP_DEC_ERR_UDP] = "bad_udp",
+        [DLP_DEC_ERR_ICMP] = "bad_icmp",
+        [DLP_DEC_ERR_GRE] = "bad_gre",
+        [DLP_DEC_ERR_ENCAP_DEPTH] = "tunnel_too_deep",
     };
     if ((unsigned)r >= DLP_DEC__COUNT || names[r] == NULL)
         return "unknown";

@@ -18,7 +18,10 @@
  * member; HASH defragments IPv4 in the kernel). Reading files (file_mode), every
  * handle gives every frame and the pipeline keeps those worker_of() gives it,
  * choosing by the fragment's addresses before reassembly, as the reader's
- * choice after it would; it counts only what it keeps.
+ * choice after it would; it counts only what it keeps. (Not quite for a
+ * fragmented tunnel datagram: the reader chooses by the inner addresses the
+ * pipeline cannot see before reassembly. Live, the kernel chooses by the
+ * outer ones for every packet of the tunnel, which keeps its flows whole.)
  *
  * Time: a front's clock is the largest packet time seen. Each time it
  * advances by DLP_TICK_US, a tick goes to the workers it feeds (the reader:
@@ -51,10 +54,13 @@
 #include "dlp/packet.h"
 #include "dlp/timefmt.h"
 
+#define IP_DGRAM_MAX (40u + 65535u) /* the largest datagram dlp_defrag rebuilds (IPv6) */
+
 /* Frame -> packet, for one thread. */
 typedef struct front {
     dlp_stats_t *st; /* the thread's counters */
     dlp_defrag_t *defrag;
+    uint8_t *scratch; /* IP_DGRAM_MAX: a rebuilt tunnel datagram holding a fragment */
     _Atomic uint64_t now_us; /* the clock; read by the output thread */
     uint64_t last_tick_us;
 } front_t;
@@ -101,19 +107,40 @@ static const dlp_stat_id_t decode_err_stat[DLP_DEC__COUNT] = {
     [DLP_DEC_ERR_FRAG] = DLP_STAT_DEC_ERR_FRAG,
     [DLP_DEC_ERR_TCP] = DLP_STAT_DEC_ERR_TCP,
     [DLP_DEC_ERR_UDP] = DLP_STAT_DEC_ERR_UDP,
+    [DLP_DEC_ERR_ICMP] = DLP_STAT_DEC_ERR_ICMP,
+    [DLP_DEC_ERR_GRE] = DLP_STAT_DEC_ERR_GRE,
+    [DLP_DEC_ERR_ENCAP_DEPTH] = DLP_STAT_DEC_ERR_ENCAP_DEPTH,
 };
 
 static void count_decoded(front_t *f, const dlp_packet_t *p)
 {
     dlp_stat_inc(f->st, p->ipver == 4 ? DLP_STAT_DEC_IPV4 : DLP_STAT_DEC_IPV6);
-    dlp_stat_inc(f->st, p->proto == DLP_PROTO_TCP ? DLP_STAT_DEC_TCP : DLP_STAT_DEC_UDP);
+    dlp_stat_inc(f->st, p->proto == DLP_PROTO_TCP   ? DLP_STAT_DEC_TCP
+                        : p->proto == DLP_PROTO_UDP ? DLP_STAT_DEC_UDP
+                                                    : DLP_STAT_DEC_ICMP);
     if (p->vlan_count > 0)
         dlp_stat_inc(f->st, DLP_STAT_DEC_VLAN);
+}
+
+/* The tunnels a decoded frame or rebuilt datagram crossed, whatever came of it. */
+static void count_encap(front_t *f, const dlp_packet_t *p)
+{
+    if (DLP_LIKELY(p->encap == 0))
+        return;
+    if (p->encap & DLP_ENCAP_GRE)
+        dlp_stat_inc(f->st, DLP_STAT_DEC_TUN_GRE);
+    if (p->encap & DLP_ENCAP_IPIP)
+        dlp_stat_inc(f->st, DLP_STAT_DEC_TUN_IPIP);
+    if (p->encap & DLP_ENCAP_IP6)
+        dlp_stat_inc(f->st, DLP_STAT_DEC_TUN_IP6);
+    if (p->encap & DLP_ENCAP_ETH)
+        dlp_stat_inc(f->st, DLP_STAT_DEC_TUN_ETH);
 }
 
 /* Returns true if the (possibly rebuilt) packet should go to a worker. */
 static bool classify_result(front_t *f, dlp_decode_result_t r, const dlp_packet_t *p)
 {
+    count_encap(f, p);
     switch (r) {
     case DLP_DEC_OK:
         count_decoded(f, p);
@@ -134,23 +161,43 @@ static bool classify_result(front_t *f, dlp_decode_result_t r, const dlp_packet_
     }
 }
 
-/* A fragment: true with the whole datagram in *out once it is complete. */
+/*
+ * A fragment: true with the whole datagram in *out once it is complete. A
+ * rebuilt tunnel datagram may hold a fragment of its inner datagram: that one
+ * is copied out of the defragmenter's buffer (which its own add reuses) and
+ * added in turn, at most once per tunnel level.
+ */
 static bool front_fragment(front_t *f, const dlp_packet_t *frag, dlp_packet_t *out)
 {
     const uint8_t *dgram = NULL;
     uint32_t len = 0;
+    dlp_decode_result_t r;
+    dlp_packet_t inner;
 
-    if (dlp_defrag_add(f->defrag, frag, &dgram, &len) != DLP_OK)
-        return false; /* held, or rejected and counted by defrag */
-    return classify_result(f, dlp_decode_ip(out, dgram, len, frag->ts_us, frag), out);
+    for (int level = 0;; level++) {
+        if (dlp_defrag_add(f->defrag, frag, &dgram, &len) != DLP_OK)
+            return false; /* held, or rejected and counted by defrag */
+        r = dlp_decode_ip(out, dgram, len, frag->ts_us, frag);
+        if (DLP_LIKELY(r != DLP_DEC_FRAGMENT) || level == DLP_ENCAP_DEPTH_MAX)
+            break;
+        count_encap(f, out);
+        if (f->scratch == NULL && (f->scratch = malloc(IP_DGRAM_MAX)) == NULL)
+            return false; /* out of memory: dropped like a datagram over the memcap */
+        memcpy(f->scratch, dgram, len);
+        (void)dlp_decode_ip(&inner, f->scratch, len, frag->ts_us, frag);
+        frag = &inner;
+    }
+    return classify_result(f, r, out);
 }
 
 /* front_frame() for a frame already decoded into *p with result r. */
 static bool front_decoded(front_t *f, dlp_decode_result_t r, const dlp_packet_t *p,
                           dlp_packet_t *out)
 {
-    if (r == DLP_DEC_FRAGMENT)
+    if (r == DLP_DEC_FRAGMENT) {
+        count_encap(f, p); /* an inner fragment's tunnel */
         return front_fragment(f, p, out);
+    }
     if (!classify_result(f, r, p))
         return false;
     *out = *p;
@@ -673,6 +720,7 @@ void dlp_dispatch_free(dlp_dispatch_t *d)
         /* A pipeline's defragmenter counts into its worker's stats, down to the
          * datagrams it still holds: it goes first. */
         dlp_defrag_free(ws->front.defrag);
+        free(ws->front.scratch);
         dlp_worker_free(ws->w);
         for (unsigned b = 0; ws->all != NULL && b < DLP_BATCHES_PER_WORKER; b++)
             free(ws->all[b]);
@@ -683,6 +731,7 @@ void dlp_dispatch_free(dlp_dispatch_t *d)
     }
     free(d->ws);
     dlp_defrag_free(d->front.defrag);
+    free(d->front.scratch);
     free(d);
 }
 

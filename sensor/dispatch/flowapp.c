@@ -982,8 +982,11 @@ static bool prefix(const uint8_t *p, size_t n, const char *s, bool nocase)
     return true;
 }
 
+/* ICMP echo flows have the echo identifier for ports (packet.h): no service. */
 static bool port_is(const fapp_t *a, uint16_t port)
 {
+    if (a->f->key.proto != DLP_PROTO_TCP && a->f->key.proto != DLP_PROTO_UDP)
+        return false;
     return dlp_flow_port(a->f, 1) == port || dlp_flow_port(a->f, 0) == port;
 }
 
@@ -1877,7 +1880,8 @@ void fapp_conflict(fapp_t *a, int dir, uint64_t off, const uint8_t *p, size_t n)
 
 static void dgram_scan(fapp_t *a, fdir_t *fd, const uint8_t *p, size_t n, uint64_t off)
 {
-    if (!a->env->raw_only && (port_is(a, 53) || dlp_dns_is_query(p, n)) &&
+    if (!a->env->raw_only && a->f->key.proto == DLP_PROTO_UDP &&
+        (port_is(a, 53) || dlp_dns_is_query(p, n)) &&
         dlp_dns_message(p, n, &content_sink, fd) == DLP_OK) {
         a->dns_dgrams = true;
         return;

@@ -29,6 +29,7 @@
 #include "dlp/detect.h"
 #include "dlp/evidence.h"
 #include "dlp/flow.h"
+#include "dlp/hash.h"
 #include "dlp/limits.h"
 #include "flowapp.h"
 #include "dlp/log.h"
@@ -45,6 +46,10 @@ typedef struct wdir {
     uint8_t midstream;
 } wdir_t;
 
+/* ICMP echo requests remembered per flow, to know their replies (ping sends
+ * one a second and waits; a burst of this many can be in flight). */
+#define ECHO_REMEMBERED 4
+
 /* The worker's state of one flow. */
 typedef struct wflow {
     dlp_worker_t *w;
@@ -55,6 +60,8 @@ typedef struct wflow {
     uint8_t gen;                    /* index in w->gens of the rules it runs */
     wdir_t dir[2];
     uint64_t charged; /* bytes charged to the flow table for this state */
+    uint64_t echo_req[ECHO_REMEMBERED]; /* ICMP: echo_hash() of the last requests */
+    uint8_t echo_next;                  /* ... the slot the next one takes */
 } wflow_t;
 
 /*
@@ -439,10 +446,46 @@ static bool handle_tcp(dlp_worker_t *w, dlp_flow_t *f, wflow_t *wf, int dir,
     return true;
 }
 
-static void handle_udp(wflow_t *wf, int dir, const dlp_packet_t *p)
+/* An ICMP echo message's identity: who sent it, its sequence and its data. */
+static uint64_t echo_hash(int dir, const dlp_packet_t *p)
+{
+    const uint8_t *seq = p->data + p->l4_off + 6; /* decode_icmp(): 8 bytes in bounds */
+
+    return dlp_hash_bytes(dlp_packet_payload(p), p->payload_len,
+                          (uint64_t)dir << 16 | (uint64_t)seq[0] << 8 | seq[1]);
+}
+
+/*
+ * ICMP echo: true when the packet is a reply that returns the data of a
+ * request seen the other way (RFC 792 has it echo the request's data). That
+ * data came from the other side: scanning it would blame an inside host for
+ * what an outside one pinged it with. A reply carrying anything else (an
+ * ICMP tunnel answering with its own data) is scanned.
+ */
+static bool echo_returned(wflow_t *wf, int dir, const dlp_packet_t *p)
+{
+    bool request = p->icmp_type == DLP_ICMP_ECHO_REQUEST ||
+                   p->icmp_type == DLP_ICMPV6_ECHO_REQUEST;
+
+    if (request) {
+        wf->echo_req[wf->echo_next] = echo_hash(dir, p);
+        wf->echo_next = (uint8_t)((wf->echo_next + 1) % ECHO_REMEMBERED);
+        return false;
+    }
+    uint64_t h = echo_hash(!dir, p);
+    for (int i = 0; i < ECHO_REMEMBERED; i++)
+        if (wf->echo_req[i] == h)
+            return true;
+    return false;
+}
+
+/* A UDP datagram or an ICMP echo message: one datagram of the flow. */
+static void handle_dgram(wflow_t *wf, int dir, const dlp_packet_t *p)
 {
     uint64_t off = wf->dir[dir].stream_bytes;
 
+    if (p->proto != DLP_PROTO_UDP && echo_returned(wf, dir, p))
+        return;
     wf->dir[dir].stream_bytes += p->payload_len;
     if (wf->app == NULL)
         return;
@@ -472,8 +515,8 @@ static void process_packet(dlp_worker_t *w, const rec_pkt_t *r)
                                 wf->app != NULL && fapp_alerts(wf->app) > 0);
         if (wf->app != NULL)
             fapp_packet(wf->app, p);
-        if (p->proto == DLP_PROTO_UDP) {
-            handle_udp(wf, dir, p);
+        if (p->proto != DLP_PROTO_TCP) {
+            handle_dgram(wf, dir, p);
             return;
         }
         if (handle_tcp(w, f, wf, dir, p))

@@ -352,6 +352,8 @@ static dlp_flow_t *flow_create(dlp_flow_table_t *t, const dlp_packet_t *p, const
         dlp_stat_inc(t->st, DLP_STAT_FLOW_TCP);
     else if (p->proto == DLP_PROTO_UDP)
         dlp_stat_inc(t->st, DLP_STAT_FLOW_UDP);
+    else /* ICMP echo: a datagram flow of the UDP class (packet.h) */
+        dlp_stat_inc(t->st, DLP_STAT_FLOW_ICMP);
     return f;
 fail:
     dlp_stat_inc(t->st, DLP_STAT_FLOW_ALLOC_FAIL);

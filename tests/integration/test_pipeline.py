@@ -197,6 +197,61 @@ class IpLayer(unittest.TestCase):
         self.check_frag("frag-ipv6.pcap")
 
 
+class Encapsulation(unittest.TestCase):
+    """pcaps/encap.pcap (gen/gen_encap.py): ICMP echo data and TCP/UDP in GRE and IP in IP
+    are inspected as the inner flow (audit F6)."""
+
+    # inner sender -> the card's last 4 digits it leaks (pcaps/README.md, encap.pcap)
+    LEAKS = {("10.0.0.61", "ICMP"): "7273", ("fd00::61", "IPv6-ICMP"): "1627",
+             ("10.200.0.63", "TCP"): "6405", ("10.200.0.64", "TCP"): "9659",
+             ("10.200.0.65", "TCP"): "4751", ("10.200.0.67", "TCP"): "5054",
+             ("fd00:200::68", "TCP"): "8612", ("10.200.0.69", "TCP"): "1285",
+             ("fd00:200::71", "UDP"): "6151", ("10.200.0.72", "UDP"): "1966",
+             ("10.200.0.74", "UDP"): "8589", ("10.200.0.75", "UDP"): "0915"}
+
+    def test_tunnels_and_icmp_echo_are_inspected(self):
+        r = run("-r", pcap("encap.pcap"), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        got = {(e["src_ip"], e["proto"]): e["dlp"]["matches"][0]["masked"][-4:]
+               for e in r.of("dlp") if e["dlp"]["rule"] == "pii.credit_card"}
+        self.assertEqual(got, self.LEAKS)
+        # the flow is the inner one: inner addresses and ports, inner direction
+        gre = [f for f in flows(r) if f["src_ip"] == "10.200.0.63"]
+        self.assertEqual(len(gre), 1)
+        self.assertEqual((gre[0]["dest_ip"], gre[0]["src_port"], gre[0]["dest_port"],
+                          gre[0]["app_proto"]), ("203.0.113.63", 41063, 80, "HTTP"))
+        ping = [f for f in flows(r) if f["src_ip"] == "10.0.0.61"][0]
+        self.assertEqual((ping["src_port"], ping["dest_port"]), (0x0F61, 0x0F61))  # echo id
+        self.assertEqual(ping["flow"]["pkts_toserver"] + ping["flow"]["pkts_toclient"], 2)
+        self.assertEqual(ping["app_proto"], "ICMP")
+
+    def test_inbound_stays_quiet(self):
+        """An outside host pinging in (its data echoed back by the inside host) and an
+        inbound inner flow in an outbound tunnel raise nothing."""
+        r = run("-r", pcap("encap.pcap"), "--log-flows")
+        quiet = {"10.0.0.62", "203.0.113.62", "10.200.0.66", "203.0.113.66"}
+        self.assertEqual([e for e in r.of("dlp") if e["src_ip"] in quiet], [])
+        ping_in = [f for f in flows(r) if f["src_ip"] == "203.0.113.62"]
+        self.assertEqual(len(ping_in), 1)
+        self.assertEqual(ping_in[0]["proto"], "ICMP")
+        self.assertFalse(ping_in[0]["flow"]["alerted"])
+        self.assertEqual(ping_in[0]["inspection"]["toclient"]["inspected_bytes"], 0)
+
+    def test_counters(self):
+        r = run("-r", pcap("encap.pcap"))
+        s = r.stats
+        self.assertEqual(s["packets"], 83)
+        d = s["decode"]
+        self.assertEqual((d["icmp_echo"], d["gre"], d["ipip"], d["ipv6_in_ip"],
+                          d["ethernet_in_gre"]), (6, 43, 24, 11, 10))
+        # four tunnels deep: counted, not decoded (DLP_ENCAP_DEPTH_MAX 3)
+        self.assertEqual(d["tunnel_too_deep"], 1)
+        self.assertEqual(s["decode_errors"], 1)
+        self.assertEqual(d["other_l4"], 0)
+        self.assertEqual((s["defrag"]["fragments"], s["defrag"]["reassembled"]), (4, 2))
+        self.assertEqual((s["flow"]["tcp"], s["flow"]["udp"], s["flow"]["icmp"]), (7, 4, 3))
+
+
 class Reassembly(unittest.TestCase):
     def test_ooo_retransmission_overlap(self):
         r = run("-r", pcap("tcp-ooo-retrans-overlap.pcap"), "--log-flows")

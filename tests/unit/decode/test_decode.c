@@ -1,6 +1,7 @@
 /*
  * test_decode.c - the packet decoder: every link type, IPv4 options and
- * fragments, the IPv6 extension chain and its bound, TCP/UDP checks,
+ * fragments, the IPv6 extension chain and its bound, TCP/UDP checks, ICMP
+ * echo, tunnels (IP in IP, GRE) with their depth bound and malformed headers,
  * truncation at every length, snaplen and padding, flow key and hash
  * symmetry, and a seeded mutation loop (run under ASan+UBSan).
  */
@@ -558,11 +559,14 @@ static void tcp_udp_checks(void **state)
     assert_int_equal(p.payload_len, 0);
     assert_int_equal(decode_bytes(&p, DLP_LINK_RAW, f.b, 27, 27), DLP_DEC_ERR_UDP);
 
-    static const uint8_t other[] = {1, 47, 50, 132, 58}; /* ICMP, GRE, ESP, SCTP, ICMPv6 */
+    /* ICMP destination unreachable (an error: quotes a header), GRE of protocol 0, ESP,
+     * SCTP, ICMPv6 in IPv4 */
+    static const uint8_t other[] = {1, 47, 50, 132, 58};
     for (unsigned i = 0; i < DLP_ARRAY_LEN(other); i++) {
         f.n = 0;
         ip4(&f, other[i], IP4(1, 1, 1, 1), IP4(2, 2, 2, 2), 8, 1, 0, 0);
         put_zero(&f, 8);
+        f.b[20] = other[i] == 1 ? 3 : 0;
         assert_int_equal(decode_frame(&p, DLP_LINK_RAW, &f), DLP_DEC_OTHER_L4);
         assert_int_equal(p.proto, other[i]);
         assert_int_equal(p.l4_off, 20);
@@ -651,7 +655,280 @@ static void ethernet_padding_stripped(void **state)
 
 /* ---------------------------------------------------------------------------------- */
 
-#define CUT_CASES_MAX 8
+/* GRE version 0 header: flags word, protocol type, then 'opts' zero option words. */
+static void gre_hdr(frame_t *f, uint16_t flags, uint16_t type, unsigned opts)
+{
+    put16(f, flags);
+    put16(f, type);
+    put_zero(f, 4 * opts);
+}
+
+/* IPv4/TCP 10.9.0.1:40000 -> 203.0.113.9:80 with payload "data" (44 bytes). */
+static void inner_ip4_tcp(frame_t *f)
+{
+    ip4(f, DLP_PROTO_TCP, IP4(10, 9, 0, 1), IP4(203, 0, 113, 9), 24, 3, 0, 0);
+    tcp(f, 40000, 80, 100, 0, DLP_TCP_ACK, 0);
+    put_bytes(f, "data", 4);
+}
+
+/* The decoded packet is the inner IPv4 TCP one of inner_ip4_tcp() at 'l3'. */
+static void assert_inner_ip4_tcp(const dlp_packet_t *p, uint32_t l3)
+{
+    static const uint8_t in_src[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 9, 0, 1};
+
+    assert_int_equal(p->ipver, 4);
+    assert_int_equal(p->proto, DLP_PROTO_TCP);
+    assert_int_equal(p->l3_off, l3);
+    assert_int_equal(p->l3_len, 44);
+    assert_memory_equal(p->src, in_src, 16);
+    assert_int_equal(p->sport, 40000);
+    assert_int_equal(p->dport, 80);
+    assert_int_equal(p->payload_off, l3 + 40);
+    assert_int_equal(p->payload_len, 4);
+    assert_memory_equal(dlp_packet_payload(p), "data", 4);
+}
+
+static void tunnels_decapsulate(void **state)
+{
+    (void)state;
+    dlp_packet_t p;
+    frame_t f = {.n = 0};
+
+    /* 4in4 (IPIP), behind a VLAN tag the packet keeps */
+    eth(&f, 0x8100);
+    vlan_tag(&f, 42, 0x0800);
+    ip4(&f, DLP_PROTO_IPIP, IP4(10, 0, 0, 70), IP4(198, 51, 100, 70), 44, 1, 0, 0);
+    inner_ip4_tcp(&f);
+    assert_int_equal(decode_frame(&p, DLP_LINK_EN10MB, &f), DLP_DEC_OK);
+    assert_inner_ip4_tcp(&p, 18 + 20);
+    assert_int_equal(p.encap_depth, 1);
+    assert_int_equal(p.encap, DLP_ENCAP_IPIP);
+    assert_int_equal(p.vlan_count, 1);
+    assert_int_equal(p.vlan[0], 42);
+
+    f.n = 0; /* 4in6 */
+    ip6(&f, DLP_PROTO_IPIP, 44, 1, 2);
+    inner_ip4_tcp(&f);
+    assert_int_equal(decode_frame(&p, DLP_LINK_RAW, &f), DLP_DEC_OK);
+    assert_inner_ip4_tcp(&p, 40);
+    assert_int_equal(p.encap, DLP_ENCAP_IPIP);
+
+    f.n = 0; /* 6in4 */
+    ip4(&f, DLP_PROTO_IPV6, IP4(10, 0, 0, 70), IP4(198, 51, 100, 70), 64, 1, 0, 0);
+    ip6_tcp(&f);
+    assert_int_equal(decode_frame(&p, DLP_LINK_RAW, &f), DLP_DEC_OK);
+    assert_int_equal(p.ipver, 6);
+    assert_int_equal(p.l3_off, 20);
+    assert_int_equal(p.sport, 40000);
+    assert_memory_equal(dlp_packet_payload(&p), "data", 4);
+    assert_int_equal(p.encap, DLP_ENCAP_IP6);
+
+    f.n = 0; /* 6in6, after a destination options header */
+    ip6(&f, 60, 8 + 64, 1, 2);
+    ip6_ext(&f, DLP_PROTO_IPV6, 0);
+    ip6_tcp(&f);
+    assert_int_equal(decode_frame(&p, DLP_LINK_RAW, &f), DLP_DEC_OK);
+    assert_int_equal(p.l3_off, 48);
+    assert_int_equal(p.dport, 80);
+    assert_int_equal(p.encap_depth, 1);
+
+    f.n = 0; /* GRE, IPv4 inside */
+    ip4(&f, DLP_PROTO_GRE, IP4(10, 0, 0, 70), IP4(198, 51, 100, 70), 4 + 44, 1, 0, 0);
+    gre_hdr(&f, 0, 0x0800, 0);
+    inner_ip4_tcp(&f);
+    assert_int_equal(decode_frame(&p, DLP_LINK_RAW, &f), DLP_DEC_OK);
+    assert_inner_ip4_tcp(&p, 24);
+    assert_int_equal(p.encap, DLP_ENCAP_GRE);
+
+    f.n = 0; /* GRE with checksum, key and sequence number (RFC 2890), IPv6 inside */
+    ip4(&f, DLP_PROTO_GRE, IP4(10, 0, 0, 70), IP4(198, 51, 100, 70), 16 + 64, 1, 0, 0);
+    gre_hdr(&f, 0xb000, 0x86dd, 3);
+    ip6_tcp(&f);
+    assert_int_equal(decode_frame(&p, DLP_LINK_RAW, &f), DLP_DEC_OK);
+    assert_int_equal(p.ipver, 6);
+    assert_int_equal(p.l3_off, 36);
+    assert_memory_equal(dlp_packet_payload(&p), "data", 4);
+
+    f.n = 0; /* GRE key only, then transparent Ethernet bridging with two VLAN tags */
+    eth(&f, 0x0800);
+    ip4(&f, DLP_PROTO_GRE, IP4(10, 0, 0, 70), IP4(198, 51, 100, 70), 8 + 22 + 44, 1, 0, 0);
+    gre_hdr(&f, 0x2000, 0x6558, 1);
+    eth(&f, 0x88a8);
+    vlan_tag(&f, 7, 0x8100);
+    vlan_tag(&f, 8, 0x0800);
+    inner_ip4_tcp(&f);
+    assert_int_equal(decode_frame(&p, DLP_LINK_EN10MB, &f), DLP_DEC_OK);
+    assert_inner_ip4_tcp(&p, 14 + 20 + 8 + 22);
+    assert_int_equal(p.encap, DLP_ENCAP_GRE | DLP_ENCAP_ETH);
+    assert_int_equal(p.vlan_count, 0); /* the tunnelled frame's tags are not the link's */
+
+    f.n = 0; /* an inner fragment: a fragment of the inner datagram */
+    ip4(&f, DLP_PROTO_IPIP, IP4(10, 0, 0, 70), IP4(198, 51, 100, 70), 20 + 16, 1, 0, 0);
+    ip4(&f, DLP_PROTO_UDP, IP4(10, 9, 0, 1), IP4(203, 0, 113, 9), 16, 77, 0x2000, 0);
+    udp(&f, 1, 2, 40);
+    put_bytes(&f, "abcdefgh", 8);
+    assert_int_equal(decode_frame(&p, DLP_LINK_RAW, &f), DLP_DEC_FRAGMENT);
+    assert_int_equal(p.l3_off, 20);
+    assert_int_equal(p.frag_id, 77);
+    assert_int_equal(p.src[12], 10);
+    assert_int_equal(p.src[13], 9);
+
+    f.n = 0; /* an outer fragment: not decapsulated before reassembly */
+    ip4(&f, DLP_PROTO_GRE, IP4(10, 0, 0, 70), IP4(198, 51, 100, 70), 16, 78, 0x2000, 0);
+    gre_hdr(&f, 0, 0x0800, 0);
+    put_zero(&f, 12);
+    assert_int_equal(decode_frame(&p, DLP_LINK_RAW, &f), DLP_DEC_FRAGMENT);
+    assert_int_equal(p.l3_off, 0);
+    assert_int_equal(p.encap_depth, 0);
+}
+
+/* 'depth' IPIP headers (the outermost first) around inner_ip4_tcp(). */
+static void nested_ipip(frame_t *f, int depth)
+{
+    f->n = 0;
+    for (int i = 0; i < depth; i++)
+        ip4(f, DLP_PROTO_IPIP, IP4(10, 0, 0, 70), IP4(198, 51, 100, 70),
+            (uint32_t)(20 * (depth - i - 1) + 44), 1, 0, 0);
+    inner_ip4_tcp(f);
+}
+
+static void tunnel_depth_bound(void **state)
+{
+    (void)state;
+    dlp_packet_t p;
+    frame_t f = {.n = 0};
+
+    nested_ipip(&f, DLP_ENCAP_DEPTH_MAX);
+    assert_int_equal(decode_frame(&p, DLP_LINK_RAW, &f), DLP_DEC_OK);
+    assert_inner_ip4_tcp(&p, 20 * DLP_ENCAP_DEPTH_MAX);
+    assert_int_equal(p.encap_depth, DLP_ENCAP_DEPTH_MAX);
+
+    nested_ipip(&f, DLP_ENCAP_DEPTH_MAX + 1);
+    assert_int_equal(decode_frame(&p, DLP_LINK_RAW, &f), DLP_DEC_ERR_ENCAP_DEPTH);
+    assert_string_equal(dlp_decode_result_str(DLP_DEC_ERR_ENCAP_DEPTH), "tunnel_too_deep");
+}
+
+/* GRE after an IPv4 header whose payload is 'n' bytes: the header and n bytes of 'g'. */
+static dlp_decode_result_t decode_gre_bytes(dlp_packet_t *p, const uint8_t *g, uint32_t n)
+{
+    frame_t f = {.n = 0};
+
+    ip4(&f, DLP_PROTO_GRE, IP4(10, 0, 0, 70), IP4(198, 51, 100, 70), n, 1, 0, 0);
+    put_bytes(&f, g, n);
+    return decode_frame(p, DLP_LINK_RAW, &f);
+}
+
+static void gre_malformed_counted(void **state)
+{
+    (void)state;
+    dlp_packet_t p;
+    frame_t f = {.n = 0};
+
+    /* clang-format off */
+    static const uint8_t shortest[] = {0x00, 0x00, 0x08};               /* 3 of 4 bytes */
+    static const uint8_t key_cut[] = {0x20, 0x00, 0x08, 0x00, 0, 0, 0}; /* key: 3 of 4 */
+    static const uint8_t all_cut[] = {0xb0, 0x00, 0x08, 0x00, 0, 0, 0, 0, 0, 0, 0, 0};
+    static const uint8_t routing[] = {0x40, 0x00, 0x08, 0x00, 0, 0, 0, 0};
+    static const uint8_t version2[] = {0x00, 0x02, 0x08, 0x00};
+    static const uint8_t pptp[] = {0x30, 0x01, 0x88, 0x0b, 0, 8, 0, 1, 0, 0, 0, 1};
+    static const uint8_t mpls[] = {0x00, 0x00, 0x88, 0x47, 0, 0, 0, 0};
+    static const uint8_t inner_cut[] = {0x00, 0x00, 0x08, 0x00, 0x45, 0, 0, 40, 0, 0};
+    static const uint8_t inner_bad[] = {0x00, 0x00, 0x86, 0xdd, 0x45, 0, 0, 20, 0, 0, 0, 0,
+                                        64, 6, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2};
+    static const uint8_t teb_cut[] = {0x00, 0x00, 0x65, 0x58, 2, 0, 0, 0, 0, 2, 2, 0, 0, 0};
+    /* clang-format on */
+    assert_int_equal(decode_gre_bytes(&p, shortest, sizeof(shortest)), DLP_DEC_ERR_GRE);
+    assert_int_equal(decode_gre_bytes(&p, key_cut, sizeof(key_cut)), DLP_DEC_ERR_GRE);
+    assert_int_equal(decode_gre_bytes(&p, all_cut, sizeof(all_cut)), DLP_DEC_ERR_GRE);
+    assert_int_equal(decode_gre_bytes(&p, routing, sizeof(routing)), DLP_DEC_ERR_GRE);
+    assert_int_equal(decode_gre_bytes(&p, version2, sizeof(version2)), DLP_DEC_ERR_GRE);
+    /* PPTP's enhanced GRE and protocols we do not read are not errors: not decoded */
+    assert_int_equal(decode_gre_bytes(&p, pptp, sizeof(pptp)), DLP_DEC_OTHER_L4);
+    assert_int_equal(p.proto, DLP_PROTO_GRE);
+    assert_int_equal(decode_gre_bytes(&p, mpls, sizeof(mpls)), DLP_DEC_OTHER_L4);
+    /* truncated or wrong inner headers are the inner layer's errors */
+    assert_int_equal(decode_gre_bytes(&p, inner_cut, sizeof(inner_cut)), DLP_DEC_ERR_IP4);
+    assert_true(p.l3_off + p.l3_len <= p.caplen);
+    assert_int_equal(decode_gre_bytes(&p, inner_bad, sizeof(inner_bad)), DLP_DEC_ERR_IP6);
+    assert_int_equal(decode_gre_bytes(&p, teb_cut, sizeof(teb_cut)), DLP_DEC_ERR_L2);
+    assert_int_equal(dlp_decode_result_str(DLP_DEC_ERR_GRE)[0], 'b');
+
+    /* Three tags in a tunnelled Ethernet frame: over DLP_VLAN_MAX, like the link's. */
+    ip4(&f, DLP_PROTO_GRE, IP4(10, 0, 0, 70), IP4(198, 51, 100, 70), 4 + 26 + 44, 1, 0, 0);
+    gre_hdr(&f, 0, 0x6558, 0);
+    eth(&f, 0x8100);
+    vlan_tag(&f, 1, 0x8100);
+    vlan_tag(&f, 2, 0x8100);
+    vlan_tag(&f, 3, 0x0800);
+    inner_ip4_tcp(&f);
+    assert_int_equal(decode_frame(&p, DLP_LINK_RAW, &f), DLP_DEC_ERR_VLAN);
+
+    /* The inner packet ends with the outer payload, not at the frame's padding. */
+    f.n = 0;
+    ip4(&f, DLP_PROTO_IPIP, IP4(10, 0, 0, 70), IP4(198, 51, 100, 70), 40, 1, 0, 0);
+    inner_ip4_tcp(&f); /* declares 44 bytes, the outer holds 40 */
+    assert_int_equal(decode_frame(&p, DLP_LINK_RAW, &f), DLP_DEC_OK);
+    assert_int_equal(p.l3_len, 40);
+    assert_int_equal(p.payload_len, 0);
+    assert_int_equal(p.payload_wire, 4);
+}
+
+static void icmp_echo_datagrams(void **state)
+{
+    (void)state;
+    dlp_packet_t p;
+    frame_t f = {.n = 0};
+
+    ip4(&f, DLP_PROTO_ICMP, IP4(10, 0, 0, 61), IP4(203, 0, 113, 61), 8 + 4, 1, 0, 0);
+    put8(&f, DLP_ICMP_ECHO_REQUEST);
+    put8(&f, 0);
+    put16(&f, 0);
+    put16(&f, 0x1234); /* identifier */
+    put16(&f, 7);      /* sequence */
+    put_bytes(&f, "card", 4);
+    assert_int_equal(decode_frame(&p, DLP_LINK_RAW, &f), DLP_DEC_OK);
+    assert_int_equal(p.proto, DLP_PROTO_ICMP);
+    assert_int_equal(p.icmp_type, DLP_ICMP_ECHO_REQUEST);
+    assert_int_equal(p.sport, 0x1234);
+    assert_int_equal(p.dport, 0x1234);
+    assert_int_equal(p.l4_off, 20);
+    assert_int_equal(p.payload_off, 28);
+    assert_memory_equal(dlp_packet_payload(&p), "card", 4);
+    /* both directions of an echo make one flow */
+    dlp_flow_key_t k1, k2;
+    int s1 = dlp_flow_key_make(&p, true, &k1);
+    f.b[20] = DLP_ICMP_ECHO_REPLY;
+    memcpy(f.b + 12, (const uint8_t[]){203, 0, 113, 61, 10, 0, 0, 61}, 8);
+    assert_int_equal(decode_frame(&p, DLP_LINK_RAW, &f), DLP_DEC_OK);
+    int s2 = dlp_flow_key_make(&p, true, &k2);
+    assert_memory_equal(&k1, &k2, sizeof(k1));
+    assert_int_not_equal(s1, s2);
+
+    assert_int_equal(decode_bytes(&p, DLP_LINK_RAW, f.b, 26, 26), DLP_DEC_ERR_ICMP);
+    assert_int_equal(decode_bytes(&p, DLP_LINK_RAW, f.b, 20, 20), DLP_DEC_ERR_ICMP);
+    f.b[20] = 3; /* destination unreachable: quotes a header, not scanned */
+    assert_int_equal(decode_frame(&p, DLP_LINK_RAW, &f), DLP_DEC_OTHER_L4);
+    f.b[20] = DLP_ICMPV6_ECHO_REQUEST; /* not an ICMPv4 echo */
+    assert_int_equal(decode_frame(&p, DLP_LINK_RAW, &f), DLP_DEC_OTHER_L4);
+
+    f.n = 0;
+    ip6(&f, DLP_PROTO_ICMPV6, 8 + 2, 1, 2);
+    put8(&f, DLP_ICMPV6_ECHO_REPLY);
+    put_zero(&f, 3);
+    put16(&f, 0x0f62);
+    put16(&f, 1);
+    put_bytes(&f, "hi", 2);
+    assert_int_equal(decode_frame(&p, DLP_LINK_RAW, &f), DLP_DEC_OK);
+    assert_int_equal(p.icmp_type, DLP_ICMPV6_ECHO_REPLY);
+    assert_int_equal(p.sport, 0x0f62);
+    assert_int_equal(p.payload_len, 2);
+    f.b[40] = 1; /* ICMPv6 destination unreachable */
+    assert_int_equal(decode_frame(&p, DLP_LINK_RAW, &f), DLP_DEC_OTHER_L4);
+}
+
+/* ---------------------------------------------------------------------------------- */
+
+#define CUT_CASES_MAX 10
 
 typedef struct cut_case {
     const char *name;
@@ -708,11 +985,35 @@ static void build_cut_cases(cut_case_t *c, unsigned *n)
     ip4(&c[*n].f, DLP_PROTO_UDP, IP4(1, 2, 3, 4), IP4(5, 6, 7, 8), 8, 42, 2, 0);
     put_bytes(&c[*n].f, "ijklmnop", 8);
     (*n)++;
-    c[*n].name = "null/ip4/icmp";
+    c[*n].name = "null/ip4/icmp echo reply";
     c[*n].linktype = DLP_LINK_NULL;
     put_bytes(&c[*n].f, "\x02\x00\x00\x00", 4);
     ip4(&c[*n].f, 1, IP4(1, 2, 3, 4), IP4(5, 6, 7, 8), 12, 1, 0, 0);
     put_zero(&c[*n].f, 12);
+    (*n)++;
+    c[*n].name = "eth/ip4/gre csum+key+seq/ip4/udp";
+    c[*n].linktype = DLP_LINK_EN10MB;
+    eth(&c[*n].f, 0x0800);
+    ip4(&c[*n].f, DLP_PROTO_GRE, IP4(1, 2, 3, 4), IP4(5, 6, 7, 8), 16 + 20 + 8 + 3, 1, 0, 0);
+    put16(&c[*n].f, 0xb000);
+    put16(&c[*n].f, 0x0800);
+    put_zero(&c[*n].f, 12);
+    ip4(&c[*n].f, DLP_PROTO_UDP, IP4(10, 0, 0, 1), IP4(9, 9, 9, 9), 8 + 3, 2, 0, 0);
+    udp(&c[*n].f, 5, 6, 11);
+    put_bytes(&c[*n].f, "abc", 3);
+    (*n)++;
+    c[*n].name = "raw/ip6/ip4 (4in6)/gre teb/eth+vlan/ip6 icmp echo";
+    c[*n].linktype = DLP_LINK_RAW;
+    ip6(&c[*n].f, DLP_PROTO_IPIP, 20 + 4 + 18 + 40 + 8 + 2, 1, 2);
+    ip4(&c[*n].f, DLP_PROTO_GRE, IP4(1, 2, 3, 4), IP4(5, 6, 7, 8), 4 + 18 + 40 + 8 + 2, 1, 0, 0);
+    put16(&c[*n].f, 0);
+    put16(&c[*n].f, 0x6558);
+    eth(&c[*n].f, 0x8100);
+    vlan_tag(&c[*n].f, 300, 0x86dd);
+    ip6(&c[*n].f, DLP_PROTO_ICMPV6, 8 + 2, 3, 4);
+    put8(&c[*n].f, DLP_ICMPV6_ECHO_REQUEST);
+    put_zero(&c[*n].f, 7);
+    put_bytes(&c[*n].f, "hi", 2);
     (*n)++;
     assert_true(*n <= CUT_CASES_MAX);
 }
@@ -997,6 +1298,10 @@ int main(void)
         cmocka_unit_test_teardown(ipv6_chain_bound_and_overruns, teardown_heap),
         cmocka_unit_test_teardown(ipv6_fragments, teardown_heap),
         cmocka_unit_test_teardown(tcp_udp_checks, teardown_heap),
+        cmocka_unit_test_teardown(tunnels_decapsulate, teardown_heap),
+        cmocka_unit_test_teardown(tunnel_depth_bound, teardown_heap),
+        cmocka_unit_test_teardown(gre_malformed_counted, teardown_heap),
+        cmocka_unit_test_teardown(icmp_echo_datagrams, teardown_heap),
         cmocka_unit_test_teardown(snaplen_truncated_payload, teardown_heap),
         cmocka_unit_test_teardown(ethernet_padding_stripped, teardown_heap),
         cmocka_unit_test_teardown(truncated_at_every_length, teardown_heap),
