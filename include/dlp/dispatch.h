@@ -97,6 +97,14 @@ void dlp_dispatch_free(dlp_dispatch_t *d);
 
 /* For the output thread: the stats blocks (reader first; unused with pipelines) and
  * event rings. */
+/*
+ * Live: asks every pipeline to read its capture counters now and waits until
+ * each has (at most timeout_ms; an idle one answers within the capture
+ * timeout), so that counters read after it are no older than the packet
+ * counts read before it. Files: returns at once. The output thread.
+ */
+void dlp_dispatch_poll_capture(dlp_dispatch_t *d, unsigned timeout_ms);
+
 unsigned dlp_dispatch_nstats(const dlp_dispatch_t *d);
 const dlp_stats_t *dlp_dispatch_stats(const dlp_dispatch_t *d, unsigned i);
 unsigned dlp_dispatch_nrings(const dlp_dispatch_t *d);

@@ -109,5 +109,6 @@
 #define DLP_JSON_LIVE_WAIT_MS 100   /* live: a JSON reader (pipe) not reading is waited for */
 #define DLP_JSON_STOP_GRACE_MS 2000 /* after SIGINT/SIGTERM: ... at most this long in all */
 #define DLP_OUTPUT_IDLE_MAX_MS 20   /* output thread: longest sleep while the rings stay empty */
+#define DLP_STATS_CAPTURE_WAIT_MS 150 /* live stats event: waits for fresh capture counters */
 
 #endif

@@ -81,6 +81,9 @@ typedef struct wslot {
     dlp_capture_t *cap;
     front_t front;
     uint64_t last_poll_us; /* capture counters, by the front's clock */
+    unsigned poll_seen;    /* the last d->poll_req answered */
+    atomic_uint poll_ack;  /* ... published for dlp_dispatch_poll_capture() */
+    atomic_bool ended;     /* the pipeline read its counters for the last time */
     unsigned since_sync;   /* packets since the last rule-generation check */
     bool failed;           /* the capture failed */
 } wslot_t;
@@ -93,6 +96,7 @@ struct dlp_dispatch {
     unsigned n;
     bool pipes;    /* pipelines, not reader + workers */
     uint64_t seed; /* per run: worker choice and flow-table buckets */
+    atomic_uint poll_req; /* a stats snapshot asks the pipelines for their counters */
 };
 
 /* --- front end ------------------------------------------------------------ */
@@ -484,9 +488,33 @@ static void pipe_clock(wslot_t *ws, uint64_t ts)
         ws->front.last_tick_us = ts;
     }
     now = front_now(&ws->front);
-    if (now - ws->last_poll_us >= DLP_PIPE_STATS_US) {
+    /* a relaxed load of a line written once per stats event: the snapshot's
+     * request is answered at the next frame, or within the capture timeout */
+    unsigned req = atomic_load_explicit(&ws->d->poll_req, memory_order_relaxed);
+    if (now - ws->last_poll_us >= DLP_PIPE_STATS_US || req != ws->poll_seen) {
         dlp_capture_poll_stats(ws->cap);
         ws->last_poll_us = now;
+        ws->poll_seen = req;
+        atomic_store_explicit(&ws->poll_ack, req, memory_order_release);
+    }
+}
+
+void dlp_dispatch_poll_capture(dlp_dispatch_t *d, unsigned timeout_ms)
+{
+    uint64_t deadline = dlp_time_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+    unsigned req;
+
+    if (!d->pipes || d->p.file_mode)
+        return; /* files: counted as read; and a pipeline may be waiting for the output thread */
+    req = atomic_fetch_add_explicit(&d->poll_req, 1, memory_order_relaxed) + 1;
+    for (unsigned i = 0; i < d->n && dlp_time_mono_ns() < deadline; i++) {
+        wslot_t *ws = &d->ws[i];
+        while (ws->started && !atomic_load_explicit(&ws->ended, memory_order_acquire) &&
+               atomic_load_explicit(&ws->poll_ack, memory_order_acquire) != req &&
+               dlp_time_mono_ns() < deadline) {
+            struct timespec t = {0, 200000};
+            nanosleep(&t, NULL);
+        }
     }
 }
 
@@ -562,6 +590,7 @@ static void *pipe_main(void *arg)
     if (atomic_load_explicit(d->p.stop, memory_order_relaxed))
         pipe_held(ws);
     dlp_capture_poll_stats(ws->cap);
+    atomic_store_explicit(&ws->ended, true, memory_order_release);
     dlp_worker_end(ws->w);
     return NULL;
 }

@@ -167,18 +167,22 @@ static void write_stats(out_ctx_t *c)
 {
     dlp_stats_t total;
     dlp_capture_iface_stats_t ifs[DLP_CAPTURE_MAX_IFACES];
-    size_t nifs = iface_totals(c, ifs);
+    size_t nifs;
     uint64_t ts = c->live ? dlp_time_now_us() : dlp_dispatch_packet_time(c->disp);
 
     dlp_output_note_cpu(c->out); /* write_stats runs on the output thread */
     pthread_mutex_lock(&c->notes_lock);
     dlp_stats_init(&total);
-    for (unsigned k = 0; k < c->ncaps; k++)
-        dlp_stats_accumulate(&total, &c->cap_stats[k]);
     dlp_stats_accumulate(&total, &c->ctl_stats);
     dlp_stats_accumulate(&total, dlp_output_counters(c->out));
     for (unsigned i = 0; i < dlp_dispatch_nstats(c->disp); i++)
         dlp_stats_accumulate(&total, dlp_dispatch_stats(c->disp, i));
+    /* the packet counts first, then the capture counters read for this event:
+     * received is never behind packets (a pipeline reads them on its clock) */
+    dlp_dispatch_poll_capture(c->disp, DLP_STATS_CAPTURE_WAIT_MS);
+    for (unsigned k = 0; k < c->ncaps; k++)
+        dlp_stats_accumulate(&total, &c->cap_stats[k]);
+    nifs = iface_totals(c, ifs);
     dlp_engine_t *e = dlp_engine_current_get(&c->engines);
     uint64_t *rstats = calloc(e->rules->n * DLP_RSTAT__COUNT + 1, sizeof(*rstats));
     uint64_t *gstats = calloc(c->ngone * DLP_RSTAT__COUNT + 1, sizeof(*gstats));

@@ -110,6 +110,35 @@ class Live(unittest.TestCase):
         self.assertEqual(stats["dropped"], 0, stats["capture"])
         self.assertEqual(stats["packets"], 2000, stats["capture"])
 
+    def test_stats_capture_counters_are_not_older_than_packets(self):
+        # a stats event reads the capture counters when it is taken, after the packet
+        # counts: capture.received is never behind packets (audit F9: it lagged by up to
+        # 250 ms of the pipeline's clock, so packets > received in every event under load)
+        port = PORT + 2
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "ev.json")
+            p = subprocess.Popen(
+                [BINARY, "-i", "lo", "--json", out, "--hmac-key-file", KEY_FILE,
+                 "--rules-cache", CACHE, "--no-syslog", "--stats-interval", "60",
+                 "--capture-threads", "1", "udp", "port", str(port)],
+                stderr=subprocess.PIPE, text=True)
+            try:
+                self.assertTrue(wait_for(lambda: os.path.exists(out)), "not started")
+                time.sleep(1.0)  # running, idle
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                for i in range(1000):
+                    s.sendto(b"burst %d\n" % i, ("127.0.0.1", port))
+                s.close()
+                p.send_signal(signal.SIGUSR1)  # a stats event now, during or after the burst
+                self.assertTrue(wait_for(lambda: '"stats"' in read(out)), "no stats event")
+            finally:
+                p.send_signal(signal.SIGTERM)
+                _, err = p.communicate(timeout=30)
+            stats = [json.loads(l) for l in read(out).splitlines() if '"stats"' in l]
+        self.assertEqual(p.returncode, 0, err)
+        for st in stats:
+            self.assertLessEqual(st["packets"], st["capture"]["received"], st["capture"])
+
 
 if __name__ == "__main__":
     from sensor import main
