@@ -730,6 +730,8 @@ class Usage(unittest.TestCase):
                                             "[--hmac-key-file KEY] [PATH...]\n"))
         self.assertEqual(rules("check", "--help").stdout, p.stdout)
         self.assertEqual(rules("test", "-h").stdout, p.stdout)
+        # --text is scanned as it is: the help says so (a form body pasted as sent finds nothing)
+        self.assertIn("the bytes as they are, not decoded as the sensor decodes\n", p.stdout)
         main_help = subprocess.run([BINARY, "--help"], capture_output=True, text=True)
         self.assertIn("dlpsensor rules check|test", main_help.stdout)
 
