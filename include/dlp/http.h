@@ -31,7 +31,8 @@
  * An upgrade (101 Switching Protocols, CONNECT 2xx) ends HTTP parsing; the
  * rest of the connection is handed back as raw (dlp_http_write returns
  * DLP_DONE with *consumed telling how much was HTTP), or to a WebSocket
- * decoder when dlp_http_websocket() says the upgrade was to one.
+ * decoder when dlp_http_websocket() says the upgrade was to one; after a
+ * CONNECT (dlp_http_connect()), the caller reads it as a new connection.
  */
 #ifndef DLP_HTTP_H
 #define DLP_HTTP_H
@@ -75,6 +76,9 @@ typedef struct dlp_http_ws {
     bool no_context_takeover[2];  /* agreed for the client's [0], server's [1] messages */
 } dlp_http_ws_t;
 bool dlp_http_websocket(const dlp_http_t *h, dlp_http_ws_t *ws);
+/* Whether the tunnel that ended HTTP follows a CONNECT (RFC 9110 9.3.6): its bytes
+ * are the destination's, a new connection's to it. */
+bool dlp_http_connect(const dlp_http_t *h);
 
 /* True if p[0, n) starts like an HTTP/1.x request (method + target + version). */
 bool dlp_http_is_request(const uint8_t *p, size_t n);

@@ -84,6 +84,7 @@
 #define DLP_DNS_NAMES_MAX 64              /* names scanned per message */
 #define DLP_FTP_EXPECT_MAX 64             /* announced FTP data connections per worker */
 #define DLP_FTP_EXPECT_TTL_US (120ULL * 1000000) /* ... kept this long (packet time) */
+#define DLP_SOCKS_NAME_MAX 255            /* SOCKS4 user id, SOCKS4a host: longer is no SOCKS */
 
 /* --- rules ------------------------------------------------------------------- */
 #define DLP_RULE_SLOTS_MAX 8192           /* distinct rule names over a run (reloads) */

@@ -141,6 +141,7 @@ struct dlp_http {
     uint8_t q[DLP_HTTP_PIPELINE_MAX];
     uint32_t qhead, qlen, qlost;
     uint8_t tunnel, enomem;
+    uint8_t connect; /* the tunnel follows a CONNECT (until it starts: the last request is one) */
     /* WebSocket: what the last request asked (Upgrade token) and what the
      * last status line and its headers answered */
     uint8_t ws_req, ws_101, ws_nct[2];
@@ -760,6 +761,8 @@ static void on_request_line(dlp_http_t *h, hdir_t *d, const start_t *r)
     h->ws_req = 0;
     d->m.http10 = r->http10;
     d->tunnel_pending = flags == Q_CONNECT;
+    if (!h->tunnel)
+        h->connect = flags == Q_CONNECT;
     s_meta(h, d, DLP_META_HTTP_METHOD, s, r->mlen);
     uri_report(h, d, s + r->tstart, r->tlen, flags == Q_CONNECT);
 }
@@ -795,7 +798,10 @@ static size_t feed_start(dlp_http_t *h, hdir_t *d, const uint8_t *p, size_t n, b
 
     if (d->drop == DROP_TO_LF)
         return drop_line(h, d, p, n);
-    if ((d->dir == 0 && h->tunnel) || (d->lraw == 0 && !d->drop && tunnel_starts(d, p[0]))) {
+    /* A line begun before CONNECT's 2xx was seen is read on as the request it starts (a
+     * client may send its first tunnel bytes at once): its first bytes are taken. */
+    if ((d->dir == 0 && h->tunnel && !(h->connect && d->lraw > 0)) ||
+        (d->lraw == 0 && !d->drop && tunnel_starts(d, p[0]))) {
         skip_end(h, d);
         d->state = ST_TUNNEL;
         *done = true;
@@ -1180,6 +1186,7 @@ static void headers_end(dlp_http_t *h, hdir_t *d, bool *done)
     if (d->dir == 1) {
         if (m->status == 101 || ((m->req_flags & Q_CONNECT) && m->status / 100 == 2)) {
             h->tunnel = 1;
+            h->connect = m->status != 101; /* a CONNECT's 2xx, whatever was sent after it */
             msg_reset(d);
             d->state = ST_TUNNEL;
             *done = true;
@@ -1606,6 +1613,11 @@ bool dlp_http_websocket(const dlp_http_t *h, dlp_http_ws_t *ws)
     ws->no_context_takeover[0] = h->ws_101 && h->ws_nct[0];
     ws->no_context_takeover[1] = h->ws_101 && h->ws_nct[1];
     return true;
+}
+
+bool dlp_http_connect(const dlp_http_t *h)
+{
+    return h != NULL && h->connect;
 }
 
 size_t dlp_http_mem(const dlp_http_t *h)

@@ -13,7 +13,8 @@
  * encrypted, an announced FTP data connection as ftp.data, anything else as a
  * raw stream; after an HTTP upgrade to WebSocket, the frame decoder (ws.h). Up to
  * DLP_APP_SNIFF_BYTES are held back per direction until the choice is
- * made (1-byte segments exist).
+ * made (1-byte segments exist). Through a proxy (HTTP CONNECT, SOCKS: px_*
+ * below), the same choice is made again for the tunnel's first bytes.
  *
  * Decoders report through a dlp_content_sink_t per direction (content_*
  * below): a content stream of a direction that leaves the home network
@@ -60,6 +61,7 @@
 #include "dlp/limits.h"
 #include "dlp/media.h"
 #include "dlp/smtp.h"
+#include "dlp/socks.h"
 #include "dlp/stage.h"
 #include "dlp/ws.h"
 #include "dlp/zip.h"
@@ -75,7 +77,15 @@ typedef enum {
     KIND_ENCRYPTED,
     KIND_DONE, /* a decoder finished (STARTTLS): the rest is not inspected */
     KIND_WS,   /* HTTP upgraded to WebSocket: each direction from its own upgrade on */
+    KIND_SOCKS, /* a SOCKS handshake (px, never the flow's kind) */
 } kind_t;
+
+/* fapp.px_dir: where a direction's bytes go in a flow through a proxy (px_* below). */
+enum {
+    PX_INNER = 0, /* the flow's decoder (kind, p): no proxy, or the tunnel's bytes */
+    PX_OUTER,     /* the proxy's handshake decoder */
+    PX_RAW,       /* the handshake failed: the rest of the direction is raw */
+};
 
 /* A content stream a decoder opened: its chain ends in a detection stream. */
 typedef struct cstream {
@@ -173,6 +183,10 @@ struct fapp {
     } p;
     fdir_t d[2];
     dlp_ws_t *ws[2];           /* KIND_WS: each egress direction's frames (NULL: raw) */
+    kind_t px;                 /* the proxy handshake before a tunnel (HTTP CONNECT, SOCKS) */
+    uint8_t px_dir[2];         /* PX_*: each direction, from its own handshake's end on */
+    dlp_http_t *px_http;       /* the handshake's decoder while a direction reads it */
+    dlp_socks_t *px_socks;
     bool ws_http[2];           /* KIND_WS: the direction is HTTP until its upgrade ends */
     size_t unpack_mem;         /* archives being unpacked (zip.h, gzip files) */
     char host[96];
@@ -339,14 +353,18 @@ static bool block_starts_message(dlp_field_t field, const uint8_t *p, size_t n)
  */
 static const char *label(const fapp_t *a)
 {
-    static const char *const decoded[] = {
-        [KIND_HTTP] = "HTTP", [KIND_SMTP] = "SMTP", [KIND_FTP] = "FTP_CONTROL", [KIND_DNS] = "DNS"};
+    static const char *const decoded[] = {[KIND_HTTP] = "HTTP",       [KIND_SMTP] = "SMTP",
+                                          [KIND_FTP] = "FTP_CONTROL", [KIND_DNS] = "DNS",
+                                          [KIND_SOCKS] = "SOCKS"};
+    /* through a proxy: the proxy's protocol, as nDPI names such flows (HTTP_Connect,
+     * SOCKS); not when the client's handshake proved to be none */
+    kind_t dec = a->px != KIND_UNDECIDED && a->px_dir[0] != PX_RAW ? a->px : a->dec;
 
     if (a->kind == KIND_FTP_DATA)
         return DLP_APP_FTP_DATA;
     if ((!a->res.done || a->res.guessed || strcmp(a->res.app_proto, DLP_APP_UNKNOWN) == 0) &&
-        (size_t)a->dec < DLP_ARRAY_LEN(decoded) && decoded[a->dec] != NULL)
-        return decoded[a->dec];
+        (size_t)dec < DLP_ARRAY_LEN(decoded) && decoded[dec] != NULL)
+        return decoded[dec];
     return a->res.app_proto;
 }
 
@@ -1013,9 +1031,11 @@ static bool expected_data(fapp_t *a)
 }
 
 /* From the first bytes of direction dir (0 client, 1 server): KIND_UNDECIDED
- * while too few bytes say nothing yet. */
+ * while too few bytes say nothing yet. Also the first bytes of a tunnel
+ * (px): the ports are then the proxy's, and a proxy inside is not read. */
 static kind_t sniff(const fapp_t *a, int dir, const uint8_t *p, size_t n, bool final)
 {
+    bool tunnel = a->px != KIND_UNDECIDED;
     size_t lead = 0;
 
     if (a->env->raw_only)
@@ -1036,9 +1056,17 @@ static kind_t sniff(const fapp_t *a, int dir, const uint8_t *p, size_t n, bool f
         return KIND_ENCRYPTED; /* a TLS handshake record, on any port */
     if (prefix(p, n, "SSH-", false))
         return KIND_ENCRYPTED;
+    /* a SOCKS client's first message has no LF and waits for its reply */
+    if (dir == 0 && !tunnel && !port_is(a, 53)) {
+        dlp_socks_sniff_t socks = dlp_socks_sniff(p, n);
+        if (socks == DLP_SOCKS_SNIFF_YES)
+            return KIND_SOCKS;
+        if (socks == DLP_SOCKS_SNIFF_MORE && !final)
+            return KIND_UNDECIDED;
+    }
     if (!enough)
         return KIND_UNDECIDED;
-    if (port_is(a, 53))
+    if (port_is(a, 53) && !tunnel)
         return KIND_DNS;
     if (dir == 0 && dlp_http_is_request(p, n))
         return KIND_HTTP;
@@ -1053,12 +1081,24 @@ static kind_t sniff(const fapp_t *a, int dir, const uint8_t *p, size_t n, bool f
     return KIND_RAW;
 }
 
+static void px_socks_start(fapp_t *a, void *const ctx[2]);
+
+static void px_socks_start(fapp_t *a, void *const ctx[2]);
+
 static void start_decoder(fapp_t *a, kind_t k)
 {
     void *const ctx[2] = {&a->d[0], &a->d[1]};
     const dlp_app_limits_t *l = &a->env->limits;
 
     a->kind = k;
+    if (k == KIND_SOCKS) {
+        px_socks_start(a, ctx);
+        return;
+    }
+    /* TLS in a tunnel: nDPI names the proxy, and says nothing of what it carries */
+    if (k == KIND_ENCRYPTED && a->px != KIND_UNDECIDED)
+        for (int d = 0; d < 2; d++)
+            note(&a->d[d], DLP_NOTE_ENCRYPTED, 0);
     if (k == KIND_HTTP)
         a->p.http = dlp_http_new(&content_sink, ctx, l);
     else if (k == KIND_SMTP)
@@ -1348,6 +1388,126 @@ static void dns_run(fapp_t *a, fdir_t *fd, const uint8_t *p, size_t n)
         dns_to_raw(a, fd, p + used, n - used);
 }
 
+/*
+ * Proxies: an HTTP CONNECT tunnel, or a SOCKS connection (socks.h). The
+ * proxy forwards the tunnel's bytes as they are, so the destination reads
+ * a new connection: its first bytes are sniffed as a new connection's
+ * (kind back to KIND_UNDECIDED, sniff_feed), HTTP decoded, TLS encrypted,
+ * anything else raw. Each direction reads the handshake (px_http, moved
+ * from p when CONNECT's tunnel starts; or px_socks) until its own part
+ * ends (px_dir), as the client's tunnel bytes may come before or after the
+ * proxy's answer; the handshake decoder is freed when neither reads it.
+ * One proxy per flow: a proxy inside the tunnel is read as the flow's
+ * decoder reads it (a CONNECT inside: raw). A SOCKS handshake that fails
+ * (not SOCKS after all, refused, a gap) leaves its direction raw from its
+ * first byte on (the bytes the decoder held first), nothing lost.
+ */
+static void decode_at(fapp_t *a, int dir, const uint8_t *p, size_t n, uint64_t at);
+static void sniff_feed(fapp_t *a, int dir, const uint8_t *p, size_t n, bool final);
+
+static void px_socks_start(fapp_t *a, void *const ctx[2])
+{
+    a->px_socks = dlp_socks_new(&content_sink, ctx);
+    if (a->px_socks == NULL) {
+        a->kind = KIND_RAW;
+        return;
+    }
+    a->px = KIND_SOCKS;
+    a->px_dir[0] = a->px_dir[1] = PX_OUTER;
+    a->kind = KIND_UNDECIDED; /* the tunnel's */
+    set_label(a);
+}
+
+/* The flow's HTTP decoder let direction dir go after a CONNECT: the handshake's now. */
+static void px_connect(fapp_t *a, int dir)
+{
+    a->px = KIND_HTTP;
+    a->px_http = a->p.http;
+    a->p.http = NULL;
+    a->px_dir[dir] = PX_INNER;
+    a->px_dir[!dir] = PX_OUTER;
+    a->kind = KIND_UNDECIDED;
+    a->dec = KIND_UNDECIDED;
+}
+
+static void px_release(fapp_t *a)
+{
+    if (a->px_dir[0] == PX_OUTER || a->px_dir[1] == PX_OUTER)
+        return;
+    dlp_http_free(a->px_http);
+    a->px_http = NULL;
+    dlp_socks_free(a->px_socks);
+    a->px_socks = NULL;
+}
+
+/* Direction dir is no handshake: what the decoder held of it, then rest[0, n), raw. */
+static void px_fail(fapp_t *a, int dir, const uint8_t *rest, size_t n)
+{
+    const uint8_t *held = NULL;
+    size_t nh = a->px == KIND_SOCKS ? dlp_socks_held(a->px_socks, dir, &held) : 0;
+
+    a->px_dir[dir] = PX_RAW;
+    raw_takeover(&a->d[dir], held, nh, rest, n);
+    px_release(a);
+}
+
+/* Bytes of a direction that is not (or not yet) the tunnel's: [at, at + n). */
+static void px_decode(fapp_t *a, int dir, const uint8_t *p, size_t n, uint64_t at)
+{
+    fdir_t *fd = &a->d[dir];
+    size_t used = n;
+    dlp_rc_t rc;
+
+    if (a->px_dir[dir] == PX_RAW) {
+        raw_write(fd, DLP_FIELD_RAW, p, n);
+        return;
+    }
+    fd->buf = p;
+    fd->bufn = n;
+    fd->at = at;
+    if (a->px == KIND_HTTP)
+        rc = dlp_http_write(a->px_http, dir, p, n, &used);
+    else
+        rc = dlp_socks_write(a->px_socks, dir, p, n, &used);
+    join_flush(a->env);
+    fd->buf = NULL;
+    if (rc == DLP_EPROTO) {
+        px_fail(a, dir, p + used, n - used);
+        return;
+    }
+    if (rc != DLP_DONE)
+        return;
+    a->px_dir[dir] = PX_INNER;
+    px_release(a);
+    if (used < n)
+        decode_at(a, dir, p + used, n - used, at + used);
+}
+
+static void px_gap(fapp_t *a, int dir, uint64_t len)
+{
+    if (a->px_dir[dir] == PX_OUTER && a->px == KIND_HTTP) {
+        dlp_http_gap(a->px_http, dir, len);
+        return;
+    }
+    if (a->px_dir[dir] == PX_OUTER) {
+        dlp_socks_gap(a->px_socks, dir);
+        px_fail(a, dir, NULL, 0);
+    }
+    if (a->d[dir].raw != NULL)
+        cstream_gap(a->d[dir].raw, len);
+}
+
+/* The direction ends inside its handshake: a SOCKS one's bytes are scanned raw. */
+static void px_end(fapp_t *a, int dir)
+{
+    if (a->px_dir[dir] != PX_OUTER)
+        return;
+    if (a->px == KIND_HTTP)
+        dlp_http_end(a->px_http, dir);
+    else
+        px_fail(a, dir, NULL, 0);
+}
+
 /* The flow's decoder on p[0, n); DLP_DONE: it let the connection go after *used bytes. */
 static dlp_rc_t run_decoder(fapp_t *a, int dir, const uint8_t *p, size_t n, size_t *used)
 {
@@ -1390,6 +1550,17 @@ static void decode_at(fapp_t *a, int dir, const uint8_t *p, size_t n, uint64_t a
     size_t used = n;
     dlp_rc_t rc;
 
+    if (a->px_dir[dir] != PX_INNER) {
+        px_decode(a, dir, p, n, at);
+        return;
+    }
+    if (a->kind == KIND_UNDECIDED) {
+        /* A tunnel's first bytes: held to be sniffed. They wait, so decode() takes
+         * them (and dpos counts them) when the choice is made. */
+        fd->dpos = at;
+        sniff_feed(a, dir, p, n, false);
+        return;
+    }
     fd->buf = p;
     fd->bufn = n;
     fd->at = at;
@@ -1398,8 +1569,11 @@ static void decode_at(fapp_t *a, int dir, const uint8_t *p, size_t n, uint64_t a
     fd->buf = NULL;
     if (rc != DLP_DONE)
         return;
-    /* HTTP upgraded (WebSocket, or raw from here), SMTP/FTP went TLS (nothing to see). */
-    if (a->kind == KIND_HTTP || a->kind == KIND_WS)
+    /* HTTP upgraded (WebSocket, or raw from here) or its CONNECT tunnel started,
+     * SMTP/FTP went TLS (nothing to see). */
+    if (a->kind == KIND_HTTP && a->px == KIND_UNDECIDED && dlp_http_connect(a->p.http))
+        px_connect(a, dir);
+    else if (a->kind == KIND_HTTP || a->kind == KIND_WS)
         http_upgraded(a, dir);
     else
         a->kind = KIND_DONE;
@@ -1438,6 +1612,8 @@ static void sniff_feed(fapp_t *a, int dir, const uint8_t *p, size_t n, bool fina
 {
     fdir_t *fd = &a->d[dir];
     size_t take = n < sizeof(fd->sniff) - fd->nsniff ? n : sizeof(fd->sniff) - fd->nsniff;
+    uint8_t held[2][DLP_APP_SNIFF_BYTES];
+    size_t nh[2];
     kind_t k;
 
     if (take > 0)
@@ -1447,13 +1623,15 @@ static void sniff_feed(fapp_t *a, int dir, const uint8_t *p, size_t n, bool fina
     if (k == KIND_UNDECIDED)
         return;
     start_decoder(a, k);
+    /* both taken before either is decoded: a handshake's end starts a tunnel, whose
+     * own first bytes are held anew (sniff_feed again, from decode_at) */
     for (int d = 0; d < 2; d++) {
-        uint8_t held[DLP_APP_SNIFF_BYTES];
-        size_t nh = a->d[d].nsniff;
-        memcpy(held, a->d[d].sniff, nh);
+        nh[d] = a->d[d].nsniff;
+        memcpy(held[d], a->d[d].sniff, nh[d]);
         a->d[d].nsniff = 0;
-        decode_held(a, d, held, nh);
     }
+    for (int d = 0; d < 2; d++)
+        decode_held(a, d, held[d], nh[d]);
     if (take < n)
         decode(a, dir, p + take, n - take);
 }
@@ -1704,7 +1882,7 @@ void fapp_data(fapp_t *a, int dir, const uint8_t *p, size_t n)
         alt_follow(a, &a->d[dir], a->d[dir].fed, p, n);
     raw_settle(a, &a->d[!dir]);
     a->d[dir].fed += n;
-    if (a->kind == KIND_UNDECIDED)
+    if (a->kind == KIND_UNDECIDED && a->px_dir[dir] == PX_INNER)
         sniff_feed(a, dir, p, n, false);
     else
         decode(a, dir, p, n);
@@ -1745,7 +1923,7 @@ void fapp_urgent(fapp_t *a, int dir, uint64_t off, uint8_t b)
     fd->fed++;
     fd->skip_total++;
     fd->skip_end = fd->fed;
-    if (a->kind == KIND_UNDECIDED)
+    if (a->kind == KIND_UNDECIDED && a->px_dir[dir] == PX_INNER)
         fd->sniff_skips++;
     else
         fd->dpos++;
@@ -1764,6 +1942,10 @@ void fapp_gap(fapp_t *a, int dir, uint64_t len)
         sniff_feed(a, dir, NULL, 0, true);
     fd->dpos += len;
     note(fd, DLP_NOTE_GAP, len);
+    if (a->px_dir[dir] != PX_INNER) {
+        px_gap(a, dir, len);
+        return;
+    }
     if (a->kind == KIND_DNS && dir == 0)
         dns_to_raw(a, fd, NULL, 0); /* the framing is lost */
     if (a->kind == KIND_HTTP)
@@ -1805,7 +1987,9 @@ void fapp_end(fapp_t *a, int dir)
     alt_stop(a, fd, true); /* what came after its last conflict, if retained */
     if (a->kind == KIND_UNDECIDED && fd->nsniff > 0)
         sniff_feed(a, dir, NULL, 0, true);
-    if (a->kind == KIND_HTTP || (a->kind == KIND_WS && a->ws_http[dir]))
+    if (a->px_dir[dir] != PX_INNER)
+        px_end(a, dir);
+    else if (a->kind == KIND_HTTP || (a->kind == KIND_WS && a->ws_http[dir]))
         dlp_http_end(a->p.http, dir);
     else if (a->kind == KIND_SMTP)
         dlp_smtp_end(a->p.smtp, dir);
@@ -2058,6 +2242,8 @@ void fapp_free(fapp_t *a)
     }
     dlp_ws_free(a->ws[0]);
     dlp_ws_free(a->ws[1]);
+    dlp_http_free(a->px_http);
+    dlp_socks_free(a->px_socks);
     dlp_classify_flow_free(a->cls);
     dlp_detect_flow_free(a->detect, a->det);
     free(a);
@@ -2109,5 +2295,6 @@ size_t fapp_mem(const fapp_t *a)
     else if (a->dec == KIND_DNS)
         m += dlp_dns_stream_mem(a->p.dns);
     m += dlp_ws_mem(a->ws[0]) + dlp_ws_mem(a->ws[1]);
+    m += dlp_http_mem(a->px_http) + dlp_socks_mem(a->px_socks);
     return m;
 }

@@ -378,6 +378,60 @@ class FtpDnsTls(unittest.TestCase):
         self.assertEqual(app["decomp_ratio"], 0)
 
 
+class ProxyTunnels(unittest.TestCase):
+    """proxy-tunnels.pcap (pcaps/README.md): HTTP through an HTTP CONNECT tunnel or a SOCKS
+    proxy reaches its server as a new connection's bytes, and is decoded as one (gzip,
+    chunked); the flows keep nDPI's name for the proxy; TLS through CONNECT stays encrypted;
+    a SOCKS greeting followed by no request is scanned raw. The binary before scanned every
+    tunnel raw: it found nothing in the first four, and the card the TLS record spells."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.r = run("-r", pcap("proxy-tunnels.pcap"), "--log-flows")
+
+    def check(self, port, app, want, not_inspected=None):
+        self.assertEqual(self.r.status, 0, self.r.stderr)
+        f = flow_of(self.r, port)
+        got = {(rr["rule"], m["field"], m["masked"]) for rr in f["dlp_rules"]
+               for m in rr["matches"]}
+        self.assertEqual(got, want, port)
+        self.assertEqual(f["app_proto"], app, port)
+        for e in dlp(self.r):
+            if e["src_port"] == port:
+                self.assertEqual(e["app_proto"], app, port)
+        ts = f["inspection"]["toserver"]
+        self.assertEqual(ts["not_inspected"], not_inspected or {}, port)
+        self.assertEqual(ts["complete"], not not_inspected, port)
+        return f
+
+    def test_connect_then_gzip_chunked_post(self):
+        self.check(48001, "HTTP_Connect",
+                   {("pii.credit_card", "http.body", "455601******4435")})
+
+    def test_socks5_then_gzip_post(self):
+        self.check(48002, "SOCKS", {("pii.us_ssn", "http.body", "*****7786")})
+
+    def test_socks5_password_is_a_credential(self):
+        self.check(48003, "SOCKS", {("pii.credit_card", "http.body", "520473******5505")},
+                   {"credentials": 1})
+        self.assertNotIn("Tr0ub4dor", events_text(self.r))
+
+    def test_socks4a_then_gzip_post(self):
+        self.check(48004, "SOCKS", {("pii.email", "http.body", "t***@example.org")})
+
+    def test_connect_then_tls_not_inspected(self):
+        f = self.check(48005, "HTTP_Connect", set(), {"encrypted": 1})
+        self.assertGreater(f["inspection"]["toserver"]["uninspected_bytes"], 0)
+
+    def test_failed_socks_handshake_scanned_raw(self):
+        self.check(48006, "SOCKS", {("pii.us_ssn", "raw", "*****7786")})
+
+    def test_stats(self):
+        flows = self.r.of("stats")[-1]["app_flows"]
+        self.assertEqual((flows["http"], flows["encrypted"], flows["undecoded"]), (4, 1, 1))
+        self.assertEqual(self.r.of("stats")[-1]["app"]["credentials"], 1)
+
+
 class EncryptedDatagrams(unittest.TestCase):
     """udp-quic.pcap: datagrams of a flow nDPI names as an encrypted protocol are not
     scanned (what ciphertext spells is chance), a plain datagram flow beside it is."""

@@ -327,6 +327,16 @@ class Evidence(unittest.TestCase):
                 check_flow(self, path, [cred])
                 self.assertNotIn(cred, initiator_stream(path), path)
 
+    def test_socks5_password_overwritten(self):
+        """proxy-tunnels.pcap :48003: the RFC 1929 password of a SOCKS5 handshake is a
+        credential, in no evidence file; the user name and the request after it stay."""
+        r, d, files = self.capture("proxy-tunnels.pcap")
+        fid = [e["flow_id"] for e in r.of("dlp") if e["src_port"] == 48003][0]
+        check_flow(self, files[fid], [b"5204730081225505", b"Tr0ub4dor&3-proxy"],
+                   keep=[b"\x05alice\x11"])
+        r2, d2, files2 = self.capture("proxy-tunnels.pcap", "--evidence-raw")
+        self.assertIn(b"Tr0ub4dor&3-proxy", initiator_stream(files2[fid]))
+
     def test_raw_keeps_values(self):
         r, d, files = self.capture("detect-card-out-of-order.pcap", "--evidence-raw")
         (path,) = files.values()

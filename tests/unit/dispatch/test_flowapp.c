@@ -299,6 +299,79 @@ static void value_bytewise_once_egress_only(void **state)
     afx_free(x);
 }
 
+/* --- proxy tunnels ------------------------------------------------------------------ */
+
+/* A chunked POST whose token is cut by the chunk framing: only the HTTP decoder finds it. */
+#define TUNNEL_POST                                                                            \
+    "POST /u HTTP/1.1\r\nHost: a.example\r\nTransfer-Encoding: chunked\r\n\r\n"                \
+    "6\r\nx tok-\r\n5\r\n2468\n\r\n0\r\n\r\n"
+
+/*
+ * HTTP through a proxy (HTTP CONNECT, SOCKS5 with username/password, SOCKS4a),
+ * nDPI not told: the client's bytes cut in two at every offset from the end of
+ * its first message on (the proxy cannot answer before it), the proxy's answers
+ * between the two pieces (so inside the handshake, or after the tunnel's first
+ * bytes). Each time the token is found once, in http.body;
+ * the flow carries the proxy's protocol. A handshake that fails (a SOCKS5
+ * greeting, then no request): every byte raw.
+ */
+static void tunnel_split_anywhere(void **state)
+{
+    static const struct {
+        uint16_t dport;
+        const char *c;
+        size_t nc;
+        const char *s;
+        size_t ns;
+        const char *label;
+        dlp_field_t field;
+        size_t first; /* the client's first message */
+    } t[] = {
+#define C(lit) lit, sizeof(lit) - 1
+        {3128, C("CONNECT a.example:80 HTTP/1.1\r\nHost: a.example:80\r\n\r\n" TUNNEL_POST),
+         C("HTTP/1.1 200 Connection established\r\n\r\n"), "HTTP", DLP_FIELD_HTTP_BODY, 53},
+        {1080,
+         C("\x05\x02\x00\x02"
+           "\x01\x03"
+           "bob\x02pw"
+           "\x05\x01\x00\x03\x09"
+           "a.example\x00\x50" TUNNEL_POST),
+         C("\x05\x02"
+           "\x01\x00"
+           "\x05\x00\x00\x01\x0a\x00\x00\x01\x9c\x41"),
+         "SOCKS", DLP_FIELD_HTTP_BODY, 4},
+        {1080,
+         C("\x04\x01\x00\x50\x00\x00\x00\x01\x00"
+           "a.example\x00" TUNNEL_POST),
+         C("\x00\x5a\x00\x00\x00\x00\x00\x00"), "SOCKS", DLP_FIELD_HTTP_BODY, 19},
+        {1080, C("\x05\x01\x00note tok-1357\n"), C("\x05\x00"), "Unknown", DLP_FIELD_RAW, 3},
+#undef C
+    };
+    afx_t *x = afx_new(false);
+
+    (void)state;
+    for (size_t i = 0; i < DLP_ARRAY_LEN(t); i++) {
+        for (size_t k = t[i].first; k <= t[i].nc; k++) {
+            fapp_t *a = flow_new(x, t[i].dport);
+            dlp_event_t ev, last;
+
+            fapp_data(a, 0, (const uint8_t *)t[i].c, k);
+            fapp_data(a, 1, (const uint8_t *)t[i].s, t[i].ns);
+            fapp_data(a, 0, (const uint8_t *)t[i].c + k, t[i].nc - k);
+            fapp_finish(a);
+            size_t nev = dlp_events(x, &last);
+
+            if (nev != 1 || last.u.rule.m[0].field != t[i].field) {
+                fprintf(stderr, "case %zu split at %zu: %zu events\n", i, k, nev);
+                fail();
+            }
+            assert_string_equal(label_of(a, &ev), t[i].label);
+            fapp_free(a);
+        }
+    }
+    afx_free(x);
+}
+
 /* --- memory --------------------------------------------------------------------- */
 
 /*
@@ -342,6 +415,7 @@ int main(void)
         cmocka_unit_test(ndpi_detection_labels),
         cmocka_unit_test(port_guess_does_not_override_decoder),
         cmocka_unit_test(value_bytewise_once_egress_only),
+        cmocka_unit_test(tunnel_split_anywhere),
         cmocka_unit_test(mem_baseline_and_decoder),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
