@@ -1083,8 +1083,6 @@ static kind_t sniff(const fapp_t *a, int dir, const uint8_t *p, size_t n, bool f
 
 static void px_socks_start(fapp_t *a, void *const ctx[2]);
 
-static void px_socks_start(fapp_t *a, void *const ctx[2]);
-
 static void start_decoder(fapp_t *a, kind_t k)
 {
     void *const ctx[2] = {&a->d[0], &a->d[1]};
