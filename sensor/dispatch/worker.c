@@ -50,6 +50,25 @@ typedef struct wdir {
  * one a second and waits; a burst of this many can be in flight). */
 #define ECHO_REMEMBERED 4
 
+/*
+ * Packets held for an application layer that starts later (app_start): a
+ * TCP flow's application layer (nDPI's flow, the decoders' and detection's
+ * state: ~2 KB) starts at its first packet with payload, a FIN or an RST,
+ * not at its SYN, so a flood of half-open flows costs the flow memcap a
+ * third of what it did. The packets before it (the SYN, its answer, the
+ * handshake's ACK, retransmitted SYNs) are copied, at most this many and
+ * this long, and given to it first when it starts: nDPI sees every packet,
+ * in order, as before. Whatever does not fit starts it at once.
+ */
+#define HELD_PKTS_MAX 4
+#define HELD_CAPLEN_MAX 256
+
+typedef struct held {
+    struct held *next;
+    dlp_packet_t pkt; /* its data is frame[] */
+    uint8_t frame[];
+} held_t;
+
 /* The worker's state of one flow. */
 typedef struct wflow {
     dlp_worker_t *w;
@@ -57,7 +76,10 @@ typedef struct wflow {
     dlp_tcp_session_t *tcp;
     fapp_t *app;                    /* classification, decoders, detection */
     dlp_evidence_flow_t *evf;       /* evidence captures, or NULL */
+    held_t *held;                   /* packets the application layer has not seen yet */
     uint8_t gen;                    /* index in w->gens of the rules it runs */
+    uint8_t nheld;
+    bool app_later;                 /* the application layer has not started yet */
     wdir_t dir[2];
     uint64_t charged; /* bytes charged to the flow table for this state */
     uint64_t echo_req[ECHO_REMEMBERED]; /* ICMP: echo_hash() of the last requests */
@@ -95,6 +117,7 @@ struct dlp_worker {
     atomic_int finished;
 };
 
+static fapp_t *app_of(wflow_t *wf);
 static void sink_data(void *ctx, int dir, uint64_t off, const uint8_t *p, size_t n);
 static void sink_gap(void *ctx, int dir, uint64_t off, uint64_t len);
 static void sink_conflict(void *ctx, int dir, uint64_t off, const uint8_t *p, size_t n);
@@ -121,7 +144,7 @@ static void sink_data(void *ctx, int dir, uint64_t off, const uint8_t *p, size_t
 
     (void)off;
     wf->dir[dir].stream_bytes += n;
-    if (wf->app != NULL)
+    if (app_of(wf) != NULL)
         fapp_data(wf->app, dir, p, n);
 }
 
@@ -132,7 +155,7 @@ static void sink_gap(void *ctx, int dir, uint64_t off, uint64_t len)
     (void)off;
     wf->dir[dir].gaps++;
     wf->dir[dir].gap_bytes += len;
-    if (wf->app != NULL)
+    if (app_of(wf) != NULL)
         fapp_gap(wf->app, dir, len);
 }
 
@@ -141,7 +164,7 @@ static void sink_conflict(void *ctx, int dir, uint64_t off, const uint8_t *p, si
     wflow_t *wf = ctx;
 
     wf->dir[dir].overlap_diff++;
-    if (wf->app != NULL)
+    if (app_of(wf) != NULL)
         fapp_conflict(wf->app, dir, off, p, n);
 }
 
@@ -150,7 +173,7 @@ static void sink_urgent(void *ctx, int dir, uint64_t off, uint8_t b)
     wflow_t *wf = ctx;
 
     wf->dir[dir].stream_bytes++;
-    if (wf->app != NULL)
+    if (app_of(wf) != NULL)
         fapp_urgent(wf->app, dir, off, b);
 }
 
@@ -165,7 +188,7 @@ static void sink_fin(void *ctx, int dir)
 {
     wflow_t *wf = ctx;
 
-    if (wf->app != NULL)
+    if (app_of(wf) != NULL)
         fapp_fin(wf->app, dir);
 }
 
@@ -176,7 +199,7 @@ static void sink_closing(void *ctx)
 {
     wflow_t *wf = ctx;
 
-    if (wf->app != NULL)
+    if (app_of(wf) != NULL)
         fapp_last_label(wf->app);
 }
 
@@ -184,7 +207,7 @@ static void sink_end(void *ctx, int dir)
 {
     wflow_t *wf = ctx;
 
-    if (wf->app != NULL)
+    if (app_of(wf) != NULL)
         fapp_end(wf->app, dir);
 }
 
@@ -289,16 +312,10 @@ static wflow_t *flow_init(dlp_worker_t *w, dlp_flow_t *f)
     set_egress(w->p.cfg, f, wf);
     if (wf->dir[0].egress || wf->dir[1].egress)
         dlp_stat_inc(&w->stats, DLP_STAT_EGRESS_FLOWS);
-    wf->app = fapp_new(&w->env, f, (const bool[2]){wf->dir[0].egress, wf->dir[1].egress});
-    if (wf->app == NULL)
-        dlp_stat_inc(&w->stats, DLP_STAT_FLOW_ALLOC_FAIL);
-    else if (f->key.proto == DLP_PROTO_TCP)
-        fapp_set_retained(wf->app, stream_retained, wf);
+    wf->app_later = true; /* app_start(), at once or when the flow has payload */
     /* evidence captures: every flow with an egress direction */
     if (w->evw != NULL && (wf->dir[0].egress || wf->dir[1].egress)) {
         wf->evf = dlp_evidence_flow_new(w->evw, f->flow_id);
-        if (wf->app != NULL)
-            fapp_set_evidence(wf->app, wf->evf);
         /* The other way is not scanned, so nothing in it is known to be clean
          * (a server's answer echoes what it was sent): its payload goes. */
         for (int d = 0; d < 2; d++)
@@ -311,10 +328,87 @@ static wflow_t *flow_init(dlp_worker_t *w, dlp_flow_t *f)
     return wf;
 }
 
+/*
+ * Starts the flow's application layer as it would have started with the
+ * flow (its rules, its first packet's time: an FTP data connection is
+ * looked up as of its SYN) and gives it the packets held for it.
+ */
+static void app_start(dlp_worker_t *w, wflow_t *wf)
+{
+    dlp_detect_t *cur = w->env.detect;
+    uint64_t now = w->now_us;
+    held_t *h;
+
+    wf->app_later = false;
+    w->env.detect = w->gens[wf->gen].d;
+    if (wf->held != NULL)
+        w->now_us = wf->held->pkt.ts_us;
+    wf->app = fapp_new(&w->env, wf->f, (const bool[2]){wf->dir[0].egress, wf->dir[1].egress});
+    w->env.detect = cur;
+    if (wf->app == NULL) {
+        dlp_stat_inc(&w->stats, DLP_STAT_FLOW_ALLOC_FAIL);
+    } else {
+        if (wf->f->key.proto == DLP_PROTO_TCP)
+            fapp_set_retained(wf->app, stream_retained, wf);
+        if (wf->evf != NULL)
+            fapp_set_evidence(wf->app, wf->evf);
+    }
+    while ((h = wf->held) != NULL) {
+        wf->held = h->next;
+        w->now_us = h->pkt.ts_us;
+        if (wf->app != NULL)
+            fapp_packet(wf->app, &h->pkt);
+        free(h);
+    }
+    wf->nheld = 0;
+    w->now_us = now;
+}
+
+static fapp_t *app_of(wflow_t *wf)
+{
+    if (wf->app_later)
+        app_start(wf->w, wf);
+    return wf->app;
+}
+
+/* Keeps a copy of a TCP packet without payload, FIN or RST for the
+ * application layer to come (above); false when it must start now. */
+static bool app_hold(wflow_t *wf, const dlp_packet_t *p)
+{
+    held_t **tail = &wf->held;
+    held_t *h;
+
+    if (p->proto != DLP_PROTO_TCP || p->payload_len != 0 ||
+        (p->tcp_flags & (DLP_TCP_FIN | DLP_TCP_RST)) != 0 || wf->nheld >= HELD_PKTS_MAX ||
+        p->caplen > HELD_CAPLEN_MAX)
+        return false;
+    h = malloc(sizeof(*h) + p->caplen);
+    if (h == NULL)
+        return false;
+    h->next = NULL;
+    h->pkt = *p;
+    memcpy(h->frame, p->data, p->caplen);
+    h->pkt.data = h->frame;
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    *tail = h;
+    wf->nheld++;
+    return true;
+}
+
+static uint64_t held_mem(const wflow_t *wf)
+{
+    uint64_t m = 0;
+
+    for (const held_t *h = wf->held; h != NULL; h = h->next)
+        m += sizeof(*h) + h->pkt.caplen;
+    return m;
+}
+
 static void recharge(dlp_worker_t *w, wflow_t *wf)
 {
     uint64_t now = sizeof(*wf) + (wf->tcp ? dlp_reasm_session_mem(wf->tcp) : 0) +
-                   (wf->app ? fapp_mem(wf->app) : 0);
+                   (wf->app ? fapp_mem(wf->app) : 0) + held_mem(wf);
 
     if (now != wf->charged) {
         dlp_flow_charge(w->flows, wf->f, (int64_t)now - (int64_t)wf->charged);
@@ -375,6 +469,11 @@ static void on_flow_end(void *ctx, dlp_flow_t *f)
     if (wf == NULL)
         return;
     w->now_us = f->last_ts_us;
+    /* A flow that ends before its application layer started gets it now
+     * (not charged: the table is ending the flow), so its flow event and
+     * counters are those it would have had (nDPI's guess, app_flows). */
+    if (wf->app_later)
+        app_start(w, wf);
     if (wf->tcp != NULL) {
         tcp_state = (uint8_t)dlp_reasm_state(wf->tcp);
         for (int d = 0; d < 2; d++) {
@@ -510,6 +609,8 @@ static void process_packet(dlp_worker_t *w, const rec_pkt_t *r)
         wf = created ? flow_init(w, f) : f->user;
         if (wf == NULL)
             return;
+        if (wf->app_later && !app_hold(wf, p))
+            app_start(w, wf);
         if (wf->evf != NULL) /* evidence: a copy of the packet */
             dlp_evidence_packet(w->evw, wf->evf, p, dir,
                                 wf->app != NULL && fapp_alerts(wf->app) > 0);

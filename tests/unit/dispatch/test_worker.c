@@ -434,6 +434,61 @@ static void flow_memory_back_to_base(void **state)
     wfx_free(x);
 }
 
+/*
+ * A half-open flow is charged its flow, the worker's state, the TCP session
+ * and its SYN, not an application layer (nDPI's flow, detection: ~2 KB, which
+ * made a SYN ~2600 bytes): that starts at the first payload, after the SYN,
+ * SYN-ACK and ACK are given to it. A flow that ends half-open still gets
+ * nDPI's last word, the same as one whose RST started it at once.
+ */
+static void half_open_flow_charged_without_app(void **state)
+{
+    wfx_t *x = wfx_new();
+    const dlp_stats_t *st = dlp_worker_stats(x->w);
+    frames_t fs;
+    conn_t syn = conn(40006, OUT_HOST, 443), rst = conn(40007, OUT_HOST, 443);
+    conn_t up = conn(40008, OUT_HOST, 8183);
+    uint64_t base, one;
+
+    (void)state;
+    frames_init(&fs, 16);
+    base = dlp_stat_get(st, DLP_STAT_FLOW_MEM);
+    seg(&fs, &syn, 0, DLP_TCP_SYN, NULL);
+    feed_all(x, &fs);
+    one = dlp_stat_get(st, DLP_STAT_FLOW_MEM) - base;
+    assert_true(one < 1200);
+    fs.n = 0;
+    seg(&fs, &rst, 0, DLP_TCP_SYN, NULL);
+    seg(&fs, &rst, 1, DLP_TCP_RST | DLP_TCP_ACK, NULL);
+    handshake(&fs, &up);
+    data(&fs, &up, 0, "value tok-1234 here\r\n");
+    feed_all(x, &fs);
+    /* the RST and the payload started theirs */
+    assert_true(dlp_stat_get(st, DLP_STAT_FLOW_MEM) - base > one + 2 * 1500);
+    dlp_worker_end(x->w);
+    drain(x);
+    assert_int_equal(dlp_stat_get(st, DLP_STAT_FLOW_MEM), base);
+    assert_string_equal(flow_ev(x, 8183)->fl.app_proto, "Unknown");
+    assert_int_equal(count_type(x, DLP_EV_DLP), 1);
+    const dlp_event_t *a = NULL, *b = NULL;
+    for (size_t k = 0; k < x->nev; k++) {
+        if (x->ev[k].type == DLP_EV_FLOW && x->ev[k].fl.sport == 40006)
+            a = &x->ev[k];
+        if (x->ev[k].type == DLP_EV_FLOW && x->ev[k].fl.sport == 40007)
+            b = &x->ev[k];
+    }
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_true(a->fl.app_proto[0] != '\0');
+    assert_string_equal(a->fl.app_proto, b->fl.app_proto);
+    assert_string_equal(a->fl.risks, b->fl.risks);
+    assert_int_equal(dlp_stat_get(st, DLP_STAT_APP_FLOWS_UNDECODED) +
+                         dlp_stat_get(st, DLP_STAT_APP_FLOWS_ENCRYPTED),
+                     3);
+    frames_fini(&fs);
+    wfx_free(x);
+}
+
 /* The worker's CPU time is its thread's (the caller's here), noted at the end. */
 static void cpu_ms_is_the_threads(void **state)
 {
@@ -674,6 +729,7 @@ int main(void)
         cmocka_unit_test(udp_datagrams_scanned),
         cmocka_unit_test(ftp_data_labelled),
         cmocka_unit_test(flow_memory_back_to_base),
+        cmocka_unit_test(half_open_flow_charged_without_app),
         cmocka_unit_test(cpu_ms_is_the_threads),
         cmocka_unit_test(same_events_for_one_and_two_workers),
         cmocka_unit_test(file_larger_than_batches_nothing_dropped),
