@@ -41,9 +41,11 @@ void dlp_output_free(dlp_output_t *o);
  * a directory that takes a new one. false with the reason, worded as the
  * start would word it ("PATH: No such file or directory"), in err. A
  * permission the caller lacks is not an error unless it is root (the
- * sensor opens its outputs as root, before -u).
+ * sensor opens its outputs as root, before -u). A directory that does not
+ * exist yet (the unit's LogsDirectory=, made when the service starts) is no
+ * error either: true, with *later set and the start's reason in err.
  */
-bool dlp_output_check_json(const char *path, char *err, size_t errlen);
+bool dlp_output_check_json(const char *path, bool *later, char *err, size_t errlen);
 
 /* Registers a worker's event ring (borrowed). */
 DLP_MUST_CHECK dlp_rc_t dlp_output_add_ring(dlp_output_t *o, dlp_ring_t *r);

@@ -922,23 +922,28 @@ static int dir_takes_file(const char *path)
     return access(dir, W_OK | X_OK) == 0 ? 0 : errno;
 }
 
-bool dlp_output_check_json(const char *path, char *err, size_t errlen)
+bool dlp_output_check_json(const char *path, bool *later, char *err, size_t errlen)
 {
     struct stat st;
     int e;
 
+    *later = false;
     if (path == NULL || strcmp(path, "-") == 0)
         return true;
     if (stat(path, &st) == 0)
         e = S_ISDIR(st.st_mode) ? EISDIR : access(path, W_OK) == 0 ? 0 : errno;
     else
         e = errno == ENOENT ? dir_takes_file(path) : errno;
+    snprintf(err, errlen, "%s: %s", path, strerror(e));
+    /* -T before the service's first start: systemd makes its LogsDirectory=
+     * then, so a missing directory is for the operator to read, not a failure */
+    if (e == ENOENT) {
+        *later = true;
+        return true;
+    }
     /* not root, -T may not be the user the service starts as: only what no
      * user could open is an error here */
-    if (e == 0 || (e == EACCES && geteuid() != 0))
-        return true;
-    snprintf(err, errlen, "%s: %s", path, strerror(e));
-    return false;
+    return e == 0 || (e == EACCES && geteuid() != 0);
 }
 
 /* The local syslog when 'local', the remote collector when cfg->syslog_remote is set. */

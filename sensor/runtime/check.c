@@ -104,11 +104,17 @@ int dlp_runtime_check(const dlp_config_t *cfg, const dlp_privdrop_target_t *user
         return status;
     /* what the start would refuse with exit 2 (RestartPreventExitStatus=2 keeps
      * the service down): the JSON file must be one it can open */
-    if (!dlp_output_check_json(cfg->json_path, in, sizeof(in))) {
+    bool later;
+    if (!dlp_output_check_json(cfg->json_path, &later, in, sizeof(in))) {
         fprintf(stderr, "dlpsensor: %s\n", in);
         dlp_detection_fini(&det);
         return 2;
     }
+    if (later)
+        fprintf(stderr,
+                "dlpsensor: warning: %s: the start refuses it unless the directory exists by "
+                "then (the systemd unit's LogsDirectory= makes /var/log/dlpsensor)\n",
+                in);
     mi = dlp_matcher_info(det.matcher);
     for (size_t i = 0; i < det.rules->n; i++)
         enabled += det.rules->rules[i].enabled;
