@@ -80,6 +80,10 @@ bool dlp_http_websocket(const dlp_http_t *h, dlp_http_ws_t *ws);
  * are the destination's, a new connection's to it. */
 bool dlp_http_connect(const dlp_http_t *h);
 
+/* Whether the upgrade that ended HTTP is a 101 answering "Upgrade: h2c" (RFC 9113
+ * 3.2): HTTP/2 frames follow (the client's after its preface; h2.h). */
+bool dlp_http_h2c(const dlp_http_t *h);
+
 /* True if p[0, n) starts like an HTTP/1.x request (method + target + version). */
 bool dlp_http_is_request(const uint8_t *p, size_t n);
 size_t dlp_http_mem(const dlp_http_t *h);

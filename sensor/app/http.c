@@ -145,6 +145,7 @@ struct dlp_http {
     /* WebSocket: what the last request asked (Upgrade token) and what the
      * last status line and its headers answered */
     uint8_t ws_req, ws_101, ws_nct[2];
+    uint8_t h2c_req; /* the last request asked "Upgrade: h2c" (RFC 9113 3.2) */
 };
 
 /* --- sink -------------------------------------------------------------- */
@@ -759,6 +760,7 @@ static void on_request_line(dlp_http_t *h, hdir_t *d, const start_t *r)
         flags = Q_CONNECT;
     q_push(h, flags);
     h->ws_req = 0;
+    h->h2c_req = 0;
     d->m.http10 = r->http10;
     d->tunnel_pending = flags == Q_CONNECT;
     if (!h->tunnel)
@@ -941,6 +943,8 @@ static void ws_token(void *arg, const uint8_t *e, size_t len)
 
     if (ieq(e, slash != NULL ? (size_t)(slash - e) : len, "websocket"))
         ((dlp_http_t *)arg)->ws_req = 1;
+    else if (ieq(e, len, "h2c"))
+        ((dlp_http_t *)arg)->h2c_req = 1;
 }
 
 static void ws_upgrade(dlp_http_t *h, const uint8_t *v, size_t n)
@@ -1618,6 +1622,11 @@ bool dlp_http_websocket(const dlp_http_t *h, dlp_http_ws_t *ws)
 bool dlp_http_connect(const dlp_http_t *h)
 {
     return h != NULL && h->connect;
+}
+
+bool dlp_http_h2c(const dlp_http_t *h)
+{
+    return h != NULL && h->h2c_req && h->ws_101;
 }
 
 size_t dlp_http_mem(const dlp_http_t *h)

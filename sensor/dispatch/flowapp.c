@@ -57,6 +57,7 @@
 #include "dlp/dns.h"
 #include "dlp/evidence.h"
 #include "dlp/ftp.h"
+#include "dlp/h2.h"
 #include "dlp/http.h"
 #include "dlp/limits.h"
 #include "dlp/media.h"
@@ -76,6 +77,7 @@ typedef enum {
     KIND_DNS,
     KIND_ENCRYPTED,
     KIND_DONE, /* a decoder finished (STARTTLS): the rest is not inspected */
+    KIND_H2,   /* h2c: prior knowledge, or HTTP upgraded (each direction from its own 101 on) */
     KIND_WS,   /* HTTP upgraded to WebSocket: each direction from its own upgrade on */
     KIND_SOCKS, /* a SOCKS handshake (px, never the flow's kind) */
 } kind_t;
@@ -174,6 +176,8 @@ struct fapp {
     kind_t kind;
     kind_t dec;                /* which decoder 'p' holds (kind moves on, dec stays) */
     bool tcp;
+    dlp_h2_t *h2[2];           /* KIND_H2: each egress direction's frames (NULL: raw) */
+    bool h2_http[2];           /* KIND_H2 after an upgrade: the direction is HTTP until its own ends */
     dlp_detect_flow_t *det;
     union {
         dlp_http_t *http;
@@ -203,6 +207,7 @@ static const dlp_content_sink_t content_sink;
 static const dlp_content_sink_t detect_sink;
 static void ev_value(void *ctx, int dir, uint64_t off, size_t len);
 static bool prefix(const uint8_t *p, size_t n, const char *s, bool nocase);
+static void h2_start(fapp_t *a, int dir);
 
 /* --- evidence: where values are in the stream ------------------------------ */
 
@@ -1054,6 +1059,10 @@ static kind_t sniff(const fapp_t *a, int dir, const uint8_t *p, size_t n, bool f
 
     if (n >= 2 && p[0] == 0x16 && p[1] == 0x03)
         return KIND_ENCRYPTED; /* a TLS handshake record, on any port */
+    /* h2c with prior knowledge (RFC 9113 3.3): the preface's first 16 bytes; h2.c checks
+     * the rest and scans the direction raw if it is no HTTP/2 after all */
+    if (dir == 0 && n > 0 && dlp_h2_sniff(p, n) != DLP_EINVAL)
+        return dlp_h2_sniff(p, n) == DLP_OK ? KIND_H2 : final ? KIND_RAW : KIND_UNDECIDED;
     if (prefix(p, n, "SSH-", false))
         return KIND_ENCRYPTED;
     /* a SOCKS client's first message has no LF and waits for its reply */
@@ -1106,10 +1115,13 @@ static void start_decoder(fapp_t *a, kind_t k)
                                l);
     else if (k == KIND_DNS)
         a->p.dns = dlp_dns_stream_new(&content_sink, &a->d[0]);
+    else if (k == KIND_H2)
+        for (int d = 0; d < 2; d++)
+            h2_start(a, d);
     else
         return;
     a->dec = k;
-    if (a->p.http == NULL) { /* any member: the union's pointer */
+    if (a->p.http == NULL && k != KIND_H2) { /* any member: the union's pointer */
         a->kind = KIND_RAW;
         a->dec = KIND_UNDECIDED;
     }
@@ -1292,6 +1304,100 @@ static void raw_settle(fapp_t *a, fdir_t *fd)
 }
 
 /*
+ * h2c (h2.h): a direction's HTTP/2 frames, from its first byte (prior
+ * knowledge: the client's preface opens the flow) or from the end of its own
+ * part of an HTTP/1 "Upgrade: h2c" answered by 101 (the server's frames follow
+ * its 101, the client's preface follows its request). As for WebSocket, only
+ * egress directions are decoded; when the framing is lost, the rest of the
+ * direction is scanned raw from the failed frame's first byte. Header blocks
+ * are not decoded (no HPACK): their bytes count as uninspected.
+ */
+static void h2_start(fapp_t *a, int dir)
+{
+    dlp_h2_opts_t o = {.client = dir == 0};
+
+    if (a->d[dir].egress && a->h2[dir] == NULL)
+        a->h2[dir] = dlp_h2_new(&content_sink, &a->d[dir], &a->env->limits, &o);
+}
+
+static void h2_account(fapp_t *a, int dir)
+{
+    uint64_t u = dlp_h2_take_uninspected(a->h2[dir]);
+
+    if (u > 0)
+        uninspected(&a->d[dir], u);
+}
+
+static void h2_frames(fapp_t *a, int dir, const uint8_t *p, size_t n)
+{
+    fdir_t *fd = &a->d[dir];
+    const uint8_t *held;
+    size_t k = 0, nh;
+    dlp_rc_t rc;
+
+    if (a->h2[dir] == NULL) {
+        raw_write(fd, DLP_FIELD_RAW, p, n);
+        return;
+    }
+    rc = dlp_h2_write(a->h2[dir], p, n, &k);
+    h2_account(a, dir);
+    if (rc != DLP_EPROTO)
+        return;
+    nh = dlp_h2_held(a->h2[dir], &held);
+    raw_takeover(fd, held, nh, p + k, n - k);
+    dlp_h2_free(a->h2[dir]);
+    a->h2[dir] = NULL;
+}
+
+static void h2_run(fapp_t *a, int dir, const uint8_t *p, size_t n)
+{
+    size_t k = n;
+
+    if (a->h2_http[dir]) {
+        if (dlp_http_write(a->p.http, dir, p, n, &k) != DLP_DONE)
+            return;
+        a->h2_http[dir] = false;
+        h2_start(a, dir);
+        p += k;
+        n -= k;
+    }
+    if (n > 0)
+        h2_frames(a, dir, p, n);
+}
+
+/* HTTP let direction dir go after a 101 answering "Upgrade: h2c". */
+static void h2_upgraded(fapp_t *a, int dir)
+{
+    if (a->kind == KIND_HTTP) {
+        a->kind = KIND_H2;
+        a->h2_http[0] = a->h2_http[1] = true;
+    }
+    a->h2_http[dir] = false;
+    h2_start(a, dir);
+}
+
+static void h2_gap(fapp_t *a, int dir, uint64_t len)
+{
+    if (a->h2_http[dir]) {
+        dlp_http_gap(a->p.http, dir, len);
+    } else if (a->h2[dir] != NULL && dlp_h2_gap(a->h2[dir], len) == DLP_EPROTO) {
+        h2_account(a, dir);
+        dlp_h2_free(a->h2[dir]); /* framing lost: raw from here */
+        a->h2[dir] = NULL;
+    }
+}
+
+static void h2_end(fapp_t *a, int dir)
+{
+    if (a->h2_http[dir]) {
+        dlp_http_end(a->p.http, dir);
+    } else if (a->h2[dir] != NULL) {
+        dlp_h2_end(a->h2[dir]);
+        h2_account(a, dir);
+    }
+}
+
+/*
  * A direction of a connection upgraded to WebSocket: HTTP until its own
  * upgrade ends (a response is parsed up to its 101 even when the client's
  * frames came first), then frames; when they turn out not to be frames, the
@@ -1324,6 +1430,10 @@ static void http_upgraded(fapp_t *a, int dir)
     dlp_http_ws_t u;
     dlp_ws_opts_t o = {0};
 
+    if (dlp_http_h2c(a->p.http)) {
+        h2_upgraded(a, dir);
+        return;
+    }
     if (!dlp_http_websocket(a->p.http, &u)) {
         if (a->kind == KIND_HTTP)
             a->kind = KIND_RAW;
@@ -1534,6 +1644,7 @@ static dlp_rc_t run_decoder(fapp_t *a, int dir, const uint8_t *p, size_t n, size
     case KIND_FTP_DATA: ftp_data_write(fd, p, n); return DLP_OK;
     case KIND_RAW: raw_write(fd, DLP_FIELD_RAW, p, n); return DLP_OK;
     case KIND_WS: return ws_run(a, dir, p, n, used);
+    case KIND_H2: h2_run(a, dir, p, n); return DLP_OK;
     default: /* encrypted, or a decoder handed the connection over */
         if (fd->egress)
             uninspected(fd, n);
@@ -1954,6 +2065,8 @@ void fapp_gap(fapp_t *a, int dir, uint64_t len)
         dlp_ftp_gap(a->p.ftp, dir, len);
     else if (a->kind == KIND_WS)
         ws_gap(a, dir, len);
+    else if (a->kind == KIND_H2)
+        h2_gap(a, dir, len);
     else if (a->kind == KIND_FTP_DATA)
         ftp_data_gap(fd);
     /* a raw stream: the direction's own, or an SMTP/FTP server's replies beside the decoder */
@@ -1997,6 +2110,8 @@ void fapp_end(fapp_t *a, int dir)
         dns_flush(a, fd);
     else if (a->kind == KIND_WS)
         dlp_ws_end(a->ws[dir]);
+    else if (a->kind == KIND_H2)
+        h2_end(a, dir);
     mz_stop(fd, true);
     idle_unlink(fd);
     cstream_free(fd->raw);
@@ -2207,7 +2322,7 @@ static void count_flow(const fapp_t *a)
 
     if (a->kind == KIND_FTP_DATA)
         id = DLP_STAT_APP_FLOWS_FTP_DATA;
-    else if (a->dec == KIND_HTTP)
+    else if (a->dec == KIND_HTTP || a->dec == KIND_H2)
         id = DLP_STAT_APP_FLOWS_HTTP;
     else if (a->dec == KIND_SMTP)
         id = DLP_STAT_APP_FLOWS_SMTP;
@@ -2238,6 +2353,8 @@ void fapp_free(fapp_t *a)
     case KIND_DNS: dlp_dns_stream_free(a->p.dns); break;
     default: break;
     }
+    dlp_h2_free(a->h2[0]);
+    dlp_h2_free(a->h2[1]);
     dlp_ws_free(a->ws[0]);
     dlp_ws_free(a->ws[1]);
     dlp_http_free(a->px_http);
@@ -2292,6 +2409,7 @@ size_t fapp_mem(const fapp_t *a)
         m += dlp_ftp_mem(a->p.ftp);
     else if (a->dec == KIND_DNS)
         m += dlp_dns_stream_mem(a->p.dns);
+    m += dlp_h2_mem(a->h2[0]) + dlp_h2_mem(a->h2[1]);
     m += dlp_ws_mem(a->ws[0]) + dlp_ws_mem(a->ws[1]);
     m += dlp_http_mem(a->px_http) + dlp_socks_mem(a->px_socks);
     return m;

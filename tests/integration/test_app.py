@@ -660,6 +660,41 @@ class Encodings(unittest.TestCase):
         self.assertEqual(self.values(r), [(47140, "pii.email", "http.uri", "j***@example.org")])
 
 
+class H2c(unittest.TestCase):
+    """pcaps/gen/gen_h2.py (pcaps/README.md): cleartext HTTP/2, by prior knowledge or after
+    "Upgrade: h2c"; DATA frames are joined per stream, padding stripped, gzip sniffed."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.r = run("-r", pcap("http2-h2c.pcap"), "--log-flows")
+
+    def cards(self, port):
+        f = flow_of(self.r, port)
+        return sorted(m["masked"] for rr in f["dlp_rules"] for m in rr["matches"]
+                      if m["field"] == "http.body")
+
+    def test_card_across_data_frames(self):
+        """The audit's F3: the 9-byte frame header inside the number, both ways in."""
+        self.assertEqual(self.r.status, 0, self.r.stderr)
+        self.assertEqual(self.cards(48101), ["453278******4431"])
+        self.assertEqual(self.cards(48102), ["402400******2210"])
+
+    def test_gzip_body_in_padded_frames(self):
+        self.assertEqual(self.cards(48103), ["471602******3345"])
+
+    def test_interleaved_streams(self):
+        self.assertEqual(self.cards(48104), ["453201******0366", "455694******7051"])
+
+    def test_header_blocks_not_inspected(self):
+        """No HPACK: header blocks are counted as uninspected, so no flow reads complete."""
+        for port in (48101, 48102, 48103, 48104):
+            d = flow_of(self.r, port)["inspection"]["toserver"]
+            self.assertIn("unsupported", d["not_inspected"], port)
+            self.assertGreater(d["uninspected_bytes"], 0, port)
+            self.assertFalse(d["complete"], port)
+            self.assertNotIn("decoder_error", d["not_inspected"], port)
+
+
 if __name__ == "__main__":
     from sensor import main
     main()
