@@ -126,6 +126,17 @@ dlp_stage_t *dlp_stage_json_new(dlp_stage_t *next, dlp_json_mode_t mode);
 dlp_json_mode_t dlp_stage_json_mode(const char *ctype);
 
 /*
+ * Base64 runs in text (b64run.c has the definition): passes its input on
+ * unchanged and writes each run of base64 or base64url characters long
+ * enough to be a file (64, or 8 after a data: URI's ";base64,") decoded to a
+ * content stream of its own of 'field' (opened through next's sink), so the
+ * decoded bytes are matched apart from the text. Bounds: DLP_APP_B64_RUNS_MAX
+ * runs, l->decomp_max decoded bytes (l NULL: the defaults).
+ */
+dlp_stage_t *dlp_stage_b64run_new(dlp_stage_t *next, dlp_field_t field,
+                                  const dlp_app_limits_t *l);
+
+/*
  * Percent-decodes s[0, n) into out (cap bytes); '+' becomes ' ' when
  * 'plus' is true. Returns the decoded length. Invalid escapes stay as is.
  */

@@ -10,4 +10,5 @@ mkdir -p "$out"
 for g in gen_tcp gen_link gen_ip gen_udp gen_pcapng gen_bad gen_demo gen_detect gen_app gen_tunnel gen_reload gen_policy gen_tuning gen_encodings gen_escapes gen_encap; do
     "$py" "$here/$g.py" "$out"
 done
+"$py" "$here/gen_b64api.py" "$out"
 "$py" "$here/gen_h2.py" "$out"

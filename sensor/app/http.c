@@ -469,8 +469,9 @@ static bool media_is(const char *ct, const char *type)
 static dlp_stage_t *chain_tail(dlp_http_t *h, hdir_t *d, bool raw)
 {
     const char *ct = d->m.ctype;
-    dlp_json_mode_t jm;
-    dlp_stage_t *st, *f;
+    dlp_json_mode_t jm = DLP_JSON_OFF;
+    dlp_stage_t *st, *b, *f;
+    bool form;
 
     if (!raw && ct != NULL && media_is(ct, "multipart/")) {
         dlp_mime_params_t mp = {
@@ -487,14 +488,14 @@ static dlp_stage_t *chain_tail(dlp_http_t *h, hdir_t *d, bool raw)
     st = dlp_stage_sink_new(h->sink, h->ctx[d->dir], DLP_FIELD_HTTP_BODY, NULL);
     if (st == NULL || raw)
         return st;
-    if (ct != NULL && media_is(ct, "application/x-www-form-urlencoded"))
-        f = dlp_stage_form_new(st);
-    else if ((jm = dlp_stage_json_mode(ct)) != DLP_JSON_OFF)
-        f = dlp_stage_json_new(st, jm);
-    else
+    form = ct != NULL && media_is(ct, "application/x-www-form-urlencoded");
+    if (!form && (jm = dlp_stage_json_mode(ct)) == DLP_JSON_OFF)
         return st;
+    /* base64 files in the decoded values (API attachments, data: URIs) */
+    b = dlp_stage_b64run_new(st, DLP_FIELD_HTTP_BODY, &h->lim);
+    f = b == NULL ? NULL : form ? dlp_stage_form_new(b) : dlp_stage_json_new(b, jm);
     if (f == NULL)
-        dlp_stage_free_chain(st);
+        dlp_stage_free_chain(b != NULL ? b : st);
     return f;
 }
 

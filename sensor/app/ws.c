@@ -37,8 +37,10 @@
  * body.
  *
  * A text message that starts like JSON ('{', '[', Socket.IO's "42[") has its
- * JSON escapes undone (the JSON stage in sniff mode, json.c): a chain of that
- * stage and a sink stage per text message, built at its first output byte.
+ * JSON escapes undone (the JSON stage in sniff mode, json.c), and every text
+ * message has its long base64 runs decoded to streams of their own
+ * (b64run.c): a chain of these stages and a sink stage per text message,
+ * built at its first output byte.
  * Binary messages, and a text message when the chain cannot be allocated,
  * go to the sink as they are. After a gap the rest of a message is sniffed
  * again (it is a new stream).
@@ -87,7 +89,7 @@ struct dlp_ws {
     /* the message */
     uint8_t in_msg, comp, zskip, opened, text;
     void *h;
-    dlp_stage_t *chain; /* a text message: JSON stage (sniffing) -> sink stage */
+    dlp_stage_t *chain; /* a text message: JSON stage (sniffing) -> base64 runs -> sink stage */
     uint64_t zin, zout; /* this message's compressed and inflated bytes */
     z_stream *z;
     uint8_t zended; /* the DEFLATE stream ended: restart it (same window) */
@@ -108,10 +110,12 @@ static void note(dlp_ws_t *w, dlp_app_note_t n)
 static dlp_stage_t *text_chain(dlp_ws_t *w)
 {
     dlp_stage_t *last = dlp_stage_sink_new(w->sink, w->ctx, DLP_FIELD_WS_MESSAGE, NULL);
-    dlp_stage_t *st = last != NULL ? dlp_stage_json_new(last, DLP_JSON_SNIFF) : NULL;
+    dlp_stage_t *b =
+        last != NULL ? dlp_stage_b64run_new(last, DLP_FIELD_WS_MESSAGE, &w->lim) : NULL;
+    dlp_stage_t *st = b != NULL ? dlp_stage_json_new(b, DLP_JSON_SNIFF) : NULL;
 
     if (st == NULL)
-        dlp_stage_free_chain(last);
+        dlp_stage_free_chain(b != NULL ? b : last);
     return st;
 }
 

@@ -175,6 +175,40 @@ class TextForms(unittest.TestCase):
         self.assertNotIn("Hunter2-secret", events_text(r))
 
 
+class Base64InApis(unittest.TestCase):
+    """http-base64-api.pcap (pcaps/README.md, gen/gen_b64api.py; FINDINGS.md F5): files in
+    base64 inside API bodies (b64run.c) are decoded to streams of their own: a mail-send
+    attachment cut across segments, Gmail's base64url "raw" without padding, a form's data:
+    URI, a WebSocket text message, a gzip file (inflated, passed over as media); a JWT, a
+    hash, a random signature and a short base64 value are no file. The binary before found
+    only the plain envelope addresses of 48301."""
+
+    def test_decoded_files(self):
+        r = run("-r", pcap("http-base64-api.pcap"), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        got = {}
+        for f in r.of("flow"):
+            got[f["src_port"]] = {(rr["rule"], m["field"], m["masked"])
+                                  for rr in f["dlp_rules"] for m in rr["matches"]}
+            self.assertEqual(f["inspection"]["toserver"]["not_inspected"],
+                             {"media": 1} if f["src_port"] == 48305 else {}, f["src_port"])
+        card = ("pii.credit_card", "492918******6617")
+        card2 = ("pii.credit_card", "540400******0001")
+        ssn, mail = ("pii.us_ssn", "*****3390"), ("pii.email", "o***@example.org")
+        csv = lambda field: {(v[0], field, v[1]) for v in (card, ssn, mail)}
+        self.assertEqual(got[48301], csv("http.body") | {
+            ("pii.email", "http.body", "b***@example.com"),
+            ("pii.email", "http.body", "r***@example.com")})
+        self.assertEqual(got[48302], {(card2[0], "http.body", card2[1]),
+                                      (ssn[0], "http.body", ssn[1]),
+                                      ("pii.email", "http.body", "o***@example.com"),
+                                      ("pii.email", "http.body", "x***@example.net")})
+        self.assertEqual(got[48303], csv("http.body"))
+        self.assertEqual(got[48304], csv("ws.message"))
+        self.assertEqual(got[48305], {(card2[0], "http.body", card2[1])})
+        self.assertEqual(got[48306], set())
+
+
 class Media(unittest.TestCase):
     """Uploads of compressed media (pcaps/README.md, http-media-uploads.pcap): a chance
     address in a photo's compressed bytes is passed over, text in media is not."""
