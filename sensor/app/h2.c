@@ -19,10 +19,11 @@
  * concurrent streams): its later data, if any, opens a new content stream,
  * so nothing is lost, but a value cut at that point is not joined.
  *
- * Not inspected, counted (dlp_h2_take_uninspected) and noted UNSUPPORTED once
- * per frame: header blocks (HEADERS, CONTINUATION, PUSH_PROMISE: HPACK),
- * GOAWAY debug data, payloads of unknown frame types (RFC 9113 5.5: a
- * receiver ignores them, so a sender may fill them with anything).
+ * Not inspected, counted as they pass (dlp_h2_take_uninspected: a frame cut
+ * short counts what came) and noted UNSUPPORTED once per frame: header
+ * blocks (HEADERS, CONTINUATION, PUSH_PROMISE: HPACK), GOAWAY debug data,
+ * payloads of unknown frame types (RFC 9113 5.5: a receiver ignores them, so
+ * a sender may fill them with anything).
  *
  * What is not HTTP/2, checked on the frame header alone (RFC 9113 6: the
  * fixed lengths and stream ids it makes a connection or frame error): a
@@ -91,8 +92,9 @@ struct dlp_h2 {
     size_t held;       /* after a failure: the unit's bytes from earlier writes */
     uint32_t len, sid; /* the frame in progress */
     uint8_t type, flags;
-    uint64_t left; /* S_DATA: data bytes left; then 'skip' */
-    uint64_t skip; /* payload bytes to pass over (padding, other frames) */
+    uint64_t left;   /* S_DATA: data bytes left; then 'skip' */
+    uint64_t skip;   /* payload bytes to pass over (padding, other frames) */
+    uint64_t unread; /* of 'skip', the bytes not inspected (header blocks...) */
     uint64_t tick, uninsp;
     slot_t *slots;
 };
@@ -249,13 +251,14 @@ static bool head_bad(const dlp_h2_t *h)
     }
 }
 
-/* Payload bytes that are not inspected: counted, noted once per frame. */
+/* The next n payload bytes are not inspected: noted once per frame, counted as they
+ * pass (a frame cut short, or by a gap, counts only what came). */
 static void unread(dlp_h2_t *h, uint64_t n)
 {
     if (n == 0)
         return;
-    h->uninsp += n;
-    note(h, DLP_NOTE_UNSUPPORTED, n);
+    h->unread = n;
+    note(h, DLP_NOTE_UNSUPPORTED, 0);
 }
 
 /* The frame's payload has been read. */
@@ -268,6 +271,7 @@ static void frame_end(dlp_h2_t *h)
     h->state = S_HEAD;
     h->nh = 0;
     h->need = HEAD_LEN;
+    h->unread = 0;
 }
 
 /* The frame header (and a padded DATA frame's pad length) is complete: false
@@ -303,6 +307,7 @@ static bool frame_begin(dlp_h2_t *h)
         return true;
     }
     h->skip = h->len;
+    h->unread = 0;
     if (h->type == T_HEADERS || h->type == T_CONTINUATION || h->type == T_PUSH_PROMISE)
         unread(h, h->len);
     else if (h->type == T_GOAWAY)
@@ -380,6 +385,10 @@ dlp_rc_t dlp_h2_write(dlp_h2_t *h, const uint8_t *p, size_t n, size_t *consumed)
         } else {
             k = h->skip < n - i ? (size_t)h->skip : n - i;
             h->skip -= k;
+            if (h->skip < h->unread) { /* GOAWAY's debug data comes last */
+                h->uninsp += h->unread - h->skip;
+                h->unread = h->skip;
+            }
             payload_step(h);
         }
         i += k;
@@ -421,6 +430,8 @@ dlp_rc_t dlp_h2_gap(dlp_h2_t *h, uint64_t len)
         }
     } else {
         h->skip -= len;
+        if (h->unread > h->skip)
+            h->unread = h->skip; /* missing, not uninspected */
     }
     payload_step(h);
     return DLP_OK;

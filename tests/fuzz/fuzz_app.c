@@ -9,11 +9,13 @@
  * Why the decoders' public API and not flowapp (sensor/dispatch): flowapp
  * needs the matcher, detection and the flow's packets, and its extra
  * behaviour (sniffing, evidence maps, joins) is not the decoders'. The
- * only flowapp logic copied here is the HTTP -> WebSocket / raw hand-over
- * (flowapp.c ws_run, http_upgraded), which is what makes ws.c reachable.
+ * only flowapp logic copied here is the HTTP -> WebSocket / h2c / raw
+ * hand-over (flowapp.c ws_run, h2_frames, http_upgraded), which is what makes
+ * ws.c and h2.c reachable (h2c by an upgrade only: prior knowledge is
+ * flowapp's sniffing).
  *
  * Input:
- *   byte 0: bits 0-2 protocol: 0 HTTP (+WebSocket), 1 SMTP, 2 FTP control,
+ *   byte 0: bits 0-2 protocol: 0 HTTP (+WebSocket, h2c), 1 SMTP, 2 FTP control,
  *           3 DNS over TCP (direction 0 only), 4 DNS over UDP (each
  *           direction-0 write is one datagram), 5-7 a chunked body
  *           (direction 0 only, gaps ignored: stages have none) through the
@@ -21,7 +23,7 @@
  *           (the HTTP parser frames chunked bodies itself: the chunked
  *           stage is reached only so);
  *           bits 3-4 limits: 0 defaults (decomp_max 64 KiB), 1 small,
- *           2 tiny, 3 defaults; bits 5-6 WebSocket frame_max: 0 default,
+ *           2 tiny, 3 defaults; bits 5-6 WebSocket and h2c frame_max: 0 default,
  *           1: 100, 2: 10, 3: 3; bit 7 end direction 1 before direction 0.
  *   byte 1: k-1, the number of script entries (1..64, bits 0-5).
  *   k entries of 2 bytes: e0 bit 7 direction, bit 6 gap, bits 0-5 and e1
@@ -76,6 +78,7 @@
 
 #include "dlp/dns.h"
 #include "dlp/ftp.h"
+#include "dlp/h2.h"
 #include "dlp/http.h"
 #include "dlp/limits.h"
 #include "dlp/media.h"
@@ -92,7 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define NAME_MAX_LEN 300
 
 enum { P_HTTP, P_SMTP, P_FTP, P_DNS_TCP, P_DNS_UDP, P_CHUNKED, P_CHUNKED_GZIP, P_CHUNKED_FORM };
-enum { M_HTTP, M_WS, M_RAW, M_DONE }; /* HTTP flow: what each direction is now */
+enum { M_HTTP, M_WS, M_RAW, M_DONE, M_H2 }; /* HTTP flow: what each direction is now */
 
 /* ---- recording sink ------------------------------------------------------ */
 
@@ -506,6 +509,8 @@ typedef struct flow {
     int mode[2];             /* HTTP: M_* */
     dlp_ws_t *ws[2];
     uint64_t ws_fed[2];
+    dlp_h2_t *h2[2];
+    uint64_t h2_fed[2];
     item_t *raw[2];          /* HTTP handed over: the rest of a direction, raw */
     dlp_stage_t *chain;      /* P_CHUNKED*: chunked -> [inflate | form] -> sink */
     uint64_t chain_in;       /* bytes written to it */
@@ -536,7 +541,15 @@ static void http_upgraded(flow_t *f, int dir)
 {
     dlp_http_ws_t u;
     dlp_ws_opts_t o = {0};
+    dlp_h2_opts_t o2 = {.client = dir == 0, .frame_max = (uint32_t)f->frame_max};
 
+    if (dlp_http_h2c(f->http)) {
+        f->mode[dir] = M_H2;
+        f->h2[dir] = dlp_h2_new(&rec_sink, &f->rec[dir], f->l, &o2);
+        if (f->h2[dir] == NULL)
+            fail("h2: out of memory");
+        return;
+    }
     if (!dlp_http_websocket(f->http, &u)) {
         f->mode[0] = f->mode[1] = M_RAW;
         return;
@@ -571,12 +584,35 @@ static void ws_run(flow_t *f, int dir, const uint8_t *p, size_t n)
     raw_write(f, dir, p + k, n - k);
 }
 
+/* flowapp.c h2_frames: frames until they turn out not to be, then raw. */
+static void h2_run(flow_t *f, int dir, const uint8_t *p, size_t n)
+{
+    const uint8_t *held = NULL;
+    size_t k = 0, nh;
+
+    if (f->h2[dir] == NULL) {
+        raw_write(f, dir, p, n);
+        return;
+    }
+    f->h2_fed[dir] += n;
+    if (dlp_h2_write(f->h2[dir], p, n, &k) != DLP_EPROTO)
+        return;
+    nh = dlp_h2_held(f->h2[dir], &held);
+    if (k > n || nh > f->h2_fed[dir] || nh > DLP_H2_PREFACE_LEN || (nh > 0 && held == NULL))
+        fail("h2: consumed or held out of bounds");
+    raw_write(f, dir, held, nh);
+    dlp_h2_free(f->h2[dir]);
+    f->h2[dir] = NULL;
+    raw_write(f, dir, p + k, n - k);
+}
+
 static void http_write(flow_t *f, int dir, const uint8_t *p, size_t n)
 {
     size_t used = n;
 
     switch (f->mode[dir]) {
     case M_WS: ws_run(f, dir, p, n); return;
+    case M_H2: h2_run(f, dir, p, n); return;
     case M_RAW: raw_write(f, dir, p, n); return;
     case M_DONE: return;
     }
@@ -597,6 +633,11 @@ static void http_gap(flow_t *f, int dir, uint64_t len)
         if (dlp_ws_gap(f->ws[dir], len) == DLP_EPROTO) {
             dlp_ws_free(f->ws[dir]);
             f->ws[dir] = NULL;
+        }
+    } else if (f->mode[dir] == M_H2 && f->h2[dir] != NULL) {
+        if (dlp_h2_gap(f->h2[dir], len) == DLP_EPROTO) {
+            dlp_h2_free(f->h2[dir]);
+            f->h2[dir] = NULL;
         }
     } else {
         raw_gap(f, dir, len);
@@ -666,7 +707,7 @@ static void chain_end(flow_t *f)
 static void check_mem(const flow_t *f)
 {
     size_t m = dlp_http_mem(f->http) + dlp_smtp_mem(f->smtp) + dlp_ws_mem(f->ws[0]) +
-               dlp_ws_mem(f->ws[1]);
+               dlp_ws_mem(f->ws[1]) + dlp_h2_mem(f->h2[0]) + dlp_h2_mem(f->h2[1]);
 
     if (m > 4u * 1024 * 1024)
         fail("a decoder holds more than 4 MiB");
@@ -728,6 +769,8 @@ static void flow_end(flow_t *f, int dir)
             dlp_http_end(f->http, dir);
         else if (f->ws[dir] != NULL)
             dlp_ws_end(f->ws[dir]);
+        else if (f->h2[dir] != NULL)
+            dlp_h2_end(f->h2[dir]);
         if (f->raw[dir] != NULL)
             s_close(&f->rec[dir], f->raw[dir]);
         f->raw[dir] = NULL;
@@ -777,6 +820,8 @@ static void flow_fini(flow_t *f)
     dlp_dns_stream_free(f->dns);
     dlp_ws_free(f->ws[0]);
     dlp_ws_free(f->ws[1]);
+    dlp_h2_free(f->h2[0]);
+    dlp_h2_free(f->h2[1]);
     chain_end(f);
     for (int d = 0; d < 2; d++)
         for (size_t i = 0; i < f->rec[d].n; i++)

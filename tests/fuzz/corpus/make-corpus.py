@@ -187,7 +187,7 @@ APP_CAPTURES = ["tcp-http-basic.pcap", "http-chunked-card.pcap", "http-evasions.
                 "ftp-passive-upload.pcap", "udp-dns.pcap", "dns-tls.pcap",
                 "evidence-credentials.pcap", "smtp-commands.pcap", "ftp-commands.pcap",
                 "ftp-telnet-iac.pcap", "credential-channel.pcap", "dns-tcp-not-dns.pcap",
-                "dns-hidden-bytes.pcap"]
+                "dns-hidden-bytes.pcap", "http2-h2c.pcap"]
 APP_DATA_MAX = 12000   # bytes of a seed's data (ctest replays each 4 times, 1-byte writes too)
 APP_FLOWS_MAX = 4      # connections taken from one capture
 
