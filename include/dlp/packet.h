@@ -89,6 +89,12 @@ const char *dlp_decode_result_str(dlp_decode_result_t r);
 #define DLP_ENCAP_IP6 0x04 /* IPv6 in IPv4/IPv6 (protocol 41) */
 #define DLP_ENCAP_ETH 0x08 /* GRE carrying an Ethernet frame (0x6558) */
 
+/* dlp_packet_t.tun_dir: how the IP packets carrying it travel against --home-net. The
+ * inner addresses are the sender's to choose: a tunnel from inside to outside carries its
+ * inner packet out whatever they say (docs/design.md "Decode: tunnels and ICMP"). */
+#define DLP_TUN_OUT 0x01 /* some carrying packet goes from inside to outside */
+#define DLP_TUN_IN 0x02  /* some carrying packet goes from outside to inside */
+
 /*
  * A decoded packet. Addresses are 16 bytes, IPv4 stored IPv4-mapped.
  * Layers are offsets into 'data' so a packet can be copied with its view.
@@ -127,6 +133,9 @@ typedef struct dlp_packet {
     uint8_t icmp_type;      /* ICMP/ICMPv6 echo: the message type */
     uint8_t encap_depth;    /* tunnels decapsulated to reach l3_off (0: none) */
     uint8_t encap;          /* DLP_ENCAP_* of those tunnels */
+    uint8_t tun_dir;        /* DLP_TUN_*: set by the dispatcher (--home-net), not the decoder */
+    uint32_t encap_l3[DLP_ENCAP_DEPTH_MAX]; /* each tunnel's carrying IP header: its offset in
+                                             * data, outermost first (encap_depth valid) */
 } dlp_packet_t;
 
 /*

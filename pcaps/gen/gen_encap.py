@@ -2,7 +2,8 @@
 """gen_encap.py OUTDIR - what rides on IP protocols other than TCP and UDP (audit F6): ICMP
 and ICMPv6 echo data, and TCP/UDP carried in GRE (plain, with checksum+key+sequence, with an
 Ethernet frame inside), IP in IP (4in4, 6in4, 4in6, 6in6), nested tunnels at and over
-DLP_ENCAP_DEPTH_MAX, a fragmented GRE datagram and fragments inside IPIP. Each case carries
+DLP_ENCAP_DEPTH_MAX, a fragmented GRE datagram and fragments inside IPIP, inner flows whose
+own addresses say inbound or internal in tunnels that leave the network. Each case carries
 its own card; pcaps/README.md lists which must alert and which must stay quiet."""
 import struct
 import sys
@@ -20,6 +21,7 @@ CARDS = {  # Luhn-valid synthetic numbers, in no other capture
     "ipip": b"4024509824515054", "6in4": b"4539060228218612", "4in6": b"4539469931071285",
     "6in6": b"4024539146346151", "depth3": b"4716623293101966", "depth4": b"4539892948866316",
     "gre_frag": b"5425544401678589", "gre_in": b"4539333684593863", "ipip_frag": b"4539817263540915",
+    "gre_internal": b"4539645792104691", "ipip_frag_internal": b"4539415185323757",
 }
 
 # Tunnel end points: an inside router and an outside broker.
@@ -123,8 +125,8 @@ def gre_cases(cap):
         return gre(ETH_TEB, eth + l3)
     http_upload(cap, "10.200.0.65", "203.0.113.65", 41065, tunnel(T4_IN, T4_OUT, PROTO_GRE, teb),
                 "/gre-teb", CARDS["teb"])
-    # The tunnel leaves the network but its inner flow comes in: the inner addresses decide
-    # the direction, and the outside client's upload is not egress: quiet.
+    # The tunnel leaves the network but its inner flow says it comes in: the inner addresses
+    # are the inside sender's to write, and the tunnel delivers them outside: egress.
     http_upload(cap, "203.0.113.66", "10.200.0.66", 41066, ip4, "/gre-in", CARDS["gre_in"])
 
 
@@ -173,6 +175,19 @@ def fragment_cases(cap):
         cap.add_l3(ip_outer(T4_IN, T4_OUT, PROTO_IPIP, frag), T4_IN, T4_OUT)
 
 
+def direction_cases(cap):
+    # An inner flow between two inside addresses in a tunnel that leaves the network: the
+    # outside end reads it whatever its addresses say: egress.
+    ip4 = tunnel(T4_IN, T4_OUT, PROTO_GRE, lambda l3, who: gre(ethertype(l3), l3))
+    http_upload(cap, "10.200.0.76", "10.200.1.76", 41076, ip4, "/gre-internal",
+                CARDS["gre_internal"])
+    # The same with the inner datagram fragmented inside IPIP (reassembled before its flow).
+    body = b"z" * 1450 + b" card " + CARDS["ipip_frag_internal"] + b" end"
+    inner = udp_l3("10.200.0.77", "10.200.1.77", 41077, 9000, body)
+    for frag in frag_ipv4(inner, [(0, 1472), (1472, len(inner) - 20 - 1472)]):
+        cap.add_l3(ip_outer(T4_IN, T4_OUT, PROTO_IPIP, frag), T4_IN, T4_OUT)
+
+
 def main(outdir):
     cap = Capture()
     icmp_cases(cap)
@@ -180,6 +195,7 @@ def main(outdir):
     ip_in_ip_cases(cap)
     depth_cases(cap)
     fragment_cases(cap)
+    direction_cases(cap)
     cap.write_pcap(out_path(outdir, "encap.pcap"))
 
 

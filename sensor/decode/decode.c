@@ -218,7 +218,7 @@ static bool encap_enter(dlp_packet_t *p, uint8_t kind)
 {
     if (p->encap_depth == DLP_ENCAP_DEPTH_MAX)
         return false;
-    p->encap_depth++;
+    p->encap_l3[p->encap_depth++] = p->l3_off; /* the carrying header, checked */
     p->encap |= kind;
     p->l3_len = 0; /* the outer one's would overrun an inner header that fails */
     return true;

@@ -60,6 +60,7 @@
 typedef struct front {
     dlp_stats_t *st; /* the thread's counters */
     dlp_defrag_t *defrag;
+    const dlp_cidr_set_t *home; /* --home-net: which way a tunnel's carrying packets go */
     uint8_t *scratch; /* IP_DGRAM_MAX: a rebuilt tunnel datagram holding a fragment */
     _Atomic uint64_t now_us; /* the clock; read by the output thread */
     uint64_t last_tick_us;
@@ -141,6 +142,35 @@ static void count_encap(front_t *f, const dlp_packet_t *p)
         dlp_stat_inc(f->st, DLP_STAT_DEC_TUN_ETH);
 }
 
+/*
+ * DLP_TUN_* of the tunnels a decoded packet crossed: an inner packet goes
+ * wherever its carrying packets go, whatever its own (the sender's to choose)
+ * addresses say (worker.c set_egress).
+ */
+static uint8_t tun_dir(const front_t *f, const dlp_packet_t *p)
+{
+    uint8_t t = 0;
+
+    for (unsigned i = 0; i < p->encap_depth && i < DLP_ENCAP_DEPTH_MAX; i++) {
+        const uint8_t *h = p->data + p->encap_l3[i]; /* a whole IP header: decode.c */
+        uint8_t a[16] = {[10] = 0xff, [11] = 0xff}, b[16] = {[10] = 0xff, [11] = 0xff};
+        if ((h[0] >> 4) == 4) {
+            memcpy(a + 12, h + 12, 4);
+            memcpy(b + 12, h + 16, 4);
+        } else {
+            memcpy(a, h + 8, 16);
+            memcpy(b, h + 24, 16);
+        }
+        bool from_home = dlp_cidr_set_contains(f->home, a);
+        bool to_home = dlp_cidr_set_contains(f->home, b);
+        if (from_home && !to_home)
+            t |= DLP_TUN_OUT;
+        else if (to_home && !from_home)
+            t |= DLP_TUN_IN;
+    }
+    return t;
+}
+
 /* Returns true if the (possibly rebuilt) packet should go to a worker. */
 static bool classify_result(front_t *f, dlp_decode_result_t r, const dlp_packet_t *p)
 {
@@ -177,11 +207,15 @@ static bool front_fragment(front_t *f, const dlp_packet_t *frag, dlp_packet_t *o
     uint32_t len = 0;
     dlp_decode_result_t r;
     dlp_packet_t inner;
+    uint8_t tun = frag->encap_depth != 0 && f->home != NULL ? tun_dir(f, frag) : 0;
 
     for (int level = 0;; level++) {
         if (dlp_defrag_add(f->defrag, frag, &dgram, &len) != DLP_OK)
             return false; /* held, or rejected and counted by defrag */
         r = dlp_decode_ip(out, dgram, len, frag->ts_us, frag);
+        if (out->encap_depth != 0 && f->home != NULL)
+            tun |= tun_dir(f, out); /* the rebuilt datagram's own tunnels */
+        out->tun_dir = tun; /* and those that carried the fragment that completed it */
         if (DLP_LIKELY(r != DLP_DEC_FRAGMENT) || level == DLP_ENCAP_DEPTH_MAX)
             break;
         count_encap(f, out);
@@ -205,6 +239,8 @@ static bool front_decoded(front_t *f, dlp_decode_result_t r, const dlp_packet_t 
     if (!classify_result(f, r, p))
         return false;
     *out = *p;
+    if (DLP_UNLIKELY(p->encap_depth != 0) && f->home != NULL)
+        out->tun_dir = tun_dir(f, p);
     return true;
 }
 
@@ -679,6 +715,7 @@ static dlp_rc_t slot_init(dlp_dispatch_t *d, unsigned i)
     if (d->pipes) {
         ws->cap = d->p.caps[i];
         ws->front.st = dlp_worker_stats(ws->w); /* the same thread writes both */
+        ws->front.home = d->p.cfg != NULL ? &d->p.cfg->home_net : NULL;
         ws->front.defrag = defrag_for(d, ws->front.st);
         if (ws->front.defrag == NULL)
             return DLP_ENOMEM;
@@ -700,6 +737,7 @@ dlp_dispatch_t *dlp_dispatch_new(const dlp_dispatch_params_t *p)
     d->seed |= 1; /* 0 asks the flow table for its own */
     dlp_stats_init(&d->stats);
     d->front.st = &d->stats;
+    d->front.home = p->cfg != NULL ? &p->cfg->home_net : NULL;
     if (!d->pipes && (d->front.defrag = defrag_for(d, &d->stats)) == NULL)
         goto fail;
     d->ws = dlp_calloc_aligned((size_t)d->n * sizeof(*d->ws));

@@ -285,9 +285,13 @@ static void gen_switch(dlp_worker_t *w)
 
 /*
  * Which directions leave the home network (INTERFACE.md: egress whichever
- * side opened the connection), widened by configuration.
+ * side opened the connection), widened by configuration. A flow first seen
+ * in a tunnel also leaves it the way the tunnel does (the packet's tun_dir):
+ * the inner addresses are the sender's to write, and a tunnel from inside to
+ * outside delivers its inner packets outside whatever they say.
  */
-static void set_egress(const dlp_config_t *cfg, const dlp_flow_t *f, wflow_t *wf)
+static void set_egress(const dlp_config_t *cfg, const dlp_flow_t *f, wflow_t *wf,
+                       const dlp_packet_t *p, int pdir)
 {
     for (int d = 0; d < 2; d++) {
         bool from_home = dlp_cidr_set_contains(&cfg->home_net, dlp_flow_addr(f, d));
@@ -295,9 +299,15 @@ static void set_egress(const dlp_config_t *cfg, const dlp_flow_t *f, wflow_t *wf
         wf->dir[d].egress = (from_home && !to_home) || (cfg->scan_internal && from_home) ||
                             (cfg->scan_inbound && !from_home);
     }
+    if (DLP_UNLIKELY(p->tun_dir != 0)) {
+        if (p->tun_dir & DLP_TUN_OUT)
+            wf->dir[pdir].egress = true;
+        if (p->tun_dir & DLP_TUN_IN) /* the answers go back out through the tunnel */
+            wf->dir[!pdir].egress = true;
+    }
 }
 
-static wflow_t *flow_init(dlp_worker_t *w, dlp_flow_t *f)
+static wflow_t *flow_init(dlp_worker_t *w, dlp_flow_t *f, const dlp_packet_t *p, int dir)
 {
     wflow_t *wf = calloc(1, sizeof(*wf));
 
@@ -309,7 +319,7 @@ static wflow_t *flow_init(dlp_worker_t *w, dlp_flow_t *f)
     wf->f = f;
     wf->gen = (uint8_t)w->cur;
     w->gens[w->cur].nflows++;
-    set_egress(w->p.cfg, f, wf);
+    set_egress(w->p.cfg, f, wf, p, dir);
     if (wf->dir[0].egress || wf->dir[1].egress)
         dlp_stat_inc(&w->stats, DLP_STAT_EGRESS_FLOWS);
     wf->app_later = true; /* app_start(), at once or when the flow has payload */
@@ -606,7 +616,7 @@ static void process_packet(dlp_worker_t *w, const rec_pkt_t *r)
 
         if (f == NULL)
             return;
-        wf = created ? flow_init(w, f) : f->user;
+        wf = created ? flow_init(w, f, p, dir) : f->user;
         if (wf == NULL)
             return;
         if (wf->app_later && !app_hold(wf, p))
