@@ -127,8 +127,10 @@ size_t dlp_detect_stream_mem(const dlp_detect_stream_t *s);
  * with every value a rule's validator accepts in it replaced by the rule's
  * mask, whatever the value's policy (allow-lists, thresholds, protocols)
  * would say; only a missing required context word, or an excluding one,
- * keeps a match as it is, as in the rule's own events. Text the matcher
- * cannot scan is written as '*'s. Returns the number of places masked
+ * keeps a match as it is, as in the rule's own events. Text between the
+ * values is shown only from in's first cap - 1 bytes (in may end in part of
+ * a value a decoder's cut left, which a shorter mask must not pull into
+ * view). Text the matcher cannot scan is written as '*'s. Returns the number of places masked
  * (values that overlap are one place, masked as '*'s).
  * Not from a matcher callback (it scans with the worker's scratch).
  */

@@ -903,6 +903,22 @@ static void redact_stars(char *out, size_t cap, size_t *used, size_t n)
     *used += n;
 }
 
+/*
+ * The text in[from, to) between values. Only bytes within the first cap - 1 of
+ * in are shown: the caller may have cut in (a decoder keeps DLP_APP_NAME_MAX - 1
+ * bytes of a name), and its end may then be part of a value, no value any more;
+ * a mask shorter than its value (an e-mail's long local part, a capped run of
+ * '*'s) would otherwise pull those bytes into what fits.
+ */
+static void redact_text(char *out, size_t cap, size_t *used, const char *in, size_t from,
+                        size_t to)
+{
+    if (to > cap - 1)
+        to = cap - 1;
+    if (from < to)
+        redact_put(out, cap, used, in + from, to - from);
+}
+
 /* The masked form of in[vs, ve), a value of 'rule' (UINT32_MAX: '*'s). */
 static void redact_value(dlp_detect_t *d, uint32_t rule, const char *in, size_t vs, size_t ve,
                          char *out, size_t cap, size_t *used)
@@ -946,11 +962,11 @@ size_t dlp_detect_redact(dlp_detect_t *d, const char *in, size_t n, char *out, s
     }
     redact_join(&x);
     for (size_t i = 0; i < x.n; i++) {
-        redact_put(out, cap, &used, in + pos, x.s[i].vs - pos);
+        redact_text(out, cap, &used, in, pos, x.s[i].vs);
         redact_value(d, x.s[i].rule, in, x.s[i].vs, x.s[i].ve, out, cap, &used);
         pos = x.s[i].ve;
     }
-    redact_put(out, cap, &used, in + pos, n - pos);
+    redact_text(out, cap, &used, in, pos, n);
     out[used] = '\0';
     return x.n;
 }

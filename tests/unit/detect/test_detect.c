@@ -1009,6 +1009,36 @@ static void redact_context_and_overlap(void **state)
     fx_free(f);
 }
 
+/* A name a decoder cut (mime keeps DLP_APP_NAME_MAX - 1 bytes) may end in part of a
+ * value, which is no value any more: masks shorter than their values (an e-mail's
+ * long local part) must not pull that part into what the event shows. */
+static void redact_cut_value_stays_out(void **state)
+{
+    fx_t *f = fx_new(NULL);
+    char in[256], out[64];
+    size_t n = 0;
+
+    (void)state;
+    for (int e = 0; e < 4; e++) {
+        for (int i = 0; i < 54; i++)
+            in[n++] = (char)('a' + (i + e) % 26);
+        memcpy(in + n, "@b.io ", 6);
+        n += 6;
+    }
+    while (n < 255 - 12)
+        in[n++] = 'x';
+    memcpy(in + n, "453914880343", 12); /* a card cut by the decoder */
+    n += 12;
+    assert_int_equal(n, 255);
+    (void)dlp_detect_redact(f->d, in, n, out, sizeof(out));
+    assert_null(strstr(out, "4539"));
+    assert_null(strstr(out, "0343"));
+    /* a name that fits is shown whole, masked */
+    assert_int_equal(dlp_detect_redact(f->d, "a 536-22-8417 b", 15, out, sizeof(out)), 1);
+    assert_string_equal(out, "a *****8417 b");
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1035,6 +1065,7 @@ int main(void)
         cmocka_unit_test(linkable_value_is_the_whole_field),
         cmocka_unit_test(redact_masks_values_in_text),
         cmocka_unit_test(redact_context_and_overlap),
+        cmocka_unit_test(redact_cut_value_stays_out),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
