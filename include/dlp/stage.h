@@ -110,8 +110,9 @@ dlp_stage_t *dlp_stage_textnorm_new(dlp_stage_t *next);
  * to UTF-8 (a surrogate pair to its code point; a lone surrogate and an
  * invalid escape stay as they are), \" \\ \/ \b \f \n \r \t to their
  * character; every other byte passes unchanged (json.c has the definition).
- * DLP_JSON_SNIFF decodes only a stream that starts like JSON ('{' or '['
- * after whitespace, a BOM, a few digits) and passes any other on as it is.
+ * DLP_JSON_SNIFF decodes only a stream that starts like JSON ('"' first, or
+ * '{' or '[' after a short prefix of printable ASCII without a backslash:
+ * "42/ns,[" ...) and passes any other on as it is.
  * A stream without a backslash costs one memchr per write, without a copy.
  */
 typedef enum { DLP_JSON_OFF = 0, DLP_JSON_DECODE, DLP_JSON_SNIFF } dlp_json_mode_t;

@@ -20,10 +20,15 @@
  *
  * Which streams (dlp_stage_json_mode): a JSON media type decodes from the
  * first byte; a body with no type, text/plain, or a WebSocket text message
- * is sniffed: decoded when its first byte after whitespace, a UTF-8 BOM and
- * up to SNIFF_DIGITS digits (Socket.IO's "42[...]") is '{' or '['; passed as
- * is otherwise. Sniffed bytes are passed on as they come (they are the same
- * either way), so nothing is held for the verdict.
+ * is sniffed: decoded when, after a UTF-8 BOM, its first byte other than
+ * whitespace is '"' (a top-level string), or a '{' or '[' comes within its
+ * first SNIFF_PREFIX bytes with only printable ASCII and whitespace, no
+ * backslash, before it: the prefixes JSON travels behind (Socket.IO's "42[",
+ * "42/ns,17[", "451-[", Engine.IO v3's "97:42[" in text/plain polling, a
+ * STOMP frame's headers before its JSON body); passed as is otherwise. A
+ * prefix that only allowed digits let "42/chat,[...]" pass undecoded.
+ * Sniffed bytes are passed on as they come (without a backslash they are the
+ * same either way), so nothing is held for the verdict.
  *
  * Speed: a stream without a backslash costs one memchr per write and is
  * passed on without a copy. A run after an escape is passed on from the input
@@ -46,7 +51,7 @@
 
 #define HOLD_MAX 12 /* "\uD83D\uDE00": the longest escape */
 #define STITCH HOLD_MAX
-#define SNIFF_DIGITS 16
+#define SNIFF_PREFIX 256
 #define DIRECT_MIN 64
 
 enum { J_SNIFF = 0, J_DECODE, J_PASS };
@@ -55,8 +60,9 @@ typedef struct json_stage {
     dlp_stage_t base;
     uint8_t mode;
     uint8_t nbom;    /* sniff: BOM bytes seen at the start */
-    uint8_t ndigits; /* sniff: digits seen */
     uint8_t other;   /* sniff: a byte other than a BOM's was seen */
+    uint8_t lead;    /* sniff: a byte other than whitespace was seen */
+    uint16_t nseen;  /* sniff: bytes looked at after the BOM */
     uint8_t nhold;
     uint8_t hold[HOLD_MAX];
 } json_stage_t;
@@ -211,14 +217,15 @@ static void sniff(json_stage_t *s, const uint8_t *p, size_t n)
             continue;
         }
         s->other = 1;
+        bool ws = c == ' ' || c == '\t' || c == '\r' || c == '\n';
         if (s->nbom > 0 && s->nbom < sizeof(bom))
             s->mode = J_PASS; /* half a BOM */
-        else if (c == '{' || c == '[')
+        else if (c == '{' || c == '[' || (c == '"' && !s->lead))
             s->mode = J_DECODE;
-        else if (c >= '0' && c <= '9' && s->ndigits < SNIFF_DIGITS)
-            s->ndigits++;
-        else if (c != ' ' && c != '\t' && c != '\r' && c != '\n')
+        else if (s->nseen >= SNIFF_PREFIX || c == '\\' || (!ws && (c < 0x20 || c > 0x7e)))
             s->mode = J_PASS;
+        s->nseen++;
+        s->lead |= !ws;
     }
 }
 

@@ -36,7 +36,7 @@
  * of the message is not inspected (noted), as the inflate stage does with a
  * body.
  *
- * A text message that starts like JSON ('{', '[', Socket.IO's "42[") has its
+ * A text message that starts like JSON ('{', '[', '"', Socket.IO's "42/ns,[") has its
  * JSON escapes undone (the JSON stage in sniff mode, json.c), and every text
  * message has its long base64 runs decoded to streams of their own
  * (b64run.c): a chain of these stages and a sink stage per text message,

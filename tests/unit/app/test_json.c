@@ -103,8 +103,25 @@ static void sniffing(void **state)
     SNIFF("\\u007b", "\\u007b");
     SNIFF("\xef\xbb{\\u0034", "\xef\xbb{\\u0034");
     SNIFF(" \xef\xbb\xbf{\\u0034", " \xef\xbb\xbf{\\u0034");
-    SNIFF("12345678901234567[\\u0034", "12345678901234567[\\u0034");
     SNIFF("   ", "   ");
+    /* what JSON's readers take after a prefix without a backslash: a top-level
+     * string, Socket.IO with a namespace, attachments or an ack id, Engine.IO v3's
+     * length (text/plain polling), a STOMP frame's JSON body */
+    SNIFF("\"\\u0034\\u0035\"", "\"45\"");
+    SNIFF("42/chat,[\"m\",\"\\u0034\"]", "42/chat,[\"m\",\"4\"]");
+    SNIFF("451-/a,17[\"m\",\"\\u0034\"]", "451-/a,17[\"m\",\"4\"]");
+    SNIFF("97:42[\"m\",\"\\u0034\"]", "97:42[\"m\",\"4\"]");
+    SNIFF("SEND\ndestination:/queue/a\ncontent-type:application/json\n\n{\"c\":\"\\u0034\"}",
+          "SEND\ndestination:/queue/a\ncontent-type:application/json\n\n{\"c\":\"4\"}");
+    SNIFF("12345678901234567[\\u0034", "12345678901234567[4");
+    {
+        /* a prefix longer than the sniff looks at: left alone */
+        char in[300], want[300];
+        memset(in, 'x', 280);
+        memcpy(in + 280, "[\\u0034", 7);
+        memcpy(want, in, sizeof(want));
+        expect_mode(DLP_JSON_SNIFF, in, 287, want, 287);
+    }
 }
 
 static void media_types(void **state)
