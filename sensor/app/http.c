@@ -1015,9 +1015,11 @@ static void header_interpret(dlp_http_t *h, hdir_t *d, const uint8_t *s, size_t 
 }
 
 /*
- * A request's Cookie header holding a '%' is also written percent-decoded: PHP
- * ($_COOKIE), Rails and Express decode cookie values, so "cc=%34%35%33..." is
- * a card to the application. Only that header: other values are not URL-coded.
+ * A request's Cookie header holding a '%' or a '+' is also written
+ * percent-decoded, '+' as a space: PHP ($_COOKIE, php_url_decode: '+' too),
+ * Rails and Express decode cookie values, so "cc=%34%35%33..." or
+ * "cc=4539+1488+..." is a card to the application. Only that header: other
+ * values are not URL-coded.
  */
 static void cookie_decoded(dlp_http_t *h, hdir_t *d)
 {
@@ -1025,12 +1027,13 @@ static void cookie_decoded(dlp_http_t *h, hdir_t *d)
     size_t n = d->held, k;
     uint8_t *out;
 
-    if (d->dir != 0 || n < 8 || !ieq(s, 6, "cookie") || s[6] != ':' || !memchr(s, '%', n))
+    if (d->dir != 0 || n < 8 || !ieq(s, 6, "cookie") || s[6] != ':' ||
+        (!memchr(s, '%', n) && !memchr(s, '+', n)))
         return;
     out = malloc(n + 1);
     if (out == NULL)
         return; /* the header was scanned as sent */
-    k = dlp_percent_decode(s, n, out, n, false);
+    k = dlp_percent_decode(s, n, out, n, true);
     out[k] = '\n';
     h->sink->write(h->ctx[d->dir], d->hstream, out, k + 1);
     free(out);

@@ -1875,12 +1875,33 @@ static void test_mem_and_args(void **state)
     free(t);
 }
 
+/* PHP's $_COOKIE decodes '+' as a space too (php_url_decode): a card written
+ * "4539+1488+..." in a cookie, without any '%', is the card to it. */
+static void test_cookie_plus_decoded(void **state)
+{
+    const step_t s[] = {
+        W(0, "GET / HTTP/1.1\r\n"
+             "Cookie: cc=4539+1488+0343+6467\r\n"
+             "\r\n"),
+        E(0),
+        E(1),
+    };
+    run_t *r = check(s, NSTEPS(s), NULL);
+
+    (void)state;
+    EXPECT(&r->t[0], XM(M_METHOD, "GET"), XM(M_PATH, "/"), XB(F_URI, "/"),
+           XS(F_HDR, "Cookie: cc=4539+1488+0343+6467\n"
+                     "Cookie: cc=4539 1488 0343 6467\n"));
+    run_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_credential_headers_secret),
         cmocka_unit_test(test_get_query),
         cmocka_unit_test(test_cookie_percent_decoded),
+        cmocka_unit_test(test_cookie_plus_decoded),
         cmocka_unit_test(test_target_forms),
         cmocka_unit_test(test_post_form),
         cmocka_unit_test(test_post_json_and_others),
