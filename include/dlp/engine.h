@@ -71,7 +71,8 @@ typedef struct dlp_rule_slots {
 
 /*
  * The slot of each rule of rs (*out: owned, [rs->n]), giving new names new
- * slots. DLP_ELIMIT when more than DLP_RULE_SLOTS_MAX names would be needed.
+ * slots. DLP_ELIMIT when more than DLP_RULE_SLOTS_MAX names would be needed
+ * (DLP_ENOMEM without memory); on failure s is as before (no name added).
  */
 dlp_rc_t dlp_rule_slots_assign(dlp_rule_slots_t *s, const dlp_ruleset_t *rs, uint32_t **out);
 void dlp_rule_slots_fini(dlp_rule_slots_t *s);

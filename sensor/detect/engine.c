@@ -95,6 +95,8 @@ static int64_t slot_find(const dlp_rule_slots_t *s, const char *name)
 dlp_rc_t dlp_rule_slots_assign(dlp_rule_slots_t *s, const dlp_ruleset_t *rs, uint32_t **out)
 {
     uint32_t *slots = calloc(rs->n + 1, sizeof(*slots));
+    uint32_t n0 = s->n;
+    dlp_rc_t rc = DLP_ELIMIT;
 
     *out = NULL;
     if (slots == NULL)
@@ -104,13 +106,13 @@ dlp_rc_t dlp_rule_slots_assign(dlp_rule_slots_t *s, const dlp_ruleset_t *rs, uin
         if (k < 0) {
             char **v;
             if (s->n == DLP_RULE_SLOTS_MAX)
-                goto limit;
+                goto fail;
             v = realloc(s->names, (s->n + 1) * sizeof(*v));
             if (v == NULL || (v[s->n] = strdup(rs->rules[i].name)) == NULL) {
                 if (v != NULL)
                     s->names = v;
-                free(slots);
-                return DLP_ENOMEM;
+                rc = DLP_ENOMEM;
+                goto fail;
             }
             s->names = v;
             k = s->n++;
@@ -119,9 +121,13 @@ dlp_rc_t dlp_rule_slots_assign(dlp_rule_slots_t *s, const dlp_ruleset_t *rs, uin
     }
     *out = slots;
     return DLP_OK;
-limit:
+fail:
+    /* The set is refused: the names it added take no slot (a later set that
+     * fits must not find the table full of a set that never loaded). */
+    while (s->n > n0)
+        free(s->names[--s->n]);
     free(slots);
-    return DLP_ELIMIT;
+    return rc;
 }
 
 void dlp_rule_slots_fini(dlp_rule_slots_t *s)

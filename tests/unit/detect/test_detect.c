@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "dlp/detect.h"
+#include "dlp/engine.h"
 #include "dlp/limits.h"
 #include "dlp/match.h"
 #include "dlp/rules.h"
@@ -1039,6 +1040,63 @@ static void redact_cut_value_stays_out(void **state)
     fx_free(f);
 }
 
+/* ---- rule counter slots ------------------------------------------------------ */
+
+/* n rules named PREFIX0, PREFIX1...: only the names matter to the slots. */
+static dlp_ruleset_t *named_rules(const char *prefix, size_t n)
+{
+    dlp_ruleset_t *rs = calloc(1, sizeof(*rs));
+    assert_non_null(rs);
+    rs->rules = calloc(n + 1, sizeof(*rs->rules));
+    assert_non_null(rs->rules);
+    for (size_t i = 0; i < n; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "%s%zu", prefix, i);
+        rs->rules[i].name = strdup(name);
+        assert_non_null(rs->rules[i].name);
+    }
+    rs->n = n;
+    return rs;
+}
+
+static void named_rules_free(dlp_ruleset_t *rs)
+{
+    for (size_t i = 0; i < rs->n; i++)
+        free(rs->rules[i].name);
+    free(rs->rules);
+    free(rs);
+}
+
+/*
+ * A set that would need more than DLP_RULE_SLOTS_MAX names is refused and
+ * takes no slot: its names must not fill the table, or a later reload that
+ * fits would be refused too (and the stats would list rules never loaded).
+ */
+static void slots_refused_set_takes_none(void **state)
+{
+    dlp_rule_slots_t s = {0};
+    uint32_t *slots = NULL;
+    dlp_ruleset_t *base = named_rules("base.", DLP_RULE_SLOTS_MAX - 10);
+    dlp_ruleset_t *big = named_rules("big.", 20);
+    dlp_ruleset_t *small = named_rules("small.", 10);
+
+    (void)state;
+    assert_int_equal(dlp_rule_slots_assign(&s, base, &slots), DLP_OK);
+    free(slots);
+    assert_int_equal(s.n, DLP_RULE_SLOTS_MAX - 10);
+    assert_int_equal(dlp_rule_slots_assign(&s, big, &slots), DLP_ELIMIT);
+    assert_null(slots);
+    assert_int_equal(s.n, DLP_RULE_SLOTS_MAX - 10);
+    assert_int_equal(dlp_rule_slots_assign(&s, small, &slots), DLP_OK);
+    assert_int_equal(slots[9], DLP_RULE_SLOTS_MAX - 1);
+    assert_string_equal(s.names[DLP_RULE_SLOTS_MAX - 1], "small.9");
+    free(slots);
+    dlp_rule_slots_fini(&s);
+    named_rules_free(base);
+    named_rules_free(big);
+    named_rules_free(small);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1066,6 +1124,7 @@ int main(void)
         cmocka_unit_test(redact_masks_values_in_text),
         cmocka_unit_test(redact_context_and_overlap),
         cmocka_unit_test(redact_cut_value_stays_out),
+        cmocka_unit_test(slots_refused_set_takes_none),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
