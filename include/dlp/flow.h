@@ -13,10 +13,11 @@
  * end with reason "timeout", or their close_reason, and DLP_FLOW_F_EVICTED
  * set): first those with nothing to lose, least recently seen first, then
  * the others, least recently seen first (FLOW_EVICTED_EST too). A flow has
- * something to lose once it carried payload and, TCP, its connection was
- * established (its class left DLP_FLOW_TC_TCP_NEW), or, UDP, it had a
- * second packet: a SYN flood or a scan of half-open flows, however large,
- * then only ends its own kind, not the established flows that carry data.
+ * something to lose once it carried payload and packets both ways and, TCP,
+ * its connection is established (DLP_FLOW_TC_TCP_EST, or closing by FIN;
+ * an RST never makes a flow kept): a SYN flood, a scan of half-open flows or
+ * a flood of one-sided data segments or datagrams, however large, then only
+ * ends its own kind, not the established flows that carry data.
  */
 #ifndef DLP_FLOW_H
 #define DLP_FLOW_H

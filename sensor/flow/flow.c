@@ -137,18 +137,23 @@ static dlp_flow_t *oldest_flow(const dlp_flow_table_t *t)
 }
 
 /*
- * Something to lose (flow.h): payload, and a TCP connection past its
- * handshake or a second datagram. A half-open flow, a scan's SYN-ACK-RST, a
- * single datagram (already scanned when it came) lose nothing the sensor
- * would have found by keeping them.
+ * Something to lose (flow.h): payload, packets both ways, and a TCP
+ * connection past its handshake and not reset. A half-open flow, a scan's
+ * SYN-ACK-RST, a single datagram (already scanned when it came) lose nothing
+ * the sensor would have found by keeping them. Both ways: one side alone can
+ * send anything, and a flood of one-packet "midstream" data segments (or of
+ * datagram pairs) from outside would otherwise be kept, and evict, at the
+ * cost of a SYN flood; a host answers such a segment with an RST, which
+ * never makes a flow kept (the caller leaves out the RST itself).
  */
 static bool worth_keeping(const dlp_flow_t *f)
 {
-    if (!f->_payload)
+    if (!f->_payload || f->pkts[0] == 0 || f->pkts[1] == 0)
         return false;
     if (f->key.proto == DLP_PROTO_TCP)
-        return f->tclass != DLP_FLOW_TC_TCP_NEW;
-    return f->pkts[0] + f->pkts[1] >= 2;
+        return f->tclass == DLP_FLOW_TC_TCP_EST ||
+               (f->tclass == DLP_FLOW_TC_TCP_CLOSING && f->close_reason != DLP_FLOW_END_RST);
+    return true;
 }
 
 /*
@@ -478,7 +483,8 @@ dlp_flow_t *dlp_flow_table_get_keyed(dlp_flow_table_t *t, const dlp_packet_t *p,
     if (packet_clock(p) > f->seen_us)
         f->seen_us = packet_clock(p);
     f->_payload |= p->payload_len > 0;
-    bool keep = !f->_keep && worth_keeping(f);
+    bool keep = !f->_keep && !(p->proto == DLP_PROTO_TCP && (p->tcp_flags & DLP_TCP_RST)) &&
+                worth_keeping(f);
     if (keep || TAILQ_NEXT(f, _lru) != NULL) { /* to the young end, unless there already */
         list_unlink(t, f);
         f->_keep |= keep;

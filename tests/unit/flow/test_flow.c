@@ -807,6 +807,7 @@ static void memcap_established_evicted_last_oldest_first(void **state)
     tcp_established(x, 40000, 1, 10);
     dlp_flow_t *mid = get(x, with_payload(pkt(TCP, 1, 40001, 2, 80, ACK, 10), 5), NULL, NULL);
     dlp_flow_set_class(x->t, mid, DLP_FLOW_TC_TCP_EST);
+    get(x, pkt(TCP, 2, 80, 1, 40001, ACK, 11), NULL, NULL); /* the peer acknowledges */
     tcp_established(x, 40002, 20, 10);
     get(x, with_payload(pkt(TCP, 1, 40000, 2, 80, ACK, 30), 10), NULL, NULL); /* youngest */
 
@@ -821,6 +822,41 @@ static void memcap_established_evicted_last_oldest_first(void **state)
     assert_int_equal(x->rec.port[2], 40002); /* least recently seen first, either rank */
     assert_int_equal(x->rec.port[3], 40000);
     assert_int_equal(x->rec.port[4], 50001);
+    fx_free(x);
+}
+
+/*
+ * A flood that costs what a SYN flood costs, but carries data: one-packet
+ * "midstream" segments from outside, each answered by the inside host's RST,
+ * and pairs of one-way datagrams. One side alone can send anything: none of
+ * it is kept, and the quiet established upload outlives the flood.
+ */
+static void memcap_one_sided_data_flood_spares_established(void **state)
+{
+    (void)state;
+    uint64_t base = base_mem();
+    fx_t *x = fx_capped(base + 4 * SZ);
+
+    dlp_flow_t *est = tcp_established(x, 40000, 1, 40);
+    for (uint16_t i = 0; i < 20; i++) {
+        uint64_t ts = 10 + 4 * (uint64_t)i;
+        dlp_flow_t *f = get(x, with_payload(pkt(TCP, 100 + i, (uint16_t)(1024 + i), 2, 80, ACK, ts), 100),
+                            NULL, NULL);
+        dlp_flow_set_class(x->t, f, DLP_FLOW_TC_TCP_EST); /* the worker: picked up midstream */
+        get(x, pkt(TCP, 2, 80, 100 + i, (uint16_t)(1024 + i), DLP_TCP_RST, ts + 1), NULL, NULL);
+        f->close_reason = DLP_FLOW_END_RST; /* the worker's set_tcp_class after the RST */
+        dlp_flow_set_class(x->t, f, DLP_FLOW_TC_TCP_CLOSING);
+        get(x, with_payload(pkt(UDP, 100 + i, (uint16_t)(2000 + i), 2, 9, 0, ts + 2), 100), NULL, NULL);
+        get(x, with_payload(pkt(UDP, 100 + i, (uint16_t)(2000 + i), 2, 9, 0, ts + 3), 100), NULL, NULL);
+    }
+    assert_true(st_get(x, DLP_STAT_FLOW_EVICTED) > 30);
+    assert_int_equal(st_get(x, DLP_STAT_FLOW_EVICTED_EST), 0);
+    assert_false(ended(x, 40000));
+    bool created = true;
+    assert_ptr_equal(get(x, with_payload(pkt(TCP, 1, 40000, 2, 80, ACK, 200), 20), NULL, &created),
+                     est);
+    assert_false(created);
+    dlp_flow_table_end_all(x->t, DLP_FLOW_END_SHUTDOWN);
     fx_free(x);
 }
 
@@ -1020,6 +1056,7 @@ int main(void)
         cmocka_unit_test(memcap_too_small_fails),
         cmocka_unit_test(memcap_covers_bucket_growth),
         cmocka_unit_test(memcap_flood_spares_established_data),
+        cmocka_unit_test(memcap_one_sided_data_flood_spares_established),
         cmocka_unit_test(memcap_established_evicted_last_oldest_first),
         cmocka_unit_test(end_all_and_explicit_end),
         cmocka_unit_test(callback_once_per_flow),
