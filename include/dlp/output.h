@@ -77,6 +77,7 @@ typedef struct dlp_output_stats_in {
     const char *const *gone;                 /* rules no longer loaded (a reload removed or */
     const uint64_t *gone_stats;              /* renamed them): [ngone][dlp_rstat_t], under */
     size_t ngone;                            /* "rules" with "loaded": false */
+    const uint32_t *gone_ids;                /* [ngone]: the rule_id each had last, or NULL */
     const char *reload_error;                /* ruleset.last_reload_error, or NULL */
 } dlp_output_stats_in_t;
 

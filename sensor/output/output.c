@@ -626,11 +626,16 @@ static json_t *rules_json(const dlp_ruleset_t *rs, const uint64_t *rstats)
 }
 
 /* The rules a reload removed or renamed: their counters, so the per-rule
- * counters still add up to the run's alerts (README: they carry on by name). */
+ * counters still add up to the run's alerts (README: they carry on by name).
+ * Each has the fields of a loaded rule's entry (rule_id: the one it had last;
+ * enabled: false, as it is not in force), and "loaded": false. */
 static void gone_json(json_t *o, const dlp_output_stats_in_t *in)
 {
     for (size_t i = 0; i < in->ngone; i++) {
         json_t *r = json_object();
+        json_object_set_new(r, "rule_id",
+                            json_integer(in->gone_ids != NULL ? (json_int_t)in->gone_ids[i] : 0));
+        json_object_set_new(r, "enabled", json_false());
         json_object_set_new(r, "loaded", json_false());
         for (int k = 0; k < DLP_RSTAT__COUNT; k++)
             json_object_set_new(r, dlp_rstat_name((dlp_rstat_t)k),
@@ -652,7 +657,7 @@ static void ruleset_json(json_t *ev, const dlp_output_stats_in_t *in)
     dlp_ruleset_digest_hex(in->rs, hex);
     json_object_set_new(g, "digest", json_string(hex));
     if (in->reload_error != NULL)
-        json_object_set_new(g, "last_reload_error", json_string(in->reload_error));
+        json_object_set_new(g, "last_reload_error", text(in->reload_error)); /* a path may not be UTF-8 */
 }
 
 static json_t *ifaces_json(const dlp_capture_iface_stats_t *ifs, size_t n)

@@ -132,6 +132,7 @@ typedef struct out_ctx {
     char cache_buf[PATH_MAX];
     dlp_engine_current_t engines;
     dlp_rule_slots_t slots; /* control thread */
+    uint32_t *slot_ids;     /* [slots.n]: the rule_id a slot's name had last; control thread */
     /* What the stats report besides the engine in force, and the engine
      * itself, under 'notes_lock' (the control thread writes at a reload, the
      * output thread reads): the rules no longer loaded (pointers into slots'
@@ -141,6 +142,7 @@ typedef struct out_ctx {
     pthread_mutex_t notes_lock;
     const char **gone;
     uint32_t *gone_slots;
+    uint32_t *gone_ids; /* the rule_id each had last */
     size_t ngone;
     char *reload_error;
     atomic_int reader_done;
@@ -210,6 +212,7 @@ static void write_stats(out_ctx_t *c)
                                  .elapsed_s = (double)(dlp_time_mono_ns() - c->start_ns) / 1e9,
                                  .gone = c->gone,
                                  .gone_stats = gstats,
+                                 .gone_ids = c->gone_ids,
                                  .ngone = gstats != NULL ? c->ngone : 0,
                                  .reload_error = c->reload_error};
     dlp_output_stats_event(c->out, &in);
@@ -228,14 +231,24 @@ static dlp_engine_t *engine_make(out_ctx_t *c, dlp_ruleset_t *rules, dlp_matcher
 {
     uint32_t *slots = NULL;
     dlp_rc_t rc = dlp_rule_slots_assign(&c->slots, rules, &slots);
+    uint32_t *ids = rc == DLP_OK ? realloc(c->slot_ids, (c->slots.n + 1) * sizeof(*ids)) : NULL;
 
-    if (rc != DLP_OK) {
-        dlp_rules_errors_add(err, "more than %d distinct rule names over this run: restart "
-                                  "to load these rules", DLP_RULE_SLOTS_MAX);
+    if (ids != NULL)
+        c->slot_ids = ids;
+    if (ids == NULL) {
+        if (rc == DLP_OK)
+            dlp_rules_errors_add(err, "out of memory");
+        else
+            dlp_rules_errors_add(err, "more than %d distinct rule names over this run: "
+                                      "restart to load these rules", DLP_RULE_SLOTS_MAX);
+        free(slots);
         dlp_matcher_free(m);
         dlp_ruleset_free(rules);
         return NULL;
     }
+    /* what a rule a later reload removes is said to have been (stats: "rule_id") */
+    for (size_t i = 0; i < rules->n; i++)
+        c->slot_ids[slots[i]] = rules->rules[i].id;
     return dlp_engine_new(rules, m, slots, gen);
 }
 
@@ -258,11 +271,13 @@ static void note_gone(out_ctx_t *c, const dlp_engine_t *e)
     uint8_t *used = calloc(c->slots.n + 1, 1);
     const char **names = calloc(c->slots.n + 1, sizeof(*names));
     uint32_t *slots = calloc(c->slots.n + 1, sizeof(*slots));
+    uint32_t *ids = calloc(c->slots.n + 1, sizeof(*ids));
     size_t n = 0;
 
-    if (used == NULL || names == NULL || slots == NULL) {
+    if (used == NULL || names == NULL || slots == NULL || ids == NULL) {
         free(names);
         free(slots);
+        free(ids);
         goto out;
     }
     for (size_t i = 0; i < e->rules->n; i++)
@@ -271,12 +286,15 @@ static void note_gone(out_ctx_t *c, const dlp_engine_t *e)
         if (used[k])
             continue;
         names[n] = c->slots.names[k];
+        ids[n] = c->slot_ids[k];
         slots[n++] = k;
     }
     free(c->gone);
     free(c->gone_slots);
+    free(c->gone_ids);
     c->gone = names;
     c->gone_slots = slots;
+    c->gone_ids = ids;
     c->ngone = n;
 out:
     free(used);
@@ -299,9 +317,13 @@ static void notes_fini(out_ctx_t *c)
 {
     free(c->gone);
     free(c->gone_slots);
+    free(c->gone_ids);
     free(c->reload_error);
+    free(c->slot_ids);
     c->gone = NULL;
     c->gone_slots = NULL;
+    c->gone_ids = NULL;
+    c->slot_ids = NULL;
     c->ngone = 0;
     c->reload_error = NULL;
 }
@@ -624,6 +646,8 @@ static int start_engine(out_ctx_t *c)
             fprintf(stderr, "dlpsensor: %s\n", err.msg[i]);
         dlp_rules_errors_fini(&err);
         dlp_rule_slots_fini(&c->slots);
+        free(c->slot_ids);
+        c->slot_ids = NULL;
         return 1;
     }
     dlp_engine_current_init(&c->engines, e);

@@ -359,9 +359,13 @@ class Reload(unittest.TestCase):
         self.assertEqual(sum(alerts.values()), st["alerts"])
         self.assertEqual(sum(alerts.values()), len([e for e in events if e["event_type"] == "dlp"]))
         self.assertNotIn("loaded", st["rules"]["test.card_v2"])
-        for gone in ("test.card", "test.reload_marker"):
+        for gone, rule_id in (("test.card", 9001), ("test.reload_marker", 9002)):
             self.assertIs(st["rules"][gone]["loaded"], False, st["rules"])
             self.assertGreater(st["rules"][gone]["alerts"], 0)
+            # the shape of every entry of "rules": a removed rule drops none of its fields
+            self.assertEqual(set(st["rules"][gone]) - {"loaded"}, set(st["rules"]["test.card_v2"]))
+            self.assertEqual(st["rules"][gone]["rule_id"], rule_id)
+            self.assertIs(st["rules"][gone]["enabled"], False)
         self.assertEqual(st["ruleset"]["rules"], 1)
 
     def test_reloads_under_traffic(self):

@@ -465,6 +465,62 @@ static void stats_event_json(void **state)
     fx_free(f);
 }
 
+/*
+ * Rules a reload removed keep their counters under "rules", in the shape of
+ * every other entry (rule_id, enabled, the counters) plus "loaded": false;
+ * ruleset.last_reload_error is there even when the error names a path that
+ * is not UTF-8.
+ */
+static void stats_event_gone_rules(void **state)
+{
+    fx_t *f = fx_new();
+    dlp_stats_t st;
+    dlp_rule_t r[1];
+    dlp_ruleset_t rs = {.rules = r, .n = 1};
+    uint64_t rstats[DLP_RSTAT__COUNT] = {[DLP_RSTAT_ALERTS] = 1};
+    const char *gone[] = {"acme.badge"};
+    const uint32_t gone_ids[] = {100001};
+    uint64_t gstats[DLP_RSTAT__COUNT] = {[DLP_RSTAT_ALERTS] = 2};
+    json_t *all, *e, *rules, *g, *loaded;
+    const char *k;
+    json_t *v;
+
+    (void)state;
+    memset(r, 0, sizeof(r));
+    r[0].id = 100001;
+    r[0].name = (char *)"acme.badge_v2";
+    r[0].enabled = true;
+    dlp_stats_init(&st);
+    dlp_output_stats_event(f->out, &(dlp_output_stats_in_t){.total = &st,
+                                                            .rs = &rs,
+                                                            .rstats = rstats,
+                                                            .gone = gone,
+                                                            .gone_ids = gone_ids,
+                                                            .gone_stats = gstats,
+                                                            .ngone = 1,
+                                                            .reload_error =
+                                                                "r/\xe9t\xe9.yaml: No such file",
+                                                            .ts_us = 1});
+    all = fx_events(f);
+    e = json_array_get(all, 0);
+    rules = json_object_get(e, "rules");
+    loaded = json_object_get(rules, "acme.badge_v2");
+    g = json_object_get(rules, "acme.badge");
+    assert_non_null(loaded);
+    assert_non_null(g);
+    assert_true(json_is_false(json_object_get(g, "loaded")));
+    assert_int_equal(json_integer_value(json_object_get(g, "alerts")), 2);
+    json_object_foreach(loaded, k, v) /* every field a loaded rule has */
+        assert_non_null(json_object_get(g, k));
+    assert_int_equal(json_integer_value(json_object_get(g, "rule_id")), 100001);
+    assert_true(json_is_false(json_object_get(g, "enabled")));
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(e, "ruleset"), "last_reload_error")),
+        "r/\xEF\xBF\xBDt\xEF\xBF\xBD.yaml: No such file");
+    json_decref(all);
+    fx_free(f);
+}
+
 /* Each worker's own counters, in worker order; never summed among the totals. */
 static void stats_event_workers(void **state)
 {
@@ -822,6 +878,7 @@ int main(void)
         cmocka_unit_test(invalid_utf8_keeps_the_field),
         cmocka_unit_test(syslog_message_without_control_bytes),
         cmocka_unit_test(stats_event_json),
+        cmocka_unit_test(stats_event_gone_rules),
         cmocka_unit_test(stats_event_workers),
         cmocka_unit_test(stats_event_output_cpu),
         cmocka_unit_test(free_closes_the_file),
