@@ -135,6 +135,22 @@ static void suggest(const dlp_protonames_t *t, const char *name, const char *s, 
     }
 }
 
+/* Whether name is one of the names, or MASTER.APP of two: split at any dot,
+ * since a name may have one of its own (nDPI's "Z39.50"). */
+static bool known(const dlp_protonames_t *t, const char *name)
+{
+    size_t len = strlen(name);
+
+    if (len > 0 && has(t, name, len))
+        return true;
+    for (const char *d = strchr(name, '.'); d != NULL; d = strchr(d + 1, '.')) {
+        if (d > name && d[1] != '\0' && has(t, name, (size_t)(d - name)) &&
+            has(t, d + 1, strlen(d + 1)))
+            return true;
+    }
+    return false;
+}
+
 bool dlp_protonames_known(const dlp_protonames_t *t, const char *name, char *near, size_t cap)
 {
     const char *s = name;
@@ -142,6 +158,9 @@ bool dlp_protonames_known(const dlp_protonames_t *t, const char *name, char *nea
 
     if (cap > 0)
         near[0] = '\0';
+    if (known(t, name))
+        return true;
+    /* unknown: the hints, per component */
     for (unsigned c = 0; ok && c < COMPONENTS; c++) {
         const char *dot = strchr(s, '.');
         size_t n = dot != NULL ? (size_t)(dot - s) : strlen(s);
@@ -151,10 +170,10 @@ bool dlp_protonames_known(const dlp_protonames_t *t, const char *name, char *nea
             ok = false;
         }
         if (dot == NULL)
-            return ok;
+            break;
         s = dot + 1;
     }
-    return false; /* a third component, or an error before it */
+    return false;
 }
 
 bool dlp_protonames_check(const dlp_ruleset_t *rs, dlp_rules_errors_t *err)

@@ -353,8 +353,11 @@ class ProtocolNames(unittest.TestCase):
             self.assertEqual(t.stderr.splitlines(), ["dlpsensor: " + w for w in want])
 
     def test_known_names_in_any_writing(self):
+        # every name the sensor itself gives a flow: its decoders', nDPI's alone and as
+        # MASTER.APP, and nDPI's one name with a dot in it (Z39.50)
         local = "overrides:\n  - name: pii.credit_card\n    protocols: [http, FTP-DATA, " \
-                "tls.google, Unknown, FTP_CONTROL]\n"
+                "tls.google, Unknown, FTP_CONTROL, HTTP_Connect, SOCKS, " \
+                "TLS.YouTube, DNS.Google, SMTP, DNS, Z39.50, TLS.Z39.50]\n"
         with tempfile.TemporaryDirectory() as d:
             write(d, "local.yaml", local)
             p = rules("check", os.path.join(SRC, "rules"), "local.yaml", cwd=d)
@@ -761,7 +764,7 @@ class Usage(unittest.TestCase):
             self.assertEqual(p.stderr.splitlines()[0],
                              "dlpsensor rules: --app-proto: unknown protocol '%s': no flow is "
                              "named so (%s)" % (name, hint))
-        for name in ("http", "FTP-DATA", "TLS.Google", "Unknown"):
+        for name in ("http", "FTP-DATA", "TLS.Google", "Unknown", "Z39.50"):
             p = rules("test", "--text", "-", "--app-proto", name, stdin="x\n")
             self.assertEqual(p.returncode, 0, (name, p.stderr))
 
