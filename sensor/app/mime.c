@@ -53,7 +53,8 @@
  * Content-Type name) that the header's own block does not hold as it is (RFC 2231
  * "filename*=UTF-8''%35%33%36...", continuations, encoded words) is reported too, as one
  * more block of header_field ("filename: 536-22-8417.pdf"): frameworks (Werkzeug, Django,
- * Go) decode it, so a value in it must be scanned decoded.
+ * Go) decode it, so a value in it must be scanned decoded; the whole name, not the
+ * DLP_APP_NAME_MAX bytes kept (300 bytes of padding would push a value out of the scan).
  *
  * Thread: the worker that owns the flow.
  */
@@ -269,13 +270,13 @@ static void param_put(const param_t *pr, bool pct, bool strip_charset, uint8_t *
 /*
  * Parameter 'attr' of header value s[0, n): "attr*" (RFC 2231) wins over
  * "attr*0".. continuations, which win over a plain "attr". Writes at most
- * cap - 1 bytes and a NUL; returns the full length wanted, or -1 if absent.
+ * bigcap bytes (no NUL); returns their number, or -1 if absent. Decoding never
+ * grows a value: bigcap n holds all of it.
  */
-static long param_get(const uint8_t *s, size_t n, const char *attr, uint8_t *out, size_t cap)
+static long param_whole(const uint8_t *s, size_t n, const char *attr, uint8_t *big, size_t bigcap)
 {
     const uint8_t *semi = memchr(s, ';', n);
     size_t start = semi != NULL ? (size_t)(semi - s) + 1 : n, pos, o = 0;
-    uint8_t big[DLP_APP_NAME_MAX + DLP_MIME_BOUNDARY_MAX];
     param_t pr, plain = {0};
     bool have_plain = false, have_cont = false, enc;
     unsigned idx;
@@ -283,8 +284,8 @@ static long param_get(const uint8_t *s, size_t n, const char *attr, uint8_t *out
     for (pos = start; param_next(s, n, &pos, &pr);) {
         int k = param_kind(&pr, attr, &idx, &enc);
         if (k == PK_EXT) {
-            param_put(&pr, true, true, big, &o, sizeof(big));
-            goto out;
+            param_put(&pr, true, true, big, &o, bigcap);
+            return (long)o;
         }
         have_cont |= k == PK_CONT && idx == 0;
         if (k == PK_PLAIN && !have_plain) {
@@ -293,22 +294,33 @@ static long param_get(const uint8_t *s, size_t n, const char *attr, uint8_t *out
         }
     }
     if (have_cont) {
-        for (unsigned want = 0; want < DLP_APP_RFC2231_SEGMENTS_MAX && o < sizeof(big); want++) {
+        for (unsigned want = 0; want < DLP_APP_RFC2231_SEGMENTS_MAX && o < bigcap; want++) {
             bool found = false;
             for (pos = start; !found && param_next(s, n, &pos, &pr);) {
                 found = param_kind(&pr, attr, &idx, &enc) == PK_CONT && idx == want;
                 if (found)
-                    param_put(&pr, enc, enc && want == 0, big, &o, sizeof(big));
+                    param_put(&pr, enc, enc && want == 0, big, &o, bigcap);
             }
             if (!found)
                 break;
         }
-        goto out;
+        return (long)o;
     }
     if (!have_plain)
         return -1;
-    param_put(&plain, false, false, big, &o, sizeof(big));
-out:
+    param_put(&plain, false, false, big, &o, bigcap);
+    return (long)o;
+}
+
+/* param_whole() cut to out[0, cap - 1] and a NUL; returns the full length wanted, or -1. */
+static long param_get(const uint8_t *s, size_t n, const char *attr, uint8_t *out, size_t cap)
+{
+    uint8_t big[DLP_APP_NAME_MAX + DLP_MIME_BOUNDARY_MAX];
+    long r = param_whole(s, n, attr, big, sizeof(big));
+    size_t o = r > 0 ? (size_t)r : 0;
+
+    if (r < 0)
+        return -1;
     if (cap > 0) {
         size_t k = o < cap - 1 ? o : cap - 1;
         memcpy(out, big, k);
@@ -408,24 +420,39 @@ static void report_header(dlp_mime_t *m, const uint8_t *name, size_t nn, const u
     m->sink->block(m->ctx, m->header_field, b, nn + 2 + k);
 }
 
-/* A decoded name, unless the header value v[0, vn) shows it as it is (see the top). */
-static void report_name(dlp_mime_t *m, const char *label, const char *name, const uint8_t *v,
-                        size_t vn)
+/*
+ * Parameter 'attr' decoded, unless the header value v[0, vn) shows it as it is (see
+ * the top). The whole name, not the DLP_APP_NAME_MAX - 1 bytes kept ('kept', the
+ * fallback without memory): frameworks read all of it, and a value past the cut
+ * ("filename*=UTF-8''<300 bytes>%35%33%36...") would be scanned nowhere decoded.
+ */
+static void report_name(dlp_mime_t *m, const char *label, const char *attr, const char *kept,
+                        const uint8_t *v, size_t vn)
 {
-    size_t ln = strlen(label), k = strlen(name);
-    uint8_t *b;
+    size_t ln = strlen(label), k = strlen(kept);
+    uint8_t *whole = NULL, *b;
+    const char *name = kept;
+    long r;
 
-    if (m->header_field == DLP_FIELD__COUNT || m->sink->block == NULL || k == 0 ||
-        memmem(v, vn, name, k) != NULL)
+    if (m->header_field == DLP_FIELD__COUNT || m->sink->block == NULL || k == 0)
         return;
-    b = scratch(m, ln + 2 + k);
-    if (b == NULL)
-        return;
-    memcpy(b, label, ln);
-    b[ln] = ':';
-    b[ln + 1] = ' ';
-    memcpy(b + ln + 2, name, k);
-    m->sink->block(m->ctx, m->header_field, b, ln + 2 + k);
+    whole = malloc(2 * vn + 1);
+    if (whole != NULL && (r = param_whole(v, vn, attr, whole, vn)) > 0) {
+        /* encoded words decoded, after the raw value; stops at a NUL as name_get() does */
+        size_t rn = strnlen((const char *)whole, (size_t)r);
+        k = dlp_rfc2047_decode(whole, rn, whole + vn, vn);
+        whole[vn + k] = '\0';
+        k = strlen((const char *)whole + vn);
+        name = (const char *)whole + vn;
+    }
+    if (k > 0 && memmem(v, vn, name, k) == NULL && (b = scratch(m, ln + 2 + k)) != NULL) {
+        memcpy(b, label, ln);
+        b[ln] = ':';
+        b[ln + 1] = ' ';
+        memcpy(b + ln + 2, name, k);
+        m->sink->block(m->ctx, m->header_field, b, ln + 2 + k);
+    }
+    free(whole);
 }
 
 /* Length of the header name of line l (before ':'), or 0 if it is not a header. */
@@ -463,13 +490,13 @@ static void header_act(dlp_mime_t *m, const uint8_t *h, size_t n)
     if (ci_eq(h, nn, "content-type") && !(m->ent.seen & SEEN_CT)) {
         m->ent.seen |= SEEN_CT;
         parse_ctype(m, v, vn);
-        report_name(m, "name", m->ent.ctname, v, vn);
+        report_name(m, "name", "name", m->ent.ctname, v, vn);
     } else if (ci_eq(h, nn, "content-disposition") && !(m->ent.seen & SEEN_CD)) {
         m->ent.seen |= SEEN_CD;
         name_get(v, vn, "filename", m->ent.filename);
         name_get(v, vn, "name", m->ent.field);
-        report_name(m, "filename", m->ent.filename, v, vn);
-        report_name(m, "name", m->ent.field, v, vn);
+        report_name(m, "filename", "filename", m->ent.filename, v, vn);
+        report_name(m, "name", "name", m->ent.field, v, vn);
     } else if (ci_eq(h, nn, "content-transfer-encoding") && !(m->ent.seen & SEEN_CTE)) {
         m->ent.seen |= SEEN_CTE;
         parse_cte(m, v, vn);

@@ -1052,6 +1052,35 @@ static void test_given_content_type_leaf(void **state)
     CHECK(p, "Subject: inner\r\n\r\ntext", E_B(HDR, "Subject: inner"), E_S(BODY, "", "text"));
 }
 
+/* A decoded name is kept (and shown) cut to DLP_APP_NAME_MAX - 1 bytes, but a framework
+ * reads all of it: a value after 300 bytes of padding is scanned decoded all the same. */
+#define A50 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define A300 A50 A50 A50 A50 A50 A50
+static void test_long_decoded_name_reported_whole(void **state)
+{
+    dlp_app_limits_t l = limits();
+    dlp_mime_params_t p = {.limits = &l,
+                           .header_field = DLP_FIELD_HTTP_HEADER,
+                           .body_field = DLP_FIELD_HTTP_BODY,
+                           .attach_field = DLP_FIELD_HTTP_BODY,
+                           .content_type = "multipart/form-data; boundary=fb"};
+    static const char in[] = "--fb\r\n"
+                             "Content-Disposition: form-data; name=\"f\"; "
+                             "filename*=UTF-8''" A300 "%35%33%36%2D%32%32%2D%38%34%31%37.pdf\r\n"
+                             "\r\n"
+                             "x\r\n"
+                             "--fb--\r\n";
+    (void)state;
+    CHECK(p, in,
+          E_B(DLP_FIELD_HTTP_HEADER, "Content-Disposition: form-data; name=\"f\"; "
+                                     "filename*=UTF-8''" A300
+                                     "%35%33%36%2D%32%32%2D%38%34%31%37.pdf"),
+          E_B(DLP_FIELD_HTTP_HEADER, "filename: " A300 "536-22-8417.pdf"),
+          E_S(DLP_FIELD_HTTP_BODY, A50 "aaaaaaaaaaaaa", "x")); /* the test sink keeps 63 */
+}
+#undef A300
+#undef A50
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1071,6 +1100,7 @@ int main(void)
         cmocka_unit_test(test_unsupported_encoding),
         cmocka_unit_test(test_file_names),
         cmocka_unit_test(test_decoded_names_reported),
+        cmocka_unit_test(test_long_decoded_name_reported_whole),
         cmocka_unit_test(test_name_bounds),
         cmocka_unit_test(test_lf_only_and_near_misses),
         cmocka_unit_test(test_missing_blank_line_and_empty_part),
