@@ -8,9 +8,11 @@
  * what follows is the tunnel, the bytes the destination server gets, which
  * the caller sniffs like a new connection's (flowapp.c). It reports through
  * the sink of each direction:
- *  - when the client's handshake ends: the SOCKS5 user name, the SOCKS4
- *    user id and the destination name (SOCKS5 domain address, SOCKS4a
- *    host), each a block DLP_FIELD_RAW (data can travel in them);
+ *  - when a direction's handshake ends, each free-form field it sent, a
+ *    block DLP_FIELD_RAW (data can travel in them): the SOCKS5 user name,
+ *    the SOCKS4 user id, the destination name (SOCKS5 domain address,
+ *    SOCKS4a host), a SOCKS5 IPv6 address, a greeting's methods list of 8
+ *    or more, and the server's bound address when a domain or IPv6;
  *  - the RFC 1929 password: a credential (secret(), note CREDENTIAL with
  *    its length), never scanned, not held.
  * The handshake's bytes are held (at most DLP_SOCKS_HELD_BYTES per

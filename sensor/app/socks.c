@@ -13,7 +13,8 @@
  * the password's; held never overflows: a SOCKS5 client sends at most
  * 257 + 257 + 262 bytes (greeting, sub-negotiation without the password,
  * request), a SOCKS4a client 8 + 2 * (DLP_SOCKS_NAME_MAX + 1), a server
- * 2 + 2 + 262. The names are reported only when the handshake ends: a
+ * 2 + 2 + 262. The free-form fields (names, IPv6 addresses, a long methods
+ * list; either direction's) are reported only when the handshake ends: a
  * failed one is scanned raw from 'held', so nothing is scanned twice.
  *
  * Thread: a dlp_socks_t belongs to the worker that owns the flow.
@@ -27,7 +28,8 @@
 #include "stage_int.h"
 
 #define HELD_MAX 1024
-#define NAMES_MAX 2 /* user and destination */
+#define NAMES_MAX 3 /* client: methods, user, destination; server: its address */
+#define METHODS_SCANNED 8 /* a greeting offering this many methods has them scanned */
 
 enum {
     /* client */
@@ -145,26 +147,30 @@ static void name_start(sdir_t *d, size_t cnt)
     }
 }
 
-/* The client's handshake ended: its names are scanned. */
-static void client_done(dlp_socks_t *s)
+/* A direction's handshake ended: its free-form fields are scanned. */
+static void dir_done(dlp_socks_t *s, int dir)
 {
-    const sdir_t *d = &s->d[0];
+    const sdir_t *d = &s->d[dir];
 
     if (s->sink->block == NULL)
         return;
     for (int i = 0; i < d->nnames; i++)
         if (d->name_len[i] > 0)
-            s->sink->block(s->ctx[0], DLP_FIELD_RAW, d->held + d->name_off[i], d->name_len[i]);
+            s->sink->block(s->ctx[dir], DLP_FIELD_RAW, d->held + d->name_off[i], d->name_len[i]);
 }
 
-/* DST.ADDR and DST.PORT (SOCKS5 request and reply): ATYP first. */
-static int addr_byte(sdir_t *d, uint8_t c, bool client)
+/* DST.ADDR and DST.PORT (SOCKS5 request; BND.* in the reply): ATYP first. A domain
+ * name or an IPv6 address is 16 to 255 bytes the sender chooses freely, either way
+ * (an inside server's reply is egress too): scanned. */
+static int addr_byte(sdir_t *d, uint8_t c)
 {
     switch (d->state) {
     case A_TYPE:
         d->atyp = c;
         if (c == 1 || c == 4) {
             d->cnt = c == 1 ? 4 : 16;
+            if (c == 4)
+                name_start(d, 16);
             return A_BYTES;
         }
         return c == 3 ? A_LEN : X_FAIL;
@@ -172,8 +178,7 @@ static int addr_byte(sdir_t *d, uint8_t c, bool client)
         if (c == 0)
             return X_FAIL;
         d->cnt = c;
-        if (client)
-            name_start(d, c);
+        name_start(d, c);
         return A_BYTES;
     case A_BYTES:
         if (--d->cnt > 0)
@@ -205,6 +210,9 @@ static int client_byte(dlp_socks_t *s, sdir_t *d, uint8_t c)
         return c == 5 ? C5_NMETH : c == 4 ? C4_CMD : X_FAIL;
     case C5_NMETH:
         d->cnt = c;
+        /* real clients offer one to three; a long list is 254 bytes of anything but 0xFF */
+        if (c >= METHODS_SCANNED)
+            name_start(d, c);
         return c > 0 ? C5_METH : X_FAIL;
     case C5_METH:
         if (c == 0xFF)
@@ -251,7 +259,7 @@ static int client_byte(dlp_socks_t *s, sdir_t *d, uint8_t c)
     case C4_HOST:
         return c4_string(d, c, X_DONE);
     default:
-        return addr_byte(d, c, true);
+        return addr_byte(d, c);
     }
 }
 
@@ -280,7 +288,7 @@ static int server_byte(dlp_socks_t *s, sdir_t *d, uint8_t c)
     case S4_FIXED:
         return --d->cnt > 0 ? S4_FIXED : X_DONE;
     default:
-        return addr_byte(d, c, false);
+        return addr_byte(d, c);
     }
 }
 
@@ -323,8 +331,8 @@ dlp_rc_t dlp_socks_write(dlp_socks_t *s, int dir, const uint8_t *p, size_t n, si
         }
         d->held[d->nheld++] = p[i++];
         d->state = (uint8_t)next;
-        if (next == X_DONE && dir == 0)
-            client_done(s);
+        if (next == X_DONE)
+            dir_done(s, dir);
     }
     *consumed = i;
     if (d->state == X_DONE)

@@ -204,11 +204,38 @@ static void test_socks5_user_password(void **state)
                        "\x01\x00"
                        "\x05\x00\x00\x01\x00\x00\x00\x00\x00\x00"),
                      "s3cr3t-pw");
-    const exp_t e[] = {{'N', N_CRED, "", NULL, 0, 9}, {'B', F_RAW, "", S("alice"), 0}};
+    const exp_t e[] = {
+        {'N', N_CRED, "", NULL, 0, 9},
+        {'B', F_RAW, "", S("alice"), 0},
+        {'B', F_RAW, "", S("\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01"), 0}};
 
     check_rest(&r->o[0], DLP_DONE, S("\x16\x03\x01"));
     check_rest(&r->o[1], DLP_DONE, "", 0);
     ts_check_items(&r->s[0], e, DLP_ARRAY_LEN(e));
+    run_free(r);
+}
+
+/* Free-form fields a sender fills as it likes are scanned, not only the names: a long
+ * methods list (any byte but 0xFF), an IPv6 address (16 bytes), and the reply's own
+ * bound address, domain or IPv6 (an inside server's answer is egress too). */
+static void test_socks5_free_fields_scanned(void **state)
+{
+    (void)state;
+    run_t *r = check(S("\x05\x10"
+                       "4539148803436467"
+                       "\x05\x01\x00\x04"
+                       "536-22-8417 jane\x00\x50"),
+                     S("\x05\x00"
+                       "\x05\x00\x00\x03\x14jane.doe@example.com\x00\x50"),
+                     NULL);
+    const exp_t e0[] = {{'B', F_RAW, "", S("4539148803436467"), 0},
+                        {'B', F_RAW, "", S("536-22-8417 jane"), 0}};
+    const exp_t e1[] = {{'B', F_RAW, "", S("jane.doe@example.com"), 0}};
+
+    check_rest(&r->o[0], DLP_DONE, "", 0);
+    check_rest(&r->o[1], DLP_DONE, "", 0);
+    ts_check_items(&r->s[0], e0, DLP_ARRAY_LEN(e0));
+    ts_check_items(&r->s[1], e1, DLP_ARRAY_LEN(e1));
     run_free(r);
 }
 
@@ -393,6 +420,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_socks5_no_auth_domain),
         cmocka_unit_test(test_socks5_user_password),
+        cmocka_unit_test(test_socks5_free_fields_scanned),
         cmocka_unit_test(test_socks4a),
         cmocka_unit_test(test_socks4_address_empty_user),
         cmocka_unit_test(test_not_a_request_after_greeting),
