@@ -494,8 +494,18 @@ static dlp_stage_t *chain_tail(dlp_http_t *h, hdir_t *d, bool raw)
     /* base64 files in the decoded values (API attachments, data: URIs) */
     b = dlp_stage_b64run_new(st, DLP_FIELD_HTTP_BODY, &h->lim);
     f = b == NULL ? NULL : form ? dlp_stage_form_new(b) : dlp_stage_json_new(b, jm);
-    if (f == NULL)
+    if (f == NULL) {
         dlp_stage_free_chain(b != NULL ? b : st);
+        return NULL;
+    }
+    /* JSON in UTF-16 (RFC 7159 allowed it; Jackson and .NET detect it): made UTF-8
+     * first, or its escapes ('\\' NUL 'u' NUL) are not seen. Identity on UTF-8 text. */
+    if (!form) {
+        dlp_stage_t *t = dlp_stage_textnorm_new(f);
+        if (t == NULL)
+            dlp_stage_free_chain(f);
+        f = t;
+    }
     return f;
 }
 
