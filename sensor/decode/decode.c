@@ -130,6 +130,13 @@ static void packet_reset(dlp_packet_t *p, const uint8_t *data, uint32_t caplen, 
     memset(&p->sport, 0, sizeof(*p) - offsetof(dlp_packet_t, sport));
 }
 
+/* The frame's end on the wire: never before its captured end (capture.c
+ * already takes caplen for a record claiming less). */
+static inline uint32_t wire_end(const dlp_packet_t *p)
+{
+    return p->wirelen > p->caplen ? p->wirelen : p->caplen;
+}
+
 /* Sets the L4 view of a payload that is not parsed (OTHER_L4 and fragments). */
 static void set_opaque_payload(dlp_packet_t *p, uint32_t off, uint32_t cap, uint32_t wire)
 {
@@ -208,10 +215,12 @@ other:
     return DLP_DEC_OTHER_L4;
 }
 
-static dlp_decode_result_t decode_ip4(dlp_packet_t *p, uint32_t off, uint32_t end);
-static dlp_decode_result_t decode_ip6(dlp_packet_t *p, uint32_t off, uint32_t end);
+static dlp_decode_result_t decode_ip4(dlp_packet_t *p, uint32_t off, uint32_t end,
+                                      uint32_t wend);
+static dlp_decode_result_t decode_ip6(dlp_packet_t *p, uint32_t off, uint32_t end,
+                                      uint32_t wend);
 static dlp_decode_result_t decode_ethertype(dlp_packet_t *p, uint16_t type, uint32_t off,
-                                            uint32_t end);
+                                            uint32_t end, uint32_t wend);
 
 /* Enters one more tunnel, or says the packet nests too deep. */
 static bool encap_enter(dlp_packet_t *p, uint8_t kind)
@@ -224,16 +233,18 @@ static bool encap_enter(dlp_packet_t *p, uint8_t kind)
     return true;
 }
 
-/* IPv4 (proto 4) or IPv6 (proto 41) in the 'cap' captured bytes at 'off'. */
-static dlp_decode_result_t decode_ip_in_ip(dlp_packet_t *p, uint32_t off, uint32_t cap, bool v6)
+/* IPv4 (proto 4) or IPv6 (proto 41) in the 'cap' captured, 'wire' declared bytes at 'off'. */
+static dlp_decode_result_t decode_ip_in_ip(dlp_packet_t *p, uint32_t off, uint32_t cap,
+                                           uint32_t wire, bool v6)
 {
     if (!encap_enter(p, v6 ? DLP_ENCAP_IP6 : DLP_ENCAP_IPIP))
         return DLP_DEC_ERR_ENCAP_DEPTH;
-    return v6 ? decode_ip6(p, off, off + cap) : decode_ip4(p, off, off + cap);
+    return v6 ? decode_ip6(p, off, off + cap, off + wire) : decode_ip4(p, off, off + cap, off + wire);
 }
 
 /* An Ethernet frame inside GRE: its tags are checked and skipped (see top). */
-static dlp_decode_result_t decode_teb(dlp_packet_t *p, uint32_t off, uint32_t end)
+static dlp_decode_result_t decode_teb(dlp_packet_t *p, uint32_t off, uint32_t end,
+                                      uint32_t wend)
 {
     if (!encap_enter(p, DLP_ENCAP_GRE | DLP_ENCAP_ETH))
         return DLP_DEC_ERR_ENCAP_DEPTH;
@@ -247,7 +258,7 @@ static dlp_decode_result_t decode_teb(dlp_packet_t *p, uint32_t off, uint32_t en
         type = rd16(p->data + off + 2);
         off += 4;
     }
-    return decode_ethertype(p, type, off, end);
+    return decode_ethertype(p, type, off, end, wend);
 }
 
 /* GRE version 0: the optional checksum, key and sequence words are skipped. */
@@ -270,14 +281,14 @@ static dlp_decode_result_t decode_gre(dlp_packet_t *p, uint32_t off, uint32_t ca
     if (cap < hl)
         return DLP_DEC_ERR_GRE;
     if (type == ETYPE_TEB)
-        return decode_teb(p, off + hl, off + cap);
+        return decode_teb(p, off + hl, off + cap, off + wire);
     if (type != ETYPE_IP4 && type != ETYPE_IP6) { /* PPP, MPLS, ERSPAN, ...: not decoded */
         set_opaque_payload(p, off, cap, wire);
         return DLP_DEC_OTHER_L4;
     }
     if (!encap_enter(p, DLP_ENCAP_GRE))
         return DLP_DEC_ERR_ENCAP_DEPTH;
-    return decode_ethertype(p, type, off + hl, off + cap);
+    return decode_ethertype(p, type, off + hl, off + cap, off + wire);
 }
 
 /* 'cap' bytes of the L4 part are captured, 'wire' declared by IP (cap <= wire). */
@@ -294,9 +305,9 @@ static dlp_decode_result_t decode_l4(dlp_packet_t *p, uint32_t off, uint32_t cap
     case DLP_PROTO_ICMPV6:
         return decode_icmp(p, off, cap, wire);
     case DLP_PROTO_IPIP:
-        return decode_ip_in_ip(p, off, cap, false);
+        return decode_ip_in_ip(p, off, cap, wire, false);
     case DLP_PROTO_IPV6:
-        return decode_ip_in_ip(p, off, cap, true);
+        return decode_ip_in_ip(p, off, cap, wire, true);
     case DLP_PROTO_GRE:
         return decode_gre(p, off, cap, wire);
     default:
@@ -305,8 +316,16 @@ static dlp_decode_result_t decode_l4(dlp_packet_t *p, uint32_t off, uint32_t cap
     }
 }
 
-/* The IPv4 packet at 'off'; 'end' is the end of the enclosing layer (caplen outermost). */
-static dlp_decode_result_t decode_ip4(dlp_packet_t *p, uint32_t off, uint32_t end)
+/*
+ * The IPv4 packet at 'off'; 'end' is the captured end of the enclosing layer
+ * (caplen outermost), 'wend' its end on the wire (wirelen outermost; a
+ * tunnel's declared payload). A datagram longer than what carries it is
+ * dropped by its receiver: decoding it as a truncated capture would take the
+ * bytes it lacks for a gap, and the real segment sent next for a
+ * retransmission of it (never scanned).
+ */
+static dlp_decode_result_t decode_ip4(dlp_packet_t *p, uint32_t off, uint32_t end,
+                                      uint32_t wend)
 {
     const uint8_t *h = p->data + off;
     uint32_t cap = end - off;
@@ -316,7 +335,7 @@ static dlp_decode_result_t decode_ip4(dlp_packet_t *p, uint32_t off, uint32_t en
         return DLP_DEC_ERR_IP4;
     uint32_t hl = (uint32_t)(h[0] & 0x0f) * 4;
     uint32_t tot = rd16(h + 2);
-    if (hl < IP4_HLEN || hl > cap || tot < hl)
+    if (hl < IP4_HLEN || hl > cap || tot < hl || tot > wend - off)
         return DLP_DEC_ERR_IP4;
     p->ipver = 4;
     p->ttl = h[8];
@@ -410,7 +429,9 @@ static dlp_decode_result_t ip6_chain(dlp_packet_t *p, uint8_t nh, uint32_t wire)
     }
 }
 
-static dlp_decode_result_t decode_ip6(dlp_packet_t *p, uint32_t off, uint32_t end)
+/* The IPv6 packet at 'off', within 'end' captured and 'wend' on the wire (decode_ip4). */
+static dlp_decode_result_t decode_ip6(dlp_packet_t *p, uint32_t off, uint32_t end,
+                                      uint32_t wend)
 {
     const uint8_t *h = p->data + off;
     uint32_t cap = end - off;
@@ -425,6 +446,8 @@ static dlp_decode_result_t decode_ip6(dlp_packet_t *p, uint32_t off, uint32_t en
     memcpy(p->dst, h + 24, 16);
     if (plen == 0) /* jumbogram (RFC 2675) or bogus: never on an egress link */
         return DLP_DEC_ERR_IP6;
+    if (IP6_HLEN + plen > wend - off) /* longer than what carries it: dropped */
+        return DLP_DEC_ERR_IP6;
     p->l3_len = min_u32(IP6_HLEN + plen, cap);
     return ip6_chain(p, h[6], IP6_HLEN + plen);
 }
@@ -436,9 +459,9 @@ static dlp_decode_result_t decode_raw(dlp_packet_t *p, uint32_t off)
         return DLP_DEC_ERR_L2;
     switch (p->data[off] >> 4) {
     case 4:
-        return decode_ip4(p, off, p->caplen);
+        return decode_ip4(p, off, p->caplen, wire_end(p));
     case 6:
-        return decode_ip6(p, off, p->caplen);
+        return decode_ip6(p, off, p->caplen, wire_end(p));
     default:
         return DLP_DEC_ERR_L2;
     }
@@ -446,13 +469,13 @@ static dlp_decode_result_t decode_raw(dlp_packet_t *p, uint32_t off)
 
 /* The packet of Ethertype 'type' at 'off', within 'end' (after any VLAN tags). */
 static dlp_decode_result_t decode_ethertype(dlp_packet_t *p, uint16_t type, uint32_t off,
-                                            uint32_t end)
+                                            uint32_t end, uint32_t wend)
 {
     switch (type) {
     case ETYPE_IP4:
-        return decode_ip4(p, off, end);
+        return decode_ip4(p, off, end, wend);
     case ETYPE_IP6:
-        return decode_ip6(p, off, end);
+        return decode_ip6(p, off, end, wend);
     default:
         return DLP_DEC_NOT_IP; /* ARP, LLDP, an 802.3 length (< ETYPE_MIN), ... */
     }
@@ -468,18 +491,18 @@ static dlp_decode_result_t decode_link_type(dlp_packet_t *p, uint16_t type, uint
         type = rd16(p->data + off + 2);
         off += 4;
     }
-    return decode_ethertype(p, type, off, p->caplen);
+    return decode_ethertype(p, type, off, p->caplen, wire_end(p));
 }
 
 static dlp_decode_result_t decode_af(dlp_packet_t *p, uint32_t af)
 {
     switch (af) {
     case BSD_AF_INET:
-        return decode_ip4(p, LOOP_HLEN, p->caplen);
+        return decode_ip4(p, LOOP_HLEN, p->caplen, wire_end(p));
     case BSD_AF_INET6_A:
     case BSD_AF_INET6_B:
     case BSD_AF_INET6_C:
-        return decode_ip6(p, LOOP_HLEN, p->caplen);
+        return decode_ip6(p, LOOP_HLEN, p->caplen, wire_end(p));
     default:
         return DLP_DEC_NOT_IP;
     }
@@ -520,9 +543,9 @@ dlp_decode_result_t dlp_decode(dlp_packet_t *p, uint16_t linktype, const uint8_t
         p->linktype = DLP_LINK_RAW;
         return decode_raw(p, 0);
     case DLP_LINK_IPV4:
-        return decode_ip4(p, 0, caplen);
+        return decode_ip4(p, 0, caplen, wire_end(p));
     case DLP_LINK_IPV6:
-        return decode_ip6(p, 0, caplen);
+        return decode_ip6(p, 0, caplen, wire_end(p));
     case DLP_LINK_NULL:
         return decode_null(p);
     case DLP_LINK_LOOP:

@@ -557,7 +557,7 @@ static void tcp_udp_checks(void **state)
     f.b[25] = 8;
     assert_int_equal(decode_frame(&p, DLP_LINK_RAW, &f), DLP_DEC_OK);
     assert_int_equal(p.payload_len, 0);
-    assert_int_equal(decode_bytes(&p, DLP_LINK_RAW, f.b, 27, 27), DLP_DEC_ERR_UDP);
+    assert_int_equal(decode_bytes(&p, DLP_LINK_RAW, f.b, 27, f.n), DLP_DEC_ERR_UDP); /* snaplen */
 
     /* ICMP destination unreachable (an error: quotes a header), GRE of protocol 0, ESP,
      * SCTP, ICMPv6 in IPv4 */
@@ -614,6 +614,60 @@ static void snaplen_truncated_payload(void **state)
     assert_int_equal(p.l3_len, 62);
     assert_int_equal(p.payload_len, 2);
     assert_int_equal(p.payload_wire, 4);
+}
+
+/*
+ * An IP datagram that says it is longer than the frame on the wire (or than
+ * the tunnel payload carrying it) is not a truncated capture but a packet its
+ * receiver drops: decoded as truncated, its missing bytes became a gap, and
+ * the real segment sent next at the same sequence number was taken for a
+ * retransmission of it (first copy wins) and never scanned.
+ */
+static void gre_hdr(frame_t *f, uint16_t flags, uint16_t type, unsigned opts);
+
+static void ip_longer_than_its_carrier(void **state)
+{
+    (void)state;
+    dlp_packet_t p;
+    frame_t f = {.n = 0};
+
+    eth(&f, 0x0800); /* whole frame on the wire (caplen == wirelen), IP says 1000 more */
+    ip4(&f, DLP_PROTO_TCP, IP4(10, 0, 0, 1), IP4(198, 51, 100, 2), 20 + 1000, 1, 0, 0);
+    tcp(&f, 1, 2, 3, 4, DLP_TCP_ACK, 0);
+    put_bytes(&f, "junk", 4);
+    assert_int_equal(decode_frame(&p, DLP_LINK_EN10MB, &f), DLP_DEC_ERR_IP4);
+
+    f.n = 0; /* IPv6 likewise */
+    ip6_tcp(&f);
+    f.b[4] = 0x10; /* payload length 4096 + what it was */
+    assert_int_equal(decode_frame(&p, DLP_LINK_RAW, &f), DLP_DEC_ERR_IP6);
+
+    f.n = 0; /* IPIP: the outer packet is whole, the inner one claims 1000 bytes more */
+    eth(&f, 0x0800);
+    ip4(&f, DLP_PROTO_IPIP, IP4(10, 0, 0, 70), IP4(198, 51, 100, 70), 44, 1, 0, 0);
+    ip4(&f, DLP_PROTO_TCP, IP4(10, 9, 0, 1), IP4(203, 0, 113, 9), 24 + 1000, 3, 0, 0);
+    tcp(&f, 40000, 80, 100, 0, DLP_TCP_ACK, 0);
+    put_bytes(&f, "data", 4);
+    assert_int_equal(decode_frame(&p, DLP_LINK_EN10MB, &f), DLP_DEC_ERR_IP4);
+
+    f.n = 0; /* GRE: the same */
+    eth(&f, 0x0800);
+    ip4(&f, DLP_PROTO_GRE, IP4(10, 0, 0, 70), IP4(198, 51, 100, 70), 48, 1, 0, 0);
+    gre_hdr(&f, 0, 0x0800, 0);
+    ip4(&f, DLP_PROTO_TCP, IP4(10, 9, 0, 1), IP4(203, 0, 113, 9), 24 + 1000, 3, 0, 0);
+    tcp(&f, 40000, 80, 100, 0, DLP_TCP_ACK, 0);
+    put_bytes(&f, "data", 4);
+    assert_int_equal(decode_frame(&p, DLP_LINK_EN10MB, &f), DLP_DEC_ERR_IP4);
+
+    f.n = 0; /* a snaplen cut of the same tunnel is still a truncated capture */
+    eth(&f, 0x0800);
+    ip4(&f, DLP_PROTO_IPIP, IP4(10, 0, 0, 70), IP4(198, 51, 100, 70), 44 + 1000, 1, 0, 0);
+    ip4(&f, DLP_PROTO_TCP, IP4(10, 9, 0, 1), IP4(203, 0, 113, 9), 24 + 1000, 3, 0, 0);
+    tcp(&f, 40000, 80, 100, 0, DLP_TCP_ACK, 0);
+    put_bytes(&f, "data", 4);
+    assert_int_equal(decode_bytes(&p, DLP_LINK_EN10MB, f.b, f.n, f.n + 1000), DLP_DEC_OK);
+    assert_int_equal(p.payload_len, 4);
+    assert_int_equal(p.payload_wire, 1004);
 }
 
 /* A 60-byte minimum Ethernet frame carrying a 40-byte IP packet. */
@@ -863,13 +917,20 @@ static void gre_malformed_counted(void **state)
     inner_ip4_tcp(&f);
     assert_int_equal(decode_frame(&p, DLP_LINK_RAW, &f), DLP_DEC_ERR_VLAN);
 
-    /* The inner packet ends with the outer payload, not at the frame's padding. */
+    /* The inner packet ends with the outer payload, not at the frame's padding: one
+     * longer than the outer payload is dropped by the tunnel's end, and so here (its
+     * last 4 bytes are not a gap of the stream: ip_longer_than_its_carrier). */
     f.n = 0;
     ip4(&f, DLP_PROTO_IPIP, IP4(10, 0, 0, 70), IP4(198, 51, 100, 70), 40, 1, 0, 0);
     inner_ip4_tcp(&f); /* declares 44 bytes, the outer holds 40 */
+    assert_int_equal(decode_frame(&p, DLP_LINK_RAW, &f), DLP_DEC_ERR_IP4);
+    assert_int_equal(p.l3_len, 0);
+    f.n = 0; /* the inner one shorter than the outer payload: the rest is padding */
+    ip4(&f, DLP_PROTO_IPIP, IP4(10, 0, 0, 70), IP4(198, 51, 100, 70), 48, 1, 0, 0);
+    inner_ip4_tcp(&f);
+    put_zero(&f, 4);
     assert_int_equal(decode_frame(&p, DLP_LINK_RAW, &f), DLP_DEC_OK);
-    assert_int_equal(p.l3_len, 40);
-    assert_int_equal(p.payload_len, 0);
+    assert_inner_ip4_tcp(&p, 20);
     assert_int_equal(p.payload_wire, 4);
 }
 
@@ -904,8 +965,10 @@ static void icmp_echo_datagrams(void **state)
     assert_memory_equal(&k1, &k2, sizeof(k1));
     assert_int_not_equal(s1, s2);
 
-    assert_int_equal(decode_bytes(&p, DLP_LINK_RAW, f.b, 26, 26), DLP_DEC_ERR_ICMP);
-    assert_int_equal(decode_bytes(&p, DLP_LINK_RAW, f.b, 20, 20), DLP_DEC_ERR_ICMP);
+    assert_int_equal(decode_bytes(&p, DLP_LINK_RAW, f.b, 26, f.n), DLP_DEC_ERR_ICMP);
+    assert_int_equal(decode_bytes(&p, DLP_LINK_RAW, f.b, 20, f.n), DLP_DEC_ERR_ICMP);
+    /* cut on the wire, not by the snaplen: shorter than IP says, dropped */
+    assert_int_equal(decode_bytes(&p, DLP_LINK_RAW, f.b, 26, 26), DLP_DEC_ERR_IP4);
     f.b[20] = 3; /* destination unreachable: quotes a header, not scanned */
     assert_int_equal(decode_frame(&p, DLP_LINK_RAW, &f), DLP_DEC_OTHER_L4);
     f.b[20] = DLP_ICMPV6_ECHO_REQUEST; /* not an ICMPv4 echo */
@@ -1304,6 +1367,7 @@ int main(void)
         cmocka_unit_test_teardown(icmp_echo_datagrams, teardown_heap),
         cmocka_unit_test_teardown(snaplen_truncated_payload, teardown_heap),
         cmocka_unit_test_teardown(ethernet_padding_stripped, teardown_heap),
+        cmocka_unit_test_teardown(ip_longer_than_its_carrier, teardown_heap),
         cmocka_unit_test_teardown(truncated_at_every_length, teardown_heap),
         cmocka_unit_test_teardown(truncation_errors_name_the_layer, teardown_heap),
         cmocka_unit_test_teardown(flow_key_and_hash_symmetry, teardown_heap),
