@@ -311,6 +311,7 @@ static void check_reachable(loader_t *ld, const dlp_rule_t *c)
     const dlp_rule_combination_t *k = &c->combination;
     char off[512] = "";
     size_t used = 0;
+    bool full = false;
     uint32_t sum = 0;
 
     if (k->min_weight == 0 || !c->enabled)
@@ -323,9 +324,16 @@ static void check_reachable(loader_t *ld, const dlp_rule_t *c)
             sum += k->weights[i];
             continue;
         }
+        if (full)
+            continue;
+        /* whole names only, with room left for ", ..." */
         int w = snprintf(off + used, sizeof(off) - used, "%s%s", used > 0 ? ", " : "", t->name);
-        if (w > 0 && (size_t)w < sizeof(off) - used)
+        if (w > 0 && (size_t)w < sizeof(off) - 6 - used) {
             used += (size_t)w;
+        } else {
+            snprintf(off + used, sizeof(off) - used, "%s...", used > 0 ? ", " : "");
+            full = true;
+        }
     }
     if (sum < k->min_weight)
         dlp_rules__lerror(ld,

@@ -735,6 +735,62 @@ static void combination_unreachable_after_overrides(void **state)
     dlp_ruleset_free(load_ok_n(three, 2));
 }
 
+/* Many long names disabled: the list in the error is cut after whole names
+ * and says so (", ..."), never cut inside a name or silently short of one. */
+static void combination_unreachable_many_disabled(void **state)
+{
+    const size_t cap = 64 * 1024;
+    char *y = malloc(cap);
+    char comb[8192] = "";
+    size_t used = 0, n = 0;
+
+    (void)state;
+    assert_non_null(y);
+    n += (size_t)snprintf(y + n, cap - n, "rules:\n");
+    for (int i = 0; i < 20; i++) {
+        n += (size_t)snprintf(
+            y + n, cap - n,
+            "  - {id: %d, name: t.a_rather_long_linkable_rule_name_for_the_list_%02d,\n"
+            "     description: d, category: linkable, severity: low,\n"
+            "     patterns: [zz%02dzz], enabled: %s}\n",
+            i + 1, i, i, i == 0 ? "true" : "false");
+        used += (size_t)snprintf(comb + used, sizeof(comb) - used,
+                                 "%st.a_rather_long_linkable_rule_name_for_the_list_%02d",
+                                 i > 0 ? ", " : "", i);
+    }
+    snprintf(y + n, cap - n,
+             "  - {id: 99, name: t.risk, description: d, category: linkable, severity: high,\n"
+             "     combination: {min_weight: 2, rules: [%s]}}\n",
+             comb);
+    write_file("many.yaml", y);
+    free(y);
+    const char *const paths[] = {"many.yaml"};
+    dlp_rules_errors_t err = {0};
+    assert_null(dlp_rules_load(paths, 1, &err));
+    assert_int_equal(err.n, 1);
+    const char *m = strstr(err.msg[0], "disabled: ");
+    const char *tail = "): the rule could never fire (disable it too, or enable them)";
+    assert_non_null(m);
+    m += strlen("disabled: ");
+    n = strlen(m) - strlen(tail);
+    assert_string_equal(m + n, tail);
+    /* whole names from _01 on, in order, then ", ..." (19 do not fit in one line) */
+    int k = 1;
+    for (const char *q = m; q < m + n; k++) {
+        char want[80];
+        if (strncmp(q, "...", 3) == 0 && q + 3 == m + n)
+            break;
+        snprintf(want, sizeof(want), "t.a_rather_long_linkable_rule_name_for_the_list_%02d", k);
+        assert_true(k < 20);
+        assert_memory_equal(q, want, strlen(want));
+        q += strlen(want);
+        assert_memory_equal(q, ", ", 2);
+        q += 2;
+    }
+    assert_true(k > 2 && k < 20);
+    dlp_rules_errors_fini(&err);
+}
+
 #define RULE_RISK                                                                                  \
     "  - id: 2\n"                                                                                  \
     "    name: t.risk\n"                                                                           \
@@ -1193,6 +1249,7 @@ int main(void)
         cmocka_unit_test(combination_parsed),
         cmocka_unit_test(combination_errors),
         cmocka_unit_test(combination_unreachable_after_overrides),
+        cmocka_unit_test(combination_unreachable_many_disabled),
         cmocka_unit_test(combination_shape_errors),
         cmocka_unit_test(bound_combination),
         cmocka_unit_test(overrides_in_order),
