@@ -36,6 +36,7 @@ typedef struct dlp_classify_result {
     uint8_t done;            /* no more packets are needed */
     uint8_t guessed;         /* nDPI gave up and guessed (by port) */
     uint8_t encrypted;       /* TLS, QUIC, SSH...: content is not inspectable */
+    uint8_t host_cut;        /* host filled nDPI's buffer: it may have been cut (at either end) */
 } dlp_classify_result_t;
 
 /* Returns owned or NULL (with a log line). 'max_packets': per flow, then give up. */

@@ -689,7 +689,8 @@ def names_carry_values(outdir):
     (the file holds a card); :46098 a POST whose Host names a card and an SSN (the body holds
     an address); :46099 a TLS ClientHello whose SNI names a card (a flow event with
     --log-flows); :46100 a file named by 50 `x`s and a card, which an event cuts to 63
-    characters, inside the card (the file holds another card)."""
+    characters, inside the card (the file holds another card); :46101 an SNI of the card and
+    49 `a`s, of which nDPI keeps the last 79 characters: the cut falls inside the card."""
     cap = Capture()
     b_ = b"----dlpnames"
 
@@ -711,6 +712,11 @@ def names_carry_values(outdir):
     s.close()
     exchange(cap, IN1, OUT1, 46100, 80,
              http_post("files.example.com", "/up", upload(b"x" * 50 + b" " + CARD + b".csv", CARD2), mp))
+    s = TcpSession(cap, IN1, OUT2, 46101, 443)
+    s.handshake()
+    s.send("c", client_hello(CARD + b"." + b"a" * 49 + b".jane-doe.example"))
+    s.send("s", b"\x16\x03\x03\x00\x04\x0e\x00\x00\x00")
+    s.close()
     cap.write_pcap(out_path(outdir, "detect-names.pcap"))
 
 

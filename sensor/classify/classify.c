@@ -193,9 +193,12 @@ static bool proto_known(ndpi_protocol p)
 }
 
 /* Copies nDPI's host name, bounded, non-printable bytes as '?'. */
-static void copy_host(char *dst, size_t cap, const char *src, size_t src_cap)
+/* Returns whether src may have been cut: nDPI keeps what fits its buffer (the end of
+ * a longer SNI), and dst keeps cap - 1. */
+static bool copy_host(char *dst, size_t cap, const char *src, size_t src_cap)
 {
     size_t n = strnlen(src, src_cap);
+    bool cut = n + 1 >= src_cap || n >= cap;
 
     if (n >= cap)
         n = cap - 1;
@@ -204,6 +207,7 @@ static void copy_host(char *dst, size_t cap, const char *src, size_t src_cap)
         dst[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
     }
     dst[n] = '\0';
+    return cut;
 }
 
 /* Takes the verdict out of the nDPI flow, then frees it. */
@@ -213,7 +217,8 @@ static void finish(dlp_classify_t *c, dlp_classify_flow_t *cf, bool guessed)
 
     if (proto_known(cf->proto))
         ndpi_protocol2name(c->nd, cf->proto, r->app_proto, sizeof(r->app_proto));
-    copy_host(r->host, sizeof(r->host), cf->nf->host_server_name, sizeof(cf->nf->host_server_name));
+    r->host_cut = copy_host(r->host, sizeof(r->host), cf->nf->host_server_name,
+                            sizeof(cf->nf->host_server_name));
     r->risks = cf->nf->risk;
     r->guessed = guessed && proto_known(cf->proto);
     r->encrypted =

@@ -2375,14 +2375,36 @@ static void report_text(fapp_t *a, const char *in, char *out, size_t cap)
         snprintf(out, cap, "%s", in);
 }
 
+/*
+ * A server name nDPI may have cut (it keeps the last 79 bytes of a longer one): the
+ * label at either end may be part of a value, no value any more, which the masking
+ * cannot find ("148803436467.aaa...", the end of a card): both are shown as '*'s.
+ */
+static void star_cut_ends(char *s)
+{
+    char *first = strchr(s, '.'), *last = strrchr(s, '.');
+
+    if (first == NULL) {
+        memset(s, '*', strlen(s));
+        return;
+    }
+    memset(s, '*', (size_t)(first - s));
+    memset(last + 1, '*', strlen(last + 1));
+}
+
 void fapp_report(fapp_t *a, dlp_event_t *ev, uint64_t ts_us)
 {
     if (a->det != NULL)
         dlp_detect_flow_report(a->detect, a->det, ts_us);
     snprintf(ev->fl.app_proto, sizeof(ev->fl.app_proto), "%s", label(a));
     report_text(a, a->host, ev->u.flow.http_host, sizeof(ev->u.flow.http_host));
-    if (a->res.encrypted)
-        report_text(a, a->res.host, ev->u.flow.tls_sni, sizeof(ev->u.flow.tls_sni));
+    if (a->res.encrypted) {
+        char sni[sizeof(a->res.host)];
+        snprintf(sni, sizeof(sni), "%s", a->res.host);
+        if (a->res.host_cut)
+            star_cut_ends(sni);
+        report_text(a, sni, ev->u.flow.tls_sni, sizeof(ev->u.flow.tls_sni));
+    }
     snprintf(ev->fl.risks, sizeof(ev->fl.risks), "%s", a->risks);
     for (int d = 0; d < 2; d++) {
         dlp_ev_dir_t *ed = &ev->u.flow.dir[d];
