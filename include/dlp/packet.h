@@ -134,6 +134,8 @@ typedef struct dlp_packet {
     uint8_t encap_depth;    /* tunnels decapsulated to reach l3_off (0: none) */
     uint8_t encap;          /* DLP_ENCAP_* of those tunnels */
     uint8_t tun_dir;        /* DLP_TUN_*: set by the dispatcher (--home-net), not the decoder */
+    uint64_t disp_hash;     /* dispatcher: its tunnel's address pair hash when the packet no
+                             * longer shows it (an inner datagram rebuilt); 0: none */
     uint32_t encap_l3[DLP_ENCAP_DEPTH_MAX]; /* each tunnel's carrying IP header: its offset in
                                              * data, outermost first (encap_depth valid) */
 } dlp_packet_t;

@@ -22,6 +22,7 @@ CARDS = {  # Luhn-valid synthetic numbers, in no other capture
     "6in6": b"4024539146346151", "depth3": b"4716623293101966", "depth4": b"4539892948866316",
     "gre_frag": b"5425544401678589", "gre_in": b"4539333684593863", "ipip_frag": b"4539817263540915",
     "gre_internal": b"4539645792104691", "ipip_frag_internal": b"4539415185323757",
+    "gre_mixed_frag": b"4539302541695716",
 }
 
 # Tunnel end points: an inside router and an outside broker.
@@ -188,6 +189,38 @@ def direction_cases(cap):
         cap.add_l3(ip_outer(T4_IN, T4_OUT, PROTO_IPIP, frag), T4_IN, T4_OUT)
 
 
+class FragTunnelSession(TunnelSession):
+    """A TunnelSession whose outer IPv4 packets over 1500 bytes are fragmented (the tunnel
+    path's MTU), the rest sent whole."""
+
+    def emit_l3(self, who, l3):
+        outer, src, dst = self.wrap(l3, who)
+        if len(outer) <= 1500:
+            return self.cap.add_l3(outer, src, dst)
+        for frag in frag_ipv4(outer, [(0, 1480), (1480, len(outer) - 20 - 1480)]):
+            ts = self.cap.add_l3(frag, src, dst)
+        return ts
+
+
+def mixed_fragment_cases(cap):
+    # One inner TCP flow in GRE whose full-sized segment is fragmented by the tunnel and
+    # whose next one is not; the card straddles the two. Every worker choice must put both
+    # in one worker (--workers, --file-readers one or each).
+    wrap = tunnel(T4_IN, T4_OUT, PROTO_GRE, lambda l3, who: gre(ethertype(l3), l3))
+    s = FragTunnelSession(cap, "10.200.0.78", "203.0.113.78", 41078, 80, wrap)
+    s.handshake()
+    card = CARDS["gre_mixed_frag"]
+    pad = 0
+    for _ in range(3):  # the Content-Length's digits move the card: settle
+        body = b"name=Tunnel+Example&pad=" + b"p" * pad + b"&card=" + card
+        req = http_post("203.0.113.78", "/gre-mixed", body)
+        pad += 1460 - 8 - req.index(card)
+    assert req.index(card) == 1460 - 8 and len(req) > 1460
+    s.send("c", req)
+    s.send("s", http_response(b"ok\n", ctype="text/plain"))
+    s.close()
+
+
 def main(outdir):
     cap = Capture()
     icmp_cases(cap)
@@ -196,6 +229,7 @@ def main(outdir):
     depth_cases(cap)
     fragment_cases(cap)
     direction_cases(cap)
+    mixed_fragment_cases(cap)
     cap.write_pcap(out_path(outdir, "encap.pcap"))
 
 

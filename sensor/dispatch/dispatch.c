@@ -18,10 +18,10 @@
  * member; HASH defragments IPv4 in the kernel). Reading files (file_mode), every
  * handle gives every frame and the pipeline keeps those worker_of() gives it,
  * choosing by the fragment's addresses before reassembly, as the reader's
- * choice after it would; it counts only what it keeps. (Not quite for a
- * fragmented tunnel datagram: the reader chooses by the inner addresses the
- * pipeline cannot see before reassembly. Live, the kernel chooses by the
- * outer ones for every packet of the tunnel, which keeps its flows whole.)
+ * choice after it would; it counts only what it keeps. A tunnelled packet is
+ * chosen by its tunnel's (outermost) address pair, which every fragment of
+ * it shows: so the reader and the pipelines agree, as the kernel's fanout
+ * does live, and a tunnel's flows all meet in one worker.
  *
  * Time: a front's clock is the largest packet time seen. Each time it
  * advances by DLP_TICK_US, a tick goes to the workers it feeds (the reader:
@@ -61,6 +61,7 @@ typedef struct front {
     dlp_stats_t *st; /* the thread's counters */
     dlp_defrag_t *defrag;
     const dlp_cidr_set_t *home; /* --home-net: which way a tunnel's carrying packets go */
+    uint64_t seed;              /* worker_of()'s */
     uint8_t *scratch; /* IP_DGRAM_MAX: a rebuilt tunnel datagram holding a fragment */
     _Atomic uint64_t now_us; /* the clock; read by the output thread */
     uint64_t last_tick_us;
@@ -147,20 +148,56 @@ static void count_encap(front_t *f, const dlp_packet_t *p)
  * wherever its carrying packets go, whatever its own (the sender's to choose)
  * addresses say (worker.c set_egress).
  */
+/* The addresses of the IP header carrying tunnel i (< encap_depth) of p. */
+static void carrier_addrs(const dlp_packet_t *p, unsigned i, uint8_t a[16], uint8_t b[16])
+{
+    const uint8_t *h = p->data + p->encap_l3[i]; /* a whole IP header: decode.c */
+
+    if ((h[0] >> 4) == 4) {
+        memset(a, 0, 10);
+        memset(b, 0, 10);
+        a[10] = a[11] = b[10] = b[11] = 0xff;
+        memcpy(a + 12, h + 12, 4);
+        memcpy(b + 12, h + 16, 4);
+    } else {
+        memcpy(a, h + 8, 16);
+        memcpy(b, h + 24, 16);
+    }
+}
+
+/* The dispatch hash of an address pair, in either order (worker_of). */
+static uint64_t pair_hash(uint64_t seed, const uint8_t *a, const uint8_t *b)
+{
+    uint8_t pair[32];
+
+    if (memcmp(a, b, 16) > 0) {
+        const uint8_t *t = a;
+        a = b;
+        b = t;
+    }
+    memcpy(pair, a, 16);
+    memcpy(pair + 16, b, 16);
+    return dlp_hash_bytes(pair, sizeof(pair), seed);
+}
+
+/* The pair a packet is dispatched by: its outermost IP header's. */
+static uint64_t dispatch_hash(uint64_t seed, const dlp_packet_t *p)
+{
+    uint8_t a[16], b[16];
+
+    if (DLP_LIKELY(p->encap_depth == 0))
+        return pair_hash(seed, p->src, p->dst);
+    carrier_addrs(p, 0, a, b);
+    return pair_hash(seed, a, b);
+}
+
 static uint8_t tun_dir(const front_t *f, const dlp_packet_t *p)
 {
     uint8_t t = 0;
 
     for (unsigned i = 0; i < p->encap_depth && i < DLP_ENCAP_DEPTH_MAX; i++) {
-        const uint8_t *h = p->data + p->encap_l3[i]; /* a whole IP header: decode.c */
-        uint8_t a[16] = {[10] = 0xff, [11] = 0xff}, b[16] = {[10] = 0xff, [11] = 0xff};
-        if ((h[0] >> 4) == 4) {
-            memcpy(a + 12, h + 12, 4);
-            memcpy(b + 12, h + 16, 4);
-        } else {
-            memcpy(a, h + 8, 16);
-            memcpy(b, h + 24, 16);
-        }
+        uint8_t a[16], b[16];
+        carrier_addrs(p, i, a, b);
         bool from_home = dlp_cidr_set_contains(f->home, a);
         bool to_home = dlp_cidr_set_contains(f->home, b);
         if (from_home && !to_home)
@@ -208,6 +245,8 @@ static bool front_fragment(front_t *f, const dlp_packet_t *frag, dlp_packet_t *o
     dlp_decode_result_t r;
     dlp_packet_t inner;
     uint8_t tun = frag->encap_depth != 0 && f->home != NULL ? tun_dir(f, frag) : 0;
+    /* an inner fragment: the rebuilt inner datagram no longer shows its tunnel */
+    uint64_t disp = frag->encap_depth != 0 ? dispatch_hash(f->seed, frag) : 0;
 
     for (int level = 0;; level++) {
         if (dlp_defrag_add(f->defrag, frag, &dgram, &len) != DLP_OK)
@@ -216,6 +255,7 @@ static bool front_fragment(front_t *f, const dlp_packet_t *frag, dlp_packet_t *o
         if (out->encap_depth != 0 && f->home != NULL)
             tun |= tun_dir(f, out); /* the rebuilt datagram's own tunnels */
         out->tun_dir = tun; /* and those that carried the fragment that completed it */
+        out->disp_hash = disp;
         if (DLP_LIKELY(r != DLP_DEC_FRAGMENT) || level == DLP_ENCAP_DEPTH_MAX)
             break;
         count_encap(f, out);
@@ -368,23 +408,16 @@ static void advance_clock(dlp_dispatch_t *d, uint64_t ts)
  * its data connections among them - meets in one worker, and the
  * association of the two never depends on timing between threads (Zeek's
  * clusters balance on the address pair for the same reason). Seeded per
- * run: the spread cannot be aimed at.
+ * run: the spread cannot be aimed at. A tunnelled packet goes by its
+ * tunnel's pair (dispatch_hash), which its outer fragments show too.
  */
 static uint32_t worker_of(const dlp_dispatch_t *d, const dlp_packet_t *p)
 {
-    const uint8_t *a = p->src, *b = p->dst;
-    uint8_t pair[32];
     uint64_t h;
 
     if (d->n == 1)
         return 0;
-    if (memcmp(a, b, 16) > 0) {
-        a = p->dst;
-        b = p->src;
-    }
-    memcpy(pair, a, 16);
-    memcpy(pair + 16, b, 16);
-    h = dlp_hash_bytes(pair, sizeof(pair), d->seed);
+    h = DLP_UNLIKELY(p->disp_hash != 0) ? p->disp_hash : dispatch_hash(d->seed, p);
     return (uint32_t)(((h >> 32) * d->n) >> 32);
 }
 
@@ -716,6 +749,7 @@ static dlp_rc_t slot_init(dlp_dispatch_t *d, unsigned i)
         ws->cap = d->p.caps[i];
         ws->front.st = dlp_worker_stats(ws->w); /* the same thread writes both */
         ws->front.home = d->p.cfg != NULL ? &d->p.cfg->home_net : NULL;
+        ws->front.seed = d->seed;
         ws->front.defrag = defrag_for(d, ws->front.st);
         if (ws->front.defrag == NULL)
             return DLP_ENOMEM;
@@ -738,6 +772,7 @@ dlp_dispatch_t *dlp_dispatch_new(const dlp_dispatch_params_t *p)
     dlp_stats_init(&d->stats);
     d->front.st = &d->stats;
     d->front.home = p->cfg != NULL ? &p->cfg->home_net : NULL;
+    d->front.seed = d->seed;
     if (!d->pipes && (d->front.defrag = defrag_for(d, &d->stats)) == NULL)
         goto fail;
     d->ws = dlp_calloc_aligned((size_t)d->n * sizeof(*d->ws));
