@@ -307,6 +307,14 @@ static void set_egress(const dlp_config_t *cfg, const dlp_flow_t *f, wflow_t *wf
     }
 }
 
+/* True when a packet's tunnels (set_egress) make a direction of an existing
+ * flow egress that is not: its inner packets were seen outside a tunnel first. */
+static bool tun_widens(const wflow_t *wf, uint8_t tun, int dir)
+{
+    return ((tun & DLP_TUN_OUT) && !wf->dir[dir].egress) ||
+           ((tun & DLP_TUN_IN) && !wf->dir[!dir].egress);
+}
+
 static wflow_t *flow_init(dlp_worker_t *w, dlp_flow_t *f, const dlp_packet_t *p, int dir)
 {
     wflow_t *wf = calloc(1, sizeof(*wf));
@@ -619,6 +627,14 @@ static void process_packet(dlp_worker_t *w, const rec_pkt_t *r)
         wf = created ? flow_init(w, f, p, dir) : f->user;
         if (wf == NULL)
             return;
+        if (DLP_UNLIKELY(p->tun_dir != 0) && !created && tun_widens(wf, p->tun_dir, dir)) {
+            /* A tunnel leaving the network carries a flow first seen not leaving it
+             * (set_egress): it starts again, as egress, from this packet. */
+            dlp_flow_table_end(w->flows, f,
+                               f->close_reason ? (dlp_flow_end_t)f->close_reason
+                                               : DLP_FLOW_END_TIMEOUT);
+            continue;
+        }
         if (wf->app_later && !app_hold(wf, p))
             app_start(w, wf);
         if (wf->evf != NULL) /* evidence: a copy of the packet */

@@ -86,7 +86,15 @@ static void wfx_free(wfx_t *x)
 
 /* One frame through the worker as pipe_frame() hands it over, with the clock
  * ticks the front would send first. */
+static void feed_tun(wfx_t *x, const frame_t *f, uint64_t ts, uint8_t tun_dir);
+
 static void feed(wfx_t *x, const frame_t *f, uint64_t ts)
+{
+    feed_tun(x, f, ts, 0);
+}
+
+/* feed() of a packet the front found in tunnels going 'tun_dir' (DLP_TUN_*). */
+static void feed_tun(wfx_t *x, const frame_t *f, uint64_t ts, uint8_t tun_dir)
 {
     dlp_packet_t p;
     rec_pkt_t r;
@@ -99,6 +107,7 @@ static void feed(wfx_t *x, const frame_t *f, uint64_t ts)
     }
     assert_int_equal(dlp_decode(&p, DLP_LINK_EN10MB, f->b, f->n, f->n, ts), DLP_DEC_OK);
     p.clock_us = ts;
+    p.tun_dir = tun_dir;
     memset(&r, 0, sizeof(r));
     r.h = (rec_hdr_t){.kind = REC_PKT, .size = sizeof(r), .ts_us = ts};
     r.pkt = p;
@@ -230,6 +239,33 @@ static void raw_value_split_across_segments(void **state)
     assert_int_equal(fl->u.flow.dir[0].inspected_bytes, 19);
     assert_int_equal(fl->u.flow.dir[0].uninspected_bytes, 0);
     assert_int_equal(dlp_stat_get(dlp_worker_stats(x->w), DLP_STAT_APP_FLOWS_UNDECODED), 1);
+    frames_fini(&fs);
+    wfx_free(x);
+}
+
+/*
+ * An inner flow between two inside hosts, its handshake seen outside any
+ * tunnel, its data then carried by a tunnel that leaves the network: the
+ * flow starts again as egress and the value is found. (set_egress decided
+ * once, on the handshake: the flow stayed internal and its data unscanned.)
+ */
+static void tunnel_after_plain_start_is_egress(void **state)
+{
+    wfx_t *x = wfx_new();
+    frames_t fs;
+    conn_t c = conn(40009, IP4(10, 0, 0, 2), 5557);
+
+    (void)state;
+    frames_init(&fs, 16);
+    handshake(&fs, &c);
+    data(&fs, &c, 0, "payload: tok-1234.\n");
+    close_both(&fs, &c);
+    for (size_t i = 0; i < fs.n; i++)
+        feed_tun(x, &fs.f[i], fs.ts[i], i < 3 ? 0 : DLP_TUN_OUT);
+    dlp_worker_end(x->w);
+    drain(x);
+
+    assert_int_equal(count_type(x, DLP_EV_DLP), 1);
     frames_fini(&fs);
     wfx_free(x);
 }
@@ -723,6 +759,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(http_body_value_labelled_http),
         cmocka_unit_test(raw_value_split_across_segments),
+        cmocka_unit_test(tunnel_after_plain_start_is_egress),
         cmocka_unit_test(gap_noted_not_bridged),
         cmocka_unit_test(tls_not_inspected),
         cmocka_unit_test(idle_settle_reports_quiet_value),
