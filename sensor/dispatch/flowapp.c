@@ -360,7 +360,7 @@ static const char *label(const fapp_t *a)
 {
     static const char *const decoded[] = {[KIND_HTTP] = "HTTP",       [KIND_SMTP] = "SMTP",
                                           [KIND_FTP] = "FTP_CONTROL", [KIND_DNS] = "DNS",
-                                          [KIND_SOCKS] = "SOCKS"};
+                                          [KIND_SOCKS] = "SOCKS", [KIND_H2] = "HTTP"};
     /* through a proxy: the proxy's protocol, as nDPI names such flows (HTTP_Connect,
      * SOCKS); not when the client's handshake proved to be none */
     kind_t dec = a->px != KIND_UNDECIDED && a->px_dir[0] != PX_RAW ? a->px : a->dec;
