@@ -84,23 +84,9 @@ static bool label_ok(const uint8_t *p, size_t n, bool tld)
 #define EXT3(a, b, c) (EXT2(a, b) | (uint32_t)(c) << 16)
 #define EXT4(a, b, c, d) (EXT3(a, b, c) | (uint32_t)(d) << 24)
 
-/* Lower-case letters packed as EXTn() packs them; each e-mail candidate asks
- * (twice): a compare of 4-byte words, not of strings. */
-static const uint32_t not_tld_ext[] = {
-    EXT3('p', 'n', 'g'), EXT3('j', 'p', 'g'), EXT4('j', 'p', 'e', 'g'), EXT3('g', 'i', 'f'),
-    EXT3('s', 'v', 'g'), EXT4('w', 'e', 'b', 'p'), EXT3('i', 'c', 'o'), EXT3('b', 'm', 'p'),
-    EXT3('t', 'i', 'f'), EXT4('t', 'i', 'f', 'f'), EXT3('c', 's', 's'), EXT2('j', 's'),
-    EXT3('m', 'j', 's'), EXT3('m', 'a', 'p'), EXT4('j', 's', 'o', 'n'), EXT4('w', 'o', 'f', 'f'),
-    EXT3('t', 't', 'f'), EXT3('e', 'o', 't'), EXT3('o', 't', 'f'), EXT4('h', 't', 'm', 'l'),
-    EXT3('h', 't', 'm'), EXT3('p', 'h', 'p'), EXT3('a', 's', 'p'), EXT4('a', 's', 'p', 'x'),
-    EXT3('j', 's', 'p'), EXT3('t', 'x', 't'), EXT3('x', 'm', 'l'), EXT3('p', 'd', 'f'),
-    EXT4('w', 'e', 'b', 'm'), EXT3('a', 'v', 'i'), EXT3('w', 'a', 'v'), EXT3('o', 'g', 'g'),
-    EXT2('g', 'z'), EXT3('t', 'g', 'z'), EXT2('x', 'z'), EXT3('r', 'a', 'r'),
-    EXT3('e', 'x', 'e'), EXT3('d', 'l', 'l'), EXT3('c', 's', 'v'), EXT3('x', 'l', 's'),
-    EXT4('x', 'l', 's', 'x'), EXT3('d', 'o', 'c'), EXT4('d', 'o', 'c', 'x'), EXT3('p', 'p', 't'),
-    EXT4('p', 'p', 't', 'x'),
-};
-
+/* Lower-case letters packed as EXTn() packs them, looked up by their first
+ * letter: each e-mail candidate asks twice (domain_ok, before_extension), so
+ * a common TLD ("com") costs a switch and two compares, not a list. */
 static bool not_tld(const uint8_t *p, size_t n)
 {
     uint32_t w = 0;
@@ -109,10 +95,51 @@ static bool not_tld(const uint8_t *p, size_t n)
         return false;
     for (size_t i = 0; i < n; i++)
         w |= (uint32_t)(p[i] | 0x20) << (8 * i);
-    for (size_t i = 0; i < sizeof not_tld_ext / sizeof not_tld_ext[0]; i++)
-        if (not_tld_ext[i] == w)
-            return true;
-    return false;
+    switch (w & 0xff) {
+    case 'a':
+        return w == EXT3('a', 's', 'p') || w == EXT4('a', 's', 'p', 'x') ||
+               w == EXT3('a', 'v', 'i');
+    case 'b':
+        return w == EXT3('b', 'm', 'p');
+    case 'c':
+        return w == EXT3('c', 's', 's') || w == EXT3('c', 's', 'v');
+    case 'd':
+        return w == EXT3('d', 'l', 'l') || w == EXT3('d', 'o', 'c') ||
+               w == EXT4('d', 'o', 'c', 'x');
+    case 'e':
+        return w == EXT3('e', 'o', 't') || w == EXT3('e', 'x', 'e');
+    case 'g':
+        return w == EXT3('g', 'i', 'f') || w == EXT2('g', 'z');
+    case 'h':
+        return w == EXT4('h', 't', 'm', 'l') || w == EXT3('h', 't', 'm');
+    case 'i':
+        return w == EXT3('i', 'c', 'o');
+    case 'j':
+        return w == EXT3('j', 'p', 'g') || w == EXT4('j', 'p', 'e', 'g') || w == EXT2('j', 's') ||
+               w == EXT4('j', 's', 'o', 'n') || w == EXT3('j', 's', 'p');
+    case 'm':
+        return w == EXT3('m', 'j', 's') || w == EXT3('m', 'a', 'p');
+    case 'o':
+        return w == EXT3('o', 't', 'f') || w == EXT3('o', 'g', 'g');
+    case 'p':
+        return w == EXT3('p', 'n', 'g') || w == EXT3('p', 'h', 'p') || w == EXT3('p', 'd', 'f') ||
+               w == EXT3('p', 'p', 't') || w == EXT4('p', 'p', 't', 'x');
+    case 'r':
+        return w == EXT3('r', 'a', 'r');
+    case 's':
+        return w == EXT3('s', 'v', 'g');
+    case 't':
+        return w == EXT3('t', 'i', 'f') || w == EXT4('t', 'i', 'f', 'f') ||
+               w == EXT3('t', 't', 'f') || w == EXT3('t', 'x', 't') || w == EXT3('t', 'g', 'z');
+    case 'w':
+        return w == EXT4('w', 'e', 'b', 'p') || w == EXT4('w', 'o', 'f', 'f') ||
+               w == EXT4('w', 'e', 'b', 'm') || w == EXT3('w', 'a', 'v');
+    case 'x':
+        return w == EXT3('x', 'm', 'l') || w == EXT2('x', 'z') || w == EXT3('x', 'l', 's') ||
+               w == EXT4('x', 'l', 's', 'x');
+    default:
+        return false;
+    }
 }
 
 static size_t before_extension(const uint8_t *win, size_t d, size_t e)
