@@ -78,6 +78,9 @@
 #define DLP_SMTP_PIPELINE_MAX 64          /* pipelined commands awaiting their reply */
 #define DLP_H2_FRAME_MAX ((1u << 24) - 1) /* a longer HTTP/2 frame: not HTTP/2, raw */
 #define DLP_H2_STREAMS_MAX 128            /* HTTP/2 streams with an open body per direction */
+#define DLP_HPACK_TABLE_CAP 65536         /* HPACK dynamic table bytes a size update may set */
+#define DLP_H2_HBLOCK_MAX 65536           /* one HTTP/2 header block, collected to be decoded */
+#define DLP_H2_HEADERS_OUT_MAX (256u * 1024) /* one HTTP/2 header block decoded, as text */
 #define DLP_APP_CRED_MAX 4096             /* a credential line (SMTP AUTH, FTP PASS): longer is data */
 #define DLP_SMTP_AUTH_MAX 3               /* AUTH exchanges per connection kept from the scan */
 #define DLP_SMTP_AUTH_ANSWERS_MAX 4       /* answers to 334 per AUTH exchange kept from the scan */

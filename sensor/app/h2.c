@@ -48,13 +48,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dlp/hpack.h"
 #include "dlp/limits.h"
 #include "dlp/stage.h"
 
 #define HEAD_LEN 9
 #define SNIFF_N 2
 
-enum { S_PREFACE = 0, S_HEAD, S_DATA, S_SKIP, S_FAILED };
+enum { S_PREFACE = 0, S_HEAD, S_DATA, S_SKIP, S_HBLOCK, S_FAILED };
 enum {
     T_DATA = 0,
     T_HEADERS,
@@ -69,13 +70,16 @@ enum {
 };
 #define F_END_STREAM 0x01
 #define F_ACK 0x01
+#define F_END_HEADERS 0x04
 #define F_PADDED 0x08
+#define F_PRIORITY 0x20
 
 typedef struct slot {
     uint32_t id; /* 0: free */
     uint8_t nsn; /* first body bytes held (sn) until the coding is sniffed */
     uint8_t sn[SNIFF_N];
     uint8_t inflating;
+    uint8_t coding; /* content-encoding gzip or deflate: the inflate stage */
     dlp_stage_t *chain; /* built at the SNIFF_N-th byte, or at the end */
     uint64_t used;      /* tick of its last data: the least recent makes room */
 } slot_t;
@@ -97,6 +101,16 @@ struct dlp_h2 {
     uint64_t unread; /* of 'skip', the bytes not inspected (header blocks...) */
     uint64_t tick, uninsp;
     slot_t *slots;
+    /* the header block being collected (HEADERS/PUSH_PROMISE + CONTINUATION) */
+    dlp_hpack_t *hp;    /* made at the first block */
+    bool hdead;         /* the dynamic table is unknown: blocks are not decoded */
+    bool hpending;      /* a block awaits its CONTINUATION */
+    uint8_t *hbuf;      /* grows up to DLP_H2_HBLOCK_MAX */
+    size_t hlen, hcap;  /* collected, allocated */
+    size_t hfrom;       /* where this frame's payload starts in hbuf */
+    uint32_t hsid;      /* the block's stream */
+    uint8_t htype, hflags; /* of the block's first frame */
+    void *hraw;         /* the raw stream of a block given up on, until its end */
 };
 
 dlp_rc_t dlp_h2_sniff(const uint8_t *p, size_t n)
@@ -130,7 +144,9 @@ static void chain_start(dlp_h2_t *h, slot_t *s)
     dlp_stage_t *st = last;
     dlp_rc_t rc;
 
-    if (last != NULL && (gz || (s->nsn == SNIFF_N && zlib_head(s->sn)))) {
+    /* content-encoding first (inflate.c sniffs the wrapper: raw deflate too);
+     * without it, the magic bytes */
+    if (last != NULL && (s->coding || gz || (s->nsn == SNIFF_N && zlib_head(s->sn)))) {
         st = dlp_stage_inflate_new(last, &h->lim, gz);
         if (st == NULL) {
             dlp_stage_free_chain(last);
@@ -178,8 +194,10 @@ static void body_end(dlp_h2_t *h, slot_t *s, bool keep)
     s->chain = NULL;
     s->nsn = 0;
     s->inflating = 0;
-    if (!keep)
+    if (!keep) {
         s->id = 0;
+        s->coding = 0;
+    }
 }
 
 static slot_t *slot_find(dlp_h2_t *h, uint32_t sid)
@@ -217,6 +235,295 @@ static void stream_end(dlp_h2_t *h, uint32_t sid)
 
     if (s != NULL)
         body_end(h, s, false);
+}
+
+/* --- header blocks (HPACK) ------------------------------------------------- */
+
+/* The decoded fields of one block, as "name: value" lines (http.c's header
+ * stream for HTTP/1; the first :path goes to http.uri instead, as HTTP/1's
+ * request target), bounded by DLP_H2_HEADERS_OUT_MAX: indexed fields are
+ * one byte each, so a 64 KiB block can name gigabytes. */
+typedef struct fields {
+    uint8_t *text;
+    size_t n, cap;
+    bool over;
+    uint8_t coding;
+    uint8_t *path;
+    size_t plen;
+} fields_t;
+
+static bool name_is(const uint8_t *nm, size_t nl, const char *s)
+{
+    return nl == strlen(s) && memcmp(nm, s, nl) == 0; /* HPACK names are lower case */
+}
+
+/* The outermost (last) coding of a content-encoding value: gzip or deflate. */
+static uint8_t coding_of(const uint8_t *v, size_t n)
+{
+    size_t a = n, b;
+
+    while (a > 0 && v[a - 1] != ',')
+        a--;
+    while (a < n && (v[a] == ' ' || v[a] == '\t'))
+        a++;
+    b = n;
+    while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\t'))
+        b--;
+    if ((b - a == 4 && memcmp(v + a, "gzip", 4) == 0) ||
+        (b - a == 6 && memcmp(v + a, "x-gzip", 6) == 0))
+        return 1;
+    if (b - a == 7 && memcmp(v + a, "deflate", 7) == 0)
+        return 2;
+    return 0;
+}
+
+static bool text_put(fields_t *f, const uint8_t *p, size_t n)
+{
+    size_t want = f->n + n, cap = f->cap != 0 ? f->cap : 256;
+    uint8_t *t;
+
+    if (want > DLP_H2_HEADERS_OUT_MAX)
+        return false;
+    while (cap < want)
+        cap *= 2;
+    if (cap != f->cap) {
+        t = realloc(f->text, cap);
+        if (t == NULL)
+            return false;
+        f->text = t;
+        f->cap = cap;
+    }
+    if (n > 0)
+        memcpy(f->text + f->n, p, n);
+    f->n = want;
+    return true;
+}
+
+static void on_field(void *ctx, const uint8_t *nm, size_t nl, const uint8_t *v, size_t vl)
+{
+    fields_t *f = ctx;
+    size_t mark = f->n;
+
+    if (name_is(nm, nl, "content-encoding"))
+        f->coding = coding_of(v, vl);
+    if (name_is(nm, nl, ":path") && f->path == NULL) {
+        f->path = malloc(vl + 1);
+        if (f->path != NULL) {
+            memcpy(f->path, v, vl);
+            f->plen = vl;
+            return; /* http.uri, as HTTP/1's request target, not a header line */
+        }
+    }
+    if (f->over)
+        return;
+    if (!text_put(f, nm, nl) || !text_put(f, (const uint8_t *)": ", 2) ||
+        !text_put(f, v, vl) || !text_put(f, (const uint8_t *)"\n", 1)) {
+        f->n = mark; /* whole lines only */
+        f->over = true;
+    }
+}
+
+static void raw_scan(dlp_h2_t *h, const uint8_t *p, size_t n)
+{
+    void *r;
+
+    if (n == 0)
+        return;
+    r = h->sink->open(h->ctx, DLP_FIELD_RAW, NULL);
+    if (r == NULL)
+        return;
+    h->sink->write(h->ctx, r, p, n);
+    h->sink->close(h->ctx, r);
+}
+
+/* The block cannot be decoded: its bytes so far are scanned raw (the rest of
+ * it follows into the same stream) and the table is unknown from now on. */
+static void block_fail(dlp_h2_t *h, dlp_app_note_t why)
+{
+    if (why != DLP_NOTE__COUNT) /* __COUNT: a gap, noted by reassembly */
+        note(h, why, 0);
+    h->hdead = true;
+    dlp_hpack_free(h->hp);
+    h->hp = NULL;
+    if (h->hraw == NULL)
+        h->hraw = h->sink->open(h->ctx, DLP_FIELD_RAW, NULL);
+    if (h->hraw != NULL && h->hlen > 0)
+        h->sink->write(h->ctx, h->hraw, h->hbuf, h->hlen);
+    h->hlen = 0;
+}
+
+static void block_raw_end(dlp_h2_t *h)
+{
+    if (h->hraw != NULL)
+        h->sink->close(h->ctx, h->hraw);
+    h->hraw = NULL;
+    h->hpending = false;
+    h->hlen = 0;
+}
+
+/* The direction stops (framing error, gap, end) inside a block: what was
+ * collected is scanned raw. */
+static void block_abandon(dlp_h2_t *h)
+{
+    if (h->hraw == NULL && h->hlen > 0)
+        raw_scan(h, h->hbuf, h->hlen);
+    block_raw_end(h);
+}
+
+/* The :path, percent-decoded as http.c does the request target's path (no
+ * '+') and query ('+' is a space), as http.uri. */
+static void path_block(dlp_h2_t *h, const uint8_t *p, size_t n)
+{
+    const uint8_t *q = memchr(p, '?', n);
+    size_t a = q != NULL ? (size_t)(q - p) : n, k;
+    uint8_t *out = malloc(n + 1);
+
+    if (out == NULL) {
+        h->sink->block(h->ctx, DLP_FIELD_HTTP_URI, p, n);
+        return;
+    }
+    k = dlp_percent_decode(p, a, out, n, false);
+    k += dlp_percent_decode(p + a, n - a, out + k, n - k, true);
+    h->sink->block(h->ctx, DLP_FIELD_HTTP_URI, out, k);
+    free(out);
+}
+
+static void fields_emit(dlp_h2_t *h, const fields_t *f)
+{
+    void *hs;
+    slot_t *s;
+
+    hs = h->sink->open(h->ctx, DLP_FIELD_HTTP_HEADER, NULL);
+    if (hs != NULL) {
+        h->sink->write(h->ctx, hs, f->text, f->n);
+        h->sink->close(h->ctx, hs);
+    }
+    if (f->path != NULL && h->sink->block != NULL)
+        path_block(h, f->path, f->plen);
+    if (f->over) { /* the fields past the bound are in the block's bytes */
+        note(h, DLP_NOTE_HEADER_CAP, 0);
+        raw_scan(h, h->hbuf, h->hlen);
+    }
+    /* the body's coding, for a stream with a body to come */
+    if (f->coding != 0 && h->htype == T_HEADERS && !(h->hflags & F_END_STREAM)) {
+        s = slot_get(h, h->hsid);
+        if (s->chain == NULL && s->nsn == 0)
+            s->coding = f->coding;
+    }
+}
+
+/* The block is complete (END_HEADERS): decoded, or scanned raw. */
+static void block_decode(dlp_h2_t *h)
+{
+    fields_t f = {0};
+    dlp_rc_t rc;
+
+    if (h->hp == NULL)
+        h->hp = dlp_hpack_new(DLP_HPACK_TABLE_CAP);
+    if (h->hp == NULL) {
+        block_fail(h, DLP_NOTE_DECODER_ERROR); /* out of memory */
+        goto out;
+    }
+    rc = dlp_hpack_decode(h->hp, h->hbuf, h->hlen, on_field, &f);
+    if (rc != DLP_OK) {
+        block_fail(h, DLP_NOTE_DECODER_ERROR);
+        goto out;
+    }
+    fields_emit(h, &f);
+out:
+    block_raw_end(h);
+    free(f.text);
+    free(f.path);
+}
+
+/* Header block payload bytes, collected (or, once given up, scanned raw). */
+static void block_put(dlp_h2_t *h, const uint8_t *p, size_t n)
+{
+    size_t cap = h->hcap != 0 ? h->hcap : 1024;
+    uint8_t *b;
+
+    if (h->hraw == NULL && h->hlen + n > DLP_H2_HBLOCK_MAX)
+        block_fail(h, DLP_NOTE_HEADER_CAP);
+    if (h->hraw != NULL || h->hdead) {
+        if (h->hraw != NULL)
+            h->sink->write(h->ctx, h->hraw, p, n);
+        return;
+    }
+    while (cap < h->hlen + n)
+        cap *= 2;
+    if (cap != h->hcap) {
+        b = realloc(h->hbuf, cap);
+        if (b == NULL) {
+            block_fail(h, DLP_NOTE_DECODER_ERROR);
+            block_put(h, p, n);
+            return;
+        }
+        h->hbuf = b;
+        h->hcap = cap;
+    }
+    memcpy(h->hbuf + h->hlen, p, n);
+    h->hlen += n;
+}
+
+/* The frame's payload is collected: its padding, priority fields or promised
+ * stream id (RFC 9113 6.2, 6.6) are dropped; at END_HEADERS, decoded. */
+static void block_frame_end(dlp_h2_t *h)
+{
+    size_t len = h->hlen - h->hfrom, off = 0, pad = 0;
+    uint8_t *f = h->hbuf + h->hfrom;
+
+    if (h->hraw == NULL && h->type != T_CONTINUATION) {
+        if (h->flags & F_PADDED) {
+            pad = len > 0 ? f[0] : 0;
+            off = 1;
+        }
+        if (h->type == T_HEADERS && (h->flags & F_PRIORITY))
+            off += 5;
+        if (h->type == T_PUSH_PROMISE)
+            off += 4;
+        if (off + pad > len) {
+            block_fail(h, DLP_NOTE_DECODER_ERROR);
+        } else {
+            memmove(f, f + off, len - off - pad);
+            h->hlen -= off + pad;
+        }
+    }
+    if (!(h->flags & F_END_HEADERS)) {
+        h->hpending = true;
+        return;
+    }
+    if (h->hraw != NULL || h->hdead)
+        block_raw_end(h);
+    else
+        block_decode(h);
+}
+
+/* A HEADERS, PUSH_PROMISE or CONTINUATION frame begins: false when its
+ * payload is not decoded (the table is unknown). */
+static bool block_frame_begin(dlp_h2_t *h)
+{
+    if (h->type != T_CONTINUATION && h->hpending) {
+        /* RFC 9113 6.10: the block before was never ended */
+        if (h->hraw == NULL && !h->hdead)
+            block_fail(h, DLP_NOTE_DECODER_ERROR);
+        block_raw_end(h);
+    }
+    if (h->type == T_CONTINUATION && !h->hpending && h->hraw == NULL && !h->hdead) {
+        block_fail(h, DLP_NOTE_DECODER_ERROR); /* no block to continue: scanned raw */
+        h->hpending = true;
+    }
+    if (h->hdead && h->hraw == NULL)
+        return false;
+    if (h->type != T_CONTINUATION) {
+        h->hsid = h->sid;
+        h->htype = h->type;
+        h->hflags = h->flags;
+        h->hlen = 0;
+    }
+    h->hfrom = h->hlen;
+    h->left = h->len;
+    h->state = S_HBLOCK;
+    return true;
 }
 
 /* --- frames ----------------------------------------------------------------- */
@@ -308,8 +615,13 @@ static bool frame_begin(dlp_h2_t *h)
     }
     h->skip = h->len;
     h->unread = 0;
-    if (h->type == T_HEADERS || h->type == T_CONTINUATION || h->type == T_PUSH_PROMISE)
-        unread(h, h->len);
+    if (h->type == T_HEADERS || h->type == T_CONTINUATION || h->type == T_PUSH_PROMISE) {
+        if (block_frame_begin(h)) {
+            h->skip = 0;
+            return true;
+        }
+        unread(h, h->len); /* the table is unknown */
+    }
     else if (h->type == T_GOAWAY)
         unread(h, h->len - 8); /* the debug data */
     else if (h->type > T_CONTINUATION)
@@ -321,6 +633,10 @@ static bool frame_begin(dlp_h2_t *h)
 /* Past the payload's end: the frame ends when nothing is left of it. */
 static void payload_step(dlp_h2_t *h)
 {
+    if (h->state == S_HBLOCK && h->left == 0) {
+        block_frame_end(h);
+        h->state = S_SKIP; /* skip is 0 */
+    }
     if (h->state == S_DATA && h->left == 0)
         h->state = S_SKIP;
     if (h->state == S_SKIP && h->skip == 0)
@@ -329,6 +645,8 @@ static void payload_step(dlp_h2_t *h)
 
 static void fail(dlp_h2_t *h)
 {
+    if (h->hpending || h->state == S_HBLOCK)
+        block_abandon(h);
     h->state = S_FAILED;
     note(h, DLP_NOTE_DECODER_ERROR, 0);
 }
@@ -382,6 +700,11 @@ dlp_rc_t dlp_h2_write(dlp_h2_t *h, const uint8_t *p, size_t n, size_t *consumed)
             body_write(h, slot_get(h, h->sid), p + i, k);
             h->left -= k;
             payload_step(h);
+        } else if (h->state == S_HBLOCK) {
+            k = h->left < n - i ? (size_t)h->left : n - i;
+            block_put(h, p + i, k);
+            h->left -= k;
+            payload_step(h);
         } else {
             k = h->skip < n - i ? (size_t)h->skip : n - i;
             h->skip -= k;
@@ -413,6 +736,14 @@ dlp_rc_t dlp_h2_gap(dlp_h2_t *h, uint64_t len)
 
     if (h == NULL || h->state == S_FAILED)
         return DLP_EPROTO;
+    if (h->state == S_HBLOCK && len <= h->left) {
+        /* the block cannot be decoded, nor any after it */
+        if (h->hraw == NULL && !h->hdead)
+            block_fail(h, DLP_NOTE__COUNT);
+        h->left -= len;
+        payload_step(h);
+        return DLP_OK;
+    }
     if ((h->state != S_DATA && h->state != S_SKIP) || len > h->left + h->skip) {
         h->held = 0;
         fail(h);
@@ -441,8 +772,12 @@ void dlp_h2_end(dlp_h2_t *h)
 {
     if (h == NULL)
         return;
-    if (h->state != S_FAILED && (h->state == S_DATA || h->state == S_SKIP || h->nh > 0))
-        note(h, DLP_NOTE_DECODER_ERROR, 0); /* cut inside a frame */
+    if (h->state != S_FAILED &&
+        (h->state == S_DATA || h->state == S_SKIP || h->state == S_HBLOCK || h->nh > 0 ||
+         h->hpending))
+        note(h, DLP_NOTE_DECODER_ERROR, 0); /* cut inside a frame or a header block */
+    if (h->state != S_FAILED && (h->hpending || h->state == S_HBLOCK))
+        block_abandon(h);
     for (uint32_t i = 0; i < h->nslots; i++)
         if (h->slots[i].id != 0)
             body_end(h, &h->slots[i], false);
@@ -465,7 +800,7 @@ size_t dlp_h2_mem(const dlp_h2_t *h)
 
     if (h == NULL)
         return 0;
-    m = sizeof(*h) + h->nslots * sizeof(slot_t);
+    m = sizeof(*h) + h->nslots * sizeof(slot_t) + h->hcap + dlp_hpack_mem(h->hp);
     for (uint32_t i = 0; i < h->nslots; i++)
         if (h->slots[i].chain != NULL)
             m += h->slots[i].inflating ? DLP_STAGE_INFLATE_MEM : 64;
@@ -506,5 +841,7 @@ void dlp_h2_free(dlp_h2_t *h)
         if (h->slots[i].chain != NULL)
             dlp_stage_free_chain(h->slots[i].chain);
     free(h->slots);
+    dlp_hpack_free(h->hp);
+    free(h->hbuf);
     free(h);
 }

@@ -2,7 +2,10 @@
  * test_h2.c - the h2c frame decoder: the client preface, a body split across
  * DATA frames (the 9-byte frame header inside a card number), padding,
  * interleaved streams, END_STREAM and RST_STREAM, gzip and zlib bodies
- * (sniffed), header blocks noted as not inspected, malformed framing
+ * (sniffed), header blocks decoded (HPACK: a card in a Huffman-coded value
+ * and in :path, the block cut at every byte between HEADERS and
+ * CONTINUATION, content-encoding deflate honoured; a block that fails is
+ * scanned raw and the blocks after it are not inspected), malformed framing
  * handed back raw from the failed frame's first byte, the frame and stream
  * bounds, gaps, a direction cut short; and what the HTTP parser tells of an
  * "Upgrade: h2c" (dlp_http_h2c).
@@ -21,6 +24,7 @@
 #include "app_test_sink.h"
 #include "dlp/h2.h"
 #include "dlp/http.h"
+#include "dlp/limits.h"
 
 #define F_BODY DLP_FIELD_HTTP_BODY
 #define N_ERR DLP_NOTE_DECODER_ERROR
@@ -72,6 +76,7 @@ static void data_padded(buf_t *b, int flags, uint32_t sid, const char *s, uint8_
 /* The client's start: preface, empty SETTINGS; and a 10-byte header block. */
 static const char HB[] = "\x82\x84\x86\x41\x05hello"; /* :method GET, :path /... (HPACK) */
 #define HB_LEN (sizeof(HB) - 1)
+#define HB_TEXT ":method: GET\n:scheme: http\n:authority: hello\n"
 
 static void client_start(buf_t *b)
 {
@@ -170,6 +175,9 @@ static void check(const buf_t *in, const dlp_h2_opts_t *opts, const exp_t *e, si
 /* clang-format off */
 #define S(d) {'S', F_BODY, "", (d), sizeof(d) - 1, 0}
 #define N(n, b) {'N', (n), "", NULL, 0, (b)}
+#define H(d) {'S', DLP_FIELD_HTTP_HEADER, "", (d), sizeof(d) - 1, 0}
+#define U(d) {'B', DLP_FIELD_HTTP_URI, "", (d), sizeof(d) - 1, 0}
+#define R(d) {'S', DLP_FIELD_RAW, "", (d), sizeof(d) - 1, 0}
 /* clang-format on */
 #define NE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -180,7 +188,7 @@ static const dlp_h2_opts_t SERVER = {.client = false};
 static void card_across_data_frames(void **state)
 {
     buf_t in = {0};
-    const exp_t e[] = {N(N_UNS, 0), S("card 4539148803436467 end")};
+    const exp_t e[] = {H(HB_TEXT), U("/"), S("card 4539148803436467 end")};
 
     (void)state;
     client_start(&in);
@@ -211,8 +219,9 @@ static void padding_stripped(void **state)
 static void interleaved_streams(void **state)
 {
     buf_t in = {0};
-    const exp_t e[] = {N(N_UNS, 0), N(N_UNS, 0),  S("one-1 one-2"), S("three-1"),
-                       S("five"),   S("three-2"), N(N_UNS, 0),      N(N_UNS, 0)};
+    const exp_t e[] = {H(HB_TEXT), U("/"),        H(HB_TEXT), U("/"),      S("one-1 one-2"),
+                       S("three-1"), S("five"),    S("three-2"), H(HB_TEXT), U("/"),
+                       N(N_UNS, 0)};
 
     (void)state;
     client_start(&in);
@@ -423,6 +432,121 @@ static void cut_short(void **state)
 
 /* Bytes not inspected are counted as they pass: a header block, GOAWAY's debug data
  * (not its 8 fixed bytes), a header block cut short by the end (only what came). */
+/* HPACK (RFC 7541): :method POST, :scheme http, :path /pay/4539148803436467
+ * (literal), content-encoding: deflate (Huffman), x-card: 4539148803436467
+ * (name and value Huffman-coded). */
+static const char HB_CARD[] =
+    "\x83\x86\x44\x15/pay/4539148803436467\x5a\x85\x90\xb2\xd0\x34\x97\x40\x85\xf2\xb1\x07"
+    "\x64\x9f\x8c\x69\xb6\x5f\x0b\x4f\x3c\x06\x5a\x65\xc6\x9c\x77";
+#define HB_CARD_LEN (sizeof(HB_CARD) - 1)
+#define HB_CARD_TEXT                                                                   \
+    ":method: POST\n:scheme: http\n"                                                  \
+    "content-encoding: deflate\nx-card: 4539148803436467\n"
+
+/* The block cut at every byte between a padded HEADERS frame with priority
+ * fields and a CONTINUATION (and the rest in a second one); the body is raw
+ * deflate (no magic to sniff): inflated because the header says so. */
+static void header_block_split(void **state)
+{
+    uint8_t dfl[256];
+    size_t ndfl = zip(TEXT, dfl, sizeof(dfl), -15);
+    const exp_t e[] = {H(HB_CARD_TEXT), U("/pay/4539148803436467"), S(TEXT)};
+
+    (void)state;
+    for (size_t cut = 0; cut <= HB_CARD_LEN; cut++) {
+        buf_t in = {0};
+        uint8_t first[128];
+        size_t rest = HB_CARD_LEN - cut, half = rest / 2;
+
+        first[0] = 3; /* pad length */
+        memcpy(first + 1, "\x00\x00\x00\x00\x10", 5); /* priority: E, stream 0, weight */
+        memcpy(first + 6, HB_CARD, cut);
+        memcpy(first + 6 + cut, "4539", 3); /* padding: never read */
+        client_start(&in);
+        frame(&in, 1, 0x08 | 0x20, 1, first, 6 + cut + 3); /* PADDED | PRIORITY */
+        frame(&in, 9, 0, 1, HB_CARD + cut, half);
+        frame(&in, 9, 0x04, 1, HB_CARD + cut + half, rest - half); /* END_HEADERS */
+        frame(&in, 0, 0x01, 1, dfl, ndfl);
+        check(&in, &CLIENT, e, NE(e), NULL, 0);
+        free(in.p);
+    }
+}
+
+/* A block that does not decode is scanned raw, noted decoder_error; the
+ * table is then unknown: the next block is not inspected (noted, counted). */
+static void header_block_bad(void **state)
+{
+    static const char *const BAD[] = {
+        "\xbe",                 /* index 62: the table is empty */
+        "\x41\x81\x00",         /* Huffman padding of zeros */
+        "\x41\x84\xff\xff\xff\xff", /* EOS */
+        "\x3f\xe2\xff\x03",     /* a table size of 65537 */
+    };
+
+    (void)state;
+    for (size_t i = 0; i < NE(BAD); i++) {
+        buf_t in = {0};
+        uint8_t raw[16];
+        size_t n = strlen(BAD[i]);
+        exp_t e[] = {N(N_ERR, 0), R("x"), N(N_UNS, 0), S("body")};
+
+        memcpy(raw, BAD[i], n);
+        e[1].data = (const char *)raw;
+        e[1].len = n;
+        client_start(&in);
+        frame(&in, 1, 0x04, 1, BAD[i], n);
+        frame(&in, 1, 0x04, 3, HB, HB_LEN);
+        frame_s(&in, 0, 0x01, 3, "body");
+        check(&in, &CLIENT, e, NE(e), NULL, 0);
+        free(in.p);
+    }
+}
+
+/* A block over DLP_H2_HBLOCK_MAX: scanned raw (every byte, across frames),
+ * noted header_cap; a gap inside a block: what came is scanned raw. */
+static void header_block_bounds(void **state)
+{
+    size_t big = DLP_H2_HBLOCK_MAX + 100;
+    uint8_t *blk = malloc(big);
+    buf_t in = {0};
+    out_t *o;
+    dlp_h2_t *h;
+    size_t used;
+    int r;
+
+    (void)state;
+    assert_non_null(blk);
+    memset(blk, 'a', big);
+    client_start(&in);
+    frame(&in, 1, 0, 1, blk, big / 2);
+    frame(&in, 9, 0x04, 1, blk + big / 2, big - big / 2);
+    o = run(&in, &CLIENT, 0, 0);
+    assert_int_equal(o->t.item[0].kind, 'N');
+    assert_int_equal(o->t.item[0].field, DLP_NOTE_HEADER_CAP);
+    r = ts_find(&o->t, 'S', DLP_FIELD_RAW, 0);
+    assert_true(r >= 0);
+    assert_int_equal(o->t.item[r].len, big);
+    out_free(o);
+    free(in.p);
+
+    in = (buf_t){0};
+    o = calloc(1, sizeof(*o));
+    assert_non_null(o);
+    h = dlp_h2_new(&ts_sink_ops, &o->t, NULL, &CLIENT);
+    client_start(&in);
+    frame(&in, 1, 0x04, 1, HB, HB_LEN);
+    assert_int_equal(dlp_h2_write(h, in.p, in.n - 5, &used), DLP_OK);
+    assert_int_equal(dlp_h2_gap(h, 5), DLP_OK);
+    dlp_h2_end(h);
+    r = ts_find(&o->t, 'S', DLP_FIELD_RAW, 0);
+    assert_true(r >= 0);
+    assert_int_equal(o->t.item[r].len, HB_LEN - 5);
+    dlp_h2_free(h);
+    out_free(o);
+    free(in.p);
+    free(blk);
+}
+
 static void uninspected_counted(void **state)
 {
     buf_t in = {0};
@@ -443,7 +567,8 @@ static void uninspected_counted(void **state)
     for (size_t i = 0; i < in.n; i++)
         assert_int_equal(dlp_h2_write(h, in.p + i, 1, &used), DLP_OK);
     dlp_h2_end(h);
-    assert_int_equal(dlp_h2_take_uninspected(h), HB_LEN + 5 + HB_LEN - 4);
+    /* GOAWAY's debug data; the blocks are decoded (the cut one scanned raw) */
+    assert_int_equal(dlp_h2_take_uninspected(h), 5);
     assert_int_equal(dlp_h2_take_uninspected(h), 0);
     dlp_h2_free(h);
     ts_reset(&t);
@@ -513,6 +638,9 @@ int main(void)
         cmocka_unit_test(stream_limit),
         cmocka_unit_test(gaps),
         cmocka_unit_test(cut_short),
+        cmocka_unit_test(header_block_split),
+        cmocka_unit_test(header_block_bad),
+        cmocka_unit_test(header_block_bounds),
         cmocka_unit_test(uninspected_counted),
         cmocka_unit_test(sniff),
         cmocka_unit_test(http_upgrade),
