@@ -70,6 +70,7 @@
 #define DLP_APP_MIME_LEVELS_MAX 64        /* ceiling on a configured MIME depth */
 #define DLP_APP_NAME_MAX 256              /* decoded file and field names kept */
 #define DLP_APP_B64_RUNS_MAX 256          /* base64 runs decoded per body or message */
+#define DLP_APP_UUE_BLOCKS_MAX 64         /* uuencoded blocks decoded per mail part */
 #define DLP_APP_RFC2231_SEGMENTS_MAX 16   /* continuations of one MIME parameter */
 #define DLP_MIME_BOUNDARY_MAX 128         /* a longer boundary: the part is one leaf */
 #define DLP_HTTP_PIPELINE_MAX 64          /* requests awaiting their response per connection */

@@ -138,6 +138,15 @@ dlp_stage_t *dlp_stage_b64run_new(dlp_stage_t *next, dlp_field_t field,
                                   const dlp_app_limits_t *l);
 
 /*
+ * uuencoded files in text (uue.c has the definition): passes its input on
+ * unchanged and writes each block "begin NNN name" ... "end" decoded to a
+ * content stream of its own of 'field', named after the file. Bounds:
+ * DLP_APP_UUE_BLOCKS_MAX blocks, l->decomp_max decoded bytes in all (l NULL:
+ * the defaults).
+ */
+dlp_stage_t *dlp_stage_uue_new(dlp_stage_t *next, dlp_field_t field, const dlp_app_limits_t *l);
+
+/*
  * Percent-decodes s[0, n) into out (cap bytes); '+' becomes ' ' when
  * 'plus' is true. Returns the decoded length. Invalid escapes stay as is.
  */

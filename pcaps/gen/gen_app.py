@@ -8,6 +8,7 @@ UTF-16 documents, SMTP and FTP command lines; plus TLS and STARTTLS flows that c
 inspected, and a decompression bomb. pcaps/README.md lists the values and what each must
 produce."""
 import base64
+import binascii
 import gzip
 import hashlib
 import io
@@ -220,6 +221,34 @@ def smtp_preamble_capture(outdir):
         b"--b2\r\nContent-Type: text/plain\r\n\r\nnothing here\r\n--b2--\r\n"
         b"card " + PREAMBLE_CARD + b"\r\n"]))
     cap.write_pcap(out_path(outdir, "smtp-mime-preamble.pcap"))
+
+
+UU_CARD = b"4556 7351 2094 7131"   # Luhn-valid synthetic Visa, only in smtp-uuencode.pcap
+UU_CARD2 = b"4485120963728052"
+
+
+def uuencode(name, data):
+    """A uuencoded block as uuencode(1) writes it: 45 bytes a line, backquotes for zero."""
+    lines = [binascii.b2a_uu(data[i:i + 45], backtick=True).rstrip(b"\n")
+             for i in range(0, len(data), 45)]
+    return b"begin 644 " + name + b"\r\n" + b"\r\n".join(lines) + b"\r\n`\r\nend\r\n"
+
+
+def smtp_uuencode_capture(outdir):
+    """A uuencoded file inline in a text/plain mail body (:47018), and a part whose
+    Content-Transfer-Encoding is x-uuencode (:47019), each holding a card (README)."""
+    cap = Capture()
+    csv = b"name,card\r\nJane Doe," + UU_CARD + b"\r\nJohn Roe,none\r\n"
+    smtp_send(cap, 47018, b"From: Jane Doe <" + EMAIL + b">\r\nTo: partner@example.net\r\n"
+              b"Subject: the list\r\nContent-Type: text/plain\r\n\r\n"
+              b"Hi,\r\n\r\nthe list as promised:\r\n\r\n" + uuencode(b"cards.txt", csv) +
+              b"\r\nRegards\r\n")
+    smtp_send(cap, 47019, mime_mail([
+        b"--b2\r\nContent-Type: text/plain\r\n\r\nsee the attachment\r\n"
+        b"--b2\r\nContent-Type: application/octet-stream; name=\"export.csv\"\r\n"
+        b"Content-Transfer-Encoding: x-uuencode\r\n\r\n" +
+        uuencode(b"export.csv", b"card " + UU_CARD2 + b"\r\n") + b"--b2--\r\n"]))
+    cap.write_pcap(out_path(outdir, "smtp-uuencode.pcap"))
 
 
 def ftp_capture(outdir):
@@ -740,6 +769,7 @@ def main():
     smtp_evasion_capture(outdir)
     smtp_auth_capture(outdir)
     smtp_preamble_capture(outdir)
+    smtp_uuencode_capture(outdir)
     ftp_capture(outdir)
     smtp_commands_capture(outdir)
     ftp_commands_capture(outdir)

@@ -42,9 +42,13 @@
  * on raw and noted DLP_NOTE_DEPTH_CAP with its byte count, so it is still
  * inspected. A multipart without a usable boundary (missing, longer than
  * DLP_MIME_BOUNDARY_MAX, or with a CR/LF) is a leaf noted
- * DLP_NOTE_DECODER_ERROR; an unknown Content-Transfer-Encoding (uuencode
- * included) passes the body on undecoded, noted DLP_NOTE_UNSUPPORTED; both
- * with the part's byte count, at its end.
+ * DLP_NOTE_DECODER_ERROR; an unknown Content-Transfer-Encoding passes the
+ * body on undecoded, noted DLP_NOTE_UNSUPPORTED; both with the part's byte
+ * count, at its end. Every leaf's bytes (after base64 or quoted-printable)
+ * also go through the uuencode stage (uue.c): a block "begin 644 name" ...
+ * "end" in them is decoded to an attachment stream of its own, named after
+ * the file; x-uuencode, uuencode and x-uue are read that way too (the text
+ * still goes to the part's stream, as for an identity encoding).
  * Smaller policies: the first Content-Type, Content-Disposition and
  * Content-Transfer-Encoding of an entity win; parts of multipart/digest
  * default to message/rfc822; "filename*" (RFC 2231) wins over "filename*0"..
@@ -71,7 +75,7 @@
 
 enum { M_HDR, M_BODY, M_DELIM, M_END };
 enum { CT_LEAF, CT_MULTI, CT_MESSAGE };
-enum { ENC_IDENT, ENC_B64, ENC_QP, ENC_UNKNOWN };
+enum { ENC_IDENT, ENC_B64, ENC_QP, ENC_UU, ENC_UNKNOWN };
 enum { SUB_OTHER, SUB_FORM, SUB_DIGEST };
 enum { CHK_NO, CHK_NEED, CHK_MATCH };
 enum { SEEN_CT = 1, SEEN_CD = 2, SEEN_CTE = 4 };
@@ -97,6 +101,7 @@ struct dlp_mime {
     void *ctx;
     dlp_field_t header_field, body_field, attach_field;
     uint32_t line_max, block_max, depth_max;
+    dlp_app_limits_t lim; /* decomp_max for the uuencode stage */
     uint8_t state;
     dlp_rc_t err; /* ENOMEM, reported by the next write/end */
 
@@ -386,6 +391,8 @@ static void parse_cte(dlp_mime_t *m, const uint8_t *v, size_t n)
         m->ent.enc = ENC_B64;
     else if (ci_eq(v, n, "quoted-printable"))
         m->ent.enc = ENC_QP;
+    else if (ci_eq(v, n, "x-uuencode") || ci_eq(v, n, "uuencode") || ci_eq(v, n, "x-uue"))
+        m->ent.enc = ENC_UU;
     for (size_t i = 0; i < DLP_ARRAY_LEN(ident); i++)
         if (ci_eq(v, n, ident[i]))
             m->ent.enc = ENC_IDENT;
@@ -624,6 +631,24 @@ static void body_start(dlp_mime_t *m)
     m->hnl = 0;
 }
 
+/*
+ * A leaf's sink, after a uuencode stage: a text part may hold an inline
+ * uuencoded file (Outlook and Thunderbird show it as an attachment), and a
+ * part encoded x-uuencode is one; each block goes to an attachment stream
+ * of its own, the part's bytes still to the part's stream.
+ */
+static dlp_stage_t *leaf_sink(dlp_mime_t *m, dlp_field_t field, const char *name)
+{
+    dlp_stage_t *st = dlp_stage_sink_new(m->sink, m->ctx, field, name), *uu;
+
+    if (st == NULL)
+        return NULL;
+    uu = dlp_stage_uue_new(st, m->attach_field, &m->lim);
+    if (uu == NULL)
+        dlp_stage_free_chain(st);
+    return uu;
+}
+
 static void leaf_begin(dlp_mime_t *m, bool depth_note, bool bad_note)
 {
     const entity_t *e = &m->ent;
@@ -634,7 +659,7 @@ static void leaf_begin(dlp_mime_t *m, bool depth_note, bool bad_note)
 
     if (file == NULL && e->form && e->field[0])
         name = e->field;
-    st = dlp_stage_sink_new(m->sink, m->ctx, field, name);
+    st = leaf_sink(m, field, name);
     if (st != NULL && e->enc == ENC_B64)
         dec = dlp_stage_base64_new(st);
     else if (st != NULL && e->enc == ENC_QP)
@@ -661,7 +686,7 @@ static void body_begin(dlp_mime_t *m)
 {
     entity_t *e = &m->ent;
 
-    if (e->ct == CT_MESSAGE && (e->enc == ENC_IDENT || e->enc == ENC_UNKNOWN)) {
+    if (e->ct == CT_MESSAGE && (e->enc == ENC_IDENT || e->enc == ENC_UU || e->enc == ENC_UNKNOWN)) {
         ent_reset(m, SUB_OTHER);
         return;
     }
@@ -1011,6 +1036,7 @@ dlp_mime_t *dlp_mime_new(const dlp_mime_params_t *p)
     m->header_field = p->header_field;
     m->body_field = p->body_field;
     m->attach_field = p->attach_field;
+    m->lim = *p->limits;
     m->line_max = p->limits->line_max > 0 ? p->limits->line_max : 1;
     m->block_max = p->limits->header_block_max;
     m->depth_max = p->limits->mime_depth_max < DLP_APP_MIME_LEVELS_MAX ? p->limits->mime_depth_max : DLP_APP_MIME_LEVELS_MAX;

@@ -350,6 +350,25 @@ class MailEvasions(unittest.TestCase):
                                (47015, "pii.credit_card", "smtp.body", "492915******9052")])
 
 
+class MailUuencode(unittest.TestCase):
+    """smtp-uuencode.pcap: a uuencoded file inline in a text/plain body (:47018), shown as
+    an attachment by Outlook and Thunderbird, and a part encoded x-uuencode (:47019): each
+    card is found decoded, in smtp.attachment under the file's name, nothing left over."""
+
+    def test_blocks_decoded_as_attachments(self):
+        r = run("-r", pcap("smtp-uuencode.pcap"), "--log-flows")
+        self.assertEqual(r.status, 0, r.stderr)
+        got = sorted((e["src_port"], m["field"], m.get("filename"), m["masked"])
+                     for e in dlp(r) for m in e["dlp"]["matches"]
+                     if e["dlp"]["rule"] == "pii.credit_card")
+        self.assertEqual(got, [(47018, "smtp.attachment", "cards.txt", "455673******7131"),
+                               (47019, "smtp.attachment", "export.csv", "448512******8052")])
+        for port in (47018, 47019):
+            ts = flow_of(r, port)["inspection"]["toserver"]
+            self.assertEqual(ts["not_inspected"], {}, port)
+            self.assertTrue(ts["complete"], port)
+
+
 class RawOnly(unittest.TestCase):
     """--no-app-layer: no nDPI, no decoders; what travels encoded is not found, what
     travels as plain text still is, always as field raw."""

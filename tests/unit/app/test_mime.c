@@ -514,19 +514,138 @@ static void test_boundary_line_rest(void **state)
           E_S(BODY, "", "-"));
 }
 
+/* A part encoded x-uuencode: its text as it is, its block decoded as an attachment. */
+static void test_uuencode_part(void **state)
+{
+    dlp_app_limits_t l = limits();
+    static const char *const cte[] = {"x-uuencode", "uuencode", "X-UUE"};
+    char in[256];
+
+    (void)state;
+    for (size_t i = 0; i < DLP_ARRAY_LEN(cte); i++) {
+        exp_t e[] = {E_B(HDR, "Content-Type: text/plain"), E_B(HDR, ""),
+                     E_S(BODY, "", "begin 644 a.txt\r\n#86)C\r\n`\r\nend\r\n"),
+                     E_S(ATT, "a.txt", "abc")};
+        char h[64];
+        snprintf(h, sizeof(h), "Content-Transfer-Encoding: %s", cte[i]);
+        e[1].data = h;
+        e[1].len = strlen(h);
+        snprintf(in, sizeof(in),
+                 "Content-Type: text/plain\r\n%s\r\n\r\n"
+                 "begin 644 a.txt\r\n#86)C\r\n`\r\nend\r\n",
+                 h);
+        check(mail_params(&l), in, e, DLP_ARRAY_LEN(e));
+    }
+}
+
+/* An unknown encoding: passed on undecoded, noted. */
 static void test_unsupported_encoding(void **state)
 {
     dlp_app_limits_t l = limits();
-    static const char body[] = "begin 644 a.txt\r\n#86)C\r\n`\r\nend\r\n";
     static const char in[] = "Content-Type: text/plain\r\n"
-                             "Content-Transfer-Encoding: x-uuencode\r\n"
+                             "Content-Transfer-Encoding: x-binhex\r\n"
                              "\r\n"
-                             "begin 644 a.txt\r\n#86)C\r\n`\r\nend\r\n";
+                             "(This file must be converted with BinHex 4.0)\r\n";
     (void)state;
     CHECK(mail_params(&l), in, E_B(HDR, "Content-Type: text/plain"),
-          E_B(HDR, "Content-Transfer-Encoding: x-uuencode"),
-          E_S(BODY, "", "begin 644 a.txt\r\n#86)C\r\n`\r\nend\r\n"),
-          E_N(DLP_NOTE_UNSUPPORTED, sizeof(body) - 1));
+          E_B(HDR, "Content-Transfer-Encoding: x-binhex"),
+          E_S(BODY, "", "(This file must be converted with BinHex 4.0)\r\n"),
+          E_N(DLP_NOTE_UNSUPPORTED, 47));
+}
+
+/*
+ * Inline uuencode in a text body ("card 4539148803436467\n" encoded): the
+ * text is scanned as it is, the block decoded to an attachment stream.
+ */
+#define UU_CARD "68V%R9\"`T-3,Y,30X.#`S-#,V-#8W\"@``"
+#define UU_MSG(body) "Content-Type: text/plain\r\n\r\n" body
+
+static void test_inline_uuencode(void **state)
+{
+    dlp_app_limits_t l = limits();
+    dlp_mime_params_t p = mail_params(&l);
+
+    (void)state;
+    CHECK(p, UU_MSG("Hi,\r\nbegin 644 cards.txt\r\n" UU_CARD "\r\n`\r\nend\r\nbye\r\n"),
+          E_B(HDR, "Content-Type: text/plain"),
+          E_S(BODY, "", "Hi,\r\nbegin 644 cards.txt\r\n" UU_CARD "\r\n`\r\nend\r\nbye\r\n"),
+          E_S(ATT, "cards.txt", "card 4539148803436467\n"));
+    /* LF only, four octal digits, a space as the zero length, two data lines */
+    CHECK(p, UU_MSG("begin 0600 two words.txt  \n#86)C\n#86)C\n \nend\n"),
+          E_B(HDR, "Content-Type: text/plain"),
+          E_S(BODY, "", "begin 0600 two words.txt  \n#86)C\n#86)C\n \nend\n"),
+          E_S(ATT, "two words.txt", "abcabc"));
+    /* no "end": the block ends with the part */
+    CHECK(p, UU_MSG("begin 644 c.txt\r\n#86)C\r\n#86)C"), E_B(HDR, "Content-Type: text/plain"),
+          E_S(BODY, "", "begin 644 c.txt\r\n#86)C\r\n#86)C"), E_S(ATT, "c.txt", "abcabc"));
+}
+
+static void test_inline_uuencode_not_blocks(void **state)
+{
+    dlp_app_limits_t l = limits();
+    dlp_mime_params_t p = mail_params(&l);
+    static const char *const no[] = {
+        "begin 64 x.txt\r\n",   "begin 64444 x.txt\r\n",      "begin 648 x.txt\r\n",
+        " begin 644 x.txt\r\n", "Begin 644 x.txt\r\n",        "begin 644 \r\n",
+        "begin 644\r\n",        "begin-base64 644 x.txt\r\n", "xbegin 644 x.txt\r\n",
+    };
+    char in[256], body[128];
+
+    (void)state;
+    for (size_t i = 0; i < DLP_ARRAY_LEN(no); i++) {
+        exp_t e[] = {E_B(HDR, "Content-Type: text/plain"), E_S(BODY, "", "")};
+        snprintf(body, sizeof(body), "%s#86)C\r\n`\r\nend\r\n", no[i]);
+        snprintf(in, sizeof(in), UU_MSG("%s"), body);
+        e[1].data = body;
+        e[1].len = strlen(body);
+        check(p, in, e, DLP_ARRAY_LEN(e));
+    }
+}
+
+/* A line that is not uuencode ends the block; it is text, and may start a block. */
+static void test_inline_uuencode_garbage(void **state)
+{
+    dlp_app_limits_t l = limits();
+    dlp_mime_params_t p = mail_params(&l);
+
+    (void)state;
+    CHECK(p, UU_MSG("begin 644 d.txt\r\n#86)C\r\nhello world\r\n#86)C\r\n`\r\nend\r\n"),
+          E_B(HDR, "Content-Type: text/plain"),
+          E_S(BODY, "", "begin 644 d.txt\r\n#86)C\r\nhello world\r\n#86)C\r\n`\r\nend\r\n"),
+          E_S(ATT, "d.txt", "abc"));
+    /* too short for its length; an empty line */
+    CHECK(p, UU_MSG("begin 644 d.txt\r\n#86)C\r\nM86)C\r\n#86)C\r\n"),
+          E_B(HDR, "Content-Type: text/plain"),
+          E_S(BODY, "", "begin 644 d.txt\r\n#86)C\r\nM86)C\r\n#86)C\r\n"),
+          E_S(ATT, "d.txt", "abc"));
+    CHECK(p, UU_MSG("begin 644 d.txt\r\n#86)C\r\n\r\n#86)C\r\n"),
+          E_B(HDR, "Content-Type: text/plain"),
+          E_S(BODY, "", "begin 644 d.txt\r\n#86)C\r\n\r\n#86)C\r\n"), E_S(ATT, "d.txt", "abc"));
+    CHECK(p, UU_MSG("begin 644 e.txt\r\n#86)C\r\nbegin 644 f.txt\r\n#86)C\r\nend\r\n"),
+          E_B(HDR, "Content-Type: text/plain"),
+          E_S(BODY, "", "begin 644 e.txt\r\n#86)C\r\nbegin 644 f.txt\r\n#86)C\r\nend\r\n"),
+          E_S(ATT, "e.txt", "abc"), E_S(ATT, "f.txt", "abc"));
+}
+
+/* Decoded bytes past decomp_max are not decoded (noted); in a quoted-printable part too. */
+static void test_inline_uuencode_bounds(void **state)
+{
+    dlp_app_limits_t l = limits();
+    dlp_mime_params_t p = mail_params(&l);
+
+    (void)state;
+    l.decomp_max = 4;
+    CHECK(p, UU_MSG("begin 644 g.txt\r\n#86)C\r\n#86)C\r\nend\r\n"),
+          E_B(HDR, "Content-Type: text/plain"),
+          E_S(BODY, "", "begin 644 g.txt\r\n#86)C\r\n#86)C\r\nend\r\n"), E_S(ATT, "g.txt", "abc"),
+          E_N(DLP_NOTE_DECOMP_CAP, 0));
+    l.decomp_max = DLP_APP_DECOMP_MAX;
+    CHECK(p,
+          "Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+          "begin 644 q.txt\r\n#86)C\r\n=60\r\nend\r\n",
+          E_B(HDR, "Content-Type: text/plain"),
+          E_B(HDR, "Content-Transfer-Encoding: quoted-printable"),
+          E_S(BODY, "", "begin 644 q.txt\r\n#86)C\r\n`\r\nend\r\n"), E_S(ATT, "q.txt", "abc"));
 }
 
 static void test_file_names(void **state)
@@ -1098,6 +1217,11 @@ int main(void)
         cmocka_unit_test(test_base64_chunks_after_padding),
         cmocka_unit_test(test_boundary_line_rest),
         cmocka_unit_test(test_unsupported_encoding),
+        cmocka_unit_test(test_uuencode_part),
+        cmocka_unit_test(test_inline_uuencode),
+        cmocka_unit_test(test_inline_uuencode_not_blocks),
+        cmocka_unit_test(test_inline_uuencode_garbage),
+        cmocka_unit_test(test_inline_uuencode_bounds),
         cmocka_unit_test(test_file_names),
         cmocka_unit_test(test_decoded_names_reported),
         cmocka_unit_test(test_long_decoded_name_reported_whole),
