@@ -95,7 +95,7 @@ typedef struct cstream {
     dlp_stage_t *chain;        /* textnorm -> sink stage writing to 'ds' */
     dlp_detect_stream_t *ds;
     dlp_field_t field;
-    char name[64];
+    char name[DLP_APP_NAME_MAX]; /* a decoder's whole name; masked by detection */
     uint8_t keep_ds;           /* raw stream: the detection stream outlives chains */
     bool dw_started;           /* detection has its first byte (gaps count from then) */
     bool ds_started;           /* ... and has scanned it (joined writes wait: join()) */
@@ -584,11 +584,9 @@ static cstream_t *cstream_new(fdir_t *fd, dlp_field_t field, const char *name, b
     cs->lo = keep_ds && fd->buf != NULL ? fd->at : fd->mark;
     if (fd->a->evf != NULL)
         cs->map = calloc(1, sizeof(*cs->map)); /* NULL: conservative spans only */
-    /* A name the sender chose may hold values: masked before it is cut (a
-     * cut value would no longer be one), as events show it. */
-    if (name != NULL && fd->a->detect != NULL)
-        dlp_detect_redact(fd->a->detect, name, strlen(name), cs->name, sizeof(cs->name));
-    else if (name != NULL)
+    /* kept whole: the detection stream masks the values in it before it cuts
+     * it to what events show (a value cut here would no longer be one) */
+    if (name != NULL)
         snprintf(cs->name, sizeof(cs->name), "%s", name);
     if (!chain_new(cs)) {
         free(cs->map);
