@@ -262,7 +262,8 @@ static bool front_fragment(front_t *f, const dlp_packet_t *frag, dlp_packet_t *o
         if (f->scratch == NULL && (f->scratch = malloc(IP_DGRAM_MAX)) == NULL)
             return false; /* out of memory: dropped like a datagram over the memcap */
         memcpy(f->scratch, dgram, len);
-        (void)dlp_decode_ip(&inner, f->scratch, len, frag->ts_us, frag);
+        inner = *out; /* its view is offsets into data (packet.h): no second decode */
+        inner.data = f->scratch;
         frag = &inner;
     }
     return classify_result(f, r, out);
