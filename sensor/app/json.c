@@ -229,28 +229,12 @@ static void sniff(json_stage_t *s, const uint8_t *p, size_t n)
     }
 }
 
-/*
- * Finishes the held bytes with the first bytes of p; returns where in p to
- * go on (n when p went into the hold as well).
- */
-static size_t stitch(json_stage_t *s, const uint8_t *p, size_t n, dlp_obuf_t *o)
-{
-    uint8_t t[HOLD_MAX + STITCH];
-    size_t h = s->nhold, take = n < STITCH ? n : STITCH, len = h + take, i = 0;
+_Static_assert(HOLD_MAX + STITCH <= DLP_STITCH_MAX, "the stitch fits");
 
-    memcpy(t, s->hold, h);
-    memcpy(t + h, p, take);
-    s->nhold = 0;
-    while (i < h) {
-        int r = dec_step(t + i, len - i, false, o);
-        if (r < 0) { /* only when all of p is in t */
-            memcpy(s->hold, t + i, len - i);
-            s->nhold = (uint8_t)(len - i);
-            return n;
-        }
-        i += (size_t)r;
-    }
-    return i - h;
+static int dec_step_hold(void *st, const uint8_t *b, size_t a, bool final, dlp_obuf_t *o)
+{
+    (void)st;
+    return dec_step(b, a, final, o);
 }
 
 static dlp_rc_t json_write(dlp_stage_t *st, const uint8_t *p, size_t n)
@@ -268,7 +252,7 @@ static dlp_rc_t json_write(dlp_stage_t *st, const uint8_t *p, size_t n)
     }
     ob_init(&o, st);
     if (s->nhold > 0)
-        i = stitch(s, p, n, &o);
+        i = dlp_hold_stitch(s->hold, &s->nhold, STITCH, p, n, dec_step_hold, s, &o);
     dec_scan(s, p, n, i, &o);
     return ob_done(&o);
 }

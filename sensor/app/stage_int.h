@@ -4,6 +4,7 @@
 #ifndef DLP_STAGE_INT_H
 #define DLP_STAGE_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -126,6 +127,39 @@ static inline dlp_rc_t ob_done(dlp_obuf_t *o)
 {
     ob_flush(o);
     return o->rc < 0 ? o->rc : DLP_OK;
+}
+
+/* One decision at b[0, a) of a stage that holds a cut sequence: the bytes it
+ * used, or -1 when it needs more than a (never when final). */
+typedef int (*dlp_hold_step_fn)(void *st, const uint8_t *b, size_t a, bool final, dlp_obuf_t *o);
+
+#define DLP_STITCH_MAX 24 /* a stage's hold plus the bytes of p it joins to it */
+
+/*
+ * Finishes the held bytes hold[0, *nhold) with the first bytes of p (at most
+ * take_max of them); returns where in p to go on (n when p went into the hold
+ * as well). The caller asserts its hold size + take_max <= DLP_STITCH_MAX.
+ */
+static inline size_t dlp_hold_stitch(uint8_t *hold, uint8_t *nhold, size_t take_max,
+                                     const uint8_t *p, size_t n, dlp_hold_step_fn step, void *st,
+                                     dlp_obuf_t *o)
+{
+    uint8_t t[DLP_STITCH_MAX];
+    size_t h = *nhold, take = n < take_max ? n : take_max, len = h + take, i = 0;
+
+    memcpy(t, hold, h);
+    memcpy(t + h, p, take);
+    *nhold = 0;
+    while (i < h) {
+        int r = step(st, t + i, len - i, false, o);
+        if (r < 0) { /* only when all of p is in t */
+            memcpy(hold, t + i, len - i);
+            *nhold = (uint8_t)(len - i);
+            return n;
+        }
+        i += (size_t)r;
+    }
+    return i - h;
 }
 
 #endif

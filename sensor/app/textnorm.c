@@ -381,28 +381,11 @@ static void tn_scan(textnorm_stage_t *s, const uint8_t *p, size_t n, size_t i, d
     }
 }
 
-/*
- * Finishes the held bytes with the first bytes of p; returns where in p to
- * go on (n when p went into the hold as well).
- */
-static size_t tn_stitch(textnorm_stage_t *s, const uint8_t *p, size_t n, dlp_obuf_t *o)
-{
-    uint8_t t[HOLD_MAX + STITCH];
-    size_t h = s->nhold, take = n < STITCH ? n : STITCH, len = h + take, i = 0;
+_Static_assert(HOLD_MAX + STITCH <= DLP_STITCH_MAX, "the stitch fits");
 
-    memcpy(t, s->hold, h);
-    memcpy(t + h, p, take);
-    s->nhold = 0;
-    while (i < h) {
-        int r = tn_step(s, t + i, len - i, false, o);
-        if (r < 0) { /* only when all of p is in t */
-            memcpy(s->hold, t + i, len - i);
-            s->nhold = (uint8_t)(len - i);
-            return n;
-        }
-        i += (size_t)r;
-    }
-    return i - h;
+static int tn_step_hold(void *st, const uint8_t *b, size_t a, bool final, dlp_obuf_t *o)
+{
+    return tn_step((textnorm_stage_t *)st, b, a, final, o);
 }
 
 static dlp_rc_t tn_write(dlp_stage_t *st, const uint8_t *p, size_t n)
@@ -413,7 +396,7 @@ static dlp_rc_t tn_write(dlp_stage_t *st, const uint8_t *p, size_t n)
 
     ob_init(&o, st);
     if (s->nhold > 0)
-        i = tn_stitch(s, p, n, &o);
+        i = dlp_hold_stitch(s->hold, &s->nhold, STITCH, p, n, tn_step_hold, s, &o);
     tn_scan(s, p, n, i, &o);
     return ob_done(&o);
 }
