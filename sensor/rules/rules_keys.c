@@ -727,17 +727,16 @@ static bool hmac_push(reader_t *rd, uint8_t (**v)[16], size_t *n, const uint8_t 
 static bool hmac_take(reader_t *rd, strlist_t *l, char *s, unsigned line)
 {
     hlist_t *hl = l->arg;
-    char q[QUOTE_BUF];
     size_t n = strlen(s);
     uint8_t h[16];
     const char *bad = hmac_parse(s, n, h);
     bool go = true;
 
-    if (bad != NULL && n != 32)
-        dlp_rules__error(rd, line, "%s: %s %s (%zu characters)", l->key,
-                         dlp_rules__quote(s, n, q), bad, n);
-    else if (bad != NULL)
-        dlp_rules__error(rd, line, "%s: %s %s", l->key, dlp_rules__quote(s, n, q), bad);
+    /* never quoted, as a bad line of an hmacs_file: what is pasted where a
+     * hash belongs may be the value itself, and a refused reload's first
+     * error goes out in the stats (ruleset.last_reload_error) */
+    if (bad != NULL)
+        dlp_rules__error(rd, line, "%s: the item %s (%zu characters)", l->key, bad, n);
     else
         go = hmac_push(rd, hl->v, hl->n, h);
     free(s);
